@@ -1,0 +1,45 @@
+"""Database access: connections and versioned migrations (yoyo-migrations)."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+
+logger = logging.getLogger(__name__)
+
+
+def migrations_dir() -> Path:
+    """Folder holding the SQL migrations shipped with the package."""
+    return Path(str(resources.files("eldercare") / "migrations"))
+
+
+def _yoyo_url(database_url: str) -> str:
+    scheme, rest = database_url.split("://", 1)
+    if "+" not in scheme:
+        scheme = "postgresql+psycopg"
+    return f"{scheme}://{rest}"
+
+
+def migrate(database_url: str) -> list[str]:
+    """Apply pending migrations; return the ids applied (empty when up to date)."""
+    from yoyo import get_backend, read_migrations
+
+    backend = get_backend(_yoyo_url(database_url))
+    migrations = read_migrations(str(migrations_dir()))
+    with backend.lock():
+        pending = backend.to_apply(migrations)
+        ids = [m.id for m in pending]
+        if ids:
+            backend.apply_migrations(pending)
+            logger.info("applied migrations: %s", ", ".join(ids))
+    backend.connection.close()
+    return ids
+
+
+def connect(database_url: str, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
+    """Open one connection with the platform's session settings."""
+    return psycopg.connect(database_url, autocommit=autocommit,
+                           options="-c timezone=UTC -c application_name=eldercare")

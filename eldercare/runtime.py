@@ -1,0 +1,102 @@
+"""Resolve where the broker and database are: external URLs, or the embedded services."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from eldercare.services import (
+    ManagedProcess,
+    MosquittoConfig,
+    PostgresConfig,
+    port_open,
+    start_mosquitto,
+    start_postgres,
+)
+from eldercare.settings import Settings
+from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_USER = "eldercare-pipeline"
+ADMIN_USER = "eldercare-admin"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Effective connection details for this process."""
+
+    database_url: str
+    mqtt: MqttEndpoint
+    mqtt_admin: MqttEndpoint
+    jwt_secret: str
+    embedded: bool
+    data_dir: Path
+
+
+def _secrets(data_dir: Path) -> dict[str, str]:
+    """Generated passwords of the embedded services (created once, mode 0600)."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    values = {k: secrets.token_urlsafe(24)
+              for k in ("pg_password", "mqtt_admin_password", "mqtt_pipeline_password",
+                        "jwt_secret")}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(values, fh)
+    return values
+
+
+def resolve(settings: Settings) -> Runtime:
+    """Work out the URLs and secrets this process should use."""
+    data_dir = settings.data_dir
+    if settings.embedded:
+        sec = _secrets(data_dir)
+        pg = _pg_config(settings, sec)
+        return Runtime(
+            database_url=pg.url,
+            mqtt=MqttEndpoint("127.0.0.1", settings.mqtt_port, PIPELINE_USER,
+                              sec["mqtt_pipeline_password"]),
+            mqtt_admin=MqttEndpoint("127.0.0.1", settings.mqtt_port, ADMIN_USER,
+                                    sec["mqtt_admin_password"]),
+            jwt_secret=settings.jwt_secret or sec["jwt_secret"],
+            embedded=True, data_dir=data_dir,
+        )
+    if not (settings.mqtt_url and settings.database_url):
+        raise SystemExit("set both ELDERCARE_MQTT_URL and ELDERCARE_DATABASE_URL, or neither")
+    if not settings.jwt_secret:
+        raise SystemExit("ELDERCARE_JWT_SECRET is required with an external database")
+    admin = settings.mqtt_admin_url or settings.mqtt_url
+    return Runtime(settings.database_url, MqttEndpoint.from_url(settings.mqtt_url),
+                   MqttEndpoint.from_url(admin), settings.jwt_secret, False, data_dir)
+
+
+def _pg_config(settings: Settings, sec: dict[str, str]) -> PostgresConfig:
+    return PostgresConfig(settings.data_dir / "postgres", settings.pg_port, sec["pg_password"])
+
+
+def start_embedded(settings: Settings) -> list[ManagedProcess]:
+    """Start the embedded PostgreSQL and Mosquitto (unless already running); return children."""
+    sec = _secrets(settings.data_dir)
+    children: list[ManagedProcess] = []
+    pg = _pg_config(settings, sec)
+    if port_open(pg.port):
+        logger.info("PostgreSQL already listening on %d; using it", pg.port)
+    else:
+        children.append(start_postgres(pg))
+    mq = MosquittoConfig(settings.data_dir / "mosquitto", settings.mqtt_port, ADMIN_USER,
+                         sec["mqtt_admin_password"])
+    if port_open(mq.port):
+        logger.info("Mosquitto already listening on %d; using it", mq.port)
+    else:
+        children.append(start_mosquitto(mq))
+    with BrokerAdmin(MqttEndpoint("127.0.0.1", mq.port, ADMIN_USER,
+                                  sec["mqtt_admin_password"])) as admin:
+        admin.ensure_service_account(PIPELINE_USER, sec["mqtt_pipeline_password"])
+    return children

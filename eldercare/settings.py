@@ -1,0 +1,75 @@
+"""Platform settings: environment variables (ELDERCARE_*), an optional TOML file, defaults."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure. Unset URLs mean: use the embedded services."""
+
+    model_config = SettingsConfigDict(env_prefix="ELDERCARE_", extra="ignore")
+
+    mqtt_url: str | None = Field(
+        default=None,
+        description="mqtt://user:password@host:port of an external broker (pipeline account).",
+    )
+    mqtt_admin_url: str | None = Field(
+        default=None,
+        description="mqtt://user:password@host:port of the dynamic-security admin account.",
+    )
+    database_url: str | None = Field(
+        default=None, description="postgresql://... of an external PostgreSQL+TimescaleDB."
+    )
+    data_dir: Path = Field(default=REPO_ROOT / "data", description="Embedded services' data.")
+    mqtt_port: int = Field(default=18830, description="Embedded Mosquitto port (loopback).")
+    pg_port: int = Field(default=15432, description="Embedded PostgreSQL port (loopback).")
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    sites: list[str] = Field(default_factory=list, description="Sites this pipeline owns; [] = all.")
+    jwt_secret: str | None = Field(default=None, description="Token signing key (generated).")
+    token_ttl_minutes: int = 12 * 60
+    ingest_batch_rows: int = Field(default=5000, ge=1)
+    ingest_batch_ms: int = Field(default=200, ge=1)
+    registry_refresh_s: float = Field(default=5.0, gt=0)
+    demo_homes: int = Field(default=24, ge=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order: explicit arguments, environment, settings file (ELDERCARE_SETTINGS_FILE)."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get("ELDERCARE_SETTINGS_FILE")
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
+
+    @property
+    def embedded(self) -> bool:
+        """True when the platform manages its own broker and database."""
+        return self.mqtt_url is None and self.database_url is None
+
+
+@lru_cache(maxsize=1)
+def get_settings(**overrides: Any) -> Settings:
+    """The process-wide settings (cached)."""
+    return Settings(**overrides)

@@ -1,0 +1,116 @@
+"""Validate and enrich device messages: topic + payload + registry -> records or a dead letter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from gateway import schema
+from gateway.records import (
+    DeadLetter,
+    DeviceInfo,
+    EventRecord,
+    Record,
+    StatusRecord,
+    TelemetryRecord,
+)
+from gateway.schema import Channel, DeviceType
+
+DEAD_LETTER_KEEP_BYTES = 4096
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+EARLIEST_PLAUSIBLE = datetime(2020, 1, 1, tzinfo=UTC)
+
+Lookup = Callable[[str], DeviceInfo | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid message: the records it produced."""
+
+    records: tuple[Record, ...]
+
+
+def event_time(device_ts: datetime, received_at: datetime) -> tuple[datetime, datetime | None]:
+    """Pick the row time: device time, or receive time when the device clock is implausible.
+
+    Returns (time, device_time) where device_time is set only when the clock was flagged.
+    """
+    if device_ts > received_at + MAX_CLOCK_AHEAD or device_ts < EARLIEST_PLAUSIBLE:
+        return received_at, device_ts
+    return device_ts, None
+
+
+class Gateway:
+    """Turns raw MQTT messages into records; never raises on bad input."""
+
+    def __init__(self, lookup: Lookup) -> None:
+        self._lookup = lookup
+
+    def process(self, topic: str, payload: bytes, received_at: datetime
+                ) -> Accepted | DeadLetter:
+        """Validate one message; return its records or a dead letter with the reason."""
+        try:
+            return Accepted(self._process(topic, payload, received_at))
+        except (schema.TopicError, schema.PayloadError, _Rejected) as exc:
+            return dead_letter(topic, payload, received_at, str(exc))
+
+    def _process(self, topic: str, payload: bytes, received_at: datetime) -> tuple[Record, ...]:
+        parsed = schema.parse_topic(topic)
+        if parsed.channel is Channel.CMD:
+            raise _Rejected("devices may not publish on the cmd channel")
+        info = self._lookup(parsed.device_id)
+        if info is None:
+            raise _Rejected(f"unknown device {parsed.device_id!r} (not registered or revoked)")
+        if info.site != parsed.site:
+            raise _Rejected(
+                f"device {parsed.device_id!r} is registered to site {info.site!r}, "
+                f"not {parsed.site!r}"
+            )
+        if parsed.channel is Channel.TELEMETRY:
+            return self._telemetry(info, payload, received_at)
+        if parsed.channel is Channel.EVENT:
+            return (self._event(info, payload, received_at),)
+        return (self._status(info, payload, received_at),)
+
+    def _telemetry(self, info: DeviceInfo, payload: bytes, received_at: datetime
+                   ) -> tuple[Record, ...]:
+        if info.type is not DeviceType.BED_SENSOR:
+            raise _Rejected(f"a {info.type.value} does not send telemetry")
+        msg = schema.decode_telemetry(payload)
+        readings = msg.samples if isinstance(msg, schema.BedTelemetryBatch) else (msg,)
+        out: list[Record] = []
+        for r in readings:
+            time, device_time = event_time(r.ts, received_at)
+            out.append(TelemetryRecord(
+                time, info.device_id, info.resident_id, r.seq, r.occupied, r.heart_rate,
+                r.respiration_rate, r.movement, device_time, received_at,
+            ))
+        return tuple(out)
+
+    @staticmethod
+    def _event(info: DeviceInfo, payload: bytes, received_at: datetime) -> EventRecord:
+        msg = schema.decode_event(payload)
+        time, device_time = event_time(msg.ts, received_at)
+        return EventRecord(time, info.device_id, info.resident_id, info.site, msg.seq, msg.type,
+                           msg.detail, device_time, received_at)
+
+    @staticmethod
+    def _status(info: DeviceInfo, payload: bytes, received_at: datetime) -> StatusRecord:
+        msg = schema.decode_status(payload)
+        if msg.ts is None:
+            time, device_time = received_at, None
+        else:
+            time, device_time = event_time(msg.ts, received_at)
+        return StatusRecord(time, info.device_id, info.resident_id, msg.seq, msg.online,
+                            msg.battery, msg.rssi, msg.fw, msg.heartbeat_s, device_time,
+                            received_at)
+
+
+class _Rejected(ValueError):
+    """A well-formed message the platform refuses (unknown device, wrong site...)."""
+
+
+def dead_letter(topic: str, payload: bytes, received_at: datetime, reason: str) -> DeadLetter:
+    """Build a dead letter, keeping at most DEAD_LETTER_KEEP_BYTES of the payload."""
+    return DeadLetter(received_at, topic, payload[:DEAD_LETTER_KEEP_BYTES], len(payload), reason)

@@ -1,0 +1,320 @@
+"""Device contract v1: MQTT topics and JSON payloads, the single source of truth.
+
+Simulators, ingest, alerts and the dashboard import this module; nobody else
+defines what a device may send or receive. See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+)
+
+PROTOCOL_VERSION = "v1"
+TOPIC_ROOT = "eldercare"
+MAX_PAYLOAD_BYTES = 16 * 1024
+MAX_SAMPLES = 500
+SITE_PATTERN = r"[a-z0-9-]{1,32}"
+DEVICE_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+
+_SITE_RE = re.compile(rf"^{SITE_PATTERN}$")
+_DEVICE_RE = re.compile(rf"^{DEVICE_ID_PATTERN}$")
+
+
+class Channel(StrEnum):
+    """Last topic level: what kind of message travels on the topic."""
+
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    STATUS = "status"
+    CMD = "cmd"
+
+
+DEVICE_CHANNELS = frozenset({Channel.TELEMETRY, Channel.EVENT, Channel.STATUS})
+
+
+class DeviceType(StrEnum):
+    """Kinds of device the platform supports."""
+
+    BED_SENSOR = "bed_sensor"
+    CALL_BUTTON = "call_button"
+
+
+class EventType(StrEnum):
+    """Discrete device events (channel `event`)."""
+
+    SOS = "sos"
+    SOS_CANCEL = "sos_cancel"
+    FALL = "fall"
+    BED_EXIT = "bed_exit"
+    BED_ENTRY = "bed_entry"
+    LOW_BATTERY = "low_battery"
+    TAMPER = "tamper"
+    TEST = "test"
+
+
+class TopicError(ValueError):
+    """A topic that is not a valid contract-v1 topic."""
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A parsed topic `eldercare/v1/{site}/{device_id}/{channel}`."""
+
+    site: str
+    device_id: str
+    channel: Channel
+
+    def __str__(self) -> str:
+        return topic_for(self.site, self.device_id, self.channel)
+
+
+def topic_for(site: str, device_id: str, channel: Channel | str) -> str:
+    """Build the topic string for a device channel."""
+    return f"{TOPIC_ROOT}/{PROTOCOL_VERSION}/{site}/{device_id}/{Channel(channel).value}"
+
+
+def device_topic_prefix(site: str, device_id: str) -> str:
+    """Topic prefix under which a device's channels live (no trailing slash)."""
+    return f"{TOPIC_ROOT}/{PROTOCOL_VERSION}/{site}/{device_id}"
+
+
+def site_filter(site: str) -> str:
+    """MQTT subscription filter for every device-to-platform message of a site."""
+    return f"{TOPIC_ROOT}/{PROTOCOL_VERSION}/{site}/+/+"
+
+
+ALL_SITES_FILTER = f"{TOPIC_ROOT}/{PROTOCOL_VERSION}/+/+/+"
+
+
+def parse_topic(topic: str) -> Topic:
+    """Parse and validate a topic; raise TopicError with a readable reason."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != TOPIC_ROOT or parts[1] != PROTOCOL_VERSION:
+        raise TopicError(f"topic {topic!r} is not eldercare/v1/<site>/<device_id>/<channel>")
+    _, _, site, device_id, channel = parts
+    if not _SITE_RE.match(site):
+        raise TopicError(f"site {site!r} must match {SITE_PATTERN}")
+    if not _DEVICE_RE.match(device_id):
+        raise TopicError(f"device id {device_id!r} must match {DEVICE_ID_PATTERN}")
+    try:
+        chan = Channel(channel)
+    except ValueError:
+        raise TopicError(f"unknown channel {channel!r}") from None
+    return Topic(site, device_id, chan)
+
+
+def is_valid_site(site: str) -> bool:
+    """True when `site` is a valid site slug."""
+    return bool(_SITE_RE.match(site))
+
+
+def is_valid_device_id(device_id: str) -> bool:
+    """True when `device_id` is a valid device id."""
+    return bool(_DEVICE_RE.match(device_id))
+
+
+# --- timestamps -----------------------------------------------------------
+
+_EPOCH_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _parse_ts(value: Any) -> datetime:
+    """Accept integer Unix epoch milliseconds or an RFC 3339 string with an offset."""
+    if isinstance(value, bool):
+        raise ValueError("ts must be epoch milliseconds or an RFC 3339 string")
+    if isinstance(value, int):
+        if not 0 <= value <= _EPOCH_MS_MAX:
+            raise ValueError("ts epoch milliseconds out of range")
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if "T" not in text and "t" not in text:
+            raise ValueError("ts string must be RFC 3339, e.g. 2026-01-31T22:15:00+08:00")
+        try:
+            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(f"ts {value!r} is not an RFC 3339 timestamp") from None
+        if parsed.tzinfo is None:
+            raise ValueError("ts string needs a UTC offset (Z or +hh:mm)")
+        return parsed.astimezone(UTC)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("ts datetime needs a timezone")
+        return value.astimezone(UTC)
+    raise ValueError("ts must be epoch milliseconds (integer) or an RFC 3339 string")
+
+
+def to_epoch_ms(ts: datetime) -> int:
+    """Convert an aware datetime into integer Unix epoch milliseconds."""
+    return round(ts.timestamp() * 1000)
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_parse_ts),
+    PlainSerializer(to_epoch_ms, return_type=int, when_used="json"),
+    WithJsonSchema(
+        {
+            "description": "Device time: integer Unix epoch milliseconds, "
+            "or an RFC 3339 string with a UTC offset.",
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "format": "date-time"},
+            ],
+        }
+    ),
+]
+Seq = Annotated[int, Field(ge=0, le=2**63 - 1, description="Per-device counter, increasing.")]
+
+
+class _Message(BaseModel):
+    """Base for every payload: strict keys, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class BedReading(_Message):
+    """One bed-sensor reading (channel `telemetry`)."""
+
+    ts: Timestamp
+    seq: Seq
+    occupied: bool = Field(description="Someone is lying on the mat.")
+    heart_rate: float | None = Field(
+        default=None, ge=0, le=300, description="Beats per minute; null when not measurable."
+    )
+    respiration_rate: float | None = Field(
+        default=None, ge=0, le=120, description="Breaths per minute; null when not measurable."
+    )
+    movement: int = Field(ge=0, le=100, description="Movement intensity 0-100.")
+
+
+class BedTelemetryBatch(_Message):
+    """Store-and-forward batch of readings sent after a device was offline."""
+
+    ts: Timestamp
+    seq: Seq
+    samples: list[BedReading] = Field(min_length=1, max_length=MAX_SAMPLES)
+
+
+class DeviceEvent(_Message):
+    """A discrete event (channel `event`)."""
+
+    ts: Timestamp
+    seq: Seq
+    type: EventType
+    detail: str | None = Field(default=None, max_length=512, description="Free text, optional.")
+
+
+class DeviceStatus(_Message):
+    """Device health (channel `status`). The retained Last Will is `{"online": false}`."""
+
+    ts: Timestamp | None = Field(default=None, description="Omitted only in the Last Will.")
+    seq: Seq | None = Field(default=None, description="Omitted only in the Last Will.")
+    online: bool
+    battery: int | None = Field(default=None, ge=0, le=100, description="Percent.")
+    rssi: int | None = Field(default=None, ge=-150, le=0, description="Signal strength in dBm.")
+    fw: str | None = Field(default=None, max_length=64, description="Firmware version.")
+    heartbeat_s: int | None = Field(
+        default=None, ge=1, le=86_400, description="Seconds between status heartbeats."
+    )
+
+
+class SosAckCommand(_Message):
+    """Platform to device (channel `cmd`): help is coming for this alert."""
+
+    type: Literal["sos_ack"] = "sos_ack"
+    ts: Timestamp
+    alert_id: int = Field(ge=1)
+    message: str | None = Field(default=None, max_length=256)
+
+
+LAST_WILL_PAYLOAD = b'{"online":false}'
+
+
+class PayloadError(ValueError):
+    """A payload that does not satisfy the contract; `str()` is the reason."""
+
+
+def _check_size(payload: bytes) -> None:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+
+
+def decode_telemetry(payload: bytes) -> BedReading | BedTelemetryBatch:
+    """Decode a telemetry payload: a single reading or a `samples` batch."""
+    _check_size(payload)
+    if b'"samples"' in payload:
+        return _validate(BedTelemetryBatch, payload)
+    return _validate(BedReading, payload)
+
+
+def decode_event(payload: bytes) -> DeviceEvent:
+    """Decode an event payload."""
+    _check_size(payload)
+    return _validate(DeviceEvent, payload)
+
+
+def decode_status(payload: bytes) -> DeviceStatus:
+    """Decode a status payload (heartbeat or Last Will)."""
+    _check_size(payload)
+    return _validate(DeviceStatus, payload)
+
+
+def decode_command(payload: bytes) -> SosAckCommand:
+    """Decode a platform-to-device command."""
+    _check_size(payload)
+    return _validate(SosAckCommand, payload)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(model: type[_M], payload: bytes) -> _M:
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise PayloadError(_summarise(exc)) from None
+
+
+def _summarise(exc: ValidationError) -> str:
+    """Turn a pydantic ValidationError into one readable line."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "payload"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    more = exc.error_count() - len(parts)
+    if more > 0:
+        parts.append(f"(+{more} more)")
+    return "; ".join(parts)
+
+
+def encode(message: BaseModel) -> bytes:
+    """Serialise a contract message to its wire form (compact JSON, ts as epoch ms)."""
+    return message.model_dump_json(exclude_none=True).encode()
+
+
+CHANNEL_MODELS: dict[str, type[BaseModel]] = {
+    "telemetry-reading": BedReading,
+    "telemetry-batch": BedTelemetryBatch,
+    "event": DeviceEvent,
+    "status": DeviceStatus,
+    "cmd-sos_ack": SosAckCommand,
+}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema documents for every payload, keyed by file stem."""
+    return {name: model.model_json_schema() for name, model in CHANNEL_MODELS.items()}

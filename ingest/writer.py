@@ -1,0 +1,187 @@
+"""Write batches to TimescaleDB with binary COPY; acknowledge messages only after commit."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from eldercare.db import connect
+from gateway.records import DeadLetter, Record
+from ingest.batch import Batch, Batcher
+
+logger = logging.getLogger(__name__)
+
+TELEMETRY_COLS = ("time", "device_id", "resident_id", "seq", "occupied", "heart_rate",
+                  "respiration_rate", "movement", "device_time", "received_at")
+TELEMETRY_TYPES = ("timestamptz", "text", "int8", "int8", "bool", "float4", "float4", "int2",
+                   "timestamptz", "timestamptz")
+EVENT_COLS = ("time", "device_id", "resident_id", "seq", "type", "detail", "device_time",
+              "received_at")
+EVENT_TYPES = ("timestamptz", "text", "int8", "int8", "text", "text", "timestamptz",
+               "timestamptz")
+STATUS_COLS = ("time", "device_id", "resident_id", "seq", "online", "battery", "rssi", "fw",
+               "heartbeat_s", "device_time", "received_at")
+STATUS_TYPES = ("timestamptz", "text", "int8", "int8", "bool", "int2", "int2", "text", "int4",
+                "timestamptz", "timestamptz")
+DEAD_COLS = ("received_at", "topic", "payload", "payload_size", "reason")
+DEAD_TYPES = ("timestamptz", "text", "bytea", "int4", "text")
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS stage_bed_telemetry
+    (LIKE bed_telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_device_events
+    (LIKE device_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+"""
+
+Ack = Callable[[list[int]], None]
+
+
+def _copy(cur: psycopg.Cursor[Any], table: str, cols: Sequence[str], types: Sequence[str],
+          rows: Sequence[Any]) -> None:
+    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(_values(row, cols))
+
+
+def _values(row: Any, cols: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(getattr(row, c) for c in cols)
+
+
+def write_batch(conn: psycopg.Connection[Any], batch: Batch) -> None:
+    """Store one batch in a single transaction; duplicates (device, seq, time) are skipped."""
+    with conn.transaction(), conn.cursor() as cur:
+        if batch.telemetry:
+            _copy(cur, "stage_bed_telemetry", TELEMETRY_COLS, TELEMETRY_TYPES, batch.telemetry)
+            cur.execute(f"INSERT INTO bed_telemetry ({', '.join(TELEMETRY_COLS)}) "
+                        f"SELECT {', '.join(TELEMETRY_COLS)} FROM stage_bed_telemetry "
+                        "ON CONFLICT DO NOTHING")
+        if batch.events:
+            _copy(cur, "stage_device_events", EVENT_COLS, EVENT_TYPES, batch.events)
+            cur.execute(f"INSERT INTO device_events ({', '.join(EVENT_COLS)}) "
+                        f"SELECT {', '.join(EVENT_COLS)} FROM stage_device_events "
+                        "ON CONFLICT DO NOTHING")
+        if batch.status:
+            _copy(cur, "device_status", STATUS_COLS, STATUS_TYPES, batch.status)
+            _update_device_health(cur, batch)
+        if batch.dead_letters:
+            _copy(cur, "dead_letters", DEAD_COLS, DEAD_TYPES, batch.dead_letters)
+
+
+def _update_device_health(cur: psycopg.Cursor[Any], batch: Batch) -> None:
+    latest: dict[str, Any] = {}
+    for s in batch.status:
+        prev = latest.get(s.device_id)
+        if prev is None or s.time >= prev.time:
+            latest[s.device_id] = s
+    cur.executemany(
+        "UPDATE devices SET online = %s, battery = COALESCE(%s, battery), "
+        "firmware = COALESCE(%s, firmware), heartbeat_s = COALESCE(%s, heartbeat_s), "
+        "last_seen = GREATEST(last_seen, %s) WHERE id = %s",
+        [(s.online, s.battery, s.fw, s.heartbeat_s, s.received_at, s.device_id)
+         for s in latest.values()],
+    )
+
+
+class IngestWriter:
+    """Thread that batches records, COPYs them, and acknowledges after each commit.
+
+    Memory is bounded by the broker's in-flight window: messages are acknowledged only
+    after commit, so while the database is away the broker stops sending.
+    """
+
+    def __init__(self, database_url: str, ack: Ack, max_rows: int = 5000,
+                 max_age_s: float = 0.2, clock: Callable[[], float] = time.monotonic) -> None:
+        self._url = database_url
+        self._ack = ack
+        self._clock = clock
+        self._batcher = Batcher(max_rows, max_age_s)
+        self._cond = threading.Condition()
+        self._stop = False
+        self._conn: psycopg.Connection[Any] | None = None
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self.committed_rows = 0
+        self.committed_batches = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def add(self, records: tuple[Record, ...], token: int | None) -> None:
+        """Queue one message's records."""
+        with self._cond:
+            self._batcher.add(records, token, self._clock())
+            if self._batcher.due(self._clock()):
+                self._cond.notify()
+
+    def add_dead_letter(self, letter: DeadLetter, token: int | None) -> None:
+        """Queue a dead letter."""
+        with self._cond:
+            self._batcher.add_dead_letter(letter, token, self._clock())
+            self._cond.notify()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Flush what is pending and stop."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def _next_batch(self) -> Batch | None:
+        with self._cond:
+            while True:
+                now = self._clock()
+                if self._batcher.due(now) or (self._stop and self._batcher.pending):
+                    return self._batcher.take()
+                if self._stop:
+                    return None
+                self._cond.wait(self._batcher.wait_time(now) or 0.5)
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            self._write_with_retry(batch)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _write_with_retry(self, batch: Batch) -> None:
+        delay = 0.1
+        while True:
+            try:
+                conn = self._connection()
+                write_batch(conn, batch)
+                break
+            except psycopg.OperationalError as exc:
+                self.failures += 1
+                logger.warning("database write failed (%s); retrying in %.1fs", exc, delay)
+                self._drop_connection()
+                if self._stop and delay > 5:
+                    logger.error("giving up on %d rows at shutdown; broker will redeliver",
+                                 batch.rows)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.committed_rows += batch.rows
+        self.committed_batches += 1
+        if batch.tokens:
+            self._ack(batch.tokens)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._url)
+            self._conn.execute(_STAGING)
+            self._conn.commit()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                logger.debug("closing a broken connection failed", exc_info=True)
+        self._conn = None
