@@ -1,0 +1,156 @@
+"""Registry administration: sites, residents, devices (with broker accounts) and users."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+from pwdlib import PasswordHash
+
+from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+from gateway.schema import DeviceType, device_topic_prefix, is_valid_device_id, is_valid_site
+
+ROLES = ("admin", "duty_officer", "care_worker", "family")
+_hasher = PasswordHash.recommended()
+
+
+class RegistryError(ValueError):
+    """A registry change that cannot be made; the message says why."""
+
+
+def hash_password(password: str) -> str:
+    """Hash a person's password (Argon2id)."""
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    """Check a person's password against its hash."""
+    try:
+        return bool(_hasher.verify(password, password_hash))
+    except Exception:  # malformed hash: treat as a failed login
+        return False
+
+
+def hash_device_secret(secret: str) -> str:
+    """Hash a device secret. Secrets are 128+ random bits, so a fast salted SHA-256 is enough."""
+    salt = secrets.token_hex(8)
+    return f"sha256${salt}${hashlib.sha256((salt + secret).encode()).hexdigest()}"
+
+
+def verify_device_secret(secret: str, stored: str) -> bool:
+    """Check a device secret against its stored hash."""
+    try:
+        _, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    return hmac.compare_digest(digest, hashlib.sha256((salt + secret).encode()).hexdigest())
+
+
+def add_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone: str = "UTC"
+             ) -> None:
+    """Create a site (idempotent)."""
+    if not is_valid_site(site_id):
+        raise RegistryError(f"site id {site_id!r} must be 1-32 of a-z, 0-9 and '-'")
+    conn.execute("INSERT INTO sites (id, name, timezone) VALUES (%s, %s, %s) "
+                 "ON CONFLICT (id) DO NOTHING", (site_id, name, timezone))
+
+
+def add_resident(conn: psycopg.Connection[Any], site_id: str, full_name: str,
+                 address: str | None = None, birth_year: int | None = None) -> int:
+    """Create a resident at a site; return the new id."""
+    if conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,)).fetchone() is None:
+        raise RegistryError(f"no site {site_id!r}; create it first")
+    row = conn.execute(
+        "INSERT INTO residents (site_id, full_name, address, birth_year) "
+        "VALUES (%s, %s, %s, %s) RETURNING id", (site_id, full_name, address, birth_year),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@dataclass(frozen=True)
+class DeviceCredentials:
+    """What an installer needs to configure a device (the password is shown once)."""
+
+    device_id: str
+    type: str
+    site: str
+    resident_id: int
+    username: str
+    password: str
+    topic_prefix: str
+    mqtt_host: str
+    mqtt_port: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        return asdict(self)
+
+
+def new_device_id(device_type: DeviceType) -> str:
+    """A fresh random device id with a readable prefix."""
+    prefix = "bed" if device_type is DeviceType.BED_SENSOR else "btn"
+    return f"{prefix}-{secrets.token_hex(5)}"
+
+
+def add_device(conn: psycopg.Connection[Any], admin: BrokerAdmin, broker: MqttEndpoint,
+               resident_id: int, device_type: DeviceType, device_id: str | None = None
+               ) -> DeviceCredentials:
+    """Register a device for a resident and create its broker account, live."""
+    row = conn.execute("SELECT site_id FROM residents WHERE id = %s AND active",
+                       (resident_id,)).fetchone()
+    if row is None:
+        raise RegistryError(f"no active resident with id {resident_id}")
+    site = str(row[0])
+    device_id = device_id or new_device_id(device_type)
+    if not is_valid_device_id(device_id):
+        raise RegistryError(f"device id {device_id!r} must be 1-64 of A-Z, a-z, 0-9, '_', '-'")
+    password = secrets.token_urlsafe(18)
+    with conn.transaction():
+        try:
+            conn.execute(
+                "INSERT INTO devices (id, site_id, resident_id, type, credentials_hash) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (device_id, site, resident_id, device_type.value, hash_device_secret(password)),
+            )
+        except psycopg.errors.UniqueViolation:
+            raise RegistryError(f"device {device_id!r} is already registered") from None
+        # Create the broker account inside the transaction: if it fails, nothing is stored.
+        admin.add_device(device_id, site, password)
+    return DeviceCredentials(device_id, device_type.value, site, resident_id, device_id,
+                             password, device_topic_prefix(site, device_id), broker.host,
+                             broker.port)
+
+
+def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: str,
+             site_id: str | None = None, full_name: str = "", on_duty: bool = False,
+             residents: list[int] | None = None) -> int:
+    """Create a person's account; family members are linked to their residents."""
+    if role not in ROLES:
+        raise RegistryError(f"role must be one of {', '.join(ROLES)}")
+    if role in ("duty_officer", "care_worker") and not site_id:
+        raise RegistryError(f"a {role} needs --site")
+    if role == "family" and not residents:
+        raise RegistryError("a family member needs at least one --resident")
+    if len(password) < 8:
+        raise RegistryError("password must be at least 8 characters")
+    try:
+        row = conn.execute(
+            "INSERT INTO users (username, password_hash, full_name, role, site_id, on_duty) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            (username, hash_password(password), full_name, role, site_id, on_duty),
+        ).fetchone()
+    except psycopg.errors.UniqueViolation:
+        raise RegistryError(f"user {username!r} already exists") from None
+    except psycopg.errors.ForeignKeyViolation:
+        raise RegistryError(f"no site {site_id!r}") from None
+    assert row is not None
+    user_id = int(row[0])
+    for resident_id in residents or []:
+        conn.execute("INSERT INTO family_contacts (user_id, resident_id) VALUES (%s, %s)",
+                     (user_id, resident_id))
+    return user_id

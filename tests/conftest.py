@@ -1,0 +1,88 @@
+"""Shared fixtures: a real Mosquitto broker and a real PostgreSQL+TimescaleDB on free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from eldercare import db
+from eldercare.services import (
+    MosquittoConfig,
+    PostgresConfig,
+    free_port,
+    start_mosquitto,
+    start_postgres,
+)
+from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+
+PIPELINE_USER = "test-pipeline"
+PIPELINE_PASSWORD = "test-pipeline-pw"
+ADMIN_USER = "test-admin"
+ADMIN_PASSWORD = "test-admin-pw"
+
+_TABLES = ("alert_history", "alerts", "family_contacts", "users", "devices", "residents",
+           "sites", "bed_telemetry", "device_events", "device_status", "dead_letters")
+
+
+def _tmpdir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(path, 0o755)  # services drop privileges when we are root
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_config() -> Iterator[PostgresConfig]:
+    """A PostgreSQL+TimescaleDB server for the whole test session, migrated."""
+    path = _tmpdir("eldercare-pg-")
+    cfg = PostgresConfig(path, free_port(), "test-pg-pw", durable=False)
+    proc = start_postgres(cfg)
+    db.migrate(cfg.url)
+    yield cfg
+    proc.stop()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_config: PostgresConfig) -> str:
+    """URL of the session database."""
+    return pg_config.url
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> str:
+    """The session database, emptied before the test."""
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE")
+    return database_url
+
+
+@dataclass(frozen=True)
+class Broker:
+    """A running test broker and its accounts."""
+
+    port: int
+    admin: MqttEndpoint
+    pipeline: MqttEndpoint
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    """A Mosquitto broker with dynamic security for the whole test session."""
+    path = _tmpdir("eldercare-mqtt-")
+    port = free_port()
+    proc = start_mosquitto(MosquittoConfig(path, port, ADMIN_USER, ADMIN_PASSWORD,
+                                           persistence=False))
+    admin = MqttEndpoint("127.0.0.1", port, ADMIN_USER, ADMIN_PASSWORD)
+    with BrokerAdmin(admin) as ba:
+        ba.ensure_service_account(PIPELINE_USER, PIPELINE_PASSWORD)
+    yield Broker(port, admin, MqttEndpoint("127.0.0.1", port, PIPELINE_USER, PIPELINE_PASSWORD),
+                 path)
+    proc.stop()
+    shutil.rmtree(path, ignore_errors=True)

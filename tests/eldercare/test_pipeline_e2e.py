@@ -1,0 +1,73 @@
+"""End to end on real services: device -> broker -> pipeline -> TimescaleDB and alerts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from eldercare.pipeline import Pipeline
+from gateway.schema import Channel
+from tests.conftest import Broker
+from tests.devices import RawDevice
+from tests.helpers import Home, count, seed_home, wait_until
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@pytest.fixture
+def home(clean_db: str, broker: Broker) -> Home:
+    return seed_home(clean_db, broker.admin)
+
+
+@pytest.fixture
+def pipeline(clean_db: str, broker: Broker, home: Home) -> Iterator[Pipeline]:
+    p = Pipeline(broker.pipeline, clean_db, sites=[], name=f"t{now_ms()}", batch_ms=50)
+    p.start()
+    wait_until(p.connected.is_set, what="pipeline connected")
+    yield p
+    p.stop()
+
+
+def test_sos_becomes_critical_alert_within_one_second(pipeline, home, clean_db, broker):
+    dev = RawDevice(home.button, broker.port)
+    wait_until(dev.connected.is_set, what="device connected")
+    start = time.monotonic()
+    dev.publish(Channel.EVENT, json.dumps({"ts": now_ms(), "seq": 1, "type": "sos"}).encode())
+    wait_until(lambda: count(clean_db, "SELECT count(*) FROM alerts WHERE type='sos' "
+                                       "AND severity='critical' AND resident_id=%s",
+                             home.resident_id), timeout=5, what="sos alert")
+    assert time.monotonic() - start < 1.0
+    dev.close()
+
+
+def test_telemetry_lands_in_hypertable(pipeline, home, clean_db, broker):
+    dev = RawDevice(home.bed, broker.port)
+    wait_until(dev.connected.is_set)
+    for seq in range(20):
+        dev.publish(Channel.TELEMETRY, json.dumps({
+            "ts": now_ms() - (20 - seq) * 1000, "seq": seq, "occupied": True,
+            "heart_rate": 62, "respiration_rate": 14, "movement": 2}).encode())
+    wait_until(lambda: count(clean_db, "SELECT count(*) FROM bed_telemetry") == 20,
+               what="20 rows")
+    dev.close()
+
+
+def test_bad_messages_are_dead_lettered_and_good_ones_kept(pipeline, home, clean_db, broker):
+    dev = RawDevice(home.bed, broker.port)
+    wait_until(dev.connected.is_set)
+    good = {"ts": now_ms(), "occupied": False, "movement": 0}
+    dev.publish(Channel.TELEMETRY, json.dumps({**good, "seq": 1}).encode())
+    dev.publish(Channel.TELEMETRY, b"not json at all")
+    dev.publish(Channel.TELEMETRY, json.dumps({**good, "seq": "x"}).encode())
+    dev.publish(Channel.TELEMETRY, json.dumps({**good, "seq": 2, "pad": "x" * 17000}).encode())
+    dev.publish(Channel.TELEMETRY, json.dumps({**good, "seq": 3}).encode())
+    wait_until(lambda: count(clean_db, "SELECT count(*) FROM dead_letters") == 3,
+               what="3 dead letters")
+    wait_until(lambda: count(clean_db, "SELECT count(*) FROM bed_telemetry") == 2,
+               what="2 good rows")
+    dev.close()

@@ -1,0 +1,57 @@
+"""Test helpers: waiting on conditions and seeding a small registry."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from eldercare import accounts, db
+from eldercare.accounts import DeviceCredentials
+from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+from gateway.schema import DeviceType
+
+T = TypeVar("T")
+
+
+def wait_until(fn: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
+               what: str = "condition") -> T:
+    """Poll `fn` until it returns a truthy value; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Home:
+    """A seeded resident with a bed sensor and a call button."""
+
+    resident_id: int
+    site: str
+    bed: DeviceCredentials
+    button: DeviceCredentials
+
+
+def seed_home(database_url: str, admin: MqttEndpoint, site: str = "north",
+              name: str = "Test Resident") -> Home:
+    """Create a site (if needed), a resident and both devices with broker accounts."""
+    with db.connect(database_url) as conn, BrokerAdmin(admin) as ba:
+        accounts.add_site(conn, site, site.title())
+        rid = accounts.add_resident(conn, site, name)
+        conn.commit()
+        bed = accounts.add_device(conn, ba, admin, rid, DeviceType.BED_SENSOR)
+        button = accounts.add_device(conn, ba, admin, rid, DeviceType.CALL_BUTTON)
+    return Home(rid, site, bed, button)
+
+
+def count(database_url: str, sql: str, *params: object) -> int:
+    """Run a COUNT query."""
+    with db.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0
