@@ -100,7 +100,7 @@ class Pipeline:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.reconnect_delay_set(0.2, 5)
+        client.reconnect_delay_set(1, 5)
         return client
 
     def start(self) -> None:
@@ -110,7 +110,7 @@ class Pipeline:
         self.registry.start_listener()
         self.writer.start()
         self.alerts.start()
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         props.ReceiveMaximum = RECEIVE_MAXIMUM
         self._client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30,
@@ -148,7 +148,7 @@ class Pipeline:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.received += 1
         token = msg.mid if msg.qos > 0 else None
-        result = self.gateway.process(msg.topic, msg.payload, datetime.now(UTC))
+        result = self.gateway.process(msg.topic, bytes(msg.payload), datetime.now(UTC))
         if not isinstance(result, Accepted):
             self.dead_letters += 1
             logger.info("dead letter on %s: %s", result.topic, result.reason)

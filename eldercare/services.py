@@ -37,7 +37,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
+             interval: float = 0.05) -> None:
     """Poll `predicate` until it is true or raise ServiceError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -54,7 +55,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Child-side: get SIGTERM when the parent process dies (no orphans)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -89,7 +90,7 @@ def _make_traversable(path: Path) -> None:
         with contextlib.suppress(PermissionError):
             st = parent.stat()
             if st.st_uid == os.geteuid() and not st.st_mode & 0o001:
-                os.chmod(parent, st.st_mode | 0o011)
+                os.chmod(parent, st.st_mode | 0o011)  # noqa: S103 - traverse only
 
 
 @dataclass
@@ -122,7 +123,7 @@ def _spawn(name: str, argv: list[str], log_path: Path, user: str | None, stop_si
     log = open(log_path, "ab")  # noqa: SIM115 - the child keeps it
     proc = subprocess.Popen(
         argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        user=user, preexec_fn=_die_with_parent, env=env,
+        user=user, preexec_fn=die_with_parent, env=env,
     )
     log.close()
     logger.info("started %s (pid %d), log %s", name, proc.pid, log_path)

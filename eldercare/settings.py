@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     pg_port: int = Field(default=15432, description="Embedded PostgreSQL port (loopback).")
     web_host: str = "127.0.0.1"
     web_port: int = 8080
-    sites: list[str] = Field(default_factory=list, description="Sites this pipeline owns; [] = all.")
+    sites: list[str] = Field(default_factory=list, description="Owned sites; [] = all.")
     jwt_secret: str | None = Field(default=None, description="Token signing key (generated).")
     token_ttl_minutes: int = 12 * 60
     ingest_batch_rows: int = Field(default=5000, ge=1)

@@ -52,18 +52,18 @@ class Gateway:
         """Validate one message; return its records or a dead letter with the reason."""
         try:
             return Accepted(self._process(topic, payload, received_at))
-        except (schema.TopicError, schema.PayloadError, _Rejected) as exc:
+        except (schema.TopicError, schema.PayloadError, RejectedError) as exc:
             return dead_letter(topic, payload, received_at, str(exc))
 
     def _process(self, topic: str, payload: bytes, received_at: datetime) -> tuple[Record, ...]:
         parsed = schema.parse_topic(topic)
         if parsed.channel is Channel.CMD:
-            raise _Rejected("devices may not publish on the cmd channel")
+            raise RejectedError("devices may not publish on the cmd channel")
         info = self._lookup(parsed.device_id)
         if info is None:
-            raise _Rejected(f"unknown device {parsed.device_id!r} (not registered or revoked)")
+            raise RejectedError(f"unknown device {parsed.device_id!r} (not registered or revoked)")
         if info.site != parsed.site:
-            raise _Rejected(
+            raise RejectedError(
                 f"device {parsed.device_id!r} is registered to site {info.site!r}, "
                 f"not {parsed.site!r}"
             )
@@ -76,7 +76,7 @@ class Gateway:
     def _telemetry(self, info: DeviceInfo, payload: bytes, received_at: datetime
                    ) -> tuple[Record, ...]:
         if info.type is not DeviceType.BED_SENSOR:
-            raise _Rejected(f"a {info.type.value} does not send telemetry")
+            raise RejectedError(f"a {info.type.value} does not send telemetry")
         msg = schema.decode_telemetry(payload)
         readings = msg.samples if isinstance(msg, schema.BedTelemetryBatch) else (msg,)
         out: list[Record] = []
@@ -107,7 +107,7 @@ class Gateway:
                             received_at)
 
 
-class _Rejected(ValueError):
+class RejectedError(ValueError):
     """A well-formed message the platform refuses (unknown device, wrong site...)."""
 
 

@@ -32,7 +32,7 @@ _TABLES = ("alert_history", "alerts", "family_contacts", "users", "devices", "re
 
 def _tmpdir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
-    os.chmod(path, 0o755)  # services drop privileges when we are root
+    os.chmod(path, 0o755)  # noqa: S103 - services drop privileges when we are root
     return path
 
 

@@ -1,0 +1,353 @@
+"""The `eldercare` command: run the platform or its parts, and administer the registry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from eldercare import accounts, db
+from eldercare.runtime import Runtime, resolve, start_embedded
+from eldercare.services import ManagedProcess, ServiceError, die_with_parent, port_open
+from eldercare.settings import Settings
+from gateway.broker_admin import BrokerAdmin, BrokerAdminError
+from gateway.schema import DeviceType
+
+logger = logging.getLogger("eldercare")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for key in ("web_port", "mqtt_port", "pg_port", "demo_homes"):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[key] = value
+    sites = getattr(args, "sites", None)
+    if sites:
+        overrides["sites"] = [s.strip() for s in sites.split(",") if s.strip()]
+    return Settings(**overrides)
+
+
+def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
+    """Block until SIGINT/SIGTERM, or until `check` returns a reason to stop."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if check is not None and (reason := check()):
+            logger.error("%s; shutting down", reason)
+            return
+
+
+# --- long-running parts ---------------------------------------------------------------
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    """Run one pipeline process (gateway + ingest + alerts) for a set of sites."""
+    from eldercare.pipeline import Pipeline
+
+    settings = _settings(args)
+    rt = resolve(settings)
+    pipe = Pipeline(rt.mqtt, rt.database_url, settings.sites, name=args.name,
+                    batch_rows=settings.ingest_batch_rows, batch_ms=settings.ingest_batch_ms)
+    pipe.start()
+    _wait_for_signal()
+    pipe.stop()
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Run the web app."""
+    import uvicorn
+    from dashboard.app import create_app
+
+    settings = _settings(args)
+    rt = resolve(settings)
+    app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes)
+    uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="warning")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Drive simulated homes (the demo fleet) in real time."""
+    from simulators.cli import simulate_demo
+
+    settings = _settings(args)
+    rt = resolve(settings)
+    creds = Path(args.creds) if args.creds else rt.data_dir / "demo-devices.json"
+    if not creds.exists():
+        print(f"no device credentials at {creds}; run `eldercare demo` once to seed",
+              file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stats = simulate_demo(creds, rt.mqtt.host, rt.mqtt.port, stop,
+                          telemetry_period_s=args.telemetry_period,
+                          sos_mean_interval_s=args.sos_interval)
+    print(f"simulation stopped: {stats}")
+    return 0
+
+
+def _child(name: str, argv: list[str]) -> ManagedProcess:
+    """Start `eldercare <argv>` as a child that dies with us."""
+    proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", *argv],
+                            preexec_fn=die_with_parent, env=os.environ.copy())
+    return ManagedProcess(name, proc)
+
+
+def _prepare(settings: Settings) -> tuple[Runtime, list[ManagedProcess]]:
+    """Start embedded services if configured so, and migrate the database."""
+    rt = resolve(settings)
+    services: list[ManagedProcess] = []
+    if rt.embedded:
+        services = start_embedded(settings)
+    db.migrate(rt.database_url)
+    return rt, services
+
+
+def _run_platform(args: argparse.Namespace, demo: bool) -> int:
+    settings = _settings(args)
+    try:
+        rt, services = _prepare(settings)
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    children: list[ManagedProcess] = services[:]
+    try:
+        logins = None
+        if demo:
+            from eldercare.seed import seed_demo
+
+            logins = seed_demo(rt.database_url, rt.mqtt_admin, rt.mqtt, rt.data_dir,
+                               homes=settings.demo_homes)
+        extra = ["--sites", ",".join(settings.sites)] if settings.sites else []
+        apps = [_child("pipeline", ["pipeline", *extra]), _child("dashboard", ["dashboard"])]
+        children += apps
+        if demo:
+            children.append(_child("simulators", ["simulate"]))
+        _banner(settings, rt, logins)
+        _wait_for_signal(lambda: next((f"{c.name} exited with code {c.proc.returncode}"
+                                       for c in children if not c.alive()), None))
+    finally:
+        for child in reversed(children):
+            child.stop()
+        print("eldercare stopped.")
+    return 0
+
+
+def _banner(settings: Settings, rt: Runtime, logins: list[Any] | None) -> None:
+    deadline = time.monotonic() + 30
+    while not port_open(settings.web_port, settings.web_host) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = [
+        "",
+        "eldercare is running.",
+        f"  Web app (duty screen): http://{settings.web_host}:{settings.web_port}/",
+        f"  API docs:              http://{settings.web_host}:{settings.web_port}/docs",
+        f"  MQTT broker:           mqtt://{rt.mqtt.host}:{rt.mqtt.port} "
+        "(no anonymous access; each device has its own account)",
+        f"  Database:              {_redact(rt.database_url)}",
+    ]
+    if logins:
+        lines.append("  Demo logins (all of them are in data/demo-logins.json):")
+        shown = [login for login in logins if login.role != "family"] + [
+            login for login in logins if login.role == "family"][:2]
+        for login in shown:
+            lines.append(f"    {login.role:<13} {login.username:<20} {login.password:<14}"
+                         f" {login.scope}")
+    lines.append("Press Ctrl-C to stop everything.")
+    print("\n".join(lines), flush=True)
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    head, tail = url.split("@", 1)
+    scheme, _, user_pw = head.partition("://")
+    return f"{scheme}://{user_pw.split(':')[0]}:***@{tail}"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start everything with a seeded demo district and simulated homes."""
+    return _run_platform(args, demo=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the pipeline and the web app (embedded services unless URLs are set)."""
+    return _run_platform(args, demo=False)
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    """Start only the embedded broker and database, in the foreground."""
+    settings = _settings(args)
+    try:
+        rt, services = _prepare(settings)
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Mosquitto on 127.0.0.1:{settings.mqtt_port}, PostgreSQL: {_redact(rt.database_url)}"
+          "\nPress Ctrl-C to stop.", flush=True)
+    _wait_for_signal()
+    for proc in reversed(services):
+        proc.stop()
+    return 0
+
+
+# --- administration ------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending database migrations."""
+    rt = resolve(_settings(args))
+    applied = db.migrate(rt.database_url)
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def cmd_site_add(args: argparse.Namespace) -> int:
+    """Create a site."""
+    rt = resolve(_settings(args))
+    with db.connect(rt.database_url) as conn:
+        accounts.add_site(conn, args.id, args.name, args.timezone)
+    print(json.dumps({"site": args.id}))
+    return 0
+
+
+def cmd_resident_add(args: argparse.Namespace) -> int:
+    """Create a resident."""
+    rt = resolve(_settings(args))
+    with db.connect(rt.database_url) as conn:
+        rid = accounts.add_resident(conn, args.site, args.name, args.address, args.birth_year)
+    print(json.dumps({"resident_id": rid, "site": args.site}))
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    """Create a person's account (password prompted, or generated and shown once)."""
+    import getpass
+    import secrets
+
+    rt = resolve(_settings(args))
+    password = args.password
+    generated = False
+    if password is None:
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"Password for {args.username}: ")
+        else:
+            password, generated = secrets.token_urlsafe(12), True
+    with db.connect(rt.database_url) as conn:
+        uid = accounts.add_user(conn, args.username, password, args.role, args.site,
+                                args.full_name or "", args.on_duty, args.resident)
+    out: dict[str, Any] = {"user_id": uid, "username": args.username, "role": args.role}
+    if generated:
+        out["password"] = password
+    print(json.dumps(out))
+    return 0
+
+
+def cmd_device_add(args: argparse.Namespace) -> int:
+    """Register a device and create its broker account; print its credentials once."""
+    rt = resolve(_settings(args))
+    with db.connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
+        creds = accounts.add_device(conn, admin, rt.mqtt, args.resident,
+                                    DeviceType(args.type), args.device_id)
+    print(json.dumps(creds.as_dict(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    p = argparse.ArgumentParser(prog="eldercare", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str,
+            parent: Any = sub) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=fn)
+        return sp
+
+    for name, fn, help_ in (("demo", cmd_demo, "start everything with simulated homes"),
+                            ("serve", cmd_serve, "start pipeline and web app")):
+        sp = add(name, fn, help_)
+        sp.add_argument("--web-port", type=int)
+        sp.add_argument("--mqtt-port", type=int)
+        sp.add_argument("--pg-port", type=int)
+        sp.add_argument("--sites", help="comma-separated sites the pipeline owns")
+        if name == "demo":
+            sp.add_argument("--homes", dest="demo_homes", type=int, help="homes to seed")
+    sp = add("services", cmd_services, "start only the embedded broker and database")
+    sp.add_argument("--mqtt-port", type=int)
+    sp.add_argument("--pg-port", type=int)
+    sp = add("pipeline", cmd_pipeline, "run one pipeline process")
+    sp.add_argument("--sites", help="comma-separated sites this process owns (default: all)")
+    sp.add_argument("--name", default="main", help="unique per pipeline process")
+    sp = add("dashboard", cmd_dashboard, "run the web app")
+    sp.add_argument("--web-port", type=int)
+    sp = add("simulate", cmd_simulate, "drive simulated homes in real time")
+    sp.add_argument("--creds", help="JSON list of device credentials (default: the demo's)")
+    sp.add_argument("--telemetry-period", type=float, default=5.0)
+    sp.add_argument("--sos-interval", type=float, default=180.0,
+                    help="mean seconds between simulated SOS presses across the fleet")
+
+    dbp = sub.add_parser("db", help="database administration").add_subparsers(
+        dest="db_command", required=True)
+    add("migrate", cmd_migrate, "apply pending migrations", dbp)
+
+    site = sub.add_parser("site", help="sites").add_subparsers(dest="site_cmd", required=True)
+    sp = add("add", cmd_site_add, "create a site", site)
+    sp.add_argument("id", help="slug, e.g. riverside")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--timezone", default="UTC")
+
+    res = sub.add_parser("resident", help="residents").add_subparsers(dest="res_cmd",
+                                                                      required=True)
+    sp = add("add", cmd_resident_add, "create a resident", res)
+    sp.add_argument("--site", required=True)
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--address")
+    sp.add_argument("--birth-year", type=int)
+
+    user = sub.add_parser("user", help="people's accounts").add_subparsers(dest="user_cmd",
+                                                                           required=True)
+    sp = add("add", cmd_user_add, "create an account", user)
+    sp.add_argument("--username", required=True)
+    sp.add_argument("--role", required=True, choices=accounts.ROLES)
+    sp.add_argument("--site", help="required for duty_officer and care_worker")
+    sp.add_argument("--resident", type=int, action="append",
+                    help="resident id a family member may see (repeatable)")
+    sp.add_argument("--full-name")
+    sp.add_argument("--password", help="default: prompt, or generate when not a terminal")
+    sp.add_argument("--on-duty", action="store_true")
+
+    dev = sub.add_parser("device", help="devices").add_subparsers(dest="dev_cmd", required=True)
+    sp = add("add", cmd_device_add, "register a device and print its credentials", dev)
+    sp.add_argument("--resident", type=int, required=True)
+    sp.add_argument("--type", required=True, choices=[t.value for t in DeviceType])
+    sp.add_argument("--device-id", help="default: generated")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `eldercare` command."""
+    logging.basicConfig(level=os.environ.get("ELDERCARE_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (accounts.RegistryError, BrokerAdminError, ServiceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Seed a demo district: sites, residents with a bed sensor and a call button, staff, family."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eldercare import accounts
+from eldercare.db import connect
+from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+from gateway.schema import DeviceType
+
+logger = logging.getLogger(__name__)
+
+DEMO_SITES = (("riverside", "Riverside Home Care", "Asia/Shanghai"),
+              ("hillview", "Hillview Home Care", "Asia/Shanghai"))
+_GIVEN = ("Li", "Wang", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu",
+          "Margaret", "Arthur", "Dorothy", "Harold", "Edith", "Walter", "Agnes", "Frank")
+_FAMILY = ("Mei", "Hua", "Jun", "Lan", "Ming", "Ping", "Xiu", "Ying", "Rose", "George",
+           "Helen", "Albert", "Irene", "Stanley", "Mabel", "Ernest")
+_STREETS = ("Willow Lane", "Station Road", "Lotus Street", "Mill Row", "Park Avenue",
+            "Orchard Way", "Bridge Street", "Garden Court")
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """A demo account printed at start-up."""
+
+    username: str
+    password: str
+    role: str
+    scope: str
+
+
+def _pw() -> str:
+    return secrets.token_urlsafe(9)
+
+
+def _write_private(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=1)
+
+
+def seed_demo(database_url: str, admin_endpoint: MqttEndpoint, broker: MqttEndpoint,
+              data_dir: Path, homes: int = 24, seed: int = 7) -> list[DemoLogin]:
+    """Create the demo district once; return the demo logins (read back on later runs)."""
+    logins_file = data_dir / "demo-logins.json"
+    devices_file = data_dir / "demo-devices.json"
+    if logins_file.exists() and devices_file.exists():
+        return [DemoLogin(**d) for d in json.loads(logins_file.read_text())]
+    rng = random.Random(seed)  # noqa: S311 - demo names, not secrets
+    logins: list[DemoLogin] = []
+    creds: list[dict[str, Any]] = []
+    with connect(database_url) as conn, BrokerAdmin(admin_endpoint) as ba:
+        admin_pw = _pw()
+        accounts.add_user(conn, "admin", admin_pw, "admin", full_name="Platform admin")
+        logins.append(DemoLogin("admin", admin_pw, "admin", "all sites"))
+        for index in range(homes):
+            site_id, site_name, tz = DEMO_SITES[index % len(DEMO_SITES)]
+            if index < len(DEMO_SITES):
+                accounts.add_site(conn, site_id, site_name, tz)
+                logins += _staff(conn, site_id)
+            name = f"{rng.choice(_GIVEN)} {chr(65 + index % 26)}. ({70 + rng.randrange(25)})"
+            address = f"{rng.randrange(1, 200)} {rng.choice(_STREETS)}"
+            rid = accounts.add_resident(conn, site_id, name, address,
+                                        birth_year=1930 + rng.randrange(25))
+            conn.commit()
+            for dtype in (DeviceType.BED_SENSOR, DeviceType.CALL_BUTTON):
+                creds.append(accounts.add_device(conn, ba, broker, rid, dtype).as_dict())
+            fam_pw = _pw()
+            username = f"family{index + 1:02d}"
+            accounts.add_user(conn, username, fam_pw, "family",
+                              full_name=f"{rng.choice(_FAMILY)} (family of {name})",
+                              residents=[rid])
+            logins.append(DemoLogin(username, fam_pw, "family", name))
+        conn.commit()
+    _write_private(devices_file, creds)
+    _write_private(logins_file, [login.__dict__ for login in logins])
+    logger.info("seeded %d homes (%d devices)", homes, len(creds))
+    return logins
+
+
+def _staff(conn: Any, site_id: str) -> list[DemoLogin]:
+    out = []
+    duty_pw = _pw()
+    accounts.add_user(conn, f"duty-{site_id}", duty_pw, "duty_officer", site_id,
+                      full_name=f"Duty officer, {site_id}", on_duty=True)
+    out.append(DemoLogin(f"duty-{site_id}", duty_pw, "duty_officer", site_id))
+    for n in (1, 2):
+        pw = _pw()
+        accounts.add_user(conn, f"carer{n}-{site_id}", pw, "care_worker", site_id,
+                          full_name=f"Care worker {n}, {site_id}", on_duty=True)
+        if n == 1:
+            out.append(DemoLogin(f"carer{n}-{site_id}", pw, "care_worker", site_id))
+    return out

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install everything eldercare needs on Debian 12, idempotently:
+# Mosquitto, PostgreSQL 15 + TimescaleDB (built once, cached), a Python virtualenv,
+# and with --test also Chromium for the browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "[bootstrap] $*"; }
+SUDO=""
+if [[ "$(id -u)" -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "[bootstrap] run as root or install sudo" >&2; exit 1; }
+    SUDO="sudo"
+fi
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+packages=()
+command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]] || packages+=(mosquitto)
+command -v mosquitto_ctrl >/dev/null || packages+=(mosquitto-clients)
+[[ -x /usr/lib/postgresql/15/bin/postgres ]] || packages+=(postgresql-15)
+python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
+if [[ $want_test -eq 1 ]]; then
+    command -v chromium >/dev/null || packages+=(chromium)
+fi
+if [[ ${#packages[@]} -gt 0 ]]; then
+    log "installing Debian packages: ${packages[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        "${packages[@]}" >/dev/null
+fi
+# The Debian packages start system-wide services where systemd runs; the platform
+# manages its own instances on other ports, so those are left alone.
+
+$SUDO bash scripts/install_timescaledb.sh
+
+if [[ ! -x .venv/bin/python ]]; then
+    log "creating the Python virtualenv in .venv"
+    python3 -m venv .venv
+fi
+stamp=.venv/.eldercare-installed
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+    log "installing Python dependencies (pinned in pyproject.toml)"
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -e '.[dev]'
+    touch $stamp
+fi
+log "ready"

@@ -1,0 +1,32 @@
+"""Pure tests of the acknowledgement gate."""
+
+from __future__ import annotations
+
+from eldercare.pipeline import AckGate, topic_filters
+
+
+def test_single_holder_acks_on_release():
+    acked: list[int] = []
+    gate = AckGate(acked.append)
+    gate.release_many([1, 2, 3])
+    assert acked == [1, 2, 3]
+
+
+def test_two_holders_ack_only_after_both_release_in_any_order():
+    acked: list[int] = []
+    gate = AckGate(acked.append)
+    gate.hold(5, 2)
+    gate.release(5)
+    assert acked == []
+    gate.release(5)
+    assert acked == [5]
+    gate.hold(6, 2)
+    gate.release_many([6, 7])
+    assert acked == [5, 7]
+    gate.release(6)
+    assert acked == [5, 7, 6]
+
+
+def test_topic_filters_per_site_or_all():
+    assert topic_filters([]) == ["eldercare/v1/+/+/+"]
+    assert topic_filters(["a", "b"]) == ["eldercare/v1/a/+/+", "eldercare/v1/b/+/+"]
