@@ -1,0 +1,1 @@
+"""Care-centre web app (FastAPI): JSON API under /api/v1 and the duty screen at /."""

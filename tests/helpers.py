@@ -54,4 +54,4 @@ def count(database_url: str, sql: str, *params: object) -> int:
     """Run a COUNT query."""
     with db.connect(database_url, autocommit=True) as conn:
         row = conn.execute(sql, params).fetchone()
-    return int(row[0]) if row else 0
+    return int(str(row[0])) if row else 0

@@ -71,3 +71,40 @@ def test_bad_messages_are_dead_lettered_and_good_ones_kept(pipeline, home, clean
     wait_until(lambda: count(clean_db, "SELECT count(*) FROM bed_telemetry") == 2,
                what="2 good rows")
     dev.close()
+
+
+def test_unknown_device_and_wrong_site_are_dead_lettered(pipeline, home, clean_db, broker):
+    from eldercare.accounts import DeviceCredentials
+    from gateway.broker_admin import BrokerAdmin
+
+    # Broker accounts that the registry does not back: a device missing from the
+    # database, and a registered device whose broker ACL names another site.
+    with BrokerAdmin(broker.admin) as ba:
+        ba.add_device("ghost-1", "north", "ghost-secret")
+        ba.add_device(home.bed.device_id, "south", home.bed.password)
+    ghost = RawDevice(DeviceCredentials("ghost-1", "bed_sensor", "north", 0, "ghost-1",
+                                        "ghost-secret", "", "", 0), broker.port)
+    moved = RawDevice(home.bed, broker.port)
+    wait_until(lambda: ghost.connected.is_set() and moved.connected.is_set())
+    body = json.dumps({"ts": now_ms(), "seq": 1, "occupied": True, "movement": 1}).encode()
+    ghost.publish(Channel.TELEMETRY, body)
+    moved.publish(Channel.TELEMETRY, body, site="south")
+    wait_until(lambda: count(clean_db, "SELECT count(*) FROM dead_letters") == 2)
+    reasons = count(clean_db, "SELECT count(*) FROM dead_letters WHERE reason LIKE "
+                              "'unknown device%%' OR reason LIKE '%%registered to site%%'")
+    assert reasons == 2
+    assert count(clean_db, "SELECT count(*) FROM bed_telemetry") == 0
+    ghost.close()
+    moved.close()
+
+
+def test_status_updates_device_health(pipeline, home, clean_db, broker):
+    dev = RawDevice(home.button, broker.port)
+    wait_until(dev.connected.is_set)
+    dev.publish(Channel.STATUS, json.dumps({"ts": now_ms(), "seq": 1, "online": True,
+                                            "battery": 77, "fw": "2.1.0",
+                                            "heartbeat_s": 60}).encode())
+    wait_until(lambda: count(clean_db, "SELECT count(*) FROM devices WHERE id=%s AND "
+                                       "battery=77 AND online AND firmware='2.1.0'",
+                             home.button.device_id), what="device health updated")
+    dev.close()

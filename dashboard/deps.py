@@ -1,0 +1,58 @@
+"""Per-application state and the database-connection dependency."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, HTTPException, Request, status
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+logger = logging.getLogger(__name__)
+
+AsyncConn = psycopg.AsyncConnection[TupleRow]
+Pool = AsyncConnectionPool[AsyncConn]
+
+# How long a request waits for a pooled connection before answering 503.
+CONNECTION_TIMEOUT_S = 5.0
+DB_UNAVAILABLE = "The database is unavailable; the screen will retry shortly"
+
+
+@dataclass
+class DashboardState:
+    """What the routes need from `create_app`: settings and (once started) the pool."""
+
+    database_url: str
+    jwt_secret: str
+    token_ttl: timedelta
+    pool: Pool | None = None
+
+
+def get_state(request: Request) -> DashboardState:
+    """The dashboard state of the application serving this request."""
+    state = request.app.state.dashboard
+    assert isinstance(state, DashboardState)
+    return state
+
+
+StateDep = Annotated[DashboardState, Depends(get_state)]
+
+
+async def get_conn(state: StateDep) -> AsyncIterator[AsyncConn]:
+    """One pooled autocommit connection for the whole request."""
+    if state.pool is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, DB_UNAVAILABLE)
+    try:
+        async with state.pool.connection(timeout=CONNECTION_TIMEOUT_S) as conn:
+            yield conn
+    except PoolTimeout:
+        logger.warning("no database connection within %.0fs", CONNECTION_TIMEOUT_S)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, DB_UNAVAILABLE) from None
+
+
+ConnDep = Annotated[AsyncConn, Depends(get_conn)]

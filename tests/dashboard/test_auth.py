@@ -1,0 +1,112 @@
+"""Login, tokens and the current-user dependency, on the real database."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from dashboard.auth import create_token
+from eldercare import db
+from tests.dashboard.conftest import PASSWORD, SECRET, login
+
+pytestmark = pytest.mark.anyio
+
+TOKEN_URL = "/api/v1/auth/token"
+PUBLIC_ROUTES = {("POST", "/api/v1/auth/token"), ("GET", "/api/v1/health")}
+
+
+async def test_token_success_returns_bearer_token_and_identity(client, world):
+    resp = await client.post(TOKEN_URL, data={"username": "duty-north", "password": PASSWORD})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["token_type"] == "bearer"
+    assert body["role"] == "duty_officer"
+    assert body["site_id"] == "north"
+    assert body["username"] == "duty-north"
+    assert body["expires_in"] == 720 * 60
+    claims = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"],
+                        issuer="eldercare-dashboard")
+    assert claims["sub"] == str(world.duty_north)
+    assert claims["exp"] > datetime.now(UTC).timestamp() + 719 * 60
+
+
+async def test_wrong_password_and_unknown_user_get_the_same_401(client, world):
+    for username, password in (("duty-north", "wrong password"), ("nobody", PASSWORD)):
+        resp = await client.post(TOKEN_URL, data={"username": username, "password": password})
+        assert resp.status_code == 401
+        assert resp.json()["detail"] == "Incorrect username or password"
+        assert resp.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_token_form_missing_password_is_422_without_echoing_input(client, world):
+    resp = await client.post(TOKEN_URL, data={"username": "duty-north"})
+    assert resp.status_code == 422
+    assert "form field 'password'" in resp.json()["detail"]
+
+
+async def test_me_with_token(client, world):
+    resp = await client.get("/api/v1/me", headers=await login(client, "family-alice"))
+    assert resp.status_code == 200
+    assert resp.json() == {"id": world.family_alice, "username": "family-alice",
+                           "full_name": "Anna Andersen", "role": "family", "site_id": None}
+
+
+async def test_missing_token_is_401_with_bearer_challenge(client, world):
+    resp = await client.get("/api/v1/alerts")
+    assert resp.status_code == 401
+    assert resp.headers["WWW-Authenticate"] == "Bearer"
+    assert "Not authenticated" in resp.json()["detail"]
+
+
+async def test_garbage_and_foreign_tokens_are_401(client, world):
+    forged = create_token(world.admin, "some-other-secret-0123456789abcdef", timedelta(hours=1))
+    for token in ("not-a-jwt", forged):
+        resp = await client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 401
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        assert resp.json()["detail"] == "Invalid access token; please log in again"
+
+
+async def test_expired_token_is_401_saying_so(client, world):
+    token = create_token(world.admin, SECRET, timedelta(minutes=5),
+                         now=datetime.now(UTC) - timedelta(hours=1))
+    resp = await client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "expired" in resp.json()["detail"]
+
+
+async def test_token_for_a_user_that_no_longer_exists_is_401(client, world):
+    token = create_token(999_999, SECRET, timedelta(hours=1))
+    resp = await client.get("/api/v1/residents", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401
+
+
+async def test_deactivated_user_loses_access_at_once(client, world, clean_db):
+    headers = await login(client, "care-north")
+    assert (await client.get("/api/v1/alerts", headers=headers)).status_code == 200
+    with db.connect(clean_db, autocommit=True) as conn:
+        conn.execute("UPDATE users SET active = false WHERE id = %s", (world.care_north,))
+    resp = await client.get("/api/v1/alerts", headers=headers)
+    assert resp.status_code == 401
+    assert "deactivated" in resp.json()["detail"]
+    resp = await client.post(TOKEN_URL, data={"username": "care-north", "password": PASSWORD})
+    assert resp.status_code == 403
+    assert "deactivated" in resp.json()["detail"]
+
+
+async def test_every_api_route_except_login_and_health_requires_a_token(client, world):
+    schema = (await client.get("/openapi.json")).json()
+    checked = 0
+    for route, operations in schema["paths"].items():
+        for method in operations:
+            if (method.upper(), route) in PUBLIC_ROUTES:
+                continue
+            path = re.sub(r"\{[^}]+\}", "1", route)
+            resp = await client.request(method.upper(), path)
+            assert resp.status_code == 401, f"{method} {route} answered {resp.status_code}"
+            checked += 1
+    assert checked >= 5

@@ -1,0 +1,86 @@
+"""The `eldercare` command against the real broker and database (production path: URLs set)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gateway.schema import Channel
+from tests.conftest import Broker
+from tests.devices import RawDevice
+from tests.helpers import count, wait_until
+
+
+@pytest.fixture
+def env(clean_db: str, broker: Broker) -> dict[str, str]:
+    e = os.environ.copy()
+    e.update({
+        "ELDERCARE_DATABASE_URL": clean_db,
+        "ELDERCARE_MQTT_URL": broker.pipeline.url(),
+        "ELDERCARE_MQTT_ADMIN_URL": broker.admin.url(),
+        "ELDERCARE_JWT_SECRET": "test-secret-test-secret-test-secret",
+    })
+    return e
+
+
+def run(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "eldercare.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_migrate_is_a_no_op_when_up_to_date(env):
+    assert "up to date" in run(env, "db", "migrate").stdout
+
+
+def test_installer_flow_device_connects_at_once(env, broker, clean_db):
+    from eldercare.pipeline import Pipeline
+
+    run(env, "site", "add", "east", "--name", "East")
+    rid = json.loads(run(env, "resident", "add", "--site", "east", "--name", "Walter").stdout)[
+        "resident_id"]
+    pipe = Pipeline(broker.pipeline, clean_db, sites=["east"], name=f"cli{time.time_ns()}",
+                    batch_ms=50)
+    pipe.start()
+    try:
+        wait_until(pipe.connected.is_set)
+        out = json.loads(run(env, "device", "add", "--resident", str(rid),
+                             "--type", "call_button").stdout)
+        assert set(out) >= {"device_id", "site", "username", "password", "topic_prefix"}
+        assert out["site"] == "east" and out["username"] == out["device_id"]
+        assert out["topic_prefix"] == f"eldercare/v1/east/{out['device_id']}"
+        from eldercare.accounts import DeviceCredentials
+
+        dev = RawDevice(DeviceCredentials(**out), broker.port)
+        wait_until(dev.connected.is_set, what="new device connects without any restart")
+        dev.publish(Channel.EVENT, json.dumps({"ts": int(time.time() * 1000), "seq": 1,
+                                               "type": "sos"}).encode())
+        wait_until(lambda: count(clean_db, "SELECT count(*) FROM alerts WHERE resident_id=%s",
+                                 rid), what="alert from the new device")
+        dev.close()
+    finally:
+        pipe.stop()
+
+
+def test_clear_errors(env):
+    bad = run(env, "device", "add", "--resident", "999", "--type", "bed_sensor", ok=False)
+    assert bad.returncode == 1 and "no active resident with id 999" in bad.stderr
+    bad = run(env, "site", "add", "Bad Site", "--name", "x", ok=False)
+    assert "must be 1-32" in bad.stderr
+    bad = run(env, "user", "add", "--username", "x", "--role", "care_worker",
+              "--password", "longenough", ok=False)
+    assert "needs --site" in bad.stderr
+
+
+def test_user_add_generates_password_when_not_a_terminal(env):
+    run(env, "site", "add", "west", "--name", "West")
+    out = json.loads(run(env, "user", "add", "--username", "ana", "--role", "care_worker",
+                         "--site", "west").stdout)
+    assert out["role"] == "care_worker" and len(out["password"]) >= 12
