@@ -29,8 +29,9 @@ MAX_SAMPLES = 500
 SITE_PATTERN = r"[a-z0-9-]{1,32}"
 DEVICE_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
-_SITE_RE = re.compile(rf"^{SITE_PATTERN}$")
-_DEVICE_RE = re.compile(rf"^{DEVICE_ID_PATTERN}$")
+# \A...\Z, not ^...$: "$" also matches before a trailing newline ("north\n").
+_SITE_RE = re.compile(rf"\A{SITE_PATTERN}\Z")
+_DEVICE_RE = re.compile(rf"\A{DEVICE_ID_PATTERN}\Z")
 
 
 class Channel(StrEnum):
@@ -149,7 +150,10 @@ def _parse_ts(value: Any) -> datetime:
             raise ValueError(f"ts {value!r} is not an RFC 3339 timestamp") from None
         if parsed.tzinfo is None:
             raise ValueError("ts string needs a UTC offset (Z or +hh:mm)")
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00; must not escape as non-ValueError
+            raise ValueError(f"ts {value!r} is out of range") from None
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("ts datetime needs a timezone")
@@ -183,7 +187,7 @@ Seq = Annotated[int, Field(ge=0, le=2**63 - 1, description="Per-device counter, 
 class _Message(BaseModel):
     """Base for every payload: strict keys, immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class BedReading(_Message):

@@ -1,0 +1,521 @@
+"""Broker-side security on the REAL Mosquitto (dynamic security): logins and per-device ACLs.
+
+No fixed sleeps: every wait is on an event or a condition with a deadline. To prove that a
+forbidden publish never arrived, the device publishes an allowed message AFTER the forbidden
+ones on the same connection; the broker handles one connection's packets in order and delivers
+QoS 1 messages to one subscriber in order, so once the allowed one has arrived, anything the
+broker had accepted before it would already be there.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway.broker_admin import BrokerAdmin
+from gateway.schema import (
+    ALL_SITES_FILTER,
+    LAST_WILL_PAYLOAD,
+    Channel,
+    DeviceStatus,
+    SosAckCommand,
+    decode_command,
+    decode_status,
+    encode,
+    topic_for,
+)
+from tests.conftest import Broker
+from tests.helpers import Home, seed_home
+
+TIMEOUT = 10.0
+NOT_AUTHORIZED = 135  # paho normalises MQTT 3.1.1 CONNACK rc 5 to this v5 reason code too
+PROTOCOLS = [
+    pytest.param(MQTTProtocolVersion.MQTTv311, id="mqtt311"),
+    pytest.param(MQTTProtocolVersion.MQTTv5, id="mqtt5"),
+]
+
+
+class Probe:
+    """A paho client that records what happens to it, for waiting on with deadlines."""
+
+    def __init__(self, port: int, username: str | None, password: str | None,
+                 client_id: str, protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+                 will_topic: str | None = None) -> None:
+        self.connected = threading.Event()
+        self.refused = threading.Event()
+        self.disconnected = threading.Event()
+        self.connect_reason: ReasonCode | None = None
+        self.disconnect_reason: ReasonCode | None = None
+        self.messages: list[mqtt.MQTTMessage] = []
+        self._subacks: dict[int, list[ReasonCode]] = {}
+        self._pubacks: dict[int, ReasonCode] = {}
+        self._cond = threading.Condition()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=protocol)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if will_topic is not None:
+            self.client.will_set(will_topic, LAST_WILL_PAYLOAD, qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.client.loop_start()
+
+    @classmethod
+    def pipeline(cls, broker: Broker) -> Probe:
+        """Logged in as the platform's pipeline service account."""
+        ep = broker.pipeline
+        probe = cls(ep.port, ep.username, ep.password, f"test-pipeline-{uuid.uuid4().hex[:8]}",
+                    MQTTProtocolVersion.MQTTv5)
+        probe.wait_connected()
+        return probe
+
+    # callbacks (paho network thread)
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: ReasonCode,
+                    props: Any) -> None:
+        self.connect_reason = reason
+        if reason.is_failure:
+            client.disconnect()  # stop paho's automatic retries: they only slow teardown
+            self.refused.set()
+        else:
+            self.connected.set()
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: ReasonCode,
+                       props: Any) -> None:
+        self.disconnect_reason = reason
+        self.disconnected.set()
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int,
+                      reason_codes: list[ReasonCode], props: Any) -> None:
+        with self._cond:
+            self._subacks[mid] = reason_codes
+            self._cond.notify_all()
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: ReasonCode,
+                    props: Any) -> None:
+        with self._cond:
+            self._pubacks[mid] = reason
+            self._cond.notify_all()
+
+    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append(msg)
+            self._cond.notify_all()
+
+    # test-side API
+    def wait_connected(self) -> None:
+        """Fail unless the broker accepted the login."""
+        assert self.connected.wait(TIMEOUT), f"not connected (reason {self.connect_reason})"
+
+    def wait_refused(self) -> ReasonCode:
+        """Fail unless the broker refused the login; return the CONNACK reason."""
+        assert self.refused.wait(TIMEOUT), "login was not refused"
+        assert not self.connected.is_set()
+        assert self.connect_reason is not None
+        return self.connect_reason
+
+    def _wait_for(self, predicate: Callable[[], bool], what: str) -> None:
+        with self._cond:
+            assert self._cond.wait_for(predicate, TIMEOUT), f"timed out waiting for {what}"
+
+    def subscribe(self, topic_filter: str) -> ReasonCode:
+        """Subscribe (QoS 1) and return the broker's SUBACK reason code."""
+        result, mid = self.client.subscribe(topic_filter, qos=1)
+        assert result == mqtt.MQTT_ERR_SUCCESS and mid is not None
+        self._wait_for(lambda: mid in self._subacks, f"SUBACK for {topic_filter}")
+        (code,) = self._subacks[mid]
+        return code
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> ReasonCode:
+        """Publish QoS 1 and return the PUBACK reason (always Success in MQTT 3.1.1)."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        self._wait_for(lambda: info.mid in self._pubacks, f"PUBACK for {topic}")
+        return self._pubacks[info.mid]
+
+    def wait_message(self, topic: str, payload: bytes | None = None) -> mqtt.MQTTMessage:
+        """Wait for a message on `topic` (with `payload`, if given) and return it."""
+        def find() -> mqtt.MQTTMessage | None:
+            for m in self.messages:
+                if m.topic == topic and (payload is None or m.payload == payload):
+                    return m
+            return None
+        self._wait_for(lambda: find() is not None, f"a message on {topic}")
+        found = find()
+        assert found is not None
+        return found
+
+    def received(self, payload: bytes) -> list[str]:
+        """Topics on which `payload` arrived so far."""
+        with self._cond:
+            return [m.topic for m in self.messages if m.payload == payload]
+
+    def drop_connection(self) -> None:
+        """Vanish without DISCONNECT (power cut): the broker publishes the Last Will."""
+        self.client.loop_stop()
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
+
+    def close(self) -> None:
+        """Disconnect cleanly and stop the network thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def probes() -> Iterator[list[Probe]]:
+    """Collects probes so every one is closed at the end of the test."""
+    made: list[Probe] = []
+    yield made
+    for p in made:
+        p.close()
+
+
+@pytest.fixture
+def retained(broker: Broker) -> Iterator[list[tuple[str, str, str]]]:
+    """(device_id, password, topic) whose retained message is cleared after the test.
+
+    The broker lives for the whole session: a retained Last Will left behind would reach
+    every later pipeline that subscribes afresh, as a dead letter for an unknown device.
+    """
+    topics: list[tuple[str, str, str]] = []
+    yield topics
+    for device_id, password, topic in topics:
+        dev = Probe(broker.port, device_id, password, device_id)
+        try:
+            dev.wait_connected()
+            dev.publish(topic, b"", retain=True)  # an empty retained message clears it
+        finally:
+            dev.close()
+
+
+@pytest.fixture
+def home(clean_db: str, broker: Broker) -> Home:
+    """A resident at site `north` with a bed sensor and a call button."""
+    return seed_home(clean_db, broker.admin, site="north")
+
+
+@pytest.fixture
+def other_home(clean_db: str, broker: Broker, home: Home) -> Home:
+    """A resident at another site, `south`."""
+    return seed_home(clean_db, broker.admin, site="south", name="Other Resident")
+
+
+def marker() -> bytes:
+    """A unique payload to recognise one publish among everything on the broker."""
+    return json.dumps({"marker": uuid.uuid4().hex}).encode()
+
+
+def fresh_device(broker: Broker, site: str = "north") -> tuple[str, str]:
+    """Create a broker account with BrokerAdmin.add_device; return (device_id, password)."""
+    device_id = f"sec-{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(12)
+    with BrokerAdmin(broker.admin) as admin:
+        admin.add_device(device_id, site, password)
+    return device_id, password
+
+
+# --- logins ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("case", ["anonymous", "wrong-password", "unknown-user",
+                                  "client-id-differs", "empty-password"])
+def test_login_refused(broker: Broker, probes: list[Probe], protocol: MQTTProtocolVersion,
+                       case: str) -> None:
+    device_id, password = fresh_device(broker)
+    username, pw, client_id = {
+        "anonymous": (None, None, device_id),
+        "wrong-password": (device_id, password + "x", device_id),
+        "unknown-user": ("nobody-" + device_id, password, "nobody-" + device_id),
+        "client-id-differs": (device_id, password, device_id + "-2"),
+        "empty-password": (device_id, "", device_id),
+    }[case]
+    probe = Probe(broker.port, username, pw, client_id, protocol)
+    probes.append(probe)
+    assert probe.wait_refused().value == NOT_AUTHORIZED
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_device_credentials_with_own_client_id_connect(broker: Broker, probes: list[Probe],
+                                                        protocol: MQTTProtocolVersion) -> None:
+    device_id, password = fresh_device(broker)
+    probe = Probe(broker.port, device_id, password, device_id, protocol)
+    probes.append(probe)
+    probe.wait_connected()
+
+
+def test_seeded_device_credentials_connect(home: Home, broker: Broker,
+                                           probes: list[Probe]) -> None:
+    for creds in (home.bed, home.button):
+        assert creds.username == creds.device_id
+        probe = Probe(broker.port, creds.username, creds.password, creds.device_id)
+        probes.append(probe)
+        probe.wait_connected()
+
+
+# --- publish ACLs --------------------------------------------------------------------
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_device_cannot_publish_outside_its_own_topics(
+        home: Home, other_home: Home, broker: Broker, probes: list[Probe],
+        protocol: MQTTProtocolVersion) -> None:
+    pipeline = Probe.pipeline(broker)
+    probes.append(pipeline)
+    assert not pipeline.subscribe(ALL_SITES_FILTER).is_failure
+    bed = Probe(broker.port, home.bed.username, home.bed.password, home.bed.device_id,
+                protocol)
+    probes.append(bed)
+    bed.wait_connected()
+
+    forbidden = {
+        "same site, other device": topic_for("north", home.button.device_id, Channel.EVENT),
+        "same site, other device status": topic_for("north", home.button.device_id,
+                                                    Channel.STATUS),
+        "other site, other device": topic_for("south", other_home.bed.device_id,
+                                              Channel.TELEMETRY),
+        "other site, own device id": topic_for("south", home.bed.device_id,
+                                               Channel.TELEMETRY),
+        "own cmd": topic_for("north", home.bed.device_id, Channel.CMD),
+        "other device's cmd": topic_for("north", home.button.device_id, Channel.CMD),
+    }
+    payload = marker()
+    pubacks = {what: bed.publish(topic, payload) for what, topic in forbidden.items()}
+    own = topic_for("north", home.bed.device_id, Channel.TELEMETRY)
+    assert not bed.publish(own, payload).is_failure
+
+    pipeline.wait_message(own, payload)
+    assert pipeline.received(payload) == [own]
+    if protocol == MQTTProtocolVersion.MQTTv5:  # v5 PUBACK says so; 3.1.1 drops silently
+        assert {what: code.value for what, code in pubacks.items()} == dict.fromkeys(
+            forbidden, NOT_AUTHORIZED)
+    else:
+        assert not any(code.is_failure for code in pubacks.values())
+    assert bed.connected.is_set() and not bed.disconnected.is_set()  # not kicked either
+
+
+def test_device_can_publish_on_all_its_device_channels(home: Home, broker: Broker,
+                                                       probes: list[Probe]) -> None:
+    pipeline = Probe.pipeline(broker)
+    probes.append(pipeline)
+    assert not pipeline.subscribe(ALL_SITES_FILTER).is_failure
+    button = Probe(broker.port, home.button.username, home.button.password,
+                   home.button.device_id)
+    probes.append(button)
+    button.wait_connected()
+    payload = marker()
+    topics = [topic_for("north", home.button.device_id, ch)
+              for ch in (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS)]
+    for topic in topics:
+        button.publish(topic, payload)
+    pipeline.wait_message(topics[-1], payload)
+    assert pipeline.received(payload) == topics
+
+
+def test_device_cannot_send_dynamic_security_commands(broker: Broker,
+                                                      probes: list[Probe]) -> None:
+    device_id, password = fresh_device(broker)
+    dev = Probe(broker.port, device_id, password, device_id, MQTTProtocolVersion.MQTTv5)
+    probes.append(dev)
+    dev.wait_connected()
+    evil = f"evil-{secrets.token_hex(4)}"
+    command = {"commands": [{"command": "createClient", "username": evil, "password": "pw",
+                             "roles": [{"rolename": "admin"}]}]}
+    assert dev.publish("$CONTROL/dynamic-security/v1",
+                       json.dumps(command).encode()).value == NOT_AUTHORIZED
+    # The PUBACK came after the broker handled the publish: had it run, the account exists.
+    attempt = Probe(broker.port, evil, "pw", evil)
+    probes.append(attempt)
+    assert attempt.wait_refused().value == NOT_AUTHORIZED
+
+
+# --- subscribe ACLs -----------------------------------------------------------------
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_device_cannot_subscribe_outside_its_own_cmd(
+        home: Home, other_home: Home, broker: Broker, probes: list[Probe],
+        protocol: MQTTProtocolVersion) -> None:
+    bed = Probe(broker.port, home.bed.username, home.bed.password, home.bed.device_id,
+                protocol)
+    probes.append(bed)
+    bed.wait_connected()
+    own_prefix = f"eldercare/v1/north/{home.bed.device_id}"
+    denied = [
+        topic_for("north", home.button.device_id, Channel.CMD),
+        topic_for("south", other_home.bed.device_id, Channel.CMD),
+        "eldercare/v1/#",
+        "eldercare/v1/north/+/cmd",
+        "eldercare/v1/+/+/+",
+        f"{own_prefix}/+",
+        f"{own_prefix}/#",
+        f"{own_prefix}/telemetry",
+        topic_for("north", home.button.device_id, Channel.EVENT),
+        "#",
+        "$SYS/#",
+        "$CONTROL/dynamic-security/v1/response",
+    ]
+    codes = {f: bed.subscribe(f) for f in denied}
+    failed = {f for f, code in codes.items() if code.is_failure}
+    assert failed == set(denied), f"allowed: {sorted(set(denied) - failed)}"
+    # 3.1.1 has a single failure code 0x80; v5 says 0x87 Not authorized.
+    expected = 0x80 if protocol == MQTTProtocolVersion.MQTTv311 else NOT_AUTHORIZED
+    assert {code.value for code in codes.values()} == {expected}
+    own_cmd = topic_for("north", home.bed.device_id, Channel.CMD)
+    assert bed.subscribe(own_cmd).value == 1  # granted QoS 1
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_device_receives_its_own_commands_only(home: Home, broker: Broker,
+                                               probes: list[Probe],
+                                               protocol: MQTTProtocolVersion) -> None:
+    bed = Probe(broker.port, home.bed.username, home.bed.password, home.bed.device_id,
+                protocol)
+    button = Probe(broker.port, home.button.username, home.button.password,
+                   home.button.device_id, protocol)
+    probes.extend([bed, button])
+    for dev, device_id in ((bed, home.bed.device_id), (button, home.button.device_id)):
+        dev.wait_connected()
+        assert dev.subscribe(topic_for("north", device_id, Channel.CMD)).value == 1
+    pipeline = Probe.pipeline(broker)
+    probes.append(pipeline)
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    ack_bed = SosAckCommand(ts=now, alert_id=101, message="Nurse on the way")
+    ack_button = SosAckCommand(ts=now, alert_id=102)
+    bed_cmd = topic_for("north", home.bed.device_id, Channel.CMD)
+    button_cmd = topic_for("north", home.button.device_id, Channel.CMD)
+    assert not pipeline.publish(bed_cmd, encode(ack_bed)).is_failure
+    assert not pipeline.publish(button_cmd, encode(ack_button)).is_failure
+
+    assert decode_command(bytes(bed.wait_message(bed_cmd).payload)) == ack_bed
+    assert decode_command(bytes(button.wait_message(button_cmd).payload)) == ack_button
+    # The bed's command was routed before the button's: the button never saw it.
+    assert [m.topic for m in button.messages] == [button_cmd]
+
+
+# --- Last Will ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_retained_last_will_on_own_status_topic(
+        broker: Broker, probes: list[Probe], retained: list[tuple[str, str, str]],
+        protocol: MQTTProtocolVersion) -> None:
+    device_id, password = fresh_device(broker)
+    status = topic_for("north", device_id, Channel.STATUS)
+    retained.append((device_id, password, status))
+    pipeline = Probe.pipeline(broker)
+    probes.append(pipeline)
+    assert not pipeline.subscribe(ALL_SITES_FILTER).is_failure
+    dev = Probe(broker.port, device_id, password, device_id, protocol, will_topic=status)
+    dev.wait_connected()
+    dev.drop_connection()
+
+    will = pipeline.wait_message(status, LAST_WILL_PAYLOAD)
+    assert decode_status(bytes(will.payload)) == DeviceStatus(online=False)
+    # Retained: whoever subscribes later (a restarted dashboard) learns it at once.
+    late = Probe.pipeline(broker)
+    probes.append(late)
+    assert not late.subscribe(status).is_failure
+    assert late.wait_message(status, LAST_WILL_PAYLOAD).retain
+
+
+def test_last_will_on_another_devices_topic_is_discarded(
+        broker: Broker, probes: list[Probe], retained: list[tuple[str, str, str]]) -> None:
+    device_id, password = fresh_device(broker)
+    victim, victim_password = fresh_device(broker)
+    own = topic_for("north", device_id, Channel.STATUS)
+    spoofed = topic_for("north", victim, Channel.STATUS)
+    retained.extend([(device_id, password, own), (victim, victim_password, spoofed)])
+    pipeline = Probe.pipeline(broker)
+    probes.append(pipeline)
+    assert not pipeline.subscribe(ALL_SITES_FILTER).is_failure
+
+    liar = Probe(broker.port, device_id, password, device_id, will_topic=spoofed)
+    liar.wait_connected()  # the broker does not refuse the login...
+    liar.drop_connection()
+    # Same client id again: the broker finishes the first session (will and all) before it
+    # accepts this one, so its will is published strictly after the first one's would be.
+    honest = Probe(broker.port, device_id, password, device_id, will_topic=own)
+    honest.wait_connected()
+    honest.drop_connection()
+
+    pipeline.wait_message(own, LAST_WILL_PAYLOAD)
+    assert spoofed not in pipeline.received(LAST_WILL_PAYLOAD)  # ...it drops the will
+
+
+# --- live account changes -------------------------------------------------------------
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_revoked_device_is_disconnected_and_cannot_reconnect(
+        broker: Broker, probes: list[Probe], protocol: MQTTProtocolVersion) -> None:
+    device_id, password = fresh_device(broker)
+    dev = Probe(broker.port, device_id, password, device_id, protocol)
+    probes.append(dev)
+    dev.wait_connected()
+
+    with BrokerAdmin(broker.admin) as admin:
+        admin.remove_device(device_id)
+
+    assert dev.disconnected.wait(TIMEOUT), "revoked device was not disconnected"
+    assert dev.disconnect_reason is not None and dev.disconnect_reason.is_failure
+    if protocol == MQTTProtocolVersion.MQTTv5:
+        assert dev.disconnect_reason.value == 0x98  # Administrative action
+    again = Probe(broker.port, device_id, password, device_id, protocol)
+    probes.append(again)
+    assert again.wait_refused().value == NOT_AUTHORIZED
+
+
+def test_revoked_device_automatic_reconnect_is_refused(broker: Broker,
+                                                          probes: list[Probe]) -> None:
+    device_id, password = fresh_device(broker)
+    dev = Probe(broker.port, device_id, password, device_id)
+    probes.append(dev)
+    dev.wait_connected()
+    with BrokerAdmin(broker.admin) as admin:
+        admin.remove_device(device_id)
+    assert dev.disconnected.wait(TIMEOUT)
+    # paho keeps retrying in the background; every retry is refused.
+    assert dev.refused.wait(TIMEOUT), "automatic reconnect was not refused"
+
+
+def test_device_added_live_can_connect_and_publish_at_once(broker: Broker,
+                                                           probes: list[Probe]) -> None:
+    pipeline = Probe.pipeline(broker)
+    probes.append(pipeline)
+    assert not pipeline.subscribe(ALL_SITES_FILTER).is_failure
+    started = time.monotonic()
+    device_id, password = fresh_device(broker, site="east")
+    dev = Probe(broker.port, device_id, password, device_id)
+    probes.append(dev)
+    dev.wait_connected()
+    topic = topic_for("east", device_id, Channel.EVENT)
+    payload = marker()
+    dev.publish(topic, payload)
+    pipeline.wait_message(topic, payload)
+    assert time.monotonic() - started < TIMEOUT  # no broker restart, no reload delay
+
+
+def test_re_adding_a_device_replaces_its_password(broker: Broker, probes: list[Probe]) -> None:
+    device_id, old_password = fresh_device(broker)
+    new_password = secrets.token_urlsafe(12)
+    with BrokerAdmin(broker.admin) as admin:
+        admin.add_device(device_id, "north", new_password)
+    old = Probe(broker.port, device_id, old_password, device_id)
+    probes.append(old)
+    assert old.wait_refused().value == NOT_AUTHORIZED
+    new = Probe(broker.port, device_id, new_password, device_id)
+    probes.append(new)
+    new.wait_connected()
+
