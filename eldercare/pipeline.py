@@ -134,8 +134,9 @@ class Pipeline:
             logger.error("broker refused the pipeline login: %s", reason)
             return
         logger.info("connected to broker (session present: %s)", flags.session_present)
-        # retainHandling=1: retained messages only for a new subscription, not on resume.
-        opts = SubscribeOptions(qos=1, retainHandling=1)
+        # retainHandling=2: never replay retained messages. The persistent session already
+        # delivered every status live; a replayed Last Will would be a stale duplicate.
+        opts = SubscribeOptions(qos=1, retainHandling=2)
         client.subscribe([(f, opts) for f in self.filters])
         self.connected.set()
 

@@ -1,0 +1,1 @@
+"""Simulated residents and devices: pure seeded models plus thin MQTT device I/O."""
