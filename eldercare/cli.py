@@ -91,10 +91,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stats = simulate_demo(creds, rt.mqtt.host, rt.mqtt.port, stop,
-                          telemetry_period_s=args.telemetry_period,
-                          sos_mean_interval_s=args.sos_interval)
-    print(f"simulation stopped: {stats}")
+    simulate_demo(creds, rt.mqtt.host, rt.mqtt.port, stop,
+                  telemetry_period_s=args.telemetry_period,
+                  sos_mean_interval_s=args.sos_interval)
     return 0
 
 

@@ -236,7 +236,13 @@ class DeviceStatus(_Message):
     )
 
 
-class SosAckCommand(_Message):
+class _Command(BaseModel):
+    """Base for platform-to-device commands: devices ignore fields they do not know."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
+class SosAckCommand(_Command):
     """Platform to device (channel `cmd`): help is coming for this alert."""
 
     type: Literal["sos_ack"] = "sos_ack"
