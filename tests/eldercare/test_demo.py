@@ -1,0 +1,137 @@
+"""`eldercare demo` as a newcomer runs it: everything starts, an SOS shows up, Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from eldercare.accounts import DeviceCredentials
+from eldercare.services import free_port
+from gateway.schema import Channel
+from tests.devices import RawDevice
+from tests.helpers import wait_until
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (zombies count as gone)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def demo_dir():
+    path = Path(tempfile.mkdtemp(prefix="eldercare-demo-"))
+    os.chmod(path, 0o755)  # noqa: S103 - services drop privileges when we are root
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_demo_end_to_end_and_clean_shutdown(demo_dir):
+    web, mqtt_port, pg = free_port(), free_port(), free_port()
+    env = os.environ.copy()
+    for key in ("ELDERCARE_DATABASE_URL", "ELDERCARE_MQTT_URL"):
+        env.pop(key, None)
+    env.update({"ELDERCARE_DATA_DIR": str(demo_dir), "ELDERCARE_WEB_PORT": str(web),
+                "ELDERCARE_MQTT_PORT": str(mqtt_port), "ELDERCARE_PG_PORT": str(pg),
+                "ELDERCARE_DEMO_HOMES": "20"})
+    proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", "demo"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),
+                              daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_until(lambda: any("Press Ctrl-C" in ln for ln in lines) or proc.poll() is not None,
+                   timeout=180, what="demo banner")
+        text = "".join(lines)
+        assert proc.poll() is None, text
+        assert f"http://127.0.0.1:{web}/" in text and f"mqtt://127.0.0.1:{mqtt_port}" in text
+        duty = re.search(r"duty_officer\s+(\S+)\s+(\S+)", text)
+        assert duty, text
+        api = f"http://127.0.0.1:{web}/api/v1"
+        token = httpx.post(f"{api}/auth/token", data={"username": duty[1],
+                                                      "password": duty[2]}).json()
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        residents = httpx.get(f"{api}/residents", headers=auth).json()
+        assert len(residents) == 10  # 20 homes over two sites; a duty officer sees one
+        creds = [DeviceCredentials(**c)
+                 for c in json.loads((demo_dir / "demo-devices.json").read_text())]
+        assert len(creds) == 40
+        # An installer adds a pendant to a running demo; it works at once.
+        added = subprocess.run([sys.executable, "-m", "eldercare.cli", "device", "add",
+                                "--resident", str(residents[0]["id"]), "--type", "call_button"],
+                               env=env, capture_output=True, text=True, timeout=60)
+        assert added.returncode == 0, added.stderr
+        button = DeviceCredentials(**json.loads(added.stdout))
+        dev = RawDevice(button, mqtt_port)
+        wait_until(dev.connected.is_set, what="new pendant connects")
+        sent = time.monotonic()
+        dev.publish(Channel.EVENT, json.dumps({"ts": int(time.time() * 1000),
+                                               "seq": 10**9, "type": "sos"}).encode())
+
+        def sos_visible() -> bool:
+            alerts = httpx.get(f"{api}/alerts", params={"type": "sos"}, headers=auth).json()
+            return any(a["resident_id"] == button.resident_id for a in alerts)
+
+        wait_until(sos_visible, timeout=10, what="SOS alert in the API")
+        assert time.monotonic() - sent < 2.0
+        dev.close()
+        wait_until(lambda: len(httpx.get(f"{api}/residents", headers=auth).json()) == 10
+                   and any(d["last_seen"] for r in httpx.get(f"{api}/residents",
+                                                             headers=auth).json()
+                           for d in r["devices"]),
+                   timeout=90, what="simulated devices reporting")
+        family = re.search(r"family\s+(\S+)\s+(\S+)", text)
+        assert family
+        ftoken = httpx.post(f"{api}/auth/token", data={"username": family[1],
+                                                       "password": family[2]}).json()
+        fam = httpx.get(f"{api}/residents",
+                        headers={"Authorization": f"Bearer {ftoken['access_token']}"}).json()
+        assert len(fam) == 1
+        pids = _descendants(proc.pid)
+        assert len(pids) >= 5  # postgres (+workers), mosquitto, pipeline, web app, simulators
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    wait_until(lambda: not any(_alive(p) for p in pids), timeout=20,
+               what="every process the demo started to exit")
