@@ -68,6 +68,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Run the web app."""
     import uvicorn
+
     from dashboard.app import create_app
 
     settings = _settings(args)
