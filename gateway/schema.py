@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -181,6 +182,14 @@ Timestamp = Annotated[
         }
     ),
 ]
+def _no_control_nul(value: str) -> str:
+    """Reject NUL characters: PostgreSQL text cannot store them."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_control_nul)]
 Seq = Annotated[int, Field(ge=0, le=2**63 - 1, description="Per-device counter, increasing.")]
 
 
@@ -219,7 +228,7 @@ class DeviceEvent(_Message):
     ts: Timestamp
     seq: Seq
     type: EventType
-    detail: str | None = Field(default=None, max_length=512, description="Free text, optional.")
+    detail: Text | None = Field(default=None, max_length=512, description="Free text, optional.")
 
 
 class DeviceStatus(_Message):
@@ -230,7 +239,7 @@ class DeviceStatus(_Message):
     online: bool
     battery: int | None = Field(default=None, ge=0, le=100, description="Percent.")
     rssi: int | None = Field(default=None, ge=-150, le=0, description="Signal strength in dBm.")
-    fw: str | None = Field(default=None, max_length=64, description="Firmware version.")
+    fw: Text | None = Field(default=None, max_length=64, description="Firmware version.")
     heartbeat_s: int | None = Field(
         default=None, ge=1, le=86_400, description="Seconds between status heartbeats."
     )
@@ -248,7 +257,7 @@ class SosAckCommand(_Command):
     type: Literal["sos_ack"] = "sos_ack"
     ts: Timestamp
     alert_id: int = Field(ge=1)
-    message: str | None = Field(default=None, max_length=256)
+    message: Text | None = Field(default=None, max_length=256)
 
 
 LAST_WILL_PAYLOAD = b'{"online":false}'

@@ -39,6 +39,29 @@ CREATE TEMP TABLE IF NOT EXISTS stage_device_events
 """
 
 Ack = Callable[[list[int]], None]
+FLAGGED_DEDUP_WINDOW = "7 days"
+NUL = chr(0)
+
+
+def _insert_from_stage(table: str, cols: Sequence[str]) -> str:
+    """Move staged rows into `table`, skipping copies of rows already stored.
+
+    Normal rows are deduplicated by the unique (device_id, seq, time) index. Rows with a
+    flagged device clock are stored at their receive time, so an earlier copy is found by
+    (device_id, seq, device_time) instead.
+    """
+    names = ", ".join(cols)
+    return (
+        f"INSERT INTO {table} ({names}) "
+        f"SELECT {names} FROM stage_{table} WHERE device_time IS NULL "
+        "UNION ALL "
+        f"SELECT DISTINCT ON (device_id, seq, device_time) {names} FROM stage_{table} s "
+        "WHERE s.device_time IS NOT NULL AND NOT EXISTS ("
+        f"SELECT 1 FROM {table} t WHERE t.device_id = s.device_id AND t.seq = s.seq "
+        "AND t.device_time = s.device_time "
+        f"AND t.time > s.received_at - interval '{FLAGGED_DEDUP_WINDOW}') "
+        "ON CONFLICT DO NOTHING"
+    )
 
 
 def _copy(cur: psycopg.Cursor[Any], table: str, cols: Sequence[str], types: Sequence[str],
@@ -58,14 +81,10 @@ def write_batch(conn: psycopg.Connection[Any], batch: Batch) -> None:
     with conn.transaction(), conn.cursor() as cur:
         if batch.telemetry:
             _copy(cur, "stage_bed_telemetry", TELEMETRY_COLS, TELEMETRY_TYPES, batch.telemetry)
-            cur.execute(f"INSERT INTO bed_telemetry ({', '.join(TELEMETRY_COLS)}) "
-                        f"SELECT {', '.join(TELEMETRY_COLS)} FROM stage_bed_telemetry "
-                        "ON CONFLICT DO NOTHING")
+            cur.execute(_insert_from_stage("bed_telemetry", TELEMETRY_COLS))
         if batch.events:
             _copy(cur, "stage_device_events", EVENT_COLS, EVENT_TYPES, batch.events)
-            cur.execute(f"INSERT INTO device_events ({', '.join(EVENT_COLS)}) "
-                        f"SELECT {', '.join(EVENT_COLS)} FROM stage_device_events "
-                        "ON CONFLICT DO NOTHING")
+            cur.execute(_insert_from_stage("device_events", EVENT_COLS))
         if batch.status:
             _copy(cur, "device_status", STATUS_COLS, STATUS_TYPES, batch.status)
             _update_device_health(cur, batch)
@@ -86,6 +105,56 @@ def _update_device_health(cur: psycopg.Cursor[Any], batch: Batch) -> None:
         [(s.online, s.battery, s.fw, s.heartbeat_s, s.received_at, s.device_id)
          for s in latest.values()],
     )
+
+
+def _halves(batch: Batch) -> tuple[Batch, Batch]:
+    """Split a batch's rows in two (tokens stay with the caller)."""
+    rows: list[tuple[str, Any]] = [("telemetry", r) for r in batch.telemetry]
+    rows += [("events", r) for r in batch.events]
+    rows += [("status", r) for r in batch.status]
+    rows += [("dead_letters", r) for r in batch.dead_letters]
+    mid = len(rows) // 2
+    out = (Batch(), Batch())
+    for i, (kind, rec) in enumerate(rows):
+        getattr(out[0 if i < mid else 1], kind).append(rec)
+    return out
+
+
+def _quarantine(conn: psycopg.Connection[Any], part: Batch, exc: psycopg.Error) -> None:
+    """Keep a row the database refused as a dead letter, with the database's reason."""
+    rec = (part.telemetry or part.events or part.status or part.dead_letters)[0]
+    device = str(getattr(rec, "device_id", "?")).replace(NUL, "")
+    text = repr(rec).encode()
+    letter = DeadLetter(rec.received_at,
+                        f"eldercare/v1/?/{device}/?", text[:4096], len(text),
+                        f"database refused the row: {exc}".replace(NUL, ""))
+    logger.error("quarantined a row the database refused (%s): %r", exc, rec)
+    try:
+        write_batch(conn, Batch(dead_letters=[letter]))
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error:
+        logger.exception("could not even store the dead letter; row dropped: %r", rec)
+
+
+def write_isolating(conn: psycopg.Connection[Any], batch: Batch) -> None:
+    """Write a batch; if the database refuses some row, halve until it is isolated.
+
+    The refused rows become dead letters; the rest is stored. Connection errors propagate
+    so the caller can retry the whole batch.
+    """
+    parts = [batch]
+    while parts:
+        part = parts.pop()
+        try:
+            write_batch(conn, part)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            if part.rows <= 1:
+                _quarantine(conn, part, exc)
+            else:
+                parts.extend(_halves(part))
 
 
 class IngestWriter:
@@ -154,7 +223,7 @@ class IngestWriter:
         while True:
             try:
                 conn = self._connection()
-                write_batch(conn, batch)
+                write_isolating(conn, batch)
                 break
             except psycopg.OperationalError as exc:
                 self.failures += 1

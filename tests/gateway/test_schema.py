@@ -634,3 +634,8 @@ def test_wire_types_are_strict(field, value):
 def test_command_unknown_fields_are_ignored_by_devices():
     cmd = schema.decode_command(b'{"type":"sos_ack","ts":1760000000000,"alert_id":4,"priority":1}')
     assert cmd.alert_id == 4
+
+
+def test_nul_characters_in_text_are_rejected():
+    with pytest.raises(schema.PayloadError, match="NUL"):
+        schema.decode_event(b'{"ts":1760000000000,"seq":1,"type":"test","detail":"a\\u0000b"}')

@@ -53,3 +53,20 @@ def test_writer_acks_after_commit_and_stores_every_table(clean_db):
     assert count(clean_db, "SELECT count(*) FROM device_events") == 1
     assert count(clean_db, "SELECT count(*) FROM device_status") == 1
     assert count(clean_db, "SELECT count(*) FROM dead_letters WHERE reason='not json'") == 1
+
+
+def test_a_row_the_database_refuses_is_isolated_and_dead_lettered(clean_db):
+    acked: list[int] = []
+    writer = IngestWriter(clean_db, acked.extend, max_rows=1000, max_age_s=0.05)
+    good = readings(40)
+    poison = TelemetryRecord(T0, "bed-\x00", 1, 999, True, 60.0, 14.0, 1, None, T0)
+    writer.start()
+    try:
+        for i, rec in enumerate([*good[:20], poison, *good[20:]]):
+            writer.add((rec,), token=i + 1)
+        wait_until(lambda: len(acked) == 41, what="every token acked")
+    finally:
+        writer.stop()
+    assert count(clean_db, "SELECT count(*) FROM bed_telemetry") == 40
+    assert count(clean_db, "SELECT count(*) FROM dead_letters WHERE reason LIKE "
+                           "'database refused the row%%'") == 1
