@@ -209,3 +209,27 @@ def test_implausible_clock_uses_receive_time_and_dedups(clean_db, broker, offset
         pub.finish()
     finally:
         pipe.stop()
+
+
+def test_two_pipelines_split_the_sites_without_loss_or_duplicates(clean_db, broker):
+    east = seed_home(clean_db, broker.admin, site="east")
+    west = seed_home(clean_db, broker.admin, site="west")
+    stamp = time.time_ns()
+    pipes = [Pipeline(broker.pipeline, clean_db, sites=[site], name=f"{site}{stamp}",
+                      batch_ms=50) for site in ("east", "west")]
+    for p in pipes:
+        p.start()
+    try:
+        wait_until(lambda: all(p.connected.is_set() for p in pipes))
+        n = 2_000
+        pubs = [Publisher(h.bed, broker.port, 1, n).start() for h in (east, west)]
+        for pub in pubs:
+            pub.finish()
+        wait_until(lambda: _rows(clean_db) == 2 * n, timeout=60, what="both streams stored")
+        assert [p.received for p in pipes] == [n, n]  # each saw only its own site
+        for home in (east, west):
+            assert count(clean_db, "SELECT count(DISTINCT seq) FROM bed_telemetry "
+                                   "WHERE device_id = %s", home.bed.device_id) == n
+    finally:
+        for p in pipes:
+            p.stop()
