@@ -53,15 +53,25 @@ def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """Run one pipeline process (gateway + ingest + alerts) for a set of sites."""
+    from eldercare.bench.stats import cpu_seconds, peak_rss_mib, percentiles, write_json
     from eldercare.pipeline import Pipeline
 
     settings = _settings(args)
     rt = resolve(settings)
     pipe = Pipeline(rt.mqtt, rt.database_url, settings.sites, name=args.name,
                     batch_rows=settings.ingest_batch_rows, batch_ms=settings.ingest_batch_ms)
+    if args.stats_file:
+        pipe.writer.lag_samples = []
     pipe.start()
+    cpu0 = cpu_seconds()
     _wait_for_signal()
     pipe.stop()
+    if args.stats_file:
+        write_json(Path(args.stats_file), {
+            "received": pipe.received, "committed_rows": pipe.writer.committed_rows,
+            "dead_letters": pipe.dead_letters, "cpu_s": cpu_seconds() - cpu0,
+            "peak_rss_mib": peak_rss_mib(), "lag": percentiles(pipe.writer.lag_samples or []),
+        })
     return 0
 
 
@@ -79,22 +89,39 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """Drive simulated homes (the demo fleet) in real time."""
-    from simulators.cli import simulate_demo
+    """Drive simulated homes: the real-time demo fleet, or a replay/fleet/load run."""
+    from simulators import cli as sim
 
     settings = _settings(args)
     rt = resolve(settings)
-    creds = Path(args.creds) if args.creds else rt.data_dir / "demo-devices.json"
+    if args.provision:
+        creds = Path(args.creds or rt.data_dir / f"sim-devices-{args.provision}.json")
+        sim.provision_to_file(rt.database_url, rt.mqtt_admin, rt.mqtt, args.provision, creds)
+        print(f"provisioned {args.provision} homes; credentials in {creds}")
+    else:
+        creds = Path(args.creds) if args.creds else rt.data_dir / "demo-devices.json"
     if not creds.exists():
-        print(f"no device credentials at {creds}; run `eldercare demo` once to seed",
-              file=sys.stderr)
+        print(f"no device credentials at {creds}; run `eldercare demo` once to seed, "
+              "or pass --provision N", file=sys.stderr)
         return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    simulate_demo(creds, rt.mqtt.host, rt.mqtt.port, stop,
-                  telemetry_period_s=args.telemetry_period,
-                  sos_mean_interval_s=args.sos_interval)
+    if args.mode == "demo":
+        sim.simulate_demo(creds, rt.mqtt.host, rt.mqtt.port, stop,
+                          telemetry_period_s=args.telemetry_period,
+                          sos_mean_interval_s=args.sos_interval)
+        return 0
+    truth = Path(args.truth) if args.truth else sim.default_truth_path(rt.data_dir, args.mode)
+    options: dict[str, Any] = {"telemetry_period_s": args.telemetry_period, "seed": args.seed,
+                               "truth_path": truth, "progress": not args.no_progress,
+                               "incidents_per_home_day": args.incidents_per_day}
+    for key, value in (("days", args.days), ("duration_s", args.duration), ("rate", args.rate)):
+        if value is not None:
+            options[key] = value
+    summary = sim.simulate_from_file(args.mode, creds, rt.mqtt.host, rt.mqtt.port, stop,
+                                     **options)
+    print("\n".join(summary.lines()))
     return 0
 
 
@@ -265,6 +292,25 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_ingest(args: argparse.Namespace) -> int:
+    """Measure the pipeline against the raw limits (see docs/benchmarks.md)."""
+    from eldercare.bench import ingest as bench
+
+    settings = _settings(args)
+    rt, services = _prepare(settings)
+    try:
+        result = bench.run(rt, bench.BenchConfig(homes=args.homes, rate=args.rate,
+                                                 seconds=args.seconds,
+                                                 drain_messages=args.drain_messages))
+    finally:
+        for proc in reversed(services):
+            proc.stop()
+    print(bench.report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="eldercare", description=__doc__)
@@ -291,13 +337,39 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("pipeline", cmd_pipeline, "run one pipeline process")
     sp.add_argument("--sites", help="comma-separated sites this process owns (default: all)")
     sp.add_argument("--name", default="main", help="unique per pipeline process")
+    sp.add_argument("--stats-file", help="benchmarks: write throughput/CPU/lag stats here")
     sp = add("dashboard", cmd_dashboard, "run the web app")
     sp.add_argument("--web-port", type=int)
-    sp = add("simulate", cmd_simulate, "drive simulated homes in real time")
+    sp = add("simulate", cmd_simulate, "drive simulated homes (see docs/simulators.md)")
+    sp.add_argument("--mode", default="demo",
+                    choices=["demo", "realtime", "accelerated", "fleet", "load"],
+                    help="demo: the demo fleet in real time (default); realtime/accelerated:"
+                         " scripted days with incidents; fleet: many homes; load: fixed rate")
     sp.add_argument("--creds", help="JSON list of device credentials (default: the demo's)")
+    sp.add_argument("--provision", type=int, metavar="N",
+                    help="first create N simulated homes (devices + broker accounts)")
     sp.add_argument("--telemetry-period", type=float, default=5.0)
     sp.add_argument("--sos-interval", type=float, default=180.0,
-                    help="mean seconds between simulated SOS presses across the fleet")
+                    help="demo: mean seconds between simulated SOS presses across the fleet")
+    sp.add_argument("--days", type=float, help="simulated days (realtime/accelerated)")
+    sp.add_argument("--duration", type=float, help="wall seconds (fleet/load)")
+    sp.add_argument("--rate", type=float, help="load: total messages per second")
+    sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--incidents-per-day", type=float, default=0.5,
+                    help="incidents per home and simulated day")
+    sp.add_argument("--truth", help="ground-truth file (default: data/ground-truth/...)")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd",
+                                                                      required=True)
+    sp = add("ingest", cmd_bench_ingest, "ingest throughput, loss, lag, CPU vs raw limits",
+             bench)
+    sp.add_argument("--homes", type=int, default=200, help="simulated bed sensors")
+    sp.add_argument("--rate", type=float, help="msg/s (default: 90%% of the bare subscriber)")
+    sp.add_argument("--seconds", type=float, default=300.0, help="load duration")
+    sp.add_argument("--drain-messages", type=int, default=60_000,
+                    help="messages used to measure the bare-subscriber ceiling")
+    sp.add_argument("--json", help="also write the figures to this file")
 
     dbp = sub.add_parser("db", help="database administration").add_subparsers(
         dest="db_command", required=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from importlib import resources
 from pathlib import Path
@@ -33,7 +35,12 @@ def migrate(database_url: str) -> list[str]:
         pending = backend.to_apply(migrations)
         ids = [m.id for m in pending]
         if ids:
-            backend.apply_migrations(pending)
+            # yoyo prints the result of every SELECT step (create_hypertable); keep the
+            # console clean and send it to the debug log instead.
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                backend.apply_migrations(pending)
+            logger.debug("migration output:\n%s", out.getvalue())
             logger.info("applied migrations: %s", ", ".join(ids))
     backend.connection.close()
     return ids

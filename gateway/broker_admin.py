@@ -156,7 +156,7 @@ class BrokerAdmin:
              "clientid": device_id, "roles": [{"rolename": role, "priority": 0}]},
         ])
 
-    def add_devices(self, devices: list[tuple[str, str, str]], chunk: int = 100) -> None:
+    def add_devices(self, devices: list[tuple[str, str, str]], chunk: int = 40) -> None:
         """Create many device accounts (device_id, site, password) in few round trips."""
         for start in range(0, len(devices), chunk):
             part = devices[start:start + chunk]

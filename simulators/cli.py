@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from eldercare import db
 from eldercare.accounts import DeviceCredentials
+from gateway.broker_admin import BrokerAdmin, MqttEndpoint
 from simulators.devices import DEFAULT_HEARTBEAT_S
 from simulators.fleet import FleetStats, group_by_resident, run_fleet
+from simulators.provision import provision_homes, write_credentials
+from simulators.simulate import Mode, SimulationSummary, simulate
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +61,28 @@ def simulate_demo(creds_file: Path, host: str, port: int, stop: threading.Event,
                       resident_tz=resident_tz, connect_timeout_s=connect_timeout_s)
     logger.info("simulation stopped: %s", stats.summary())
     return stats
+
+
+def default_truth_path(data_dir: Path, mode: str, now: datetime | None = None) -> Path:
+    """Where a run's ground truth goes by default: `<data_dir>/ground-truth/<mode>-<UTC>.jsonl`."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return data_dir / "ground-truth" / f"{mode}-{stamp}.jsonl"
+
+
+def simulate_from_file(mode: Mode, creds_file: Path, host: str, port: int,
+                       stop: threading.Event, **options: Any) -> SimulationSummary:
+    """`simulate()` on the devices listed in `creds_file` (options as for `simulate`)."""
+    creds = load_credentials(creds_file)
+    logger.info("simulating %d homes (%d devices) in %s mode against %s:%d",
+                len(group_by_resident(creds)), len(creds), mode, host, port)
+    return simulate(mode, creds, host, port, stop, **options)
+
+
+def provision_to_file(database_url: str, admin: MqttEndpoint, broker: MqttEndpoint, homes: int,
+                      path: Path, **options: Any) -> list[DeviceCredentials]:
+    """Provision `homes` simulated homes (see `provision_homes`); write their credentials."""
+    with db.connect(database_url) as conn, BrokerAdmin(admin) as ba:
+        creds = provision_homes(conn, ba, broker, homes, **options)
+    write_credentials(creds, path)
+    logger.info("wrote %d device credentials to %s", len(creds), path)
+    return creds

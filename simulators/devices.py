@@ -42,7 +42,8 @@ from gateway.schema import (
     topic_for,
 )
 from simulators.clock import Clock, system_clock
-from simulators.resident import ResidentModel, derive_seed
+from simulators.netloop import NetLoop
+from simulators.resident import MatReading, ResidentModel, derive_seed
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ class DeviceSim:
                  port: int | None = None, clock: Clock = system_clock, seed: int = 0,
                  heartbeat_s: int = DEFAULT_HEARTBEAT_S, fw: str = FW_VERSION,
                  seq_start: int = 0, keepalive: int = 30,
-                 event_buffer: int = DEFAULT_EVENT_BUFFER) -> None:
+                 event_buffer: int = DEFAULT_EVENT_BUFFER, network: NetLoop | None = None
+                 ) -> None:
         if creds.type != self.device_type.value:
             raise ValueError(f"{creds.device_id} is a {creds.type}, not a "
                              f"{self.device_type.value}")
@@ -128,7 +130,10 @@ class DeviceSim:
         self.acks: list[SosAckCommand] = []
         self.sent: Counter[str] = Counter()
         self.connects = 0
+        self._network = network
         self._client = self._make_client()
+        if network is not None:
+            network.attach(self._client, self.wants_online)
 
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id,
@@ -140,7 +145,23 @@ class DeviceSim:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         return client
+
+    @property
+    def has_socket(self) -> bool:
+        """True while the MQTT client holds a socket (connected or connecting)."""
+        return self._client.socket() is not None
+
+    def wants_online(self) -> bool:
+        """True while the device should be (or get) connected."""
+        return self._want_online
+
+    def _wait(self, event: threading.Event, timeout: float) -> bool:
+        """Wait for `event`; on a shared network loop, by running the loop meanwhile."""
+        if self._network is not None:
+            return self._network.run_until(event.is_set, timeout)
+        return event.wait(timeout)
 
     # --- connection ----------------------------------------------------------------------
 
@@ -148,11 +169,15 @@ class DeviceSim:
         """Start connecting (retried in the background); with `wait`, block until ready."""
         with self._lock:
             self._want_online = True
-        self._client.connect_async(self.host, self.port, keepalive=self._keepalive)
-        self._client.loop_start()
+        if self._network is not None:
+            if not self.connected.is_set():
+                self._network.open(self._client, self.host, self.port, self._keepalive)
+        else:
+            self._client.connect_async(self.host, self.port, keepalive=self._keepalive)
+            self._client.loop_start()
         if wait is None:
             return self.ready.is_set()
-        return self.ready.wait(wait)
+        return self._wait(self.ready, wait)
 
     def go_online(self, wait: float | None = None) -> bool:
         """Come back after `go_offline` (same as `connect`)."""
@@ -163,11 +188,12 @@ class DeviceSim:
         with self._lock:
             self._want_online = False
         if abrupt:
-            if self.connected.is_set() and self._hard_drop():
+            if self.connected.is_set() and self._hard_drop() and self._network is None:
                 self._down.wait(timeout)
         else:
             self._client.disconnect()
-        self._client.loop_stop()
+        if self._network is None:
+            self._client.loop_stop()
         self._mark_down()
 
     def drop_connection(self) -> bool:
@@ -197,14 +223,18 @@ class DeviceSim:
         with self._lock:
             self._want_online = False
         self._client.disconnect()
-        self._client.loop_stop()
+        if self._network is None:
+            self._client.loop_stop()
         self._mark_down()
 
     def close(self, timeout: float = 5.0) -> None:
         """Graceful power-off: announce offline, wait for it to be sent, disconnect."""
         info = self.announce_offline()
         if info is not None:
-            wait_published(info, timeout)
+            if self._network is not None:
+                self._network.run_until(info.is_published, timeout)
+            else:
+                wait_published(info, timeout)
         self.shutdown()
 
     def _mark_down(self) -> None:
@@ -219,6 +249,9 @@ class DeviceSim:
                     reason: ReasonCode, props: Properties | None) -> None:
         if reason.is_failure:
             logger.warning("%s: broker refused the connection: %s", self.device_id, reason)
+            return
+        if not self._want_online:  # went offline while the connection was being set up
+            client.disconnect()
             return
         client.subscribe(self.cmd_topic, qos=QOS)
         with self._lock:
@@ -248,6 +281,11 @@ class DeviceSim:
             logger.warning("%s: cmd subscription refused: %s", self.device_id, reasons)
             return
         self.ready.set()
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
+                    props: Properties) -> None:
+        if self._network is not None:
+            self._network.acked += 1
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic != self.cmd_topic:
@@ -280,34 +318,40 @@ class DeviceSim:
         info = self._client.publish(topic_for(self.site, self.device_id, channel),
                                     encode(message), qos=QOS, retain=retain)
         self.sent[kind] += 1
+        if self._network is not None:
+            self._network.published += 1
         return info
 
-    def battery_at(self, t: datetime) -> float:
-        """Battery percentage at device time `t` (drains slowly and linearly)."""
+    def battery_at(self, t: datetime, scale: float = 1.0) -> float:
+        """Battery percentage at device time `t` (drains slowly and linearly), × `scale`."""
         days = (t - self._started).total_seconds() / 86_400
-        return min(100.0, max(0.0, self._battery0 - self._drain_per_day * days))
+        return min(100.0, max(0.0, self._battery0 - self._drain_per_day * days)) * scale
 
     def now(self) -> datetime:
         """Device time: the injected clock, at wire resolution."""
         return device_time(self.clock())
 
-    def _status(self, online: bool) -> DeviceStatus:
+    def _status(self, online: bool, battery_scale: float = 1.0) -> DeviceStatus:
         now = self.now()
         rssi = round(self._rssi_mean + self._rng.gauss(0.0, 3.0))
         return DeviceStatus(ts=now, seq=self._next_seq(), online=online,
-                            battery=round(self.battery_at(now)),
+                            battery=round(self.battery_at(now, battery_scale)),
                             rssi=min(-30, max(-120, rssi)), fw=self.fw,
                             heartbeat_s=self.heartbeat_s)
 
-    def publish_status(self) -> bool:
-        """Publish the retained status heartbeat; skipped (False) while offline."""
+    def publish_status(self, battery_scale: float = 1.0) -> bool:
+        """Publish the retained status heartbeat; skipped (False) while offline.
+
+        `battery_scale` scales the normal battery level (a failing battery, fault injection).
+        """
         with self._lock:
             if not self.connected.is_set():
                 return False
-            status = self._status(online=True)
+            status = self._status(online=True, battery_scale=battery_scale)
             self._publish(Channel.STATUS, status, "status", retain=True)
-            if (status.battery is not None and status.battery < LOW_BATTERY_PCT
-                    and not self._low_battery_sent):
+            if status.battery is not None and status.battery >= LOW_BATTERY_PCT + 10:
+                self._low_battery_sent = False  # a new battery: warn again next time
+            elif status.battery is not None and not self._low_battery_sent:
                 self._low_battery_sent = True
                 self.send_event(EventType.LOW_BATTERY, f"battery {status.battery}%")
             return True
@@ -341,10 +385,10 @@ class BedSensorSim(DeviceSim):
                  clock: Clock = system_clock, seed: int = 0,
                  heartbeat_s: int = DEFAULT_HEARTBEAT_S, fw: str = FW_VERSION,
                  seq_start: int = 0, keepalive: int = 30, buffer_max: int = DEFAULT_BUFFER,
-                 bed_events: bool = True) -> None:
+                 bed_events: bool = True, network: NetLoop | None = None) -> None:
         super().__init__(creds, host=host, port=port, clock=clock, seed=seed,
                          heartbeat_s=heartbeat_s, fw=fw, seq_start=seq_start,
-                         keepalive=keepalive)
+                         keepalive=keepalive, network=network)
         self.model = model or ResidentModel.random(derive_seed("resident", seed,
                                                                creds.resident_id))
         self.bed_events = bed_events
@@ -357,26 +401,30 @@ class BedSensorSim(DeviceSim):
         """Readings waiting to be sent."""
         return len(self._buffer)
 
-    def sample(self, t: datetime | None = None) -> BedReading:
-        """Take one reading at device time `t` (default: the clock); send it or buffer it."""
+    def sample(self, t: datetime | None = None, reading: MatReading | None = None
+               ) -> BedReading:
+        """Take one reading at device time `t` (default: the clock); send it or buffer it.
+
+        `reading` overrides what the resident model says (incidents applied by a script).
+        """
         with self._lock:
             t = device_time(t or self.clock())
-            r = self.model.reading_at(t)
-            reading = BedReading(ts=t, seq=self._next_seq(), occupied=r.occupied,
+            r = reading if reading is not None else self.model.reading_at(t)
+            out = BedReading(ts=t, seq=self._next_seq(), occupied=r.occupied,
                                  heart_rate=r.heart_rate, respiration_rate=r.respiration,
                                  movement=r.movement)
             if self.connected.is_set():
-                self._publish(Channel.TELEMETRY, reading, "telemetry")
+                self._publish(Channel.TELEMETRY, out, "telemetry")
             else:
                 if len(self._buffer) == self._buffer.maxlen:
                     self.dropped += 1
-                self._buffer.append(reading)
+                self._buffer.append(out)
             if (self.bed_events and self._last_occupied is not None
                     and r.occupied != self._last_occupied):
                 self.send_event(EventType.BED_ENTRY if r.occupied else EventType.BED_EXIT,
                                 ts=t)
             self._last_occupied = r.occupied
-            return reading
+            return out
 
     def _flush_on_connect(self) -> None:
         super()._flush_on_connect()

@@ -2,7 +2,8 @@
 
 One scheduler thread (a heap of next-due times) drives every device: bed telemetry, status
 heartbeats and demo incidents. Each paho client still runs its own network loop
-(`loop_start`), which is fine for a demo of up to ~100 homes; thousands need a leaner loop.
+(`loop_start`), which is fine for a demo of up to ~100 homes; for thousands use
+`simulators.simulate` (fleet/load modes), which drives every connection from one thread.
 """
 
 from __future__ import annotations

@@ -84,3 +84,17 @@ def test_user_add_generates_password_when_not_a_terminal(env):
     out = json.loads(run(env, "user", "add", "--username", "ana", "--role", "care_worker",
                          "--site", "west").stdout)
     assert out["role"] == "care_worker" and len(out["password"]) >= 12
+
+
+def test_simulate_accelerated_writes_ground_truth(env, broker, clean_db, tmp_path):
+    from tests.helpers import seed_home
+
+    home = seed_home(clean_db, broker.admin)
+    creds = tmp_path / "creds.json"
+    creds.write_text(json.dumps([home.bed.as_dict(), home.button.as_dict()]))
+    truth = tmp_path / "truth.jsonl"
+    out = run(env, "simulate", "--mode", "accelerated", "--creds", str(creds), "--days", "0.1",
+              "--telemetry-period", "60", "--incidents-per-day", "20", "--no-progress",
+              "--truth", str(truth)).stdout
+    assert str(truth) in out and truth.exists()
+    assert truth.read_text().strip(), "incidents were injected and recorded"

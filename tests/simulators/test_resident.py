@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -177,3 +178,26 @@ def test_local_time_zone_moves_the_routine():
     assert abs(statistics.mean(beds) - 22 * 60) < 12
     utc_beds = [minutes_of_day(x.bedtime) for x in plans(model, 28) if not x.weekend_night]
     assert abs(statistics.mean(utc_beds) - 13 * 60) < 12  # 22:00 at UTC+9 is 13:00 UTC
+
+
+def expected_onset_min(mean: float) -> float:
+    """Mean of an exponential(mean) draw clipped to [5, 60] minutes."""
+    lo, hi = 5.0, 60.0
+    inside = (mean * (math.exp(-lo / mean) - math.exp(-hi / mean))
+              + lo * math.exp(-lo / mean) - hi * math.exp(-hi / mean))
+    return lo * (1 - math.exp(-lo / mean)) + inside + hi * math.exp(-hi / mean)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mean_sleep_time_and_exits_match_the_profile(seed):
+    model = ResidentModel.random(seed)
+    p = model.profile
+    ps = list(model.plans(START, 200))
+    in_bed = statistics.mean((x.rise - x.bedtime).total_seconds() / 60 for x in ps)
+    asleep = statistics.mean((x.awake_at - x.asleep_at).total_seconds() / 60 for x in ps)
+    # Bedtime and rise shift together at weekends, so every night is as long on average.
+    assert abs(in_bed - (24 * 60 + p.rise_min - p.bedtime_min)) < 8
+    expected = in_bed - expected_onset_min(p.sleep_onset_min) - 12.5  # 5-20 min before rise
+    assert abs(asleep - expected) < 5
+    exits = statistics.mean(len(x.exits) for x in ps)
+    assert abs(exits - p.exits_mean) < 0.35  # Poisson, capped at 3

@@ -1,0 +1,232 @@
+"""`eldercare bench ingest`: pipeline throughput, loss, lag and CPU against raw limits.
+
+Everything runs on this machine with the same load generator: (1) the bare-subscriber
+ceiling (receive + JSON-decode only, QoS 1), (2) the bare binary COPY ceiling, (3) the
+pipeline under a fixed load, with loss and duplicates counted in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from eldercare import accounts
+from eldercare.accounts import DeviceCredentials
+from eldercare.bench.loadgen import LoadGenerator
+from eldercare.db import connect
+from eldercare.runtime import Runtime
+from eldercare.services import wait_for
+from gateway.broker_admin import BrokerAdmin
+from gateway.records import TelemetryRecord
+from gateway.schema import DeviceType, site_filter
+from ingest.batch import Batch
+from ingest.writer import TELEMETRY_COLS, TELEMETRY_TYPES
+
+logger = logging.getLogger(__name__)
+
+BENCH_SITE = "bench"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run."""
+
+    homes: int = 200
+    rate: float | None = None  # None: 90 % of the measured bare-subscriber ceiling
+    seconds: float = 300.0
+    drain_messages: int = 60_000
+
+
+def provision(rt: Runtime, homes: int) -> list[DeviceCredentials]:
+    """Bed sensors for the benchmark site (created once, reused)."""
+    path = rt.data_dir / f"bench-devices-{homes}.json"
+    if path.exists():
+        return [DeviceCredentials(**c) for c in json.loads(path.read_text())]
+    creds: list[DeviceCredentials] = []
+    with connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
+        accounts.add_site(conn, BENCH_SITE, "Benchmark")
+        for i in range(homes):
+            rid = accounts.add_resident(conn, BENCH_SITE, f"Bench resident {i}")
+            conn.commit()
+            creds.append(accounts.add_device(conn, admin, rt.mqtt, rid, DeviceType.BED_SENSOR))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([c.as_dict() for c in creds]))
+    return creds
+
+
+def _wait_json(path: Path, key: str, timeout: float) -> dict[str, Any]:
+    def ready() -> bool:
+        try:
+            return key in json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False
+
+    wait_for(ready, timeout, f"{key} in {path}")
+    return dict(json.loads(path.read_text()))
+
+
+def bare_subscriber_ceiling(rt: Runtime, gen: LoadGenerator, messages: int,
+                            workdir: Path) -> dict[str, Any]:
+    """Publish `messages` as fast as the generator can to a live bare subscriber; time it."""
+    stats = workdir / "bare.json"
+    argv = [sys.executable, "-m", "eldercare.bench.baresub", rt.mqtt.url(),
+            site_filter(BENCH_SITE), str(stats), f"bench-bare-{time.time_ns()}"]
+    proc = subprocess.Popen(argv)
+    try:
+        _wait_json(stats, "ready", 30)
+        gen.run(rate=1e9, seconds=messages / 1e9)
+        wait_for(lambda: _count_in(stats) >= messages, 600, "bare subscriber", interval=0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    result = json.loads(stats.read_text())
+    rate = result["count"] / result["seconds"] if result["seconds"] else 0.0
+    return {"msgs_per_s": rate, "cpu_us_per_msg": 1e6 * result["cpu_s"] / result["count"],
+            "messages": result["count"]}
+
+
+def _count_in(path: Path) -> int:
+    """Messages the bare subscriber has reported so far (it reports every 0.25 s)."""
+    return 0 if not path.exists() else int(json.loads(path.read_text()).get("count", 0))
+
+
+def copy_ceiling(rt: Runtime, rows: int) -> dict[str, float]:
+    """Bare binary COPY of the same rows into a scratch hypertable shaped like telemetry."""
+    now = datetime.now(UTC)
+    recs = [TelemetryRecord(now + timedelta(milliseconds=i), "bench-copy", 1, i, True, 60.0,
+                            14.0, i % 100, None, now) for i in range(rows)]
+    batch = Batch(telemetry=recs)
+    with connect(rt.database_url) as conn:
+        conn.execute("DROP TABLE IF EXISTS copy_bench")
+        conn.execute("CREATE TABLE copy_bench (LIKE bed_telemetry INCLUDING ALL)")
+        conn.execute("SELECT create_hypertable('copy_bench', 'time', "
+                     "chunk_time_interval => interval '1 day')")
+        conn.commit()
+        start = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(
+                f"COPY copy_bench ({', '.join(TELEMETRY_COLS)}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(list(TELEMETRY_TYPES))
+            for r in batch.telemetry:
+                copy.write_row((r.time, r.device_id, r.resident_id, r.seq, r.occupied,
+                                r.heart_rate, r.respiration_rate, r.movement, r.device_time,
+                                r.received_at))
+        conn.commit()
+        elapsed = time.perf_counter() - start
+        conn.execute("DROP TABLE copy_bench")
+        conn.commit()
+    return {"rows_per_s": rows / elapsed}
+
+
+def _bench_rows(rt: Runtime) -> int:
+    with connect(rt.database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM bed_telemetry t JOIN devices d ON "
+                           "d.id = t.device_id WHERE d.site_id = %s", (BENCH_SITE,)).fetchone()
+    return int(str(row[0])) if row else 0
+
+
+def _duplicates(rt: Runtime) -> int:
+    with connect(rt.database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) - count(DISTINCT (device_id, seq)) FROM bed_telemetry t "
+            "WHERE device_id IN (SELECT id FROM devices WHERE site_id = %s)",
+            (BENCH_SITE,)).fetchone()
+    return int(str(row[0])) if row else 0
+
+
+def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
+                 workdir: Path) -> dict[str, Any]:
+    """Run the real pipeline process under a fixed load; count what it stored."""
+    stats = workdir / "pipeline.json"
+    before = _bench_rows(rt)
+    env = os.environ.copy()
+    proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", "pipeline", "--sites",
+                             BENCH_SITE, "--name", f"bench-{time.time_ns()}",
+                             "--stats-file", str(stats)], env=env)
+    try:
+        wait_for(lambda: _probe(rt, gen, before), 60, "pipeline subscribed", interval=0.5)
+        base = _bench_rows(rt)
+        load = gen.run(rate=rate, seconds=seconds)
+        drain_start = time.monotonic()
+        wait_for(lambda: _bench_rows(rt) - base >= load.sent, 300, "pipeline drain",
+                 interval=0.1)
+        drain = time.monotonic() - drain_start
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    result = _wait_json(stats, "received", 30)
+    stored = _bench_rows(rt) - base
+    return {"sent": load.sent, "stored": stored, "loss": load.sent - stored,
+            "duplicates": _duplicates(rt), "offered_msgs_per_s": load.sent / load.seconds,
+            "sustained_msgs_per_s": load.sent / (load.seconds + drain),
+            "drain_after_load_s": drain, "lag": result["lag"],
+            "cpu_us_per_msg": 1e6 * result["cpu_s"] / max(1, result["received"]),
+            "peak_rss_mib": result["peak_rss_mib"]}
+
+
+def _probe(rt: Runtime, gen: LoadGenerator, before: int) -> bool:
+    """Publish one message and see whether the pipeline stores it."""
+    gen.run(rate=1000, seconds=0.001)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        if _bench_rows(rt) > before:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def run(rt: Runtime, cfg: BenchConfig) -> dict[str, Any]:
+    """The whole benchmark; returns the figures (the CLI prints them)."""
+    creds = provision(rt, cfg.homes)
+    gen = LoadGenerator(creds, rt.mqtt.host, rt.mqtt.port)
+    try:
+        with tempfile.TemporaryDirectory(prefix="eldercare-bench-") as tmp:
+            work = Path(tmp)
+            bare = bare_subscriber_ceiling(rt, gen, cfg.drain_messages, work)
+            copy = copy_ceiling(rt, 200_000)
+            rate = cfg.rate or 0.9 * bare["msgs_per_s"]
+            pipe = pipeline_run(rt, gen, rate, cfg.seconds, work)
+    finally:
+        gen.close()
+    return {
+        "homes": cfg.homes, "seconds": cfg.seconds, "target_msgs_per_s": rate,
+        "bare_subscriber": bare, "bare_copy": copy, "pipeline": pipe,
+        "ratio_vs_bare_subscriber": pipe["sustained_msgs_per_s"] / bare["msgs_per_s"],
+        "ratio_vs_bare_copy": pipe["sustained_msgs_per_s"] / copy["rows_per_s"],
+        "cpu_ratio_vs_bare_subscriber": pipe["cpu_us_per_msg"] / bare["cpu_us_per_msg"],
+    }
+
+
+def report(r: dict[str, Any]) -> str:
+    """Human-readable summary of a run."""
+    p, b, c = r["pipeline"], r["bare_subscriber"], r["bare_copy"]
+    lag = p["lag"]
+    return "\n".join([
+        f"ingest benchmark: {r['homes']} bed sensors, {r['seconds']:.0f} s at "
+        f"{r['target_msgs_per_s']:.0f} msg/s offered (QoS 1, ack after commit)",
+        f"  raw limit, bare paho subscriber (receive + JSON decode): {b['msgs_per_s']:.0f} msg/s,"
+        f" {b['cpu_us_per_msg']:.1f} µs CPU/msg",
+        f"  raw limit, bare binary COPY:                            {c['rows_per_s']:.0f} rows/s",
+        f"  pipeline sustained: {p['sustained_msgs_per_s']:.0f} msg/s "
+        f"(offered {p['offered_msgs_per_s']:.0f}; backlog drained {p['drain_after_load_s']:.2f}"
+        " s after the load)",
+        f"  stored {p['stored']} of {p['sent']} sent: loss {p['loss']}, "
+        f"duplicates {p['duplicates']}",
+        f"  publish→commit lag: p50 {lag['p50_ms']:.0f} ms, p99 {lag['p99_ms']:.0f} ms, "
+        f"max {lag['max_ms']:.0f} ms",
+        f"  pipeline CPU: {p['cpu_us_per_msg']:.1f} µs/msg; peak memory "
+        f"{p['peak_rss_mib']:.0f} MiB",
+        f"  ratio vs bare subscriber: throughput {r['ratio_vs_bare_subscriber']:.2f}, "
+        f"CPU {r['cpu_ratio_vs_bare_subscriber']:.2f}x;  vs bare COPY: "
+        f"{r['ratio_vs_bare_copy']:.3f}",
+    ])

@@ -1,0 +1,37 @@
+"""Process statistics for benchmarks: CPU time, peak memory, lag percentiles."""
+
+from __future__ import annotations
+
+import json
+import resource
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds used by this process so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50/p99/max of a sample, in milliseconds (values in seconds)."""
+    if not values:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    arr = np.asarray(values) * 1000
+    return {"p50_ms": float(np.percentile(arr, 50)), "p99_ms": float(np.percentile(arr, 99)),
+            "max_ms": float(arr.max())}
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write stats atomically."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
