@@ -82,8 +82,13 @@ class Registry:
         self._listener.start()
 
     def stop(self) -> None:
-        """Stop the listener thread."""
+        """Stop the listener thread and close the lookup connection."""
         self._stop.set()
+        if self._listener is not None:
+            self._listener.join(5)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _listen(self) -> None:
         while not self._stop.is_set():

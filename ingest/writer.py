@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
