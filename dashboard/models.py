@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -140,3 +140,30 @@ class HealthOut(_Out):
 
     status: str
     database: bool
+
+
+VitalsSource = Literal["raw", "1m", "1d"]
+
+
+class VitalsPoint(_Out):
+    """One time bucket of bed-sensor vitals; averages are null when nothing was measured."""
+
+    t: datetime = Field(description="Start of the bucket.")
+    heart_rate: float | None = Field(description="Average beats per minute.")
+    respiration_rate: float | None = Field(description="Average breaths per minute.")
+    movement: float | None = Field(description="Average movement level.")
+    occupied_fraction: float | None = Field(description="Share of readings with the bed "
+                                                        "occupied, 0 to 1.")
+    samples: int = Field(description="Raw readings in the bucket.")
+
+
+class VitalsOut(_Out):
+    """Bucketed vitals of one resident over [from, to)."""
+
+    resident_id: int
+    from_: datetime = Field(alias="from")
+    to: datetime
+    bucket_seconds: int
+    source: VitalsSource = Field(description="raw: bed_telemetry; 1m: per-minute rollup; "
+                                             "1d: per-day summaries (local days).")
+    points: list[VitalsPoint]

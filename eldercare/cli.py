@@ -125,6 +125,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """Run the scheduled storage jobs (rollups, daily summaries, retention)."""
+    from datetime import timedelta
+
+    from ingest.jobs import JobSettings, start_scheduler
+
+    settings = _settings(args)
+    rt = resolve(settings)
+    scheduler = start_scheduler(
+        rt.database_url, JobSettings(retention=timedelta(days=settings.raw_retention_days)))
+    _wait_for_signal()
+    scheduler.shutdown(wait=True)
+    return 0
+
+
 def _child(name: str, argv: list[str]) -> ManagedProcess:
     """Start `eldercare <argv>` as a child that dies with us."""
     proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", *argv],
@@ -158,7 +173,8 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
             logins = seed_demo(rt.database_url, rt.mqtt_admin, rt.mqtt, rt.data_dir,
                                homes=settings.demo_homes)
         extra = ["--sites", ",".join(settings.sites)] if settings.sites else []
-        apps = [_child("pipeline", ["pipeline", *extra]), _child("dashboard", ["dashboard"])]
+        apps = [_child("pipeline", ["pipeline", *extra]), _child("dashboard", ["dashboard"]),
+                _child("jobs", ["jobs"])]
         children += apps
         if demo:
             children.append(_child("simulators", ["simulate"]))
@@ -338,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sites", help="comma-separated sites this process owns (default: all)")
     sp.add_argument("--name", default="main", help="unique per pipeline process")
     sp.add_argument("--stats-file", help="benchmarks: write throughput/CPU/lag stats here")
+    add("jobs", cmd_jobs, "run the scheduled rollup and retention jobs (one per database)")
     sp = add("dashboard", cmd_dashboard, "run the web app")
     sp.add_argument("--web-port", type=int)
     sp = add("simulate", cmd_simulate, "drive simulated homes (see docs/simulators.md)")

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     ingest_batch_ms: int = Field(default=200, ge=1)
     registry_refresh_s: float = Field(default=5.0, gt=0)
     demo_homes: int = Field(default=24, ge=1)
+    raw_retention_days: int = Field(default=90, ge=1,
+                                    description="Days of raw telemetry kept; rollups are kept.")
 
     @classmethod
     def settings_customise_sources(

@@ -27,7 +27,8 @@ ADMIN_USER = "test-admin"
 ADMIN_PASSWORD = "test-admin-pw"
 
 _TABLES = ("alert_history", "alerts", "family_contacts", "users", "devices", "residents",
-           "sites", "bed_telemetry", "device_events", "device_status", "dead_letters")
+           "sites", "bed_telemetry", "device_events", "device_status", "dead_letters",
+           "vitals_1m", "resident_daily", "job_watermarks")
 
 
 def _tmpdir(prefix: str) -> Path:
