@@ -208,6 +208,12 @@ class IngestWriter:
             if self._batcher.due(self._clock()):
                 self._cond.notify()
 
+    @property
+    def pending(self) -> int:
+        """Messages' rows waiting for the next batch (not the one being written)."""
+        with self._cond:
+            return self._batcher.pending
+
     def add_dead_letter(self, letter: DeadLetter, token: int | None) -> None:
         """Queue a dead letter."""
         with self._cond:

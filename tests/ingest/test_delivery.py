@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare import db
 from eldercare.accounts import DeviceCredentials
-from eldercare.pipeline import Pipeline
+from eldercare.pipeline import RECEIVE_MAXIMUM, Pipeline
 from eldercare.services import PostgresConfig, free_port, start_postgres
 from gateway import schema
 from gateway.schema import Channel, topic_for
@@ -140,26 +140,40 @@ def own_pg() -> Iterator[tuple[PostgresConfig, list]]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_database_outage_under_load_loses_nothing(own_pg, broker):
+def test_database_outage_of_60s_under_load_loses_nothing(own_pg, broker):
     cfg, procs = own_pg
     home = seed_home(cfg.url, broker.admin)
     pipe = Pipeline(broker.pipeline, cfg.url, sites=[], name=f"outage{time.time_ns()}",
                     batch_ms=50)
     pipe.start()
+    rate, outage_s = 250, 60
     try:
         wait_until(pipe.connected.is_set)
-        n = 3_000
-        pub = Publisher(home.bed, broker.port, 1, n, rate=400).start()
-        wait_until(lambda: _rows(cfg.url) > 300, timeout=30, what="stream under way")
+        n = rate * (outage_s + 15)
+        pub = Publisher(home.bed, broker.port, 1, n, rate=rate).start()
+        wait_until(lambda: _rows(cfg.url) > rate * 3, timeout=30, what="stream under way")
         procs[0].stop()
+        sent_at_stop = pub.sent
         wait_until(lambda: pipe.writer.failures > 0, timeout=30, what="writer notices outage")
-        wait_until(lambda: pub.sent > n * 0.7, timeout=60, what="load during the outage")
+        # The outage lasts while the generator offers `outage_s` seconds' worth of load.
+        wait_until(lambda: pub.sent >= sent_at_stop + rate * outage_s, timeout=outage_s * 2,
+                   what=f"{outage_s} s of load during the outage")
+        assert _rows_or_none(cfg.url) is None, "the database really was down"
+        # Memory is bounded by the receive window: the broker holds the rest.
+        assert pipe.writer.pending <= RECEIVE_MAXIMUM < rate * outage_s
         procs[0] = start_postgres(cfg)
         pub.finish()
         wait_until(lambda: _rows(cfg.url) == n, timeout=120, what="every message stored")
         assert count(cfg.url, "SELECT count(DISTINCT seq) FROM bed_telemetry") == n
     finally:
         pipe.stop()
+
+
+def _rows_or_none(url: str) -> int | None:
+    try:
+        return _rows(url)
+    except Exception:  # connection refused while the database is down
+        return None
 
 
 def test_store_and_forward_batch_and_redelivery(clean_db, broker):
