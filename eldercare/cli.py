@@ -159,11 +159,7 @@ def _prepare(settings: Settings) -> tuple[Runtime, list[ManagedProcess]]:
 
 def _run_platform(args: argparse.Namespace, demo: bool) -> int:
     settings = _settings(args)
-    try:
-        rt, services = _prepare(settings)
-    except ServiceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    rt, services = _prepare(settings)  # ServiceError is reported by main()
     children: list[ManagedProcess] = services[:]
     try:
         logins = None
@@ -233,11 +229,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_services(args: argparse.Namespace) -> int:
     """Start only the embedded broker and database, in the foreground."""
     settings = _settings(args)
-    try:
-        rt, services = _prepare(settings)
-    except ServiceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    rt, services = _prepare(settings)  # ServiceError is reported by main()
     print(f"Mosquitto on 127.0.0.1:{settings.mqtt_port}, PostgreSQL: {_redact(rt.database_url)}"
           "\nPress Ctrl-C to stop.", flush=True)
     _wait_for_signal()
