@@ -13,8 +13,8 @@ from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from starlette.concurrency import run_in_threadpool
 
 from dashboard.deps import AsyncConn, ConnDep, StateDep
-from dashboard.models import Role, TokenOut, UserOut
-from eldercare.accounts import hash_password, verify_password
+from dashboard.models import TokenOut, UserOut
+from eldercare.accounts import Role, hash_password, verify_password
 
 logger = logging.getLogger(__name__)
 

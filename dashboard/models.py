@@ -8,16 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eldercare.accounts import Role
 from gateway.schema import DeviceType
-
-
-class Role(StrEnum):
-    """What a person may do and see (users.role)."""
-
-    ADMIN = "admin"
-    DUTY_OFFICER = "duty_officer"
-    CARE_WORKER = "care_worker"
-    FAMILY = "family"
 
 
 class AlertStatus(StrEnum):

@@ -21,7 +21,8 @@ from psycopg import sql
 
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn
-from dashboard.models import Role, UserOut
+from dashboard.models import UserOut
+from eldercare.accounts import Role
 
 logger = logging.getLogger(__name__)
 

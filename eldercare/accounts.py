@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 import psycopg
@@ -14,7 +15,17 @@ from pwdlib import PasswordHash
 from gateway.broker_admin import BrokerAdmin, MqttEndpoint
 from gateway.schema import DeviceType, device_topic_prefix, is_valid_device_id, is_valid_site
 
-ROLES = ("admin", "duty_officer", "care_worker", "family")
+
+class Role(StrEnum):
+    """What a person may do and see (users.role)."""
+
+    ADMIN = "admin"
+    DUTY_OFFICER = "duty_officer"
+    CARE_WORKER = "care_worker"
+    FAMILY = "family"
+
+
+ROLES = tuple(r.value for r in Role)
 _hasher = PasswordHash.recommended()
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 from eldercare import accounts, db
 from eldercare.accounts import DeviceCredentials
+from eldercare.pipeline import Pipeline
 from gateway.broker_admin import BrokerAdmin, MqttEndpoint
 from gateway.schema import DeviceType
 
@@ -55,3 +57,17 @@ def count(database_url: str, sql: str, *params: object) -> int:
     with db.connect(database_url, autocommit=True) as conn:
         row = conn.execute(sql, params).fetchone()
     return int(str(row[0])) if row else 0
+
+
+@contextmanager
+def running_pipeline(endpoint: MqttEndpoint, database_url: str, sites: Sequence[str] = (),
+                     prefix: str = "t") -> Iterator[Pipeline]:
+    """A connected pipeline with a fresh persistent session and short batches; stopped after."""
+    pipe = Pipeline(endpoint, database_url, sites=list(sites), name=f"{prefix}{time.time_ns()}",
+                    batch_ms=50)
+    pipe.start()
+    try:
+        wait_until(pipe.connected.is_set, what="pipeline connected")
+        yield pipe
+    finally:
+        pipe.stop()

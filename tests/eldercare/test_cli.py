@@ -13,7 +13,7 @@ import pytest
 from gateway.schema import Channel
 from tests.conftest import Broker
 from tests.devices import RawDevice
-from tests.helpers import count, wait_until
+from tests.helpers import count, running_pipeline, wait_until
 
 
 @pytest.fixture
@@ -41,16 +41,11 @@ def test_migrate_is_a_no_op_when_up_to_date(env):
 
 
 def test_installer_flow_device_connects_at_once(env, broker, clean_db):
-    from eldercare.pipeline import Pipeline
 
     run(env, "site", "add", "east", "--name", "East")
     rid = json.loads(run(env, "resident", "add", "--site", "east", "--name", "Walter").stdout)[
         "resident_id"]
-    pipe = Pipeline(broker.pipeline, clean_db, sites=["east"], name=f"cli{time.time_ns()}",
-                    batch_ms=50)
-    pipe.start()
-    try:
-        wait_until(pipe.connected.is_set)
+    with running_pipeline(broker.pipeline, clean_db, ["east"], "cli"):
         out = json.loads(run(env, "device", "add", "--resident", str(rid),
                              "--type", "call_button").stdout)
         assert set(out) >= {"device_id", "site", "username", "password", "topic_prefix"}
@@ -65,8 +60,6 @@ def test_installer_flow_device_connects_at_once(env, broker, clean_db):
         wait_until(lambda: count(clean_db, "SELECT count(*) FROM alerts WHERE resident_id=%s",
                                  rid), what="alert from the new device")
         dev.close()
-    finally:
-        pipe.stop()
 
 
 def test_clear_errors(env):

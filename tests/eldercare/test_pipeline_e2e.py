@@ -12,7 +12,7 @@ from eldercare.pipeline import Pipeline
 from gateway.schema import Channel
 from tests.conftest import Broker
 from tests.devices import RawDevice
-from tests.helpers import Home, count, seed_home, wait_until
+from tests.helpers import Home, count, running_pipeline, seed_home, wait_until
 
 
 def now_ms() -> int:
@@ -26,11 +26,8 @@ def home(clean_db: str, broker: Broker) -> Home:
 
 @pytest.fixture
 def pipeline(clean_db: str, broker: Broker, home: Home) -> Iterator[Pipeline]:
-    p = Pipeline(broker.pipeline, clean_db, sites=[], name=f"t{now_ms()}", batch_ms=50)
-    p.start()
-    wait_until(p.connected.is_set, what="pipeline connected")
-    yield p
-    p.stop()
+    with running_pipeline(broker.pipeline, clean_db, prefix="t") as p:
+        yield p
 
 
 def test_sos_becomes_critical_alert_within_one_second(pipeline, home, clean_db, broker):

@@ -20,12 +20,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare import db
 from eldercare.accounts import DeviceCredentials
-from eldercare.pipeline import RECEIVE_MAXIMUM, Pipeline
+from eldercare.pipeline import RECEIVE_MAXIMUM
 from eldercare.services import PostgresConfig, free_port, start_postgres
 from gateway import schema
 from gateway.schema import Channel, topic_for
 from tests.conftest import Broker
-from tests.helpers import count, seed_home, wait_until
+from tests.helpers import count, running_pipeline, seed_home, wait_until
 
 T0_MS = int(time.time() * 1000) - 3_600_000
 
@@ -143,12 +143,8 @@ def own_pg() -> Iterator[tuple[PostgresConfig, list]]:
 def test_database_outage_of_60s_under_load_loses_nothing(own_pg, broker):
     cfg, procs = own_pg
     home = seed_home(cfg.url, broker.admin)
-    pipe = Pipeline(broker.pipeline, cfg.url, sites=[], name=f"outage{time.time_ns()}",
-                    batch_ms=50)
-    pipe.start()
     rate, outage_s = 250, 60
-    try:
-        wait_until(pipe.connected.is_set)
+    with running_pipeline(broker.pipeline, cfg.url, prefix="outage") as pipe:
         n = rate * (outage_s + 15)
         pub = Publisher(home.bed, broker.port, 1, n, rate=rate).start()
         wait_until(lambda: _rows(cfg.url) > rate * 3, timeout=30, what="stream under way")
@@ -165,8 +161,6 @@ def test_database_outage_of_60s_under_load_loses_nothing(own_pg, broker):
         pub.finish()
         wait_until(lambda: _rows(cfg.url) == n, timeout=120, what="every message stored")
         assert count(cfg.url, "SELECT count(DISTINCT seq) FROM bed_telemetry") == n
-    finally:
-        pipe.stop()
 
 
 def _rows_or_none(url: str) -> int | None:
@@ -178,11 +172,7 @@ def _rows_or_none(url: str) -> int | None:
 
 def test_store_and_forward_batch_and_redelivery(clean_db, broker):
     home = seed_home(clean_db, broker.admin)
-    pipe = Pipeline(broker.pipeline, clean_db, sites=[], name=f"sf{time.time_ns()}",
-                    batch_ms=50)
-    pipe.start()
-    try:
-        wait_until(pipe.connected.is_set)
+    with running_pipeline(broker.pipeline, clean_db, prefix="sf") as pipe:
         samples = [schema.BedReading(ts=T0_MS + i * 5000, seq=i, occupied=i % 7 != 0,
                                      heart_rate=None if i % 11 == 0 else 58,
                                      respiration_rate=13, movement=1) for i in range(120)]
@@ -197,18 +187,12 @@ def test_store_and_forward_batch_and_redelivery(clean_db, broker):
         assert count(clean_db, "SELECT count(*) FROM bed_telemetry WHERE heart_rate IS NULL") \
             == len([i for i in range(120) if i % 11 == 0])
         pub.finish()
-    finally:
-        pipe.stop()
 
 
 @pytest.mark.parametrize("offset_ms,label", [(10 * 60_000, "future"), (None, "before-2020")])
 def test_implausible_clock_uses_receive_time_and_dedups(clean_db, broker, offset_ms, label):
     home = seed_home(clean_db, broker.admin)
-    pipe = Pipeline(broker.pipeline, clean_db, sites=[], name=f"clk{time.time_ns()}",
-                    batch_ms=50)
-    pipe.start()
-    try:
-        wait_until(pipe.connected.is_set)
+    with running_pipeline(broker.pipeline, clean_db, prefix="clk") as pipe:
         ts = int(time.time() * 1000) + offset_ms if offset_ms else 1_000_000_000_000  # 2001
         body = json.dumps({"ts": ts, "seq": 5, "occupied": True, "movement": 1}).encode()
         pub = Publisher(home.bed, broker.port, 0, 0).start()
@@ -221,20 +205,14 @@ def test_implausible_clock_uses_receive_time_and_dedups(clean_db, broker, offset
                                "time - received_at)) < 1", ts)
         assert rows == 1, label
         pub.finish()
-    finally:
-        pipe.stop()
 
 
 def test_two_pipelines_split_the_sites_without_loss_or_duplicates(clean_db, broker):
     east = seed_home(clean_db, broker.admin, site="east")
     west = seed_home(clean_db, broker.admin, site="west")
-    stamp = time.time_ns()
-    pipes = [Pipeline(broker.pipeline, clean_db, sites=[site], name=f"{site}{stamp}",
-                      batch_ms=50) for site in ("east", "west")]
-    for p in pipes:
-        p.start()
-    try:
-        wait_until(lambda: all(p.connected.is_set() for p in pipes))
+    with running_pipeline(broker.pipeline, clean_db, ["east"], "east") as p_east, \
+            running_pipeline(broker.pipeline, clean_db, ["west"], "west") as p_west:
+        pipes = [p_east, p_west]
         n = 2_000
         pubs = [Publisher(h.bed, broker.port, 1, n).start() for h in (east, west)]
         for pub in pubs:
@@ -244,6 +222,3 @@ def test_two_pipelines_split_the_sites_without_loss_or_duplicates(clean_db, brok
         for home in (east, west):
             assert count(clean_db, "SELECT count(DISTINCT seq) FROM bed_telemetry "
                                    "WHERE device_id = %s", home.bed.device_id) == n
-    finally:
-        for p in pipes:
-            p.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +24,7 @@ from simulators.cli import load_credentials, provision_to_file, simulate_from_fi
 from simulators.incidents import Incident, IncidentType, read_ground_truth
 from simulators.simulate import SimulationSummary, simulate
 from tests.conftest import Broker
-from tests.helpers import count, seed_home, wait_until
+from tests.helpers import count, running_pipeline, seed_home, wait_until
 from tests.simulators.conftest import forget_device
 
 T = IncidentType
@@ -33,11 +32,8 @@ T = IncidentType
 
 @pytest.fixture
 def pipeline(clean_db: str, broker: Broker) -> Iterator[Pipeline]:
-    p = Pipeline(broker.pipeline, clean_db, sites=[], name=f"acc{time.time_ns()}", batch_ms=50)
-    p.start()
-    wait_until(p.connected.is_set, what="pipeline connected")
-    yield p
-    p.stop()
+    with running_pipeline(broker.pipeline, clean_db, prefix="acc") as p:
+        yield p
 
 
 def test_accelerated_day_for_two_homes_is_stored_by_the_real_pipeline(pipeline, clean_db,

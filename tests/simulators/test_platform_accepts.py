@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,16 +11,13 @@ from eldercare.pipeline import Pipeline
 from simulators.clock import ManualClock
 from simulators.devices import BedSensorSim, CallButtonSim
 from tests.conftest import Broker
-from tests.helpers import Home, count, wait_until
+from tests.helpers import Home, count, running_pipeline, wait_until
 
 
 @pytest.fixture
 def pipeline(clean_db: str, broker: Broker, home: Home) -> Iterator[Pipeline]:
-    p = Pipeline(broker.pipeline, clean_db, sites=[], name=f"sim{time.time_ns()}", batch_ms=50)
-    p.start()
-    wait_until(p.connected.is_set, what="pipeline connected")
-    yield p
-    p.stop()
+    with running_pipeline(broker.pipeline, clean_db, prefix="sim") as p:
+        yield p
 
 
 def test_pipeline_stores_live_readings_batches_events_and_status(pipeline, home, clean_db,
