@@ -11,7 +11,8 @@ from typing import Any
 
 import psycopg
 
-from alerts.store import AlertTrigger, StoredAlert, store_trigger
+from alerts.model import AlertTrigger
+from alerts.store import StoredAlert, store_trigger
 from eldercare.db import connect
 from gateway.records import EventRecord
 from gateway.schema import EventType

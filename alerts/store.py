@@ -5,26 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from alerts.model import AlertTrigger
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertTrigger:
-    """What the detector decided: open (or repeat) an alert of `type` for a resident."""
-
-    resident_id: int
-    site: str
-    device_id: str | None
-    type: str
-    severity: str
-    at: datetime
-    source_seq: int | None = None
-    details: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

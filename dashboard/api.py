@@ -12,16 +12,15 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from psycopg import sql
 from psycopg.rows import class_row
 
+from alerts.model import AlertStatus, Severity
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import (
     ALERT_TYPE_PATTERN,
     AlertDetailOut,
     AlertHistoryOut,
     AlertOut,
-    AlertStatus,
     DeviceOut,
     ResidentOut,
-    Severity,
     VitalsOut,
     VitalsSource,
 )

@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.model import AlertStatus, Severity
 from eldercare.accounts import Role
 from gateway.schema import DeviceType
-
-
-class AlertStatus(StrEnum):
-    """Life cycle of an alert (alerts.status)."""
-
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
-    CANCELLED = "cancelled"
-
-
-class Severity(StrEnum):
-    """How loud an alert is (alerts.severity)."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    URGENT = "urgent"
-    WARNING = "warning"
-    INFO = "info"
-
 
 # Alert types are open-ended (rules add new ones), so they are validated by shape only.
 ALERT_TYPE_PATTERN = r"^[a-z0-9_]{1,32}$"

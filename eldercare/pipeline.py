@@ -19,7 +19,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from alerts.engine import AlertWorker, event_trigger
-from alerts.store import AlertTrigger, StoredAlert
+from alerts.model import AlertTrigger
+from alerts.store import StoredAlert
 from gateway.broker_admin import MqttEndpoint
 from gateway.gateway import Accepted, Gateway
 from gateway.records import EventRecord

@@ -15,13 +15,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from alerts.config import AlertSettings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
     """Everything an operator can configure. Unset URLs mean: use the embedded services."""
 
-    model_config = SettingsConfigDict(env_prefix="ELDERCARE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ELDERCARE_", extra="ignore",
+                                      env_nested_delimiter="__")
 
     mqtt_url: str | None = Field(
         default=None,
@@ -48,6 +51,8 @@ class Settings(BaseSettings):
     demo_homes: int = Field(default=24, ge=1)
     raw_retention_days: int = Field(default=90, ge=1,
                                     description="Days of raw telemetry kept; rollups are kept.")
+    alerts: AlertSettings = Field(default_factory=AlertSettings,
+                                  description="Alert thresholds and escalation ([alerts] in TOML).")
 
     @classmethod
     def settings_customise_sources(

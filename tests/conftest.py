@@ -26,9 +26,11 @@ PIPELINE_PASSWORD = "test-pipeline-pw"
 ADMIN_USER = "test-admin"
 ADMIN_PASSWORD = "test-admin-pw"
 
-_TABLES = ("alert_history", "alerts", "family_contacts", "users", "devices", "residents",
-           "sites", "bed_telemetry", "device_events", "device_status", "dead_letters",
-           "vitals_1m", "resident_daily", "job_watermarks")
+_TABLES = ("notification_outbox", "alert_escalations", "notification_channels",
+           "alert_overrides", "detector_state", "platform_keys", "alert_history", "alerts",
+           "family_contacts", "users", "devices", "residents", "sites", "bed_telemetry",
+           "device_events", "device_status", "dead_letters", "vitals_1m", "resident_daily",
+           "job_watermarks")
 
 
 def _tmpdir(prefix: str) -> Path:
