@@ -1,0 +1,1 @@
+"""Notifications: recipients, the outbox, channel senders and the dispatcher."""
