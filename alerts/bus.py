@@ -13,8 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from alerts.model import AlertStatus, AlertTrigger, Severity
+from gateway.schema import INTERNAL_TOPIC_ROOT
 
-BUS_ROOT = "eldercare/internal/v1/alerts"
+BUS_ROOT = f"{INTERNAL_TOPIC_ROOT}/v1/alerts"
 BUS_FILTER = f"{BUS_ROOT}/+"
 
 BusAction = Literal["raised", "stored", "cancelled", "cleared"]

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.schema import ALL_SITES_FILTER, Channel, topic_for
+from gateway.schema import ALL_SITES_FILTER, INTERNAL_FILTER, Channel, topic_for
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +68,16 @@ def device_acls(site: str, device_id: str) -> list[dict[str, Any]]:
 
 
 def pipeline_acls() -> list[dict[str, Any]]:
-    """ACL entries for the platform's pipeline account: read all devices, write commands."""
+    """ACL entries for the platform's service account: read all devices, write commands, and
+    publish/subscribe on the platform-internal topics (live alert bus)."""
     return [
         {"acltype": "subscribePattern", "topic": ALL_SITES_FILTER, "allow": True},
         {"acltype": "subscribePattern", "topic": "eldercare/v1/+/+/+", "allow": True},
         {"acltype": "publishClientReceive", "topic": ALL_SITES_FILTER, "allow": True},
         {"acltype": "publishClientSend", "topic": "eldercare/v1/+/+/cmd", "allow": True},
+        {"acltype": "subscribePattern", "topic": INTERNAL_FILTER, "allow": True},
+        {"acltype": "publishClientSend", "topic": INTERNAL_FILTER, "allow": True},
+        {"acltype": "publishClientReceive", "topic": INTERNAL_FILTER, "allow": True},
     ]
 
 
@@ -181,6 +185,9 @@ class BrokerAdmin:
         """Create or update the pipeline service account and its role."""
         self.run([{"command": "createRole", "rolename": PIPELINE_ROLE, "acls": pipeline_acls()}],
                  ok_errors=("already exists",))
+        # An existing role (older release) gains ACL entries added since.
+        self.run([{"command": "addRoleACL", "rolename": PIPELINE_ROLE, **acl}
+                  for acl in pipeline_acls()], ok_errors=("already exists",))
         self.run([{"command": "createClient", "username": username, "password": password,
                    "roles": [{"rolename": PIPELINE_ROLE, "priority": 0}]}],
                  ok_errors=("already exists",))

@@ -100,6 +100,11 @@ def site_filter(site: str) -> str:
 
 ALL_SITES_FILTER = f"{TOPIC_ROOT}/{PROTOCOL_VERSION}/+/+/+"
 
+# Platform-internal topics (e.g. the live alert bus). Devices can never reach them: their
+# accounts are confined to their own device topics.
+INTERNAL_TOPIC_ROOT = f"{TOPIC_ROOT}/internal"
+INTERNAL_FILTER = f"{INTERNAL_TOPIC_ROOT}/#"
+
 
 def parse_topic(topic: str) -> Topic:
     """Parse and validate a topic; raise TopicError with a readable reason."""

@@ -291,6 +291,7 @@ def test_device_cannot_publish_outside_its_own_topics(
                                                Channel.TELEMETRY),
         "own cmd": topic_for("north", home.bed.device_id, Channel.CMD),
         "other device's cmd": topic_for("north", home.button.device_id, Channel.CMD),
+        "internal alert bus": "eldercare/internal/v1/alerts/north",
     }
     payload = marker()
     pubacks = {what: bed.publish(topic, payload) for what, topic in forbidden.items()}
@@ -342,6 +343,22 @@ def test_device_cannot_send_dynamic_security_commands(broker: Broker,
     assert attempt.wait_refused().value == NOT_AUTHORIZED
 
 
+def test_service_account_uses_the_internal_alert_bus(broker: Broker,
+                                                     probes: list[Probe]) -> None:
+    with BrokerAdmin(broker.admin) as admin:  # re-applying the role is harmless
+        admin.ensure_service_account(broker.pipeline.username or "",
+                                     broker.pipeline.password or "")
+    listener = Probe.pipeline(broker)
+    probes.append(listener)
+    assert not listener.subscribe("eldercare/internal/v1/alerts/+").is_failure
+    talker = Probe.pipeline(broker)
+    probes.append(talker)
+    payload = marker()
+    topic = "eldercare/internal/v1/alerts/north"
+    assert not talker.publish(topic, payload).is_failure
+    listener.wait_message(topic, payload)
+
+
 # --- subscribe ACLs -----------------------------------------------------------------
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -366,6 +383,8 @@ def test_device_cannot_subscribe_outside_its_own_cmd(
         "#",
         "$SYS/#",
         "$CONTROL/dynamic-security/v1/response",
+        "eldercare/internal/#",
+        "eldercare/internal/v1/alerts/north",
     ]
     codes = {f: bed.subscribe(f) for f in denied}
     failed = {f for f, code in codes.items() if code.is_failure}
