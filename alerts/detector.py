@@ -1,0 +1,428 @@
+"""The pure alert detector: a resident's device records in, alert decisions out.
+
+No I/O and no clock reads: detection runs on event (device) time with per-device watermarks,
+and `tick(wall_now)` moves the time-based rules on while devices are silent. The bed rules
+live in `alerts.rules`; this module adds the device rules (sos/fall/cancel, device offline,
+low battery, test overdue), the per-resident `ResidentDetector` and the pipeline-wide
+`Detector`. See docs/alerts.md, "Detection rules".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from alerts.config import AlertSettings
+from alerts.model import AlertCancel, AlertType, Decision
+from alerts.rules import BedState, DeviceState, Emitter, Params, iso, to_dt
+from gateway.records import EventRecord, Record, StatusRecord, TelemetryRecord
+from gateway.schema import DeviceType, EventType
+
+logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+BATTERY_REPEAT_S = 86_400.0  # at most one low_battery trigger per device per 24 h
+_RECENT = 16  # sos/fall/cancel (seq, time) pairs kept per device for redelivery dedup
+
+_BED = DeviceType.BED_SENSOR.value
+_BUTTON = DeviceType.CALL_BUTTON.value
+_OFFLINE = AlertType.DEVICE_OFFLINE.value
+_TEST = AlertType.TEST_OVERDUE.value
+_BATTERY = AlertType.LOW_BATTERY.value
+_ALARMS = {EventType.SOS: AlertType.SOS.value, EventType.FALL: AlertType.FALL.value}
+_BUTTON_EVENTS = frozenset({EventType.SOS, EventType.FALL, EventType.SOS_CANCEL,
+                            EventType.TEST})
+_BED_EVENTS = frozenset({EventType.BED_EXIT, EventType.BED_ENTRY})
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceContext:
+    """A device assigned to a resident, as the registry knows it."""
+
+    device_id: str
+    type: DeviceType
+    heartbeat_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentContext:
+    """What the detector needs to know about a resident besides the records."""
+
+    resident_id: int
+    site: str
+    timezone: str
+    settings: AlertSettings
+    devices: tuple[DeviceContext, ...]
+    usual_rise: time | None = None
+    last_test_at: datetime | None = None
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.warning("unknown time zone %r; using UTC", name)
+        return UTC
+
+
+class ResidentDetector:
+    """Every rule for one resident, on event time with per-device watermarks."""
+
+    def __init__(self, ctx: ResidentContext, state: Mapping[str, Any] | None = None) -> None:
+        self._devices: dict[str, DeviceState] = {}
+        self._em = Emitter(ctx.resident_id, ctx.site, self._devices)
+        self._ctx = ctx
+        self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise)
+        self._dirty = False
+        self.stale = 0  # telemetry readings ignored because they were older than the watermark
+        self.update_context(ctx)
+        if state:
+            self._restore(state)
+
+    @property
+    def context(self) -> ResidentContext:
+        """The resident's current context."""
+        return self._ctx
+
+    @property
+    def watermark(self) -> datetime | None:
+        """The latest event time seen from any of the resident's devices."""
+        times = [d.seen_t for d in self._devices.values() if d.seen_t is not None]
+        return to_dt(max(times)) if times else None
+
+    def update_context(self, ctx: ResidentContext) -> None:
+        """Take new settings or devices; state of devices no longer assigned is dropped."""
+        self._ctx = ctx
+        self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise)
+        self._em.site = ctx.site
+        known = {d.device_id: d for d in ctx.devices}
+        for device_id in [i for i in self._devices if i not in known]:
+            logger.info("resident %d: device %s no longer assigned; its state is dropped",
+                        ctx.resident_id, device_id)
+            del self._devices[device_id]
+        for d in ctx.devices:
+            dev = self._devices.get(d.device_id)
+            if dev is None:
+                dev = self._devices[d.device_id] = DeviceState(d.device_id, d.type.value, None)
+            dev.kind = d.type.value
+            dev.ctx_hb = d.heartbeat_s
+        for dev in self._devices.values():
+            dev.set_limit(self._p)
+            if dev.bed is not None:
+                dev.bed.retime(self._p)
+        self._anchor_tests()
+
+    def on_records(self, records: Sequence[Record]) -> list[Decision]:
+        """Apply this resident's records, in arrival order."""
+        out: list[Decision] = []
+        for rec in records:
+            self._feed(rec, out)
+        return out
+
+    def tick(self, wall_now: datetime) -> list[Decision]:
+        """Evaluate the time-based rules at each device's effective time for `wall_now`."""
+        out: list[Decision] = []
+        self._tick(wall_now, out)
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state, JSON-serialisable; pass it back as `state=` to resume."""
+        wm = self.watermark
+        return {"v": STATE_VERSION, "watermark": None if wm is None else wm.timestamp(),
+                "devices": {i: d.to_json() for i, d in self._devices.items()}}
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        if state.get("v") != STATE_VERSION:
+            logger.warning("resident %d: detector state version %r ignored",
+                           self._ctx.resident_id, state.get("v"))
+            return
+        try:
+            for device_id, d in state["devices"].items():
+                dev = self._devices.get(device_id)
+                if dev is None:
+                    dev = self._devices[device_id] = DeviceState(device_id, "", None)
+                dev.load(d)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            logger.warning("resident %d: detector state unreadable (%r); starting afresh",
+                           self._ctx.resident_id, exc)
+            self._devices.clear()
+        self.update_context(self._ctx)
+
+    def _anchor_tests(self) -> None:
+        last = self._ctx.last_test_at
+        if last is None:
+            return
+        t = last.timestamp()
+        for dev in self._devices.values():
+            if dev.kind == _BUTTON and (dev.test_anchor is None or t > dev.test_anchor):
+                dev.test_anchor, dev.test_src = t, "last_test"
+
+    def _device(self, device_id: str, kind: str) -> DeviceState:
+        dev = self._devices.get(device_id)
+        if dev is None:
+            logger.info("resident %d: records from unregistered device %s",
+                        self._ctx.resident_id, device_id)
+            dev = self._devices[device_id] = DeviceState(device_id, kind, None)
+            dev.set_limit(self._p)
+        elif kind and not dev.kind:
+            dev.kind = kind
+        if dev.kind == _BUTTON and dev.test_anchor is None and dev.seen_t is not None:
+            dev.test_anchor, dev.test_src = dev.seen_t, "first_seen"
+        return dev
+
+    def _feed(self, rec: Record, out: list[Decision]) -> None:
+        self._em.out = out
+        self._dirty = True
+        if type(rec) is TelemetryRecord:
+            self._telemetry(rec)
+        elif type(rec) is EventRecord:
+            self._event(rec)
+        elif type(rec) is StatusRecord:
+            self._status(rec)
+
+    def _telemetry(self, rec: TelemetryRecord) -> None:
+        dev = self._devices.get(rec.device_id) or self._device(rec.device_id, _BED)
+        t = rec.time.timestamp()
+        seen = dev.seen_t
+        if seen is None or t > seen:
+            self._alive(dev, t, rec.received_at)
+        bed = dev.bed
+        if bed is None:
+            bed = dev.bed = BedState()
+        tel = bed.tel_t
+        if tel is not None and t <= tel:
+            self.stale += 1
+            return
+        bed.reading(t, rec, self._p, self._em, dev)
+
+    def _alive(self, dev: DeviceState, t: float, received_at: datetime) -> None:
+        """A record newer than the device's watermark: it speaks."""
+        seen = dev.seen_t
+        if seen is None:
+            if dev.kind == _BUTTON and dev.test_anchor is None:
+                dev.test_anchor, dev.test_src = t, "first_seen"
+        elif t > seen + dev.limit and _OFFLINE not in dev.open:
+            self._offline(dev, seen + dev.limit, "silent")  # a gap no tick saw (replay)
+        if dev.open and _OFFLINE in dev.open:
+            self._em.clear(dev, _OFFLINE, t)
+        dev.seen_t = t
+        dev.seen_recv = received_at
+        anchor = dev.test_anchor
+        if anchor is not None and t >= anchor + self._p.test_overdue:
+            self._test_overdue(dev)
+
+    def _spoke(self, dev: DeviceState, t: float, received_at: datetime) -> None:
+        """A status or event (not a reading): liveness, and a bed's clock moves on."""
+        if dev.seen_t is None or t > dev.seen_t:
+            self._alive(dev, t, received_at)
+            if dev.bed is not None:
+                dev.bed.alive(t, self._p, self._em, dev)
+
+    def _event(self, rec: EventRecord) -> None:
+        typ = rec.type
+        kind = _BUTTON if typ in _BUTTON_EVENTS else _BED if typ in _BED_EVENTS else ""
+        dev = self._device(rec.device_id, kind)
+        t = rec.time.timestamp()
+        self._spoke(dev, t, rec.received_at)
+        alarm = _ALARMS.get(typ)
+        if alarm is not None:
+            self._alarm(dev, rec, t, alarm)
+        elif typ is EventType.SOS_CANCEL:
+            self._cancel(dev, rec, t)
+        elif typ is EventType.TEST:
+            self._test(dev, t)
+        elif typ is EventType.LOW_BATTERY:
+            self._battery(dev, t, None, rec.seq, {"source": "event", "detail": rec.detail})
+
+    def _redelivered(self, dev: DeviceState, rec: EventRecord, t: float) -> bool:
+        """True for a copy of an sos/fall/cancel already handled (QoS 1: same seq and time)."""
+        key = (rec.seq, t)
+        if key in dev.recent:
+            return True
+        dev.recent.append(key)
+        del dev.recent[:-_RECENT]
+        return False
+
+    def _alarm(self, dev: DeviceState, rec: EventRecord, t: float, alarm: str) -> None:
+        if self._redelivered(dev, rec, t):
+            return
+        dev.sos_times.append(t)
+        dev.sos_times.sort()
+        del dev.sos_times[:-_RECENT]
+        self._em.trigger(dev, alarm, self._p.severity[alarm], rec.time,
+                         {"detail": rec.detail} if rec.detail else None, rec.seq,
+                         episode=False)
+
+    def _cancel(self, dev: DeviceState, rec: EventRecord, t: float) -> None:
+        if self._redelivered(dev, rec, t):
+            return
+        last = max((s for s in dev.sos_times if s <= t), default=None)
+        in_window = last is not None and t - last <= self._p.cancel_window
+        em = self._em
+        em.out.append(AlertCancel(em.resident_id, em.site, dev.device_id, rec.time, in_window,
+                                  rec.seq))
+        em.changed = True
+
+    def _test(self, dev: DeviceState, t: float) -> None:
+        if dev.test_anchor is not None and t <= dev.test_anchor:
+            return
+        dev.test_anchor, dev.test_src = t, "test"
+        self._em.clear(dev, _TEST, t)
+
+    def _test_overdue(self, dev: DeviceState) -> None:
+        anchor = dev.test_anchor
+        if anchor is None or _TEST in dev.open:
+            return
+        p = self._p
+        self._em.trigger(dev, _TEST, p.severity[_TEST], anchor + p.test_overdue,
+                         {"anchor": dev.test_src, "anchor_at": iso(anchor),
+                          "overdue_s": p.test_overdue})
+
+    def _battery(self, dev: DeviceState, t: float, level: int | None, seq: int | None,
+                 details: dict[str, Any]) -> None:
+        if dev.batt_last is not None and t < dev.batt_last + BATTERY_REPEAT_S:
+            return
+        dev.batt_last = t
+        self._em.trigger(dev, _BATTERY, self._p.severity[_BATTERY], t,
+                         {"battery": level, **details}, seq, episode=False)
+
+    def _status(self, rec: StatusRecord) -> None:
+        dev = self._device(rec.device_id, "")
+        if not rec.online:
+            self._last_will(dev, rec)
+            return
+        t = rec.time.timestamp()
+        self._spoke(dev, t, rec.received_at)
+        if rec.heartbeat_s and rec.heartbeat_s != dev.hb:
+            dev.hb = rec.heartbeat_s
+            dev.set_limit(self._p)
+        if rec.battery is not None and rec.battery <= self._p.low_battery:
+            self._battery(dev, t, rec.battery, rec.seq, {"source": "status"})
+
+    def _last_will(self, dev: DeviceState, rec: StatusRecord) -> None:
+        """`online: false` (Last Will or clean power-off): offline at its effective time."""
+        seen, recv = dev.seen_t, dev.seen_recv
+        if recv is not None and rec.received_at < recv:
+            return  # the device spoke after this was sent
+        at = (rec.time.timestamp() if seen is None or recv is None
+              else seen + (rec.received_at - recv).total_seconds())
+        if _OFFLINE not in dev.open:
+            self._offline(dev, at, "last_will")
+        bed = dev.bed
+        if bed is not None and bed.tel_t is not None:
+            bed.cap_until = min(bed.cap_until, max(bed.tel_t, at))
+
+    def _offline(self, dev: DeviceState, at: float, reason: str) -> None:
+        seen = dev.seen_t
+        details: dict[str, Any] = {
+            "device_id": dev.device_id, "device_type": dev.kind or None, "reason": reason,
+            "last_seen": None if seen is None else iso(seen),
+            "silent_s": None if seen is None else at - seen}
+        details.update(self._occupancy())
+        self._em.trigger(dev, _OFFLINE, self._p.severity[_OFFLINE], at, details)
+
+    def _occupancy(self) -> dict[str, Any]:
+        """The last known bed occupancy, so staff can tell an offline mat from an empty bed."""
+        for dev in self._devices.values():
+            bed = dev.bed
+            if bed is not None and bed.occupied is not None:
+                since = bed.occ_since if bed.occupied else bed.out_since
+                return {"last_occupied": bed.occupied, "bed_device_id": dev.device_id,
+                        "occupancy_since": None if since is None else iso(since)}
+        return {"last_occupied": None}
+
+    def _tick(self, wall_now: datetime, out: list[Decision]) -> None:
+        em, p = self._em, self._p
+        em.out = out
+        em.changed = False
+        for dev in self._devices.values():
+            seen, recv = dev.seen_t, dev.seen_recv
+            if seen is None or recv is None:
+                continue
+            now = seen + (wall_now - recv).total_seconds()
+            if now >= seen + dev.limit and _OFFLINE not in dev.open:
+                self._offline(dev, seen + dev.limit, "silent")
+            anchor = dev.test_anchor
+            if anchor is not None and now >= anchor + p.test_overdue:
+                self._test_overdue(dev)
+            bed = dev.bed
+            if bed is not None and bed.tel_t is not None and now > bed.tel_t:
+                bed.tick(now, p, em, dev)
+        if em.changed:
+            self._dirty = True
+
+
+class Detector:
+    """The detector of every resident a pipeline serves."""
+
+    def __init__(self, context_of: Callable[[int], ResidentContext | None],
+                 states: Mapping[int, Mapping[str, Any]] | None = None) -> None:
+        self._context_of = context_of
+        self._residents: dict[int, ResidentDetector] = {}
+        self._unknown: set[int] = set()
+        for resident_id, state in (states or {}).items():
+            self._open(int(resident_id), state)  # keys may have been through JSON
+
+    def process(self, records: Sequence[Record]) -> list[Decision]:
+        """Apply records (any residents, arrival order); records of unknown residents are
+        skipped."""
+        out: list[Decision] = []
+        residents = self._residents
+        for rec in records:
+            det = residents.get(rec.resident_id)
+            if det is None:
+                det = self._open(rec.resident_id)
+                if det is None:
+                    continue
+            det._feed(rec, out)
+        return out
+
+    def tick(self, wall_now: datetime) -> list[Decision]:
+        """Evaluate every resident's time-based rules for the wall clock `wall_now`."""
+        out: list[Decision] = []
+        for det in self._residents.values():
+            det._tick(wall_now, out)
+        return out
+
+    def snapshots(self) -> dict[int, dict[str, Any]]:
+        """Snapshots of the residents whose state changed since the last call."""
+        out: dict[int, dict[str, Any]] = {}
+        for resident_id, det in self._residents.items():
+            if det._dirty:
+                det._dirty = False
+                out[resident_id] = det.snapshot()
+        return out
+
+    def refresh(self, resident_id: int) -> None:
+        """Look the resident's context up again (settings, devices or time zone changed)."""
+        self._unknown.discard(resident_id)
+        ctx = self._context_of(resident_id)
+        det = self._residents.get(resident_id)
+        if ctx is None:
+            self._residents.pop(resident_id, None)
+        elif det is None:
+            self._residents[resident_id] = ResidentDetector(ctx)
+        else:
+            det.update_context(ctx)
+
+    def resident(self, resident_id: int) -> ResidentDetector | None:
+        """The detector of one resident, if it is active."""
+        return self._residents.get(resident_id)
+
+    def _open(self, resident_id: int, state: Mapping[str, Any] | None = None
+              ) -> ResidentDetector | None:
+        if resident_id in self._unknown:
+            return None
+        ctx = self._context_of(resident_id)
+        if ctx is None:
+            logger.warning("records for unknown resident %d ignored", resident_id)
+            self._unknown.add(resident_id)
+            return None
+        det = self._residents[resident_id] = ResidentDetector(ctx, state)
+        return det

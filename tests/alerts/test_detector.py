@@ -1,0 +1,459 @@
+"""The pure detector: sos/fall/cancel, vital signs (persistence, hysteresis), apnea, device
+offline, low battery and test overdue. No broker, no database.
+
+Helpers here are shared with test_detector_bed.py and test_detector_time.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import pytest
+
+from alerts.config import AlertSettings
+from alerts.detector import DeviceContext, ResidentContext, ResidentDetector
+from alerts.model import AlertCancel, AlertClear, AlertTrigger, Decision
+from gateway.records import EventRecord, Record, StatusRecord, TelemetryRecord
+from gateway.schema import DeviceType, EventType
+
+BED = "bed-1"
+BTN = "btn-1"
+SITE = "north"
+RID = 7
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+LAG = timedelta(milliseconds=200)  # device time -> received by the platform
+
+
+def at(seconds: float) -> datetime:
+    """T0 + seconds."""
+    return T0 + timedelta(seconds=seconds)
+
+
+def context(tz: str = "UTC", settings: AlertSettings | None = None,
+            usual_rise: time | None = None, last_test_at: datetime | None = None,
+            devices: Sequence[DeviceContext] | None = None) -> ResidentContext:
+    """A resident with one bed sensor and one call button."""
+    if devices is None:
+        devices = (DeviceContext(BED, DeviceType.BED_SENSOR, 60),
+                   DeviceContext(BTN, DeviceType.CALL_BUTTON, 60))
+    return ResidentContext(RID, SITE, tz, settings or AlertSettings(), tuple(devices),
+                           usual_rise, last_test_at)
+
+
+class Feed:
+    """Builds a resident's records: one seq counter per device, received LAG after `ts`."""
+
+    def __init__(self) -> None:
+        self.seq: dict[str, int] = defaultdict(int)
+
+    def _next(self, device: str) -> int:
+        self.seq[device] += 1
+        return self.seq[device]
+
+    def reading(self, t: datetime, occupied: bool = True, hr: float | None = 60.0,
+                rr: float | None = 14.0, mv: int = 3, device: str = BED) -> TelemetryRecord:
+        """One bed-sensor reading (out of bed: no vitals, no movement)."""
+        if not occupied:
+            hr, rr, mv = None, None, 0
+        return TelemetryRecord(t, device, RID, self._next(device), occupied, hr, rr, mv, None,
+                               t + LAG)
+
+    def readings(self, start: datetime, seconds: float, step: float = 1.0,
+                 **kw: Any) -> list[TelemetryRecord]:
+        """Readings every `step` s in [start, start + seconds)."""
+        n = round(seconds / step)
+        return [self.reading(start + timedelta(seconds=i * step), **kw) for i in range(n)]
+
+    def event(self, t: datetime, typ: EventType, device: str = BTN,
+              detail: str | None = None) -> EventRecord:
+        """One device event."""
+        return EventRecord(t, device, RID, SITE, self._next(device), typ, detail, None, t + LAG)
+
+    def status(self, t: datetime, device: str = BED, battery: int | None = 80,
+               heartbeat_s: int | None = 60) -> StatusRecord:
+        """One status heartbeat."""
+        return StatusRecord(t, device, RID, self._next(device), True, battery, -60, "fw",
+                            heartbeat_s, None, t + LAG)
+
+    def will(self, received: datetime, device: str = BED) -> StatusRecord:
+        """The broker's Last Will: stored at its receive time."""
+        return StatusRecord(received, device, RID, None, False, None, None, None, None, None,
+                            received)
+
+
+def triggers(decisions: Iterable[Decision], typ: str | None = None) -> list[AlertTrigger]:
+    """The triggers (of one type)."""
+    return [d for d in decisions if isinstance(d, AlertTrigger) and typ in (None, d.type)]
+
+
+def clears(decisions: Iterable[Decision], typ: str | None = None) -> list[AlertClear]:
+    """The clears (of one type)."""
+    return [d for d in decisions if isinstance(d, AlertClear) and typ in (None, d.type)]
+
+
+def comparable(decisions: Iterable[Decision]) -> list[Decision]:
+    """Decisions without their random uid, in a stable order."""
+    out = [replace(d, uid="") if isinstance(d, AlertTrigger) else d for d in decisions]
+    return sorted(out, key=lambda d: (d.at, type(d).__name__, d.type if not isinstance(
+        d, AlertCancel) else "cancel"))
+
+
+def run(det: ResidentDetector, *batches: Sequence[Record]) -> list[Decision]:
+    """Feed batches in order; all decisions."""
+    out: list[Decision] = []
+    for batch in batches:
+        out += det.on_records(batch)
+    return out
+
+
+def vitals(feed: Feed, start: float, seconds: float, **kw: Any) -> list[TelemetryRecord]:
+    """1 Hz in-bed readings from T0 + start."""
+    return feed.readings(at(start), seconds, **kw)
+
+
+@pytest.fixture
+def feed() -> Feed:
+    """A fresh record builder."""
+    return Feed()
+
+
+@pytest.fixture
+def det() -> ResidentDetector:
+    """A resident in UTC with default settings."""
+    return ResidentDetector(context())
+
+
+# --- sos, fall, cancel ---------------------------------------------------------------------
+
+
+def test_sos_and_fall_trigger_at_once_with_seq(det: ResidentDetector, feed: Feed) -> None:
+    sos = feed.event(at(0), EventType.SOS, detail="pressed")
+    fall = feed.event(at(5), EventType.FALL)
+    out = run(det, [sos, fall])
+    assert [(t.type, t.severity, t.at, t.source_seq, t.device_id, t.site)
+            for t in triggers(out)] == [
+        ("sos", "critical", at(0), sos.seq, BTN, SITE),
+        ("fall", "critical", at(5), fall.seq, BTN, SITE)]
+    assert triggers(out)[0].details == {"detail": "pressed"}
+    assert triggers(out)[1].details is None
+
+
+def test_sos_redelivery_is_one_trigger_but_every_press_counts(det: ResidentDetector,
+                                                              feed: Feed) -> None:
+    sos = feed.event(at(0), EventType.SOS)
+    again = feed.event(at(60), EventType.SOS)
+    assert len(run(det, [sos, sos, again, sos])) == 2
+
+
+def test_stale_sos_still_triggers(det: ResidentDetector, feed: Feed) -> None:
+    late = feed.event(at(0), EventType.SOS)
+    run(det, [feed.status(at(600), device=BTN)])
+    assert len(triggers(run(det, [late]), "sos")) == 1
+
+
+@pytest.mark.parametrize(("after_s", "in_window"), [(0, True), (12, True), (30, True),
+                                                    (31, False), (300, False)])
+def test_cancel_window(det: ResidentDetector, feed: Feed, after_s: int, in_window: bool) -> None:
+    out = run(det, [feed.event(at(0), EventType.SOS),
+                    cancel := feed.event(at(after_s), EventType.SOS_CANCEL)])
+    assert out[-1] == AlertCancel(RID, SITE, BTN, at(after_s), in_window, cancel.seq)
+
+
+def test_cancel_after_fall_and_without_any_alarm(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, [feed.event(at(0), EventType.SOS_CANCEL),
+                    feed.event(at(10), EventType.FALL),
+                    feed.event(at(20), EventType.SOS_CANCEL)])
+    cancels = [d for d in out if isinstance(d, AlertCancel)]
+    assert [c.in_window for c in cancels] == [False, True]
+
+
+def test_cancel_uses_the_same_devices_alarm(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, [feed.event(at(0), EventType.SOS, device="btn-2"),
+                    feed.event(at(5), EventType.SOS_CANCEL)])
+    assert out[-1] == AlertCancel(RID, SITE, BTN, at(5), False, feed.seq[BTN])
+
+
+# --- vital signs ---------------------------------------------------------------------------
+
+
+def test_heart_rate_urgent_after_two_minutes(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 300), vitals(feed, 300, 180, hr=135),
+              vitals(feed, 480, 60, hr=135))
+    [trig] = triggers(out)
+    assert (trig.type, trig.severity, trig.at, trig.device_id) == (
+        "heart_rate_high", "urgent", at(420), BED)
+    assert trig.details == {"value": 135.0, "band": "urgent", "threshold": 131.0,
+                            "sustained_s": 120.0, "since": at(300).isoformat()}
+    assert trig.source_seq is None
+
+
+def test_heart_rate_spike_of_90_s_never_alerts(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 90, hr=135), vitals(feed, 90, 600, hr=70))
+    assert out == []
+
+
+def test_heart_rate_low_urgent(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 60, hr=55), vitals(feed, 60, 200, hr=38))
+    assert [(t.type, t.severity, t.at) for t in triggers(out)] == [
+        ("heart_rate_low", "urgent", at(180))]
+
+
+def test_heart_rate_low_band_has_no_warning(det: ResidentDetector, feed: Feed) -> None:
+    assert run(det, vitals(feed, 0, 3600, hr=45)) == []
+
+
+def test_warning_then_worsening_upgrades_to_urgent(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 660, hr=115), vitals(feed, 660, 300, hr=140))
+    assert [(t.severity, t.at) for t in triggers(out, "heart_rate_high")] == [
+        ("warning", at(600)), ("urgent", at(780))]
+
+
+def test_warning_needs_its_own_persistence(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 590, hr=115), vitals(feed, 590, 20, hr=105),
+              vitals(feed, 610, 590, hr=115))
+    assert out == []
+
+
+def test_urgent_episode_is_not_downgraded_by_warning(det: ResidentDetector,
+                                                     feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 200, hr=135), vitals(feed, 200, 900, hr=115))
+    assert [t.severity for t in triggers(out)] == ["urgent"]
+
+
+def _episode(det: ResidentDetector, feed: Feed) -> None:
+    assert len(triggers(run(det, vitals(feed, 0, 150, hr=135)))) == 1
+
+
+def test_hysteresis_between_normal_and_warning_does_not_clear(det: ResidentDetector,
+                                                              feed: Feed) -> None:
+    _episode(det, feed)
+    assert run(det, vitals(feed, 150, 3600, hr=100)) == []
+
+
+def test_five_minutes_normal_clears(det: ResidentDetector, feed: Feed) -> None:
+    _episode(det, feed)
+    out = run(det, vitals(feed, 150, 60, hr=100), vitals(feed, 210, 400, hr=70))
+    assert out == [AlertClear(RID, SITE, "heart_rate_high", at(510))]
+
+
+def test_dip_back_restarts_the_clear_timer(det: ResidentDetector, feed: Feed) -> None:
+    _episode(det, feed)
+    out = run(det, vitals(feed, 150, 240, hr=70), vitals(feed, 390, 10, hr=100),
+              vitals(feed, 400, 290, hr=70))
+    assert out == []
+    out = run(det, vitals(feed, 690, 60, hr=70))
+    assert out == [AlertClear(RID, SITE, "heart_rate_high", at(700))]
+
+
+def test_new_episode_after_clear(det: ResidentDetector, feed: Feed) -> None:
+    _episode(det, feed)
+    out = run(det, vitals(feed, 150, 310, hr=70), vitals(feed, 460, 150, hr=135))
+    assert [type(d).__name__ for d in out] == ["AlertClear", "AlertTrigger"]
+
+
+@pytest.mark.parametrize("gap", [{"hr": None}, {"occupied": False}])
+def test_missing_readings_break_the_run(det: ResidentDetector, feed: Feed,
+                                        gap: dict[str, Any]) -> None:
+    out = run(det, vitals(feed, 0, 100, hr=135), vitals(feed, 100, 3, **gap),
+              vitals(feed, 103, 100, hr=135))
+    assert out == []
+
+
+def test_telemetry_gap_longer_than_the_hold_breaks_the_run(det: ResidentDetector,
+                                                           feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 60, hr=135), vitals(feed, 100, 60, hr=135))
+    assert out == []
+
+
+def test_sparse_readings_still_sustain(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, feed.readings(at(0), 300, step=5.0, hr=135))
+    assert [t.at for t in triggers(out)] == [at(120)]
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"rr": 28.0}, [("respiration_high", "urgent", 120)]),
+    ({"rr": 6.0}, [("respiration_low", "urgent", 120)]),
+    ({"rr": 22.0}, []),  # warning needs 15 min
+    ({"rr": 18.0}, []),
+])
+def test_respiration_bands(det: ResidentDetector, feed: Feed, values: dict[str, float],
+                           expected: list[tuple[str, str, int]]) -> None:
+    out = run(det, vitals(feed, 0, 300, **values))
+    assert [(t.type, t.severity, t.at) for t in triggers(out)] == [
+        (typ, sev, at(s)) for typ, sev, s in expected]
+
+
+def test_respiration_warning_and_clear(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 1000, rr=22.0), vitals(feed, 1000, 400, rr=15.0))
+    assert [(t.severity, t.at) for t in triggers(out, "respiration_high")] == [
+        ("warning", at(900))]
+    assert clears(out) == [AlertClear(RID, SITE, "respiration_high", at(1300))]
+
+
+def test_respiration_spike_never_alerts(det: ResidentDetector, feed: Feed) -> None:
+    assert run(det, vitals(feed, 0, 90, rr=33.0), vitals(feed, 90, 600)) == []
+
+
+def test_thresholds_come_from_the_residents_settings(feed: Feed) -> None:
+    s = AlertSettings.model_validate({"heart_rate": {
+        "urgent_at_or_below": 35, "urgent_at_or_above": 150, "urgent_sustain_s": 60,
+        "warning_at_or_above": 120, "warning_sustain_s": 600, "normal_low": 45,
+        "normal_high": 95}})
+    det = ResidentDetector(context(settings=s))
+    assert run(det, vitals(feed, 0, 300, hr=140)) == []
+    out = run(det, vitals(feed, 300, 100, hr=155))
+    assert [(t.severity, t.at) for t in triggers(out)] == [("urgent", at(360))]
+
+
+# --- apnea ---------------------------------------------------------------------------------
+
+
+def test_apnea_after_twenty_seconds_then_clears(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 60), vitals(feed, 60, 30, rr=0.0, mv=0),
+              vitals(feed, 90, 10))
+    assert [(t.type, t.severity, t.at) for t in triggers(out)] == [
+        ("apnea", "critical", at(80))]
+    assert clears(out) == [AlertClear(RID, SITE, "apnea", at(90))]
+
+
+def test_fifteen_second_apnea_never_alerts(det: ResidentDetector, feed: Feed) -> None:
+    assert run(det, vitals(feed, 0, 15, rr=0.0, mv=0), vitals(feed, 15, 60)) == []
+
+
+def test_apnea_with_unmeasured_respiration(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 30, rr=None, mv=0))
+    assert [d.type for d in triggers(out)] == ["apnea"]
+
+
+@pytest.mark.parametrize("values", [{"rr": 0.0, "mv": 4}, {"rr": 0.0, "occupied": False},
+                                    {"rr": 4.0, "mv": 0}])
+def test_no_apnea_with_movement_out_of_bed_or_breathing(det: ResidentDetector, feed: Feed,
+                                                        values: dict[str, Any]) -> None:
+    assert triggers(run(det, vitals(feed, 0, 60, **values)), "apnea") == []
+
+
+def test_apnea_does_not_double_as_respiration_low(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, vitals(feed, 0, 300, rr=0.0, mv=0))
+    assert [t.type for t in triggers(out)] == ["apnea"]
+
+
+# --- device offline ------------------------------------------------------------------------
+
+
+def test_silent_device_goes_offline_on_tick_and_clears(det: ResidentDetector,
+                                                       feed: Feed) -> None:
+    run(det, vitals(feed, 0, 60), [feed.status(at(30))])
+    last_recv = at(59) + LAG
+    assert det.tick(last_recv + timedelta(seconds=179)) == []
+    [trig] = triggers(det.tick(last_recv + timedelta(seconds=181)))
+    assert (trig.type, trig.severity, trig.device_id, trig.at) == (
+        "device_offline", "warning", BED, at(59 + 180))
+    assert trig.details is not None
+    assert trig.details["reason"] == "silent"
+    assert trig.details["last_occupied"] is True
+    assert trig.details["occupancy_since"] == at(0).isoformat()
+    assert det.tick(last_recv + timedelta(seconds=900)) == []
+    out = run(det, [feed.status(at(1000))])
+    assert clears(out) == [AlertClear(RID, SITE, "device_offline", at(1000))]
+
+
+def test_last_will_is_offline_at_once(det: ResidentDetector, feed: Feed) -> None:
+    run(det, [feed.status(at(0), device=BTN)])
+    [trig] = triggers(run(det, [feed.will(at(40) + LAG, device=BTN)]))
+    assert trig.details is not None
+    assert (trig.device_id, trig.at, trig.details["reason"]) == (BTN, at(40), "last_will")
+    assert trig.details["last_occupied"] is None
+    assert det.tick(at(3600)) == []  # one episode
+    assert clears(run(det, [feed.status(at(3700), device=BTN)])) == [
+        AlertClear(RID, SITE, "device_offline", at(3700))]
+
+
+def test_a_will_overtaken_by_newer_records_is_ignored(det: ResidentDetector,
+                                                      feed: Feed) -> None:
+    run(det, [feed.status(at(10), device=BTN)])
+    assert run(det, [feed.will(at(5), device=BTN)]) == []
+
+
+def test_offline_clears_only_when_every_device_is_back(det: ResidentDetector,
+                                                       feed: Feed) -> None:
+    run(det, [feed.status(at(0)), feed.status(at(0), device=BTN)])
+    out = run(det, [feed.will(at(50)), feed.will(at(51), device=BTN)])
+    assert len(triggers(out, "device_offline")) == 2
+    assert run(det, [feed.status(at(100))]) == []
+    assert clears(run(det, [feed.status(at(110), device=BTN)])) == [
+        AlertClear(RID, SITE, "device_offline", at(110))]
+
+
+def test_reported_heartbeat_sets_the_offline_limit(det: ResidentDetector, feed: Feed) -> None:
+    run(det, [feed.status(at(0), device=BTN, heartbeat_s=20)])
+    assert det.tick(at(59) + LAG) == []
+    assert [t.at for t in det.tick(at(61) + LAG)] == [at(60)]
+
+
+def test_offline_gap_seen_only_in_replay_is_reported(det: ResidentDetector,
+                                                     feed: Feed) -> None:
+    out = run(det, [feed.status(at(0), device=BTN), feed.status(at(3600), device=BTN)])
+    assert [(type(d).__name__, d.at) for d in out] == [
+        ("AlertTrigger", at(180)), ("AlertClear", at(3600))]
+
+
+# --- low battery, test overdue -------------------------------------------------------------
+
+
+def test_low_battery_once_a_day_per_device(det: ResidentDetector, feed: Feed) -> None:
+    out = run(det, [feed.status(at(0), battery=50), feed.status(at(60), battery=19),
+                    feed.status(at(120), battery=18),
+                    feed.event(at(130), EventType.LOW_BATTERY, device=BED)])
+    [trig] = triggers(out)
+    assert (trig.type, trig.severity, trig.device_id, trig.at) == (
+        "low_battery", "info", BED, at(60))
+    assert trig.details == {"battery": 19, "source": "status"}
+    out = run(det, [feed.event(at(140), EventType.LOW_BATTERY, detail="battery 15%"),
+                    feed.status(at(86_460), battery=10)])
+    batt = triggers(out, "low_battery")
+    assert [(t.device_id, t.at) for t in batt] == [(BTN, at(140)), (BED, at(86_460))]
+    assert batt[0].source_seq == feed.seq[BTN]
+    assert batt[0].details == {"battery": None, "source": "event", "detail": "battery 15%"}
+
+
+def test_low_battery_threshold_is_inclusive(det: ResidentDetector, feed: Feed) -> None:
+    assert run(det, [feed.status(at(0), battery=21)]) == []
+    assert len(run(det, [feed.status(at(60), battery=20)])) == 1
+
+
+def test_test_overdue_from_the_last_test(feed: Feed) -> None:
+    last = at(0)
+    det = ResidentDetector(context(last_test_at=last))
+    week = 7 * 86_400
+    run(det, [feed.status(at(week - 3600), device=BTN, heartbeat_s=3600)])
+    assert det.tick(at(week - 1)) == []
+    [trig] = triggers(det.tick(at(week + 1) + LAG))
+    assert (trig.type, trig.severity, trig.device_id, trig.at) == (
+        "test_overdue", "info", BTN, at(week))
+    assert trig.details == {"anchor": "last_test", "anchor_at": last.isoformat(),
+                            "overdue_s": float(week)}
+    assert det.tick(at(week + 1200)) == []
+    out = run(det, [feed.event(at(week + 1800), EventType.TEST)])
+    assert out == [AlertClear(RID, SITE, "test_overdue", at(week + 1800))]
+
+
+def test_test_overdue_anchors_at_first_sight_and_replays(det: ResidentDetector,
+                                                         feed: Feed) -> None:
+    week = 7 * 86_400
+    beats = [feed.status(at(h * 3600), device=BTN, heartbeat_s=3600)
+             for h in range(0, 7 * 24 + 2)]
+    out = run(det, beats)
+    assert [(t.type, t.at, (t.details or {})["anchor"]) for t in triggers(out)] == [
+        ("test_overdue", at(week), "first_seen")]
+
+
+def test_snapshot_is_json(det: ResidentDetector, feed: Feed) -> None:
+    run(det, vitals(feed, 0, 200, hr=135), [feed.event(at(10), EventType.SOS)])
+    state = json.loads(json.dumps(det.snapshot(), allow_nan=False))
+    assert state["v"] == 1
+    assert state["watermark"] == at(199).timestamp()
