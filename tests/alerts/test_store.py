@@ -1,58 +1,390 @@
-"""Alert store on the real database: one open alert per incident, redelivery is harmless."""
+"""Alert store on the real database: one open alert per incident, redelivery is harmless,
+severity upgrades, refractory suppression, assignment, resident cancel and condition cleared."""
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from alerts.engine import event_trigger
-from alerts.store import store_trigger
+import psycopg
+import pytest
+
+from alerts.config import AlertSettings
+from alerts.model import (
+    AlertCancel,
+    AlertClear,
+    AlertStatus,
+    AlertTrigger,
+    AlertType,
+    Audience,
+    Severity,
+)
+from alerts.store import StoredAlert, store_cancel, store_clear, store_trigger
 from eldercare import accounts, db
 from gateway.records import EventRecord
 from gateway.schema import EventType
-from tests.helpers import count
+from tests.helpers import count, wait_until
 
-T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)   # event (device) time
+NOW = datetime(2026, 3, 1, 3, 0, 2, tzinfo=UTC)  # wall clock when stored
+SETTINGS = AlertSettings()
+BUTTON = "btn-1"
+BED = "bed-1"
 
 
-def _resident(url: str) -> int:
+# --- helpers shared with test_lifecycle.py and test_escalation.py -----------------------------
+
+@dataclass(frozen=True)
+class Home:
+    """A resident with a call button and a bed sensor (no broker accounts needed here)."""
+
+    resident_id: int
+    site: str
+    button: str
+    bed: str
+
+
+def add_home(url: str, site: str = "north", name: str = "Agnes", suffix: str = "") -> Home:
+    """A site (if needed), a resident and two registered devices."""
     with db.connect(url) as conn:
-        accounts.add_site(conn, "north", "North")
-        return accounts.add_resident(conn, "north", "Agnes")
+        accounts.add_site(conn, site, site.title())
+        rid = accounts.add_resident(conn, site, name)
+        button, bed = f"{BUTTON}{suffix}", f"{BED}{suffix}"
+        for dev, kind in ((button, "call_button"), (bed, "bed_sensor")):
+            conn.execute("INSERT INTO devices (id, site_id, resident_id, type, credentials_hash)"
+                         " VALUES (%s, %s, %s, %s, 'x')", (dev, site, rid, kind))
+    return Home(rid, site, button, bed)
 
 
-def sos(rid: int, seq: int, at: datetime, kind: EventType = EventType.SOS) -> EventRecord:
-    return EventRecord(at, "btn-1", rid, "north", seq, kind, None, None, at)
+def add_user(url: str, username: str, role: str = "care_worker", site: str | None = "north",
+             on_duty: bool = True, active: bool = True) -> int:
+    """A user row (no password hashing: fast)."""
+    with db.connect(url) as conn:
+        row = conn.execute(
+            "INSERT INTO users (username, password_hash, role, site_id, on_duty, active) "
+            "VALUES (%s, 'x', %s, %s, %s, %s) RETURNING id",
+            (username, role, site, on_duty, active)).fetchone()
+    assert row is not None
+    return int(str(row[0]))
 
 
-def test_only_sos_and_fall_raise_immediate_alerts():
-    assert event_trigger(sos(1, 1, T0)).severity == "critical"  # type: ignore[union-attr]
-    assert event_trigger(sos(1, 1, T0, EventType.FALL)).type == "fall"  # type: ignore[union-attr]
-    for kind in (EventType.TEST, EventType.BED_EXIT, EventType.SOS_CANCEL):
-        assert event_trigger(sos(1, 1, T0, kind)) is None
+def trigger(home: Home, type: str = "sos", severity: str = "critical", at: datetime = T0,
+            seq: int | None = None, device: str | None = None) -> AlertTrigger:
+    """A trigger for the home's resident (from the call button unless `device` says else)."""
+    return AlertTrigger(resident_id=home.resident_id, site=home.site,
+                        device_id=device or home.button, type=type, severity=severity, at=at,
+                        source_seq=seq)
+
+
+def store(url: str, trig: AlertTrigger, now: datetime = NOW,
+          settings: AlertSettings = SETTINGS) -> StoredAlert | None:
+    """store_trigger on a fresh autocommit connection."""
+    with db.connect(url, autocommit=True) as conn:
+        return store_trigger(conn, trig, settings, now)
+
+
+def opened(url: str, trig: AlertTrigger, now: datetime = NOW,
+           settings: AlertSettings = SETTINGS) -> StoredAlert:
+    """Store a trigger that must open a new alert."""
+    result = store(url, trig, now, settings)
+    assert result is not None and result.created
+    return result
+
+
+def alert(url: str, alert_id: int) -> dict[str, Any]:
+    """The alert row as a dict."""
+    with db.connect(url, autocommit=True) as conn, conn.cursor(
+            row_factory=psycopg.rows.dict_row) as cur:
+        row = cur.execute("SELECT * FROM alerts WHERE id = %s", (alert_id,)).fetchone()
+    assert row is not None
+    return row
+
+
+def history(url: str, alert_id: int) -> list[tuple[Any, ...]]:
+    """(action, status, actor, actor_id, at, note) in order."""
+    with db.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT action, status, actor, actor_id, at, note FROM alert_history"
+                            " WHERE alert_id = %s ORDER BY at, id", (alert_id,)).fetchall()
+
+
+def actions(url: str, alert_id: int) -> list[str]:
+    """History actions in order."""
+    return [str(h[0]) for h in history(url, alert_id)]
+
+
+def steps(url: str, alert_id: int) -> list[tuple[Any, ...]]:
+    """(step, audience, due_at, done_at, skipped) in step order."""
+    with db.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT step, audience, due_at, done_at, skipped "
+                            "FROM alert_escalations WHERE alert_id = %s ORDER BY step",
+                            (alert_id,)).fetchall()
+
+
+def sql(url: str, query: str, *params: object) -> None:
+    """Run one statement (test set-up only)."""
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute(query, params)
+
+
+def s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+# --- immediate rules, dedup, redelivery -------------------------------------------------------
+
+def event(rid: int, seq: int, at: datetime, kind: EventType = EventType.SOS) -> EventRecord:
+    return EventRecord(at, BUTTON, rid, "north", seq, kind, None, None, at)
 
 
 def test_repeat_attaches_and_redelivery_is_ignored(clean_db):
-    rid = _resident(clean_db)
-    with db.connect(clean_db, autocommit=True) as conn:
-        first = store_trigger(conn, event_trigger(sos(rid, 1, T0)))  # type: ignore[arg-type]
-        again = store_trigger(conn, event_trigger(sos(rid, 1, T0)))  # type: ignore[arg-type]
-        repeat = store_trigger(conn, event_trigger(  # type: ignore[arg-type]
-            sos(rid, 2, T0 + timedelta(seconds=20))))
-    assert first is not None and first.created
-    assert again is not None and not again.created
-    assert repeat is not None and repeat.alert_id == first.alert_id and not repeat.created
+    home = add_home(clean_db)
+    first = opened(clean_db, trigger(home, seq=1))
+    assert first.uid is not None
+    assert store(clean_db, trigger(home, seq=1)) is None  # redelivered while open
+    repeat = store(clean_db, trigger(home, seq=2, at=T0 + s(20)))
+    assert store(clean_db, trigger(home, seq=2, at=T0 + s(20))) is None  # redelivered repeat
+    assert store(clean_db, trigger(home, seq=3, at=T0 + s(5))) is None  # stale, out of order
+    assert repeat == StoredAlert(first.alert_id, False, first.uid, AlertStatus.OPEN,
+                                 Severity.CRITICAL, count=2)
+    row = alert(clean_db, first.alert_id)
+    assert (row["count"], row["last_seen"], row["opened_at"]) == (2, T0 + s(20), T0)
+    assert str(row["uid"]) == first.uid
     assert count(clean_db, "SELECT count(*) FROM alerts") == 1
-    assert count(clean_db, "SELECT count FROM alerts") == 2
-    assert count(clean_db, "SELECT count(*) FROM alert_history WHERE action='opened'") == 1
+    assert actions(clean_db, first.alert_id) == ["opened", "unassigned", "repeated"]
 
 
 def test_new_alert_after_resolution_and_old_redelivery_ignored(clean_db):
-    rid = _resident(clean_db)
+    home = add_home(clean_db)
+    first = opened(clean_db, trigger(home, seq=1))
+    sql(clean_db, "UPDATE alerts SET status='resolved', resolved_at=%s WHERE id=%s",
+        T0 + s(60), first.alert_id)
+    assert store(clean_db, trigger(home, seq=1)) is None  # source dedup index
+    later = opened(clean_db, trigger(home, seq=9, at=T0 + timedelta(hours=1)))
+    assert later.alert_id != first.alert_id and later.uid != first.uid
+
+
+def test_concurrent_open_attaches_to_the_winner(clean_db):
+    """A writer that loses the race to open the alert attaches its trigger as a repeat."""
+    home = add_home(clean_db)
+    results: list[StoredAlert | None] = []
+    worker = threading.Thread(target=lambda: results.append(
+        store(clean_db, trigger(home, seq=2, at=T0 + s(1)))))
+    with db.connect(clean_db, autocommit=True) as first, first.transaction():
+        # the first writer's new alert stays uncommitted until the second one waits for it
+        assert store_trigger(first, trigger(home, seq=1), SETTINGS, NOW) is not None
+        worker.start()
+        wait_until(lambda: count(clean_db, "SELECT count(*) FROM pg_locks WHERE NOT granted"),
+                   what="second writer blocked on the open alert")
+    worker.join(10)
+    assert len(results) == 1 and results[0] is not None and not results[0].created
+    assert count(clean_db, "SELECT count(*) FROM alerts") == 1
+    assert count(clean_db, "SELECT count FROM alerts") == 2
+
+
+# --- severity upgrade -------------------------------------------------------------------------
+
+def test_severity_upgrade_keeps_the_louder_and_replans_pending_steps(clean_db):
+    home = add_home(clean_db)
+    add_user(clean_db, "anna")
+    first = opened(clean_db, trigger(home, "heart_rate_high", "warning", device=home.bed))
+    assert [(r[0], r[1], r[2]) for r in steps(clean_db, first.alert_id)] == [
+        (0, "assigned", NOW), (1, "site_workers", NOW + s(1800)),
+        (2, "duty_officers", NOW + s(3600))]
+    # step 0 went out; site workers were told (as if the tick ran at +1800 s)
+    sql(clean_db, "UPDATE alert_escalations SET done_at=%s WHERE alert_id=%s AND step <= 1",
+        NOW + s(1800), first.alert_id)
+    up_at = NOW + s(2000)
+    up = store(clean_db, trigger(home, "heart_rate_high", "urgent", at=T0 + s(2000),
+                                 device=home.bed), now=up_at)
+    assert up is not None and up.upgraded and up.severity is Severity.URGENT and up.count == 2
+    assert alert(clean_db, first.alert_id)["severity"] == "urgent"
+    # duty officers and family from the upgrade time; site workers are not told twice
+    assert [(r[0], r[1], r[2], r[3] is not None) for r in steps(clean_db, first.alert_id)] == [
+        (0, "assigned", NOW, True), (1, "site_workers", NOW + s(1800), True),
+        (2, "duty_officers", up_at + s(600), False), (3, "family", up_at + s(1200), False)]
+    assert actions(clean_db, first.alert_id)[-2:] == ["repeated", "escalated severity"]
+    assert history(clean_db, first.alert_id)[-1][5] == "warning -> urgent"
+    # a quieter repeat does not lower it
+    quiet = store(clean_db, trigger(home, "heart_rate_high", "warning", at=T0 + s(2100),
+                                    device=home.bed))
+    assert quiet is not None and quiet.severity is Severity.URGENT and not quiet.upgraded
+    assert alert(clean_db, first.alert_id)["severity"] == "urgent"
+
+
+def test_upgrade_of_an_acknowledged_alert_plans_nothing(clean_db):
+    home = add_home(clean_db)
+    first = opened(clean_db, trigger(home, "bed_exit_no_return", "high", device=home.bed))
+    sql(clean_db, "UPDATE alerts SET status='acknowledged' WHERE id=%s", first.alert_id)
+    sql(clean_db, "UPDATE alert_escalations SET done_at=%s, skipped=true WHERE alert_id=%s",
+        NOW, first.alert_id)
+    up = store(clean_db, trigger(home, "bed_exit_no_return", "critical", at=T0 + s(60),
+                                 device=home.bed))
+    assert up is not None and up.upgraded and up.status is AlertStatus.ACKNOWLEDGED
+    assert all(r[4] for r in steps(clean_db, first.alert_id))  # all skipped, none new
+
+
+# --- refractory -------------------------------------------------------------------------------
+
+def test_refractory_suppresses_then_reopens(clean_db):
+    home = add_home(clean_db)
+    first = opened(clean_db, trigger(home, "heart_rate_high", "urgent", device=home.bed))
+    resolved_at = T0 + timedelta(minutes=10)
+    sql(clean_db, "UPDATE alerts SET status='resolved', resolved_at=%s WHERE id=%s",
+        resolved_at, first.alert_id)
+    again = trigger(home, "heart_rate_high", "urgent", at=resolved_at + s(1799), device=home.bed)
+    sup = store(clean_db, again)
+    assert sup == StoredAlert(first.alert_id, False, first.uid, AlertStatus.RESOLVED,
+                              Severity.URGENT, suppressed=True)
+    assert store(clean_db, again) is None  # the same trigger again: nothing new
+    assert actions(clean_db, first.alert_id)[-1] == "suppressed (refractory)"
+    assert actions(clean_db, first.alert_id).count("suppressed (refractory)") == 1
+    assert "1800 s refractory" in history(clean_db, first.alert_id)[-1][5]
+    assert count(clean_db, "SELECT count(*) FROM alerts") == 1
+    after = opened(clean_db, trigger(home, "heart_rate_high", "urgent",
+                                     at=resolved_at + s(1801), device=home.bed))
+    assert after.alert_id != first.alert_id
+
+
+def test_sos_has_no_refractory_but_cancelled_alerts_count_when_configured(clean_db):
+    home = add_home(clean_db)
+    first = opened(clean_db, trigger(home, seq=1))
+    assert store_cancel_now(clean_db, home, T0 + s(5)) == first.alert_id
+    assert opened(clean_db, trigger(home, seq=2, at=T0 + s(10))).alert_id != first.alert_id
+    sql(clean_db, "UPDATE alerts SET status='resolved', resolved_at=%s WHERE status='open'",
+        T0 + s(11))
+    strict = AlertSettings(refractory_s={AlertType.SOS: 60})
+    sup = store(clean_db, trigger(home, seq=3, at=T0 + s(20)), settings=strict)
+    assert sup is not None and sup.suppressed
+
+
+def store_cancel_now(url: str, home: Home, at: datetime, device: str | None = None,
+                     now: datetime = NOW) -> int | None:
+    """store_cancel for the home's call button."""
+    cancel = AlertCancel(resident_id=home.resident_id, site=home.site,
+                         device_id=device or home.button, at=at, in_window=True)
+    with db.connect(url, autocommit=True) as conn:
+        return store_cancel(conn, cancel, SETTINGS, now)
+
+
+# --- assignment -------------------------------------------------------------------------------
+
+def test_assignment_least_active_first_ties_to_lowest_id(clean_db):
+    homes = [add_home(clean_db, name=f"R{i}", suffix=str(i)) for i in range(4)]
+    add_home(clean_db, site="south", name="S", suffix="s")
+    anna, bert = add_user(clean_db, "anna"), add_user(clean_db, "bert")
+    add_user(clean_db, "carl", on_duty=False)
+    add_user(clean_db, "dora", active=False)
+    add_user(clean_db, "emil", site="south")
+    add_user(clean_db, "fay", role="duty_officer")
+    ids = [opened(clean_db, trigger(homes[i])) for i in range(3)]
+    assert [a.assigned_to for a in ids] == [anna, bert, anna]  # 0-0 tie, 1-0, 1-1 tie
+    sql(clean_db, "UPDATE alerts SET status='acknowledged' WHERE id=%s", ids[0].alert_id)
+    sql(clean_db, "UPDATE alerts SET status='resolved' WHERE id=%s", ids[1].alert_id)
+    fourth = opened(clean_db, trigger(homes[3]))
+    assert fourth.assigned_to == bert  # anna: 2 active (one acknowledged), bert: 0
+    row = alert(clean_db, fourth.alert_id)
+    assert (row["assigned_to"], row["assigned_at"]) == (bert, NOW)
+    assert history(clean_db, fourth.alert_id)[1][:2] == ("assigned", "open")
+    assert "bert" in history(clean_db, fourth.alert_id)[1][5]
+    assert steps(clean_db, fourth.alert_id)[0][:3] == (0, "assigned", NOW)
+
+
+def test_unassigned_when_nobody_is_on_duty(clean_db):
+    home = add_home(clean_db)
+    add_user(clean_db, "carl", on_duty=False)
+    result = opened(clean_db, trigger(home))
+    assert result.assigned_to is None
+    assert alert(clean_db, result.alert_id)["assigned_to"] is None
+    h = history(clean_db, result.alert_id)
+    assert [x[0] for x in h] == ["opened", "unassigned"]
+    assert "no care worker on duty" in h[1][5]
+    # critical with nobody assigned: the duty officers hear of it at once (step 0)
+    assert [(r[0], r[1]) for r in steps(clean_db, result.alert_id)] == [
+        (0, Audience.DUTY_OFFICERS), (1, Audience.SITE_WORKERS), (2, Audience.DUTY_OFFICERS),
+        (3, Audience.FAMILY)]
+
+
+# --- resident cancel --------------------------------------------------------------------------
+
+def test_cancel_within_window(clean_db):
+    home = add_home(clean_db)
+    add_user(clean_db, "anna")
+    first = opened(clean_db, trigger(home))
+    assert store_cancel_now(clean_db, home, T0 + s(30)) == first.alert_id
+    row = alert(clean_db, first.alert_id)
+    assert (row["status"], row["outcome"], row["cancelled_at"]) == (
+        "cancelled", "cancelled_by_resident", T0 + s(30))
+    assert all(r[3] == NOW and r[4] for r in steps(clean_db, first.alert_id))
+    last = history(clean_db, first.alert_id)[-1]
+    assert last[:4] == ("cancelled by resident", "cancelled", "resident", None)
+    assert store_cancel_now(clean_db, home, T0 + s(30)) is None  # redelivered: no-op
+    assert len(history(clean_db, first.alert_id)) == 3
+
+
+def test_cancel_after_window_only_notes_it(clean_db):
+    home = add_home(clean_db)
+    first = opened(clean_db, trigger(home))
+    assert store_cancel_now(clean_db, home, T0 + s(45)) is None
+    assert store_cancel_now(clean_db, home, T0 + s(45)) is None  # redelivered
+    assert alert(clean_db, first.alert_id)["status"] == "open"
+    notes = [h for h in history(clean_db, first.alert_id) if h[0] == "cancel ignored"]
+    assert len(notes) == 1
+    assert notes[0][5] == "resident pressed cancel 45 s after the alarm; alert stays open"
+    assert not any(r[4] for r in steps(clean_db, first.alert_id))
+
+
+def test_cancel_after_acknowledgement_does_not_cancel(clean_db):
+    home = add_home(clean_db)
+    first = opened(clean_db, trigger(home))
+    sql(clean_db, "UPDATE alerts SET status='acknowledged' WHERE id=%s", first.alert_id)
+    assert store_cancel_now(clean_db, home, T0 + s(10)) is None
+    assert alert(clean_db, first.alert_id)["status"] == "acknowledged"
+    last = history(clean_db, first.alert_id)[-1]
+    assert last[:2] == ("cancel ignored", "acknowledged")
+    assert "already acknowledged" in last[5]
+
+
+def test_cancel_needs_an_open_alert_from_the_same_device(clean_db):
+    home = add_home(clean_db)
+    assert store_cancel_now(clean_db, home, T0) is None
+    first = opened(clean_db, trigger(home))
+    assert store_cancel_now(clean_db, home, T0 + s(5), device=home.bed) is None
+    other = opened(clean_db, trigger(home, "bed_exit_no_return", "high", device=home.button))
+    assert store_cancel_now(clean_db, home, T0 + s(5)) == first.alert_id
+    assert alert(clean_db, other.alert_id)["status"] == "open"
+
+
+# --- condition cleared ------------------------------------------------------------------------
+
+def test_clear_marks_the_condition_but_does_not_resolve(clean_db):
+    home = add_home(clean_db)
+    first = opened(clean_db, trigger(home, "heart_rate_high", "urgent", device=home.bed))
+    clear = AlertClear(home.resident_id, home.site, "heart_rate_high", T0 + s(600))
     with db.connect(clean_db, autocommit=True) as conn:
-        first = store_trigger(conn, event_trigger(sos(rid, 1, T0)))  # type: ignore[arg-type]
-        assert first is not None
-        conn.execute("UPDATE alerts SET status='resolved' WHERE id=%s", (first.alert_id,))
-        assert store_trigger(conn, event_trigger(sos(rid, 1, T0))) is None  # type: ignore[arg-type]
-        later = store_trigger(conn, event_trigger(  # type: ignore[arg-type]
-            sos(rid, 9, T0 + timedelta(hours=1))))
-    assert later is not None and later.created and later.alert_id != first.alert_id
+        assert store_clear(conn, clear, NOW) == first.alert_id
+        assert store_clear(conn, clear, NOW) is None  # already cleared
+        assert store_clear(conn, AlertClear(home.resident_id, home.site, "apnea", T0),
+                           NOW) is None
+    row = alert(clean_db, first.alert_id)
+    assert (row["status"], row["cleared_at"]) == ("open", T0 + s(600))
+    assert history(clean_db, first.alert_id)[-1][:2] == ("condition cleared", "open")
+    back = store(clean_db, trigger(home, "heart_rate_high", "urgent", at=T0 + s(900),
+                                   device=home.bed))
+    assert back is not None and back.alert_id == first.alert_id
+    assert alert(clean_db, first.alert_id)["cleared_at"] is None
+    assert history(clean_db, first.alert_id)[-1][5].endswith("condition back")
+
+
+# --- history ----------------------------------------------------------------------------------
+
+def test_history_is_append_only(clean_db):
+    home = add_home(clean_db)
+    first = opened(clean_db, trigger(home))
+    with db.connect(clean_db, autocommit=True) as conn:
+        for statement in ("UPDATE alert_history SET note = 'x' WHERE alert_id = %s",
+                          "DELETE FROM alert_history WHERE alert_id = %s"):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                conn.execute(statement, (first.alert_id,))
+    assert all(h[2] == "system" and h[4] == NOW for h in history(clean_db, first.alert_id))
