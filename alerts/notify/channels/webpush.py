@@ -1,0 +1,73 @@
+"""Web Push (RFC 8030/8291/8292) with the platform's VAPID key, via pywebpush.
+
+Channel target: the subscription endpoint; secret: {"p256dh": ..., "auth": ...} as the
+browser's PushSubscription.toJSON() gives them under "keys".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from py_vapid import Vapid02
+from pywebpush import WebPushException, webpush
+
+from alerts.model import Severity
+from alerts.notify.channels.base import RETRYABLE_HTTP, ChannelGoneError, SendError
+from alerts.notify.messages import Message
+from alerts.notify.settings import NotifySettings
+
+GONE = frozenset({404, 410})
+
+
+def push_payload(message: Message, public_url: str | None) -> str:
+    """What the service worker receives (JSON, well under the 4 KB push limit)."""
+    return json.dumps({"title": message.title, "body": message.body,
+                       "url": message.url(public_url), "kind": message.kind.value,
+                       "alert_id": message.alert_id,
+                       "severity": message.severity.value if message.severity else None,
+                       "tag": f"alert-{message.alert_id}" if message.alert_id else None},
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def urgency(severity: Severity | None) -> str:
+    """Web Push Urgency header for a severity."""
+    if severity is None:
+        return "normal"
+    return "high" if severity.rank >= Severity.URGENT.rank else "normal"
+
+
+def _push_error(exc: WebPushException) -> SendError:
+    code = exc.status_code
+    if code in GONE:
+        return ChannelGoneError(f"push subscription gone (HTTP {code})")
+    if code is None:
+        return SendError(f"web push: {exc.message}", retryable=False)
+    return SendError(f"web push: HTTP {code}", retryable=code >= 500 or code in RETRYABLE_HTTP)
+
+
+class WebPushSender:
+    """Encrypts (aes128gcm) and posts a push message, signed with the VAPID key."""
+
+    def __init__(self, settings: NotifySettings, vapid: Vapid02) -> None:
+        self._settings = settings
+        self._vapid = vapid
+
+    def send(self, target: str, secret: Mapping[str, Any], message: Message) -> None:
+        """Deliver one push; 404/410 mean the subscription is gone (ChannelGoneError)."""
+        if not secret.get("p256dh") or not secret.get("auth"):
+            raise SendError("push channel has no p256dh/auth keys", retryable=False)
+        s = self._settings
+        subscription = {"endpoint": target,
+                        "keys": {"p256dh": secret["p256dh"], "auth": secret["auth"]}}
+        try:
+            webpush(subscription, push_payload(message, s.public_url),
+                    vapid_private_key=self._vapid, vapid_claims={"sub": s.webpush_subject},
+                    timeout=s.http_timeout_s, ttl=s.webpush_ttl_s,
+                    headers={"Urgency": urgency(message.severity)})
+        except WebPushException as exc:
+            raise _push_error(exc) from exc
+        except requests.RequestException as exc:
+            raise SendError(f"web push: {type(exc).__name__}: {exc}", retryable=True) from exc

@@ -1,0 +1,189 @@
+"""What a notification says: plain words a care worker or a family member understands.
+
+Messages are rendered when they are queued and stored as the outbox payload (`Message`), so the
+dispatcher needs no further lookups. Links are paths (`/alerts/42`); senders make them absolute
+with `NotifySettings.public_url` when it is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.model import AlertStatus, AlertType, Audience, NotificationKind, Outcome, Severity
+
+logger = logging.getLogger(__name__)
+
+BRAND = "Eldercare"  # every chat message contains it (DingTalk 'custom keyword' security)
+
+TYPE_WORDS: dict[str, str] = {
+    AlertType.SOS: "SOS call (help button pressed)",
+    AlertType.FALL: "possible fall",
+    AlertType.BED_EXIT_NO_RETURN: "out of bed and not back",
+    AlertType.HEART_RATE_LOW: "heart rate too low",
+    AlertType.HEART_RATE_HIGH: "heart rate too high",
+    AlertType.RESPIRATION_LOW: "breathing too slow",
+    AlertType.RESPIRATION_HIGH: "breathing too fast",
+    AlertType.APNEA: "breathing pause in bed",
+    AlertType.NOT_UP: "not up this morning",
+    AlertType.LONG_ABSENCE: "away from bed for a long time",
+    AlertType.DEVICE_OFFLINE: "a sensor is offline",
+    AlertType.LOW_BATTERY: "a sensor battery is low",
+    AlertType.TEST_OVERDUE: "call button test overdue",
+}
+
+OUTCOME_WORDS: dict[str, str] = {
+    Outcome.FALSE_ALARM: "false alarm",
+    Outcome.ASSISTED_AT_HOME: "helped at home",
+    Outcome.AMBULANCE_CALLED: "ambulance called",
+    Outcome.HOSPITAL: "taken to hospital",
+    Outcome.OTHER: "closed",
+    Outcome.CANCELLED_BY_RESIDENT: "cancelled by the resident",
+}
+
+
+class Message(BaseModel):
+    """One rendered notification (the outbox payload of every non-command row)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    kind: NotificationKind
+    title: str
+    body: str
+    link: str | None = None  # path in the web app, e.g. /alerts/42
+    severity: Severity | None = None
+    alert_id: int | None = None
+    data: dict[str, Any] = Field(default_factory=dict)  # machine-readable facts / command
+
+    def url(self, public_url: str | None) -> str | None:
+        """The link, absolute when the web app's public address is known."""
+        if self.link is None:
+            return None
+        return f"{public_url}{self.link}" if public_url else self.link
+
+    def text(self, public_url: str | None) -> str:
+        """Title, body and link as plain text (chat robots, e-mail)."""
+        url = self.url(public_url)
+        return "\n".join(part for part in (self.title, self.body, url and f"Open: {url}") if part)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertInfo:
+    """The facts about an alert that notifications mention."""
+
+    id: int
+    site_id: str
+    site_tz: str
+    resident_id: int
+    resident_name: str
+    address: str | None
+    type: str
+    severity: Severity
+    status: AlertStatus
+    opened_at: datetime
+    assigned_to: int | None = None
+    outcome: str | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        """True when the resident cancelled (status cancelled or that outcome)."""
+        return (self.status is AlertStatus.CANCELLED
+                or self.outcome == Outcome.CANCELLED_BY_RESIDENT)
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The named time zone, or UTC (logged) when it is unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.warning("unknown time zone %r; using UTC", name)
+        return ZoneInfo("UTC")
+
+
+def type_words(alert_type: str) -> str:
+    """An alert type in words."""
+    return TYPE_WORDS.get(alert_type, alert_type.replace("_", " "))
+
+
+def local_time(at: datetime, tz_name: str | None) -> str:
+    """`14:03 on Tue 5 Mar (Europe/London)`."""
+    tz = zone(tz_name)
+    local = at.astimezone(tz)
+    return f"{local:%H:%M} on {local:%a} {local.day} {local:%b} ({tz.key})"
+
+
+def alert_link(alert_id: int) -> str:
+    """Path of an alert's page in the web app."""
+    return f"/alerts/{alert_id}"
+
+
+def _who(info: AlertInfo) -> str:
+    return f"{info.resident_name} ({info.address})" if info.address else info.resident_name
+
+
+def _facts(info: AlertInfo) -> dict[str, Any]:
+    return {"alert_id": info.id, "site": info.site_id, "resident_id": info.resident_id,
+            "resident": info.resident_name, "address": info.address, "type": info.type,
+            "severity": info.severity.value, "status": info.status.value,
+            "opened_at": info.opened_at.isoformat(), "outcome": info.outcome,
+            "finished_at": info.finished_at.isoformat() if info.finished_at else None}
+
+
+def _call_to_action(kind: NotificationKind, audience: Audience) -> str:
+    if audience is Audience.FAMILY:
+        return "The care team has been alerted and is responding."
+    if kind is NotificationKind.ESCALATION:
+        return "Nobody has acknowledged this alert yet. Please respond now."
+    return "Please open the alert and acknowledge it."
+
+
+def render_alert(info: AlertInfo, kind: NotificationKind, audience: Audience) -> Message:
+    """The message that tells someone about an open alert (first notice or escalation)."""
+    what = type_words(info.type)
+    prefix = "Still open - " if kind is NotificationKind.ESCALATION else ""
+    title = f"{prefix}{info.severity.value.upper()}: {what} - {info.resident_name}"
+    body = (f"{_who(info)}: {what}, severity {info.severity.value}, at "
+            f"{local_time(info.opened_at, info.site_tz)}. {_call_to_action(kind, audience)}")
+    return Message(kind=kind, title=title, body=body, link=alert_link(info.id),
+                   severity=info.severity, alert_id=info.id, data=_facts(info))
+
+
+def render_clear(info: AlertInfo) -> Message:
+    """The all-clear (or 'cancelled by the resident') for a finished alert."""
+    what = type_words(info.type)
+    when = local_time(info.finished_at or info.opened_at, info.site_tz)
+    if info.cancelled:
+        kind = NotificationKind.CANCELLED
+        title = f"Cancelled: {what} - {info.resident_name}"
+        body = f"{_who(info)} cancelled the {what} at {when}. No action is needed."
+    else:
+        kind = NotificationKind.ALL_CLEAR
+        outcome = OUTCOME_WORDS.get(info.outcome or "", "resolved")
+        title = f"All clear: {what} - {info.resident_name}"
+        body = f"The {what} alert for {_who(info)} was closed at {when}: {outcome}."
+    return Message(kind=kind, title=title, body=body, link=alert_link(info.id),
+                   severity=info.severity, alert_id=info.id, data=_facts(info))
+
+
+def render_direct(*, site: str, resident_id: int, resident_name: str | None, alert_type: str,
+                  severity: Severity, at: datetime, tz_name: str | None,
+                  alert_id: int | None) -> Message:
+    """The message sent straight from the pipeline while the database is unavailable."""
+    what = type_words(alert_type)
+    who = resident_name or f"resident #{resident_id}"
+    title = f"{severity.value.upper()}: {what} - {who}"
+    body = (f"{who} (site {site}): {what}, severity {severity.value}, at "
+            f"{local_time(at, tz_name)}. Sent directly because the platform database is "
+            "unavailable; alert details may appear in the app later.")
+    return Message(kind=NotificationKind.ALERT, title=title, body=body,
+                   link=alert_link(alert_id) if alert_id else None, severity=severity,
+                   alert_id=alert_id,
+                   data={"site": site, "resident_id": resident_id, "resident": resident_name,
+                         "type": alert_type, "severity": severity.value,
+                         "opened_at": at.isoformat(), "direct": True})

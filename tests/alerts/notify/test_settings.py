@@ -1,0 +1,34 @@
+"""NotifySettings validation and the backoff schedule."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from alerts.notify.settings import NotifySettings
+
+
+def test_defaults_are_valid():
+    s = NotifySettings()
+    assert s.smtp_host is None and s.max_attempts == 8
+
+
+def test_backoff_doubles_up_to_the_cap():
+    s = NotifySettings(retry_base_s=5, retry_cap_s=30)
+    assert [s.backoff_s(n) for n in range(1, 6)] == [5, 10, 20, 30, 30]
+
+
+def test_lease_must_outlast_a_send():
+    with pytest.raises(ValidationError, match="lease_s"):
+        NotifySettings(http_timeout_s=30, lease_s=20)
+
+
+def test_webpush_subject_must_be_mailto_or_https():
+    NotifySettings(webpush_subject="https://care.example.org")
+    with pytest.raises(ValidationError, match="webpush_subject"):
+        NotifySettings(webpush_subject="ops@example.org")
+
+
+def test_public_url_trailing_slash_dropped():
+    assert NotifySettings(public_url="https://care.example.org/").public_url == (
+        "https://care.example.org")
