@@ -1,8 +1,10 @@
-"""The care-centre web app: JSON API under /api/v1 and the duty screen at /."""
+"""The care-centre web app: JSON API under /api/v1, the duty screen at / and the care
+worker's phone page at /worker."""
 
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -17,9 +20,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from dashboard import api, auth
+from dashboard import actions, api, auth, stream
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, StateDep
 from dashboard.models import HealthOut
+from dashboard.stream import AlertStream
+from gateway.broker_admin import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +34,7 @@ HEALTH_TIMEOUT_S = 2.0
 POOL_MAX_SIZE = 10
 MIN_SECRET_BYTES = 32
 
-# The duty screen loads only its own files: no inline script, no third-party origins.
+# The pages load only their own files: no inline script, no third-party origins.
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
                                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -38,9 +43,22 @@ _PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
+# The service worker must be served from the root so that its scope is the whole site.
+_WORKER_SCRIPT_HEADERS = {
+    "Content-Type": "text/javascript; charset=utf-8",
+    "Service-Worker-Allowed": "/",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
 
-def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720) -> FastAPI:
-    """Build the dashboard application; the connection pool opens with the app's lifespan."""
+
+def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
+               mqtt: MqttEndpoint | None = None) -> FastAPI:
+    """Build the dashboard application; the pool and the live feed start with its lifespan.
+
+    `mqtt` is the service account for the internal alert bus; without it the live feed
+    carries database changes only (no `pending` events).
+    """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
     if len(jwt_secret.encode()) < MIN_SECRET_BYTES:
@@ -49,6 +67,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720)
     if token_ttl_minutes < 1:
         raise ValueError("token_ttl_minutes must be at least 1")
     state = DashboardState(database_url, jwt_secret, timedelta(minutes=token_ttl_minutes))
+    live = AlertStream(database_url, mqtt)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,20 +79,25 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720)
         )
         await pool.open()  # connects in the background: the app starts even if the DB is down
         state.pool = pool
+        await live.start(pool)
         logger.info("dashboard started")
         try:
             yield
         finally:
+            await live.stop()
             state.pool = None
             await pool.close()
             logger.info("dashboard stopped")
 
     app = FastAPI(title="eldercare dashboard", version="1", lifespan=lifespan)
     app.state.dashboard = state
+    app.state.alert_stream = live
 
     v1 = APIRouter(prefix=API_PREFIX)
     v1.include_router(auth.router)
+    v1.include_router(stream.router)  # before api: /alerts/stream is not /alerts/{alert_id}
     v1.include_router(api.router)
+    v1.include_router(actions.router)
     v1.add_api_route("/health", health, methods=["GET"], response_model=HealthOut,
                      tags=["health"])
     app.include_router(v1)
@@ -83,6 +107,12 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720)
     app.add_exception_handler(PoolTimeout, _database_error)
 
     app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/worker", worker_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/alerts/{alert_id}", worker_page, methods=["GET"],
+                      include_in_schema=False)  # notification links (alerts.notify.messages)
+    app.add_api_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/manifest.webmanifest", manifest, methods=["GET"],
+                      include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
@@ -107,6 +137,40 @@ async def _database_ok(state: DashboardState) -> bool:
 async def index() -> FileResponse:
     """The duty screen."""
     return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+
+
+async def worker_page() -> FileResponse:
+    """The care worker's phone page (at /alerts/{id} it scrolls to that alert)."""
+    return FileResponse(STATIC_DIR / "worker.html", headers=_PAGE_HEADERS)
+
+
+async def service_worker() -> FileResponse:
+    """The service worker that shows push notifications (scope: the whole site)."""
+    return FileResponse(STATIC_DIR / "sw.js", headers=_WORKER_SCRIPT_HEADERS)
+
+
+async def manifest() -> FileResponse:
+    """The phone page's web app manifest (lets it be added to the home screen)."""
+    return FileResponse(STATIC_DIR / "manifest.webmanifest",
+                        media_type="application/manifest+json",
+                        headers={"Cache-Control": "no-cache"})
+
+
+class DashboardServer(uvicorn.Server):
+    """uvicorn's server, ending live streams first so a graceful shutdown never waits on them."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End the alert streams, then shut down as usual."""
+        live = getattr(getattr(self.config.app, "state", None), "alert_stream", None)
+        if isinstance(live, AlertStream):
+            live.end_streams()
+        await super().shutdown(sockets)
+
+
+def serve(app: FastAPI, host: str, port: int, log_level: str = "warning") -> None:
+    """Run the app with uvicorn until interrupted (use this rather than `uvicorn.run`)."""
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+    DashboardServer(config).run()
 
 
 def _describe(error: dict[str, Any]) -> str:

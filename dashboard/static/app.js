@@ -1,259 +1,202 @@
-// Eldercare duty screen. Vanilla JS, no dependencies.
+// Eldercare duty screen (wall screen of a care centre). Shared code: common.js.
 //
-// Structure:
-//   session*      token kept in sessionStorage (gone when the tab closes)
-//   api()         authenticated fetch against /api/v1
-//   startAlertFeed(onAlerts, onError) -> stop()
-//                 THE data source for open alerts. Today it polls every 2 s; a live
-//                 (SSE) feed can replace this one function without touching rendering.
-//   render*()     DOM updates; data is only ever inserted as text, never as HTML.
+// Alerts come from the live stream (GET /api/v1/alerts/stream): stored alerts as they change,
+// and alerts the pipeline has raised but not stored yet ("not yet saved"). Alerts of one
+// resident are shown together; the most urgent resident comes first.
 "use strict";
 
 (() => {
-  const API = "/api/v1";
-  const POLL_MS = 2000;
-  const RESIDENTS_MS = 10000;
+  const E = window.Eldercare;
+  const { $, el } = E;
+  const RESIDENTS_MS = 15000;
   const STALE_MS = 10000;
+  const FRESH_MS = 60000;
   const LOW_BATTERY = 20;
-  const SESSION_KEY = "eldercare.session";
-
-  const SEVERITY_RANK = { critical: 0, urgent: 1, high: 2, warning: 3, info: 4 };
-  const TYPE_LABELS = {
-    sos: "SOS call",
-    fall: "Fall detected",
-    bed_exit: "Out of bed",
-    no_return_to_bed: "Not back in bed",
-    low_battery: "Low battery",
-    device_offline: "Device offline",
-    tamper: "Tamper",
-    abnormal_vitals: "Abnormal vital signs",
-  };
-  const ROLE_LABELS = {
-    admin: "Administrator",
-    duty_officer: "Duty officer",
-    care_worker: "Care worker",
-    family: "Family",
-  };
   const DEVICE_LABELS = { bed_sensor: "Bed sensor", call_button: "Call button" };
-
-  const $ = (id) => document.getElementById(id);
 
   const state = {
     session: null,
-    alerts: [],
-    knownAlertIds: null, // null until the first load, so old alerts are not "announced"
+    me: null,
+    live: null,
+    alarm: null,
     residents: new Map(),
-    lastUpdate: 0,
-    clockOffsetMs: 0,
-    stopFeed: null,
+    groups: new Map(),        // resident id -> {root, name, where, count, list}
+    cards: new Map(),         // item key -> {root, body, actions}
+    fresh: new Map(),         // "resident:type" -> until (ms): new critical alerts
+    ackNames: new Map(),      // alert id -> name of whoever acknowledged it
+    openKeys: "",
+    downSince: 0,
     residentsTimer: null,
     tickTimer: null,
   };
 
-  class AuthError extends Error {}
+  // --- alerts ------------------------------------------------------------------------------
 
-  // --- session ---------------------------------------------------------------
+  function residentOf(item) {
+    return state.residents.get(item.resident_id);
+  }
 
-  function loadSession() {
-    try {
-      const raw = sessionStorage.getItem(SESSION_KEY);
-      return raw ? JSON.parse(raw) : null;
-    } catch {
-      return null;
+  function residentName(item) {
+    const resident = residentOf(item);
+    return item.resident_name || (resident && resident.full_name) || `Resident #${item.resident_id}`;
+  }
+
+  function freshKey(item) {
+    return `${item.resident_id}:${item.type}`;
+  }
+
+  function isFresh(item) {
+    return item.status === "open" && (state.fresh.get(freshKey(item)) || 0) > Date.now();
+  }
+
+  function groupByResident(items) {
+    const groups = new Map();
+    for (const item of items) {
+      if (!groups.has(item.resident_id)) groups.set(item.resident_id, []);
+      groups.get(item.resident_id).push(item);
     }
+    return groups;
   }
 
-  function saveSession(session) {
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
-  }
+  function render() {
+    if (!state.live) return;
+    const items = state.live.items();
+    const groups = groupByResident(items);
+    const keys = new Set(items.map((i) => i.key));
+    E.reconcile($("alert-groups"), [...groups].map(([rid, list]) => groupNode(rid, list)));
+    for (const key of state.cards.keys()) if (!keys.has(key)) state.cards.delete(key);
+    for (const rid of state.groups.keys()) if (!groups.has(rid)) state.groups.delete(rid);
 
-  function clearSession() {
-    sessionStorage.removeItem(SESSION_KEY);
-  }
-
-  // --- HTTP --------------------------------------------------------------------
-
-  async function detailOf(resp) {
-    try {
-      const body = await resp.json();
-      if (typeof body.detail === "string") return body.detail;
-    } catch {
-      /* not JSON */
-    }
-    return `The server answered ${resp.status} ${resp.statusText}`.trim();
-  }
-
-  function noteServerClock(resp) {
-    // Ages ("3 min ago") use the server's clock when the screen's clock is clearly off.
-    const date = Date.parse(resp.headers.get("Date") || "");
-    if (Number.isNaN(date)) return;
-    const offset = date - Date.now();
-    state.clockOffsetMs = Math.abs(offset) > 5000 ? offset : 0;
-  }
-
-  function now() {
-    return Date.now() + state.clockOffsetMs;
-  }
-
-  async function api(path) {
-    const resp = await fetch(API + path, {
-      headers: {
-        Authorization: `Bearer ${state.session.access_token}`,
-        Accept: "application/json",
-      },
-      cache: "no-store",
-    });
-    noteServerClock(resp);
-    if (resp.status === 401) throw new AuthError(await detailOf(resp));
-    if (!resp.ok) throw new Error(await detailOf(resp));
-    return resp.json();
-  }
-
-  async function requestToken(username, password) {
-    const resp = await fetch(API + "/auth/token", {
-      method: "POST",
-      body: new URLSearchParams({ username, password }),
-      cache: "no-store",
-    });
-    if (!resp.ok) throw new Error(await detailOf(resp));
-    return resp.json();
-  }
-
-  // --- data source -------------------------------------------------------------
-
-  // Calls onAlerts(list of open alerts) after every successful update and onError(error)
-  // on failure; returns a function that stops the feed. Replace with an SSE-backed
-  // implementation of the same contract when the live stream exists.
-  function startAlertFeed(onAlerts, onError) {
-    let stopped = false;
-    let timer = null;
-    async function poll() {
-      try {
-        const alerts = await api("/alerts?status=open&limit=500");
-        if (!stopped) onAlerts(alerts);
-      } catch (err) {
-        if (!stopped) onError(err);
-      } finally {
-        if (!stopped) timer = setTimeout(poll, POLL_MS);
-      }
-    }
-    poll();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }
-
-  // --- formatting ----------------------------------------------------------------
-
-  function typeLabel(type) {
-    if (TYPE_LABELS[type]) return TYPE_LABELS[type];
-    const words = String(type).replace(/_/g, " ");
-    return words.charAt(0).toUpperCase() + words.slice(1);
-  }
-
-  function ago(iso) {
-    const seconds = Math.max(0, Math.round((now() - Date.parse(iso)) / 1000));
-    if (seconds < 45) return "just now";
-    const minutes = Math.round(seconds / 60);
-    if (minutes < 60) return `${minutes} min ago`;
-    const hours = Math.floor(minutes / 60);
-    if (hours < 24) {
-      const rest = minutes % 60;
-      return rest ? `${hours} h ${rest} min ago` : `${hours} h ago`;
-    }
-    const days = Math.floor(hours / 24);
-    return days === 1 ? "1 day ago" : `${days} days ago`;
-  }
-
-  function clockTime(ms, withSeconds = false) {
-    const options = { hour: "2-digit", minute: "2-digit", hour12: false };
-    if (withSeconds) options.second = "2-digit";
-    return new Date(ms).toLocaleTimeString([], options);
-  }
-
-  // el("p", {className: "x"}, "text", childNode) -> element; strings become text nodes.
-  function el(tag, props = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props)) {
-      if (key === "dataset") Object.assign(node.dataset, value);
-      else if (key in node) node[key] = value;
-      else node.setAttribute(key, value);
-    }
-    for (const child of children) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  function ageSpan(iso, className) {
-    return el("span", { className, dataset: { since: iso } }, ago(iso));
-  }
-
-  // --- rendering: alerts --------------------------------------------------------
-
-  function sortAlerts(alerts) {
-    // Most severe first; within a severity, whoever has waited longest first.
-    return [...alerts].sort((a, b) =>
-      (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9) ||
-      Date.parse(a.opened_at) - Date.parse(b.opened_at));
-  }
-
-  function renderAlerts() {
-    const alerts = sortAlerts(state.alerts);
-    const list = $("alert-list");
-    list.replaceChildren(...alerts.map(alertCard));
-    $("no-alerts").hidden = alerts.length > 0;
+    const open = items.filter((i) => i.status === "open");
+    $("no-alerts").hidden = items.length > 0;
     const pill = $("alert-count");
-    pill.textContent = String(alerts.length);
-    pill.classList.toggle("has-critical", alerts.some((a) => a.severity === "critical"));
-    document.title = alerts.length
-      ? `(${alerts.length}) Eldercare duty screen`
-      : "Eldercare duty screen";
-  }
+    pill.textContent = String(items.length);
+    pill.classList.toggle("has-critical", open.some((i) => i.severity === "critical"));
+    document.title = open.length ? `(${open.length}) Eldercare duty screen` : "Eldercare duty screen";
 
-  function alertCard(alert) {
-    const resident = state.residents.get(alert.resident_id);
-    const where = [resident && resident.address, `site ${alert.site_id}`]
-      .filter(Boolean).join(" · ");
-    return el(
-      "li",
-      {
-        className: `alert alert--${alert.severity}`,
-        dataset: { alertId: String(alert.id) },
-        "aria-label": `${alert.severity} alert: ${typeLabel(alert.type)}, ${alert.resident_name}`,
-      },
-      el("div", { className: "alert-head" },
-        el("span", { className: "alert-type" }, typeLabel(alert.type)),
-        el("span", { className: "severity" }, alert.severity.toUpperCase())),
-      el("div", { className: "alert-resident" }, alert.resident_name),
-      el("div", { className: "alert-age" },
-        ageSpan(alert.opened_at, ""), ` · at ${clockTime(Date.parse(alert.opened_at))}`),
-      el("div", { className: "alert-meta" }, where),
-      alert.count > 1 && el("div", { className: "alert-meta" },
-        `Repeated ${alert.count}×, last `, ageSpan(alert.last_seen, "")),
-      alert.device_id && el("div", { className: "alert-meta" }, `Device ${alert.device_id}`),
-    );
-  }
-
-  function announceNewAlerts(alerts) {
-    const ids = new Set(alerts.map((a) => a.id));
-    if (state.knownAlertIds !== null) {
-      const fresh = alerts.filter((a) => !state.knownAlertIds.has(a.id));
-      if (fresh.length) {
-        $("announcer").textContent = fresh
-          .map((a) => `New ${a.severity} alert: ${typeLabel(a.type)}, ${a.resident_name}.`)
-          .join(" ");
-      }
+    const openKeys = open.map((i) => i.key).sort().join(",");
+    if (openKeys !== state.openKeys) {
+      state.openKeys = openKeys;
+      refreshResidents(); // open-alert counts moved
     }
-    const changed = state.knownAlertIds === null || ids.size !== state.knownAlertIds.size ||
-      [...ids].some((id) => !state.knownAlertIds.has(id));
-    state.knownAlertIds = ids;
-    return changed;
   }
 
-  // --- rendering: residents ------------------------------------------------------
+  function groupNode(residentId, items) {
+    let group = state.groups.get(residentId);
+    if (!group) {
+      const name = el("h3", { className: "group-name" });
+      const where = el("p", { className: "group-where" });
+      const count = el("span", { className: "group-count" });
+      const list = el("ol", { className: "group-alerts" });
+      const root = el("li", { className: "alert-group", dataset: { residentId: String(residentId) } },
+        el("div", { className: "group-head" }, name, count), where, list);
+      group = { root, name, where, count, list };
+      state.groups.set(residentId, group);
+    }
+    const resident = residentOf(items[0]);
+    group.name.textContent = residentName(items[0]);
+    group.where.textContent = [resident && resident.address, `site ${items[0].site_id}`]
+      .filter(Boolean).join(" · ");
+    group.count.textContent = items.length === 1 ? "1 alert" : `${items.length} alerts`;
+    group.root.classList.toggle("alert-group--critical",
+      items.some((i) => i.severity === "critical" && i.status === "open"));
+    E.reconcile(group.list, items.map(cardNode));
+    return group.root;
+  }
+
+  function cardNode(item) {
+    let card = state.cards.get(item.key);
+    if (!card) {
+      const actions = E.canAct(state.session.role)
+        ? E.alertActions(state.live, { onAuthError: (err) => logout(err.message) })
+        : null;
+      const body = el("div", { className: "alert-body" });
+      const root = el("li", {}, body, actions && actions.root);
+      card = { root, body, actions };
+      state.cards.set(item.key, card);
+    }
+    const classes = ["alert", `alert--${item.severity}`, `alert--${item.status}`];
+    if (item.pending) classes.push("alert--pending");
+    if (isFresh(item)) classes.push("alert--fresh");
+    card.root.className = classes.join(" ");
+    card.root.dataset.alertId = item.id === null ? "" : String(item.id);
+    card.root.dataset.uid = item.uid || "";
+    card.root.setAttribute("aria-label", `${item.severity} alert: ${E.typeLabel(item.type)}, ` +
+      `${residentName(item)}${item.pending ? ", not yet saved" : `, ${item.status}`}`);
+    card.body.replaceChildren(...cardBody(item).filter(Boolean));
+    if (card.actions) card.actions.update(item);
+    return card.root;
+  }
+
+  function cardBody(item) {
+    return [
+      el("div", { className: "alert-head" },
+        el("span", { className: "alert-type" }, E.typeLabel(item.type)),
+        el("span", { className: "severity" }, item.severity.toUpperCase())),
+      statusBadge(item),
+      el("div", { className: "alert-age" },
+        E.ageSpan(item.opened_at), ` · at ${E.clockTime(Date.parse(item.opened_at))}`),
+      item.count > 1 && el("div", { className: "alert-meta" },
+        `Repeated ${item.count}×, last `, E.ageSpan(item.last_seen)),
+      item.device_id && el("div", { className: "alert-meta" }, `Device ${item.device_id}`),
+      ackLine(item),
+      assignedLine(item),
+      item.pending && el("div", { className: "alert-meta" },
+        "Raised by the sensors; it can be acknowledged once it is saved."),
+    ];
+  }
+
+  function statusBadge(item) {
+    if (item.pending) return el("p", { className: "badge badge--pending" }, "Not yet saved");
+    if (item.status === "acknowledged") {
+      return el("p", { className: "badge badge--ack" }, "Acknowledged");
+    }
+    return null;
+  }
+
+  function ackLine(item) {
+    if (item.status !== "acknowledged" || !item.acknowledged_at) return null;
+    return el("div", { className: "alert-meta" },
+      `Acknowledged by ${ackName(item)} `, E.ageSpan(item.acknowledged_at));
+  }
+
+  function assignedLine(item) {
+    if (item.assigned_to === null || item.assigned_to === undefined) return null;
+    if (state.me && item.assigned_to === state.me.id) {
+      return el("div", { className: "alert-meta" }, "Assigned to you");
+    }
+    return null;
+  }
+
+  // Who acknowledged: "you", or the name from the alert's history (fetched once per alert).
+  function ackName(item) {
+    if (state.me && item.acknowledged_by === state.me.id) return "you";
+    const known = state.ackNames.get(item.id);
+    if (known) return known;
+    if (!state.ackNames.has(item.id)) {
+      state.ackNames.set(item.id, "");
+      E.api(`/alerts/${item.id}`).then((detail) => {
+        const entry = [...detail.history].reverse().find((h) => h.action === "acknowledged");
+        if (entry) state.ackNames.set(item.id, entry.actor);
+        render();
+      }).catch(() => state.ackNames.delete(item.id));
+    }
+    return "a colleague";
+  }
+
+  function onFresh(item) {
+    $("announcer").textContent =
+      `New ${item.severity} alert: ${E.typeLabel(item.type)}, ${residentName(item)}.`;
+    if (item.severity !== "critical") return;
+    state.fresh.set(freshKey(item), Date.now() + FRESH_MS);
+    const banner = $("critical-banner");
+    banner.textContent = `New critical alert: ${E.typeLabel(item.type)} — ${residentName(item)}` +
+      `${item.pending ? " (not yet saved)" : ""}`;
+    banner.hidden = false;
+    state.alarm.play();
+  }
+
+  // --- residents ----------------------------------------------------------------------------
 
   function deviceLine(device) {
     let status;
@@ -270,16 +213,15 @@
         ? el("span", { className: "state-bad" }, `battery LOW ${device.battery}%`)
         : el("span", {}, `battery ${device.battery}%`);
     }
-    const seen = device.last_seen ? ageSpan(device.last_seen, "muted") : null;
+    const seen = device.last_seen ? E.ageSpan(device.last_seen, "muted") : null;
     return el("li", { className: "device" },
       el("span", { className: "device-name" }, DEVICE_LABELS[device.type] || device.type),
       status, battery, seen && el("span", { className: "muted" }, "seen ", seen));
   }
 
   function renderResidents() {
-    const grid = $("resident-grid");
     const residents = [...state.residents.values()];
-    grid.replaceChildren(...residents.map((r) => el(
+    $("resident-grid").replaceChildren(...residents.map((r) => el(
       "li",
       { className: r.open_alerts ? "resident resident--alert" : "resident" },
       el("h3", { className: "resident-name" }, r.full_name),
@@ -297,127 +239,120 @@
 
   async function refreshResidents() {
     try {
-      const residents = await api("/residents");
+      const residents = await E.api("/residents");
       state.residents = new Map(residents.map((r) => [r.id, r]));
       renderResidents();
-      renderAlerts(); // addresses come from the residents list
+      render(); // names and addresses come from the residents list
     } catch (err) {
-      if (err instanceof AuthError) return logout(err.message);
+      if (err instanceof E.AuthError) return logout(err.message);
       $("residents-message").textContent = `Could not load residents: ${err.message}`;
     }
+    return undefined;
   }
 
-  // --- status, clock, ages ---------------------------------------------------------
+  // --- status, clock, ages --------------------------------------------------------------------
+
+  function onStatus(status) {
+    if (!state.live) return;
+    if (status.stream === "down" && !state.downSince) state.downSince = Date.now();
+    if (status.stream === "live") state.downSince = 0;
+    $("alerts-message").textContent = status.stream === "live" ? status.error : "";
+    tick();
+  }
 
   function tick() {
-    $("clock").textContent = clockTime(now());
-    for (const span of document.querySelectorAll("[data-since]")) {
-      span.textContent = ago(span.dataset.since);
+    $("clock").textContent = E.clockTime(E.now());
+    E.refreshAges();
+    const status = state.live.status();
+    const live = status.stream === "live";
+    const dbDown = live && status.database === false;
+    const lost = !live && state.downSince && Date.now() - state.downSince > STALE_MS;
+    const feed = $("feed-status");
+    feed.classList.toggle("live", live && !dbDown);
+    feed.classList.toggle("down", Boolean(dbDown || !live));
+    if (live) {
+      feed.textContent = dbDown ? "Live · database unavailable"
+        : `Live · ${E.clockTime(status.lastHeard, true)}`;
+    } else {
+      feed.textContent = status.stream === "down" ? "Reconnecting…" : "Connecting…";
     }
     const banner = $("stale-banner");
-    const stale = state.lastUpdate && Date.now() - state.lastUpdate > STALE_MS;
-    const never = !state.lastUpdate;
-    banner.hidden = !stale;
-    if (stale) {
-      banner.textContent = `Connection lost: alerts may be out of date (last update ${
-        clockTime(state.lastUpdate, true)}). Retrying…`;
+    banner.hidden = !(lost || dbDown);
+    if (lost) {
+      const last = status.lastHeard ? E.clockTime(status.lastHeard, true) : "never";
+      banner.textContent = `Connection lost: alerts may be out of date (last update ${last}). ` +
+        `Retrying… ${status.error}`;
+    } else if (dbDown) {
+      banner.textContent = "The database is unavailable. New alerts still appear here, marked " +
+        "“not yet saved”, but cannot be acknowledged or resolved until it is back.";
     }
-    const status = $("feed-status");
-    status.classList.toggle("live", !stale && !never);
-    status.classList.toggle("down", Boolean(stale));
-    if (!never) status.textContent = `Updated ${clockTime(state.lastUpdate, true)}`;
+    expireFresh();
   }
 
-  // --- screens -----------------------------------------------------------------------
-
-  function showLogin(message = "") {
-    $("duty-view").hidden = true;
-    $("login-view").hidden = false;
-    $("login-message").textContent = message;
-    $("password").value = "";
-    $("username").focus();
+  // New-critical highlights last FRESH_MS, or until the alert is acknowledged.
+  function expireFresh() {
+    const t = Date.now();
+    let expired = false;
+    for (const [key, until] of state.fresh) {
+      if (until <= t) {
+        state.fresh.delete(key);
+        expired = true;
+      }
+    }
+    if (!state.live.items().some(isFresh)) $("critical-banner").hidden = true;
+    if (expired) render();
   }
 
-  function showDuty() {
-    const s = state.session;
+  // --- screens ----------------------------------------------------------------------------------
+
+  function showDuty(session) {
+    state.session = session;
     $("login-view").hidden = true;
-    $("duty-view").hidden = false;
-    const role = ROLE_LABELS[s.role] || s.role;
-    const name = s.full_name || s.username;
-    $("who").textContent = s.site_id ? `${name} · ${role} · site ${s.site_id}` : `${name} · ${role}`;
-    state.lastUpdate = 0;
-    state.knownAlertIds = null;
-    tick();
-    state.tickTimer = setInterval(tick, 1000);
-    state.stopFeed = startAlertFeed(
-      (alerts) => {
-        state.alerts = alerts;
-        state.lastUpdate = Date.now();
-        const changed = announceNewAlerts(alerts);
-        renderAlerts();
-        tick();
-        if (changed) refreshResidents(); // open-alert counts moved
-      },
-      (err) => {
-        if (err instanceof AuthError) logout(err.message);
-        else $("feed-status").textContent = `Update failed: ${err.message}`;
-      },
-    );
+    $("app-view").hidden = false;
+    $("who").textContent = E.whoLine(session);
+    state.downSince = 0;
+    state.openKeys = "";
+    state.live = E.createLiveAlerts({
+      onChange: render,
+      onStatus,
+      onAuthError: (err) => logout(err.message),
+      onFresh,
+    });
+    state.live.start();
+    E.api("/me").then((me) => { state.me = me; render(); }).catch(() => {});
+    refreshResidents();
     state.residentsTimer = setInterval(refreshResidents, RESIDENTS_MS);
-  }
-
-  function stopAll() {
-    if (state.stopFeed) state.stopFeed();
-    clearInterval(state.residentsTimer);
-    clearInterval(state.tickTimer);
-    state.stopFeed = null;
-    state.alerts = [];
-    state.residents = new Map();
-    $("alert-list").replaceChildren();
-    $("resident-grid").replaceChildren();
+    state.tickTimer = setInterval(tick, 1000);
+    tick();
   }
 
   function logout(message = "") {
-    stopAll();
-    clearSession();
-    state.session = null;
+    if (state.live) state.live.stop();
+    clearInterval(state.residentsTimer);
+    clearInterval(state.tickTimer);
+    state.live = null;
+    state.me = null;
+    state.residents = new Map();
+    state.groups.clear();
+    state.cards.clear();
+    state.fresh.clear();
+    state.ackNames.clear();
+    $("alert-groups").replaceChildren();
+    $("resident-grid").replaceChildren();
+    $("critical-banner").hidden = true;
+    $("stale-banner").hidden = true;
+    E.clearSession();
     document.title = "Eldercare duty screen";
-    showLogin(message);
-  }
-
-  async function onLogin(event) {
-    event.preventDefault();
-    const username = $("username").value.trim();
-    const password = $("password").value;
-    if (!username || !password) {
-      $("login-message").textContent = "Enter your username and password.";
-      return;
-    }
-    const button = $("login-button");
-    button.disabled = true;
-    button.textContent = "Logging in…";
-    try {
-      const token = await requestToken(username, password);
-      state.session = token;
-      saveSession(token);
-      $("login-message").textContent = "";
-      showDuty();
-    } catch (err) {
-      $("login-message").textContent = err.message;
-      $("password").value = "";
-      $("password").focus();
-    } finally {
-      button.disabled = false;
-      button.textContent = "Log in";
-    }
+    E.showLogin(message);
   }
 
   function init() {
-    $("login-form").addEventListener("submit", onLogin);
+    state.alarm = E.createAlarm($("sound-button"));
+    E.wireLogin(showDuty);
     $("logout-button").addEventListener("click", () => logout("You have logged out."));
-    state.session = loadSession();
-    if (state.session && state.session.access_token) showDuty();
-    else showLogin();
+    const session = E.loadSession();
+    if (session) showDuty(session);
+    else E.showLogin();
   }
 
   init();

@@ -1,90 +1,280 @@
-"""The duty screen in a real headless Chromium against a real uvicorn and database."""
+"""The duty screen in a real headless Chromium against a real uvicorn, database and broker."""
 
 from __future__ import annotations
 
-import threading
+import re
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
-import uvicorn
 
 from dashboard.app import create_app
+from dashboard.stream import StreamSettings
 from eldercare import db
-from eldercare.services import free_port
+from tests.conftest import Broker
 from tests.dashboard.conftest import PASSWORD, SECRET, World, insert_alert
+from tests.dashboard.stream_helpers import (
+    CHROMIUM,
+    PHONE,
+    Served,
+    TcpProxy,
+    browser_page,
+    bus_event,
+    bus_publisher,
+    fits_width,
+    live,
+    log_in,
+    running_server,
+)
 from tests.helpers import wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="needs Debian's Chromium at /usr/bin/chromium")
 
+WALL: ViewportSize = {"width": 1600, "height": 1000}
+
 
 @pytest.fixture
-def server(clean_db: str) -> Iterator[str]:
-    """The dashboard served by uvicorn in a background thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(create_app(clean_db, SECRET), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, name="uvicorn", daemon=True)
-    thread.start()
-    wait_until(lambda: srv.started or not thread.is_alive(), what="uvicorn to start")
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    assert not thread.is_alive(), "uvicorn did not stop"
+def server(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
+    """The dashboard with the live feed on the database and the alert bus."""
+    app = create_app(clean_db, SECRET, mqtt=broker.pipeline)
+    stream = live(app)
+    with running_server(app) as srv:
+        wait_until(lambda: stream.database_up and stream.bus_up, what="the live feed")
+        yield srv
 
 
-def test_duty_officer_sees_open_sos_alert(server, world: World, clean_db, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def add_alert(database_url: str, resident_id: int, type_: str, **columns: object) -> int:
+    """A new critical alert at site north, committed (the feed is notified)."""
+    with db.connect(database_url, autocommit=True) as conn:
+        return insert_alert(conn, resident_id, "north", type_, "critical", minutes_ago=0,
+                            **columns)  # type: ignore[arg-type]
 
-    problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+def alert_row(database_url: str, alert_id: int) -> tuple[object, ...]:
+    """(status, acknowledged_by, resolved_by, outcome, note) of an alert."""
+    with db.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT status, acknowledged_by, resolved_by, outcome, note "
+                           "FROM alerts WHERE id = %s", (alert_id,)).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+@contextmanager
+def feed_paused(database_url: str) -> Iterator[None]:
+    """Alert changes are not announced (as if the screen had not heard of them yet)."""
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE alerts DISABLE TRIGGER alerts_notify_change")
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on("console", lambda msg: problems.append(f"console: {msg.text} {msg.location}")
-                    if msg.type == "error" else None)
-            page.goto(server)
-
-            page.get_by_label("Username").fill("duty-north")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-
-            card = page.locator(".alert", has_text="Alice Andersen")
-            expect(card).to_be_visible()
-            expect(card).to_contain_text("SOS call")
-            expect(card).to_contain_text("CRITICAL")
-            expect(card).to_contain_text("min ago")
-            expect(page.locator(".alert")).to_have_count(1)  # south's SOS is not shown
-            expect(page.get_by_text("Dora Duty · Duty officer · site north")).to_be_visible()
-
-            alice = page.locator(".resident", has_text="Alice Andersen")
-            expect(alice).to_contain_text("1 open alert")
-            expect(alice).to_contain_text("OFFLINE")
-            expect(alice).to_contain_text("battery LOW 12%")
-            expect(page.locator(".resident", has_text="Bob Berg")).to_be_visible()
-            expect(page.locator(".resident")).to_have_count(2)
-
-            # A new alert reaches the screen through the 2 s refresh.
-            with db.connect(clean_db, autocommit=True) as conn:
-                insert_alert(conn, world.bob, "north", "fall", "critical", minutes_ago=0)
-            expect(page.locator(".alert", has_text="Bob Berg")).to_contain_text(
-                "Fall detected", timeout=10_000)
-            expect(page.locator(".alert")).to_have_count(2)
-
-            page.screenshot(path=str(tmp_path / "duty-screen.png"), full_page=True)
-
-            page.get_by_role("button", name="Log out").click()
-            expect(page.get_by_label("Username")).to_be_visible()
-            expect(page.locator(".alert")).to_have_count(0)
-            assert page.evaluate("sessionStorage.length") == 0
+            yield
         finally:
-            browser.close()
-    assert problems == []
+            conn.execute("ALTER TABLE alerts ENABLE TRIGGER alerts_notify_change")
+
+
+def test_duty_screen_is_live_groups_alerts_and_acts_on_them(server: Served, world: World,
+                                                            clean_db, tmp_path):
+    from playwright.sync_api import expect
+
+    with browser_page(WALL) as browser:
+        page = browser.page
+        log_in(page, server.url, "duty-north")
+
+        alice = page.locator(".alert-group", has_text="Alice Andersen")
+        expect(alice).to_be_visible()
+        expect(alice).to_contain_text("1 Fjord Road · site north")
+        expect(alice.locator(".alert")).to_have_count(2)  # her SOS and her battery, together
+        sos = alice.locator(".alert", has_text="SOS call")
+        expect(sos).to_contain_text("CRITICAL")
+        expect(sos).to_contain_text("min ago")
+        battery = alice.locator(".alert", has_text="Low battery")
+        expect(battery).to_contain_text("Acknowledged by a colleague")  # seeded: no history
+        expect(page.locator(".alert-group")).to_have_count(1)  # south's SOS is not shown
+        expect(page.get_by_text("Dora Duty · Duty officer · site north")).to_be_visible()
+        expect(page.locator("#feed-status")).to_contain_text("Live")
+
+        resident = page.locator(".resident", has_text="Alice Andersen")
+        expect(resident).to_contain_text("1 open alert")
+        expect(resident).to_contain_text("OFFLINE")
+        expect(resident).to_contain_text("battery LOW 12%")
+        expect(page.locator(".resident")).to_have_count(2)
+
+        # A new alert reaches the screen through the stream, without a reload or a poll.
+        fall = add_alert(clean_db, world.bob, "fall")
+        bob = page.locator(".alert-group", has_text="Bob Berg")
+        expect(bob).to_contain_text("Fall detected", timeout=3_000)
+        expect(page.locator("#critical-banner")).to_have_text(
+            "New critical alert: Fall detected — Bob Berg")
+        expect(bob.locator(".alert")).to_have_class(re.compile(r"\balert--fresh\b"))
+        expect(page.locator(".resident", has_text="Bob Berg")).to_contain_text("1 open alert")
+
+        bob.get_by_role("button", name="Acknowledge").click()
+        expect(bob.locator(".alert")).to_contain_text("Acknowledged by you")
+        expect(bob.get_by_role("button", name="Acknowledge")).to_have_count(0)
+        assert alert_row(clean_db, fall)[:2] == ("acknowledged", world.duty_north)
+
+        # Resolving: the server's readable 422 is shown, then the alert leaves the screen.
+        bob.get_by_role("button", name="Resolve…").click()
+        bob.get_by_label("Outcome").select_option("other")
+        bob.get_by_role("button", name="Resolve alert").click()
+        expect(bob.locator(".action-message")).to_contain_text("a note is required")
+        bob.get_by_label("Outcome").select_option("assisted_at_home")
+        bob.get_by_label("Note").fill("Helped back to bed")
+        bob.get_by_role("button", name="Resolve alert").click()
+        expect(page.locator(".alert-group", has_text="Bob Berg")).to_have_count(0)
+        assert alert_row(clean_db, fall) == ("resolved", world.duty_north, world.duty_north,
+                                             "assisted_at_home", "Helped back to bed")
+
+        page.screenshot(path=str(tmp_path / "duty-screen.png"), full_page=True)
+
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_label("Username")).to_be_visible()
+        expect(page.locator(".alert")).to_have_count(0)
+        assert page.evaluate("sessionStorage.length") == 0
+    assert browser.problems == []
+
+
+def test_someone_else_acknowledging_first_is_explained(server: Served, world: World, clean_db):
+    from playwright.sync_api import expect
+
+    with browser_page(WALL) as browser:
+        page = browser.page
+        log_in(page, server.url, "duty-north")
+        sos = page.locator(".alert", has_text="SOS call")
+        expect(sos.get_by_role("button", name="Acknowledge")).to_be_visible()
+
+        with feed_paused(clean_db):  # the screen has not heard of the colleague's click yet
+            token = httpx.post(f"{server.url}/api/v1/auth/token",
+                               data={"username": "care-north", "password": PASSWORD}
+                               ).json()["access_token"]
+            resp = httpx.post(f"{server.url}/api/v1/alerts/{world.sos_alice}/ack",
+                              headers={"Authorization": f"Bearer {token}"})
+            assert resp.status_code == 200, resp.text
+            sos.get_by_role("button", name="Acknowledge").click()
+            expect(sos.locator(".action-message")).to_contain_text(
+                "Already acknowledged by Carl Care")
+        # ...and the screen reloads the list, so the alert now shows who has it.
+        expect(sos).to_contain_text("Acknowledged by care-north")
+    assert browser.problems == []
+
+
+def test_unsaved_alert_from_the_bus_shows_until_it_is_stored(server: Served, world: World,
+                                                             clean_db, broker: Broker):
+    from playwright.sync_api import expect
+
+    with browser_page(WALL) as browser, bus_publisher(broker.pipeline) as bus:
+        page = browser.page
+        log_in(page, server.url, "duty-north")
+        expect(page.locator(".alert-group")).to_have_count(1)
+
+        raised = bus_event("north", world.bob, "fall", device_id="bed-bob")
+        bus.publish(raised)
+        bob = page.locator(".alert-group", has_text="Bob Berg")
+        expect(bob.locator(".alert")).to_contain_text("Not yet saved", timeout=3_000)
+        expect(bob.locator(".alert")).to_have_class(re.compile(r"\balert--pending\b"))
+        expect(bob.get_by_role("button", name="Acknowledge")).to_have_count(0)
+        expect(page.locator("#critical-banner")).to_contain_text("Bob Berg (not yet saved)")
+
+        stored = add_alert(clean_db, world.bob, "fall", uid=raised.uid, device_id="bed-bob")
+        card = bob.locator(f'.alert[data-alert-id="{stored}"]')
+        expect(card).to_contain_text("Fall detected")
+        expect(bob.locator(".alert")).to_have_count(1)
+        expect(card).not_to_contain_text("Not yet saved")
+        expect(card.get_by_role("button", name="Acknowledge")).to_be_visible()
+    assert browser.problems == []
+
+
+def test_while_the_database_is_down_bus_alerts_still_show(world: World, clean_db, pg_config,
+                                                           broker: Broker):
+    from playwright.sync_api import expect
+
+    proxy = TcpProxy(pg_config.port)
+    app = create_app(proxy.url_for(clean_db, pg_config.port), SECRET, mqtt=broker.pipeline)
+    stream = live(app)
+    stream.settings = StreamSettings(backoff_min_s=0.05, backoff_max_s=0.5, db_ping_s=1.0)
+    try:
+        with (running_server(app) as srv, browser_page(WALL) as browser,
+              bus_publisher(broker.pipeline) as bus):
+            wait_until(lambda: stream.database_up and stream.bus_up, what="the live feed")
+            page = browser.page
+            log_in(page, srv.url, "duty-north")
+            expect(page.locator(".alert", has_text="SOS call")).to_be_visible()
+
+            proxy.cut()
+            expect(page.locator("#stale-banner")).to_contain_text("The database is unavailable")
+            raised = bus_event("north", world.bob, "fall")
+            bus.publish(raised)
+            bob = page.locator(".alert-group", has_text="Bob Berg")
+            expect(bob.locator(".alert")).to_contain_text("Not yet saved")
+            expect(page.locator(".alert", has_text="SOS call")).to_be_visible()  # kept
+
+            # The pipeline stores it while this web app cannot see the database; once it can,
+            # the screen reloads and the unsaved card becomes the stored alert.
+            stored = add_alert(clean_db, world.bob, "fall", uid=raised.uid)
+            proxy.restore()
+            expect(bob.locator(f'.alert[data-alert-id="{stored}"]')).to_contain_text(
+                "Fall detected", timeout=10_000)
+            expect(bob.locator(".alert")).to_have_count(1)
+            expect(page.locator("#stale-banner")).to_be_hidden()
+        assert browser.problems == []
+    finally:
+        proxy.close()
+
+
+def test_screen_reconnects_after_a_server_restart_and_catches_up(world: World, clean_db):
+    from playwright.sync_api import expect
+
+    with running_server(create_app(clean_db, SECRET)) as srv, browser_page(WALL) as browser:
+        page = browser.page
+        log_in(page, srv.url, "duty-north")
+        expect(page.locator(".alert", has_text="SOS call")).to_be_visible()
+        expect(page.locator("#feed-status")).to_contain_text("Live")
+
+        srv.stop()
+        expect(page.locator("#feed-status")).to_have_text("Reconnecting…")
+        add_alert(clean_db, world.bob, "fall")  # raised while the screen is disconnected
+        with running_server(create_app(clean_db, SECRET), port=srv.port):
+            bob = page.locator(".alert-group", has_text="Bob Berg")
+            expect(bob).to_contain_text("Fall detected", timeout=20_000)
+            expect(page.locator("#feed-status")).to_contain_text("Live")
+    assert browser.problems == []
+
+
+def test_duty_screen_on_a_phone_and_family_view(server: Served, world: World, tmp_path):
+    from playwright.sync_api import expect
+
+    with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
+        page = browser.page
+        log_in(page, server.url, "duty-north")
+        expect(page.locator(".alert", has_text="SOS call")).to_be_visible()
+        expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()
+        assert fits_width(page)
+        page.screenshot(path=str(tmp_path / "duty-phone.png"), full_page=True)
+
+        page.get_by_role("button", name="Log out").click()
+        log_in(page, server.url, "family-alice")
+        alice = page.locator(".alert-group", has_text="Alice Andersen")
+        expect(alice.locator(".alert")).to_have_count(2)
+        expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
+        expect(page.get_by_role("button", name="Resolve…")).to_have_count(0)
+        assert fits_width(page)
+    assert browser.problems == []
+
+
+def test_login_errors_are_readable(server: Served):
+    from playwright.sync_api import expect
+
+    with browser_page(PHONE) as browser:
+        page = browser.page
+        page.goto(server.url)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("alert")).to_have_text("Enter your username and password.")
+        page.get_by_label("Username").fill("duty-north")
+        page.get_by_label("Password").fill("wrong password")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("alert")).to_have_text("Incorrect username or password")
+    assert browser.problems == []

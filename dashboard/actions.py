@@ -1,0 +1,280 @@
+"""Staff actions on alerts (acknowledge, resolve), the duty toggle and the Web Push key.
+
+Only care workers, duty officers and admins may act; family accounts are read-only (403).
+Which alerts a user may act on is decided by `dashboard.scope` (out of scope answers 404).
+The state change itself is `alerts.lifecycle`: exactly one of concurrent callers wins, the
+others get 409 with who got there first.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.responses import JSONResponse
+from psycopg import sql
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from alerts import lifecycle
+from alerts.lifecycle import ActionResult, AlertNotFound
+from alerts.model import RESOLVE_OUTCOMES, AlertStatus, Outcome
+from alerts.notify.vapid import public_key_b64url_async
+from dashboard import api, channels
+from dashboard.api import IdPath
+from dashboard.auth import CurrentUser
+from dashboard.channels import check_timezone
+from dashboard.deps import AsyncConn, ConnDep
+from dashboard.models import AlertDetailOut, UserOut
+from dashboard.scope import SITE_ROLES, Scope, ScopeDep, Where, not_found
+from eldercare.accounts import Role
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+router.include_router(channels.router)
+
+ACTING_ROLES = frozenset({Role.ADMIN, Role.DUTY_OFFICER, Role.CARE_WORKER})
+MAX_NOTE = 2000
+
+_DONE = {AlertStatus.ACKNOWLEDGED: "acknowledged", AlertStatus.RESOLVED: "resolved",
+         AlertStatus.CANCELLED: "cancelled"}
+
+_CONFLICT_CONTEXT = """
+SELECT (SELECT s.timezone FROM alerts a JOIN sites s ON s.id = a.site_id
+        WHERE a.id = %(alert)s),
+       (SELECT COALESCE(NULLIF(full_name, ''), username) FROM users WHERE id = %(user)s)
+"""
+
+
+# --- models -----------------------------------------------------------------------------
+
+
+def _clean_note(value: str | None) -> str | None:
+    """A note without surrounding blanks; blank means none."""
+    note = value.strip() if value is not None else None
+    return note or None
+
+
+class AckIn(BaseModel):
+    """Optional body of an acknowledgement."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=MAX_NOTE)
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str | None) -> str | None:
+        return _clean_note(value)
+
+
+class ResolveIn(BaseModel):
+    """How an alert ended; a note is required for outcome 'other'."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome = Field(description="One of: " + ", ".join(RESOLVE_OUTCOMES))
+    note: str | None = Field(default=None, max_length=MAX_NOTE, validate_default=True)
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _choosable(cls, value: object) -> object:
+        if value not in RESOLVE_OUTCOMES:
+            raise ValueError("choose one of " + ", ".join(RESOLVE_OUTCOMES))
+        return value
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str | None, info: ValidationInfo) -> str | None:
+        note = _clean_note(value)
+        if note is None and info.data.get("outcome") is Outcome.OTHER:
+            raise ValueError("a note is required when the outcome is 'other'")
+        return note
+
+
+class ConflictOut(BaseModel):
+    """Why an action lost: someone else acted first, or the alert is already finished."""
+
+    model_config = ConfigDict(frozen=True)
+
+    detail: str = Field(description='e.g. "Already acknowledged by Dora Duty at 03:12".')
+    status: AlertStatus
+    by_user_id: int | None
+    by: str | None = Field(description="Name of whoever acted first, when known.")
+    at: datetime | None
+
+
+class DutyIn(BaseModel):
+    """Going on or off duty."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on_duty: bool = Field(strict=True)
+
+
+class DutyOut(BaseModel):
+    """Whether the caller is on duty (on-duty care workers receive site alerts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    on_duty: bool
+
+
+class VapidKeyOut(BaseModel):
+    """The application server key for `pushManager.subscribe`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    public_key: str = Field(description="Base64url-encoded P-256 public key.")
+
+
+# --- role and scope ---------------------------------------------------------------------
+
+
+def acting_scope(scope: ScopeDep) -> Scope:
+    """Dependency: the caller's scope, if their role may act on alerts (403 otherwise)."""
+    if scope.user.role not in ACTING_ROLES:
+        logger.info("user %s (%s) denied an alert action", scope.user.username,
+                    scope.user.role.value)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Family accounts can follow alerts "
+                                                       "but cannot acknowledge or resolve them")
+    return scope
+
+
+ActingScope = Annotated[Scope, Depends(acting_scope)]
+
+
+async def require_alert(conn: AsyncConn, scope: Scope, alert_id: int) -> None:
+    """404 unless the alert exists and is in the caller's scope."""
+    where = Where()
+    where.add("a.id = %(alert_id)s", alert_id=alert_id)
+    scope.restrict_alerts(where)
+    cur = await conn.execute(sql.SQL("SELECT 1 FROM alerts a {}").format(where.clause()),
+                             where.params)
+    if await cur.fetchone() is None:
+        raise not_found("Alert")
+
+
+# --- conflict messages ------------------------------------------------------------------
+
+
+def local_time(at: datetime, tz_name: str | None, now: datetime) -> str:
+    """"03:12" in the site's time zone, with the date when it is not today there."""
+    try:
+        zone = ZoneInfo(check_timezone(tz_name or "UTC"))
+    except ValueError:
+        zone = ZoneInfo("UTC")
+    local = at.astimezone(zone)
+    return local.strftime("%H:%M" if local.date() == now.astimezone(zone).date()
+                          else "%Y-%m-%d %H:%M")
+
+
+def conflict_message(result: ActionResult, by: str | None, by_caller: bool,
+                     when: str | None) -> str:
+    """A readable sentence saying who already did what, and when."""
+    verb = _DONE.get(result.status)
+    if verb is None:
+        return result.message or "This alert cannot be changed right now"
+    at = f" at {when}" if when else ""
+    if by_caller:
+        return f"You already {verb} this alert{at}"
+    if by is None and result.status is AlertStatus.CANCELLED:
+        by = "the resident"
+    if by:
+        return f"Already {verb} by {by}{at}"
+    return f"Already {verb}{at}"
+
+
+async def _conflict(conn: AsyncConn, user: UserOut, result: ActionResult) -> JSONResponse:
+    """The 409 answer for a lost or pointless action."""
+    cur = await conn.execute(_CONFLICT_CONTEXT,
+                             {"alert": result.alert_id, "user": result.by_user_id})
+    row = await cur.fetchone()
+    tz_name, by = (row[0], row[1]) if row else (None, None)
+    when = local_time(result.at, tz_name, datetime.now(UTC)) if result.at else None
+    detail = conflict_message(result, by, result.by_user_id == user.id, when)
+    out = ConflictOut(detail=detail, status=result.status, by_user_id=result.by_user_id,
+                      by=by, at=result.at)
+    return JSONResponse(status_code=status.HTTP_409_CONFLICT, content=out.model_dump(mode="json"))
+
+
+async def _answer(conn: AsyncConn, scope: Scope, result: ActionResult, action: str
+                  ) -> AlertDetailOut | JSONResponse:
+    """200 with the updated alert for the winner, 409 for everyone else."""
+    if not result.ok:
+        logger.info("user %s could not %s alert %d: already %s", scope.user.username, action,
+                    result.alert_id, result.status.value)
+        return await _conflict(conn, scope.user, result)
+    logger.info("user %s %sd alert %d", scope.user.username, action, result.alert_id)
+    return await api.get_alert(result.alert_id, scope, conn)
+
+
+_ACTION_RESPONSES: dict[int | str, dict[str, object]] = {
+    403: {"description": "Family accounts are read-only"},
+    404: {"description": "No such alert in your scope"},
+    409: {"model": ConflictOut, "description": "Someone else acted first, or already done"},
+}
+
+
+# --- routes -----------------------------------------------------------------------------
+
+
+@router.post("/alerts/{alert_id}/ack", response_model=AlertDetailOut, tags=["alerts"],
+             responses=_ACTION_RESPONSES)
+async def acknowledge_alert(alert_id: IdPath, scope: ActingScope, conn: ConnDep,
+                            body: AckIn | None = None) -> AlertDetailOut | JSONResponse:
+    """Claim an open alert: exactly one of concurrent callers gets 200, the others 409."""
+    await require_alert(conn, scope, alert_id)
+    try:
+        result = await lifecycle.acknowledge(conn, alert_id, scope.user.id, datetime.now(UTC),
+                                             body.note if body else None)
+    except AlertNotFound:
+        raise not_found("Alert") from None
+    return await _answer(conn, scope, result, "acknowledge")
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertDetailOut, tags=["alerts"],
+             responses=_ACTION_RESPONSES)
+async def resolve_alert(alert_id: IdPath, body: ResolveIn, scope: ActingScope, conn: ConnDep
+                        ) -> AlertDetailOut | JSONResponse:
+    """Close an open or acknowledged alert with an outcome (409 when already finished)."""
+    await require_alert(conn, scope, alert_id)
+    try:
+        result = await lifecycle.resolve(conn, alert_id, scope.user.id, body.outcome,
+                                         body.note, datetime.now(UTC))
+    except AlertNotFound:
+        raise not_found("Alert") from None
+    return await _answer(conn, scope, result, "resolve")
+
+
+@router.get("/me/duty", response_model=DutyOut, tags=["auth"])
+async def get_duty(user: CurrentUser, conn: ConnDep) -> DutyOut:
+    """Whether you are on duty."""
+    cur = await conn.execute("SELECT on_duty FROM users WHERE id = %s", (user.id,))
+    row = await cur.fetchone()
+    return DutyOut(on_duty=bool(row[0]) if row else False)
+
+
+@router.put("/me/duty", response_model=DutyOut, tags=["auth"],
+            responses={403: {"description": "Only care workers and duty officers"}})
+async def set_duty(body: DutyIn, user: CurrentUser, conn: ConnDep) -> DutyOut:
+    """Go on or off duty (care workers and duty officers only)."""
+    if user.role not in SITE_ROLES:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "Only care workers and duty officers go on or off duty")
+    cur = await conn.execute("UPDATE users SET on_duty = %s WHERE id = %s RETURNING on_duty",
+                             (body.on_duty, user.id))
+    row = await cur.fetchone()
+    if row is None:  # deleted since the token check
+        raise not_found("User")
+    logger.info("user %s is now %s", user.username, "on duty" if row[0] else "off duty")
+    return DutyOut(on_duty=bool(row[0]))
+
+
+@router.get("/push/vapid-public-key", response_model=VapidKeyOut, tags=["push"])
+async def vapid_public_key(_user: CurrentUser, conn: ConnDep) -> VapidKeyOut:
+    """The Web Push application server key (any logged-in user); made on first use."""
+    return VapidKeyOut(public_key=await public_key_b64url_async(conn))

@@ -1,0 +1,351 @@
+// Eldercare care worker's phone page (/worker, and /alerts/{id} from a notification).
+// Shared code: common.js. Mobile first: one column, big buttons.
+//
+// "Assigned to me": active alerts assigned to the logged-in user. "Open at my site": every
+// other active alert in scope, including alerts raised but not yet saved. Live via the stream.
+"use strict";
+
+(() => {
+  const E = window.Eldercare;
+  const { $, el } = E;
+  const STALE_MS = 10000;
+  const SUBSCRIBE_TIMEOUT_MS = 30000;  // a push service that never answers must not hang the page
+  const SITE_ROLES = new Set(["duty_officer", "care_worker"]);
+
+  const state = {
+    session: null,
+    me: null,
+    live: null,
+    residents: new Map(),
+    cards: new Map(),   // item key -> {root, body, actions}
+    downSince: 0,
+    tickTimer: null,
+    focusAlert: focusFromPath(),
+  };
+
+  function focusFromPath() {
+    const match = /^\/alerts\/(\d+)$/.exec(window.location.pathname);
+    return match ? Number(match[1]) : null;
+  }
+
+  // --- alerts ----------------------------------------------------------------------------
+
+  function residentName(item) {
+    const resident = state.residents.get(item.resident_id);
+    return item.resident_name || (resident && resident.full_name) || `Resident #${item.resident_id}`;
+  }
+
+  function render() {
+    if (!state.live) return;
+    const items = state.live.items();
+    const myId = state.me ? state.me.id : null;
+    const mine = items.filter((i) => myId !== null && i.assigned_to === myId);
+    const others = items.filter((i) => !mine.includes(i));
+    E.reconcile($("mine-list"), mine.map(cardNode));
+    E.reconcile($("site-list"), others.map(cardNode));
+    const keys = new Set(items.map((i) => i.key));
+    for (const key of state.cards.keys()) if (!keys.has(key)) state.cards.delete(key);
+    $("mine-count").textContent = String(mine.length);
+    $("site-count").textContent = String(others.length);
+    $("mine-empty").hidden = mine.length > 0;
+    $("site-empty").hidden = others.length > 0;
+    const open = items.filter((i) => i.status === "open").length;
+    document.title = open ? `(${open}) Eldercare: my alerts` : "Eldercare: my alerts";
+    scrollToFocused();
+  }
+
+  function cardNode(item) {
+    let card = state.cards.get(item.key);
+    if (!card) {
+      const actions = E.canAct(state.session.role)
+        ? E.alertActions(state.live, { big: true, onAuthError: (err) => logout(err.message) })
+        : null;
+      const body = el("div", { className: "alert-body" });
+      card = { root: el("li", {}, body, actions && actions.root), body, actions };
+      state.cards.set(item.key, card);
+    }
+    const classes = ["alert", `alert--${item.severity}`, `alert--${item.status}`];
+    if (item.pending) classes.push("alert--pending");
+    if (item.id !== null && item.id === state.focusAlert) classes.push("alert--fresh");
+    card.root.className = classes.join(" ");
+    card.root.dataset.alertId = item.id === null ? "" : String(item.id);
+    card.root.id = item.id === null ? "" : `alert-${item.id}`;
+    card.root.setAttribute("aria-label", `${item.severity} alert: ${E.typeLabel(item.type)}, ` +
+      `${residentName(item)}${item.pending ? ", not yet saved" : `, ${item.status}`}`);
+    card.body.replaceChildren(...cardBody(item).filter(Boolean));
+    if (card.actions) card.actions.update(item);
+    return card.root;
+  }
+
+  function cardBody(item) {
+    const resident = state.residents.get(item.resident_id);
+    return [
+      el("div", { className: "alert-head" },
+        el("span", { className: "alert-type" }, E.typeLabel(item.type)),
+        el("span", { className: "severity" }, item.severity.toUpperCase())),
+      el("div", { className: "worker-resident" }, residentName(item)),
+      resident && resident.address && el("div", { className: "alert-meta" }, resident.address),
+      item.pending && el("p", { className: "badge badge--pending" }, "Not yet saved"),
+      item.status === "acknowledged" && el("p", { className: "badge badge--ack" },
+        state.me && item.acknowledged_by === state.me.id ? "Acknowledged by you" : "Acknowledged"),
+      el("div", { className: "alert-age" },
+        E.ageSpan(item.opened_at), ` · at ${E.clockTime(Date.parse(item.opened_at))}`),
+      item.count > 1 && el("div", { className: "alert-meta" }, `Repeated ${item.count}×`),
+      item.device_id && el("div", { className: "alert-meta" }, `Device ${item.device_id}`),
+      item.pending && el("div", { className: "alert-meta" },
+        "Raised by the sensors; it can be acknowledged once it is saved."),
+    ];
+  }
+
+  function scrollToFocused() {
+    if (state.focusAlert === null) return;
+    const card = $(`alert-${state.focusAlert}`);
+    if (!card) return;
+    card.scrollIntoView({ block: "center" });
+    state.focusAlert = null; // only once; the highlight goes with the next update
+  }
+
+  function onFresh(item) {
+    $("announcer").textContent =
+      `New ${item.severity} alert: ${E.typeLabel(item.type)}, ${residentName(item)}.`;
+    if (item.severity !== "critical") return;
+    $("critical-banner").textContent =
+      `New critical alert: ${E.typeLabel(item.type)} — ${residentName(item)}`;
+    $("critical-banner").hidden = false;
+    if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+  }
+
+  async function loadResidents() {
+    try {
+      const residents = await E.api("/residents");
+      state.residents = new Map(residents.map((r) => [r.id, r]));
+      render();
+    } catch (err) {
+      if (err instanceof E.AuthError) logout(err.message);
+      // Names then come from the alerts themselves; nothing else depends on this list.
+    }
+  }
+
+  // --- duty ------------------------------------------------------------------------------
+
+  function showDuty(onDuty) {
+    const button = $("duty-button");
+    button.setAttribute("aria-pressed", String(onDuty));
+    button.textContent = onDuty ? "On duty ✓" : "Go on duty";
+    $("duty-message").textContent = onDuty
+      ? "You are on duty: new alerts at your site can be assigned to you."
+      : "You are off duty: no alerts are assigned to you.";
+    $("duty-message").className = "notify-message";
+  }
+
+  async function loadDuty() {
+    const button = $("duty-button");
+    button.hidden = !SITE_ROLES.has(state.session.role);
+    if (button.hidden) return;
+    try {
+      showDuty((await E.api("/me/duty")).on_duty);
+    } catch (err) {
+      if (err instanceof E.AuthError) return logout(err.message);
+      dutyError(`Could not load your duty status: ${err.message}`);
+    }
+    return undefined;
+  }
+
+  function dutyError(text) {
+    $("duty-message").textContent = text;
+    $("duty-message").className = "notify-message notify-message--error";
+  }
+
+  async function toggleDuty() {
+    const button = $("duty-button");
+    const wanted = button.getAttribute("aria-pressed") !== "true";
+    button.disabled = true;
+    try {
+      const answer = await E.api("/me/duty", { method: "PUT", body: { on_duty: wanted } });
+      showDuty(answer.on_duty);
+    } catch (err) {
+      if (err instanceof E.AuthError) return logout(err.message);
+      dutyError(`Could not change your duty status: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+    return undefined;
+  }
+
+  // --- notifications -----------------------------------------------------------------------
+
+  function pushSupported() {
+    return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+  }
+
+  function keyBytes(base64url) {
+    const base64 = base64url.replace(/-/g, "+").replace(/_/g, "/");
+    const raw = atob(base64 + "=".repeat((4 - (base64.length % 4)) % 4));
+    return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  }
+
+  function sameKey(subscription, key) {
+    const current = subscription.options && subscription.options.applicationServerKey;
+    if (!current) return true;
+    const a = new Uint8Array(current);
+    return a.length === key.length && a.every((byte, i) => byte === key[i]);
+  }
+
+  async function subscribe(registration, key) {
+    let subscription = await registration.pushManager.getSubscription();
+    if (subscription && !sameKey(subscription, key)) {
+      await subscription.unsubscribe(); // the server's key changed
+      subscription = null;
+    }
+    if (subscription) return subscription;
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the push service did not answer; try again " +
+        "later")), SUBSCRIBE_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([timeout, registration.pushManager.subscribe({
+        userVisibleOnly: true, applicationServerKey: key,
+      })]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function enableNotifications() {
+    if (!pushSupported()) {
+      throw new Error("This browser cannot show notifications from web pages. On an iPhone, " +
+        "add this page to the home screen first (Share → Add to Home Screen), then open it " +
+        "from there.");
+    }
+    const permission = await Notification.requestPermission();
+    if (permission !== "granted") {
+      throw new Error("Notifications are blocked for this site. Allow them in the browser's " +
+        "site settings, then try again.");
+    }
+    const { public_key: publicKey } = await E.api("/push/vapid-public-key");
+    await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+    const registration = await navigator.serviceWorker.ready;
+    let subscription;
+    try {
+      subscription = await subscribe(registration, keyBytes(publicKey));
+    } catch (err) {
+      throw new Error(`This phone could not subscribe to notifications (${err.message}).`);
+    }
+    await E.api("/me/channels", {
+      method: "POST", body: { kind: "webpush", subscription: subscription.toJSON() },
+    });
+  }
+
+  async function onEnableNotifications() {
+    const button = $("notify-button");
+    const message = $("notify-message");
+    button.disabled = true;
+    message.className = "notify-message";
+    message.textContent = "Setting up notifications…";
+    try {
+      await enableNotifications();
+      message.textContent = "Notifications are on for this phone.";
+      button.textContent = "Notifications on ✓ (tap to register again)";
+    } catch (err) {
+      if (err instanceof E.AuthError) return logout(err.message);
+      message.className = "notify-message notify-message--error";
+      message.textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+    return undefined;
+  }
+
+  async function showNotificationState() {
+    if (!pushSupported() || Notification.permission !== "granted") return;
+    const registration = await navigator.serviceWorker.getRegistration("/");
+    const subscription = registration && await registration.pushManager.getSubscription();
+    if (subscription) $("notify-button").textContent = "Notifications on ✓ (tap to register again)";
+  }
+
+  // --- status ------------------------------------------------------------------------------
+
+  function onStatus(status) {
+    if (!state.live) return;
+    if (status.stream === "down" && !state.downSince) state.downSince = Date.now();
+    if (status.stream === "live") state.downSince = 0;
+    $("alerts-message").textContent = status.stream === "live" ? status.error : "";
+    tick();
+  }
+
+  function tick() {
+    if (!state.live) return;
+    E.refreshAges();
+    const status = state.live.status();
+    const live = status.stream === "live";
+    const dbDown = live && status.database === false;
+    const lost = !live && state.downSince && Date.now() - state.downSince > STALE_MS;
+    const feed = $("feed-status");
+    feed.classList.toggle("live", live && !dbDown);
+    feed.classList.toggle("down", Boolean(dbDown || !live));
+    feed.textContent = live ? (dbDown ? "Live · database down" : "Live")
+      : (status.stream === "down" ? "Reconnecting…" : "Connecting…");
+    const banner = $("stale-banner");
+    banner.hidden = !(lost || dbDown);
+    if (lost) banner.textContent = `Connection lost: this list may be out of date. ${status.error}`;
+    else if (dbDown) {
+      banner.textContent = "The database is unavailable: new alerts still show up (“not yet " +
+        "saved”), but cannot be acknowledged until it is back.";
+    }
+  }
+
+  // --- screens -------------------------------------------------------------------------------
+
+  function showPage(session) {
+    state.session = session;
+    $("login-view").hidden = true;
+    $("app-view").hidden = false;
+    $("who").textContent = E.whoLine(session);
+    state.downSince = 0;
+    state.live = E.createLiveAlerts({
+      onChange: render,
+      onStatus,
+      onAuthError: (err) => logout(err.message),
+      onFresh,
+    });
+    state.live.start();
+    E.api("/me").then((me) => { state.me = me; render(); })
+      .catch((err) => { if (err instanceof E.AuthError) logout(err.message); });
+    loadResidents();
+    loadDuty();
+    showNotificationState().catch(() => {});
+    state.tickTimer = setInterval(tick, 1000);
+    tick();
+  }
+
+  function logout(message = "") {
+    if (state.live) state.live.stop();
+    clearInterval(state.tickTimer);
+    state.live = null;
+    state.me = null;
+    state.cards.clear();
+    state.residents = new Map();
+    $("mine-list").replaceChildren();
+    $("site-list").replaceChildren();
+    $("critical-banner").hidden = true;
+    $("stale-banner").hidden = true;
+    $("notify-message").textContent = "";
+    E.clearSession();
+    document.title = "Eldercare: my alerts";
+    E.showLogin(message);
+  }
+
+  function init() {
+    E.wireLogin(showPage);
+    $("logout-button").addEventListener("click", () => logout("You have logged out."));
+    $("duty-button").addEventListener("click", toggleDuty);
+    $("notify-button").addEventListener("click", onEnableNotifications);
+    $("critical-banner").addEventListener("click", () => { $("critical-banner").hidden = true; });
+    const session = E.loadSession();
+    if (session) showPage(session);
+    else E.showLogin();
+  }
+
+  init();
+})();

@@ -1,0 +1,723 @@
+"""Live alert feed: Server-Sent Events at `GET /api/v1/alerts/stream`.
+
+One `AlertStream` per process feeds every open stream:
+
+- one dedicated database connection does `LISTEN alerts` (the `alerts_notify` trigger sends
+  the id of every inserted or updated alert); each notified row is fetched once, through the
+  pool, and fanned out as an `alert` event to the subscribers whose scope admits it;
+- one paho-mqtt client subscribes to the internal alert bus (`alerts.bus`) and relays each
+  `AlertEvent` as a `pending` event, so a new alert reaches the screens even before, or
+  without, the database;
+- every subscriber has a bounded queue: a client that cannot keep up has its stream closed
+  (it reconnects and reloads) and never slows anyone else down.
+
+Authentication is the ordinary `Authorization: Bearer` header: the pages read the stream with
+`fetch()`, so no token ever appears in a URL or an access log. Protocol: docs/alerts.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from uuid import UUID
+
+import jwt
+import paho.mqtt.client as mqtt
+import psycopg
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from paho.mqtt.enums import CallbackAPIVersion
+from psycopg import sql
+from psycopg.rows import class_row
+from psycopg_pool import PoolTimeout
+from pydantic import ValidationError
+from starlette.responses import Response
+from starlette.types import Message, Receive, Send
+from starlette.types import Scope as AsgiScope
+
+from alerts.bus import BUS_FILTER, AlertEvent, decode_event
+from dashboard import auth
+from dashboard.api import _ALERT_COLUMNS
+from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, Pool, StateDep
+from dashboard.models import AlertOut, UserOut
+from dashboard.scope import SITE_ROLES, Scope, Where
+from eldercare.accounts import Role
+from gateway.broker_admin import MqttEndpoint
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["alerts"])
+
+CHANNEL = "alerts"
+HEARTBEAT = b": heartbeat\n\n"
+NOT_AUTHENTICATED = "Not authenticated: log in and send 'Authorization: Bearer <token>'"
+SHUTTING_DOWN = "The server is restarting; the screen will reconnect shortly"
+OVERFLOW = "too slow: more events queued than the limit"
+BURST_FACTOR = 8
+DOWN_DB_TIMEOUT_S = 1.0  # how long a new stream waits for a database known to be down
+
+_FETCH = f"""
+SELECT {_ALERT_COLUMNS}, a.uid
+FROM alerts a JOIN residents r ON r.id = a.resident_id
+WHERE a.id = ANY(%(ids)s)
+ORDER BY a.id
+"""
+
+_USERS = """
+SELECT id, username, full_name, role, site_id, active FROM users WHERE id = ANY(%s)
+"""
+
+
+@dataclass
+class StreamSettings:
+    """Tunables of the live feed (tests shorten them)."""
+
+    heartbeat_s: float = 15.0
+    retry_ms: int = 3000
+    queue_limit: int = 500
+    close_grace_s: float = 5.0
+    db_timeout_s: float = 5.0
+    db_ping_s: float = 30.0
+    scope_refresh_s: float = 30.0
+    auth_cache_s: float = 3600.0
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+class StreamAlert(AlertOut):
+    """An alert as pushed on the stream: the list item plus the pipeline's `uid`."""
+
+    uid: UUID | None = None
+
+
+def sse(event: str, data: str) -> bytes:
+    """One SSE message: an `event:` line and a `data:` line per line of `data`."""
+    lines = "".join(f"data: {line}\n" for line in (data.splitlines() or [""]))
+    return f"event: {event}\n{lines}\n".encode()
+
+
+class Backoff:
+    """Exponential reconnect delays with jitter, from `low` up to `high` seconds."""
+
+    def __init__(self, low: float, high: float) -> None:
+        self._low, self._high = low, high
+        self._next = low
+
+    def reset(self) -> None:
+        """Start again from the shortest delay."""
+        self._next = self._low
+
+    def delay(self) -> float:
+        """The next delay (0.5x to 1x of the current step); doubles the step."""
+        step = self._next
+        self._next = min(self._high, self._next * 2)
+        return step * (0.5 + secrets.randbelow(1000) / 2000)
+
+
+# --- who receives what ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Which alerts one subscriber may receive: `dashboard.scope`'s rules on (site, resident)."""
+
+    role: Role
+    site_id: str | None
+    residents: frozenset[int] = frozenset()
+
+    def admits(self, site: str, resident_id: int) -> bool:
+        """Whether an alert of this site and resident is in scope."""
+        if self.role is Role.ADMIN:
+            return True
+        if self.role in SITE_ROLES:
+            return site == self.site_id
+        if self.role is Role.FAMILY:
+            return resident_id in self.residents
+        return False  # deny by default, like Scope
+
+
+async def load_audience(conn: AsyncConn, scope: Scope) -> Audience:
+    """The audience of a scope; family members' residents come from the scope's own SQL."""
+    residents: frozenset[int] = frozenset()
+    if scope.user.role is Role.FAMILY:
+        where = Where()
+        scope.restrict_residents(where)
+        query = sql.SQL("SELECT r.id FROM residents r {}").format(where.clause())
+        cur = await conn.execute(query, where.params)
+        residents = frozenset(int(row[0]) for row in await cur.fetchall())
+    return Audience(scope.user.role, scope.user.site_id, residents)
+
+
+class Subscriber:
+    """One open stream: a bounded queue of encoded SSE messages.
+
+    The queue may hold `limit` messages while the client is still receiving earlier ones
+    (a write is blocked); beyond that the client is too slow and its stream is closed. A burst
+    that arrives before the sender had a chance to run may reach BURST_FACTOR x `limit`.
+    """
+
+    def __init__(self, user: UserOut, audience: Audience, expires_at: float, limit: int
+                 ) -> None:
+        self.user = user
+        self.audience = audience
+        self.expires_at = expires_at  # the token's `exp` (epoch seconds)
+        self.close_reason: str | None = None
+        self.sending = False  # a write to the client is in progress
+        self._limit = limit
+        self._frames: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+        self._closed = asyncio.Event()
+
+    def offer(self, data: bytes) -> bool:
+        """Queue a message; on overflow close the stream instead and return False."""
+        if self.close_reason is not None:
+            return False
+        queued = len(self._frames)
+        if queued >= self._limit * BURST_FACTOR or (queued >= self._limit and self.sending):
+            self.close(OVERFLOW)
+            return False
+        self._frames.append(data)
+        self._wake.set()
+        return True
+
+    def close(self, reason: str) -> None:
+        """End this stream (its sender stops at the next message)."""
+        if self.close_reason is None:
+            self.close_reason = reason
+            self._frames.clear()
+            self._closed.set()
+            self._wake.set()
+
+    async def wait_closed(self) -> None:
+        """Return once the stream has been closed."""
+        await self._closed.wait()
+
+    async def take(self, idle_s: float) -> bytes | None:
+        """Everything queued as one chunk; a heartbeat after `idle_s` idle; None once closed."""
+        if not self._frames and self.close_reason is None:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), idle_s)
+            except TimeoutError:
+                return HEARTBEAT
+        if self.close_reason is not None:
+            return None
+        chunk = b"".join(self._frames)
+        self._frames.clear()
+        return chunk
+
+
+class Hub:
+    """The open streams of this process, and fan-out to those whose audience admits a message."""
+
+    def __init__(self) -> None:
+        self._subs: set[Subscriber] = set()
+        self.overflows = 0
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+    def subscribers(self) -> list[Subscriber]:
+        """A snapshot of the open streams."""
+        return list(self._subs)
+
+    def add(self, sub: Subscriber) -> None:
+        """Start delivering to a subscriber."""
+        self._subs.add(sub)
+
+    def remove(self, sub: Subscriber) -> None:
+        """Stop delivering to a subscriber."""
+        self._subs.discard(sub)
+
+    def publish(self, data: bytes, site: str, resident_id: int) -> int:
+        """Queue a message for every subscriber in scope; returns how many took it."""
+        return sum(self._offer(sub, data) for sub in list(self._subs)
+                   if sub.audience.admits(site, resident_id))
+
+    def publish_all(self, data: bytes) -> None:
+        """Queue a message for every subscriber."""
+        for sub in list(self._subs):
+            self._offer(sub, data)
+
+    def close_all(self, reason: str) -> None:
+        """End every open stream."""
+        for sub in list(self._subs):
+            sub.close(reason)
+        self._subs.clear()
+
+    def _offer(self, sub: Subscriber, data: bytes) -> bool:
+        if sub.offer(data):
+            return True
+        if sub.close_reason == OVERFLOW:
+            self.overflows += 1
+            logger.warning("closed the alert stream of %s: it fell %s", sub.user.username,
+                           OVERFLOW)
+        self._subs.discard(sub)
+        return False
+
+
+# --- the internal alert bus (MQTT) --------------------------------------------------------
+
+
+class BusBridge:
+    """The internal alert bus relayed into asyncio: one paho client (own thread) per process."""
+
+    def __init__(self, endpoint: MqttEndpoint, on_event: Callable[[AlertEvent], None],
+                 on_state: Callable[[bool], None], max_delay_s: float) -> None:
+        self._endpoint = endpoint
+        self._on_event = on_event
+        self._on_state = on_state
+        self._max_delay = max(1, int(max_delay_s))
+        self._loop: asyncio.AbstractEventLoop | None = None
+        client_id = f"eldercare-web-{socket.gethostname()[:20]}-{os.getpid()}-" \
+                    f"{secrets.token_hex(3)}"
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                   clean_session=True)
+        self._client.username_pw_set(endpoint.username, endpoint.password)
+        self._client.reconnect_delay_set(1, self._max_delay)
+        self._client.on_connect = self._connected
+        self._client.on_subscribe = self._subscribed
+        self._client.on_disconnect = self._disconnected
+        self._client.on_message = self._message
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Connect in the background (retrying with backoff until the broker answers)."""
+        self._loop = loop
+        self._client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30)
+        self._client.loop_start()
+
+    async def stop(self) -> None:
+        """Disconnect and join the network thread."""
+        self._loop = None  # no more callbacks into the event loop
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run `fn(*args)` on the event loop (from paho's thread)."""
+        loop = self._loop
+        if loop is None:
+            return
+        # RuntimeError: the loop closed while the network thread was stopping.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _connected(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
+                   _props: Any) -> None:
+        if reason.is_failure:
+            logger.error("alert bus: the broker at %s:%d refused the login of %r: %s",
+                         self._endpoint.host, self._endpoint.port, self._endpoint.username,
+                         reason)
+            return
+        client.subscribe(BUS_FILTER, qos=1)
+
+    def _subscribed(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any,
+                    _props: Any) -> None:
+        if any(code.is_failure for code in reasons):
+            logger.error("alert bus: the broker refused the subscription to %s; the service "
+                         "account needs read access to eldercare/internal/#", BUS_FILTER)
+            return
+        logger.info("alert bus: subscribed to %s", BUS_FILTER)
+        self._call(self._on_state, True)
+
+    def _disconnected(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
+                      _props: Any) -> None:
+        if self._loop is not None:
+            logger.warning("alert bus: disconnected (%s); reconnecting", reason)
+        self._call(self._on_state, False)
+
+    def _message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            event = decode_event(bytes(msg.payload))
+        except ValidationError as exc:
+            logger.warning("alert bus: unreadable event on %s: %s", msg.topic,
+                           exc.errors(include_url=False)[:1])
+            return
+        self._call(self._on_event, event)
+
+
+# --- the process-wide feed ----------------------------------------------------------------
+
+
+@dataclass
+class _Known:
+    """A user's scope as last confirmed by the database (used while it is unreachable)."""
+
+    user: UserOut
+    audience: Audience
+    confirmed: float = field(default_factory=time.monotonic)
+
+
+class AlertStream:
+    """The live feed of one process: LISTEN connection, bus client, subscribers."""
+
+    def __init__(self, database_url: str, mqtt_endpoint: MqttEndpoint | None = None,
+                 settings: StreamSettings | None = None) -> None:
+        self.settings = settings or StreamSettings()
+        self.hub = Hub()
+        self.database_up = False
+        self.bus_up: bool | None = None if mqtt_endpoint is None else False
+        self._url = database_url
+        self._mqtt = mqtt_endpoint
+        self._pool: Pool | None = None
+        self._bus: BusBridge | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._changed: set[int] = set()
+        self._have_changes = asyncio.Event()
+        self._known: dict[int, _Known] = {}
+        self._accepting = False
+        self._backoff = Backoff(self.settings.backoff_min_s, self.settings.backoff_max_s)
+
+    # --- life cycle ---
+
+    async def start(self, pool: Pool) -> None:
+        """Start listening (database and bus); both retry in the background until reachable."""
+        self._pool = pool
+        self._accepting = True
+        self._backoff = Backoff(self.settings.backoff_min_s, self.settings.backoff_max_s)
+        self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
+            ("alert-stream-listen", self._listen_forever()),
+            ("alert-stream-fetch", self._fetch_forever()),
+            ("alert-stream-refresh", self._refresh_forever()),
+        )]
+        if self._mqtt is not None:
+            self._bus = BusBridge(self._mqtt, self._on_bus_event, self._set_bus,
+                                  self.settings.backoff_max_s)
+            self._bus.start(asyncio.get_running_loop())
+
+    def end_streams(self, reason: str = SHUTTING_DOWN) -> None:
+        """Refuse new streams and end the open ones (before a server's graceful shutdown)."""
+        self._accepting = False
+        self.hub.close_all(reason)
+
+    async def stop(self) -> None:
+        """End all streams and stop listening."""
+        self.end_streams()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._bus is not None:
+            await self._bus.stop()
+            self._bus = None
+        self._pool = None
+
+    # --- subscribing ---
+
+    async def subscribe(self, token: str | None, state: DashboardState) -> Subscriber:
+        """Authenticate a bearer token and make its subscriber (401/403/503 on failure)."""
+        if not self._accepting:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, SHUTTING_DOWN)
+        if not token:
+            raise auth.AuthError(NOT_AUTHENTICATED)
+        user_id = auth.decode_token(token, state.jwt_secret)  # 401 unless valid and current
+        try:
+            user, audience = await self._load_scope(token, state)
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            user, audience = self._cached_scope(user_id, exc)
+        except HTTPException:
+            self._known.pop(user_id, None)  # deactivated, deleted or without a site
+            raise
+        self._known[user.id] = _Known(user, audience)
+        return Subscriber(user, audience, _token_expiry(token, state.jwt_secret),
+                          self.settings.queue_limit)
+
+    async def _load_scope(self, token: str, state: DashboardState) -> tuple[UserOut, Audience]:
+        """The token's user and audience from the database (as every request does); while the
+        feed knows the database is down it waits only briefly before using its cache."""
+        if self._pool is None:
+            raise PoolTimeout("the alert stream has not started")
+        timeout = self.settings.db_timeout_s if self.database_up else DOWN_DB_TIMEOUT_S
+        async with self._pool.connection(timeout=timeout) as conn:
+            user = await auth.get_current_user(token, conn, state)
+            return user, await load_audience(conn, Scope.for_user(user))
+
+    def _cached_scope(self, user_id: int, exc: Exception) -> tuple[UserOut, Audience]:
+        """While the database is down: the scope it last confirmed for this user, if recent."""
+        known = self._known.get(user_id)
+        if known is None or time.monotonic() - known.confirmed > self.settings.auth_cache_s:
+            logger.warning("alert stream refused: database unavailable (%s)", exc)
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, DB_UNAVAILABLE) from None
+        logger.info("database unavailable: streaming to %s with the scope confirmed %.0f s ago",
+                    known.user.username, time.monotonic() - known.confirmed)
+        return known.user, known.audience
+
+    def attach(self, sub: Subscriber) -> None:
+        """Start delivering to a subscriber; its first message is `ready`."""
+        hello = {"user": sub.user.username, "role": sub.user.role.value,
+                 "site_id": sub.user.site_id, "heartbeat_s": self.settings.heartbeat_s,
+                 **self._status()}
+        sub.offer(f"retry: {self.settings.retry_ms}\n\n".encode()
+                  + sse("ready", json.dumps(hello)))
+        if self._accepting:
+            self.hub.add(sub)
+        else:
+            sub.close(SHUTTING_DOWN)
+
+    def detach(self, sub: Subscriber) -> None:
+        """Stop delivering to a subscriber (its response has ended)."""
+        sub.close(sub.close_reason or "stream ended")
+        self.hub.remove(sub)
+
+    # --- sources ---
+
+    def _status(self) -> dict[str, bool | None]:
+        return {"database": self.database_up, "bus": self.bus_up}
+
+    def _set_database(self, up: bool) -> None:
+        if up == self.database_up:
+            return
+        self.database_up = up
+        if up:
+            self._backoff.reset()
+            logger.info("alert stream: listening for alert changes")
+        self.hub.publish_all(sse("status", json.dumps(self._status())))
+
+    def _set_bus(self, up: bool) -> None:
+        if up == self.bus_up:
+            return
+        self.bus_up = up
+        self.hub.publish_all(sse("status", json.dumps(self._status())))
+
+    def _on_bus_event(self, event: AlertEvent) -> None:
+        """Relay a bus event to the subscribers in scope (runs on the event loop)."""
+        self.hub.publish(sse("pending", event.model_dump_json()), event.site, event.resident_id)
+
+    async def _listen_forever(self) -> None:
+        """Hold the one LISTEN connection; reconnect with backoff whenever it is lost."""
+        warned = False
+        while True:
+            try:
+                await self._listen()
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                if self.database_up or not warned:  # once per outage
+                    logger.warning("alert stream: no database (%s); retrying with backoff",
+                                   _first_line(exc))
+                    warned = True
+            except Exception:
+                logger.exception("alert stream: listener failed; restarting it")
+            self._set_database(False)
+            await asyncio.sleep(self._backoff.delay())
+
+    async def _listen(self) -> None:
+        conn = await psycopg.AsyncConnection.connect(
+            self._url, autocommit=True, connect_timeout=max(1, int(self.settings.db_timeout_s)),
+            application_name="eldercare-dashboard-listen")
+        async with conn:
+            await conn.execute(f"LISTEN {CHANNEL}")
+            self._set_database(True)
+            while True:
+                async for note in conn.notifies(timeout=self.settings.db_ping_s):
+                    self._note_change(note.payload)
+                # Quiet for a while: prove the connection is still alive.
+                await asyncio.wait_for(conn.execute("SELECT 1"), self.settings.db_timeout_s)
+
+    def _note_change(self, payload: str) -> None:
+        try:
+            self._changed.add(int(payload))
+        except ValueError:
+            logger.warning("alert stream: ignoring notification %r", payload[:40])
+            return
+        self._have_changes.set()
+
+    async def _fetch_forever(self) -> None:
+        """Fetch every changed alert once (batched) and fan it out."""
+        while True:
+            await self._have_changes.wait()
+            self._have_changes.clear()
+            ids, self._changed = sorted(self._changed), set()
+            try:
+                alerts = await self._fetch(ids)
+            except (PoolTimeout, psycopg.Error) as exc:
+                logger.warning("alert stream: could not fetch %d changed alert(s) (%s); "
+                               "asking screens to reload", len(ids), _first_line(exc))
+                self._resync()
+                continue
+            except Exception:  # e.g. a row the model cannot read: never stop the feed
+                logger.exception("alert stream: reading changed alerts %s failed", ids[:10])
+                self._resync()
+                continue
+            for alert in alerts:
+                self.hub.publish(sse("alert", alert.model_dump_json()), alert.site_id,
+                                 alert.resident_id)
+
+    def _resync(self) -> None:
+        """Tell every screen that it missed changes and should reload its list."""
+        self.hub.publish_all(sse("resync", json.dumps({"reason": "missed changes"})))
+
+    async def _fetch(self, ids: list[int]) -> list[StreamAlert]:
+        if self._pool is None:
+            raise PoolTimeout("the alert stream has stopped")
+        async with (self._pool.connection(timeout=self.settings.db_timeout_s) as conn,
+                    conn.cursor(row_factory=class_row(StreamAlert)) as cur):
+            await cur.execute(_FETCH, {"ids": ids})
+            return await cur.fetchall()
+
+    # --- keeping scopes current ---
+
+    async def _refresh_forever(self) -> None:
+        """Periodically end expired sessions and apply account changes to open streams."""
+        while True:
+            await asyncio.sleep(self.settings.scope_refresh_s)
+            self._close_expired()
+            try:
+                await self._refresh_scopes()
+            except (PoolTimeout, psycopg.Error) as exc:
+                logger.info("alert stream: scopes not refreshed (%s)", exc)
+            except Exception:
+                logger.exception("alert stream: refreshing scopes failed")
+
+    def _close_expired(self) -> None:
+        now = time.time()
+        for sub in self.hub.subscribers():
+            if sub.expires_at <= now:
+                sub.close("session expired")
+                self.hub.remove(sub)
+        horizon = time.monotonic() - self.settings.auth_cache_s
+        self._known = {k: v for k, v in self._known.items() if v.confirmed >= horizon}
+
+    async def _refresh_scopes(self) -> None:
+        subs = self.hub.subscribers()
+        if not subs or self._pool is None:
+            return
+        async with self._pool.connection(timeout=self.settings.db_timeout_s) as conn:
+            current = await _current_scopes(conn, sorted({s.user.id for s in subs}))
+        for sub in subs:
+            known = current.get(sub.user.id)
+            if known is None or (known.user.role, known.user.site_id) != (sub.user.role,
+                                                                          sub.user.site_id):
+                sub.close("account changed")
+                self.hub.remove(sub)
+            else:
+                sub.user, sub.audience = known.user, known.audience
+        for user_id in {s.user.id for s in subs} - current.keys():
+            self._known.pop(user_id, None)
+        self._known.update(current)
+
+
+async def _current_scopes(conn: AsyncConn, user_ids: list[int]) -> dict[int, _Known]:
+    """Active users among `user_ids` with their current audiences."""
+    cur = await conn.execute(_USERS, (user_ids,))
+    found: dict[int, _Known] = {}
+    for uid, username, full_name, role, site_id, active in await cur.fetchall():
+        if not active or role not in Role.__members__.values():
+            continue
+        user = UserOut(id=uid, username=username, full_name=full_name, role=Role(role),
+                       site_id=site_id)
+        try:
+            scope = Scope.for_user(user)
+        except HTTPException:
+            continue
+        found[int(uid)] = _Known(user, await load_audience(conn, scope))
+    return found
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error message (libpq's run over several lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _token_expiry(token: str, secret: str) -> float:
+    """The `exp` of a token already verified by `auth.decode_token`."""
+    claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[auth.ALGORITHM],
+                                        issuer=auth.ISSUER)
+    return float(claims["exp"])
+
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+
+class EventStreamResponse(Response):
+    """A `text/event-stream` response fed by one subscriber until it or the client ends it."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, stream: AlertStream, sub: Subscriber) -> None:
+        self.status_code = status.HTTP_200_OK
+        self.background = None
+        self._stream = stream
+        self._sub = sub
+        self.init_headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        self._stream.attach(self._sub)
+        try:
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
+            await self._pump(receive, send)
+        finally:
+            self._stream.detach(self._sub)
+
+    async def _pump(self, receive: Receive, send: Send) -> None:
+        """Send until the client leaves or the stream is closed (then finish within a grace)."""
+        sender = asyncio.create_task(self._send_all(send))
+        gone = asyncio.create_task(_client_gone(receive))
+        closed = asyncio.create_task(self._sub.wait_closed())
+        tasks = (sender, gone, closed)
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if closed.done() and not (sender.done() or gone.done()):
+                await asyncio.wait((sender, gone), timeout=self._stream.settings.close_grace_s,
+                                   return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if sender.done() and not sender.cancelled() and sender.exception() is not None:
+            logger.error("alert stream to %s failed", self._sub.user.username,
+                         exc_info=sender.exception())
+
+    async def _send_all(self, send: Send) -> None:
+        sub = self._sub
+        try:
+            while (chunk := await sub.take(self._stream.settings.heartbeat_s)) is not None:
+                sub.sending = True
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sub.sending = False
+            farewell = sse("close", json.dumps({"reason": sub.close_reason}))
+            await send({"type": "http.response.body", "body": farewell, "more_body": False})
+        except OSError:  # the client went away mid-write
+            sub.close("client disconnected")
+
+
+async def _client_gone(receive: Receive) -> None:
+    """Return when the client disconnects."""
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def get_alert_stream(request: Request) -> AlertStream:
+    """The live feed of the application serving this request."""
+    stream = request.app.state.alert_stream
+    assert isinstance(stream, AlertStream)
+    return stream
+
+
+TokenDep = Annotated[str | None, Depends(auth.oauth2_scheme)]
+AlertStreamDep = Annotated[AlertStream, Depends(get_alert_stream)]
+
+
+@router.get(
+    "/alerts/stream", response_class=EventStreamResponse, status_code=status.HTTP_200_OK,
+    responses={200: {"content": {"text/event-stream": {}},
+                     "description": "Events: ready, alert, pending, status, resync, close."},
+               401: {"description": "Missing, invalid or expired token"},
+               503: {"description": "Database unavailable and your scope not known yet"}},
+)
+async def alert_stream(token: TokenDep, state: StateDep, stream: AlertStreamDep
+                       ) -> EventStreamResponse:
+    """Live alert changes in your scope as Server-Sent Events (protocol: docs/alerts.md)."""
+    sub = await stream.subscribe(token, state)
+    logger.info("alert stream opened for %s (%d open)", sub.user.username, len(stream.hub) + 1)
+    return EventStreamResponse(stream, sub)

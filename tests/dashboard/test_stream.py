@@ -1,0 +1,361 @@
+"""The live alert feed (SSE) against a real uvicorn, PostgreSQL and Mosquitto."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from alerts.bus import bus_topic
+from alerts.model import Severity
+from dashboard.app import create_app
+from dashboard.auth import create_token
+from dashboard.stream import SHUTTING_DOWN, StreamSettings
+from eldercare import db
+from tests.conftest import Broker
+from tests.dashboard.conftest import SECRET, World, insert_alert
+from tests.dashboard.stream_helpers import (
+    STREAM,
+    BusPublisher,
+    EventReader,
+    Served,
+    TcpProxy,
+    bus_event,
+    bus_publisher,
+    live,
+    open_stream,
+    running_server,
+    token_for,
+)
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.anyio
+
+
+def add_alert(database_url: str, resident_id: int, site: str, type_: str = "fall",
+              severity: str = "critical", **columns: Any) -> int:
+    """Insert and commit an alert (the trigger notifies the feed); returns its id."""
+    with db.connect(database_url, autocommit=True) as conn:
+        return insert_alert(conn, resident_id, site, type_, severity, minutes_ago=0, **columns)
+
+
+def execute(database_url: str, query: str, *params: object) -> None:
+    """Run one statement on a fresh autocommit connection."""
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute(query, params)
+
+
+def quick(**overrides: float) -> StreamSettings:
+    """Stream settings with short timers for tests."""
+    values: dict[str, float] = {"heartbeat_s": 5.0, "backoff_min_s": 0.05, "backoff_max_s": 0.5,
+                                "close_grace_s": 1.0, "db_ping_s": 1.0}
+    values.update(overrides)
+    return StreamSettings(**values)  # type: ignore[arg-type]
+
+
+def make_app(database_url: str, broker: Broker | None, **settings: float) -> FastAPI:
+    """A dashboard app with the bus (when `broker` is given) and quick stream timers."""
+    app = create_app(database_url, SECRET, mqtt=broker.pipeline if broker else None)
+    live(app).settings = quick(**settings)
+    return app
+
+
+def wait_live(app: FastAPI, bus: bool = True) -> None:
+    """Wait until the feed listens to the database (and the bus)."""
+    stream = live(app)
+    wait_until(lambda: stream.database_up and (stream.bus_up or not bus),
+               what="the feed to listen to the database and the bus")
+
+
+@pytest.fixture
+def app(world: World, clean_db: str, broker: Broker) -> FastAPI:
+    """An app on the seeded world, with the bus."""
+    return make_app(clean_db, broker)
+
+
+@pytest.fixture
+def served(app: FastAPI) -> Iterator[Served]:
+    """The app served by uvicorn, listening on both sources."""
+    with running_server(app) as srv:
+        wait_live(app)
+        yield srv
+
+
+@pytest.fixture
+async def http(served: Served) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the served app."""
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        yield client
+
+
+@pytest.fixture
+def bus(broker: Broker) -> Iterator[BusPublisher]:
+    """A publisher on the internal alert bus with the pipeline's service account."""
+    with bus_publisher(broker.pipeline) as pub:
+        yield pub
+
+
+# --- database changes ---------------------------------------------------------------------
+
+
+async def test_inserted_and_updated_alerts_arrive(http, world: World, clean_db):
+    token = await token_for(http, "duty-north")
+    async with open_stream(http, token) as feed:
+        assert feed.retry == 3000
+        assert feed.ready["user"] == "duty-north"
+        assert feed.ready["database"] is True and feed.ready["bus"] is True
+
+        uid = str(uuid.uuid4())
+        alert_id = add_alert(clean_db, world.bob, "north", uid=uid, device_id="btn-bob")
+        alert = await feed.expect("alert", {"id": alert_id})
+        assert alert["uid"] == uid
+        assert alert["resident_name"] == "Bob Berg"
+        assert (alert["status"], alert["severity"], alert["type"]) == ("open", "critical", "fall")
+        assert set(alert) >= {"opened_at", "created_at", "last_seen", "count", "assigned_to",
+                              "acknowledged_by", "acknowledged_at", "outcome", "note"}
+
+        execute(clean_db, "UPDATE alerts SET status = 'acknowledged', acknowledged_by = %s, "
+                          "acknowledged_at = now() WHERE id = %s", world.care_north, alert_id)
+        changed = await feed.expect("alert", {"id": alert_id})
+        assert changed["status"] == "acknowledged"
+        assert changed["acknowledged_by"] == world.care_north
+
+
+async def test_each_subscriber_gets_only_its_scope(http, world: World, clean_db):
+    tokens = {name: await token_for(http, name)
+              for name in ("family-alice", "duty-south", "duty-north", "admin")}
+    async with (open_stream(http, tokens["family-alice"]) as family,
+                open_stream(http, tokens["duty-south"]) as south,
+                open_stream(http, tokens["duty-north"]) as north,
+                open_stream(http, tokens["admin"]) as admin):
+        bob = add_alert(clean_db, world.bob, "north")
+        alice = add_alert(clean_db, world.alice, "north", "fall")
+        carol = add_alert(clean_db, world.carol, "south", "fall")
+        last_north = add_alert(clean_db, world.bob, "north", "apnea")
+
+        assert [(await admin.next_of("alert"))["id"] for _ in range(4)] == [
+            bob, alice, carol, last_north]
+        assert [(await north.next_of("alert"))["id"] for _ in range(3)] == [
+            bob, alice, last_north]
+        # Family sees their own relative only; the other site sees only its own.
+        assert (await family.next_of("alert"))["id"] == alice
+        assert (await south.next_of("alert"))["id"] == carol
+        execute(clean_db, "UPDATE alerts SET note = 'seen' WHERE id = ANY(%s)", [bob, alice])
+        assert (await family.next_of("alert"))["id"] == alice
+
+
+# --- the bus --------------------------------------------------------------------------------
+
+
+async def test_bus_events_arrive_as_pending_in_scope(http, world: World, bus: BusPublisher):
+    tokens = {name: await token_for(http, name)
+              for name in ("family-alice", "duty-south", "duty-north")}
+    async with (open_stream(http, tokens["family-alice"]) as family,
+                open_stream(http, tokens["duty-south"]) as south,
+                open_stream(http, tokens["duty-north"]) as north):
+        bus.publish_raw(bus_topic("north"), b"not an alert event")  # ignored, logged
+        for_bob = bus_event("north", world.bob, "fall")
+        for_alice = bus_event("north", world.alice, "sos", device_id="btn-alice")
+        for_carol = bus_event("south", world.carol, "sos", Severity.URGENT)
+        for event in (for_bob, for_alice, for_carol):
+            bus.publish(event)
+
+        first = await north.next_of("pending")
+        assert first["uid"] == for_bob.uid
+        assert first["alert_id"] is None and first["stored"] is False
+        assert (first["action"], first["site"], first["resident_id"]) == ("raised", "north",
+                                                                           world.bob)
+        assert (await north.next_of("pending"))["uid"] == for_alice.uid
+        alice = await family.next_of("pending")
+        assert (alice["uid"], alice["device_id"]) == (for_alice.uid, "btn-alice")
+        carol = await south.next_of("pending")
+        assert (carol["uid"], carol["severity"]) == (for_carol.uid, "urgent")
+
+
+async def test_bus_events_flow_while_the_database_is_down(world: World, clean_db, pg_config,
+                                                          broker: Broker, bus: BusPublisher):
+    proxy = TcpProxy(pg_config.port)
+    try:
+        app = make_app(proxy.url_for(clean_db, pg_config.port), broker)
+        with running_server(app) as srv:
+            wait_live(app)
+            async with httpx.AsyncClient(base_url=srv.url) as http:
+                await _outage(app, http, proxy, world, bus, clean_db)
+    finally:
+        proxy.close()
+
+
+async def _outage(app: FastAPI, http: httpx.AsyncClient, proxy: TcpProxy, world: World,
+                  bus: BusPublisher, clean_db: str) -> None:
+    token = await token_for(http, "duty-north")
+    async with open_stream(http, token) as feed:
+        proxy.cut()
+        assert (await feed.next_of("status")) == {"database": False, "bus": True}
+
+        raised = bus_event("north", world.alice, "sos")
+        bus.publish(raised)
+        assert (await feed.next_of("pending"))["uid"] == raised.uid
+
+        # A screen that reconnects during the outage is let in with its last known scope...
+        async with open_stream(http, token) as again:
+            assert again.ready["database"] is False
+            second = bus_event("north", world.bob, "fall")
+            bus.publish(second)
+            assert (await again.next_of("pending"))["uid"] == second.uid
+        # ...someone the feed has never seen cannot be checked, so is not.
+        other = create_token(world.duty_south, SECRET, timedelta(minutes=5))
+        resp = await http.get(STREAM, headers={"Authorization": f"Bearer {other}"})
+        assert resp.status_code == 503
+        assert "database is unavailable" in resp.json()["detail"]
+
+        proxy.restore()
+        assert (await feed.next_of("status")) == {"database": True, "bus": True}
+        alert_id = add_alert(clean_db, world.alice, "north", "fall")
+        assert (await feed.next_of("alert"))["id"] == alert_id
+    assert live(app).database_up
+
+
+# --- flow control ---------------------------------------------------------------------------
+
+
+def _slow_client(url: str, token: str) -> socket.socket:
+    """A client that requests the stream and then never reads (tiny receive buffer)."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sock.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                 "Accept: text/event-stream\r\n\r\n".encode())
+    return sock
+
+
+def _read_to_end(sock: socket.socket, timeout: float) -> bytes:
+    """Everything the server sent until it closed the connection."""
+    sock.settimeout(timeout)
+    chunks = []
+    while chunk := sock.recv(1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_a_slow_client_is_cut_off_and_never_blocks_the_others(world: World, clean_db,
+                                                                     broker: Broker,
+                                                                     bus: BusPublisher):
+    app = make_app(clean_db, broker, queue_limit=50, close_grace_s=0.5)
+    stream = live(app)
+    with running_server(app) as srv:
+        wait_live(app)
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            token = await token_for(http, "duty-north")
+            slow = _slow_client(srv.url, token)
+            try:
+                wait_until(lambda: len(stream.hub) == 1, what="the slow client's stream")
+                async with open_stream(http, token) as fast:
+                    sent = await _flood_until_overflow(stream, bus, world, fast)
+                    assert len(stream.hub) == 1  # only the fast one is left
+                    rest = await anyio.to_thread.run_sync(_read_to_end, slow, 20.0)
+                    assert rest, "the slow client got nothing at all"
+                    assert sent > stream.settings.queue_limit
+            finally:
+                slow.close()
+    assert stream.hub.overflows == 1
+
+
+async def _flood_until_overflow(stream, bus: BusPublisher, world: World,
+                                fast: EventReader) -> int:
+    """Publish bursts until the slow stream overflows, then one more event; the fast reader
+    must get every event, in order."""
+    sent: list[str] = []
+    received: list[str] = []
+    last = bus_event("north", world.alice)
+
+    async def read_until_last() -> None:
+        while (uid := (await fast.next_of("pending"))["uid"]) != last.uid:
+            received.append(uid)
+
+    def burst(count: int) -> None:
+        events = [bus_event("north", world.alice) for _ in range(count)]
+        sent.extend(e.uid for e in events)
+        for event in events[:-1]:
+            bus.publish_raw(bus_topic("north"), event.model_dump_json().encode(), wait=False)
+        bus.publish(events[-1])
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read_until_last)
+            while stream.hub.overflows == 0:
+                await anyio.to_thread.run_sync(burst, 100)
+                assert len(sent) < 200_000, "the slow client was never cut off"
+            await anyio.to_thread.run_sync(bus.publish, last)
+    assert received == sent
+    return len(sent)
+
+
+# --- protocol details -----------------------------------------------------------------------
+
+
+async def test_heartbeats_and_authentication(world: World, clean_db, broker: Broker):
+    app = make_app(clean_db, None, heartbeat_s=0.2)
+    with running_server(app) as srv:
+        wait_live(app, bus=False)
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            resp = await http.get(STREAM)
+            assert resp.status_code == 401
+            assert resp.headers["www-authenticate"] == "Bearer"
+            assert "log in" in resp.json()["detail"]
+            resp = await http.get(STREAM, headers={"Authorization": "Bearer not-a-token"})
+            assert resp.status_code == 401
+            assert "Invalid access token" in resp.json()["detail"]
+
+            schema = (await http.get("/openapi.json")).json()
+            documented = schema["paths"][STREAM]["get"]["responses"]
+            assert "text/event-stream" in documented["200"]["content"]
+
+            token = await token_for(http, "duty-north")
+            async with open_stream(http, token) as feed:
+                assert feed.ready["bus"] is None  # no bus configured
+                assert feed.ready["heartbeat_s"] == 0.2
+                await feed.expect_heartbeat(timeout=5)
+                await feed.expect_heartbeat(timeout=5)
+
+
+async def test_expired_session_and_changed_account_end_the_stream(world: World, clean_db):
+    app = make_app(clean_db, None, scope_refresh_s=0.1)
+    with running_server(app) as srv:
+        wait_live(app, bus=False)
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            short = create_token(world.duty_north, SECRET, timedelta(seconds=2))
+            async with open_stream(http, short) as feed:
+                assert (await feed.next_of("close"))["reason"] == "session expired"
+                assert await feed.next() is None
+
+            token = await token_for(http, "care-north")
+            async with open_stream(http, token) as feed:
+                execute(clean_db, "UPDATE users SET site_id = 'south' WHERE id = %s",
+                        world.care_north)
+                assert (await feed.next_of("close"))["reason"] == "account changed"
+                assert await feed.next() is None
+            async with open_stream(http, token) as feed:  # reconnecting: the new scope
+                assert feed.ready["site_id"] == "south"
+            execute(clean_db, "UPDATE users SET active = false WHERE id = %s", world.care_north)
+            resp = await http.get(STREAM, headers={"Authorization": f"Bearer {token}"})
+            assert resp.status_code == 401
+
+
+async def test_server_shutdown_ends_open_streams(world: World, clean_db):
+    app = make_app(clean_db, None)
+    with running_server(app) as srv:
+        wait_live(app, bus=False)
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            token = await token_for(http, "duty-north")
+            async with open_stream(http, token) as feed:
+                await anyio.to_thread.run_sync(srv.stop)
+                assert (await feed.next_of("close"))["reason"] == SHUTTING_DOWN
+                assert await feed.next() is None
