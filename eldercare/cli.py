@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from alerts.overrides import OverrideError
 from eldercare import accounts, db
 from eldercare.runtime import Runtime, resolve, start_embedded
 from eldercare.services import ManagedProcess, ServiceError, die_with_parent, port_open
@@ -53,19 +54,23 @@ def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """Run one pipeline process (gateway + ingest + alerts) for a set of sites."""
+    from alerts.notify.direct import DirectNotifier
     from eldercare.bench.stats import cpu_seconds, peak_rss_mib, percentiles, write_json
     from eldercare.pipeline import Pipeline
 
     settings = _settings(args)
     rt = resolve(settings)
+    direct = DirectNotifier(settings.notify)
     pipe = Pipeline(rt.mqtt, rt.database_url, settings.sites, name=args.name,
-                    batch_rows=settings.ingest_batch_rows, batch_ms=settings.ingest_batch_ms)
+                    batch_rows=settings.ingest_batch_rows, batch_ms=settings.ingest_batch_ms,
+                    alert_settings=settings.alerts, direct=direct, on_refresh=direct.refresh)
     if args.stats_file:
         pipe.writer.lag_samples = []
     pipe.start()
     cpu0 = cpu_seconds()
     _wait_for_signal()
     pipe.stop()
+    direct.close()
     if args.stats_file:
         write_json(Path(args.stats_file), {
             "received": pipe.received, "committed_rows": pipe.writer.committed_rows,
@@ -77,14 +82,12 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Run the web app."""
-    import uvicorn
-
-    from dashboard.app import create_app
+    from dashboard.app import create_app, serve
 
     settings = _settings(args)
     rt = resolve(settings)
-    app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes)
-    uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="warning")
+    app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes, mqtt=rt.mqtt)
+    serve(app, settings.web_host, settings.web_port)
     return 0
 
 
@@ -126,16 +129,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    """Run the scheduled storage jobs (rollups, daily summaries, retention)."""
+    """Run the scheduled jobs: storage (rollups, daily summaries, retention), alert
+    escalation, and the notification dispatcher."""
     from datetime import timedelta
 
+    from alerts.escalation import EscalationRunner
+    from alerts.notify.dispatcher import Dispatcher
     from ingest.jobs import JobSettings, start_scheduler
 
     settings = _settings(args)
     rt = resolve(settings)
     scheduler = start_scheduler(
         rt.database_url, JobSettings(retention=timedelta(days=settings.raw_retention_days)))
+    escalation = EscalationRunner(rt.database_url)
+    dispatcher = Dispatcher(rt.database_url, settings.notify, rt.mqtt)
+    escalation.start()
+    dispatcher.start()
     _wait_for_signal()
+    escalation.stop()
+    dispatcher.stop()
     scheduler.shutdown(wait=True)
     return 0
 
@@ -258,6 +270,36 @@ def cmd_site_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts_settings(args: argparse.Namespace) -> int:
+    """Show, set or clear alert-threshold overrides of a site or a resident."""
+    from alerts import overrides
+
+    settings = _settings(args)
+    rt = resolve(settings)
+    target: dict[str, Any] = ({"site": args.site} if args.site is not None
+                              else {"resident": args.resident})
+    with db.connect(rt.database_url) as conn:
+        if args.clear:
+            overrides.clear_override(conn, **target)
+        elif args.set is not None:
+            try:
+                change = json.loads(args.set)
+            except ValueError as exc:
+                raise overrides.OverrideError(f"--set must be a JSON object: {exc}") from None
+            if not isinstance(change, dict):
+                raise overrides.OverrideError("--set must be a JSON object")
+            overrides.set_override(conn, settings.alerts, change, replace=args.replace,
+                                   **target)
+        conn.commit()
+        stored = overrides.get_override(conn, **target)
+        out: dict[str, Any] = {**target, "override": stored}
+        if args.resident is not None:
+            out["effective"] = overrides.resident_settings(
+                conn, settings.alerts, args.resident).model_dump(mode="json")
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 def cmd_resident_add(args: argparse.Namespace) -> int:
     """Create a resident."""
     rt = resolve(_settings(args))
@@ -319,6 +361,29 @@ def cmd_bench_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_alerts(args: argparse.Namespace) -> int:
+    """Measure SOS publish → alert committed / → SSE event (see docs/benchmarks.md)."""
+    from eldercare.bench import alerts as bench
+
+    if not 1 <= args.presses <= args.homes:
+        print("error: --presses must be between 1 and --homes (one press per call button)",
+              file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    rt, services = _prepare(settings)
+    try:
+        result = bench.run(rt, bench.AlertBenchConfig(
+            homes=args.homes, presses=args.presses, rate=args.rate, press_rate=args.press_rate,
+            drain_messages=args.drain_messages))
+    finally:
+        for proc in reversed(services):
+            proc.stop()
+    print(bench.report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="eldercare", description=__doc__)
@@ -346,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sites", help="comma-separated sites this process owns (default: all)")
     sp.add_argument("--name", default="main", help="unique per pipeline process")
     sp.add_argument("--stats-file", help="benchmarks: write throughput/CPU/lag stats here")
-    add("jobs", cmd_jobs, "run the scheduled rollup and retention jobs (one per database)")
+    add("jobs", cmd_jobs, "run the scheduled jobs: rollups, retention, alert escalation and "
+                          "notifications (one per database)")
     sp = add("dashboard", cmd_dashboard, "run the web app")
     sp.add_argument("--web-port", type=int)
     sp = add("simulate", cmd_simulate, "drive simulated homes (see docs/simulators.md)")
@@ -379,6 +445,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--drain-messages", type=int, default=60_000,
                     help="messages used to measure the bare-subscriber ceiling")
     sp.add_argument("--json", help="also write the figures to this file")
+    sp = add("alerts", cmd_bench_alerts,
+             "SOS publish → alert committed and → SSE event latency under background load",
+             bench)
+    sp.add_argument("--homes", type=int, default=200, help="homes (bed sensor + call button)")
+    sp.add_argument("--presses", type=int, default=200,
+                    help="SOS presses, each on a distinct call button (at most --homes)")
+    sp.add_argument("--rate", type=float,
+                    help="background bed telemetry msg/s (default: 60%% of the bare subscriber)")
+    sp.add_argument("--press-rate", type=float, default=10.0, help="SOS presses per second")
+    sp.add_argument("--drain-messages", type=int, default=30_000,
+                    help="messages used to measure the bare-subscriber ceiling")
+    sp.add_argument("--json", help="also write the figures to this file")
 
     dbp = sub.add_parser("db", help="database administration").add_subparsers(
         dest="db_command", required=True)
@@ -389,6 +467,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("id", help="slug, e.g. riverside")
     sp.add_argument("--name", required=True)
     sp.add_argument("--timezone", default="UTC")
+
+    alerts_p = sub.add_parser("alerts", help="alert rules").add_subparsers(
+        dest="alerts_cmd", required=True)
+    sp = add("settings", cmd_alerts_settings,
+             "show/set/clear threshold overrides of a site or resident (docs/alerts.md)",
+             alerts_p)
+    who = sp.add_mutually_exclusive_group(required=True)
+    who.add_argument("--site")
+    who.add_argument("--resident", type=int)
+    what = sp.add_mutually_exclusive_group()
+    what.add_argument("--set", metavar="JSON",
+                      help='partial settings, e.g. \'{"heart_rate": {"urgent_at_or_above": 140}}\'')
+    what.add_argument("--clear", action="store_true", help="remove the override")
+    sp.add_argument("--replace", action="store_true",
+                    help="replace the stored override instead of merging into it")
 
     res = sub.add_parser("resident", help="residents").add_subparsers(dest="res_cmd",
                                                                       required=True)
@@ -425,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (accounts.RegistryError, BrokerAdminError, ServiceError) as exc:
+    except (accounts.RegistryError, BrokerAdminError, ServiceError, OverrideError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,14 +19,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from alerts.engine import AlertWorker, event_trigger
-from alerts.model import AlertTrigger
-from alerts.store import StoredAlert
+from alerts.config import AlertSettings
+from alerts.service import AlertEngine, DirectNotify, Refresh
 from gateway.broker_admin import MqttEndpoint
 from gateway.gateway import Accepted, Gateway
-from gateway.records import EventRecord
 from gateway.registry import Registry
-from gateway.schema import ALL_SITES_FILTER, site_filter
+from gateway.schema import ALL_SITES_FILTER, Channel, channel_filter, site_filter
 from ingest.writer import IngestWriter
 
 logger = logging.getLogger(__name__)
@@ -70,8 +69,42 @@ class AckGate:
 
 
 def topic_filters(sites: list[str]) -> list[str]:
-    """Subscription filters for the sites this pipeline owns ([] = every site)."""
+    """Readings and status filters for the sites this pipeline owns ([] = every site)."""
+    return [channel_filter(s, ch) for s in _sites_or_all(sites)
+            for ch in (Channel.TELEMETRY, Channel.STATUS)]
+
+
+def event_filters(sites: list[str]) -> list[str]:
+    """Device-event filters (SOS, falls...) for the sites this pipeline owns."""
+    return [channel_filter(s, Channel.EVENT) for s in _sites_or_all(sites)]
+
+
+def _sites_or_all(sites: list[str]) -> list[str | None]:
+    return list(sites) if sites else [None]
+
+
+def _legacy_filters(sites: list[str]) -> list[str]:
+    """Filters of releases that took every channel on one session (unsubscribed on connect)."""
     return [site_filter(s) for s in sites] if sites else [ALL_SITES_FILTER]
+
+
+# Device events travel on their own MQTT session, so an SOS never queues in the broker
+# behind a backlog of telemetry. Its message ids are offset to keep ack tokens apart.
+EVENT_TOKEN_OFFSET = 1 << 16
+EVENT_RECEIVE_MAXIMUM = 1_000
+
+
+@dataclass
+class _Session:
+    """One persistent MQTT session of the pipeline and what it subscribes to."""
+
+    name: str
+    client: mqtt.Client
+    filters: list[str]
+    token_offset: int
+    receive_maximum: int
+    connected: threading.Event = field(default_factory=threading.Event)
+    received: int = 0
 
 
 class Pipeline:
@@ -79,30 +112,46 @@ class Pipeline:
 
     def __init__(self, mqtt_endpoint: MqttEndpoint, database_url: str, sites: list[str],
                  name: str = "main", batch_rows: int = 5000, batch_ms: int = 200,
-                 on_alert: Callable[[StoredAlert, AlertTrigger], None] | None = None) -> None:
+                 alert_settings: AlertSettings | None = None,
+                 direct: DirectNotify | None = None,
+                 on_refresh: Refresh | None = None) -> None:
         self.sites = sites
-        self.filters = topic_filters(sites)
+        self.filters = topic_filters(sites) + event_filters(sites)
         self._endpoint = mqtt_endpoint
         self.registry = Registry(database_url)
         self.gateway = Gateway(self.registry.lookup)
-        self._client = self._make_client(f"eldercare-pipeline-{name}")
+        self._data = self._session(f"eldercare-pipeline-{name}", topic_filters(sites), 0,
+                                   RECEIVE_MAXIMUM)
+        self._events = self._session(f"eldercare-pipeline-{name}-events",
+                                     event_filters(sites), EVENT_TOKEN_OFFSET,
+                                     EVENT_RECEIVE_MAXIMUM)
         self.gate = AckGate(self._ack)
         self.writer = IngestWriter(database_url, self.gate.release_many, batch_rows,
                                    batch_ms / 1000)
-        self.alerts = AlertWorker(database_url, self.gate.release, on_alert)
+        self.alerts = AlertEngine(database_url, alert_settings or AlertSettings(), sites,
+                                  publish=self._publish, release=self.gate.release,
+                                  hold=self.gate.hold, lookup=self.registry.lookup,
+                                  direct=direct, on_refresh=on_refresh)
         self.connected = threading.Event()
-        self.received = 0
         self.dead_letters = 0
 
-    def _make_client(self, client_id: str) -> mqtt.Client:
+    def _session(self, client_id: str, filters: list[str], offset: int, receive_max: int
+                 ) -> _Session:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                              protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
+        session = _Session(client_id, client, filters, offset, receive_max)
         client.username_pw_set(self._endpoint.username, self._endpoint.password)
+        client.user_data_set(session)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 5)
-        return client
+        return session
+
+    @property
+    def received(self) -> int:
+        """Messages received on both sessions."""
+        return self._data.received + self._events.received
 
     def start(self) -> None:
         """Load the registry, start the workers and connect to the broker."""
@@ -111,56 +160,66 @@ class Pipeline:
         self.registry.start_listener()
         self.writer.start()
         self.alerts.start()
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        props.ReceiveMaximum = RECEIVE_MAXIMUM
-        self._client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30,
-                                   clean_start=False, properties=props)
-        self._client.loop_start()
+        for session in (self._events, self._data):
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = session.receive_maximum
+            session.client.connect_async(self._endpoint.host, self._endpoint.port,
+                                         keepalive=30, clean_start=False, properties=props)
+            session.client.loop_start()
 
     def stop(self) -> None:
         """Disconnect, then flush everything pending (unflushed messages are redelivered)."""
-        self._client.disconnect()
-        self._client.loop_stop()
+        for session in (self._data, self._events):
+            session.client.disconnect()
+            session.client.loop_stop()
         self.alerts.stop()
         self.writer.stop()
         self.registry.stop()
 
-    def _ack(self, token: int) -> None:
-        self._client.ack(token, 1)
+    def _publish(self, topic: str, payload: bytes) -> None:
+        self._events.client.publish(topic, payload, qos=1)
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+    def _ack(self, token: int) -> None:
+        if token >= EVENT_TOKEN_OFFSET:
+            self._events.client.ack(token - EVENT_TOKEN_OFFSET, 1)
+        else:
+            self._data.client.ack(token, 1)
+
+    def _on_connect(self, client: mqtt.Client, session: _Session, flags: Any, reason: Any,
                     props: Any) -> None:
         if reason.is_failure:
             logger.error("broker refused the pipeline login: %s", reason)
             return
-        logger.info("connected to broker (session present: %s)", flags.session_present)
+        logger.info("%s connected to broker (session present: %s)", session.name,
+                    flags.session_present)
+        if session is self._data and flags.session_present:
+            legacy = [f for f in _legacy_filters(self.sites) if f not in session.filters]
+            client.unsubscribe(legacy)
         # retainHandling=2: never replay retained messages. The persistent session already
         # delivered every status live; a replayed Last Will would be a stale duplicate.
         opts = SubscribeOptions(qos=1, retainHandling=2)
-        client.subscribe([(f, opts) for f in self.filters])
-        self.connected.set()
+        client.subscribe([(f, opts) for f in session.filters])
+        session.connected.set()
+        if self._data.connected.is_set() and self._events.connected.is_set():
+            self.connected.set()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+    def _on_disconnect(self, client: mqtt.Client, session: _Session, flags: Any, reason: Any,
                        props: Any) -> None:
+        session.connected.clear()
         self.connected.clear()
         if reason.is_failure:
             logger.warning("disconnected from broker: %s; reconnecting", reason)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.received += 1
-        token = msg.mid if msg.qos > 0 else None
+    def _on_message(self, client: mqtt.Client, session: _Session, msg: mqtt.MQTTMessage
+                    ) -> None:
+        session.received += 1
+        token = msg.mid + session.token_offset if msg.qos > 0 else None
         result = self.gateway.process(msg.topic, bytes(msg.payload), datetime.now(UTC))
         if not isinstance(result, Accepted):
             self.dead_letters += 1
             logger.info("dead letter on %s: %s", result.topic, result.reason)
             self.writer.add_dead_letter(result, token)
             return
-        for rec in result.records:
-            if type(rec) is EventRecord:
-                trigger = event_trigger(rec)
-                if trigger is not None:
-                    if token is not None:
-                        self.gate.hold(token, 2)
-                    self.alerts.submit(trigger, token)
+        self.alerts.on_records(result.records, token)
         self.writer.add(result.records, token)

@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from alerts.config import AlertSettings
+from alerts.notify.settings import NotifySettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +54,8 @@ class Settings(BaseSettings):
                                     description="Days of raw telemetry kept; rollups are kept.")
     alerts: AlertSettings = Field(default_factory=AlertSettings,
                                   description="Alert thresholds and escalation ([alerts] in TOML).")
+    notify: NotifySettings = Field(default_factory=NotifySettings,
+                                   description="Notification channels ([notify] in TOML).")
 
     @classmethod
     def settings_customise_sources(

@@ -100,6 +100,11 @@ def site_filter(site: str) -> str:
 
 ALL_SITES_FILTER = f"{TOPIC_ROOT}/{PROTOCOL_VERSION}/+/+/+"
 
+
+def channel_filter(site: str | None, channel: Channel) -> str:
+    """Filter for one channel of every device of a site (None: of every site)."""
+    return f"{TOPIC_ROOT}/{PROTOCOL_VERSION}/{site or '+'}/+/{Channel(channel).value}"
+
 # Platform-internal topics (e.g. the live alert bus). Devices can never reach them: their
 # accounts are confined to their own device topics.
 INTERNAL_TOPIC_ROOT = f"{TOPIC_ROOT}/internal"

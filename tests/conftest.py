@@ -13,6 +13,7 @@ import pytest
 
 from eldercare import db
 from eldercare.services import (
+    ManagedProcess,
     MosquittoConfig,
     PostgresConfig,
     free_port,
@@ -88,4 +89,17 @@ def broker() -> Iterator[Broker]:
     yield Broker(port, admin, MqttEndpoint("127.0.0.1", port, PIPELINE_USER, PIPELINE_PASSWORD),
                  path)
     proc.stop()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def own_pg() -> Iterator[tuple[PostgresConfig, list[ManagedProcess]]]:
+    """A private, migrated PostgreSQL that a test may stop and restart (outage tests)."""
+    path = _tmpdir("eldercare-outage-")
+    cfg = PostgresConfig(path, free_port(), "outage-pw", durable=False)
+    procs = [start_postgres(cfg)]
+    db.migrate(cfg.url)
+    yield cfg, procs
+    for p in procs:
+        p.stop()
     shutil.rmtree(path, ignore_errors=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eldercare.pipeline import AckGate, topic_filters
+from eldercare.pipeline import AckGate, event_filters, topic_filters
 
 
 def test_single_holder_acks_on_release():
@@ -28,5 +28,10 @@ def test_two_holders_ack_only_after_both_release_in_any_order():
 
 
 def test_topic_filters_per_site_or_all():
-    assert topic_filters([]) == ["eldercare/v1/+/+/+"]
-    assert topic_filters(["a", "b"]) == ["eldercare/v1/a/+/+", "eldercare/v1/b/+/+"]
+    assert topic_filters([]) == ["eldercare/v1/+/+/telemetry", "eldercare/v1/+/+/status"]
+    assert topic_filters(["a", "b"]) == [
+        "eldercare/v1/a/+/telemetry", "eldercare/v1/a/+/status",
+        "eldercare/v1/b/+/telemetry", "eldercare/v1/b/+/status"]
+    # Device events (SOS) have a session of their own.
+    assert event_filters([]) == ["eldercare/v1/+/+/event"]
+    assert event_filters(["a"]) == ["eldercare/v1/a/+/event"]

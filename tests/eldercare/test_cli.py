@@ -91,3 +91,18 @@ def test_simulate_accelerated_writes_ground_truth(env, broker, clean_db, tmp_pat
               "--truth", str(truth)).stdout
     assert str(truth) in out and truth.exists()
     assert truth.read_text().strip(), "incidents were injected and recorded"
+
+
+def test_alert_settings_override_for_a_resident(env):
+    run(env, "site", "add", "north", "--name", "North")
+    rid = json.loads(run(env, "resident", "add", "--site", "north", "--name", "A").stdout)[
+        "resident_id"]
+    out = json.loads(run(env, "alerts", "settings", "--resident", str(rid), "--set",
+                         '{"heart_rate": {"urgent_at_or_above": 140}}').stdout)
+    assert out["override"] == {"heart_rate": {"urgent_at_or_above": 140}}
+    assert out["effective"]["heart_rate"]["urgent_at_or_above"] == 140
+    assert out["effective"]["heart_rate"]["urgent_at_or_below"] == 40
+    bad = run(env, "alerts", "settings", "--site", "north", "--set", '{"apnea_s": 0}', ok=False)
+    assert bad.returncode == 1 and "apnea_s" in bad.stderr
+    cleared = json.loads(run(env, "alerts", "settings", "--resident", str(rid), "--clear").stdout)
+    assert cleared["override"] is None

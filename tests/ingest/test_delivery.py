@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from eldercare import db
 from eldercare.accounts import DeviceCredentials
 from eldercare.pipeline import RECEIVE_MAXIMUM
-from eldercare.services import PostgresConfig, free_port, start_postgres
+from eldercare.services import start_postgres
 from gateway import schema
 from gateway.schema import Channel, topic_for
 from tests.conftest import Broker
@@ -125,19 +120,6 @@ def test_sigkill_mid_stream_loses_nothing(clean_db, broker):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
-
-
-@pytest.fixture
-def own_pg() -> Iterator[tuple[PostgresConfig, list]]:
-    path = Path(tempfile.mkdtemp(prefix="eldercare-outage-"))
-    os.chmod(path, 0o755)  # noqa: S103 - services drop privileges when we are root
-    cfg = PostgresConfig(path, free_port(), "outage-pw", durable=False)
-    procs = [start_postgres(cfg)]
-    db.migrate(cfg.url)
-    yield cfg, procs
-    for p in procs:
-        p.stop()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_database_outage_of_60s_under_load_loses_nothing(own_pg, broker):

@@ -1,0 +1,99 @@
+"""What the detector needs to know about each resident, loaded from the database in bulk:
+timezone, effective thresholds (platform defaults + site + resident overrides), devices,
+usual rise time, last call-button test; and the persisted detector state."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from alerts.config import AlertSettings, effective_settings
+from alerts.detector import DeviceContext, ResidentContext
+from gateway.schema import DeviceType
+
+logger = logging.getLogger(__name__)
+
+Conn = psycopg.Connection[Any]
+
+_RESIDENTS = """
+SELECT r.id, r.site_id, COALESCE(r.timezone, s.timezone, 'UTC'),
+       so.settings, ro.settings,
+       (SELECT percentile_disc(0.5) WITHIN GROUP (
+                   ORDER BY (d.rise_time AT TIME ZONE d.timezone)::time)
+          FROM resident_daily d
+         WHERE d.resident_id = r.id AND d.rise_time IS NOT NULL
+           AND d.day >= current_date - 14),
+       (SELECT max(e.time) FROM device_events e
+         WHERE e.resident_id = r.id AND e.type = 'test'
+           AND e.time > now() - interval '60 days')
+  FROM residents r
+  JOIN sites s ON s.id = r.site_id
+  LEFT JOIN alert_overrides so ON so.site_id = r.site_id
+  LEFT JOIN alert_overrides ro ON ro.resident_id = r.id
+ WHERE r.active AND (%(sites)s::text[] IS NULL OR r.site_id = ANY(%(sites)s))
+"""
+
+_DEVICES = """
+SELECT d.resident_id, d.id, d.type, d.heartbeat_s, d.created_at
+  FROM devices d
+ WHERE d.active AND (%(sites)s::text[] IS NULL OR d.site_id = ANY(%(sites)s))
+"""
+
+
+def _valid(base: AlertSettings, site_override: Any, resident_override: Any,
+           resident_id: int) -> AlertSettings:
+    """Effective settings; an invalid override is logged and ignored (never silences SOS)."""
+    try:
+        return effective_settings(base, site_override, resident_override)
+    except ValueError as exc:
+        logger.error("resident %d: invalid alert override ignored: %s", resident_id, exc)
+        try:
+            return effective_settings(base, site_override)
+        except ValueError:
+            return base
+
+
+def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None = None
+                  ) -> dict[int, ResidentContext]:
+    """Contexts of every active resident of `sites` (None or empty: all sites)."""
+    params = {"sites": list(sites) if sites else None}
+    devices: dict[int, list[DeviceContext]] = {}
+    first_seen: dict[int, datetime] = {}
+    for rid, dev_id, dev_type, heartbeat_s, created_at in conn.execute(_DEVICES, params):
+        devices.setdefault(rid, []).append(
+            DeviceContext(device_id=dev_id, type=DeviceType(dev_type), heartbeat_s=heartbeat_s))
+        if dev_type == DeviceType.CALL_BUTTON:
+            first_seen[rid] = min(created_at, first_seen.get(rid, created_at))
+    out: dict[int, ResidentContext] = {}
+    for rid, site, tz, site_ov, res_ov, usual_rise, last_test in conn.execute(_RESIDENTS,
+                                                                              params):
+        out[rid] = ResidentContext(
+            resident_id=rid, site=site, timezone=tz,
+            settings=_valid(base, site_ov, res_ov, rid),
+            devices=tuple(devices.get(rid, ())), usual_rise=usual_rise,
+            last_test_at=last_test or first_seen.get(rid))
+    return out
+
+
+def load_states(conn: Conn, resident_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Persisted detector states of these residents."""
+    rows = conn.execute("SELECT resident_id, state FROM detector_state "
+                        "WHERE resident_id = ANY(%s)", (list(resident_ids),))
+    return {int(rid): dict(state) for rid, state in rows}
+
+
+def save_states(conn: Conn, states: Mapping[int, dict[str, Any]]) -> None:
+    """Upsert detector states (one statement per resident, one transaction)."""
+    if not states:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO detector_state (resident_id, state, updated_at) "
+            "VALUES (%s, %s, now()) ON CONFLICT (resident_id) "
+            "DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+            [(rid, json.dumps(state)) for rid, state in states.items()])

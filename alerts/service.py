@@ -1,0 +1,287 @@
+"""The pipeline's alert path: detector over every record, the live bus, and a worker that
+stores decisions on its own connection (never behind ingest batching).
+
+Threads: the MQTT thread calls `on_records` (detection is a few comparisons per reading);
+a ticker evaluates time-based rules on the wall clock, saves detector state and refreshes
+resident contexts; the worker stores decisions and retries while the database is down. While
+it is down, new alerts still reach the live feed (bus) and the sites' group channels
+(`direct`), and are stored as soon as the database returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from alerts.bus import AlertEvent, bus_topic, encode_event
+from alerts.config import AlertSettings
+from alerts.context import load_contexts, load_states, save_states
+from alerts.detector import Detector, DeviceContext, ResidentContext
+from alerts.model import AlertCancel, AlertClear, AlertTrigger, Decision, Severity
+from alerts.store import store_cancel, store_clear, store_trigger
+from eldercare.db import connect
+from gateway.records import DeviceInfo, Record
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Publish = Callable[[str, bytes], None]
+DirectNotify = Callable[[AlertEvent], None]
+Refresh = Callable[[psycopg.Connection[Any]], None]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class EngineTiming:
+    """How often the ticker does its chores (seconds)."""
+
+    tick_s: float = 1.0
+    save_state_s: float = 30.0
+    refresh_context_s: float = 60.0
+    # After a start, the broker first delivers what it held for us; until that backlog is in,
+    # every device would look silent. Time-based rules wait this long before ticking.
+    start_grace_s: float = 60.0
+
+
+_Item = tuple[Decision, int | None] | dict[int, dict[str, Any]] | None
+
+
+class AlertEngine:
+    """Detector + live bus + storing worker for one pipeline process."""
+
+    def __init__(self, database_url: str, settings: AlertSettings, sites: Sequence[str],
+                 publish: Publish, release: Callable[[int], None],
+                 hold: Callable[[int, int], None],
+                 lookup: Callable[[str], DeviceInfo | None],
+                 direct: DirectNotify | None = None, on_refresh: Refresh | None = None,
+                 clock: Clock = _utcnow, timing: EngineTiming = EngineTiming()) -> None:
+        self._url = database_url
+        self._settings = settings
+        self._sites = list(sites)
+        self._publish = publish
+        self._release = release
+        self._hold = hold
+        self._lookup = lookup
+        self._direct = direct
+        self._on_refresh = on_refresh
+        self._clock = clock
+        self._timing = timing
+        self._contexts: dict[int, ResidentContext] = {}
+        self._detector = Detector(self._context_of)
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._stop = threading.Event()
+        self._db_down = threading.Event()
+        self._direct_sent: set[str] = set()
+        self._worker = threading.Thread(target=self._run_worker, name="alert-worker",
+                                        daemon=True)
+        self._ticker = threading.Thread(target=self._run_ticker, name="alert-ticker",
+                                        daemon=True)
+        self.stored = 0
+        self.raised = 0
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load contexts and persisted state (if the database is up), start the threads."""
+        try:
+            with connect(self._url, autocommit=True) as conn:
+                self._contexts = load_contexts(conn, self._settings, self._sites)
+                states = load_states(conn, self._contexts)
+                if self._on_refresh is not None:
+                    self._on_refresh(conn)
+            self._detector = Detector(self._context_of, states)
+            logger.info("alert engine: %d residents, %d saved detector states",
+                        len(self._contexts), len(states))
+        except psycopg.OperationalError as exc:
+            logger.error("alert engine starts without contexts (database down: %s)", exc)
+        self._worker.start()
+        self._ticker.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Save state, store what is queued, then stop."""
+        self._stop.set()
+        self._ticker.join(timeout)
+        with self._lock:
+            self._queue.put(self._detector.snapshots())
+        self._queue.put(None)
+        self._worker.join(timeout)
+
+    # --- detection (MQTT thread and ticker) ----------------------------------------
+
+    def on_records(self, records: Sequence[Record], token: int | None) -> None:
+        """Run the detector over one message's records (one device's); queue decisions."""
+        if not records:
+            return
+        with self._lock:
+            if records[0].resident_id not in self._contexts:
+                self._fallback_context(records[0].device_id)
+            decisions = self._detector.process(records)
+        if decisions:
+            self._submit(decisions, token)
+
+    def _submit(self, decisions: list[Decision], token: int | None) -> None:
+        if token is not None:
+            self._hold(token, 1 + len(decisions))
+        for decision in decisions:
+            if isinstance(decision, AlertTrigger):
+                self._announce(decision)
+            self._queue.put((decision, token))
+
+    def _announce(self, trig: AlertTrigger) -> None:
+        """Put a new trigger on the live bus at once, and notify directly if the DB is down."""
+        self.raised += 1
+        event = AlertEvent.raised(trig)
+        try:
+            self._publish(bus_topic(trig.site), encode_event(event))
+        except Exception:  # the bus is best effort; storing is what must not fail
+            logger.exception("alert bus publish failed for %s", trig.uid)
+        if self._db_down.is_set():
+            self._notify_direct(event)
+
+    def _notify_direct(self, event: AlertEvent) -> None:
+        if self._direct is None or event.uid in self._direct_sent:
+            return
+        self._direct_sent.add(event.uid)
+        try:
+            self._direct(event)
+        except Exception:
+            logger.exception("direct notification failed for alert %s", event.uid)
+
+    def _context_of(self, resident_id: int) -> ResidentContext | None:
+        return self._contexts.get(resident_id)
+
+    def _fallback_context(self, device_id: str) -> None:
+        """A resident not (yet) loaded, e.g. the database was down at start: detect with the
+        platform defaults until the next refresh, so an SOS is never ignored."""
+        info = self._lookup(device_id)
+        if info is None:
+            return
+        known = self._contexts.get(info.resident_id)
+        if known is not None:
+            return
+        self._contexts[info.resident_id] = ResidentContext(
+            resident_id=info.resident_id, site=info.site, timezone="UTC",
+            settings=self._settings, devices=(DeviceContext(info.device_id, info.type),))
+        self._detector.refresh(info.resident_id)
+
+    # --- ticker ------------------------------------------------------------------------
+
+    def _run_ticker(self) -> None:
+        started = last_save = last_refresh = time.monotonic()
+        while not self._stop.wait(self._timing.tick_s):
+            now = time.monotonic()
+            if now - started >= self._timing.start_grace_s:
+                with self._lock:
+                    decisions = self._detector.tick(self._clock())
+                if decisions:
+                    self._submit(decisions, None)
+            if now - last_save >= self._timing.save_state_s:
+                last_save = now
+                with self._lock:
+                    changed = self._detector.snapshots()
+                if changed:
+                    self._queue.put(changed)
+            if now - last_refresh >= self._timing.refresh_context_s:
+                last_refresh = now
+                self._refresh_contexts()
+
+    def _refresh_contexts(self) -> None:
+        try:
+            with connect(self._url, autocommit=True) as conn:
+                contexts = load_contexts(conn, self._settings, self._sites)
+                if self._on_refresh is not None:
+                    self._on_refresh(conn)
+        except psycopg.OperationalError as exc:
+            logger.warning("resident contexts not refreshed: %s", exc)
+            return
+        with self._lock:
+            previous, self._contexts = self._contexts, contexts
+            for rid in previous.keys() | contexts.keys():
+                if previous.get(rid) != contexts.get(rid):
+                    self._detector.refresh(rid)
+
+    def settings_of(self, resident_id: int) -> AlertSettings:
+        """Effective settings of a resident (platform defaults if unknown)."""
+        ctx = self._contexts.get(resident_id)
+        return ctx.settings if ctx is not None else self._settings
+
+    # --- worker --------------------------------------------------------------------
+
+    def _run_worker(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, dict):
+                self._with_retry(functools.partial(_save, states=item), None)
+                continue
+            decision, token = item
+            self._with_retry(functools.partial(self._store, decision=decision), decision)
+            self.stored += 1
+            if token is not None:
+                self._release(token)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _store(self, conn: psycopg.Connection[Any], *, decision: Decision) -> None:
+        now = self._clock()
+        settings = self.settings_of(decision.resident_id)
+        if isinstance(decision, AlertTrigger):
+            result = store_trigger(conn, decision, settings, now)
+            if result is not None:
+                what = ("suppressed (refractory)" if result.suppressed
+                        else "opened" if result.created else "repeated")
+                logger.info("alert %d %s %s for resident %d", result.alert_id, what,
+                            decision.type, decision.resident_id)
+        elif isinstance(decision, AlertCancel):
+            store_cancel(conn, decision, settings, now)
+        elif isinstance(decision, AlertClear):
+            store_clear(conn, decision, now)
+
+    def _with_retry(self, action: Callable[[psycopg.Connection[Any]], None],
+                    decision: Decision | None) -> None:
+        delay = 0.05
+        while True:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = connect(self._url, autocommit=True)
+                action(self._conn)
+                if self._db_down.is_set():
+                    logger.warning("database is back; alerts are being stored again")
+                    self._db_down.clear()
+                    self._direct_sent.clear()
+                return
+            except psycopg.OperationalError as exc:
+                if not self._db_down.is_set():
+                    logger.error("cannot store alerts (%s); retrying, notifying directly", exc)
+                    self._db_down.set()
+                if isinstance(decision, AlertTrigger):
+                    self._notify_direct(AlertEvent.raised(decision))
+                self._conn = None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    @property
+    def database_down(self) -> bool:
+        """True while the worker cannot reach the database."""
+        return self._db_down.is_set()
+
+
+def _save(conn: psycopg.Connection[Any], *, states: dict[int, dict[str, Any]]) -> None:
+    save_states(conn, states)
+
+
+def is_loud(event: AlertEvent) -> bool:
+    """Worth a direct group notification while the database is down."""
+    return event.severity.rank >= Severity.HIGH.rank

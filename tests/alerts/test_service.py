@@ -1,0 +1,162 @@
+"""The pipeline's alert path on real services: SOS to stored alert and live bus, cancel,
+a telemetry rule end to end, and alerts while the database is down."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from alerts.bus import BUS_FILTER, AlertEvent, decode_event
+from eldercare.pipeline import Pipeline
+from eldercare.services import start_postgres
+from gateway.schema import Channel, EventType
+from tests.conftest import Broker
+from tests.devices import RawDevice
+from tests.helpers import Home, count, seed_home, wait_until
+
+
+class BusListener:
+    """Subscribes to the internal alert bus with the platform's service account."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.events: list[AlertEvent] = []
+        self._subscribed = threading.Event()
+        ep = broker.pipeline
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"bus-listener-{uuid.uuid4().hex[:8]}")
+        self.client.username_pw_set(ep.username, ep.password)
+        self.client.on_connect = lambda c, *a: c.subscribe(BUS_FILTER, qos=1)
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_message = lambda c, u, m: self.events.append(decode_event(m.payload))
+        self.client.connect(ep.host, ep.port)
+        self.client.loop_start()
+        assert self._subscribed.wait(10), "bus subscription"
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def bus(broker: Broker) -> Iterator[BusListener]:
+    listener = BusListener(broker)
+    yield listener
+    listener.close()
+
+
+def _event(kind: EventType, seq: int, ts_ms: int | None = None) -> bytes:
+    ts = ts_ms if ts_ms is not None else int(time.time() * 1000)
+    return json.dumps({"ts": ts, "seq": seq, "type": kind.value}).encode()
+
+
+def _alerts(url: str, where: str = "TRUE", *params: object) -> int:
+    return count(url, f"SELECT count(*) FROM alerts WHERE {where}", *params)
+
+
+@pytest.fixture
+def pipeline_and_home(clean_db: str, broker: Broker) -> Iterator[tuple[Pipeline, Home]]:
+    home = seed_home(clean_db, broker.admin)
+    pipe = Pipeline(broker.pipeline, clean_db, sites=[], name=f"alerts{time.time_ns()}",
+                    batch_ms=50)
+    pipe.start()
+    try:
+        wait_until(pipe.connected.is_set, what="pipeline connected")
+        yield pipe, home
+    finally:
+        pipe.stop()
+
+
+def test_sos_is_stored_and_announced_on_the_bus(clean_db: str, broker: Broker,
+                                                bus: BusListener,
+                                                pipeline_and_home: tuple[Pipeline, Home]
+                                                ) -> None:
+    _, home = pipeline_and_home
+    button = RawDevice(home.button, broker.port)
+    try:
+        wait_until(button.connected.is_set, what="button connected")
+        button.publish(Channel.EVENT, _event(EventType.SOS, 1))
+        wait_until(lambda: _alerts(clean_db, "type = 'sos' AND status = 'open'") == 1,
+                   what="SOS alert stored")
+        wait_until(lambda: any(e.type == "sos" for e in bus.events), what="bus event")
+    finally:
+        button.close()
+    event = next(e for e in bus.events if e.type == "sos")
+    assert (event.resident_id, event.device_id, event.action) == (
+        home.resident_id, home.button.device_id, "raised")
+    assert event.severity == "critical" and event.site == home.site
+    # The stored alert carries the uid the live feed saw first.
+    assert _alerts(clean_db, "uid = %s::uuid", event.uid) == 1
+
+
+def test_sos_cancel_within_the_window_cancels(clean_db: str, broker: Broker,
+                                              pipeline_and_home: tuple[Pipeline, Home]
+                                              ) -> None:
+    _, home = pipeline_and_home
+    button = RawDevice(home.button, broker.port)
+    now_ms = int(time.time() * 1000)
+    try:
+        wait_until(button.connected.is_set, what="button connected")
+        button.publish(Channel.EVENT, _event(EventType.SOS, 1, now_ms))
+        button.publish(Channel.EVENT, _event(EventType.SOS_CANCEL, 2, now_ms + 10_000))
+        wait_until(lambda: _alerts(clean_db, "status = 'cancelled'") == 1,
+                   what="SOS cancelled by the resident")
+    finally:
+        button.close()
+    assert _alerts(clean_db, "outcome = 'cancelled_by_resident'") == 1
+
+
+def test_apnea_from_telemetry_end_to_end(clean_db: str, broker: Broker,
+                                         pipeline_and_home: tuple[Pipeline, Home]) -> None:
+    _, home = pipeline_and_home
+    bed = RawDevice(home.bed, broker.port)
+    t0 = int(time.time() * 1000) - 120_000
+    breathing = [{"ts": t0 + i * 1000, "seq": i + 1, "occupied": True, "heart_rate": 62.0,
+                  "respiration_rate": 14.0, "movement": 1} for i in range(30)]
+    stopped = [{"ts": t0 + (30 + i) * 1000, "seq": 31 + i, "occupied": True,
+                "heart_rate": 60.0, "respiration_rate": 0.0, "movement": 0}
+               for i in range(40)]
+    batch = json.dumps({"ts": t0 + 70_000, "seq": 100, "samples": breathing + stopped}).encode()
+    try:
+        wait_until(bed.connected.is_set, what="bed connected")
+        bed.publish(Channel.TELEMETRY, batch)
+        wait_until(lambda: _alerts(clean_db, "type = 'apnea'") == 1, what="apnea alert")
+    finally:
+        bed.close()
+    assert _alerts(clean_db, "type = 'apnea' AND severity = 'critical'") == 1
+
+
+def test_alerts_reach_the_bus_and_direct_channels_while_the_database_is_down(
+        own_pg: tuple[Any, list[Any]], broker: Broker, bus: BusListener) -> None:
+    cfg, procs = own_pg
+    home = seed_home(cfg.url, broker.admin)
+    direct: list[AlertEvent] = []
+    pipe = Pipeline(broker.pipeline, cfg.url, sites=[], name=f"down{time.time_ns()}",
+                    batch_ms=50, direct=direct.append)
+    pipe.start()
+    button = RawDevice(home.button, broker.port)
+    try:
+        wait_until(pipe.connected.is_set, what="pipeline connected")
+        wait_until(button.connected.is_set, what="button connected")
+        procs[0].stop()
+        button.publish(Channel.EVENT, _event(EventType.SOS, 1))
+        wait_until(lambda: any(e.type == "sos" for e in bus.events), what="bus event")
+        wait_until(lambda: len(direct) == 1, timeout=20, what="direct notification")
+        assert direct[0].type == "sos" and direct[0].resident_id == home.resident_id
+        assert pipe.alerts.database_down
+        procs[0] = start_postgres(cfg)
+        wait_until(lambda: _alerts(cfg.url, "type = 'sos'") == 1, timeout=60,
+                   what="alert stored once the database is back")
+        assert not pipe.alerts.database_down
+    finally:
+        button.close()
+        pipe.stop()
+    assert len(direct) == 1, "one direct notification per alert"

@@ -1,0 +1,26 @@
+"""Smoke test of `eldercare bench alerts`: tiny numbers, real processes, no timing checks."""
+
+from __future__ import annotations
+
+from eldercare.bench import alerts as bench
+from eldercare.runtime import Runtime
+from tests.conftest import Broker
+
+
+def test_bench_alerts_completes_and_loses_no_sos(broker: Broker, clean_db: str, tmp_path):
+    rt = Runtime(database_url=clean_db, mqtt=broker.pipeline, mqtt_admin=broker.admin,
+                 jwt_secret="bench-smoke-secret-bench-smoke-secret", embedded=False,
+                 data_dir=tmp_path)
+    cfg = bench.AlertBenchConfig(homes=5, presses=5, rate=100, press_rate=20, settle_s=20,
+                                 load_warmup_s=0.5)
+
+    result = bench.run(rt, cfg)
+
+    assert result["presses"] == 5
+    assert result["lost"] == 0
+    assert result["unacknowledged_by_broker"] == 0
+    assert result["missing_commit_notify"] == 0
+    assert result["stream_error"] is None
+    assert result["missing_sse_stored"] == 0
+    assert "error" not in result["background"] and result["background"]["sent"] > 0
+    assert "(a) publish → alert committed" in bench.report(result)
