@@ -92,6 +92,7 @@ class AlertEngine:
                                         daemon=True)
         self.stored = 0
         self.raised = 0
+        self.restored = 0
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -104,6 +105,7 @@ class AlertEngine:
                 if self._on_refresh is not None:
                     self._on_refresh(conn)
             self._detector = Detector(self._context_of, states)
+            self.restored = len(states)
             logger.info("alert engine: %d residents, %d saved detector states",
                         len(self._contexts), len(states))
         except psycopg.OperationalError as exc:

@@ -347,17 +347,23 @@ def cmd_bench_ingest(args: argparse.Namespace) -> int:
     from eldercare.bench import ingest as bench
 
     settings = _settings(args)
+    config = bench.BenchConfig(homes=args.homes, rate=args.rate, seconds=args.seconds,
+                               drain_messages=args.drain_messages)
+    return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
+
+
+def _run_bench(settings: Settings, run: Callable[[Runtime], dict[str, Any]],
+               report: Callable[[dict[str, Any]], str], json_path: str | None) -> int:
+    """Start the embedded services if needed, run a benchmark, print (and save) its figures."""
     rt, services = _prepare(settings)
     try:
-        result = bench.run(rt, bench.BenchConfig(homes=args.homes, rate=args.rate,
-                                                 seconds=args.seconds,
-                                                 drain_messages=args.drain_messages))
+        result = run(rt)
     finally:
         for proc in reversed(services):
             proc.stop()
-    print(bench.report(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+    print(report(result))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=1))
     return 0
 
 
@@ -370,18 +376,10 @@ def cmd_bench_alerts(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     settings = _settings(args)
-    rt, services = _prepare(settings)
-    try:
-        result = bench.run(rt, bench.AlertBenchConfig(
-            homes=args.homes, presses=args.presses, rate=args.rate, press_rate=args.press_rate,
-            drain_messages=args.drain_messages))
-    finally:
-        for proc in reversed(services):
-            proc.stop()
-    print(bench.report(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    return 0
+    config = bench.AlertBenchConfig(homes=args.homes, presses=args.presses, rate=args.rate,
+                                    press_rate=args.press_rate,
+                                    drain_messages=args.drain_messages)
+    return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -134,6 +134,33 @@ def test_apnea_from_telemetry_end_to_end(clean_db: str, broker: Broker,
     assert _alerts(clean_db, "type = 'apnea' AND severity = 'critical'") == 1
 
 
+def test_detector_state_survives_a_restart(clean_db: str, broker: Broker) -> None:
+    home = seed_home(clean_db, broker.admin)
+    name = f"state{time.time_ns()}"
+    reading = json.dumps({"ts": int(time.time() * 1000), "seq": 1, "occupied": True,
+                          "heart_rate": 135.0, "respiration_rate": 14.0, "movement": 2})
+    bed = RawDevice(home.bed, broker.port)
+    pipe = Pipeline(broker.pipeline, clean_db, sites=[], name=name, batch_ms=50)
+    pipe.start()
+    try:
+        wait_until(pipe.connected.is_set, what="pipeline connected")
+        wait_until(bed.connected.is_set, what="bed connected")
+        bed.publish(Channel.TELEMETRY, reading.encode())
+        wait_until(lambda: count(clean_db, "SELECT count(*) FROM bed_telemetry") == 1,
+                   what="reading stored")
+    finally:
+        bed.close()
+        pipe.stop()  # saves the detector state of every resident it saw
+    assert count(clean_db, "SELECT count(*) FROM detector_state WHERE resident_id = %s",
+                 home.resident_id) == 1
+    again = Pipeline(broker.pipeline, clean_db, sites=[], name=name, batch_ms=50)
+    again.start()
+    try:
+        assert again.alerts.restored == 1
+    finally:
+        again.stop()
+
+
 def test_alerts_reach_the_bus_and_direct_channels_while_the_database_is_down(
         own_pg: tuple[Any, list[Any]], broker: Broker, bus: BusListener) -> None:
     cfg, procs = own_pg

@@ -71,14 +71,18 @@ def _text_body(message: Message, public_url: str | None) -> dict[str, Any]:
     return {"msgtype": "text", "text": {"content": chat_text(message, public_url)}}
 
 
-class WeComSender:
-    """WeCom group robot (`target`: the robot key or webhook URL; no secret)."""
+class _RobotSender:
+    """A group robot reached over HTTP at a configured base URL."""
 
     def __init__(self, client: httpx.Client, base_url: str, public_url: str | None = None
                  ) -> None:
         self._client = client
         self._base_url = base_url
         self._public_url = public_url
+
+
+class WeComSender(_RobotSender):
+    """WeCom group robot (`target`: the robot key or webhook URL; no secret)."""
 
     def send(self, target: str, secret: Mapping[str, Any], message: Message) -> None:
         """Post the text to the group."""
@@ -88,15 +92,9 @@ class WeComSender:
         check_errcode(reply, "wecom", WECOM_CONFIG_ERRORS)
 
 
-class DingTalkSender:
+class DingTalkSender(_RobotSender):
     """DingTalk custom robot (`target`: access token or webhook URL; `secret`:
     {"secret": "SEC..."} when the robot uses signing)."""
-
-    def __init__(self, client: httpx.Client, base_url: str, public_url: str | None = None
-                 ) -> None:
-        self._client = client
-        self._base_url = base_url
-        self._public_url = public_url
 
     def send(self, target: str, secret: Mapping[str, Any], message: Message) -> None:
         """Post the text to the group, signed when the channel has a secret."""
