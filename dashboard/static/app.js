@@ -9,7 +9,6 @@
   const E = window.Eldercare;
   const { $, el } = E;
   const RESIDENTS_MS = 15000;
-  const STALE_MS = 10000;
   const FRESH_MS = 60000;
   const LOW_BATTERY = 20;
   const DEVICE_LABELS = { bed_sensor: "Bed sensor", call_button: "Call button" };
@@ -254,38 +253,27 @@
 
   function onStatus(status) {
     if (!state.live) return;
-    if (status.stream === "down" && !state.downSince) state.downSince = Date.now();
-    if (status.stream === "live") state.downSince = 0;
+    E.noteStreamStatus(state, status);
     $("alerts-message").textContent = status.stream === "live" ? status.error : "";
     tick();
   }
 
+  const FEED_TEXTS = {
+    live: (status, dbDown) => (dbDown ? "Live · database unavailable"
+      : `Live · ${E.clockTime(status.lastHeard, true)}`),
+    lost: (status) => {
+      const last = status.lastHeard ? E.clockTime(status.lastHeard, true) : "never";
+      return `Connection lost: alerts may be out of date (last update ${last}). ` +
+        `Retrying… ${status.error}`;
+    },
+    dbDown: "The database is unavailable. New alerts still appear here, marked " +
+      "“not yet saved”, but cannot be acknowledged or resolved until it is back.",
+  };
+
   function tick() {
     $("clock").textContent = E.clockTime(E.now());
     E.refreshAges();
-    const status = state.live.status();
-    const live = status.stream === "live";
-    const dbDown = live && status.database === false;
-    const lost = !live && state.downSince && Date.now() - state.downSince > STALE_MS;
-    const feed = $("feed-status");
-    feed.classList.toggle("live", live && !dbDown);
-    feed.classList.toggle("down", Boolean(dbDown || !live));
-    if (live) {
-      feed.textContent = dbDown ? "Live · database unavailable"
-        : `Live · ${E.clockTime(status.lastHeard, true)}`;
-    } else {
-      feed.textContent = status.stream === "down" ? "Reconnecting…" : "Connecting…";
-    }
-    const banner = $("stale-banner");
-    banner.hidden = !(lost || dbDown);
-    if (lost) {
-      const last = status.lastHeard ? E.clockTime(status.lastHeard, true) : "never";
-      banner.textContent = `Connection lost: alerts may be out of date (last update ${last}). ` +
-        `Retrying… ${status.error}`;
-    } else if (dbDown) {
-      banner.textContent = "The database is unavailable. New alerts still appear here, marked " +
-        "“not yet saved”, but cannot be acknowledged or resolved until it is back.";
-    }
+    E.paintFeed(state.live.status(), state.downSince, FEED_TEXTS);
     expireFresh();
   }
 

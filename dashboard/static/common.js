@@ -725,6 +725,32 @@
     $("username").focus();
   }
 
+  // --- feed health: both pages show the same live / reconnecting / stale indicator ---------
+
+  const STALE_MS = 10000;
+
+  // Remember since when the stream has been down (on a page's `state.downSince`).
+  function noteStreamStatus(state, status) {
+    if (status.stream === "down" && !state.downSince) state.downSince = Date.now();
+    if (status.stream === "live") state.downSince = 0;
+  }
+
+  // Paint the feed indicator and the stale banner; `texts` gives the page's wording.
+  function paintFeed(status, downSince, texts) {
+    const live = status.stream === "live";
+    const dbDown = live && status.database === false;
+    const lost = !live && downSince && Date.now() - downSince > STALE_MS;
+    const feed = $("feed-status");
+    feed.classList.toggle("live", live && !dbDown);
+    feed.classList.toggle("down", Boolean(dbDown || !live));
+    feed.textContent = live ? texts.live(status, dbDown)
+      : (status.stream === "down" ? "Reconnecting…" : "Connecting…");
+    const banner = $("stale-banner");
+    banner.hidden = !(lost || dbDown);
+    if (lost) banner.textContent = texts.lost(status);
+    else if (dbDown) banner.textContent = texts.dbDown;
+  }
+
   function whoLine(session) {
     const role = ROLE_LABELS[session.role] || session.role;
     const name = session.full_name || session.username;
@@ -733,7 +759,7 @@
 
   window.Eldercare = Object.freeze({
     $, el, ago, ageSpan, api, canAct, clearSession, clockTime, createAlarm, createLiveAlerts,
-    alertActions, compareItems, loadSession, now, reconcile, refreshAges, showLogin, typeLabel,
-    whoLine, wireLogin, AuthError, ApiError,
+    alertActions, compareItems, loadSession, noteStreamStatus, now, paintFeed, reconcile,
+    refreshAges, showLogin, typeLabel, whoLine, wireLogin, AuthError, ApiError,
   });
 })();

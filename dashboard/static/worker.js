@@ -8,7 +8,6 @@
 (() => {
   const E = window.Eldercare;
   const { $, el } = E;
-  const STALE_MS = 10000;
   const SUBSCRIBE_TIMEOUT_MS = 30000;  // a push service that never answers must not hang the page
   const SITE_ROLES = new Set(["duty_officer", "care_worker"]);
 
@@ -268,31 +267,22 @@
 
   function onStatus(status) {
     if (!state.live) return;
-    if (status.stream === "down" && !state.downSince) state.downSince = Date.now();
-    if (status.stream === "live") state.downSince = 0;
+    E.noteStreamStatus(state, status);
     $("alerts-message").textContent = status.stream === "live" ? status.error : "";
     tick();
   }
 
+  const FEED_TEXTS = {
+    live: (_status, dbDown) => (dbDown ? "Live · database down" : "Live"),
+    lost: (status) => `Connection lost: this list may be out of date. ${status.error}`,
+    dbDown: "The database is unavailable: new alerts still show up (“not yet saved”), but " +
+      "cannot be acknowledged until it is back.",
+  };
+
   function tick() {
     if (!state.live) return;
     E.refreshAges();
-    const status = state.live.status();
-    const live = status.stream === "live";
-    const dbDown = live && status.database === false;
-    const lost = !live && state.downSince && Date.now() - state.downSince > STALE_MS;
-    const feed = $("feed-status");
-    feed.classList.toggle("live", live && !dbDown);
-    feed.classList.toggle("down", Boolean(dbDown || !live));
-    feed.textContent = live ? (dbDown ? "Live · database down" : "Live")
-      : (status.stream === "down" ? "Reconnecting…" : "Connecting…");
-    const banner = $("stale-banner");
-    banner.hidden = !(lost || dbDown);
-    if (lost) banner.textContent = `Connection lost: this list may be out of date. ${status.error}`;
-    else if (dbDown) {
-      banner.textContent = "The database is unavailable: new alerts still show up (“not yet " +
-        "saved”), but cannot be acknowledged until it is back.";
-    }
+    E.paintFeed(state.live.status(), state.downSince, FEED_TEXTS);
   }
 
   // --- screens -------------------------------------------------------------------------------
