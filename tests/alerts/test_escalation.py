@@ -17,7 +17,7 @@ from alerts.escalation import EscalationRunner, PlannedStep, escalation_tick, pl
 from alerts.lifecycle import acknowledge
 from alerts.model import Audience, NotificationKind, Severity
 from eldercare import db
-from tests.alerts.test_store import (
+from tests.alerts.store_helpers import (
     NOW,
     add_home,
     add_user,

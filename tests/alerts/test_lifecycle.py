@@ -17,7 +17,7 @@ from alerts.lifecycle import ActionResult, AlertNotFound, acknowledge, resolve
 from alerts.model import AlertStatus, Audience, NotificationKind, Outcome
 from eldercare import db
 from gateway.schema import decode_command
-from tests.alerts.test_store import (
+from tests.alerts.store_helpers import (
     NOW,
     T0,
     add_home,
