@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 import psycopg
@@ -22,7 +22,17 @@ Conn = psycopg.Connection[Any]
 
 _RESIDENTS = """
 SELECT r.id, r.site_id, COALESCE(r.timezone, s.timezone, 'UTC'),
-       so.settings, ro.settings,
+       so.settings, ro.settings
+  FROM residents r
+  JOIN sites s ON s.id = r.site_id
+  LEFT JOIN alert_overrides so ON so.site_id = r.site_id
+  LEFT JOIN alert_overrides ro ON ro.resident_id = r.id
+ WHERE r.active AND (%(sites)s::text[] IS NULL OR r.site_id = ANY(%(sites)s))
+"""
+
+# Slow-moving history (usual rise time, last call-button test): read at start and hourly.
+_HISTORY = """
+SELECT r.id,
        (SELECT percentile_disc(0.5) WITHIN GROUP (
                    ORDER BY (d.rise_time AT TIME ZONE d.timezone)::time)
           FROM resident_daily d
@@ -32,11 +42,10 @@ SELECT r.id, r.site_id, COALESCE(r.timezone, s.timezone, 'UTC'),
          WHERE e.resident_id = r.id AND e.type = 'test'
            AND e.time > now() - interval '60 days')
   FROM residents r
-  JOIN sites s ON s.id = r.site_id
-  LEFT JOIN alert_overrides so ON so.site_id = r.site_id
-  LEFT JOIN alert_overrides ro ON ro.resident_id = r.id
  WHERE r.active AND (%(sites)s::text[] IS NULL OR r.site_id = ANY(%(sites)s))
 """
+
+History = dict[int, tuple[time | None, datetime | None]]
 
 _DEVICES = """
 SELECT d.resident_id, d.id, d.type, d.heartbeat_s, d.created_at
@@ -58,10 +67,19 @@ def _valid(base: AlertSettings, site_override: Any, resident_override: Any,
             return base
 
 
-def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None = None
-                  ) -> dict[int, ResidentContext]:
-    """Contexts of every active resident of `sites` (None or empty: all sites)."""
+def load_history(conn: Conn, sites: Iterable[str] | None = None) -> History:
+    """Usual rise time and last call-button test of every active resident of `sites`."""
     params = {"sites": list(sites) if sites else None}
+    return {int(rid): (rise, test) for rid, rise, test in conn.execute(_HISTORY, params)}
+
+
+def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None = None,
+                  history: History | None = None) -> dict[int, ResidentContext]:
+    """Contexts of every active resident of `sites` (None or empty: all sites); `history`
+    (from `load_history`) is read here when not given."""
+    params = {"sites": list(sites) if sites else None}
+    if history is None:
+        history = load_history(conn, sites)
     devices: dict[int, list[DeviceContext]] = {}
     first_seen: dict[int, datetime] = {}
     for rid, dev_id, dev_type, heartbeat_s, created_at in conn.execute(_DEVICES, params):
@@ -70,8 +88,8 @@ def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None =
         if dev_type == DeviceType.CALL_BUTTON:
             first_seen[rid] = min(created_at, first_seen.get(rid, created_at))
     out: dict[int, ResidentContext] = {}
-    for rid, site, tz, site_ov, res_ov, usual_rise, last_test in conn.execute(_RESIDENTS,
-                                                                              params):
+    for rid, site, tz, site_ov, res_ov in conn.execute(_RESIDENTS, params):
+        usual_rise, last_test = history.get(rid, (None, None))
         out[rid] = ResidentContext(
             resident_id=rid, site=site, timezone=tz,
             settings=_valid(base, site_ov, res_ov, rid),

@@ -24,9 +24,9 @@ import psycopg
 
 from alerts.bus import AlertEvent, bus_topic, encode_event
 from alerts.config import AlertSettings
-from alerts.context import load_contexts, load_states, save_states
+from alerts.context import History, load_contexts, load_history, load_states, save_states
 from alerts.detector import Detector, DeviceContext, ResidentContext
-from alerts.model import AlertCancel, AlertClear, AlertTrigger, Decision, Severity
+from alerts.model import AlertCancel, AlertClear, AlertTrigger, Decision
 from alerts.store import store_cancel, store_clear, store_trigger
 from eldercare.db import connect
 from gateway.records import DeviceInfo, Record
@@ -50,6 +50,7 @@ class EngineTiming:
     tick_s: float = 1.0
     save_state_s: float = 30.0
     refresh_context_s: float = 60.0
+    refresh_history_s: float = 3600.0
     # After a start, the broker first delivers what it held for us; until that backlog is in,
     # every device would look silent. Time-based rules wait this long before ticking.
     start_grace_s: float = 60.0
@@ -79,6 +80,8 @@ class AlertEngine:
         self._clock = clock
         self._timing = timing
         self._contexts: dict[int, ResidentContext] = {}
+        self._history: History | None = None
+        self._history_at = 0.0
         self._detector = Detector(self._context_of)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
@@ -100,7 +103,9 @@ class AlertEngine:
         """Load contexts and persisted state (if the database is up), start the threads."""
         try:
             with connect(self._url, autocommit=True) as conn:
-                self._contexts = load_contexts(conn, self._settings, self._sites)
+                self._history = load_history(conn, self._sites)
+                self._history_at = time.monotonic()
+                self._contexts = load_contexts(conn, self._settings, self._sites, self._history)
                 states = load_states(conn, self._contexts)
                 if self._on_refresh is not None:
                     self._on_refresh(conn)
@@ -204,7 +209,11 @@ class AlertEngine:
     def _refresh_contexts(self) -> None:
         try:
             with connect(self._url, autocommit=True) as conn:
-                contexts = load_contexts(conn, self._settings, self._sites)
+                if (self._history is None or time.monotonic() - self._history_at
+                        >= self._timing.refresh_history_s):
+                    self._history = load_history(conn, self._sites)
+                    self._history_at = time.monotonic()
+                contexts = load_contexts(conn, self._settings, self._sites, self._history)
                 if self._on_refresh is not None:
                     self._on_refresh(conn)
         except psycopg.OperationalError as exc:
@@ -283,7 +292,3 @@ class AlertEngine:
 def _save(conn: psycopg.Connection[Any], *, states: dict[int, dict[str, Any]]) -> None:
     save_states(conn, states)
 
-
-def is_loud(event: AlertEvent) -> bool:
-    """Worth a direct group notification while the database is down."""
-    return event.severity.rank >= Severity.HIGH.rank
