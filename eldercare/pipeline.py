@@ -88,6 +88,11 @@ def _legacy_filters(sites: list[str]) -> list[str]:
     return [site_filter(s) for s in sites] if sites else [ALL_SITES_FILTER]
 
 
+def session_client_ids(name: str) -> tuple[str, str]:
+    """MQTT client ids of a pipeline's persistent sessions: readings/status, and events."""
+    return f"eldercare-pipeline-{name}", f"eldercare-pipeline-{name}-events"
+
+
 # Device events travel on their own MQTT session, so an SOS never queues in the broker
 # behind a backlog of telemetry. Its message ids are offset to keep ack tokens apart.
 EVENT_TOKEN_OFFSET = 1 << 16
@@ -120,10 +125,9 @@ class Pipeline:
         self._endpoint = mqtt_endpoint
         self.registry = Registry(database_url)
         self.gateway = Gateway(self.registry.lookup)
-        self._data = self._session(f"eldercare-pipeline-{name}", topic_filters(sites), 0,
-                                   RECEIVE_MAXIMUM)
-        self._events = self._session(f"eldercare-pipeline-{name}-events",
-                                     event_filters(sites), EVENT_TOKEN_OFFSET,
+        data_id, events_id = session_client_ids(name)
+        self._data = self._session(data_id, topic_filters(sites), 0, RECEIVE_MAXIMUM)
+        self._events = self._session(events_id, event_filters(sites), EVENT_TOKEN_OFFSET,
                                      EVENT_RECEIVE_MAXIMUM)
         self.gate = AckGate(self._ack)
         self.writer = IngestWriter(database_url, self.gate.release_many, batch_rows,

@@ -17,7 +17,6 @@ import os
 import queue
 import random
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -36,19 +35,25 @@ import httpx
 
 from eldercare import accounts
 from eldercare.accounts import DeviceCredentials
-from eldercare.bench.loadgen import LoadGenerator, connect_packet, publish_packet
+from eldercare.bench.ingest import bare_subscriber_ceiling
+from eldercare.bench.loadgen import (
+    LoadGenerator,
+    connect_packet,
+    discard_session,
+    publish_packet,
+)
 from eldercare.bench.stats import percentiles
 from eldercare.db import connect
+from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
 from eldercare.services import ManagedProcess, ServiceError, die_with_parent, free_port, wait_for
-from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+from gateway.broker_admin import BrokerAdmin
 from gateway.schema import (
     Channel,
     DeviceEvent,
     DeviceType,
     EventType,
     encode,
-    site_filter,
     topic_for,
 )
 
@@ -178,42 +183,11 @@ def ensure_admin(rt: Runtime) -> str:
 # --- the raw limit ---------------------------------------------------------------------------
 
 
-def bare_subscriber_ceiling(rt: Runtime, gen: LoadGenerator, messages: int, workdir: Path
-                            ) -> float:
-    """msg/s a bare QoS 1 subscriber of the bench site takes from the generator."""
-    stats = workdir / "bare.json"
-    client_id = f"bench-alerts-bare-{time.time_ns()}"
-    proc = subprocess.Popen([sys.executable, "-m", "eldercare.bench.baresub", rt.mqtt.url(),
-                             site_filter(BENCH_SITE), str(stats), client_id])
-    try:
-        wait_for(lambda: "ready" in _read_json(stats), 30, "bare subscriber ready")
-        gen.run(rate=1e9, seconds=messages / 1e9)
-        wait_for(lambda: _read_json(stats).get("count", 0) >= messages, 600,
-                 "bare subscriber", interval=0.2)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        discard_session(rt.mqtt, client_id)
-    result = _read_json(stats)
-    return float(result["count"] / result["seconds"]) if result.get("seconds") else 0.0
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError):
         return {}
-
-
-def discard_session(ep: MqttEndpoint, client_id: str) -> None:
-    """Drop a persistent broker session (else it queues the next run's messages)."""
-    try:
-        with socket.create_connection((ep.host, ep.port), timeout=5) as sock:
-            sock.sendall(connect_packet(client_id, ep.username or "", ep.password or ""))
-            sock.recv(4)
-            sock.sendall(b"\xe0\x00")
-    except OSError as exc:
-        logger.warning("could not discard the broker session %s: %s", client_id, exc)
 
 
 # --- devices ---------------------------------------------------------------------------------
@@ -551,8 +525,9 @@ def _session(rt: Runtime, homes: list[Home], stats_file: Path) -> Iterator[_Sess
     with ExitStack() as stack:
         pipeline = _start(rt, "pipeline", ["pipeline", "--sites", BENCH_SITE, "--name", name,
                                            "--stats-file", str(stats_file)])
-        # The pipeline's persistent session would queue the next run's messages.
-        stack.callback(discard_session, rt.mqtt, f"eldercare-pipeline-{name}")
+        # The pipeline's persistent sessions would queue the next run's messages.
+        for client_id in session_client_ids(name):
+            stack.callback(discard_session, rt.mqtt, client_id)
         stack.callback(pipeline.stop, 60)
         dashboard = _start(rt, "dashboard", ["dashboard", "--web-port", str(web_port)])
         stack.callback(dashboard.stop, 15)
@@ -695,7 +670,8 @@ def run(rt: Runtime, cfg: AlertBenchConfig) -> dict[str, Any]:
         if cfg.rate is None:
             gen = LoadGenerator([h.bed for h in homes], rt.mqtt.host, rt.mqtt.port)
             try:
-                ceiling = bare_subscriber_ceiling(rt, gen, cfg.drain_messages, Path(tmp))
+                ceiling = bare_subscriber_ceiling(rt, gen, cfg.drain_messages, Path(tmp),
+                                                  site=BENCH_SITE)["msgs_per_s"]
             finally:
                 gen.close()
         rate = cfg.rate if cfg.rate is not None else BACKGROUND_SHARE * (ceiling or 0.0)

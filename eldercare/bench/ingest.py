@@ -22,8 +22,9 @@ from typing import Any
 
 from eldercare import accounts
 from eldercare.accounts import DeviceCredentials
-from eldercare.bench.loadgen import LoadGenerator
+from eldercare.bench.loadgen import LoadGenerator, discard_session
 from eldercare.db import connect
+from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
 from eldercare.services import wait_for
 from gateway.broker_admin import BrokerAdmin
@@ -76,11 +77,13 @@ def _wait_json(path: Path, key: str, timeout: float) -> dict[str, Any]:
 
 
 def bare_subscriber_ceiling(rt: Runtime, gen: LoadGenerator, messages: int,
-                            workdir: Path) -> dict[str, Any]:
-    """Publish `messages` as fast as the generator can to a live bare subscriber; time it."""
+                            workdir: Path, site: str = BENCH_SITE) -> dict[str, Any]:
+    """Publish `messages` as fast as the generator can to a live bare subscriber of `site`;
+    time it. Its broker session is discarded afterwards."""
     stats = workdir / "bare.json"
+    client_id = f"bench-bare-{time.time_ns()}"
     argv = [sys.executable, "-m", "eldercare.bench.baresub", rt.mqtt.url(),
-            site_filter(BENCH_SITE), str(stats), f"bench-bare-{time.time_ns()}"]
+            site_filter(site), str(stats), client_id]
     proc = subprocess.Popen(argv)
     try:
         _wait_json(stats, "ready", 30)
@@ -89,6 +92,7 @@ def bare_subscriber_ceiling(rt: Runtime, gen: LoadGenerator, messages: int,
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+        discard_session(rt.mqtt, client_id)
     result = json.loads(stats.read_text())
     rate = result["count"] / result["seconds"] if result["seconds"] else 0.0
     return {"msgs_per_s": rate, "cpu_us_per_msg": 1e6 * result["cpu_s"] / result["count"],
@@ -150,9 +154,9 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
     stats = workdir / "pipeline.json"
     before = _bench_rows(rt)
     env = os.environ.copy()
+    name = f"bench-{time.time_ns()}"
     proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", "pipeline", "--sites",
-                             BENCH_SITE, "--name", f"bench-{time.time_ns()}",
-                             "--stats-file", str(stats)], env=env)
+                             BENCH_SITE, "--name", name, "--stats-file", str(stats)], env=env)
     try:
         wait_for(lambda: _probe(rt, gen, before), 60, "pipeline subscribed", interval=0.5)
         base = _bench_rows(rt)
@@ -164,6 +168,8 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+        for client_id in session_client_ids(name):  # else they queue the next run's load
+            discard_session(rt.mqtt, client_id)
     result = _wait_json(stats, "received", 30)
     stored = _bench_rows(rt) - base
     return {"sent": load.sent, "stored": stored, "loss": load.sent - stored,

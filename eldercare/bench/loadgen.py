@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from eldercare.accounts import DeviceCredentials
 from gateway import schema
+from gateway.broker_admin import MqttEndpoint
 from gateway.schema import Channel, topic_for
 
 logger = logging.getLogger(__name__)
@@ -168,3 +169,14 @@ class LoadGenerator:
                 logger.debug("disconnect of %s failed", conn.creds.device_id)
             conn.sock.close()
         self._conns.clear()
+
+
+def discard_session(ep: MqttEndpoint, client_id: str) -> None:
+    """Drop a persistent broker session (else it queues the next run's messages)."""
+    try:
+        with socket.create_connection((ep.host, ep.port), timeout=5) as sock:
+            sock.sendall(connect_packet(client_id, ep.username or "", ep.password or ""))
+            sock.recv(4)
+            sock.sendall(b"\xe0\x00")
+    except OSError as exc:
+        logger.warning("could not discard the broker session %s: %s", client_id, exc)
