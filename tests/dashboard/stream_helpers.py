@@ -25,11 +25,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.bus import AlertEvent, bus_topic, encode_event
 from alerts.model import Severity
-from dashboard.app import DashboardServer
+from dashboard.app import DashboardServer, create_app
 from dashboard.stream import AlertStream
 from eldercare.services import free_port
 from gateway.broker_admin import MqttEndpoint
-from tests.dashboard.conftest import PASSWORD
+from tests.dashboard.conftest import PASSWORD, SECRET
 from tests.helpers import wait_until
 
 if TYPE_CHECKING:
@@ -89,6 +89,16 @@ def live(app: FastAPI) -> AlertStream:
     stream = app.state.alert_stream
     assert isinstance(stream, AlertStream)
     return stream
+
+
+@contextmanager
+def serving_live(database_url: str, mqtt: MqttEndpoint) -> Iterator[Served]:
+    """A dashboard on the database and the alert bus, served once its live feed is up."""
+    app = create_app(database_url, SECRET, mqtt=mqtt)
+    stream = live(app)
+    with running_server(app) as srv:
+        wait_until(lambda: stream.database_up and stream.bus_up, what="the live feed")
+        yield srv
 
 
 # --- SSE client -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from tests.dashboard.stream_helpers import (
     live,
     log_in,
     running_server,
+    serving_live,
 )
 from tests.helpers import wait_until
 
@@ -42,10 +43,7 @@ WALL: ViewportSize = {"width": 1600, "height": 1000}
 @pytest.fixture
 def server(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
     """The dashboard with the live feed on the database and the alert bus."""
-    app = create_app(clean_db, SECRET, mqtt=broker.pipeline)
-    stream = live(app)
-    with running_server(app) as srv:
-        wait_until(lambda: stream.database_up and stream.bus_up, what="the live feed")
+    with serving_live(clean_db, broker.pipeline) as srv:
         yield srv
 
 

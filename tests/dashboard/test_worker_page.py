@@ -9,21 +9,18 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from dashboard.app import create_app
 from eldercare import db
 from tests.conftest import Broker
-from tests.dashboard.conftest import SECRET, World, insert_alert
+from tests.dashboard.conftest import World, insert_alert
 from tests.dashboard.stream_helpers import (
     CHROMIUM,
     PHONE,
     Served,
     browser_page,
     fits_width,
-    live,
     log_in,
-    running_server,
+    serving_live,
 )
-from tests.helpers import wait_until
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="needs Debian's Chromium at /usr/bin/chromium")
@@ -34,10 +31,7 @@ MIN_TAP_PX = 44  # the smallest comfortable touch target
 @pytest.fixture
 def server(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
     """The dashboard with the live feed on the database and the alert bus."""
-    app = create_app(clean_db, SECRET, mqtt=broker.pipeline)
-    stream = live(app)
-    with running_server(app) as srv:
-        wait_until(lambda: stream.database_up and stream.bus_up, what="the live feed")
+    with serving_live(clean_db, broker.pipeline) as srv:
         yield srv
 
 
