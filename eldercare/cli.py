@@ -55,7 +55,13 @@ def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """Run one pipeline process (gateway + ingest + alerts) for a set of sites."""
     from alerts.notify.direct import DirectNotifier
-    from eldercare.bench.stats import cpu_seconds, peak_rss_mib, percentiles, write_json
+    from eldercare.bench.stats import (
+        cpu_seconds,
+        lag_timeline,
+        peak_rss_mib,
+        percentiles,
+        write_json,
+    )
     from eldercare.pipeline import Pipeline
 
     settings = _settings(args)
@@ -72,10 +78,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     pipe.stop()
     direct.close()
     if args.stats_file:
+        samples = pipe.writer.lag_samples or []
         write_json(Path(args.stats_file), {
             "received": pipe.received, "committed_rows": pipe.writer.committed_rows,
             "dead_letters": pipe.dead_letters, "cpu_s": cpu_seconds() - cpu0,
-            "peak_rss_mib": peak_rss_mib(), "lag": percentiles(pipe.writer.lag_samples or []),
+            "peak_rss_mib": peak_rss_mib(), "lag": percentiles([lag for _, lag in samples]),
+            "lag_timeline": lag_timeline(samples),
+            "last_telemetry_commit": pipe.writer.last_telemetry_commit,
         })
     return 0
 

@@ -23,6 +23,7 @@ from alerts.config import AlertSettings
 from alerts.service import AlertEngine, DirectNotify, Refresh
 from gateway.broker_admin import MqttEndpoint
 from gateway.gateway import Accepted, Gateway
+from gateway.mqttclient import BufferedClient
 from gateway.registry import Registry
 from gateway.schema import ALL_SITES_FILTER, Channel, channel_filter, site_filter
 from ingest.writer import IngestWriter
@@ -34,9 +35,13 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 class AckGate:
-    """Acknowledges a message once every consumer that holds it has released it."""
+    """Acknowledges messages once every consumer that holds them has released them.
 
-    def __init__(self, ack: Callable[[int], None]) -> None:
+    `ack` receives the tokens that became free together (a committed batch), so their
+    PUBACKs go out in one write.
+    """
+
+    def __init__(self, ack: Callable[[list[int]], None]) -> None:
         self._ack = ack
         self._extra: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -64,8 +69,8 @@ class AckGate:
                     del extra[token]
                 else:
                     extra[token] = left - 1
-        for token in ready:
-            self._ack(token)
+        if ready:
+            self._ack(ready)
 
 
 def topic_filters(sites: list[str]) -> list[str]:
@@ -104,7 +109,7 @@ class _Session:
     """One persistent MQTT session of the pipeline and what it subscribes to."""
 
     name: str
-    client: mqtt.Client
+    client: BufferedClient
     filters: list[str]
     token_offset: int
     receive_maximum: int
@@ -141,8 +146,8 @@ class Pipeline:
 
     def _session(self, client_id: str, filters: list[str], offset: int, receive_max: int
                  ) -> _Session:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
+        client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
         session = _Session(client_id, client, filters, offset, receive_max)
         client.username_pw_set(self._endpoint.username, self._endpoint.password)
         client.user_data_set(session)
@@ -184,11 +189,13 @@ class Pipeline:
     def _publish(self, topic: str, payload: bytes) -> None:
         self._events.client.publish(topic, payload, qos=1)
 
-    def _ack(self, token: int) -> None:
-        if token >= EVENT_TOKEN_OFFSET:
-            self._events.client.ack(token - EVENT_TOKEN_OFFSET, 1)
-        else:
-            self._data.client.ack(token, 1)
+    def _ack(self, tokens: list[int]) -> None:
+        data = [t for t in tokens if t < EVENT_TOKEN_OFFSET]
+        if data:
+            self._data.client.ack_many(data)
+        if len(data) < len(tokens):
+            self._events.client.ack_many(t - EVENT_TOKEN_OFFSET for t in tokens
+                                         if t >= EVENT_TOKEN_OFFSET)
 
     def _on_connect(self, client: mqtt.Client, session: _Session, flags: Any, reason: Any,
                     props: Any) -> None:

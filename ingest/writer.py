@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -67,14 +68,12 @@ def _insert_from_stage(table: str, cols: Sequence[str]) -> str:
 
 def _copy(cur: psycopg.Cursor[Any], table: str, cols: Sequence[str], types: Sequence[str],
           rows: Sequence[Any]) -> None:
+    values = attrgetter(*cols)
     with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(list(types))
+        write = copy.write_row
         for row in rows:
-            copy.write_row(_values(row, cols))
-
-
-def _values(row: Any, cols: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(getattr(row, c) for c in cols)
+            write(values(row))
 
 
 def _store(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], table: str,
@@ -195,7 +194,8 @@ class IngestWriter:
         self.committed_rows = 0
         self.committed_batches = 0
         self.failures = 0
-        self.lag_samples: list[float] | None = None
+        self.lag_samples: list[tuple[float, float]] | None = None
+        self.last_telemetry_commit: float | None = None  # benchmarks: epoch seconds
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -268,14 +268,17 @@ class IngestWriter:
             self._sample_lag(batch)
 
     def _sample_lag(self, batch: Batch) -> None:
-        """Benchmarks: record device-time-to-commit lag for a few rows of each batch."""
+        """Benchmarks: record (commit time, device-time-to-commit lag) for a few rows of each
+        batch."""
         now = datetime.now(UTC)
+        at = now.timestamp()
+        self.last_telemetry_commit = at
         step = max(1, len(batch.telemetry) // 20)
         samples = self.lag_samples
         assert samples is not None
         for rec in batch.telemetry[::step]:
-            if len(samples) < 200_000:
-                samples.append((now - rec.time).total_seconds())
+            if len(samples) < 400_000:
+                samples.append((at, (now - rec.time).total_seconds()))
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:

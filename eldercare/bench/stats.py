@@ -30,6 +30,20 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
             "max_ms": float(arr.max())}
 
 
+def lag_timeline(samples: list[tuple[float, float]], step_s: float = 1.0
+                 ) -> list[list[float]]:
+    """[seconds into the run, max lag ms] per `step_s` of commit time: is a tail one stall
+    or spread out?"""
+    if not samples:
+        return []
+    arr = np.asarray(samples)
+    start = float(arr[:, 0].min())
+    slots = ((arr[:, 0] - start) // step_s).astype(int)
+    peak = np.zeros(int(slots.max()) + 1)
+    np.maximum.at(peak, slots, arr[:, 1] * 1000)
+    return [[round(i * step_s, 1), round(float(v), 1)] for i, v in enumerate(peak)]
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write stats atomically."""
     tmp = path.with_suffix(".tmp")

@@ -6,15 +6,15 @@ from eldercare.pipeline import AckGate, event_filters, topic_filters
 
 
 def test_single_holder_acks_on_release():
-    acked: list[int] = []
-    gate = AckGate(acked.append)
+    calls: list[list[int]] = []
+    gate = AckGate(calls.append)
     gate.release_many([1, 2, 3])
-    assert acked == [1, 2, 3]
+    assert calls == [[1, 2, 3]]  # one call per committed batch: one write of PUBACKs
 
 
 def test_two_holders_ack_only_after_both_release_in_any_order():
     acked: list[int] = []
-    gate = AckGate(acked.append)
+    gate = AckGate(acked.extend)
     gate.hold(5, 2)
     gate.release(5)
     assert acked == []

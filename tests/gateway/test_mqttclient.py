@@ -1,0 +1,134 @@
+"""BufferedClient against a real broker: chunked reads and batched PUBACKs."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from eldercare.services import wait_for
+from gateway.mqttclient import READ_CHUNK, BufferedClient
+from tests.conftest import Broker
+
+
+class Receiver:
+    """A BufferedClient on a persistent session that records what it receives."""
+
+    def __init__(self, broker: Broker, client_id: str, topic: str) -> None:
+        self.messages: list[tuple[int, bytes]] = []
+        self._lock = threading.Lock()
+        self.subscribed = threading.Event()
+        ep = broker.pipeline
+        self.client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                     protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
+        self.client.username_pw_set(ep.username, ep.password)
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 300
+        props.ReceiveMaximum = 5000
+        self.client.connect(ep.host, ep.port, clean_start=False, properties=props)
+        self.client.loop_start()
+        wait_for(self.subscribed.is_set, 10, "subscription")
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.mid, bytes(msg.payload)))
+
+    def payloads(self) -> list[bytes]:
+        """Payloads received so far, in order."""
+        with self._lock:
+            return [p for _, p in self.messages]
+
+    def close(self) -> None:
+        """Disconnect, keeping the broker session."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _publisher(broker: Broker) -> mqtt.Client:
+    ep = broker.pipeline
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.username_pw_set(ep.username, ep.password)
+    client.connect(ep.host, ep.port)
+    client.loop_start()
+    return client
+
+
+@pytest.fixture
+def publisher(broker: Broker) -> Iterator[mqtt.Client]:
+    client = _publisher(broker)
+    yield client
+    client.disconnect()
+    client.loop_stop()
+
+
+def _topic() -> str:
+    return f"eldercare/internal/v1/test/{uuid.uuid4().hex}"
+
+
+def _publish_all(publisher: mqtt.Client, topic: str, payloads: list[bytes]) -> None:
+    infos = [publisher.publish(topic, p, qos=1) for p in payloads]
+    for info in infos:
+        info.wait_for_publish(10)
+
+
+def test_every_packet_arrives_intact_across_chunk_boundaries(broker: Broker,
+                                                             publisher: mqtt.Client) -> None:
+    topic = _topic()
+    rx = Receiver(broker, f"buffered-{uuid.uuid4().hex[:8]}", topic)
+    try:
+        rng = random.Random(7)
+        # Tiny, typical and near-maximum payloads; several exceed the read chunk's share,
+        # so packets are split across reads at every position.
+        sizes = [rng.choice([1, 150, 1_000, 20_000, 60_000]) for _ in range(600)]
+        payloads = [i.to_bytes(4, "big") + rng.randbytes(n) for i, n in enumerate(sizes)]
+        assert sum(sizes) > 20 * READ_CHUNK
+        _publish_all(publisher, topic, payloads)
+        wait_for(lambda: len(rx.payloads()) >= len(payloads), 30, "all messages")
+        assert rx.payloads() == payloads
+        rx.client.ack_many(mid for mid, _ in rx.messages)
+    finally:
+        rx.close()
+
+
+def test_ack_many_acknowledges_and_unacked_messages_are_redelivered(
+        broker: Broker, publisher: mqtt.Client) -> None:
+    topic = _topic()
+    client_id = f"buffered-{uuid.uuid4().hex[:8]}"
+    rx = Receiver(broker, client_id, topic)
+    payloads = [f"m{i}".encode() for i in range(400)]
+    try:
+        _publish_all(publisher, topic, payloads)
+        wait_for(lambda: len(rx.payloads()) >= len(payloads), 30, "all messages")
+        acked = {p for _, p in rx.messages[::2]}
+        rx.client.ack_many(mid for mid, _ in rx.messages[::2])
+        rx.client.ack_many([])  # nothing to send is fine
+        wait_for(lambda: not rx.client.want_write(), 10, "PUBACKs written")
+    finally:
+        rx.close()
+    again = Receiver(broker, client_id, topic)  # same persistent session
+    try:
+        expected = [p for p in payloads if p not in acked]
+        wait_for(lambda: len(again.payloads()) >= len(expected), 30, "redelivery")
+        assert again.payloads() == expected
+        again.client.ack_many(mid for mid, _ in again.messages)
+        wait_for(lambda: not again.client.want_write(), 10, "PUBACKs written")
+    finally:
+        again.close()
+    last = Receiver(broker, client_id, topic)
+    try:
+        _publish_all(publisher, topic, [b"after"])
+        wait_for(lambda: b"after" in last.payloads(), 10, "new message")
+        assert last.payloads() == [b"after"]  # everything acknowledged stayed acknowledged
+    finally:
+        last.client.ack_many(mid for mid, _ in last.messages)
+        last.close()
