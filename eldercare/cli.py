@@ -356,8 +356,8 @@ def cmd_bench_ingest(args: argparse.Namespace) -> int:
     from eldercare.bench import ingest as bench
 
     settings = _settings(args)
-    config = bench.BenchConfig(homes=args.homes, rate=args.rate, seconds=args.seconds,
-                               drain_messages=args.drain_messages)
+    config = bench.BenchConfig(homes=args.homes, rate=args.rate, load=args.load,
+                               seconds=args.seconds, drain_messages=args.drain_messages)
     return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
 
 
@@ -447,7 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("ingest", cmd_bench_ingest, "ingest throughput, loss, lag, CPU vs raw limits",
              bench)
     sp.add_argument("--homes", type=int, default=200, help="simulated bed sensors")
-    sp.add_argument("--rate", type=float, help="msg/s (default: 90%% of the bare subscriber)")
+    sp.add_argument("--rate", type=float, help="msg/s (default: --load x the bare subscriber)")
+    sp.add_argument("--load", type=float, default=0.95,
+                    help="offered load as a fraction of the bare-subscriber limit measured "
+                         "first (default 0.95; ignored with --rate)")
     sp.add_argument("--seconds", type=float, default=300.0, help="load duration")
     sp.add_argument("--drain-messages", type=int, default=60_000,
                     help="messages used to measure the bare-subscriber ceiling")

@@ -1,5 +1,10 @@
 """The raw limit for the ingest benchmark: a bare paho subscriber that only receives and
-JSON-decodes (`python -m eldercare.bench.baresub URL FILTER STATS_FILE CLIENT_ID`)."""
+JSON-decodes (`python -m eldercare.bench.baresub URL FILTER STATS_FILE CLIENT_ID [buffered]`).
+
+With `buffered` it uses the pipeline's receive path instead of stock paho: BufferedClient
+(chunked reads) with manual acks sent 1,000 at a time (a reference figure, not the limit
+the issue's targets are stated against).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from paho.mqtt.properties import Properties
 
 from eldercare.bench.stats import cpu_seconds, peak_rss_mib, write_json
 from gateway.broker_admin import MqttEndpoint
+from gateway.mqttclient import BufferedClient
 
 
 def _report(path: Path, state: dict[str, Any]) -> None:
@@ -30,11 +36,14 @@ def _report(path: Path, state: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> int:
     """Subscribe (persistent session, QoS 1), decode every message, write stats on SIGTERM."""
-    url, topic_filter, stats_file, client_id = argv
+    url, topic_filter, stats_file, client_id = argv[:4]
+    buffered = argv[4:] == ["buffered"]
     ep = MqttEndpoint.from_url(url)
     state: dict[str, Any] = {"count": 0, "first": None, "last": None, "subscribed": False}
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=MQTTProtocolVersion.MQTTv5)
+    client = (BufferedClient if buffered else mqtt.Client)(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5,
+        manual_ack=buffered)
+    unacked: list[int] = []
     client.username_pw_set(ep.username, ep.password)
 
     def on_connect(c: mqtt.Client, u: Any, f: Any, rc: Any, p: Any) -> None:
@@ -52,6 +61,11 @@ def main(argv: list[str]) -> int:
             state["cpu0"] = cpu_seconds()
         state["last"] = now
         state["count"] += 1
+        if buffered:
+            unacked.append(msg.mid)
+            if len(unacked) >= 1000:
+                c.ack_many(unacked)  # type: ignore[attr-defined]
+                unacked.clear()
 
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
@@ -66,6 +80,8 @@ def main(argv: list[str]) -> int:
     while not stop.wait(0.25):
         if state["subscribed"]:
             _report(Path(stats_file), state)
+    if buffered:
+        client.ack_many(list(unacked))  # type: ignore[attr-defined]
     client.disconnect()
     client.loop_stop()
     _report(Path(stats_file), state)

@@ -43,7 +43,8 @@ class BenchConfig:
     """What to run."""
 
     homes: int = 200
-    rate: float | None = None  # None: 90 % of the measured bare-subscriber ceiling
+    rate: float | None = None  # None: `load` x the measured bare-subscriber ceiling
+    load: float = 0.95
     seconds: float = 300.0
     drain_messages: int = 60_000
 
@@ -77,13 +78,15 @@ def _wait_json(path: Path, key: str, timeout: float) -> dict[str, Any]:
 
 
 def bare_subscriber_ceiling(rt: Runtime, gen: LoadGenerator, messages: int,
-                            workdir: Path, site: str = BENCH_SITE) -> dict[str, Any]:
+                            workdir: Path, site: str = BENCH_SITE, buffered: bool = False
+                            ) -> dict[str, Any]:
     """Publish `messages` as fast as the generator can to a live bare subscriber of `site`;
-    time it. Its broker session is discarded afterwards."""
-    stats = workdir / "bare.json"
+    time it. Its broker session is discarded afterwards. `buffered`: the subscriber uses
+    the pipeline's receive path (BufferedClient, batched PUBACKs) instead of stock paho."""
+    stats = workdir / ("bare-buffered.json" if buffered else "bare.json")
     client_id = f"bench-bare-{time.time_ns()}"
     argv = [sys.executable, "-m", "eldercare.bench.baresub", rt.mqtt.url(),
-            site_filter(site), str(stats), client_id]
+            site_filter(site), str(stats), client_id] + (["buffered"] if buffered else [])
     proc = subprocess.Popen(argv)
     try:
         _wait_json(stats, "ready", 30)
@@ -208,40 +211,67 @@ def run(rt: Runtime, cfg: BenchConfig) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="eldercare-bench-") as tmp:
             work = Path(tmp)
             bare = bare_subscriber_ceiling(rt, gen, cfg.drain_messages, work)
+            bare_buffered = bare_subscriber_ceiling(rt, gen, cfg.drain_messages, work,
+                                                    buffered=True)
             copy = copy_ceiling(rt, 200_000)
-            rate = cfg.rate or 0.9 * bare["msgs_per_s"]
+            rate = cfg.rate or cfg.load * bare["msgs_per_s"]
             pipe = pipeline_run(rt, gen, rate, cfg.seconds, work)
     finally:
         gen.close()
     return {
         "homes": cfg.homes, "seconds": cfg.seconds, "target_msgs_per_s": rate,
-        "bare_subscriber": bare, "bare_copy": copy, "pipeline": pipe,
+        "bare_subscriber": bare, "bare_subscriber_buffered": bare_buffered,
+        "bare_copy": copy, "pipeline": pipe,
         "ratio_vs_bare_subscriber": pipe["sustained_msgs_per_s"] / bare["msgs_per_s"],
         "ratio_vs_bare_copy": pipe["sustained_msgs_per_s"] / copy["rows_per_s"],
         "cpu_ratio_vs_bare_subscriber": pipe["cpu_us_per_msg"] / bare["cpu_us_per_msg"],
+        "ratio_vs_bare_buffered": pipe["sustained_msgs_per_s"] / bare_buffered["msgs_per_s"],
+        "cpu_ratio_vs_bare_buffered": pipe["cpu_us_per_msg"] / bare_buffered["cpu_us_per_msg"],
     }
+
+
+def _targets(r: dict[str, Any]) -> str:
+    """The issue's targets, each marked met or not."""
+    p = r["pipeline"]
+    checks = [
+        (f"throughput >= 0.90 of bare ({r['ratio_vs_bare_subscriber']:.3f})",
+         r["ratio_vs_bare_subscriber"] >= 0.90),
+        (f"p99 lag < 500 ms ({p['lag']['p99_ms']:.0f})", (p["lag"]["p99_ms"] or 1e9) < 500),
+        (f"CPU <= 1.3x bare ({r['cpu_ratio_vs_bare_subscriber']:.2f}x)",
+         r["cpu_ratio_vs_bare_subscriber"] <= 1.3),
+        (f"loss 0 ({p['loss']}), duplicates 0 ({p['duplicates']})",
+         p["loss"] == 0 and p["duplicates"] == 0),
+    ]
+    return "  targets: " + "; ".join(f"{text} {'met' if ok else 'NOT MET'}"
+                                     for text, ok in checks)
 
 
 def report(r: dict[str, Any]) -> str:
     """Human-readable summary of a run."""
     p, b, c = r["pipeline"], r["bare_subscriber"], r["bare_copy"]
+    bb = r["bare_subscriber_buffered"]
     lag = p["lag"]
+    worst = max(p["lag_timeline"], key=lambda t: t[1], default=[0.0, 0.0])
     return "\n".join([
         f"ingest benchmark: {r['homes']} bed sensors, {r['seconds']:.0f} s at "
         f"{r['target_msgs_per_s']:.0f} msg/s offered (QoS 1, ack after commit)",
         f"  raw limit, bare paho subscriber (receive + JSON decode): {b['msgs_per_s']:.0f} msg/s,"
         f" {b['cpu_us_per_msg']:.1f} µs CPU/msg",
         f"  raw limit, bare binary COPY:                            {c['rows_per_s']:.0f} rows/s",
+        f"  reference, bare subscriber on the pipeline's receive path (BufferedClient): "
+        f"{bb['msgs_per_s']:.0f} msg/s, {bb['cpu_us_per_msg']:.1f} µs CPU/msg",
         f"  pipeline sustained: {p['sustained_msgs_per_s']:.0f} msg/s "
         f"(offered {p['offered_msgs_per_s']:.0f}; backlog drained {p['drain_after_load_s']:.2f}"
         " s after the load)",
         f"  stored {p['stored']} of {p['sent']} sent: loss {p['loss']}, "
         f"duplicates {p['duplicates']}",
         f"  publish→commit lag: p50 {lag['p50_ms']:.0f} ms, p99 {lag['p99_ms']:.0f} ms, "
-        f"max {lag['max_ms']:.0f} ms",
+        f"max {lag['max_ms']:.0f} ms (worst second: {worst[1]:.0f} ms at {worst[0]:.0f} s)",
         f"  pipeline CPU: {p['cpu_us_per_msg']:.1f} µs/msg; peak memory "
         f"{p['peak_rss_mib']:.0f} MiB",
-        f"  ratio vs bare subscriber: throughput {r['ratio_vs_bare_subscriber']:.2f}, "
+        f"  ratio vs bare subscriber: throughput {r['ratio_vs_bare_subscriber']:.3f}, "
         f"CPU {r['cpu_ratio_vs_bare_subscriber']:.2f}x;  vs bare COPY: "
-        f"{r['ratio_vs_bare_copy']:.3f}",
+        f"{r['ratio_vs_bare_copy']:.3f};  vs the buffered reference: throughput "
+        f"{r['ratio_vs_bare_buffered']:.3f}, CPU {r['cpu_ratio_vs_bare_buffered']:.2f}x",
+        _targets(r),
     ])

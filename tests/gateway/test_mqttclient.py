@@ -14,7 +14,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from eldercare.services import wait_for
-from gateway.mqttclient import READ_CHUNK, BufferedClient
+from gateway.mqttclient import NO_PROPERTIES, READ_CHUNK, BufferedClient
 from tests.conftest import Broker
 
 
@@ -23,6 +23,7 @@ class Receiver:
 
     def __init__(self, broker: Broker, client_id: str, topic: str) -> None:
         self.messages: list[tuple[int, bytes]] = []
+        self.full: list[mqtt.MQTTMessage] = []
         self._lock = threading.Lock()
         self.subscribed = threading.Event()
         ep = broker.pipeline
@@ -42,6 +43,7 @@ class Receiver:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
             self.messages.append((msg.mid, bytes(msg.payload)))
+            self.full.append(msg)
 
     def payloads(self) -> list[bytes]:
         """Payloads received so far, in order."""
@@ -132,3 +134,35 @@ def test_ack_many_acknowledges_and_unacked_messages_are_redelivered(
     finally:
         last.client.ack_many(mid for mid, _ in last.messages)
         last.close()
+
+
+def test_messages_keep_topic_flags_and_properties(broker: Broker,
+                                                  publisher: mqtt.Client) -> None:
+    topic = _topic()
+    publisher.publish(topic, b"retained", qos=1, retain=True).wait_for_publish(10)
+    rx = Receiver(broker, f"buffered-{uuid.uuid4().hex[:8]}", topic)
+    try:
+        wait_for(lambda: len(rx.full) >= 1, 10, "the retained message")
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.UserProperty = ("origin", "test")
+        props.ContentType = "application/json"
+        publisher.publish(topic, b"with-properties", qos=1, properties=props
+                          ).wait_for_publish(10)
+        publisher.publish(topic, b"plain", qos=1).wait_for_publish(10)
+        publisher.publish(topic, b"qos0", qos=0).wait_for_publish(10)
+        wait_for(lambda: len(rx.full) >= 4, 10, "all messages")
+        retained, with_props, plain, qos0 = rx.full
+        assert (retained.payload, retained.retain, retained.qos) == (b"retained", True, 1)
+        assert retained.topic == topic
+        # A message with properties takes paho's own path and keeps them.
+        assert with_props.properties.UserProperty == [("origin", "test")]
+        assert with_props.properties.ContentType == "application/json"
+        # Property-less QoS 1 messages take the fast path.
+        assert plain.properties is NO_PROPERTIES
+        assert (plain.payload, plain.retain, plain.qos, plain.dup) == (b"plain", False, 1, False)
+        assert plain.topic == topic and plain.mid > 0
+        assert (qos0.payload, qos0.qos) == (b"qos0", 0)
+        rx.client.ack_many(m.mid for m in rx.full if m.qos == 1)
+        publisher.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)  # clear it
+    finally:
+        rx.close()

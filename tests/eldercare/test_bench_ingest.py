@@ -1,0 +1,26 @@
+"""Smoke test of `eldercare bench ingest`: tiny numbers, real processes, no timing checks."""
+
+from __future__ import annotations
+
+from eldercare.bench import ingest as bench
+from eldercare.runtime import Runtime
+from tests.conftest import Broker
+
+
+def test_bench_ingest_completes_and_loses_nothing(broker: Broker, clean_db: str, tmp_path):
+    rt = Runtime(database_url=clean_db, mqtt=broker.pipeline, mqtt_admin=broker.admin,
+                 jwt_secret="bench-smoke-secret-bench-smoke-secret", embedded=False,
+                 data_dir=tmp_path)
+    cfg = bench.BenchConfig(homes=5, rate=300, seconds=2, drain_messages=2_000)
+
+    result = bench.run(rt, cfg)
+
+    pipe = result["pipeline"]
+    assert pipe["sent"] >= 500
+    assert pipe["stored"] == pipe["sent"]
+    assert pipe["loss"] == 0 and pipe["duplicates"] == 0
+    assert pipe["lag_timeline"], "the pipeline reports lag per second"
+    assert result["bare_subscriber"]["messages"] >= 2_000
+    assert result["bare_subscriber_buffered"]["messages"] >= 2_000
+    text = bench.report(result)
+    assert "pipeline sustained" in text and "targets:" in text
