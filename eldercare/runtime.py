@@ -37,6 +37,17 @@ class Runtime:
     embedded: bool
     data_dir: Path
 
+    def child_env(self) -> dict[str, str]:
+        """Environment for a child `eldercare` process that must use exactly this runtime's
+        broker, database and token key."""
+        env = os.environ.copy()
+        env.update({"ELDERCARE_DATABASE_URL": self.database_url,
+                    "ELDERCARE_MQTT_URL": self.mqtt.url(),
+                    "ELDERCARE_MQTT_ADMIN_URL": self.mqtt_admin.url(),
+                    "ELDERCARE_JWT_SECRET": self.jwt_secret,
+                    "ELDERCARE_DATA_DIR": str(self.data_dir)})
+        return env
+
 
 def _secrets(data_dir: Path) -> dict[str, str]:
     """Generated passwords of the embedded services (created once, mode 0600)."""

@@ -9,6 +9,7 @@
   const E = window.Eldercare;
   const { $, el } = E;
   const SUBSCRIBE_TIMEOUT_MS = 30000;  // a push service that never answers must not hang the page
+  const FOCUS_MS = 20000;  // how long the alert a notification linked to stays highlighted
   const SITE_ROLES = new Set(["duty_officer", "care_worker"]);
 
   const state = {
@@ -20,6 +21,8 @@
     downSince: 0,
     tickTimer: null,
     focusAlert: focusFromPath(),
+    focusUntil: Infinity, // highlight until FOCUS_MS after the alert was scrolled into view
+    focusScrolled: false,
   };
 
   function focusFromPath() {
@@ -65,7 +68,9 @@
     }
     const classes = ["alert", `alert--${item.severity}`, `alert--${item.status}`];
     if (item.pending) classes.push("alert--pending");
-    if (item.id !== null && item.id === state.focusAlert) classes.push("alert--fresh");
+    if (item.id !== null && item.id === state.focusAlert && Date.now() < state.focusUntil) {
+      classes.push("alert--fresh");
+    }
     card.root.className = classes.join(" ");
     card.root.dataset.alertId = item.id === null ? "" : String(item.id);
     card.root.id = item.id === null ? "" : `alert-${item.id}`;
@@ -97,11 +102,15 @@
   }
 
   function scrollToFocused() {
-    if (state.focusAlert === null) return;
+    if (state.focusAlert === null || state.focusScrolled) return;
     const card = $(`alert-${state.focusAlert}`);
     if (!card) return;
     card.scrollIntoView({ block: "center" });
-    state.focusAlert = null; // only once; the highlight goes with the next update
+    // Scroll once; keep the highlight a while, across updates, so the worker sees which
+    // alert the notification was about.
+    state.focusScrolled = true;
+    state.focusUntil = Date.now() + FOCUS_MS;
+    setTimeout(render, FOCUS_MS + 50);
   }
 
   function onFresh(item) {

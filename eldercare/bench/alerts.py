@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import os
 import queue
 import random
 import secrets
@@ -461,18 +460,9 @@ class Background:
 # --- the platform's processes ----------------------------------------------------------------
 
 
-def _child_env(rt: Runtime) -> dict[str, str]:
-    """Children use exactly this runtime's broker, database and token key."""
-    env = os.environ.copy()
-    env.update({"ELDERCARE_DATABASE_URL": rt.database_url, "ELDERCARE_MQTT_URL": rt.mqtt.url(),
-                "ELDERCARE_MQTT_ADMIN_URL": rt.mqtt_admin.url(),
-                "ELDERCARE_JWT_SECRET": rt.jwt_secret, "ELDERCARE_DATA_DIR": str(rt.data_dir)})
-    return env
-
-
 def _start(rt: Runtime, name: str, argv: list[str]) -> ManagedProcess:
     proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", *argv],
-                            preexec_fn=die_with_parent, env=_child_env(rt))
+                            preexec_fn=die_with_parent, env=rt.child_env())
     return ManagedProcess(name, proc)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from eldercare.bench.loadgen import LoadGenerator, discard_session
 from eldercare.db import connect
 from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
-from eldercare.services import wait_for
+from eldercare.services import die_with_parent, wait_for
 from gateway.broker_admin import BrokerAdmin
 from gateway.records import TelemetryRecord
 from gateway.schema import DeviceType, site_filter
@@ -160,10 +159,10 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
     stats = workdir / "pipeline.json"
     since = datetime.now(UTC) - timedelta(seconds=1)
     before = _bench_rows(rt, since)
-    env = os.environ.copy()
     name = f"bench-{time.time_ns()}"
     proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", "pipeline", "--sites",
-                             BENCH_SITE, "--name", name, "--stats-file", str(stats)], env=env)
+                             BENCH_SITE, "--name", name, "--stats-file", str(stats)],
+                            env=rt.child_env(), preexec_fn=die_with_parent)
     try:
         wait_for(lambda: _probe(rt, gen, before, since), 60, "pipeline subscribed",
                  interval=0.5)

@@ -114,9 +114,12 @@ def test_duty_toggle_and_alert_links(server: Served, world: World, clean_db):
                       world.care_north) is False
 
         # A notification's link (/alerts/{id}) opens this page at that alert.
+        # The highlight survives the page's later updates (it used to vanish with the first).
         page.goto(f"{server.url}/alerts/{world.sos_alice}")
-        expect(page.locator(f"#alert-{world.sos_alice}")).to_have_class(
-            re.compile(r"\balert--fresh\b"))
+        card = page.locator(f"#alert-{world.sos_alice}")
+        expect(card).to_have_class(re.compile(r"\balert--fresh\b"))
+        expect(page.locator("#duty-message")).to_contain_text("You are off duty")  # /me: re-render
+        expect(card).to_have_class(re.compile(r"\balert--fresh\b"))
     assert browser.problems == []
 
 
