@@ -8,7 +8,8 @@ machine, reconnects and callbacks unchanged and replaces only the two byte-movin
 
 - reads: one `recv` of up to 64 KiB fills a buffer that paho's packet parser then
   consumes; `loop_read` keeps parsing while the buffer holds data, so `select` is only
-  consulted when the buffer is empty (no buffered packet can wait for a `select`);
+  consulted when the buffer is empty (no buffered packet can wait for a `select`), and
+  a pass ends after two reads so acks and pings are sent in between;
 - acks: `ack_many` queues the PUBACKs of a whole committed batch as one write;
 - MQTT 5 QoS 1 PUBLISH packets without properties (what devices send) skip paho's
   per-message `Properties` object, which costs ~11 µs of the ~14 µs paho spends decoding
@@ -33,6 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 READ_CHUNK = 1 << 16
+READS_PER_PASS = 2  # socket reads per `loop_read` before paho may send acks and pings
 _PUBACK = struct.Struct("!BBH")
 _PUBACK_CMD = 0x40
 _QOS1 = 1
@@ -48,11 +50,17 @@ class BufferedClient(mqtt.Client):
         self._rbuf = b""
         self._rpos = 0
         self._rsock: object | None = None
+        self._reads_left = READS_PER_PASS
 
     def _sock_recv(self, bufsize: int) -> bytes:
         """Serve paho's small reads from a buffer filled by one large `recv`."""
         buf, pos = self._rbuf, self._rpos
         if pos >= len(buf) or self._rsock is not self._sock:
+            if self._reads_left <= 0:
+                # End of this pass. paho keeps a partly read packet and resumes it when
+                # select() reports the rest, which is still in the socket.
+                raise BlockingIOError
+            self._reads_left -= 1
             buf = super()._sock_recv(max(bufsize, READ_CHUNK))
             if not buf:  # connection closed by the peer
                 return buf
@@ -70,7 +78,14 @@ class BufferedClient(mqtt.Client):
         return len(self._rbuf) - self._rpos
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        """Parse every complete packet already read before returning to `select`."""
+        """Parse every complete packet read in this pass (at most READS_PER_PASS socket
+        reads) before returning to `select`.
+
+        No complete packet is ever left in the buffer, where `select` could not see it; the
+        pass is bounded so that under a continuous stream paho still gets round to sending
+        acknowledgements and keep-alive pings between passes.
+        """
+        self._reads_left = READS_PER_PASS
         rc = super().loop_read(max_packets)
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self.buffered and self._sock is not None:
             rc = super().loop_read(max_packets)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import array
+import fcntl
 import random
+import termios
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -14,7 +18,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from eldercare.services import wait_for
-from gateway.mqttclient import NO_PROPERTIES, READ_CHUNK, BufferedClient
+from gateway import mqttclient
+from gateway.mqttclient import NO_PROPERTIES, READ_CHUNK, READS_PER_PASS, BufferedClient
 from tests.conftest import Broker
 
 
@@ -166,3 +171,55 @@ def test_messages_keep_topic_flags_and_properties(broker: Broker,
         publisher.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)  # clear it
     finally:
         rx.close()
+
+
+def _unread_bytes(client: mqtt.Client) -> int:
+    """Bytes waiting in the client's socket (FIONREAD)."""
+    sock = client.socket()
+    assert sock is not None
+    out = array.array("i", [0])
+    fcntl.ioctl(sock.fileno(), termios.FIONREAD, out)
+    return out[0]
+
+
+def test_a_read_pass_is_bounded_and_resumes_a_split_packet(
+        broker: Broker, publisher: mqtt.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a continuous stream paho must get back to sending acks and pings."""
+    chunk = 4096  # small reads, so a backlog of several chunks fits the socket's buffer
+    monkeypatch.setattr(mqttclient, "READ_CHUNK", chunk)
+    topic = _topic()
+    ep = broker.pipeline
+    got: list[mqtt.MQTTMessage] = []
+    client = BufferedClient(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5,
+                            manual_ack=True)
+    client.username_pw_set(ep.username, ep.password)
+    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = lambda c, u, m: got.append(m)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.ReceiveMaximum = 5000
+    client.connect(ep.host, ep.port, properties=props)
+    try:
+        deadline = time.monotonic() + 10
+        while not subscribed.is_set() and time.monotonic() < deadline:
+            client.loop(0.05)  # no network thread: this test drives the passes itself
+        assert subscribed.is_set()
+        payloads = [i.to_bytes(4, "big") + bytes(997) for i in range(1500)]
+        _publish_all(publisher, topic, payloads)
+        wait_for(lambda: _unread_bytes(client) > 4 * chunk, 10, "a backlog in the socket")
+
+        client.loop_read()
+
+        per_pass = READS_PER_PASS * chunk // 1000
+        assert 0 < len(got) <= per_pass, "one pass reads at most READS_PER_PASS chunks"
+        assert _unread_bytes(client) > 0
+        deadline = time.monotonic() + 30
+        while len(got) < len(payloads) and time.monotonic() < deadline:
+            client.loop(0.05)
+        assert [bytes(m.payload) for m in got] == payloads  # split packets resumed intact
+        client.ack_many(m.mid for m in got)
+        while client.want_write():
+            client.loop(0.05)
+    finally:
+        client.disconnect()
