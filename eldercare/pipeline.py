@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from alerts.config import AlertSettings
 from alerts.service import AlertEngine, DirectNotify, Refresh
 from gateway.broker_admin import MqttEndpoint
-from gateway.gateway import Accepted, Gateway
+from gateway.gateway import Accepted, Gateway, dead_letter
 from gateway.mqttclient import BufferedClient
 from gateway.registry import Registry
 from gateway.schema import ALL_SITES_FILTER, Channel, channel_filter, site_filter
@@ -99,9 +100,27 @@ def session_client_ids(name: str) -> tuple[str, str]:
 
 
 # Device events travel on their own MQTT session, so an SOS never queues in the broker
-# behind a backlog of telemetry. Its message ids are offset to keep ack tokens apart.
+# behind a backlog of telemetry. An ack token is the message id (bits 0-15), the session
+# (bit 16: events) and the number of the connection the message came on (bits 17-).
 EVENT_TOKEN_OFFSET = 1 << 16
+_MID_MASK = 0xFFFF
+_CONNECTION_SHIFT = 17
 EVENT_RECEIVE_MAXIMUM = 1_000
+ACK_FLUSH_TIMEOUT_S = 5.0
+
+
+def ack_token(mid: int, events: bool, connection: int) -> int:
+    """The ack token of a message: which session, which connection, which message id."""
+    return (connection << _CONNECTION_SHIFT) | (EVENT_TOKEN_OFFSET if events else 0) | mid
+
+
+def split_tokens(tokens: list[int]) -> dict[tuple[bool, int], list[int]]:
+    """Group tokens by (events session?, connection) -> message ids, in order."""
+    groups: dict[tuple[bool, int], list[int]] = {}
+    for t in tokens:
+        key = (bool(t & EVENT_TOKEN_OFFSET), t >> _CONNECTION_SHIFT)
+        groups.setdefault(key, []).append(t & _MID_MASK)
+    return groups
 
 
 @dataclass
@@ -143,6 +162,7 @@ class Pipeline:
                                   direct=direct, on_refresh=on_refresh)
         self.connected = threading.Event()
         self.dead_letters = 0
+        self._stopping = False
 
     def _session(self, client_id: str, filters: list[str], offset: int, receive_max: int
                  ) -> _Session:
@@ -178,24 +198,28 @@ class Pipeline:
             session.client.loop_start()
 
     def stop(self) -> None:
-        """Disconnect, then flush everything pending (unflushed messages are redelivered)."""
+        """Stop taking messages, commit and acknowledge what was taken, then disconnect.
+
+        Messages that arrive during the stop are not taken; the broker redelivers them.
+        """
+        self._stopping = True
+        self.alerts.stop()
+        self.writer.stop()
+        deadline = time.monotonic() + ACK_FLUSH_TIMEOUT_S
+        while (any(s.client.want_write() and s.connected.is_set()
+                   for s in (self._data, self._events)) and time.monotonic() < deadline):
+            time.sleep(0.01)
         for session in (self._data, self._events):
             session.client.disconnect()
             session.client.loop_stop()
-        self.alerts.stop()
-        self.writer.stop()
         self.registry.stop()
 
     def _publish(self, topic: str, payload: bytes) -> None:
         self._events.client.publish(topic, payload, qos=1)
 
     def _ack(self, tokens: list[int]) -> None:
-        data = [t for t in tokens if t < EVENT_TOKEN_OFFSET]
-        if data:
-            self._data.client.ack_many(data)
-        if len(data) < len(tokens):
-            self._events.client.ack_many(t - EVENT_TOKEN_OFFSET for t in tokens
-                                         if t >= EVENT_TOKEN_OFFSET)
+        for (events, connection), mids in split_tokens(tokens).items():
+            (self._events if events else self._data).client.ack_many(mids, connection)
 
     def _on_connect(self, client: mqtt.Client, session: _Session, flags: Any, reason: Any,
                     props: Any) -> None:
@@ -224,9 +248,25 @@ class Pipeline:
 
     def _on_message(self, client: mqtt.Client, session: _Session, msg: mqtt.MQTTMessage
                     ) -> None:
+        if self._stopping:
+            return  # not acknowledged: the broker redelivers it to the next run
         session.received += 1
-        token = msg.mid + session.token_offset if msg.qos > 0 else None
-        result = self.gateway.process(msg.topic, bytes(msg.payload), datetime.now(UTC))
+        token = (ack_token(msg.mid, session.token_offset != 0, session.client.connection)
+                 if msg.qos > 0 else None)
+        payload = bytes(msg.payload)
+        now = datetime.now(UTC)
+        try:
+            self._take(msg.topic, payload, now, token)
+        except Exception as exc:  # a bug must not stop the network thread or lose the message
+            logger.exception("could not process a message on %r; kept as a dead letter",
+                             msg._topic)
+            self.dead_letters += 1
+            self.writer.add_dead_letter(
+                dead_letter(msg._topic.decode(errors="replace"), payload, now,
+                            f"internal error in the pipeline: {exc!r}"), token)
+
+    def _take(self, topic: str, payload: bytes, now: datetime, token: int | None) -> None:
+        result = self.gateway.process(topic, payload, now)
         if not isinstance(result, Accepted):
             self.dead_letters += 1
             logger.info("dead letter on %s: %s", result.topic, result.reason)

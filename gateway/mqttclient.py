@@ -10,28 +10,39 @@ machine, reconnects and callbacks unchanged and replaces only the two byte-movin
   consumes; `loop_read` keeps parsing while the buffer holds data, so `select` is only
   consulted when the buffer is empty (no buffered packet can wait for a `select`), and
   a pass ends after two reads so acks and pings are sent in between;
-- acks: `ack_many` queues the PUBACKs of a whole committed batch as one write;
+- acks: `ack_many` (callable from any thread) hands the PUBACKs of a whole committed
+  batch to the network thread, which sends them as one write. Acks are tied to the
+  connection the messages came on (`connection`): after a reconnect, acks for the old
+  connection are dropped (the broker redelivers those messages; duplicates are harmless
+  downstream) so a stale PUBACK can never acknowledge a different message that reuses
+  its id, and no PUBACK can be queued ahead of the new CONNECT;
 - MQTT 5 QoS 1 PUBLISH packets without properties (what devices send) skip paho's
   per-message `Properties` object, which costs ~11 µs of the ~14 µs paho spends decoding
   a PUBLISH; such messages get one shared, empty `Properties`. Anything else (other QoS,
   packets with properties, MQTT 3.1.1) takes paho's own path.
 
 It relies on internals of paho 2.2 (`_sock_recv`, `_handle_publish`, `_in_packet`,
-`_handle_on_message`, `_packet_queue`); the version is pinned and
+`_handle_on_message`, `_packet_queue`, `_packet_write`, `_state`, `_sockpairW`); the
+version is pinned and
 `tests/gateway/test_mqttclient.py` checks the behaviour against a real broker (split
 packets, large payloads, properties, retained messages, acknowledged vs redelivered).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import struct
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion, _ConnectionState
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+logger = logging.getLogger(__name__)
 
 READ_CHUNK = 1 << 16
 READS_PER_PASS = 2  # socket reads per `loop_read` before paho may send acks and pings
@@ -51,6 +62,9 @@ class BufferedClient(mqtt.Client):
         self._rpos = 0
         self._rsock: object | None = None
         self._reads_left = READS_PER_PASS
+        self._acks: list[bytes] = []
+        self._acks_lock = threading.Lock()
+        self.connection = 0  # incremented by every (re)connect; see ack_many
 
     def _sock_recv(self, bufsize: int) -> bytes:
         """Serve paho's small reads from a buffer filled by one large `recv`."""
@@ -98,6 +112,8 @@ class BufferedClient(mqtt.Client):
                 or self._protocol != MQTTProtocolVersion.MQTTv5):
             return super()._handle_publish()
         packet = self._in_packet["packet"]
+        if len(packet) < 2:
+            return super()._handle_publish()
         tlen = (packet[0] << 8) | packet[1]
         pos = 2 + tlen
         if tlen == 0 or len(packet) < pos + 3 or packet[pos + 2] != 0:  # alias or properties
@@ -107,14 +123,48 @@ class BufferedClient(mqtt.Client):
         message.qos = _QOS1
         message.retain = bool(header & 0x01)
         message.properties = NO_PROPERTIES
-        message.payload = bytes(packet[pos + 3:])
+        message.payload = bytes(memoryview(packet)[pos + 3:])
         message.timestamp = mqtt.time_func()
         self._handle_on_message(message)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
-    def ack_many(self, mids: Iterable[int]) -> MQTTErrorCode:
-        """Acknowledge QoS 1 messages (by message id) with one write for all their PUBACKs."""
+    def ack_many(self, mids: Iterable[int], connection: int) -> MQTTErrorCode:
+        """Acknowledge QoS 1 messages received on `connection` (the value of `connection`
+        when they arrived) with one write for all their PUBACKs; any thread may call it.
+
+        Acks for an earlier connection are dropped: the broker redelivers those messages.
+        """
+        if not self._manual_ack:
+            raise ValueError("ack_many needs a client created with manual_ack=True")
         packet = b"".join(_PUBACK.pack(_PUBACK_CMD, 2, mid) for mid in mids)
         if not packet:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
-        return self._packet_queue(_PUBACK_CMD, packet, 0, 0)
+        with self._acks_lock:
+            if connection != self.connection:
+                logger.debug("dropped %d acks of an earlier connection", len(packet) // 4)
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            self._acks.append(packet)
+        if self._sockpairW is not None:  # wake the network thread's select()
+            with contextlib.suppress(BlockingIOError):
+                self._sockpairW.send(b"0")
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def want_write(self) -> bool:
+        """paho's check, plus acks waiting to be handed to the network thread."""
+        return bool(self._acks) or super().want_write()
+
+    def _packet_write(self) -> MQTTErrorCode:
+        """Queue the waiting acks (network thread only, so paho's queue has one writer)."""
+        if self._acks:
+            with self._acks_lock:
+                acks, self._acks = self._acks, []
+            if self._state == _ConnectionState.MQTT_CS_CONNECTED:
+                self._packet_queue(_PUBACK_CMD, b"".join(acks), 0, 0)
+        return super()._packet_write()
+
+    def reconnect(self) -> MQTTErrorCode:
+        """Start a new connection: acks of the previous one are void."""
+        with self._acks_lock:
+            self.connection += 1
+            self._acks.clear()
+        return super().reconnect()

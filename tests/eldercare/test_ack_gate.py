@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eldercare.pipeline import AckGate, event_filters, topic_filters
+from eldercare.pipeline import AckGate, ack_token, event_filters, split_tokens, topic_filters
 
 
 def test_single_holder_acks_on_release():
@@ -35,3 +35,11 @@ def test_topic_filters_per_site_or_all():
     # Device events (SOS) have a session of their own.
     assert event_filters([]) == ["eldercare/v1/+/+/event"]
     assert event_filters(["a"]) == ["eldercare/v1/a/+/event"]
+
+
+def test_ack_tokens_carry_session_and_connection():
+    tokens = [ack_token(7, False, 1), ack_token(65535, True, 1), ack_token(7, False, 2),
+              ack_token(1, False, 1), ack_token(7, True, 300)]
+    assert len(set(tokens)) == len(tokens)  # same id on another session or connection
+    assert split_tokens(tokens) == {(False, 1): [7, 1], (True, 1): [65535],
+                                    (False, 2): [7], (True, 300): [7]}

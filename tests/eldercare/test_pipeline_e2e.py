@@ -105,3 +105,60 @@ def test_status_updates_device_health(pipeline, home, clean_db, broker):
                                        "battery=77 AND online AND firmware='2.1.0'",
                              home.button.device_id), what="device health updated")
     dev.close()
+
+
+def _reading(seq: int) -> bytes:
+    return json.dumps({"ts": now_ms(), "seq": seq, "occupied": False, "movement": 0}).encode()
+
+
+def test_a_processing_bug_dead_letters_the_message_and_the_stream_goes_on(
+        pipeline, home, clean_db, broker):
+    process = pipeline.gateway.process
+
+    def buggy(topic: str, payload: bytes, now: object) -> object:
+        if json.loads(payload).get("seq") == 2:
+            raise RuntimeError("a bug")
+        return process(topic, payload, now)  # type: ignore[arg-type]
+
+    pipeline.gateway.process = buggy  # type: ignore[method-assign]
+    dev = RawDevice(home.bed, broker.port)
+    wait_until(dev.connected.is_set)
+    for seq in (1, 2, 3):
+        dev.publish(Channel.TELEMETRY, _reading(seq))
+    wait_until(lambda: count(clean_db, "SELECT count(*) FROM bed_telemetry") == 2,
+               what="the good rows")
+    wait_until(lambda: count(clean_db, "SELECT count(*) FROM dead_letters WHERE reason LIKE "
+                                       "'internal error in the pipeline: %%a bug%%'"),
+               what="the message kept as a dead letter")
+    assert pipeline.connected.is_set()
+    dev.close()
+
+
+def test_a_clean_stop_acknowledges_every_message_it_took(home, clean_db, broker):
+    """Rows still waiting for their batch at stop are committed and acknowledged, so the
+    next run of the same pipeline gets no redeliveries."""
+    name = f"stop{time.time_ns()}"
+    first = Pipeline(broker.pipeline, clean_db, sites=[], name=name, batch_ms=60_000)
+    first.start()
+    dev = RawDevice(home.bed, broker.port)
+    try:
+        wait_until(first.connected.is_set, what="pipeline connected")
+        wait_until(dev.connected.is_set)
+        for seq in range(1, 6):
+            dev.publish(Channel.TELEMETRY, _reading(seq))
+        wait_until(lambda: first.received == 5, what="five messages taken, not yet written")
+        assert count(clean_db, "SELECT count(*) FROM bed_telemetry") == 0
+    finally:
+        first.stop()
+    assert count(clean_db, "SELECT count(*) FROM bed_telemetry") == 5
+    second = Pipeline(broker.pipeline, clean_db, sites=[], name=name, batch_ms=50)
+    second.start()
+    try:
+        wait_until(second.connected.is_set, what="pipeline reconnected")
+        dev.publish(Channel.TELEMETRY, _reading(6))
+        wait_until(lambda: count(clean_db, "SELECT count(*) FROM bed_telemetry") == 6,
+                   what="the next message")
+        assert second.received == 1  # nothing of the first run came back
+    finally:
+        second.stop()
+        dev.close()

@@ -9,11 +9,11 @@ import termios
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -102,7 +102,7 @@ def test_every_packet_arrives_intact_across_chunk_boundaries(broker: Broker,
         _publish_all(publisher, topic, payloads)
         wait_for(lambda: len(rx.payloads()) >= len(payloads), 30, "all messages")
         assert rx.payloads() == payloads
-        rx.client.ack_many(mid for mid, _ in rx.messages)
+        rx.client.ack_many((mid for mid, _ in rx.messages), rx.client.connection)
     finally:
         rx.close()
 
@@ -117,8 +117,8 @@ def test_ack_many_acknowledges_and_unacked_messages_are_redelivered(
         _publish_all(publisher, topic, payloads)
         wait_for(lambda: len(rx.payloads()) >= len(payloads), 30, "all messages")
         acked = {p for _, p in rx.messages[::2]}
-        rx.client.ack_many(mid for mid, _ in rx.messages[::2])
-        rx.client.ack_many([])  # nothing to send is fine
+        rx.client.ack_many((mid for mid, _ in rx.messages[::2]), rx.client.connection)
+        rx.client.ack_many([], rx.client.connection)  # nothing to send is fine
         wait_for(lambda: not rx.client.want_write(), 10, "PUBACKs written")
     finally:
         rx.close()
@@ -127,7 +127,7 @@ def test_ack_many_acknowledges_and_unacked_messages_are_redelivered(
         expected = [p for p in payloads if p not in acked]
         wait_for(lambda: len(again.payloads()) >= len(expected), 30, "redelivery")
         assert again.payloads() == expected
-        again.client.ack_many(mid for mid, _ in again.messages)
+        again.client.ack_many((mid for mid, _ in again.messages), again.client.connection)
         wait_for(lambda: not again.client.want_write(), 10, "PUBACKs written")
     finally:
         again.close()
@@ -137,7 +137,7 @@ def test_ack_many_acknowledges_and_unacked_messages_are_redelivered(
         wait_for(lambda: b"after" in last.payloads(), 10, "new message")
         assert last.payloads() == [b"after"]  # everything acknowledged stayed acknowledged
     finally:
-        last.client.ack_many(mid for mid, _ in last.messages)
+        last.client.ack_many((mid for mid, _ in last.messages), last.client.connection)
         last.close()
 
 
@@ -167,7 +167,7 @@ def test_messages_keep_topic_flags_and_properties(broker: Broker,
         assert (plain.payload, plain.retain, plain.qos, plain.dup) == (b"plain", False, 1, False)
         assert plain.topic == topic and plain.mid > 0
         assert (qos0.payload, qos0.qos) == (b"qos0", 0)
-        rx.client.ack_many(m.mid for m in rx.full if m.qos == 1)
+        rx.client.ack_many((m.mid for m in rx.full if m.qos == 1), rx.client.connection)
         publisher.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)  # clear it
     finally:
         rx.close()
@@ -218,8 +218,70 @@ def test_a_read_pass_is_bounded_and_resumes_a_split_packet(
         while len(got) < len(payloads) and time.monotonic() < deadline:
             client.loop(0.05)
         assert [bytes(m.payload) for m in got] == payloads  # split packets resumed intact
-        client.ack_many(m.mid for m in got)
+        client.ack_many((m.mid for m in got), client.connection)
         while client.want_write():
             client.loop(0.05)
     finally:
         client.disconnect()
+
+
+def _manual_client(broker: Broker, client_id: str, topic: str,
+                   got: list[mqtt.MQTTMessage]) -> BufferedClient:
+    """A BufferedClient on a persistent session, driven by the test (no network thread)."""
+    ep = broker.pipeline
+    client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
+                            protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
+    client.username_pw_set(ep.username, ep.password)
+    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    client.on_message = lambda c, u, m: got.append(m)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 300
+    client.connect(ep.host, ep.port, clean_start=False, properties=props)
+    return client
+
+
+def _loop_until(client: mqtt.Client, done: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        client.loop(0.05)
+
+
+def test_acks_of_an_earlier_connection_are_dropped(broker: Broker,
+                                                  publisher: mqtt.Client) -> None:
+    """After a reconnect an old PUBACK could acknowledge another message with the same id."""
+    topic = _topic()
+    got: list[mqtt.MQTTMessage] = []
+    client = _manual_client(broker, f"buffered-{uuid.uuid4().hex[:8]}", topic, got)
+    try:
+        _loop_until(client, lambda: bool(client.connection) and not client.want_write()
+                    and client.is_connected(), "connected")
+        first = client.connection
+        _publish_all(publisher, topic, [b"a", b"b"])
+        _loop_until(client, lambda: len(got) == 2, "two messages")
+
+        client.reconnect()  # e.g. the broker dropped the connection
+        _loop_until(client, client.is_connected, "reconnected")
+
+        assert client.connection == first + 1
+        assert client.ack_many([m.mid for m in got], first) == MQTTErrorCode.MQTT_ERR_NO_CONN
+        _loop_until(client, lambda: len(got) == 4, "the redelivered copies")
+        copies = got[2:]
+        assert [m.payload for m in copies] == [b"a", b"b"] and all(m.dup for m in copies)
+        client.ack_many([m.mid for m in copies], client.connection)
+        _loop_until(client, lambda: not client.want_write(), "PUBACKs written")
+
+        client.reconnect()
+        _publish_all(publisher, topic, [b"c"])
+        _loop_until(client, lambda: len(got) == 5, "the next message")
+        assert got[4].payload == b"c"  # nothing else was redelivered: the acks counted
+        client.ack_many([got[4].mid], client.connection)
+        _loop_until(client, lambda: not client.want_write(), "PUBACKs written")
+    finally:
+        client.disconnect()
+
+
+def test_ack_many_needs_manual_ack(broker: Broker) -> None:
+    client = BufferedClient(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    with pytest.raises(ValueError, match="manual_ack"):
+        client.ack_many([1], client.connection)
