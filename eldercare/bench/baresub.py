@@ -61,10 +61,10 @@ def main(argv: list[str]) -> int:
             state["cpu0"] = cpu_seconds()
         state["last"] = now
         state["count"] += 1
-        if buffered:
+        if isinstance(c, BufferedClient):
             unacked.append(msg.mid)
             if len(unacked) >= 1000:
-                c.ack_many(unacked)  # type: ignore[attr-defined]
+                c.ack_many(unacked, c.connection)
                 unacked.clear()
 
     client.on_connect = on_connect
@@ -80,8 +80,8 @@ def main(argv: list[str]) -> int:
     while not stop.wait(0.25):
         if state["subscribed"]:
             _report(Path(stats_file), state)
-    if buffered:
-        client.ack_many(list(unacked))  # type: ignore[attr-defined]
+    if isinstance(client, BufferedClient):
+        client.ack_many(list(unacked), client.connection)
     client.disconnect()
     client.loop_stop()
     _report(Path(stats_file), state)
