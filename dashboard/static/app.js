@@ -104,27 +104,12 @@
   }
 
   function cardNode(item) {
-    let card = state.cards.get(item.key);
-    if (!card) {
-      const actions = E.canAct(state.session.role)
-        ? E.alertActions(state.live, { onAuthError: (err) => logout(err.message) })
-        : null;
-      const body = el("div", { className: "alert-body" });
-      const root = el("li", {}, body, actions && actions.root);
-      card = { root, body, actions };
-      state.cards.set(item.key, card);
-    }
-    const classes = ["alert", `alert--${item.severity}`, `alert--${item.status}`];
-    if (item.pending) classes.push("alert--pending");
-    if (isFresh(item)) classes.push("alert--fresh");
-    card.root.className = classes.join(" ");
-    card.root.dataset.alertId = item.id === null ? "" : String(item.id);
-    card.root.dataset.uid = item.uid || "";
-    card.root.setAttribute("aria-label", `${item.severity} alert: ${E.typeLabel(item.type)}, ` +
-      `${residentName(item)}${item.pending ? ", not yet saved" : `, ${item.status}`}`);
-    card.body.replaceChildren(...cardBody(item).filter(Boolean));
-    if (card.actions) card.actions.update(item);
-    return card.root;
+    const root = E.alertCard(state.cards, state.live, state.session.role, item, {
+      actions: { onAuthError: (err) => logout(err.message) },
+      fresh: isFresh(item), name: residentName(item), body: cardBody(item),
+    });
+    root.dataset.uid = item.uid || "";
+    return root;
   }
 
   function cardBody(item) {

@@ -757,9 +757,32 @@
     return session.site_id ? `${name} · ${role} · site ${session.site_id}` : `${name} · ${role}`;
   }
 
+  // One alert card: an <li> with a body and, for staff who may act, the action buttons.
+  // Created once per item key in `cards`, repainted on every update (duty screen and phone
+  // page). opts: actions (alertActions options), fresh (highlight), name (resident), body.
+  function alertCard(cards, live, role, item, opts) {
+    let card = cards.get(item.key);
+    if (!card) {
+      const actions = canAct(role) ? alertActions(live, opts.actions) : null;
+      const body = el("div", { className: "alert-body" });
+      card = { root: el("li", {}, body, actions && actions.root), body, actions };
+      cards.set(item.key, card);
+    }
+    const classes = ["alert", `alert--${item.severity}`, `alert--${item.status}`];
+    if (item.pending) classes.push("alert--pending");
+    if (opts.fresh) classes.push("alert--fresh");
+    card.root.className = classes.join(" ");
+    card.root.dataset.alertId = item.id === null ? "" : String(item.id);
+    card.root.setAttribute("aria-label", `${item.severity} alert: ${typeLabel(item.type)}, ` +
+      `${opts.name}${item.pending ? ", not yet saved" : `, ${item.status}`}`);
+    card.body.replaceChildren(...opts.body.filter(Boolean));
+    if (card.actions) card.actions.update(item);
+    return card.root;
+  }
+
   window.Eldercare = Object.freeze({
-    $, el, ago, ageSpan, api, canAct, clearSession, clockTime, createAlarm, createLiveAlerts,
-    alertActions, compareItems, loadSession, noteStreamStatus, now, paintFeed, reconcile,
+    $, el, ago, ageSpan, alertCard, api, canAct, clearSession, clockTime, createAlarm,
+    createLiveAlerts, alertActions, compareItems, loadSession, noteStreamStatus, now, paintFeed, reconcile,
     refreshAges, showLogin, typeLabel, whoLine, wireLogin, AuthError, ApiError,
   });
 })();

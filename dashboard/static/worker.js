@@ -57,28 +57,14 @@
   }
 
   function cardNode(item) {
-    let card = state.cards.get(item.key);
-    if (!card) {
-      const actions = E.canAct(state.session.role)
-        ? E.alertActions(state.live, { big: true, onAuthError: (err) => logout(err.message) })
-        : null;
-      const body = el("div", { className: "alert-body" });
-      card = { root: el("li", {}, body, actions && actions.root), body, actions };
-      state.cards.set(item.key, card);
-    }
-    const classes = ["alert", `alert--${item.severity}`, `alert--${item.status}`];
-    if (item.pending) classes.push("alert--pending");
-    if (item.id !== null && item.id === state.focusAlert && Date.now() < state.focusUntil) {
-      classes.push("alert--fresh");
-    }
-    card.root.className = classes.join(" ");
-    card.root.dataset.alertId = item.id === null ? "" : String(item.id);
-    card.root.id = item.id === null ? "" : `alert-${item.id}`;
-    card.root.setAttribute("aria-label", `${item.severity} alert: ${E.typeLabel(item.type)}, ` +
-      `${residentName(item)}${item.pending ? ", not yet saved" : `, ${item.status}`}`);
-    card.body.replaceChildren(...cardBody(item).filter(Boolean));
-    if (card.actions) card.actions.update(item);
-    return card.root;
+    const focused = item.id !== null && item.id === state.focusAlert
+      && Date.now() < state.focusUntil;
+    const root = E.alertCard(state.cards, state.live, state.session.role, item, {
+      actions: { big: true, onAuthError: (err) => logout(err.message) },
+      fresh: focused, name: residentName(item), body: cardBody(item),
+    });
+    root.id = item.id === null ? "" : `alert-${item.id}`;
+    return root;
   }
 
   function cardBody(item) {
