@@ -90,7 +90,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             "dead_letters": pipe.dead_letters, "cpu_s": cpu_seconds() - cpu0,
             "peak_rss_mib": peak_rss_mib(), "lag": percentiles([lag for _, lag in samples]),
             "lag_timeline": lag_timeline(samples),
-            "last_telemetry_commit": pipe.writer.last_telemetry_commit,
+            "last_telemetry_commit": max((at for at, _ in samples), default=None),
         })
     return 0
 

@@ -130,7 +130,7 @@ class _Session:
     name: str
     client: BufferedClient
     filters: list[str]
-    token_offset: int
+    events: bool
     receive_maximum: int
     connected: threading.Event = field(default_factory=threading.Event)
     received: int = 0
@@ -150,8 +150,8 @@ class Pipeline:
         self.registry = Registry(database_url)
         self.gateway = Gateway(self.registry.lookup)
         data_id, events_id = session_client_ids(name)
-        self._data = self._session(data_id, topic_filters(sites), 0, RECEIVE_MAXIMUM)
-        self._events = self._session(events_id, event_filters(sites), EVENT_TOKEN_OFFSET,
+        self._data = self._session(data_id, topic_filters(sites), False, RECEIVE_MAXIMUM)
+        self._events = self._session(events_id, event_filters(sites), True,
                                      EVENT_RECEIVE_MAXIMUM)
         self.gate = AckGate(self._ack)
         self.writer = IngestWriter(database_url, self.gate.release_many, batch_rows,
@@ -164,11 +164,11 @@ class Pipeline:
         self.dead_letters = 0
         self._stopping = False
 
-    def _session(self, client_id: str, filters: list[str], offset: int, receive_max: int
+    def _session(self, client_id: str, filters: list[str], events: bool, receive_max: int
                  ) -> _Session:
         client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
                                 protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
-        session = _Session(client_id, client, filters, offset, receive_max)
+        session = _Session(client_id, client, filters, events, receive_max)
         client.username_pw_set(self._endpoint.username, self._endpoint.password)
         client.user_data_set(session)
         client.on_connect = self._on_connect
@@ -251,7 +251,7 @@ class Pipeline:
         if self._stopping:
             return  # not acknowledged: the broker redelivers it to the next run
         session.received += 1
-        token = (ack_token(msg.mid, session.token_offset != 0, session.client.connection)
+        token = (ack_token(msg.mid, session.events, session.client.connection)
                  if msg.qos > 0 else None)
         payload = bytes(msg.payload)
         now = datetime.now(UTC)

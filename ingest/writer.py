@@ -41,6 +41,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_device_events
 """
 
 Ack = Callable[[list[int]], None]
+LAG_SAMPLES_MAX = 400_000
 FLAGGED_DEDUP_WINDOW = "7 days"
 NUL = chr(0)
 
@@ -195,7 +196,6 @@ class IngestWriter:
         self.committed_batches = 0
         self.failures = 0
         self.lag_samples: list[tuple[float, float]] | None = None
-        self.last_telemetry_commit: float | None = None  # benchmarks: epoch seconds
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -272,12 +272,11 @@ class IngestWriter:
         batch."""
         now = datetime.now(UTC)
         at = now.timestamp()
-        self.last_telemetry_commit = at
         step = max(1, len(batch.telemetry) // 20)
         samples = self.lag_samples
         assert samples is not None
         for rec in batch.telemetry[::step]:
-            if len(samples) < 400_000:
+            if len(samples) < LAG_SAMPLES_MAX:  # about an hour of a saturated pipeline
                 samples.append((at, (now - rec.time).total_seconds()))
 
     def _connection(self) -> psycopg.Connection[Any]:

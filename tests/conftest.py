@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from eldercare import db
+from eldercare.runtime import Runtime
 from eldercare.services import (
     ManagedProcess,
     MosquittoConfig,
@@ -90,6 +91,14 @@ def broker() -> Iterator[Broker]:
                  path)
     proc.stop()
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def bench_runtime(broker: Broker, clean_db: str, tmp_path: Path) -> Runtime:
+    """A runtime on the test services, for benchmark smoke tests (no embedded services)."""
+    return Runtime(database_url=clean_db, mqtt=broker.pipeline, mqtt_admin=broker.admin,
+                   jwt_secret="bench-smoke-secret-bench-smoke-secret", embedded=False,
+                   data_dir=tmp_path)
 
 
 @pytest.fixture

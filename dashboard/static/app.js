@@ -239,7 +239,6 @@
   function onStatus(status) {
     if (!state.live) return;
     E.noteStreamStatus(state, status);
-    $("alerts-message").textContent = status.stream === "live" ? status.error : "";
     tick();
   }
 

@@ -729,10 +729,12 @@
 
   const STALE_MS = 10000;
 
-  // Remember since when the stream has been down (on a page's `state.downSince`).
+  // Remember since when the stream has been down (on a page's `state.downSince`) and show
+  // the stream's error above the alert list.
   function noteStreamStatus(state, status) {
     if (status.stream === "down" && !state.downSince) state.downSince = Date.now();
     if (status.stream === "live") state.downSince = 0;
+    $("alerts-message").textContent = status.stream === "live" ? status.error : "";
   }
 
   // Paint the feed indicator and the stale banner; `texts` gives the page's wording.
@@ -782,7 +784,8 @@
 
   window.Eldercare = Object.freeze({
     $, el, ago, ageSpan, alertCard, api, canAct, clearSession, clockTime, createAlarm,
-    createLiveAlerts, alertActions, compareItems, loadSession, noteStreamStatus, now, paintFeed, reconcile,
+    createLiveAlerts, alertActions, compareItems, loadSession, noteStreamStatus, now,
+    paintFeed, reconcile,
     refreshAges, showLogin, typeLabel, whoLine, wireLogin, AuthError, ApiError,
   });
 })();

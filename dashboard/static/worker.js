@@ -263,7 +263,6 @@
   function onStatus(status) {
     if (!state.live) return;
     E.noteStreamStatus(state, status);
-    $("alerts-message").textContent = status.stream === "live" ? status.error : "";
     tick();
   }
 

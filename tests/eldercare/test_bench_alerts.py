@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from eldercare.bench import alerts as bench
 from eldercare.runtime import Runtime
-from tests.conftest import Broker
 
 
-def test_bench_alerts_completes_and_loses_no_sos(broker: Broker, clean_db: str, tmp_path):
-    rt = Runtime(database_url=clean_db, mqtt=broker.pipeline, mqtt_admin=broker.admin,
-                 jwt_secret="bench-smoke-secret-bench-smoke-secret", embedded=False,
-                 data_dir=tmp_path)
+def test_bench_alerts_completes_and_loses_no_sos(bench_runtime: Runtime):
     cfg = bench.AlertBenchConfig(homes=5, presses=5, rate=100, press_rate=20, settle_s=20,
                                  load_warmup_s=0.5)
 
-    result = bench.run(rt, cfg)
+    result = bench.run(bench_runtime, cfg)
 
     assert result["presses"] == 5
     assert result["lost"] == 0

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from eldercare.bench import ingest as bench
 from eldercare.runtime import Runtime
-from tests.conftest import Broker
 
 
-def test_bench_ingest_completes_and_loses_nothing(broker: Broker, clean_db: str, tmp_path):
-    rt = Runtime(database_url=clean_db, mqtt=broker.pipeline, mqtt_admin=broker.admin,
-                 jwt_secret="bench-smoke-secret-bench-smoke-secret", embedded=False,
-                 data_dir=tmp_path)
+def test_bench_ingest_completes_and_loses_nothing(bench_runtime: Runtime):
     cfg = bench.BenchConfig(homes=5, rate=300, seconds=2, drain_messages=2_000)
 
-    result = bench.run(rt, cfg)
+    result = bench.run(bench_runtime, cfg)
 
     pipe = result["pipeline"]
     assert pipe["sent"] >= 500
