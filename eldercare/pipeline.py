@@ -26,7 +26,13 @@ from gateway.broker_admin import MqttEndpoint
 from gateway.gateway import Accepted, Gateway, dead_letter
 from gateway.mqttclient import BufferedClient
 from gateway.registry import Registry
-from gateway.schema import ALL_SITES_FILTER, Channel, channel_filter, site_filter
+from gateway.schema import (
+    ALL_SITES_FILTER,
+    INTERNAL_TOPIC_ROOT,
+    Channel,
+    channel_filter,
+    site_filter,
+)
 from ingest.writer import IngestWriter
 
 logger = logging.getLogger(__name__)
@@ -107,6 +113,8 @@ _MID_MASK = 0xFFFF
 _CONNECTION_SHIFT = 17
 EVENT_RECEIVE_MAXIMUM = 1_000
 ACK_FLUSH_TIMEOUT_S = 5.0
+BARRIER_TOPIC = f"{INTERNAL_TOPIC_ROOT}/barrier"
+"""Never subscribed: unsubscribing from it is a round trip proving the broker read all before."""
 
 
 def ack_token(mid: int, events: bool, connection: int) -> int:
@@ -134,6 +142,7 @@ class _Session:
     receive_maximum: int
     connected: threading.Event = field(default_factory=threading.Event)
     received: int = 0
+    unsubacks: set[int] = field(default_factory=set)  # message ids of UNSUBACKs received
 
 
 class Pipeline:
@@ -173,6 +182,7 @@ class Pipeline:
         client.user_data_set(session)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_unsubscribe = self._on_unsubscribe
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 5)
         return session
@@ -205,14 +215,35 @@ class Pipeline:
         self._stopping = True
         self.alerts.stop()
         self.writer.stop()
-        deadline = time.monotonic() + ACK_FLUSH_TIMEOUT_S
-        while (any(s.client.want_write() and s.connected.is_set()
-                   for s in (self._data, self._events)) and time.monotonic() < deadline):
-            time.sleep(0.01)
+        self._flush_acks(time.monotonic() + ACK_FLUSH_TIMEOUT_S)
         for session in (self._data, self._events):
             session.client.disconnect()
             session.client.loop_stop()
         self.registry.stop()
+
+    def _flush_acks(self, deadline: float) -> None:
+        """Wait (until `deadline`) for every PUBACK to be written and read by the broker.
+
+        Written is not enough: a pipeline started right after this one takes the session
+        over, and the broker drops what it had not yet read from the old connection (those
+        messages would come back as redeliveries). An UNSUBSCRIBE sent after the acks is
+        answered only once the broker has read them.
+        """
+        live = [s for s in (self._data, self._events) if s.connected.is_set()]
+        while any(s.client.want_write() for s in live) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        barriers = [(s, s.client.unsubscribe(BARRIER_TOPIC)[1]) for s in live]
+        while (not all(mid in s.unsubacks for s, mid in barriers)
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        for session, mid in barriers:
+            if mid not in session.unsubacks:
+                logger.warning("%s: the broker did not confirm reading the last acks",
+                               session.name)
+
+    def _on_unsubscribe(self, client: mqtt.Client, session: _Session, mid: int,
+                        reasons: Any, props: Any) -> None:
+        session.unsubacks.add(mid)
 
     def _publish(self, topic: str, payload: bytes) -> None:
         self._events.client.publish(topic, payload, qos=1)

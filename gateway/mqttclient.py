@@ -65,7 +65,7 @@ class BufferedClient(mqtt.Client):
         self._rsock: object | None = None
         self._reads_left = READS_PER_PASS
         self._acks: list[bytes] = []
-        self._acks_lock = threading.Lock()
+        self._acks_lock = threading.RLock()  # re-entered: _packet_queue may call want_write
         self.connection = 0  # incremented by every (re)connect; see ack_many
 
     def _sock_recv(self, bufsize: int) -> bytes:
@@ -152,16 +152,21 @@ class BufferedClient(mqtt.Client):
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def want_write(self) -> bool:
-        """paho's check, plus acks waiting to be handed to the network thread."""
-        return bool(self._acks) or super().want_write()
+        """paho's check, plus acks waiting to be handed to the network thread.
+
+        Under the lock, so an ack moving from the hand-off list to paho's queue is never
+        seen in neither place.
+        """
+        with self._acks_lock:
+            return bool(self._acks) or super().want_write()
 
     def _packet_write(self) -> MQTTErrorCode:
         """Queue the waiting acks (network thread only, so paho's queue has one writer)."""
         if self._acks:
             with self._acks_lock:
                 acks, self._acks = self._acks, []
-            if self._state == _ConnectionState.MQTT_CS_CONNECTED:
-                self._packet_queue(_PUBACK_CMD, b"".join(acks), 0, 0)
+                if self._state == _ConnectionState.MQTT_CS_CONNECTED:
+                    self._packet_queue(_PUBACK_CMD, b"".join(acks), 0, 0)
         return super()._packet_write()
 
     def reconnect(self) -> MQTTErrorCode:

@@ -22,6 +22,9 @@ from gateway import mqttclient
 from gateway.mqttclient import NO_PROPERTIES, READ_CHUNK, READS_PER_PASS, BufferedClient
 from tests.conftest import Broker
 
+NEVER_SUBSCRIBED = "eldercare/internal/v1/test/never-subscribed"
+"""Unsubscribing from it is a round trip with no effect: proof the broker read what came before."""
+
 
 class Receiver:
     """A BufferedClient on a persistent session that records what it receives."""
@@ -31,12 +34,14 @@ class Receiver:
         self.full: list[mqtt.MQTTMessage] = []
         self._lock = threading.Lock()
         self.subscribed = threading.Event()
+        self.unsubscribed = threading.Event()
         ep = broker.pipeline
         self.client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
                                      protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
         self.client.username_pw_set(ep.username, ep.password)
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_unsubscribe = lambda *_: self.unsubscribed.set()
         self.client.on_message = self._on_message
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 300
@@ -56,7 +61,15 @@ class Receiver:
             return [p for _, p in self.messages]
 
     def close(self) -> None:
-        """Disconnect, keeping the broker session."""
+        """Disconnect, keeping the broker session, once the broker has read what was sent.
+
+        Without the round trip a reconnect with the same client id can take the session
+        over while the broker still holds unread PUBACKs of this connection, which are
+        then discarded (the messages are redelivered, as MQTT allows).
+        """
+        if self.client.is_connected():
+            self.client.unsubscribe(NEVER_SUBSCRIBED)
+            wait_for(self.unsubscribed.is_set, 10, "the broker to read all we sent")
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -247,6 +260,14 @@ def _loop_until(client: mqtt.Client, done: Callable[[], bool], what: str) -> Non
         client.loop(0.05)
 
 
+def _loop_until_read(client: mqtt.Client) -> None:
+    """Drive the client until the broker has read everything sent so far (see Receiver.close)."""
+    done = threading.Event()
+    client.on_unsubscribe = lambda *_: done.set()
+    client.unsubscribe(NEVER_SUBSCRIBED)
+    _loop_until(client, done.is_set, "the broker to read all we sent")
+
+
 def test_acks_of_an_earlier_connection_are_dropped(broker: Broker,
                                                   publisher: mqtt.Client) -> None:
     """After a reconnect an old PUBACK could acknowledge another message with the same id."""
@@ -269,7 +290,7 @@ def test_acks_of_an_earlier_connection_are_dropped(broker: Broker,
         copies = got[2:]
         assert [m.payload for m in copies] == [b"a", b"b"] and all(m.dup for m in copies)
         client.ack_many([m.mid for m in copies], client.connection)
-        _loop_until(client, lambda: not client.want_write(), "PUBACKs written")
+        _loop_until_read(client)
 
         client.reconnect()
         _publish_all(publisher, topic, [b"c"])
