@@ -121,7 +121,18 @@ class AlertSettings(_Frozen):
                                       description="Silent for this many heartbeat intervals.")
     default_heartbeat_s: int = Field(default=60, ge=1,
                                      description="When a device has not reported its interval.")
-    low_battery_percent: int = Field(default=20, ge=0, le=100)
+    low_battery_percent: int = Field(default=20, ge=0, le=100,
+                                     description="A status battery level at or below this "
+                                                 "opens low_battery.")
+    low_battery_clear_margin: int = Field(
+        default=10, ge=1, le=100,
+        description="low_battery clears when a status reports at least low_battery_percent "
+                    "+ this (a new or recharged battery); the gap stops a level hovering at "
+                    "the threshold from flapping.")
+    never_heard_s: int = Field(default=86400, ge=1,
+                               description="A registered device that has never sent anything "
+                                           "is reported offline this long after it was "
+                                           "registered.")
     test_overdue_s: int = Field(default=7 * 86400, ge=1,
                                 description="No 'test' press from a call button for this long.")
     severity: dict[AlertType, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITY))

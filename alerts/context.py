@@ -84,7 +84,8 @@ def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None =
     first_seen: dict[int, datetime] = {}
     for rid, dev_id, dev_type, heartbeat_s, created_at in conn.execute(_DEVICES, params):
         devices.setdefault(rid, []).append(
-            DeviceContext(device_id=dev_id, type=DeviceType(dev_type), heartbeat_s=heartbeat_s))
+            DeviceContext(device_id=dev_id, type=DeviceType(dev_type), heartbeat_s=heartbeat_s,
+                          registered_at=created_at))
         if dev_type == DeviceType.CALL_BUTTON:
             first_seen[rid] = min(created_at, first_seen.get(rid, created_at))
     out: dict[int, ResidentContext] = {}

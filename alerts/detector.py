@@ -10,7 +10,7 @@ low battery, test overdue), the per-resident `ResidentDetector` and the pipeline
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, tzinfo
 from typing import Any
@@ -46,6 +46,7 @@ class DeviceContext:
     device_id: str
     type: DeviceType
     heartbeat_s: int | None = None
+    registered_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ class ResidentDetector:
                 dev = self._devices[d.device_id] = DeviceState(d.device_id, d.type.value, None)
             dev.kind = d.type.value
             dev.ctx_hb = d.heartbeat_s
+            dev.registered = None if d.registered_at is None else d.registered_at.timestamp()
         for dev in self._devices.values():
             dev.set_limit(self._p)
             if dev.bed is not None:
@@ -290,7 +292,16 @@ class ResidentDetector:
             return
         dev.batt_last = t
         self._em.trigger(dev, _BATTERY, self._p.severity[_BATTERY], t,
-                         {"battery": level, **details}, seq, episode=False)
+                         {"battery": level, **details}, seq)
+
+    def _battery_level(self, dev: DeviceState, t: float, level: int, seq: int | None) -> None:
+        """A reported level: low opens (or repeats) low_battery; a charged battery clears it."""
+        p = self._p
+        if level <= p.low_battery:
+            self._battery(dev, t, level, seq, {"source": "status"})
+        elif level >= p.low_battery_clear and _BATTERY in dev.open:
+            dev.batt_last = None  # a new low battery alerts at once
+            self._em.clear(dev, _BATTERY, t)
 
     def _status(self, rec: StatusRecord) -> None:
         dev = self._device(rec.device_id, "")
@@ -302,8 +313,8 @@ class ResidentDetector:
         if rec.heartbeat_s and rec.heartbeat_s != dev.hb:
             dev.hb = rec.heartbeat_s
             dev.set_limit(self._p)
-        if rec.battery is not None and rec.battery <= self._p.low_battery:
-            self._battery(dev, t, rec.battery, rec.seq, {"source": "status"})
+        if rec.battery is not None:
+            self._battery_level(dev, t, rec.battery, rec.seq)
 
     def _last_will(self, dev: DeviceState, rec: StatusRecord) -> None:
         """`online: false` (Last Will or clean power-off): offline at its effective time."""
@@ -324,6 +335,8 @@ class ResidentDetector:
             "device_id": dev.device_id, "device_type": dev.kind or None, "reason": reason,
             "last_seen": None if seen is None else iso(seen),
             "silent_s": None if seen is None else at - seen}
+        if seen is None and dev.registered is not None:
+            details["registered_at"] = iso(dev.registered)
         details.update(self._occupancy())
         self._em.trigger(dev, _OFFLINE, self._p.severity[_OFFLINE], at, details)
 
@@ -344,6 +357,8 @@ class ResidentDetector:
         for dev in self._devices.values():
             seen, recv = dev.seen_t, dev.seen_recv
             if seen is None or recv is None:
+                if seen is None:
+                    self._never_heard(dev, wall_now)
                 continue
             now = seen + (wall_now - recv).total_seconds()
             if now >= seen + dev.limit and _OFFLINE not in dev.open:
@@ -356,6 +371,17 @@ class ResidentDetector:
                 bed.tick(now, p, em, dev)
         if em.changed:
             self._dirty = True
+
+
+    def _never_heard(self, dev: DeviceState, wall_now: datetime) -> None:
+        """A registered device silent since it was registered: offline after never_heard_s
+        (wall time, as there is no device time yet)."""
+        reg = dev.registered
+        if reg is None or _OFFLINE in dev.open:
+            return
+        due = reg + self._p.never_heard
+        if wall_now.timestamp() >= due:
+            self._offline(dev, due, "never_heard")
 
 
 class Detector:
@@ -382,6 +408,13 @@ class Detector:
                     continue
             det._feed(rec, out)
         return out
+
+    def open_all(self, resident_ids: Iterable[int]) -> None:
+        """Track these residents even before any record of theirs arrives (so a device that
+        never speaks is noticed)."""
+        for resident_id in resident_ids:
+            if resident_id not in self._residents:
+                self._open(resident_id)
 
     def tick(self, wall_now: datetime) -> list[Decision]:
         """Evaluate every resident's time-based rules for the wall clock `wall_now`."""

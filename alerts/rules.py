@@ -76,8 +76,9 @@ class Params:
     """One resident's thresholds, precomputed from AlertSettings for the hot path."""
 
     __slots__ = ("apnea_s", "cancel_window", "default_hb", "exit_min", "exit_return", "hr",
-                 "long_absence", "low_battery", "night_end", "night_start", "not_up_after",
-                 "not_up_at", "offline_hb", "rr", "severity", "test_overdue", "tz", "usual_rise")
+                 "long_absence", "low_battery", "low_battery_clear", "never_heard", "night_end",
+                 "night_start", "not_up_after", "not_up_at", "offline_hb", "rr", "severity",
+                 "test_overdue", "tz", "usual_rise")
 
     def __init__(self, s: AlertSettings, tz: tzinfo, usual_rise: time | None) -> None:
         self.tz = tz
@@ -91,6 +92,8 @@ class Params:
         self.offline_hb = float(s.offline_heartbeats)
         self.default_hb = float(s.default_heartbeat_s)
         self.low_battery = s.low_battery_percent
+        self.low_battery_clear = min(100, s.low_battery_percent + s.low_battery_clear_margin)
+        self.never_heard = float(s.never_heard_s)
         self.test_overdue = float(s.test_overdue_s)
         self.cancel_window = float(s.sos_cancel_window_s)
         self.night_start = s.night_start
@@ -136,12 +139,14 @@ class DeviceState:
     """What the detector remembers about one device (JSON round-trip via to_json/from_json)."""
 
     __slots__ = ("batt_last", "bed", "ctx_hb", "device_id", "hb", "kind", "limit", "open",
-                 "recent", "seen_recv", "seen_t", "sos_times", "test_anchor", "test_src")
+                 "recent", "registered", "seen_recv", "seen_t", "sos_times", "test_anchor",
+                 "test_src")
 
     def __init__(self, device_id: str, kind: str, ctx_hb: int | None) -> None:
         self.device_id = device_id
         self.kind = kind  # DeviceType value, "" while unknown
         self.ctx_hb = ctx_hb  # heartbeat interval from the registry
+        self.registered: float | None = None  # when the registry got it (from the context)
         self.hb: int | None = None  # heartbeat interval the device last reported
         self.limit = INF  # silence that makes it offline (set by the detector)
         self.seen_t: float | None = None  # watermark: latest event time of any record

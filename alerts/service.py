@@ -110,6 +110,7 @@ class AlertEngine:
                 if self._on_refresh is not None:
                     self._on_refresh(conn)
             self._detector = Detector(self._context_of, states)
+            self._detector.open_all(self._contexts)
             self.restored = len(states)
             logger.info("alert engine: %d residents, %d saved detector states",
                         len(self._contexts), len(states))

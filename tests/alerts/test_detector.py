@@ -395,6 +395,30 @@ def test_reported_heartbeat_sets_the_offline_limit(det: ResidentDetector, feed: 
     assert [t.at for t in det.tick(at(61) + LAG)] == [at(60)]
 
 
+def test_a_device_never_heard_goes_offline_a_day_after_registration(feed: Feed) -> None:
+    registered = at(0)
+    det = ResidentDetector(context(devices=(
+        DeviceContext(BED, DeviceType.BED_SENSOR, 60, registered_at=registered),
+        DeviceContext(BTN, DeviceType.CALL_BUTTON, 60, registered_at=registered))))
+    day = 86_400
+    run(det, [feed.status(at(10), device=BTN, heartbeat_s=day)])  # the mat never speaks
+    assert triggers(det.tick(at(day - 1)), "device_offline") == []
+    [trig] = triggers(det.tick(at(day + 1)), "device_offline")
+    assert (trig.device_id, trig.at) == (BED, at(day))
+    never = trig.details
+    assert never is not None
+    assert (never["reason"], never["last_seen"], never["registered_at"]) == (
+        "never_heard", None, registered.isoformat())
+    assert triggers(det.tick(at(day + 3600)), "device_offline") == []  # one episode
+    run(det, [feed.status(at(day + 4000), device=BTN)])
+    assert clears(run(det, [feed.status(at(day + 4000))])) == [
+        AlertClear(RID, SITE, "device_offline", at(day + 4000))]
+
+
+def test_never_heard_needs_a_registration_time(det: ResidentDetector) -> None:
+    assert det.tick(at(30 * 86_400)) == []
+
+
 def test_offline_gap_seen_only_in_replay_is_reported(det: ResidentDetector,
                                                      feed: Feed) -> None:
     out = run(det, [feed.status(at(0), device=BTN), feed.status(at(3600), device=BTN)])
@@ -424,6 +448,35 @@ def test_low_battery_once_a_day_per_device(det: ResidentDetector, feed: Feed) ->
 def test_low_battery_threshold_is_inclusive(det: ResidentDetector, feed: Feed) -> None:
     assert run(det, [feed.status(at(0), battery=21)]) == []
     assert len(run(det, [feed.status(at(60), battery=20)])) == 1
+
+
+def test_low_battery_clears_on_a_charged_battery_with_hysteresis(det: ResidentDetector,
+                                                                 feed: Feed) -> None:
+    """20 % opens, 30 % (20 + the 10-point margin) clears: a level hovering at the threshold
+    does not flap, and after a clear the next low battery alerts at once."""
+    assert len(triggers(run(det, [feed.status(at(0), battery=20)]), "low_battery")) == 1
+    assert run(det, [feed.status(at(60), battery=21), feed.status(at(120), battery=29),
+                     feed.status(at(180), battery=19)]) == []  # same episode, within 24 h
+    out = run(det, [feed.status(at(240), battery=30)])
+    assert clears(out) == [AlertClear(RID, SITE, "low_battery", at(240))]
+    assert run(det, [feed.status(at(300), battery=100)]) == []  # nothing open to clear
+    [again] = triggers(run(det, [feed.status(at(360), battery=20)]), "low_battery")
+    assert again.at == at(360)
+
+
+def test_low_battery_clears_when_every_device_is_charged(det: ResidentDetector,
+                                                         feed: Feed) -> None:
+    run(det, [feed.status(at(0), battery=10), feed.status(at(0), device=BTN, battery=10)])
+    assert run(det, [feed.status(at(60), battery=90)]) == []
+    assert clears(run(det, [feed.status(at(120), device=BTN, battery=90)])) == [
+        AlertClear(RID, SITE, "low_battery", at(120))]
+
+
+def test_low_battery_clear_margin_is_a_setting(feed: Feed) -> None:
+    det = ResidentDetector(context(settings=AlertSettings(low_battery_percent=95,
+                                                          low_battery_clear_margin=10)))
+    run(det, [feed.status(at(0), battery=95)])
+    assert clears(run(det, [feed.status(at(60), battery=100)]))  # capped at 100 %
 
 
 def test_test_overdue_from_the_last_test(feed: Feed) -> None:

@@ -15,6 +15,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.bus import BUS_FILTER, AlertEvent, decode_event
+from alerts.config import AlertSettings
+from alerts.service import AlertEngine, EngineTiming
+from eldercare.db import connect
 from eldercare.pipeline import Pipeline
 from eldercare.services import start_postgres
 from gateway.schema import Channel, EventType
@@ -159,6 +162,28 @@ def test_detector_state_survives_a_restart(clean_db: str, broker: Broker) -> Non
         assert again.alerts.restored == 1
     finally:
         again.stop()
+
+
+def test_a_device_that_never_spoke_is_reported_offline(clean_db: str, broker: Broker) -> None:
+    """Residents are watched from the start, not from their first message: a mat installed a
+    day ago that has never sent anything is an offline device."""
+    home = seed_home(clean_db, broker.admin)
+    with connect(clean_db, autocommit=True) as conn:
+        conn.execute("UPDATE devices SET created_at = now() - interval '2 days' "
+                     "WHERE id = %s", (home.bed.device_id,))
+    engine = AlertEngine(clean_db, AlertSettings(), [], publish=lambda *_: None,
+                         release=lambda _: None, hold=lambda *_: None, lookup=lambda _: None,
+                         timing=EngineTiming(tick_s=0.05, start_grace_s=0))
+    engine.start()
+    try:
+        wait_until(lambda: _alerts(clean_db, "type = 'device_offline'") == 1,
+                   what="the never-heard mat reported offline")
+    finally:
+        engine.stop()
+    with connect(clean_db) as conn:
+        row = conn.execute("SELECT device_id, details->>'reason' FROM alerts "
+                           "WHERE type = 'device_offline'").fetchone()
+    assert row == (home.bed.device_id, "never_heard")  # the new call button is not yet due
 
 
 def test_alerts_reach_the_bus_and_direct_channels_while_the_database_is_down(
