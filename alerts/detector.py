@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerts.config import AlertSettings
-from alerts.model import AlertCancel, AlertType, Decision
+from alerts.model import AlertCancel, AlertClear, AlertType, Decision
 from alerts.rules import BedState, DeviceState, Emitter, Params, iso, to_dt
 from gateway.records import EventRecord, Record, StatusRecord, TelemetryRecord
 from gateway.schema import DeviceType, EventType
@@ -79,6 +79,7 @@ class ResidentDetector:
         self._ctx = ctx
         self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise)
         self._dirty = False
+        self._orphaned: set[str] = set()  # alert types left open by devices no longer assigned
         self.stale = 0  # telemetry readings ignored because they were older than the watermark
         self.update_context(ctx)
         if state:
@@ -104,7 +105,7 @@ class ResidentDetector:
         for device_id in [i for i in self._devices if i not in known]:
             logger.info("resident %d: device %s no longer assigned; its state is dropped",
                         ctx.resident_id, device_id)
-            del self._devices[device_id]
+            self._orphaned.update(self._devices.pop(device_id).open)
         for d in ctx.devices:
             dev = self._devices.get(d.device_id)
             if dev is None:
@@ -354,6 +355,8 @@ class ResidentDetector:
         em, p = self._em, self._p
         em.out = out
         em.changed = False
+        if self._orphaned:
+            self._clear_orphaned(wall_now)
         for dev in self._devices.values():
             seen, recv = dev.seen_t, dev.seen_recv
             if seen is None or recv is None:
@@ -372,6 +375,17 @@ class ResidentDetector:
         if em.changed:
             self._dirty = True
 
+
+    def _clear_orphaned(self, wall_now: datetime) -> None:
+        """Clear what removed devices left open (unless another device still has it): a
+        condition of a device that is gone can no longer clear by itself."""
+        devices = self._devices.values()
+        for alert in sorted(self._orphaned):
+            if not any(alert in d.open for d in devices):
+                self._em.out.append(AlertClear(self._ctx.resident_id, self._ctx.site, alert,
+                                               wall_now))
+        self._orphaned.clear()
+        self._em.changed = True
 
     def _never_heard(self, dev: DeviceState, wall_now: datetime) -> None:
         """A registered device silent since it was registered: offline after never_heard_s

@@ -284,6 +284,20 @@ def test_removed_device_is_forgotten(feed: Feed) -> None:
     assert BTN not in det.snapshot()["devices"]
 
 
+def test_what_a_removed_device_left_open_is_cleared(feed: Feed) -> None:
+    """A removed device can never report that its condition ended: the next tick clears it,
+    unless another device of the resident still has the same alert open."""
+    det = ResidentDetector(context())
+    run(det, [feed.status(at(0)), feed.status(at(40), device=BTN, battery=5),
+              feed.will(at(50)), feed.will(at(51), device=BTN)])
+    det.update_context(context(devices=(DeviceContext(BTN, DeviceType.CALL_BUTTON, 60),)))
+    assert det.tick(at(100)) == []  # the button is still offline: nothing clears
+    det.update_context(context(devices=()))
+    assert clears(det.tick(at(200))) == [AlertClear(RID, SITE, "device_offline", at(200)),
+                                         AlertClear(RID, SITE, "low_battery", at(200))]
+    assert det.tick(at(300)) == []
+
+
 def test_watermark_is_the_latest_event_time(feed: Feed) -> None:
     det = ResidentDetector(context())
     assert det.watermark is None
