@@ -8,7 +8,7 @@ from functools import cache
 from typing import Annotated, Any
 
 import jwt
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from starlette.concurrency import run_in_threadpool
 
@@ -105,10 +105,26 @@ async def get_current_user(token: Annotated[str | None, Depends(oauth2_scheme)],
 CurrentUser = Annotated[UserOut, Depends(get_current_user)]
 
 
-@router.post("/auth/token", response_model=TokenOut)
-async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: ConnDep,
-                state: StateDep) -> TokenOut:
+def _too_many(retry_after: int) -> HTTPException:
+    minutes = max(1, -(-retry_after // 60))
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        f"Too many failed logins; try again in {minutes} minute{'s' if minutes > 1 else ''}, "
+        "or ask an administrator to reset your password",
+        headers={"Retry-After": str(retry_after)})
+
+
+@router.post("/auth/token", response_model=TokenOut,
+             responses={429: {"description": "Too many failed logins from this client"}})
+async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request,
+                conn: ConnDep, state: StateDep) -> TokenOut:
     """Exchange a username and password for a bearer token (OAuth2 password flow)."""
+    address = request.client.host if request.client is not None else "unknown"
+    throttle = state.login_throttle
+    wait = throttle.retry_after(address, form.username)
+    if wait is not None:
+        logger.warning("login for %r from %s throttled for %d s", form.username, address, wait)
+        raise _too_many(wait)
     cur = await conn.execute(
         "SELECT id, password_hash, active FROM users WHERE username = %s", (form.username,))
     row = await cur.fetchone()
@@ -116,8 +132,10 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: Con
     password_ok = await run_in_threadpool(
         _password_matches, form.password, str(row[1]) if row is not None else None)
     if row is None or not password_ok:
-        logger.warning("failed login for %r", form.username)
+        logger.warning("failed login for %r from %s", form.username, address)
+        throttle.failed(address, form.username)
         raise AuthError(BAD_LOGIN)
+    throttle.succeeded(address, form.username)
     user_id, active = int(row[0]), bool(row[2])
     if not active:
         logger.warning("login refused for deactivated account %r", form.username)

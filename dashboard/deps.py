@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
 
@@ -12,6 +12,8 @@ import psycopg
 from fastapi import Depends, HTTPException, Request, status
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from dashboard.throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ class DashboardState:
     jwt_secret: str
     token_ttl: timedelta
     pool: Pool | None = None
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
 
 def get_state(request: Request) -> DashboardState:

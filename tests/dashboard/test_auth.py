@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 import pytest
 
 from dashboard.auth import create_token
+from dashboard.throttle import LoginThrottle, ThrottleSettings
 from eldercare import db
 from tests.dashboard.conftest import PASSWORD, SECRET, login
 
@@ -110,3 +112,37 @@ async def test_every_api_route_except_login_and_health_requires_a_token(client, 
             assert resp.status_code == 401, f"{method} {route} answered {resp.status_code}"
             checked += 1
     assert checked >= 5
+
+
+async def test_repeated_failed_logins_are_throttled_per_client_and_account(client, world):
+    """Five failures lock this client out of this account for a while (429 with
+    Retry-After, even with the right password); other accounts and other clients are not
+    affected, so nobody can lock a duty officer out from elsewhere."""
+    bad = {"username": "duty-north", "password": "wrong password"}
+    for _ in range(5):
+        assert (await client.post(TOKEN_URL, data=bad)).status_code == 401
+    resp = await client.post(TOKEN_URL, data={"username": "duty-north", "password": PASSWORD})
+    assert resp.status_code == 429
+    assert 1 <= int(resp.headers["Retry-After"]) <= 900
+    assert resp.json()["detail"].startswith("Too many failed logins; try again in 15 minutes")
+    other_account = {"username": "family-alice", "password": PASSWORD}
+    assert (await client.post(TOKEN_URL, data=other_account)).status_code == 200
+    app = client._transport.app  # the same app, reached from another address
+    async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 4711)),
+            base_url="http://dashboard.test") as elsewhere:
+        ok = {"username": "duty-north", "password": PASSWORD}
+        assert (await elsewhere.post(TOKEN_URL, data=ok)).status_code == 200
+
+
+def test_a_success_forgets_the_failures_of_that_account() -> None:
+    throttle = LoginThrottle(ThrottleSettings(per_account=2, per_address=3, window_s=60))
+    throttle.failed("10.0.0.1", "Anna")
+    throttle.succeeded("10.0.0.1", "anna")  # usernames compare case-insensitively
+    throttle.failed("10.0.0.1", "anna")
+    assert throttle.retry_after("10.0.0.1", "anna") is None
+    throttle.failed("10.0.0.1", "anna")
+    assert throttle.retry_after("10.0.0.1", "anna") is not None
+    throttle.failed("10.0.0.1", "bob")  # the third failure from this address, any account
+    assert throttle.retry_after("10.0.0.1", "carol") is not None
+    assert throttle.retry_after("10.0.0.2", "anna") is None
