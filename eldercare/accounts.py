@@ -8,6 +8,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 from pwdlib import PasswordHash
@@ -61,11 +62,23 @@ def verify_device_secret(secret: str, stored: str) -> bool:
     return hmac.compare_digest(digest, hashlib.sha256((salt + secret).encode()).hexdigest())
 
 
+def is_valid_timezone(name: str) -> bool:
+    """True for an IANA time zone this machine knows (night and morning rules use it)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def add_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone: str = "UTC"
              ) -> None:
     """Create a site (idempotent)."""
     if not is_valid_site(site_id):
         raise RegistryError(f"site id {site_id!r} must be 1-32 of a-z, 0-9 and '-'")
+    if not is_valid_timezone(timezone):
+        raise RegistryError(f"unknown time zone {timezone!r}: use an IANA name such as "
+                            "'Asia/Shanghai' or 'Europe/Berlin'")
     conn.execute("INSERT INTO sites (id, name, timezone) VALUES (%s, %s, %s) "
                  "ON CONFLICT (id) DO NOTHING", (site_id, name, timezone))
 

@@ -67,6 +67,9 @@ def test_clear_errors(env):
     assert bad.returncode == 1 and "no active resident with id 999" in bad.stderr
     bad = run(env, "site", "add", "Bad Site", "--name", "x", ok=False)
     assert "must be 1-32" in bad.stderr
+    bad = run(env, "site", "add", "west", "--name", "West", "--timezone", "Mars/Olympus",
+              ok=False)
+    assert "unknown time zone 'Mars/Olympus'" in bad.stderr
     bad = run(env, "user", "add", "--username", "x", "--role", "care_worker",
               "--password", "longenough", ok=False)
     assert "needs --site" in bad.stderr
