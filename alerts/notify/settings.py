@@ -37,6 +37,12 @@ class NotifySettings(BaseModel):
     dingtalk_base_url: str = Field(default="https://oapi.dingtalk.com/robot/send",
                                    description="DingTalk robot send URL (without ?access_token=).")
     http_timeout_s: float = Field(default=10.0, gt=0, description="Per HTTP request.")
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks and push endpoints (URLs that users enter) reach loopback, "
+                    "private, link-local and other non-public addresses. Off, such a target "
+                    "is refused at send time (protection against server-side request "
+                    "forgery); turn on only for receivers on your own network.")
     public_url: str | None = Field(
         default=None, description="Web app address (https://care.example.org); makes the "
                                   "/alerts/{id} links in messages absolute.")

@@ -33,7 +33,8 @@ class ChannelSenders:
                       if mqtt is not None else None)
         senders: dict[ChannelKind, Sender] = {
             ChannelKind.EMAIL: EmailSender(settings),
-            ChannelKind.WEBHOOK: WebhookSender(self.http, public),
+            ChannelKind.WEBHOOK: WebhookSender(
+                self.http, public, allow_private_targets=settings.allow_private_targets),
             ChannelKind.WECOM: WeComSender(self.http, settings.wecom_base_url, public),
             ChannelKind.DINGTALK: DingTalkSender(self.http, settings.dingtalk_base_url, public),
         }

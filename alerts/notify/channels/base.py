@@ -41,6 +41,10 @@ def check_http_status(response: httpx.Response, what: str) -> None:
     if response.is_success:
         return
     code = response.status_code
+    if response.is_redirect:
+        location = response.headers.get("location", "")[:200]
+        raise SendError(f"{what}: HTTP {code} redirect to {location!r}; redirects are not "
+                        "followed, use the final address", retryable=False)
     retryable = code >= 500 or code in RETRYABLE_HTTP
     raise SendError(f"{what}: HTTP {code} {response.text[:200]}", retryable=retryable)
 

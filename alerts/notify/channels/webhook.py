@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from alerts.notify.channels.base import SendError, post
+from alerts.notify.channels.guard import check_public_url
 from alerts.notify.messages import Message
 
 SIGNATURE_HEADER = "X-Eldercare-Signature"
@@ -33,19 +34,28 @@ def webhook_body(message: Message, public_url: str | None) -> bytes:
 
 
 class WebhookSender:
-    """POSTs the alert event to the channel's URL (`secret`: {"secret": "..."}, optional)."""
+    """POSTs the alert event to the channel's URL (`secret`: {"secret": "..."}, optional).
 
-    def __init__(self, client: httpx.Client, public_url: str | None = None) -> None:
+    The URL comes from a user: unless `allow_private_targets`, a host that resolves to a
+    non-public address is refused (see guard.py), and redirects are never followed (a 3xx
+    answer is a permanent failure), so a public URL cannot bounce the request inside."""
+
+    def __init__(self, client: httpx.Client, public_url: str | None = None, *,
+                 allow_private_targets: bool = False) -> None:
         self._client = client
         self._public_url = public_url
+        self._allow_private = allow_private_targets
 
     def send(self, target: str, secret: Mapping[str, Any], message: Message) -> None:
         """POST the event; 2xx is success."""
         if not target.startswith(("http://", "https://")):
             raise SendError(f"webhook target {target!r} is not an http(s) URL", retryable=False)
+        if not self._allow_private:
+            check_public_url(target, "webhook")
         body = webhook_body(message, self._public_url)
         headers = {"Content-Type": "application/json", EVENT_HEADER: message.kind.value}
         key = secret.get("secret")
         if key:
             headers[SIGNATURE_HEADER] = sign_body(str(key), body)
-        post(self._client, target, "webhook", content=body, headers=headers)
+        post(self._client, target, "webhook", content=body, headers=headers,
+             follow_redirects=False)

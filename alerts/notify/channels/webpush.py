@@ -16,10 +16,19 @@ from pywebpush import WebPushException, webpush
 
 from alerts.model import Severity
 from alerts.notify.channels.base import RETRYABLE_HTTP, ChannelGoneError, SendError
+from alerts.notify.channels.guard import check_public_url
 from alerts.notify.messages import Message
 from alerts.notify.settings import NotifySettings
 
 GONE = frozenset({404, 410})
+
+
+class NoRedirectSession(requests.Session):
+    """A requests session that never follows a redirect (the 3xx answer is returned as is)."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """No redirect is ever followed."""
+        return None
 
 
 def push_payload(message: Message, public_url: str | None) -> str:
@@ -45,11 +54,18 @@ def _push_error(exc: WebPushException) -> SendError:
         return ChannelGoneError(f"push subscription gone (HTTP {code})")
     if code is None:
         return SendError(f"web push: {exc.message}", retryable=False)
+    if 300 <= code < 400:
+        return SendError(f"web push: HTTP {code} redirect; redirects are not followed",
+                         retryable=False)
     return SendError(f"web push: HTTP {code}", retryable=code >= 500 or code in RETRYABLE_HTTP)
 
 
 class WebPushSender:
-    """Encrypts (aes128gcm) and posts a push message, signed with the VAPID key."""
+    """Encrypts (aes128gcm) and posts a push message, signed with the VAPID key.
+
+    The endpoint comes from a browser, i.e. from a user: unless the setting
+    `allow_private_targets`, a host resolving to a non-public address is refused (guard.py),
+    and redirects are never followed."""
 
     def __init__(self, settings: NotifySettings, vapid: Vapid02) -> None:
         self._settings = settings
@@ -60,13 +76,17 @@ class WebPushSender:
         if not secret.get("p256dh") or not secret.get("auth"):
             raise SendError("push channel has no p256dh/auth keys", retryable=False)
         s = self._settings
+        if not s.allow_private_targets:
+            check_public_url(target, "web push")
         subscription = {"endpoint": target,
                         "keys": {"p256dh": secret["p256dh"], "auth": secret["auth"]}}
         try:
-            webpush(subscription, push_payload(message, s.public_url),
-                    vapid_private_key=self._vapid, vapid_claims={"sub": s.webpush_subject},
-                    timeout=s.http_timeout_s, ttl=s.webpush_ttl_s,
-                    headers={"Urgency": urgency(message.severity)})
+            with NoRedirectSession() as session:
+                webpush(subscription, push_payload(message, s.public_url),
+                        vapid_private_key=self._vapid, vapid_claims={"sub": s.webpush_subject},
+                        timeout=s.http_timeout_s, ttl=s.webpush_ttl_s,
+                        headers={"Urgency": urgency(message.severity)},
+                        requests_session=session)
         except WebPushException as exc:
             raise _push_error(exc) from exc
         except requests.RequestException as exc:

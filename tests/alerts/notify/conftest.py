@@ -44,13 +44,13 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 @pytest.fixture
 def settings(receiver: Receiver) -> NotifySettings:
-    """Fast settings pointed at the local receivers."""
+    """Fast settings pointed at the local receivers (on loopback, hence private targets)."""
     return NotifySettings(
         wecom_base_url=receiver.url("/wecom"), dingtalk_base_url=receiver.url("/dingtalk"),
         webpush_subject="mailto:ops@example.org", public_url="https://care.example.org",
         http_timeout_s=2, smtp_timeout_s=2, mqtt_publish_timeout_s=2, lease_s=5,
         retry_base_s=0.05, retry_cap_s=0.2, max_attempts=3, poll_s=0.2,
-        all_clear_interval_s=0.1)
+        all_clear_interval_s=0.1, allow_private_targets=True)
 
 
 @pytest.fixture

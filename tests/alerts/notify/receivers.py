@@ -63,8 +63,9 @@ class Subscription:
 
 class Receiver:
     """A threaded HTTP server on a free loopback port. Paths: /wecom, /dingtalk, /hook...,
-    /push/<id>. `script(path, (status, body), ...)` makes the next requests fail; a gate in
-    `gates` holds a path's answers (a slow server)."""
+    /push/<id>. `script(path, (status, body), ...)` makes the next requests fail (a 3xx body's
+    "location" becomes the Location header); a gate in `gates` holds a path's answers (a slow
+    server)."""
 
     def __init__(self) -> None:
         self.wecom_key = "wecom-key-1"
@@ -163,6 +164,8 @@ class Receiver:
                 status, doc = receiver._handle(req)
                 body = json.dumps(doc).encode()
                 self.send_response(status)
+                if 300 <= status < 400 and "location" in doc:  # a scripted redirect
+                    self.send_header("Location", str(doc["location"]))
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -36,8 +36,13 @@ def http():
 
 # webhook ---------------------------------------------------------------------------------
 
+def local_hook(http: httpx.Client) -> WebhookSender:
+    """A webhook sender allowed to reach the loopback receiver."""
+    return WebhookSender(http, allow_private_targets=True)
+
+
 def test_webhook_posts_signed_alert_event(receiver, http):
-    WebhookSender(http, "https://care.example.org").send(
+    WebhookSender(http, "https://care.example.org", allow_private_targets=True).send(
         receiver.url("/hook"), {"secret": "s3cret"}, MESSAGE)
     (req,) = receiver.received("/hook")
     assert req.headers[SIGNATURE_HEADER.lower()] == sign_body("s3cret", req.body)
@@ -48,7 +53,7 @@ def test_webhook_posts_signed_alert_event(receiver, http):
 
 
 def test_webhook_without_secret_is_unsigned(receiver, http):
-    WebhookSender(http).send(receiver.url("/hook"), {}, MESSAGE)
+    local_hook(http).send(receiver.url("/hook"), {}, MESSAGE)
     (req,) = receiver.received("/hook")
     assert SIGNATURE_HEADER.lower() not in req.headers
 
@@ -58,13 +63,13 @@ def test_webhook_without_secret_is_unsigned(receiver, http):
 def test_webhook_http_errors(receiver, http, status, retryable):
     receiver.script("/hook", (status, {}))
     with pytest.raises(SendError) as err:
-        WebhookSender(http).send(receiver.url("/hook"), {}, MESSAGE)
+        local_hook(http).send(receiver.url("/hook"), {}, MESSAGE)
     assert err.value.retryable is retryable
 
 
 def test_webhook_unreachable_is_retryable(http):
     with pytest.raises(SendError) as err:
-        WebhookSender(http).send(f"http://127.0.0.1:{free_port()}/hook", {}, MESSAGE)
+        local_hook(http).send(f"http://127.0.0.1:{free_port()}/hook", {}, MESSAGE)
     assert err.value.retryable
 
 

@@ -114,6 +114,19 @@ def test_permanent_error_fails_at_once(world, receiver, settings):
     assert status_of(world.url)["attempts"] == 1
 
 
+def test_webhook_to_a_private_address_fails_at_once(world, receiver, settings):
+    worker_with(world, "webhook", receiver.url("/hook"))
+    alert = add_alert(world)
+    strict = settings.model_copy(update={"allow_private_targets": False})
+    with running(world.url, strict):
+        notify(world, alert)
+        wait_until(lambda: status_of(world.url)["status"] == "failed", what="failed")
+    row = status_of(world.url)
+    assert row["attempts"] == 1
+    assert "loopback" in row["last_error"] and "allow_private_targets" in row["last_error"]
+    assert receiver.received("/hook") == []
+
+
 def test_webpush_through_platform_vapid_key(world, receiver, settings):
     sub = receiver.new_subscription()
     worker_with(world, "webpush", sub.endpoint, secret=sub.secret)

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from alerts.notify.settings import NotifySettings
+from eldercare.settings import Settings
 
 
 def test_defaults_are_valid():
@@ -32,3 +33,9 @@ def test_webpush_subject_must_be_mailto_or_https():
 def test_public_url_trailing_slash_dropped():
     assert NotifySettings(public_url="https://care.example.org/").public_url == (
         "https://care.example.org")
+
+
+def test_private_targets_are_refused_unless_the_operator_allows_them(monkeypatch):
+    assert NotifySettings().allow_private_targets is False
+    monkeypatch.setenv("ELDERCARE_NOTIFY__ALLOW_PRIVATE_TARGETS", "true")
+    assert Settings().notify.allow_private_targets is True
