@@ -48,7 +48,7 @@ SELECT r.id,
 History = dict[int, tuple[time | None, datetime | None]]
 
 _DEVICES = """
-SELECT d.resident_id, d.id, d.type, d.heartbeat_s, d.created_at
+SELECT d.resident_id, d.id, d.type, d.heartbeat_s, d.created_at, d.last_seen IS NULL
   FROM devices d
  WHERE d.active AND (%(sites)s::text[] IS NULL OR d.site_id = ANY(%(sites)s))
 """
@@ -82,10 +82,13 @@ def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None =
         history = load_history(conn, sites)
     devices: dict[int, list[DeviceContext]] = {}
     first_seen: dict[int, datetime] = {}
-    for rid, dev_id, dev_type, heartbeat_s, created_at in conn.execute(_DEVICES, params):
+    for rid, dev_id, dev_type, heartbeat_s, created_at, never_heard in conn.execute(
+            _DEVICES, params):
+        # registered_at only while the platform has never heard the device: a device that
+        # spoke once is never "never heard", even if its detector state was lost.
         devices.setdefault(rid, []).append(
             DeviceContext(device_id=dev_id, type=DeviceType(dev_type), heartbeat_s=heartbeat_s,
-                          registered_at=created_at))
+                          registered_at=created_at if never_heard else None))
         if dev_type == DeviceType.CALL_BUTTON:
             first_seen[rid] = min(created_at, first_seen.get(rid, created_at))
     out: dict[int, ResidentContext] = {}

@@ -46,7 +46,7 @@ class DeviceContext:
     device_id: str
     type: DeviceType
     heartbeat_s: int | None = None
-    registered_at: datetime | None = None
+    registered_at: datetime | None = None  # set only while the device has never been heard
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +289,9 @@ class ResidentDetector:
 
     def _battery(self, dev: DeviceState, t: float, level: int | None, seq: int | None,
                  details: dict[str, Any]) -> None:
+        if dev.batt_t is not None and t < dev.batt_t:
+            return  # older than the latest battery report (a redelivery or a stored batch)
+        dev.batt_t = t
         if dev.batt_last is not None and t < dev.batt_last + BATTERY_REPEAT_S:
             return
         dev.batt_last = t
@@ -296,8 +299,15 @@ class ResidentDetector:
                          {"battery": level, **details}, seq)
 
     def _battery_level(self, dev: DeviceState, t: float, level: int, seq: int | None) -> None:
-        """A reported level: low opens (or repeats) low_battery; a charged battery clears it."""
+        """A reported level: low opens (or repeats) low_battery; a charged battery clears it.
+
+        Only the latest report counts, so an old low reading arriving late cannot reopen an
+        alert a newer charged reading cleared.
+        """
         p = self._p
+        if dev.batt_t is not None and t <= dev.batt_t:
+            return
+        dev.batt_t = t
         if level <= p.low_battery:
             self._battery(dev, t, level, seq, {"source": "status"})
         elif level >= p.low_battery_clear and _BATTERY in dev.open:

@@ -138,7 +138,7 @@ class Params:
 class DeviceState:
     """What the detector remembers about one device (JSON round-trip via to_json/from_json)."""
 
-    __slots__ = ("batt_last", "bed", "ctx_hb", "device_id", "hb", "kind", "limit", "open",
+    __slots__ = ("batt_last", "batt_t", "bed", "ctx_hb", "device_id", "hb", "kind", "limit", "open",
                  "recent", "registered", "seen_recv", "seen_t", "sos_times", "test_anchor",
                  "test_src")
 
@@ -153,6 +153,7 @@ class DeviceState:
         self.seen_recv: datetime | None = None  # when the watermark record was received
         self.open: dict[str, str] = {}  # alert type -> severity of this device's open episodes
         self.batt_last: float | None = None  # last low_battery trigger (event time)
+        self.batt_t: float | None = None  # latest battery report applied (event time)
         self.test_anchor: float | None = None  # last test (or first seen) of a call button
         self.test_src = ""
         self.sos_times: list[float] = []  # recent sos/fall event times
@@ -167,7 +168,7 @@ class DeviceState:
         """JSON-serialisable state."""
         return {"kind": self.kind, "hb": self.hb, "seen_t": self.seen_t,
                 "seen_recv": None if self.seen_recv is None else self.seen_recv.timestamp(),
-                "open": dict(self.open), "batt_last": self.batt_last,
+                "open": dict(self.open), "batt_last": self.batt_last, "batt_t": self.batt_t,
                 "test_anchor": self.test_anchor, "test_src": self.test_src,
                 "sos_times": list(self.sos_times), "recent": [list(r) for r in self.recent],
                 "bed": None if self.bed is None else self.bed.to_json()}
@@ -181,6 +182,11 @@ class DeviceState:
         self.seen_recv = None if recv is None else to_dt(recv)
         self.open = {str(k): str(v) for k, v in d["open"].items()}
         self.batt_last = d["batt_last"]
+        self.batt_t = d.get("batt_t")
+        if "batt_t" not in d and self.batt_last is not None:
+            # Saved before low_battery had episodes: its alert may still be open; let the
+            # next charged reading clear it (clearing a resolved alert changes nothing).
+            self.open.setdefault(A.LOW_BATTERY.value, "info")
         self.test_anchor = d["test_anchor"]
         self.test_src = str(d["test_src"])
         self.sos_times = [float(x) for x in d["sos_times"]]

@@ -464,6 +464,27 @@ def test_low_battery_clears_on_a_charged_battery_with_hysteresis(det: ResidentDe
     assert again.at == at(360)
 
 
+def test_an_old_low_battery_report_arriving_late_changes_nothing(det: ResidentDetector,
+                                                                 feed: Feed) -> None:
+    """A redelivered or store-and-forward status older than the latest level is history."""
+    low = feed.status(at(0), battery=15)
+    run(det, [low])
+    assert clears(run(det, [feed.status(at(3600), battery=100)]))
+    assert run(det, [low, feed.event(at(10), EventType.LOW_BATTERY, device=BED)]) == []
+
+
+def test_low_battery_of_a_state_saved_before_episodes_clears(feed: Feed) -> None:
+    det = ResidentDetector(context())
+    run(det, [feed.status(at(0), battery=15)])
+    old = json.loads(json.dumps(det.snapshot()))
+    for device in old["devices"].values():
+        device.pop("batt_t")
+        device["open"].pop("low_battery", None)
+    again = ResidentDetector(context(), state=old)
+    assert clears(run(again, [feed.status(at(60), battery=90)])) == [
+        AlertClear(RID, SITE, "low_battery", at(60))]
+
+
 def test_low_battery_clears_when_every_device_is_charged(det: ResidentDetector,
                                                          feed: Feed) -> None:
     run(det, [feed.status(at(0), battery=10), feed.status(at(0), device=BTN, battery=10)])

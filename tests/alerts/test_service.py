@@ -170,7 +170,10 @@ def test_a_device_that_never_spoke_is_reported_offline(clean_db: str, broker: Br
     home = seed_home(clean_db, broker.admin)
     with connect(clean_db, autocommit=True) as conn:
         conn.execute("UPDATE devices SET created_at = now() - interval '2 days' "
-                     "WHERE id = %s", (home.bed.device_id,))
+                     "WHERE resident_id = %s", (home.resident_id,))
+        # The call button spoke once (its detector state is gone): not "never heard".
+        conn.execute("UPDATE devices SET last_seen = now() - interval '1 day' WHERE id = %s",
+                     (home.button.device_id,))
     engine = AlertEngine(clean_db, AlertSettings(), [], publish=lambda *_: None,
                          release=lambda _: None, hold=lambda *_: None, lookup=lambda _: None,
                          timing=EngineTiming(tick_s=0.05, start_grace_s=0))
@@ -181,9 +184,9 @@ def test_a_device_that_never_spoke_is_reported_offline(clean_db: str, broker: Br
     finally:
         engine.stop()
     with connect(clean_db) as conn:
-        row = conn.execute("SELECT device_id, details->>'reason' FROM alerts "
+        row = conn.execute("SELECT device_id, details->>'reason', count FROM alerts "
                            "WHERE type = 'device_offline'").fetchone()
-    assert row == (home.bed.device_id, "never_heard")  # the new call button is not yet due
+    assert row == (home.bed.device_id, "never_heard", 1)  # one trigger: the mat's
 
 
 def test_alerts_reach_the_bus_and_direct_channels_while_the_database_is_down(
