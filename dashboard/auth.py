@@ -121,7 +121,7 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: 
     """Exchange a username and password for a bearer token (OAuth2 password flow)."""
     address = request.client.host if request.client is not None else "unknown"
     throttle = state.login_throttle
-    wait = throttle.retry_after(address, form.username)
+    wait = throttle.begin(address, form.username)
     if wait is not None:
         logger.warning("login for %r from %s throttled for %d s", form.username, address, wait)
         raise _too_many(wait)
@@ -133,7 +133,7 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: 
         _password_matches, form.password, str(row[1]) if row is not None else None)
     if row is None or not password_ok:
         logger.warning("failed login for %r from %s", form.username, address)
-        throttle.failed(address, form.username)
+        throttle.failed(address)
         raise AuthError(BAD_LOGIN)
     throttle.succeeded(address, form.username)
     user_id, active = int(row[0]), bool(row[2])

@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from dashboard.auth import create_token
-from dashboard.throttle import LoginThrottle, ThrottleSettings
+from dashboard.throttle import LoginThrottle, ThrottleSettings, client_key
 from eldercare import db
 from tests.dashboard.conftest import PASSWORD, SECRET, login
 
@@ -135,14 +135,22 @@ async def test_repeated_failed_logins_are_throttled_per_client_and_account(clien
         assert (await elsewhere.post(TOKEN_URL, data=ok)).status_code == 200
 
 
-def test_a_success_forgets_the_failures_of_that_account() -> None:
+def test_throttle_counts_attempts_before_the_check_and_forgets_them_on_success() -> None:
     throttle = LoginThrottle(ThrottleSettings(per_account=2, per_address=3, window_s=60))
-    throttle.failed("10.0.0.1", "Anna")
+    assert throttle.begin("10.0.0.1", "Anna") is None
     throttle.succeeded("10.0.0.1", "anna")  # usernames compare case-insensitively
-    throttle.failed("10.0.0.1", "anna")
-    assert throttle.retry_after("10.0.0.1", "anna") is None
-    throttle.failed("10.0.0.1", "anna")
-    assert throttle.retry_after("10.0.0.1", "anna") is not None
-    throttle.failed("10.0.0.1", "bob")  # the third failure from this address, any account
-    assert throttle.retry_after("10.0.0.1", "carol") is not None
-    assert throttle.retry_after("10.0.0.2", "anna") is None
+    assert throttle.begin("10.0.0.1", "anna") is None  # two attempts in flight at once:
+    assert throttle.begin("10.0.0.1", "anna") is None  # both counted before either fails
+    wait = throttle.begin("10.0.0.1", "anna")
+    assert wait is not None and 1 <= wait <= 61
+    assert throttle.begin("10.0.0.2", "anna") is None  # another client is not affected
+    for _ in range(3):
+        throttle.failed("10.0.0.9")  # failures from one client, any accounts
+    assert throttle.begin("10.0.0.9", "carol") is not None
+
+
+def test_an_ipv6_client_is_its_64() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::2")
+    assert client_key("2001:db8:1:2:aaaa::1") != client_key("2001:db8:1:3::1")
+    assert client_key("::ffff:10.0.0.1") == client_key("10.0.0.1") == "10.0.0.1"
+    assert client_key("testclient") == "testclient"
