@@ -18,10 +18,8 @@ import binascii
 import logging
 import re
 from datetime import datetime, time
-from functools import cache
 from typing import Annotated, ClassVar
 from urllib.parse import parse_qsl, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from psycopg import sql
@@ -43,7 +41,7 @@ from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import UserOut
 from dashboard.scope import ScopeDep, not_found
-from eldercare.accounts import Role
+from eldercare.accounts import Role, is_valid_timezone
 
 logger = logging.getLogger(__name__)
 
@@ -82,18 +80,9 @@ def parse_hhmm(value: object) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
-@cache
-def _zone_exists(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return name not in ("localtime", "posixrules", "Factory")
-
-
 def check_timezone(name: str) -> str:
     """An IANA time zone name that zoneinfo knows."""
-    if len(name) > 64 or not _zone_exists(name):
+    if len(name) > 64 or not is_valid_timezone(name):
         raise ValueError(f"unknown time zone {name[:64]!r}; use an IANA name such as "
                          "Europe/Oslo or Asia/Shanghai")
     return name

@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -62,8 +63,15 @@ def verify_device_secret(secret: str, stored: str) -> bool:
     return hmac.compare_digest(digest, hashlib.sha256((salt + secret).encode()).hexdigest())
 
 
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@lru_cache(maxsize=1024)  # bounded: names come from HTTP requests too
 def is_valid_timezone(name: str) -> bool:
-    """True for an IANA time zone this machine knows (night and morning rules use it)."""
+    """True for an IANA time zone this machine knows (night and morning rules use it); not
+    the tz database's helper files (`localtime` is this server's zone, not the resident's)."""
+    if name in _NOT_ZONES or name.startswith(("posix/", "right/")):
+        return False
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

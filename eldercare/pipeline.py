@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -229,17 +229,24 @@ class Pipeline:
         messages would come back as redeliveries). An UNSUBSCRIBE sent after the acks is
         answered only once the broker has read them.
         """
-        live = [s for s in (self._data, self._events) if s.connected.is_set()]
-        while any(s.client.want_write() for s in live) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        barriers = [(s, s.client.unsubscribe(BARRIER_TOPIC)[1]) for s in live]
-        while (not all(mid in s.unsubacks for s, mid in barriers)
+        sessions = (self._data, self._events)
+        while (any(s.connected.is_set() and s.client.want_write() for s in sessions)
                and time.monotonic() < deadline):
             time.sleep(0.01)
-        for session, mid in barriers:
-            if mid not in session.unsubacks:
-                logger.warning("%s: the broker did not confirm reading the last acks",
-                               session.name)
+        barriers: list[tuple[_Session, int]] = []
+        for session in sessions:
+            if session.connected.is_set():
+                rc, mid = session.client.unsubscribe(BARRIER_TOPIC)
+                if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+                    barriers.append((session, mid))
+
+        def waiting() -> list[_Session]:  # a session that dropped meanwhile is not waited for
+            return [s for s, mid in barriers if mid not in s.unsubacks and s.connected.is_set()]
+
+        while waiting() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for session in waiting():
+            logger.warning("%s: the broker did not confirm reading the last acks", session.name)
 
     def _on_unsubscribe(self, client: mqtt.Client, session: _Session, mid: int,
                         reasons: Any, props: Any) -> None:

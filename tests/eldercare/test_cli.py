@@ -70,6 +70,9 @@ def test_clear_errors(env):
     bad = run(env, "site", "add", "west", "--name", "West", "--timezone", "Mars/Olympus",
               ok=False)
     assert "unknown time zone 'Mars/Olympus'" in bad.stderr
+    bad = run(env, "site", "add", "west", "--name", "West", "--timezone", "localtime",
+              ok=False)  # the server's own zone, not an IANA name
+    assert "unknown time zone 'localtime'" in bad.stderr
     bad = run(env, "user", "add", "--username", "x", "--role", "care_worker",
               "--password", "longenough", ok=False)
     assert "needs --site" in bad.stderr
