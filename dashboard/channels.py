@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from alerts.model import ChannelKind, Severity
+from alerts.notify.channels.guard import url_shape_problem
 from dashboard.api import SITE_REGEX, IdPath
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
@@ -99,6 +100,9 @@ def check_email(value: str) -> str:
 def check_url(value: str) -> str:
     """An https:// URL (http:// only for localhost, for tests) without credentials."""
     url = value.strip()
+    shape = url_shape_problem(url)
+    if shape is not None:
+        raise ValueError(f"the URL {shape}")
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

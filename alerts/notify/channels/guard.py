@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 SETTING_HINT = ("for a receiver on your own network the operator can set "
                 "notify.allow_private_targets = true (ELDERCARE_NOTIFY__ALLOW_PRIVATE_TARGETS)")
 
+_UNSAFE_URL_CHARS = re.compile(r"[\\\s\x00-\x1f\x7f]")
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
@@ -51,6 +53,8 @@ def address_problem(address: IPAddress) -> str | None:
         return "link-local (this includes cloud metadata services)"
     if address.is_multicast:
         return "multicast"
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return "site-local (fec0::/10, deprecated)"
     if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
         return "shared carrier-grade NAT (100.64.0.0/10)"
     if address.is_reserved:
@@ -67,11 +71,33 @@ def _ip(sockaddr_host: str) -> IPAddress:
     return ipaddress.ip_address(sockaddr_host.split("%", 1)[0])
 
 
+def url_shape_problem(url: str) -> str | None:
+    """Why `url` must not be used even before resolving it, or None.
+
+    HTTP clients and `urlsplit` disagree about some URLs: requests/urllib3 ends the host at a
+    backslash (`https://10.0.0.5\\x.example.com/` connects to 10.0.0.5 while `urlsplit`
+    sees `10.0.0.5\\x.example.com`), and non-ASCII host names are encoded with IDNA 2003 by
+    the resolver but IDNA 2008 by httpx. So such URLs are refused outright.
+    """
+    if _UNSAFE_URL_CHARS.search(url):
+        return "contains a backslash, a space or a control character"
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return "is not a valid URL"
+    if not host.isascii():
+        return "has a non-ASCII host name: use its xn-- (punycode) form"
+    return None
+
+
 def check_public_url(url: str, what: str) -> None:
     """Raise SendError unless every address the URL's host resolves to is globally routable."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise SendError(f"{what}: {url!r} is not an http(s) URL", retryable=False)
+    shape = url_shape_problem(url)
+    if shape is not None:
+        raise SendError(f"{what}: the URL {url!r} {shape}", retryable=False)
     try:
         host, port = parts.hostname, parts.port
     except ValueError as exc:

@@ -69,7 +69,8 @@ def test_public_addresses_pass(url):
 @pytest.mark.parametrize(("address", "problem"), [
     ("8.8.8.8", None), ("2a00:1450:4001::200e", None), ("::ffff:8.8.4.4", None),
     ("127.0.0.1", "loopback"), ("169.254.169.254", "link-local"), ("100.64.0.0", "carrier"),
-    ("fe80::1", "link-local"), ("::ffff:100.64.1.1", "carrier"), ("2001:db8::1", "private"),
+    ("fe80::1", "link-local"), ("fec0::1", "site-local"), ("::ffff:100.64.1.1", "carrier"),
+    ("2001:db8::1", "private"),
 ])
 def test_address_problem(address, problem):
     found = address_problem(ipaddress.ip_address(address))
@@ -88,6 +89,10 @@ def test_a_name_that_does_not_resolve_is_retryable():
 @pytest.mark.parametrize(("url", "match"), [
     ("ftp://8.8.8.8/x", "not an http"), ("https:///x", "has no host"),
     ("https://8.8.8.8:99999/", "invalid URL"),
+    # urllib3 would connect to 10.0.0.5; urlsplit sees a public-looking name
+    ("https://10.0.0.5\\x.example.com/push", "backslash"),
+    ("https://example.com/a b", "a space"), ("https://example.com/\x00", "control"),
+    ("https://straße.example/hook", r"xn-- \(punycode\)"),  # IDNA 2003 vs 2008
 ])
 def test_malformed_urls_are_refused_for_good(url, match):
     with pytest.raises(SendError, match=match) as err:
