@@ -16,8 +16,9 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from dashboard import actions, api, auth, stream
@@ -29,6 +30,8 @@ from gateway.broker_admin import MqttEndpoint
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The pages: one layout (page.html: head, login form, top bar) that each page extends.
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 API_PREFIX = "/api/v1"
 HEALTH_TIMEOUT_S = 2.0
 POOL_MAX_SIZE = 10
@@ -134,14 +137,14 @@ async def _database_ok(state: DashboardState) -> bool:
     return True
 
 
-async def index() -> FileResponse:
+async def index(request: Request) -> HTMLResponse:
     """The duty screen."""
-    return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+    return TEMPLATES.TemplateResponse(request, "index.html", headers=_PAGE_HEADERS)
 
 
-async def worker_page() -> FileResponse:
+async def worker_page(request: Request) -> HTMLResponse:
     """The care worker's phone page (at /alerts/{id} it scrolls to that alert)."""
-    return FileResponse(STATIC_DIR / "worker.html", headers=_PAGE_HEADERS)
+    return TEMPLATES.TemplateResponse(request, "worker.html", headers=_PAGE_HEADERS)
 
 
 async def service_worker() -> FileResponse:
