@@ -278,19 +278,8 @@
   // --- screens ----------------------------------------------------------------------------------
 
   function showDuty(session) {
-    state.session = session;
-    $("login-view").hidden = true;
-    $("app-view").hidden = false;
-    $("who").textContent = E.whoLine(session);
-    state.downSince = 0;
     state.openKeys = "";
-    state.live = E.createLiveAlerts({
-      onChange: render,
-      onStatus,
-      onAuthError: (err) => logout(err.message),
-      onFresh,
-    });
-    state.live.start();
+    E.showApp(state, session, { onChange: render, onStatus, onFresh, logout });
     E.api("/me").then((me) => { state.me = me; render(); }).catch(() => {});
     refreshResidents();
     state.residentsTimer = setInterval(refreshResidents, RESIDENTS_MS);
@@ -299,23 +288,14 @@
   }
 
   function logout(message = "") {
-    if (state.live) state.live.stop();
     clearInterval(state.residentsTimer);
-    clearInterval(state.tickTimer);
-    state.live = null;
-    state.me = null;
-    state.residents = new Map();
     state.groups.clear();
-    state.cards.clear();
     state.fresh.clear();
     state.ackNames.clear();
     $("alert-groups").replaceChildren();
     $("resident-grid").replaceChildren();
-    $("critical-banner").hidden = true;
-    $("stale-banner").hidden = true;
-    E.clearSession();
     document.title = "Eldercare duty screen";
-    E.showLogin(message);
+    E.leaveApp(state, message);
   }
 
   function init() {

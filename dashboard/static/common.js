@@ -717,6 +717,39 @@
     });
   }
 
+  // Both pages: leave the login form for the page and start its live alert feed. The page's
+  // `state` gets session, live and downSince; `page` has createLiveAlerts' onChange,
+  // onStatus and onFresh, and logout(message), which a rejected session calls.
+  function showApp(state, session, page) {
+    state.session = session;
+    $("login-view").hidden = true;
+    $("app-view").hidden = false;
+    $("who").textContent = whoLine(session);
+    state.downSince = 0;
+    state.live = createLiveAlerts({
+      onChange: page.onChange,
+      onStatus: page.onStatus,
+      onAuthError: (err) => page.logout(err.message),
+      onFresh: page.onFresh,
+    });
+    state.live.start();
+  }
+
+  // Both pages: stop the feed and the clock, forget what was shown, back to the login form.
+  // The page clears its own lists first.
+  function leaveApp(state, message) {
+    if (state.live) state.live.stop();
+    clearInterval(state.tickTimer);
+    state.live = null;
+    state.me = null;
+    state.cards.clear();
+    state.residents = new Map();
+    $("critical-banner").hidden = true;
+    $("stale-banner").hidden = true;
+    clearSession();
+    showLogin(message);
+  }
+
   function showLogin(message = "") {
     $("app-view").hidden = true;
     $("login-view").hidden = false;
@@ -784,8 +817,8 @@
 
   window.Eldercare = Object.freeze({
     $, el, ago, ageSpan, alertCard, api, canAct, clearSession, clockTime, createAlarm,
-    createLiveAlerts, alertActions, compareItems, loadSession, noteStreamStatus, now,
-    paintFeed, reconcile,
+    createLiveAlerts, alertActions, compareItems, leaveApp, loadSession, noteStreamStatus, now,
+    paintFeed, reconcile, showApp,
     refreshAges, showLogin, typeLabel, whoLine, wireLogin, AuthError, ApiError,
   });
 })();

@@ -282,18 +282,7 @@
   // --- screens -------------------------------------------------------------------------------
 
   function showPage(session) {
-    state.session = session;
-    $("login-view").hidden = true;
-    $("app-view").hidden = false;
-    $("who").textContent = E.whoLine(session);
-    state.downSince = 0;
-    state.live = E.createLiveAlerts({
-      onChange: render,
-      onStatus,
-      onAuthError: (err) => logout(err.message),
-      onFresh,
-    });
-    state.live.start();
+    E.showApp(state, session, { onChange: render, onStatus, onFresh, logout });
     E.api("/me").then((me) => { state.me = me; render(); })
       .catch((err) => { if (err instanceof E.AuthError) logout(err.message); });
     loadResidents();
@@ -304,20 +293,11 @@
   }
 
   function logout(message = "") {
-    if (state.live) state.live.stop();
-    clearInterval(state.tickTimer);
-    state.live = null;
-    state.me = null;
-    state.cards.clear();
-    state.residents = new Map();
     $("mine-list").replaceChildren();
     $("site-list").replaceChildren();
-    $("critical-banner").hidden = true;
-    $("stale-banner").hidden = true;
     $("notify-message").textContent = "";
-    E.clearSession();
     document.title = "Eldercare: my alerts";
-    E.showLogin(message);
+    E.leaveApp(state, message);
   }
 
   function init() {
