@@ -34,7 +34,7 @@ import httpx
 
 from eldercare import accounts
 from eldercare.accounts import DeviceCredentials
-from eldercare.bench.ingest import bare_subscriber_ceiling
+from eldercare.bench.ingest import bare_subscriber_ceiling, create_residents
 from eldercare.bench.loadgen import (
     LoadGenerator,
     connect_packet,
@@ -46,7 +46,6 @@ from eldercare.db import connect
 from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
 from eldercare.services import ManagedProcess, ServiceError, die_with_parent, free_port, wait_for
-from gateway.broker_admin import BrokerAdmin
 from gateway.schema import (
     Channel,
     DeviceEvent,
@@ -138,16 +137,9 @@ def _registered(rt: Runtime, homes: list[Home]) -> bool:
 
 
 def _create_homes(rt: Runtime, count: int) -> list[Home]:
-    homes: list[Home] = []
-    with connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
-        accounts.add_site(conn, BENCH_SITE, "Alert benchmark")
-        for i in range(count):
-            rid = accounts.add_resident(conn, BENCH_SITE, f"Alert bench resident {i}")
-            conn.commit()
-            homes.append(Home(
-                accounts.add_device(conn, admin, rt.mqtt, rid, DeviceType.BED_SENSOR),
-                accounts.add_device(conn, admin, rt.mqtt, rid, DeviceType.CALL_BUTTON)))
-    return homes
+    devices = create_residents(rt, BENCH_SITE, "Alert", count,
+                               (DeviceType.BED_SENSOR, DeviceType.CALL_BUTTON))
+    return [Home(bed, button) for bed, button in devices]
 
 
 def resolve_open_alerts(rt: Runtime) -> int:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,18 +49,26 @@ class BenchConfig:
     drain_messages: int = 60_000
 
 
+def create_residents(rt: Runtime, site: str, label: str, count: int,
+                     types: Sequence[DeviceType]) -> list[tuple[DeviceCredentials, ...]]:
+    """`count` new residents of a bench `site`, each with one device of each of `types`."""
+    out: list[tuple[DeviceCredentials, ...]] = []
+    with connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
+        accounts.add_site(conn, site, f"{label} benchmark")
+        for i in range(count):
+            rid = accounts.add_resident(conn, site, f"{label} bench resident {i}")
+            conn.commit()
+            out.append(tuple(accounts.add_device(conn, admin, rt.mqtt, rid, t) for t in types))
+    return out
+
+
 def provision(rt: Runtime, homes: int) -> list[DeviceCredentials]:
     """Bed sensors for the benchmark site (created once, reused)."""
     path = rt.data_dir / f"bench-devices-{homes}.json"
     if path.exists():
         return [DeviceCredentials(**c) for c in json.loads(path.read_text())]
-    creds: list[DeviceCredentials] = []
-    with connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
-        accounts.add_site(conn, BENCH_SITE, "Benchmark")
-        for i in range(homes):
-            rid = accounts.add_resident(conn, BENCH_SITE, f"Bench resident {i}")
-            conn.commit()
-            creds.append(accounts.add_device(conn, admin, rt.mqtt, rid, DeviceType.BED_SENSOR))
+    creds = [bed for (bed,) in create_residents(rt, BENCH_SITE, "Ingest", homes,
+                                                   (DeviceType.BED_SENSOR,))]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([c.as_dict() for c in creds]))
     return creds
