@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -20,11 +20,14 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from dashboard import actions, api, auth, stream
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, StateDep
 from dashboard.models import HealthOut
-from dashboard.stream import AlertStream
+from dashboard.stream import AlertStream, StreamSettings
 from gateway.broker_admin import MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -56,11 +59,13 @@ _WORKER_SCRIPT_HEADERS = {
 
 
 def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
-               mqtt: MqttEndpoint | None = None) -> FastAPI:
+               mqtt: MqttEndpoint | None = None,
+               stream_settings: StreamSettings | None = None) -> FastAPI:
     """Build the dashboard application; the pool and the live feed start with its lifespan.
 
     `mqtt` is the service account for the internal alert bus; without it the live feed
-    carries database changes only (no `pending` events).
+    carries database changes only (no `pending` events). `stream_settings` tunes the live
+    feed (e.g. the open streams allowed per account and per address).
     """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
@@ -70,7 +75,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     if token_ttl_minutes < 1:
         raise ValueError("token_ttl_minutes must be at least 1")
     state = DashboardState(database_url, jwt_secret, timedelta(minutes=token_ttl_minutes))
-    live = AlertStream(database_url, mqtt)
+    live = AlertStream(database_url, mqtt, stream_settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -117,7 +122,35 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     app.add_api_route("/manifest.webmanifest", manifest, methods=["GET"],
                       include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeaders)
     return app
+
+
+class SecurityHeaders:
+    """Headers every response needs, set in one place (plain ASGI, so streams pass through
+    untouched): `nosniff` everywhere (static files included), and `Cache-Control: no-store`
+    on every API answer, since they carry tokens (RFC 6749 5.1) or personal data that no
+    browser or proxy cache may keep."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = str(scope.get("path", "")).startswith(API_PREFIX + "/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if api:
+                    headers["Cache-Control"] = "no-store"
+                    headers["Pragma"] = "no-cache"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def health(state: StateDep) -> HealthOut:
@@ -170,10 +203,25 @@ class DashboardServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(app: FastAPI, host: str, port: int, log_level: str = "warning") -> None:
+def server_config(app: FastAPI, host: str, port: int, log_level: str = "warning",
+                  trusted_proxies: Sequence[str] = ()) -> uvicorn.Config:
+    """uvicorn's configuration for the dashboard.
+
+    `X-Forwarded-For`/`-Proto` are honoured only from `trusted_proxies` (addresses or
+    networks of your reverse proxies); with none (the default) they are ignored. uvicorn
+    itself would trust them from 127.0.0.1, which let any local client pick its own address
+    and so escape the per-client login throttle and stream limits.
+    """
+    trusted = [p.strip() for p in trusted_proxies if p.strip()]
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
+                          proxy_headers=bool(trusted),
+                          forwarded_allow_ips=trusted or None)
+
+
+def serve(app: FastAPI, host: str, port: int, log_level: str = "warning",
+          trusted_proxies: Sequence[str] = ()) -> None:
     """Run the app with uvicorn until interrupted (use this rather than `uvicorn.run`)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
-    DashboardServer(config).run()
+    DashboardServer(server_config(app, host, port, log_level, trusted_proxies)).run()
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any
+from uuid import UUID, uuid4
 
 import jwt
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from starlette.concurrency import run_in_threadpool
 
-from dashboard.deps import AsyncConn, ConnDep, StateDep
+from dashboard.deps import AsyncConn, ConnDep, DashboardState, StateDep
 from dashboard.models import TokenOut, UserOut
 from eldercare.accounts import Role, hash_password, verify_password
 
@@ -22,6 +24,10 @@ ALGORITHM = "HS256"
 ISSUER = "eldercare-dashboard"
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 (a URL, not a secret)
 BAD_LOGIN = "Incorrect username or password"
+LOGGED_OUT = "logged out"
+# Ended sessions are kept this long after they expire (who logged in from where), then
+# deleted at that user's next login.
+SESSION_KEEP = timedelta(days=30)
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 router = APIRouter(tags=["auth"])
@@ -36,27 +42,82 @@ class AuthError(HTTPException):
                          headers={"WWW-Authenticate": challenge})
 
 
-def create_token(user_id: int, secret: str, ttl: timedelta, now: datetime | None = None
-                 ) -> str:
-    """Sign an access token for a user: `sub` is the user id, `exp` is now + ttl."""
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a verified access token says: whose it is, which session, until when."""
+
+    user_id: int
+    session_id: UUID
+    expires_at: float  # the token's `exp` (epoch seconds)
+
+
+@dataclass(frozen=True)
+class AuthSession:
+    """A request's authenticated user and the server-side session its token names."""
+
+    user: UserOut
+    claims: TokenClaims
+
+
+def create_token(user_id: int, secret: str, ttl: timedelta, now: datetime | None = None, *,
+                 session_id: UUID) -> str:
+    """Sign an access token: `sub` is the user id, `sid` the server-side session (which
+    logout and deactivation revoke), `exp` is now + ttl."""
     issued = now or datetime.now(UTC)
-    claims = {"sub": str(user_id), "iss": ISSUER, "iat": issued, "exp": issued + ttl}
+    claims = {"sub": str(user_id), "sid": str(session_id), "iss": ISSUER, "iat": issued,
+              "exp": issued + ttl}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_token(token: str, secret: str) -> int:
-    """Verify a token and return its user id; raise AuthError with the reason."""
+def decode_token(token: str, secret: str) -> TokenClaims:
+    """Verify a token's signature and expiry; raise AuthError with the reason. Whether its
+    session is still open is the database's to say (`authenticate`)."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
-            options={"require": ["sub", "exp", "iss"]},
+            options={"require": ["sub", "sid", "exp", "iss"]},
         )
-        return int(claims["sub"])
+        return TokenClaims(int(claims["sub"]), UUID(str(claims["sid"])), float(claims["exp"]))
     except jwt.ExpiredSignatureError:
         raise AuthError("Your session has expired; please log in again",
                         invalid_token=True) from None
-    except (jwt.InvalidTokenError, ValueError):
+    except (jwt.InvalidTokenError, ValueError, TypeError):
         raise AuthError("Invalid access token; please log in again", invalid_token=True) from None
+
+
+def _clean(text: str | None, limit: int) -> str | None:
+    """A header value fit for a text column: bounded, without control characters (NUL would
+    make PostgreSQL refuse the row)."""
+    if text is None:
+        return None
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+
+
+async def open_session(conn: AsyncConn, user_id: int, ttl: timedelta, address: str | None,
+                       user_agent: str | None, now: datetime | None = None
+                       ) -> tuple[UUID, datetime]:
+    """Store a new session for a login; return its id and issue time. Also forgets this
+    user's sessions that ended long ago, so the table does not grow without bound."""
+    issued = now or datetime.now(UTC)
+    session_id = uuid4()
+    await conn.execute(
+        "INSERT INTO sessions (id, user_id, created_at, expires_at, client_address, "
+        "user_agent) VALUES (%s, %s, %s, %s, %s, %s)",
+        (session_id, user_id, issued, issued + ttl, _clean(address, 64),
+         _clean(user_agent, 512)))
+    await conn.execute(
+        "DELETE FROM sessions WHERE user_id = %s AND expires_at < %s",
+        (user_id, issued - SESSION_KEEP))
+    return session_id, issued
+
+
+async def revoke_session(conn: AsyncConn, session_id: UUID, reason: str) -> bool:
+    """End a session now (its live streams are told through the `sessions` notification);
+    False when it had already ended."""
+    cur = await conn.execute(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = %s "
+        "WHERE id = %s AND revoked_at IS NULL", (reason, session_id))
+    return cur.rowcount > 0
 
 
 @cache
@@ -73,6 +134,17 @@ def _password_matches(password: str, stored_hash: str | None) -> bool:
     return verify_password(password, stored_hash)
 
 
+def _user_of(row: tuple[Any, ...]) -> UserOut | None:
+    """A user row (id, username, full_name, role, site_id) as UserOut; None for an unknown
+    role (deny by default)."""
+    uid, username, full_name, role, site_id = row
+    if role not in Role.__members__.values():
+        logger.error("user %s has unknown role %r; denying access", username, role)
+        return None
+    return UserOut(id=uid, username=username, full_name=full_name, role=Role(role),
+                   site_id=site_id)
+
+
 async def _load_user(conn: AsyncConn, user_id: int) -> tuple[UserOut, bool] | None:
     """The user with this id and whether the account is active, or None."""
     cur = await conn.execute(
@@ -81,25 +153,56 @@ async def _load_user(conn: AsyncConn, user_id: int) -> tuple[UserOut, bool] | No
     row = await cur.fetchone()
     if row is None:
         return None
-    uid, username, full_name, role, site_id, active = row
-    if role not in Role.__members__.values():
-        logger.error("user %s has unknown role %r; denying access", username, role)
-        return None
-    return UserOut(id=uid, username=username, full_name=full_name, role=Role(role),
-                   site_id=site_id), bool(active)
+    user = _user_of(row[:5])
+    return None if user is None else (user, bool(row[5]))
 
 
-async def get_current_user(token: Annotated[str | None, Depends(oauth2_scheme)],
-                           conn: ConnDep, state: StateDep) -> UserOut:
-    """The logged-in user, loaded from the database on every request."""
+# One indexed lookup per request: the session (primary key) joined to its user.
+_SESSION_USER = """
+SELECT u.id, u.username, u.full_name, u.role, u.site_id, u.active,
+       s.revoked_at IS NULL AND s.expires_at > now(), s.revoked_reason
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = %s AND s.user_id = %s
+"""
+
+
+async def authenticate(token: str | None, conn: AsyncConn, state: DashboardState
+                       ) -> AuthSession:
+    """The token's user, checked against its server-side session and the account on every
+    request: a logged-out session, a deactivated or deleted account loses access at once."""
     if not token:
         raise AuthError("Not authenticated: log in and send 'Authorization: Bearer <token>'")
-    user_id = decode_token(token, state.jwt_secret)
-    loaded = await _load_user(conn, user_id)
-    if loaded is None or not loaded[1]:
-        raise AuthError("This account no longer exists or has been deactivated",
+    claims = decode_token(token, state.jwt_secret)
+    cur = await conn.execute(_SESSION_USER, (claims.session_id, claims.user_id))
+    row = await cur.fetchone()
+    if row is None:
+        raise AuthError("This account no longer exists, or the session is unknown; please "
+                        "log in again", invalid_token=True)
+    active, live, reason = bool(row[5]), bool(row[6]), row[7]
+    if not live:
+        raise AuthError(f"Your session has ended ({reason or 'expired'}); please log in again",
                         invalid_token=True)
-    return loaded[0]
+    if not active:
+        raise AuthError("This account has been deactivated", invalid_token=True)
+    user = _user_of(row[:5])
+    if user is None:
+        raise AuthError("This account has no valid role; ask an administrator",
+                        invalid_token=True)
+    return AuthSession(user, claims)
+
+
+async def get_current_session(token: Annotated[str | None, Depends(oauth2_scheme)],
+                              conn: ConnDep, state: StateDep) -> AuthSession:
+    """The request's session and user, loaded from the database on every request."""
+    return await authenticate(token, conn, state)
+
+
+CurrentSession = Annotated[AuthSession, Depends(get_current_session)]
+
+
+async def get_current_user(session: CurrentSession) -> UserOut:
+    """The logged-in user (see `authenticate`)."""
+    return session.user
 
 
 CurrentUser = Annotated[UserOut, Depends(get_current_user)]
@@ -114,19 +217,31 @@ def _too_many(retry_after: int) -> HTTPException:
         headers={"Retry-After": str(retry_after)})
 
 
+def _refuse_nul(username: str, password: str) -> None:
+    """422 for a NUL character, which no stored username or password has (PostgreSQL text
+    cannot hold one, so the lookup would fail with a 500)."""
+    for field_name, value in (("username", username), ("password", password)):
+        if "\x00" in value:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"Invalid request: form field '{field_name}': must not "
+                                "contain NUL characters")
+
+
 @router.post("/auth/token", response_model=TokenOut,
              responses={429: {"description": "Too many failed logins from this client"}})
 async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request,
                 conn: ConnDep, state: StateDep) -> TokenOut:
     """Exchange a username and password for a bearer token (OAuth2 password flow)."""
+    _refuse_nul(form.username, form.password)
     address = request.client.host if request.client is not None else "unknown"
     throttle = state.login_throttle
     wait = throttle.begin(address, form.username)
     if wait is not None:
         logger.warning("login for %r from %s throttled for %d s", form.username, address, wait)
         raise _too_many(wait)
-    cur = await conn.execute(
-        "SELECT id, password_hash, active FROM users WHERE username = %s", (form.username,))
+    # Usernames are unique regardless of case (users_username_lower_idx).
+    cur = await conn.execute("SELECT id, password_hash, active FROM users "
+                             "WHERE lower(username) = lower(%s)", (form.username,))
     row = await cur.fetchone()
     # Argon2 is deliberately slow: keep it off the event loop.
     password_ok = await run_in_threadpool(
@@ -146,12 +261,25 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: 
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             "This account has no valid role; ask an administrator")
     user = loaded[0]
+    session_id, issued = await open_session(conn, user.id, state.token_ttl, address,
+                                            request.headers.get("user-agent"))
     logger.info("user %s (%s) logged in", user.username, user.role.value)
     return TokenOut(
-        access_token=create_token(user.id, state.jwt_secret, state.token_ttl),
+        access_token=create_token(user.id, state.jwt_secret, state.token_ttl, issued,
+                                  session_id=session_id),
         expires_in=int(state.token_ttl.total_seconds()), role=user.role,
         site_id=user.site_id, username=user.username, full_name=user.full_name,
     )
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT,
+             responses={401: {"description": "Missing, invalid or already ended session"}})
+async def logout(session: CurrentSession, conn: ConnDep) -> Response:
+    """End this session server-side: the token stops working at once and its live streams
+    close (the page then shows the login form)."""
+    await revoke_session(conn, session.claims.session_id, LOGGED_OUT)
+    logger.info("user %s logged out", session.user.username)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", response_model=UserOut)

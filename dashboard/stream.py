@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -31,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
 
-import jwt
 import paho.mqtt.client as mqtt
 import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -50,6 +50,7 @@ from dashboard.api import _ALERT_COLUMNS
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, Pool, StateDep
 from dashboard.models import AlertOut, UserOut
 from dashboard.scope import SITE_ROLES, Scope, Where
+from dashboard.throttle import client_key
 from eldercare.accounts import Role
 from gateway.broker_admin import MqttEndpoint
 
@@ -58,12 +59,28 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["alerts"])
 
 CHANNEL = "alerts"
+SESSIONS_CHANNEL = "sessions"  # revoked or deleted sessions (migration 0007)
 HEARTBEAT = b": heartbeat\n\n"
 NOT_AUTHENTICATED = "Not authenticated: log in and send 'Authorization: Bearer <token>'"
 SHUTTING_DOWN = "The server is restarting; the screen will reconnect shortly"
 OVERFLOW = "too slow: more events queued than the limit"
 BURST_FACTOR = 8
 DOWN_DB_TIMEOUT_S = 1.0  # how long a new stream waits for a database known to be down
+SESSION_EXPIRED = "session expired"
+SESSION_ENDED = "session ended"
+TOO_MANY_ACCOUNT = ("too many live streams for this account: this older one was closed; "
+                    "close other tabs or screens using the same login")
+TOO_MANY_ADDRESS = ("too many live streams from this network address: this older one was "
+                    "closed")
+
+# What the page does after a `close` event (its `action`): reconnect (and reload), show the
+# login form (the session is over), or stop and say why (reconnecting would only close
+# another of this account's streams).
+RECONNECT, LOGIN, STOP = "reconnect", "login", "stop"
+
+_SESSIONS = """
+SELECT id FROM sessions WHERE id = ANY(%s) AND revoked_at IS NULL AND expires_at > now()
+"""
 
 _FETCH = f"""
 SELECT {_ALERT_COLUMNS}, a.uid
@@ -91,6 +108,11 @@ class StreamSettings:
     auth_cache_s: float = 3600.0
     backoff_min_s: float = 0.5
     backoff_max_s: float = 30.0
+    # Open streams allowed per account and per client address (IPv4, or IPv6 /64); a new
+    # stream beyond either closes the oldest one, so a screen that reconnects after losing
+    # its connection is never locked out by its own half-open old stream.
+    max_per_account: int = 5
+    max_per_address: int = 20
 
 
 class StreamAlert(AlertOut):
@@ -165,12 +187,18 @@ class Subscriber:
     that arrives before the sender had a chance to run may reach BURST_FACTOR x `limit`.
     """
 
-    def __init__(self, user: UserOut, audience: Audience, expires_at: float, limit: int
-                 ) -> None:
+    _serials = itertools.count()
+
+    def __init__(self, user: UserOut, audience: Audience, claims: auth.TokenClaims,
+                 limit: int, address: str = "unknown") -> None:
         self.user = user
         self.audience = audience
-        self.expires_at = expires_at  # the token's `exp` (epoch seconds)
+        self.session_id = claims.session_id
+        self.expires_at = claims.expires_at  # the token's `exp` (epoch seconds)
+        self.address = client_key(address)
+        self.serial = next(self._serials)  # opening order: the oldest is closed first
         self.close_reason: str | None = None
+        self.close_action = RECONNECT
         self.sending = False  # a write to the client is in progress
         self._limit = limit
         self._frames: deque[bytes] = deque()
@@ -189,10 +217,12 @@ class Subscriber:
         self._wake.set()
         return True
 
-    def close(self, reason: str) -> None:
-        """End this stream (its sender stops at the next message)."""
+    def close(self, reason: str, action: str = RECONNECT) -> None:
+        """End this stream (its sender stops at the next message); `action` tells the page
+        what to do next."""
         if self.close_reason is None:
             self.close_reason = reason
+            self.close_action = action
             self._frames.clear()
             self._closed.set()
             self._wake.set()
@@ -230,9 +260,29 @@ class Hub:
         """A snapshot of the open streams."""
         return list(self._subs)
 
-    def add(self, sub: Subscriber) -> None:
-        """Start delivering to a subscriber."""
+    def add(self, sub: Subscriber, per_account: int, per_address: int) -> None:
+        """Start delivering to a subscriber; close the oldest streams of its account and of
+        its address beyond the limits."""
         self._subs.add(sub)
+        self._cap([s for s in self._subs if s.user.id == sub.user.id], per_account,
+                  TOO_MANY_ACCOUNT)
+        self._cap([s for s in self._subs if s.address == sub.address], per_address,
+                  TOO_MANY_ADDRESS)
+
+    def _cap(self, subs: list[Subscriber], limit: int, reason: str) -> None:
+        for old in sorted(subs, key=lambda s: s.serial)[:max(0, len(subs) - limit)]:
+            logger.warning("closed the oldest alert stream of %s (%s): %s",
+                           old.user.username, old.address, reason.split(":")[0])
+            old.close(reason, STOP)
+            self._subs.discard(old)
+
+    def close_session(self, session_id: UUID, reason: str) -> int:
+        """End the streams of a session that was revoked; returns how many."""
+        doomed = [s for s in self._subs if s.session_id == session_id]
+        for sub in doomed:
+            sub.close(reason, LOGIN)
+            self._subs.discard(sub)
+        return len(doomed)
 
     def remove(self, sub: Subscriber) -> None:
         """Stop delivering to a subscriber."""
@@ -412,23 +462,23 @@ class AlertStream:
 
     # --- subscribing ---
 
-    async def subscribe(self, token: str | None, state: DashboardState) -> Subscriber:
+    async def subscribe(self, token: str | None, state: DashboardState, address: str
+                        ) -> Subscriber:
         """Authenticate a bearer token and make its subscriber (401/403/503 on failure)."""
         if not self._accepting:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, SHUTTING_DOWN)
         if not token:
             raise auth.AuthError(NOT_AUTHENTICATED)
-        user_id = auth.decode_token(token, state.jwt_secret)  # 401 unless valid and current
+        claims = auth.decode_token(token, state.jwt_secret)  # 401 unless valid and current
         try:
             user, audience = await self._load_scope(token, state)
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            user, audience = self._cached_scope(user_id, exc)
+            user, audience = self._cached_scope(claims.user_id, exc)
         except HTTPException:
-            self._known.pop(user_id, None)  # deactivated, deleted or without a site
+            self._known.pop(claims.user_id, None)  # logged out, deactivated, deleted...
             raise
         self._known[user.id] = _Known(user, audience)
-        return Subscriber(user, audience, _token_expiry(token, state.jwt_secret),
-                          self.settings.queue_limit)
+        return Subscriber(user, audience, claims, self.settings.queue_limit, address)
 
     async def _load_scope(self, token: str, state: DashboardState) -> tuple[UserOut, Audience]:
         """The token's user and audience from the database (as every request does); while the
@@ -437,7 +487,7 @@ class AlertStream:
             raise PoolTimeout("the alert stream has not started")
         timeout = self.settings.db_timeout_s if self.database_up else DOWN_DB_TIMEOUT_S
         async with self._pool.connection(timeout=timeout) as conn:
-            user = await auth.get_current_user(token, conn, state)
+            user = (await auth.authenticate(token, conn, state)).user
             return user, await load_audience(conn, Scope.for_user(user))
 
     def _cached_scope(self, user_id: int, exc: Exception) -> tuple[UserOut, Audience]:
@@ -458,7 +508,7 @@ class AlertStream:
         sub.offer(f"retry: {self.settings.retry_ms}\n\n".encode()
                   + sse("ready", json.dumps(hello)))
         if self._accepting:
-            self.hub.add(sub)
+            self.hub.add(sub, self.settings.max_per_account, self.settings.max_per_address)
         else:
             sub.close(SHUTTING_DOWN)
 
@@ -513,12 +563,31 @@ class AlertStream:
             application_name="eldercare-dashboard-listen")
         async with conn:
             await conn.execute(f"LISTEN {CHANNEL}")
+            await conn.execute(f"LISTEN {SESSIONS_CHANNEL}")
             self._set_database(True)
             while True:
                 async for note in conn.notifies(timeout=self.settings.db_ping_s):
-                    self._note_change(note.payload)
+                    if note.channel == SESSIONS_CHANNEL:
+                        self._session_ended(note.payload)
+                    else:
+                        self._note_change(note.payload)
                 # Quiet for a while: prove the connection is still alive.
                 await asyncio.wait_for(conn.execute("SELECT 1"), self.settings.db_timeout_s)
+
+    def _session_ended(self, payload: str) -> None:
+        """A session was revoked (logout, deactivation) or deleted: end its streams now, and
+        forget its user's cached scope so an outage cannot let the token back in."""
+        try:
+            note = json.loads(payload)
+            session_id, user_id = UUID(str(note["session"])), int(note["user"])
+            reason = str(note.get("reason") or SESSION_ENDED)[:100]
+        except (ValueError, KeyError, TypeError):
+            logger.warning("alert stream: ignoring session notification %r", payload[:80])
+            return
+        self._known.pop(user_id, None)
+        if closed := self.hub.close_session(session_id, reason):
+            logger.info("alert stream: ended %d stream(s) of user %d: %s", closed, user_id,
+                        reason)
 
     def _note_change(self, payload: str) -> None:
         try:
@@ -579,7 +648,7 @@ class AlertStream:
         now = time.time()
         for sub in self.hub.subscribers():
             if sub.expires_at <= now:
-                sub.close("session expired")
+                sub.close(SESSION_EXPIRED, LOGIN)
                 self.hub.remove(sub)
         horizon = time.monotonic() - self.settings.auth_cache_s
         self._known = {k: v for k, v in self._known.items() if v.confirmed >= horizon}
@@ -590,9 +659,14 @@ class AlertStream:
             return
         async with self._pool.connection(timeout=self.settings.db_timeout_s) as conn:
             current = await _current_scopes(conn, sorted({s.user.id for s in subs}))
+            cur = await conn.execute(_SESSIONS, (sorted({s.session_id for s in subs}),))
+            open_sessions = {row[0] for row in await cur.fetchall()}
         for sub in subs:
             known = current.get(sub.user.id)
-            if known is None or (known.user.role, known.user.site_id) != (sub.user.role,
+            if sub.session_id not in open_sessions:  # a missed notification: end it now
+                sub.close(SESSION_ENDED, LOGIN)
+                self.hub.remove(sub)
+            elif known is None or (known.user.role, known.user.site_id) != (sub.user.role,
                                                                           sub.user.site_id):
                 sub.close("account changed")
                 self.hub.remove(sub)
@@ -624,13 +698,6 @@ def _first_line(exc: BaseException) -> str:
     """The first line of an error message (libpq's run over several lines)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _token_expiry(token: str, secret: str) -> float:
-    """The `exp` of a token already verified by `auth.decode_token`."""
-    claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[auth.ALGORITHM],
-                                        issuer=auth.ISSUER)
-    return float(claims["exp"])
 
 
 # --- HTTP ---------------------------------------------------------------------------------
@@ -683,7 +750,8 @@ class EventStreamResponse(Response):
                 sub.sending = True
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 sub.sending = False
-            farewell = sse("close", json.dumps({"reason": sub.close_reason}))
+            farewell = sse("close", json.dumps({"reason": sub.close_reason,
+                                                "action": sub.close_action}))
             await send({"type": "http.response.body", "body": farewell, "more_body": False})
         except OSError:  # the client went away mid-write
             sub.close("client disconnected")
@@ -715,9 +783,10 @@ AlertStreamDep = Annotated[AlertStream, Depends(get_alert_stream)]
                401: {"description": "Missing, invalid or expired token"},
                503: {"description": "Database unavailable and your scope not known yet"}},
 )
-async def alert_stream(token: TokenDep, state: StateDep, stream: AlertStreamDep
-                       ) -> EventStreamResponse:
+async def alert_stream(token: TokenDep, state: StateDep, stream: AlertStreamDep,
+                       request: Request) -> EventStreamResponse:
     """Live alert changes in your scope as Server-Sent Events (protocol: docs/alerts.md)."""
-    sub = await stream.subscribe(token, state)
+    address = request.client.host if request.client is not None else "unknown"
+    sub = await stream.subscribe(token, state, address)
     logger.info("alert stream opened for %s (%d open)", sub.user.username, len(stream.hub) + 1)
     return EventStreamResponse(stream, sub)

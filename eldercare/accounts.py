@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 from pwdlib import PasswordHash
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from gateway.broker_admin import BrokerAdmin, MqttEndpoint
 from gateway.schema import DeviceType, device_topic_prefix, is_valid_device_id, is_valid_site
@@ -29,6 +30,7 @@ class Role(StrEnum):
 
 ROLES = tuple(r.value for r in Role)
 _hasher = PasswordHash.recommended()
+MIN_PASSWORD_LENGTH = 12
 
 
 class RegistryError(ValueError):
@@ -38,6 +40,25 @@ class RegistryError(ValueError):
 def hash_password(password: str) -> str:
     """Hash a person's password (Argon2id)."""
     return _hasher.hash(password)
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords from leaked-password corpora, as shipped (and kept
+    up to date) by zxcvbn; loaded once, on the first password check."""
+    return frozenset(str(p) for p in FREQUENCY_LISTS["passwords"])
+
+
+def check_password_policy(password: str, username: str = "") -> None:
+    """Refuse a password that is easy to guess: shorter than MIN_PASSWORD_LENGTH, one of the
+    common passwords (compared case-insensitively), or the username itself. Every way of
+    setting a password goes through here, so the policy is one place."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise RegistryError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if password.casefold() in _common_passwords():
+        raise RegistryError("password is one of the most common passwords; choose another")
+    if username and password.casefold() == username.casefold():
+        raise RegistryError("password must not be the username")
 
 
 def verify_password(password: str, password_hash: str) -> bool:
@@ -168,8 +189,9 @@ def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: 
         raise RegistryError(f"a {role} needs --site")
     if role == "family" and not residents:
         raise RegistryError("a family member needs at least one --resident")
-    if len(password) < 8:
-        raise RegistryError("password must be at least 8 characters")
+    check_password_policy(password, username)
+    _check_username_free(conn, username)
+    _check_residents_exist(conn, residents or [])
     try:
         row = conn.execute(
             "INSERT INTO users (username, password_hash, full_name, role, site_id, on_duty) "
@@ -183,6 +205,47 @@ def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: 
     assert row is not None
     user_id = int(row[0])
     for resident_id in residents or []:
-        conn.execute("INSERT INTO family_contacts (user_id, resident_id) VALUES (%s, %s)",
-                     (user_id, resident_id))
+        conn.execute("INSERT INTO family_contacts (user_id, resident_id) VALUES (%s, %s) "
+                     "ON CONFLICT DO NOTHING", (user_id, resident_id))
     return user_id
+
+
+def _check_username_free(conn: psycopg.Connection[Any], username: str) -> None:
+    """Usernames are unique regardless of case (the login form ignores case), so `Admin`
+    cannot be created beside `admin`; the unique index on lower(username) backs this up."""
+    if not username or any(ord(c) < 32 or ord(c) == 127 for c in username):
+        raise RegistryError("username must be non-empty and contain no control characters")
+    row = conn.execute("SELECT username FROM users WHERE lower(username) = lower(%s)",
+                       (username,)).fetchone()
+    if row is None:
+        return
+    if str(row[0]) == username:
+        raise RegistryError(f"user {username!r} already exists")
+    raise RegistryError(f"user {username!r} already exists as {str(row[0])!r} "
+                        "(usernames are not case-sensitive)")
+
+
+def _check_residents_exist(conn: psycopg.Connection[Any], residents: list[int]) -> None:
+    """A clear error for a resident id that does not exist (instead of a foreign-key
+    violation after the account was half made)."""
+    if not residents:
+        return
+    rows = conn.execute("SELECT id FROM residents WHERE id = ANY(%s)", (residents,)).fetchall()
+    known = {int(r[0]) for r in rows}
+    for resident_id in residents:
+        if resident_id not in known:
+            raise RegistryError(f"resident {resident_id} does not exist")
+
+
+def set_user_active(conn: psycopg.Connection[Any], username: str, active: bool) -> int:
+    """Activate or deactivate an account (by username, case-insensitively); return its id.
+
+    Deactivating revokes every session of the account at once (a trigger on users, so any
+    path that deactivates does it); activating again does not revive them: the person logs
+    in anew.
+    """
+    row = conn.execute("UPDATE users SET active = %s WHERE lower(username) = lower(%s) "
+                       "RETURNING id", (active, username)).fetchone()
+    if row is None:
+        raise RegistryError(f"user {username!r} does not exist")
+    return int(row[0])

@@ -98,11 +98,16 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Run the web app."""
     from dashboard.app import create_app, serve
+    from dashboard.stream import StreamSettings
 
     settings = _settings(args)
     rt = resolve(settings)
-    app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes, mqtt=rt.mqtt)
-    serve(app, settings.web_host, settings.web_port)
+    streams = StreamSettings(max_per_account=settings.web_streams_per_account,
+                             max_per_address=settings.web_streams_per_address)
+    app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes, mqtt=rt.mqtt,
+                     stream_settings=streams)
+    serve(app, settings.web_host, settings.web_port,
+          trusted_proxies=settings.web_trusted_proxies)
     return 0
 
 
@@ -347,6 +352,24 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_activate(args: argparse.Namespace) -> int:
+    """Let an account log in again (its old sessions stay revoked)."""
+    return _set_user_active(args, True)
+
+
+def cmd_user_deactivate(args: argparse.Namespace) -> int:
+    """Lock an account out: it cannot log in, and its sessions and live streams end now."""
+    return _set_user_active(args, False)
+
+
+def _set_user_active(args: argparse.Namespace, active: bool) -> int:
+    rt = resolve(_settings(args))
+    with db.connect(rt.database_url) as conn:
+        uid = accounts.set_user_active(conn, args.username, active)
+    print(json.dumps({"user_id": uid, "username": args.username, "active": active}))
+    return 0
+
+
 def cmd_device_add(args: argparse.Namespace) -> int:
     """Register a device and create its broker account; print its credentials once."""
     rt = resolve(_settings(args))
@@ -518,6 +541,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--full-name")
     sp.add_argument("--password", help="default: prompt, or generate when not a terminal")
     sp.add_argument("--on-duty", action="store_true")
+    for name, func, text in (
+            ("deactivate", cmd_user_deactivate,
+             "lock an account out: its sessions and live streams end at once"),
+            ("activate", cmd_user_activate, "let a deactivated account log in again")):
+        sp = add(name, func, text, user)
+        sp.add_argument("--username", required=True)
 
     dev = sub.add_parser("device", help="devices").add_subparsers(dest="dev_cmd", required=True)
     sp = add("add", cmd_device_add, "register a device and print its credentials", dev)

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     sites: list[str] = Field(default_factory=list, description="Owned sites; [] = all.")
     jwt_secret: str | None = Field(default=None, description="Token signing key (generated).")
     token_ttl_minutes: int = 12 * 60
+    web_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For is "
+                    "trusted; [] = trust none (the client is the TCP peer).")
+    web_streams_per_account: int = Field(
+        default=5, ge=1, description="Open live alert streams per account; the oldest closes.")
+    web_streams_per_address: int = Field(
+        default=20, ge=1,
+        description="Open live alert streams per client address; the oldest closes.")
     ingest_batch_rows: int = Field(default=5000, ge=1)
     ingest_batch_ms: int = Field(default=200, ge=1)
     registry_refresh_s: float = Field(default=5.0, gt=0)

@@ -258,6 +258,7 @@
     let failures = 0;
     let heartbeatMs = 15000;
     let lastByte = Date.now();
+    let farewell = null;  // the server's `close` event: {reason, action}
 
     function message(name, data) {
       let json;
@@ -270,7 +271,28 @@
         failures = 0;
         if (json.heartbeat_s) heartbeatMs = json.heartbeat_s * 1000;
       }
+      if (name === "close") farewell = json;
       onEvent(name, json);
+    }
+
+    // The server ended the stream and said what to do next: "login" (the session was
+    // logged out, deactivated or expired: back to the login form), "stop" (too many live
+    // streams for this account: reconnecting would only close another one), or reconnect.
+    function ended() {
+      const { reason = "", action = "reconnect" } = farewell || {};
+      farewell = null;
+      if (action === "login") {
+        stopped = true;
+        onAuthError(new AuthError(`Your session has ended (${reason}); please log in again.`));
+        return true;
+      }
+      if (action === "stop") {
+        stopped = true;
+        onDown(new Error(`The live feed was closed: ${reason}. Reload the page to use ` +
+          "this screen again."));
+        return true;
+      }
+      return false;
     }
 
     async function connect() {
@@ -294,6 +316,8 @@
         lastByte = Date.now();
         await readEvents(resp.body, message, () => { lastByte = Date.now(); },
           (ms) => { retryMs = ms; });
+        connected = false;
+        if (ended()) return undefined;
         throw new Error("The live feed was closed by the server; reconnecting.");
       } catch (err) {
         connected = false;
@@ -738,6 +762,7 @@
   // Both pages: stop the feed and the clock, forget what was shown, back to the login form.
   // The page clears its own lists first.
   function leaveApp(state, message) {
+    endSession();
     if (state.live) state.live.stop();
     clearInterval(state.tickTimer);
     state.live = null;
@@ -748,6 +773,19 @@
     $("stale-banner").hidden = true;
     clearSession();
     showLogin(message);
+  }
+
+  // End the session on the server too (POST /auth/logout), so the token stops working at
+  // once and not only in this tab; after a 401 it is already over and this is a no-op.
+  function endSession() {
+    const session = loadSession();
+    if (!session) return;
+    fetch(API + "/auth/logout", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${session.access_token}` },
+      cache: "no-store",
+      keepalive: true,
+    }).catch(() => {});
   }
 
   function showLogin(message = "") {

@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import paho.mqtt.client as mqtt
-import uvicorn
 from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.bus import AlertEvent, bus_topic, encode_event
 from alerts.model import Severity
-from dashboard.app import DashboardServer, create_app
+from dashboard.app import DashboardServer, create_app, server_config
 from dashboard.stream import AlertStream
 from eldercare.services import free_port
 from gateway.broker_admin import MqttEndpoint
@@ -67,12 +66,12 @@ class Served:
 
 
 @contextmanager
-def running_server(app: FastAPI, port: int | None = None) -> Iterator[Served]:
-    """`app` served by uvicorn (DashboardServer) in a background thread (default: free port)."""
+def running_server(app: FastAPI, port: int | None = None,
+                   trusted_proxies: tuple[str, ...] = ()) -> Iterator[Served]:
+    """`app` served by uvicorn (DashboardServer, configured as `serve` does) in a background
+    thread (default: a free port)."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on")
-    srv = DashboardServer(config)
+    srv = DashboardServer(server_config(app, "127.0.0.1", port, "warning", trusted_proxies))
     thread = threading.Thread(target=srv.run, name="uvicorn", daemon=True)
     thread.start()
     wait_until(lambda: srv.started or not thread.is_alive(), what="uvicorn to start")
