@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from alerts.model import Severity
 from dashboard.app import create_app
 from dashboard.auth import create_token
 from dashboard.stream import SHUTTING_DOWN, StreamSettings
-from eldercare import db
+from eldercare import accounts, db
 from tests.conftest import Broker
 from tests.dashboard.conftest import SECRET, World, insert_alert
 from tests.dashboard.stream_helpers import (
@@ -50,6 +51,14 @@ def execute(database_url: str, query: str, *params: object) -> None:
     """Run one statement on a fresh autocommit connection."""
     with db.connect(database_url, autocommit=True) as conn:
         conn.execute(query, params)
+
+
+def session_token(database_url: str, user_id: int, ttl: timedelta) -> str:
+    """A token for a session stored directly (e.g. one that expires in seconds)."""
+    session_id = uuid.uuid4()
+    execute(database_url, "INSERT INTO sessions (id, user_id, expires_at) "
+            "VALUES (%s, %s, now() + %s)", session_id, user_id, ttl)
+    return create_token(user_id, SECRET, ttl, session_id=session_id)
 
 
 def quick(**overrides: float) -> StreamSettings:
@@ -210,7 +219,8 @@ async def _outage(app: FastAPI, http: httpx.AsyncClient, proxy: TcpProxy, world:
             bus.publish(second)
             assert (await again.next_of("pending"))["uid"] == second.uid
         # ...someone the feed has never seen cannot be checked, so is not.
-        other = create_token(world.duty_south, SECRET, timedelta(minutes=5))
+        other = create_token(world.duty_south, SECRET, timedelta(minutes=5),
+                             session_id=uuid.uuid4())
         resp = await http.get(STREAM, headers={"Authorization": f"Bearer {other}"})
         assert resp.status_code == 503
         assert "database is unavailable" in resp.json()["detail"]
@@ -331,9 +341,10 @@ async def test_expired_session_and_changed_account_end_the_stream(world: World, 
     with running_server(app) as srv:
         wait_live(app, bus=False)
         async with httpx.AsyncClient(base_url=srv.url) as http:
-            short = create_token(world.duty_north, SECRET, timedelta(seconds=2))
+            short = session_token(clean_db, world.duty_north, timedelta(seconds=2))
             async with open_stream(http, short) as feed:
-                assert (await feed.next_of("close"))["reason"] == "session expired"
+                assert (await feed.next_of("close")) == {"reason": "session expired",
+                                                         "action": "login"}
                 assert await feed.next() is None
 
             token = await token_for(http, "care-north")
@@ -359,3 +370,69 @@ async def test_server_shutdown_ends_open_streams(world: World, clean_db):
                 await anyio.to_thread.run_sync(srv.stop)
                 assert (await feed.next_of("close"))["reason"] == SHUTTING_DOWN
                 assert await feed.next() is None
+
+
+# --- sessions and limits --------------------------------------------------------------------
+
+
+async def test_logout_and_deactivation_end_open_streams_at_once(world: World, clean_db):
+    """The scope refresh is slow here (an hour): streams end on the session notification."""
+    app = make_app(clean_db, None, scope_refresh_s=3600)
+    with running_server(app) as srv:
+        wait_live(app, bus=False)
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            token = await token_for(http, "duty-north")
+            other = await token_for(http, "duty-north")
+            async with open_stream(http, token) as feed, open_stream(http, other) as kept:
+                resp = await http.post("/api/v1/auth/logout",
+                                       headers={"Authorization": f"Bearer {token}"})
+                assert resp.status_code == 204
+                assert (await feed.next_of("close")) == {"reason": "logged out",
+                                                         "action": "login"}
+                assert await feed.next() is None
+                alert_id = add_alert(clean_db, world.alice, "north")
+                assert (await kept.next_of("alert"))["id"] == alert_id  # other session lives
+
+            token = await token_for(http, "care-north")
+            async with open_stream(http, token) as feed:
+                with db.connect(clean_db) as conn:
+                    accounts.set_user_active(conn, "care-north", False)
+                assert (await feed.next_of("close")) == {"reason": "account deactivated",
+                                                         "action": "login"}
+                assert await feed.next() is None
+            with db.connect(clean_db) as conn:
+                accounts.set_user_active(conn, "care-north", True)
+            resp = await http.get(STREAM, headers={"Authorization": f"Bearer {token}"})
+            assert resp.status_code == 401
+            assert "account deactivated" in resp.json()["detail"]
+    assert len(live(app).hub) == 0
+
+
+async def test_streams_are_capped_per_account_and_address_closing_the_oldest(
+        world: World, clean_db):
+    app = make_app(clean_db, None)
+    stream = live(app)
+    stream.settings.max_per_account = 2
+    stream.settings.max_per_address = 3
+    with running_server(app) as srv:
+        wait_live(app, bus=False)
+        async with httpx.AsyncClient(base_url=srv.url) as http, AsyncExitStack() as stack:
+            duty = await token_for(http, "duty-north")
+            first = await stack.enter_async_context(open_stream(http, duty))
+            second = await stack.enter_async_context(open_stream(http, duty))
+            third = await stack.enter_async_context(open_stream(http, duty))
+            closed = await first.next_of("close")
+            assert closed["action"] == "stop"
+            assert closed["reason"].startswith("too many live streams for this account")
+            assert await first.next() is None
+            assert len(stream.hub) == 2
+
+            await stack.enter_async_context(open_stream(http, await token_for(http, "admin")))
+            await stack.enter_async_context(
+                open_stream(http, await token_for(http, "care-north")))
+            closed = await second.next_of("close")  # four from 127.0.0.1: the oldest goes
+            assert closed["action"] == "stop"
+            assert closed["reason"].startswith("too many live streams from this network")
+            assert len(stream.hub) == 3
+            alert_id = add_alert(clean_db, world.alice, "north")
+            assert (await third.next_of("alert"))["id"] == alert_id

@@ -112,3 +112,72 @@ def test_alert_settings_override_for_a_resident(env):
     assert bad.returncode == 1 and "apnea_s" in bad.stderr
     cleared = json.loads(run(env, "alerts", "settings", "--resident", str(rid), "--clear").stdout)
     assert cleared["override"] is None
+
+
+# --- user accounts: clear errors, password policy, case, activation -------------------------
+
+
+@pytest.fixture
+def cli_db(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, clean_db: str) -> str:
+    """`eldercare.cli.main` in this process, on the test database and broker."""
+    for key in ("ELDERCARE_DATABASE_URL", "ELDERCARE_MQTT_URL", "ELDERCARE_MQTT_ADMIN_URL",
+                "ELDERCARE_JWT_SECRET"):
+        monkeypatch.setenv(key, env[key])
+    return clean_db
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from eldercare.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_user_add_names_a_missing_resident_instead_of_a_traceback(cli_db, capsys):
+    code, _, err = _cli(capsys, "user", "add", "--username", "son", "--role", "family",
+                        "--resident", "9999", "--password", "a long family password")
+    assert code == 1
+    assert err.strip() == "error: resident 9999 does not exist"
+    assert count(cli_db, "SELECT count(*) FROM users") == 0
+
+
+@pytest.mark.parametrize("password, why", [
+    ("password", "at least 12 characters"),
+    ("12345678", "at least 12 characters"),
+    ("123qweasdzxc", "most common passwords"),
+    ("QWERTY123456", "most common passwords"),
+    ("dora-duty-north", "must not be the username"),
+])
+def test_user_add_refuses_weak_passwords(cli_db, capsys, password, why):
+    _cli(capsys, "site", "add", "north", "--name", "North")
+    code, _, err = _cli(capsys, "user", "add", "--username", "Dora-Duty-North", "--role",
+                        "duty_officer", "--site", "north", "--password", password)
+    assert code == 1 and err.startswith("error: password") and why in err
+    assert count(cli_db, "SELECT count(*) FROM users") == 0
+
+
+def test_usernames_are_unique_regardless_of_case(cli_db, capsys):
+    from eldercare import db
+
+    args = ("--role", "admin", "--password", "a long admin password")
+    assert _cli(capsys, "user", "add", "--username", "admin", *args)[0] == 0
+    code, _, err = _cli(capsys, "user", "add", "--username", "Admin", *args)
+    assert code == 1
+    assert "user 'Admin' already exists as 'admin'" in err
+    with pytest.raises(Exception, match="users_username_lower_idx"), \
+            db.connect(cli_db, autocommit=True) as conn:  # the index holds for any path
+        conn.execute("INSERT INTO users (username, password_hash, role) "
+                     "VALUES ('ADMIN', 'x', 'admin')")
+
+
+def test_user_deactivate_and_activate(cli_db, capsys):
+    _cli(capsys, "user", "add", "--username", "ana", "--role", "admin",
+         "--password", "a long admin password")
+    code, out, _ = _cli(capsys, "user", "deactivate", "--username", "Ana")
+    assert code == 0 and json.loads(out)["active"] is False
+    assert count(cli_db, "SELECT count(*) FROM users WHERE NOT active") == 1
+    code, out, _ = _cli(capsys, "user", "activate", "--username", "ana")
+    assert code == 0 and json.loads(out)["active"] is True
+    code, _, err = _cli(capsys, "user", "deactivate", "--username", "nobody")
+    assert code == 1 and err.strip() == "error: user 'nobody' does not exist"
