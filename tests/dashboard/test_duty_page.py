@@ -276,3 +276,33 @@ def test_login_errors_are_readable(server: Served):
         page.get_by_role("button", name="Log in").click()
         expect(page.get_by_role("alert")).to_have_text("Incorrect username or password")
     assert browser.problems == []
+
+
+def test_log_out_ends_the_session_and_deactivation_shows_the_login_form(
+        server: Served, world: World, clean_db):
+    from playwright.sync_api import expect
+
+    from eldercare import accounts
+
+    def open_sessions() -> int:
+        with db.connect(clean_db, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM sessions WHERE user_id = %s "
+                               "AND revoked_at IS NULL", (world.duty_north,)).fetchone()
+        return int(row[0]) if row else 0
+
+    with browser_page(WALL) as browser:
+        page = browser.page
+        log_in(page, server.url, "duty-north")
+        expect(page.locator("#feed-status")).to_contain_text("Live")
+        assert open_sessions() == 1
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_label("Username")).to_be_visible()
+        wait_until(lambda: open_sessions() == 0, what="the session revoked on the server")
+
+        log_in(page, server.url, "duty-north")
+        expect(page.locator("#feed-status")).to_contain_text("Live")
+        with db.connect(clean_db) as conn:
+            accounts.set_user_active(conn, "duty-north", False)
+        expect(page.get_by_label("Username")).to_be_visible()
+        expect(page.locator("#login-message")).to_contain_text("account deactivated")
+    assert browser.problems == []
