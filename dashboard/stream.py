@@ -78,9 +78,8 @@ TOO_MANY_ADDRESS = ("too many live streams from this network address: this older
 # another of this account's streams).
 RECONNECT, LOGIN, STOP = "reconnect", "login", "stop"
 
-_SESSIONS = """
-SELECT id FROM sessions WHERE id = ANY(%s) AND revoked_at IS NULL AND expires_at > now()
-"""
+# Sessions still open (expiry is judged by the token's `exp`, in `_close_expired`).
+_SESSIONS = "SELECT id FROM sessions WHERE id = ANY(%s) AND revoked_at IS NULL"
 
 _FETCH = f"""
 SELECT {_ALERT_COLUMNS}, a.uid

@@ -14,8 +14,8 @@ CREATE TABLE sessions (
     client_address  text,
     user_agent      text
 );
-CREATE INDEX sessions_user_live_idx ON sessions (user_id) WHERE revoked_at IS NULL;
-CREATE INDEX sessions_expires_idx ON sessions (expires_at);
+-- A user's sessions: revoked all at once on deactivation, long-ended ones purged at login.
+CREATE INDEX sessions_user_idx ON sessions (user_id, expires_at);
 
 -- Deactivating an account, by any path (CLI, SQL, a future admin page), revokes all its
 -- sessions; re-activating it later does not revive them (revoked_at stays set).
