@@ -248,8 +248,9 @@
   }
 
   // Keeps GET /alerts/stream open. handlers: onEvent(name, json), onDown(error),
-  // onAuthError(error). Returns {stop(), reconnectNow()}.
-  function openAlertStream({ onEvent, onDown, onAuthError }) {
+  // onAuthError(error), onClosed(error) (the server closed it for good). Returns
+  // {stop(), reconnectNow()}.
+  function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
     let stopped = false;
     let connected = false;
     let controller = null;
@@ -288,7 +289,7 @@
       }
       if (action === "stop") {
         stopped = true;
-        onDown(new Error(`The live feed was closed: ${reason}. Reload the page to use ` +
+        onClosed(new Error(`The live feed was closed: ${reason}. Reload the page to use ` +
           "this screen again."));
         return true;
       }
@@ -511,6 +512,11 @@
           onEvent,
           onDown(err) {
             status.stream = "down";
+            status.error = err.message;
+            statusChanged();
+          },
+          onClosed(err) {
+            status.stream = "closed";
             status.error = err.message;
             statusChanged();
           },
@@ -811,16 +817,18 @@
   // Paint the feed indicator and the stale banner; `texts` gives the page's wording.
   function paintFeed(status, downSince, texts) {
     const live = status.stream === "live";
+    const closed = status.stream === "closed";  // for good: too many streams elsewhere
     const dbDown = live && status.database === false;
     const lost = !live && downSince && Date.now() - downSince > STALE_MS;
     const feed = $("feed-status");
     feed.classList.toggle("live", live && !dbDown);
     feed.classList.toggle("down", Boolean(dbDown || !live));
-    feed.textContent = live ? texts.live(status, dbDown)
-      : (status.stream === "down" ? "Reconnecting…" : "Connecting…");
+    feed.textContent = live ? texts.live(status, dbDown) : (closed ? "Feed closed"
+      : (status.stream === "down" ? "Reconnecting…" : "Connecting…"));
     const banner = $("stale-banner");
-    banner.hidden = !(lost || dbDown);
-    if (lost) banner.textContent = texts.lost(status);
+    banner.hidden = !(lost || dbDown || closed);
+    if (closed) banner.textContent = status.error;
+    else if (lost) banner.textContent = texts.lost(status);
     else if (dbDown) banner.textContent = texts.dbDown;
   }
 

@@ -46,4 +46,17 @@ END $$;
 CREATE TRIGGER sessions_notify_revoked AFTER UPDATE OF revoked_at OR DELETE ON sessions
     FOR EACH ROW EXECUTE FUNCTION sessions_notify();
 
+-- Existing accounts whose names differ only in case must be renamed first: say which.
+DO $$
+DECLARE
+    clash text;
+BEGIN
+    SELECT string_agg(username, ', ' ORDER BY username) INTO clash FROM users u
+    WHERE EXISTS (SELECT 1 FROM users o WHERE lower(o.username) = lower(u.username)
+                  AND o.id <> u.id);
+    IF clash IS NOT NULL THEN
+        RAISE EXCEPTION 'usernames that differ only in case: %; rename all but one of each '
+                        'before migrating', clash;
+    END IF;
+END $$;
 CREATE UNIQUE INDEX users_username_lower_idx ON users (lower(username));

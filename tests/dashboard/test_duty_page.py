@@ -306,3 +306,27 @@ def test_log_out_ends_the_session_and_deactivation_shows_the_login_form(
         expect(page.get_by_label("Username")).to_be_visible()
         expect(page.locator("#login-message")).to_contain_text("account deactivated")
     assert browser.problems == []
+
+
+def test_a_screen_whose_stream_was_taken_over_says_so(world: World, clean_db):
+    """Beyond the per-account limit the oldest stream closes with action "stop": that screen
+    says why and does not reconnect (which would only close the other one)."""
+    from playwright.sync_api import expect
+
+    app = create_app(clean_db, SECRET)
+    live(app).settings.max_per_account = 1
+    with running_server(app) as srv, browser_page(WALL) as first:
+        wait_until(lambda: live(app).database_up, what="the live feed")
+        log_in(first.page, srv.url, "duty-north")
+        expect(first.page.locator("#feed-status")).to_contain_text("Live")
+        browser = first.page.context.browser
+        assert browser is not None
+        second = browser.new_context(viewport=WALL).new_page()  # another screen
+        log_in(second, srv.url, "duty-north")
+        expect(second.locator("#feed-status")).to_contain_text("Live")
+        expect(first.page.locator("#feed-status")).to_have_text("Feed closed")
+        expect(first.page.locator("#stale-banner")).to_contain_text(
+            "too many live streams for this account")
+        wait_until(lambda: len(live(app).hub) == 1, what="one stream left")
+        expect(second.locator("#feed-status")).to_contain_text("Live")
+    assert first.problems == []
