@@ -19,6 +19,7 @@ from dashboard.models import (
     AlertDetailOut,
     AlertHistoryOut,
     AlertOut,
+    BoundedTime,
     DeviceOut,
     ResidentOut,
     VitalsOut,
@@ -351,11 +352,12 @@ async def get_vitals(
     resident_id: IdPath,
     scope: ScopeDep,
     conn: ConnDep,
-    start: Annotated[datetime | None, Query(
+    start: Annotated[BoundedTime | None, Query(
         alias="from", description="ISO-8601 start (inclusive); default: 24 h before 'to'. "
                                   "Without an offset, UTC is assumed.")] = None,
-    end: Annotated[datetime | None, Query(
-        alias="to", description="ISO-8601 end (exclusive); default: now.")] = None,
+    end: Annotated[BoundedTime | None, Query(
+        alias="to", description="ISO-8601 end (exclusive); default: now. Times must lie "
+                                "between 1970 and 2200.")] = None,
     bucket: Annotated[str, Query(max_length=16, description="Bucket width: seconds, or e.g. "
                                  "30s, 5m, 1h, 1d.")] = "5m",
 ) -> Response:

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
 
 from dashboard.deps import AsyncConn, ConnDep, StateDep
-from dashboard.models import TokenOut, UserOut
+from dashboard.models import LoginForm, TokenOut, UserOut
 from eldercare.accounts import Role, hash_password, verify_password
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def _too_many(retry_after: int) -> HTTPException:
 
 @router.post("/auth/token", response_model=TokenOut,
              responses={429: {"description": "Too many failed logins from this client"}})
-async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request,
+async def login(form: Annotated[LoginForm, Depends()], request: Request,
                 conn: ConnDep, state: StateDep) -> TokenOut:
     """Exchange a username and password for a bearer token (OAuth2 password flow)."""
     address = request.client.host if request.client is not None else "unknown"
