@@ -209,7 +209,7 @@ async def _answer(conn: AsyncConn, scope: Scope, result: ActionResult, action: s
                     result.alert_id, result.status.value)
         return await _conflict(conn, scope.user, result)
     logger.info("user %s %sd alert %d", scope.user.username, action, result.alert_id)
-    return await api.get_alert(result.alert_id, scope, conn)
+    return await api.alert_detail(conn, scope, result.alert_id)
 
 
 _ACTION_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -201,6 +201,105 @@ class AlertDetailOut(AlertOut):
     history: list[AlertHistoryOut]
 
 
+# --- what a family member sees -----------------------------------------------------------
+#
+# Family accounts follow their relative's alerts, but staff notes, staff names and user ids,
+# assignments and escalation steps are the care team's internal record (a note may be about
+# another resident; "assigned to carer1 (user 3, ...)" names staff and load). Family members
+# get what happened, when and how it ended, in plain words, built from a whitelist of fields:
+# a new internal column stays invisible to them by default.
+
+_FAMILY_OUTCOMES = {
+    "false_alarm": "it was a false alarm",
+    "assisted_at_home": "a carer helped at home",
+    "ambulance_called": "an ambulance was called",
+    "hospital": "taken to hospital",
+    "other": "closed by the care team",
+    "cancelled_by_resident": "cancelled by the resident",
+}
+
+# History actions a family member sees (anything else, e.g. assignment, notification and
+# escalation steps, is internal), in their words.
+_FAMILY_EVENTS = {
+    "opened": "The alarm was raised",
+    "repeated": "The alarm went off again",
+    "acknowledged": "A carer is responding",
+    "resolved": "Closed by the care team",
+    "cancelled by resident": "Cancelled by the resident",
+    "condition cleared": "The reading is back to normal",
+}
+
+
+def family_summary(status: AlertStatus, outcome: str | None) -> str:
+    """The alert's state in a family member's words."""
+    if status is AlertStatus.OPEN:
+        return "The care team has been alerted"
+    if status is AlertStatus.ACKNOWLEDGED:
+        return "A carer is responding"
+    if status is AlertStatus.CANCELLED:
+        return "Cancelled by the resident"
+    ending = _FAMILY_OUTCOMES.get(outcome or "", "closed by the care team")
+    return f"Resolved: {ending}"
+
+
+class FamilyAlertOut(_Out):
+    """An alert as a family member sees it: what, when, state and outcome; no staff data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int
+    resident_id: int
+    resident_name: str
+    site_id: str
+    type: str
+    severity: Severity
+    status: AlertStatus
+    opened_at: datetime
+    created_at: datetime
+    last_seen: datetime
+    count: int
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    outcome: str | None
+    summary: str = Field(description='In plain words, e.g. "A carer is responding".')
+
+
+class FamilyHistoryOut(_Out):
+    """One step of an alert's story, as a family member sees it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+    status: str
+    event: str = Field(description='e.g. "The alarm was raised", "A carer is responding".')
+
+
+class FamilyAlertDetailOut(FamilyAlertOut):
+    """A family member's view of one alert with its story, oldest first."""
+
+    history: list[FamilyHistoryOut]
+
+
+def family_alert(alert: AlertOut) -> FamilyAlertOut:
+    """The family-facing view of an alert (whitelisted fields plus a summary)."""
+    fields = {name: getattr(alert, name) for name in FamilyAlertOut.model_fields
+              if name != "summary"}
+    return FamilyAlertOut(**fields, summary=family_summary(alert.status, alert.outcome))
+
+
+def family_history(alert: AlertOut, history: list[AlertHistoryOut]) -> list[FamilyHistoryOut]:
+    """The family-visible steps of an alert's history (no actors, notes or assignments)."""
+    steps = []
+    for entry in history:
+        event = _FAMILY_EVENTS.get(entry.action)
+        if event is None:
+            continue
+        if entry.action == "resolved" and alert.outcome in _FAMILY_OUTCOMES:
+            event = f"Resolved: {_FAMILY_OUTCOMES[alert.outcome]}"
+        steps.append(FamilyHistoryOut(at=entry.at, status=entry.status, event=event))
+    return steps
+
+
 class HealthOut(_Out):
     """Liveness of the web process and reachability of the database."""
 
