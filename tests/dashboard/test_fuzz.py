@@ -79,6 +79,17 @@ async def test_action_note_with_nul_or_control_characters_is_422(client, world: 
 
 
 @pytest.mark.anyio
+async def test_lone_surrogate_in_json_text_is_422(client, world: World):
+    """Valid JSON (an escaped lone surrogate) that cannot be stored as UTF-8."""
+    auth = (await headers(client, "care-north"))["care-north"]
+    resp = await client.post(f"{API}/alerts/{world.sos_alice}/ack",
+                             content=b'{"note": "on my way \\ud800"}',
+                             headers={**auth, "Content-Type": "application/json"})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["loc"] == ["body", "note"]
+
+
+@pytest.mark.anyio
 async def test_note_keeps_line_breaks(client, world: World):
     auth = (await headers(client, "care-north"))["care-north"]
     resp = await client.post(f"{API}/alerts/{world.sos_alice}/ack",
