@@ -55,7 +55,7 @@ def secret_text(value: str) -> str:
     return _refuse(value, _NEVER, frozenset(), "this value")
 
 
-MAX_USERNAME = 64
+MAX_USERNAME = 150  # `user add` must not allow longer (nor control characters)
 MAX_PASSWORD = 1024
 MAX_NOTE = 2000
 MAX_SECRET = 256
