@@ -27,7 +27,7 @@ from dashboard.api import IdPath
 from dashboard.auth import CurrentUser
 from dashboard.channels import check_timezone
 from dashboard.deps import AsyncConn, ConnDep
-from dashboard.models import AlertDetailOut, UserOut
+from dashboard.models import MAX_NOTE, AlertDetailOut, NoteText, UserOut
 from dashboard.scope import SITE_ROLES, Scope, ScopeDep, Where, not_found
 from eldercare.accounts import Role
 
@@ -37,7 +37,6 @@ router = APIRouter()
 router.include_router(channels.router)
 
 ACTING_ROLES = frozenset({Role.ADMIN, Role.DUTY_OFFICER, Role.CARE_WORKER})
-MAX_NOTE = 2000
 
 _DONE = {AlertStatus.ACKNOWLEDGED: "acknowledged", AlertStatus.RESOLVED: "resolved",
          AlertStatus.CANCELLED: "cancelled"}
@@ -63,7 +62,7 @@ class AckIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(default=None, max_length=MAX_NOTE)
+    note: NoteText | None = Field(default=None, description=f"At most {MAX_NOTE} characters.")
 
     @field_validator("note")
     @classmethod
@@ -77,7 +76,8 @@ class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Outcome = Field(description="One of: " + ", ".join(RESOLVE_OUTCOMES))
-    note: str | None = Field(default=None, max_length=MAX_NOTE, validate_default=True)
+    note: NoteText | None = Field(default=None, validate_default=True,
+                                 description=f"At most {MAX_NOTE} characters.")
 
     @field_validator("outcome", mode="before")
     @classmethod
@@ -209,7 +209,7 @@ async def _answer(conn: AsyncConn, scope: Scope, result: ActionResult, action: s
                     result.alert_id, result.status.value)
         return await _conflict(conn, scope.user, result)
     logger.info("user %s %sd alert %d", scope.user.username, action, result.alert_id)
-    return await api.get_alert(result.alert_id, scope, conn)
+    return await api.alert_detail(conn, scope, result.alert_id)
 
 
 _ACTION_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from psycopg import sql
 from psycopg.rows import class_row
 
@@ -19,12 +23,18 @@ from dashboard.models import (
     AlertDetailOut,
     AlertHistoryOut,
     AlertOut,
+    BoundedTime,
     DeviceOut,
+    FamilyAlertDetailOut,
+    FamilyAlertOut,
     ResidentOut,
     VitalsOut,
     VitalsSource,
+    family_alert,
+    family_history,
 )
 from dashboard.scope import Scope, ScopeDep, Where, not_found
+from eldercare.accounts import Role
 from gateway.schema import SITE_PATTERN, DeviceType
 from ingest.rollups import ROLLUP_JOB
 
@@ -64,7 +74,7 @@ SELECT {_ALERT_COLUMNS}
 FROM alerts a JOIN residents r ON r.id = a.resident_id
 {{where}}
 ORDER BY a.created_at DESC, a.id DESC
-LIMIT %(limit)s
+LIMIT %(limit)s + 1
 """
 
 _ALERT = f"""
@@ -127,8 +137,61 @@ async def get_resident(resident_id: IdPath, scope: ScopeDep, conn: ConnDep) -> R
     return found[0]
 
 
-@router.get("/alerts", response_model=list[AlertOut], tags=["alerts"])
+AlertList = list[AlertOut] | list[FamilyAlertOut]
+AlertDetail = AlertDetailOut | FamilyAlertDetailOut
+MAX_CURSOR = 200
+
+
+@dataclass(frozen=True)
+class AlertCursor:
+    """Where a page of alerts ended: the last alert's (created_at, id), the listing's order.
+
+    Keyset paging: the next page starts strictly after this key, so alerts stored while a
+    client pages (they are newer) neither shift nor repeat the pages it has not read yet.
+    """
+
+    created_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        """Opaque to clients: base64url of the key."""
+        raw = f"{self.created_at.astimezone(UTC).isoformat()}|{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, text: str) -> AlertCursor:
+        """The key of a cursor this API made; 422 (field `cursor`) for anything else."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            at, _, alert_id = raw.partition("|")
+            created = datetime.fromisoformat(at)
+            cursor = cls(created, int(alert_id))
+            if created.tzinfo is None or not 1 <= cursor.id <= MAX_ID:
+                raise ValueError(raw)
+        except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
+            raise invalid_query("cursor", "not a cursor from this API (take next_cursor "
+                                "from the Link header of the previous page)") from None
+        return cursor
+
+
+def invalid_query(name: str, message: str) -> RequestValidationError:
+    """A field-level 422 for a query parameter, shaped like FastAPI's own."""
+    return RequestValidationError([{"loc": ("query", name), "msg": message,
+                                    "type": "value_error"}])
+
+
+def _next_link(request: Request, cursor: AlertCursor) -> str:
+    """RFC 8288 Link to the next page: the same query with the new cursor (relative URL)."""
+    url = request.url.include_query_params(cursor=cursor.encode())
+    return f'<{url.path}?{url.query}>; rel="next"'
+
+
+@router.get("/alerts", response_model=AlertList, tags=["alerts"], responses={200: {
+    "description": "One page, newest first. When more alerts match, a `Link: <...>; "
+                   "rel=\"next\"` header names the next page."}})
 async def list_alerts(
+    request: Request,
+    response: Response,
     scope: ScopeDep,
     conn: ConnDep,
     status: Annotated[list[AlertStatus] | None,
@@ -139,17 +202,47 @@ async def list_alerts(
     severity: Annotated[list[Severity] | None,
                         Query(description="Repeat to match several severities.")] = None,
     resident: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Resident id.")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[AlertOut]:
-    """Alerts in the caller's scope, newest first."""
+    since: Annotated[BoundedTime | None, Query(
+        description="Only alerts opened at or after this time (ISO 8601; naive = UTC).")
+    ] = None,
+    until: Annotated[BoundedTime | None, Query(
+        description="Only alerts opened before this time.")] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR, description=(
+        "The next page: the cursor from the previous page's Link header."))] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 100,
+) -> AlertList:
+    """Alerts in the caller's scope, newest first, a page at a time (family: family view)."""
     scope.check_site(site)
+    if since is not None and until is not None and since >= until:
+        raise invalid_query("until", "must be later than 'since'")
+    after = AlertCursor.decode(cursor) if cursor is not None else None
     if resident is not None:
         await scope.require_resident(conn, resident)
     where = _alert_filters(scope, status, site, alert_type, severity, resident)
+    _page_filters(where, since, until, after)
     query = sql.SQL(_ALERTS).format(where=where.clause())
     async with conn.cursor(row_factory=class_row(AlertOut)) as cur:
         await cur.execute(query, {**where.params, "limit": limit})
-        return await cur.fetchall()
+        alerts = await cur.fetchall()
+    if len(alerts) > limit:
+        alerts = alerts[:limit]
+        response.headers["Link"] = _next_link(
+            request, AlertCursor(alerts[-1].created_at, alerts[-1].id))
+    if scope.user.role is Role.FAMILY:
+        return [family_alert(alert) for alert in alerts]
+    return alerts
+
+
+def _page_filters(where: Where, since: datetime | None, until: datetime | None,
+                  after: AlertCursor | None) -> None:
+    """The time window (on opened_at, the event time) and the keyset of the page."""
+    if since is not None:
+        where.add("a.opened_at >= %(since)s", since=since)
+    if until is not None:
+        where.add("a.opened_at < %(until)s", until=until)
+    if after is not None:
+        where.add("(a.created_at, a.id) < (%(after_at)s, %(after_id)s)",
+                  after_at=after.created_at, after_id=after.id)
 
 
 def _alert_filters(scope: Scope, statuses: list[AlertStatus] | None, site: str | None,
@@ -171,9 +264,8 @@ def _alert_filters(scope: Scope, statuses: list[AlertStatus] | None, site: str |
     return where
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertDetailOut, tags=["alerts"])
-async def get_alert(alert_id: IdPath, scope: ScopeDep, conn: ConnDep) -> AlertDetailOut:
-    """One alert with its history (404 when missing or outside the caller's scope)."""
+async def alert_detail(conn: AsyncConn, scope: Scope, alert_id: int) -> AlertDetailOut:
+    """The staff view of one alert with its history (404 when missing or out of scope)."""
     where = Where()
     where.add("a.id = %(alert_id)s", alert_id=alert_id)
     scope.restrict_alerts(where)
@@ -186,6 +278,16 @@ async def get_alert(alert_id: IdPath, scope: ScopeDep, conn: ConnDep) -> AlertDe
         await cur.execute(_HISTORY, (alert_id,))
         history = await cur.fetchall()
     return AlertDetailOut(**alert.model_dump(), history=history)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertDetail, tags=["alerts"])
+async def get_alert(alert_id: IdPath, scope: ScopeDep, conn: ConnDep) -> AlertDetail:
+    """One alert with its history (family members: the family view, no staff internals)."""
+    detail = await alert_detail(conn, scope, alert_id)
+    if scope.user.role is not Role.FAMILY:
+        return detail
+    return FamilyAlertDetailOut(**family_alert(detail).model_dump(),
+                                history=family_history(detail, detail.history))
 
 
 # --- vitals ------------------------------------------------------------------------------
@@ -351,11 +453,12 @@ async def get_vitals(
     resident_id: IdPath,
     scope: ScopeDep,
     conn: ConnDep,
-    start: Annotated[datetime | None, Query(
+    start: Annotated[BoundedTime | None, Query(
         alias="from", description="ISO-8601 start (inclusive); default: 24 h before 'to'. "
                                   "Without an offset, UTC is assumed.")] = None,
-    end: Annotated[datetime | None, Query(
-        alias="to", description="ISO-8601 end (exclusive); default: now.")] = None,
+    end: Annotated[BoundedTime | None, Query(
+        alias="to", description="ISO-8601 end (exclusive); default: now. Times must lie "
+                                "between 1970 and 2200.")] = None,
     bucket: Annotated[str, Query(max_length=16, description="Bucket width: seconds, or e.g. "
                                  "30s, 5m, 1h, 1d.")] = "5m",
 ) -> Response:

@@ -11,11 +11,11 @@ from uuid import UUID, uuid4
 
 import jwt
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
 
 from dashboard.deps import AsyncConn, ConnDep, DashboardState, StateDep
-from dashboard.models import TokenOut, UserOut
+from dashboard.models import LoginForm, TokenOut, UserOut
 from eldercare.accounts import Role, hash_password, verify_password
 
 logger = logging.getLogger(__name__)
@@ -217,22 +217,11 @@ def _too_many(retry_after: int) -> HTTPException:
         headers={"Retry-After": str(retry_after)})
 
 
-def _refuse_nul(username: str, password: str) -> None:
-    """422 for a NUL character, which no stored username or password has (PostgreSQL text
-    cannot hold one, so the lookup would fail with a 500)."""
-    for field_name, value in (("username", username), ("password", password)):
-        if "\x00" in value:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                f"Invalid request: form field '{field_name}': must not "
-                                "contain NUL characters")
-
-
 @router.post("/auth/token", response_model=TokenOut,
              responses={429: {"description": "Too many failed logins from this client"}})
-async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request,
+async def login(form: Annotated[LoginForm, Depends()], request: Request,
                 conn: ConnDep, state: StateDep) -> TokenOut:
     """Exchange a username and password for a bearer token (OAuth2 password flow)."""
-    _refuse_nul(form.username, form.password)
     address = request.client.host if request.client is not None else "unknown"
     throttle = state.login_throttle
     wait = throttle.begin(address, form.username)

@@ -17,6 +17,7 @@ import base64
 import binascii
 import logging
 import re
+from collections.abc import Mapping
 from datetime import datetime, time
 from typing import Annotated, ClassVar
 from urllib.parse import parse_qsl, urlsplit
@@ -40,7 +41,7 @@ from alerts.notify.channels.guard import url_shape_problem
 from dashboard.api import SITE_REGEX, IdPath
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
-from dashboard.models import UserOut
+from dashboard.models import KeyText, SecretText, UrlText, UserOut, ZoneText
 from dashboard.scope import ScopeDep, not_found
 from eldercare.accounts import Role, is_valid_timezone
 
@@ -54,8 +55,6 @@ SITE_KINDS = ROBOT_KINDS
 SIGNED_KINDS = (ChannelKind.DINGTALK, ChannelKind.WEBHOOK)
 UNSIGNED_KIND_ERROR = "only dingtalk and webhook channels take a signing secret"
 MAX_CHANNELS = 20  # per person or per site
-MAX_TARGET = 2048
-MAX_SECRET = 256
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 FAMILY_DEFAULT_SEVERITY = Severity.HIGH
 STAFF_DEFAULT_SEVERITY = Severity.INFO
@@ -133,9 +132,11 @@ def _key(value: str, size: int, name: str) -> str:
 
 QuietTime = Annotated[time, BeforeValidator(parse_hhmm),
                       Field(description="Local time HH:MM (24-hour).")]
-TimezoneName = Annotated[str, AfterValidator(check_timezone),
+TimezoneName = Annotated[ZoneText, AfterValidator(check_timezone),
                          Field(description="IANA time zone of the quiet hours.")]
-SecretText = Annotated[str, Field(min_length=1, max_length=MAX_SECRET)]
+# Texts are typed in dashboard.models (lengths, no NUL or control characters); the shape
+# checks here then run on text that is known to be clean.
+TargetText = UrlText
 
 
 # --- request and response models ----------------------------------------------------------
@@ -144,8 +145,8 @@ SecretText = Annotated[str, Field(min_length=1, max_length=MAX_SECRET)]
 class PushKeysIn(BaseModel):
     """The `keys` of a browser PushSubscription."""
 
-    p256dh: str = Field(max_length=200)
-    auth: str = Field(max_length=100)
+    p256dh: KeyText
+    auth: KeyText
 
     @field_validator("p256dh")
     @classmethod
@@ -161,7 +162,7 @@ class PushKeysIn(BaseModel):
 class PushSubscriptionIn(BaseModel):
     """A browser PushSubscription as JSON (`subscription.toJSON()`); other fields ignored."""
 
-    endpoint: Annotated[str, Field(max_length=MAX_TARGET), AfterValidator(check_url)]
+    endpoint: Annotated[TargetText, AfterValidator(check_url)]
     keys: PushKeysIn
 
 
@@ -180,8 +181,8 @@ class ChannelIn(BaseModel):
     subscription: PushSubscriptionIn | None = Field(
         default=None, validate_default=True,
         description="webpush only: the browser's PushSubscription JSON.")
-    target: str | None = Field(
-        default=None, max_length=MAX_TARGET, validate_default=True,
+    target: TargetText | None = Field(
+        default=None, validate_default=True,
         description="email: the address; webhook/wecom/dingtalk: the https:// URL.")
     secret: SecretText | None = Field(default=None, validate_default=True,
                                       description="dingtalk/webhook only: signing secret.")
@@ -346,12 +347,23 @@ SELECT count(*) FROM notification_channels
 WHERE {owner} AND NOT (kind = %(kind)s AND target = %(target)s)
 """
 
-# A browser has one push subscription: if someone else registered it before (a shared
-# phone), their alerts must stop arriving on it.
-_RELEASE_ENDPOINT = """
-DELETE FROM notification_channels
+# A push endpoint is the secret address of one browser's subscription, so it belongs to the
+# account that registered it first. Anyone else presenting it is refused (409) and nothing of
+# the owner's changes: knowing an endpoint must not let an account silence or take over another
+# person's alerts. A phone that changes hands gets a fresh endpoint instead (the phone page
+# unsubscribes and subscribes again on this 409), and the old owner's endpoint then expires at
+# the push service. The lock serializes registrations of one endpoint without a schema change.
+_LOCK_ENDPOINT = "SELECT pg_advisory_xact_lock(hashtextextended(%(target)s, 0))"
+
+_ENDPOINT_TAKEN = """
+SELECT 1 FROM notification_channels
 WHERE kind = 'webpush' AND target = %(target)s AND user_id IS DISTINCT FROM %(user_id)s
+LIMIT 1
 """
+
+ENDPOINT_TAKEN = ("Another account has registered this browser's push subscription; "
+                  "unsubscribe and subscribe again in this browser for a new one (the phone "
+                  "page does this by itself)")
 
 _DEFAULT_TZ = """
 SELECT COALESCE(
@@ -447,14 +459,22 @@ async def _upsert(conn: AsyncConn, user: UserOut, body: ChannelIn, *, user_id: i
     }
     async with conn.transaction():
         if body.kind is ChannelKind.WEBPUSH:
-            cur = await conn.execute(_RELEASE_ENDPOINT, params)
-            if cur.rowcount:
-                logger.info("push endpoint moved to user %s from %d other account(s)",
-                            user.username, cur.rowcount)
+            await _claim_endpoint(conn, user, params)
         cur = await conn.execute(_UPSERT, params)
         row = await cur.fetchone()
     assert row is not None
     return row, bool(row[11])
+
+
+async def _claim_endpoint(conn: AsyncConn, user: UserOut, params: Mapping[str, object]
+                          ) -> None:
+    """409 when another account owns this push endpoint (call inside the transaction)."""
+    await conn.execute(_LOCK_ENDPOINT, params)
+    cur = await conn.execute(_ENDPOINT_TAKEN, params)
+    if await cur.fetchone() is not None:
+        logger.warning("user %s presented a push endpoint that another account registered; "
+                       "refused", user.username)
+        raise HTTPException(status.HTTP_409_CONFLICT, ENDPOINT_TAKEN)
 
 
 def _created_or_updated(response: Response, inserted: bool) -> None:

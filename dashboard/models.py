@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Form
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from alerts.model import AlertStatus, Severity
 from eldercare.accounts import Role
@@ -13,6 +15,98 @@ from gateway.schema import DeviceType
 
 # Alert types are open-ended (rules add new ones), so they are validated by shape only.
 ALERT_TYPE_PATTERN = r"^[a-z0-9_]{1,32}$"
+
+
+# --- text and times the API accepts ----------------------------------------------------------
+#
+# Every free text a request carries goes through one of these types, so a NUL byte (which
+# PostgreSQL refuses in text and jsonb), a lone surrogate (which cannot be encoded as UTF-8) or a
+# control character (which could forge a log line) is a 422 naming the field, never a 500 from
+# deep inside a query or a hash function.
+
+_LINE_BREAKS = frozenset("\n\r\t")
+_NEVER = frozenset({"Cs"})  # lone surrogates: not encodable as UTF-8
+_NOT_IN_A_LINE = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def _refuse(value: str, categories: frozenset[str], allowed: frozenset[str], what: str) -> str:
+    for index, char in enumerate(value):
+        if char in allowed:
+            continue
+        if char == "\x00" or unicodedata.category(char) in categories:
+            raise ValueError(f"{what} must not contain the control or invalid character "
+                             f"U+{ord(char):04X} (at position {index})")
+    return value
+
+
+def single_line(value: str) -> str:
+    """Text on one line: no control characters (tab and line breaks included), no NUL."""
+    return _refuse(value, _NOT_IN_A_LINE, frozenset(), "this text")
+
+
+def multi_line(value: str) -> str:
+    """Free text such as a note: line breaks and tabs allowed, other control characters not."""
+    return _refuse(value, _NOT_IN_A_LINE, _LINE_BREAKS, "this text")
+
+
+def secret_text(value: str) -> str:
+    """A password or signing secret: any character a person can type, but no NUL and nothing
+    that cannot be encoded as UTF-8 (a secret's characters are its business, not ours)."""
+    return _refuse(value, _NEVER, frozenset(), "this value")
+
+
+MAX_USERNAME = 150  # `user add` must not allow longer (nor control characters)
+MAX_PASSWORD = 1024
+MAX_NOTE = 2000
+MAX_SECRET = 256
+MAX_URL = 2048
+MAX_KEY = 200
+MAX_TIMEZONE = 64
+
+# The length comes first, so a huge value is refused before it is scanned.
+Username = Annotated[str, Field(min_length=1, max_length=MAX_USERNAME),
+                     AfterValidator(single_line)]
+Password = Annotated[str, Field(max_length=MAX_PASSWORD), AfterValidator(secret_text)]
+NoteText = Annotated[str, Field(max_length=MAX_NOTE), AfterValidator(multi_line)]
+SecretText = Annotated[str, Field(min_length=1, max_length=MAX_SECRET),
+                       AfterValidator(secret_text)]
+UrlText = Annotated[str, Field(max_length=MAX_URL), AfterValidator(single_line)]
+KeyText = Annotated[str, Field(max_length=MAX_KEY), AfterValidator(single_line)]
+ZoneText = Annotated[str, Field(max_length=MAX_TIMEZONE), AfterValidator(single_line)]
+ScopeText = Annotated[str, Field(max_length=1000), AfterValidator(single_line)]
+
+# Times a request may name. Python's datetime ends at year 9999 and PostgreSQL's ranges differ
+# from it, so a time near either end overflows in arithmetic (`to - 24 h`, a time-zone
+# conversion). Nothing this platform stores is outside these bounds.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def bounded_time(value: datetime) -> datetime:
+    """The time in UTC (naive means UTC), if it lies in [EARLIEST, LATEST)."""
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+    return utc
+
+
+BoundedTime = Annotated[datetime, AfterValidator(bounded_time)]
+
+
+class LoginForm:
+    """The OAuth2 password-flow form (RFC 6749 §4.3), with the API's text rules applied."""
+
+    def __init__(self, username: Annotated[Username, Form()],
+                 password: Annotated[Password, Form(json_schema_extra={"format": "password"})],
+                 grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+                 scope: Annotated[ScopeText, Form()] = "") -> None:
+        self.grant_type = grant_type
+        self.username = username
+        self.password = password
+        self.scopes = scope.split()
 
 
 class _Out(BaseModel):
@@ -105,6 +199,105 @@ class AlertDetailOut(AlertOut):
 
     details: dict[str, Any]
     history: list[AlertHistoryOut]
+
+
+# --- what a family member sees -----------------------------------------------------------
+#
+# Family accounts follow their relative's alerts, but staff notes, staff names and user ids,
+# assignments and escalation steps are the care team's internal record (a note may be about
+# another resident; "assigned to carer1 (user 3, ...)" names staff and load). Family members
+# get what happened, when and how it ended, in plain words, built from a whitelist of fields:
+# a new internal column stays invisible to them by default.
+
+_FAMILY_OUTCOMES = {
+    "false_alarm": "it was a false alarm",
+    "assisted_at_home": "a carer helped at home",
+    "ambulance_called": "an ambulance was called",
+    "hospital": "taken to hospital",
+    "other": "closed by the care team",
+    "cancelled_by_resident": "cancelled by the resident",
+}
+
+# History actions a family member sees (anything else, e.g. assignment, notification and
+# escalation steps, is internal), in their words.
+_FAMILY_EVENTS = {
+    "opened": "The alarm was raised",
+    "repeated": "The alarm went off again",
+    "acknowledged": "A carer is responding",
+    "resolved": "Closed by the care team",
+    "cancelled by resident": "Cancelled by the resident",
+    "condition cleared": "The reading is back to normal",
+}
+
+
+def family_summary(status: AlertStatus, outcome: str | None) -> str:
+    """The alert's state in a family member's words."""
+    if status is AlertStatus.OPEN:
+        return "The care team has been alerted"
+    if status is AlertStatus.ACKNOWLEDGED:
+        return "A carer is responding"
+    if status is AlertStatus.CANCELLED:
+        return "Cancelled by the resident"
+    ending = _FAMILY_OUTCOMES.get(outcome or "", "closed by the care team")
+    return f"Resolved: {ending}"
+
+
+class FamilyAlertOut(_Out):
+    """An alert as a family member sees it: what, when, state and outcome; no staff data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int
+    resident_id: int
+    resident_name: str
+    site_id: str
+    type: str
+    severity: Severity
+    status: AlertStatus
+    opened_at: datetime
+    created_at: datetime
+    last_seen: datetime
+    count: int
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    outcome: str | None
+    summary: str = Field(description='In plain words, e.g. "A carer is responding".')
+
+
+class FamilyHistoryOut(_Out):
+    """One step of an alert's story, as a family member sees it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+    status: str
+    event: str = Field(description='e.g. "The alarm was raised", "A carer is responding".')
+
+
+class FamilyAlertDetailOut(FamilyAlertOut):
+    """A family member's view of one alert with its story, oldest first."""
+
+    history: list[FamilyHistoryOut]
+
+
+def family_alert(alert: AlertOut) -> FamilyAlertOut:
+    """The family-facing view of an alert (whitelisted fields plus a summary)."""
+    fields = {name: getattr(alert, name) for name in FamilyAlertOut.model_fields
+              if name != "summary"}
+    return FamilyAlertOut(**fields, summary=family_summary(alert.status, alert.outcome))
+
+
+def family_history(alert: AlertOut, history: list[AlertHistoryOut]) -> list[FamilyHistoryOut]:
+    """The family-visible steps of an alert's history (no actors, notes or assignments)."""
+    steps = []
+    for entry in history:
+        event = _FAMILY_EVENTS.get(entry.action)
+        if event is None:
+            continue
+        if entry.action == "resolved" and alert.outcome in _FAMILY_OUTCOMES:
+            event = f"Resolved: {_FAMILY_OUTCOMES[alert.outcome]}"
+        steps.append(FamilyHistoryOut(at=entry.at, status=entry.status, event=event))
+    return steps
 
 
 class HealthOut(_Out):

@@ -154,6 +154,8 @@
 
   // Who acknowledged: "you", or the name from the alert's history (fetched once per alert).
   function ackName(item) {
+    // Family accounts get the family view of alerts (no staff names or ids).
+    if (state.session && state.session.role === "family") return "a carer";
     if (state.me && item.acknowledged_by === state.me.id) return "you";
     const known = state.ackNames.get(item.id);
     if (known) return known;

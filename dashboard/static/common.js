@@ -84,13 +84,32 @@
 
   // --- HTTP ----------------------------------------------------------------------------
 
-  async function detailOf(resp) {
+  // A response body is read exactly once, as text: an empty body (204, 205, or an answer
+  // that a proxy or a restarting server cut to nothing) is `null`, never a JSON parse error.
+  async function bodyOf(resp) {
+    let text;
     try {
-      const body = await resp.json();
-      if (typeof body.detail === "string") return body.detail;
+      text = await resp.text();
+    } catch (err) {
+      throw networkError(err);
+    }
+    if (!text.trim()) return null;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ApiError(`The server sent an unreadable answer (HTTP ${resp.status})`,
+        resp.status);
+    }
+  }
+
+  async function detailOf(resp) {
+    let body = null;
+    try {
+      body = await bodyOf(resp);
     } catch {
       /* not JSON */
     }
+    if (body && typeof body.detail === "string") return body.detail;
     return `The server answered ${resp.status} ${resp.statusText}`.trim();
   }
 
@@ -112,7 +131,8 @@
     return Date.now() + clockOffsetMs;
   }
 
-  // api("/alerts") or api("/alerts/1/ack", {method: "POST", body: {...}}) -> parsed JSON.
+  // api("/alerts") or api("/alerts/1/ack", {method: "POST", body: {...}}) -> parsed JSON,
+  // or null when the answer has no body.
   async function api(path, { method = "GET", body } = {}) {
     const session = loadSession();
     if (!session) throw new AuthError("Please log in.");
@@ -131,7 +151,7 @@
     noteServerClock(resp);
     if (resp.status === 401) throw new AuthError(await detailOf(resp));
     if (!resp.ok) throw new ApiError(await detailOf(resp), resp.status);
-    return resp.status === 204 ? null : resp.json();
+    return bodyOf(resp);
   }
 
   async function requestToken(username, password) {
@@ -146,7 +166,9 @@
       throw networkError(err);
     }
     if (!resp.ok) throw new Error(await detailOf(resp));
-    return resp.json();
+    const token = await bodyOf(resp);
+    if (!token) throw new Error("The server sent an empty answer; please try again.");
+    return token;
   }
 
   // --- formatting ------------------------------------------------------------------------
@@ -455,6 +477,7 @@
       reloading = [];
       try {
         const list = await api(ACTIVE_QUERY);
+        if (!Array.isArray(list)) throw new Error("the server sent no list; retrying");
         const before = new Set(alerts.keys());
         alerts.clear();
         for (const alert of list) alerts.set(alert.id, alert);
@@ -577,7 +600,8 @@
       say("");
       try {
         const updated = await request();
-        live.applyAlert(updated);
+        if (updated) live.applyAlert(updated);
+        else live.reload(); // done, but the answer carried no alert: fetch the list
         return true;
       } catch (err) {
         if (err instanceof AuthError) throw err;

@@ -220,13 +220,29 @@
     const { public_key: publicKey } = await E.api("/push/vapid-public-key");
     await navigator.serviceWorker.register("/sw.js", { scope: "/" });
     const registration = await navigator.serviceWorker.ready;
-    let subscription;
+    const key = keyBytes(publicKey);
+    const subscription = await subscribeOrExplain(registration, key);
     try {
-      subscription = await subscribe(registration, keyBytes(publicKey));
+      await registerSubscription(subscription);
+    } catch (err) {
+      // 409: this browser's subscription belongs to someone who used this phone before. A
+      // fresh subscription gets a new endpoint of our own (theirs then expires).
+      if (!(err instanceof E.ApiError) || err.status !== 409) throw err;
+      await subscription.unsubscribe();
+      await registerSubscription(await subscribeOrExplain(registration, key));
+    }
+  }
+
+  async function subscribeOrExplain(registration, key) {
+    try {
+      return await subscribe(registration, key);
     } catch (err) {
       throw new Error(`This phone could not subscribe to notifications (${err.message}).`);
     }
-    await E.api("/me/channels", {
+  }
+
+  function registerSubscription(subscription) {
+    return E.api("/me/channels", {
       method: "POST", body: { kind: "webpush", subscription: subscription.toJSON() },
     });
   }

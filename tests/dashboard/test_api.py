@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -9,8 +11,10 @@ import pytest
 
 from dashboard import app as dashboard_app
 from dashboard import deps
+from dashboard.models import FamilyAlertOut
+from eldercare import db
 from eldercare.services import free_port
-from tests.dashboard.conftest import app_client, login
+from tests.dashboard.conftest import World, app_client, insert_alert, login
 
 pytestmark = pytest.mark.anyio
 
@@ -124,9 +128,74 @@ async def test_alert_detail_with_history(client, world):
     assert detail["note"] == "Sensor knocked over"
     assert [h["action"] for h in detail["history"]] == ["opened", "acknowledged", "resolved"]
     assert detail["history"][1]["actor_id"] == world.duty_north
-    sos = await get(client, "family-alice", f"/api/v1/alerts/{world.sos_alice}")
+    sos = await get(client, "duty-north", f"/api/v1/alerts/{world.sos_alice}")
     assert sos["details"] == {"detail": "long press"}
     assert sos["history"] == []
+
+
+# --- what family members see ---------------------------------------------------------
+
+STAFF_TEXT = ("Carl Care", "care-north", "Dora Duty", "duty-north", "assigned",
+              "user 3", "other active alert", "Fell while drunk again", "spoke to GP")
+STAFF_FIELDS = {"assigned_to", "acknowledged_by", "resolved_by", "note", "actor", "actor_id",
+                "details", "device_id", "action"}
+
+
+def _staff_history(database_url: str, world: World) -> int:
+    """A resolved fall of Alice's with the internal record a real one gets."""
+    with db.connect(database_url) as conn:
+        alert_id = insert_alert(
+            conn, world.alice, "north", "fall", "critical", status="resolved", minutes_ago=90,
+            assigned_to=world.care_north, acknowledged_by=world.care_north,
+            acknowledged_at=datetime.now(UTC), resolved_by=world.duty_north,
+            resolved_at=datetime.now(UTC), outcome="assisted_at_home",
+            note="Fell while drunk again; spoke to GP", details={"assignee": "care-north"})
+        for action, status, actor_id, actor, note in (
+                ("opened", "open", None, "system", "fall detected by bed-alice"),
+                ("assigned", "open", None, "system",
+                 f"assigned to care-north (user {world.care_north}, 0 other active alert(s))"),
+                ("notified assigned", "open", None, "system", "care-north by webpush"),
+                ("acknowledged", "acknowledged", world.care_north, "care-north", "on my way"),
+                ("resolved", "resolved", world.duty_north, "duty-north",
+                 "Fell while drunk again; spoke to GP")):
+            conn.execute("INSERT INTO alert_history (alert_id, action, actor_id, actor, status, "
+                         "note) VALUES (%s, %s, %s, %s, %s, %s)",
+                         (alert_id, action, actor_id, actor, status, note))
+        conn.commit()
+    return alert_id
+
+
+def _no_staff_internals(body: Any) -> None:
+    text = json.dumps(body)
+    for word in STAFF_TEXT:
+        assert word not in text, word
+    items = body if isinstance(body, list) else [body, *body.get("history", [])]
+    for item in items:
+        assert not STAFF_FIELDS & set(item), item
+
+
+async def test_family_gets_a_family_view_without_staff_internals(client, world, clean_db):
+    fall = _staff_history(clean_db, world)
+    listed = await get(client, "family-alice", "/api/v1/alerts")
+    _no_staff_internals(listed)
+    assert set(listed[0]) == set(FamilyAlertOut.model_fields)
+    by_id = {a["id"]: a for a in listed}
+    assert by_id[fall]["summary"] == "Resolved: a carer helped at home"
+    assert by_id[world.sos_alice]["summary"] == "The care team has been alerted"
+    assert by_id[world.battery_alice]["summary"] == "A carer is responding"
+    for alert_id in (fall, world.sos_alice, world.battery_alice):
+        detail = await get(client, "family-alice", f"/api/v1/alerts/{alert_id}")
+        _no_staff_internals(detail)
+    detail = await get(client, "family-alice", f"/api/v1/alerts/{fall}")
+    assert [h["event"] for h in detail["history"]] == [
+        "The alarm was raised", "A carer is responding", "Resolved: a carer helped at home"]
+    assert detail["outcome"] == "assisted_at_home"
+    assert detail["resolved_at"] is not None
+    # Staff still see the whole record.
+    staff = await get(client, "duty-north", f"/api/v1/alerts/{fall}")
+    assert staff["note"] == "Fell while drunk again; spoke to GP"
+    assert staff["assigned_to"] == world.care_north
+    assert "assigned" in [h["action"] for h in staff["history"]]
 
 
 async def test_single_resident(client, world):
@@ -192,6 +261,95 @@ async def test_bad_path_id_is_422(client, world):
     resp = await client.get("/api/v1/alerts/abc", headers=await login(client, "admin"))
     assert resp.status_code == 422
     assert "path parameter 'alert_id'" in resp.json()["detail"]
+
+
+# --- paging and time filters -----------------------------------------------------------
+
+
+def _many_alerts(database_url: str, world: World, count: int) -> None:
+    """`count` alerts of Bob's, several sharing one created_at (ties need the id)."""
+    base = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    with db.connect(database_url) as conn:
+        for n in range(count):
+            at = base + timedelta(minutes=n // 3)
+            insert_alert(conn, world.bob, "north", "tamper", "warning", status="resolved",
+                         opened_at=at, created_at=at, last_seen=at)
+        conn.commit()
+
+
+async def _all_pages(client: httpx.AsyncClient, headers: dict[str, str], **params: Any
+                     ) -> tuple[list[int], int]:
+    """Every id, following the Link headers; and the number of pages."""
+    seen: list[int] = []
+    url: str | None = "/api/v1/alerts"
+    pages = 0
+    while url is not None:
+        resp = await client.get(url, params=params if pages == 0 else None, headers=headers)
+        assert resp.status_code == 200, resp.text
+        seen.extend(ids(resp.json()))
+        pages += 1
+        link = resp.headers.get("link")
+        url = link[1:link.index(">")] if link else None
+        assert pages < 50
+    return seen, pages
+
+
+async def test_paging_through_alerts_has_no_duplicates_or_gaps(client, world, clean_db):
+    _many_alerts(clean_db, world, 11)
+    headers = await login(client, "admin")
+    everything = ids(await get(client, "admin", "/api/v1/alerts", limit=500))
+    assert len(everything) == 15
+    seen, pages = await _all_pages(client, headers, limit=4)
+    assert pages == 4
+    assert seen == everything
+    # Filters travel with the cursor; an alert stored while paging does not shift the pages.
+    first = await client.get("/api/v1/alerts", params={"type": "tamper", "limit": 5},
+                             headers=headers)
+    link = first.headers["link"]
+    assert link.endswith('>; rel="next"') and "type=tamper" in link
+    with db.connect(clean_db) as conn:
+        newest = insert_alert(conn, world.bob, "north", "tamper", "warning", minutes_ago=0)
+        conn.commit()
+    rest, _ = await _all_pages(client, headers, type="tamper", limit=5,
+                               cursor=link[link.index("cursor=") + 7:link.index(">")])
+    assert newest not in rest
+    assert ids(first.json()) + rest == [a for a in everything if a not in (
+        world.sos_carol, world.sos_alice, world.battery_alice, world.fall_bob)]
+    # The last page has no Link.
+    last = await client.get("/api/v1/alerts", params={"limit": 500}, headers=headers)
+    assert "link" not in last.headers
+
+
+async def test_alerts_since_and_until_filter_on_opened_time(client, world, clean_db):
+    _many_alerts(clean_db, world, 6)  # opened 12:00 x3, 12:01 x3 on 2026-03-01
+    tamper = {"type": "tamper", "limit": 500}
+    assert len(await get(client, "admin", "/api/v1/alerts", **tamper,
+                         since="2026-03-01T12:01:00Z")) == 3
+    assert len(await get(client, "admin", "/api/v1/alerts", **tamper,
+                         until="2026-03-01T12:01:00Z")) == 3
+    assert len(await get(client, "admin", "/api/v1/alerts", **tamper,
+                         since="2026-03-01T13:00:00+01:00", until="2026-03-01T12:00:30")) == 3
+    assert await get(client, "admin", "/api/v1/alerts", **tamper,
+                     since="2026-03-01T12:02:00Z") == []
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"since": "2026-03-01T12:00:00Z", "until": "2026-03-01T12:00:00Z"}, "until"),
+    ({"since": "2026-03-02", "until": "2026-03-01"}, "until"),
+    ({"since": "yesterday"}, "since"),
+    ({"until": "0001-01-01T01:00:00"}, "until"),
+    ({"since": "9999-12-31T23:59:59-14:00"}, "since"),
+    ({"cursor": "not-a-cursor"}, "cursor"),
+    ({"cursor": "MjAyNi0wMy0wMVQxMjowMDowMHwtNQ"}, "cursor"),  # a negative id
+    ({"cursor": "x" * 201}, "cursor"),
+    ({"cursor": "\x00"}, "cursor"),
+])
+async def test_bad_paging_values_are_422_naming_the_field(client, world, params, field):
+    resp = await client.get("/api/v1/alerts", params=params, headers=await login(client, "admin"))
+    assert resp.status_code == 422, resp.text
+    body = resp.json()
+    assert body["errors"][0]["loc"] == ["query", field]
+    assert f"query parameter '{field}'" in body["detail"]
 
 
 # --- health and page -------------------------------------------------------------------

@@ -98,13 +98,35 @@ async def test_webpush_subscription_keys_are_stored_but_never_returned(client, w
     assert row == (sub["keys"],)
 
 
-async def test_a_push_endpoint_moves_to_whoever_registers_it_last(client, world, clean_db):
+async def test_a_push_endpoint_registered_by_another_account_is_refused(client, world,
+                                                                        clean_db):
+    auth = await headers(client, "care-north", "duty-north", "family-alice")
+    sub = push_subscription()
+    mine = await post(client, auth["care-north"], {"kind": "webpush", "subscription": sub})
+    stolen = {**sub, "keys": push_subscription()["keys"]}  # the attacker's own keys
+    for other in ("duty-north", "family-alice"):
+        resp = await client.post(MINE, headers=auth[other],
+                                 json={"kind": "webpush", "subscription": stolen})
+        assert resp.status_code == 409, resp.text
+        assert detail(resp).startswith("Another account has registered")
+        assert (await client.get(MINE, headers=auth[other])).json() == []
+    # The owner's channel is untouched: same row, same keys.
+    assert (await client.get(MINE, headers=auth["care-north"])).json() == [mine]
+    assert query_one(clean_db, "SELECT user_id, secret FROM notification_channels") == (
+        world.care_north, sub["keys"])
+    # The owner may register it again (new keys from the same browser update the row).
+    again = await post(client, auth["care-north"], {"kind": "webpush", "subscription": stolen},
+                       expect=200)
+    assert again["id"] == mine["id"]
+
+
+async def test_a_push_endpoint_freed_by_its_owner_can_be_registered(client, world):
     auth = await headers(client, "care-north", "duty-north")
     sub = push_subscription()
-    await post(client, auth["care-north"], {"kind": "webpush", "subscription": sub})
+    mine = await post(client, auth["care-north"], {"kind": "webpush", "subscription": sub})
+    resp = await client.delete(f"{MINE}/{mine['id']}", headers=auth["care-north"])
+    assert resp.status_code == 204
     await post(client, auth["duty-north"], {"kind": "webpush", "subscription": sub})
-    assert (await client.get(MINE, headers=auth["care-north"])).json() == []
-    assert len((await client.get(MINE, headers=auth["duty-north"])).json()) == 1
 
 
 async def test_dingtalk_secret_is_never_returned_and_robot_urls_are_masked(client, world):

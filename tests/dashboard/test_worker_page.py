@@ -94,6 +94,42 @@ def test_worker_handles_an_assigned_alert_on_a_phone(server: Served, world: Worl
     assert browser.problems == []
 
 
+def test_an_acknowledgement_answered_without_a_body_shows_no_error(server: Served,
+                                                                  world: World, clean_db):
+    """The ack is really made by the server; its answer reaches the page with an empty body
+    (as a 204, or a proxy or restarting server cutting the body, would deliver it). The
+    page used to say "Unexpected end of JSON input"; it now reloads the list."""
+    from playwright.sync_api import Route, expect
+
+    execute(clean_db, "UPDATE alerts SET assigned_to = %s WHERE id = %s", world.care_north,
+            world.sos_alice)
+
+    def empty_body(route: Route) -> None:
+        real = route.fetch()  # the real server acknowledges
+        assert real.status == 200, real.text()
+        route.fulfill(status=200, headers={"Content-Type": "application/json"}, body="")
+
+    with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
+        page = browser.page
+        log_in(page, f"{server.url}/worker", "care-north")
+        card = page.locator("#mine-list .alert", has_text="SOS call")
+        expect(card).to_be_visible()
+        page.route(f"**/api/v1/alerts/{world.sos_alice}/ack", empty_body)
+        card.get_by_role("button", name="Acknowledge").tap()
+        expect(card).to_contain_text("Acknowledged by you")
+        expect(card.locator(".action-message")).to_have_text("")
+        expect(page.locator("#alerts-message")).to_have_text("")
+        assert scalar(clean_db, "SELECT acknowledged_by FROM alerts WHERE id = %s",
+                      world.sos_alice) == world.care_north
+        # The shared helper answers null for an empty body, whatever the route.
+        page.route("**/api/v1/alerts?*", lambda route: route.fulfill(
+            status=200, headers={"Content-Type": "application/json"}, body=""))
+        page.evaluate("window.Eldercare.api('/alerts?status=open').then("
+                      "(body) => { window.__emptyAnswer = body; })")
+        page.wait_for_function("window.__emptyAnswer === null")
+    assert browser.problems == []
+
+
 def test_duty_toggle_and_alert_links(server: Served, world: World, clean_db):
     from playwright.sync_api import expect
 
