@@ -16,8 +16,10 @@ from gateway.records import (
     TelemetryRecord,
 )
 from gateway.schema import Channel, DeviceType
+from gateway.text import printable
 
 DEAD_LETTER_KEEP_BYTES = 4096
+MAX_TOPIC_CHARS = 300
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 EARLIEST_PLAUSIBLE = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -112,5 +114,11 @@ class RejectedError(ValueError):
 
 
 def dead_letter(topic: str, payload: bytes, received_at: datetime, reason: str) -> DeadLetter:
-    """Build a dead letter, keeping at most DEAD_LETTER_KEEP_BYTES of the payload."""
-    return DeadLetter(received_at, topic, payload[:DEAD_LETTER_KEEP_BYTES], len(payload), reason)
+    """Build a dead letter, keeping at most DEAD_LETTER_KEEP_BYTES of the payload.
+
+    Topic and reason may carry device input (a key name, a value): both are made printable
+    and bounded here, so no caller can forge a log line or store a NUL that PostgreSQL
+    refuses. The payload keeps its raw bytes (bytea).
+    """
+    return DeadLetter(received_at, printable(topic, MAX_TOPIC_CHARS),
+                      payload[:DEAD_LETTER_KEEP_BYTES], len(payload), printable(reason))

@@ -6,6 +6,8 @@ defines what a device may send or receive. See docs/protocol.md.
 
 from __future__ import annotations
 
+import json
+import operator
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -313,9 +315,68 @@ _M = TypeVar("_M", bound=BaseModel)
 
 def _validate(model: type[_M], payload: bytes) -> _M:
     try:
-        return model.model_validate_json(payload)
+        message = model.model_validate_json(payload)
     except ValidationError as exc:
         raise PayloadError(_summarise(exc)) from None
+    if _key_count(payload) != _fields_given(message):
+        _reject_duplicate_keys(payload)
+    return message
+
+
+# A key is a JSON string followed by optional whitespace and ":". Counting these bytes finds
+# every key (and, rarely, a string value that starts with ":" or holds an escaped quote
+# before one, which only sends the message to the exact check below).
+_KEY_END = re.compile(rb'"[ \t\r\n]*:')
+_JSON_SPACE = b" \t\r\n"
+
+
+def _key_count(payload: bytes) -> int:
+    """At least the number of keys in `payload` (all objects); exact for compact JSON."""
+    if len(payload.translate(None, _JSON_SPACE)) != len(payload):  # whitespace: slower count
+        return len(_KEY_END.findall(payload))
+    return payload.count(b'":')
+
+
+def _fields_given(message: BaseModel) -> int:
+    """Keys the validated message was built from, nested samples included.
+
+    pydantic keeps the last of duplicate keys, so a payload with duplicates has more keys
+    than this; with `extra="forbid"` every key is a field, so equal counts prove none.
+    """
+    count = len(message.model_fields_set)
+    if isinstance(message, BedTelemetryBatch):
+        count += sum(map(len, map(_FIELDS_SET, message.samples)))
+    return count
+
+
+_FIELDS_SET = operator.attrgetter("model_fields_set")
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as parsed: its key-value pairs in order, duplicates kept."""
+
+
+def _reject_duplicate_keys(payload: bytes) -> None:
+    """The exact (slower) check, run only when the cheap count cannot rule duplicates out."""
+    try:
+        tree = json.loads(payload, object_pairs_hook=_Pairs)
+    except ValueError:
+        return  # pydantic accepted it, so this cannot happen; nothing to add
+    _check_pairs(tree, "")
+
+
+def _check_pairs(node: Any, path: str) -> None:
+    if isinstance(node, _Pairs):
+        seen: set[str] = set()
+        for key, value in node:
+            if key in seen:
+                where = f"{path}: " if path else ""
+                raise PayloadError(f"{where}duplicate key {key!r} (each key at most once)")
+            seen.add(key)
+            _check_pairs(value, f"{path}.{key}" if path else key)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _check_pairs(item, f"{path}.{i}")
 
 
 def _summarise(exc: ValidationError) -> str:

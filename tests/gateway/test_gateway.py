@@ -373,3 +373,30 @@ def test_mutated_valid_payloads_never_raise(gw: Gateway) -> None:
         result = gw.process(topics[i], bytes(data), NOW)
         outcomes[type(result)] += 1
     assert outcomes[DeadLetter] > 0
+
+
+# --- hostile text reaching a reason -------------------------------------------------
+
+@pytest.mark.parametrize("key", ["x\n2026-01-01 ERROR pipeline exited", "nul\x00key",
+                                 "cr\r", "\u2028ls", "\x1b[2J"])
+def test_control_characters_in_a_key_never_reach_the_reason(gw: Gateway, key: str) -> None:
+    dl = rejected(gw.process(BED_TELEMETRY, dumps(reading(**{key: 1})), NOW))
+    assert "Extra inputs are not permitted" in dl.reason
+    assert dl.reason.isprintable()
+    assert dl.topic == BED_TELEMETRY
+
+
+def test_a_huge_key_gives_a_bounded_reason(gw: Gateway) -> None:
+    dl = rejected(gw.process(BED_TELEMETRY, dumps(reading(**{"k" * 9000: 1})), NOW))
+    assert len(dl.reason) <= 512
+
+
+def test_duplicate_keys_never_open_an_alert(gw: Gateway) -> None:
+    payload = b'{"ts":%d,"seq":1,"type":"test","type":"sos"}' % ms(NOW)
+    dl = rejected(gw.process(BTN_EVENT, payload, NOW))
+    assert dl.reason == "duplicate key 'type' (each key at most once)"
+
+
+def test_dead_letter_topic_is_printable(gw: Gateway) -> None:
+    dl = rejected(gw.process("eldercare/v1/north/bed-1/x\n\x00y", b"{}", NOW))
+    assert dl.topic.isprintable() and dl.reason.isprintable()

@@ -639,3 +639,47 @@ def test_command_unknown_fields_are_ignored_by_devices():
 def test_nul_characters_in_text_are_rejected():
     with pytest.raises(schema.PayloadError, match="NUL"):
         schema.decode_event(b'{"ts":1760000000000,"seq":1,"type":"test","detail":"a\\u0000b"}')
+
+
+# --- duplicate keys ---------------------------------------------------------------
+
+DUPLICATES = [
+    pytest.param(decode_event, b'{"ts":1767225600000,"seq":1,"type":"test","type":"sos"}',
+                 "'type'", id="event-type"),
+    pytest.param(decode_event, b'{"ts":1767225600000,"seq":1,"type":"test" ,"type" : "sos"}',
+                 "'type'", id="event-whitespace"),
+    pytest.param(decode_event, b'{"ts":1767225600000,"seq":1,"type":"test","typ\\u0065":"sos"}',
+                 "'type'", id="event-escaped-key"),
+    pytest.param(decode_event, b'{"ts":1,"seq":1,"type":"sos","detail":"a","detail":null}',
+                 "'detail'", id="event-detail-null"),
+    pytest.param(decode_status, b'{"online":true,"online":false}', "'online'",
+                 id="status-last-will"),
+    pytest.param(decode_telemetry,
+                 b'{"ts":1,"seq":2,"samples":[{"ts":1,"seq":1,"occupied":true,"movement":1,'
+                 b'"movement":2}]}', "samples.0: duplicate key 'movement'", id="batch-sample"),
+    pytest.param(decode_telemetry,
+                 b'{"ts":1,"seq":2,"seq":3,"samples":[{"ts":1,"seq":1,"occupied":true,'
+                 b'"movement":1}]}', "'seq'", id="batch-top"),
+    pytest.param(decode_telemetry, b'{"ts":1,"seq":1,"occupied":true,"occupied":false,'
+                 b'"movement":0}', "'occupied'", id="reading"),
+    pytest.param(decode_command, b'{"type":"sos_ack","ts":1,"alert_id":1,"alert_id":2}',
+                 "'alert_id'", id="command"),
+]
+
+
+@pytest.mark.parametrize(("decode", "payload", "reason"), DUPLICATES)
+def test_duplicate_keys_are_rejected(decode: Decoder, payload: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError, match="duplicate key") as info:
+        decode(payload)
+    assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("detail", ['a":"b', '"type":"sos"', "x\\\":", ":)", "\"seq\": 1"])
+def test_key_like_text_inside_values_is_not_a_duplicate(detail: str) -> None:
+    msg = decode_event(json.dumps(event(detail=detail), indent=1).encode())
+    assert msg.detail == detail
+
+
+def test_same_key_in_different_samples_is_not_a_duplicate() -> None:
+    batch = {"ts": T0_MS, "seq": 9, "samples": [reading(seq=i) for i in range(3)]}
+    assert len(decode_telemetry(dumps(batch)).samples) == 3  # type: ignore[union-attr]
