@@ -93,6 +93,10 @@ class Gateway:
     @staticmethod
     def _event(info: DeviceInfo, payload: bytes, received_at: datetime) -> EventRecord:
         msg = schema.decode_event(payload)
+        if not schema.may_send(info.type, msg.type):
+            allowed = ", ".join(sorted(schema.EVENT_TYPES_BY_DEVICE[info.type]))
+            raise RejectedError(f"a {info.type.value} does not send {msg.type.value!r} events "
+                                f"(it may send: {allowed})")
         time, device_time = event_time(msg.ts, received_at)
         return EventRecord(time, info.device_id, info.resident_id, info.site, msg.seq, msg.type,
                            msg.detail, device_time, received_at)

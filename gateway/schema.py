@@ -69,6 +69,23 @@ class EventType(StrEnum):
     TEST = "test"
 
 
+# Which event types each device type may send (docs/protocol.md, "Device types"). A bed
+# sensor sending `sos` would otherwise raise a critical alert no button was pressed for.
+EVENT_TYPES_BY_DEVICE: dict[DeviceType, frozenset[EventType]] = {
+    DeviceType.BED_SENSOR: frozenset({
+        EventType.BED_ENTRY, EventType.BED_EXIT, EventType.LOW_BATTERY, EventType.TAMPER,
+        EventType.TEST}),
+    DeviceType.CALL_BUTTON: frozenset({
+        EventType.SOS, EventType.SOS_CANCEL, EventType.FALL, EventType.LOW_BATTERY,
+        EventType.TAMPER, EventType.TEST}),
+}
+
+
+def may_send(device_type: DeviceType, event_type: EventType) -> bool:
+    """True when a device of `device_type` may send events of `event_type`."""
+    return event_type in EVENT_TYPES_BY_DEVICE[device_type]
+
+
 class TopicError(ValueError):
     """A topic that is not a valid contract-v1 topic."""
 

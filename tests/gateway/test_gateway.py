@@ -25,6 +25,7 @@ from gateway.records import (
     TelemetryRecord,
 )
 from gateway.schema import (
+    EVENT_TYPES_BY_DEVICE,
     LAST_WILL_PAYLOAD,
     MAX_PAYLOAD_BYTES,
     Channel,
@@ -400,3 +401,33 @@ def test_duplicate_keys_never_open_an_alert(gw: Gateway) -> None:
 def test_dead_letter_topic_is_printable(gw: Gateway) -> None:
     dl = rejected(gw.process("eldercare/v1/north/bed-1/x\n\x00y", b"{}", NOW))
     assert dl.topic.isprintable() and dl.reason.isprintable()
+
+
+# --- event types per device type ------------------------------------------------------
+
+@pytest.mark.parametrize("etype", ["sos", "sos_cancel", "fall"])
+def test_a_bed_sensor_cannot_send_call_button_events(gw: Gateway, etype: str) -> None:
+    topic = topic_for("north", "bed-1", Channel.EVENT)
+    dl = rejected(gw.process(topic, dumps({"ts": ms(NOW), "seq": 2, "type": etype}), NOW))
+    assert f"a bed_sensor does not send {etype!r} events" in dl.reason
+
+
+@pytest.mark.parametrize("etype", ["bed_entry", "bed_exit"])
+def test_a_call_button_cannot_send_bed_events(gw: Gateway, etype: str) -> None:
+    dl = rejected(gw.process(BTN_EVENT, dumps({"ts": ms(NOW), "seq": 2, "type": etype}), NOW))
+    assert f"a call_button does not send {etype!r} events" in dl.reason
+
+
+@pytest.mark.parametrize(("device", "etype"), [
+    (device, etype)
+    for device, types in EVENT_TYPES_BY_DEVICE.items() for etype in sorted(types)])
+def test_each_device_type_sends_its_own_event_types(gw: Gateway, device: DeviceType,
+                                                    etype: EventType) -> None:
+    device_id = "bed-1" if device is DeviceType.BED_SENSOR else "btn-1"
+    topic = topic_for("north", device_id, Channel.EVENT)
+    accepted(gw.process(topic, dumps({"ts": ms(NOW), "seq": 2, "type": etype.value}), NOW))
+
+
+def test_every_event_type_has_a_sender() -> None:
+    assert set().union(*EVENT_TYPES_BY_DEVICE.values()) == set(EventType)
+    assert set(EVENT_TYPES_BY_DEVICE) == set(DeviceType)
