@@ -23,6 +23,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from alerts.config import AlertSettings
 from alerts.service import AlertEngine, DirectNotify, Refresh
 from gateway.broker_admin import MqttEndpoint
+from gateway.deadlog import DeadLetterLog
 from gateway.gateway import Accepted, Gateway, dead_letter
 from gateway.mqttclient import BufferedClient
 from gateway.registry import Registry
@@ -171,6 +172,7 @@ class Pipeline:
                                   direct=direct, on_refresh=on_refresh)
         self.connected = threading.Event()
         self.dead_letters = 0
+        self.dead_letter_log = DeadLetterLog(time.monotonic)
         self._stopping = False
 
     def _session(self, client_id: str, filters: list[str], events: bool, receive_max: int
@@ -216,6 +218,7 @@ class Pipeline:
         self.alerts.stop()
         self.writer.stop()
         self._flush_acks(time.monotonic() + ACK_FLUSH_TIMEOUT_S)
+        self.dead_letter_log.flush()
         for session in (self._data, self._events):
             session.client.disconnect()
             session.client.loop_stop()
@@ -307,7 +310,7 @@ class Pipeline:
         result = self.gateway.process(topic, payload, now)
         if not isinstance(result, Accepted):
             self.dead_letters += 1
-            logger.info("dead letter on %s: %s", result.topic, result.reason)
+            self.dead_letter_log.record(result)
             self.writer.add_dead_letter(result, token)
             return
         self.alerts.on_records(result.records, token)
