@@ -55,6 +55,8 @@ def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """Run one pipeline process (gateway + ingest + alerts) for a set of sites."""
+    from datetime import timedelta
+
     from alerts.notify.direct import DirectNotifier
     from eldercare.bench.stats import (
         cpu_seconds,
@@ -70,7 +72,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     direct = DirectNotifier(settings.notify)
     pipe = Pipeline(rt.mqtt, rt.database_url, settings.sites, name=args.name,
                     batch_rows=settings.ingest_batch_rows, batch_ms=settings.ingest_batch_ms,
-                    alert_settings=settings.alerts, direct=direct, on_refresh=direct.refresh)
+                    alert_settings=settings.alerts, direct=direct, on_refresh=direct.refresh,
+                    raw_retention=timedelta(days=settings.raw_retention_days))
     if args.stats_file:
         pipe.writer.lag_samples = []
     pipe.start()

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -24,7 +24,7 @@ from alerts.config import AlertSettings
 from alerts.service import AlertEngine, DirectNotify, Refresh
 from gateway.broker_admin import MqttEndpoint
 from gateway.deadlog import DeadLetterLog
-from gateway.gateway import Accepted, Gateway, dead_letter
+from gateway.gateway import DEFAULT_RAW_RETENTION, Accepted, Gateway, dead_letter
 from gateway.mqttclient import BufferedClient
 from gateway.registry import Registry
 from gateway.schema import (
@@ -153,12 +153,13 @@ class Pipeline:
                  name: str = "main", batch_rows: int = 5000, batch_ms: int = 200,
                  alert_settings: AlertSettings | None = None,
                  direct: DirectNotify | None = None,
-                 on_refresh: Refresh | None = None) -> None:
+                 on_refresh: Refresh | None = None,
+                 raw_retention: timedelta = DEFAULT_RAW_RETENTION) -> None:
         self.sites = sites
         self.filters = topic_filters(sites) + event_filters(sites)
         self._endpoint = mqtt_endpoint
         self.registry = Registry(database_url)
-        self.gateway = Gateway(self.registry.lookup)
+        self.gateway = Gateway(self.registry.lookup, raw_retention=raw_retention)
         data_id, events_id = session_client_ids(name)
         self._data = self._session(data_id, topic_filters(sites), False, RECEIVE_MAXIMUM)
         self._events = self._session(events_id, event_filters(sites), True,

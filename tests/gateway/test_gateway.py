@@ -35,6 +35,7 @@ from gateway.schema import (
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # received_at in every test
+RETENTION = timedelta(days=90)
 
 
 def ms(t: datetime) -> int:
@@ -54,8 +55,8 @@ BTN_EVENT = topic_for("north", "btn-1", Channel.EVENT)
 
 @pytest.fixture
 def gw() -> Gateway:
-    """A gateway over an in-memory registry."""
-    return Gateway(DEVICES.get)
+    """A gateway over an in-memory registry, keeping 90 days of raw data."""
+    return Gateway(DEVICES.get, raw_retention=RETENTION)
 
 
 def dumps(obj: Any) -> bytes:
@@ -227,7 +228,7 @@ PLAUSIBLE = [
     pytest.param(NOW + MAX_CLOCK_AHEAD, id="exactly-5min-ahead"),
     pytest.param(NOW, id="now"),
     pytest.param(NOW - timedelta(days=30), id="a-month-old-backlog"),
-    pytest.param(EARLIEST_PLAUSIBLE, id="2020-01-01"),
+    pytest.param(NOW - RETENTION, id="exactly-at-the-retention-limit"),
 ]
 
 
@@ -431,3 +432,49 @@ def test_each_device_type_sends_its_own_event_types(gw: Gateway, device: DeviceT
 def test_every_event_type_has_a_sender() -> None:
     assert set().union(*EVENT_TYPES_BY_DEVICE.values()) == set(EventType)
     assert set(EVENT_TYPES_BY_DEVICE) == set(DeviceType)
+
+
+# --- age limit (raw retention) -----------------------------------------------------------
+
+TOO_OLD = NOW - RETENTION - timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize(("topic", "body"), [
+    (BED_TELEMETRY, {"seq": 1, "occupied": True, "movement": 0}),
+    (BTN_EVENT, {"seq": 1, "type": "sos"}),
+    (BTN_EVENT, {"seq": 1, "type": "test"}),
+    (BED_STATUS, {"seq": 1, "online": True}),
+], ids=["telemetry", "sos", "event", "status"])
+def test_data_older_than_retention_is_dead_lettered(gw: Gateway, topic: str,
+                                                    body: dict[str, Any]) -> None:
+    dl = rejected(gw.process(topic, dumps({**body, "ts": ms(TOO_OLD)}), NOW))
+    assert "older than the 90-day retention" in dl.reason
+    assert "2025-12-01T11:59:59.999Z" in dl.reason
+
+
+def test_one_sample_older_than_retention_dead_letters_the_batch(gw: Gateway) -> None:
+    samples = [reading(NOW - timedelta(days=d), d) for d in (1, 30, 91)]
+    dl = rejected(gw.process(BED_TELEMETRY, dumps({"ts": ms(NOW), "seq": 99,
+                                                   "samples": samples}), NOW))
+    assert dl.reason.startswith("samples.2: ts ")
+    assert "older than the 90-day retention" in dl.reason
+
+
+def test_a_batch_spanning_years_never_reaches_storage(gw: Gateway) -> None:
+    samples = [reading(NOW - timedelta(days=7 * i), i) for i in range(200)]
+    rejected(gw.process(BED_TELEMETRY, dumps({"ts": ms(NOW), "seq": 999, "samples": samples}),
+                        NOW))
+
+
+def test_retention_follows_the_injected_setting() -> None:
+    short = Gateway(DEVICES.get, raw_retention=timedelta(days=7))
+    old = {"ts": ms(NOW - timedelta(days=8)), "seq": 1, "type": "test"}
+    assert "7-day retention" in rejected(short.process(BTN_EVENT, dumps(old), NOW)).reason
+    long = Gateway(DEVICES.get, raw_retention=timedelta(days=30))
+    accepted(long.process(BTN_EVENT, dumps(old), NOW))
+
+
+def test_a_pre_2020_clock_is_still_flagged_not_refused(gw: Gateway) -> None:
+    body = {"ts": ms(EARLIEST_PLAUSIBLE - timedelta(days=1)), "seq": 1, "type": "sos"}
+    (rec,) = accepted(gw.process(BTN_EVENT, dumps(body), NOW)).records
+    assert rec.time == NOW

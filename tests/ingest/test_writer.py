@@ -83,7 +83,8 @@ def test_a_nul_in_a_key_name_is_dead_lettered_with_topic_and_reason(clean_db):
     from gateway.records import DeviceInfo
     from gateway.schema import DeviceType
 
-    gw = Gateway({"bed-1": DeviceInfo("bed-1", "north", 1, DeviceType.BED_SENSOR)}.get)
+    gw = Gateway({"bed-1": DeviceInfo("bed-1", "north", 1, DeviceType.BED_SENSOR)}.get,
+                 raw_retention=timedelta(days=90))
     topic = "eldercare/v1/north/bed-1/telemetry"
     payload = b'{"ts":1772402400000,"seq":1,"occupied":true,"movement":1,"k\\u0000\\ny":1}'
     letter = gw.process(topic, payload, T0)
