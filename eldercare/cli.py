@@ -393,10 +393,16 @@ def cmd_bench_alerts(args: argparse.Namespace) -> int:
         print("error: --presses must be between 1 and --homes (one press per call button)",
               file=sys.stderr)
         return 2
+    if args.flood_rate > 0 and args.presses + args.flood_presses + 1 > args.homes:
+        print("error: a flood phase needs --presses + --flood-presses + 1 homes at most "
+              "--homes (distinct call buttons)", file=sys.stderr)
+        return 2
     settings = _settings(args)
     config = bench.AlertBenchConfig(homes=args.homes, presses=args.presses, rate=args.rate,
                                     press_rate=args.press_rate,
-                                    drain_messages=args.drain_messages)
+                                    drain_messages=args.drain_messages,
+                                    flood_rate=args.flood_rate,
+                                    flood_presses=args.flood_presses)
     return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
 
 
@@ -473,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--rate", type=float,
                     help="background bed telemetry msg/s (default: 60%% of the bare subscriber)")
     sp.add_argument("--press-rate", type=float, default=10.0, help="SOS presses per second")
+    sp.add_argument("--flood-rate", type=float, default=0.0,
+                    help="add a flood phase: one call button presses SOS this often per "
+                         "second while --flood-presses other residents press theirs")
+    sp.add_argument("--flood-presses", type=int, default=50,
+                    help="other residents' SOS presses during the flood (distinct buttons; "
+                         "--presses + this + 1 must not exceed --homes)")
     sp.add_argument("--drain-messages", type=int, default=30_000,
                     help="messages used to measure the bare-subscriber ceiling")
     sp.add_argument("--json", help="also write the figures to this file")
