@@ -261,3 +261,23 @@ def test_a_flooding_button_does_not_delay_another_residents_sos(clean_db: str,
     assert _alerts(clean_db, "resident_id = %s AND type = 'sos' AND status = 'open'",
                    flooder.resident_id) == 1
     assert pipe.alerts.coalesced > 0
+
+
+def test_a_cancel_after_rapid_presses_is_not_overtaken_by_a_parked_press(
+        clean_db: str, broker: Broker, pipeline_and_home: tuple[Pipeline, Home]) -> None:
+    pipe, home = pipeline_and_home
+    button = RawDevice(home.button, broker.port)
+    now_ms = int(time.time() * 1000)
+    try:
+        wait_until(button.connected.is_set, what="button connected")
+        for i in range(5):  # presses within the rate-limit interval are merged or parked
+            button.publish(Channel.EVENT, _event(EventType.SOS, i + 1, now_ms + i * 100))
+        button.publish(Channel.EVENT, _event(EventType.SOS_CANCEL, 9, now_ms + 2_000))
+        wait_until(lambda: _alerts(clean_db, "status = 'cancelled'") == 1,
+                   what="SOS cancelled by the resident")
+        wait_until(lambda: count(clean_db, "SELECT count(*) FROM device_events") == 6,
+                   what="every press stored as an event")
+        pipe.stop()  # stores whatever was still parked
+    finally:
+        button.close()
+    assert _alerts(clean_db, "TRUE") == 1  # no press reopened an alert after the cancel
