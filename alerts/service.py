@@ -288,7 +288,7 @@ class AlertEngine:
                     changed = self._detector.snapshots()
                 if changed:
                     self._queue.put(changed)
-            if self._parked:
+            if self._parked or self._last_queued:  # release due triggers, forget quiet keys
                 self._queue_parked(due_by=now)
             if now - last_refresh >= self._timing.refresh_context_s:
                 last_refresh = now
