@@ -34,6 +34,7 @@ from gateway.schema import (
     channel_filter,
     site_filter,
 )
+from gateway.text import printable
 from ingest.writer import IngestWriter
 
 logger = logging.getLogger(__name__)
@@ -300,8 +301,8 @@ class Pipeline:
         try:
             self._take(msg.topic, payload, now, token)
         except Exception as exc:  # a bug must not stop the network thread or lose the message
-            logger.exception("could not process a message on %r; kept as a dead letter",
-                             msg._topic)
+            logger.exception("could not process a message on %s; kept as a dead letter",
+                             printable(msg._topic.decode(errors="replace")))
             self.dead_letters += 1
             self.writer.add_dead_letter(
                 dead_letter(msg._topic.decode(errors="replace"), payload, now,

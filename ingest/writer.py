@@ -171,7 +171,8 @@ def _quarantine(conn: psycopg.Connection[Any], part: Batch, exc: psycopg.Error) 
     except psycopg.OperationalError:
         raise
     except psycopg.Error:
-        logger.exception("could not even store the dead letter; row dropped: %r", rec)
+        logger.exception("could not even store the dead letter; row dropped: %s",
+                         printable(repr(rec), 2000))
 
 
 def write_isolating(conn: psycopg.Connection[Any], batch: Batch) -> None:
