@@ -54,9 +54,33 @@ class EngineTiming:
     # After a start, the broker first delivers what it held for us; until that backlog is in,
     # every device would look silent. Time-based rules wait this long before ticking.
     start_grace_s: float = 60.0
+    # A device's repeated trigger (same resident, device, type) is queued for storage at most
+    # once per this interval; presses in between are merged into it (see _Pending).
+    repeat_interval_s: float = 1.0
 
 
-_Item = tuple[Decision, int | None] | dict[int, dict[str, Any]] | None
+_Key = tuple[int, str | None, str]  # resident, device, alert type
+
+
+@dataclass
+class _Pending:
+    """A trigger waiting for the worker, into which later triggers of its key are merged.
+
+    One button pressed 2,000 times must not queue 2,000 stores in front of another resident's
+    SOS: while a device's trigger waits (queued, or parked by the per-device rate limit),
+    its later presses only move `latest` on. The worker stores `first` (it opens the alert, or
+    repeats the open one) and then `latest` (the newest press, as one repeat). A merged press
+    is released to the ack gate at once: its event row is the ingest path's, and the press it
+    was merged into still holds its own message until stored.
+    """
+
+    first: AlertTrigger
+    token: int | None
+    latest: AlertTrigger | None = None
+    merged: int = 0
+
+
+_Item = (tuple[Decision, int | None] | _Pending | dict[int, dict[str, Any]] | None)
 
 
 class AlertEngine:
@@ -89,6 +113,11 @@ class AlertEngine:
         self._stop = threading.Event()
         self._db_down = threading.Event()
         self._direct_sent: set[str] = set()
+        self._qlock = threading.Lock()  # guards the three dicts below
+        self._pending: dict[_Key, _Pending] = {}  # not yet taken by the worker
+        self._parked: dict[_Key, float] = {}  # rate-limited: queue at this monotonic time
+        self._last_queued: dict[_Key, float] = {}
+        self.coalesced = 0
         self._worker = threading.Thread(target=self._run_worker, name="alert-worker",
                                         daemon=True)
         self._ticker = threading.Thread(target=self._run_ticker, name="alert-ticker",
@@ -123,6 +152,7 @@ class AlertEngine:
         """Save state, store what is queued, then stop."""
         self._stop.set()
         self._ticker.join(timeout)
+        self._queue_parked()
         with self._lock:
             self._queue.put(self._detector.snapshots())
         self._queue.put(None)
@@ -146,8 +176,63 @@ class AlertEngine:
             self._hold(token, 1 + len(decisions))
         for decision in decisions:
             if isinstance(decision, AlertTrigger):
-                self._announce(decision)
+                self._submit_trigger(decision, token)
+                continue
+            # a cancel or clear must not overtake the resident's parked trigger
+            self._queue_parked(resident=decision.resident_id)
             self._queue.put((decision, token))
+
+    def _submit_trigger(self, trig: AlertTrigger, token: int | None) -> None:
+        """Queue a trigger, merge it into its key's waiting one, or park it (rate limit)."""
+        key: _Key = (trig.resident_id, trig.device_id, trig.type)
+        now = time.monotonic()
+        with self._qlock:
+            entry = self._pending.get(key)
+            if entry is not None:
+                entry.latest = trig
+                entry.merged += 1
+                self.coalesced += 1
+            else:
+                entry = self._pending[key] = _Pending(trig, token)
+                last = self._last_queued.get(key)
+                park = last is not None and now - last < self._timing.repeat_interval_s
+                if park:
+                    self._parked[key] = (last or now) + self._timing.repeat_interval_s
+                else:
+                    self._last_queued[key] = now
+        if entry.first is not trig:  # merged: the alert path is done with this message
+            if token is not None:
+                self._release(token)
+            return
+        self._announce(trig)
+        if not park:
+            self._queue.put(entry)
+
+    def _queue_parked(self, *, resident: int | None = None, due_by: float | None = None
+                      ) -> None:
+        """Queue parked triggers: all, a resident's, or those due by `due_by` (monotonic)."""
+        now = time.monotonic()
+        with self._qlock:
+            keys = [k for k, at in self._parked.items()
+                    if (resident is None or k[0] == resident) and (due_by is None or at <= due_by)]
+            entries = []
+            for key in keys:
+                del self._parked[key]
+                self._last_queued[key] = now
+                entries.append(self._pending[key])
+            if not self._parked:  # forget devices that went quiet (bounded memory)
+                limit = now - self._timing.repeat_interval_s
+                self._last_queued = {k: t for k, t in self._last_queued.items() if t > limit}
+        for entry in entries:
+            self._queue.put(entry)
+
+    def _take(self, entry: _Pending) -> list[AlertTrigger]:
+        """The worker takes `entry`: later triggers of its key start a new one."""
+        with self._qlock:
+            key: _Key = (entry.first.resident_id, entry.first.device_id, entry.first.type)
+            if self._pending.get(key) is entry:
+                del self._pending[key]
+            return [entry.first] if entry.latest is None else [entry.first, entry.latest]
 
     def _announce(self, trig: AlertTrigger) -> None:
         """Put a new trigger on the live bus at once, and notify directly if the DB is down."""
@@ -203,6 +288,8 @@ class AlertEngine:
                     changed = self._detector.snapshots()
                 if changed:
                     self._queue.put(changed)
+            if self._parked or self._last_queued:  # release due triggers, forget quiet keys
+                self._queue_parked(due_by=now)
             if now - last_refresh >= self._timing.refresh_context_s:
                 last_refresh = now
                 self._refresh_contexts()
@@ -237,6 +324,13 @@ class AlertEngine:
         while (item := self._queue.get()) is not None:
             if isinstance(item, dict):
                 self._with_retry(functools.partial(_save, states=item), None)
+                continue
+            if isinstance(item, _Pending):
+                for trig in self._take(item):
+                    self._with_retry(functools.partial(self._store, decision=trig), trig)
+                self.stored += 1
+                if item.token is not None:
+                    self._release(item.token)
                 continue
             decision, token = item
             self._with_retry(functools.partial(self._store, decision=decision), decision)

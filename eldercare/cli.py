@@ -55,6 +55,8 @@ def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """Run one pipeline process (gateway + ingest + alerts) for a set of sites."""
+    from datetime import timedelta
+
     from alerts.notify.direct import DirectNotifier
     from eldercare.bench.stats import (
         cpu_seconds,
@@ -70,7 +72,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     direct = DirectNotifier(settings.notify)
     pipe = Pipeline(rt.mqtt, rt.database_url, settings.sites, name=args.name,
                     batch_rows=settings.ingest_batch_rows, batch_ms=settings.ingest_batch_ms,
-                    alert_settings=settings.alerts, direct=direct, on_refresh=direct.refresh)
+                    alert_settings=settings.alerts, direct=direct, on_refresh=direct.refresh,
+                    raw_retention=timedelta(days=settings.raw_retention_days))
     if args.stats_file:
         pipe.writer.lag_samples = []
     pipe.start()
@@ -413,10 +416,16 @@ def cmd_bench_alerts(args: argparse.Namespace) -> int:
         print("error: --presses must be between 1 and --homes (one press per call button)",
               file=sys.stderr)
         return 2
+    if args.flood_rate > 0 and args.presses + args.flood_presses + 1 > args.homes:
+        print("error: a flood phase needs --presses + --flood-presses + 1 homes at most "
+              "--homes (distinct call buttons)", file=sys.stderr)
+        return 2
     settings = _settings(args)
     config = bench.AlertBenchConfig(homes=args.homes, presses=args.presses, rate=args.rate,
                                     press_rate=args.press_rate,
-                                    drain_messages=args.drain_messages)
+                                    drain_messages=args.drain_messages,
+                                    flood_rate=args.flood_rate,
+                                    flood_presses=args.flood_presses)
     return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
 
 
@@ -493,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--rate", type=float,
                     help="background bed telemetry msg/s (default: 60%% of the bare subscriber)")
     sp.add_argument("--press-rate", type=float, default=10.0, help="SOS presses per second")
+    sp.add_argument("--flood-rate", type=float, default=0.0,
+                    help="add a flood phase: one call button presses SOS this often per "
+                         "second while --flood-presses other residents press theirs")
+    sp.add_argument("--flood-presses", type=int, default=50,
+                    help="other residents' SOS presses during the flood (distinct buttons; "
+                         "--presses + this + 1 must not exceed --homes)")
     sp.add_argument("--drain-messages", type=int, default=30_000,
                     help="messages used to measure the bare-subscriber ceiling")
     sp.add_argument("--json", help="also write the figures to this file")

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -23,7 +23,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from alerts.config import AlertSettings
 from alerts.service import AlertEngine, DirectNotify, Refresh
 from gateway.broker_admin import MqttEndpoint
-from gateway.gateway import Accepted, Gateway, dead_letter
+from gateway.deadlog import DeadLetterLog
+from gateway.gateway import DEFAULT_RAW_RETENTION, Accepted, Gateway, dead_letter
 from gateway.mqttclient import BufferedClient
 from gateway.registry import Registry
 from gateway.schema import (
@@ -33,6 +34,7 @@ from gateway.schema import (
     channel_filter,
     site_filter,
 )
+from gateway.text import printable
 from ingest.writer import IngestWriter
 
 logger = logging.getLogger(__name__)
@@ -152,12 +154,13 @@ class Pipeline:
                  name: str = "main", batch_rows: int = 5000, batch_ms: int = 200,
                  alert_settings: AlertSettings | None = None,
                  direct: DirectNotify | None = None,
-                 on_refresh: Refresh | None = None) -> None:
+                 on_refresh: Refresh | None = None,
+                 raw_retention: timedelta = DEFAULT_RAW_RETENTION) -> None:
         self.sites = sites
         self.filters = topic_filters(sites) + event_filters(sites)
         self._endpoint = mqtt_endpoint
         self.registry = Registry(database_url)
-        self.gateway = Gateway(self.registry.lookup)
+        self.gateway = Gateway(self.registry.lookup, raw_retention=raw_retention)
         data_id, events_id = session_client_ids(name)
         self._data = self._session(data_id, topic_filters(sites), False, RECEIVE_MAXIMUM)
         self._events = self._session(events_id, event_filters(sites), True,
@@ -171,6 +174,7 @@ class Pipeline:
                                   direct=direct, on_refresh=on_refresh)
         self.connected = threading.Event()
         self.dead_letters = 0
+        self.dead_letter_log = DeadLetterLog(time.monotonic)
         self._stopping = False
 
     def _session(self, client_id: str, filters: list[str], events: bool, receive_max: int
@@ -216,6 +220,7 @@ class Pipeline:
         self.alerts.stop()
         self.writer.stop()
         self._flush_acks(time.monotonic() + ACK_FLUSH_TIMEOUT_S)
+        self.dead_letter_log.flush()
         for session in (self._data, self._events):
             session.client.disconnect()
             session.client.loop_stop()
@@ -296,8 +301,8 @@ class Pipeline:
         try:
             self._take(msg.topic, payload, now, token)
         except Exception as exc:  # a bug must not stop the network thread or lose the message
-            logger.exception("could not process a message on %r; kept as a dead letter",
-                             msg._topic)
+            logger.exception("could not process a message on %s; kept as a dead letter",
+                             printable(msg._topic.decode(errors="replace")))
             self.dead_letters += 1
             self.writer.add_dead_letter(
                 dead_letter(msg._topic.decode(errors="replace"), payload, now,
@@ -307,7 +312,7 @@ class Pipeline:
         result = self.gateway.process(topic, payload, now)
         if not isinstance(result, Accepted):
             self.dead_letters += 1
-            logger.info("dead letter on %s: %s", result.topic, result.reason)
+            self.dead_letter_log.record(result)
             self.writer.add_dead_letter(result, token)
             return
         self.alerts.on_records(result.records, token)

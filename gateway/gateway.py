@@ -16,9 +16,12 @@ from gateway.records import (
     TelemetryRecord,
 )
 from gateway.schema import Channel, DeviceType
+from gateway.text import printable
 
 DEAD_LETTER_KEEP_BYTES = 4096
+MAX_TOPIC_CHARS = 300
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
+DEFAULT_RAW_RETENTION = timedelta(days=90)  # settings raw_retention_days
 EARLIEST_PLAUSIBLE = datetime(2020, 1, 1, tzinfo=UTC)
 
 Lookup = Callable[[str], DeviceInfo | None]
@@ -41,11 +44,23 @@ def event_time(device_ts: datetime, received_at: datetime) -> tuple[datetime, da
     return device_ts, None
 
 
-class Gateway:
-    """Turns raw MQTT messages into records; never raises on bad input."""
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-    def __init__(self, lookup: Lookup) -> None:
+
+class Gateway:
+    """Turns raw MQTT messages into records; never raises on bad input.
+
+    `raw_retention` (settings `raw_retention_days`) is the oldest data the platform keeps:
+    older samples, events and status would be dropped by the retention job anyway, and each
+    old day would cost a new hypertable chunk, so they are dead-lettered instead. The age is
+    judged against the message's receive time, the gateway's only clock.
+    """
+
+    def __init__(self, lookup: Lookup, *, raw_retention: timedelta) -> None:
         self._lookup = lookup
+        self._retention = raw_retention
+        self._days = raw_retention / timedelta(days=1)
 
     def process(self, topic: str, payload: bytes, received_at: datetime
                 ) -> Accepted | DeadLetter:
@@ -80,28 +95,43 @@ class Gateway:
         msg = schema.decode_telemetry(payload)
         readings = msg.samples if isinstance(msg, schema.BedTelemetryBatch) else (msg,)
         out: list[Record] = []
-        for r in readings:
-            time, device_time = event_time(r.ts, received_at)
+        batch = isinstance(msg, schema.BedTelemetryBatch)
+        for i, r in enumerate(readings):
+            time, device_time = self._row_time(r.ts, received_at, f"samples.{i}: " if batch
+                                               else "")
             out.append(TelemetryRecord(
                 time, info.device_id, info.resident_id, r.seq, r.occupied, r.heart_rate,
                 r.respiration_rate, r.movement, device_time, received_at,
             ))
         return tuple(out)
 
-    @staticmethod
-    def _event(info: DeviceInfo, payload: bytes, received_at: datetime) -> EventRecord:
+    def _row_time(self, device_ts: datetime, received_at: datetime, where: str = ""
+                  ) -> tuple[datetime, datetime | None]:
+        """`event_time`, refusing a row older than the raw retention window."""
+        time, device_time = event_time(device_ts, received_at)
+        if time < received_at - self._retention:
+            days = f"{self._days:g}"
+            raise RejectedError(
+                f"{where}ts {_iso(time)} is older than the {days}-day retention window "
+                f"(received {_iso(received_at)}); not stored")
+        return time, device_time
+
+    def _event(self, info: DeviceInfo, payload: bytes, received_at: datetime) -> EventRecord:
         msg = schema.decode_event(payload)
-        time, device_time = event_time(msg.ts, received_at)
+        if not schema.may_send(info.type, msg.type):
+            allowed = ", ".join(sorted(schema.EVENT_TYPES_BY_DEVICE[info.type]))
+            raise RejectedError(f"a {info.type.value} does not send {msg.type.value!r} events "
+                                f"(it may send: {allowed})")
+        time, device_time = self._row_time(msg.ts, received_at)
         return EventRecord(time, info.device_id, info.resident_id, info.site, msg.seq, msg.type,
                            msg.detail, device_time, received_at)
 
-    @staticmethod
-    def _status(info: DeviceInfo, payload: bytes, received_at: datetime) -> StatusRecord:
+    def _status(self, info: DeviceInfo, payload: bytes, received_at: datetime) -> StatusRecord:
         msg = schema.decode_status(payload)
         if msg.ts is None:
             time, device_time = received_at, None
         else:
-            time, device_time = event_time(msg.ts, received_at)
+            time, device_time = self._row_time(msg.ts, received_at)
         return StatusRecord(time, info.device_id, info.resident_id, msg.seq, msg.online,
                             msg.battery, msg.rssi, msg.fw, msg.heartbeat_s, device_time,
                             received_at)
@@ -112,5 +142,11 @@ class RejectedError(ValueError):
 
 
 def dead_letter(topic: str, payload: bytes, received_at: datetime, reason: str) -> DeadLetter:
-    """Build a dead letter, keeping at most DEAD_LETTER_KEEP_BYTES of the payload."""
-    return DeadLetter(received_at, topic, payload[:DEAD_LETTER_KEEP_BYTES], len(payload), reason)
+    """Build a dead letter, keeping at most DEAD_LETTER_KEEP_BYTES of the payload.
+
+    Topic and reason may carry device input (a key name, a value): both are made printable
+    and bounded here, so no caller can forge a log line or store a NUL that PostgreSQL
+    refuses. The payload keeps its raw bytes (bytea).
+    """
+    return DeadLetter(received_at, printable(topic, MAX_TOPIC_CHARS),
+                      payload[:DEAD_LETTER_KEEP_BYTES], len(payload), printable(reason))

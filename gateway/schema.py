@@ -6,9 +6,11 @@ defines what a device may send or receive. See docs/protocol.md.
 
 from __future__ import annotations
 
+import json
+import operator
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -65,6 +67,23 @@ class EventType(StrEnum):
     LOW_BATTERY = "low_battery"
     TAMPER = "tamper"
     TEST = "test"
+
+
+# Which event types each device type may send (docs/protocol.md, "Device types"). A bed
+# sensor sending `sos` would otherwise raise a critical alert no button was pressed for.
+EVENT_TYPES_BY_DEVICE: dict[DeviceType, frozenset[EventType]] = {
+    DeviceType.BED_SENSOR: frozenset({
+        EventType.BED_ENTRY, EventType.BED_EXIT, EventType.LOW_BATTERY, EventType.TAMPER,
+        EventType.TEST}),
+    DeviceType.CALL_BUTTON: frozenset({
+        EventType.SOS, EventType.SOS_CANCEL, EventType.FALL, EventType.LOW_BATTERY,
+        EventType.TAMPER, EventType.TEST}),
+}
+
+
+def may_send(device_type: DeviceType, event_type: EventType) -> bool:
+    """True when a device of `device_type` may send events of `event_type`."""
+    return event_type in EVENT_TYPES_BY_DEVICE[device_type]
 
 
 class TopicError(ValueError):
@@ -143,6 +162,36 @@ def is_valid_device_id(device_id: str) -> bool:
 _EPOCH_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
+# RFC 3339 section 5.6 date-time, exactly: full date, "T", hh:mm:ss, an optional fraction and a
+# mandatory "Z" or +hh:mm offset (T and Z may be lower case, as the RFC allows). ASCII digits
+# only. Python's fromisoformat alone is far more lenient (week dates, basic format, no seconds).
+RFC3339_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                   r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+_RFC3339_RE = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt](?P<h>[0-9]{2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})"
+    r"(?:\.(?P<frac>[0-9]+))?(?:(?P<z>[Zz])|(?P<sign>[+-])(?P<oh>[0-9]{2}):(?P<om>[0-9]{2}))")
+_TS_HINT = "RFC 3339, e.g. 2026-01-31T22:15:00+08:00 or 2026-01-31T14:15:00.250Z"
+
+
+def _parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 date-time with an offset, refusing every other ISO 8601 form."""
+    match = _RFC3339_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"ts string must be {_TS_HINT}")
+    g = match.groupdict()
+    try:
+        if g["z"] is None and (int(g["oh"]) > 23 or int(g["om"]) > 59):
+            raise ValueError("offset out of range")
+        minutes = 0 if g["z"] else (int(g["oh"]) * 60 + int(g["om"])) * (
+            -1 if g["sign"] == "-" else 1)
+        micro = int((g["frac"] or "0")[:6].ljust(6, "0"))
+        local = datetime.fromisoformat(f"{g['date']}T{g['h']}:{g['m']}:{g['s']}")
+        return (local.replace(microsecond=micro, tzinfo=timezone(timedelta(minutes=minutes)))
+                .astimezone(UTC))
+    except (ValueError, OverflowError):  # month 13, 23:60, leap second, beyond year 9999
+        raise ValueError(f"ts {text!r} is not a valid RFC 3339 time ({_TS_HINT})") from None
+
+
 def _parse_ts(value: Any) -> datetime:
     """Accept integer Unix epoch milliseconds or an RFC 3339 string with an offset."""
     if isinstance(value, bool):
@@ -152,19 +201,7 @@ def _parse_ts(value: Any) -> datetime:
             raise ValueError("ts epoch milliseconds out of range")
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, str):
-        text = value.strip()
-        if "T" not in text and "t" not in text:
-            raise ValueError("ts string must be RFC 3339, e.g. 2026-01-31T22:15:00+08:00")
-        try:
-            parsed = datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError:
-            raise ValueError(f"ts {value!r} is not an RFC 3339 timestamp") from None
-        if parsed.tzinfo is None:
-            raise ValueError("ts string needs a UTC offset (Z or +hh:mm)")
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00; must not escape as non-ValueError
-            raise ValueError(f"ts {value!r} is out of range") from None
+        return _parse_rfc3339(value)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("ts datetime needs a timezone")
@@ -187,7 +224,7 @@ Timestamp = Annotated[
             "or an RFC 3339 string with a UTC offset.",
             "anyOf": [
                 {"type": "integer", "minimum": 0},
-                {"type": "string", "format": "date-time"},
+                {"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN},
             ],
         }
     ),
@@ -313,9 +350,68 @@ _M = TypeVar("_M", bound=BaseModel)
 
 def _validate(model: type[_M], payload: bytes) -> _M:
     try:
-        return model.model_validate_json(payload)
+        message = model.model_validate_json(payload)
     except ValidationError as exc:
         raise PayloadError(_summarise(exc)) from None
+    if _key_count(payload) != _fields_given(message):
+        _reject_duplicate_keys(payload)
+    return message
+
+
+# A key is a JSON string followed by optional whitespace and ":". Counting these bytes finds
+# every key (and, rarely, a string value that starts with ":" or holds an escaped quote
+# before one, which only sends the message to the exact check below).
+_KEY_END = re.compile(rb'"[ \t\r\n]*:')
+_JSON_SPACE = b" \t\r\n"
+
+
+def _key_count(payload: bytes) -> int:
+    """At least the number of keys in `payload` (all objects); exact for compact JSON."""
+    if len(payload.translate(None, _JSON_SPACE)) != len(payload):  # whitespace: slower count
+        return len(_KEY_END.findall(payload))
+    return payload.count(b'":')
+
+
+def _fields_given(message: BaseModel) -> int:
+    """Keys the validated message was built from, nested samples included.
+
+    pydantic keeps the last of duplicate keys, so a payload with duplicates has more keys
+    than this; with `extra="forbid"` every key is a field, so equal counts prove none.
+    """
+    count = len(message.model_fields_set)
+    if isinstance(message, BedTelemetryBatch):
+        count += sum(map(len, map(_FIELDS_SET, message.samples)))
+    return count
+
+
+_FIELDS_SET = operator.attrgetter("model_fields_set")
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as parsed: its key-value pairs in order, duplicates kept."""
+
+
+def _reject_duplicate_keys(payload: bytes) -> None:
+    """The exact (slower) check, run only when the cheap count cannot rule duplicates out."""
+    try:
+        tree = json.loads(payload, object_pairs_hook=_Pairs)
+    except ValueError:
+        return  # pydantic accepted it, so this cannot happen; nothing to add
+    _check_pairs(tree, "")
+
+
+def _check_pairs(node: Any, path: str) -> None:
+    if isinstance(node, _Pairs):
+        seen: set[str] = set()
+        for key, value in node:
+            if key in seen:
+                where = f"{path}: " if path else ""
+                raise PayloadError(f"{where}duplicate key {key!r} (each key at most once)")
+            seen.add(key)
+            _check_pairs(value, f"{path}.{key}" if path else key)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _check_pairs(item, f"{path}.{i}")
 
 
 def _summarise(exc: ValidationError) -> str:

@@ -43,7 +43,7 @@ class JobSettings:
     """Tunables of the storage jobs (defaults are the production values)."""
 
     retention: timedelta = timedelta(days=90)
-    retention_tables: tuple[str, ...] = ("bed_telemetry", "device_status")
+    retention_tables: tuple[str, ...] = ("bed_telemetry", "device_status", "device_events")
     lateness: timedelta = timedelta(minutes=2)
     relook: timedelta = timedelta(minutes=10)
     chunk: timedelta = timedelta(hours=1)

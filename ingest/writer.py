@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
@@ -14,6 +15,7 @@ import psycopg
 
 from eldercare.db import connect
 from gateway.records import DeadLetter, Record
+from gateway.text import printable
 from ingest.batch import Batch, Batcher
 
 logger = logging.getLogger(__name__)
@@ -43,7 +45,6 @@ CREATE TEMP TABLE IF NOT EXISTS stage_device_events
 Ack = Callable[[list[int]], None]
 LAG_SAMPLES_MAX = 400_000
 FLAGGED_DEDUP_WINDOW = "7 days"
-NUL = chr(0)
 
 
 def _insert_from_stage(table: str, cols: Sequence[str]) -> str:
@@ -107,7 +108,20 @@ def write_batch(conn: psycopg.Connection[Any], batch: Batch) -> None:
             _copy(cur, "device_status", STATUS_COLS, STATUS_TYPES, batch.status)
             _update_device_health(cur, batch)
         if batch.dead_letters:
-            _copy(cur, "dead_letters", DEAD_COLS, DEAD_TYPES, batch.dead_letters)
+            _copy(cur, "dead_letters", DEAD_COLS, DEAD_TYPES,
+                  [_storable(d) for d in batch.dead_letters])
+
+
+def _storable(letter: DeadLetter) -> DeadLetter:
+    """A dead letter whose text PostgreSQL accepts, whoever built it.
+
+    `gateway.gateway.dead_letter` already escapes topic and reason; this guards letters made
+    any other way, so a NUL or a control character never costs a dead letter its topic and
+    reason (the payload is bytea and kept as it came).
+    """
+    if letter.topic.isprintable() and letter.reason.isprintable():
+        return letter
+    return replace(letter, topic=printable(letter.topic), reason=printable(letter.reason))
 
 
 def _update_device_health(cur: psycopg.Cursor[Any], batch: Batch) -> None:
@@ -141,18 +155,24 @@ def _halves(batch: Batch) -> tuple[Batch, Batch]:
 def _quarantine(conn: psycopg.Connection[Any], part: Batch, exc: psycopg.Error) -> None:
     """Keep a row the database refused as a dead letter, with the database's reason."""
     rec = (part.telemetry or part.events or part.status or part.dead_letters)[0]
-    device = str(getattr(rec, "device_id", "?")).replace(NUL, "")
-    text = repr(rec).encode()
-    letter = DeadLetter(rec.received_at,
-                        f"eldercare/v1/?/{device}/?", text[:4096], len(text),
-                        f"database refused the row: {exc}".replace(NUL, ""))
-    logger.error("quarantined a row the database refused (%s): %r", exc, rec)
+    reason = printable(f"database refused the row: {exc}")
+    if isinstance(rec, DeadLetter):
+        letter = DeadLetter(rec.received_at, printable(rec.topic), rec.payload,
+                            rec.payload_size, printable(f"{rec.reason} ({reason})"))
+    else:
+        site = getattr(rec, "site", "?")
+        text = repr(rec).encode()
+        letter = DeadLetter(rec.received_at, printable(f"eldercare/v1/{site}/{rec.device_id}/?"),
+                            text[:4096], len(text), reason)
+    logger.error("quarantined a row the database refused (%s): %s", printable(str(exc)),
+                 printable(repr(rec), 2000))
     try:
         write_batch(conn, Batch(dead_letters=[letter]))
     except psycopg.OperationalError:
         raise
     except psycopg.Error:
-        logger.exception("could not even store the dead letter; row dropped: %r", rec)
+        logger.exception("could not even store the dead letter; row dropped: %s",
+                         printable(repr(rec), 2000))
 
 
 def write_isolating(conn: psycopg.Connection[Any], batch: Batch) -> None:

@@ -81,6 +81,21 @@ class AlertBenchConfig:
     settle_s: float = 30.0  # how long to wait for outstanding results after the last press
     load_warmup_s: float = 5.0  # background load before the first measured press
     seed: int = 1
+    # Flood phase (off when flood_rate is 0): one call button presses SOS at flood_rate/s
+    # while `flood_presses` other residents press theirs (distinct buttons, at press_rate).
+    flood_rate: float = 0.0
+    flood_presses: int = 50
+    flood_lead_s: float = 1.0  # the flood runs this long before the first measured press
+
+    @property
+    def flooding(self) -> bool:
+        """Whether the run has a flood phase."""
+        return self.flood_rate > 0
+
+    @property
+    def buttons_needed(self) -> int:
+        """Distinct measured call buttons (the flooder included)."""
+        return self.presses + (self.flood_presses + 1 if self.flooding else 0)
 
 
 @dataclass(frozen=True)
@@ -574,19 +589,88 @@ def _settle(s: _Session, presses: Sequence[Press], timeout: float) -> None:
         logger.warning("%s; reporting what arrived", exc)
 
 
+class _Flood:
+    """One call button pressing SOS at a fixed rate in a thread, until stopped."""
+
+    def __init__(self, panel: ButtonPanel, device_id: str, rate: float) -> None:
+        self.sent = 0
+        self._panel, self._device, self._rate = panel, device_id, rate
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-flood", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        while not self._stop.is_set():
+            delay = start + self.sent / self._rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._panel.press(self._device)
+            self.sent += 1
+
+    def stop(self) -> int:
+        """Stop pressing; how many presses were sent."""
+        self._stop.set()
+        self._thread.join(10)
+        return self.sent
+
+
+@dataclass
+class _Phases:
+    """What the measured presses of a run were: without a flood, and during one."""
+
+    presses: list[Press]
+    flood_presses: list[Press] = field(default_factory=list)
+    flood_sent: int = 0
+    flooder: str | None = None
+
+
 def _measure_presses(s: _Session, homes: list[Home], cfg: AlertBenchConfig, rate: float
-                     ) -> tuple[list[Press], dict[str, Any]]:
-    """Background load on, the measured presses, wait for the results, load off."""
-    order = [h.button.device_id for h in homes[:cfg.presses]]
+                     ) -> tuple[_Phases, dict[str, Any]]:
+    """Background load on, the measured presses (then the flood phase), load off."""
+    buttons = [h.button.device_id for h in homes[:cfg.buttons_needed]]
+    order = buttons[:cfg.presses]
     random.Random(cfg.seed).shuffle(order)  # noqa: S311 - benchmark order, not security
     background = Background([h.bed for h in homes], s.rt.mqtt.host, s.rt.mqtt.port, rate)
     try:
         time.sleep(cfg.load_warmup_s)  # measure in the steady state, not the load's onset
-        presses = _press_all(s.panel, order, cfg.press_rate, cfg.seed)
-        _settle(s, presses, cfg.settle_s)
+        phases = _Phases(_press_all(s.panel, order, cfg.press_rate, cfg.seed))
+        _settle(s, phases.presses, cfg.settle_s)
+        if cfg.flooding:
+            _flood_phase(s, buttons[cfg.presses:], cfg, phases)
     finally:
         load = background.stop()
-    return presses, load
+    return phases, load
+
+
+def _flood_phase(s: _Session, buttons: list[str], cfg: AlertBenchConfig, phases: _Phases
+                 ) -> None:
+    """The last button floods; the others press once each while it does."""
+    phases.flooder, others = buttons[-1], buttons[:-1]
+    flood = _Flood(s.panel, phases.flooder, cfg.flood_rate)
+    try:
+        time.sleep(cfg.flood_lead_s)
+        phases.flood_presses = _press_all(s.panel, others, cfg.press_rate, cfg.seed + 1)
+    finally:
+        phases.flood_sent = flood.stop()
+    _settle(s, phases.flood_presses, cfg.settle_s)
+
+
+def flood_figures(phases: _Phases, rows: dict[tuple[str, int], int],
+                  commits: dict[int, float], cfg: AlertBenchConfig,
+                  baseline_p99_ms: float | None) -> dict[str, Any]:
+    """Other residents' SOS → committed during the flood, and its p99 against the baseline."""
+    samples = [_ms(commits.get(rows.get((p.device_id, p.seq), -1)), p.t0)
+               for p in phases.flood_presses]
+    values = [v / 1000 for v in samples if v is not None]
+    commit = percentiles(values)
+    p99 = commit["p99_ms"]
+    return {"rate": cfg.flood_rate, "flood_sent": phases.flood_sent, "flooder": phases.flooder,
+            "presses": len(phases.flood_presses),
+            "lost": sum(1 for p in phases.flood_presses if (p.device_id, p.seq) not in rows),
+            "commit": commit,
+            "p99_ratio": (p99 / baseline_p99_ms if p99 is not None and baseline_p99_ms
+                          else None)}
 
 
 def latencies(presses: Sequence[Press], rows: dict[tuple[str, int], int],
@@ -630,10 +714,15 @@ def measure(rt: Runtime, homes: list[Home], cfg: AlertBenchConfig, rate: float,
     stats_file = workdir / "pipeline.json"
     with _session(rt, homes, stats_file) as s:
         _warm_up(s, [h.button for h in homes[-WARMUP_HOMES:]])
-        presses, load = _measure_presses(s, homes[:-WARMUP_HOMES], cfg, rate)
-        result = latencies(presses, alert_rows(rt, presses), dict(s.commits.first),
-                           list(s.sse.events))
-        result.update({"unacknowledged_by_broker": s.panel.unacknowledged(presses),
+        phases, load = _measure_presses(s, homes[:-WARMUP_HOMES], cfg, rate)
+        presses = phases.presses
+        commits = dict(s.commits.first)
+        result = latencies(presses, alert_rows(rt, presses), commits, list(s.sse.events))
+        if cfg.flooding:
+            result["flood"] = flood_figures(phases, alert_rows(rt, phases.flood_presses),
+                                            commits, cfg, result["commit"]["p99_ms"])
+        result.update({"unacknowledged_by_broker":
+                       s.panel.unacknowledged([*presses, *phases.flood_presses]),
                        "stream_error": s.sse.error, "stream_status": dict(s.sse.status),
                        "stream_other_events": dict(s.sse.other)})
     result["background"] = load
@@ -645,6 +734,8 @@ def run(rt: Runtime, cfg: AlertBenchConfig) -> dict[str, Any]:
     """The whole benchmark; returns the figures (the CLI prints them)."""
     if not 1 <= cfg.presses <= cfg.homes:
         raise ValueError("presses must be between 1 and the number of homes")
+    if cfg.buttons_needed > cfg.homes:
+        raise ValueError("the flood phase needs presses + flood_presses + 1 homes")
     homes = provision(rt, cfg.homes + WARMUP_HOMES)
     resolve_open_alerts(rt)
     with tempfile.TemporaryDirectory(prefix="eldercare-bench-alerts-") as tmp:
@@ -730,6 +821,19 @@ def report(r: dict[str, Any]) -> str:
         f"  stream: missing first event {r['missing_sse_first']}, missing stored-alert event "
         f"{r['missing_sse_stored']}; live alert bus in the web app: {_bus_state(r)}",
     ]
+    if "flood" in r:
+        lines += _flood_lines(r["flood"])
     if r["stream_error"]:
         lines.append(f"  stream error: {r['stream_error']}")
     return "\n".join(lines)
+
+
+def _flood_lines(f: dict[str, Any]) -> list[str]:
+    ratio = f"{f['p99_ratio']:.2f}" if f["p99_ratio"] is not None else "n/a"
+    return [
+        f"  flood: one call button pressed SOS {f['flood_sent']} times ({f['rate']:g}/s) while "
+        f"{f['presses']} other residents pressed theirs",
+        _line("(c) other SOS → committed in a flood:", f["commit"], None),
+        f"      p99 during the flood / p99 of (a) in this run: {ratio}; lost {f['lost']} "
+        f"of {f['presses']}",
+    ]

@@ -215,3 +215,69 @@ def test_alerts_reach_the_bus_and_direct_channels_while_the_database_is_down(
         button.close()
         pipe.stop()
     assert len(direct) == 1, "one direct notification per alert"
+
+
+FLOOD = 2000
+
+
+def _history_before(url: str, flooding: int, other: int) -> int:
+    """History rows of the flooding resident's alerts written before the other's alert opened
+    (history ids follow commit order on the alert worker's single connection)."""
+    return count(url, "SELECT count(*) FROM alert_history h JOIN alerts a ON a.id = h.alert_id "
+                      "WHERE a.resident_id = %s AND h.id < (SELECT min(h2.id) FROM "
+                      "alert_history h2 JOIN alerts a2 ON a2.id = h2.alert_id "
+                      "WHERE a2.resident_id = %s)", flooding, other)
+
+
+def test_a_flooding_button_does_not_delay_another_residents_sos(clean_db: str,
+                                                                broker: Broker) -> None:
+    flooder = seed_home(clean_db, broker.admin, name="Flooder")
+    other = seed_home(clean_db, broker.admin, name="Other")
+    pipe = Pipeline(broker.pipeline, clean_db, sites=[], name=f"flood{time.time_ns()}",
+                    batch_ms=50)
+    pipe.start()
+    a = RawDevice(flooder.button, broker.port)
+    b = RawDevice(other.button, broker.port)
+    t0 = int(time.time() * 1000) - 10_000
+    try:
+        wait_until(lambda: pipe.connected.is_set() and a.connected.is_set()
+                   and b.connected.is_set(), what="pipeline and buttons connected")
+        for i in range(FLOOD):
+            a.publish(Channel.EVENT, _event(EventType.SOS, i + 1, t0 + i))
+        b.publish(Channel.EVENT, _event(EventType.SOS, 1, t0 + FLOOD))
+        wait_until(lambda: _alerts(clean_db, "resident_id = %s", other.resident_id) == 1,
+                   what="the other resident's SOS stored", timeout=60)
+        # Every press of the flood is still stored as a device event (and acknowledged).
+        wait_until(lambda: count(clean_db, "SELECT count(*) FROM device_events WHERE "
+                                 "device_id = %s", flooder.button.device_id) == FLOOD,
+                   what="every press stored as an event", timeout=60)
+    finally:
+        a.close()
+        b.close()
+        pipe.stop()
+    # Before coalescing the other SOS was stored behind ~2,000 repeats of the flood; now it
+    # waits for at most a couple of the flooding device's stores.
+    assert _history_before(clean_db, flooder.resident_id, other.resident_id) <= 4
+    assert _alerts(clean_db, "resident_id = %s AND type = 'sos' AND status = 'open'",
+                   flooder.resident_id) == 1
+    assert pipe.alerts.coalesced > 0
+
+
+def test_a_cancel_after_rapid_presses_is_not_overtaken_by_a_parked_press(
+        clean_db: str, broker: Broker, pipeline_and_home: tuple[Pipeline, Home]) -> None:
+    pipe, home = pipeline_and_home
+    button = RawDevice(home.button, broker.port)
+    now_ms = int(time.time() * 1000)
+    try:
+        wait_until(button.connected.is_set, what="button connected")
+        for i in range(5):  # presses within the rate-limit interval are merged or parked
+            button.publish(Channel.EVENT, _event(EventType.SOS, i + 1, now_ms + i * 100))
+        button.publish(Channel.EVENT, _event(EventType.SOS_CANCEL, 9, now_ms + 2_000))
+        wait_until(lambda: _alerts(clean_db, "status = 'cancelled'") == 1,
+                   what="SOS cancelled by the resident")
+        wait_until(lambda: count(clean_db, "SELECT count(*) FROM device_events") == 6,
+                   what="every press stored as an event")
+        pipe.stop()  # stores whatever was still parked
+    finally:
+        button.close()
+    assert _alerts(clean_db, "TRUE") == 1  # no press reopened an alert after the cancel

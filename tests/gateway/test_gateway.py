@@ -25,6 +25,7 @@ from gateway.records import (
     TelemetryRecord,
 )
 from gateway.schema import (
+    EVENT_TYPES_BY_DEVICE,
     LAST_WILL_PAYLOAD,
     MAX_PAYLOAD_BYTES,
     Channel,
@@ -34,6 +35,7 @@ from gateway.schema import (
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # received_at in every test
+RETENTION = timedelta(days=90)
 
 
 def ms(t: datetime) -> int:
@@ -53,8 +55,8 @@ BTN_EVENT = topic_for("north", "btn-1", Channel.EVENT)
 
 @pytest.fixture
 def gw() -> Gateway:
-    """A gateway over an in-memory registry."""
-    return Gateway(DEVICES.get)
+    """A gateway over an in-memory registry, keeping 90 days of raw data."""
+    return Gateway(DEVICES.get, raw_retention=RETENTION)
 
 
 def dumps(obj: Any) -> bytes:
@@ -226,7 +228,7 @@ PLAUSIBLE = [
     pytest.param(NOW + MAX_CLOCK_AHEAD, id="exactly-5min-ahead"),
     pytest.param(NOW, id="now"),
     pytest.param(NOW - timedelta(days=30), id="a-month-old-backlog"),
-    pytest.param(EARLIEST_PLAUSIBLE, id="2020-01-01"),
+    pytest.param(NOW - RETENTION, id="exactly-at-the-retention-limit"),
 ]
 
 
@@ -373,3 +375,106 @@ def test_mutated_valid_payloads_never_raise(gw: Gateway) -> None:
         result = gw.process(topics[i], bytes(data), NOW)
         outcomes[type(result)] += 1
     assert outcomes[DeadLetter] > 0
+
+
+# --- hostile text reaching a reason -------------------------------------------------
+
+@pytest.mark.parametrize("key", ["x\n2026-01-01 ERROR pipeline exited", "nul\x00key",
+                                 "cr\r", "\u2028ls", "\x1b[2J"])
+def test_control_characters_in_a_key_never_reach_the_reason(gw: Gateway, key: str) -> None:
+    dl = rejected(gw.process(BED_TELEMETRY, dumps(reading(**{key: 1})), NOW))
+    assert "Extra inputs are not permitted" in dl.reason
+    assert dl.reason.isprintable()
+    assert dl.topic == BED_TELEMETRY
+
+
+def test_a_huge_key_gives_a_bounded_reason(gw: Gateway) -> None:
+    dl = rejected(gw.process(BED_TELEMETRY, dumps(reading(**{"k" * 9000: 1})), NOW))
+    assert len(dl.reason) <= 512
+
+
+def test_duplicate_keys_never_open_an_alert(gw: Gateway) -> None:
+    payload = b'{"ts":%d,"seq":1,"type":"test","type":"sos"}' % ms(NOW)
+    dl = rejected(gw.process(BTN_EVENT, payload, NOW))
+    assert dl.reason == "duplicate key 'type' (each key at most once)"
+
+
+def test_dead_letter_topic_is_printable(gw: Gateway) -> None:
+    dl = rejected(gw.process("eldercare/v1/north/bed-1/x\n\x00y", b"{}", NOW))
+    assert dl.topic.isprintable() and dl.reason.isprintable()
+
+
+# --- event types per device type ------------------------------------------------------
+
+@pytest.mark.parametrize("etype", ["sos", "sos_cancel", "fall"])
+def test_a_bed_sensor_cannot_send_call_button_events(gw: Gateway, etype: str) -> None:
+    topic = topic_for("north", "bed-1", Channel.EVENT)
+    dl = rejected(gw.process(topic, dumps({"ts": ms(NOW), "seq": 2, "type": etype}), NOW))
+    assert f"a bed_sensor does not send {etype!r} events" in dl.reason
+
+
+@pytest.mark.parametrize("etype", ["bed_entry", "bed_exit"])
+def test_a_call_button_cannot_send_bed_events(gw: Gateway, etype: str) -> None:
+    dl = rejected(gw.process(BTN_EVENT, dumps({"ts": ms(NOW), "seq": 2, "type": etype}), NOW))
+    assert f"a call_button does not send {etype!r} events" in dl.reason
+
+
+@pytest.mark.parametrize(("device", "etype"), [
+    (device, etype)
+    for device, types in EVENT_TYPES_BY_DEVICE.items() for etype in sorted(types)])
+def test_each_device_type_sends_its_own_event_types(gw: Gateway, device: DeviceType,
+                                                    etype: EventType) -> None:
+    device_id = "bed-1" if device is DeviceType.BED_SENSOR else "btn-1"
+    topic = topic_for("north", device_id, Channel.EVENT)
+    accepted(gw.process(topic, dumps({"ts": ms(NOW), "seq": 2, "type": etype.value}), NOW))
+
+
+def test_every_event_type_has_a_sender() -> None:
+    assert set().union(*EVENT_TYPES_BY_DEVICE.values()) == set(EventType)
+    assert set(EVENT_TYPES_BY_DEVICE) == set(DeviceType)
+
+
+# --- age limit (raw retention) -----------------------------------------------------------
+
+TOO_OLD = NOW - RETENTION - timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize(("topic", "body"), [
+    (BED_TELEMETRY, {"seq": 1, "occupied": True, "movement": 0}),
+    (BTN_EVENT, {"seq": 1, "type": "sos"}),
+    (BTN_EVENT, {"seq": 1, "type": "test"}),
+    (BED_STATUS, {"seq": 1, "online": True}),
+], ids=["telemetry", "sos", "event", "status"])
+def test_data_older_than_retention_is_dead_lettered(gw: Gateway, topic: str,
+                                                    body: dict[str, Any]) -> None:
+    dl = rejected(gw.process(topic, dumps({**body, "ts": ms(TOO_OLD)}), NOW))
+    assert "older than the 90-day retention" in dl.reason
+    assert "2025-12-01T11:59:59.999Z" in dl.reason
+
+
+def test_one_sample_older_than_retention_dead_letters_the_batch(gw: Gateway) -> None:
+    samples = [reading(NOW - timedelta(days=d), d) for d in (1, 30, 91)]
+    dl = rejected(gw.process(BED_TELEMETRY, dumps({"ts": ms(NOW), "seq": 99,
+                                                   "samples": samples}), NOW))
+    assert dl.reason.startswith("samples.2: ts ")
+    assert "older than the 90-day retention" in dl.reason
+
+
+def test_a_batch_spanning_years_never_reaches_storage(gw: Gateway) -> None:
+    samples = [reading(NOW - timedelta(days=7 * i), i) for i in range(200)]
+    rejected(gw.process(BED_TELEMETRY, dumps({"ts": ms(NOW), "seq": 999, "samples": samples}),
+                        NOW))
+
+
+def test_retention_follows_the_injected_setting() -> None:
+    short = Gateway(DEVICES.get, raw_retention=timedelta(days=7))
+    old = {"ts": ms(NOW - timedelta(days=8)), "seq": 1, "type": "test"}
+    assert "7-day retention" in rejected(short.process(BTN_EVENT, dumps(old), NOW)).reason
+    long = Gateway(DEVICES.get, raw_retention=timedelta(days=30))
+    accepted(long.process(BTN_EVENT, dumps(old), NOW))
+
+
+def test_a_pre_2020_clock_is_still_flagged_not_refused(gw: Gateway) -> None:
+    body = {"ts": ms(EARLIEST_PLAUSIBLE - timedelta(days=1)), "seq": 1, "type": "sos"}
+    (rec,) = accepted(gw.process(BTN_EVENT, dumps(body), NOW)).records
+    assert rec.time == NOW

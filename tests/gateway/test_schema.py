@@ -639,3 +639,115 @@ def test_command_unknown_fields_are_ignored_by_devices():
 def test_nul_characters_in_text_are_rejected():
     with pytest.raises(schema.PayloadError, match="NUL"):
         schema.decode_event(b'{"ts":1760000000000,"seq":1,"type":"test","detail":"a\\u0000b"}')
+
+
+# --- duplicate keys ---------------------------------------------------------------
+
+DUPLICATES = [
+    pytest.param(decode_event, b'{"ts":1767225600000,"seq":1,"type":"test","type":"sos"}',
+                 "'type'", id="event-type"),
+    pytest.param(decode_event, b'{"ts":1767225600000,"seq":1,"type":"test" ,"type" : "sos"}',
+                 "'type'", id="event-whitespace"),
+    pytest.param(decode_event, b'{"ts":1767225600000,"seq":1,"type":"test","typ\\u0065":"sos"}',
+                 "'type'", id="event-escaped-key"),
+    pytest.param(decode_event, b'{"ts":1,"seq":1,"type":"sos","detail":"a","detail":null}',
+                 "'detail'", id="event-detail-null"),
+    pytest.param(decode_status, b'{"online":true,"online":false}', "'online'",
+                 id="status-last-will"),
+    pytest.param(decode_telemetry,
+                 b'{"ts":1,"seq":2,"samples":[{"ts":1,"seq":1,"occupied":true,"movement":1,'
+                 b'"movement":2}]}', "samples.0: duplicate key 'movement'", id="batch-sample"),
+    pytest.param(decode_telemetry,
+                 b'{"ts":1,"seq":2,"seq":3,"samples":[{"ts":1,"seq":1,"occupied":true,'
+                 b'"movement":1}]}', "'seq'", id="batch-top"),
+    pytest.param(decode_telemetry, b'{"ts":1,"seq":1,"occupied":true,"occupied":false,'
+                 b'"movement":0}', "'occupied'", id="reading"),
+    pytest.param(decode_command, b'{"type":"sos_ack","ts":1,"alert_id":1,"alert_id":2}',
+                 "'alert_id'", id="command"),
+]
+
+
+@pytest.mark.parametrize(("decode", "payload", "reason"), DUPLICATES)
+def test_duplicate_keys_are_rejected(decode: Decoder, payload: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError, match="duplicate key") as info:
+        decode(payload)
+    assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("detail", ['a":"b', '"type":"sos"', "x\\\":", ":)", "\"seq\": 1"])
+def test_key_like_text_inside_values_is_not_a_duplicate(detail: str) -> None:
+    msg = decode_event(json.dumps(event(detail=detail), indent=1).encode())
+    assert msg.detail == detail
+
+
+def test_same_key_in_different_samples_is_not_a_duplicate() -> None:
+    batch = {"ts": T0_MS, "seq": 9, "samples": [reading(seq=i) for i in range(3)]}
+    assert len(decode_telemetry(dumps(batch)).samples) == 3  # type: ignore[union-attr]
+
+
+# --- strict RFC 3339 ----------------------------------------------------------------
+
+RFC3339_ACCEPTED = [
+    ("2026-01-01T00:00:00Z", T0),
+    ("2026-01-01t00:00:00z", T0),  # RFC 3339 5.6: T and Z may be lower case
+    ("2026-01-01T00:00:00+00:00", T0),
+    ("2026-01-01T00:00:00-00:00", T0),  # RFC 3339 4.3: UTC, local offset unknown
+    ("2026-01-01T05:30:00+05:30", T0),
+    ("2025-12-31T14:00:00-10:00", T0),
+    ("2026-01-01T00:00:00.5Z", T0 + timedelta(milliseconds=500)),
+    ("2026-01-01T00:00:00.250Z", T0 + timedelta(milliseconds=250)),
+    ("2026-01-01T00:00:00.123456Z", T0 + timedelta(microseconds=123456)),
+    ("2026-01-01T00:00:00.123456789Z", T0 + timedelta(microseconds=123456)),  # cut to µs
+    ("2024-02-29T12:00:00Z", datetime(2024, 2, 29, 12, tzinfo=UTC)),
+]
+
+RFC3339_REFUSED = [
+    "2026-W01-1T00:00:00Z",  # ISO week date
+    "20260101T000000Z",  # ISO basic format
+    "2026-001T00:00:00Z",  # ordinal date
+    "2026-01-01T00:00Z",  # no seconds
+    "2026-01-01T00Z",
+    "2026-01-01T00:00:00",  # no offset
+    "2026-01-01 00:00:00Z",  # space
+    "2026-01-01_00:00:00Z",
+    " 2026-01-01T00:00:00Z",  # surrounding space
+    "2026-01-01T00:00:00Z ",
+    "2026-01-01T00:00:00Z\n",
+    "2026-01-01T00:00:00.Z",  # empty fraction
+    "2026-01-01T00:00:00,5Z",  # comma fraction
+    "2026-01-01T00:00:00+0000",  # offset without colon
+    "2026-01-01T00:00:00+00",
+    "2026-01-01T00:00:00+24:00",
+    "2026-01-01T00:00:00+05:60",
+    "2026-01-01T00:00:00UTC",
+    "2026-01-01T24:00:00Z",
+    "2026-01-01T23:60:00Z",
+    "2026-12-31T23:59:60Z",  # leap second: not representable
+    "2026-02-29T00:00:00Z",
+    "2026-00-10T00:00:00Z",
+    "+2026-01-01T00:00:00Z",
+    "026-01-01T00:00:00Z",
+    "2026-1-1T0:0:0Z",
+    "２０２６-01-01T00:00:00Z",  # non-ASCII digits
+    "2026-01-01T00:00:00.١Z",
+]
+
+
+@pytest.mark.parametrize(("ts", "expected"), RFC3339_ACCEPTED)
+def test_rfc3339_forms_accepted(ts: str, expected: datetime) -> None:
+    assert decode_event(dumps(event(ts=ts))).ts == expected
+
+
+@pytest.mark.parametrize("ts", RFC3339_REFUSED)
+def test_non_rfc3339_forms_refused(ts: str) -> None:
+    with pytest.raises(PayloadError, match=r"^ts: "):
+        decode_event(dumps(event(ts=ts)))
+
+
+def test_json_schema_pattern_agrees_with_the_parser() -> None:
+    pattern = DeviceEvent.model_json_schema()["properties"]["ts"]["anyOf"][1]["pattern"]
+    for ts, _ in RFC3339_ACCEPTED:
+        assert re.fullmatch(pattern, ts), ts
+    for ts in ["2026-W01-1T00:00:00Z", "20260101T000000Z", "2026-01-01T00:00Z",
+               "2026-01-01T00:00:00", "2026-01-01T00:00:00+0000"]:
+        assert not re.fullmatch(pattern, ts), ts

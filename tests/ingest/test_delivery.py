@@ -204,3 +204,50 @@ def test_two_pipelines_split_the_sites_without_loss_or_duplicates(clean_db, brok
         for home in (east, west):
             assert count(clean_db, "SELECT count(DISTINCT seq) FROM bed_telemetry "
                                    "WHERE device_id = %s", home.bed.device_id) == n
+
+
+HOSTILE = [
+    b'{"ts":%d,"seq":1,"occupied":true,"movement":1,"x\\n2026-01-01 ERROR pipeline exited":1}',
+    b'{"ts":%d,"seq":2,"occupied":true,"movement":1,"k\\u0000ey":1}',
+    b'{"ts":%d,"seq":3,"occupied":true,"occupied":false,"movement":1}',
+]
+
+
+def test_hostile_payloads_are_dead_lettered_whole_and_logged_once(clean_db, broker, caplog):
+    caplog.set_level("INFO")
+    home = seed_home(clean_db, broker.admin)
+    now_ms = int(time.time() * 1000)
+    topic = topic_for(home.site, home.bed.device_id, Channel.TELEMETRY)
+    event_topic = topic_for(home.site, home.bed.device_id, Channel.EVENT)
+    old = now_ms - 91 * 86_400_000
+    with running_pipeline(broker.pipeline, clean_db, prefix="hostile") as pipe:
+        pub = Publisher(home.bed, broker.port, 0, 0).start()
+        for _ in range(20):
+            for body in HOSTILE:
+                pub.client.publish(topic, body % now_ms, qos=1).wait_for_publish(5)
+        pub.client.publish(topic, b'{"ts":%d,"seq":4,"occupied":true,"movement":1}' % old,
+                           qos=1).wait_for_publish(5)
+        pub.client.publish(event_topic, b'{"ts":%d,"seq":5,"type":"sos"}' % now_ms,
+                           qos=1).wait_for_publish(5)
+        wait_until(lambda: count(clean_db, "SELECT count(*) FROM dead_letters") == 62,
+                   what="every hostile message dead-lettered")
+        pub.finish()
+        assert pipe.dead_letters == 62
+    assert count(clean_db, "SELECT count(*) FROM dead_letters WHERE topic = %s", topic) == 61
+    assert count(clean_db, "SELECT count(*) FROM dead_letters WHERE reason = %s",
+                 "k\\x00ey: Extra inputs are not permitted") == 20
+    assert count(clean_db, "SELECT count(*) FROM dead_letters WHERE reason = "
+                           "'duplicate key ''occupied'' (each key at most once)'") == 20
+    assert count(clean_db, "SELECT count(*) FROM dead_letters WHERE reason LIKE "
+                           "'%%older than the 90-day retention window%%'") == 1
+    assert count(clean_db, "SELECT count(*) FROM dead_letters WHERE reason LIKE "
+                           "'a bed_sensor does not send ''sos'' events%%'") == 1
+    assert count(clean_db, "SELECT count(*) FROM bed_telemetry") == 0
+    assert count(clean_db, "SELECT count(*) FROM alerts") == 0
+    logged = [r.getMessage() for r in caplog.records]
+    assert not any(m.startswith("2026-01-01 ERROR") for line in logged
+                   for m in line.splitlines()[1:]), "a device forged a log line"
+    dead = [m for m in logged if "dead letter" in m]
+    assert 1 <= len(dead) <= 2  # the first with its reason, then one count at the stop
+    assert all(m.isprintable() for m in dead)
+    assert not any("quarantined" in m for m in logged)

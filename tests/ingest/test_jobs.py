@@ -31,6 +31,8 @@ def day_of_readings(conn: Any, start: datetime, seq0: int) -> None:
                            for m in range(60)], seq0=seq0)
     conn.execute("INSERT INTO device_status (time, device_id, resident_id, online, "
                  "received_at) VALUES (%s, 'bed-1', 1, true, %s)", (start, start))
+    conn.execute("INSERT INTO device_events (time, device_id, resident_id, seq, type, "
+                 "received_at) VALUES (%s, 'btn-1', 1, %s, 'test', %s)", (start, seq0, start))
 
 
 def chunks(conn: Any, table: str) -> int:
@@ -51,6 +53,10 @@ def test_retention_drops_old_raw_chunks_and_keeps_rollups(conn):
     oldest = conn.execute("SELECT min(time) FROM bed_telemetry").fetchone()[0]
     assert oldest == NOW - timedelta(days=89)
     assert conn.execute("SELECT count(*) FROM device_status").fetchone()[0] == 2
+    # device events are raw data too (an SOS's alert is kept in `alerts`)
+    assert len(dropped["device_events"]) == 2
+    assert conn.execute("SELECT min(time) FROM device_events").fetchone()[0] == (
+        NOW - timedelta(days=89))
     # rollups are never dropped
     assert conn.execute("SELECT count(*) FROM vitals_1m").fetchone()[0] == 240
     # daily: not due again until a day later

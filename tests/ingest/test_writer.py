@@ -70,3 +70,51 @@ def test_a_row_the_database_refuses_is_isolated_and_dead_lettered(clean_db):
     assert count(clean_db, "SELECT count(*) FROM bed_telemetry") == 40
     assert count(clean_db, "SELECT count(*) FROM dead_letters WHERE reason LIKE "
                            "'database refused the row%%'") == 1
+
+
+def _stored_dead_letters(url: str) -> list[tuple[str, bytes, int, str]]:
+    with db.connect(url) as conn:
+        return [(r[0], bytes(r[1]), r[2], r[3]) for r in conn.execute(
+            "SELECT topic, payload, payload_size, reason FROM dead_letters ORDER BY id")]
+
+
+def test_a_nul_in_a_key_name_is_dead_lettered_with_topic_and_reason(clean_db):
+    from gateway.gateway import Gateway
+    from gateway.records import DeviceInfo
+    from gateway.schema import DeviceType
+
+    gw = Gateway({"bed-1": DeviceInfo("bed-1", "north", 1, DeviceType.BED_SENSOR)}.get,
+                 raw_retention=timedelta(days=90))
+    topic = "eldercare/v1/north/bed-1/telemetry"
+    payload = b'{"ts":1772402400000,"seq":1,"occupied":true,"movement":1,"k\\u0000\\ny":1}'
+    letter = gw.process(topic, payload, T0)
+    acked: list[int] = []
+    writer = IngestWriter(clean_db, acked.extend, max_rows=10, max_age_s=0.05)
+    writer.start()
+    try:
+        writer.add_dead_letter(letter, token=1)  # type: ignore[arg-type]
+        wait_until(lambda: acked == [1], what="dead letter acked")
+    finally:
+        writer.stop()
+    [(stored_topic, raw, size, reason)] = _stored_dead_letters(clean_db)
+    assert stored_topic == topic
+    assert raw == payload and size == len(payload)
+    assert reason == "k\\x00\\ny: Extra inputs are not permitted"
+
+
+def test_a_dead_letter_the_database_refuses_keeps_its_topic(clean_db):
+    from gateway.records import DeadLetter
+
+    acked: list[int] = []
+    bad = DeadLetter(T0, "eldercare/v1/north/bed-1/event", b"\x00raw", 4, "bad\x00reason")
+    writer = IngestWriter(clean_db, acked.extend, max_rows=10, max_age_s=0.05)
+    writer.start()
+    try:
+        writer.add_dead_letter(bad, token=7)
+        wait_until(lambda: acked == [7], what="dead letter acked")
+    finally:
+        writer.stop()
+    [(topic, raw, _size, reason)] = _stored_dead_letters(clean_db)
+    assert topic == "eldercare/v1/north/bed-1/event"
+    assert raw == b"\x00raw"
+    assert reason == "bad\\x00reason"
