@@ -48,7 +48,7 @@ from alerts.bus import BUS_FILTER, AlertEvent, decode_event
 from dashboard import auth
 from dashboard.api import _ALERT_COLUMNS
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, Pool, StateDep
-from dashboard.models import AlertOut, UserOut
+from dashboard.models import AlertOut, FamilyAlertOut, UserOut, family_alert
 from dashboard.scope import SITE_ROLES, Scope, Where
 from dashboard.throttle import client_key
 from eldercare.accounts import Role
@@ -118,6 +118,19 @@ class StreamAlert(AlertOut):
     """An alert as pushed on the stream: the list item plus the pipeline's `uid`."""
 
     uid: UUID | None = None
+
+
+class FamilyStreamAlert(FamilyAlertOut):
+    """The family view of an alert as pushed on the stream, with the pipeline's `uid` so the
+    page can match it to the pending event it replaces."""
+
+    uid: UUID | None = None
+
+
+def _family_event(alert: StreamAlert) -> bytes:
+    """The `alert` event a family member receives: the family view, never staff internals."""
+    view = FamilyStreamAlert(**family_alert(alert).model_dump(), uid=alert.uid)
+    return sse("alert", view.model_dump_json())
 
 
 def sse(event: str, data: str) -> bytes:
@@ -287,10 +300,16 @@ class Hub:
         """Stop delivering to a subscriber."""
         self._subs.discard(sub)
 
-    def publish(self, data: bytes, site: str, resident_id: int) -> int:
-        """Queue a message for every subscriber in scope; returns how many took it."""
-        return sum(self._offer(sub, data) for sub in list(self._subs)
-                   if sub.audience.admits(site, resident_id))
+    def publish(self, data: bytes, site: str, resident_id: int,
+                family_data: bytes | None = None) -> int:
+        """Queue a message for every subscriber in scope; returns how many took it.
+
+        Family members get `family_data` instead when given (the family view, without
+        staff notes, names or assignments); messages without staff internals (pending bus
+        events) go to everyone in scope as they are."""
+        family = data if family_data is None else family_data
+        return sum(self._offer(sub, family if sub.audience.role is Role.FAMILY else data)
+                   for sub in list(self._subs) if sub.audience.admits(site, resident_id))
 
     def publish_all(self, data: bytes) -> None:
         """Queue a message for every subscriber."""
@@ -615,7 +634,7 @@ class AlertStream:
                 continue
             for alert in alerts:
                 self.hub.publish(sse("alert", alert.model_dump_json()), alert.site_id,
-                                 alert.resident_id)
+                                 alert.resident_id, family_data=_family_event(alert))
 
     def _resync(self) -> None:
         """Tell every screen that it missed changes and should reload its list."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -158,6 +159,28 @@ async def test_each_subscriber_gets_only_its_scope(http, world: World, clean_db)
         assert (await south.next_of("alert"))["id"] == carol
         execute(clean_db, "UPDATE alerts SET note = 'seen' WHERE id = ANY(%s)", [bob, alice])
         assert (await family.next_of("alert"))["id"] == alice
+
+
+async def test_family_streams_carry_the_family_view_without_staff_internals(
+        http, world: World, clean_db):
+    tokens = {name: await token_for(http, name) for name in ("family-alice", "duty-north")}
+    async with (open_stream(http, tokens["family-alice"]) as family,
+                open_stream(http, tokens["duty-north"]) as north):
+        uid = str(uuid.uuid4())
+        alice = add_alert(clean_db, world.alice, "north", "fall", uid=uid)
+        assert (await north.next_of("alert"))["id"] == alice
+        seen = await family.next_of("alert")
+        assert seen["id"] == alice and seen["uid"] == uid and seen["summary"]
+        execute(clean_db, "UPDATE alerts SET status = 'acknowledged', acknowledged_by = %s, "
+                          "acknowledged_at = now(), assigned_to = %s, "
+                          "note = 'assigned to carer1 (user 3)' WHERE id = %s",
+                world.care_north, world.care_north, alice)
+        staff = await north.expect("alert", {"id": alice, "status": "acknowledged"})
+        assert staff["note"] and staff["acknowledged_by"] == world.care_north
+        changed = await family.expect("alert", {"id": alice, "status": "acknowledged"})
+        for internal in ("note", "assigned_to", "acknowledged_by", "resolved_by", "device_id"):
+            assert internal not in changed
+        assert "carer1" not in json.dumps(changed)
 
 
 # --- the bus --------------------------------------------------------------------------------
