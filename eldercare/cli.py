@@ -29,14 +29,22 @@ logger = logging.getLogger("eldercare")
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for key in ("web_port", "mqtt_port", "pg_port", "demo_homes"):
+    for key in ("web_port", "mqtt_port", "pg_port", "demo_homes", "data_dir"):
         value = getattr(args, key, None)
         if value is not None:
             overrides[key] = value
     sites = getattr(args, "sites", None)
     if sites:
         overrides["sites"] = [s.strip() for s in sites.split(",") if s.strip()]
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    ports = [f"--{k.replace('_', '-')}" for k in ("mqtt_port", "pg_port")
+             if getattr(args, k, None) is not None]
+    if ports and not settings.embedded:
+        # A flag that is silently ignored sends the operator to the wrong database.
+        raise SystemExit(f"{'/'.join(ports)} set the embedded services' ports, but "
+                         "ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL name external ones; "
+                         "use one or the other")
+    return settings
 
 
 def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
@@ -167,11 +175,19 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _child(name: str, argv: list[str]) -> ManagedProcess:
-    """Start `eldercare <argv>` as a child that dies with us."""
+def _child(name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
+    """Start `eldercare <argv>` as a child that dies with us, with exactly `env`."""
     proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", *argv],
-                            preexec_fn=die_with_parent, env=os.environ.copy())
+                            preexec_fn=die_with_parent, env=env)
     return ManagedProcess(name, proc)
+
+
+def _children_env(settings: Settings, rt: Runtime) -> dict[str, str]:
+    """What every child of `demo`/`serve` must use: the parent's resolved broker, database,
+    token key and data folder (so flags such as --pg-port reach them), and its web address.
+    A child never re-derives these from its own defaults."""
+    return {**rt.child_env(), "ELDERCARE_WEB_HOST": settings.web_host,
+            "ELDERCARE_WEB_PORT": str(settings.web_port)}
 
 
 def _prepare(settings: Settings) -> tuple[Runtime, list[ManagedProcess]]:
@@ -196,11 +212,12 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
             logins = seed_demo(rt.database_url, rt.mqtt_admin, rt.mqtt, rt.data_dir,
                                homes=settings.demo_homes)
         extra = ["--sites", ",".join(settings.sites)] if settings.sites else []
-        apps = [_child("pipeline", ["pipeline", *extra]), _child("dashboard", ["dashboard"]),
-                _child("jobs", ["jobs"])]
+        env = _children_env(settings, rt)
+        apps = [_child("pipeline", ["pipeline", *extra], env),
+                _child("dashboard", ["dashboard"], env), _child("jobs", ["jobs"], env)]
         children += apps
         if demo:
-            children.append(_child("simulators", ["simulate"]))
+            children.append(_child("simulators", ["simulate"], env))
         _banner(settings, rt, logins)
         _wait_for_signal(lambda: next((f"{c.name} exited with code {c.proc.returncode}"
                                        for c in children if not c.alive()), None))
@@ -268,9 +285,17 @@ def cmd_services(args: argparse.Namespace) -> int:
 # --- administration ------------------------------------------------------------------
 
 
+def _admin_runtime(args: argparse.Namespace, broker: bool = False) -> Runtime:
+    """Resolve where an admin command connects and say so on stderr, so nobody edits the
+    wrong district by accident (the demo's flags apply here too: --pg-port, --data-dir)."""
+    rt = resolve(_settings(args))
+    print(f"using {rt.describe(broker=broker)}", file=sys.stderr, flush=True)
+    return rt
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending database migrations."""
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args)
     applied = db.migrate(rt.database_url)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
@@ -278,7 +303,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_site_add(args: argparse.Namespace) -> int:
     """Create a site."""
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
         accounts.add_site(conn, args.id, args.name, args.timezone)
     print(json.dumps({"site": args.id}))
@@ -290,7 +315,7 @@ def cmd_alerts_settings(args: argparse.Namespace) -> int:
     from alerts import overrides
 
     settings = _settings(args)
-    rt = resolve(settings)
+    rt = _admin_runtime(args)
     target: dict[str, Any] = ({"site": args.site} if args.site is not None
                               else {"resident": args.resident})
     with db.connect(rt.database_url) as conn:
@@ -317,7 +342,7 @@ def cmd_alerts_settings(args: argparse.Namespace) -> int:
 
 def cmd_resident_add(args: argparse.Namespace) -> int:
     """Create a resident."""
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
         rid = accounts.add_resident(conn, args.site, args.name, args.address, args.birth_year)
     print(json.dumps({"resident_id": rid, "site": args.site}))
@@ -329,7 +354,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     import getpass
     import secrets
 
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args)
     password = args.password
     generated = False
     if password is None:
@@ -349,7 +374,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 def cmd_device_add(args: argparse.Namespace) -> int:
     """Register a device and create its broker account; print its credentials once."""
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args, broker=True)
     with db.connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
         creds = accounts.add_device(conn, admin, rt.mqtt, args.resident,
                                     DeviceType(args.type), args.device_id)
@@ -397,37 +422,55 @@ def cmd_bench_alerts(args: argparse.Namespace) -> int:
     return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
 
 
+def _where_parent() -> argparse.ArgumentParser:
+    """The one set of flags saying where the embedded broker and database are, shared by
+    every command that connects (demo, serve, the parts, the admin commands), so an admin
+    command reaches the same district as the demo started with the same flags."""
+    where = argparse.ArgumentParser(add_help=False)
+    group = where.add_argument_group(
+        "embedded services (ignored when ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL are set)")
+    group.add_argument("--mqtt-port", type=int,
+                       help="Mosquitto port on 127.0.0.1 (default 18830, ELDERCARE_MQTT_PORT)")
+    group.add_argument("--pg-port", type=int,
+                       help="PostgreSQL port on 127.0.0.1 (default 15432, ELDERCARE_PG_PORT)")
+    group.add_argument("--data-dir", type=Path,
+                       help="folder of the embedded services' data and generated secrets "
+                            "(default: data/ in the checkout, ELDERCARE_DATA_DIR)")
+    return where
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="eldercare", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
+    where = _where_parent()
+    web = argparse.ArgumentParser(add_help=False)
+    web.add_argument("--web-port", type=int,
+                     help="web app port on 127.0.0.1 (default 8080, ELDERCARE_WEB_PORT)")
+
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str,
-            parent: Any = sub) -> argparse.ArgumentParser:
-        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+            parent: Any = sub, parents: Sequence[argparse.ArgumentParser] = (where,),
+            ) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_,
+                                                        parents=list(parents))
         sp.set_defaults(func=fn)
         return sp
 
     for name, fn, help_ in (("demo", cmd_demo, "start everything with simulated homes"),
                             ("serve", cmd_serve, "start pipeline and web app")):
-        sp = add(name, fn, help_)
-        sp.add_argument("--web-port", type=int)
-        sp.add_argument("--mqtt-port", type=int)
-        sp.add_argument("--pg-port", type=int)
+        sp = add(name, fn, help_, parents=(where, web))
         sp.add_argument("--sites", help="comma-separated sites the pipeline owns")
         if name == "demo":
             sp.add_argument("--homes", dest="demo_homes", type=int, help="homes to seed")
-    sp = add("services", cmd_services, "start only the embedded broker and database")
-    sp.add_argument("--mqtt-port", type=int)
-    sp.add_argument("--pg-port", type=int)
+    add("services", cmd_services, "start only the embedded broker and database")
     sp = add("pipeline", cmd_pipeline, "run one pipeline process")
     sp.add_argument("--sites", help="comma-separated sites this process owns (default: all)")
     sp.add_argument("--name", default="main", help="unique per pipeline process")
     sp.add_argument("--stats-file", help="benchmarks: write throughput/CPU/lag stats here")
     add("jobs", cmd_jobs, "run the scheduled jobs: rollups, retention, alert escalation and "
                           "notifications (one per database)")
-    sp = add("dashboard", cmd_dashboard, "run the web app")
-    sp.add_argument("--web-port", type=int)
+    add("dashboard", cmd_dashboard, "run the web app", parents=(where, web))
     sp = add("simulate", cmd_simulate, "drive simulated homes (see docs/simulators.md)")
     sp.add_argument("--mode", default="demo",
                     choices=["demo", "realtime", "accelerated", "fleet", "load"],
