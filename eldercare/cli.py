@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"telemetry_period_s": args.telemetry_period, "seed": args.seed,
                                "truth_path": truth, "progress": not args.no_progress,
                                "incidents_per_home_day": args.incidents_per_day}
-    for key, value in (("days", args.days), ("duration_s", args.duration), ("rate", args.rate)):
+    for key, value in (("days", args.days), ("duration_s", args.duration), ("rate", args.rate),
+                       ("start", args.start)):
         if value is not None:
             options[key] = value
     summary = sim.simulate_from_file(args.mode, creds, rt.mqtt.host, rt.mqtt.port, stop,
@@ -422,6 +424,18 @@ def cmd_bench_alerts(args: argparse.Namespace) -> int:
     return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
 
 
+def _aware_datetime(text: str) -> datetime:
+    """An ISO 8601 date-time with an explicit offset: a naive one would be read in the
+    machine's time zone, and the same command would simulate different hours elsewhere."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset (e.g. Z or +08:00)")
+    return value
+
+
 def _where_parent() -> argparse.ArgumentParser:
     """The one set of flags saying where the embedded broker and database are, shared by
     every command that connects (demo, serve, the parts, the admin commands), so an admin
@@ -485,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--days", type=float, help="simulated days (realtime/accelerated)")
     sp.add_argument("--duration", type=float, help="wall seconds (fleet/load)")
     sp.add_argument("--rate", type=float, help="load: total messages per second")
+    sp.add_argument("--start", type=_aware_datetime, metavar="ISO-8601",
+                    help="simulated start with its UTC offset, e.g. 2026-03-01T03:00:00Z "
+                         "(default: accelerated ends now, the others start now)")
     sp.add_argument("--seed", type=int, default=1)
     sp.add_argument("--incidents-per-day", type=float, default=0.5,
                     help="incidents per home and simulated day")

@@ -92,11 +92,20 @@ def test_simulate_accelerated_writes_ground_truth(env, broker, clean_db, tmp_pat
     creds = tmp_path / "creds.json"
     creds.write_text(json.dumps([home.bed.as_dict(), home.button.as_dict()]))
     truth = tmp_path / "truth.jsonl"
+    # A fixed start: with the default (the window ends "now") whether an incident fits in
+    # 2.4 h depended on the hour the test ran (none between 19:00 and 20:00 UTC).
     out = run(env, "simulate", "--mode", "accelerated", "--creds", str(creds), "--days", "0.1",
-              "--telemetry-period", "60", "--incidents-per-day", "20", "--no-progress",
+              "--start", "2026-01-05T02:00:00Z", "--telemetry-period", "60",
+              "--incidents-per-day", "20", "--no-progress",
               "--truth", str(truth)).stdout
     assert str(truth) in out and truth.exists()
     assert truth.read_text().strip(), "incidents were injected and recorded"
+
+
+def test_simulate_start_needs_an_offset(env, tmp_path):
+    bad = run(env, "simulate", "--mode", "accelerated", "--creds", str(tmp_path / "x.json"),
+              "--start", "2026-01-05T02:00:00", ok=False)
+    assert bad.returncode == 2 and "needs a UTC offset" in bad.stderr
 
 
 def test_alert_settings_override_for_a_resident(env):
