@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from alerts.overrides import OverrideError
 from eldercare import accounts, db
 from eldercare.runtime import Runtime, resolve, start_embedded
@@ -292,6 +294,14 @@ def _admin_runtime(args: argparse.Namespace, broker: bool = False) -> Runtime:
     wrong district by accident (the demo's flags apply here too: --pg-port, --data-dir)."""
     rt = resolve(_settings(args))
     print(f"using {rt.describe(broker=broker)}", file=sys.stderr, flush=True)
+    try:
+        db.connect(rt.database_url).close()
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else "refused"
+        raise ServiceError(
+            f"cannot connect to the {rt.describe()}: {reason}. Start it with "
+            "`eldercare demo` or `eldercare services` (same --pg-port/--data-dir), or set "
+            "ELDERCARE_DATABASE_URL") from None
     return rt
 
 
