@@ -233,20 +233,25 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
 
 
 def _banner(settings: Settings, rt: Runtime, logins: list[Any] | None) -> None:
+    from dashboard.docs_ui import DOCS_UI_DIR, docs_ui_available
+
     deadline = time.monotonic() + 30
     while not port_open(settings.web_port, settings.web_host) and time.monotonic() < deadline:
         time.sleep(0.1)
+    web = f"http://{settings.web_host}:{settings.web_port}"
+    docs = (f"{web}/docs" if docs_ui_available(DOCS_UI_DIR)
+            else "off (run scripts/bootstrap.sh to install them); schema at /openapi.json")
     lines = [
         "",
         "eldercare is running.",
-        f"  Web app (duty screen): http://{settings.web_host}:{settings.web_port}/",
-        f"  API docs:              http://{settings.web_host}:{settings.web_port}/docs",
+        f"  Web app (duty screen): {web}/",
+        f"  API docs:              {docs}",
         f"  MQTT broker:           mqtt://{rt.mqtt.host}:{rt.mqtt.port} "
         "(no anonymous access; each device has its own account)",
         f"  Database:              {_redact(rt.database_url)}",
     ]
     if logins:
-        lines.append("  Demo logins (all of them are in data/demo-logins.json):")
+        lines.append(f"  Demo logins (all of them are in {rt.data_dir / 'demo-logins.json'}):")
         shown = [login for login in logins if login.role != "family"] + [
             login for login in logins if login.role == "family"][:2]
         for login in shown:

@@ -199,6 +199,8 @@ def test_demo_with_flags_only_uses_them_in_every_process(demo_dir):
     try:
         text = demo.wait_banner()
         assert f"http://127.0.0.1:{web}/" in text and f"mqtt://127.0.0.1:{flags[3]}" in text
+        assert f"127.0.0.1:{flags[5]}/eldercare" in text
+        assert str(demo_dir / "demo-logins.json") in text
         api = f"http://127.0.0.1:{web}/api/v1"
         duty = re.search(r"duty_officer\s+(\S+)\s+(\S+)", text)
         assert duty, text
