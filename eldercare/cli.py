@@ -302,7 +302,7 @@ def _admin_runtime(args: argparse.Namespace, broker: bool = False) -> Runtime:
     try:
         db.connect(rt.database_url).close()
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else "refused"
+        reason = (str(exc).strip().splitlines() or ["refused"])[0]
         raise ServiceError(
             f"cannot connect to the {rt.describe()}: {reason}. Start it with "
             "`eldercare demo` or `eldercare services` (same --pg-port/--data-dir), or set "
