@@ -457,7 +457,8 @@ def _where_parent() -> argparse.ArgumentParser:
     command reaches the same district as the demo started with the same flags."""
     where = argparse.ArgumentParser(add_help=False)
     group = where.add_argument_group(
-        "embedded services (ignored when ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL are set)")
+        "embedded services (with ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL set, the "
+        "external ones are used and the port flags are refused)")
     group.add_argument("--mqtt-port", type=int,
                        help="Mosquitto port on 127.0.0.1 (default 18830, ELDERCARE_MQTT_PORT)")
     group.add_argument("--pg-port", type=int,
