@@ -37,12 +37,14 @@ _TABLES = ("notification_outbox", "alert_escalations", "notification_channels",
            "job_watermarks")
 
 
-# Fixtures whose servers keep the real time (PostgreSQL's now(), Mosquitto's expiries, the
-# timestamps the platform compares device clocks with; demo_dir: a whole demo in child
-# processes): time-machine moves this process's clock only, so a test using one of them
-# cannot run under a faked clock, only under another TZ. With --fake-now they are
-# deselected (and counted as such in the summary); every other test runs at the faked time.
-SERVER_CLOCK_FIXTURES = frozenset({"pg_config", "broker", "own_pg", "demo_dir"})
+# Fixtures whose servers keep the real time and compare it with the test's: PostgreSQL
+# (now(), retention windows, the plausibility of device clocks the pipeline checks against
+# it) and a whole demo in child processes (demo_dir). time-machine moves this process's
+# clock only, so a test using one of them cannot run under a faked clock, only under another
+# TZ; with --fake-now they are deselected (counted in the summary) and every other test
+# runs at the faked time. The broker alone is fine: paho and Mosquitto time keepalives and
+# expiries with relative, monotonic clocks.
+SERVER_CLOCK_FIXTURES = frozenset({"pg_config", "own_pg", "demo_dir"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
