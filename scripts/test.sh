@@ -2,7 +2,7 @@
 # One command: install what is missing, then lint, type-check and run the whole test suite,
 # twice: no test may depend on the wall clock, the date or the machine's time zone.
 #   1. every test, under TZ=America/Chicago (not the UTC of most servers and CI machines);
-#   2. every test that needs no server-side clock, under TZ=Pacific/Kiritimati (UTC+14, so
+#   2. every test that needs no server-side clock (no PostgreSQL), under TZ=Pacific/Kiritimati (UTC+14, so
 #      the local date differs from the UTC one) with the wall clock moved to 19:30 UTC today
 #      (time-machine, see --fake-now in tests/conftest.py): about 700 of ~990 tests, in
 #      under a minute. Tests on PostgreSQL (or a whole demo) are left out of this pass: the
@@ -27,7 +27,7 @@ run_pass() {
     local code=0
     "$@" || code=$?
     if [[ $code -eq 5 && $name == "faked clock" && $selected -eq 1 ]]; then
-        echo "[test] $name: none of the selected tests runs without a server; nothing to do" >&2
+        echo "[test] $name: every selected test needs PostgreSQL; nothing to run here" >&2
         return 0
     elif [[ $code -eq 5 ]]; then
         echo "[test] $name: pytest collected no tests (exit 5); failing" >&2
@@ -39,6 +39,6 @@ run_pass() {
 
 echo "[test] pytest, TZ=America/Chicago"
 run_pass "all tests" env TZ=America/Chicago .venv/bin/pytest "$@"
-echo "[test] pytest, TZ=Pacific/Kiritimati, wall clock at 19:30 UTC (tests without servers)"
+echo "[test] pytest, TZ=Pacific/Kiritimati, wall clock at 19:30 UTC (tests without PostgreSQL)"
 run_pass "faked clock" env TZ=Pacific/Kiritimati ELDERCARE_TEST_FAKE_NOW=19:30 \
     .venv/bin/pytest "$@"

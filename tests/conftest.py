@@ -56,10 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "outcome depends on the hour; scripts/test.sh uses 19:30")
 
 
-def fake_now(value: str, today: datetime | None = None) -> datetime:
-    """The aware UTC instant `--fake-now` names."""
+def fake_now(value: str) -> datetime:
+    """The aware UTC instant `--fake-now` names (HH:MM: that time of today's UTC date)."""
     if len(value) <= 5 and ":" in value:
-        day = (today or datetime.now(UTC)).date()
+        day = datetime.now(UTC).date()
         return datetime.combine(day, time.fromisoformat(value), UTC)
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
