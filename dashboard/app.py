@@ -26,6 +26,7 @@ from starlette.types import Scope as AsgiScope
 
 from dashboard import actions, api, auth, stream
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, StateDep
+from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
 from dashboard.models import HealthOut
 from dashboard.stream import AlertStream, StreamSettings
 from gateway.broker_admin import MqttEndpoint
@@ -60,12 +61,14 @@ _WORKER_SCRIPT_HEADERS = {
 
 def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                mqtt: MqttEndpoint | None = None,
-               stream_settings: StreamSettings | None = None) -> FastAPI:
+               stream_settings: StreamSettings | None = None,
+               docs_ui: Path | None = DOCS_UI_DIR) -> FastAPI:
     """Build the dashboard application; the pool and the live feed start with its lifespan.
 
     `mqtt` is the service account for the internal alert bus; without it the live feed
     carries database changes only (no `pending` events). `stream_settings` tunes the live
-    feed (e.g. the open streams allowed per account and per address).
+    feed (e.g. the open streams allowed per account and per address). `docs_ui` holds the
+    Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off.
     """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
@@ -97,7 +100,9 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
             await pool.close()
             logger.info("dashboard stopped")
 
-    app = FastAPI(title="eldercare dashboard", version="1", lifespan=lifespan)
+    # FastAPI's own /docs and /redoc load scripts and fonts from public CDNs: off.
+    app = FastAPI(title="eldercare dashboard", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.dashboard = state
     app.state.alert_stream = live
 
@@ -122,6 +127,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     app.add_api_route("/manifest.webmanifest", manifest, methods=["GET"],
                       include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    add_docs_ui(app, docs_ui, _PAGE_HEADERS)
     app.add_middleware(SecurityHeaders)
     return app
 

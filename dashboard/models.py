@@ -10,7 +10,7 @@ from fastapi import Form
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from alerts.model import AlertStatus, Severity
-from eldercare.accounts import Role
+from eldercare.accounts import MAX_USERNAME, Role
 from gateway.schema import DeviceType
 
 # Alert types are open-ended (rules add new ones), so they are validated by shape only.
@@ -55,7 +55,6 @@ def secret_text(value: str) -> str:
     return _refuse(value, _NEVER, frozenset(), "this value")
 
 
-MAX_USERNAME = 150  # `user add` must not allow longer (nor control characters)
 MAX_PASSWORD = 1024
 MAX_NOTE = 2000
 MAX_SECRET = 256

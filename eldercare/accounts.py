@@ -31,6 +31,7 @@ class Role(StrEnum):
 ROLES = tuple(r.value for r in Role)
 _hasher = PasswordHash.recommended()
 MIN_PASSWORD_LENGTH = 12
+MAX_USERNAME = 150  # the login form refuses longer names (dashboard.models.Username)
 
 
 class RegistryError(ValueError):
@@ -47,6 +48,16 @@ def _common_passwords() -> frozenset[str]:
     """The 30,000 most common passwords from leaked-password corpora, as shipped (and kept
     up to date) by zxcvbn; loaded once, on the first password check."""
     return frozenset(str(p) for p in FREQUENCY_LISTS["passwords"])
+
+
+def check_username(username: str) -> None:
+    """Refuse a username the login form would refuse (too long, empty, or with control
+    characters), so no account is created that can never log in."""
+    if not 1 <= len(username) <= MAX_USERNAME:
+        raise RegistryError(f"username must be 1 to {MAX_USERNAME} characters")
+    if not username.isprintable() or username != username.strip():
+        raise RegistryError("username must be one line of printable characters without "
+                            "leading or trailing spaces")
 
 
 def check_password_policy(password: str, username: str = "") -> None:
@@ -189,6 +200,7 @@ def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: 
         raise RegistryError(f"a {role} needs --site")
     if role == "family" and not residents:
         raise RegistryError("a family member needs at least one --resident")
+    check_username(username)
     check_password_policy(password, username)
     _check_username_free(conn, username)
     _check_residents_exist(conn, residents or [])

@@ -13,8 +13,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from alerts.overrides import OverrideError
 from eldercare import accounts, db
@@ -29,14 +32,22 @@ logger = logging.getLogger("eldercare")
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for key in ("web_port", "mqtt_port", "pg_port", "demo_homes"):
+    for key in ("web_port", "mqtt_port", "pg_port", "demo_homes", "data_dir"):
         value = getattr(args, key, None)
         if value is not None:
             overrides[key] = value
     sites = getattr(args, "sites", None)
     if sites:
         overrides["sites"] = [s.strip() for s in sites.split(",") if s.strip()]
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    ports = [f"--{k.replace('_', '-')}" for k in ("mqtt_port", "pg_port")
+             if getattr(args, k, None) is not None]
+    if ports and not settings.embedded:
+        # A flag that is silently ignored sends the operator to the wrong database.
+        raise SystemExit(f"{'/'.join(ports)} set the embedded services' ports, but "
+                         "ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL name external ones; "
+                         "use one or the other")
+    return settings
 
 
 def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
@@ -142,7 +153,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"telemetry_period_s": args.telemetry_period, "seed": args.seed,
                                "truth_path": truth, "progress": not args.no_progress,
                                "incidents_per_home_day": args.incidents_per_day}
-    for key, value in (("days", args.days), ("duration_s", args.duration), ("rate", args.rate)):
+    for key, value in (("days", args.days), ("duration_s", args.duration), ("rate", args.rate),
+                       ("start", args.start)):
         if value is not None:
             options[key] = value
     summary = sim.simulate_from_file(args.mode, creds, rt.mqtt.host, rt.mqtt.port, stop,
@@ -175,11 +187,19 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _child(name: str, argv: list[str]) -> ManagedProcess:
-    """Start `eldercare <argv>` as a child that dies with us."""
+def _child(name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
+    """Start `eldercare <argv>` as a child that dies with us, with exactly `env`."""
     proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", *argv],
-                            preexec_fn=die_with_parent, env=os.environ.copy())
+                            preexec_fn=die_with_parent, env=env)
     return ManagedProcess(name, proc)
+
+
+def _children_env(settings: Settings, rt: Runtime) -> dict[str, str]:
+    """What every child of `demo`/`serve` must use: the parent's resolved broker, database,
+    token key and data folder (so flags such as --pg-port reach them), and its web address.
+    A child never re-derives these from its own defaults."""
+    return {**rt.child_env(), "ELDERCARE_WEB_HOST": settings.web_host,
+            "ELDERCARE_WEB_PORT": str(settings.web_port)}
 
 
 def _prepare(settings: Settings) -> tuple[Runtime, list[ManagedProcess]]:
@@ -204,11 +224,12 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
             logins = seed_demo(rt.database_url, rt.mqtt_admin, rt.mqtt, rt.data_dir,
                                homes=settings.demo_homes)
         extra = ["--sites", ",".join(settings.sites)] if settings.sites else []
-        apps = [_child("pipeline", ["pipeline", *extra]), _child("dashboard", ["dashboard"]),
-                _child("jobs", ["jobs"])]
+        env = _children_env(settings, rt)
+        apps = [_child("pipeline", ["pipeline", *extra], env),
+                _child("dashboard", ["dashboard"], env), _child("jobs", ["jobs"], env)]
         children += apps
         if demo:
-            children.append(_child("simulators", ["simulate"]))
+            children.append(_child("simulators", ["simulate"], env))
         _banner(settings, rt, logins)
         _wait_for_signal(lambda: next((f"{c.name} exited with code {c.proc.returncode}"
                                        for c in children if not c.alive()), None))
@@ -220,20 +241,25 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
 
 
 def _banner(settings: Settings, rt: Runtime, logins: list[Any] | None) -> None:
+    from dashboard.docs_ui import DOCS_UI_DIR, docs_ui_available
+
     deadline = time.monotonic() + 30
     while not port_open(settings.web_port, settings.web_host) and time.monotonic() < deadline:
         time.sleep(0.1)
+    web = f"http://{settings.web_host}:{settings.web_port}"
+    docs = (f"{web}/docs" if docs_ui_available(DOCS_UI_DIR)
+            else "off (run scripts/bootstrap.sh to install them); schema at /openapi.json")
     lines = [
         "",
         "eldercare is running.",
-        f"  Web app (duty screen): http://{settings.web_host}:{settings.web_port}/",
-        f"  API docs:              http://{settings.web_host}:{settings.web_port}/docs",
+        f"  Web app (duty screen): {web}/",
+        f"  API docs:              {docs}",
         f"  MQTT broker:           mqtt://{rt.mqtt.host}:{rt.mqtt.port} "
         "(no anonymous access; each device has its own account)",
         f"  Database:              {_redact(rt.database_url)}",
     ]
     if logins:
-        lines.append("  Demo logins (all of them are in data/demo-logins.json):")
+        lines.append(f"  Demo logins (all of them are in {rt.data_dir / 'demo-logins.json'}):")
         shown = [login for login in logins if login.role != "family"] + [
             login for login in logins if login.role == "family"][:2]
         for login in shown:
@@ -276,9 +302,25 @@ def cmd_services(args: argparse.Namespace) -> int:
 # --- administration ------------------------------------------------------------------
 
 
+def _admin_runtime(args: argparse.Namespace, broker: bool = False) -> Runtime:
+    """Resolve where an admin command connects and say so on stderr, so nobody edits the
+    wrong district by accident (the demo's flags apply here too: --pg-port, --data-dir)."""
+    rt = resolve(_settings(args))
+    print(f"using {rt.describe(broker=broker)}", file=sys.stderr, flush=True)
+    try:
+        db.connect(rt.database_url).close()
+    except psycopg.OperationalError as exc:
+        reason = (str(exc).strip().splitlines() or ["refused"])[0]
+        raise ServiceError(
+            f"cannot connect to the {rt.describe()}: {reason}. Start it with "
+            "`eldercare demo` or `eldercare services` (same --pg-port/--data-dir), or set "
+            "ELDERCARE_DATABASE_URL") from None
+    return rt
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending database migrations."""
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args)
     applied = db.migrate(rt.database_url)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
@@ -286,7 +328,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_site_add(args: argparse.Namespace) -> int:
     """Create a site."""
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
         accounts.add_site(conn, args.id, args.name, args.timezone)
     print(json.dumps({"site": args.id}))
@@ -298,7 +340,7 @@ def cmd_alerts_settings(args: argparse.Namespace) -> int:
     from alerts import overrides
 
     settings = _settings(args)
-    rt = resolve(settings)
+    rt = _admin_runtime(args)
     target: dict[str, Any] = ({"site": args.site} if args.site is not None
                               else {"resident": args.resident})
     with db.connect(rt.database_url) as conn:
@@ -325,7 +367,7 @@ def cmd_alerts_settings(args: argparse.Namespace) -> int:
 
 def cmd_resident_add(args: argparse.Namespace) -> int:
     """Create a resident."""
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
         rid = accounts.add_resident(conn, args.site, args.name, args.address, args.birth_year)
     print(json.dumps({"resident_id": rid, "site": args.site}))
@@ -337,7 +379,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     import getpass
     import secrets
 
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args)
     password = args.password
     generated = False
     if password is None:
@@ -366,7 +408,7 @@ def cmd_user_deactivate(args: argparse.Namespace) -> int:
 
 
 def _set_user_active(args: argparse.Namespace, active: bool) -> int:
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
         uid = accounts.set_user_active(conn, args.username, active)
     print(json.dumps({"user_id": uid, "username": args.username, "active": active}))
@@ -375,7 +417,7 @@ def _set_user_active(args: argparse.Namespace, active: bool) -> int:
 
 def cmd_device_add(args: argparse.Namespace) -> int:
     """Register a device and create its broker account; print its credentials once."""
-    rt = resolve(_settings(args))
+    rt = _admin_runtime(args, broker=True)
     with db.connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
         creds = accounts.add_device(conn, admin, rt.mqtt, args.resident,
                                     DeviceType(args.type), args.device_id)
@@ -429,37 +471,68 @@ def cmd_bench_alerts(args: argparse.Namespace) -> int:
     return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
 
 
+def _aware_datetime(text: str) -> datetime:
+    """An ISO 8601 date-time with an explicit offset: a naive one would be read in the
+    machine's time zone, and the same command would simulate different hours elsewhere."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset (e.g. Z or +08:00)")
+    return value
+
+
+def _where_parent() -> argparse.ArgumentParser:
+    """The one set of flags saying where the embedded broker and database are, shared by
+    every command that connects (demo, serve, the parts, the admin commands), so an admin
+    command reaches the same district as the demo started with the same flags."""
+    where = argparse.ArgumentParser(add_help=False)
+    group = where.add_argument_group(
+        "embedded services (with ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL set, the "
+        "external ones are used and the port flags are refused)")
+    group.add_argument("--mqtt-port", type=int,
+                       help="Mosquitto port on 127.0.0.1 (default 18830, ELDERCARE_MQTT_PORT)")
+    group.add_argument("--pg-port", type=int,
+                       help="PostgreSQL port on 127.0.0.1 (default 15432, ELDERCARE_PG_PORT)")
+    group.add_argument("--data-dir", type=Path,
+                       help="folder of the embedded services' data and generated secrets "
+                            "(default: data/ in the checkout, ELDERCARE_DATA_DIR)")
+    return where
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="eldercare", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
+    where = _where_parent()
+    web = argparse.ArgumentParser(add_help=False)
+    web.add_argument("--web-port", type=int,
+                     help="web app port on 127.0.0.1 (default 8080, ELDERCARE_WEB_PORT)")
+
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str,
-            parent: Any = sub) -> argparse.ArgumentParser:
-        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+            parent: Any = sub, parents: Sequence[argparse.ArgumentParser] = (where,),
+            ) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_,
+                                                        parents=list(parents))
         sp.set_defaults(func=fn)
         return sp
 
     for name, fn, help_ in (("demo", cmd_demo, "start everything with simulated homes"),
                             ("serve", cmd_serve, "start pipeline and web app")):
-        sp = add(name, fn, help_)
-        sp.add_argument("--web-port", type=int)
-        sp.add_argument("--mqtt-port", type=int)
-        sp.add_argument("--pg-port", type=int)
+        sp = add(name, fn, help_, parents=(where, web))
         sp.add_argument("--sites", help="comma-separated sites the pipeline owns")
         if name == "demo":
             sp.add_argument("--homes", dest="demo_homes", type=int, help="homes to seed")
-    sp = add("services", cmd_services, "start only the embedded broker and database")
-    sp.add_argument("--mqtt-port", type=int)
-    sp.add_argument("--pg-port", type=int)
+    add("services", cmd_services, "start only the embedded broker and database")
     sp = add("pipeline", cmd_pipeline, "run one pipeline process")
     sp.add_argument("--sites", help="comma-separated sites this process owns (default: all)")
     sp.add_argument("--name", default="main", help="unique per pipeline process")
     sp.add_argument("--stats-file", help="benchmarks: write throughput/CPU/lag stats here")
     add("jobs", cmd_jobs, "run the scheduled jobs: rollups, retention, alert escalation and "
                           "notifications (one per database)")
-    sp = add("dashboard", cmd_dashboard, "run the web app")
-    sp.add_argument("--web-port", type=int)
+    add("dashboard", cmd_dashboard, "run the web app", parents=(where, web))
     sp = add("simulate", cmd_simulate, "drive simulated homes (see docs/simulators.md)")
     sp.add_argument("--mode", default="demo",
                     choices=["demo", "realtime", "accelerated", "fleet", "load"],
@@ -474,6 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--days", type=float, help="simulated days (realtime/accelerated)")
     sp.add_argument("--duration", type=float, help="wall seconds (fleet/load)")
     sp.add_argument("--rate", type=float, help="load: total messages per second")
+    sp.add_argument("--start", type=_aware_datetime, metavar="ISO-8601",
+                    help="simulated start with its UTC offset, e.g. 2026-03-01T03:00:00Z "
+                         "(default: accelerated ends now, the others start now)")
     sp.add_argument("--seed", type=int, default=1)
     sp.add_argument("--incidents-per-day", type=float, default=0.5,
                     help="incidents per home and simulated day")

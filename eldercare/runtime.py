@@ -8,6 +8,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from eldercare.services import (
     ManagedProcess,
@@ -47,6 +48,17 @@ class Runtime:
                     "ELDERCARE_JWT_SECRET": self.jwt_secret,
                     "ELDERCARE_DATA_DIR": str(self.data_dir)})
         return env
+
+    def describe(self, broker: bool = False) -> str:
+        """Where this runtime connects, without secrets: e.g. `database 127.0.0.1:15432/eldercare
+        (embedded, data dir /srv/eldercare/data)`."""
+        url = urlsplit(self.database_url)
+        where = f"database {url.hostname}:{url.port or 5432}{url.path}"
+        if broker:
+            where += f" and broker {self.mqtt_admin.host}:{self.mqtt_admin.port}"
+        mode = (f"embedded, data dir {self.data_dir}" if self.embedded
+                else "external, from ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL")
+        return f"{where} ({mode})"
 
 
 def _secrets(data_dir: Path) -> dict[str, str]:

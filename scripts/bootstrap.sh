@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything eldercare needs on Debian 12, idempotently:
 # Mosquitto, PostgreSQL 15 + TimescaleDB (built once, cached), a Python virtualenv,
+# the API docs page's Swagger UI files (npm, pinned, into the git-ignored .vendor/),
 # and with --test also Chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]] || packages+=(mo
 command -v mosquitto_ctrl >/dev/null || packages+=(mosquitto-clients)
 [[ -x /usr/lib/postgresql/15/bin/postgres ]] || packages+=(postgresql-15)
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
+command -v npm >/dev/null || packages+=(nodejs npm)
 if [[ $want_test -eq 1 ]]; then
     command -v chromium >/dev/null || packages+=(chromium)
 fi
@@ -45,4 +47,15 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
     .venv/bin/pip install -q -e '.[dev]'
     touch $stamp
 fi
+# /docs serves Swagger UI itself (dashboard/docs_ui.py), never from a CDN. The files come
+# from the npm package at this exact version; no install scripts run (the package pulls in
+# a download-analytics helper whose install script would phone home).
+SWAGGER_UI_VERSION=5.35.0
+swagger=.vendor/node_modules/swagger-ui-dist/package.json
+if ! grep -qs "\"version\": \"$SWAGGER_UI_VERSION\"" "$swagger"; then
+    log "installing swagger-ui-dist@$SWAGGER_UI_VERSION for the API docs page"
+    SCARF_ANALYTICS=false npm install --prefix .vendor --no-save --no-audit --no-fund \
+        --ignore-scripts --loglevel=error "swagger-ui-dist@$SWAGGER_UI_VERSION" >/dev/null
+fi
+
 log "ready"

@@ -24,7 +24,7 @@ from typing import Literal, Never
 from tqdm import tqdm
 
 from eldercare.accounts import DeviceCredentials
-from simulators.clock import ManualClock, system_clock
+from simulators.clock import Clock, ManualClock, system_clock
 from simulators.engine import DEFAULT_WINDOW, Engine, ReplayStats
 from simulators.incidents import ALL_TYPES, Incident, IncidentType, plan_incidents
 from simulators.incidents import write_ground_truth as _write_truth
@@ -107,18 +107,22 @@ def simulate(mode: Mode, creds: Sequence[DeviceCredentials], host: str, port: in
              incident_types: Iterable[IncidentType] = ALL_TYPES,
              incidents: Sequence[Incident] | None = None, window: int = DEFAULT_WINDOW,
              resident_tz: tzinfo = UTC, connect_timeout_s: float = 30.0,
-             drain_timeout_s: float = 60.0, progress: bool = True) -> SimulationSummary:
+             drain_timeout_s: float = 60.0, progress: bool = True,
+             clock: Clock = system_clock) -> SimulationSummary:
     """Run one simulation mode until its span ends or `stop` is set; return a summary.
 
     `days`/`duration_s` set the simulated span (accelerated: default 1 day ending now;
     realtime, fleet and load run until stopped when neither is given). Incidents are
     planned from `seed` (`incidents_per_home_day=None`: one of each type per home, 0: none)
     unless given, and their ground truth is written to `truth_path` (JSON Lines).
+    `start` fixes the simulated start (an aware datetime); `clock` is the real time the
+    default start is derived from, injected so a run (and a test) need not depend on the
+    hour it is started at.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     span = _span(days, duration_s)
-    now = system_clock()
+    now = clock()
     if mode == "accelerated":
         span = span or timedelta(days=1)
         start = start or (now - span).replace(second=0, microsecond=0)

@@ -7,9 +7,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from eldercare import db
 from eldercare.runtime import Runtime
@@ -33,6 +35,71 @@ _TABLES = ("notification_outbox", "alert_escalations", "notification_channels",
            "family_contacts", "users", "devices", "residents", "sites", "bed_telemetry",
            "device_events", "device_status", "dead_letters", "vitals_1m", "resident_daily",
            "job_watermarks", "sessions")
+
+
+# Fixtures whose servers keep the real time and compare it with the test's: PostgreSQL
+# (now(), retention windows, the plausibility of device clocks the pipeline checks against
+# it) and a whole demo in child processes (demo_dir). time-machine moves this process's
+# clock only, so a test using one of them cannot run under a faked clock, only under another
+# TZ; with --fake-now they are deselected (counted in the summary) and every other test
+# runs at the faked time. The broker alone is fine: paho and Mosquitto time keepalives and
+# expiries with relative, monotonic clocks.
+SERVER_CLOCK_FIXTURES = frozenset({"pg_config", "own_pg", "demo_dir"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fake-now", default=os.environ.get("ELDERCARE_TEST_FAKE_NOW") or None,
+        metavar="HH:MM|ISO-8601",
+        help="run every test that needs no server-side clock with the wall clock moved to "
+             "this UTC time (HH:MM: today at that time; ticking from there), to prove no "
+             "outcome depends on the hour; scripts/test.sh uses 19:30")
+
+
+def fake_now(value: str) -> datetime:
+    """The aware UTC instant `--fake-now` names (HH:MM: that time of today's UTC date)."""
+    if len(value) <= 5 and ":" in value:
+        day = datetime.now(UTC).date()
+        return datetime.combine(day, time.fromisoformat(value), UTC)
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise pytest.UsageError(f"--fake-now {value!r} needs a UTC offset")
+    return moment
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    value = config.getoption("--fake-now")
+    zone = os.environ.get("TZ", "(unset)")
+    if value:
+        return (f"clock: faked to {fake_now(value).isoformat()} (ticking) for tests without "
+                f"{', '.join(sorted(SERVER_CLOCK_FIXTURES))}; TZ={zone}")
+    return f"clock: real; TZ={zone}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --fake-now, keep only the tests that run entirely on this process's clock."""
+    if not config.getoption("--fake-now"):
+        return
+    keep, drop = [], []
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        (drop if SERVER_CLOCK_FIXTURES & uses else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _travel(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Move the wall clock (not the monotonic one) to --fake-now, ticking, for this test."""
+    value = request.config.getoption("--fake-now")
+    if not value:
+        yield
+        return
+    # A timestamp, not an aware datetime: time-machine would set TZ=UTC for a UTC datetime,
+    # and the point is to run under the machine's (CI: a non-UTC) zone.
+    with time_machine.travel(fake_now(value).timestamp(), tick=True):
+        yield
 
 
 def _tmpdir(prefix: str) -> Path:

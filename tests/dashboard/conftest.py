@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -152,3 +153,24 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
                              data={"username": username, "password": password})
     assert resp.status_code == 200, resp.text
     return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
+# --- the real browser ----------------------------------------------------------------------
+
+
+def require_browser(path: Path) -> None:
+    """Fail, never skip, when the page tests' Chromium is missing: a skipped page test is
+    a green run that tested no page. scripts/test.sh installs it (bootstrap.sh --test)."""
+    if not path.exists():
+        pytest.fail(f"the page tests need Debian's Chromium at {path}: run "
+                    "`scripts/bootstrap.sh --test` (or `apt-get install chromium`)",
+                    pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """The headless browser of the page tests (failing the test when it is not installed)."""
+    from tests.dashboard.stream_helpers import CHROMIUM
+
+    require_browser(CHROMIUM)
+    return CHROMIUM

@@ -16,7 +16,6 @@ from eldercare import db
 from tests.conftest import Broker
 from tests.dashboard.conftest import PASSWORD, SECRET, World, insert_alert
 from tests.dashboard.stream_helpers import (
-    CHROMIUM,
     PHONE,
     Served,
     TcpProxy,
@@ -34,8 +33,7 @@ from tests.helpers import wait_until
 if TYPE_CHECKING:
     from playwright.sync_api import ViewportSize
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="needs Debian's Chromium at /usr/bin/chromium")
+pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
 
 WALL: ViewportSize = {"width": 1600, "height": 1000}
 

@@ -13,7 +13,6 @@ from eldercare import db
 from tests.conftest import Broker
 from tests.dashboard.conftest import World, insert_alert
 from tests.dashboard.stream_helpers import (
-    CHROMIUM,
     PHONE,
     Served,
     browser_page,
@@ -22,8 +21,7 @@ from tests.dashboard.stream_helpers import (
     serving_live,
 )
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="needs Debian's Chromium at /usr/bin/chromium")
+pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
 
 MIN_TAP_PX = 44  # the smallest comfortable touch target
 

@@ -92,11 +92,20 @@ def test_simulate_accelerated_writes_ground_truth(env, broker, clean_db, tmp_pat
     creds = tmp_path / "creds.json"
     creds.write_text(json.dumps([home.bed.as_dict(), home.button.as_dict()]))
     truth = tmp_path / "truth.jsonl"
+    # A fixed start: with the default (the window ends "now") whether an incident fits in
+    # 2.4 h depended on the hour the test ran (none between 19:00 and 20:00 UTC).
     out = run(env, "simulate", "--mode", "accelerated", "--creds", str(creds), "--days", "0.1",
-              "--telemetry-period", "60", "--incidents-per-day", "20", "--no-progress",
+              "--start", "2026-01-05T02:00:00Z", "--telemetry-period", "60",
+              "--incidents-per-day", "20", "--no-progress",
               "--truth", str(truth)).stdout
     assert str(truth) in out and truth.exists()
     assert truth.read_text().strip(), "incidents were injected and recorded"
+
+
+def test_simulate_start_needs_an_offset(env, tmp_path):
+    bad = run(env, "simulate", "--mode", "accelerated", "--creds", str(tmp_path / "x.json"),
+              "--start", "2026-01-05T02:00:00", ok=False)
+    assert bad.returncode == 2 and "needs a UTC offset" in bad.stderr
 
 
 def test_alert_settings_override_for_a_resident(env):
@@ -112,6 +121,48 @@ def test_alert_settings_override_for_a_resident(env):
     assert bad.returncode == 1 and "apnea_s" in bad.stderr
     cleared = json.loads(run(env, "alerts", "settings", "--resident", str(rid), "--clear").stdout)
     assert cleared["override"] is None
+
+
+def _flags_only_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+
+
+def test_admin_commands_take_the_demo_flags_and_say_where_they_connect(clean_db, pg_config,
+                                                                       tmp_path):
+    """`site add --pg-port P --data-dir D` reaches the embedded database the demo started
+    with the same flags (its password is in D/secrets.json) and says so on stderr."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "secrets.json").write_text(json.dumps({
+        "pg_password": pg_config.password, "mqtt_admin_password": "unused",
+        "mqtt_pipeline_password": "unused", "jwt_secret": "unused-unused-unused-unused"}))
+    flags = ["--pg-port", str(pg_config.port), "--data-dir", str(data)]
+    added = run(_flags_only_env(), "site", "add", "flagged", "--name", "Flagged", *flags)
+    assert json.loads(added.stdout) == {"site": "flagged"}
+    assert added.stderr.splitlines()[-1] == (
+        f"using database 127.0.0.1:{pg_config.port}/eldercare (embedded, data dir {data})")
+    assert count(clean_db, "SELECT count(*) FROM sites WHERE id = 'flagged'") == 1
+
+
+def test_admin_command_says_where_an_external_database_is(env):
+    added = run(env, "site", "add", "ext", "--name", "External")
+    assert "(external, from ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL)" in added.stderr
+    assert "password" not in added.stderr and "test-pg-pw" not in added.stderr
+
+
+def test_port_flags_with_external_urls_are_refused(env):
+    bad = run(env, "site", "add", "x", "--name", "X", "--pg-port", "1", ok=False)
+    assert bad.returncode != 0 and "--pg-port set the embedded services' ports" in bad.stderr
+
+
+def test_admin_command_without_a_database_says_where_it_looked(tmp_path):
+    from eldercare.services import free_port
+
+    port = free_port()
+    bad = run(_flags_only_env(), "site", "add", "x", "--name", "X", "--pg-port", str(port),
+              "--data-dir", str(tmp_path), ok=False)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr
+    assert f"cannot connect to the database 127.0.0.1:{port}" in bad.stderr
 
 
 # --- user accounts: clear errors, password policy, case, activation -------------------------
@@ -181,3 +232,11 @@ def test_user_deactivate_and_activate(cli_db, capsys):
     assert code == 0 and json.loads(out)["active"] is True
     code, _, err = _cli(capsys, "user", "deactivate", "--username", "nobody")
     assert code == 1 and err.strip() == "error: user 'nobody' does not exist"
+
+
+@pytest.mark.parametrize("username", ["", "x" * 151, "ana\nERROR forged", "tab\there", " ana"])
+def test_user_add_refuses_usernames_the_login_form_would_refuse(cli_db, capsys, username):
+    code, _, err = _cli(capsys, "user", "add", "--username", username, "--role", "admin",
+                        "--password", "a long admin password")
+    assert code == 1 and err.startswith("error: username")
+    assert count(cli_db, "SELECT count(*) FROM users") == 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -514,7 +513,6 @@ def test_device_added_live_can_connect_and_publish_at_once(broker: Broker,
     pipeline = Probe.pipeline(broker)
     probes.append(pipeline)
     assert not pipeline.subscribe(ALL_SITES_FILTER).is_failure
-    started = time.monotonic()
     device_id, password = fresh_device(broker, site="east")
     dev = Probe(broker.port, device_id, password, device_id)
     probes.append(dev)
@@ -522,8 +520,7 @@ def test_device_added_live_can_connect_and_publish_at_once(broker: Broker,
     topic = topic_for("east", device_id, Channel.EVENT)
     payload = marker()
     dev.publish(topic, payload)
-    pipeline.wait_message(topic, payload)
-    assert time.monotonic() - started < TIMEOUT  # no broker restart, no reload delay
+    pipeline.wait_message(topic, payload)  # no broker restart: it arrives within TIMEOUT
 
 
 def test_re_adding_a_device_replaces_its_password(broker: Broker, probes: list[Probe]) -> None:
