@@ -182,7 +182,9 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
     code = main(list(argv))
     out, err = capsys.readouterr()
-    return code, out, err
+    where, _, rest = err.partition("\n")
+    assert where.startswith("using database "), err  # every admin command says where
+    return code, out, rest
 
 
 def test_user_add_names_a_missing_resident_instead_of_a_traceback(cli_db, capsys):
