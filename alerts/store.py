@@ -134,12 +134,14 @@ FROM alerts WHERE resident_id = %(resident_id)s AND type = %(type)s
 FOR UPDATE
 """
 
-# Served by alerts_finished_idx (migration 0005).
+# Event time on both sides: `finished_event_at` is the event-time equivalent of the
+# resolution (migration 0008), never the wall-clock resolved_at. Served by
+# alerts_finished_event_idx.
 _RECENTLY_FINISHED = """
-SELECT id, uid, severity, status, COALESCE(resolved_at, cancelled_at) AS finished_at
+SELECT id, uid, severity, status, finished_event_at AS finished_at
 FROM alerts WHERE resident_id = %(resident_id)s AND type = %(type)s
-  AND status IN ('resolved', 'cancelled') AND COALESCE(resolved_at, cancelled_at) > %(since)s
-ORDER BY COALESCE(resolved_at, cancelled_at) DESC
+  AND status IN ('resolved', 'cancelled') AND finished_event_at > %(since)s
+ORDER BY finished_event_at DESC
 LIMIT 1
 """
 
@@ -156,9 +158,9 @@ LIMIT 1
 
 _INSERT = """
 INSERT INTO alerts (uid, resident_id, site_id, device_id, type, severity, opened_at, last_seen,
-                    source_seq, details, assigned_to, assigned_at)
+                    source_seq, details, assigned_to, assigned_at, created_at)
 VALUES (%(uid)s, %(resident_id)s, %(site)s, %(device_id)s, %(type)s, %(severity)s, %(at)s,
-        %(at)s, %(source_seq)s, %(details)s, %(assigned_to)s, %(assigned_at)s)
+        %(at)s, %(source_seq)s, %(details)s, %(assigned_to)s, %(assigned_at)s, %(now)s)
 ON CONFLICT (resident_id, type) WHERE status IN ('open', 'acknowledged') DO NOTHING
 RETURNING id
 """
@@ -215,8 +217,8 @@ def _suppress(conn: Conn, finished: Row, trig: AlertTrigger, settings: AlertSett
               now: datetime) -> StoredAlert | None:
     status = AlertStatus(finished["status"])
     note = (f"{trig.type} ({trig.severity}) at {_ts(trig.at)}: {status} at "
-            f"{_ts(finished['finished_at'])}, within the {settings.refractory_of(trig.type)} s "
-            "refractory period; not reopened")
+            f"{_ts(finished['finished_at'])} (event time), within the "
+            f"{settings.refractory_of(trig.type)} s refractory period; not reopened")
     alert_id = int(finished["id"])
     if not _add_history_once(conn, alert_id, now,
                              HistoryEntry("suppressed (refractory)", status, note)):
@@ -235,7 +237,8 @@ def _open(conn: Conn, trig: AlertTrigger, settings: AlertSettings,
         "uid": trig.uid, "resident_id": trig.resident_id, "site": trig.site,
         "device_id": trig.device_id, "type": trig.type, "severity": severity.value,
         "at": trig.at, "source_seq": trig.source_seq, "details": Jsonb(trig.details or {}),
-        "assigned_to": assigned_to, "assigned_at": now if assignee else None}).fetchone()
+        "assigned_to": assigned_to, "assigned_at": now if assignee else None,
+        "now": now}).fetchone()
     if row is None:
         return None
     alert_id = int(row[0])
