@@ -212,8 +212,9 @@ class ResidentDetector:
                 dev.test_anchor, dev.test_src = t, "first_seen"
         elif t > seen + dev.limit and _OFFLINE not in dev.open:
             self._offline(dev, seen + dev.limit, "silent")  # a gap no tick saw (replay)
+        dev.will_recv = None  # a pending Last Will is overtaken: the device speaks
         if dev.open and _OFFLINE in dev.open:
-            self._em.clear(dev, _OFFLINE, t)
+            self._clear_offline(dev, t)
         dev.seen_t = t
         dev.seen_recv = received_at
         anchor = dev.test_anchor
@@ -328,17 +329,50 @@ class ResidentDetector:
             self._battery_level(dev, t, rec.battery, rec.seq)
 
     def _last_will(self, dev: DeviceState, rec: StatusRecord) -> None:
-        """`online: false` (Last Will or clean power-off): offline at its effective time."""
-        seen, recv = dev.seen_t, dev.seen_recv
+        """`online: false` (Last Will or clean power-off): offline at its event time.
+
+        A Last Will is stamped by the platform on arrival (wall clock). It is put on the
+        device's event-time clock (its watermark plus the wall time since that record
+        arrived), or on the clock of the resident's most recently heard device; with no
+        clock at all it waits (`will_recv`) for the next tick or record. Stamping it with
+        the wall clock in a replay or backlog would leave the alert ahead of every later
+        event: its clear would come before its opening and later silences would be dropped.
+        """
+        recv = dev.seen_recv
         if recv is not None and rec.received_at < recv:
             return  # the device spoke after this was sent
-        at = (rec.time.timestamp() if seen is None or recv is None
-              else seen + (rec.received_at - recv).total_seconds())
+        at = (rec.time.timestamp() if rec.device_time is not None
+              else self._event_time(dev, rec.received_at))
+        if at is None:
+            dev.will_recv = rec.received_at.timestamp()
+            return
+        self._went_offline(dev, at)
+
+    def _went_offline(self, dev: DeviceState, at: float) -> None:
         if _OFFLINE not in dev.open:
             self._offline(dev, at, "last_will")
         bed = dev.bed
         if bed is not None and bed.tel_t is not None:
             bed.cap_until = min(bed.cap_until, max(bed.tel_t, at))
+
+    def _event_time(self, dev: DeviceState, wall: datetime) -> float | None:
+        """`wall` on the event-time clock of `dev`, else of the resident's device heard last."""
+        if dev.seen_t is not None and dev.seen_recv is not None:
+            return dev.seen_t + (wall - dev.seen_recv).total_seconds()
+        heard = [d for d in self._devices.values()
+                 if d.seen_t is not None and d.seen_recv is not None]
+        if not heard:
+            return None
+        ref = max(heard, key=lambda d: d.seen_recv or wall)
+        assert ref.seen_t is not None and ref.seen_recv is not None
+        return ref.seen_t + (wall - ref.seen_recv).total_seconds()
+
+    def _clear_offline(self, dev: DeviceState, t: float) -> None:
+        """The device speaks: its offline episode ends, never before it began (a record older
+        than the alert, e.g. a backlog forwarded after the Last Will, ends it at its start)."""
+        off = dev.off_at
+        self._em.clear(dev, _OFFLINE, t if off is None else max(t, off))
+        dev.off_at = None
 
     def _offline(self, dev: DeviceState, at: float, reason: str) -> None:
         seen = dev.seen_t
@@ -349,6 +383,8 @@ class ResidentDetector:
         if seen is None and dev.registered is not None:
             details["registered_at"] = iso(dev.registered)
         details.update(self._occupancy())
+        dev.off_at = at
+        dev.will_recv = None
         self._em.trigger(dev, _OFFLINE, self._p.severity[_OFFLINE], at, details)
 
     def _occupancy(self) -> dict[str, Any]:
@@ -370,7 +406,9 @@ class ResidentDetector:
         for dev in self._devices.values():
             seen, recv = dev.seen_t, dev.seen_recv
             if seen is None or recv is None:
-                if seen is None:
+                if dev.will_recv is not None:
+                    self._pending_will(dev, wall_now)
+                elif seen is None:
                     self._never_heard(dev, wall_now)
                 continue
             now = seen + (wall_now - recv).total_seconds()
@@ -396,6 +434,15 @@ class ResidentDetector:
                                                wall_now))
         self._orphaned.clear()
         self._em.changed = True
+
+    def _pending_will(self, dev: DeviceState, wall_now: datetime) -> None:
+        """A Last Will that arrived before any clock: on the resident's clock if one exists
+        now, else on the wall clock (ticks assume the pipeline is caught up)."""
+        will = dev.will_recv
+        assert will is not None
+        wall = to_dt(will)
+        at = self._event_time(dev, wall)
+        self._went_offline(dev, will if at is None else at)
 
     def _never_heard(self, dev: DeviceState, wall_now: datetime) -> None:
         """A registered device silent since it was registered: offline after never_heard_s

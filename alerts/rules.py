@@ -138,9 +138,9 @@ class Params:
 class DeviceState:
     """What the detector remembers about one device (JSON round-trip via to_json/from_json)."""
 
-    __slots__ = ("batt_last", "batt_t", "bed", "ctx_hb", "device_id", "hb", "kind", "limit", "open",
-                 "recent", "registered", "seen_recv", "seen_t", "sos_times", "test_anchor",
-                 "test_src")
+    __slots__ = ("batt_last", "batt_t", "bed", "ctx_hb", "device_id", "hb", "kind", "limit",
+                 "off_at", "open", "recent", "registered", "seen_recv", "seen_t", "sos_times",
+                 "test_anchor", "test_src", "will_recv")
 
     def __init__(self, device_id: str, kind: str, ctx_hb: int | None) -> None:
         self.device_id = device_id
@@ -159,6 +159,8 @@ class DeviceState:
         self.sos_times: list[float] = []  # recent sos/fall event times
         self.recent: list[tuple[int, float]] = []  # (seq, time) of recent sos/fall/cancel
         self.bed: BedState | None = None
+        self.off_at: float | None = None  # event time the open device_offline episode began
+        self.will_recv: float | None = None  # a Last Will waiting for an event-time clock
 
     def set_limit(self, p: Params) -> None:
         """Recompute the offline limit: offline_heartbeats x the heartbeat interval."""
@@ -171,7 +173,8 @@ class DeviceState:
                 "open": dict(self.open), "batt_last": self.batt_last, "batt_t": self.batt_t,
                 "test_anchor": self.test_anchor, "test_src": self.test_src,
                 "sos_times": list(self.sos_times), "recent": [list(r) for r in self.recent],
-                "bed": None if self.bed is None else self.bed.to_json()}
+                "bed": None if self.bed is None else self.bed.to_json(),
+                "off_at": self.off_at, "will_recv": self.will_recv}
 
     def load(self, d: dict[str, Any]) -> None:
         """Restore from `to_json` output."""
@@ -192,6 +195,8 @@ class DeviceState:
         self.sos_times = [float(x) for x in d["sos_times"]]
         self.recent = [(int(seq), float(t)) for seq, t in d["recent"]]
         self.bed = None if d["bed"] is None else BedState.from_json(d["bed"])
+        self.off_at = d.get("off_at")
+        self.will_recv = d.get("will_recv")
 
 
 class Emitter:

@@ -364,11 +364,12 @@ def _ignored_cancel_note(status: AlertStatus, elapsed: float) -> str:
     return f"resident pressed cancel {when} the alarm; alert stays open"
 
 
+# Never before the alert opened: the condition cannot end before it began.
 _CLEAR = """
-UPDATE alerts SET cleared_at = %(at)s
+UPDATE alerts SET cleared_at = GREATEST(%(at)s, opened_at)
 WHERE resident_id = %(resident_id)s AND type = %(type)s AND status IN ('open', 'acknowledged')
   AND cleared_at IS NULL
-RETURNING id, status
+RETURNING id, status, cleared_at
 """
 
 
@@ -383,5 +384,5 @@ def store_clear(conn: Conn, clear: AlertClear, now: datetime) -> int | None:
         alert_id = int(row["id"])
         add_history(conn, alert_id, now, HistoryEntry(
             "condition cleared", AlertStatus(row["status"]),
-            f"{clear.type} cleared at {_ts(clear.at)}"))
+            f"{clear.type} cleared at {_ts(row['cleared_at'])}"))
     return alert_id
