@@ -60,6 +60,7 @@ class ResidentContext:
     devices: tuple[DeviceContext, ...]
     usual_rise: time | None = None
     last_test_at: datetime | None = None
+    usual_day_s: float | None = None  # usual time out of bed per day, once learned
 
 
 def _zone(name: str) -> tzinfo:
@@ -77,7 +78,7 @@ class ResidentDetector:
         self._devices: dict[str, DeviceState] = {}
         self._em = Emitter(ctx.resident_id, ctx.site, self._devices)
         self._ctx = ctx
-        self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise)
+        self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise, ctx.usual_day_s)
         self._dirty = False
         self._orphaned: set[str] = set()  # alert types left open by devices no longer assigned
         self.stale = 0  # telemetry readings ignored because they were older than the watermark
@@ -99,7 +100,7 @@ class ResidentDetector:
     def update_context(self, ctx: ResidentContext) -> None:
         """Take new settings or devices; state of devices no longer assigned is dropped."""
         self._ctx = ctx
-        self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise)
+        self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise, ctx.usual_day_s)
         self._em.site = ctx.site
         known = {d.device_id: d for d in ctx.devices}
         for device_id in [i for i in self._devices if i not in known]:

@@ -75,14 +75,21 @@ class VitalSpec:
 class Params:
     """One resident's thresholds, precomputed from AlertSettings for the hot path."""
 
-    __slots__ = ("apnea_s", "cancel_window", "default_hb", "exit_min", "exit_return", "hr",
-                 "long_absence", "low_battery", "low_battery_clear", "never_heard", "night_end",
-                 "night_start", "not_up_after", "not_up_at", "offline_hb", "rr", "severity",
-                 "test_overdue", "tz", "usual_rise")
+    __slots__ = ("absence_margin", "apnea_s", "cancel_window", "default_hb", "exit_min",
+                 "exit_return", "hr", "long_absence", "low_battery", "low_battery_clear",
+                 "never_heard", "night_end", "night_start", "not_up_after", "not_up_at",
+                 "offline_hb", "rise", "rise_margin", "rr", "severity", "test_overdue", "tz",
+                 "usual_day", "usual_rise")
 
-    def __init__(self, s: AlertSettings, tz: tzinfo, usual_rise: time | None) -> None:
+    def __init__(self, s: AlertSettings, tz: tzinfo, usual_rise: time | None,
+                 usual_day_s: float | None = None) -> None:
         self.tz = tz
-        self.usual_rise = usual_rise
+        self.usual_rise = usual_rise  # learned only (not_up)
+        self.rise = usual_rise if usual_rise is not None else s.usual_rise_default
+        self.rise_margin = timedelta(seconds=s.rise_margin_s)
+        self.usual_day = float(usual_day_s if usual_day_s is not None
+                               else s.usual_day_default_s)
+        self.absence_margin = float(s.long_absence_margin_s)
         self.hr = VitalSpec.of(s.heart_rate, A.HEART_RATE_LOW, A.HEART_RATE_HIGH)
         self.rr = VitalSpec.of(s.respiration, A.RESPIRATION_LOW, A.RESPIRATION_HIGH)
         self.apnea_s = float(s.apnea_s)
@@ -113,6 +120,25 @@ class Params:
         if start <= end:
             return start <= tod < end
         return tod >= start or tod < end
+
+    def is_night_exit(self, t: float) -> bool:
+        """An exit at night that is not getting up for the day: in the night window and
+        before `usual rise - rise_margin` of that morning (population default until the rise
+        time is learned). An exit at 05:10 of someone who rises at 05:30 starts the day."""
+        if not self.is_night(t):
+            return False
+        local = self.local(t)
+        rise_from = datetime.combine(local.date(), self.rise, self.tz) - self.rise_margin
+        morning = rise_from.timestamp() <= t and local.time() < self.night_end
+        return not morning
+
+    def absence_deadline(self, out_since: float) -> float:
+        """When an absence that began at `out_since` is long: after `long_absence_s` and past
+        the end of the resident's usual day (that day's usual rise + usual day + margin), so
+        an ordinary long day without a nap is not an alarm."""
+        rise = datetime.combine(self.local(out_since).date(), self.rise, self.tz).timestamp()
+        day_end = min(out_since, rise) + self.usual_day + self.absence_margin
+        return max(out_since + self.long_absence, day_end)
 
     def not_up_deadline(self, day: date) -> float:
         """When the not-up check of a local day is due: max(not_up_at, usual rise + delay)."""
@@ -500,10 +526,10 @@ class BedState:
         else:
             if previous:
                 self.session_occ += t - self.occ_since
-                if self.session_occ >= p.exit_min and p.is_night(t):
+                if self.session_occ >= p.exit_min and p.is_night_exit(t):
                     self.exit_due = t + p.exit_return
             self.out_since = t
-            self.absence_due = t + p.long_absence
+            self.absence_due = p.absence_deadline(t)
             em.clear(dev, _NOT_UP, t)
         if self.not_up_due is None:
             self.not_up_due = p.first_not_up_after(t)
