@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, tzinfo
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -193,6 +194,7 @@ class ResidentDetector:
     def _telemetry(self, rec: TelemetryRecord) -> None:
         dev = self._devices.get(rec.device_id) or self._device(rec.device_id, _BED)
         t = rec.time.timestamp()
+        self._data_gap(dev, t)
         seen = dev.seen_t
         if seen is None or t > seen:
             self._alive(dev, t, rec.received_at)
@@ -205,13 +207,37 @@ class ResidentDetector:
             return
         bed.reading(t, rec, self._p, self._em, dev)
 
+    def _data_gap(self, dev: DeviceState, t: float) -> None:
+        """A telemetry or status record (the data session): a silence no tick saw (replay,
+        backlog) is a gap in this session's stream longer than the offline limit that no
+        event of the device fell into.
+
+        Events travel on their own MQTT session, so after a reconnect a device's event can
+        arrive before its own older readings: the gap is judged on the data stream, where
+        records of a device arrive in order, never between an event and readings still on
+        their way.
+        """
+        prev = dev.data_t
+        if prev is not None and t <= prev:
+            return
+        dev.data_t = t
+        if prev is None or t <= prev + dev.limit or _OFFLINE in dev.open:
+            return
+        marks = [prev, *sorted(e for e in dev.ev_t if prev < e < t), t]
+        for a, b in pairwise(marks):
+            if b - a > dev.limit:
+                self._offline(dev, a + dev.limit, "silent")
+                self._clear_offline(dev, b)
+                return
+
     def _alive(self, dev: DeviceState, t: float, received_at: datetime) -> None:
         """A record newer than the device's watermark: it speaks."""
         seen = dev.seen_t
         if seen is None:
             if dev.kind == _BUTTON and dev.test_anchor is None:
                 dev.test_anchor, dev.test_src = t, "first_seen"
-        elif t > seen + dev.limit and _OFFLINE not in dev.open:
+        elif (dev.data_t is None and t > seen + dev.limit
+              and _OFFLINE not in dev.open):  # a device heard only through events so far
             self._offline(dev, seen + dev.limit, "silent")  # a gap no tick saw (replay)
         dev.will_recv = None  # a pending Last Will is overtaken: the device speaks
         if dev.open and _OFFLINE in dev.open:
@@ -234,6 +260,8 @@ class ResidentDetector:
         kind = _BUTTON if typ in _BUTTON_EVENTS else _BED if typ in _BED_EVENTS else ""
         dev = self._device(rec.device_id, kind)
         t = rec.time.timestamp()
+        dev.ev_t.append(t)
+        del dev.ev_t[:-_RECENT]
         self._spoke(dev, t, rec.received_at)
         alarm = _ALARMS.get(typ)
         if alarm is not None:
@@ -322,6 +350,7 @@ class ResidentDetector:
             self._last_will(dev, rec)
             return
         t = rec.time.timestamp()
+        self._data_gap(dev, t)
         self._spoke(dev, t, rec.received_at)
         if rec.heartbeat_s and rec.heartbeat_s != dev.hb:
             dev.hb = rec.heartbeat_s

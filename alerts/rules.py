@@ -164,9 +164,9 @@ class Params:
 class DeviceState:
     """What the detector remembers about one device (JSON round-trip via to_json/from_json)."""
 
-    __slots__ = ("batt_last", "batt_t", "bed", "ctx_hb", "device_id", "hb", "kind", "limit",
-                 "off_at", "open", "recent", "registered", "seen_recv", "seen_t", "sos_times",
-                 "test_anchor", "test_src", "will_recv")
+    __slots__ = ("batt_last", "batt_t", "bed", "ctx_hb", "data_t", "device_id", "ev_t", "hb",
+                 "kind", "limit", "off_at", "open", "recent", "registered", "seen_recv",
+                 "seen_t", "sos_times", "test_anchor", "test_src", "will_recv")
 
     def __init__(self, device_id: str, kind: str, ctx_hb: int | None) -> None:
         self.device_id = device_id
@@ -187,6 +187,8 @@ class DeviceState:
         self.bed: BedState | None = None
         self.off_at: float | None = None  # event time the open device_offline episode began
         self.will_recv: float | None = None  # a Last Will waiting for an event-time clock
+        self.data_t: float | None = None  # watermark of the data session (telemetry, status)
+        self.ev_t: list[float] = []  # recent event times (events travel on their own session)
 
     def set_limit(self, p: Params) -> None:
         """Recompute the offline limit: offline_heartbeats x the heartbeat interval."""
@@ -200,7 +202,8 @@ class DeviceState:
                 "test_anchor": self.test_anchor, "test_src": self.test_src,
                 "sos_times": list(self.sos_times), "recent": [list(r) for r in self.recent],
                 "bed": None if self.bed is None else self.bed.to_json(),
-                "off_at": self.off_at, "will_recv": self.will_recv}
+                "off_at": self.off_at, "will_recv": self.will_recv, "data_t": self.data_t,
+                "ev_t": list(self.ev_t)}
 
     def load(self, d: dict[str, Any]) -> None:
         """Restore from `to_json` output."""
@@ -223,6 +226,8 @@ class DeviceState:
         self.bed = None if d["bed"] is None else BedState.from_json(d["bed"])
         self.off_at = d.get("off_at")
         self.will_recv = d.get("will_recv")
+        self.data_t = d.get("data_t")
+        self.ev_t = [float(x) for x in d.get("ev_t", [])]
 
 
 class Emitter:

@@ -95,3 +95,37 @@ def test_a_will_with_no_clock_is_reported_on_the_next_tick() -> None:
     assert det.on_records([feed.will(W0, device=BTN)]) == []
     [trig] = triggers(det.tick(W0 + sec(1)))
     assert (trig.type, trig.at, trig.device_id) == ("device_offline", W0, BTN)
+
+
+def test_an_event_ahead_of_its_own_readings_is_no_silence() -> None:
+    """After a reconnect the bed's event (own MQTT session) comes in before the readings it
+    stored: no device_offline, the same decisions as live (readings and event in order)."""
+    from gateway.schema import EventType
+
+    def scenario(backlog_first: bool) -> list[Decision]:
+        det = ResidentDetector(context())
+        feed = Feed()
+        before = feed.readings(at(0), 60, step=5.0)  # readings in up to 1 min
+        backlog = feed.readings(at(60), 13 * 60, step=5.0)  # the rest, still on its way
+        entry = feed.event(at(12 * 60 + 30), EventType.BED_ENTRY, device="bed-1")
+        out = det.on_records(before)
+        if backlog_first:
+            return out + det.on_records(backlog) + det.on_records([entry])
+        return out + det.on_records([entry]) + det.on_records(backlog)
+
+    live, replayed = scenario(True), scenario(False)
+    assert triggers(replayed) == triggers(live) == []
+    assert clears(replayed) == clears(live) == []
+
+
+def test_a_real_gap_around_an_event_is_still_reported() -> None:
+    """Readings stop at 0, an event at 120 s, readings again at 600 s: silent from 120 s."""
+    from gateway.schema import EventType
+
+    det = ResidentDetector(context())
+    feed = Feed()
+    out = det.on_records(feed.readings(at(-60), 60, step=5.0))
+    out += det.on_records([feed.event(at(120), EventType.BED_EXIT, device="bed-1")])
+    out += det.on_records(feed.readings(at(600), 60, step=5.0))
+    assert [t.at for t in triggers(out, "device_offline")] == [at(120 + 180)]
+    assert [c.at for c in clears(out, "device_offline")] == [at(600)]
