@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerts.config import AlertSettings
-from alerts.model import AlertCancel, AlertClear, AlertType, Decision
+from alerts.model import PLATFORM_RESTART, AlertCancel, AlertClear, AlertType, Decision
 from alerts.rules import BedState, DeviceState, Emitter, Params, iso, to_dt
 from gateway.records import EventRecord, Record, StatusRecord, TelemetryRecord
 from gateway.schema import DeviceType, EventType
@@ -82,6 +82,7 @@ class ResidentDetector:
         self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise, ctx.usual_day_s)
         self._dirty = False
         self._orphaned: set[str] = set()  # alert types left open by devices no longer assigned
+        self._resume: tuple[float, float] | None = None  # platform (down since, up at), wall
         self.stale = 0  # telemetry readings ignored because they were older than the watermark
         self.update_context(ctx)
         if state:
@@ -133,6 +134,14 @@ class ResidentDetector:
         out: list[Decision] = []
         self._tick(wall_now, out)
         return out
+
+    def resume(self, down_since: datetime, up_at: datetime) -> None:
+        """The platform itself was down from `down_since` to `up_at` (wall clock): a planned
+        stop is not a device fault. Until a device is heard again, it gets a grace period of
+        `offline_heartbeats` heartbeats from `up_at` before it is judged offline; a silence
+        across the downtime is not reported; an offline episode that began when the platform
+        stopped is cleared as caused by the restart once the device speaks again."""
+        self._resume = (down_since.timestamp(), up_at.timestamp())
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state, JSON-serialisable; pass it back as `state=` to resume."""
@@ -194,7 +203,7 @@ class ResidentDetector:
     def _telemetry(self, rec: TelemetryRecord) -> None:
         dev = self._devices.get(rec.device_id) or self._device(rec.device_id, _BED)
         t = rec.time.timestamp()
-        self._data_gap(dev, t)
+        self._data_gap(dev, t, rec.received_at)
         seen = dev.seen_t
         if seen is None or t > seen:
             self._alive(dev, t, rec.received_at)
@@ -207,7 +216,31 @@ class ResidentDetector:
             return
         bed.reading(t, rec, self._p, self._em, dev)
 
-    def _data_gap(self, dev: DeviceState, t: float) -> None:
+    def _restarted(self, dev: DeviceState) -> bool:
+        """True while `dev` has not been heard since the platform restarted."""
+        r, recv = self._resume, dev.seen_recv
+        return r is not None and recv is not None and recv.timestamp() < r[1]
+
+    def _in_grace(self, dev: DeviceState, wall: float) -> bool:
+        """Not heard since the restart, and the restart less than the offline limit ago."""
+        r = self._resume
+        return r is not None and self._restarted(dev) and wall < r[1] + dev.limit
+
+    def _across_restart(self, dev: DeviceState, received_at: datetime) -> bool:
+        """A record received after the restart from a device heard until the platform
+        stopped: the silence between them is the platform's, not the device's."""
+        r, recv = self._resume, dev.seen_recv
+        return (r is not None and recv is not None and recv.timestamp() < r[1]
+                <= received_at.timestamp() and recv.timestamp() >= r[0] - dev.limit)
+
+    def _caused_by_stop(self, dev: DeviceState) -> bool:
+        """The open offline episode began (wall clock) when the platform stopped."""
+        r, recv, seen, off = self._resume, dev.seen_recv, dev.seen_t, dev.off_at
+        if r is None or recv is None or seen is None or off is None:
+            return False
+        return recv.timestamp() + (off - seen) >= r[0] - dev.limit
+
+    def _data_gap(self, dev: DeviceState, t: float, received_at: datetime) -> None:
         """A telemetry or status record (the data session): a silence no tick saw (replay,
         backlog) is a gap in this session's stream longer than the offline limit that no
         event of the device fell into.
@@ -221,7 +254,8 @@ class ResidentDetector:
         if prev is not None and t <= prev:
             return
         dev.data_t = t
-        if prev is None or t <= prev + dev.limit or _OFFLINE in dev.open:
+        if (prev is None or t <= prev + dev.limit or _OFFLINE in dev.open
+                or self._across_restart(dev, received_at)):
             return
         marks = [prev, *sorted(e for e in dev.ev_t if prev < e < t), t]
         for a, b in pairwise(marks):
@@ -236,12 +270,14 @@ class ResidentDetector:
         if seen is None:
             if dev.kind == _BUTTON and dev.test_anchor is None:
                 dev.test_anchor, dev.test_src = t, "first_seen"
-        elif (dev.data_t is None and t > seen + dev.limit
-              and _OFFLINE not in dev.open):  # a device heard only through events so far
-            self._offline(dev, seen + dev.limit, "silent")  # a gap no tick saw (replay)
+        elif (dev.data_t is None and t > seen + dev.limit and _OFFLINE not in dev.open
+              and not self._across_restart(dev, received_at)):
+            # a device heard only through events so far: a gap no tick saw (replay)
+            self._offline(dev, seen + dev.limit, "silent")
         dev.will_recv = None  # a pending Last Will is overtaken: the device speaks
         if dev.open and _OFFLINE in dev.open:
-            self._clear_offline(dev, t)
+            restart = self._restarted(dev) and self._caused_by_stop(dev)
+            self._clear_offline(dev, t, PLATFORM_RESTART if restart else None)
         dev.seen_t = t
         dev.seen_recv = received_at
         anchor = dev.test_anchor
@@ -350,7 +386,7 @@ class ResidentDetector:
             self._last_will(dev, rec)
             return
         t = rec.time.timestamp()
-        self._data_gap(dev, t)
+        self._data_gap(dev, t, rec.received_at)
         self._spoke(dev, t, rec.received_at)
         if rec.heartbeat_s and rec.heartbeat_s != dev.hb:
             dev.hb = rec.heartbeat_s
@@ -371,6 +407,9 @@ class ResidentDetector:
         recv = dev.seen_recv
         if recv is not None and rec.received_at < recv:
             return  # the device spoke after this was sent
+        if self._in_grace(dev, rec.received_at.timestamp()):
+            dev.will_recv = rec.received_at.timestamp()  # held from the stop: judged after
+            return                                       # the grace, unless the device speaks
         at = (rec.time.timestamp() if rec.device_time is not None
               else self._event_time(dev, rec.received_at))
         if at is None:
@@ -397,11 +436,11 @@ class ResidentDetector:
         assert ref.seen_t is not None and ref.seen_recv is not None
         return ref.seen_t + (wall - ref.seen_recv).total_seconds()
 
-    def _clear_offline(self, dev: DeviceState, t: float) -> None:
+    def _clear_offline(self, dev: DeviceState, t: float, reason: str | None = None) -> None:
         """The device speaks: its offline episode ends, never before it began (a record older
         than the alert, e.g. a backlog forwarded after the Last Will, ends it at its start)."""
         off = dev.off_at
-        self._em.clear(dev, _OFFLINE, t if off is None else max(t, off))
+        self._em.clear(dev, _OFFLINE, t if off is None else max(t, off), reason)
         dev.off_at = None
 
     def _offline(self, dev: DeviceState, at: float, reason: str) -> None:
@@ -433,17 +472,19 @@ class ResidentDetector:
         em.changed = False
         if self._orphaned:
             self._clear_orphaned(wall_now)
+        wall = wall_now.timestamp()
         for dev in self._devices.values():
             seen, recv = dev.seen_t, dev.seen_recv
+            grace = self._in_grace(dev, wall)
+            if dev.will_recv is not None and not grace:
+                self._pending_will(dev, wall_now)
             if seen is None or recv is None:
-                if dev.will_recv is not None:
-                    self._pending_will(dev, wall_now)
-                elif seen is None:
+                if seen is None and dev.will_recv is None:
                     self._never_heard(dev, wall_now)
                 continue
             now = seen + (wall_now - recv).total_seconds()
-            if now >= seen + dev.limit and _OFFLINE not in dev.open:
-                self._offline(dev, seen + dev.limit, "silent")
+            if now >= seen + dev.limit and _OFFLINE not in dev.open and not grace:
+                self._offline(dev, self._silent_from(dev, seen, recv), "silent")
             anchor = dev.test_anchor
             if anchor is not None and now >= anchor + p.test_overdue:
                 self._test_overdue(dev)
@@ -453,6 +494,15 @@ class ResidentDetector:
         if em.changed:
             self._dirty = True
 
+
+    def _silent_from(self, dev: DeviceState, seen: float, recv: datetime) -> float:
+        """When a silent device became offline: `offline_heartbeats` heartbeats after its last
+        record, or, if it has not been heard since a platform restart, after the grace."""
+        at = seen + dev.limit
+        r = self._resume
+        if r is not None and self._restarted(dev):
+            at = max(at, seen + (r[1] - recv.timestamp()) + dev.limit)
+        return at
 
     def _clear_orphaned(self, wall_now: datetime) -> None:
         """Clear what removed devices left open (unless another device still has it): a
@@ -523,6 +573,19 @@ class Detector:
         for det in self._residents.values():
             det._tick(wall_now, out)
         return out
+
+    def resume(self, up_at: datetime) -> datetime | None:
+        """Start-up after the platform itself was down: the platform was processing until
+        the latest receive time in the restored states (None: nothing restored, nothing to
+        do). See `ResidentDetector.resume`; returns that time."""
+        last = [d.seen_recv for det in self._residents.values()
+                for d in det._devices.values() if d.seen_recv is not None]
+        if not last:
+            return None
+        down_since = max(last)
+        for det in self._residents.values():
+            det.resume(down_since, up_at)
+        return down_since
 
     def snapshots(self) -> dict[int, dict[str, Any]]:
         """Snapshots of the residents whose state changed since the last call."""

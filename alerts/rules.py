@@ -253,13 +253,13 @@ class Emitter:
                                      severity, when, seq, details))
         self.changed = True
 
-    def clear(self, dev: DeviceState, alert: str, at: float) -> None:
+    def clear(self, dev: DeviceState, alert: str, at: float, reason: str | None = None) -> None:
         """End `dev`'s episode; the alert clears once no device of the resident has one."""
         if dev.open.pop(alert, None) is None:
             return
         self.changed = True
         if not any(alert in d.open for d in self.devices.values()):
-            self.out.append(AlertClear(self.resident_id, self.site, alert, to_dt(at)))
+            self.out.append(AlertClear(self.resident_id, self.site, alert, to_dt(at), reason))
 
 
 # --- runs of readings ----------------------------------------------------------------------

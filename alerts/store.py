@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from alerts.config import AlertSettings
 from alerts.escalation import insert_plan, plan, replan
 from alerts.model import (
+    PLATFORM_RESTART,
     AlertCancel,
     AlertClear,
     AlertStatus,
@@ -373,9 +374,28 @@ RETURNING id, status, cleared_at
 """
 
 
+# An alert the platform's own stop caused (a device_offline from the shutdown): not a device
+# fault, so it is resolved by the platform instead of waiting for staff.
+_RESOLVE_RESTART = """
+UPDATE alerts SET cleared_at = COALESCE(cleared_at, GREATEST(%(at)s, opened_at)),
+                  status = 'resolved', resolved_at = %(now)s, outcome = 'false_alarm',
+                  note = %(note)s,
+                  -- not a device fault: never the start of a refractory period
+                  finished_event_at = '-infinity'
+WHERE resident_id = %(resident_id)s AND type = %(type)s AND status IN ('open', 'acknowledged')
+RETURNING id, cleared_at
+"""
+
+RESTART_NOTE = ("caused by the platform's own stop and restart, not by the device: it spoke "
+                "again after the restart; resolved automatically")
+
+
 def store_clear(conn: Conn, clear: AlertClear, now: datetime) -> int | None:
     """Mark the condition behind the resident's open alert of this type as cleared (the alert
-    stays open until a person resolves it); returns the alert id, None if nothing changed."""
+    stays open until a person resolves it); returns the alert id, None if nothing changed.
+    A clear caused by a platform restart (`reason`) resolves the alert instead."""
+    if clear.reason == PLATFORM_RESTART:
+        return _resolve_restart(conn, clear, now)
     with conn.transaction():
         row = _one(conn, _CLEAR, {"resident_id": clear.resident_id, "type": clear.type,
                                   "at": clear.at})
@@ -385,4 +405,20 @@ def store_clear(conn: Conn, clear: AlertClear, now: datetime) -> int | None:
         add_history(conn, alert_id, now, HistoryEntry(
             "condition cleared", AlertStatus(row["status"]),
             f"{clear.type} cleared at {_ts(row['cleared_at'])}"))
+    return alert_id
+
+
+def _resolve_restart(conn: Conn, clear: AlertClear, now: datetime) -> int | None:
+    with conn.transaction():
+        row = _one(conn, _RESOLVE_RESTART, {"resident_id": clear.resident_id,
+                                            "type": clear.type, "at": clear.at, "now": now,
+                                            "note": RESTART_NOTE})
+        if row is None:
+            return None
+        alert_id = int(row["id"])
+        conn.execute(SKIP_PENDING_STEPS_SQL, {"alert_id": alert_id, "at": now})
+        add_history(conn, alert_id, now, HistoryEntry(
+            "resolved", AlertStatus.RESOLVED,
+            f"{clear.type} cleared at {_ts(row['cleared_at'])}: {RESTART_NOTE}"))
+    logger.info("alert %d (%s) resolved: caused by the platform restart", alert_id, clear.type)
     return alert_id
