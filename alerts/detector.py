@@ -234,11 +234,14 @@ class ResidentDetector:
                 <= received_at.timestamp() and recv.timestamp() >= r[0] - dev.limit)
 
     def _caused_by_stop(self, dev: DeviceState) -> bool:
-        """The open offline episode began (wall clock) when the platform stopped."""
+        """The open offline episode began (wall clock) when the platform stopped: not long
+        before it went down, and before it came back (one reported after the grace, or from
+        a Last Will received after the restart, is the device's own)."""
         r, recv, seen, off = self._resume, dev.seen_recv, dev.seen_t, dev.off_at
         if r is None or recv is None or seen is None or off is None:
             return False
-        return recv.timestamp() + (off - seen) >= r[0] - dev.limit
+        began = recv.timestamp() + (off - seen)
+        return r[0] - dev.limit <= began < r[1]
 
     def _data_gap(self, dev: DeviceState, t: float, received_at: datetime) -> None:
         """A telemetry or status record (the data session): a silence no tick saw (replay,

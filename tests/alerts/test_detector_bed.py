@@ -284,3 +284,19 @@ def test_a_long_absence_is_judged_against_the_learned_day(feed: Feed) -> None:
               span(feed, local(6, 0, day=2), local(23, 30, day=2), False, step=60.0))
     assert [(t.type, t.at) for t in triggers(out)] == [
         ("long_absence", local(21, 0, day=2))]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_simulated_early_risers_have_no_alert_over_five_days(seed: int) -> None:
+    """simulators.resident routines (night exits, false absences, day-to-day jitter: rises
+    from 04:45 to 06:10) of residents who usually rise at 05:30 (learned) and never nap."""
+    from simulators.resident import ResidentModel, ResidentProfile
+
+    model = ResidentModel(ResidentProfile(rise_min=5 * 60 + 30, nap_probability=0.0), seed, SH)
+    det = ResidentDetector(context(tz="Asia/Shanghai", usual_rise=time(5, 30)))
+    records = [TelemetryRecord(t, BED, RID, i, r.occupied, r.heart_rate, r.respiration,
+                               r.movement, None, t + LAG)
+               for i, (t, r) in enumerate(model.readings(local(12, 0), local(12, 0, day=6),
+                                                          period_s=10.0))]
+    out = run(det, records)
+    assert [(t.type, t.at) for t in triggers(out)] == []

@@ -47,6 +47,15 @@ def test_a_device_silent_across_the_downtime_gets_a_grace_period() -> None:
     assert [(t.device_id, t.at) for t in triggers(out)] == [(BTN, at(720 + 180) - LAG)]
 
 
+def test_a_device_reported_after_the_grace_clears_as_usual() -> None:
+    feed = Feed()
+    det = restarted(feed, stop_s=120, up_s=720)
+    run(det, [feed.status(at(725)), feed.status(at(850))])
+    assert len(triggers(det.tick(at(720 + 181)))) == 1
+    out = run(det, [feed.status(at(2000), device=BTN)])
+    assert clears(out) == [AlertClear(RID, SITE, "device_offline", at(2000))]
+
+
 def test_a_will_held_from_the_stop_is_dropped_when_the_device_speaks() -> None:
     feed = Feed()
     det = restarted(feed, stop_s=120, up_s=720)
