@@ -413,8 +413,10 @@ class ResidentDetector:
         if self._in_grace(dev, rec.received_at.timestamp()):
             dev.will_recv = rec.received_at.timestamp()  # held from the stop: judged after
             return                                       # the grace, unless the device speaks
-        at = (rec.time.timestamp() if rec.device_time is not None
-              else self._event_time(dev, rec.received_at))
+        own = rec.seq is not None and rec.device_time is None  # a power-off with its own ts
+        at = rec.time.timestamp() if own else self._event_time(dev, rec.received_at)
+        if own and dev.seen_t is not None and at is not None and at < dev.seen_t:
+            return  # the device spoke after it (event time)
         if at is None:
             dev.will_recv = rec.received_at.timestamp()
             return

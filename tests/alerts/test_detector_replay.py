@@ -129,3 +129,14 @@ def test_a_real_gap_around_an_event_is_still_reported() -> None:
     out += det.on_records(feed.readings(at(600), 60, step=5.0))
     assert [t.at for t in triggers(out, "device_offline")] == [at(120 + 180)]
     assert [c.at for c in clears(out, "device_offline")] == [at(600)]
+
+
+def test_a_clean_power_off_is_at_its_own_time() -> None:
+    """`online: false` with the device's ts and seq (not the broker's Last Will): replayed
+    late, it is still at the time the device said."""
+    det = ResidentDetector(context())
+    feed = Feed()
+    det.on_records(received([feed.status(at(0), device=BTN)], W0))
+    off = replace(feed.status(at(30), device=BTN), online=False)
+    [trig] = triggers(det.on_records(received([off], W0 + sec(60))))
+    assert (trig.at, trig.details and trig.details["reason"]) == (at(30), "last_will")
