@@ -29,6 +29,7 @@ _ABSENCE = A.LONG_ABSENCE.value
 _NOT_UP = A.NOT_UP.value
 _APNEA = A.APNEA.value
 _DAY = timedelta(days=1)
+_NOON = time(12, 0)
 
 
 def iso(t: float) -> str:
@@ -134,11 +135,15 @@ class Params:
 
     def absence_deadline(self, out_since: float) -> float:
         """When an absence that began at `out_since` is long: after `long_absence_s` and past
-        the end of the resident's usual day (that day's usual rise + usual day + margin), so
-        an ordinary long day without a nap is not an alarm."""
-        rise = datetime.combine(self.local(out_since).date(), self.rise, self.tz).timestamp()
-        day_end = min(out_since, rise) + self.usual_day + self.absence_margin
-        return max(out_since + self.long_absence, day_end)
+        the end of the resident's usual day (the day's start + usual day + margin), so an
+        ordinary long day without a nap is not an alarm. The day starts at the exit itself
+        when that is a morning rise (from `usual rise - rise_margin` to noon, so a late rise
+        counts from when it happened), else at the day's usual rise (after a nap)."""
+        local = self.local(out_since)
+        rise = datetime.combine(local.date(), self.rise, self.tz)
+        morning = rise - self.rise_margin <= local and local.time() < _NOON
+        start = out_since if morning else min(out_since, rise.timestamp())
+        return max(out_since + self.long_absence, start + self.usual_day + self.absence_margin)
 
     def not_up_deadline(self, day: date) -> float:
         """When the not-up check of a local day is due: max(not_up_at, usual rise + delay)."""
