@@ -300,3 +300,27 @@ def test_simulated_early_risers_have_no_alert_over_five_days(seed: int) -> None:
                                                           period_s=10.0))]
     out = run(det, records)
     assert [(t.type, t.at) for t in triggers(out)] == []
+
+
+def test_a_late_rise_starts_the_day(det: ResidentDetector, feed: Feed) -> None:
+    """Up at 07:30 (usual rise not learned: 06:00), back in bed at 00:00: a 16.5-h day is
+    ordinary; the day counts from the rise, not from the population's usual rise."""
+    out = run(det, span(feed, local(22, 0), local(7, 30, day=2), True, step=60.0),
+              span(feed, local(7, 30, day=2), local(0, 0, day=3), False, step=60.0),
+              span(feed, local(0, 0, day=3), local(1, 0, day=3), True, step=60.0))
+    assert triggers(out) == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_simulated_random_residents_have_no_alert_over_three_days(seed: int) -> None:
+    """The population's routines (simulators.resident random profiles: naps, night exits,
+    rises 06:00-07:30 with jitter), usual rise and day not learned yet."""
+    from simulators.resident import ResidentModel
+
+    model = ResidentModel.random(seed, SH)
+    det = ResidentDetector(context(tz="Asia/Shanghai"))
+    records = [TelemetryRecord(t, BED, RID, i, r.occupied, r.heart_rate, r.respiration,
+                               r.movement, None, t + LAG)
+               for i, (t, r) in enumerate(model.readings(local(12, 0), local(12, 0, day=4),
+                                                          period_s=10.0))]
+    assert [(t.type, t.at) for t in triggers(run(det, records))] == []
