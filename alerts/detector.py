@@ -482,7 +482,7 @@ class ResidentDetector:
             seen, recv = dev.seen_t, dev.seen_recv
             grace = self._in_grace(dev, wall)
             if dev.will_recv is not None and not grace:
-                self._pending_will(dev, wall_now)
+                self._pending_will(dev)
             if seen is None or recv is None:
                 if seen is None and dev.will_recv is None:
                     self._never_heard(dev, wall_now)
@@ -498,7 +498,6 @@ class ResidentDetector:
                 bed.tick(now, p, em, dev)
         if em.changed:
             self._dirty = True
-
 
     def _silent_from(self, dev: DeviceState, seen: float, recv: datetime) -> float:
         """When a silent device became offline: `offline_heartbeats` heartbeats after its last
@@ -520,11 +519,13 @@ class ResidentDetector:
         self._orphaned.clear()
         self._em.changed = True
 
-    def _pending_will(self, dev: DeviceState, wall_now: datetime) -> None:
-        """A Last Will that arrived before any clock: on the resident's clock if one exists
-        now, else on the wall clock (ticks assume the pipeline is caught up)."""
+    def _pending_will(self, dev: DeviceState) -> None:
+        """A Last Will that waited (no event-time clock yet, or received during the restart
+        grace) and was not overtaken by the device: on the device's or the resident's clock
+        if one exists now, else on the wall clock (ticks assume the pipeline is caught up)."""
         will = dev.will_recv
         assert will is not None
+        dev.will_recv = None
         wall = to_dt(will)
         at = self._event_time(dev, wall)
         self._went_offline(dev, will if at is None else at)
