@@ -31,8 +31,10 @@ SELECT r.id, r.site_id, COALESCE(r.timezone, s.timezone, 'UTC'),
 """
 
 # Slow-moving history (usual rise time, usual day, last call-button test): read at start and
-# hourly. The usual day is the median time out of bed per day over days the mat covered
-# (>= 23 h of readings): the yardstick of long_absence.
+# hourly. The usual day, the yardstick of long_absence, is a long ordinary day: the 90th
+# percentile of the time out of bed per day over days the mat covered (>= 23 h of readings).
+# Not the median: on a day with a nap the time out of bed is shorter than the span from rise
+# to bedtime, and a resident who naps on most days must not be an alarm on a day without.
 _HISTORY = """
 SELECT r.id,
        (SELECT percentile_disc(0.5) WITHIN GROUP (
@@ -40,7 +42,7 @@ SELECT r.id,
           FROM resident_daily d
          WHERE d.resident_id = r.id AND d.rise_time IS NOT NULL
            AND d.day >= current_date - 14),
-       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY 86400 - d.time_in_bed_s)
+       (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY 86400 - d.time_in_bed_s)
           FROM resident_daily d
          WHERE d.resident_id = r.id AND d.data_minutes >= 1380
            AND d.day >= current_date - 14),

@@ -29,7 +29,7 @@ def _day(url: str, rid: int, days_ago: int, rise: str, in_bed_h: float,
 
 def test_usual_rise_and_usual_day_are_learned(clean_db: str) -> None:
     home = add_home(clean_db)
-    for n, (rise, in_bed) in enumerate([("05:30", 7.5), ("05:20", 7.5), ("05:40", 7.0)],
+    for n, (rise, in_bed) in enumerate([("05:30", 7.5), ("05:20", 7.5), ("05:40", 8.5)],
                                        start=1):
         _day(clean_db, home.resident_id, n, rise, in_bed)
     _day(clean_db, home.resident_id, 4, "05:30", 2.0, data_minutes=600)  # mat mostly off
