@@ -116,7 +116,23 @@ class AlertSettings(_Frozen):
     not_up_after_usual_rise_s: int = Field(
         default=3600, ge=0, description="Or this long after the resident's usual rise time, "
                                         "whichever is later.")
-    long_absence_s: int = Field(default=12 * 3600, ge=1)
+    usual_rise_default: time = Field(
+        default=time(6, 0),
+        description="Population default of a resident's usual rise time (local), until it is "
+                    "learned (the median of the last 14 days' rise times).")
+    rise_margin_s: int = Field(
+        default=3600, ge=0,
+        description="An exit this long before the usual rise (or later) is getting up for the "
+                    "day, not a night exit (bed_exit_no_return).")
+    long_absence_s: int = Field(default=12 * 3600, ge=1,
+                                description="Out of bed at least this long (long_absence) ...")
+    usual_day_default_s: int = Field(
+        default=16 * 3600, ge=0,
+        description="Population default of a resident's usual day (time out of bed per day) "
+                    "until it is learned.")
+    long_absence_margin_s: int = Field(
+        default=3600, ge=0,
+        description="... and past the day's usual end: rise + usual day + this margin.")
     offline_heartbeats: float = Field(default=3.0, gt=1,
                                       description="Silent for this many heartbeat intervals.")
     default_heartbeat_s: int = Field(default=60, ge=1,

@@ -30,13 +30,21 @@ SELECT r.id, r.site_id, COALESCE(r.timezone, s.timezone, 'UTC'),
  WHERE r.active AND (%(sites)s::text[] IS NULL OR r.site_id = ANY(%(sites)s))
 """
 
-# Slow-moving history (usual rise time, last call-button test): read at start and hourly.
+# Slow-moving history (usual rise time, usual day, last call-button test): read at start and
+# hourly. The usual day, the yardstick of long_absence, is a long ordinary day: the 90th
+# percentile of the time out of bed per day over days the mat covered (>= 23 h of readings).
+# Not the median: on a day with a nap the time out of bed is shorter than the span from rise
+# to bedtime, and a resident who naps on most days must not be an alarm on a day without.
 _HISTORY = """
 SELECT r.id,
        (SELECT percentile_disc(0.5) WITHIN GROUP (
                    ORDER BY (d.rise_time AT TIME ZONE d.timezone)::time)
           FROM resident_daily d
          WHERE d.resident_id = r.id AND d.rise_time IS NOT NULL
+           AND d.day >= current_date - 14),
+       (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY 86400 - d.time_in_bed_s)
+          FROM resident_daily d
+         WHERE d.resident_id = r.id AND d.data_minutes >= 1380
            AND d.day >= current_date - 14),
        (SELECT max(e.time) FROM device_events e
          WHERE e.resident_id = r.id AND e.type = 'test'
@@ -45,7 +53,7 @@ SELECT r.id,
  WHERE r.active AND (%(sites)s::text[] IS NULL OR r.site_id = ANY(%(sites)s))
 """
 
-History = dict[int, tuple[time | None, datetime | None]]
+History = dict[int, tuple[time | None, datetime | None, float | None]]
 
 _DEVICES = """
 SELECT d.resident_id, d.id, d.type, d.heartbeat_s, d.created_at, d.last_seen IS NULL
@@ -68,9 +76,11 @@ def _valid(base: AlertSettings, site_override: Any, resident_override: Any,
 
 
 def load_history(conn: Conn, sites: Iterable[str] | None = None) -> History:
-    """Usual rise time and last call-button test of every active resident of `sites`."""
+    """Usual rise time, last call-button test and usual day (seconds out of bed) of every
+    active resident of `sites`."""
     params = {"sites": list(sites) if sites else None}
-    return {int(rid): (rise, test) for rid, rise, test in conn.execute(_HISTORY, params)}
+    return {int(rid): (rise, test, None if day is None else float(day))
+            for rid, rise, day, test in conn.execute(_HISTORY, params)}
 
 
 def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None = None,
@@ -81,7 +91,6 @@ def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None =
     if history is None:
         history = load_history(conn, sites)
     devices: dict[int, list[DeviceContext]] = {}
-    first_seen: dict[int, datetime] = {}
     for rid, dev_id, dev_type, heartbeat_s, created_at, never_heard in conn.execute(
             _DEVICES, params):
         # registered_at only while the platform has never heard the device: a device that
@@ -89,16 +98,17 @@ def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None =
         devices.setdefault(rid, []).append(
             DeviceContext(device_id=dev_id, type=DeviceType(dev_type), heartbeat_s=heartbeat_s,
                           registered_at=created_at if never_heard else None))
-        if dev_type == DeviceType.CALL_BUTTON:
-            first_seen[rid] = min(created_at, first_seen.get(rid, created_at))
     out: dict[int, ResidentContext] = {}
     for rid, site, tz, site_ov, res_ov in conn.execute(_RESIDENTS, params):
-        usual_rise, last_test = history.get(rid, (None, None))
+        usual_rise, last_test, usual_day = history.get(rid, (None, None, None))
+        # No registration time as a test anchor: that is wall clock, and a replay of older
+        # data would never reach it. Without a recorded test, the detector anchors on the
+        # first record it sees from the button (event time).
         out[rid] = ResidentContext(
             resident_id=rid, site=site, timezone=tz,
             settings=_valid(base, site_ov, res_ov, rid),
             devices=tuple(devices.get(rid, ())), usual_rise=usual_rise,
-            last_test_at=last_test or first_seen.get(rid))
+            last_test_at=last_test, usual_day_s=usual_day)
     return out
 
 

@@ -13,11 +13,12 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, tzinfo
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerts.config import AlertSettings
-from alerts.model import AlertCancel, AlertClear, AlertType, Decision
+from alerts.model import PLATFORM_RESTART, AlertCancel, AlertClear, AlertType, Decision
 from alerts.rules import BedState, DeviceState, Emitter, Params, iso, to_dt
 from gateway.records import EventRecord, Record, StatusRecord, TelemetryRecord
 from gateway.schema import DeviceType, EventType
@@ -60,6 +61,7 @@ class ResidentContext:
     devices: tuple[DeviceContext, ...]
     usual_rise: time | None = None
     last_test_at: datetime | None = None
+    usual_day_s: float | None = None  # usual time out of bed per day, once learned
 
 
 def _zone(name: str) -> tzinfo:
@@ -77,9 +79,10 @@ class ResidentDetector:
         self._devices: dict[str, DeviceState] = {}
         self._em = Emitter(ctx.resident_id, ctx.site, self._devices)
         self._ctx = ctx
-        self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise)
+        self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise, ctx.usual_day_s)
         self._dirty = False
         self._orphaned: set[str] = set()  # alert types left open by devices no longer assigned
+        self._resume: tuple[float, float] | None = None  # platform (down since, up at), wall
         self.stale = 0  # telemetry readings ignored because they were older than the watermark
         self.update_context(ctx)
         if state:
@@ -99,7 +102,7 @@ class ResidentDetector:
     def update_context(self, ctx: ResidentContext) -> None:
         """Take new settings or devices; state of devices no longer assigned is dropped."""
         self._ctx = ctx
-        self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise)
+        self._p = Params(ctx.settings, _zone(ctx.timezone), ctx.usual_rise, ctx.usual_day_s)
         self._em.site = ctx.site
         known = {d.device_id: d for d in ctx.devices}
         for device_id in [i for i in self._devices if i not in known]:
@@ -131,6 +134,14 @@ class ResidentDetector:
         out: list[Decision] = []
         self._tick(wall_now, out)
         return out
+
+    def resume(self, down_since: datetime, up_at: datetime) -> None:
+        """The platform itself was down from `down_since` to `up_at` (wall clock): a planned
+        stop is not a device fault. Until a device is heard again, it gets a grace period of
+        `offline_heartbeats` heartbeats from `up_at` before it is judged offline; a silence
+        across the downtime is not reported; an offline episode that began when the platform
+        stopped is cleared as caused by the restart once the device speaks again."""
+        self._resume = (down_since.timestamp(), up_at.timestamp())
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state, JSON-serialisable; pass it back as `state=` to resume."""
@@ -192,6 +203,7 @@ class ResidentDetector:
     def _telemetry(self, rec: TelemetryRecord) -> None:
         dev = self._devices.get(rec.device_id) or self._device(rec.device_id, _BED)
         t = rec.time.timestamp()
+        self._data_gap(dev, t, rec.received_at)
         seen = dev.seen_t
         if seen is None or t > seen:
             self._alive(dev, t, rec.received_at)
@@ -204,16 +216,71 @@ class ResidentDetector:
             return
         bed.reading(t, rec, self._p, self._em, dev)
 
+    def _restarted(self, dev: DeviceState) -> bool:
+        """True while `dev` has not been heard since the platform restarted."""
+        r, recv = self._resume, dev.seen_recv
+        return r is not None and recv is not None and recv.timestamp() < r[1]
+
+    def _in_grace(self, dev: DeviceState, wall: float) -> bool:
+        """Not heard since the restart, and the restart less than the offline limit ago."""
+        r = self._resume
+        return r is not None and self._restarted(dev) and wall < r[1] + dev.limit
+
+    def _across_restart(self, dev: DeviceState, received_at: datetime) -> bool:
+        """A record received after the restart from a device heard until the platform
+        stopped: the silence between them is the platform's, not the device's."""
+        r, recv = self._resume, dev.seen_recv
+        return (r is not None and recv is not None and recv.timestamp() < r[1]
+                <= received_at.timestamp() and recv.timestamp() >= r[0] - dev.limit)
+
+    def _caused_by_stop(self, dev: DeviceState) -> bool:
+        """The open offline episode began (wall clock) when the platform stopped: not long
+        before it went down, and before it came back (one reported after the grace, or from
+        a Last Will received after the restart, is the device's own)."""
+        r, recv, seen, off = self._resume, dev.seen_recv, dev.seen_t, dev.off_at
+        if r is None or recv is None or seen is None or off is None:
+            return False
+        began = recv.timestamp() + (off - seen)
+        return r[0] - dev.limit <= began < r[1]
+
+    def _data_gap(self, dev: DeviceState, t: float, received_at: datetime) -> None:
+        """A telemetry or status record (the data session): a silence no tick saw (replay,
+        backlog) is a gap in this session's stream longer than the offline limit that no
+        event of the device fell into.
+
+        Events travel on their own MQTT session, so after a reconnect a device's event can
+        arrive before its own older readings: the gap is judged on the data stream, where
+        records of a device arrive in order, never between an event and readings still on
+        their way.
+        """
+        prev = dev.data_t
+        if prev is not None and t <= prev:
+            return
+        dev.data_t = t
+        if (prev is None or t <= prev + dev.limit or _OFFLINE in dev.open
+                or self._across_restart(dev, received_at)):
+            return
+        marks = [prev, *sorted(e for e in dev.ev_t if prev < e < t), t]
+        for a, b in pairwise(marks):
+            if b - a > dev.limit:
+                self._offline(dev, a + dev.limit, "silent")
+                self._clear_offline(dev, b)
+                return
+
     def _alive(self, dev: DeviceState, t: float, received_at: datetime) -> None:
         """A record newer than the device's watermark: it speaks."""
         seen = dev.seen_t
         if seen is None:
             if dev.kind == _BUTTON and dev.test_anchor is None:
                 dev.test_anchor, dev.test_src = t, "first_seen"
-        elif t > seen + dev.limit and _OFFLINE not in dev.open:
-            self._offline(dev, seen + dev.limit, "silent")  # a gap no tick saw (replay)
+        elif (dev.data_t is None and t > seen + dev.limit and _OFFLINE not in dev.open
+              and not self._across_restart(dev, received_at)):
+            # a device heard only through events so far: a gap no tick saw (replay)
+            self._offline(dev, seen + dev.limit, "silent")
+        dev.will_recv = None  # a pending Last Will is overtaken: the device speaks
         if dev.open and _OFFLINE in dev.open:
-            self._em.clear(dev, _OFFLINE, t)
+            restart = self._restarted(dev) and self._caused_by_stop(dev)
+            self._clear_offline(dev, t, PLATFORM_RESTART if restart else None)
         dev.seen_t = t
         dev.seen_recv = received_at
         anchor = dev.test_anchor
@@ -232,6 +299,8 @@ class ResidentDetector:
         kind = _BUTTON if typ in _BUTTON_EVENTS else _BED if typ in _BED_EVENTS else ""
         dev = self._device(rec.device_id, kind)
         t = rec.time.timestamp()
+        dev.ev_t.append(t)
+        del dev.ev_t[:-_RECENT]
         self._spoke(dev, t, rec.received_at)
         alarm = _ALARMS.get(typ)
         if alarm is not None:
@@ -320,6 +389,7 @@ class ResidentDetector:
             self._last_will(dev, rec)
             return
         t = rec.time.timestamp()
+        self._data_gap(dev, t, rec.received_at)
         self._spoke(dev, t, rec.received_at)
         if rec.heartbeat_s and rec.heartbeat_s != dev.hb:
             dev.hb = rec.heartbeat_s
@@ -328,17 +398,55 @@ class ResidentDetector:
             self._battery_level(dev, t, rec.battery, rec.seq)
 
     def _last_will(self, dev: DeviceState, rec: StatusRecord) -> None:
-        """`online: false` (Last Will or clean power-off): offline at its effective time."""
-        seen, recv = dev.seen_t, dev.seen_recv
+        """`online: false` (Last Will or clean power-off): offline at its event time.
+
+        A Last Will is stamped by the platform on arrival (wall clock). It is put on the
+        device's event-time clock (its watermark plus the wall time since that record
+        arrived), or on the clock of the resident's most recently heard device; with no
+        clock at all it waits (`will_recv`) for the next tick or record. Stamping it with
+        the wall clock in a replay or backlog would leave the alert ahead of every later
+        event: its clear would come before its opening and later silences would be dropped.
+        """
+        recv = dev.seen_recv
         if recv is not None and rec.received_at < recv:
             return  # the device spoke after this was sent
-        at = (rec.time.timestamp() if seen is None or recv is None
-              else seen + (rec.received_at - recv).total_seconds())
+        if self._in_grace(dev, rec.received_at.timestamp()):
+            dev.will_recv = rec.received_at.timestamp()  # held from the stop: judged after
+            return                                       # the grace, unless the device speaks
+        own = rec.seq is not None and rec.device_time is None  # a power-off with its own ts
+        at = rec.time.timestamp() if own else self._event_time(dev, rec.received_at)
+        if own and dev.seen_t is not None and at is not None and at < dev.seen_t:
+            return  # the device spoke after it (event time)
+        if at is None:
+            dev.will_recv = rec.received_at.timestamp()
+            return
+        self._went_offline(dev, at)
+
+    def _went_offline(self, dev: DeviceState, at: float) -> None:
         if _OFFLINE not in dev.open:
             self._offline(dev, at, "last_will")
         bed = dev.bed
         if bed is not None and bed.tel_t is not None:
             bed.cap_until = min(bed.cap_until, max(bed.tel_t, at))
+
+    def _event_time(self, dev: DeviceState, wall: datetime) -> float | None:
+        """`wall` on the event-time clock of `dev`, else of the resident's device heard last."""
+        if dev.seen_t is not None and dev.seen_recv is not None:
+            return dev.seen_t + (wall - dev.seen_recv).total_seconds()
+        heard = [d for d in self._devices.values()
+                 if d.seen_t is not None and d.seen_recv is not None]
+        if not heard:
+            return None
+        ref = max(heard, key=lambda d: d.seen_recv or wall)
+        assert ref.seen_t is not None and ref.seen_recv is not None
+        return ref.seen_t + (wall - ref.seen_recv).total_seconds()
+
+    def _clear_offline(self, dev: DeviceState, t: float, reason: str | None = None) -> None:
+        """The device speaks: its offline episode ends, never before it began (a record older
+        than the alert, e.g. a backlog forwarded after the Last Will, ends it at its start)."""
+        off = dev.off_at
+        self._em.clear(dev, _OFFLINE, t if off is None else max(t, off), reason)
+        dev.off_at = None
 
     def _offline(self, dev: DeviceState, at: float, reason: str) -> None:
         seen = dev.seen_t
@@ -349,6 +457,8 @@ class ResidentDetector:
         if seen is None and dev.registered is not None:
             details["registered_at"] = iso(dev.registered)
         details.update(self._occupancy())
+        dev.off_at = at
+        dev.will_recv = None
         self._em.trigger(dev, _OFFLINE, self._p.severity[_OFFLINE], at, details)
 
     def _occupancy(self) -> dict[str, Any]:
@@ -367,15 +477,19 @@ class ResidentDetector:
         em.changed = False
         if self._orphaned:
             self._clear_orphaned(wall_now)
+        wall = wall_now.timestamp()
         for dev in self._devices.values():
             seen, recv = dev.seen_t, dev.seen_recv
+            grace = self._in_grace(dev, wall)
+            if dev.will_recv is not None and not grace:
+                self._pending_will(dev)
             if seen is None or recv is None:
-                if seen is None:
+                if seen is None and dev.will_recv is None:
                     self._never_heard(dev, wall_now)
                 continue
             now = seen + (wall_now - recv).total_seconds()
-            if now >= seen + dev.limit and _OFFLINE not in dev.open:
-                self._offline(dev, seen + dev.limit, "silent")
+            if now >= seen + dev.limit and _OFFLINE not in dev.open and not grace:
+                self._offline(dev, self._silent_from(dev, seen, recv), "silent")
             anchor = dev.test_anchor
             if anchor is not None and now >= anchor + p.test_overdue:
                 self._test_overdue(dev)
@@ -385,6 +499,14 @@ class ResidentDetector:
         if em.changed:
             self._dirty = True
 
+    def _silent_from(self, dev: DeviceState, seen: float, recv: datetime) -> float:
+        """When a silent device became offline: `offline_heartbeats` heartbeats after its last
+        record, or, if it has not been heard since a platform restart, after the grace."""
+        at = seen + dev.limit
+        r = self._resume
+        if r is not None and self._restarted(dev):
+            at = max(at, seen + (r[1] - recv.timestamp()) + dev.limit)
+        return at
 
     def _clear_orphaned(self, wall_now: datetime) -> None:
         """Clear what removed devices left open (unless another device still has it): a
@@ -396,6 +518,17 @@ class ResidentDetector:
                                                wall_now))
         self._orphaned.clear()
         self._em.changed = True
+
+    def _pending_will(self, dev: DeviceState) -> None:
+        """A Last Will that waited (no event-time clock yet, or received during the restart
+        grace) and was not overtaken by the device: on the device's or the resident's clock
+        if one exists now, else on the wall clock (ticks assume the pipeline is caught up)."""
+        will = dev.will_recv
+        assert will is not None
+        dev.will_recv = None
+        wall = to_dt(will)
+        at = self._event_time(dev, wall)
+        self._went_offline(dev, will if at is None else at)
 
     def _never_heard(self, dev: DeviceState, wall_now: datetime) -> None:
         """A registered device silent since it was registered: offline after never_heard_s
@@ -446,6 +579,19 @@ class Detector:
         for det in self._residents.values():
             det._tick(wall_now, out)
         return out
+
+    def resume(self, up_at: datetime) -> datetime | None:
+        """Start-up after the platform itself was down: the platform was processing until
+        the latest receive time in the restored states (None: nothing restored, nothing to
+        do). See `ResidentDetector.resume`; returns that time."""
+        last = [d.seen_recv for det in self._residents.values()
+                for d in det._devices.values() if d.seen_recv is not None]
+        if not last:
+            return None
+        down_since = max(last)
+        for det in self._residents.values():
+            det.resume(down_since, up_at)
+        return down_since
 
     def snapshots(self) -> dict[int, dict[str, Any]]:
         """Snapshots of the residents whose state changed since the last call."""

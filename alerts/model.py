@@ -141,6 +141,12 @@ class AlertClear:
     site: str
     type: str
     at: datetime  # event time the condition cleared (after hysteresis)
+    # PLATFORM_RESTART: the alert was caused by the platform's own stop, not by the device
+    # (the store resolves it automatically); None: an ordinary clear.
+    reason: str | None = None
+
+
+PLATFORM_RESTART = "platform_restart"
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ _ABSENCE = A.LONG_ABSENCE.value
 _NOT_UP = A.NOT_UP.value
 _APNEA = A.APNEA.value
 _DAY = timedelta(days=1)
+_NOON = time(12, 0)
 
 
 def iso(t: float) -> str:
@@ -75,14 +76,21 @@ class VitalSpec:
 class Params:
     """One resident's thresholds, precomputed from AlertSettings for the hot path."""
 
-    __slots__ = ("apnea_s", "cancel_window", "default_hb", "exit_min", "exit_return", "hr",
-                 "long_absence", "low_battery", "low_battery_clear", "never_heard", "night_end",
-                 "night_start", "not_up_after", "not_up_at", "offline_hb", "rr", "severity",
-                 "test_overdue", "tz", "usual_rise")
+    __slots__ = ("absence_margin", "apnea_s", "cancel_window", "default_hb", "exit_min",
+                 "exit_return", "hr", "long_absence", "low_battery", "low_battery_clear",
+                 "never_heard", "night_end", "night_start", "not_up_after", "not_up_at",
+                 "offline_hb", "rise", "rise_margin", "rr", "severity", "test_overdue", "tz",
+                 "usual_day", "usual_rise")
 
-    def __init__(self, s: AlertSettings, tz: tzinfo, usual_rise: time | None) -> None:
+    def __init__(self, s: AlertSettings, tz: tzinfo, usual_rise: time | None,
+                 usual_day_s: float | None = None) -> None:
         self.tz = tz
-        self.usual_rise = usual_rise
+        self.usual_rise = usual_rise  # learned only (not_up)
+        self.rise = usual_rise if usual_rise is not None else s.usual_rise_default
+        self.rise_margin = timedelta(seconds=s.rise_margin_s)
+        self.usual_day = float(usual_day_s if usual_day_s is not None
+                               else s.usual_day_default_s)
+        self.absence_margin = float(s.long_absence_margin_s)
         self.hr = VitalSpec.of(s.heart_rate, A.HEART_RATE_LOW, A.HEART_RATE_HIGH)
         self.rr = VitalSpec.of(s.respiration, A.RESPIRATION_LOW, A.RESPIRATION_HIGH)
         self.apnea_s = float(s.apnea_s)
@@ -114,6 +122,29 @@ class Params:
             return start <= tod < end
         return tod >= start or tod < end
 
+    def is_night_exit(self, t: float) -> bool:
+        """An exit at night that is not getting up for the day: in the night window and
+        before `usual rise - rise_margin` of that morning (population default until the rise
+        time is learned). An exit at 05:10 of someone who rises at 05:30 starts the day."""
+        if not self.is_night(t):
+            return False
+        local = self.local(t)
+        rise_from = datetime.combine(local.date(), self.rise, self.tz) - self.rise_margin
+        morning = rise_from.timestamp() <= t and local.time() < self.night_end
+        return not morning
+
+    def absence_deadline(self, out_since: float) -> float:
+        """When an absence that began at `out_since` is long: after `long_absence_s` and past
+        the end of the resident's usual day (the day's start + usual day + margin), so an
+        ordinary long day without a nap is not an alarm. The day starts at the exit itself
+        when that is a morning rise (from `usual rise - rise_margin` to noon, so a late rise
+        counts from when it happened), else at the day's usual rise (after a nap)."""
+        local = self.local(out_since)
+        rise = datetime.combine(local.date(), self.rise, self.tz)
+        morning = rise - self.rise_margin <= local and local.time() < _NOON
+        start = out_since if morning else min(out_since, rise.timestamp())
+        return max(out_since + self.long_absence, start + self.usual_day + self.absence_margin)
+
     def not_up_deadline(self, day: date) -> float:
         """When the not-up check of a local day is due: max(not_up_at, usual rise + delay)."""
         at = datetime.combine(day, self.not_up_at, self.tz)
@@ -138,9 +169,9 @@ class Params:
 class DeviceState:
     """What the detector remembers about one device (JSON round-trip via to_json/from_json)."""
 
-    __slots__ = ("batt_last", "batt_t", "bed", "ctx_hb", "device_id", "hb", "kind", "limit", "open",
-                 "recent", "registered", "seen_recv", "seen_t", "sos_times", "test_anchor",
-                 "test_src")
+    __slots__ = ("batt_last", "batt_t", "bed", "ctx_hb", "data_t", "device_id", "ev_t", "hb",
+                 "kind", "limit", "off_at", "open", "recent", "registered", "seen_recv",
+                 "seen_t", "sos_times", "test_anchor", "test_src", "will_recv")
 
     def __init__(self, device_id: str, kind: str, ctx_hb: int | None) -> None:
         self.device_id = device_id
@@ -159,6 +190,10 @@ class DeviceState:
         self.sos_times: list[float] = []  # recent sos/fall event times
         self.recent: list[tuple[int, float]] = []  # (seq, time) of recent sos/fall/cancel
         self.bed: BedState | None = None
+        self.off_at: float | None = None  # event time the open device_offline episode began
+        self.will_recv: float | None = None  # a Last Will waiting for an event-time clock
+        self.data_t: float | None = None  # watermark of the data session (telemetry, status)
+        self.ev_t: list[float] = []  # recent event times (events travel on their own session)
 
     def set_limit(self, p: Params) -> None:
         """Recompute the offline limit: offline_heartbeats x the heartbeat interval."""
@@ -171,7 +206,9 @@ class DeviceState:
                 "open": dict(self.open), "batt_last": self.batt_last, "batt_t": self.batt_t,
                 "test_anchor": self.test_anchor, "test_src": self.test_src,
                 "sos_times": list(self.sos_times), "recent": [list(r) for r in self.recent],
-                "bed": None if self.bed is None else self.bed.to_json()}
+                "bed": None if self.bed is None else self.bed.to_json(),
+                "off_at": self.off_at, "will_recv": self.will_recv, "data_t": self.data_t,
+                "ev_t": list(self.ev_t)}
 
     def load(self, d: dict[str, Any]) -> None:
         """Restore from `to_json` output."""
@@ -192,6 +229,10 @@ class DeviceState:
         self.sos_times = [float(x) for x in d["sos_times"]]
         self.recent = [(int(seq), float(t)) for seq, t in d["recent"]]
         self.bed = None if d["bed"] is None else BedState.from_json(d["bed"])
+        self.off_at = d.get("off_at")
+        self.will_recv = d.get("will_recv")
+        self.data_t = d.get("data_t")
+        self.ev_t = [float(x) for x in d.get("ev_t", [])]
 
 
 class Emitter:
@@ -217,13 +258,13 @@ class Emitter:
                                      severity, when, seq, details))
         self.changed = True
 
-    def clear(self, dev: DeviceState, alert: str, at: float) -> None:
+    def clear(self, dev: DeviceState, alert: str, at: float, reason: str | None = None) -> None:
         """End `dev`'s episode; the alert clears once no device of the resident has one."""
         if dev.open.pop(alert, None) is None:
             return
         self.changed = True
         if not any(alert in d.open for d in self.devices.values()):
-            self.out.append(AlertClear(self.resident_id, self.site, alert, to_dt(at)))
+            self.out.append(AlertClear(self.resident_id, self.site, alert, to_dt(at), reason))
 
 
 # --- runs of readings ----------------------------------------------------------------------
@@ -495,10 +536,10 @@ class BedState:
         else:
             if previous:
                 self.session_occ += t - self.occ_since
-                if self.session_occ >= p.exit_min and p.is_night(t):
+                if self.session_occ >= p.exit_min and p.is_night_exit(t):
                     self.exit_due = t + p.exit_return
             self.out_since = t
-            self.absence_due = t + p.long_absence
+            self.absence_due = p.absence_deadline(t)
             em.clear(dev, _NOT_UP, t)
         if self.not_up_due is None:
             self.not_up_due = p.first_not_up_after(t)

@@ -141,6 +141,11 @@ class AlertEngine:
             self._detector = Detector(self._context_of, states)
             self._detector.open_all(self._contexts)
             self.restored = len(states)
+            # The platform itself was down: devices get a grace period (docs/alerts.md).
+            down_since = self._detector.resume(self._clock())
+            if down_since is not None:
+                logger.info("alert engine: platform down since %s; devices get a grace "
+                            "period before they are judged offline", down_since.isoformat())
             logger.info("alert engine: %d residents, %d saved detector states",
                         len(self._contexts), len(states))
         except psycopg.OperationalError as exc:

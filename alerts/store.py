@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from alerts.config import AlertSettings
 from alerts.escalation import insert_plan, plan, replan
 from alerts.model import (
+    PLATFORM_RESTART,
     AlertCancel,
     AlertClear,
     AlertStatus,
@@ -134,12 +135,14 @@ FROM alerts WHERE resident_id = %(resident_id)s AND type = %(type)s
 FOR UPDATE
 """
 
-# Served by alerts_finished_idx (migration 0005).
+# Event time on both sides: `finished_event_at` is the event-time equivalent of the
+# resolution (migration 0008), never the wall-clock resolved_at. Served by
+# alerts_finished_event_idx.
 _RECENTLY_FINISHED = """
-SELECT id, uid, severity, status, COALESCE(resolved_at, cancelled_at) AS finished_at
+SELECT id, uid, severity, status, finished_event_at AS finished_at
 FROM alerts WHERE resident_id = %(resident_id)s AND type = %(type)s
-  AND status IN ('resolved', 'cancelled') AND COALESCE(resolved_at, cancelled_at) > %(since)s
-ORDER BY COALESCE(resolved_at, cancelled_at) DESC
+  AND status IN ('resolved', 'cancelled') AND finished_event_at > %(since)s
+ORDER BY finished_event_at DESC
 LIMIT 1
 """
 
@@ -156,9 +159,9 @@ LIMIT 1
 
 _INSERT = """
 INSERT INTO alerts (uid, resident_id, site_id, device_id, type, severity, opened_at, last_seen,
-                    source_seq, details, assigned_to, assigned_at)
+                    source_seq, details, assigned_to, assigned_at, created_at)
 VALUES (%(uid)s, %(resident_id)s, %(site)s, %(device_id)s, %(type)s, %(severity)s, %(at)s,
-        %(at)s, %(source_seq)s, %(details)s, %(assigned_to)s, %(assigned_at)s)
+        %(at)s, %(source_seq)s, %(details)s, %(assigned_to)s, %(assigned_at)s, %(now)s)
 ON CONFLICT (resident_id, type) WHERE status IN ('open', 'acknowledged') DO NOTHING
 RETURNING id
 """
@@ -215,8 +218,8 @@ def _suppress(conn: Conn, finished: Row, trig: AlertTrigger, settings: AlertSett
               now: datetime) -> StoredAlert | None:
     status = AlertStatus(finished["status"])
     note = (f"{trig.type} ({trig.severity}) at {_ts(trig.at)}: {status} at "
-            f"{_ts(finished['finished_at'])}, within the {settings.refractory_of(trig.type)} s "
-            "refractory period; not reopened")
+            f"{_ts(finished['finished_at'])} (event time), within the "
+            f"{settings.refractory_of(trig.type)} s refractory period; not reopened")
     alert_id = int(finished["id"])
     if not _add_history_once(conn, alert_id, now,
                              HistoryEntry("suppressed (refractory)", status, note)):
@@ -235,7 +238,8 @@ def _open(conn: Conn, trig: AlertTrigger, settings: AlertSettings,
         "uid": trig.uid, "resident_id": trig.resident_id, "site": trig.site,
         "device_id": trig.device_id, "type": trig.type, "severity": severity.value,
         "at": trig.at, "source_seq": trig.source_seq, "details": Jsonb(trig.details or {}),
-        "assigned_to": assigned_to, "assigned_at": now if assignee else None}).fetchone()
+        "assigned_to": assigned_to, "assigned_at": now if assignee else None,
+        "now": now}).fetchone()
     if row is None:
         return None
     alert_id = int(row[0])
@@ -361,17 +365,37 @@ def _ignored_cancel_note(status: AlertStatus, elapsed: float) -> str:
     return f"resident pressed cancel {when} the alarm; alert stays open"
 
 
+# Never before the alert opened: the condition cannot end before it began.
 _CLEAR = """
-UPDATE alerts SET cleared_at = %(at)s
+UPDATE alerts SET cleared_at = GREATEST(%(at)s, opened_at)
 WHERE resident_id = %(resident_id)s AND type = %(type)s AND status IN ('open', 'acknowledged')
   AND cleared_at IS NULL
-RETURNING id, status
+RETURNING id, status, cleared_at
 """
+
+
+# An alert the platform's own stop caused (a device_offline from the shutdown): not a device
+# fault, so it is resolved by the platform instead of waiting for staff.
+_RESOLVE_RESTART = """
+UPDATE alerts SET cleared_at = COALESCE(cleared_at, GREATEST(%(at)s, opened_at)),
+                  status = 'resolved', resolved_at = %(now)s, outcome = 'false_alarm',
+                  note = %(note)s,
+                  -- not a device fault: never the start of a refractory period
+                  finished_event_at = '-infinity'
+WHERE resident_id = %(resident_id)s AND type = %(type)s AND status IN ('open', 'acknowledged')
+RETURNING id, cleared_at
+"""
+
+RESTART_NOTE = ("caused by the platform's own stop and restart, not by the device: it spoke "
+                "again after the restart; resolved automatically")
 
 
 def store_clear(conn: Conn, clear: AlertClear, now: datetime) -> int | None:
     """Mark the condition behind the resident's open alert of this type as cleared (the alert
-    stays open until a person resolves it); returns the alert id, None if nothing changed."""
+    stays open until a person resolves it); returns the alert id, None if nothing changed.
+    A clear caused by a platform restart (`reason`) resolves the alert instead."""
+    if clear.reason == PLATFORM_RESTART:
+        return _resolve_restart(conn, clear, now)
     with conn.transaction():
         row = _one(conn, _CLEAR, {"resident_id": clear.resident_id, "type": clear.type,
                                   "at": clear.at})
@@ -380,5 +404,21 @@ def store_clear(conn: Conn, clear: AlertClear, now: datetime) -> int | None:
         alert_id = int(row["id"])
         add_history(conn, alert_id, now, HistoryEntry(
             "condition cleared", AlertStatus(row["status"]),
-            f"{clear.type} cleared at {_ts(clear.at)}"))
+            f"{clear.type} cleared at {_ts(row['cleared_at'])}"))
+    return alert_id
+
+
+def _resolve_restart(conn: Conn, clear: AlertClear, now: datetime) -> int | None:
+    with conn.transaction():
+        row = _one(conn, _RESOLVE_RESTART, {"resident_id": clear.resident_id,
+                                            "type": clear.type, "at": clear.at, "now": now,
+                                            "note": RESTART_NOTE})
+        if row is None:
+            return None
+        alert_id = int(row["id"])
+        conn.execute(SKIP_PENDING_STEPS_SQL, {"alert_id": alert_id, "at": now})
+        add_history(conn, alert_id, now, HistoryEntry(
+            "resolved", AlertStatus.RESOLVED,
+            f"{clear.type} cleared at {_ts(row['cleared_at'])}: {RESTART_NOTE}"))
+    logger.info("alert %d (%s) resolved: caused by the platform restart", alert_id, clear.type)
     return alert_id

@@ -3,6 +3,7 @@ Asia/Shanghai), not up, long absence (never while the bed sensor is offline)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -69,7 +70,8 @@ def det() -> ResidentDetector:
 
 @pytest.mark.parametrize(("exit_local", "fires"), [
     (local(22, 30), True), (local(23, 50), True), (local(0, 30, day=2), True),
-    (local(6, 50, day=2), True), (local(7, 10, day=2), False), (local(21, 50), False),
+    (local(4, 30, day=2), True), (local(6, 50, day=2), False),  # 06:50: getting up
+    (local(7, 10, day=2), False), (local(21, 50), False),
     (local(15, 0), False)])
 def test_bed_exit_night_window_crosses_midnight(det: ResidentDetector, feed: Feed,
                                                 exit_local: datetime, fires: bool) -> None:
@@ -221,7 +223,7 @@ def test_long_absence_never_fires_while_the_bed_sensor_is_offline(det: ResidentD
 def test_long_absence_fires_on_tick_while_the_bed_is_heard(det: ResidentDetector,
                                                            feed: Feed) -> None:
     """A mat that only sends heartbeats while the bed is empty is online: the clock runs."""
-    out_at = local(8, 0)
+    out_at = local(14, 0)  # past the usual day's end (06:00 + 16 h + 1 h) at 02:00
     run(det, stay(feed, (out_at - minutes(30), True), (out_at, False),
                   until=out_at + minutes(1)))
     decisions: list[Decision] = []
@@ -229,3 +231,96 @@ def test_long_absence_fires_on_tick_while_the_bed_is_heard(det: ResidentDetector
         beat = out_at + minutes(m)
         decisions += run(det, [feed.status(beat)]) + det.tick(beat + timedelta(seconds=30))
     assert [t.at for t in triggers(decisions)] == [out_at + minutes(12 * 60)]
+
+
+# --- ordinary days of an early riser who never naps ----------------------------------------
+
+
+def routine(feed: Feed, days: int, rise: list[int], fall_night: int | None = None
+            ) -> list[TelemetryRecord]:
+    """Readings every minute: in bed 22:00 -> 05:30 (+ rise[d] minutes), up all day, no nap.
+    On `fall_night` the resident leaves the bed at 02:00 and is not back before the rise."""
+    out: list[TelemetryRecord] = []
+    for d in range(1, days + 1):
+        bed = local(22, 0, day=d)
+        up = local(5, 30, day=d + 1) + minutes(rise[d - 1])
+        phases = [(bed, True), (up, False)]
+        if d == fall_night:
+            phases = [(bed, True), (local(2, 0, day=d + 1), False)]
+        next_bed = local(22, 0, day=d + 1)
+        ends = [t for t, _ in phases[1:]] + [next_bed]
+        for (start, occupied), end in zip(phases, ends, strict=True):
+            out += span(feed, start, end, occupied, step=60.0)
+    return out
+
+
+@pytest.mark.parametrize("usual_rise", [None, time(5, 30)], ids=["default", "learned"])
+def test_an_early_riser_without_naps_has_no_alert_on_ordinary_days(
+        feed: Feed, usual_rise: time | None) -> None:
+    """Rises at 05:10-05:50 and is up 16.5 h a day: neither the morning rise (before the
+    07:00 night end) nor the long day is an alarm, with the usual rise learned or not."""
+    det = ResidentDetector(context(tz="Asia/Shanghai", usual_rise=usual_rise))
+    out = run(det, routine(feed, 5, rise=[0, -20, 20, -5, 10]))
+    assert triggers(out) == []
+
+
+@pytest.mark.parametrize("usual_rise", [None, time(5, 30)], ids=["default", "learned"])
+def test_an_early_risers_fall_at_two_is_still_caught(feed: Feed,
+                                                     usual_rise: time | None) -> None:
+    det = ResidentDetector(context(tz="Asia/Shanghai", usual_rise=usual_rise))
+    out = run(det, routine(feed, 4, rise=[0, 0, 0, 0], fall_night=2))
+    assert [(t.type, t.at) for t in triggers(out, "bed_exit_no_return")] == [
+        ("bed_exit_no_return", local(2, 0, day=3) + minutes(20))]
+    # not back all day (the scenario goes on until 22:00): long past the usual day's end
+    assert [t.at for t in triggers(out, "long_absence")] == [
+        local(2, 0, day=3) + minutes(17 * 60)]  # 16 h + 1 h
+
+
+def test_a_long_absence_is_judged_against_the_learned_day(feed: Feed) -> None:
+    """A resident whose usual day is 14 h (learned): out from 06:00, not back at 21:00 + 1 h."""
+    det = ResidentDetector(replace(context(tz="Asia/Shanghai", usual_rise=time(6, 0)),
+                                   usual_day_s=14 * 3600.0))
+    out = run(det, span(feed, local(22, 0), local(6, 0, day=2), True, step=60.0),
+              span(feed, local(6, 0, day=2), local(23, 30, day=2), False, step=60.0))
+    assert [(t.type, t.at) for t in triggers(out)] == [
+        ("long_absence", local(21, 0, day=2))]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_simulated_early_risers_have_no_alert_over_five_days(seed: int) -> None:
+    """simulators.resident routines (night exits, false absences, day-to-day jitter: rises
+    from 04:45 to 06:10) of residents who usually rise at 05:30 (learned) and never nap."""
+    from simulators.resident import ResidentModel, ResidentProfile
+
+    model = ResidentModel(ResidentProfile(rise_min=5 * 60 + 30, nap_probability=0.0), seed, SH)
+    det = ResidentDetector(context(tz="Asia/Shanghai", usual_rise=time(5, 30)))
+    records = [TelemetryRecord(t, BED, RID, i, r.occupied, r.heart_rate, r.respiration,
+                               r.movement, None, t + LAG)
+               for i, (t, r) in enumerate(model.readings(local(12, 0), local(12, 0, day=6),
+                                                          period_s=10.0))]
+    out = run(det, records)
+    assert [(t.type, t.at) for t in triggers(out)] == []
+
+
+def test_a_late_rise_starts_the_day(det: ResidentDetector, feed: Feed) -> None:
+    """Up at 07:30 (usual rise not learned: 06:00), back in bed at 00:00: a 16.5-h day is
+    ordinary; the day counts from the rise, not from the population's usual rise."""
+    out = run(det, span(feed, local(22, 0), local(7, 30, day=2), True, step=60.0),
+              span(feed, local(7, 30, day=2), local(0, 0, day=3), False, step=60.0),
+              span(feed, local(0, 0, day=3), local(1, 0, day=3), True, step=60.0))
+    assert triggers(out) == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_simulated_random_residents_have_no_alert_over_three_days(seed: int) -> None:
+    """The population's routines (simulators.resident random profiles: naps, night exits,
+    rises 06:00-07:30 with jitter), usual rise and day not learned yet."""
+    from simulators.resident import ResidentModel
+
+    model = ResidentModel.random(seed, SH)
+    det = ResidentDetector(context(tz="Asia/Shanghai"))
+    records = [TelemetryRecord(t, BED, RID, i, r.occupied, r.heart_rate, r.respiration,
+                               r.movement, None, t + LAG)
+               for i, (t, r) in enumerate(model.readings(local(12, 0), local(12, 0, day=4),
+                                                          period_s=10.0))]
+    assert [(t.type, t.at) for t in triggers(run(det, records))] == []

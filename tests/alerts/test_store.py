@@ -130,7 +130,8 @@ def test_upgrade_of_an_acknowledged_alert_plans_nothing(clean_db):
 
 def test_refractory_suppresses_then_reopens(clean_db):
     home = add_home(clean_db)
-    first = opened(clean_db, trigger(home, "heart_rate_high", "urgent", device=home.bed))
+    first = opened(clean_db, trigger(home, "heart_rate_high", "urgent", device=home.bed),
+                   now=T0)  # live: stored at its event time
     resolved_at = T0 + timedelta(minutes=10)
     sql(clean_db, "UPDATE alerts SET status='resolved', resolved_at=%s WHERE id=%s",
         resolved_at, first.alert_id)
@@ -146,6 +147,25 @@ def test_refractory_suppresses_then_reopens(clean_db):
     after = opened(clean_db, trigger(home, "heart_rate_high", "urgent",
                                      at=resolved_at + s(1801), device=home.bed))
     assert after.alert_id != first.alert_id
+
+
+def test_refractory_is_on_event_time_in_a_replay(clean_db):
+    """Old events replayed months later (or a device's backlog): staff resolve the alert at
+    wall time W; incidents later in event time from the same replay still alert."""
+    home = add_home(clean_db)
+    wall = T0 + timedelta(days=200)
+    first = opened(clean_db, trigger(home, "bed_exit_no_return", "high", device=home.bed),
+                   now=wall)
+    sql(clean_db, "UPDATE alerts SET status='resolved', resolved_at=%s WHERE id=%s",
+        wall + s(30), first.alert_id)
+    assert alert(clean_db, first.alert_id)["finished_event_at"] == T0 + s(30)
+    within = store(clean_db, trigger(home, "bed_exit_no_return", "high", at=T0 + s(600),
+                                     device=home.bed), now=wall + s(40))
+    assert within is not None and within.suppressed
+    later = store(clean_db, trigger(home, "bed_exit_no_return", "high",
+                                    at=T0 + timedelta(hours=3), device=home.bed),
+                  now=wall + s(41))
+    assert later is not None and later.created and not later.suppressed
 
 
 def test_sos_has_no_refractory_but_cancelled_alerts_count_when_configured(clean_db):

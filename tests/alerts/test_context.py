@@ -1,0 +1,59 @@
+"""Resident contexts loaded from the real database: what the detector learns from history
+(usual rise, usual day) and what it must not take from the wall clock (button test anchor)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from alerts.config import AlertSettings
+from alerts.context import load_contexts
+from alerts.detector import ResidentDetector
+from alerts.model import AlertTrigger
+from eldercare import db
+from gateway.records import StatusRecord
+from tests.alerts.store_helpers import add_home, sql
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def _day(url: str, rid: int, days_ago: int, rise: str, in_bed_h: float,
+         data_minutes: int = 1440) -> None:
+    """One resident_daily row for a recent local day (UTC), relative to the database's date."""
+    sql(url, "INSERT INTO resident_daily (resident_id, day, timezone, day_start, data_minutes, "
+             "time_in_bed_s, night_exits, rise_time, samples, hr_samples, rr_samples, "
+             "computed_at) SELECT %s, d, 'UTC', d::timestamp AT TIME ZONE 'UTC', %s, %s, 0, "
+             "(d + %s::time) AT TIME ZONE 'UTC', 0, 0, 0, now() "
+             "FROM (SELECT current_date - %s AS d) x",
+        rid, data_minutes, int(in_bed_h * 3600), rise, days_ago)
+
+
+def test_usual_rise_and_usual_day_are_learned(clean_db: str) -> None:
+    home = add_home(clean_db)
+    for n, (rise, in_bed) in enumerate([("05:30", 7.5), ("05:20", 7.5), ("05:40", 8.5)],
+                                       start=1):
+        _day(clean_db, home.resident_id, n, rise, in_bed)
+    _day(clean_db, home.resident_id, 4, "05:30", 2.0, data_minutes=600)  # mat mostly off
+    with db.connect(clean_db, autocommit=True) as conn:
+        ctx = load_contexts(conn, AlertSettings())[home.resident_id]
+    assert ctx.usual_rise == time(5, 30)
+    assert ctx.usual_day_s == 16.5 * 3600
+
+
+def test_a_button_test_is_overdue_in_a_replay(clean_db: str) -> None:
+    """The button was registered (wall clock) after the replayed events: the overdue check
+    runs on event time from the first record of the button, and fires after 7 days."""
+    home = add_home(clean_db)
+    sql(clean_db, "UPDATE devices SET created_at = %s, last_seen = %s",
+        T0 + timedelta(days=100), T0 + timedelta(days=100))
+    with db.connect(clean_db, autocommit=True) as conn:
+        ctx = load_contexts(conn, AlertSettings())[home.resident_id]
+    assert ctx.last_test_at is None
+    det = ResidentDetector(ctx)
+    out = []
+    for hour in range(0, 8 * 24):
+        t = T0 + timedelta(hours=hour)
+        out += det.on_records([StatusRecord(t, home.button, home.resident_id, hour, True, 90,
+                                            -60, "fw", 3600, t, t + timedelta(days=100))])
+    overdue = [d for d in out if isinstance(d, AlertTrigger) and d.type == "test_overdue"]
+    assert [(d.at, d.details and d.details["anchor"]) for d in overdue] == [
+        (T0 + timedelta(days=7), "first_seen")]
