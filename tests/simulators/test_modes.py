@@ -162,6 +162,10 @@ def test_realtime_runs_until_stopped_with_incidents_acks_and_ground_truth(clean_
     assert [(i.type, i.start) for i in read_ground_truth(truth)] == [(T.SOS, sos.start)]
     events = [decode_event(m.payload) for m in tap.of(home.button.device_id, Channel.EVENT)]
     assert [e.ts for e in events if e.type is EventType.SOS] == [sos.start]
-    assert decode_status(tap.of(home.bed.device_id, Channel.STATUS)[-1].payload).online is False
+    # The clean power-off status was published before the thread ended; the tap may still
+    # be receiving it.
+    wait_until(lambda: decode_status(
+        tap.of(home.bed.device_id, Channel.STATUS)[-1].payload).online is False,
+        what="the clean power-off status")
     assert not [t for t in threading.enumerate() if t.name.startswith("paho-mqtt-client-")
                 and home.bed.device_id in t.name]
