@@ -5,36 +5,20 @@ after the grace period."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 from alerts.config import AlertSettings
 from alerts.service import AlertEngine, EngineTiming
 from alerts.store import RESTART_NOTE
 from gateway.records import StatusRecord
+from simulators.clock import ManualClock
 from tests.alerts.store_helpers import Home, add_home, history
 from tests.helpers import count, wait_until
 
 W0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 
-class Clock:
-    """The engine's wall clock, moved by the test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self.now
-
-    def set(self, seconds: float) -> None:
-        with self._lock:
-            self.now = W0 + timedelta(seconds=seconds)
-
-
-def engine(url: str, clock: Clock) -> AlertEngine:
+def engine(url: str, clock: ManualClock) -> AlertEngine:
     e = AlertEngine(url, AlertSettings(), [], publish=lambda *_: None, release=lambda _: None,
                     hold=lambda *_: None, lookup=lambda _: None, clock=clock,
                     timing=EngineTiming(tick_s=0.05, start_grace_s=0))
@@ -57,20 +41,20 @@ def offline(url: str, where: str = "TRUE", *params: object) -> int:
 def test_a_planned_stop_is_not_a_device_fault(clean_db: str) -> None:
     a = add_home(clean_db)
     b = add_home(clean_db, name="Bert", suffix="b")
-    clock = Clock(W0)
+    clock = ManualClock(W0)
     first = engine(clean_db, clock)
     try:
         for s in (0, 60):
             for home in (a, b):
                 beat(first, home, home.bed, s)
                 beat(first, home, home.button, s)
-        clock.set(61)
+        clock.set(W0 + timedelta(seconds=61))
         beat(first, a, a.bed, 61, online=False)  # the demo's Ctrl-C: a clean power-off
         wait_until(lambda: offline(clean_db) == 1, what="the power-off's device_offline")
     finally:
         first.stop()
 
-    clock.set(600)  # the platform was down for nine minutes
+    clock.set(W0 + timedelta(seconds=600))  # the platform was down for nine minutes
     second = engine(clean_db, clock)
     try:
         for s in (605, 700, 790):  # devices that keep talking (all but b's call button)
@@ -79,7 +63,7 @@ def test_a_planned_stop_is_not_a_device_fault(clean_db: str) -> None:
             beat(second, b, b.bed, s)
         wait_until(lambda: offline(clean_db, "status = 'resolved'") == 1,
                    what="the stop's alert resolved")
-        clock.set(600 + 200)  # past the grace of three heartbeats
+        clock.set(W0 + timedelta(seconds=600 + 200))  # past the grace of three heartbeats
         wait_until(lambda: offline(clean_db, "resident_id = %s", b.resident_id) == 1,
                    what="the silent button reported")
     finally:
