@@ -179,3 +179,47 @@ def own_pg() -> Iterator[tuple[PostgresConfig, list[ManagedProcess]]]:
     for p in procs:
         p.stop()
     shutil.rmtree(path, ignore_errors=True)
+
+
+class OwnBroker:
+    """A private Mosquitto with persistence, on a fixed port and data folder, that a test may
+    kill (SIGKILL), stop (SIGTERM) and start again: broker-fault tests. The pipeline and admin
+    accounts survive restarts (dynamic security keeps them in the data folder)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.port = free_port()
+        self.config = MosquittoConfig(path, self.port, ADMIN_USER, ADMIN_PASSWORD,
+                                      persistence=True)
+        self.admin = MqttEndpoint("127.0.0.1", self.port, ADMIN_USER, ADMIN_PASSWORD)
+        self.pipeline = MqttEndpoint("127.0.0.1", self.port, PIPELINE_USER, PIPELINE_PASSWORD)
+        self.proc: ManagedProcess | None = None
+
+    def start(self) -> None:
+        """Start (or start again) on the same port and data folder."""
+        assert self.proc is None or not self.proc.alive(), "the broker is already running"
+        self.proc = start_mosquitto(self.config)
+
+    def kill(self) -> None:
+        """SIGKILL: what Mosquitto had not saved is lost, as in a crash."""
+        assert self.proc is not None
+        self.proc.proc.kill()
+        self.proc.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM: a clean stop (Mosquitto saves its persistence file)."""
+        if self.proc is not None:
+            self.proc.stop()
+
+
+@pytest.fixture
+def own_broker() -> Iterator[OwnBroker]:
+    """A private, persistent Mosquitto that a test may kill and restart (broker faults)."""
+    path = _tmpdir("eldercare-own-mqtt-")
+    broker = OwnBroker(path)
+    broker.start()
+    with BrokerAdmin(broker.admin) as ba:
+        ba.ensure_service_account(PIPELINE_USER, PIPELINE_PASSWORD)
+    yield broker
+    broker.stop()
+    shutil.rmtree(path, ignore_errors=True)
