@@ -16,7 +16,13 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard.deps import AsyncConn, ConnDep, DashboardState, StateDep
 from dashboard.models import LoginForm, TokenOut, UserOut
-from eldercare.accounts import Role, hash_password, verify_password
+from eldercare.accounts import (
+    Role,
+    hash_password,
+    is_valid_username,
+    username_key,
+    verify_password,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -224,14 +230,17 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
     """Exchange a username and password for a bearer token (OAuth2 password flow)."""
     address = request.client.host if request.client is not None else "unknown"
     throttle = state.login_throttle
-    wait = throttle.begin(address, form.username)
+    key = username_key(form.username)
+    wait = throttle.begin(address, key)
     if wait is not None:
         logger.warning("login for %r from %s throttled for %d s", form.username, address, wait)
         raise _too_many(wait)
-    # Usernames are unique regardless of case (users_username_lower_idx).
-    cur = await conn.execute("SELECT id, password_hash, active FROM users "
-                             "WHERE lower(username) = lower(%s)", (form.username,))
-    row = await cur.fetchone()
+    row = None
+    if is_valid_username(form.username):  # others can match no account (and must not: "İ")
+        # Usernames are unique regardless of case (users_username_lower_idx).
+        cur = await conn.execute("SELECT id, password_hash, active FROM users "
+                                 "WHERE lower(username) = %s", (key,))
+        row = await cur.fetchone()
     # Argon2 is deliberately slow: keep it off the event loop.
     password_ok = await run_in_threadpool(
         _password_matches, form.password, str(row[1]) if row is not None else None)
@@ -239,7 +248,7 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
         logger.warning("failed login for %r from %s", form.username, address)
         throttle.failed(address)
         raise AuthError(BAD_LOGIN)
-    throttle.succeeded(address, form.username)
+    throttle.succeeded(address, key)
     user_id, active = int(row[0]), bool(row[2])
     if not active:
         logger.warning("login refused for deactivated account %r", form.username)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 from pwdlib import PasswordHash
+from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from gateway.broker_admin import BrokerAdmin, MqttEndpoint
@@ -31,6 +33,7 @@ class Role(StrEnum):
 ROLES = tuple(r.value for r in Role)
 _hasher = PasswordHash.recommended()
 MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4 scale
 MAX_USERNAME = 150  # the login form refuses longer names (dashboard.models.Username)
 
 
@@ -50,14 +53,34 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(str(p) for p in FREQUENCY_LISTS["passwords"])
 
 
+# Login names: ASCII letters, digits and . _ @ + -, starting with a letter or digit (an e-mail
+# address or a phone number fits). ASCII only, because case-insensitive comparison must mean
+# the same in Python (the login throttle) and in PostgreSQL (lower() in the lookup and the
+# unique index): for "İ" or "ſ" they disagree, which let look-alike names ("carer-eaſt")
+# through and gave each look-alike spelling its own throttle budget. Display names
+# (full_name) may be in any script.
+_USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
+
+
+def is_valid_username(username: str) -> bool:
+    """True for a login name `check_username` accepts."""
+    return (len(username) <= MAX_USERNAME and username.isascii()
+            and _USERNAME_RE.fullmatch(username) is not None)
+
+
+def username_key(username: str) -> str:
+    """The one case-insensitive form of a login name, as the login lookup, its throttle and
+    the unique index (lower(username)) compare it; exact for valid (ASCII) names."""
+    return username.lower()
+
+
 def check_username(username: str) -> None:
-    """Refuse a username the login form would refuse (too long, empty, or with control
-    characters), so no account is created that can never log in."""
-    if not 1 <= len(username) <= MAX_USERNAME:
-        raise RegistryError(f"username must be 1 to {MAX_USERNAME} characters")
-    if not username.isprintable() or username != username.strip():
-        raise RegistryError("username must be one line of printable characters without "
-                            "leading or trailing spaces")
+    """Refuse a login name the platform cannot compare safely (see _USERNAME_RE)."""
+    if not is_valid_username(username):
+        raise RegistryError(
+            f"username must be 1 to {MAX_USERNAME} characters: letters A-Z, digits and "
+            ". _ @ + - (starting with a letter or digit); put the person's name in "
+            "--full-name")
 
 
 def check_password_policy(password: str, username: str = "") -> None:
@@ -70,6 +93,14 @@ def check_password_policy(password: str, username: str = "") -> None:
         raise RegistryError("password is one of the most common passwords; choose another")
     if username and password.casefold() == username.casefold():
         raise RegistryError("password must not be the username")
+    # Long but guessable ("123456789012", "passwordpassword", "qwertyuiopas"): zxcvbn's
+    # estimate (keyboard walks, repeats, sequences, dictionary words, the username) must reach
+    # score 3 (about 10^8 guesses). Only the first 100 characters are scored (cost bound).
+    strength = zxcvbn(password[:100], user_inputs=[username] if username else [])
+    if strength["score"] < MIN_PASSWORD_SCORE:
+        hint = strength["feedback"]["warning"] or "add more words or characters"
+        raise RegistryError(f"password is too easy to guess ({hint.rstrip('.')}); "
+                            "choose a longer or less predictable one")
 
 
 def verify_password(password: str, password_hash: str) -> bool:
@@ -225,10 +256,8 @@ def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: 
 def _check_username_free(conn: psycopg.Connection[Any], username: str) -> None:
     """Usernames are unique regardless of case (the login form ignores case), so `Admin`
     cannot be created beside `admin`; the unique index on lower(username) backs this up."""
-    if not username or any(ord(c) < 32 or ord(c) == 127 for c in username):
-        raise RegistryError("username must be non-empty and contain no control characters")
-    row = conn.execute("SELECT username FROM users WHERE lower(username) = lower(%s)",
-                       (username,)).fetchone()
+    row = conn.execute("SELECT username FROM users WHERE lower(username) = %s",
+                       (username_key(username),)).fetchone()
     if row is None:
         return
     if str(row[0]) == username:
@@ -256,8 +285,8 @@ def set_user_active(conn: psycopg.Connection[Any], username: str, active: bool) 
     path that deactivates does it); activating again does not revive them: the person logs
     in anew.
     """
-    row = conn.execute("UPDATE users SET active = %s WHERE lower(username) = lower(%s) "
-                       "RETURNING id", (active, username)).fetchone()
+    row = conn.execute("UPDATE users SET active = %s WHERE lower(username) = %s "
+                       "RETURNING id", (active, username_key(username))).fetchone()
     if row is None:
         raise RegistryError(f"user {username!r} does not exist")
     return int(row[0])

@@ -29,6 +29,7 @@ from ingest import jobs, rollups
 
 logger = logging.getLogger("bench")
 SECRET = "bench-secret-0123456789abcdef0123456789"  # noqa: S105 (throwaway app)
+BENCH_PASSWORD = "vitals bench admin password"  # noqa: S105 (throwaway database)
 
 
 def fill(url: str, homes: int, days: int, now: datetime) -> None:
@@ -37,7 +38,7 @@ def fill(url: str, homes: int, days: int, now: datetime) -> None:
         accounts.add_site(conn, "bench", "Bench", "Europe/Oslo")
         conn.execute("INSERT INTO residents (site_id, full_name) "
                      "SELECT 'bench', 'Resident ' || g FROM generate_series(1, %s) g", (homes,))
-        accounts.add_user(conn, "admin", "bench password", "admin")
+        accounts.add_user(conn, "admin", BENCH_PASSWORD, "admin")
         raw_start = (now - timedelta(days=1)).replace(second=0, microsecond=0)
         start = raw_start - timedelta(days=days - 1)
         t0 = time.perf_counter()
@@ -96,7 +97,7 @@ async def time_reads(url: str, homes: int, now: datetime, n: int) -> None:
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                   base_url="http://bench") as client):
         resp = await client.post("/api/v1/auth/token",
-                                 data={"username": "admin", "password": "bench password"})
+                                 data={"username": "admin", "password": BENCH_PASSWORD})
         headers = {"Authorization": f"Bearer {resp.json()['access_token']}"}
         for label, (span, bucket) in cases.items():
             times = []

@@ -223,6 +223,22 @@ async def test_login_ignores_the_case_of_the_username(client, world):
     assert resp.json()["username"] == "duty-north"
 
 
+async def test_look_alike_spellings_of_a_username_neither_log_in_nor_escape_the_throttle(
+        client, world):
+    """Python and PostgreSQL lower-case "İ" differently: "duty-nİrth" must not reach
+    duty-north's account (PostgreSQL's lower() would match it) nor get a throttle budget of
+    its own (Python's casefold() would not)."""
+    for spelling in ("duty-n\u0130rth", "duty-n\u0131rth", "duty-north\u200b"):
+        resp = await client.post(TOKEN_URL, data={"username": spelling, "password": PASSWORD})
+        assert resp.status_code == 401, spelling
+    bad = {"username": "duty-north", "password": "wrong password"}
+    for _ in range(5):
+        assert (await client.post(TOKEN_URL, data=bad)).status_code == 401
+    for spelling in ("Duty-North", "DUTY-NORTH"):
+        resp = await client.post(TOKEN_URL, data={"username": spelling, "password": PASSWORD})
+        assert resp.status_code == 429, spelling
+
+
 async def test_a_nul_in_the_login_form_is_a_field_error(client, world):
     for field in ("username", "password"):
         form = {"username": "duty-north", "password": PASSWORD, field: "a\x00b"}

@@ -201,6 +201,11 @@ def test_user_add_names_a_missing_resident_instead_of_a_traceback(cli_db, capsys
     ("123qweasdzxc", "most common passwords"),
     ("QWERTY123456", "most common passwords"),
     ("dora-duty-north", "must not be the username"),
+    ("123456789012", "too easy to guess"),
+    ("aaaaaaaaaaaa", "too easy to guess"),
+    ("passwordpassword", "too easy to guess"),
+    ("qwertyuiopas", "too easy to guess"),
+    ("Dora-Duty-North-1", "too easy to guess"),
 ])
 def test_user_add_refuses_weak_passwords(cli_db, capsys, password, why):
     _cli(capsys, "site", "add", "north", "--name", "North")
@@ -236,7 +241,8 @@ def test_user_deactivate_and_activate(cli_db, capsys):
     assert code == 1 and err.strip() == "error: user 'nobody' does not exist"
 
 
-@pytest.mark.parametrize("username", ["", "x" * 151, "ana\nERROR forged", "tab\there", " ana"])
+@pytest.mark.parametrize("username", ["", "x" * 151, "ana\nERROR forged", "tab\there", " ana",
+                                      "carer-ea\u017ft", "duty-h\u0130llview", "李伟", ".ana"])
 def test_user_add_refuses_usernames_the_login_form_would_refuse(cli_db, capsys, username):
     code, _, err = _cli(capsys, "user", "add", "--username", username, "--role", "admin",
                         "--password", "a long admin password")
