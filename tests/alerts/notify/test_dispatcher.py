@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import queue
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import policy
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -333,3 +338,44 @@ def test_each_notification_has_its_own_key(world, receiver, settings):
     got = {req.json()["alert_id"]: req.json()["idempotency_key"]
            for req in receiver.received("/hook")}
     assert got == by_alert
+
+
+_DISPATCHER_PROCESS = """
+import sys, threading
+from alerts.notify.dispatcher import Dispatcher
+from alerts.notify.settings import NotifySettings
+Dispatcher(sys.argv[1], NotifySettings.model_validate_json(sys.argv[2])).start()
+threading.Event().wait()  # until killed
+"""
+
+
+def test_a_dispatcher_killed_mid_send_is_followed_by_a_repeat_with_the_same_key(
+        world, receiver, settings):
+    receiver.gates["/hook"] = held = threading.Event()
+    worker_with(world, "webhook", receiver.url("/hook"), secret={"secret": "k"})
+    alert = add_alert(world)
+    notify(world, alert)
+    root = Path(__file__).resolve().parents[3]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _DISPATCHER_PROCESS, world.url, settings.model_dump_json()],
+        env={**os.environ, "PYTHONPATH": str(root)}, cwd=root)
+    try:
+        wait_until(lambda: receiver.arrived("/hook"), what="the doomed dispatcher sending")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    assert status_of(world.url)["status"] == "pending"  # its send was never recorded
+
+    def after_the_lease() -> datetime:
+        return utc_now() + timedelta(seconds=settings.lease_s + 1)
+
+    with running(world.url, settings, clock=after_the_lease):
+        wait_until(lambda: len(receiver.arrived("/hook")) == 2, what="sent again")
+        held.set()
+        wait_until(lambda: status_of(world.url)["status"] == "sent", what="sent")
+    row = status_of(world.url)
+    assert row["attempts"] == 2
+    first, repeat = receiver.arrived("/hook")
+    for req in (first, repeat):
+        assert unquote(req.headers["idempotency-key"]) == str(row["idempotency_key"])
+        assert req.json()["idempotency_key"] == str(row["idempotency_key"])
