@@ -1,11 +1,16 @@
 """The path around the outbox while the database is down: the pipeline caches each site's group
 channels (`load_site_channels`) while it can, and on an alert it cannot store sends straight to
 them (`send_direct`). Best effort: failures are logged, nothing is retried or recorded.
+
+There is no outbox row to key a message by, so its idempotency key is derived from the alert's
+uid and the channel (`direct_key`): a second direct send of the same alert to the same channel
+carries the same key.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +22,7 @@ import psycopg
 from alerts.bus import AlertEvent
 from alerts.model import ChannelKind
 from alerts.notify.channels import ChannelSenders, Sender, SendError
-from alerts.notify.messages import Message, render_direct
+from alerts.notify.messages import KEY_NAMESPACE, Message, render_direct
 from alerts.notify.recipients import ChannelSpec, deliver_at, passes_min_severity, site_channels
 from alerts.notify.settings import NotifySettings
 
@@ -46,11 +51,17 @@ def _wanted(channel: ChannelSpec, event: AlertEvent, now: datetime) -> bool:
             and deliver_at(channel, event.severity, now) <= now)
 
 
+def direct_key(alert_uid: str, channel_id: int) -> str:
+    """Idempotency key of a direct send: a UUIDv5 of the alert's uid and the channel."""
+    return str(uuid.uuid5(KEY_NAMESPACE, f"direct:{alert_uid}:channel:{channel_id}"))
+
+
 def _message(event: AlertEvent, channel: ChannelSpec, resident_name: str | None) -> Message:
-    return render_direct(site=event.site, resident_id=event.resident_id,
-                         resident_name=resident_name, alert_type=event.type,
-                         severity=event.severity, at=event.at, tz_name=channel.timezone,
-                         alert_id=event.alert_id)
+    message = render_direct(site=event.site, resident_id=event.resident_id,
+                            resident_name=resident_name, alert_type=event.type,
+                            severity=event.severity, at=event.at, tz_name=channel.timezone,
+                            alert_id=event.alert_id)
+    return message.with_key(direct_key(event.uid, channel.id))
 
 
 def _try_send(sender: Sender, channel: ChannelSpec, message: Message) -> bool:

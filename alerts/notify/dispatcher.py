@@ -4,6 +4,8 @@ No transaction is held over a send: a message is claimed in one short statement 
 not_before pushed out by a lease), sent, and its result recorded in another. A dispatcher that
 dies mid-send leaves the row to be claimed again when the lease ends (at-least-once delivery).
 The attempt number fences late results, so a stale worker cannot overwrite a newer outcome.
+Every attempt carries the row's `idempotency_key` (set when the row is queued), so receivers
+can drop the repeat that at-least-once delivery implies (docs/alerts.md, "Idempotency").
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ WITH due AS (
     UPDATE notification_outbox o SET attempts = o.attempts + 1, not_before = %(until)s
     FROM due WHERE o.id = due.id
     RETURNING o.id, o.alert_id, o.kind, o.channel, o.channel_id, o.target, o.payload,
-              o.attempts
+              o.attempts, o.idempotency_key
 )
 SELECT cl.*, c.secret, COALESCE(c.active, false) AS channel_active,
        COALESCE(a.status IN ('resolved', 'cancelled'), false) AS alert_finished
@@ -84,6 +86,7 @@ class Job:
     target: str
     payload: dict[str, Any]
     attempts: int
+    key: str  # the row's idempotency key: the same on every attempt
     secret: dict[str, Any]
     channel_active: bool
     alert_finished: bool
@@ -95,6 +98,7 @@ class Job:
                    kind=NotificationKind(row["kind"]), channel=ChannelKind(row["channel"]),
                    channel_id=row["channel_id"], target=str(row["target"]),
                    payload=dict(row["payload"] or {}), attempts=int(row["attempts"]),
+                   key=str(row["idempotency_key"]),
                    secret=dict(row["secret"] or {}), channel_active=bool(row["channel_active"]),
                    alert_finished=bool(row["alert_finished"]))
 
@@ -113,11 +117,11 @@ def utc_now() -> datetime:
 
 
 def to_message(job: Job) -> Message:
-    """The message a job carries (a device command travels as `data`)."""
+    """The message a job carries, keyed by its row (a device command travels as `data`)."""
     if job.kind is NotificationKind.COMMAND:
         return Message(kind=job.kind, title=str(job.payload.get("type", "command")), body="",
-                       alert_id=job.alert_id, data=job.payload)
-    return Message.model_validate(job.payload)
+                       alert_id=job.alert_id, data=job.payload, idempotency_key=job.key)
+    return Message.model_validate(job.payload).with_key(job.key)
 
 
 def skip_reason(job: Job) -> str | None:

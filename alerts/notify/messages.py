@@ -8,6 +8,7 @@ with `NotifySettings.public_url` when it is set.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,9 @@ from alerts.model import AlertStatus, AlertType, Audience, NotificationKind, Out
 logger = logging.getLogger(__name__)
 
 BRAND = "Eldercare"  # every chat message contains it (DingTalk 'custom keyword' security)
+
+# Namespace of the name-based (UUIDv5) idempotency keys: the direct path's and the fallback.
+KEY_NAMESPACE = uuid.UUID("7663a6ec-83c1-435b-ab94-15c3fe1eb289")
 
 TYPE_WORDS: dict[str, str] = {
     AlertType.SOS: "SOS call (help button pressed)",
@@ -59,6 +63,22 @@ class Message(BaseModel):
     severity: Severity | None = None
     alert_id: int | None = None
     data: dict[str, Any] = Field(default_factory=dict)  # machine-readable facts / command
+    # The same for every attempt to deliver this one message (outbox row), different for any
+    # other: receivers drop a repeat by it (delivery is at least once). Set by the dispatcher
+    # from notification_outbox.idempotency_key and by the direct path; see `key()`.
+    idempotency_key: str | None = None
+
+    def key(self) -> str:
+        """The idempotency key: the one given, else a UUIDv5 of the content, so that even a
+        message sent without one (a test, a one-off tool) is keyed the same on a repeat."""
+        if self.idempotency_key:
+            return self.idempotency_key
+        content = self.model_dump_json(exclude={"idempotency_key"})
+        return str(uuid.uuid5(KEY_NAMESPACE, content))
+
+    def with_key(self, key: str) -> Message:
+        """This message carrying `key` as its idempotency key."""
+        return self.model_copy(update={"idempotency_key": key})
 
     def url(self, public_url: str | None) -> str | None:
         """The link, absolute when the web app's public address is known."""

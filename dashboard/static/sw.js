@@ -1,9 +1,14 @@
 // Eldercare service worker (served at /sw.js, scope: the whole site). It only shows push
 // notifications; it caches nothing, so the pages always come from the server.
 //
-// Push payload (JSON): {title, body, url, tag?, severity?}. A click opens `url` (same-origin
-// paths only), reusing an open phone page (/worker or /alerts/{id}) when there is one; the
-// duty screen (/) is never navigated away.
+// Push payload (JSON): {title, body, url, tag?, id?, severity?}. A click opens `url`
+// (same-origin paths only), reusing an open phone page (/worker or /alerts/{id}) when there is
+// one; the duty screen (/) is never navigated away.
+//
+// `tag` (alert-{id}) keeps one notification per alert: a later message about it (escalation,
+// all-clear) replaces the earlier one and alerts again. `id` is the message's idempotency key:
+// delivery is at least once, so the same message may arrive twice; a repeat of the message
+// already shown under its tag replaces it silently instead of alerting again.
 "use strict";
 
 const FALLBACK_URL = "/worker";
@@ -30,20 +35,32 @@ function safeUrl(url) {
   }
 }
 
-self.addEventListener("push", (event) => {
-  const payload = payloadOf(event);
+// True when the notification shown under `tag` is this very message (a resend).
+async function alreadyShown(tag, id) {
+  if (!id) return false;
+  const shown = await self.registration.getNotifications({ tag });
+  return shown.some((n) => n.data && n.data.id === id);
+}
+
+async function show(payload) {
   const critical = payload.severity === "critical";
+  const id = payload.id ? String(payload.id) : null;
   const options = {
     body: payload.body || "",
-    data: { url: safeUrl(payload.url) },
+    data: { url: safeUrl(payload.url), id },
     icon: "/static/favicon.svg",
     requireInteraction: critical,
   };
-  if (payload.tag) {
-    options.tag = String(payload.tag);
-    options.renotify = true;
+  const tag = payload.tag || id;
+  if (tag) {
+    options.tag = String(tag);
+    options.renotify = !(await alreadyShown(options.tag, id));
   }
-  event.waitUntil(self.registration.showNotification(payload.title || "Eldercare alert", options));
+  return self.registration.showNotification(payload.title || "Eldercare alert", options);
+}
+
+self.addEventListener("push", (event) => {
+  event.waitUntil(show(payloadOf(event)));
 });
 
 self.addEventListener("notificationclick", (event) => {

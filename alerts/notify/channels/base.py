@@ -35,6 +35,16 @@ class Sender(Protocol):
 
 RETRYABLE_HTTP = frozenset({408, 425, 429})
 
+# draft-ietf-httpapi-idempotency-key-header: an Item Structured Field whose value is a String.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_header(message: Message) -> dict[str, str]:
+    """The `Idempotency-Key` header for a message: its key as a Structured Field string
+    (RFC 8941, quoted), the same on every attempt, so a receiver can drop a repeat."""
+    key = message.key().replace("\\", "\\\\").replace('"', '\\"')
+    return {IDEMPOTENCY_HEADER: f'"{key}"'}
+
 
 def check_http_status(response: httpx.Response, what: str) -> None:
     """Raise SendError for a non-2xx reply: 5xx, 408, 425 and 429 are worth retrying."""

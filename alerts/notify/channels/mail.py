@@ -1,4 +1,7 @@
-"""E-mail through the configured SMTP server (optionally STARTTLS and login)."""
+"""E-mail through the configured SMTP server (optionally STARTTLS and login).
+
+The `Message-ID` is made from the message's idempotency key, so a repeat (delivery is at least
+once) has the same id and mail stores and clients that deduplicate by it show it once."""
 
 from __future__ import annotations
 
@@ -6,12 +9,18 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, parseaddr
 from typing import Any
 
 from alerts.notify.channels.base import SendError
 from alerts.notify.messages import BRAND, Message
 from alerts.notify.settings import NotifySettings
+
+
+def message_id(message: Message, sender: str) -> str:
+    """`<key@domain of the From address>`: stable across repeats, unique per message."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "eldercare.invalid"
+    return f"<{message.key()}@{domain}>"
 
 
 def build_email(message: Message, sender: str, recipient: str, public_url: str | None
@@ -22,7 +31,7 @@ def build_email(message: Message, sender: str, recipient: str, public_url: str |
     mail["From"] = sender
     mail["To"] = recipient
     mail["Date"] = formatdate(localtime=False, usegmt=True)
-    mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    mail["Message-ID"] = message_id(message, sender)
     if message.severity is not None and message.severity.rank >= 3:
         mail["Importance"] = "high"
     mail.set_content(message.text(public_url) + "\n")

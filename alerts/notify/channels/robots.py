@@ -3,6 +3,12 @@
 Both take {"msgtype": "text", "text": {"content": ...}} and answer {"errcode": 0, ...}. The
 channel target is the robot's key / access token, or the whole webhook address copied from the
 app (only its key is used: messages always go to the configured base URL).
+
+Neither robot API has a field to deduplicate by (WeCom's duplicate check exists only in the
+application-message API, not for group robots; DingTalk custom robots have none). Each call
+still carries the message's `Idempotency-Key` header (for a relay or proxy in between), and
+the text ends with a short `Ref:` (the key's first 8 characters), so people in the group can
+tell a repeat (delivery is at least once) from a new message.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from alerts.notify.channels.base import SendError, post
+from alerts.notify.channels.base import SendError, idempotency_header, post
 from alerts.notify.messages import BRAND, Message
 
 MAX_CONTENT_BYTES = 2000  # WeCom allows 2048 bytes of text
@@ -38,13 +44,21 @@ def robot_key(target: str, param: str) -> str:
     return values[0]
 
 
+def short_ref(message: Message) -> str:
+    """The key's first 8 characters: enough for a person to match a repeat."""
+    return message.key()[:8]
+
+
 def chat_text(message: Message, public_url: str | None) -> str:
-    """The text a group sees (branded, cut to the robots' size limit)."""
+    """The text a group sees (branded, cut to the robots' size limit, ending with the
+    message's short reference, which survives the cut)."""
+    ref = f"\nRef: {short_ref(message)}"
     text = f"[{BRAND}] {message.text(public_url)}"
+    room = MAX_CONTENT_BYTES - len(ref.encode())
     raw = text.encode()
-    if len(raw) <= MAX_CONTENT_BYTES:
-        return text
-    return raw[:MAX_CONTENT_BYTES].decode(errors="ignore")
+    if len(raw) > room:
+        text = raw[:room].decode(errors="ignore")
+    return text + ref
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -88,6 +102,7 @@ class WeComSender(_RobotSender):
         """Post the text to the group."""
         params = {"key": robot_key(target, "key")}
         reply = post(self._client, self._base_url, "wecom", params=params,
+                     headers=idempotency_header(message),
                      json=_text_body(message, self._public_url))
         check_errcode(reply, "wecom", WECOM_CONFIG_ERRORS)
 
@@ -105,5 +120,6 @@ class DingTalkSender(_RobotSender):
             params["timestamp"] = str(timestamp)
             params["sign"] = dingtalk_sign(str(sign_secret), timestamp)
         reply = post(self._client, self._base_url, "dingtalk", params=params,
+                     headers=idempotency_header(message),
                      json=_text_body(message, self._public_url))
         check_errcode(reply, "dingtalk", DINGTALK_CONFIG_ERRORS)

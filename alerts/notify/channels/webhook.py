@@ -1,5 +1,9 @@
 """Generic webhook: the alert event as JSON, signed with HMAC-SHA256 when the channel has a
-secret (`X-Eldercare-Signature: sha256=<hex of HMAC(secret, body)>`)."""
+secret (`X-Eldercare-Signature: sha256=<hex of HMAC(secret, body)>`).
+
+Every attempt to deliver one message carries the same idempotency key, in the
+`Idempotency-Key` header and as `idempotency_key` in the body, which the signature covers:
+delivery is at least once, and the receiver drops a repeat by that key."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from alerts.notify.channels.base import SendError, post
+from alerts.notify.channels.base import SendError, idempotency_header, post
 from alerts.notify.channels.guard import check_public_url
 from alerts.notify.messages import Message
 
@@ -29,6 +33,7 @@ def webhook_body(message: Message, public_url: str | None) -> bytes:
     """The JSON document a webhook receives."""
     doc = message.model_dump(mode="json")
     doc["link"] = message.url(public_url)
+    doc["idempotency_key"] = message.key()
     doc["sent_at"] = datetime.now(UTC).isoformat()
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -53,7 +58,8 @@ class WebhookSender:
         if not self._allow_private:
             check_public_url(target, "webhook")
         body = webhook_body(message, self._public_url)
-        headers = {"Content-Type": "application/json", EVENT_HEADER: message.kind.value}
+        headers = {"Content-Type": "application/json", EVENT_HEADER: message.kind.value,
+                   **idempotency_header(message)}
         key = secret.get("secret")
         if key:
             headers[SIGNATURE_HEADER] = sign_body(str(key), body)

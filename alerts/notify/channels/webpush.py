@@ -2,11 +2,19 @@
 
 Channel target: the subscription endpoint; secret: {"p256dh": ..., "auth": ...} as the
 browser's PushSubscription.toJSON() gives them under "keys".
+
+Each message goes with a `Topic` header made from its idempotency key, so a repeat (delivery is
+at least once) replaces the undelivered first copy at the push service (RFC 8030 5.4), and with
+the key as `id` in the payload, so the service worker replaces rather than adds a
+notification it already shows (same `tag`, same `id`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,13 +39,25 @@ class NoRedirectSession(requests.Session):
         return None
 
 
+def push_topic(key: str) -> str:
+    """RFC 8030 Topic for a key: at most 32 base64url characters (a UUID's 32 hex digits)."""
+    try:
+        return uuid.UUID(key).hex
+    except ValueError:
+        digest = hashlib.sha256(key.encode()).digest()
+        return base64.urlsafe_b64encode(digest).decode()[:32]
+
+
 def push_payload(message: Message, public_url: str | None) -> str:
-    """What the service worker receives (JSON, well under the 4 KB push limit)."""
+    """What the service worker receives (JSON, well under the 4 KB push limit). `tag` groups
+    the notifications of one alert into one; `id` tells a repeat from a new message."""
+    key = message.key()
     return json.dumps({"title": message.title, "body": message.body,
                        "url": message.url(public_url), "kind": message.kind.value,
                        "alert_id": message.alert_id,
                        "severity": message.severity.value if message.severity else None,
-                       "tag": f"alert-{message.alert_id}" if message.alert_id else None},
+                       "tag": f"alert-{message.alert_id}" if message.alert_id else f"msg-{key}",
+                       "id": key},
                       ensure_ascii=False, separators=(",", ":"))
 
 
@@ -85,7 +105,8 @@ class WebPushSender:
                 webpush(subscription, push_payload(message, s.public_url),
                         vapid_private_key=self._vapid, vapid_claims={"sub": s.webpush_subject},
                         timeout=s.http_timeout_s, ttl=s.webpush_ttl_s,
-                        headers={"Urgency": urgency(message.severity)},
+                        headers={"Urgency": urgency(message.severity),
+                                 "Topic": push_topic(message.key())},
                         requests_session=session)
         except WebPushException as exc:
             raise _push_error(exc) from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,12 +17,16 @@ from tests.alerts.notify.seed import World, seed_world
 
 
 class Inbox:
-    """aiosmtpd handler keeping every envelope."""
+    """aiosmtpd handler keeping every envelope; while `gate` is set to an unset Event, the
+    answer to DATA waits for it (a slow server; the mail is kept only once answered)."""
 
     def __init__(self) -> None:
         self.envelopes: list[Any] = []
+        self.gate: threading.Event | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.gate is not None:
+            await asyncio.to_thread(self.gate.wait, 10)
         self.envelopes.append(envelope)
         return "250 Message accepted for delivery"
 

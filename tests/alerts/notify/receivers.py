@@ -65,7 +65,7 @@ class Receiver:
     """A threaded HTTP server on a free loopback port. Paths: /wecom, /dingtalk, /hook...,
     /push/<id>. `script(path, (status, body), ...)` makes the next requests fail (a 3xx body's
     "location" becomes the Location header); a gate in `gates` holds a path's answers (a slow
-    server)."""
+    server). `received` lists answered requests, `arrived` also those still held."""
 
     def __init__(self) -> None:
         self.wecom_key = "wecom-key-1"
@@ -74,6 +74,7 @@ class Receiver:
         self.subscriptions: dict[str, Subscription] = {}
         self.gates: dict[str, threading.Event] = {}  # a path answers once its gate is set
         self._requests: list[Request] = []
+        self._arrived: list[Request] = []
         self._scripted: dict[str, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -98,6 +99,10 @@ class Receiver:
         with self._lock:
             return [r for r in self._requests if r.path == path]
 
+    def arrived(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self._arrived if r.path == path]
+
     def new_subscription(self, name: str = "sub1") -> Subscription:
         sub = Subscription(self.url(f"/push/{name}"), ec.generate_private_key(ec.SECP256R1()))
         self.subscriptions[f"/push/{name}"] = sub
@@ -111,6 +116,8 @@ class Receiver:
     # protocol ---------------------------------------------------------------------------
 
     def _handle(self, req: Request) -> Reply:
+        with self._lock:
+            self._arrived.append(req)
         gate = self.gates.get(req.path)
         if gate is not None:
             gate.wait(10)

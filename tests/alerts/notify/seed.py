@@ -89,7 +89,8 @@ def finish_alert(w: World, alert_id: int, *, cancelled: bool = False,
 def outbox(url: str, where: str = "true", *params: Any) -> list[dict[str, Any]]:
     """Outbox rows as dicts, oldest first."""
     cols = ("id", "alert_id", "kind", "channel", "channel_id", "user_id", "target", "payload",
-            "status", "attempts", "not_before", "last_error", "sent_at", "dedup_key")
+            "status", "attempts", "not_before", "last_error", "sent_at", "dedup_key",
+            "idempotency_key")
     rows = sql(url, f"SELECT {', '.join(cols)} FROM notification_outbox WHERE {where} "
                     "ORDER BY id", *params)
     return [dict(zip(cols, r, strict=True)) for r in rows]

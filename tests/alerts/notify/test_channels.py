@@ -204,3 +204,83 @@ def test_webpush_without_keys(settings):
     with pytest.raises(SendError) as err:
         WebPushSender(settings, new_vapid()).send("http://127.0.0.1:9/p", {}, MESSAGE)
     assert not err.value.retryable
+
+
+# idempotency keys ------------------------------------------------------------------------
+
+KEYED = MESSAGE.with_key("3f1c2b9a-5d4e-4f60-9a7b-8c1d2e3f4a5b")
+OTHER = MESSAGE.with_key("0b6e4c1d-2a3f-4b5c-8d9e-0f1a2b3c4d5e")
+
+
+def sf_string(value: str) -> str:
+    """A Structured Field string (RFC 8941) as the Idempotency-Key header carries it."""
+    assert value.startswith('"') and value.endswith('"'), value
+    return value[1:-1]
+
+
+def test_webhook_carries_the_key_in_header_and_signed_body(receiver, http):
+    hook = local_hook(http)
+    hook.send(receiver.url("/hook"), {"secret": "s3cret"}, KEYED)
+    hook.send(receiver.url("/hook"), {"secret": "s3cret"}, KEYED)  # a repeat
+    hook.send(receiver.url("/hook"), {"secret": "s3cret"}, OTHER)
+    first, repeat, other = receiver.received("/hook")
+    for req in (first, repeat):
+        assert sf_string(req.headers["idempotency-key"]) == KEYED.idempotency_key
+        assert req.json()["idempotency_key"] == KEYED.idempotency_key
+    assert other.json()["idempotency_key"] == OTHER.idempotency_key
+    # The signature covers the key: a body with another key does not verify.
+    assert req.headers[SIGNATURE_HEADER.lower()] == sign_body("s3cret", req.body)
+    forged = req.body.replace(KEYED.idempotency_key.encode(), OTHER.idempotency_key.encode())
+    assert forged != req.body
+    assert sign_body("s3cret", forged) != req.headers[SIGNATURE_HEADER.lower()]
+
+
+def test_robots_carry_the_key_in_a_header_and_a_short_ref(receiver, http):
+    WeComSender(http, receiver.url("/wecom")).send(receiver.wecom_key, {}, KEYED)
+    DingTalkSender(http, receiver.url("/dingtalk")).send(
+        receiver.dingtalk_token, {"secret": receiver.dingtalk_secret}, KEYED)
+    for path in ("/wecom", "/dingtalk"):
+        (req,) = receiver.received(path)
+        assert sf_string(req.headers["idempotency-key"]) == KEYED.idempotency_key
+        assert req.json()["text"]["content"].endswith("\nRef: 3f1c2b9a")
+
+
+def test_robot_ref_survives_cutting_a_long_message(receiver, http):
+    long = KEYED.model_copy(update={"body": "x" * 5000})
+    WeComSender(http, receiver.url("/wecom")).send(receiver.wecom_key, {}, long)
+    (req,) = receiver.received("/wecom")  # the receiver refuses > 2048 bytes
+    assert req.json()["text"]["content"].endswith("\nRef: 3f1c2b9a")
+
+
+def test_email_message_id_is_stable_per_message(smtp, settings):
+    inbox, port = smtp
+    s = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port,
+                                    "smtp_from": "Eldercare <alerts@care.example.org>"})
+    sender = EmailSender(s)
+    for message in (KEYED, KEYED, OTHER):
+        sender.send("daughter@example.org", {}, message)
+    ids = [email.message_from_bytes(env.content, policy=policy.default)["Message-ID"]
+           for env in inbox.envelopes]
+    assert ids == [f"<{KEYED.idempotency_key}@care.example.org>"] * 2 + [
+        f"<{OTHER.idempotency_key}@care.example.org>"]
+
+
+def test_webpush_topic_and_payload_id_are_stable(receiver, settings):
+    sub = receiver.new_subscription()
+    sender = WebPushSender(settings, new_vapid())
+    for message in (KEYED, KEYED, OTHER):
+        sender.send(sub.endpoint, sub.secret, message)
+    first, repeat, other = receiver.received("/push/sub1")
+    topic = KEYED.idempotency_key.replace("-", "")
+    assert first.headers["topic"] == repeat.headers["topic"] == topic
+    assert len(topic) == 32  # RFC 8030: at most 32 base64url characters
+    assert other.headers["topic"] == OTHER.idempotency_key.replace("-", "")
+    docs = [json.loads(r.decrypted or b"{}") for r in (first, repeat, other)]
+    assert [d["id"] for d in docs] == [KEYED.idempotency_key] * 2 + [OTHER.idempotency_key]
+    assert {d["tag"] for d in docs} == {"alert-42"}  # one notification per alert
+
+
+def test_a_message_without_a_key_is_keyed_by_its_content():
+    assert MESSAGE.key() == MESSAGE.model_copy().key()
+    assert MESSAGE.key() != MESSAGE.model_copy(update={"title": "other"}).key()
+    assert KEYED.key() == KEYED.idempotency_key

@@ -74,3 +74,17 @@ def test_send_direct_with_given_senders(receiver, settings):
         senders = {ChannelKind.WECOM: WeComSender(http, receiver.url("/wecom"))}
         channels = [ChannelSpec(1, ChannelKind.WECOM, receiver.wecom_key)]
         assert send_direct(channels, event(), settings, senders=senders) == 1
+
+
+def test_send_direct_keys_each_alert_and_channel_stably(receiver, settings):
+    channels = [ChannelSpec(1, ChannelKind.WEBHOOK, receiver.url("/hook")),
+                ChannelSpec(2, ChannelKind.WEBHOOK, receiver.url("/hook"))]
+    send_direct(channels, event(), settings)
+    send_direct(channels, event(), settings)  # the same alert again (a repeat)
+    other = event().model_copy(update={"uid": "u-2"})
+    send_direct(channels[:1], other, settings)
+    keys = [r.json()["idempotency_key"] for r in receiver.received("/hook")]
+    assert keys[0:2] == keys[2:4]  # the same alert and channel: the same key
+    assert len(set(keys)) == 3  # another channel or another alert: another key
+    headers = [r.headers["idempotency-key"] for r in receiver.received("/hook")]
+    assert headers == [f'"{k}"' for k in keys]

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import email
 import json
+import os
 import queue
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email import policy
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.model import Audience, NotificationKind
-from alerts.notify.dispatcher import Dispatcher
+from alerts.notify.channels.webhook import SIGNATURE_HEADER, sign_body
+from alerts.notify.dispatcher import Dispatcher, utc_now
 from alerts.notify.outbox import enqueue_alert_notifications, enqueue_command
 from alerts.notify.settings import NotifySettings
 from alerts.notify.vapid import public_key_b64url
@@ -242,3 +250,132 @@ def test_reconnects_after_losing_the_database(world, receiver, settings):
         notify(world, alert)
         wait_until(lambda: status_of(world.url)["status"] == "sent", what="sent after reconnect")
         assert dispatcher.connected.is_set()
+
+
+# idempotency: a resend after the lease carries the same key --------------------------------
+
+HELD = ("/hook", "/wecom", "/dingtalk", "/push/sub1")
+
+
+def unquote(header: str) -> str:
+    """The Idempotency-Key header's Structured Field string, unquoted."""
+    assert header.startswith('"') and header.endswith('"'), header
+    return header[1:-1]
+
+
+def keys_by_channel(url: str) -> dict[str, str]:
+    return {str(r["channel"]): str(r["idempotency_key"]) for r in outbox(url)}
+
+
+def test_a_send_repeated_after_its_lease_carries_the_same_keys(world, receiver, smtp,
+                                                              settings):
+    inbox, port = smtp
+    s = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port,
+                                    "smtp_from": "alerts@care.example.org", "workers": 8})
+    held = threading.Event()  # every endpoint holds its answer: the sender may die meanwhile
+    for path in HELD:
+        receiver.gates[path] = held
+    inbox.gate = held
+    sub = receiver.new_subscription()
+    worker_with(world, "webhook", receiver.url("/hook"), secret={"secret": "k"})
+    worker_with(world, "wecom", receiver.wecom_key)
+    worker_with(world, "dingtalk", receiver.dingtalk_token,
+                secret={"secret": receiver.dingtalk_secret})
+    worker_with(world, "webpush", sub.endpoint, secret=sub.secret)
+    worker_with(world, "email", "worker@example.org")
+    alert = add_alert(world)
+    assert notify(world, alert) == 5
+
+    def after_the_lease() -> datetime:
+        return utc_now() + timedelta(seconds=s.lease_s + 1)
+
+    def all_attempted(n: int) -> bool:
+        return [r["attempts"] for r in outbox(world.url)] == [n] * 5
+
+    # The first dispatcher sends and never hears back (as if killed mid-send); once its lease
+    # is over (a clock past it), another one claims every row again and sends again.
+    with running(world.url, s, name="first"):
+        wait_until(lambda: all_attempted(1), what="first dispatcher sending")
+        with running(world.url, s, clock=after_the_lease, name="second"):
+            wait_until(lambda: all_attempted(2), what="rows re-leased and sent again")
+            held.set()
+            wait_until(lambda: {r["status"] for r in outbox(world.url)} == {"sent"},
+                       what="sent")
+    keys = keys_by_channel(world.url)
+    assert len(set(keys.values())) == 5  # one key per outbox row
+
+    hooks = receiver.received("/hook")
+    assert len(hooks) == 2
+    for req in hooks:
+        assert unquote(req.headers["idempotency-key"]) == keys["webhook"]
+        assert req.json()["idempotency_key"] == keys["webhook"]
+        assert req.headers[SIGNATURE_HEADER.lower()] == sign_body("k", req.body)
+    for robot in ("wecom", "dingtalk"):
+        sent = receiver.received(f"/{robot}")
+        assert [unquote(r.headers["idempotency-key"]) for r in sent] == [keys[robot]] * 2
+    pushes = receiver.received("/push/sub1")
+    assert [r.headers["topic"] for r in pushes] == [keys["webpush"].replace("-", "")] * 2
+    assert [json.loads(r.decrypted or b"{}")["id"] for r in pushes] == [keys["webpush"]] * 2
+    wait_until(lambda: len(inbox.envelopes) == 2, what="both e-mails kept")
+    ids = [email.message_from_bytes(e.content, policy=policy.default)["Message-ID"]
+           for e in inbox.envelopes]
+    assert ids == [f"<{keys['email']}@care.example.org>"] * 2
+
+
+def test_each_notification_has_its_own_key(world, receiver, settings):
+    worker_with(world, "webhook", receiver.url("/hook"))
+    worker_with(world, "wecom", receiver.wecom_key)
+    first, second = add_alert(world), add_alert(world, type_="fall")
+    with running(world.url, settings):
+        notify(world, first)
+        notify(world, second)
+        wait_until(lambda: [r["status"] for r in outbox(world.url)] == ["sent"] * 4,
+                   what="sent")
+    rows = outbox(world.url)
+    assert len({r["idempotency_key"] for r in rows}) == 4
+    by_alert = {r["alert_id"]: str(r["idempotency_key"]) for r in rows
+                if r["channel"] == "webhook"}
+    got = {req.json()["alert_id"]: req.json()["idempotency_key"]
+           for req in receiver.received("/hook")}
+    assert got == by_alert
+
+
+_DISPATCHER_PROCESS = """
+import sys, threading
+from alerts.notify.dispatcher import Dispatcher
+from alerts.notify.settings import NotifySettings
+Dispatcher(sys.argv[1], NotifySettings.model_validate_json(sys.argv[2])).start()
+threading.Event().wait()  # until killed
+"""
+
+
+def test_a_dispatcher_killed_mid_send_is_followed_by_a_repeat_with_the_same_key(
+        world, receiver, settings):
+    receiver.gates["/hook"] = held = threading.Event()
+    worker_with(world, "webhook", receiver.url("/hook"), secret={"secret": "k"})
+    alert = add_alert(world)
+    notify(world, alert)
+    root = Path(__file__).resolve().parents[3]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _DISPATCHER_PROCESS, world.url, settings.model_dump_json()],
+        env={**os.environ, "PYTHONPATH": str(root)}, cwd=root)
+    try:
+        wait_until(lambda: receiver.arrived("/hook"), what="the doomed dispatcher sending")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    assert status_of(world.url)["status"] == "pending"  # its send was never recorded
+
+    def after_the_lease() -> datetime:
+        return utc_now() + timedelta(seconds=settings.lease_s + 1)
+
+    with running(world.url, settings, clock=after_the_lease):
+        wait_until(lambda: len(receiver.arrived("/hook")) == 2, what="sent again")
+        held.set()
+        wait_until(lambda: status_of(world.url)["status"] == "sent", what="sent")
+    row = status_of(world.url)
+    assert row["attempts"] == 2
+    first, repeat = receiver.arrived("/hook")
+    for req in (first, repeat):
+        assert unquote(req.headers["idempotency-key"]) == str(row["idempotency_key"])
+        assert req.json()["idempotency_key"] == str(row["idempotency_key"])
