@@ -169,8 +169,8 @@ class AlertCursor:
             if created.tzinfo is None or not 1 <= cursor.id <= MAX_ID:
                 raise ValueError(raw)
         except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-            raise invalid_query("cursor", "not a cursor from this API (take next_cursor "
-                                "from the Link header of the previous page)") from None
+            raise invalid_query("cursor", "not a cursor from this API (follow the "
+                                "rel=\"next\" URL of the previous page's Link header)") from None
         return cursor
 
 

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,6 @@ def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """Run one pipeline process (gateway + ingest + alerts) for a set of sites."""
-    from datetime import timedelta
 
     from alerts.notify.direct import DirectNotifier
     from eldercare.bench.stats import (
@@ -149,6 +148,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                           telemetry_period_s=args.telemetry_period,
                           sos_mean_interval_s=args.sos_interval)
         return 0
+    if args.start is not None:
+        _warn_if_beyond_retention(args.start, settings.raw_retention_days)
     truth = Path(args.truth) if args.truth else sim.default_truth_path(rt.data_dir, args.mode)
     options: dict[str, Any] = {"telemetry_period_s": args.telemetry_period, "seed": args.seed,
                                "truth_path": truth, "progress": not args.no_progress,
@@ -166,7 +167,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     """Run the scheduled jobs: storage (rollups, daily summaries, retention), alert
     escalation, and the notification dispatcher."""
-    from datetime import timedelta
 
     from alerts.escalation import EscalationRunner
     from alerts.notify.dispatcher import Dispatcher
@@ -469,6 +469,17 @@ def cmd_bench_alerts(args: argparse.Namespace) -> int:
                                     flood_rate=args.flood_rate,
                                     flood_presses=args.flood_presses)
     return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
+
+
+def _warn_if_beyond_retention(start: datetime, retention_days: int) -> None:
+    """Say so when a simulated start lies before the raw retention window: the platform
+    dead-letters such readings as too old (docs/protocol.md), so nothing would be stored."""
+    oldest = datetime.now(UTC) - timedelta(days=retention_days)
+    if start < oldest:
+        print(f"warning: --start {start.isoformat()} is older than the platform's raw retention "
+              f"window ({retention_days} days, ELDERCARE_RAW_RETENTION_DAYS): the platform "
+              "will refuse those readings as too old (dead letters); choose a start after "
+              f"{oldest:%Y-%m-%d}", file=sys.stderr, flush=True)
 
 
 def _aware_datetime(text: str) -> datetime:

@@ -95,11 +95,14 @@ def test_simulate_accelerated_writes_ground_truth(env, broker, clean_db, tmp_pat
     # A fixed start: with the default (the window ends "now") whether an incident fits in
     # 2.4 h depended on the hour the test ran (none between 19:00 and 20:00 UTC).
     out = run(env, "simulate", "--mode", "accelerated", "--creds", str(creds), "--days", "0.1",
-              "--start", "2026-01-05T02:00:00Z", "--telemetry-period", "60",
+              "--start", "2020-01-06T02:00:00Z", "--telemetry-period", "60",
               "--incidents-per-day", "20", "--no-progress",
-              "--truth", str(truth)).stdout
-    assert str(truth) in out and truth.exists()
+              "--truth", str(truth))
+    assert str(truth) in out.stdout and truth.exists()
     assert truth.read_text().strip(), "incidents were injected and recorded"
+    # A start before the 90-day retention window: the platform would refuse the readings as
+    # too old, and the command says so.
+    assert "older than the platform's raw retention window" in out.stderr
 
 
 def test_simulate_start_needs_an_offset(env, tmp_path):
