@@ -432,7 +432,14 @@ def cmd_bench_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config = bench.BenchConfig(homes=args.homes, rate=args.rate, load=args.load,
                                seconds=args.seconds, drain_messages=args.drain_messages)
-    return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
+    figures: dict[str, Any] = {}
+
+    def run(rt: Runtime) -> dict[str, Any]:
+        figures.update(bench.run(rt, config))
+        return figures
+
+    _run_bench(settings, run, bench.report, args.json)
+    return bench.exit_code(figures)  # 0 targets held, 1 messages lost, 2 too slow
 
 
 def _run_bench(settings: Settings, run: Callable[[Runtime], dict[str, Any]],

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from eldercare.accounts import DeviceCredentials
+from eldercare.bench.ledger import DeviceLedger
 from gateway import schema
 from gateway.broker_admin import MqttEndpoint
 from gateway.schema import Channel, topic_for
@@ -61,7 +62,8 @@ class _Conn:
     topic: bytes
     seq: int = 0
     mid: int = 0
-    inflight: int = 0
+    # packet id -> (ledger, index) of each message awaiting its PUBACK
+    pending: dict[int, tuple[DeviceLedger, int]] = field(default_factory=dict)
     buf: bytearray = field(default_factory=bytearray)
 
 
@@ -72,6 +74,7 @@ class LoadResult:
     sent: int
     acked: int
     seconds: float
+    ledgers: list[DeviceLedger] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -119,20 +122,33 @@ class LoadGenerator:
             if not data:
                 raise ConnectionError(f"broker closed {conn.creds.device_id}")
             conn.buf += data
-            n = len(conn.buf) // 4  # PUBACK is always 4 bytes: 0x40 0x02 id id
-            if n:
-                del conn.buf[:n * 4]
-                conn.inflight -= n
-                self.acked += n
+            self._take_pubacks(conn)
+
+    def _take_pubacks(self, conn: _Conn) -> None:
+        """Mark the message of each complete PUBACK (always 4 bytes: 0x40 0x02 id id) in its
+        device's ledger, by packet id: which (device, seq) pairs were acknowledged."""
+        buf, pending = conn.buf, conn.pending
+        end = len(buf) // 4 * 4
+        for i in range(0, end, 4):
+            if buf[i] != 0x40:
+                raise ConnectionError(f"unexpected packet {buf[i]:#x} from the broker for "
+                                      f"{conn.creds.device_id}")
+            entry = pending.pop(buf[i + 2] << 8 | buf[i + 3], None)
+            if entry is not None:
+                entry[0].ack(entry[1])
+                self.acked += 1
+        del buf[:end]
 
     def run(self, rate: float, seconds: float, should_stop: Callable[[], bool] = lambda: False
             ) -> LoadResult:
-        """Publish at `rate` msg/s in total for `seconds`, then wait for the acks."""
+        """Publish at `rate` msg/s in total for `seconds`, then wait for the acks. The result
+        holds each device's ledger: which seqs of this run were sent and PUBACKed."""
         start = time.monotonic()
         sent0, acked0 = self.sent, self.acked
         index = 0
         total = int(rate * seconds)
         conns = self._conns
+        ledgers = [DeviceLedger(c.creds.device_id, c.seq + 1) for c in conns]
         for i in range(total):
             due = start + i / rate
             while True:
@@ -140,24 +156,27 @@ class LoadGenerator:
                 self._read_acks(0 if now >= due else min(due - now, 0.01))
                 if time.monotonic() >= due:
                     break
-            conn = conns[index]
+            conn, ledger = conns[index], ledgers[index]
             index = (index + 1) % len(conns)
-            while conn.inflight >= WINDOW:
+            while len(conn.pending) >= WINDOW:
                 self._read_acks(0.01)
             conn.seq += 1
             conn.mid = conn.mid % 65535 + 1
+            while conn.mid in conn.pending:  # an id whose PUBACK never came stays taken
+                conn.mid = conn.mid % 65535 + 1
+            conn.pending[conn.mid] = (ledger, ledger.add_sent())
             body = self._payload(conn.seq, time.time_ns() // 1_000_000)
             conn.sock.setblocking(True)
             conn.sock.sendall(publish_packet(conn.topic, conn.mid, body))
             conn.sock.setblocking(False)
-            conn.inflight += 1
             self.sent += 1
             if should_stop():
                 break
         deadline = time.monotonic() + 60
         while self.acked < self.sent and time.monotonic() < deadline:
             self._read_acks(0.05)
-        return LoadResult(self.sent - sent0, self.acked - acked0, time.monotonic() - start)
+        return LoadResult(self.sent - sent0, self.acked - acked0, time.monotonic() - start,
+                          [led for led in ledgers if led.sent])
 
     def close(self) -> None:
         """Disconnect every device."""

@@ -22,7 +22,12 @@ def peak_rss_mib() -> float:
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
-    """p50/p99/max of a sample, in milliseconds (values in seconds)."""
+    """p50/p99/max of a sample, in milliseconds (values in seconds).
+
+    Every value counts once, so each must stand for the same number of events: the
+    pipeline's lag samples do (every n-th message, `IngestWriter._sample_lag`); samples
+    taken a fixed number per batch would not.
+    """
     if not values:
         return {"p50_ms": None, "p99_ms": None, "max_ms": None}
     arr = np.asarray(values) * 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from eldercare import db
@@ -118,3 +119,19 @@ def test_a_dead_letter_the_database_refuses_keeps_its_topic(clean_db):
     assert topic == "eldercare/v1/north/bed-1/event"
     assert raw == b"\x00raw"
     assert reason == "bad\\x00reason"
+
+
+def test_lag_samples_weigh_each_batch_by_its_size():
+    # One 1,000-row backlog batch and a hundred 10-row batches a day later: half the
+    # messages each, so half the lag samples each (a fixed count per batch gave the big
+    # batch 20 samples against 1,000 and hid it from the p99).
+    writer = IngestWriter("postgresql://unused", lambda tokens: None)
+    writer.lag_samples = []
+    later = [replace(r, time=r.time + timedelta(days=1)) for r in readings(10)]
+    writer._sample_lag(Batch(telemetry=readings(1000)))
+    for _ in range(100):
+        writer._sample_lag(Batch(telemetry=list(later)))
+
+    lags = [lag for _, lag in writer.lag_samples]
+    old = [lag for lag in lags if lag > min(lags) + 12 * 3600]
+    assert len(old) == len(lags) - len(old) > 0
