@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.records import EventRecord, Record
@@ -54,22 +54,22 @@ class ReceiptTracker:
         self._waiting: dict[_Key, int] = {}  # copies of one alarm still being stored
         self._alert_ids: OrderedDict[tuple[str, int], int] = OrderedDict()
 
-    def expect(self, records: Iterable[Record], token: int | None) -> bool:
+    def expect(self, records: Sequence[Record], token: int | None) -> bool:
         """Note a taken message's alarm (if it is one); True if a receipt will follow.
 
         A QoS 0 message has no token, so nothing tells when it is stored: no receipt (the
         contract requires QoS 1 for events; the device simply repeats).
         """
-        if token is None:
+        # One message is one event, or readings/status only: the first record tells (and a
+        # 500-sample batch costs one check on the hot path, not 500).
+        rec = records[0] if records else None
+        if token is None or not isinstance(rec, EventRecord) or rec.type not in ALARM_EVENTS:
             return False
-        for rec in records:
-            if isinstance(rec, EventRecord) and rec.type in ALARM_EVENTS:
-                key = (rec.site, rec.device_id, rec.seq)
-                with self._lock:
-                    self._by_token[token] = key
-                    self._waiting[key] = self._waiting.get(key, 0) + 1
-                return True
-        return False
+        key = (rec.site, rec.device_id, rec.seq)
+        with self._lock:
+            self._by_token[token] = key
+            self._waiting[key] = self._waiting.get(key, 0) + 1
+        return True
 
     def discard(self, token: int | None) -> None:
         """Forget a token whose message was not stored as taken (e.g. it became a dead letter)."""

@@ -267,9 +267,12 @@ class Pipeline:
         self._events.client.publish(topic, payload, qos=1)
 
     def _ack(self, tokens: list[int]) -> None:
+        # Receipts are taken before the PUBACKs go out: after a PUBACK the broker may reuse
+        # the message id, and a new message would then carry the same token.
+        receipts = self.receipts.freed(tokens)
         for (events, connection), mids in split_tokens(tokens).items():
             (self._events if events else self._data).client.ack_many(mids, connection)
-        for receipt in self.receipts.freed(tokens):
+        for receipt in receipts:
             self._send_receipt(receipt)
 
     def _send_receipt(self, receipt: Receipt) -> None:
