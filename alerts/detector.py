@@ -313,8 +313,13 @@ class ResidentDetector:
             self._battery(dev, t, None, rec.seq, {"source": "event", "detail": rec.detail})
 
     def _redelivered(self, dev: DeviceState, rec: EventRecord, t: float) -> bool:
-        """True for a copy of an sos/fall/cancel already handled (QoS 1: same seq and time)."""
-        key = (rec.seq, t)
+        """True for a copy of an sos/fall/cancel already handled: a QoS 1 redelivery or the
+        device's own repeat until its alarm receipt, both with the same seq and device `ts`.
+
+        The device's `ts` is the key, not the row time: with a flagged clock the row time is
+        the receive time, which differs between copies, and each copy would be a new press.
+        """
+        key = (rec.seq, t if rec.device_time is None else rec.device_time.timestamp())
         if key in dev.recent:
             return True
         dev.recent.append(key)

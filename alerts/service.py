@@ -37,6 +37,7 @@ Clock = Callable[[], datetime]
 Publish = Callable[[str, bytes], None]
 DirectNotify = Callable[[AlertEvent], None]
 Refresh = Callable[[psycopg.Connection[Any]], None]
+AlarmStored = Callable[[str, int, int], None]  # device id, alarm seq, alert id
 
 
 def _utcnow() -> datetime:
@@ -91,7 +92,8 @@ class AlertEngine:
                  hold: Callable[[int, int], None],
                  lookup: Callable[[str], DeviceInfo | None],
                  direct: DirectNotify | None = None, on_refresh: Refresh | None = None,
-                 clock: Clock = _utcnow, timing: EngineTiming = EngineTiming()) -> None:
+                 clock: Clock = _utcnow, timing: EngineTiming = EngineTiming(),
+                 on_alarm_stored: AlarmStored | None = None) -> None:
         self._url = database_url
         self._settings = settings
         self._sites = list(sites)
@@ -101,6 +103,7 @@ class AlertEngine:
         self._lookup = lookup
         self._direct = direct
         self._on_refresh = on_refresh
+        self._on_alarm_stored = on_alarm_stored
         self._clock = clock
         self._timing = timing
         self._contexts: dict[int, ResidentContext] = {}
@@ -355,10 +358,18 @@ class AlertEngine:
                         else "opened" if result.created else "repeated")
                 logger.info("alert %d %s %s for resident %d", result.alert_id, what,
                             decision.type, decision.resident_id)
+                self._alarm_stored(decision, result.alert_id)
         elif isinstance(decision, AlertCancel):
             store_cancel(conn, decision, settings, now)
         elif isinstance(decision, AlertClear):
             store_clear(conn, decision, now)
+
+    def _alarm_stored(self, trig: AlertTrigger, alert_id: int) -> None:
+        """Name the alert in the device's alarm receipt (alerts/receipts.py), sent once the
+        message is released: the device learns which alert its press opened or joined."""
+        if (self._on_alarm_stored is not None and trig.device_id is not None
+                and trig.source_seq is not None):
+            self._on_alarm_stored(trig.device_id, trig.source_seq, alert_id)
 
     def _with_retry(self, action: Callable[[psycopg.Connection[Any]], None],
                     decision: Decision | None) -> None:

@@ -21,6 +21,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from alerts.config import AlertSettings
+from alerts.receipts import Receipt, ReceiptTracker
 from alerts.service import AlertEngine, DirectNotify, Refresh
 from gateway.broker_admin import MqttEndpoint
 from gateway.deadlog import DeadLetterLog
@@ -30,9 +31,12 @@ from gateway.registry import Registry
 from gateway.schema import (
     ALL_SITES_FILTER,
     INTERNAL_TOPIC_ROOT,
+    AlarmReceivedCommand,
     Channel,
     channel_filter,
+    encode,
     site_filter,
+    topic_for,
 )
 from gateway.text import printable
 from ingest.writer import IngestWriter
@@ -165,13 +169,15 @@ class Pipeline:
         self._data = self._session(data_id, topic_filters(sites), False, RECEIVE_MAXIMUM)
         self._events = self._session(events_id, event_filters(sites), True,
                                      EVENT_RECEIVE_MAXIMUM)
+        self.receipts = ReceiptTracker()
         self.gate = AckGate(self._ack)
         self.writer = IngestWriter(database_url, self.gate.release_many, batch_rows,
                                    batch_ms / 1000)
         self.alerts = AlertEngine(database_url, alert_settings or AlertSettings(), sites,
                                   publish=self._publish, release=self.gate.release,
                                   hold=self.gate.hold, lookup=self.registry.lookup,
-                                  direct=direct, on_refresh=on_refresh)
+                                  direct=direct, on_refresh=on_refresh,
+                                  on_alarm_stored=self.receipts.alert_stored)
         self.connected = threading.Event()
         self.dead_letters = 0
         self.dead_letter_log = DeadLetterLog(time.monotonic)
@@ -261,8 +267,24 @@ class Pipeline:
         self._events.client.publish(topic, payload, qos=1)
 
     def _ack(self, tokens: list[int]) -> None:
+        # Receipts are taken before the PUBACKs go out: after a PUBACK the broker may reuse
+        # the message id, and a new message would then carry the same token.
+        receipts = self.receipts.freed(tokens)
         for (events, connection), mids in split_tokens(tokens).items():
             (self._events if events else self._data).client.ack_many(mids, connection)
+        for receipt in receipts:
+            self._send_receipt(receipt)
+
+    def _send_receipt(self, receipt: Receipt) -> None:
+        """Tell the device its alarm is stored (QoS 1 on its `cmd` topic); it stops repeating."""
+        command = AlarmReceivedCommand(ts=datetime.now(UTC), seq=receipt.seq,
+                                       alert_id=receipt.alert_id)
+        try:
+            self._publish(topic_for(receipt.site, receipt.device_id, Channel.CMD),
+                          encode(command))
+        except Exception:  # the device repeats the alarm and gets the next receipt
+            logger.exception("could not send the alarm receipt for %s seq %d",
+                             printable(receipt.device_id), receipt.seq)
 
     def _on_connect(self, client: mqtt.Client, session: _Session, flags: Any, reason: Any,
                     props: Any) -> None:
@@ -301,6 +323,7 @@ class Pipeline:
         try:
             self._take(msg.topic, payload, now, token)
         except Exception as exc:  # a bug must not stop the network thread or lose the message
+            self.receipts.discard(token)  # a dead letter is no stored alarm: no receipt
             logger.exception("could not process a message on %s; kept as a dead letter",
                              printable(msg._topic.decode(errors="replace")))
             self.dead_letters += 1
@@ -315,5 +338,6 @@ class Pipeline:
             self.dead_letter_log.record(result)
             self.writer.add_dead_letter(result, token)
             return
+        self.receipts.expect(result.records, token)
         self.alerts.on_records(result.records, token)
         self.writer.add(result.records, token)

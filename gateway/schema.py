@@ -307,6 +307,29 @@ class SosAckCommand(_Command):
     message: Text | None = Field(default=None, max_length=256)
 
 
+class AlarmReceivedCommand(_Command):
+    """Platform to device (channel `cmd`): the alarm with this `seq` is stored; stop repeating.
+
+    The end-to-end acknowledgement of an alarm (SCAIP, CLC/TS 50134-9): a broker's PUBACK
+    only proves the broker took the message, which a broker crash can still lose. The
+    platform sends this only after the alarm's event row and its alert are committed, and
+    answers every repeat of the alarm with it again (docs/protocol.md, "alarm_received").
+    """
+
+    type: Literal["alarm_received"] = "alarm_received"
+    ts: Timestamp
+    seq: Seq = Field(description="The `seq` of the alarm (an sos or fall event) now stored.")
+    alert_id: int | None = Field(
+        default=None, ge=1,
+        description="The alert the alarm opened or joined, when the platform knows it.")
+
+
+Command = SosAckCommand | AlarmReceivedCommand
+COMMAND_MODELS: dict[str, type[SosAckCommand] | type[AlarmReceivedCommand]] = {
+    "sos_ack": SosAckCommand,
+    "alarm_received": AlarmReceivedCommand,
+}
+
 LAST_WILL_PAYLOAD = b'{"online":false}'
 
 
@@ -339,10 +362,20 @@ def decode_status(payload: bytes) -> DeviceStatus:
     return _validate(DeviceStatus, payload)
 
 
-def decode_command(payload: bytes) -> SosAckCommand:
-    """Decode a platform-to-device command."""
+def decode_command(payload: bytes) -> Command:
+    """Decode a platform-to-device command of any known type (no `type`: `sos_ack`)."""
     _check_size(payload)
-    return _validate(SosAckCommand, payload)
+    return _validate(COMMAND_MODELS.get(_command_type(payload), SosAckCommand), payload)
+
+
+def _command_type(payload: bytes) -> str:
+    """The `type` of a command object, or "" (invalid JSON is reported by `_validate`)."""
+    try:
+        body = json.loads(payload)
+    except (ValueError, RecursionError):
+        return ""
+    kind = body.get("type") if isinstance(body, dict) else None
+    return kind if isinstance(kind, str) else ""
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -437,6 +470,7 @@ CHANNEL_MODELS: dict[str, type[BaseModel]] = {
     "event": DeviceEvent,
     "status": DeviceStatus,
     "cmd-sos_ack": SosAckCommand,
+    "cmd-alarm_received": AlarmReceivedCommand,
 }
 
 

@@ -3,7 +3,8 @@
 What a device sends (seq, battery, status, store-and-forward, events) is plain Python on top
 of the pure resident model and an injected clock; the MQTT I/O is a thin paho 2.x layer:
 own credentials, client id = device id, a retained Last Will on the status topic, QoS 1,
-and a subscription to the device's `cmd` topic.
+and a subscription to the device's `cmd` topic. Alarms (sos, fall) stay in an outbox and are
+repeated with backoff until the platform's `alarm_received` confirms them (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import socket
 import threading
 from collections import Counter, deque
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import paho.mqtt.client as mqtt
@@ -28,9 +30,11 @@ from gateway.schema import (
     LAST_WILL_PAYLOAD,
     MAX_PAYLOAD_BYTES,
     MAX_SAMPLES,
+    AlarmReceivedCommand,
     BedReading,
     BedTelemetryBatch,
     Channel,
+    Command,
     DeviceEvent,
     DeviceStatus,
     DeviceType,
@@ -53,6 +57,10 @@ DEFAULT_EVENT_BUFFER = 100
 LOW_BATTERY_PCT = 20
 FW_VERSION = "sim-0.1.0"
 QOS = 1
+ALARM_EVENTS = frozenset({EventType.SOS, EventType.FALL})
+ALARM_RETRY_FIRST_S = 2.0  # docs/protocol.md: repeat after 2, 4, 8 ... s
+ALARM_RETRY_CAP_S = 60.0
+ALARM_TICK_S = 0.5  # how often a device's own timer thread looks for a due repeat (wall time)
 # Worst case of `{"ts":<15 digits>,"seq":<19 digits>,"samples":[` ... `]}` around the samples.
 _BATCH_ENVELOPE_BYTES = 64
 
@@ -62,12 +70,66 @@ def device_time(t: datetime) -> datetime:
     return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
 
 
-def parse_command(payload: bytes) -> SosAckCommand | None:
+def parse_command(payload: bytes) -> Command | None:
     """Read a command as a device should: unknown fields ignored, unknown types skipped."""
     try:
         return decode_command(payload)
     except PayloadError:
         return None
+
+
+@dataclass
+class _Unconfirmed:
+    """An alarm in the outbox: when it is repeated next, and the pause after that."""
+
+    event: DeviceEvent
+    due: datetime
+    pause_s: float
+
+
+class AlarmOutbox:
+    """Alarms sent but not yet confirmed by `alarm_received`, repeated with backoff.
+
+    A PUBACK only proves the broker took the alarm; a broker crash can still lose it. So the
+    device repeats the same message (same seq and ts) after 2, 4, 8 ... s, capped at 60 s,
+    until the platform confirms it has stored it. Pure: the caller passes the device time.
+    """
+
+    def __init__(self, first_s: float = ALARM_RETRY_FIRST_S,
+                 cap_s: float = ALARM_RETRY_CAP_S) -> None:
+        self._first_s = first_s
+        self._cap_s = cap_s
+        self._waiting: dict[int, _Unconfirmed] = {}  # seq -> alarm
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def __contains__(self, seq: object) -> bool:
+        return seq in self._waiting
+
+    def add(self, event: DeviceEvent, now: datetime) -> None:
+        """Keep an alarm (just sent, or kept to send on reconnect) until it is confirmed."""
+        self._waiting[event.seq] = _Unconfirmed(
+            event, now + timedelta(seconds=self._first_s), self._first_s)
+
+    def confirm(self, seq: int) -> bool:
+        """The platform stored alarm `seq`: stop repeating it. False if it was not waiting."""
+        return self._waiting.pop(seq, None) is not None
+
+    def due(self, now: datetime) -> list[DeviceEvent]:
+        """The alarms to repeat now, in seq order; each is scheduled again, twice as late."""
+        out: list[DeviceEvent] = []
+        for seq in sorted(self._waiting):
+            entry = self._waiting[seq]
+            if entry.due <= now:
+                out.append(entry.event)
+                entry.pause_s = min(entry.pause_s * 2, self._cap_s)
+                entry.due = now + timedelta(seconds=entry.pause_s)
+        return out
+
+    def events(self) -> list[DeviceEvent]:
+        """Every unconfirmed alarm, in seq order (sent again on every reconnect)."""
+        return [self._waiting[seq].event for seq in sorted(self._waiting)]
 
 
 def chunk_samples(samples: Iterable[BedReading], max_samples: int = MAX_SAMPLES,
@@ -97,8 +159,8 @@ class DeviceSim:
                  port: int | None = None, clock: Clock = system_clock, seed: int = 0,
                  heartbeat_s: int = DEFAULT_HEARTBEAT_S, fw: str = FW_VERSION,
                  seq_start: int = 0, keepalive: int = 30,
-                 event_buffer: int = DEFAULT_EVENT_BUFFER, network: NetLoop | None = None
-                 ) -> None:
+                 event_buffer: int = DEFAULT_EVENT_BUFFER, network: NetLoop | None = None,
+                 alarm_tick_s: float | None = ALARM_TICK_S) -> None:
         if creds.type != self.device_type.value:
             raise ValueError(f"{creds.device_id} is a {creds.type}, not a "
                              f"{self.device_type.value}")
@@ -128,6 +190,14 @@ class DeviceSim:
         self._down = threading.Event()
         self._down.set()
         self.acks: list[SosAckCommand] = []
+        self.outbox = AlarmOutbox()
+        self.receipts: list[AlarmReceivedCommand] = []
+        self.last_sent: mqtt.MQTTMessageInfo | None = None
+        # Who repeats due alarms: a timer thread of the device's own (threaded mode), or the
+        # caller via `resend_due` (alarm_tick_s=None, or a shared NetLoop: the Engine).
+        self._alarm_tick_s = alarm_tick_s if network is None else None
+        self._timer: threading.Thread | None = None
+        self._timer_stop = threading.Event()
         self.sent: Counter[str] = Counter()
         self.connects = 0
         self._network = network
@@ -219,9 +289,10 @@ class DeviceSim:
                                  retain=True)
 
     def shutdown(self) -> None:
-        """Disconnect cleanly (no Last Will) and stop the network loop."""
+        """Disconnect cleanly (no Last Will) and stop the network loop (and alarm timer)."""
         with self._lock:
             self._want_online = False
+            self._timer_stop.set()
         self._client.disconnect()
         if self._network is None:
             self._client.loop_stop()
@@ -260,6 +331,7 @@ class DeviceSim:
             self.connected.set()
             self._publish(Channel.STATUS, self._status(online=True), "status", retain=True)
             self._flush_on_connect()
+            self._ensure_timer()
         logger.debug("%s: connected (session present: %s)", self.device_id,
                      flags.session_present)
 
@@ -295,10 +367,21 @@ class DeviceSim:
             logger.warning("%s: ignoring a command it does not understand: %r", self.device_id,
                            bytes(msg.payload[:200]))
             return
+        if isinstance(cmd, AlarmReceivedCommand):
+            self._alarm_received(cmd)
+            return
         with self._lock:
             self.acks.append(cmd)
         logger.info("%s: help is coming for alert %d%s", self.device_id, cmd.alert_id,
                     f" ({cmd.message})" if cmd.message else "")
+
+    def _alarm_received(self, cmd: AlarmReceivedCommand) -> None:
+        with self._lock:
+            self.receipts.append(cmd)
+            confirmed = self.outbox.confirm(cmd.seq)
+        if confirmed:
+            logger.info("%s: alarm seq %d received by the platform (alert %s)", self.device_id,
+                        cmd.seq, cmd.alert_id)
 
     # --- sending -------------------------------------------------------------------------
 
@@ -318,6 +401,7 @@ class DeviceSim:
         info = self._client.publish(topic_for(self.site, self.device_id, channel),
                                     encode(message), qos=QOS, retain=retain)
         self.sent[kind] += 1
+        self.last_sent = info
         if self._network is not None:
             self._network.published += 1
         return info
@@ -362,17 +446,62 @@ class DeviceSim:
         with self._lock:
             event = DeviceEvent(ts=device_time(ts or self.clock()), seq=self._next_seq(),
                                 type=event_type, detail=detail)
+            if event_type in ALARM_EVENTS:
+                self.outbox.add(event, self.clock())
             if self.connected.is_set():
                 self._publish(Channel.EVENT, event, f"event:{event_type.value}")
-            else:
+            else:  # (an alarm also waits in the outbox, which is unbounded)
                 self._pending_events.append(event)
+            if event_type in ALARM_EVENTS:
+                self._ensure_timer()
             return event
 
+    def resend_due(self) -> int:
+        """Repeat the unconfirmed alarms that are due (device clock); how many were sent.
+
+        While offline nothing is sent: every unconfirmed alarm goes out on the reconnect.
+        """
+        with self._lock:
+            if not self.outbox or not self.connected.is_set():
+                return 0
+            due = self.outbox.due(self.clock())
+            for event in due:
+                self._publish(Channel.EVENT, event, f"event:{event.type.value}:repeat")
+        if due:
+            logger.info("%s: alarm seq %s not yet confirmed; repeated", self.device_id,
+                        ", ".join(str(e.seq) for e in due))
+        return len(due)
+
+    def _ensure_timer(self) -> None:
+        """Start the device's alarm timer thread while alarms wait (threaded mode only)."""
+        tick = self._alarm_tick_s
+        running = (self._timer is not None and self._timer.is_alive()
+                   and not self._timer_stop.is_set())
+        if tick is None or not self.outbox or running:
+            return
+        self._timer_stop = threading.Event()
+        self._timer = threading.Thread(target=self._run_timer, args=(self._timer_stop, tick),
+                                       name=f"alarm-timer-{self.device_id}", daemon=True)
+        self._timer.start()
+
+    def _run_timer(self, stop: threading.Event, tick: float) -> None:
+        while not stop.wait(tick):
+            self.resend_due()
+            with self._lock:
+                if not self.outbox:  # every alarm confirmed: the thread ends
+                    self._timer = None
+                    return
+
     def _flush_on_connect(self) -> None:
-        """Send what was kept while offline (called with the lock held)."""
-        while self._pending_events:
-            event = self._pending_events.popleft()
-            self._publish(Channel.EVENT, event, f"event:{event.type.value}")
+        """Send what was kept while offline and every unconfirmed alarm, in seq order (called
+        with the lock held). paho may resend an in-flight copy too: the platform dedups."""
+        kept = {e.seq: (e, f"event:{e.type.value}") for e in self._pending_events}
+        self._pending_events.clear()
+        for alarm in self.outbox.events():
+            kept.setdefault(alarm.seq, (alarm, f"event:{alarm.type.value}:repeat"))
+        for seq in sorted(kept):
+            event, kind = kept[seq]
+            self._publish(Channel.EVENT, event, kind)
 
 
 class BedSensorSim(DeviceSim):

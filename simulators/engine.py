@@ -5,6 +5,8 @@
 `replay` applies the timeline's actions in order, either paced against the wall clock
 (`pace=1.0`: real time) or as fast as the broker acknowledges (`pace=None`: at most
 `window` QoS 1 messages unacknowledged; simulated time only advances as acks return).
+Call buttons repeat unconfirmed alarms on simulated time: the shared loop has no per-device
+timer threads, so the replay asks the buttons with alarms waiting after every action.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import UTC, datetime, tzinfo
 from eldercare.accounts import DeviceCredentials
 from gateway.schema import DeviceType, to_epoch_ms
 from simulators.clock import ManualClock, system_clock
-from simulators.devices import BedSensorSim, CallButtonSim, DeviceSim
+from simulators.devices import ALARM_EVENTS, BedSensorSim, CallButtonSim, DeviceSim
 from simulators.fleet import group_by_resident
 from simulators.incidents import HomeScript, HomeSpec, Incident
 from simulators.netloop import NetLoop
@@ -58,6 +60,7 @@ class Engine:
         self.devices: dict[str, DeviceSim] = {}
         self.beds: list[BedSensorSim] = []
         self.specs: list[HomeSpec] = []
+        self._alarming: set[DeviceSim] = set()  # devices with alarms not yet confirmed
         seq_start = to_epoch_ms(system_clock())
         for rid, home_creds in group_by_resident(creds).items():
             model = ResidentModel.random(derive_seed("resident", seed, rid), resident_tz)
@@ -132,6 +135,7 @@ class Engine:
             stats.max_lag_s = max(stats.max_lag_s, lag)
             self.clock.set(a.t)
             self.apply(a, wait_online=RECONNECT_WAIT_S if pace is None else None)
+            self._repeat_alarms()
             stats.actions += 1
             stats.readings += a.kind is ActionKind.READING
             stats.reached = a.t
@@ -176,12 +180,22 @@ class Engine:
         elif a.kind is ActionKind.EVENT:
             assert a.event is not None
             dev.send_event(a.event, a.detail, ts=a.t)
+            if a.event in ALARM_EVENTS:
+                self._alarming.add(dev)
         elif a.kind is ActionKind.OFFLINE:
             if a.battery_scale == 0.0:
                 dev.publish_status(0.0)  # its last breath, if the network lets it
             dev.go_offline(abrupt=True)
         else:
             dev.go_online(wait=wait_online)
+
+    def _repeat_alarms(self) -> None:
+        """Repeat the alarms that are due (device clock = simulated time); forget devices
+        whose alarms are all confirmed."""
+        for dev in list(self._alarming):
+            dev.resend_due()
+            if not dev.outbox:
+                self._alarming.discard(dev)
 
     def drain(self, timeout: float) -> bool:
         """Run the loop until every message is acknowledged and every store flushed."""

@@ -150,6 +150,16 @@ def test_sos_redelivery_is_one_trigger_but_every_press_counts(det: ResidentDetec
     assert len(run(det, [sos, sos, again, sos])) == 2
 
 
+def test_repeats_of_an_alarm_from_a_flagged_clock_are_one_press(det: ResidentDetector,
+                                                                  feed: Feed) -> None:
+    # A device repeating its alarm until the receipt (docs/protocol.md, alarm_received) with
+    # an implausible clock: every copy gets its own receive time as row time, the same ts.
+    bad_clock = datetime(2001, 1, 1, tzinfo=UTC)
+    first = replace(feed.event(at(0), EventType.SOS), device_time=bad_clock)
+    repeats = [replace(first, time=at(s), received_at=at(s)) for s in (2, 6, 14)]
+    assert len(triggers(run(det, [first], *[[r] for r in repeats]), "sos")) == 1
+
+
 def test_stale_sos_still_triggers(det: ResidentDetector, feed: Feed) -> None:
     late = feed.event(at(0), EventType.SOS)
     run(det, [feed.status(at(600), device=BTN)])

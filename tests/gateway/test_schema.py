@@ -17,6 +17,7 @@ from gateway.schema import (
     LAST_WILL_PAYLOAD,
     MAX_PAYLOAD_BYTES,
     MAX_SAMPLES,
+    AlarmReceivedCommand,
     BedReading,
     BedTelemetryBatch,
     Channel,
@@ -442,6 +443,33 @@ def test_sos_ack_type_defaults_and_is_sent() -> None:
     assert json.loads(encode(cmd))["type"] == "sos_ack"
 
 
+def test_alarm_received_round_trip() -> None:
+    cmd = AlarmReceivedCommand(ts=T0, seq=17, alert_id=42)
+    wire = encode(cmd)
+    assert json.loads(wire) == {"type": "alarm_received", "ts": T0_MS, "seq": 17,
+                                "alert_id": 42}
+    assert decode_command(wire) == cmd
+
+
+def test_alarm_received_alert_id_is_optional_and_unknown_fields_ignored() -> None:
+    cmd = decode_command(b'{"type":"alarm_received","ts":1,"seq":5,"later":true}')
+    assert cmd == AlarmReceivedCommand(ts=datetime.fromtimestamp(0.001, UTC), seq=5)
+    assert json.loads(encode(cmd)) == {"type": "alarm_received", "ts": 1, "seq": 5}
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    pytest.param({"type": "alarm_received", "ts": T0_MS}, "seq", id="seq-missing"),
+    pytest.param({"type": "alarm_received", "ts": T0_MS, "seq": -1}, "seq", id="seq-negative"),
+    pytest.param({"type": "alarm_received", "ts": T0_MS, "seq": 1, "alert_id": 0}, "alert_id",
+                 id="alert-id-zero"),
+    pytest.param({"type": "alarm_received", "seq": 1}, "ts", id="ts-missing"),
+])
+def test_alarm_received_invalid(body: dict[str, Any], loc: str) -> None:
+    with pytest.raises(PayloadError) as err:
+        decode_command(dumps(body))
+    assert str(err.value).startswith(f"{loc}: ")
+
+
 @pytest.mark.parametrize(("overrides", "loc"), [
     pytest.param({"type": "reboot"}, "type", id="unknown-command"),
     pytest.param({"alert_id": 0}, "alert_id", id="alert-id-zero"),
@@ -518,10 +546,13 @@ ROUND_TRIP: list[BaseModel] = [
     DeviceStatus(ts=T0, seq=3, online=True, battery=55, rssi=-70, fw="2.0", heartbeat_s=60),
     DeviceStatus(online=False),
     SosAckCommand(ts=T0, alert_id=9),
+    AlarmReceivedCommand(ts=T0, seq=2, alert_id=9),
+    AlarmReceivedCommand(ts=T0, seq=0),
 ]
 DECODER_FOR: dict[type[BaseModel], Decoder] = {
     BedReading: decode_telemetry, BedTelemetryBatch: decode_telemetry,
     DeviceEvent: decode_event, DeviceStatus: decode_status, SosAckCommand: decode_command,
+    AlarmReceivedCommand: decode_command,
 }
 
 

@@ -11,9 +11,11 @@ from gateway.schema import (
     LAST_WILL_PAYLOAD,
     MAX_PAYLOAD_BYTES,
     MAX_SAMPLES,
+    AlarmReceivedCommand,
     BedReading,
     BedTelemetryBatch,
     Channel,
+    DeviceEvent,
     EventType,
     SosAckCommand,
     decode_event,
@@ -23,7 +25,7 @@ from gateway.schema import (
     topic_for,
 )
 from simulators.clock import ManualClock
-from simulators.devices import BedSensorSim, CallButtonSim, chunk_samples
+from simulators.devices import AlarmOutbox, BedSensorSim, CallButtonSim, chunk_samples
 from simulators.resident import ResidentModel
 from tests.helpers import wait_until
 from tests.simulators.tap import Tap
@@ -152,23 +154,85 @@ def test_commands_are_read_leniently(home, broker, tap, sims):
     assert button.connected.is_set()
 
 
+def events_of(tap: Tap, device_id: str) -> list:
+    return [decode_event(m.payload) for m in tap.of(device_id, Channel.EVENT)]
+
+
+def receipt(button: CallButtonSim, seq: int, alert_id: int | None = None) -> bytes:
+    return encode(AlarmReceivedCommand(ts=datetime.now(UTC), seq=seq, alert_id=alert_id))
+
+
 def test_button_events_and_offline_events_are_kept(home, broker, tap, sims):
-    button = sims(CallButtonSim(home.button, seed=5))
+    """Events kept offline go out on reconnect, with every unconfirmed alarm, in seq order."""
+    clock = ManualClock(NIGHT)
+    button = sims(CallButtonSim(home.button, seed=5, clock=clock, alarm_tick_s=None))
     assert button.connect(wait=10)
-    button.press_sos()
+    sos = button.press_sos()
     button.cancel_sos()
-    button.fall()
+    fall = button.fall()
     button.weekly_test()
     wait_until(lambda: len(tap.of(button.device_id, Channel.EVENT)) == 4, what="4 events")
     button.go_offline()
     kept = button.press_sos("pressed while the network was down")
     assert button.go_online(wait=10)
-    wait_until(lambda: len(tap.of(button.device_id, Channel.EVENT)) == 5, what="5 events")
-    events = [decode_event(m.payload) for m in tap.of(button.device_id, Channel.EVENT)]
-    assert [e.type for e in events] == [EventType.SOS, EventType.SOS_CANCEL, EventType.FALL,
-                                        EventType.TEST, EventType.SOS]
-    assert events[-1] == kept
-    assert [e.seq for e in events] == sorted(e.seq for e in events)
+    wait_until(lambda: len(tap.of(button.device_id, Channel.EVENT)) == 7, what="7 events")
+    events = events_of(tap, button.device_id)
+    assert [e.type for e in events[:4]] == [EventType.SOS, EventType.SOS_CANCEL,
+                                            EventType.FALL, EventType.TEST]
+    assert events[4:] == [sos, fall, kept]  # unconfirmed alarms again, then the kept one
+    assert button.sent["event:sos"] == 2 and button.sent["event:sos:repeat"] == 1
+
+
+def test_alarm_outbox_backs_off_and_stops_on_confirm():
+    outbox = AlarmOutbox()
+    event = DeviceEvent(ts=NIGHT, seq=3, type=EventType.SOS)
+    outbox.add(event, NIGHT)
+    repeats = []
+    for second in range(0, 200):
+        if outbox.due(NIGHT + timedelta(seconds=second)):
+            repeats.append(second)
+    assert repeats == [2, 6, 14, 30, 62, 122, 182]  # 2, 4, 8, 16, 32, then the 60 s cap
+    assert not outbox.confirm(4) and 3 in outbox
+    assert outbox.confirm(3) and not outbox
+    assert outbox.due(NIGHT + timedelta(days=1)) == []
+
+
+def test_button_repeats_an_alarm_until_its_receipt(home, broker, tap, sims, caplog):
+    caplog.set_level(logging.INFO, logger="simulators.devices")
+    clock = ManualClock(NIGHT)
+    button = sims(CallButtonSim(home.button, seed=4, clock=clock, alarm_tick_s=None))
+    assert button.connect(wait=10)
+    sos = button.press_sos("long press")
+    clock.advance(1)
+    assert button.resend_due() == 0
+    clock.advance(1)
+    assert button.resend_due() == 1
+    wait_until(lambda: len(events_of(tap, button.device_id)) == 2, what="the first repeat")
+    assert events_of(tap, button.device_id) == [sos, sos]  # the same seq, ts and detail
+    cmd_topic = topic_for(button.site, button.device_id, Channel.CMD)
+    tap.publish(cmd_topic, receipt(button, sos.seq + 100))  # another alarm's receipt
+    wait_until(lambda: button.receipts, what="the other receipt read")
+    clock.advance(4)
+    assert button.resend_due() == 1 and len(button.outbox) == 1
+    tap.publish(cmd_topic, receipt(button, sos.seq, alert_id=42))
+    wait_until(lambda: not button.outbox, what="the alarm confirmed")
+    assert f"alarm seq {sos.seq} received by the platform (alert 42)" in caplog.text
+    clock.advance(3600)
+    assert button.resend_due() == 0
+    wait_until(lambda: len(events_of(tap, button.device_id)) == 3, what="3 copies in all")
+    assert button.sent["event:sos"] == 1 and button.sent["event:sos:repeat"] == 2
+
+
+def test_button_timer_repeats_by_itself_and_ends_after_the_receipt(home, broker, tap, sims):
+    clock = ManualClock(NIGHT)
+    button = sims(CallButtonSim(home.button, seed=4, clock=clock, alarm_tick_s=0.02))
+    assert button.connect(wait=10)
+    fall = button.fall()
+    clock.advance(2)
+    wait_until(lambda: len(events_of(tap, button.device_id)) == 2, what="a repeat by the timer")
+    tap.publish(topic_for(button.site, button.device_id, Channel.CMD), receipt(button, fall.seq))
+    wait_until(lambda: button._timer is None, what="the timer thread ended")
+    assert not button.outbox and events_of(tap, button.device_id) == [fall, fall]
 
 
 def test_graceful_close_leaves_retained_offline_status(home, broker, tap, sims):

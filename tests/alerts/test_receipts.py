@@ -1,0 +1,67 @@
+"""The receipt tracker: which stored alarms to confirm to their devices, and when."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alerts import receipts
+from alerts.receipts import Receipt, ReceiptTracker
+from gateway.records import EventRecord
+from gateway.schema import EventType
+
+T = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def event(seq: int, typ: EventType = EventType.SOS, device: str = "btn-1") -> EventRecord:
+    return EventRecord(T, device, 7, "north", seq, typ, None, None, T)
+
+
+def test_an_alarm_is_confirmed_when_its_message_is_freed() -> None:
+    tracker = ReceiptTracker()
+    assert tracker.expect([event(5)], token=100)
+    assert tracker.freed([1, 2, 3]) == []  # other messages
+    tracker.alert_stored("btn-1", 5, alert_id=42)
+    assert tracker.freed([100]) == [Receipt("north", "btn-1", 5, 42)]
+    assert tracker.freed([100]) == [] and tracker.in_flight == 0
+
+
+def test_only_sos_and_fall_with_a_token_get_receipts() -> None:
+    tracker = ReceiptTracker()
+    assert tracker.expect([event(1, EventType.FALL)], token=1)
+    assert not tracker.expect([event(2, EventType.SOS_CANCEL)], token=2)
+    assert not tracker.expect([event(3, EventType.TEST)], token=3)
+    assert not tracker.expect([event(4)], token=None)  # QoS 0: nothing says when it is stored
+    assert tracker.freed([1, 2, 3]) == [Receipt("north", "btn-1", 1, None)]
+
+
+def test_a_repeat_is_confirmed_only_when_every_copy_in_flight_is_stored() -> None:
+    """A repeat may be committed (its row is a duplicate) while the first copy's alert is still
+    being stored: confirming then would let the device stop before the alert exists."""
+    tracker = ReceiptTracker()
+    tracker.expect([event(9)], token=1)
+    tracker.expect([event(9)], token=2)  # the device's repeat, or a broker redelivery
+    assert tracker.freed([2]) == []
+    assert tracker.freed([1]) == [Receipt("north", "btn-1", 9, None)]
+    tracker.expect([event(9)], token=3)  # a later repeat of the stored alarm: answered again
+    assert tracker.freed([3]) == [Receipt("north", "btn-1", 9, None)]
+
+
+def test_a_discarded_message_gets_no_receipt() -> None:
+    tracker = ReceiptTracker()
+    tracker.expect([event(9)], token=1)
+    tracker.expect([event(9)], token=2)
+    tracker.discard(2)  # e.g. it became a dead letter
+    tracker.discard(None)
+    assert tracker.freed([2]) == []
+    assert tracker.freed([1]) == [Receipt("north", "btn-1", 9, None)]
+
+
+def test_alert_ids_kept_are_bounded(monkeypatch) -> None:
+    monkeypatch.setattr(receipts, "ALERT_IDS_KEPT", 2)
+    tracker = ReceiptTracker()
+    for seq in (1, 2, 3):
+        tracker.alert_stored("btn-1", seq, alert_id=seq * 10)
+    for token, seq in enumerate((1, 3), start=1):
+        tracker.expect([event(seq)], token=token)
+    assert tracker.freed([1, 2]) == [Receipt("north", "btn-1", 1, None),
+                                     Receipt("north", "btn-1", 3, 30)]

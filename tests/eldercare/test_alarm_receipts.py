@@ -1,0 +1,151 @@
+"""End-to-end alarm receipts (docs/protocol.md, "alarm_received"): the platform confirms an
+SOS or fall only once it is stored, answers every repeat, and stores each alarm once, so a
+device that repeats its alarm until the receipt loses nothing, not even in a broker crash."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from eldercare import db
+from eldercare.pipeline import Pipeline
+from gateway.schema import DeviceEvent
+from simulators.clock import ManualClock
+from simulators.devices import CallButtonSim
+from tests.conftest import Broker, OwnBroker
+from tests.helpers import Home, count, running_pipeline, seed_home, wait_until
+from tests.simulators.conftest import forget_device
+
+
+def rows(url: str, device_id: str, seq: int) -> int:
+    """Stored event rows of one alarm."""
+    return count(url, "SELECT count(*) FROM device_events WHERE device_id = %s AND seq = %s",
+                 device_id, seq)
+
+
+def alerts_of(url: str, device_id: str) -> list[tuple[int, str, int, int]]:
+    """(id, type, source_seq, count) of a device's alerts."""
+    with db.connect(url, autocommit=True) as conn:
+        return [(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in conn.execute(
+            "SELECT id, type, source_seq, count FROM alerts WHERE device_id = %s ORDER BY id",
+            (device_id,)).fetchall()]
+
+
+def receipts_for(button: CallButtonSim, seq: int) -> list[int | None]:
+    """alert_id of every receipt the button got for alarm `seq`."""
+    return [r.alert_id for r in button.receipts if r.seq == seq]
+
+
+def repeat(button: CallButtonSim, clock: ManualClock, alarm: DeviceEvent) -> None:
+    """Make the button send `alarm` again, as a device whose receipt was lost does."""
+    button.outbox.add(alarm, clock())
+    clock.advance(2)
+    assert button.resend_due() == 1
+
+
+@pytest.fixture
+def home(clean_db: str, broker: Broker) -> Home:
+    return seed_home(clean_db, broker.admin)
+
+
+@pytest.fixture
+def button(home: Home, broker: Broker) -> Iterator[tuple[CallButtonSim, ManualClock]]:
+    clock = ManualClock(datetime.now(UTC))  # device time: within the retention window
+    sim = CallButtonSim(home.button, port=broker.port, clock=clock, alarm_tick_s=None)
+    yield sim, clock
+    sim.shutdown()
+    forget_device(home.button, broker.port)  # no retained status left for later tests
+
+
+def test_stored_alarms_are_confirmed_and_repeats_are_answered_but_stored_once(
+        clean_db: str, broker: Broker, home: Home,
+        button: tuple[CallButtonSim, ManualClock]) -> None:
+    sim, clock = button
+    with running_pipeline(broker.pipeline, clean_db, prefix="receipt") as pipe:
+        assert sim.connect(wait=10)
+        sos = sim.press_sos()
+        clock.advance(30)
+        fall = sim.fall()
+        wait_until(lambda: not sim.outbox, what="both alarms confirmed")
+        # A receipt means stored: the row and the alert are committed when it arrives.
+        assert rows(clean_db, sim.device_id, sos.seq) == rows(clean_db, sim.device_id,
+                                                              fall.seq) == 1
+        stored = alerts_of(clean_db, sim.device_id)
+        assert [(typ, seq, n) for _, typ, seq, n in stored] == [("sos", sos.seq, 1),
+                                                                 ("fall", fall.seq, 1)]
+        assert receipts_for(sim, sos.seq) == [stored[0][0]]
+        assert receipts_for(sim, fall.seq) == [stored[1][0]]
+
+        repeat(sim, clock, sos)  # the receipt was lost: the device repeats the alarm
+        wait_until(lambda: len(receipts_for(sim, sos.seq)) == 2, what="the repeat answered")
+        assert receipts_for(sim, sos.seq) == [stored[0][0]] * 2
+        assert pipe.receipts.in_flight == 0
+
+    # A later platform run (no memory of the alarm) still answers a repeat, stores nothing.
+    with running_pipeline(broker.pipeline, clean_db, prefix="receipt2"):
+        repeat(sim, clock, sos)
+        wait_until(lambda: len(receipts_for(sim, sos.seq)) == 3, what="answered after restart")
+    assert rows(clean_db, sim.device_id, sos.seq) == 1
+    assert alerts_of(clean_db, sim.device_id) == stored  # no new alert, no repeat counted
+
+
+def test_an_alarm_is_not_confirmed_while_the_platform_is_down(
+        clean_db: str, broker: Broker, home: Home,
+        button: tuple[CallButtonSim, ManualClock]) -> None:
+    """No pipeline, no receipt: the device keeps the alarm and keeps repeating it."""
+    sim, clock = button
+    assert sim.connect(wait=10)
+    sos = sim.press_sos()
+    for _ in range(3):
+        clock.advance(60)
+        assert sim.resend_due() == 1
+    assert sos.seq in sim.outbox and sim.receipts == []
+
+
+def test_sos_survives_a_broker_kill_right_after_its_puback(clean_db: str,
+                                                           own_broker: OwnBroker) -> None:
+    """Pipeline down, SOS pressed and PUBACKed, Mosquitto SIGKILLed before it saved the
+    message, broker and pipeline restarted: the alarm is stored, exactly once, because the
+    button repeated it until the receipt (issue 11, the lost SOS)."""
+    home = seed_home(clean_db, own_broker.admin)
+    name = f"fault{time.time_ns()}"
+
+    def pipeline() -> Pipeline:
+        pipe = Pipeline(own_broker.pipeline, clean_db, sites=[], name=name, batch_ms=50)
+        pipe.start()
+        wait_until(pipe.connected.is_set, timeout=30, what="pipeline connected")
+        return pipe
+
+    pipeline().stop()  # its persistent session now exists: the broker queues for it
+    clock = ManualClock(datetime.now(UTC))  # device time: within the retention window
+    sim = CallButtonSim(home.button, port=own_broker.port, clock=clock, alarm_tick_s=None)
+    pipe: Pipeline | None = None
+    try:
+        assert sim.connect(wait=10)
+        sos = sim.press_sos("pressed while the platform was down")
+        sent = sim.last_sent
+        assert sent is not None
+        wait_until(sent.is_published, what="the broker's PUBACK for the SOS")
+        own_broker.kill()
+        own_broker.start()
+        pipe = pipeline()
+
+        def confirmed() -> bool:  # the button's timer: repeats fall due as its clock moves
+            clock.advance(5)
+            sim.resend_due()
+            return not sim.outbox
+
+        wait_until(confirmed, timeout=90, interval=0.2, what="the SOS confirmed")
+        assert rows(clean_db, sim.device_id, sos.seq) == 1
+        assert [(typ, seq, n) for _, typ, seq, n in alerts_of(clean_db, sim.device_id)] == [
+            ("sos", sos.seq, 1)]
+        assert receipts_for(sim, sos.seq)
+    finally:
+        sim.shutdown()
+        if pipe is not None:
+            pipe.stop()
+    assert count(clean_db, "SELECT count(*) FROM device_events WHERE device_id = %s",
+                 sim.device_id) == 1
