@@ -160,9 +160,7 @@ class AlertEngine:
         """Save state, store what is queued, then stop."""
         self._stop.set()
         self._ticker.join(timeout)
-        self._queue_parked()
-        with self._lock:
-            self._queue.put(self._detector.snapshots())
+        self._save_state(everything=True)
         self._queue.put(None)
         self._worker.join(timeout)
 
@@ -176,8 +174,11 @@ class AlertEngine:
             if records[0].resident_id not in self._contexts:
                 self._fallback_context(records[0].device_id)
             decisions = self._detector.process(records)
-        if decisions:
-            self._submit(decisions, token)
+            # Queued under the lock that snapshots are taken under, so a saved detector
+            # state can never overtake the alert of a press it has seen: after a crash in
+            # between, the redelivered press would look like a copy and no alert be stored.
+            if decisions:
+                self._submit(decisions, token)
 
     def _submit(self, decisions: list[Decision], token: int | None) -> None:
         if token is not None:
@@ -292,15 +293,21 @@ class AlertEngine:
                     self._submit(decisions, None)
             if now - last_save >= self._timing.save_state_s:
                 last_save = now
-                with self._lock:
-                    changed = self._detector.snapshots()
-                if changed:
-                    self._queue.put(changed)
+                self._save_state()
             if self._parked or self._last_queued:  # release due triggers, forget quiet keys
                 self._queue_parked(due_by=now)
             if now - last_refresh >= self._timing.refresh_context_s:
                 last_refresh = now
                 self._refresh_contexts()
+
+    def _save_state(self, everything: bool = False) -> None:
+        """Queue the detector states for saving, behind every trigger they have seen: parked
+        (rate-limited) triggers are queued first, under the same lock as new decisions."""
+        with self._lock:
+            self._queue_parked()
+            changed = self._detector.snapshots()
+            if changed or everything:
+                self._queue.put(changed)
 
     def _refresh_contexts(self) -> None:
         try:
