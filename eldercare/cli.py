@@ -84,6 +84,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                     batch_rows=settings.ingest_batch_rows, batch_ms=settings.ingest_batch_ms,
                     alert_settings=settings.alerts, direct=direct, on_refresh=direct.refresh,
                     raw_retention=timedelta(days=settings.raw_retention_days))
+    # Warn as a database outage uses up what the broker can queue for us (docs/ingest.md).
+    pipe.writer.outage_budget_s = settings.mqtt_queue_outage_s
     if args.stats_file:
         pipe.writer.lag_samples = []
     pipe.start()

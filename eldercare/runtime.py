@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from eldercare.services import (
+    BrokerQueue,
     ManagedProcess,
     MosquittoConfig,
     PostgresConfig,
@@ -104,6 +105,12 @@ def _pg_config(settings: Settings, sec: dict[str, str]) -> PostgresConfig:
     return PostgresConfig(settings.data_dir / "postgres", settings.pg_port, sec["pg_password"])
 
 
+def broker_queue(settings: Settings) -> BrokerQueue:
+    """The embedded broker's queue limits and save cadence, from the settings."""
+    return BrokerQueue(settings.mqtt_queue_outage_s, settings.mqtt_queue_rate,
+                       settings.mqtt_queue_message_bytes, settings.mqtt_autosave_changes)
+
+
 def start_embedded(settings: Settings) -> list[ManagedProcess]:
     """Start the embedded PostgreSQL and Mosquitto (unless already running); return children."""
     sec = _secrets(settings.data_dir)
@@ -114,7 +121,7 @@ def start_embedded(settings: Settings) -> list[ManagedProcess]:
     else:
         children.append(start_postgres(pg))
     mq = MosquittoConfig(settings.data_dir / "mosquitto", settings.mqtt_port, ADMIN_USER,
-                         sec["mqtt_admin_password"])
+                         sec["mqtt_admin_password"], queue=broker_queue(settings))
     if port_open(mq.port):
         logger.info("Mosquitto already listening on %d; using it", mq.port)
     else:

@@ -248,6 +248,35 @@ def _ensure_database(cfg: PostgresConfig) -> None:
 # --- Mosquitto --------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BrokerQueue:
+    """How much Mosquitto holds for one subscriber and how often it saves it (see
+    docs/ingest.md, "What a broker crash can lose").
+
+    Mosquitto 2.0 never refuses a publish because a subscriber's queue is full: it PUBACKs
+    and silently drops. So the limits are sized to hold a database outage of `outage_s` at
+    `rate` msg/s (plus the pipeline's receive window, which the broker does not count), with
+    `message_bytes` of payload per message as a memory guard against bigger payloads.
+    Persistence saves after `autosave_changes` queue changes (not every 30 s), so what a
+    SIGKILL can lose is a count, whatever the rate.
+    """
+
+    outage_s: int = 600
+    rate: int = 2_000
+    message_bytes: int = 256
+    autosave_changes: int = 10_000
+
+    @property
+    def max_messages(self) -> int:
+        """`max_queued_messages`: the outage's worth of messages."""
+        return self.outage_s * self.rate
+
+    @property
+    def max_bytes(self) -> int:
+        """`max_queued_bytes`: payload bytes of those messages at `message_bytes` each."""
+        return self.max_messages * self.message_bytes
+
+
 @dataclass
 class MosquittoConfig:
     """Where and how an embedded Mosquitto runs."""
@@ -257,6 +286,7 @@ class MosquittoConfig:
     admin_user: str
     admin_password: str
     persistence: bool = True
+    queue: BrokerQueue = BrokerQueue()
 
 
 def dynsec_plugin() -> str:
@@ -274,7 +304,8 @@ def _mosquitto_conf(cfg: MosquittoConfig, user: str | None) -> str:
         f"listener {cfg.port} 127.0.0.1",
         "set_tcp_nodelay true",
         "max_inflight_messages 1000",
-        "max_queued_messages 100000",
+        f"max_queued_messages {cfg.queue.max_messages}",
+        f"max_queued_bytes {cfg.queue.max_bytes}",
         "max_packet_size 65536",
         f"plugin {dynsec_plugin()}",
         f"plugin_opt_config_file {cfg.data_dir / 'dynamic-security.json'}",
@@ -286,7 +317,10 @@ def _mosquitto_conf(cfg: MosquittoConfig, user: str | None) -> str:
     ]
     if cfg.persistence:
         lines += ["persistence true", f"persistence_location {cfg.data_dir}/",
-                  "autosave_interval 30"]
+                  # Save after this many queued/dequeued messages (Mosquitto 2.0 writes
+                  # the whole store each time; the count bounds what a SIGKILL loses).
+                  "autosave_on_changes true",
+                  f"autosave_interval {cfg.queue.autosave_changes}"]
     if user:
         lines.append(f"user {user}")
     return "\n".join(lines) + "\n"

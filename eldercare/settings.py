@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     web_streams_per_address: int = Field(
         default=20, ge=1,
         description="Open live alert streams per client address; the oldest closes.")
+    mqtt_queue_outage_s: int = Field(
+        default=600, ge=1,
+        description="Embedded broker: seconds of database outage its queue for the pipeline "
+                    "holds at mqtt_queue_rate without dropping (docs/ingest.md).")
+    mqtt_queue_rate: int = Field(
+        default=2_000, ge=1, description="Embedded broker: msg/s the queue is sized for.")
+    mqtt_queue_message_bytes: int = Field(
+        default=256, ge=1,
+        description="Embedded broker: payload bytes per queued message the byte limit allows.")
+    mqtt_autosave_changes: int = Field(
+        default=10_000, ge=1,
+        description="Embedded broker: save its store after this many queue changes; bounds "
+                    "what a broker crash loses (docs/ingest.md).")
     ingest_batch_rows: int = Field(default=5000, ge=1)
     ingest_batch_ms: int = Field(default=200, ge=1)
     registry_refresh_s: float = Field(default=5.0, gt=0)

@@ -196,6 +196,18 @@ def write_isolating(conn: psycopg.Connection[Any], batch: Batch) -> None:
                 parts.extend(_halves(part))
 
 
+OUTAGE_WARN_FRACTIONS = (0.5, 0.8, 1.0)
+"""Fractions of the broker queue's outage budget at which a database outage is warned of."""
+
+
+def outage_warnings_due(outage_s: float, budget_s: float | None) -> int:
+    """How many of the outage warnings (OUTAGE_WARN_FRACTIONS) an outage this long has
+    earned; 0 without a budget."""
+    if budget_s is None:
+        return 0
+    return sum(1 for f in OUTAGE_WARN_FRACTIONS if outage_s >= f * budget_s)
+
+
 class IngestWriter:
     """Thread that batches records, COPYs them, and acknowledges after each commit.
 
@@ -204,8 +216,12 @@ class IngestWriter:
     """
 
     def __init__(self, database_url: str, ack: Ack, max_rows: int = 5000,
-                 max_age_s: float = 0.2, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_age_s: float = 0.2, clock: Callable[[], float] = time.monotonic,
+                 outage_budget_s: float | None = None) -> None:
         self._url = database_url
+        self.outage_budget_s = outage_budget_s
+        self._outage_since: float | None = None
+        self._outage_warned = 0
         self._ack = ack
         self._clock = clock
         self._batcher = Batcher(max_rows, max_age_s)
@@ -276,6 +292,7 @@ class IngestWriter:
             except psycopg.OperationalError as exc:
                 self.failures += 1
                 logger.warning("database write failed (%s); retrying in %.1fs", exc, delay)
+                self._warn_outage()
                 self._drop_connection()
                 if self._stop and delay > 5:
                     logger.error("giving up on %d rows at shutdown; broker will redeliver",
@@ -283,12 +300,35 @@ class IngestWriter:
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        if self._outage_since is not None:
+            logger.info("database back after %.0f s of outage", self._clock() - self._outage_since)
+            self._outage_since, self._outage_warned = None, 0
         self.committed_rows += batch.rows
         self.committed_batches += 1
         if batch.tokens:
             self._ack(batch.tokens)
         if self.lag_samples is not None and batch.telemetry:
             self._sample_lag(batch)
+
+    def _warn_outage(self) -> None:
+        """Warn as the outage nears what the broker's queue holds for this pipeline.
+
+        The broker's queue depth for us cannot be observed (Mosquitto 2.0 publishes no
+        per-client depth, and the pipeline account may not read $SYS), and the pipeline
+        stops receiving at its window; so the outage's duration against the queue's
+        budget in seconds (docs/ingest.md) is the signal.
+        """
+        now = self._clock()
+        if self._outage_since is None:
+            self._outage_since = now
+        due = outage_warnings_due(now - self._outage_since, self.outage_budget_s)
+        if due > self._outage_warned:
+            self._outage_warned = due
+            logger.warning(
+                "database down for %.0f s, %.0f %% of the %.0f s the broker's queue holds for "
+                "this pipeline; past that the broker drops new messages while still "
+                "acknowledging them (docs/ingest.md)", now - self._outage_since,
+                100 * OUTAGE_WARN_FRACTIONS[due - 1], self.outage_budget_s)
 
     def _sample_lag(self, batch: Batch) -> None:
         """Benchmarks: record (commit time, publish-to-commit lag) of every `_lag_every`-th

@@ -6,11 +6,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from eldercare import db
+from eldercare.services import free_port
 from gateway.gateway import dead_letter
 from gateway.records import EventRecord, StatusRecord, TelemetryRecord
 from gateway.schema import EventType
 from ingest.batch import Batch
-from ingest.writer import IngestWriter, write_batch
+from ingest.writer import IngestWriter, outage_warnings_due, write_batch
 from tests.helpers import count, wait_until
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
@@ -135,3 +136,38 @@ def test_lag_samples_weigh_each_batch_by_its_size():
     lags = [lag for _, lag in writer.lag_samples]
     old = [lag for lag in lags if lag > min(lags) + 12 * 3600]
     assert len(old) == len(lags) - len(old) > 0
+
+
+def test_outage_warnings_are_due_at_fractions_of_the_broker_budget():
+    assert [outage_warnings_due(s, 600) for s in (0, 299, 300, 479, 480, 600, 9_999)] \
+        == [0, 0, 1, 1, 2, 3, 3]
+    assert outage_warnings_due(9_999, None) == 0
+
+
+class SteppingClock:
+    """A monotonic clock that moves `step` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_a_database_outage_is_warned_of_against_the_broker_budget(caplog):
+    caplog.set_level("WARNING", logger="ingest.writer")
+    down = f"postgresql://nobody:x@127.0.0.1:{free_port()}/none?connect_timeout=1"
+    writer = IngestWriter(down, lambda tokens: None, max_rows=1, max_age_s=0.01,
+                          clock=SteppingClock(100.0), outage_budget_s=600)
+    writer.start()
+    try:
+        writer.add((readings(1)[0],), token=1)
+        wait_until(lambda: sum("the broker's queue holds" in r.getMessage()
+                               for r in caplog.records) == 3, timeout=60,
+                   what="three outage warnings")
+    finally:
+        writer.stop(timeout=0.1)
+    warned = [m for m in (r.getMessage() for r in caplog.records)
+              if "the broker's queue holds" in m]
+    assert [m.split(", ")[1].split(" %")[0] for m in warned] == ["50", "80", "100"]
