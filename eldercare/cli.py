@@ -21,9 +21,16 @@ import psycopg
 
 from alerts.overrides import OverrideError
 from eldercare import accounts, db
-from eldercare.runtime import Runtime, resolve, start_embedded
+from eldercare.runtime import (
+    Runtime,
+    embedded_starters,
+    ensure_pipeline_account,
+    resolve,
+    start_embedded,
+)
 from eldercare.services import ManagedProcess, ServiceError, die_with_parent, port_open
 from eldercare.settings import Settings
+from eldercare.supervisor import Supervisor
 from gateway.broker_admin import BrokerAdmin, BrokerAdminError
 from gateway.schema import DeviceType
 
@@ -50,15 +57,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
-    """Block until SIGINT/SIGTERM, or until `check` returns a reason to stop."""
+def _wait_for_signal(tick: Callable[[], None] | None = None, every_s: float = 0.2) -> None:
+    """Block until SIGINT/SIGTERM, calling `tick` (the supervisor's poll) every `every_s`."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        if check is not None and (reason := check()):
-            logger.error("%s; shutting down", reason)
-            return
+    while not stop.wait(every_s):
+        if tick is not None:
+            tick()
 
 
 # --- long-running parts ---------------------------------------------------------------
@@ -213,10 +219,17 @@ def _prepare(settings: Settings) -> tuple[Runtime, list[ManagedProcess]]:
 
 
 def _run_platform(args: argparse.Namespace, demo: bool) -> int:
+    """Start every part under one supervisor that restarts what crashes (eldercare.supervisor)
+    and stops everything, in reverse order, on Ctrl-C/SIGTERM."""
     settings = _settings(args)
-    rt, services = _prepare(settings)  # ServiceError is reported by main()
-    children: list[ManagedProcess] = services[:]
+    rt = resolve(settings)
+    supervisor = Supervisor()
     try:
+        if rt.embedded:
+            for name, start in embedded_starters(settings):
+                supervisor.add(name, start)  # ServiceError at first start: reported by main()
+            ensure_pipeline_account(settings)
+        db.migrate(rt.database_url)
         logins = None
         if demo:
             from eldercare.seed import seed_demo
@@ -225,19 +238,22 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
                                homes=settings.demo_homes)
         extra = ["--sites", ",".join(settings.sites)] if settings.sites else []
         env = _children_env(settings, rt)
-        apps = [_child("pipeline", ["pipeline", *extra], env),
-                _child("dashboard", ["dashboard"], env), _child("jobs", ["jobs"], env)]
-        children += apps
+        parts = [("pipeline", ["pipeline", *extra]), ("dashboard", ["dashboard"]),
+                 ("jobs", ["jobs"])]
         if demo:
-            children.append(_child("simulators", ["simulate"], env))
+            parts.append(("simulators", ["simulate"]))
+        for name, argv in parts:
+            supervisor.add(name, _starter(name, argv, env))
         _banner(settings, rt, logins)
-        _wait_for_signal(lambda: next((f"{c.name} exited with code {c.proc.returncode}"
-                                       for c in children if not c.alive()), None))
+        _wait_for_signal(supervisor.poll)
     finally:
-        for child in reversed(children):
-            child.stop()
+        supervisor.stop_all()
         print("eldercare stopped.")
     return 0
+
+
+def _starter(name: str, argv: list[str], env: dict[str, str]) -> Callable[[], ManagedProcess]:
+    return lambda: _child(name, argv, env)
 
 
 def _banner(settings: Settings, rt: Runtime, logins: list[Any] | None) -> None:
