@@ -90,7 +90,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     pipe = Pipeline(rt.mqtt, rt.database_url, settings.sites, name=args.name,
                     batch_rows=settings.ingest_batch_rows, batch_ms=settings.ingest_batch_ms,
                     alert_settings=settings.alerts, direct=direct, on_refresh=direct.refresh,
-                    raw_retention=timedelta(days=settings.raw_retention_days))
+                    raw_retention=timedelta(days=settings.raw_retention_days),
+                    registry_cache=rt.data_dir / f"registry-cache-{args.name}.json")
     if args.stats_file:
         pipe.writer.lag_samples = []
     pipe.start()
