@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from alerts.overrides import OverrideError
-from eldercare import accounts, db
+from eldercare import accounts, db, systemd
 from eldercare.runtime import (
     Runtime,
     embedded_starters,
@@ -32,6 +32,7 @@ from eldercare.services import ManagedProcess, ServiceError, die_with_parent, po
 from eldercare.settings import Settings
 from eldercare.supervisor import Supervisor
 from gateway.broker_admin import BrokerAdmin, BrokerAdminError
+from gateway.presence import Presence, part_name
 from gateway.schema import DeviceType
 
 logger = logging.getLogger("eldercare")
@@ -58,13 +59,41 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _wait_for_signal(tick: Callable[[], None] | None = None, every_s: float = 0.2) -> None:
-    """Block until SIGINT/SIGTERM, calling `tick` (the supervisor's poll) every `every_s`."""
+    """Block until SIGINT/SIGTERM, calling `tick` (the supervisor's poll, the systemd
+    watchdog) every `every_s`."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(every_s):
         if tick is not None:
             tick()
+    systemd.stopping()
+
+
+def _watchdog(healthy: Callable[[], bool]) -> Callable[[], None]:
+    """A tick that tells systemd "still alive" (WATCHDOG=1) only while `healthy()`: a process
+    whose worker thread died stops pinging, and systemd restarts it (deploy/systemd/)."""
+    interval = systemd.watchdog_interval_s()
+    last = [0.0]
+
+    def tick() -> None:
+        now = time.monotonic()
+        if now - last[0] >= interval:
+            if healthy():
+                systemd.watchdog()
+            else:
+                logger.error("a worker thread has died; no longer telling the watchdog "
+                             "this process is alive")
+            last[0] = now
+    return tick
+
+
+def _threads_alive(*names: str) -> Callable[[], bool]:
+    """Whether threads of these names are running (the parts a process cannot work without)."""
+    def check() -> bool:
+        alive = {t.name for t in threading.enumerate() if t.is_alive()}
+        return all(name in alive for name in names)
+    return check
 
 
 # --- long-running parts ---------------------------------------------------------------
@@ -100,9 +129,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     # thread for tens of ms (an SOS waited behind them).
     gc.collect()
     gc.freeze()
+    presence = Presence(rt.mqtt, part_name("pipeline", args.name))
+    presence.start()
     cpu0 = cpu_seconds()
-    _wait_for_signal()
+    systemd.ready()
+    _wait_for_signal(_watchdog(_threads_alive("ingest-writer", "alert-worker")))
     pipe.stop()
+    presence.stop()
     direct.close()
     if args.stats_file:
         samples = pipe.writer.lag_samples or []
@@ -127,9 +160,38 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                              max_per_address=settings.web_streams_per_address)
     app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes, mqtt=rt.mqtt,
                      stream_settings=streams)
+    _http_watchdog(settings.web_host, settings.web_port)
     serve(app, settings.web_host, settings.web_port,
           trusted_proxies=settings.web_trusted_proxies)
     return 0
+
+
+def _http_watchdog(host: str, port: int) -> None:
+    """Under systemd: READY=1 once the web app answers, then WATCHDOG=1 each time it answers
+    /api/v1/health (any HTTP status: a 503 for a database outage is an answer; a hung event
+    loop is not). Pings from a thread of the same process would prove nothing more."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return
+    import httpx
+
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/api/v1/health"  # noqa: S104
+    interval = systemd.watchdog_interval_s()
+
+    def run() -> None:
+        started = False
+        while True:
+            try:
+                httpx.get(url, timeout=max(1.0, interval))
+            except httpx.HTTPError:
+                time.sleep(0.5 if not started else interval)
+                continue
+            if not started:
+                systemd.ready()
+                started = True
+            systemd.watchdog()
+            time.sleep(interval)
+
+    threading.Thread(target=run, name="systemd-watchdog", daemon=True).start()
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -187,10 +249,15 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     dispatcher = Dispatcher(rt.database_url, settings.notify, rt.mqtt)
     escalation.start()
     dispatcher.start()
-    _wait_for_signal()
+    presence = Presence(rt.mqtt, part_name("jobs"))
+    presence.start()
+    systemd.ready()
+    healthy = _threads_alive("escalation", "notify-dispatcher")
+    _wait_for_signal(_watchdog(lambda: healthy() and scheduler.running))
     escalation.stop()
     dispatcher.stop()
     scheduler.shutdown(wait=True)
+    presence.stop()
     return 0
 
 
@@ -230,7 +297,7 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
             for name, start in embedded_starters(settings):
                 supervisor.add(name, start)  # ServiceError at first start: reported by main()
             ensure_pipeline_account(settings)
-        db.migrate(rt.database_url)
+        _migrate_when_up(rt.database_url)
         logins = None
         if demo:
             from eldercare.seed import seed_demo
@@ -251,6 +318,19 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
         supervisor.stop_all()
         print("eldercare stopped.")
     return 0
+
+
+def _migrate_when_up(url: str) -> None:
+    """Migrate, waiting for an external database that is not up yet (Ctrl-C stops the wait):
+    `serve` starts with its dependencies down, like each of its parts."""
+    while True:
+        try:
+            db.migrate(url)
+            return
+        except psycopg.OperationalError as exc:
+            reason = (str(exc).strip().splitlines() or ["refused"])[0]
+            logger.warning("database unavailable (%s); retrying in 2 s", reason)
+            time.sleep(2)
 
 
 def _starter(name: str, argv: list[str], env: dict[str, str]) -> Callable[[], ManagedProcess]:
