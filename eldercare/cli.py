@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import http.client
 import json
 import logging
 import os
@@ -172,24 +173,29 @@ def _http_watchdog(host: str, port: int) -> None:
     loop is not). Pings from a thread of the same process would prove nothing more."""
     if not os.environ.get("NOTIFY_SOCKET"):
         return
-    import httpx
-
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/api/v1/health"  # noqa: S104
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - bind-all
     interval = systemd.watchdog_interval_s()
+
+    def answers() -> bool:
+        conn = http.client.HTTPConnection(target, port, timeout=max(1.0, interval))
+        try:
+            conn.request("GET", "/api/v1/health")
+            conn.getresponse().read()
+            return True
+        except (OSError, http.client.HTTPException):  # refused, reset, timed out, garbled
+            return False
+        finally:
+            conn.close()
 
     def run() -> None:
         started = False
         while True:
-            try:
-                httpx.get(url, timeout=max(1.0, interval))
-            except httpx.HTTPError:
-                time.sleep(0.5 if not started else interval)
-                continue
-            if not started:
-                systemd.ready()
-                started = True
-            systemd.watchdog()
-            time.sleep(interval)
+            if answers():
+                if not started:
+                    systemd.ready()
+                    started = True
+                systemd.watchdog()
+            time.sleep(interval if started else 0.5)
 
     threading.Thread(target=run, name="systemd-watchdog", daemon=True).start()
 

@@ -167,6 +167,10 @@ class _HealthPoller:
             except httpx.HTTPError as exc:
                 self.failures.append(repr(exc))
 
+    def wait_beyond(self, answers: int, what: str) -> None:
+        """Wait until the web app has answered more than `answers` times."""
+        wait_until(lambda: self.answers > answers, timeout=30, what=what)
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
@@ -184,23 +188,15 @@ def test_serve_restarts_each_killed_child_while_the_web_app_answers(demo_dir):
         serve.wait_banner()
         root = serve.proc.pid
         for name in ("pipeline", "jobs", "mosquitto", "postgres"):
-            pid = wait_until(lambda n=name: _child_pid(root, n), timeout=60, what=name)
             poller = _HealthPoller(health)
-            wait_until(lambda p=poller: p.answers > 0, timeout=30, what="web app answers")
-            _kill(pid)
-            wait_until(lambda n=name, p=pid: _child_pid(root, n) not in (None, p), timeout=60,
-                       what=f"{name} restarted")
-            answered = poller.answers
-            wait_until(lambda p=poller, a=answered: p.answers > a, timeout=30,
-                       what="web app answers after the restart")
+            poller.wait_beyond(0, "web app answers")
+            _kill_and_wait(root, name)
+            poller.wait_beyond(poller.answers, f"web app answers after the {name} restart")
             poller.stop()
             assert poller.failures == [], (name, poller.failures)
             assert f"{name} exited (signal SIGKILL)" in serve.text
             assert f"{name} restarted" in serve.text
-        pid = wait_until(lambda: _child_pid(root, "dashboard"), timeout=60, what="dashboard")
-        _kill(pid)
-        wait_until(lambda: _child_pid(root, "dashboard") not in (None, pid), timeout=60,
-                   what="dashboard restarted")
+        _kill_and_wait(root, "dashboard")
         wait_until(lambda: _answers(health), timeout=60, what="web app back")
         assert "dashboard exited (signal SIGKILL)" in serve.text
         assert serve.proc.poll() is None, serve.text
@@ -209,10 +205,19 @@ def test_serve_restarts_each_killed_child_while_the_web_app_answers(demo_dir):
     assert code == 0, serve.text
 
 
-def _kill(pid: int) -> None:
+def _kill_and_wait(root: int, name: str) -> None:
+    """SIGKILL the child `name` of `serve` (pid `root`); wait for its successor."""
     import os
 
+    pid = wait_until(lambda: _child_pid(root, name), timeout=60, what=name)
+    assert pid is not None
     os.kill(pid, signal.SIGKILL)
+
+    def successor() -> bool:
+        now = _child_pid(root, name)
+        return now is not None and now != pid
+
+    wait_until(successor, timeout=60, what=f"{name} restarted")
 
 
 def _answers(url: str) -> bool:
