@@ -177,7 +177,8 @@ def _http_watchdog(host: str, port: int) -> None:
     interval = systemd.watchdog_interval_s()
 
     def answers() -> bool:
-        conn = http.client.HTTPConnection(target, port, timeout=max(1.0, interval))
+        # The timeout outlasts the health check's own 2 s wait for a database connection.
+        conn = http.client.HTTPConnection(target, port, timeout=max(5.0, interval))
         try:
             conn.request("GET", "/api/v1/health")
             conn.getresponse().read()

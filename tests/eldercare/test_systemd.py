@@ -76,12 +76,17 @@ def notify_socket() -> Iterator[_NotifySocket]:
     ns.close()
 
 
+@pytest.mark.parametrize("database_up", [True, False], ids=["db-up", "db-down"])
 @pytest.mark.parametrize("command", ["pipeline", "dashboard", "jobs"])
 def test_process_tells_systemd_it_is_ready_then_keeps_the_watchdog_fed(
-        command: str, clean_db: str, broker: Broker, notify_socket: _NotifySocket) -> None:
+        command: str, database_up: bool, clean_db: str, broker: Broker,
+        notify_socket: _NotifySocket) -> None:
+    """Each process starts, says READY=1 and keeps the watchdog fed, also while its database
+    is down (it waits for it instead of exiting: the unit needs no ordering on it)."""
     name = f"sd{time.time_ns()}"
+    url = clean_db if database_up else f"postgresql://nobody:pw@127.0.0.1:{free_port()}/none"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
-    env.update({"ELDERCARE_DATABASE_URL": clean_db, "ELDERCARE_MQTT_URL": broker.pipeline.url(),
+    env.update({"ELDERCARE_DATABASE_URL": url, "ELDERCARE_MQTT_URL": broker.pipeline.url(),
                 "ELDERCARE_JWT_SECRET": "x" * 40,
                 "ELDERCARE_DATA_DIR": tempfile.mkdtemp(prefix="eldercare-sd-"),
                 "ELDERCARE_WEB_PORT": str(free_port()),
