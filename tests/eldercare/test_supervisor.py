@@ -14,7 +14,7 @@ import pytest
 
 from eldercare.services import ManagedProcess
 from eldercare.supervisor import Backoff, RestartPolicy, Supervisor, exit_cause
-from tests.eldercare.test_demo import _descendants, _flags, _flags_only_env, _Platform
+from tests.eldercare.test_demo import _flags, _flags_only_env, _kill_and_wait, _Platform
 from tests.helpers import wait_until
 
 
@@ -120,34 +120,6 @@ def test_a_child_that_cannot_start_is_retried_and_the_others_keep_running(caplog
 # --- a real `eldercare serve` ---------------------------------------------------------
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    except OSError:
-        return []
-
-
-def _child_pid(root: int, name: str) -> int | None:
-    """The pid of the supervised child `name` (the process directly below `serve`)."""
-    direct = {int(p) for p in _descendants(root)
-              if _parent(p) == root}
-    for pid in direct:
-        argv = _cmdline(pid)
-        program = Path(argv[0]).name if argv else ""
-        if name in ("postgres", "mosquitto") and program == name:
-            return pid
-        if program.startswith("python") and argv[3:4] == [name]:
-            return pid
-    return None
-
-
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return -1
-
-
 class _HealthPoller:
     """Polls /api/v1/health in the background and counts the times nothing answered."""
 
@@ -203,21 +175,6 @@ def test_serve_restarts_each_killed_child_while_the_web_app_answers(demo_dir):
     finally:
         code = serve.interrupt()
     assert code == 0, serve.text
-
-
-def _kill_and_wait(root: int, name: str) -> None:
-    """SIGKILL the child `name` of `serve` (pid `root`); wait for its successor."""
-    import os
-
-    pid = wait_until(lambda: _child_pid(root, name), timeout=60, what=name)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-
-    def successor() -> bool:
-        now = _child_pid(root, name)
-        return now is not None and now != pid
-
-    wait_until(successor, timeout=60, what=f"{name} restarted")
 
 
 def _answers(url: str) -> bool:
