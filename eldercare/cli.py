@@ -304,7 +304,9 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
             for name, start in embedded_starters(settings):
                 supervisor.add(name, start)  # ServiceError at first start: reported by main()
             ensure_pipeline_account(settings)
-        _migrate_when_up(rt.database_url)
+            db.migrate(rt.database_url)  # the embedded database is up: it was waited for
+        else:
+            _migrate_when_up(rt.database_url)
         logins = None
         if demo:
             from eldercare.seed import seed_demo
@@ -329,7 +331,8 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
 
 def _migrate_when_up(url: str) -> None:
     """Migrate, waiting for an external database that is not up yet (Ctrl-C stops the wait):
-    `serve` starts with its dependencies down, like each of its parts."""
+    `serve` starts with its dependencies down, like each of its parts. Each failed attempt
+    is logged with its reason (a wrong password shows up there, not as a silent wait)."""
     while True:
         try:
             db.migrate(url)

@@ -12,8 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from eldercare.pipeline import session_client_ids
 from eldercare.services import ManagedProcess
 from eldercare.supervisor import Backoff, RestartPolicy, Supervisor, exit_cause
+from gateway.presence import part_topic
+from tests.conftest import Broker
+from tests.dashboard.stream_helpers import bus_publisher
 from tests.eldercare.test_demo import _flags, _flags_only_env, _kill_and_wait, _Platform
 from tests.helpers import wait_until
 
@@ -195,3 +199,44 @@ def demo_dir():
     os.chmod(path, 0o755)  # noqa: S103 - services drop privileges when we are root
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def test_serve_waits_for_an_external_database_that_is_down(own_pg, broker, demo_dir):
+    """`serve` with an external database that is down at start waits for it (and says so)
+    instead of exiting; once it is up, everything starts."""
+    from eldercare.services import free_port, start_postgres
+
+    cfg, procs = own_pg
+    procs[0].stop()
+    env = _flags_only_env()
+    env.update({"ELDERCARE_DATABASE_URL": cfg.url, "ELDERCARE_MQTT_URL": broker.pipeline.url(),
+                "ELDERCARE_MQTT_ADMIN_URL": broker.admin.url(),
+                "ELDERCARE_JWT_SECRET": "y" * 40, "ELDERCARE_DATA_DIR": str(demo_dir)})
+    serve = _Platform(["serve", "--web-port", str(free_port())], env)
+    try:
+        wait_until(lambda: "database unavailable" in serve.text or serve.proc.poll() is not None,
+                   timeout=60, what="serve says it waits for the database")
+        assert serve.proc.poll() is None, serve.text
+        procs[0] = start_postgres(cfg)
+        serve.wait_banner()
+    finally:
+        code = serve.interrupt()
+        _forget_main_pipeline(broker)
+    assert code == 0, serve.text
+
+
+def _forget_main_pipeline(broker: Broker) -> None:
+    """The session broker outlives this test: drop the persistent sessions of the `main`
+    pipeline `serve` ran (they would queue every later test's messages) and its part states."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    for client_id in session_client_ids("main"):
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=MQTTProtocolVersion.MQTTv5)
+        client.username_pw_set(broker.pipeline.username, broker.pipeline.password)
+        client.connect("127.0.0.1", broker.port, clean_start=True)
+        client.disconnect()  # session expiry 0 (the default): the session ends here
+    with bus_publisher(broker.pipeline) as pub:
+        for part in ("pipeline", "jobs"):
+            pub.publish_raw(part_topic(part), b"", retain=True)
