@@ -8,6 +8,8 @@ One `AlertStream` per process feeds every open stream:
 - one paho-mqtt client subscribes to the internal alert bus (`alerts.bus`) and relays each
   `AlertEvent` as a `pending` event, so a new alert reaches the screens even before, or
   without, the database;
+- the same client follows the retained part states (`gateway.presence`: pipeline, jobs) and
+  relays them as `parts` events, so the duty screen says which parts are down and since when;
 - every subscriber has a bounded queue: a client that cannot keep up has its stream closed
   (it reconnects and reloads) and never slows anyone else down.
 
@@ -29,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -53,6 +56,7 @@ from dashboard.scope import SITE_ROLES, Scope, Where
 from dashboard.throttle import client_key
 from eldercare.accounts import Role
 from gateway.broker_admin import MqttEndpoint
+from gateway.presence import PARTS_FILTER, PARTS_ROOT, PartState, read_state
 
 logger = logging.getLogger(__name__)
 
@@ -311,10 +315,12 @@ class Hub:
         return sum(self._offer(sub, family if sub.audience.role is Role.FAMILY else data)
                    for sub in list(self._subs) if sub.audience.admits(site, resident_id))
 
-    def publish_all(self, data: bytes) -> None:
-        """Queue a message for every subscriber."""
+    def publish_all(self, data: bytes, staff_only: bool = False) -> None:
+        """Queue a message for every subscriber (only staff's with `staff_only`: which parts
+        of the platform are down is the care centre's business, not families')."""
         for sub in list(self._subs):
-            self._offer(sub, data)
+            if not (staff_only and sub.audience.role is Role.FAMILY):
+                self._offer(sub, data)
 
     def close_all(self, reason: str) -> None:
         """End every open stream."""
@@ -340,9 +346,11 @@ class BusBridge:
     """The internal alert bus relayed into asyncio: one paho client (own thread) per process."""
 
     def __init__(self, endpoint: MqttEndpoint, on_event: Callable[[AlertEvent], None],
-                 on_state: Callable[[bool], None], max_delay_s: float) -> None:
+                 on_state: Callable[[bool], None], max_delay_s: float,
+                 on_part: Callable[[PartState, bool], None] | None = None) -> None:
         self._endpoint = endpoint
         self._on_event = on_event
+        self._on_part = on_part
         self._on_state = on_state
         self._max_delay = max(1, int(max_delay_s))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -385,7 +393,7 @@ class BusBridge:
                          self._endpoint.host, self._endpoint.port, self._endpoint.username,
                          reason)
             return
-        client.subscribe(BUS_FILTER, qos=1)
+        client.subscribe([(BUS_FILTER, 1), (PARTS_FILTER, 1)])
 
     def _subscribed(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any,
                     _props: Any) -> None:
@@ -403,6 +411,13 @@ class BusBridge:
         self._call(self._on_state, False)
 
     def _message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.startswith(PARTS_ROOT + "/"):
+            if not msg.payload:
+                return  # an operator cleared a retired part's retained state
+            state = read_state(msg.topic, bytes(msg.payload))
+            if state is not None and self._on_part is not None:
+                self._call(self._on_part, state, bool(msg.retain))
+            return
         try:
             event = decode_event(bytes(msg.payload))
         except ValidationError as exc:
@@ -443,6 +458,7 @@ class AlertStream:
         self._known: dict[int, _Known] = {}
         self._accepting = False
         self._backoff = Backoff(self.settings.backoff_min_s, self.settings.backoff_max_s)
+        self.parts: dict[str, PartState] = {}
 
     # --- life cycle ---
 
@@ -458,7 +474,7 @@ class AlertStream:
         )]
         if self._mqtt is not None:
             self._bus = BusBridge(self._mqtt, self._on_bus_event, self._set_bus,
-                                  self.settings.backoff_max_s)
+                                  self.settings.backoff_max_s, self._on_part)
             self._bus.start(asyncio.get_running_loop())
 
     def end_streams(self, reason: str = SHUTTING_DOWN) -> None:
@@ -522,7 +538,8 @@ class AlertStream:
         """Start delivering to a subscriber; its first message is `ready`."""
         hello = {"user": sub.user.username, "role": sub.user.role.value,
                  "site_id": sub.user.site_id, "heartbeat_s": self.settings.heartbeat_s,
-                 **self._status()}
+                 **self._status(),
+                 "parts": {} if sub.user.role is Role.FAMILY else self._parts()}
         sub.offer(f"retry: {self.settings.retry_ms}\n\n".encode()
                   + sse("ready", json.dumps(hello)))
         if self._accepting:
@@ -554,6 +571,27 @@ class AlertStream:
             return
         self.bus_up = up
         self.hub.publish_all(sse("status", json.dumps(self._status())))
+
+    def _parts(self) -> dict[str, Any]:
+        return {name: state.model_dump(mode="json", exclude={"part"})
+                for name, state in sorted(self.parts.items())}
+
+    def _on_part(self, state: PartState, retained: bool) -> None:
+        """A part came up or went down (runs on the event loop). A Last Will carries no
+        time: one that arrives live is stamped now; a retained one (the part went down
+        before this process connected) stays without a time."""
+        before = self.parts.get(state.part)
+        if not state.up and state.since is None:
+            if before is not None and not before.up:
+                return  # the same outage again (the retained copy after a reconnect)
+            if not retained:
+                state = state.model_copy(update={"since": datetime.now(UTC)})
+        if before == state:
+            return
+        self.parts[state.part] = state
+        if not state.up:
+            logger.warning("part %s is down (%s)", state.part, state.reason or "unknown")
+        self.hub.publish_all(sse("parts", json.dumps(self._parts())), staff_only=True)
 
     def _on_bus_event(self, event: AlertEvent) -> None:
         """Relay a bus event to the subscribers in scope (runs on the event loop)."""
@@ -797,7 +835,7 @@ AlertStreamDep = Annotated[AlertStream, Depends(get_alert_stream)]
 @router.get(
     "/alerts/stream", response_class=EventStreamResponse, status_code=status.HTTP_200_OK,
     responses={200: {"content": {"text/event-stream": {}},
-                     "description": "Events: ready, alert, pending, status, resync, close."},
+                     "description": "Events: ready, alert, pending, status, parts, resync, close."},
                401: {"description": "Missing, invalid or expired token"},
                503: {"description": "Database unavailable and your scope not known yet"}},
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import http.client
 import json
 import logging
 import os
@@ -20,11 +21,19 @@ from typing import Any
 import psycopg
 
 from alerts.overrides import OverrideError
-from eldercare import accounts, db
-from eldercare.runtime import Runtime, resolve, start_embedded
+from eldercare import accounts, db, systemd
+from eldercare.runtime import (
+    Runtime,
+    embedded_starters,
+    ensure_pipeline_account,
+    resolve,
+    start_embedded,
+)
 from eldercare.services import ManagedProcess, ServiceError, die_with_parent, port_open
 from eldercare.settings import Settings
+from eldercare.supervisor import Supervisor
 from gateway.broker_admin import BrokerAdmin, BrokerAdminError
+from gateway.presence import Presence, part_name
 from gateway.schema import DeviceType
 
 logger = logging.getLogger("eldercare")
@@ -50,15 +59,42 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _wait_for_signal(check: Callable[[], str | None] | None = None) -> None:
-    """Block until SIGINT/SIGTERM, or until `check` returns a reason to stop."""
+def _wait_for_signal(tick: Callable[[], None] | None = None, every_s: float = 0.2) -> None:
+    """Block until SIGINT/SIGTERM, calling `tick` (the supervisor's poll, the systemd
+    watchdog) every `every_s`."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        if check is not None and (reason := check()):
-            logger.error("%s; shutting down", reason)
-            return
+    while not stop.wait(every_s):
+        if tick is not None:
+            tick()
+    systemd.stopping()
+
+
+def _watchdog(healthy: Callable[[], bool]) -> Callable[[], None]:
+    """A tick that tells systemd "still alive" (WATCHDOG=1) only while `healthy()`: a process
+    whose worker thread died stops pinging, and systemd restarts it (deploy/systemd/)."""
+    interval = systemd.watchdog_interval_s()
+    last = [0.0]
+
+    def tick() -> None:
+        now = time.monotonic()
+        if now - last[0] >= interval:
+            if healthy():
+                systemd.watchdog()
+            else:
+                logger.error("a worker thread has died; no longer telling the watchdog "
+                             "this process is alive")
+            last[0] = now
+    return tick
+
+
+def _threads_alive(*names: str) -> Callable[[], bool]:
+    """Whether threads of these names are running (the parts a process cannot work without)."""
+    def check() -> bool:
+        alive = {t.name for t in threading.enumerate() if t.is_alive()}
+        return all(name in alive for name in names)
+    return check
 
 
 # --- long-running parts ---------------------------------------------------------------
@@ -83,7 +119,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     pipe = Pipeline(rt.mqtt, rt.database_url, settings.sites, name=args.name,
                     batch_rows=settings.ingest_batch_rows, batch_ms=settings.ingest_batch_ms,
                     alert_settings=settings.alerts, direct=direct, on_refresh=direct.refresh,
-                    raw_retention=timedelta(days=settings.raw_retention_days))
+                    raw_retention=timedelta(days=settings.raw_retention_days),
+                    registry_cache=rt.data_dir / f"registry-cache-{args.name}.json")
     # Warn as a database outage uses up what the broker can queue for us (docs/ingest.md).
     pipe.writer.outage_budget_s = settings.mqtt_queue_outage_s
     if args.stats_file:
@@ -94,9 +131,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     # thread for tens of ms (an SOS waited behind them).
     gc.collect()
     gc.freeze()
+    presence = Presence(rt.mqtt, part_name("pipeline", args.name))
+    presence.start()
     cpu0 = cpu_seconds()
-    _wait_for_signal()
+    systemd.ready()
+    _wait_for_signal(_watchdog(_threads_alive("ingest-writer", "alert-worker")))
     pipe.stop()
+    presence.stop()
     direct.close()
     if args.stats_file:
         samples = pipe.writer.lag_samples or []
@@ -121,9 +162,44 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                              max_per_address=settings.web_streams_per_address)
     app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes, mqtt=rt.mqtt,
                      stream_settings=streams)
+    _http_watchdog(settings.web_host, settings.web_port)
     serve(app, settings.web_host, settings.web_port,
           trusted_proxies=settings.web_trusted_proxies)
     return 0
+
+
+def _http_watchdog(host: str, port: int) -> None:
+    """Under systemd: READY=1 once the web app answers, then WATCHDOG=1 each time it answers
+    /api/v1/health (any HTTP status: a 503 for a database outage is an answer; a hung event
+    loop is not). Pings from a thread of the same process would prove nothing more."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - bind-all
+    interval = systemd.watchdog_interval_s()
+
+    def answers() -> bool:
+        # The timeout outlasts the health check's own 2 s wait for a database connection.
+        conn = http.client.HTTPConnection(target, port, timeout=max(5.0, interval))
+        try:
+            conn.request("GET", "/api/v1/health")
+            conn.getresponse().read()
+            return True
+        except (OSError, http.client.HTTPException):  # refused, reset, timed out, garbled
+            return False
+        finally:
+            conn.close()
+
+    def run() -> None:
+        started = False
+        while True:
+            if answers():
+                if not started:
+                    systemd.ready()
+                    started = True
+                systemd.watchdog()
+            time.sleep(interval if started else 0.5)
+
+    threading.Thread(target=run, name="systemd-watchdog", daemon=True).start()
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -182,10 +258,15 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     dispatcher = Dispatcher(rt.database_url, settings.notify, rt.mqtt)
     escalation.start()
     dispatcher.start()
-    _wait_for_signal()
+    presence = Presence(rt.mqtt, part_name("jobs"))
+    presence.start()
+    systemd.ready()
+    healthy = _threads_alive("escalation", "notify-dispatcher")
+    _wait_for_signal(_watchdog(lambda: healthy() and scheduler.running))
     escalation.stop()
     dispatcher.stop()
     scheduler.shutdown(wait=True)
+    presence.stop()
     return 0
 
 
@@ -215,10 +296,19 @@ def _prepare(settings: Settings) -> tuple[Runtime, list[ManagedProcess]]:
 
 
 def _run_platform(args: argparse.Namespace, demo: bool) -> int:
+    """Start every part under one supervisor that restarts what crashes (eldercare.supervisor)
+    and stops everything, in reverse order, on Ctrl-C/SIGTERM."""
     settings = _settings(args)
-    rt, services = _prepare(settings)  # ServiceError is reported by main()
-    children: list[ManagedProcess] = services[:]
+    rt = resolve(settings)
+    supervisor = Supervisor()
     try:
+        if rt.embedded:
+            for name, start in embedded_starters(settings):
+                supervisor.add(name, start)  # ServiceError at first start: reported by main()
+            ensure_pipeline_account(settings)
+            db.migrate(rt.database_url)  # the embedded database is up: it was waited for
+        else:
+            _migrate_when_up(rt.database_url)
         logins = None
         if demo:
             from eldercare.seed import seed_demo
@@ -227,19 +317,36 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
                                homes=settings.demo_homes)
         extra = ["--sites", ",".join(settings.sites)] if settings.sites else []
         env = _children_env(settings, rt)
-        apps = [_child("pipeline", ["pipeline", *extra], env),
-                _child("dashboard", ["dashboard"], env), _child("jobs", ["jobs"], env)]
-        children += apps
+        parts = [("pipeline", ["pipeline", *extra]), ("dashboard", ["dashboard"]),
+                 ("jobs", ["jobs"])]
         if demo:
-            children.append(_child("simulators", ["simulate"], env))
+            parts.append(("simulators", ["simulate"]))
+        for name, argv in parts:
+            supervisor.add(name, _starter(name, argv, env))
         _banner(settings, rt, logins)
-        _wait_for_signal(lambda: next((f"{c.name} exited with code {c.proc.returncode}"
-                                       for c in children if not c.alive()), None))
+        _wait_for_signal(supervisor.poll)
     finally:
-        for child in reversed(children):
-            child.stop()
+        supervisor.stop_all()
         print("eldercare stopped.")
     return 0
+
+
+def _migrate_when_up(url: str) -> None:
+    """Migrate, waiting for an external database that is not up yet (Ctrl-C stops the wait):
+    `serve` starts with its dependencies down, like each of its parts. Each failed attempt
+    is logged with its reason (a wrong password shows up there, not as a silent wait)."""
+    while True:
+        try:
+            db.migrate(url)
+            return
+        except psycopg.OperationalError as exc:
+            reason = (str(exc).strip().splitlines() or ["refused"])[0]
+            logger.warning("database unavailable (%s); retrying in 2 s", reason)
+            time.sleep(2)
+
+
+def _starter(name: str, argv: list[str], env: dict[str, str]) -> Callable[[], ManagedProcess]:
+    return lambda: _child(name, argv, env)
 
 
 def _banner(settings: Settings, rt: Runtime, logins: list[Any] | None) -> None:

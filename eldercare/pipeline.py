@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -27,7 +28,7 @@ from gateway.broker_admin import MqttEndpoint
 from gateway.deadlog import DeadLetterLog
 from gateway.gateway import DEFAULT_RAW_RETENTION, Accepted, Gateway, dead_letter
 from gateway.mqttclient import BufferedClient
-from gateway.registry import Registry
+from gateway.registry import Registry, RegistryUnavailable
 from gateway.schema import (
     ALL_SITES_FILTER,
     INTERNAL_TOPIC_ROOT,
@@ -159,11 +160,17 @@ class Pipeline:
                  alert_settings: AlertSettings | None = None,
                  direct: DirectNotify | None = None,
                  on_refresh: Refresh | None = None,
-                 raw_retention: timedelta = DEFAULT_RAW_RETENTION) -> None:
+                 raw_retention: timedelta = DEFAULT_RAW_RETENTION,
+                 registry_cache: Path | None = None) -> None:
         self.sites = sites
         self.filters = topic_filters(sites) + event_filters(sites)
         self._endpoint = mqtt_endpoint
-        self.registry = Registry(database_url)
+        # Messages of devices the registry cannot answer for yet (database down, device not
+        # in the cached registry): held unacknowledged, taken again when the registry loads.
+        self._parked: list[tuple[str, bytes, datetime, int | None]] = []
+        self._parked_lock = threading.Lock()
+        self.registry = Registry(database_url, cache_path=registry_cache,
+                                 on_load=self._take_parked)
         self.gateway = Gateway(self.registry.lookup, raw_retention=raw_retention)
         data_id, events_id = session_client_ids(name)
         self._data = self._session(data_id, topic_filters(sites), False, RECEIVE_MAXIMUM)
@@ -203,9 +210,15 @@ class Pipeline:
         return self._data.received + self._events.received
 
     def start(self) -> None:
-        """Load the registry, start the workers and connect to the broker."""
+        """Load the registry, start the workers and connect to the broker.
+
+        Nothing here needs the database: with it down, the registry comes from its cache
+        file, the alert engine starts without contexts and both catch up when it returns.
+        """
         count = self.registry.load()
-        logger.info("registry: %d devices; subscribing to %s", count, ", ".join(self.filters))
+        logger.info("registry: %d devices%s; subscribing to %s", count,
+                    " (cached: the database is down)" if self.registry.from_cache else "",
+                    ", ".join(self.filters))
         self.registry.start_listener()
         self.writer.start()
         self.alerts.start()
@@ -216,6 +229,21 @@ class Pipeline:
             session.client.connect_async(self._endpoint.host, self._endpoint.port,
                                          keepalive=30, clean_start=False, properties=props)
             session.client.loop_start()
+
+    def _take_parked(self) -> None:
+        """The registry (re)loaded from the database: take the messages held for it."""
+        with self._parked_lock:
+            parked, self._parked = self._parked, []
+        if parked:
+            logger.info("registry is back: taking %d held messages", len(parked))
+        for topic, payload, now, token in parked:
+            self._take(topic, payload, now, token)
+
+    @property
+    def parked(self) -> int:
+        """Messages held until the registry can say whose device sent them."""
+        with self._parked_lock:
+            return len(self._parked)
 
     def stop(self) -> None:
         """Stop taking messages, commit and acknowledge what was taken, then disconnect.
@@ -332,7 +360,12 @@ class Pipeline:
                             f"internal error in the pipeline: {exc!r}"), token)
 
     def _take(self, topic: str, payload: bytes, now: datetime, token: int | None) -> None:
-        result = self.gateway.process(topic, payload, now)
+        try:
+            result = self.gateway.process(topic, payload, now)
+        except RegistryUnavailable:
+            with self._parked_lock:
+                self._parked.append((topic, payload, now, token))
+            return
         if not isinstance(result, Accepted):
             self.dead_letters += 1
             self.dead_letter_log.record(result)

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -111,22 +112,46 @@ def broker_queue(settings: Settings) -> BrokerQueue:
                        settings.mqtt_queue_message_bytes, settings.mqtt_autosave_changes)
 
 
-def start_embedded(settings: Settings) -> list[ManagedProcess]:
-    """Start the embedded PostgreSQL and Mosquitto (unless already running); return children."""
+EmbeddedStarter = tuple[str, Callable[[], ManagedProcess]]
+
+
+def embedded_starters(settings: Settings) -> list[EmbeddedStarter]:
+    """How to start each embedded service that is not already running: (name, start).
+
+    The supervisor of `serve`/`demo` calls the same function again to restart a service that
+    crashed, so a restart writes the same configuration and waits for the same readiness.
+    A service something else already runs on its port is not ours to start or restart.
+    """
     sec = _secrets(settings.data_dir)
-    children: list[ManagedProcess] = []
+    starters: list[EmbeddedStarter] = []
     pg = _pg_config(settings, sec)
     if port_open(pg.port):
         logger.info("PostgreSQL already listening on %d; using it", pg.port)
     else:
-        children.append(start_postgres(pg))
-    mq = MosquittoConfig(settings.data_dir / "mosquitto", settings.mqtt_port, ADMIN_USER,
-                         sec["mqtt_admin_password"], queue=broker_queue(settings))
+        starters.append(("postgres", lambda: start_postgres(pg)))
+    mq = _mosquitto_config(settings, sec)
     if port_open(mq.port):
         logger.info("Mosquitto already listening on %d; using it", mq.port)
     else:
-        children.append(start_mosquitto(mq))
-    with BrokerAdmin(MqttEndpoint("127.0.0.1", mq.port, ADMIN_USER,
+        starters.append(("mosquitto", lambda: start_mosquitto(mq)))
+    return starters
+
+
+def _mosquitto_config(settings: Settings, sec: dict[str, str]) -> MosquittoConfig:
+    return MosquittoConfig(settings.data_dir / "mosquitto", settings.mqtt_port, ADMIN_USER,
+                           sec["mqtt_admin_password"], queue=broker_queue(settings))
+
+
+def ensure_pipeline_account(settings: Settings) -> None:
+    """Create (or update) the pipeline's broker account on the embedded broker."""
+    sec = _secrets(settings.data_dir)
+    with BrokerAdmin(MqttEndpoint("127.0.0.1", settings.mqtt_port, ADMIN_USER,
                                   sec["mqtt_admin_password"])) as admin:
         admin.ensure_service_account(PIPELINE_USER, sec["mqtt_pipeline_password"])
+
+
+def start_embedded(settings: Settings) -> list[ManagedProcess]:
+    """Start the embedded PostgreSQL and Mosquitto (unless already running); return children."""
+    children = [start() for _name, start in embedded_starters(settings)]
+    ensure_pipeline_account(settings)
     return children

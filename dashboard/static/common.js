@@ -421,7 +421,7 @@
   function createLiveAlerts({ onChange, onStatus, onAuthError, onFresh }) {
     const alerts = new Map();   // id -> alert (active only)
     const pending = new Map();  // uid -> {event, since}
-    const status = { stream: "connecting", database: null, bus: null, lastHeard: 0,
+    const status = { stream: "connecting", database: null, bus: null, parts: {}, lastHeard: 0,
       error: "", loaded: false };
     let stream = null;
     let safetyTimer = null;
@@ -507,7 +507,8 @@
     function onEvent(name, data) {
       status.lastHeard = Date.now();
       if (name === "ready") {
-        Object.assign(status, { stream: "live", database: data.database, bus: data.bus });
+        Object.assign(status, { stream: "live", database: data.database, bus: data.bus,
+          parts: data.parts || {} });
         reload();
       } else if (name === "alert") {
         applyAlert(data, true);
@@ -517,6 +518,8 @@
         const back = data.database && !status.database;
         Object.assign(status, { database: data.database, bus: data.bus });
         if (back) reload();  // changes made while the database was away were not pushed
+      } else if (name === "parts") {
+        status.parts = data;  // every part's last state: {"pipeline": {up, since, reason}}
       } else if (name === "resync") {
         reload();
       }
@@ -854,6 +857,29 @@
     if (closed) banner.textContent = status.error;
     else if (lost) banner.textContent = texts.lost(status);
     else if (dbDown) banner.textContent = texts.dbDown;
+    paintParts(status);
+  }
+
+  // "Pipeline down since 03:12 · Jobs down": the platform's parts that are not running
+  // (gateway/presence.py). Shown only while the feed is live and the bus is up, the only
+  // times these states are current.
+  function partsDownText(status) {
+    if (status.stream !== "live" || status.bus === false) return "";
+    const down = Object.entries(status.parts || {}).filter(([, part]) => !part.up);
+    return down.map(([name, part]) => {
+      const label = name.charAt(0).toUpperCase() + name.slice(1).replace(/-/g, " ");
+      const since = part.since ? ` since ${clockTime(Date.parse(part.since))}` : "";
+      const why = part.reason === "stopped" ? " (stopped)" : "";
+      return `${label} down${since}${why}`;
+    }).join(" · ");
+  }
+
+  function paintParts(status) {
+    const banner = $("parts-banner");
+    if (!banner) return;
+    const text = partsDownText(status);
+    banner.hidden = !text;
+    banner.textContent = text;
   }
 
   function whoLine(session) {
@@ -888,7 +914,7 @@
   window.Eldercare = Object.freeze({
     $, el, ago, ageSpan, alertCard, api, canAct, clearSession, clockTime, createAlarm,
     createLiveAlerts, alertActions, compareItems, leaveApp, loadSession, noteStreamStatus, now,
-    paintFeed, reconcile, showApp,
+    paintFeed, partsDownText, reconcile, showApp,
     refreshAges, showLogin, typeLabel, whoLine, wireLogin, AuthError, ApiError,
   });
 })();

@@ -227,9 +227,10 @@ class BusPublisher:
         """Publish one event and wait for the broker's PUBACK."""
         self.publish_raw(bus_topic(event.site), encode_event(event))
 
-    def publish_raw(self, topic: str, payload: bytes, wait: bool = True) -> None:
+    def publish_raw(self, topic: str, payload: bytes, wait: bool = True,
+                    retain: bool = False) -> None:
         """Publish any payload on a topic."""
-        info = self._client.publish(topic, payload, qos=1)
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
         if wait:
             info.wait_for_publish(10)
 

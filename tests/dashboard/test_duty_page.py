@@ -328,3 +328,33 @@ def test_a_screen_whose_stream_was_taken_over_says_so(world: World, clean_db):
         wait_until(lambda: len(live(app).hub) == 1, what="one stream left")
         expect(second.locator("#feed-status")).to_contain_text("Live")
     assert first.problems == []
+
+
+def test_the_duty_screen_says_which_parts_are_down(server: Served, world: World,
+                                                   broker: Broker):
+    """A part's Last Will (gateway.presence) shows as "Pipeline … down since HH:MM" on the
+    duty screen, and goes away when the part is back."""
+    from datetime import UTC, datetime
+
+    from playwright.sync_api import expect
+
+    from gateway.presence import PartState, part_topic
+
+    part = "pipeline-screen"
+    down = PartState(part=part, up=False, since=datetime(2026, 3, 1, 3, 12, tzinfo=UTC),
+                     reason="lost")
+    with browser_page(WALL) as browser, bus_publisher(broker.pipeline) as bus:
+        try:
+            page = browser.page
+            log_in(page, server.url, "duty-north")
+            banner = page.locator("#parts-banner")
+            expect(banner).not_to_contain_text("Pipeline screen")
+            bus.publish_raw(part_topic(part), down.model_dump_json().encode(), retain=True)
+            expect(banner).to_be_visible()
+            expect(banner).to_have_text(re.compile(r"^Pipeline screen down since \d\d:\d\d$"))
+            up = PartState(part=part, up=True, since=datetime(2026, 3, 1, 3, 13, tzinfo=UTC))
+            bus.publish_raw(part_topic(part), up.model_dump_json().encode(), retain=True)
+            expect(banner).not_to_contain_text("Pipeline screen")
+        finally:
+            bus.publish_raw(part_topic(part), b"", retain=True)
+    assert browser.problems == []

@@ -21,6 +21,7 @@ from dashboard.app import create_app
 from dashboard.auth import create_token
 from dashboard.stream import SHUTTING_DOWN, StreamSettings
 from eldercare import accounts, db
+from gateway.presence import part_topic
 from tests.conftest import Broker
 from tests.dashboard.conftest import SECRET, World, insert_alert
 from tests.dashboard.stream_helpers import (
@@ -459,3 +460,51 @@ async def test_streams_are_capped_per_account_and_address_closing_the_oldest(
             assert len(stream.hub) == 3
             alert_id = add_alert(clean_db, world.alice, "north")
             assert (await third.next_of("alert"))["id"] == alert_id
+
+
+# --- parts of the platform ------------------------------------------------------------------
+
+_PART_SCRIPT = """
+import sys, threading
+from gateway.broker_admin import MqttEndpoint
+from gateway.presence import Presence
+host, port, user, password, part = sys.argv[1:6]
+Presence(MqttEndpoint(host, int(port), user, password), part).start()
+threading.Event().wait()
+"""
+
+
+async def test_a_part_that_dies_shows_as_down_with_the_time(http, broker: Broker):
+    """A process announces itself (gateway.presence); SIGKILL makes the broker send its Last
+    Will, and the screens get a `parts` event saying it is down, stamped with the time."""
+    import subprocess
+    import sys
+    from datetime import datetime
+
+    part = f"pipeline-t{uuid.uuid4().hex[:8]}"
+    ep = broker.pipeline
+    token = await token_for(http, "duty-north")
+    proc = subprocess.Popen([sys.executable, "-c", _PART_SCRIPT, ep.host, str(ep.port),
+                             ep.username, ep.password, part])
+    try:
+        async with open_stream(http, token) as feed:
+            up = await feed.next_of("parts", timeout=30)
+            while part not in up or not up[part]["up"]:
+                up = await feed.next_of("parts", timeout=30)
+            proc.kill()
+            proc.wait(10)
+            down = await feed.next_of("parts", timeout=30)
+            while down.get(part, {}).get("up") is not False:
+                down = await feed.next_of("parts", timeout=30)
+            assert down[part]["reason"] == "lost"
+            assert datetime.fromisoformat(down[part]["since"]).tzinfo is not None
+        async with open_stream(http, token) as again:  # a screen opened later sees it too
+            assert again.ready["parts"][part]["up"] is False
+        family = await token_for(http, "family-alice")
+        async with open_stream(http, family) as relative:  # families are not told
+            assert relative.ready["parts"] == {}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with bus_publisher(broker.pipeline) as pub:  # clear the retained state
+            pub.publish_raw(part_topic(part), b"", retain=True)

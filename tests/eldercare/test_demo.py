@@ -54,6 +54,45 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return []
+
+
+def _child_pid(root: int, name: str) -> int | None:
+    """The pid of the supervised child `name` (a process directly below `serve`/`demo`)."""
+    command = {"simulators": "simulate"}.get(name, name)  # `eldercare <command>`
+    for pid in (p for p in _descendants(root) if _parent(p) == root):
+        argv = _cmdline(pid)
+        program = Path(argv[0]).name if argv else ""
+        if name in ("postgres", "mosquitto") and program == name:
+            return pid
+        if program.startswith("python") and argv[1:4] == ["-m", "eldercare.cli", command]:
+            return pid
+    return None
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
+
+
+def _kill_and_wait(root: int, name: str) -> None:
+    """SIGKILL the child `name` of `serve`/`demo` (pid `root`); wait for its successor."""
+    pid = wait_until(lambda: _child_pid(root, name), timeout=60, what=name)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+
+    def successor() -> bool:
+        now = _child_pid(root, name)
+        return now is not None and now != pid
+
+    wait_until(successor, timeout=60, what=f"{name} restarted")
+
 @pytest.fixture
 def demo_dir():
     path = Path(tempfile.mkdtemp(prefix="eldercare-demo-"))
@@ -212,6 +251,12 @@ def test_demo_with_flags_only_uses_them_in_every_process(demo_dir):
 
         # Simulators -> broker -> pipeline -> database -> web app, all on the flagged ports.
         wait_until(telemetry_flows, timeout=120, what="simulated telemetry in the API")
+        # The simulators are supervised like every other child (tests/eldercare/
+        # test_supervisor.py kills the others under `serve`).
+        _kill_and_wait(demo.proc.pid, "simulators")
+        wait_until(lambda: "simulators restarted" in demo.text, timeout=30,
+                   what="the restart logged")
+        assert "simulators exited (signal SIGKILL)" in demo.text
         assert demo.proc.poll() is None, demo.text
     finally:
         code = demo.interrupt()

@@ -1,0 +1,56 @@
+"""The pipeline starts while PostgreSQL is down: it works from its cached registry, alarms
+from known devices reach the bus at once, and everything is stored when the database returns.
+Messages of a device the cache does not know wait (unacknowledged) instead of being rejected."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from eldercare.pipeline import Pipeline
+from eldercare.services import start_postgres
+from gateway.registry import Registry
+from gateway.schema import Channel, EventType
+from tests.alerts.test_service import BusListener, _alerts, _event
+from tests.conftest import Broker
+from tests.devices import RawDevice
+from tests.helpers import count, seed_home, wait_until
+
+
+def test_pipeline_starts_with_the_database_down_and_alarms_flow(
+        own_pg: tuple[Any, list[Any]], broker: Broker) -> None:
+    cfg, procs = own_pg
+    cache = Path(tempfile.mkdtemp(prefix="eldercare-pipe-cache-")) / "registry.json"
+    known = seed_home(cfg.url, broker.admin)
+    warm = Registry(cfg.url, cache_path=cache)
+    warm.load()  # what an earlier run of the pipeline left in the data folder
+    warm.stop()
+    newer = seed_home(cfg.url, broker.admin, name="Not yet cached")
+    procs[0].stop()
+    bus = BusListener(broker)
+    pipe = Pipeline(broker.pipeline, cfg.url, sites=[], name=f"dbdown{time.time_ns()}",
+                    batch_ms=50, registry_cache=cache)
+    pipe.start()  # before: registry.load() raised and `eldercare pipeline` exited 1
+    known_button = RawDevice(known.button, broker.port)
+    newer_button = RawDevice(newer.button, broker.port)
+    try:
+        assert pipe.registry.from_cache
+        wait_until(lambda: pipe.connected.is_set() and known_button.connected.is_set()
+                   and newer_button.connected.is_set(), what="pipeline and buttons connected")
+        known_button.publish(Channel.EVENT, _event(EventType.SOS, 1))
+        newer_button.publish(Channel.EVENT, _event(EventType.SOS, 1))
+        wait_until(lambda: any(e.type == "sos" and e.resident_id == known.resident_id
+                               for e in bus.events), timeout=30,
+                   what="the known device's SOS announced on the bus")
+        wait_until(lambda: pipe.parked == 1, what="the unknown device's SOS held")
+        procs[0] = start_postgres(cfg)
+        wait_until(lambda: _alerts(cfg.url, "type = 'sos'") == 2, timeout=60,
+                   what="both SOS alerts stored once the database is back")
+        assert count(cfg.url, "SELECT count(*) FROM dead_letters") == 0
+    finally:
+        known_button.close()
+        newer_button.close()
+        pipe.stop()
+        bus.close()

@@ -1,0 +1,242 @@
+"""The supervisor of `serve`/`demo`: restart policy on an injected clock, real child
+processes, and SIGKILL of each child of a real `eldercare serve`."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from eldercare.pipeline import session_client_ids
+from eldercare.services import ManagedProcess
+from eldercare.supervisor import Backoff, RestartPolicy, Supervisor, exit_cause
+from gateway.presence import part_topic
+from tests.conftest import Broker
+from tests.dashboard.stream_helpers import bus_publisher
+from tests.eldercare.test_demo import _flags, _flags_only_env, _kill_and_wait, _Platform
+from tests.helpers import wait_until
+
+
+class _Ticks:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_backoff_starts_fast_doubles_and_is_capped():
+    b = Backoff(initial_s=0.5, factor=2, cap_s=30)
+    assert [b.delay(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+
+
+def test_policy_resets_after_a_healthy_run_and_flags_a_crash_loop():
+    clock = _Ticks()
+    policy = RestartPolicy("pipeline", Backoff(reset_after_s=60, crash_loop_after=3))
+    policy.started(clock.now)
+    clock.now += 1
+    assert policy.exited(clock.now) == 0.5
+    assert policy.down_since == clock.now and not policy.due(clock.now)
+    clock.now += 0.5
+    assert policy.due(clock.now)
+    policy.started(clock.now)
+    clock.now += 1
+    assert policy.exited(clock.now) == 1.0  # crashed again soon: wait longer
+    clock.now += 1
+    assert policy.start_failed(clock.now) == 2.0
+    assert policy.crash_looping
+    policy.started(clock.now)
+    clock.now += 120  # ran long enough to count as healthy
+    assert policy.exited(clock.now) == 0.5
+    assert not policy.crash_looping
+
+
+def test_exit_cause_names_the_signal():
+    assert exit_cause(-9) == "signal SIGKILL"
+    assert exit_cause(3) == "exit code 3"
+
+
+def _sleeper(name: str) -> ManagedProcess:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    return ManagedProcess(name, proc)
+
+
+def test_supervisor_restarts_a_killed_child_and_logs_why(caplog):
+    clock = _Ticks()
+    sup = Supervisor(clock)
+    try:
+        first = sup.add("worker", lambda: _sleeper("worker"))
+        other = sup.add("other", lambda: _sleeper("other"))
+        assert first.process is not None and other.process is not None
+        old, other_pid = first.process.proc.pid, other.process.proc.pid
+        first.process.proc.send_signal(signal.SIGKILL)
+        first.process.proc.wait(10)
+        with caplog.at_level("WARNING", logger="eldercare.supervisor"):
+            sup.poll()
+            assert sup.down() == {"worker": clock.now}
+            assert first.process is None  # not yet: the first restart waits initial_s
+            clock.now += Backoff().initial_s
+            sup.poll()
+        assert first.process is not None and first.process.proc.pid != old
+        assert other.process is not None and other.process.proc.pid == other_pid
+        assert "worker exited (signal SIGKILL); restarting in 0.5s" in caplog.text
+        assert "worker restarted" in caplog.text
+        assert sup.down() == {}
+    finally:
+        sup.stop_all()
+
+
+def test_a_child_that_cannot_start_is_retried_and_the_others_keep_running(caplog):
+    clock = _Ticks()
+    sup = Supervisor(clock)
+    attempts: list[int] = []
+
+    def broken() -> ManagedProcess:
+        attempts.append(1)
+        if len(attempts) > 1:
+            raise RuntimeError("port 1883 is already in use")
+        return _sleeper("broker")
+
+    try:
+        broker = sup.add("broker", broken)
+        web = sup.add("web", lambda: _sleeper("web"))
+        assert broker.process is not None
+        broker.process.proc.kill()
+        broker.process.proc.wait(10)
+        with caplog.at_level("WARNING", logger="eldercare.supervisor"):
+            for _ in range(4):
+                sup.poll()
+                clock.now += 60
+        assert len(attempts) >= 4 and broker.process is None
+        assert "broker could not be restarted: port 1883 is already in use" in caplog.text
+        assert web.process is not None and web.process.alive()
+    finally:
+        sup.stop_all()
+
+
+# --- a real `eldercare serve` ---------------------------------------------------------
+
+
+class _HealthPoller:
+    """Polls /api/v1/health in the background and counts the times nothing answered."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.answers = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                httpx.get(self.url, timeout=5)  # any HTTP status is an answer
+                self.answers += 1
+            except httpx.HTTPError as exc:
+                self.failures.append(repr(exc))
+
+    def wait_beyond(self, answers: int, what: str) -> None:
+        """Wait until the web app has answered more than `answers` times."""
+        wait_until(lambda: self.answers > answers, timeout=30, what=what)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+@pytest.mark.timeout(600)
+def test_serve_restarts_each_killed_child_while_the_web_app_answers(demo_dir):
+    """SIGKILL of each child of `eldercare serve`: it comes back, the restart is logged with
+    its cause, and the web app answers throughout (except, of course, while the web app
+    itself is the one restarting)."""
+    web, flags = _flags(demo_dir)
+    serve = _Platform(["serve", *flags], _flags_only_env())
+    health = f"http://127.0.0.1:{web}/api/v1/health"
+    try:
+        serve.wait_banner()
+        root = serve.proc.pid
+        for name in ("pipeline", "jobs", "mosquitto", "postgres"):
+            poller = _HealthPoller(health)
+            poller.wait_beyond(0, "web app answers")
+            _kill_and_wait(root, name)
+            poller.wait_beyond(poller.answers, f"web app answers after the {name} restart")
+            poller.stop()
+            assert poller.failures == [], (name, poller.failures)
+            assert f"{name} exited (signal SIGKILL)" in serve.text
+            assert f"{name} restarted" in serve.text
+        _kill_and_wait(root, "dashboard")
+        wait_until(lambda: _answers(health), timeout=60, what="web app back")
+        assert "dashboard exited (signal SIGKILL)" in serve.text
+        assert serve.proc.poll() is None, serve.text
+    finally:
+        code = serve.interrupt()
+    assert code == 0, serve.text
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=5)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+@pytest.fixture
+def demo_dir():
+    import os
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="eldercare-supervise-"))
+    os.chmod(path, 0o755)  # noqa: S103 - services drop privileges when we are root
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_serve_waits_for_an_external_database_that_is_down(own_pg, broker, demo_dir):
+    """`serve` with an external database that is down at start waits for it (and says so)
+    instead of exiting; once it is up, everything starts."""
+    from eldercare.services import free_port, start_postgres
+
+    cfg, procs = own_pg
+    procs[0].stop()
+    env = _flags_only_env()
+    env.update({"ELDERCARE_DATABASE_URL": cfg.url, "ELDERCARE_MQTT_URL": broker.pipeline.url(),
+                "ELDERCARE_MQTT_ADMIN_URL": broker.admin.url(),
+                "ELDERCARE_JWT_SECRET": "y" * 40, "ELDERCARE_DATA_DIR": str(demo_dir)})
+    serve = _Platform(["serve", "--web-port", str(free_port())], env)
+    try:
+        wait_until(lambda: "database unavailable" in serve.text or serve.proc.poll() is not None,
+                   timeout=60, what="serve says it waits for the database")
+        assert serve.proc.poll() is None, serve.text
+        procs[0] = start_postgres(cfg)
+        serve.wait_banner()
+    finally:
+        code = serve.interrupt()
+        _forget_main_pipeline(broker)
+    assert code == 0, serve.text
+
+
+def _forget_main_pipeline(broker: Broker) -> None:
+    """The session broker outlives this test: drop the persistent sessions of the `main`
+    pipeline `serve` ran (they would queue every later test's messages) and its part states."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    for client_id in session_client_ids("main"):
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=MQTTProtocolVersion.MQTTv5)
+        client.username_pw_set(broker.pipeline.username, broker.pipeline.password)
+        client.connect("127.0.0.1", broker.port, clean_start=True)
+        client.disconnect()  # session expiry 0 (the default): the session ends here
+    with bus_publisher(broker.pipeline) as pub:
+        for part in ("pipeline", "jobs"):
+            pub.publish_raw(part_topic(part), b"", retain=True)
