@@ -72,7 +72,12 @@ class _Pending:
     its later presses only move `latest` on. The worker stores `first` (it opens the alert, or
     repeats the open one) and then `latest` (the newest press, as one repeat). A merged press
     is released to the ack gate at once: its event row is the ingest path's, and the press it
-    was merged into still holds its own message until stored.
+    was merged into still holds its own message until stored, so the emergency is stored
+    even after a crash (holding merged presses instead would let one flooding button fill the
+    events session's receive window and delay everyone else's alarms in the broker). A cancel
+    or clear of the resident closes the entry to further merging (see `_submit`): a press
+    after a cancel is a new emergency and must be stored after it, not folded into the press
+    before it.
     """
 
     first: AlertTrigger
@@ -187,8 +192,9 @@ class AlertEngine:
             if isinstance(decision, AlertTrigger):
                 self._submit_trigger(decision, token)
                 continue
-            # a cancel or clear must not overtake the resident's parked trigger
-            self._queue_parked(resident=decision.resident_id)
+            # a cancel or clear must not overtake the resident's parked trigger, and no later
+            # trigger may be merged into one queued before it
+            self._queue_parked(resident=decision.resident_id, close=True)
             self._queue.put((decision, token))
 
     def _submit_trigger(self, trig: AlertTrigger, token: int | None) -> None:
@@ -217,9 +223,10 @@ class AlertEngine:
         if not park:
             self._queue.put(entry)
 
-    def _queue_parked(self, *, resident: int | None = None, due_by: float | None = None
-                      ) -> None:
-        """Queue parked triggers: all, a resident's, or those due by `due_by` (monotonic)."""
+    def _queue_parked(self, *, resident: int | None = None, due_by: float | None = None,
+                      close: bool = False) -> None:
+        """Queue parked triggers: all, a resident's, or those due by `due_by` (monotonic).
+        With `close`, the resident's waiting entries take no more merges afterwards."""
         now = time.monotonic()
         with self._qlock:
             keys = [k for k, at in self._parked.items()
@@ -229,6 +236,9 @@ class AlertEngine:
                 del self._parked[key]
                 self._last_queued[key] = now
                 entries.append(self._pending[key])
+            if close and resident is not None:
+                for key in [k for k in self._pending if k[0] == resident]:
+                    del self._pending[key]
             if not self._parked:  # forget devices that went quiet (bounded memory)
                 limit = now - self._timing.repeat_interval_s
                 self._last_queued = {k: t for k, t in self._last_queued.items() if t > limit}

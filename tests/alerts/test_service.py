@@ -281,3 +281,40 @@ def test_a_cancel_after_rapid_presses_is_not_overtaken_by_a_parked_press(
     finally:
         button.close()
     assert _alerts(clean_db, "TRUE") == 1  # no press reopened an alert after the cancel
+
+
+def test_a_press_after_a_cancel_is_a_new_emergency_even_while_the_worker_lags(
+        own_pg: tuple[Any, list[Any]], broker: Broker) -> None:
+    """SOS, cancel, SOS again while alerts cannot be stored (database down): the second
+    press must not be merged into the first one, which the cancel then cancels with it."""
+    cfg, procs = own_pg
+    home = seed_home(cfg.url, broker.admin)
+    first = seed_home(cfg.url, broker.admin, name="First")
+    pipe = Pipeline(broker.pipeline, cfg.url, sites=[], name=f"recancel{time.time_ns()}",
+                    batch_ms=50)
+    pipe.start()
+    button = RawDevice(home.button, broker.port)
+    other = RawDevice(first.button, broker.port)
+    now_ms = int(time.time() * 1000)
+    try:
+        wait_until(pipe.connected.is_set, what="pipeline connected")
+        wait_until(lambda: button.connected.is_set() and other.connected.is_set(),
+                   what="buttons connected")
+        procs[0].stop()
+        # The worker takes this one and retries it until the database is back; the presses
+        # below wait in its queue meanwhile.
+        other.publish(Channel.EVENT, _event(EventType.SOS, 1, now_ms))
+        wait_until(lambda: pipe.alerts.raised >= 1, what="the other SOS raised")
+        button.publish(Channel.EVENT, _event(EventType.SOS, 10, now_ms))
+        button.publish(Channel.EVENT, _event(EventType.SOS_CANCEL, 11, now_ms + 10_000))
+        button.publish(Channel.EVENT, _event(EventType.SOS, 12, now_ms + 20_000))
+        wait_until(lambda: pipe.alerts.raised >= 3, what="both presses raised")
+        procs[0] = start_postgres(cfg)
+        mine = f"type = 'sos' AND resident_id = {home.resident_id}"
+        wait_until(lambda: _alerts(cfg.url, f"{mine} AND status = 'cancelled'") == 1
+                   and _alerts(cfg.url, f"{mine} AND status = 'open'") == 1,
+                   timeout=60, what="the first SOS cancelled, the second one open")
+    finally:
+        button.close()
+        other.close()
+        pipe.stop()
