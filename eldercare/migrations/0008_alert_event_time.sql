@@ -29,8 +29,12 @@ END $$;
 CREATE TRIGGER alerts_finished_event_at BEFORE INSERT OR UPDATE ON alerts
     FOR EACH ROW EXECUTE FUNCTION alerts_set_finished_event_at();
 
+-- The backfill changes no alert anyone is watching: keep it off the live feeds (one NOTIFY
+-- per finished alert would flood every open duty screen).
+ALTER TABLE alerts DISABLE TRIGGER alerts_notify_change;
 UPDATE alerts a SET finished_event_at = alert_finished_event_at(a)
 WHERE a.status IN ('resolved', 'cancelled');
+ALTER TABLE alerts ENABLE TRIGGER alerts_notify_change;
 
 -- Refractory lookups: the last finished alert of a resident and type, in event time.
 CREATE INDEX alerts_finished_event_idx ON alerts (resident_id, type, finished_event_at DESC)
