@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from alerts.config import AlertSettings
+from alerts.model import AlertTrigger
 from alerts.service import AlertEngine, EngineTiming
 from alerts.store import RESTART_NOTE
 from gateway.records import StatusRecord
@@ -77,3 +78,19 @@ def test_a_planned_stop_is_not_a_device_fault(clean_db: str) -> None:
     assert (last[0], last[1], last[2]) == ("resolved", "resolved", "system")
     assert RESTART_NOTE in last[5]
     assert count(clean_db, "SELECT count(*) FROM alerts WHERE outcome = 'false_alarm'") == 1
+
+
+def test_an_alert_the_database_refuses_does_not_stop_the_worker(clean_db: str) -> None:
+    """A store that fails for another reason than a lost connection (here: a resident that
+    does not exist) is logged and skipped; the next resident's SOS is still stored."""
+    home = add_home(clean_db)
+    e = engine(clean_db, ManualClock(W0))
+    try:
+        for resident in (999_999, home.resident_id):
+            e._submit([AlertTrigger(resident, home.site, home.button, "sos", "critical", W0,
+                                    source_seq=1)], None)
+        wait_until(lambda: count(clean_db, "SELECT count(*) FROM alerts WHERE resident_id = %s",
+                                 home.resident_id) == 1, what="the next SOS stored")
+        assert e.failed == 1
+    finally:
+        e.stop()
