@@ -132,6 +132,7 @@ class AlertEngine:
                                         daemon=True)
         self.stored = 0
         self.raised = 0
+        self.failed = 0  # items the worker could not store (logged; see _with_retry)
         self.restored = 0
 
     # --- lifecycle -----------------------------------------------------------------
@@ -295,20 +296,29 @@ class AlertEngine:
     def _run_ticker(self) -> None:
         started = last_save = last_refresh = time.monotonic()
         while not self._stop.wait(self._timing.tick_s):
-            now = time.monotonic()
-            if now - started >= self._timing.start_grace_s:
-                with self._lock:
-                    decisions = self._detector.tick(self._clock())
+            try:
+                last_save, last_refresh = self._tick_once(started, last_save, last_refresh)
+            except Exception:  # time rules, saves and parked presses must outlive a bug
+                logger.exception("alert ticker: one pass failed; going on")
+
+    def _tick_once(self, started: float, last_save: float, last_refresh: float
+                   ) -> tuple[float, float]:
+        """One ticker pass; returns the new (last_save, last_refresh) times."""
+        now = time.monotonic()
+        if now - started >= self._timing.start_grace_s:
+            with self._lock:  # decided and queued in one step, as in on_records
+                decisions = self._detector.tick(self._clock())
                 if decisions:
                     self._submit(decisions, None)
-            if now - last_save >= self._timing.save_state_s:
-                last_save = now
-                self._save_state()
-            if self._parked or self._last_queued:  # release due triggers, forget quiet keys
-                self._queue_parked(due_by=now)
-            if now - last_refresh >= self._timing.refresh_context_s:
-                last_refresh = now
-                self._refresh_contexts()
+        if now - last_save >= self._timing.save_state_s:
+            last_save = now
+            self._save_state()
+        if self._parked or self._last_queued:  # release due triggers, forget quiet keys
+            self._queue_parked(due_by=now)
+        if now - last_refresh >= self._timing.refresh_context_s:
+            last_refresh = now
+            self._refresh_contexts()
+        return last_save, last_refresh
 
     def _save_state(self, everything: bool = False) -> None:
         """Queue the detector states for saving, behind every trigger they have seen: parked
@@ -410,6 +420,19 @@ class AlertEngine:
                 self._conn = None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            except Exception:
+                # A bug, or a row the database refuses (e.g. a zone it lacks): retrying the
+                # same item forever would hold back every other resident's alarms, and a dead
+                # worker would store none. Log it, tell people directly about a trigger (the
+                # bus announced it live already), and go on with the next item.
+                self.failed += 1
+                logger.exception("could not store %s; skipped", decision or "detector states")
+                if isinstance(decision, AlertTrigger):
+                    self._notify_direct(AlertEvent.raised(decision))
+                if self._conn is not None and not self._conn.closed:
+                    self._conn.close()
+                self._conn = None
+                return
 
     @property
     def database_down(self) -> bool:
