@@ -76,6 +76,8 @@ TOO_MANY_ACCOUNT = ("too many live streams for this account: this older one was 
                     "close other tabs or screens using the same login")
 TOO_MANY_ADDRESS = ("too many live streams from this network address: this older one was "
                     "closed")
+ADDRESS_FULL = ("too many live streams from this network address: close another screen "
+                "here, or ask the administrator to raise web_streams_per_address")
 
 # What the page does after a `close` event (its `action`): reconnect (and reload), show the
 # login form (the session is over), or stop and say why (reconnecting would only close
@@ -115,7 +117,7 @@ class StreamSettings:
     # stream beyond either closes the oldest one, so a screen that reconnects after losing
     # its connection is never locked out by its own half-open old stream.
     max_per_account: int = 5
-    max_per_address: int = 20
+    max_per_address: int = 50
 
 
 class StreamAlert(AlertOut):
@@ -277,13 +279,23 @@ class Hub:
         return list(self._subs)
 
     def add(self, sub: Subscriber, per_account: int, per_address: int) -> None:
-        """Start delivering to a subscriber; close the oldest streams of its account and of
-        its address beyond the limits."""
+        """Start delivering to a subscriber; beyond the account's limit its oldest stream
+        closes. Beyond the address's limit the account's own oldest stream there closes, or
+        the new one is refused: one person's screens never push out another's (a shared
+        care-home network is one address)."""
         self._subs.add(sub)
         self._cap([s for s in self._subs if s.user.id == sub.user.id], per_account,
                   TOO_MANY_ACCOUNT)
-        self._cap([s for s in self._subs if s.address == sub.address], per_address,
-                  TOO_MANY_ADDRESS)
+        here = [s for s in self._subs if s.address == sub.address]
+        if len(here) > per_address:
+            own = [s for s in here if s.user.id == sub.user.id and s is not sub]
+            if own:
+                self._cap([*own, sub], len(own), TOO_MANY_ADDRESS)
+            else:
+                logger.warning("refused an alert stream of %s (%s): %d open from there",
+                               sub.user.username, sub.address, len(here) - 1)
+                sub.close(ADDRESS_FULL, STOP)
+                self._subs.discard(sub)
 
     def _cap(self, subs: list[Subscriber], limit: int, reason: str) -> None:
         for old in sorted(subs, key=lambda s: s.serial)[:max(0, len(subs) - limit)]:

@@ -53,8 +53,10 @@ class Settings(BaseSettings):
     web_streams_per_account: int = Field(
         default=5, ge=1, description="Open live alert streams per account; the oldest closes.")
     web_streams_per_address: int = Field(
-        default=20, ge=1,
-        description="Open live alert streams per client address; the oldest closes.")
+        default=50, ge=1,
+        description="Open live alert streams per client address (a care home's shared network "
+                    "is one); beyond it an account's own oldest stream there closes, or the "
+                    "new one is refused.")
     mqtt_queue_outage_s: int = Field(
         default=600, ge=1,
         description="Embedded broker: seconds of database outage its queue for the pipeline "

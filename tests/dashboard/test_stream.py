@@ -432,7 +432,7 @@ async def test_logout_and_deactivation_end_open_streams_at_once(world: World, cl
     assert len(live(app).hub) == 0
 
 
-async def test_streams_are_capped_per_account_and_address_closing_the_oldest(
+async def test_streams_are_capped_per_account_and_address_without_evicting_others(
         world: World, clean_db):
     app = make_app(clean_db, None)
     stream = live(app)
@@ -451,14 +451,22 @@ async def test_streams_are_capped_per_account_and_address_closing_the_oldest(
             assert await first.next() is None
             assert len(stream.hub) == 2
 
-            await stack.enter_async_context(open_stream(http, await token_for(http, "admin")))
-            await stack.enter_async_context(
-                open_stream(http, await token_for(http, "care-north")))
-            closed = await second.next_of("close")  # four from 127.0.0.1: the oldest goes
+            admin = await token_for(http, "admin")
+            await stack.enter_async_context(open_stream(http, admin))
+            # A fourth stream from 127.0.0.1, of an account with none there: refused, rather
+            # than pushing out another person's screen.
+            care = await token_for(http, "care-north")
+            async with http.stream("GET", STREAM, headers={"Authorization": f"Bearer {care}"},
+                                   timeout=httpx.Timeout(10.0, read=None)) as resp:
+                closed = await EventReader(resp).next_of("close")
             assert closed["action"] == "stop"
             assert closed["reason"].startswith("too many live streams from this network")
             assert len(stream.hub) == 3
+            # A further stream of an account that has one there replaces its own oldest.
+            await stack.enter_async_context(open_stream(http, admin))
+            assert len(stream.hub) == 3
             alert_id = add_alert(clean_db, world.alice, "north")
+            assert (await second.next_of("alert"))["id"] == alert_id
             assert (await third.next_of("alert"))["id"] == alert_id
 
 
