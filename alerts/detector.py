@@ -318,8 +318,13 @@ class ResidentDetector:
 
         The device's `ts` is the key, not the row time: with a flagged clock the row time is
         the receive time, which differs between copies, and each copy would be a new press.
+        An alarm rescued from a malformed message has no usable `ts`, so its key is its `ts`
+        exactly as sent: the same on every repeat, unlike the receive time, and unlike `seq`
+        alone it still tells a new press apart after the device's counter restarted at 0.
         """
-        key = (rec.seq, t if rec.device_time is None else rec.device_time.timestamp())
+        key: tuple[int, float | str] = (
+            (rec.seq, f"rescued:{rec.rescued_ts}") if rec.rescued_ts is not None
+            else (rec.seq, t if rec.device_time is None else rec.device_time.timestamp()))
         if key in dev.recent:
             return True
         dev.recent.append(key)

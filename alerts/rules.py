@@ -188,7 +188,8 @@ class DeviceState:
         self.test_anchor: float | None = None  # last test (or first seen) of a call button
         self.test_src = ""
         self.sos_times: list[float] = []  # recent sos/fall event times
-        self.recent: list[tuple[int, float]] = []  # (seq, time) of recent sos/fall/cancel
+        # (seq, device time) of recent sos/fall/cancel; a rescued alarm's `ts` as sent is text
+        self.recent: list[tuple[int, float | str]] = []
         self.bed: BedState | None = None
         self.off_at: float | None = None  # event time the open device_offline episode began
         self.will_recv: float | None = None  # a Last Will waiting for an event-time clock
@@ -227,7 +228,8 @@ class DeviceState:
         self.test_anchor = d["test_anchor"]
         self.test_src = str(d["test_src"])
         self.sos_times = [float(x) for x in d["sos_times"]]
-        self.recent = [(int(seq), float(t)) for seq, t in d["recent"]]
+        self.recent = [(int(seq), t if isinstance(t, str) else float(t))
+                       for seq, t in d["recent"]]
         self.bed = None if d["bed"] is None else BedState.from_json(d["bed"])
         self.off_at = d.get("off_at")
         self.will_recv = d.get("will_recv")

@@ -28,6 +28,7 @@ from gateway.broker_admin import MqttEndpoint
 from gateway.deadlog import DeadLetterLog
 from gateway.gateway import DEFAULT_RAW_RETENTION, Accepted, Gateway, dead_letter
 from gateway.mqttclient import BufferedClient
+from gateway.records import DeadLetter
 from gateway.registry import Registry, RegistryUnavailable
 from gateway.schema import (
     ALL_SITES_FILTER,
@@ -359,6 +360,17 @@ class Pipeline:
                 dead_letter(msg._topic.decode(errors="replace"), payload, now,
                             f"internal error in the pipeline: {exc!r}"), token)
 
+    def _rescued(self, letter: DeadLetter) -> None:
+        """Dead-letter the malformed original of a rescued alarm, for the integrator.
+
+        Without the message's token: the token travels with the alarm's records, so the
+        message is acknowledged once the alarm is stored (the letter is queued first, so it
+        is committed in the same batch or an earlier one).
+        """
+        self.dead_letters += 1
+        self.dead_letter_log.record(letter)
+        self.writer.add_dead_letter(letter, None)
+
     def _take(self, topic: str, payload: bytes, now: datetime, token: int | None) -> None:
         try:
             result = self.gateway.process(topic, payload, now)
@@ -371,6 +383,8 @@ class Pipeline:
             self.dead_letter_log.record(result)
             self.writer.add_dead_letter(result, token)
             return
+        if result.dead_letter is not None:  # an alarm rescued from a malformed message
+            self._rescued(result.dead_letter)
         self.receipts.expect(result.records, token)
         self.alerts.on_records(result.records, token)
         self.writer.add(result.records, token)

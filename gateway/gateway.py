@@ -23,6 +23,7 @@ MAX_TOPIC_CHARS = 300
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 DEFAULT_RAW_RETENTION = timedelta(days=90)  # settings raw_retention_days
 EARLIEST_PLAUSIBLE = datetime(2020, 1, 1, tzinfo=UTC)
+RESCUED_DETAIL_CHARS = 512  # the longest event detail the contract allows
 
 Lookup = Callable[[str], DeviceInfo | None]
 
@@ -32,6 +33,9 @@ class Accepted:
     """A valid message: the records it produced."""
 
     records: tuple[Record, ...]
+    # A malformed message whose alarm was rescued: the alarm is in `records`, and the
+    # original is still dead-lettered with its reason for the integrator.
+    dead_letter: DeadLetter | None = None
 
 
 def event_time(device_ts: datetime, received_at: datetime) -> tuple[datetime, datetime | None]:
@@ -67,8 +71,31 @@ class Gateway:
         """Validate one message; return its records or a dead letter with the reason."""
         try:
             return Accepted(self._process(topic, payload, received_at))
-        except (schema.TopicError, schema.PayloadError, RejectedError) as exc:
+        except (schema.TopicError, RejectedError) as exc:
             return dead_letter(topic, payload, received_at, str(exc))
+        except schema.PayloadError as exc:
+            letter = dead_letter(topic, payload, received_at, str(exc))
+            rescued = self._rescue(topic, payload, received_at, letter.reason)
+            return letter if rescued is None else Accepted((rescued,), letter)
+
+    def _rescue(self, topic: str, payload: bytes, received_at: datetime, reason: str
+                ) -> EventRecord | None:
+        """An alarm in a malformed event, raised anyway: an alarm must never vanish silently.
+
+        Only a payload fault gets here (the topic, device and site were already accepted).
+        The device's `ts` is not trusted: the row time is the receive time, as for a flagged
+        clock, and the detail tells staff the device needs attention.
+        """
+        parsed = schema.parse_topic(topic)
+        info = self._lookup(parsed.device_id)
+        if parsed.channel is not Channel.EVENT or info is None:
+            return None
+        alarm = schema.rescue_alarm(payload)
+        if alarm is None or not schema.may_send(info.type, alarm.type):
+            return None
+        detail = printable(f"rescued from a malformed message: {reason}", RESCUED_DETAIL_CHARS)
+        return EventRecord(received_at, info.device_id, info.resident_id, info.site, alarm.seq,
+                           alarm.type, detail, None, received_at, rescued_ts=alarm.ts_sent)
 
     def _process(self, topic: str, payload: bytes, received_at: datetime) -> tuple[Record, ...]:
         parsed = schema.parse_topic(topic)

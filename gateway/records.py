@@ -47,6 +47,10 @@ class EventRecord:
     detail: str | None
     device_time: datetime | None
     received_at: datetime
+    # Set only on an alarm rescued from a malformed message (gateway.Gateway.process): the
+    # device's `ts` as sent, unusable as a time (`time` is the receive time), but the same
+    # on every repeat of the alarm, so the detector can tell a repeat from a new press.
+    rescued_ts: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

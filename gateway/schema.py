@@ -6,6 +6,7 @@ defines what a device may send or receive. See docs/protocol.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import operator
 import re
@@ -445,6 +446,54 @@ def _check_pairs(node: Any, path: str) -> None:
     elif isinstance(node, list):
         for i, item in enumerate(node):
             _check_pairs(item, f"{path}.{i}")
+
+
+# Alarms that are rescued from a malformed event (docs/protocol.md, "Invalid messages").
+ALARM_TYPES = frozenset({EventType.SOS, EventType.FALL})
+_SEQ_MAX = 2**63 - 1
+_TS_SENT_KEEP = 64
+
+
+@dataclass(frozen=True, slots=True)
+class RescuedAlarm:
+    """The parts of a malformed event that still prove it is an alarm.
+
+    `ts_sent` is the device's `ts` exactly as sent (compact JSON text, "" when absent): it
+    cannot be trusted as a time, but a repeat of the same alarm carries the same text, so
+    with `seq` it tells the device's copies of one press apart from a new press.
+    """
+
+    seq: int
+    type: EventType
+    ts_sent: str
+
+
+def rescue_alarm(payload: bytes) -> RescuedAlarm | None:
+    """The alarm in an event payload that failed validation, when it is unambiguous.
+
+    A missed SOS can cost a life, so an `sos` or `fall` whose only faults lie elsewhere (a
+    `ts` that is not strict RFC 3339, an unknown extra field...) is still raised. It must be
+    a JSON object with no duplicate key (the same exact check as `_validate`, so
+    `{"type":"test","type":"sos"}` never opens an alarm), `type` exactly "sos" or "fall"
+    and `seq` a valid integer. Anything else is None: only dead-lettered. Only called on
+    the failure path, so valid messages pay nothing for it.
+    """
+    try:
+        tree = json.loads(payload, object_pairs_hook=_Pairs)
+        if not isinstance(tree, _Pairs):
+            return None
+        _check_pairs(tree, "")
+    except (ValueError, RecursionError):  # invalid JSON, undecodable bytes, a duplicate key
+        return None
+    body = dict(tree)
+    kind, seq = body.get("type"), body.get("seq")
+    if (not isinstance(kind, str) or kind not in ALARM_TYPES or type(seq) is not int
+            or not 0 <= seq <= _SEQ_MAX):
+        return None
+    ts_sent = json.dumps(body["ts"], separators=(",", ":")) if "ts" in body else ""
+    if len(ts_sent) > _TS_SENT_KEEP:  # kept in detector state: bounded, still one per value
+        ts_sent = "sha256:" + hashlib.sha256(ts_sent.encode()).hexdigest()
+    return RescuedAlarm(seq, EventType(kind), ts_sent)
 
 
 def _summarise(exc: ValidationError) -> str:

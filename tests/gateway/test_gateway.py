@@ -478,3 +478,93 @@ def test_a_pre_2020_clock_is_still_flagged_not_refused(gw: Gateway) -> None:
     body = {"ts": ms(EARLIEST_PLAUSIBLE - timedelta(days=1)), "seq": 1, "type": "sos"}
     (rec,) = accepted(gw.process(BTN_EVENT, dumps(body), NOW)).records
     assert rec.time == NOW
+
+
+# --- alarms rescued from malformed events -------------------------------------------------
+
+# Ways a call button's firmware gets an alarm slightly wrong (docs/protocol.md, "Invalid
+# messages"): each is dead-lettered, and its alarm is raised anyway.
+MALFORMED_ALARMS = {
+    "offset without colon": {"ts": "2026-03-01T20:00:00+0800", "seq": 7, "type": "sos"},
+    "hour-only offset": {"ts": "2026-03-01T20:00:00+08", "seq": 7, "type": "sos"},
+    "no seconds": {"ts": "2026-03-01T20:00+08:00", "seq": 7, "type": "sos"},
+    "surrounding spaces": {"ts": " 2026-03-01T20:00:00+08:00 ", "seq": 7, "type": "sos"},
+    "unknown field": {"ts": ms(NOW), "seq": 7, "type": "sos", "battery": 80},
+    "fall without ts": {"seq": 7, "type": "fall"},
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED_ALARMS.values(), ids=MALFORMED_ALARMS.keys())
+def test_a_malformed_alarm_is_dead_lettered_and_raised_at_receive_time(
+        gw: Gateway, body: dict[str, Any]) -> None:
+    payload = dumps(body)
+    result = accepted(gw.process(BTN_EVENT, payload, NOW))
+    assert result.dead_letter is not None
+    assert result.dead_letter.payload == payload and result.dead_letter.topic == BTN_EVENT
+    (rec,) = result.records
+    assert isinstance(rec, EventRecord)
+    assert (rec.time, rec.received_at, rec.device_time) == (NOW, NOW, None)
+    assert (rec.device_id, rec.resident_id, rec.site) == ("btn-1", 11, "north")
+    assert (rec.seq, rec.type) == (7, EventType(body["type"]))
+    assert rec.detail == f"rescued from a malformed message: {result.dead_letter.reason}"
+    assert rec.rescued_ts == (json.dumps(body["ts"], separators=(",", ":"))
+                              if "ts" in body else "")
+
+
+def test_a_repeat_of_a_malformed_alarm_has_the_same_copy_key(gw: Gateway) -> None:
+    payload = dumps(MALFORMED_ALARMS["hour-only offset"])
+    first = accepted(gw.process(BTN_EVENT, payload, NOW)).records[0]
+    again = accepted(gw.process(BTN_EVENT, payload, NOW + timedelta(seconds=2))).records[0]
+    assert isinstance(first, EventRecord) and isinstance(again, EventRecord)
+    assert (first.seq, first.rescued_ts) == (again.seq, again.rescued_ts)
+    assert first.time != again.time
+
+
+def test_valid_events_are_not_marked_rescued(gw: Gateway) -> None:
+    result = accepted(gw.process(BTN_EVENT, dumps({"ts": ms(NOW), "seq": 1, "type": "sos"}),
+                                 NOW))
+    assert result.dead_letter is None
+    (rec,) = result.records
+    assert isinstance(rec, EventRecord) and rec.rescued_ts is None and rec.detail is None
+
+
+@pytest.mark.parametrize(("topic", "payload"), [
+    (BTN_EVENT, b'{"ts":"2026-03-01T20:00+08","seq":1,"type":"test","type":"sos"}'),
+    (BTN_EVENT, b'{"ts":"x","seq":1,"type":"sos","type":"sos"}'),
+    (BTN_EVENT, b'{"ts":"x","seq":1,"seq":2,"type":"sos"}'),
+    (BTN_EVENT, dumps({"ts": "x", "seq": 1, "type": "test"})),
+    (BTN_EVENT, dumps({"ts": "x", "seq": 1, "type": "low_battery"})),
+    (BTN_EVENT, dumps({"ts": "x", "seq": 1, "type": "sos_cancel"})),
+    (BTN_EVENT, dumps({"ts": "x", "seq": 1, "type": "SOS"})),
+    (BTN_EVENT, dumps({"ts": "x", "seq": 1, "type": ["sos"]})),
+    (BTN_EVENT, dumps({"ts": "x", "seq": "1", "type": "sos"})),
+    (BTN_EVENT, dumps({"ts": "x", "seq": True, "type": "sos"})),
+    (BTN_EVENT, dumps({"ts": "x", "seq": -1, "type": "sos"})),
+    (BTN_EVENT, dumps({"ts": "x", "seq": 2**63, "type": "sos"})),
+    (BTN_EVENT, dumps({"ts": "x", "seq": 1.0, "type": "sos"})),
+    (BTN_EVENT, dumps({"ts": "x", "type": "sos"})),
+    (BTN_EVENT, b'{"ts":"x","seq":1,"type":"sos"'),
+    (BTN_EVENT, b'[{"ts":"x","seq":1,"type":"sos"}]'),
+    (topic_for("north", "bed-1", Channel.EVENT), dumps({"ts": "x", "seq": 1, "type": "sos"})),
+    (topic_for("north", "bed-1", Channel.EVENT), dumps({"ts": ms(NOW), "seq": 1,
+                                                        "type": "sos"})),
+    (topic_for("north", "btn-1", Channel.STATUS), dumps({"ts": "x", "seq": 1, "type": "sos",
+                                                         "online": True})),
+    (topic_for("north", "btn-9", Channel.EVENT), dumps({"ts": "x", "seq": 1, "type": "sos"})),
+    (topic_for("south", "btn-1", Channel.EVENT), dumps({"ts": "x", "seq": 1, "type": "sos"})),
+], ids=["duplicate type", "duplicate type, same value", "duplicate seq", "test",
+        "low_battery", "sos_cancel", "upper case", "type list", "seq string", "seq bool",
+        "seq negative", "seq too big", "seq float", "no seq", "invalid JSON", "array",
+        "bed sensor sos, bad ts", "bed sensor sos", "status channel", "unknown device",
+        "wrong site"])
+def test_only_an_unambiguous_alarm_is_rescued(gw: Gateway, topic: str, payload: bytes
+                                              ) -> None:
+    rejected(gw.process(topic, payload, NOW))
+
+
+def test_a_huge_ts_gives_a_bounded_copy_key(gw: Gateway) -> None:
+    body = {"ts": "2026-03-01 20:00:00 " + "x" * 9000, "seq": 1, "type": "sos"}
+    (rec,) = accepted(gw.process(BTN_EVENT, dumps(body), NOW)).records
+    assert isinstance(rec, EventRecord) and rec.rescued_ts is not None
+    assert rec.rescued_ts.startswith("sha256:") and len(rec.rescued_ts) == 71
+    assert rec.detail is not None and len(rec.detail) <= 512 and rec.detail.isprintable()
