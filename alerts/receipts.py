@@ -11,7 +11,10 @@ so the tracker hangs receipts on tokens.
 Every copy of an alarm (a broker redelivery or a device repeat) is answered, also one the
 platform stored long ago; a copy that arrives while an earlier copy of the same alarm is
 still being stored is answered only when both are done, because only then is the alert
-committed. See docs/protocol.md ("alarm_received") and docs/alerts.md.
+committed. A device's repeat of an alarm whose earlier copy is still held is not tracked at
+all (`repeats_held`): the pipeline acknowledges it at once and the held copy's receipt
+answers it, so repeats during a database outage cannot fill the events session's receive
+window. See docs/protocol.md ("alarm_received") and docs/alerts.md.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from gateway.records import EventRecord, Record
 from gateway.schema import EventType
@@ -27,7 +31,8 @@ from gateway.schema import EventType
 ALARM_EVENTS = frozenset({EventType.SOS, EventType.FALL})
 ALERT_IDS_KEPT = 10_000  # (device, seq) -> alert id, newest first: a receipt names its alert
 
-_Key = tuple[str, str, int]  # site, device id, seq
+# site, device id, seq, device ts: the ts tells a copy from a new alarm of a reset counter
+_Key = tuple[str, str, int, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +65,26 @@ class ReceiptTracker:
         A QoS 0 message has no token, so nothing tells when it is stored: no receipt (the
         contract requires QoS 1 for events; the device simply repeats).
         """
-        # One message is one event, or readings/status only: the first record tells (and a
-        # 500-sample batch costs one check on the hot path, not 500).
-        rec = records[0] if records else None
-        if token is None or not isinstance(rec, EventRecord) or rec.type not in ALARM_EVENTS:
+        key = _alarm_key(records)
+        if token is None or key is None:
             return False
-        key = (rec.site, rec.device_id, rec.seq)
         with self._lock:
             self._by_token[token] = key
             self._waiting[key] = self._waiting.get(key, 0) + 1
         return True
+
+    def repeats_held(self, records: Sequence[Record]) -> bool:
+        """True if the message is a copy of an alarm whose earlier copy is still being stored.
+
+        That copy's receipt (sent once it is stored) answers this one too, and its row would
+        be a duplicate: the pipeline may acknowledge such a repeat at once instead of holding
+        it in the receive window (see `Pipeline._take`).
+        """
+        key = _alarm_key(records)
+        if key is None:
+            return False
+        with self._lock:
+            return key in self._waiting
 
     def discard(self, token: int | None) -> None:
         """Forget a token whose message was not stored as taken (e.g. it became a dead letter)."""
@@ -97,7 +112,7 @@ class ReceiptTracker:
             for token in tokens:
                 key = self._by_token.pop(token, None)
                 if key is not None and self._settle(key):
-                    site, device_id, seq = key
+                    site, device_id, seq, _ = key
                     out.append(Receipt(site, device_id, seq,
                                        self._alert_ids.get((device_id, seq))))
         return out
@@ -115,3 +130,18 @@ class ReceiptTracker:
     def in_flight(self) -> int:
         """Alarm messages taken and not yet stored."""
         return len(self._by_token)
+
+
+def _alarm_key(records: Sequence[Record]) -> _Key | None:
+    """The alarm a message carries (site, device, seq, device ts), None if it carries none.
+
+    One message is one event, or readings/status only: the first record tells (and a
+    500-sample batch costs one check on the hot path, not 500). The device ts is the
+    flagged `device_time` when the row time had to be the receive time (which differs
+    between copies), as in the detector's `_redelivered`.
+    """
+    rec = records[0] if records else None
+    if not isinstance(rec, EventRecord) or rec.type not in ALARM_EVENTS:
+        return None
+    return (rec.site, rec.device_id, rec.seq,
+            rec.time if rec.device_time is None else rec.device_time)

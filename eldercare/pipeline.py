@@ -28,7 +28,7 @@ from gateway.broker_admin import MqttEndpoint
 from gateway.deadlog import DeadLetterLog
 from gateway.gateway import DEFAULT_RAW_RETENTION, Accepted, Gateway, dead_letter
 from gateway.mqttclient import BufferedClient
-from gateway.records import DeadLetter
+from gateway.records import DeadLetter, Record
 from gateway.registry import Registry, RegistryUnavailable
 from gateway.schema import (
     ALL_SITES_FILTER,
@@ -162,13 +162,14 @@ class Pipeline:
                  direct: DirectNotify | None = None,
                  on_refresh: Refresh | None = None,
                  raw_retention: timedelta = DEFAULT_RAW_RETENTION,
-                 registry_cache: Path | None = None) -> None:
+                 registry_cache: Path | None = None,
+                 event_receive_maximum: int = EVENT_RECEIVE_MAXIMUM) -> None:
         self.sites = sites
         self.filters = topic_filters(sites) + event_filters(sites)
         self._endpoint = mqtt_endpoint
         # Messages of devices the registry cannot answer for yet (database down, device not
         # in the cached registry): held unacknowledged, taken again when the registry loads.
-        self._parked: list[tuple[str, bytes, datetime, int | None]] = []
+        self._parked: list[tuple[str, bytes, datetime, int | None, bool]] = []
         self._parked_lock = threading.Lock()
         self.registry = Registry(database_url, cache_path=registry_cache,
                                  on_load=self._take_parked)
@@ -176,7 +177,7 @@ class Pipeline:
         data_id, events_id = session_client_ids(name)
         self._data = self._session(data_id, topic_filters(sites), False, RECEIVE_MAXIMUM)
         self._events = self._session(events_id, event_filters(sites), True,
-                                     EVENT_RECEIVE_MAXIMUM)
+                                     event_receive_maximum)
         self.receipts = ReceiptTracker()
         self.gate = AckGate(self._ack)
         self.writer = IngestWriter(database_url, self.gate.release_many, batch_rows,
@@ -237,8 +238,8 @@ class Pipeline:
             parked, self._parked = self._parked, []
         if parked:
             logger.info("registry is back: taking %d held messages", len(parked))
-        for topic, payload, now, token in parked:
-            self._take(topic, payload, now, token)
+        for topic, payload, now, token, dup in parked:
+            self._take(topic, payload, now, token, dup)
 
     @property
     def parked(self) -> int:
@@ -299,10 +300,13 @@ class Pipeline:
         # Receipts are taken before the PUBACKs go out: after a PUBACK the broker may reuse
         # the message id, and a new message would then carry the same token.
         receipts = self.receipts.freed(tokens)
-        for (events, connection), mids in split_tokens(tokens).items():
-            (self._events if events else self._data).client.ack_many(mids, connection)
+        self._puback(tokens)
         for receipt in receipts:
             self._send_receipt(receipt)
+
+    def _puback(self, tokens: list[int]) -> None:
+        for (events, connection), mids in split_tokens(tokens).items():
+            (self._events if events else self._data).client.ack_many(mids, connection)
 
     def _send_receipt(self, receipt: Receipt) -> None:
         """Tell the device its alarm is stored (QoS 1 on its `cmd` topic); it stops repeating."""
@@ -350,7 +354,7 @@ class Pipeline:
         payload = bytes(msg.payload)
         now = datetime.now(UTC)
         try:
-            self._take(msg.topic, payload, now, token)
+            self._take(msg.topic, payload, now, token, msg.dup)
         except Exception as exc:  # a bug must not stop the network thread or lose the message
             self.receipts.discard(token)  # a dead letter is no stored alarm: no receipt
             logger.exception("could not process a message on %s; kept as a dead letter",
@@ -371,12 +375,13 @@ class Pipeline:
         self.dead_letter_log.record(letter)
         self.writer.add_dead_letter(letter, None)
 
-    def _take(self, topic: str, payload: bytes, now: datetime, token: int | None) -> None:
+    def _take(self, topic: str, payload: bytes, now: datetime, token: int | None,
+              dup: bool = False) -> None:
         try:
             result = self.gateway.process(topic, payload, now)
         except RegistryUnavailable:
             with self._parked_lock:
-                self._parked.append((topic, payload, now, token))
+                self._parked.append((topic, payload, now, token, dup))
             return
         if not isinstance(result, Accepted):
             self.dead_letters += 1
@@ -385,6 +390,26 @@ class Pipeline:
             return
         if result.dead_letter is not None:  # an alarm rescued from a malformed message
             self._rescued(result.dead_letter)
+        if token is not None and not dup and self.receipts.repeats_held(result.records):
+            self._take_repeat(result.records, token)
+            return
         self.receipts.expect(result.records, token)
         self.alerts.on_records(result.records, token)
         self.writer.add(result.records, token)
+
+    def _take_repeat(self, records: tuple[Record, ...], token: int) -> None:
+        """A device's repeat of an alarm whose earlier copy is still held: PUBACK it now.
+
+        During a database outage a held alarm repeats every minute until its receipt; held
+        too, the repeats would fill the events session's receive window and the broker would
+        stop delivering, so a NEW alarm of another resident would reach neither the bus nor
+        direct notification. The held copy is stored when the database returns and its
+        receipt answers this copy too (the device stops repeating only then, so a crash of
+        the pipeline before that loses nothing). Taken as a QoS 0 message (no token), so
+        the detector and the writer see it as today (a copy, a duplicate row). A broker
+        redelivery (DUP) is not taken here: it is the broker's own copy of a held message
+        whose PUBACK can no longer go out on the connection it came on.
+        """
+        self.alerts.on_records(records, None)
+        self.writer.add(records, None)
+        self._puback([token])  # last: if taking it failed, it is still held (dead letter)

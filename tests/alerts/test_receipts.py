@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from alerts import receipts
 from alerts.receipts import Receipt, ReceiptTracker
@@ -12,8 +12,9 @@ from gateway.schema import EventType
 T = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def event(seq: int, typ: EventType = EventType.SOS, device: str = "btn-1") -> EventRecord:
-    return EventRecord(T, device, 7, "north", seq, typ, None, None, T)
+def event(seq: int, typ: EventType = EventType.SOS, device: str = "btn-1",
+          ts: datetime = T, flagged: datetime | None = None) -> EventRecord:
+    return EventRecord(ts, device, 7, "north", seq, typ, None, flagged, T)
 
 
 def test_an_alarm_is_confirmed_when_its_message_is_freed() -> None:
@@ -44,6 +45,29 @@ def test_a_repeat_is_confirmed_only_when_every_copy_in_flight_is_stored() -> Non
     assert tracker.freed([1]) == [Receipt("north", "btn-1", 9, None)]
     tracker.expect([event(9)], token=3)  # a later repeat of the stored alarm: answered again
     assert tracker.freed([3]) == [Receipt("north", "btn-1", 9, None)]
+
+
+def test_a_repeat_of_an_alarm_still_held_is_recognised_and_answered_by_the_held_copy() -> None:
+    """The pipeline PUBACKs such a repeat at once instead of tracking it (receive window)."""
+    tracker = ReceiptTracker()
+    assert not tracker.repeats_held([event(9)])  # nothing held yet
+    tracker.expect([event(9)], token=1)
+    assert tracker.repeats_held([event(9)])
+    later = T + timedelta(minutes=5)
+    assert not tracker.repeats_held([event(9, ts=later)])  # same seq, new ts: a new alarm
+    assert not tracker.repeats_held([event(9, device="btn-2")])
+    assert not tracker.repeats_held([event(9, EventType.SOS_CANCEL)])
+    assert not tracker.repeats_held([])
+    assert tracker.freed([1]) == [Receipt("north", "btn-1", 9, None)]  # answers the repeat
+    assert not tracker.repeats_held([event(9)])  # stored: a repeat now is tracked again
+
+
+def test_a_flagged_clock_repeat_is_matched_on_the_device_ts() -> None:
+    """With an implausible device clock the row time is the receive time, new for each copy."""
+    tracker = ReceiptTracker()
+    wrong = datetime(2001, 1, 1, tzinfo=UTC)
+    tracker.expect([event(3, ts=T, flagged=wrong)], token=1)
+    assert tracker.repeats_held([event(3, ts=T + timedelta(minutes=1), flagged=wrong)])
 
 
 def test_a_discarded_message_gets_no_receipt() -> None:

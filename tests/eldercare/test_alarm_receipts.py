@@ -7,14 +7,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from eldercare import db
 from eldercare.pipeline import Pipeline
+from eldercare.services import start_postgres
 from gateway.schema import DeviceEvent
 from simulators.clock import ManualClock
 from simulators.devices import CallButtonSim
+from tests.alerts.test_service import BusListener
 from tests.conftest import Broker, OwnBroker
 from tests.helpers import Home, count, running_pipeline, seed_home, wait_until
 from tests.simulators.conftest import forget_device
@@ -149,3 +152,60 @@ def test_sos_survives_a_broker_kill_right_after_its_puback(clean_db: str,
             pipe.stop()
     assert count(clean_db, "SELECT count(*) FROM device_events WHERE device_id = %s",
                  sim.device_id) == 1
+
+
+def test_repeats_of_a_held_alarm_leave_the_receive_window_to_a_new_sos(
+        own_pg: tuple[Any, list[Any]], broker: Broker) -> None:
+    """Database down: one button repeats its SOS more often than the events session's receive
+    window holds messages. Each repeat is acknowledged at once (its first copy is held until
+    stored), so another resident's SOS still reaches the bus while the database is down; once
+    it is back both alarms are stored once and both buttons get their receipt."""
+    cfg, procs = own_pg
+    first, second = seed_home(cfg.url, broker.admin), seed_home(cfg.url, broker.admin,
+                                                                name="Second Resident")
+    window = 8
+    bus = BusListener(broker)
+    pipe = Pipeline(broker.pipeline, cfg.url, sites=[], name=f"window{time.time_ns()}",
+                    batch_ms=50, event_receive_maximum=window)
+    clock = ManualClock(datetime.now(UTC))  # device time: within the retention window
+    sims = [CallButtonSim(h.button, port=broker.port, clock=clock, alarm_tick_s=None)
+            for h in (first, second)]
+    try:
+        pipe.start()
+        assert all(s.connect(wait=10) for s in sims)
+        wait_until(pipe.connected.is_set, what="pipeline connected")
+        procs[0].stop()
+        sos = sims[0].press_sos()
+        wait_until(lambda: sos_announced(bus, first.resident_id), timeout=30,
+                   what="the first SOS on the bus")
+        for _ in range(3 * window):  # the receipt cannot come: the device keeps repeating
+            clock.advance(60)
+            assert sims[0].resend_due() == 1
+            sent = sims[0].last_sent
+            assert sent is not None
+            wait_until(sent.is_published, what="the broker took the repeat")
+        other = sims[1].press_sos()
+        wait_until(lambda: sos_announced(bus, second.resident_id), timeout=30,
+                   what="the second resident's SOS on the bus, the database still down")
+        assert sims[0].receipts == [] and sims[1].receipts == []  # nothing stored yet
+        procs[0] = start_postgres(cfg)
+        wait_until(lambda: receipts_for(sims[0], sos.seq) and receipts_for(sims[1], other.seq),
+                   timeout=60, what="both alarms confirmed once the database is back")
+        for sim, alarm in zip(sims, (sos, other), strict=True):
+            assert rows(cfg.url, sim.device_id, alarm.seq) == 1
+            stored = alerts_of(cfg.url, sim.device_id)
+            assert [(typ, seq) for _, typ, seq, _ in stored] == [("sos", alarm.seq)]
+            assert set(receipts_for(sim, alarm.seq)) == {stored[0][0]}
+        assert pipe.receipts.in_flight == 0
+    finally:
+        for sim in sims:
+            sim.shutdown()
+        pipe.stop()
+        bus.close()
+        for h in (first, second):
+            forget_device(h.button, broker.port)
+
+
+def sos_announced(bus: BusListener, resident_id: int) -> bool:
+    """An SOS of the resident reached the live bus."""
+    return any(e.type == "sos" and e.resident_id == resident_id for e in bus.events)
