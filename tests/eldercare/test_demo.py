@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from eldercare.accounts import DeviceCredentials
 from eldercare.services import free_port
@@ -92,13 +89,6 @@ def _kill_and_wait(root: int, name: str) -> None:
         return now is not None and now != pid
 
     wait_until(successor, timeout=60, what=f"{name} restarted")
-
-@pytest.fixture
-def demo_dir():
-    path = Path(tempfile.mkdtemp(prefix="eldercare-demo-"))
-    os.chmod(path, 0o755)  # noqa: S103 - services drop privileges when we are root
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_demo_end_to_end_and_clean_shutdown(demo_dir):

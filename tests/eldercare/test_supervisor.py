@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
@@ -188,17 +187,6 @@ def _answers(url: str) -> bool:
         return False
     return True
 
-
-@pytest.fixture
-def demo_dir():
-    import os
-    import shutil
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="eldercare-supervise-"))
-    os.chmod(path, 0o755)  # noqa: S103 - services drop privileges when we are root
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_serve_waits_for_an_external_database_that_is_down(own_pg, broker, demo_dir):

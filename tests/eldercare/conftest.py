@@ -1,0 +1,20 @@
+"""Fixtures of the composition-root tests (demo, serve, supervision)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _tmpdir
+
+
+@pytest.fixture
+def demo_dir() -> Iterator[Path]:
+    """A data folder for one `eldercare demo`/`serve` run (embedded services drop privileges
+    when the tests run as root, so it is world-readable)."""
+    path = _tmpdir("eldercare-demo-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
