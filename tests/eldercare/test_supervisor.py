@@ -3,6 +3,7 @@ processes, and SIGKILL of each child of a real `eldercare serve`."""
 
 from __future__ import annotations
 
+import functools
 import signal
 import subprocess
 import sys
@@ -169,8 +170,11 @@ def test_serve_restarts_each_killed_child_while_the_web_app_answers(demo_dir):
             poller.wait_beyond(poller.answers, f"web app answers after the {name} restart")
             poller.stop()
             assert poller.failures == [], (name, poller.failures)
+            # The successor process exists before the supervisor logs it as restarted (a
+            # service is logged once it is ready).
+            wait_until(functools.partial(_logged, serve, f"{name} restarted"), timeout=60,
+                       what=f"the {name} restart logged")
             assert f"{name} exited (signal SIGKILL)" in serve.text
-            assert f"{name} restarted" in serve.text
         _kill_and_wait(root, "dashboard")
         wait_until(lambda: _answers(health), timeout=60, what="web app back")
         assert "dashboard exited (signal SIGKILL)" in serve.text
@@ -178,6 +182,10 @@ def test_serve_restarts_each_killed_child_while_the_web_app_answers(demo_dir):
     finally:
         code = serve.interrupt()
     assert code == 0, serve.text
+
+
+def _logged(platform: _Platform, text: str) -> bool:
+    return text in platform.text
 
 
 def _answers(url: str) -> bool:
