@@ -226,6 +226,24 @@ class ResidentDetector:
         r = self._resume
         return r is not None and self._restarted(dev) and wall < r[1] + dev.limit
 
+    def _in_restart_window(self, dev: DeviceState, wall: float) -> bool:
+        """Within the grace period after a restart (whether or not `dev` was heard since)."""
+        r = self._resume
+        return r is not None and wall < r[1] + dev.limit
+
+    def _from_the_downtime(self, dev: DeviceState, at: float, received_at: datetime) -> bool:
+        """Sent (event time `at`) while the platform was down, and received in the grace."""
+        r = self._resume
+        return (r is not None and self._in_restart_window(dev, received_at.timestamp())
+                and r[0] - dev.limit <= at < r[1])
+
+    def _downtime_gap(self, dev: DeviceState, prev: float, t: float) -> bool:
+        """A gap that began while the platform was down (its last record before the gap was
+        sent then, and delivered only after the restart) and ended within the grace: the
+        platform's silence, as for a device heard until the stop (`_across_restart`)."""
+        r = self._resume
+        return r is not None and r[0] - dev.limit <= prev < r[1] and t < r[1] + dev.limit
+
     def _across_restart(self, dev: DeviceState, received_at: datetime) -> bool:
         """A record received after the restart from a device heard until the platform
         stopped: the silence between them is the platform's, not the device's."""
@@ -258,7 +276,7 @@ class ResidentDetector:
             return
         dev.data_t = t
         if (prev is None or t <= prev + dev.limit or _OFFLINE in dev.open
-                or self._across_restart(dev, received_at)):
+                or self._across_restart(dev, received_at) or self._downtime_gap(dev, prev, t)):
             return
         marks = [prev, *sorted(e for e in dev.ev_t if prev < e < t), t]
         for a, b in pairwise(marks):
@@ -427,6 +445,12 @@ class ResidentDetector:
         at = rec.time.timestamp() if own else self._event_time(dev, rec.received_at)
         if own and dev.seen_t is not None and at is not None and at < dev.seen_t:
             return  # the device spoke after it (event time)
+        if own and at is not None and self._from_the_downtime(dev, at, rec.received_at):
+            # A power-off sent while the platform itself was down (the demo's homes stop
+            # after the pipeline) and delivered after readings from the downtime: those do
+            # not end the grace, so this is held like a Last Will from the stop.
+            dev.will_recv = rec.received_at.timestamp()
+            return
         if at is None:
             dev.will_recv = rec.received_at.timestamp()
             return
@@ -491,7 +515,7 @@ class ResidentDetector:
         for dev in self._devices.values():
             seen, recv = dev.seen_t, dev.seen_recv
             grace = self._in_grace(dev, wall)
-            if dev.will_recv is not None and not grace:
+            if dev.will_recv is not None and not self._in_restart_window(dev, wall):
                 self._pending_will(dev)
             if seen is None or recv is None:
                 if seen is None and dev.will_recv is None:

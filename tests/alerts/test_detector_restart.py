@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from alerts.detector import ResidentDetector
 from alerts.model import PLATFORM_RESTART, AlertClear
+from gateway.records import StatusRecord
 from tests.alerts.test_detector import (
     BED,
     BTN,
@@ -93,3 +95,22 @@ def test_without_a_restart_a_silence_is_reported_at_once() -> None:
     det = ResidentDetector(context())
     run(det, [feed.status(at(0)), feed.status(at(0), device=BTN)])
     assert len(triggers(det.tick(at(181) + timedelta(seconds=1)))) == 2
+
+
+def test_the_homes_going_quiet_after_the_platform_stopped_open_nothing() -> None:
+    """The demo's order: the pipeline stops first, then the simulated homes send their last
+    readings and power off cleanly (with their own ts). At the restart those wait in the
+    broker and arrive first, so the device is 'heard since the restart' (by a reading from
+    the downtime) when its power-off comes: still the stop's, held, and dropped when the
+    device speaks again."""
+    feed = Feed()
+    det = restarted(feed, stop_s=120, up_s=720)
+    received = at(721)  # everything below is delivered right after the restart
+    backlog = [replace(feed.status(at(125)), received_at=received),
+               StatusRecord(at(126), BED, RID, 99, False, None, None, None, None, None,
+                            received)]
+    assert run(det, backlog) == []
+    assert det.tick(at(722)) == []  # a tick before the home's new readings arrive
+    assert run(det, [feed.status(at(725)), feed.status(at(725), device=BTN)]) == []
+    assert run(det, [feed.status(at(850)), feed.status(at(850), device=BTN)]) == []
+    assert det.tick(at(720 + 181)) == []  # past the grace: the held power-off was dropped
