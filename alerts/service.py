@@ -361,19 +361,29 @@ class AlertEngine:
                 self._with_retry(functools.partial(_save, states=item), None)
                 continue
             if isinstance(item, _Pending):
-                for trig in self._take(item):
-                    self._with_retry(functools.partial(self._store, decision=trig), trig)
+                stored = [self._with_retry(functools.partial(self._store, decision=trig), trig)
+                          for trig in self._take(item)]
                 self.stored += 1
-                if item.token is not None:
-                    self._release(item.token)
+                self._release_unless_lost(item.token, stored[0])
                 continue
             decision, token = item
-            self._with_retry(functools.partial(self._store, decision=decision), decision)
+            ok = self._with_retry(functools.partial(self._store, decision=decision), decision)
             self.stored += 1
-            if token is not None:
-                self._release(token)
+            self._release_unless_lost(token, ok or not isinstance(decision, AlertTrigger))
         if self._conn is not None:
             self._conn.close()
+
+    def _release_unless_lost(self, token: int | None, stored: bool) -> None:
+        """Release a message to the ack gate, unless the alarm it raised could not be stored:
+        then it stays unacknowledged (no PUBACK, no alarm receipt), the device keeps
+        repeating and the broker redelivers it to the next run."""
+        if token is None:
+            return
+        if stored:
+            self._release(token)
+        else:
+            logger.error("alert not stored: its message stays unacknowledged (redelivered on "
+                         "the next connection)")
 
     def _store(self, conn: psycopg.Connection[Any], *, decision: Decision) -> None:
         now = self._clock()
@@ -399,7 +409,13 @@ class AlertEngine:
             self._on_alarm_stored(trig.device_id, trig.source_seq, alert_id)
 
     def _with_retry(self, action: Callable[[psycopg.Connection[Any]], None],
-                    decision: Decision | None) -> None:
+                    decision: Decision | None) -> bool:
+        """Run `action` until it succeeds (True), retrying while the database is unreachable
+        or refuses every write (outage, read-only failover, a schema not yet migrated: alarms
+        go to the bus and direct channels meanwhile). An item the database refuses for its
+        own sake (bad data, a constraint) or a bug is logged and skipped (False): retrying it
+        forever would hold back every other resident's alarms. A skipped trigger's message
+        is then never acknowledged (see _run_worker), so the broker keeps it."""
         delay = 0.05
         while True:
             try:
@@ -410,29 +426,35 @@ class AlertEngine:
                     logger.warning("database is back; alerts are being stored again")
                     self._db_down.clear()
                     self._direct_sent.clear()
-                return
-            except psycopg.OperationalError as exc:
+                return True
+            except (psycopg.DataError, psycopg.IntegrityError):
+                self._skip(decision)
+                return False
+            except psycopg.DatabaseError as exc:
                 if not self._db_down.is_set():
                     logger.error("cannot store alerts (%s); retrying, notifying directly", exc)
                     self._db_down.set()
                 if isinstance(decision, AlertTrigger):
                     self._notify_direct(AlertEvent.raised(decision))
+                if self._conn is not None and not self._conn.closed:
+                    self._conn.close()
                 self._conn = None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
             except Exception:
-                # A bug, or a row the database refuses (e.g. a zone it lacks): retrying the
-                # same item forever would hold back every other resident's alarms, and a dead
-                # worker would store none. Log it, tell people directly about a trigger (the
-                # bus announced it live already), and go on with the next item.
-                self.failed += 1
-                logger.exception("could not store %s; skipped", decision or "detector states")
-                if isinstance(decision, AlertTrigger):
-                    self._notify_direct(AlertEvent.raised(decision))
-                if self._conn is not None and not self._conn.closed:
-                    self._conn.close()
-                self._conn = None
-                return
+                self._skip(decision)
+                return False
+
+    def _skip(self, decision: Decision | None) -> None:
+        """Log an item that cannot be stored; tell people directly about a trigger (the bus
+        announced it live already)."""
+        self.failed += 1
+        logger.exception("could not store %s; skipped", decision or "detector states")
+        if isinstance(decision, AlertTrigger):
+            self._notify_direct(AlertEvent.raised(decision))
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
 
     @property
     def database_down(self) -> bool:

@@ -84,13 +84,21 @@ def test_an_alert_the_database_refuses_does_not_stop_the_worker(clean_db: str) -
     """A store that fails for another reason than a lost connection (here: a resident that
     does not exist) is logged and skipped; the next resident's SOS is still stored."""
     home = add_home(clean_db)
-    e = engine(clean_db, ManualClock(W0))
+    released: list[int] = []
+    e = AlertEngine(clean_db, AlertSettings(), [], publish=lambda *_: None,
+                    release=released.append, hold=lambda *_: None, lookup=lambda _: None,
+                    clock=ManualClock(W0), timing=EngineTiming(tick_s=0.05, start_grace_s=0))
+    e.start()
     try:
-        for resident in (999_999, home.resident_id):
+        for token, resident in ((7, 999_999), (8, home.resident_id)):
             e._submit([AlertTrigger(resident, home.site, home.button, "sos", "critical", W0,
-                                    source_seq=1)], None)
+                                    source_seq=1)], token)
         wait_until(lambda: count(clean_db, "SELECT count(*) FROM alerts WHERE resident_id = %s",
                                  home.resident_id) == 1, what="the next SOS stored")
+        wait_until(lambda: 8 in released, what="the stored SOS's message released")
         assert e.failed == 1
+        # The SOS that could not be stored is never acknowledged: no PUBACK, no receipt; the
+        # device repeats it and the broker redelivers it to the next run.
+        assert 7 not in released
     finally:
         e.stop()
