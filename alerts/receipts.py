@@ -32,7 +32,7 @@ ALARM_EVENTS = frozenset({EventType.SOS, EventType.FALL})
 ALERT_IDS_KEPT = 10_000  # (device, seq) -> alert id, newest first: a receipt names its alert
 
 # site, device id, seq, device ts: the ts tells a copy from a new alarm of a reset counter
-_Key = tuple[str, str, int, datetime]
+_Key = tuple[str, str, int, datetime | str]  # site, device, seq, device ts (or rescued ts text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +138,12 @@ def _alarm_key(records: Sequence[Record]) -> _Key | None:
     One message is one event, or readings/status only: the first record tells (and a
     500-sample batch costs one check on the hot path, not 500). The device ts is the
     flagged `device_time` when the row time had to be the receive time (which differs
-    between copies), as in the detector's `_redelivered`.
+    between copies), or the `ts` text of a rescued alarm, as in the detector's `_redelivered`.
     """
     rec = records[0] if records else None
     if not isinstance(rec, EventRecord) or rec.type not in ALARM_EVENTS:
         return None
+    if rec.rescued_ts is not None:  # a rescued alarm's row time is its receive time
+        return (rec.site, rec.device_id, rec.seq, rec.rescued_ts)
     return (rec.site, rec.device_id, rec.seq,
             rec.time if rec.device_time is None else rec.device_time)

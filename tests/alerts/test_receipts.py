@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from alerts import receipts
@@ -89,3 +90,14 @@ def test_alert_ids_kept_are_bounded(monkeypatch) -> None:
         tracker.expect([event(seq)], token=token)
     assert tracker.freed([1, 2]) == [Receipt("north", "btn-1", 1, None),
                                      Receipt("north", "btn-1", 3, 30)]
+
+
+def test_a_rescued_alarms_repeat_is_matched_on_the_ts_text_it_was_sent_with() -> None:
+    """A rescued alarm (malformed ts) is stored at its receive time, new for each copy; its
+    repeats carry the same ts text, which is what identifies them."""
+    tracker = ReceiptTracker()
+    tracker.expect([replace(event(4, ts=T), rescued_ts="2026-12-06T22:00:00+0800")], token=1)
+    again = replace(event(4, ts=T + timedelta(minutes=1)), rescued_ts="2026-12-06T22:00:00+0800")
+    assert tracker.repeats_held([again])
+    other = replace(again, rescued_ts="2026-12-06T22:05:00+0800")
+    assert not tracker.repeats_held([other])
