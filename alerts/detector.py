@@ -610,8 +610,11 @@ class Detector:
     def tick(self, wall_now: datetime) -> list[Decision]:
         """Evaluate every resident's time-based rules for the wall clock `wall_now`."""
         out: list[Decision] = []
-        for det in self._residents.values():
-            det._tick(wall_now, out)
+        for resident_id, det in self._residents.items():
+            try:
+                det._tick(wall_now, out)
+            except Exception:  # one resident's bug must not drop the others' decisions
+                logger.exception("resident %d: time rules failed on this tick", resident_id)
         return out
 
     def resume(self, up_at: datetime) -> datetime | None:
