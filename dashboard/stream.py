@@ -294,7 +294,7 @@ class Hub:
             else:
                 logger.warning("refused an alert stream of %s (%s): %d open from there",
                                sub.user.username, sub.address, len(here) - 1)
-                sub.close(ADDRESS_FULL, STOP)
+                sub.close(ADDRESS_FULL, RECONNECT)  # a slot may free up: try again later
                 self._subs.discard(sub)
 
     def _cap(self, subs: list[Subscriber], limit: int, reason: str) -> None:

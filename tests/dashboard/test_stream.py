@@ -459,7 +459,7 @@ async def test_streams_are_capped_per_account_and_address_without_evicting_other
             async with http.stream("GET", STREAM, headers={"Authorization": f"Bearer {care}"},
                                    timeout=httpx.Timeout(10.0, read=None)) as resp:
                 closed = await EventReader(resp).next_of("close")
-            assert closed["action"] == "stop"
+            assert closed["action"] == "reconnect"  # tries again later: a slot may free up
             assert closed["reason"].startswith("too many live streams from this network")
             assert len(stream.hub) == 3
             # A further stream of an account that has one there replaces its own oldest.
