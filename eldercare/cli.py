@@ -135,7 +135,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     presence.start()
     cpu0 = cpu_seconds()
     systemd.ready()
-    _wait_for_signal(_watchdog(_threads_alive("ingest-writer", "alert-worker")))
+    _wait_for_signal(_watchdog(_threads_alive("ingest-writer", "alert-worker", "registry-listen")))
     pipe.stop()
     presence.stop()
     direct.close()

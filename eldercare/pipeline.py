@@ -233,13 +233,26 @@ class Pipeline:
             session.client.loop_start()
 
     def _take_parked(self) -> None:
-        """The registry (re)loaded from the database: take the messages held for it."""
+        """The registry (re)loaded from the database, or its listener's once-a-second pass:
+        take the messages held for it (those whose device it still cannot look up are held
+        again)."""
         with self._parked_lock:
             parked, self._parked = self._parked, []
         if parked:
             logger.info("registry is back: taking %d held messages", len(parked))
         for topic, payload, now, token, dup in parked:
-            self._take(topic, payload, now, token, dup)
+            self._take_safely(topic, payload, now, token, dup)
+
+    def _park_behind(self, topic: str, payload: bytes, now: datetime, token: int | None,
+                     dup: bool) -> bool:
+        """Hold a message behind its device's held ones, so that they keep their order (a
+        cancel must not overtake the SOS it cancels)."""
+        device = _device_of(topic)
+        with self._parked_lock:
+            if not any(_device_of(held[0]) == device for held in self._parked):
+                return False
+            self._parked.append((topic, payload, now, token, dup))
+        return True
 
     @property
     def parked(self) -> int:
@@ -351,18 +364,23 @@ class Pipeline:
         session.received += 1
         token = (ack_token(msg.mid, session.events, session.client.connection)
                  if msg.qos > 0 else None)
-        payload = bytes(msg.payload)
-        now = datetime.now(UTC)
+        topic = msg._topic.decode(errors="replace")
+        self._take_safely(topic, bytes(msg.payload), datetime.now(UTC), token, msg.dup)
+
+    def _take_safely(self, topic: str, payload: bytes, now: datetime, token: int | None,
+                     dup: bool) -> None:
+        """`_take`, but a bug must not stop the calling thread (the network thread, or the
+        registry's when it hands back held messages) nor lose the message."""
         try:
-            self._take(msg.topic, payload, now, token, msg.dup)
-        except Exception as exc:  # a bug must not stop the network thread or lose the message
+            self._take(topic, payload, now, token, dup)
+        except Exception as exc:
             self.receipts.discard(token)  # a dead letter is no stored alarm: no receipt
             logger.exception("could not process a message on %s; kept as a dead letter",
-                             printable(msg._topic.decode(errors="replace")))
+                             printable(topic))
             self.dead_letters += 1
             self.writer.add_dead_letter(
-                dead_letter(msg._topic.decode(errors="replace"), payload, now,
-                            f"internal error in the pipeline: {exc!r}"), token)
+                dead_letter(topic, payload, now, f"internal error in the pipeline: {exc!r}"),
+                token)
 
     def _rescued(self, letter: DeadLetter) -> None:
         """Dead-letter the malformed original of a rescued alarm, for the integrator.
@@ -377,6 +395,8 @@ class Pipeline:
 
     def _take(self, topic: str, payload: bytes, now: datetime, token: int | None,
               dup: bool = False) -> None:
+        if self._parked and self._park_behind(topic, payload, now, token, dup):
+            return
         try:
             result = self.gateway.process(topic, payload, now)
         except RegistryUnavailable:
@@ -413,3 +433,9 @@ class Pipeline:
         self.alerts.on_records(records, None)
         self.writer.add(records, None)
         self._puback([token])  # last: if taking it failed, it is still held (dead letter)
+
+
+def _device_of(topic: str) -> str:
+    """The device segment of a contract topic (eldercare/v1/{site}/{device}/{channel})."""
+    parts = topic.split("/")
+    return parts[3] if len(parts) > 3 else topic

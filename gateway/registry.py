@@ -182,6 +182,10 @@ class Registry:
                             self.forget(note.payload)
                             with contextlib.suppress(RegistryUnavailable):
                                 self._fetch(note.payload)
+                        # Messages held while a lookup failed (a stale lookup connection
+                        # after a database restart) are retried here, not only on a reload.
+                        if self._on_load is not None:
+                            self._on_load()
             except psycopg.Error as exc:
                 logger.warning("registry listener lost its connection: %s; retrying", exc)
                 self._stop.wait(2.0)

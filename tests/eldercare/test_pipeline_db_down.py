@@ -54,3 +54,32 @@ def test_pipeline_starts_with_the_database_down_and_alarms_flow(
         newer_button.close()
         pipe.stop()
         bus.close()
+
+
+def test_a_held_devices_later_messages_wait_behind_its_held_ones(
+        own_pg: tuple[Any, list[Any]], broker: Broker) -> None:
+    """An SOS held (its device not in the cache) and then its cancel: the cancel waits behind
+    it, so the SOS is not opened after the resident cancelled it."""
+    cfg, procs = own_pg
+    cache = Path(tempfile.mkdtemp(prefix="eldercare-pipe-cache-")) / "registry.json"
+    home = seed_home(cfg.url, broker.admin, name="Not cached")
+    procs[0].stop()
+    pipe = Pipeline(broker.pipeline, cfg.url, sites=[], name=f"held{time.time_ns()}",
+                    batch_ms=50, registry_cache=cache)
+    pipe.start()
+    button = RawDevice(home.button, broker.port)
+    now_ms = int(time.time() * 1000)
+    try:
+        wait_until(lambda: pipe.connected.is_set() and button.connected.is_set(),
+                   what="pipeline and button connected")
+        button.publish(Channel.EVENT, _event(EventType.SOS, 1, now_ms))
+        wait_until(lambda: pipe.parked == 1, what="the SOS held")
+        button.publish(Channel.EVENT, _event(EventType.SOS_CANCEL, 2, now_ms + 5_000))
+        wait_until(lambda: pipe.parked == 2, what="the cancel held behind it")
+        procs[0] = start_postgres(cfg)
+        wait_until(lambda: _alerts(cfg.url, "type = 'sos' AND status = 'cancelled'") == 1,
+                   timeout=60, what="the SOS stored, then cancelled")
+        assert _alerts(cfg.url, "type = 'sos' AND status <> 'cancelled'") == 0
+    finally:
+        button.close()
+        pipe.stop()
