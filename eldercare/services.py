@@ -230,8 +230,12 @@ def start_postgres(cfg: PostgresConfig, timeout: float = 60.0) -> ManagedProcess
         except psycopg.OperationalError:
             return False
 
-    wait_for(ready, timeout, f"PostgreSQL on port {cfg.port}")
-    _ensure_database(cfg)
+    try:
+        wait_for(ready, timeout, f"PostgreSQL on port {cfg.port}")
+        _ensure_database(cfg)
+    except BaseException:
+        proc.stop()  # not left running unmanaged, holding the port against the next try
+        raise
     return proc
 
 
@@ -358,5 +362,9 @@ def start_mosquitto(cfg: MosquittoConfig, timeout: float = 20.0) -> ManagedProce
             raise ServiceError(f"mosquitto exited; see {cfg.data_dir / 'mosquitto.log'}")
         return port_open(cfg.port)
 
-    wait_for(ready, timeout, f"Mosquitto on port {cfg.port}")
+    try:
+        wait_for(ready, timeout, f"Mosquitto on port {cfg.port}")
+    except BaseException:
+        proc.stop()  # not left running unmanaged, holding the port against the next try
+        raise
     return proc
