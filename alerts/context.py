@@ -10,15 +10,13 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, time
 from typing import Any
 
-import psycopg
-
 from alerts.config import AlertSettings, effective_settings
 from alerts.detector import DeviceContext, ResidentContext
 from gateway.schema import DeviceType
+from kernel.db import Conn
 
 logger = logging.getLogger(__name__)
 
-Conn = psycopg.Connection[Any]
 
 _RESIDENTS = """
 SELECT r.id, r.site_id, COALESCE(r.timezone, s.timezone, 'UTC'),

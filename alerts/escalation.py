@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -21,11 +20,11 @@ from psycopg.rows import dict_row
 from alerts.config import AlertSettings
 from alerts.model import Audience, NotificationKind, Severity
 from alerts.notify.outbox import enqueue_alert_notifications
-from eldercare import db
+from kernel import db
+from kernel.db import Conn
 
 logger = logging.getLogger(__name__)
 
-Conn = psycopg.Connection[Any]
 Enqueue = Callable[[Conn, int, Audience, NotificationKind, int], int]
 Clock = Callable[[], datetime]
 

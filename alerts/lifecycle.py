@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -33,10 +32,10 @@ from alerts.store import (
     history_params,
 )
 from gateway.schema import Channel, DeviceType, SosAckCommand, encode, topic_for
+from kernel.db import AsyncConn
 
 logger = logging.getLogger(__name__)
 
-AsyncConn = psycopg.AsyncConnection[Any]
 Row = dict[str, Any]
 
 SOS_ACK_MESSAGE = "Help is on the way"

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from pydantic import ValidationError
 
 from alerts.config import AlertSettings, deep_merge, effective_settings
-
-Conn = psycopg.Connection[Any]
+from kernel.db import Conn
 
 
 class OverrideError(ValueError):

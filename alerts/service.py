@@ -28,8 +28,8 @@ from alerts.context import History, load_contexts, load_history, load_states, sa
 from alerts.detector import Detector, DeviceContext, ResidentContext
 from alerts.model import AlertCancel, AlertClear, AlertTrigger, Decision
 from alerts.store import store_cancel, store_clear, store_trigger
-from eldercare.db import connect
 from gateway.records import DeviceInfo, Record
+from kernel.db import connect
 
 logger = logging.getLogger(__name__)
 

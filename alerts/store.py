@@ -29,10 +29,10 @@ from alerts.model import (
     Outcome,
     Severity,
 )
+from kernel.db import Conn
 
 logger = logging.getLogger(__name__)
 
-Conn = psycopg.Connection[Any]
 Row = dict[str, Any]
 
 CANCELLABLE_TYPES = (AlertType.SOS.value, AlertType.FALL.value)

@@ -29,7 +29,7 @@ from dashboard.channels import check_timezone
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import MAX_NOTE, AlertDetailOut, NoteText, UserOut
 from dashboard.scope import SITE_ROLES, Scope, ScopeDep, Where, not_found
-from eldercare.accounts import Role
+from kernel.accounts import Role
 
 logger = logging.getLogger(__name__)
 

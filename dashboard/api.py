@@ -34,9 +34,10 @@ from dashboard.models import (
     family_history,
 )
 from dashboard.scope import Scope, ScopeDep, Where, not_found
-from eldercare.accounts import Role
-from gateway.schema import SITE_PATTERN, DeviceType
+from gateway.schema import DeviceType
 from ingest.rollups import ROLLUP_JOB
+from kernel.accounts import Role
+from kernel.sites import SITE_PATTERN
 
 logger = logging.getLogger(__name__)
 

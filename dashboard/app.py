@@ -29,7 +29,7 @@ from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, StateDep
 from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
 from dashboard.models import HealthOut
 from dashboard.stream import AlertStream, StreamSettings
-from gateway.broker_admin import MqttEndpoint
+from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 

@@ -16,13 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard.deps import AsyncConn, ConnDep, DashboardState, StateDep
 from dashboard.models import LoginForm, TokenOut, UserOut
-from eldercare.accounts import (
-    Role,
-    hash_password,
-    is_valid_username,
-    username_key,
-    verify_password,
-)
+from kernel.accounts import Role, hash_password, is_valid_username, username_key, verify_password
 
 logger = logging.getLogger(__name__)
 

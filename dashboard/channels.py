@@ -43,7 +43,8 @@ from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import KeyText, SecretText, UrlText, UserOut, ZoneText
 from dashboard.scope import ScopeDep, not_found
-from eldercare.accounts import Role, is_valid_timezone
+from kernel.accounts import Role
+from kernel.sites import is_valid_timezone
 
 logger = logging.getLogger(__name__)
 

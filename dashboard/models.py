@@ -10,8 +10,8 @@ from fastapi import Form
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from alerts.model import AlertStatus, Severity
-from eldercare.accounts import MAX_USERNAME, Role
 from gateway.schema import DeviceType
+from kernel.accounts import MAX_USERNAME, Role
 
 # Alert types are open-ended (rules add new ones), so they are validated by shape only.
 ALERT_TYPE_PATTERN = r"^[a-z0-9_]{1,32}$"

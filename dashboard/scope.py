@@ -22,7 +22,7 @@ from psycopg import sql
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn
 from dashboard.models import UserOut
-from eldercare.accounts import Role
+from kernel.accounts import Role
 
 logger = logging.getLogger(__name__)
 

@@ -54,9 +54,9 @@ from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, Pool, Stat
 from dashboard.models import AlertOut, FamilyAlertOut, UserOut, family_alert
 from dashboard.scope import SITE_ROLES, Scope, Where
 from dashboard.throttle import client_key
-from eldercare.accounts import Role
-from gateway.broker_admin import MqttEndpoint
 from gateway.presence import PARTS_FILTER, PARTS_ROOT, PartState, read_state
+from kernel.accounts import Role
+from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from typing import Any
 import psycopg
 
 from alerts.overrides import OverrideError
-from eldercare import accounts, db, systemd
+from eldercare import systemd
+from eldercare.migrate import migrate
 from eldercare.runtime import (
     Runtime,
     embedded_starters,
@@ -34,7 +35,10 @@ from eldercare.settings import Settings
 from eldercare.supervisor import Supervisor
 from gateway.broker_admin import BrokerAdmin, BrokerAdminError
 from gateway.presence import Presence, part_name
+from gateway.provisioning import add_device
 from gateway.schema import DeviceType
+from kernel import accounts, db
+from kernel.sites import add_resident, add_site
 
 logger = logging.getLogger("eldercare")
 
@@ -104,14 +108,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     """Run one pipeline process (gateway + ingest + alerts) for a set of sites."""
 
     from alerts.notify.direct import DirectNotifier
-    from eldercare.bench.stats import (
-        cpu_seconds,
-        lag_timeline,
-        peak_rss_mib,
-        percentiles,
-        write_json,
-    )
     from eldercare.pipeline import Pipeline
+    from kernel.procstats import cpu_seconds, peak_rss_mib, write_json
 
     settings = _settings(args)
     rt = resolve(settings)
@@ -144,9 +142,10 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         write_json(Path(args.stats_file), {
             "received": pipe.received, "committed_rows": pipe.writer.committed_rows,
             "dead_letters": pipe.dead_letters, "cpu_s": cpu_seconds() - cpu0,
-            "peak_rss_mib": peak_rss_mib(), "lag": percentiles([lag for _, lag in samples]),
-            "lag_timeline": lag_timeline(samples),
-            "last_telemetry_commit": max((at for at, _ in samples), default=None),
+            "peak_rss_mib": peak_rss_mib(),
+            # (commit time, publish-to-commit lag) pairs, each standing for the same number
+            # of messages; the benchmark computes percentiles and the timeline from them.
+            "lag_samples": samples,
         })
     return 0
 
@@ -291,7 +290,7 @@ def _prepare(settings: Settings) -> tuple[Runtime, list[ManagedProcess]]:
     services: list[ManagedProcess] = []
     if rt.embedded:
         services = start_embedded(settings)
-    db.migrate(rt.database_url)
+    migrate(rt.database_url)
     return rt, services
 
 
@@ -306,7 +305,7 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
             for name, start in embedded_starters(settings):
                 supervisor.add(name, start)  # ServiceError at first start: reported by main()
             ensure_pipeline_account(settings)
-            db.migrate(rt.database_url)  # the embedded database is up: it was waited for
+            migrate(rt.database_url)  # the embedded database is up: it was waited for
         else:
             _migrate_when_up(rt.database_url)
         logins = None
@@ -341,7 +340,7 @@ def _migrate_when_up(url: str) -> None:
     is logged with its reason (a wrong password shows up there, not as a silent wait)."""
     while True:
         try:
-            db.migrate(url)
+            migrate(url)
             return
         except psycopg.OperationalError as exc:
             reason = (str(exc).strip().splitlines() or ["refused"])[0]
@@ -434,7 +433,7 @@ def _admin_runtime(args: argparse.Namespace, broker: bool = False) -> Runtime:
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending database migrations."""
     rt = _admin_runtime(args)
-    applied = db.migrate(rt.database_url)
+    applied = migrate(rt.database_url)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 
@@ -443,7 +442,7 @@ def cmd_site_add(args: argparse.Namespace) -> int:
     """Create a site."""
     rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
-        accounts.add_site(conn, args.id, args.name, args.timezone)
+        add_site(conn, args.id, args.name, args.timezone)
     print(json.dumps({"site": args.id}))
     return 0
 
@@ -482,7 +481,7 @@ def cmd_resident_add(args: argparse.Namespace) -> int:
     """Create a resident."""
     rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
-        rid = accounts.add_resident(conn, args.site, args.name, args.address, args.birth_year)
+        rid = add_resident(conn, args.site, args.name, args.address, args.birth_year)
     print(json.dumps({"resident_id": rid, "site": args.site}))
     return 0
 
@@ -532,63 +531,10 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     """Register a device and create its broker account; print its credentials once."""
     rt = _admin_runtime(args, broker=True)
     with db.connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
-        creds = accounts.add_device(conn, admin, rt.mqtt, args.resident,
+        creds = add_device(conn, admin, rt.mqtt, args.resident,
                                     DeviceType(args.type), args.device_id)
     print(json.dumps(creds.as_dict(), indent=2))
     return 0
-
-
-def cmd_bench_ingest(args: argparse.Namespace) -> int:
-    """Measure the pipeline against the raw limits (see docs/benchmarks.md)."""
-    from eldercare.bench import ingest as bench
-
-    settings = _settings(args)
-    config = bench.BenchConfig(homes=args.homes, rate=args.rate, load=args.load,
-                               seconds=args.seconds, drain_messages=args.drain_messages)
-    figures: dict[str, Any] = {}
-
-    def run(rt: Runtime) -> dict[str, Any]:
-        figures.update(bench.run(rt, config))
-        return figures
-
-    _run_bench(settings, run, bench.report, args.json)
-    return bench.exit_code(figures)  # 0 targets held, 1 messages lost, 2 too slow
-
-
-def _run_bench(settings: Settings, run: Callable[[Runtime], dict[str, Any]],
-               report: Callable[[dict[str, Any]], str], json_path: str | None) -> int:
-    """Start the embedded services if needed, run a benchmark, print (and save) its figures."""
-    rt, services = _prepare(settings)
-    try:
-        result = run(rt)
-    finally:
-        for proc in reversed(services):
-            proc.stop()
-    print(report(result))
-    if json_path:
-        Path(json_path).write_text(json.dumps(result, indent=1))
-    return 0
-
-
-def cmd_bench_alerts(args: argparse.Namespace) -> int:
-    """Measure SOS publish → alert committed / → SSE event (see docs/benchmarks.md)."""
-    from eldercare.bench import alerts as bench
-
-    if not 1 <= args.presses <= args.homes:
-        print("error: --presses must be between 1 and --homes (one press per call button)",
-              file=sys.stderr)
-        return 2
-    if args.flood_rate > 0 and args.presses + args.flood_presses + 1 > args.homes:
-        print("error: a flood phase needs --presses + --flood-presses + 1 homes at most "
-              "--homes (distinct call buttons)", file=sys.stderr)
-        return 2
-    settings = _settings(args)
-    config = bench.AlertBenchConfig(homes=args.homes, presses=args.presses, rate=args.rate,
-                                    press_rate=args.press_rate,
-                                    drain_messages=args.drain_messages,
-                                    flood_rate=args.flood_rate,
-                                    flood_presses=args.flood_presses)
-    return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
 
 
 def _warn_if_beyond_retention(start: datetime, retention_days: int) -> None:
@@ -687,38 +633,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--truth", help="ground-truth file (default: data/ground-truth/...)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd",
-                                                                      required=True)
-    sp = add("ingest", cmd_bench_ingest, "ingest throughput, loss, lag, CPU vs raw limits",
-             bench)
-    sp.add_argument("--homes", type=int, default=200, help="simulated bed sensors")
-    sp.add_argument("--rate", type=float, help="msg/s (default: --load x the bare subscriber)")
-    sp.add_argument("--load", type=float, default=0.95,
-                    help="offered load as a fraction of the bare-subscriber limit measured "
-                         "first (default 0.95; ignored with --rate)")
-    sp.add_argument("--seconds", type=float, default=300.0, help="load duration")
-    sp.add_argument("--drain-messages", type=int, default=60_000,
-                    help="messages used to measure the bare-subscriber ceiling")
-    sp.add_argument("--json", help="also write the figures to this file")
-    sp = add("alerts", cmd_bench_alerts,
-             "SOS publish → alert committed and → SSE event latency under background load",
-             bench)
-    sp.add_argument("--homes", type=int, default=200, help="homes (bed sensor + call button)")
-    sp.add_argument("--presses", type=int, default=200,
-                    help="SOS presses, each on a distinct call button (at most --homes)")
-    sp.add_argument("--rate", type=float,
-                    help="background bed telemetry msg/s (default: 60%% of the bare subscriber)")
-    sp.add_argument("--press-rate", type=float, default=10.0, help="SOS presses per second")
-    sp.add_argument("--flood-rate", type=float, default=0.0,
-                    help="add a flood phase: one call button presses SOS this often per "
-                         "second while --flood-presses other residents press theirs")
-    sp.add_argument("--flood-presses", type=int, default=50,
-                    help="other residents' SOS presses during the flood (distinct buttons; "
-                         "--presses + this + 1 must not exceed --homes)")
-    sp.add_argument("--drain-messages", type=int, default=30_000,
-                    help="messages used to measure the bare-subscriber ceiling")
-    sp.add_argument("--json", help="also write the figures to this file")
-
     dbp = sub.add_parser("db", help="database administration").add_subparsers(
         dest="db_command", required=True)
     add("migrate", cmd_migrate, "apply pending migrations", dbp)
@@ -776,6 +690,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--type", required=True, choices=[t.value for t in DeviceType])
     sp.add_argument("--device-id", help="default: generated")
     return p
+
+
+def where_parser() -> argparse.ArgumentParser:
+    """The --mqtt-port/--pg-port/--data-dir parent parser, for tools outside the product
+    (benchmarks/) that must connect exactly where `eldercare` commands do."""
+    return _where_parent()
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """Settings with the where-flags of `args` applied (see `where_parser`)."""
+    return _settings(args)
+
+
+def prepare_services(settings: Settings) -> tuple[Runtime, list[ManagedProcess]]:
+    """Start the embedded services if configured so and migrate; the caller stops them."""
+    return _prepare(settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

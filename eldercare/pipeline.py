@@ -24,7 +24,6 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from alerts.config import AlertSettings
 from alerts.receipts import Receipt, ReceiptTracker
 from alerts.service import AlertEngine, DirectNotify, Refresh
-from gateway.broker_admin import MqttEndpoint
 from gateway.deadlog import DeadLetterLog
 from gateway.gateway import DEFAULT_RAW_RETENTION, Accepted, Gateway, dead_letter
 from gateway.mqttclient import BufferedClient
@@ -42,6 +41,7 @@ from gateway.schema import (
 )
 from gateway.text import printable
 from ingest.writer import IngestWriter
+from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from eldercare.services import (
     start_postgres,
 )
 from eldercare.settings import Settings
-from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+from gateway.broker_admin import BrokerAdmin
+from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 

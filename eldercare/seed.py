@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eldercare import accounts
-from eldercare.db import connect
-from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+from gateway.broker_admin import BrokerAdmin
+from gateway.provisioning import add_device
 from gateway.schema import DeviceType
+from kernel import accounts
+from kernel.db import connect
+from kernel.endpoint import MqttEndpoint
+from kernel.sites import add_resident, add_site
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +77,15 @@ def seed_demo(database_url: str, admin_endpoint: MqttEndpoint, broker: MqttEndpo
         for index in range(homes):
             site_id, site_name, tz = DEMO_SITES[index % len(DEMO_SITES)]
             if index < len(DEMO_SITES):
-                accounts.add_site(conn, site_id, site_name, tz)
+                add_site(conn, site_id, site_name, tz)
                 logins += _staff(conn, site_id)
             name = f"{rng.choice(_GIVEN)} {chr(65 + index % 26)}. ({70 + rng.randrange(25)})"
             address = f"{rng.randrange(1, 200)} {rng.choice(_STREETS)}"
-            rid = accounts.add_resident(conn, site_id, name, address,
+            rid = add_resident(conn, site_id, name, address,
                                         birth_year=1930 + rng.randrange(25))
             conn.commit()
             for dtype in (DeviceType.BED_SENSOR, DeviceType.CALL_BUTTON):
-                creds.append(accounts.add_device(conn, ba, broker, rid, dtype).as_dict())
+                creds.append(add_device(conn, ba, broker, rid, dtype).as_dict())
             fam_pw = _pw()
             username = f"family{index + 1:02d}"
             accounts.add_user(conn, username, fam_pw, "family",

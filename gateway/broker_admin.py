@@ -6,14 +6,13 @@ import json
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.schema import ALL_SITES_FILTER, INTERNAL_FILTER, Channel, topic_for
+from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -25,34 +24,6 @@ DEVICE_ROLE_PREFIX = "device:"
 
 class BrokerAdminError(RuntimeError):
     """The broker refused or did not answer an account command."""
-
-
-@dataclass(frozen=True)
-class MqttEndpoint:
-    """Host, port and credentials parsed from an mqtt:// URL."""
-
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-
-    @classmethod
-    def from_url(cls, url: str) -> MqttEndpoint:
-        """Parse `mqtt://user:password@host:port`."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "tcp"):
-            raise ValueError(f"MQTT URL must start with mqtt://, got {url!r}")
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 1883,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-    def url(self) -> str:
-        """Back to an mqtt:// URL."""
-        cred = f"{self.username}:{self.password}@" if self.username else ""
-        return f"mqtt://{cred}{self.host}:{self.port}"
 
 
 def device_acls(site: str, device_id: str) -> list[dict[str, Any]]:

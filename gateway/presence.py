@@ -26,8 +26,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ValidationError
 
-from gateway.broker_admin import MqttEndpoint
 from gateway.schema import INTERNAL_TOPIC_ROOT
+from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 

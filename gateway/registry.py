@@ -20,10 +20,10 @@ from pathlib import Path
 
 import psycopg
 
-from eldercare.db import connect
 from gateway.records import DeviceInfo
 from gateway.schema import DeviceType
 from gateway.text import printable
+from kernel.db import connect
 
 logger = logging.getLogger(__name__)
 

@@ -26,15 +26,15 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from kernel.sites import SITE_PATTERN, is_valid_site
+
 PROTOCOL_VERSION = "v1"
 TOPIC_ROOT = "eldercare"
 MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_SAMPLES = 500
-SITE_PATTERN = r"[a-z0-9-]{1,32}"
 DEVICE_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
 # \A...\Z, not ^...$: "$" also matches before a trailing newline ("north\n").
-_SITE_RE = re.compile(rf"\A{SITE_PATTERN}\Z")
 _DEVICE_RE = re.compile(rf"\A{DEVICE_ID_PATTERN}\Z")
 
 
@@ -137,7 +137,7 @@ def parse_topic(topic: str) -> Topic:
     if len(parts) != 5 or parts[0] != TOPIC_ROOT or parts[1] != PROTOCOL_VERSION:
         raise TopicError(f"topic {topic!r} is not eldercare/v1/<site>/<device_id>/<channel>")
     _, _, site, device_id, channel = parts
-    if not _SITE_RE.match(site):
+    if not is_valid_site(site):
         raise TopicError(f"site {site!r} must match {SITE_PATTERN}")
     if not _DEVICE_RE.match(device_id):
         raise TopicError(f"device id {device_id!r} must match {DEVICE_ID_PATTERN}")
@@ -146,11 +146,6 @@ def parse_topic(topic: str) -> Topic:
     except ValueError:
         raise TopicError(f"unknown channel {channel!r}") from None
     return Topic(site, device_id, chan)
-
-
-def is_valid_site(site: str) -> bool:
-    """True when `site` is a valid site slug."""
-    return bool(_SITE_RE.match(site))
 
 
 def is_valid_device_id(device_id: str) -> bool:

@@ -18,9 +18,10 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from eldercare import db
 from ingest import rollups
-from ingest.rollups import Conn, DayRules
+from ingest.rollups import DayRules
+from kernel import db
+from kernel.db import Conn
 
 logger = logging.getLogger(__name__)
 

@@ -11,13 +11,11 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import psycopg
+from kernel.db import Conn
 
 logger = logging.getLogger(__name__)
 
-Conn = psycopg.Connection[Any]
 
 ROLLUP_JOB = "vitals_1m"  # job_watermarks key: vitals_1m is complete before its done_until
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import psycopg
 
-from eldercare.db import connect
 from gateway.records import DeadLetter, Record
 from gateway.text import printable
 from ingest.batch import Batch, Batcher
+from kernel.db import connect
 
 logger = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ stamp=.venv/.eldercare-installed
 if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
     log "installing Python dependencies (pinned in pyproject.toml)"
     .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[dev]'
+    .venv/bin/pip install -q -e '.[dev,bench]'
     touch $stamp
 fi
 # /docs serves Swagger UI itself (dashboard/docs_ui.py), never from a CDN. The files come

@@ -17,7 +17,9 @@ bash scripts/bootstrap.sh --test
 echo "[test] ruff"
 .venv/bin/ruff check .
 echo "[test] mypy"
-.venv/bin/mypy gateway ingest alerts dashboard simulators eldercare
+.venv/bin/mypy kernel gateway ingest alerts dashboard simulators eldercare benchmarks
+echo "[test] layer contract (import-linter, [tool.importlinter] in pyproject.toml)"
+.venv/bin/lint-imports --no-cache
 
 selected=0
 [[ $# -gt 0 ]] && selected=1  # a selection given by hand, e.g. ./scripts/test.sh tests/x.py

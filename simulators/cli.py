@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from eldercare import db
-from eldercare.accounts import DeviceCredentials
-from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+from gateway.broker_admin import BrokerAdmin
+from gateway.provisioning import DeviceCredentials
+from kernel import db
+from kernel.endpoint import MqttEndpoint
 from simulators.devices import DEFAULT_HEARTBEAT_S
 from simulators.fleet import FleetStats, group_by_resident, run_fleet
 from simulators.provision import provision_homes, write_credentials

@@ -25,7 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel
 
-from eldercare.accounts import DeviceCredentials
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import (
     LAST_WILL_PAYLOAD,
     MAX_PAYLOAD_BYTES,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from eldercare.accounts import DeviceCredentials
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import DeviceType, to_epoch_ms
 from simulators.clock import ManualClock, system_clock
 from simulators.devices import ALARM_EVENTS, BedSensorSim, CallButtonSim, DeviceSim

@@ -1,6 +1,6 @@
 """Provision many simulated homes (sites, residents, devices, broker accounts) in bulk.
 
-`eldercare.accounts.add_device` creates one broker account per call (two round trips);
+`eldercare.add_device` creates one broker account per call (two round trips);
 for thousands of devices this module inserts the device rows the same way and creates the
 broker accounts with `BrokerAdmin.add_devices` in a few round trips, in one transaction.
 """
@@ -16,10 +16,12 @@ from typing import Any
 
 import psycopg
 
-from eldercare import accounts
-from eldercare.accounts import DeviceCredentials
-from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+from gateway.broker_admin import BrokerAdmin
+from gateway.provisioning import DeviceCredentials, new_device_id
 from gateway.schema import DeviceType, device_topic_prefix
+from kernel import accounts
+from kernel.endpoint import MqttEndpoint
+from kernel.sites import add_resident, add_site
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +44,10 @@ def provision_homes(conn: psycopg.Connection[Any], admin: BrokerAdmin, broker: M
         for i in range(homes):
             site = f"{site_prefix}-{i // homes_per_site + 1}"
             if i % homes_per_site == 0:
-                accounts.add_site(conn, site, f"Simulated {site}", timezone)
-            rid = accounts.add_resident(conn, site, f"Simulated resident {i + 1}")
+                add_site(conn, site, f"Simulated {site}", timezone)
+            rid = add_resident(conn, site, f"Simulated resident {i + 1}")
             for typ in types:
-                device_id = accounts.new_device_id(typ)
+                device_id = new_device_id(typ)
                 password = secrets.token_urlsafe(18)
                 rows.append((device_id, site, rid, typ.value,
                              accounts.hash_device_secret(password)))

@@ -23,7 +23,7 @@ from typing import Literal, Never
 
 from tqdm import tqdm
 
-from eldercare.accounts import DeviceCredentials
+from gateway.provisioning import DeviceCredentials
 from simulators.clock import Clock, ManualClock, system_clock
 from simulators.engine import DEFAULT_WINDOW, Engine, ReplayStats
 from simulators.incidents import ALL_TYPES, Incident, IncidentType, plan_incidents

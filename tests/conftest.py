@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from eldercare import db
+from eldercare.migrate import migrate
 from eldercare.runtime import Runtime
 from eldercare.services import (
     ManagedProcess,
@@ -23,7 +23,9 @@ from eldercare.services import (
     start_mosquitto,
     start_postgres,
 )
-from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+from gateway.broker_admin import BrokerAdmin
+from kernel import db
+from kernel.endpoint import MqttEndpoint
 
 PIPELINE_USER = "test-pipeline"
 PIPELINE_PASSWORD = "test-pipeline-pw"
@@ -114,7 +116,7 @@ def pg_config() -> Iterator[PostgresConfig]:
     path = _tmpdir("eldercare-pg-")
     cfg = PostgresConfig(path, free_port(), "test-pg-pw", durable=False)
     proc = start_postgres(cfg)
-    db.migrate(cfg.url)
+    migrate(cfg.url)
     yield cfg
     proc.stop()
     shutil.rmtree(path, ignore_errors=True)
@@ -174,7 +176,7 @@ def own_pg() -> Iterator[tuple[PostgresConfig, list[ManagedProcess]]]:
     path = _tmpdir("eldercare-outage-")
     cfg = PostgresConfig(path, free_port(), "outage-pw", durable=False)
     procs = [start_postgres(cfg)]
-    db.migrate(cfg.url)
+    migrate(cfg.url)
     yield cfg, procs
     for p in procs:
         p.stop()

@@ -8,7 +8,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from eldercare.accounts import DeviceCredentials
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, topic_for
 
 

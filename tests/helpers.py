@@ -8,11 +8,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from eldercare import accounts, db
-from eldercare.accounts import DeviceCredentials
 from eldercare.pipeline import Pipeline
-from gateway.broker_admin import BrokerAdmin, MqttEndpoint
+from gateway import provisioning
+from gateway.broker_admin import BrokerAdmin
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import DeviceType
+from kernel import db, sites
+from kernel.endpoint import MqttEndpoint
 
 T = TypeVar("T")
 
@@ -44,11 +46,11 @@ def seed_home(database_url: str, admin: MqttEndpoint, site: str = "north",
               name: str = "Test Resident") -> Home:
     """Create a site (if needed), a resident and both devices with broker accounts."""
     with db.connect(database_url) as conn, BrokerAdmin(admin) as ba:
-        accounts.add_site(conn, site, site.title())
-        rid = accounts.add_resident(conn, site, name)
+        sites.add_site(conn, site, site.title())
+        rid = sites.add_resident(conn, site, name)
         conn.commit()
-        bed = accounts.add_device(conn, ba, admin, rid, DeviceType.BED_SENSOR)
-        button = accounts.add_device(conn, ba, admin, rid, DeviceType.CALL_BUTTON)
+        bed = provisioning.add_device(conn, ba, admin, rid, DeviceType.BED_SENSOR)
+        button = provisioning.add_device(conn, ba, admin, rid, DeviceType.CALL_BUTTON)
     return Home(rid, site, bed, button)
 
 

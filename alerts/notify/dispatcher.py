@@ -31,8 +31,8 @@ from alerts.notify.messages import Message
 from alerts.notify.outbox import enqueue_all_clears
 from alerts.notify.settings import NotifySettings
 from alerts.notify.vapid import load_or_create_vapid
-from eldercare.db import connect
-from gateway.broker_admin import MqttEndpoint
+from kernel.db import connect
+from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -24,10 +23,10 @@ from alerts.model import (
 )
 from alerts.notify.messages import AlertInfo, Message, render_alert, render_clear
 from alerts.notify.recipients import ChannelSpec, deliver_at, resolve_recipients
+from kernel.db import Conn
 
 logger = logging.getLogger(__name__)
 
-Conn = psycopg.Connection[Any]
 
 CLEAR_HORIZON = timedelta(days=2)
 

@@ -8,15 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 
 from alerts.model import Audience, ChannelKind, Severity
 from alerts.notify.messages import AlertInfo, zone
+from kernel.db import Conn
 
 logger = logging.getLogger(__name__)
 
-Conn = psycopg.Connection[Any]
 
 
 @dataclass(frozen=True, slots=True)

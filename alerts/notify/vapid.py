@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any
 
-import psycopg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
+from kernel.db import AsyncConn, Conn
+
 logger = logging.getLogger(__name__)
 
-Conn = psycopg.Connection[Any]
-AsyncConn = psycopg.AsyncConnection[Any]
 
 VAPID_KEY_NAME = "vapid_private_key"
 VAPID_PUBLIC_KEY_NAME = "vapid_public_key"  # read by the web app (applicationServerKey)

@@ -12,9 +12,9 @@ import psycopg
 from alerts.config import AlertSettings
 from alerts.model import AlertCancel, AlertTrigger
 from alerts.store import StoredAlert, store_cancel, store_trigger
-from eldercare import accounts, db
 from gateway.records import EventRecord
 from gateway.schema import EventType
+from kernel import db, sites
 
 T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)   # event (device) time
 NOW = datetime(2026, 3, 1, 3, 0, 2, tzinfo=UTC)  # wall clock when stored
@@ -38,8 +38,8 @@ class Home:
 def add_home(url: str, site: str = "north", name: str = "Agnes", suffix: str = "") -> Home:
     """A site (if needed), a resident and two registered devices."""
     with db.connect(url) as conn:
-        accounts.add_site(conn, site, site.title())
-        rid = accounts.add_resident(conn, site, name)
+        sites.add_site(conn, site, site.title())
+        rid = sites.add_resident(conn, site, name)
         button, bed = f"{BUTTON}{suffix}", f"{BED}{suffix}"
         for dev, kind in ((button, "call_button"), (bed, "bed_sensor")):
             conn.execute("INSERT INTO devices (id, site_id, resident_id, type, credentials_hash)"

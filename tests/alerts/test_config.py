@@ -18,8 +18,8 @@ from alerts.overrides import (
     set_override,
     validate_override,
 )
-from eldercare import accounts
 from eldercare.settings import Settings
+from kernel import sites
 
 
 def test_defaults_are_the_documented_ones() -> None:
@@ -81,9 +81,9 @@ def test_platform_settings_file_sets_alert_thresholds(tmp_path: Path,
 def test_stored_overrides_site_then_resident(clean_db: str) -> None:
     base = AlertSettings()
     with psycopg.connect(clean_db, autocommit=True) as conn:
-        accounts.add_site(conn, "north", "North")
-        rid = accounts.add_resident(conn, "north", "Alice")
-        other = accounts.add_resident(conn, "north", "Bob")
+        sites.add_site(conn, "north", "North")
+        rid = sites.add_resident(conn, "north", "Alice")
+        other = sites.add_resident(conn, "north", "Bob")
         set_override(conn, base, {"apnea_s": 40, "long_absence_s": 7200}, site="north")
         set_override(conn, base, {"apnea_s": 30}, resident=rid)
         set_override(conn, base, {"heart_rate": {"urgent_sustain_s": 60}}, resident=rid)

@@ -9,8 +9,8 @@ from alerts.config import AlertSettings
 from alerts.context import load_contexts
 from alerts.detector import ResidentDetector
 from alerts.model import AlertTrigger
-from eldercare import db
 from gateway.records import StatusRecord
+from kernel import db
 from tests.alerts.store_helpers import add_home, sql
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from alerts.detector import ResidentDetector
 from alerts.model import AlertCancel, AlertClear, AlertTrigger, Decision
 from alerts.store import store_cancel, store_clear, store_trigger
-from eldercare import db
 from gateway.records import Record
+from kernel import db
 from tests.alerts.store_helpers import SETTINGS, add_home, alert, history
 from tests.alerts.test_detector import BTN, Feed, at, clears, context, triggers
 

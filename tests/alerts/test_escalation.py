@@ -16,7 +16,7 @@ from alerts.config import AlertSettings
 from alerts.escalation import EscalationRunner, PlannedStep, escalation_tick, plan, replan
 from alerts.lifecycle import acknowledge
 from alerts.model import Audience, NotificationKind, Severity
-from eldercare import db
+from kernel import db
 from tests.alerts.store_helpers import (
     NOW,
     add_home,

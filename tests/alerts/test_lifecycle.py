@@ -15,8 +15,8 @@ import pytest
 from alerts.escalation import escalation_tick
 from alerts.lifecycle import ActionResult, AlertNotFound, acknowledge, resolve
 from alerts.model import AlertStatus, Audience, NotificationKind, Outcome
-from eldercare import db
 from gateway.schema import decode_command
+from kernel import db
 from tests.alerts.store_helpers import (
     NOW,
     T0,

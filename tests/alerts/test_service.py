@@ -17,10 +17,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerts.bus import BUS_FILTER, AlertEvent, decode_event
 from alerts.config import AlertSettings
 from alerts.service import AlertEngine, EngineTiming
-from eldercare.db import connect
 from eldercare.pipeline import Pipeline
 from eldercare.services import start_postgres
 from gateway.schema import Channel, EventType
+from kernel.db import connect
 from tests.conftest import Broker
 from tests.devices import RawDevice
 from tests.helpers import Home, count, seed_home, wait_until

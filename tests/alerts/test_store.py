@@ -18,7 +18,7 @@ from alerts.model import (
     Severity,
 )
 from alerts.store import StoredAlert, store_clear, store_trigger
-from eldercare import db
+from kernel import db
 from tests.alerts.store_helpers import (
     NOW,
     SETTINGS,

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from eldercare import db
+from kernel import db
 from tests.dashboard.conftest import insert_alert, login
 
 API = "/api/v1"

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from dashboard.app import create_app
-from eldercare import accounts, db
+from kernel import accounts, db, sites
 
 SECRET = "dashboard-test-secret-0123456789abcdef"
 PASSWORD = "correct horse battery"
@@ -72,11 +72,11 @@ def add_device(conn: psycopg.Connection[Any], device_id: str, site: str, residen
 def seed_world(database_url: str) -> World:
     """Two sites, three residents, five users, four alerts with some history."""
     with db.connect(database_url) as conn:
-        accounts.add_site(conn, "north", "North")
-        accounts.add_site(conn, "south", "South")
-        alice = accounts.add_resident(conn, "north", "Alice Andersen", "1 Fjord Road")
-        bob = accounts.add_resident(conn, "north", "Bob Berg", "2 Fjord Road")
-        carol = accounts.add_resident(conn, "south", "Carol Christensen", "3 Bay Street")
+        sites.add_site(conn, "north", "North")
+        sites.add_site(conn, "south", "South")
+        alice = sites.add_resident(conn, "north", "Alice Andersen", "1 Fjord Road")
+        bob = sites.add_resident(conn, "north", "Bob Berg", "2 Fjord Road")
+        carol = sites.add_resident(conn, "south", "Carol Christensen", "3 Bay Street")
         admin = accounts.add_user(conn, "admin", PASSWORD, "admin", full_name="Ada Admin")
         duty_north = accounts.add_user(conn, "duty-north", PASSWORD, "duty_officer", "north",
                                        full_name="Dora Duty", on_duty=True)

@@ -27,7 +27,7 @@ from alerts.model import Severity
 from dashboard.app import DashboardServer, create_app, server_config
 from dashboard.stream import AlertStream
 from eldercare.services import free_port
-from gateway.broker_admin import MqttEndpoint
+from kernel.endpoint import MqttEndpoint
 from tests.dashboard.conftest import PASSWORD, SECRET
 from tests.helpers import wait_until
 

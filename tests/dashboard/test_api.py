@@ -12,8 +12,8 @@ import pytest
 from dashboard import app as dashboard_app
 from dashboard import deps
 from dashboard.models import FamilyAlertOut
-from eldercare import db
 from eldercare.services import free_port
+from kernel import db
 from tests.dashboard.conftest import World, app_client, insert_alert, login
 
 pytestmark = pytest.mark.anyio

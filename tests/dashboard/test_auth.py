@@ -13,7 +13,7 @@ import pytest
 from dashboard.app import create_app
 from dashboard.auth import create_token
 from dashboard.throttle import LoginThrottle, ThrottleSettings, client_key
-from eldercare import accounts, db
+from kernel import accounts, db
 from tests.dashboard.conftest import PASSWORD, SECRET, login
 from tests.dashboard.stream_helpers import running_server
 

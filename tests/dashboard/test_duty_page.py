@@ -12,7 +12,7 @@ import pytest
 
 from dashboard.app import create_app
 from dashboard.stream import StreamSettings
-from eldercare import db
+from kernel import db
 from tests.conftest import Broker
 from tests.dashboard.conftest import PASSWORD, SECRET, World, insert_alert
 from tests.dashboard.stream_helpers import (
@@ -280,7 +280,7 @@ def test_log_out_ends_the_session_and_deactivation_shows_the_login_form(
         server: Served, world: World, clean_db):
     from playwright.sync_api import expect
 
-    from eldercare import accounts
+    from kernel import accounts
 
     def open_sessions() -> int:
         with db.connect(clean_db, autocommit=True) as conn:

@@ -20,8 +20,8 @@ from alerts.model import Severity
 from dashboard.app import create_app
 from dashboard.auth import create_token
 from dashboard.stream import SHUTTING_DOWN, StreamSettings
-from eldercare import accounts, db
 from gateway.presence import part_topic
+from kernel import accounts, db
 from tests.conftest import Broker
 from tests.dashboard.conftest import SECRET, World, insert_alert
 from tests.dashboard.stream_helpers import (
@@ -474,7 +474,7 @@ async def test_streams_are_capped_per_account_and_address_without_evicting_other
 
 _PART_SCRIPT = """
 import sys, threading
-from gateway.broker_admin import MqttEndpoint
+from kernel.endpoint import MqttEndpoint
 from gateway.presence import Presence
 host, port, user, password, part = sys.argv[1:6]
 Presence(MqttEndpoint(host, int(port), user, password), part).start()

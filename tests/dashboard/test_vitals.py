@@ -10,7 +10,7 @@ import pytest
 
 from dashboard import api
 from dashboard.models import VitalsOut
-from eldercare import db
+from kernel import db
 from tests.dashboard.conftest import World, login
 from tests.ingest.test_rollups import ROLLUP_TABLES, insert_readings
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from eldercare import db
+from kernel import db
 from tests.conftest import Broker
 from tests.dashboard.conftest import World, insert_alert
 from tests.dashboard.stream_helpers import (

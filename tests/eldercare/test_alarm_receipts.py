@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from eldercare import db
 from eldercare.pipeline import Pipeline
 from eldercare.services import start_postgres
 from gateway.schema import DeviceEvent
+from kernel import db
 from simulators.clock import ManualClock
 from simulators.devices import CallButtonSim
 from tests.alerts.test_service import BusListener

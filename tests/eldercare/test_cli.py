@@ -51,7 +51,7 @@ def test_installer_flow_device_connects_at_once(env, broker, clean_db):
         assert set(out) >= {"device_id", "site", "username", "password", "topic_prefix"}
         assert out["site"] == "east" and out["username"] == out["device_id"]
         assert out["topic_prefix"] == f"eldercare/v1/east/{out['device_id']}"
-        from eldercare.accounts import DeviceCredentials
+        from gateway.provisioning import DeviceCredentials
 
         dev = RawDevice(DeviceCredentials(**out), broker.port)
         wait_until(dev.connected.is_set, what="new device connects without any restart")
@@ -219,7 +219,7 @@ def test_user_add_refuses_weak_passwords(cli_db, capsys, password, why):
 
 
 def test_usernames_are_unique_regardless_of_case(cli_db, capsys):
-    from eldercare import db
+    from kernel import db
 
     args = ("--role", "admin", "--password", "a long admin password")
     assert _cli(capsys, "user", "add", "--username", "admin", *args)[0] == 0

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from eldercare.accounts import DeviceCredentials
 from eldercare.services import free_port
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel
 from tests.devices import RawDevice
 from tests.helpers import wait_until
@@ -137,8 +137,8 @@ def test_demo_end_to_end_and_clean_shutdown(demo_dir):
             alerts = httpx.get(f"{api}/alerts", params={"type": "sos"}, headers=auth).json()
             return any(a["resident_id"] == button.resident_id for a in alerts)
 
-        # Behaviour only; the SOS latency target is measured by `eldercare bench alerts`
-        # (eldercare/bench/alerts.py, docs/benchmarks.md), not asserted here.
+        # Behaviour only; the SOS latency target is measured by `python -m benchmarks alerts`
+        # (benchmarks/alerts.py, docs/benchmarks.md), not asserted here.
         wait_until(sos_visible, timeout=30, what="SOS alert in the API")
         dev.close()
         wait_until(lambda: len(httpx.get(f"{api}/residents", headers=auth).json()) == 10

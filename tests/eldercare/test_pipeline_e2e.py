@@ -32,7 +32,7 @@ def pipeline(clean_db: str, broker: Broker, home: Home) -> Iterator[Pipeline]:
 
 def test_sos_becomes_critical_alert(pipeline, home, clean_db, broker):
     # Behaviour only; the SOS publish -> alert committed latency is measured (p50/p99) by
-    # `eldercare bench alerts` (eldercare/bench/alerts.py, docs/benchmarks.md).
+    # `python -m benchmarks alerts` (benchmarks/alerts.py, docs/benchmarks.md).
     dev = RawDevice(home.button, broker.port)
     wait_until(dev.connected.is_set, what="device connected")
     dev.publish(Channel.EVENT, json.dumps({"ts": now_ms(), "seq": 1, "type": "sos"}).encode())
@@ -71,8 +71,8 @@ def test_bad_messages_are_dead_lettered_and_good_ones_kept(pipeline, home, clean
 
 
 def test_unknown_device_and_wrong_site_are_dead_lettered(pipeline, home, clean_db, broker):
-    from eldercare.accounts import DeviceCredentials
     from gateway.broker_admin import BrokerAdmin
+    from gateway.provisioning import DeviceCredentials
 
     # Broker accounts that the registry does not back: a device missing from the
     # database, and a registered device whose broker ACL names another site.

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from eldercare import db
 from eldercare.pipeline import Pipeline
 from gateway.schema import Channel, topic_for
+from kernel import db
 from tests.conftest import Broker
 from tests.devices import RawDevice
 from tests.helpers import Home, count, running_pipeline, seed_home, wait_until

@@ -18,13 +18,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from eldercare import db
-from eldercare.accounts import DeviceCredentials
 from eldercare.pipeline import EVENT_RECEIVE_MAXIMUM, RECEIVE_MAXIMUM, Pipeline
 from eldercare.services import BrokerQueue, start_postgres
 from gateway import schema
-from gateway.broker_admin import MqttEndpoint
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, topic_for
+from kernel import db
+from kernel.endpoint import MqttEndpoint
 from tests.conftest import OwnBroker
 from tests.helpers import seed_home, wait_until
 

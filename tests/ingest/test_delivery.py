@@ -14,10 +14,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from eldercare.accounts import DeviceCredentials
 from eldercare.pipeline import RECEIVE_MAXIMUM
 from eldercare.services import start_postgres
 from gateway import schema
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, topic_for
 from tests.conftest import Broker
 from tests.helpers import count, running_pipeline, seed_home, wait_until

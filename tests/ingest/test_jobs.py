@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from eldercare import db
 from ingest import jobs, rollups
 from ingest.jobs import JobSettings, run_minute_rollup, run_reconcile, run_retention
+from kernel import db
 from tests.helpers import count, wait_until
 from tests.ingest.test_rollups import ROLLUP_TABLES, insert_readings
 

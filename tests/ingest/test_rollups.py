@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from eldercare import db
 from ingest import rollups
 from ingest.jobs import JobSettings, RollupRun, run_daily_summaries, run_minute_rollup
+from kernel import db
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ROLLUP_TABLES = "vitals_1m, resident_daily, job_watermarks"

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from eldercare import db
 from eldercare.services import free_port
 from gateway.gateway import dead_letter
 from gateway.records import EventRecord, StatusRecord, TelemetryRecord
 from gateway.schema import EventType
 from ingest.batch import Batch
 from ingest.writer import IngestWriter, outage_warnings_due, write_batch
+from kernel import db
 from tests.helpers import count, wait_until
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)

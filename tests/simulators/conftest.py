@@ -9,7 +9,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from eldercare.accounts import DeviceCredentials
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, topic_for
 from simulators.devices import DeviceSim
 from tests.conftest import Broker

@@ -10,8 +10,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker_admin import MqttEndpoint
 from gateway.schema import ALL_SITES_FILTER, Channel, parse_topic
+from kernel.endpoint import MqttEndpoint
 
 
 @dataclass(frozen=True)

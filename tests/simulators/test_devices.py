@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
-from eldercare.accounts import DeviceCredentials
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import (
     LAST_WILL_PAYLOAD,
     MAX_PAYLOAD_BYTES,

@@ -97,7 +97,7 @@ def test_provisioned_homes_connect_and_load_mode_sustains_its_rate(clean_db, bro
         assert summary.connected == 200
         # Behaviour: every home connected, telemetry sent at the configured rate and all of
         # it acknowledged. How close to the rate a run gets depends on the machine; that is
-        # measured, not asserted (the run's summary, and `eldercare bench ingest`).
+        # measured, not asserted (the run's summary, and `python -m benchmarks ingest`).
         assert summary.target_rate == pytest.approx(400)
         assert summary.messages["telemetry"] > 0, summary.lines()
         assert summary.unacked == 0

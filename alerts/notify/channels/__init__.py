@@ -16,7 +16,7 @@ from alerts.notify.channels.robots import DingTalkSender, WeComSender
 from alerts.notify.channels.webhook import WebhookSender
 from alerts.notify.channels.webpush import WebPushSender
 from alerts.notify.settings import NotifySettings
-from gateway.broker_admin import MqttEndpoint
+from kernel.endpoint import MqttEndpoint
 
 __all__ = ["ChannelGoneError", "ChannelSenders", "SendError", "Sender"]
 

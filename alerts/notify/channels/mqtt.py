@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from alerts.notify.channels.base import SendError
 from alerts.notify.messages import Message
-from gateway.broker_admin import MqttEndpoint
+from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 

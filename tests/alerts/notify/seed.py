@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from eldercare import db
+from kernel import db
 
 OPENED = datetime(2026, 3, 5, 14, 3, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from alerts.bus import AlertEvent
 from alerts.model import ChannelKind, Severity
 from alerts.notify.channels.robots import WeComSender
 from alerts.notify.direct import ChannelSpec, load_site_channels, send_direct
-from eldercare import db
+from kernel import db
 from tests.alerts.notify.seed import add_channel, add_user, seed_world
 
 NOW = datetime(2026, 3, 5, 23, 30, tzinfo=UTC)

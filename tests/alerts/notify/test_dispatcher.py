@@ -27,8 +27,8 @@ from alerts.notify.dispatcher import Dispatcher, utc_now
 from alerts.notify.outbox import enqueue_alert_notifications, enqueue_command
 from alerts.notify.settings import NotifySettings
 from alerts.notify.vapid import public_key_b64url
-from eldercare import db
 from gateway.schema import Channel, SosAckCommand, topic_for
+from kernel import db
 from tests.alerts.notify.seed import (
     World,
     add_alert,

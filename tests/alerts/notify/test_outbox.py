@@ -10,7 +10,7 @@ from alerts.notify.outbox import (
     enqueue_all_clears,
     enqueue_command,
 )
-from eldercare import db
+from kernel import db
 from tests.alerts.notify.seed import (
     World,
     add_alert,

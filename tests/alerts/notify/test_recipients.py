@@ -17,7 +17,7 @@ from alerts.notify.recipients import (
     quiet_until,
     resolve_recipients,
 )
-from eldercare import db
+from kernel import db
 from tests.alerts.notify.seed import World, add_alert, add_channel, add_user
 
 NIGHT = (time(22, 0), time(7, 0))

@@ -14,7 +14,7 @@ from alerts.notify.vapid import (
     public_key_b64url_async,
     public_key_of,
 )
-from eldercare import db
+from kernel import db
 from tests.alerts.notify.seed import sql
 
 

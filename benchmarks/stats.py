@@ -1,31 +1,15 @@
-"""Process statistics for benchmarks: CPU time, peak memory, lag percentiles."""
+"""Analysis of measured samples for the benchmarks: percentiles and a lag timeline."""
 
 from __future__ import annotations
 
-import json
-import resource
-from pathlib import Path
-from typing import Any
-
 import numpy as np
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds used by this process so far."""
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
     """p50/p99/max of a sample, in milliseconds (values in seconds).
 
     Every value counts once, so each must stand for the same number of events: the
-    pipeline's lag samples do (every n-th message, `IngestWriter._sample_lag`); samples
+    pipeline's lag samples do (every n-th message, see `eldercare pipeline --stats-file`); samples
     taken a fixed number per batch would not.
     """
     if not values:
@@ -47,10 +31,3 @@ def lag_timeline(samples: list[tuple[float, float]], step_s: float = 1.0
     peak = np.zeros(int(slots.max()) + 1)
     np.maximum.at(peak, slots, arr[:, 1] * 1000)
     return [[round(i * step_s, 1), round(float(v), 1)] for i, v in enumerate(peak)]
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write stats atomically."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)

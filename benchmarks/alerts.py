@@ -1,4 +1,4 @@
-"""`eldercare bench alerts`: SOS publish → alert committed, and → event on the web app's SSE feed.
+"""`python -m benchmarks alerts`: SOS publish → alert committed, and → event on the web app's SSE feed.
 
 Under background bed telemetry at a share of the bare-subscriber ceiling (same lean load
 generator as `bench ingest`, run in its own process so it does not share our GIL), every SOS
@@ -32,20 +32,18 @@ from typing import Any
 
 import httpx
 
-from eldercare import accounts
-from eldercare.accounts import DeviceCredentials
-from eldercare.bench.ingest import bare_subscriber_ceiling, create_residents
-from eldercare.bench.loadgen import (
+from benchmarks.ingest import bare_subscriber_ceiling, create_residents
+from benchmarks.loadgen import (
     LoadGenerator,
     connect_packet,
     discard_session,
     publish_packet,
 )
-from eldercare.bench.stats import percentiles
-from eldercare.db import connect
+from benchmarks.stats import percentiles
 from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
 from eldercare.services import ManagedProcess, ServiceError, die_with_parent, free_port, wait_for
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import (
     Channel,
     DeviceEvent,
@@ -54,6 +52,8 @@ from gateway.schema import (
     encode,
     topic_for,
 )
+from kernel import accounts
+from kernel.db import connect
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def resolve_open_alerts(rt: Runtime) -> int:
     with connect(rt.database_url) as conn:
         ids = [int(str(r[0])) for r in conn.execute(
             "UPDATE alerts SET status = 'resolved', outcome = 'other', resolved_at = now(), "
-            "note = 'closed by eldercare bench alerts' "
+            "note = 'closed by python -m benchmarks alerts' "
             "WHERE site_id = %s AND status IN ('open', 'acknowledged') RETURNING id",
             (BENCH_SITE,)).fetchall()]
         conn.execute("UPDATE alert_escalations SET done_at = now(), skipped = true "
@@ -726,7 +726,10 @@ def measure(rt: Runtime, homes: list[Home], cfg: AlertBenchConfig, rate: float,
                        "stream_error": s.sse.error, "stream_status": dict(s.sse.status),
                        "stream_other_events": dict(s.sse.other)})
     result["background"] = load
-    result["pipeline"] = _read_json(stats_file)
+    pipeline = _read_json(stats_file)
+    samples = pipeline.pop("lag_samples", [])
+    pipeline["lag"] = percentiles([float(lag) for _, lag in samples])
+    result["pipeline"] = pipeline
     return result
 
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from eldercare.accounts import DeviceCredentials
-from eldercare.bench.ledger import DeviceLedger
+from benchmarks.ledger import DeviceLedger
 from gateway import schema
-from gateway.broker_admin import MqttEndpoint
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, topic_for
+from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Benchmark: vitals read path and storage jobs on a 1,000-home, 30-day dataset.
 
-Run: .venv/bin/python -m eldercare.bench.vitals [--homes 1000] [--days 30]
+Run: .venv/bin/python -m benchmarks.vitals [--homes 1000] [--days 30]
 Starts a throwaway PostgreSQL+TimescaleDB, fills vitals_1m for `days - 1` days (synthetic,
 as the rollup would leave it), raw bed_telemetry (5 s readings) for the last day rolled up by
 the real job, then times GET /api/v1/residents/{id}/vitals for 7 days at 1-minute buckets.
@@ -23,9 +23,11 @@ from pathlib import Path
 import httpx
 
 from dashboard.app import create_app
-from eldercare import accounts, db
+from eldercare.migrate import migrate
 from eldercare.services import PostgresConfig, free_port, start_postgres
 from ingest import jobs, rollups
+from kernel import accounts, db
+from kernel.sites import add_site
 
 logger = logging.getLogger("bench")
 SECRET = "bench-secret-0123456789abcdef0123456789"  # noqa: S105 (throwaway app)
@@ -35,7 +37,7 @@ BENCH_PASSWORD = "vitals bench admin password"  # noqa: S105 (throwaway database
 def fill(url: str, homes: int, days: int, now: datetime) -> None:
     """Residents, synthetic per-minute rollups, and one day of raw readings."""
     with db.connect(url, autocommit=True) as conn:
-        accounts.add_site(conn, "bench", "Bench", "Europe/Oslo")
+        add_site(conn, "bench", "Bench", "Europe/Oslo")
         conn.execute("INSERT INTO residents (site_id, full_name) "
                      "SELECT 'bench', 'Resident ' || g FROM generate_series(1, %s) g", (homes,))
         accounts.add_user(conn, "admin", BENCH_PASSWORD, "admin")
@@ -135,7 +137,7 @@ def main() -> None:
     cfg = PostgresConfig(path, free_port(), "bench-pw", durable=False)
     proc = start_postgres(cfg)
     try:
-        db.migrate(cfg.url)
+        migrate(cfg.url)
         now = datetime.now(UTC)
         with db.connect(cfg.url, autocommit=True) as conn:
             filled = conn.execute("SELECT count(*) FROM residents").fetchone()

@@ -1,5 +1,5 @@
 """The raw limit for the ingest benchmark: a bare paho subscriber that only receives and
-JSON-decodes (`python -m eldercare.bench.baresub URL FILTER STATS_FILE CLIENT_ID [buffered]`).
+JSON-decodes (`python -m benchmarks.baresub URL FILTER STATS_FILE CLIENT_ID [buffered]`).
 
 With `buffered` it uses the pipeline's receive path instead of stock paho: BufferedClient
 (chunked reads) with manual acks sent 1,000 at a time (a reference figure, not the limit
@@ -21,9 +21,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from eldercare.bench.stats import cpu_seconds, peak_rss_mib, write_json
-from gateway.broker_admin import MqttEndpoint
 from gateway.mqttclient import BufferedClient
+from kernel.endpoint import MqttEndpoint
+from kernel.procstats import cpu_seconds, peak_rss_mib, write_json
 
 
 def _report(path: Path, state: dict[str, Any]) -> None:

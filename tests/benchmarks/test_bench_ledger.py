@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eldercare.bench.ledger import DeviceLedger, account
+from benchmarks.ledger import DeviceLedger, account
 
 
 def ledger(device: str, first: int, sent: int, acked: list[int]) -> DeviceLedger:

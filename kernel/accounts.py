@@ -1,4 +1,8 @@
-"""Registry administration: sites, residents, devices (with broker accounts) and users."""
+"""People and their accounts: roles, login names, password policy and hashing, device
+secret hashes, and creating or (de)activating users.
+
+Part of the shared kernel: every feature package may use it; it imports none of them.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,14 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import asdict, dataclass
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 from pwdlib import PasswordHash
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
-
-from gateway.broker_admin import BrokerAdmin, MqttEndpoint
-from gateway.schema import DeviceType, device_topic_prefix, is_valid_device_id, is_valid_site
 
 
 class Role(StrEnum):
@@ -124,101 +123,6 @@ def verify_device_secret(secret: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(digest, hashlib.sha256((salt + secret).encode()).hexdigest())
-
-
-_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
-
-
-@lru_cache(maxsize=1024)  # bounded: names come from HTTP requests too
-def is_valid_timezone(name: str) -> bool:
-    """True for an IANA time zone this machine knows (night and morning rules use it); not
-    the tz database's helper files (`localtime` is this server's zone, not the resident's)."""
-    if name in _NOT_ZONES or name.startswith(("posix/", "right/")):
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-def add_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone: str = "UTC"
-             ) -> None:
-    """Create a site (idempotent)."""
-    if not is_valid_site(site_id):
-        raise RegistryError(f"site id {site_id!r} must be 1-32 of a-z, 0-9 and '-'")
-    if not is_valid_timezone(timezone):
-        raise RegistryError(f"unknown time zone {timezone!r}: use an IANA name such as "
-                            "'Asia/Shanghai' or 'Europe/Berlin'")
-    conn.execute("INSERT INTO sites (id, name, timezone) VALUES (%s, %s, %s) "
-                 "ON CONFLICT (id) DO NOTHING", (site_id, name, timezone))
-
-
-def add_resident(conn: psycopg.Connection[Any], site_id: str, full_name: str,
-                 address: str | None = None, birth_year: int | None = None) -> int:
-    """Create a resident at a site; return the new id."""
-    if conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,)).fetchone() is None:
-        raise RegistryError(f"no site {site_id!r}; create it first")
-    row = conn.execute(
-        "INSERT INTO residents (site_id, full_name, address, birth_year) "
-        "VALUES (%s, %s, %s, %s) RETURNING id", (site_id, full_name, address, birth_year),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-@dataclass(frozen=True)
-class DeviceCredentials:
-    """What an installer needs to configure a device (the password is shown once)."""
-
-    device_id: str
-    type: str
-    site: str
-    resident_id: int
-    username: str
-    password: str
-    topic_prefix: str
-    mqtt_host: str
-    mqtt_port: int
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON output."""
-        return asdict(self)
-
-
-def new_device_id(device_type: DeviceType) -> str:
-    """A fresh random device id with a readable prefix."""
-    prefix = "bed" if device_type is DeviceType.BED_SENSOR else "btn"
-    return f"{prefix}-{secrets.token_hex(5)}"
-
-
-def add_device(conn: psycopg.Connection[Any], admin: BrokerAdmin, broker: MqttEndpoint,
-               resident_id: int, device_type: DeviceType, device_id: str | None = None
-               ) -> DeviceCredentials:
-    """Register a device for a resident and create its broker account, live."""
-    row = conn.execute("SELECT site_id FROM residents WHERE id = %s AND active",
-                       (resident_id,)).fetchone()
-    if row is None:
-        raise RegistryError(f"no active resident with id {resident_id}")
-    site = str(row[0])
-    device_id = device_id or new_device_id(device_type)
-    if not is_valid_device_id(device_id):
-        raise RegistryError(f"device id {device_id!r} must be 1-64 of A-Z, a-z, 0-9, '_', '-'")
-    password = secrets.token_urlsafe(18)
-    with conn.transaction():
-        try:
-            conn.execute(
-                "INSERT INTO devices (id, site_id, resident_id, type, credentials_hash) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                (device_id, site, resident_id, device_type.value, hash_device_secret(password)),
-            )
-        except psycopg.errors.UniqueViolation:
-            raise RegistryError(f"device {device_id!r} is already registered") from None
-        # Create the broker account inside the transaction: if it fails, nothing is stored.
-        admin.add_device(device_id, site, password)
-    return DeviceCredentials(device_id, device_type.value, site, resident_id, device_id,
-                             password, device_topic_prefix(site, device_id), broker.host,
-                             broker.port)
 
 
 def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: str,

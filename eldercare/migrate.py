@@ -1,4 +1,4 @@
-"""Database access: connections and versioned migrations (yoyo-migrations)."""
+"""Versioned database migrations (yoyo-migrations), applied by the composition root."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import io
 import logging
 from importlib import resources
 from pathlib import Path
-
-import psycopg
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +42,3 @@ def migrate(database_url: str) -> list[str]:
             logger.info("applied migrations: %s", ", ".join(ids))
     backend.connection.close()
     return ids
-
-
-def connect(database_url: str, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
-    """Open one connection with the platform's session settings."""
-    return psycopg.connect(database_url, autocommit=autocommit,
-                           options="-c timezone=UTC -c application_name=eldercare")

@@ -1,11 +1,11 @@
-"""Smoke test of `eldercare bench ingest`: tiny numbers, real processes, no timing checks."""
+"""Smoke test of `python -m benchmarks ingest`: tiny numbers, real processes, no timing checks."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from eldercare.bench import ingest as bench
-from eldercare.bench.loadgen import LoadGenerator
+from benchmarks import ingest as bench
+from benchmarks.loadgen import LoadGenerator
 from eldercare.runtime import Runtime
 from gateway.schema import DeviceType
 

@@ -1,8 +1,8 @@
-"""Smoke test of `eldercare bench alerts`: tiny numbers, real processes, no timing checks."""
+"""Smoke test of `python -m benchmarks alerts`: tiny numbers, real processes, no timing checks."""
 
 from __future__ import annotations
 
-from eldercare.bench import alerts as bench
+from benchmarks import alerts as bench
 from eldercare.runtime import Runtime
 
 

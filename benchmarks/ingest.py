@@ -1,4 +1,4 @@
-"""`eldercare bench ingest`: pipeline throughput, loss, lag and CPU against raw limits.
+"""`python -m benchmarks ingest`: pipeline throughput, loss, lag and CPU against raw limits.
 
 Everything runs on this machine with the same load generator: (1) the bare-subscriber
 ceiling (receive + JSON-decode only, QoS 1), (2) the bare binary COPY ceiling, (3) the
@@ -20,19 +20,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from eldercare import accounts
-from eldercare.accounts import DeviceCredentials
-from eldercare.bench.ledger import DeviceLedger, account
-from eldercare.bench.loadgen import LoadGenerator, LoadResult, discard_session
-from eldercare.db import connect
+from benchmarks.ledger import DeviceLedger, account
+from benchmarks.loadgen import LoadGenerator, LoadResult, discard_session
+from benchmarks.stats import lag_timeline, percentiles
 from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
 from eldercare.services import die_with_parent, wait_for
 from gateway.broker_admin import BrokerAdmin
+from gateway.provisioning import DeviceCredentials, add_device
 from gateway.records import TelemetryRecord
 from gateway.schema import DeviceType, site_filter
 from ingest.batch import Batch
 from ingest.writer import TELEMETRY_COLS, TELEMETRY_TYPES
+from kernel.db import connect
+from kernel.sites import add_resident, add_site
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +58,11 @@ def create_residents(rt: Runtime, site: str, label: str, count: int,
     """`count` new residents of a bench `site`, each with one device of each of `types`."""
     out: list[tuple[DeviceCredentials, ...]] = []
     with connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
-        accounts.add_site(conn, site, f"{label} benchmark")
+        add_site(conn, site, f"{label} benchmark")
         for i in range(count):
-            rid = accounts.add_resident(conn, site, f"{label} bench resident {i}")
+            rid = add_resident(conn, site, f"{label} bench resident {i}")
             conn.commit()
-            out.append(tuple(accounts.add_device(conn, admin, rt.mqtt, rid, t) for t in types))
+            out.append(tuple(add_device(conn, admin, rt.mqtt, rid, t) for t in types))
     return out
 
 
@@ -96,7 +97,7 @@ def bare_subscriber_ceiling(rt: Runtime, gen: LoadGenerator, messages: int,
     the pipeline's receive path (BufferedClient, batched PUBACKs) instead of stock paho."""
     stats = workdir / ("bare-buffered.json" if buffered else "bare.json")
     client_id = f"bench-bare-{time.time_ns()}"
-    argv = [sys.executable, "-m", "eldercare.bench.baresub", rt.mqtt.url(),
+    argv = [sys.executable, "-m", "benchmarks.baresub", rt.mqtt.url(),
             site_filter(site), str(stats), client_id] + (["buffered"] if buffered else [])
     proc = subprocess.Popen(argv)
     try:
@@ -249,15 +250,17 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
         for client_id in session_client_ids(name):  # else they queue the next run's load
             discard_session(rt.mqtt, client_id)
     result = _wait_json(stats, "received", 30)
+    samples = [(float(at), float(lag)) for at, lag in result.get("lag_samples", [])]
     # The last batch's commit time, from the pipeline itself: the drain is not inflated by
     # how often the benchmark polls the table.
-    drain = max(0.0, float(result.get("last_telemetry_commit") or load_end) - load_end)
+    last_commit = max((at for at, _ in samples), default=load_end)
+    drain = max(0.0, last_commit - load_end)
     loss = count_loss(rt, load.ledgers, since)  # after the stop: its last batch is in
     return {**loss, "drain_state": drain_state, "drain_wait_s": drain_wait,
             "offered_msgs_per_s": load.sent / load.seconds,
             "sustained_msgs_per_s": load.sent / (load_end - load_start + drain),
-            "drain_after_load_s": drain, "lag": result["lag"],
-            "lag_timeline": result.get("lag_timeline", []),
+            "drain_after_load_s": drain, "lag": percentiles([lag for _, lag in samples]),
+            "lag_timeline": lag_timeline(samples),
             "cpu_us_per_msg": 1e6 * result["cpu_s"] / max(1, result["received"]),
             "peak_rss_mib": result["peak_rss_mib"]}
 

@@ -1,0 +1,68 @@
+"""Sites and residents: the site id syntax, IANA time zones, creating sites and residents.
+
+Part of the shared kernel. The site id is also a level of the MQTT topic, so the device
+contract (gateway.schema) takes its syntax from here.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg
+
+from kernel.accounts import RegistryError
+
+SITE_PATTERN = r"[a-z0-9-]{1,32}"
+# \A...\Z, not ^...$: "$" also matches before a trailing newline ("north\n").
+SITE_RE = re.compile(rf"\A{SITE_PATTERN}\Z")
+
+
+def is_valid_site(site: str) -> bool:
+    """True when `site` is a valid site slug."""
+    return bool(SITE_RE.match(site))
+
+
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@lru_cache(maxsize=1024)  # bounded: names come from HTTP requests too
+def is_valid_timezone(name: str) -> bool:
+    """True for an IANA time zone this machine knows (night and morning rules use it); not
+    the tz database's helper files (`localtime` is this server's zone, not the resident's)."""
+    if name in _NOT_ZONES or name.startswith(("posix/", "right/")):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def add_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone: str = "UTC"
+             ) -> None:
+    """Create a site (idempotent)."""
+    if not is_valid_site(site_id):
+        raise RegistryError(f"site id {site_id!r} must be 1-32 of a-z, 0-9 and '-'")
+    if not is_valid_timezone(timezone):
+        raise RegistryError(f"unknown time zone {timezone!r}: use an IANA name such as "
+                            "'Asia/Shanghai' or 'Europe/Berlin'")
+    conn.execute("INSERT INTO sites (id, name, timezone) VALUES (%s, %s, %s) "
+                 "ON CONFLICT (id) DO NOTHING", (site_id, name, timezone))
+
+
+def add_resident(conn: psycopg.Connection[Any], site_id: str, full_name: str,
+                 address: str | None = None, birth_year: int | None = None) -> int:
+    """Create a resident at a site; return the new id."""
+    if conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,)).fetchone() is None:
+        raise RegistryError(f"no site {site_id!r}; create it first")
+    row = conn.execute(
+        "INSERT INTO residents (site_id, full_name, address, birth_year) "
+        "VALUES (%s, %s, %s, %s) RETURNING id", (site_id, full_name, address, birth_year),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
