@@ -14,14 +14,25 @@ others down (the duty screen above all), so a child that exits is started again:
 
 The policy (`RestartPolicy`) is pure: a function of exits and an injected monotonic clock,
 tested without processes. `Supervisor` is the thin part that polls real processes.
+
+A restart can block: an embedded PostgreSQL is started and then waited for until it accepts
+logins (1-3 s, up to 60 s). So restarts run off the polling loop, each child's on its own
+restart thread, and polling (and the restarts of other children) goes on meanwhile. The
+threads only call the start function; all bookkeeping stays on the polling thread, which
+collects a finished restart at its next poll. A child whose restart is in progress is not
+restarted again. Shutdown stops the children in reverse order and, reaching one whose restart
+is in progress, waits for it and stops what it started.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import signal
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from eldercare.services import ManagedProcess
@@ -107,6 +118,42 @@ class RestartPolicy:
         return self.failures >= self.backoff.crash_loop_after
 
 
+class _RestartThread:
+    """Runs one child's restarts, one at a time, off the polling loop.
+
+    Long-lived on purpose (started at the child's first restart, ended by `close`): the
+    children of `serve` die with the *thread* that started them (PR_SET_PDEATHSIG fires when
+    the forking thread ends, not the process), so a thread per restart would have the child
+    it just started killed as soon as it returned.
+    """
+
+    def __init__(self, name: str, start: Starter) -> None:
+        self._start = start
+        self._requests: queue.SimpleQueue[Future[ManagedProcess] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"restart-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self) -> Future[ManagedProcess]:
+        """Start the child on this thread; the future holds its process or why it failed."""
+        future: Future[ManagedProcess] = Future()
+        self._requests.put(future)
+        return future
+
+    def _run(self) -> None:
+        while (future := self._requests.get()) is not None:
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled by shutdown before it began
+            try:
+                future.set_result(self._start())
+            except BaseException as exc:  # reported by the polling thread, not here
+                future.set_exception(exc)
+
+    def close(self) -> None:
+        """End the thread once its restart, if any, is done (its children are stopped)."""
+        self._requests.put(None)
+        self._thread.join()
+
+
 @dataclass
 class Child:
     """A supervised child: how to start it, its running process and its restart policy."""
@@ -115,15 +162,22 @@ class Child:
     start: Starter
     policy: RestartPolicy
     process: ManagedProcess | None = None
+    restarting: Future[ManagedProcess] | None = None
+    restart_thread: _RestartThread | None = None
 
 
 class Supervisor:
-    """Starts children in order, restarts the ones that exit, stops them in reverse order."""
+    """Starts children in order, restarts the ones that exit, stops them in reverse order.
+
+    `add`, `poll` and `stop_all` are called from one thread (the owner's loop); only the
+    start functions of restarts run elsewhere.
+    """
 
     def __init__(self, clock: Monotonic = time.monotonic, backoff: Backoff | None = None
                  ) -> None:
         self._clock = clock
         self._backoff = backoff or Backoff()
+        self._stopping = False
         self.children: list[Child] = []
 
     def add(self, name: str, start: Starter, process: ManagedProcess | None = None) -> Child:
@@ -137,14 +191,18 @@ class Supervisor:
         return child
 
     def poll(self) -> None:
-        """Notice exits and run the restarts that are due; never raises for a child."""
+        """Collect finished restarts, notice exits and begin the restarts that are due;
+        never blocks on a restart and never raises for a child."""
+        if self._stopping:
+            return
         for child in self.children:
+            self._collect(child)
             now = self._clock()
             proc = child.process
             if proc is not None and not proc.alive():
                 self._on_exit(child, proc, now)
-            if child.process is None and child.policy.due(now):
-                self._restart(child, now)
+            if child.process is None and child.restarting is None and child.policy.due(now):
+                self._begin_restart(child)
 
     def _on_exit(self, child: Child, proc: ManagedProcess, now: float) -> None:
         child.process = None
@@ -156,9 +214,19 @@ class Supervisor:
         else:
             logger.warning("%s exited (%s); restarting in %.1fs", child.name, cause, delay)
 
-    def _restart(self, child: Child, now: float) -> None:
+    def _begin_restart(self, child: Child) -> None:
+        if child.restart_thread is None:
+            child.restart_thread = _RestartThread(child.name, child.start)
+        child.restarting = child.restart_thread.submit()
+
+    def _collect(self, child: Child) -> None:
+        """Take over the outcome of a restart that has finished since the last poll."""
+        future = child.restarting
+        if future is None or not future.done():
+            return
+        child.restarting = None
         try:
-            child.process = child.start()
+            child.process = future.result()
         except Exception as exc:  # a child that cannot start must not stop the others
             delay = child.policy.start_failed(self._clock())
             logger.error("%s could not be restarted: %s; next attempt in %.1fs",
@@ -175,8 +243,31 @@ class Supervisor:
                 if c.process is None and c.policy.down_since is not None}
 
     def stop_all(self) -> None:
-        """Stop every child, the last started first (the web app before the database)."""
+        """Stop every child, the last started first (the web app before the database).
+
+        No restart begins once this has been called. A restart in progress is waited for
+        when its child's turn comes, and what it started is stopped: a restart that finishes
+        after shutdown began must not leave a process running.
+        """
+        self._stopping = True
         for child in reversed(self.children):
+            self._settle_restart(child)
             if child.process is not None:
                 child.process.stop()
                 child.process = None
+            if child.restart_thread is not None:
+                child.restart_thread.close()
+                child.restart_thread = None
+
+    def _settle_restart(self, child: Child) -> None:
+        """At shutdown: cancel the child's restart if it has not begun, else wait for it and
+        keep its process (to be stopped)."""
+        future, child.restarting = child.restarting, None
+        if future is None or future.cancel():
+            return
+        if not future.done():
+            logger.info("waiting for the %s restart in progress, to stop it", child.name)
+        try:
+            child.process = future.result()
+        except Exception as exc:
+            logger.warning("%s restart failed during shutdown: %s", child.name, exc)

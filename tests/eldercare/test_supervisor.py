@@ -8,13 +8,15 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from eldercare.pipeline import session_client_ids
-from eldercare.services import ManagedProcess
-from eldercare.supervisor import Backoff, RestartPolicy, Supervisor, exit_cause
+from eldercare.services import ManagedProcess, die_with_parent
+from eldercare.supervisor import Backoff, Child, RestartPolicy, Supervisor, exit_cause
 from gateway.presence import part_topic
 from tests.conftest import Broker
 from tests.dashboard.stream_helpers import bus_publisher
@@ -63,9 +65,42 @@ def test_exit_cause_names_the_signal():
     assert exit_cause(3) == "exit code 3"
 
 
-def _sleeper(name: str) -> ManagedProcess:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    return ManagedProcess(name, proc)
+@dataclass
+class _Noted(ManagedProcess):
+    """A real child process that notes, in a list shared with its siblings, when the
+    supervisor stops it (the order of shutdown)."""
+
+    stopped: list[str] = field(default_factory=list)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.stopped.append(self.name)
+        super().stop(timeout)
+
+
+def _sleeper(name: str, stopped: list[str] | None = None) -> ManagedProcess:
+    """A child like those of `serve`: it dies with the thread that started it."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                            preexec_fn=die_with_parent)
+    return _Noted(name, proc, stopped=stopped if stopped is not None else [])
+
+
+def _kill(child: Child) -> int:
+    """SIGKILL the child's process, reap it, and return its pid."""
+    assert child.process is not None
+    child.process.proc.kill()
+    child.process.proc.wait(10)
+    return child.process.proc.pid
+
+
+def _poll_until(sup: Supervisor, clock: _Ticks, done: Callable[[], bool], what: str,
+                step_s: float = 0.0) -> None:
+    """Poll like `serve` does (restarts finish on their own threads) until `done()`,
+    moving the injected clock by `step_s` per poll."""
+    def polled() -> bool:
+        sup.poll()
+        clock.now += step_s
+        return done()
+    wait_until(polled, timeout=30, what=what)
 
 
 def test_supervisor_restarts_a_killed_child_and_logs_why(caplog):
@@ -83,7 +118,7 @@ def test_supervisor_restarts_a_killed_child_and_logs_why(caplog):
             assert sup.down() == {"worker": clock.now}
             assert first.process is None  # not yet: the first restart waits initial_s
             clock.now += Backoff().initial_s
-            sup.poll()
+            _poll_until(sup, clock, lambda: first.process is not None, "worker restarted")
         assert first.process is not None and first.process.proc.pid != old
         assert other.process is not None and other.process.proc.pid == other_pid
         assert "worker exited (signal SIGKILL); restarting in 0.5s" in caplog.text
@@ -111,14 +146,120 @@ def test_a_child_that_cannot_start_is_retried_and_the_others_keep_running(caplog
         broker.process.proc.kill()
         broker.process.proc.wait(10)
         with caplog.at_level("WARNING", logger="eldercare.supervisor"):
-            for _ in range(4):
-                sup.poll()
-                clock.now += 60
-        assert len(attempts) >= 4 and broker.process is None
+            _poll_until(sup, clock, lambda: len(attempts) >= 4 and "could not" in caplog.text,
+                        "restart attempts", step_s=60)
+        assert broker.process is None
         assert "broker could not be restarted: port 1883 is already in use" in caplog.text
         assert web.process is not None and web.process.alive()
     finally:
         sup.stop_all()
+
+
+class _SlowStart:
+    """Starts a child that stands for the embedded PostgreSQL: the first start is immediate,
+    every restart blocks until the test releases it (a database slow to accept logins)."""
+
+    def __init__(self, name: str, stopped: list[str] | None = None) -> None:
+        self.name = name
+        self.stopped = stopped
+        self.calls = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.started: list[ManagedProcess] = []
+
+    def __call__(self) -> ManagedProcess:
+        self.calls += 1
+        if self.calls > 1:
+            self.entered.set()
+            self.release.wait(60)
+        proc = _sleeper(self.name, self.stopped)
+        self.started.append(proc)
+        return proc
+
+
+def test_a_slow_restart_does_not_hold_up_the_restart_of_another_child(caplog):
+    clock = _Ticks()
+    sup = Supervisor(clock)
+    slow = _SlowStart("postgres")
+    try:
+        db = sup.add("postgres", slow)
+        pipe = sup.add("pipeline", lambda: _sleeper("pipeline"))
+        web = sup.add("dashboard", lambda: _sleeper("dashboard"))
+        assert web.process is not None
+        web_pid = web.process.proc.pid
+        _kill(db)
+        with caplog.at_level("WARNING", logger="eldercare.supervisor"):
+            _poll_until(sup, clock, slow.entered.is_set, "the slow restart begins", step_s=1)
+            old = _kill(pipe)
+            _poll_until(sup, clock, lambda: pipe.process is not None, "pipeline restarted",
+                        step_s=1)
+            assert pipe.process is not None and pipe.process.proc.pid != old
+            # The slow restart is still in progress, long past its due time, and was not
+            # started a second time.
+            assert db.process is None and slow.calls == 2
+            assert "pipeline restarted" in caplog.text
+            assert "postgres restarted" not in caplog.text
+            assert set(sup.down()) == {"postgres"}
+            slow.release.set()
+            _poll_until(sup, clock, lambda: db.process is not None, "postgres restarted")
+        assert "postgres restarted (pid" in caplog.text and slow.calls == 2
+        # Started on a restart thread, alive after it returned: a child dies with the thread
+        # that started it (PR_SET_PDEATHSIG), so that thread outlives the restart.
+        assert pipe.process.alive() and db.process is not None and db.process.alive()
+        assert web.process.proc.pid == web_pid and web.process.alive()
+    finally:
+        slow.release.set()
+        sup.stop_all()
+
+
+def test_shutdown_during_a_slow_restart_stops_the_others_first_then_what_it_started():
+    clock = _Ticks()
+    sup = Supervisor(clock)
+    stopped: list[str] = []
+    slow = _SlowStart("postgres", stopped)
+    stopper = threading.Thread(target=sup.stop_all)
+    try:
+        db = sup.add("postgres", slow)
+        sup.add("pipeline", lambda: _sleeper("pipeline", stopped))
+        sup.add("dashboard", lambda: _sleeper("dashboard", stopped))
+        _kill(db)
+        stopped.clear()  # the SIGKILLed one is not stopped by the supervisor
+        _poll_until(sup, clock, slow.entered.is_set, "the slow restart begins", step_s=1)
+        stopper.start()
+        wait_until(lambda: stopped == ["dashboard", "pipeline"], timeout=30,
+                   what="the children started after the slow one stopped first")
+        assert stopper.is_alive()  # it waits for the restart in progress...
+        slow.release.set()
+        stopper.join(60)
+        assert not stopper.is_alive()
+        # ...and stops what that restart started: nothing is left running.
+        assert stopped == ["dashboard", "pipeline", "postgres"]
+        assert len(slow.started) == 2 and not slow.started[1].alive()
+        assert db.process is None
+        clock.now += 3600
+        sup.poll()  # after shutdown, nothing is restarted
+        assert slow.calls == 2
+    finally:
+        slow.release.set()
+        if not stopper.is_alive():
+            sup.stop_all()
+
+
+def test_a_restart_that_finished_after_the_last_poll_is_stopped_at_shutdown():
+    clock = _Ticks()
+    sup = Supervisor(clock)
+    slow = _SlowStart("postgres")
+    try:
+        db = sup.add("postgres", slow)
+        _kill(db)
+        _poll_until(sup, clock, slow.entered.is_set, "the restart begins", step_s=1)
+        slow.release.set()
+        wait_until(lambda: len(slow.started) == 2, timeout=30, what="the restart started it")
+    finally:
+        slow.release.set()
+        sup.stop_all()  # no poll in between: the supervisor has not seen the new process
+    assert len(slow.started) == 2 and not slow.started[1].alive()
+    assert db.process is None
 
 
 # --- a real `eldercare serve` ---------------------------------------------------------
