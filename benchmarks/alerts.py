@@ -1,4 +1,5 @@
-"""`python -m benchmarks alerts`: SOS publish → alert committed, and → event on the web app's SSE feed.
+"""`python -m benchmarks alerts`: SOS publish → alert committed, and → event on the web
+app's SSE feed.
 
 Under background bed telemetry at a share of the bare-subscriber ceiling (same lean load
 generator as `bench ingest`, run in its own process so it does not share our GIL), every SOS
