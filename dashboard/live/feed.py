@@ -52,30 +52,29 @@ class AlertStream:
         self.hub = Hub()
         self.bus_up: bool | None = None if mqtt_endpoint is None else False
         self.parts: dict[str, PartState] = {}
-        self._url = database_url
         self._mqtt = mqtt_endpoint
         self._pool: Pool | None = None
-        self._listener: DatabaseListener | None = None
+        self._known = KnownScopes()
+        self._listener = DatabaseListener(database_url, self.hub, self._known,
+                                          self._current_pool, self._database_changed)
         self._bus: BusBridge | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._known = KnownScopes()
         self._accepting = False
 
     @property
     def database_up(self) -> bool:
-        """Whether the LISTEN connection is up (False until the feed has started)."""
-        return self._listener is not None and self._listener.up
+        """Whether the LISTEN connection is up."""
+        return self._listener.up
 
     # --- life cycle ---
 
     async def start(self, pool: Pool) -> None:
         """Start listening (database and bus); both retry in the background until reachable.
 
-        The parts are made here, from the settings as they are now (tests replace them)."""
+        The parts take the settings as they are now (tests replace them before starting)."""
         self._pool = pool
         self._accepting = True
-        self._listener = DatabaseListener(self._url, self.settings, self.hub, self._known,
-                                          self._current_pool, self._database_changed)
+        self._listener.configure(self.settings)
         refresher = ScopeRefresher(self.hub, self._known, self.settings, self._current_pool)
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("alert-stream-listen", self._listener.listen_forever()),

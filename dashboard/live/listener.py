@@ -88,17 +88,23 @@ class DatabaseListener:
     `pool` gives the feed's pool (None once the feed has stopped), used for fetching rows.
     """
 
-    def __init__(self, url: str, settings: StreamSettings, hub: Hub, known: KnownScopes,
+    def __init__(self, url: str, hub: Hub, known: KnownScopes,
                  pool: Callable[[], Pool | None], on_state: Callable[[bool], None]) -> None:
         self.up = False
         self._url = url
-        self._settings = settings
         self._hub = hub
         self._known = known
         self._pool = pool
         self._on_state = on_state
         self._changed: set[int] = set()
         self._have_changes = asyncio.Event()
+        self._settings = StreamSettings()
+        self._backoff = Backoff(self._settings.backoff_min_s, self._settings.backoff_max_s)
+
+    def configure(self, settings: StreamSettings) -> None:
+        """Take the feed's settings as they are when it starts (tests replace them before),
+        and start the backoff again from its shortest delay."""
+        self._settings = settings
         self._backoff = Backoff(settings.backoff_min_s, settings.backoff_max_s)
 
     def _set_up(self, up: bool) -> None:
