@@ -17,6 +17,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from alerts.model import AlertStatus, Severity
+from dashboard.alert_rows import ALERT_COLUMNS, ALERT_FROM
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import (
     ALERT_TYPE_PATTERN,
@@ -64,23 +65,17 @@ WHERE active AND resident_id = ANY(%(ids)s)
 ORDER BY type, id
 """
 
-_ALERT_COLUMNS = """
-a.id, a.resident_id, r.full_name AS resident_name, a.site_id, a.device_id, a.type,
-a.severity, a.status, a.opened_at, a.created_at, a.last_seen, a.count, a.assigned_to,
-a.acknowledged_by, a.acknowledged_at, a.resolved_by, a.resolved_at, a.outcome, a.note
-"""
-
 _ALERTS = f"""
-SELECT {_ALERT_COLUMNS}
-FROM alerts a JOIN residents r ON r.id = a.resident_id
+SELECT {ALERT_COLUMNS}
+{ALERT_FROM}
 {{where}}
 ORDER BY a.created_at DESC, a.id DESC
 LIMIT %(limit)s + 1
 """
 
 _ALERT = f"""
-SELECT {_ALERT_COLUMNS}, a.details
-FROM alerts a JOIN residents r ON r.id = a.resident_id
+SELECT {ALERT_COLUMNS}, a.details
+{ALERT_FROM}
 {{where}}
 """
 

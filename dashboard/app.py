@@ -24,11 +24,13 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from dashboard import actions, api, auth, stream
+from dashboard import actions, api, auth
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, StateDep
 from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
+from dashboard.live import routes as live_routes
+from dashboard.live.feed import AlertStream
+from dashboard.live.settings import StreamSettings
 from dashboard.models import HealthOut
-from dashboard.stream import AlertStream, StreamSettings
 from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -108,7 +110,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
 
     v1 = APIRouter(prefix=API_PREFIX)
     v1.include_router(auth.router)
-    v1.include_router(stream.router)  # before api: /alerts/stream is not /alerts/{alert_id}
+    v1.include_router(live_routes.router)  # before api: /alerts/stream is not /alerts/{alert_id}
     v1.include_router(api.router)
     v1.include_router(actions.router)
     v1.add_api_route("/health", health, methods=["GET"], response_model=HealthOut,

@@ -153,7 +153,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Run the web app."""
     from dashboard.app import create_app, serve
-    from dashboard.stream import StreamSettings
+    from dashboard.live.settings import StreamSettings
 
     settings = _settings(args)
     rt = resolve(settings)

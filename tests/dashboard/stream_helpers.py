@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerts.bus import AlertEvent, bus_topic, encode_event
 from alerts.model import Severity
 from dashboard.app import DashboardServer, create_app, server_config
-from dashboard.stream import AlertStream
+from dashboard.live.feed import AlertStream
 from eldercare.services import free_port
 from kernel.endpoint import MqttEndpoint
 from tests.dashboard.conftest import PASSWORD, SECRET

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from dashboard.app import create_app
-from dashboard.stream import StreamSettings
+from dashboard.live.settings import StreamSettings
 from kernel import db
 from tests.conftest import Broker
 from tests.dashboard.conftest import PASSWORD, SECRET, World, insert_alert

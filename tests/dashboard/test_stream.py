@@ -19,7 +19,8 @@ from alerts.bus import bus_topic
 from alerts.model import Severity
 from dashboard.app import create_app
 from dashboard.auth import create_token
-from dashboard.stream import SHUTTING_DOWN, StreamSettings
+from dashboard.live.feed import SHUTTING_DOWN
+from dashboard.live.settings import StreamSettings
 from gateway.presence import part_topic
 from kernel import accounts, db
 from tests.conftest import Broker
