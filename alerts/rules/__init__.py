@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from alerts.rules.base import Rule, RuleBase
 from alerts.rules.bed import BedRule
-from alerts.rules.device import AlarmRule, BatteryRule, TestRule
+from alerts.rules.device import AlarmRule, BatteryRule, ButtonTestRule
 from alerts.rules.offline import OfflineRule
 
-DEFAULT_RULES: tuple[Rule, ...] = (OfflineRule(), TestRule(), AlarmRule(), BatteryRule(),
-                                   BedRule())
+DEFAULT_RULES: tuple[Rule, ...] = (OfflineRule(), ButtonTestRule(), AlarmRule(),
+                                   BatteryRule(), BedRule())
 """Offline first (it judges the silence before a record counts as the device speaking),
 the bed last (a reading's decisions follow the device's)."""
 
-__all__ = ["DEFAULT_RULES", "AlarmRule", "BatteryRule", "BedRule", "OfflineRule", "Rule",
-           "RuleBase", "TestRule"]
+__all__ = ["DEFAULT_RULES", "AlarmRule", "BatteryRule", "BedRule", "ButtonTestRule",
+           "OfflineRule", "Rule", "RuleBase"]

@@ -9,9 +9,8 @@ from typing import Any
 
 from alerts.model import AlertCancel, AlertType, Severity
 from alerts.rules.base import RuleBase
-from alerts.rules.offline import RECENT
 from alerts.rules.params import iso
-from alerts.rules.state import DeviceState, ResidentState
+from alerts.rules.state import RECENT, DeviceState, ResidentState
 from gateway.records import EventRecord, Record, StatusRecord, TelemetryRecord
 from gateway.schema import DeviceType, EventType
 
@@ -90,11 +89,9 @@ def _cancel(rs: ResidentState, dev: DeviceState, rec: EventRecord, t: float) -> 
     em.changed = True
 
 
-class TestRule(RuleBase):
+class ButtonTestRule(RuleBase):
     """`test_overdue`: no `test` from a call button for `test_overdue_s` (event time) since
     its last recorded test (context `last_test_at`), else since the detector first saw it."""
-
-    __test__ = False  # not a pytest test class, despite the name
 
     name = "test_overdue"
     consumes = frozenset({EventRecord})

@@ -15,12 +15,10 @@ from typing import Any
 from alerts.model import PLATFORM_RESTART, AlertType
 from alerts.rules.base import RuleBase
 from alerts.rules.params import iso, to_dt
-from alerts.rules.state import DeviceState, ResidentState
+from alerts.rules.state import RECENT, DeviceState, ResidentState
 from gateway.records import EventRecord, Record, StatusRecord, TelemetryRecord
 
 _OFFLINE = AlertType.DEVICE_OFFLINE
-RECENT = 16
-"""Recent event times kept per device (and, in `AlarmRule`, recent sos/fall/cancel keys)."""
 
 
 class OfflineRule(RuleBase):

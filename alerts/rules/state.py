@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+RECENT = 16
+"""How many recent event times (offline) and sos/fall/cancel keys (alarms) a device keeps."""
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceContext:
@@ -64,7 +67,7 @@ class DeviceState:
     """What the detector remembers about one device.
 
     Slots by owner: the detector (kind, ctx_hb, registered, hb, limit, seen_t, seen_recv,
-    open); `OfflineRule` (off_at, will_recv, data_t, ev_t); `TestRule` (test_anchor,
+    open); `OfflineRule` (off_at, will_recv, data_t, ev_t); `ButtonTestRule` (test_anchor,
     test_src); `AlarmRule` (sos_times, recent); `BatteryRule` (batt_last, batt_t); `BedRule`
     (bed). `extra` is for rules added later, keyed by their name.
     """
