@@ -125,8 +125,8 @@ class AlertTrigger:
     resident_id: int
     site: str
     device_id: str | None
-    type: str
-    severity: str
+    type: AlertType
+    severity: Severity
     at: datetime  # event (device) time
     source_seq: int | None = None
     details: dict[str, Any] | None = None
@@ -139,7 +139,7 @@ class AlertClear:
 
     resident_id: int
     site: str
-    type: str
+    type: AlertType
     at: datetime  # event time the condition cleared (after hysteresis)
     # PLATFORM_RESTART: the alert was caused by the platform's own stop, not by the device
     # (the store resolves it automatically); None: an ordinary clear.
