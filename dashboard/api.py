@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from psycopg import sql
 from psycopg.rows import class_row
@@ -33,21 +33,15 @@ from dashboard.models import (
     family_alert,
     family_history,
 )
+from dashboard.params import MAX_ID, IdPath, SiteQuery
 from dashboard.scope import Scope, ScopeDep, Where, not_found
 from gateway.schema import DeviceType
 from ingest.rollups import ROLLUP_JOB
 from kernel.accounts import Role
-from kernel.sites import SITE_PATTERN
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter()
-
-MAX_ID = 2**63 - 1
-SITE_REGEX = rf"^{SITE_PATTERN}$"
-
-SiteQuery = Annotated[str | None, Query(pattern=SITE_REGEX, description="Site id.")]
-IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 _RESIDENTS = """
 SELECT r.id, r.site_id, r.full_name, r.address,
