@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter
 from starlette.routing import BaseRoute, Route
 
-from dashboard import actions, api, auth, health, stream
+from dashboard import actions, api, auth, health, residents, stream, vitals
 from dashboard.channels import personal, site
 
 API_PREFIX = "/api/v1"
@@ -24,7 +24,9 @@ API_PREFIX = "/api/v1"
 API_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     stream.router,
+    residents.router,
     api.router,
+    vitals.router,
     personal.router,
     site.router,
     actions.router,
