@@ -11,12 +11,7 @@ from alerts.notify.channels.validate import check_secret
 from dashboard.auth import CurrentUser
 from dashboard.channels import store
 from dashboard.channels.models import ChannelIn, ChannelOut, ChannelPatch, channel_out
-from dashboard.channels.saving import (
-    FAMILY_DEFAULT_SEVERITY,
-    STAFF_DEFAULT_SEVERITY,
-    created_or_updated,
-    save_channel,
-)
+from dashboard.channels.saving import STAFF_DEFAULT_SEVERITY, created_or_updated, save_channel
 from dashboard.deps import ConnDep
 from dashboard.models import UserOut
 from dashboard.params import IdPath
@@ -27,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["channels"])
 
+FAMILY_DEFAULT_SEVERITY = Severity.HIGH
 FAMILY_KINDS = frozenset({ChannelKind.EMAIL, ChannelKind.WEBPUSH})
 
 

@@ -15,7 +15,6 @@ from dashboard.models import UserOut
 
 logger = logging.getLogger(__name__)
 
-FAMILY_DEFAULT_SEVERITY = Severity.HIGH
 STAFF_DEFAULT_SEVERITY = Severity.INFO
 
 
