@@ -21,20 +21,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from alerts import lifecycle
 from alerts.lifecycle import ActionResult, AlertNotFound
 from alerts.model import RESOLVE_OUTCOMES, AlertStatus, Outcome
+from alerts.notify.channels.validate import check_timezone
 from alerts.notify.vapid import public_key_b64url_async
-from dashboard import api, channels
-from dashboard.api import IdPath
+from dashboard import api
 from dashboard.auth import CurrentUser
-from dashboard.channels import check_timezone
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import MAX_NOTE, AlertDetailOut, NoteText, UserOut
+from dashboard.params import IdPath
 from dashboard.scope import SITE_ROLES, Scope, ScopeDep, Where, not_found
 from kernel.accounts import Role
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter()
-router.include_router(channels.router)
 
 ACTING_ROLES = frozenset({Role.ADMIN, Role.DUTY_OFFICER, Role.CARE_WORKER})
 

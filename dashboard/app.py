@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request, status
+from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -24,13 +24,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from dashboard import actions, api, auth
-from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, StateDep
+from dashboard import routes
+from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState
 from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
-from dashboard.live import routes as live_routes
 from dashboard.live.feed import AlertStream
 from dashboard.live.settings import StreamSettings
-from dashboard.models import HealthOut
+from dashboard.routes import API_PREFIX
 from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -38,8 +37,6 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The pages: one layout (page.html: head, login form, top bar) that each page extends.
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
-API_PREFIX = "/api/v1"
-HEALTH_TIMEOUT_S = 2.0
 POOL_MAX_SIZE = 10
 MIN_SECRET_BYTES = 32
 
@@ -108,14 +105,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     app.state.dashboard = state
     app.state.alert_stream = live
 
-    v1 = APIRouter(prefix=API_PREFIX)
-    v1.include_router(auth.router)
-    v1.include_router(live_routes.router)  # before api: /alerts/stream is not /alerts/{alert_id}
-    v1.include_router(api.router)
-    v1.include_router(actions.router)
-    v1.add_api_route("/health", health, methods=["GET"], response_model=HealthOut,
-                     tags=["health"])
-    app.include_router(v1)
+    app.include_router(routes.api_router())
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.OperationalError, _database_error)
@@ -159,23 +149,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-async def health(state: StateDep) -> HealthOut:
-    """Liveness (no auth): the process answers; `database` says whether SQL works."""
-    return HealthOut(status="ok", database=await _database_ok(state))
-
-
-async def _database_ok(state: DashboardState) -> bool:
-    if state.pool is None:
-        return False
-    try:
-        async with state.pool.connection(timeout=HEALTH_TIMEOUT_S) as conn:
-            await conn.execute("SELECT 1")
-    except (PoolTimeout, psycopg.Error) as exc:
-        logger.warning("health check: database unavailable (%s)", exc)
-        return False
-    return True
 
 
 async def index(request: Request) -> HTMLResponse:

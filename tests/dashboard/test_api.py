@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboard import app as dashboard_app
 from dashboard import deps
+from dashboard import health as dashboard_health
 from dashboard.models import FamilyAlertOut
 from eldercare.services import free_port
 from kernel import db
@@ -362,7 +362,7 @@ async def test_health_without_auth(client):
 
 
 async def test_health_reports_database_down(monkeypatch):
-    monkeypatch.setattr(dashboard_app, "HEALTH_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(dashboard_health, "HEALTH_TIMEOUT_S", 0.5)
     monkeypatch.setattr(deps, "CONNECTION_TIMEOUT_S", 0.5)
     url = f"postgresql://nobody:nothing@127.0.0.1:{free_port()}/none?connect_timeout=1"
     async with app_client(url) as client:

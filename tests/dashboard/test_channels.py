@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from alerts.model import ChannelKind
-from dashboard.channels import MAX_CHANNELS, mask_target
+from dashboard.channels.models import mask_target
+from dashboard.channels.store import MAX_CHANNELS
 from tests.dashboard.actions_helpers import (
     API,
     detail,

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboard import api
+from dashboard import vitals as vitals_api
 from dashboard.models import VitalsOut
 from kernel import db
 from tests.dashboard.conftest import World, login
@@ -193,16 +193,16 @@ async def test_too_many_points_is_422_telling_to_widen_the_bucket(client, vitals
 
 
 def test_bucket_parsing():
-    assert [api.parse_bucket(b) for b in ("90", "30s", "5m", "1H", " 1d ")] == [
+    assert [vitals_api.parse_bucket(b) for b in ("90", "30s", "5m", "1H", " 1d ")] == [
         90, 30, 300, 3600, 86400]
 
 
 def test_source_selection():
     day = timedelta(days=1)
-    assert api.choose_source(T0, T0 + timedelta(hours=6), 3600) == "raw"
-    assert api.choose_source(T0, T0 + day, 30) == "raw"
-    assert api.choose_source(T0, T0 + day, 90) == "raw"  # not whole minutes
-    assert api.choose_source(T0, T0 + 7 * day, 60) == "1m"
-    assert api.choose_source(T0, T0 + 7 * day, 3600) == "1m"
-    assert api.choose_source(T0, T0 + 30 * day, 86400) == "1d"
-    api.check_points(T0, T0 + 7 * day, 60)  # 10,080 points: allowed
+    assert vitals_api.choose_source(T0, T0 + timedelta(hours=6), 3600) == "raw"
+    assert vitals_api.choose_source(T0, T0 + day, 30) == "raw"
+    assert vitals_api.choose_source(T0, T0 + day, 90) == "raw"  # not whole minutes
+    assert vitals_api.choose_source(T0, T0 + 7 * day, 60) == "1m"
+    assert vitals_api.choose_source(T0, T0 + 7 * day, 3600) == "1m"
+    assert vitals_api.choose_source(T0, T0 + 30 * day, 86400) == "1d"
+    vitals_api.check_points(T0, T0 + 7 * day, 60)  # 10,080 points: allowed
