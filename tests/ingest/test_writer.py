@@ -11,6 +11,7 @@ from gateway.gateway import dead_letter
 from gateway.records import EventRecord, StatusRecord, TelemetryRecord
 from gateway.schema import EventType
 from ingest.batch import Batch
+from ingest.metrics import LagSampler
 from ingest.writer import IngestWriter, outage_warnings_due, write_batch
 from tests.helpers import count, wait_until
 
@@ -126,16 +127,32 @@ def test_lag_samples_weigh_each_batch_by_its_size():
     # One 1,000-row backlog batch and a hundred 10-row batches a day later: half the
     # messages each, so half the lag samples each (a fixed count per batch gave the big
     # batch 20 samples against 1,000 and hid it from the p99).
-    writer = IngestWriter("postgresql://unused", lambda tokens: None)
-    writer.lag_samples = []
+    sampler = LagSampler()
+    at = (T0 + timedelta(days=1, hours=1)).timestamp()
     later = [replace(r, time=r.time + timedelta(days=1)) for r in readings(10)]
-    writer._sample_lag(Batch(telemetry=readings(1000)))
+    sampler(Batch(telemetry=readings(1000)), at)
     for _ in range(100):
-        writer._sample_lag(Batch(telemetry=list(later)))
+        sampler(Batch(telemetry=list(later)), at)
 
-    lags = [lag for _, lag in writer.lag_samples]
+    lags = [lag for _, lag in sampler.samples]
     old = [lag for lag in lags if lag > min(lags) + 12 * 3600]
     assert len(old) == len(lags) - len(old) > 0
+
+
+def test_the_commit_hook_sees_every_committed_batch(clean_db):
+    seen: list[tuple[int, float]] = []
+    acked: list[int] = []
+    writer = IngestWriter(clean_db, acked.extend, max_rows=50, max_age_s=0.05,
+                          on_commit=lambda batch, at: seen.append((batch.rows, at)))
+    writer.start()
+    try:
+        for i, rec in enumerate(readings(120)):
+            writer.add((rec,), token=i + 1)
+        wait_until(lambda: len(acked) == 120, what="all tokens acked")
+    finally:
+        writer.stop()
+    assert sum(rows for rows, _ in seen) == 120
+    assert all(at > 0 for _, at in seen)
 
 
 def test_outage_warnings_are_due_at_fractions_of_the_broker_budget():
