@@ -252,6 +252,7 @@ class IngestWriter:
         self._full = False
         self._episode: tuple[float, int] | None = None  # (start, rows spooled) of this episode
         self._next_report = 0.0
+        self.spool_episodes: list[tuple[int, float]] = []  # (rows, seconds) of each drained
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -279,7 +280,9 @@ class IngestWriter:
         """The spool's figures plus whether it refuses (full); None without a spool."""
         if self.spool is None:
             return None
-        return {**self.spool.stats().as_dict(), "full": self._full}
+        return {**self.spool.stats().as_dict(), "full": self._full,
+                "episodes": [{"rows": r, "seconds": round(t, 3)}
+                             for r, t in self.spool_episodes]}
 
     def add_dead_letter(self, letter: DeadLetter, token: int | None) -> None:
         """Queue a dead letter."""
@@ -458,8 +461,10 @@ class IngestWriter:
         spool.remove(batch_id)
         if spool.batches == 0 and self._episode is not None:
             start, rows = self._episode or (self._clock(), 0)
+            took = self._clock() - start
             logger.warning("spool drained: %d rows spooled in %.0f s; writing directly again",
-                           rows, self._clock() - start)
+                           rows, took)
+            self.spool_episodes.append((rows, took))
             self._episode, self._outage_warned = None, 0
 
     def _report_spool(self) -> None:
