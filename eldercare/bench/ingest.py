@@ -13,8 +13,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +51,33 @@ class BenchConfig:
     drain_messages: int = 60_000
     drain_timeout_s: float = 300.0  # after the load, wait at most this long for the pipeline
     drain_quiet_s: float = 30.0  # ... and stop waiting once it stored nothing for this long
+    db_outage_s: float = 0.0  # stop the database this long, a third into the load
+
+
+@dataclass(frozen=True)
+class DatabaseControl:
+    """How the benchmark stops and starts the (embedded) database for `--db-outage`."""
+
+    stop: Callable[[], None]
+    start: Callable[[], None]
+
+
+class _Outage(threading.Thread):
+    """Stops the database `at_s` after the load starts, for `seconds`, then starts it."""
+
+    def __init__(self, control: DatabaseControl, at_s: float, seconds: float) -> None:
+        super().__init__(name="bench-db-outage", daemon=True)
+        self.control, self.at_s, self.seconds = control, at_s, seconds
+        self.began: float | None = None
+        self.ended: float | None = None
+
+    def run(self) -> None:
+        time.sleep(self.at_s)
+        self.began = time.time()
+        self.control.stop()
+        time.sleep(self.seconds)
+        self.control.start()
+        self.ended = time.time()
 
 
 def create_residents(rt: Runtime, site: str, label: str, count: int,
@@ -224,10 +252,11 @@ def await_drain(rt: Runtime, load: LoadResult, since: datetime, timeout_s: float
 
 
 def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
-                 workdir: Path, drain_timeout_s: float = 300.0, drain_quiet_s: float = 30.0
-                 ) -> dict[str, Any]:
+                 workdir: Path, drain_timeout_s: float = 300.0, drain_quiet_s: float = 30.0,
+                 outage: tuple[DatabaseControl, float] | None = None) -> dict[str, Any]:
     """Run the real pipeline process under a fixed load; account for every PUBACKed
-    (device, seq) pair in the database, whatever the outcome."""
+    (device, seq) pair in the database, whatever the outcome. `outage`: stop the database
+    for that many seconds, a third into the load (the pipeline spools meanwhile)."""
     stats = workdir / "pipeline.json"
     since = datetime.now(UTC) - timedelta(seconds=1)
     before = _bench_rows(rt, since)
@@ -238,9 +267,14 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
     try:
         wait_for(lambda: _probe(rt, gen, before, since), 60, "pipeline subscribed",
                  interval=0.5)
+        cut = _Outage(outage[0], seconds / 3, outage[1]) if outage else None
         load_start = time.time()
+        if cut is not None:
+            cut.start()
         load = gen.run(rate=rate, seconds=seconds)
         load_end = time.time()
+        if cut is not None:
+            cut.join()
         drain_state, drain_wait = await_drain(rt, load, since, drain_timeout_s,
                                               drain_quiet_s)
     finally:
@@ -259,7 +293,10 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
             "drain_after_load_s": drain, "lag": result["lag"],
             "lag_timeline": result.get("lag_timeline", []),
             "cpu_us_per_msg": 1e6 * result["cpu_s"] / max(1, result["received"]),
-            "peak_rss_mib": result["peak_rss_mib"]}
+            "peak_rss_mib": result["peak_rss_mib"], "spool": result.get("spool"),
+            "db_outage": None if cut is None else {
+                "seconds": (cut.ended or 0) - (cut.began or 0),
+                "began_s_into_load": (cut.began or 0) - load_start}}
 
 
 def _probe(rt: Runtime, gen: LoadGenerator, before: int, since: datetime) -> bool:
@@ -273,8 +310,12 @@ def _probe(rt: Runtime, gen: LoadGenerator, before: int, since: datetime) -> boo
     return False
 
 
-def run(rt: Runtime, cfg: BenchConfig) -> dict[str, Any]:
-    """The whole benchmark; returns the figures (the CLI prints them)."""
+def run(rt: Runtime, cfg: BenchConfig, database: DatabaseControl | None = None
+        ) -> dict[str, Any]:
+    """The whole benchmark; returns the figures (the CLI prints them). With
+    `cfg.db_outage_s`, `database` stops and starts the database mid-load."""
+    if cfg.db_outage_s and database is None:
+        raise ValueError("a database outage needs a database the benchmark can stop")
     creds = provision(rt, cfg.homes)
     gen = LoadGenerator(creds, rt.mqtt.host, rt.mqtt.port)
     try:
@@ -285,8 +326,9 @@ def run(rt: Runtime, cfg: BenchConfig) -> dict[str, Any]:
                                                     buffered=True)
             copy = copy_ceiling(rt, 200_000)
             rate = cfg.rate or cfg.load * bare["msgs_per_s"]
+            outage = (database, cfg.db_outage_s) if cfg.db_outage_s and database else None
             pipe = pipeline_run(rt, gen, rate, cfg.seconds, work, cfg.drain_timeout_s,
-                                cfg.drain_quiet_s)
+                                cfg.drain_quiet_s, outage)
     finally:
         gen.close()
     return {
@@ -340,6 +382,23 @@ def _loss_lines(p: dict[str, Any]) -> list[str]:
     ]
     if p["lost_examples"]:
         lines.append(f"  first lost: {', '.join(p['lost_examples'])}")
+    return lines + _spool_lines(p)
+
+
+def _spool_lines(p: dict[str, Any]) -> list[str]:
+    """The database outage and what the spool did about it."""
+    lines = []
+    cut = p.get("db_outage")
+    if cut:
+        lines.append(f"  database outage: {cut['seconds']:.1f} s, from "
+                     f"{cut['began_s_into_load']:.1f} s into the load")
+    spool = p.get("spool")
+    if spool:
+        episodes = spool.get("episodes") or []
+        drained = "; ".join(f"{e['rows']} rows spooled and drained in {e['seconds']:.1f} s"
+                            for e in episodes) or "never used"
+        lines.append(f"  spool: peak {spool['peak_bytes'] / 1e6:.1f} MB; {drained}; "
+                     f"left at stop {spool['rows']} rows")
     return lines
 
 
