@@ -21,9 +21,12 @@ import pytest
 
 from eldercare.pipeline import RECEIVE_MAXIMUM, Pipeline
 from eldercare.services import BrokerQueue, start_postgres
+from gateway import schema
 from gateway.broker_admin import BrokerAdmin
+from gateway.schema import Channel
 from ingest.spool import Spool
 from tests.conftest import PIPELINE_PASSWORD, PIPELINE_USER, OwnBroker
+from tests.devices import RawDevice
 from tests.helpers import seed_home, wait_until
 from tests.ingest.test_broker_faults import (
     CountingPublisher,
@@ -103,17 +106,25 @@ def _pipeline(url: str, broker: OwnBroker, data_dir: Path, name: str
 def test_a_pipeline_killed_with_a_full_spool_loses_nothing(
         own_pg: tuple[Any, list[Any]], small_broker: OwnBroker, tmp_path: Path) -> None:
     cfg, procs = own_pg
-    home = seed_home(cfg.url, small_broker.admin)
+    first, home = (seed_home(cfg.url, small_broker.admin, name=f"K{i}") for i in range(2))
     name = f"spk{time.time_ns()}"
     spool_path = tmp_path / f"spool-{name}.sqlite"
     n = 15_000
     proc = _pipeline(cfg.url, small_broker, tmp_path, name)
-    pub = CountingPublisher(home.bed, small_broker.port, n)
     try:
-        wait_until(lambda: (tmp_path / f"registry-cache-{name}.json").exists(), timeout=60,
-                   what="the pipeline started (registry cached)")
+        probe = RawDevice(first.bed, small_broker.port)
+        seqs = iter(range(1, 1_000_000))
+
+        def probe_stored() -> bool:  # the broker drops what comes before the subscription
+            body = schema.encode(schema.BedReading(ts=int(time.time() * 1000), seq=next(seqs),
+                                                   occupied=True, movement=1))
+            probe.publish(Channel.TELEMETRY, body)
+            return bool(stored_pairs(cfg.url))
+
+        wait_until(probe_stored, timeout=60, interval=0.5, what="the pipeline storing")
+        probe.close()
         procs[0].stop()
-        pub.start()
+        pub = CountingPublisher(home.bed, small_broker.port, n).start()
         wait_until(lambda: spooled_rows(spool_path) >= 5_000, timeout=120,
                    what="the outage spooling")
         proc.send_signal(signal.SIGKILL)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from eldercare import db
@@ -11,7 +10,6 @@ from gateway.gateway import dead_letter
 from gateway.records import EventRecord, StatusRecord, TelemetryRecord
 from gateway.schema import EventType
 from ingest.batch import Batch
-from ingest.metrics import LagSampler
 from ingest.writer import IngestWriter, outage_warnings_due, write_batch
 from tests.helpers import count, wait_until
 
@@ -121,22 +119,6 @@ def test_a_dead_letter_the_database_refuses_keeps_its_topic(clean_db):
     assert topic == "eldercare/v1/north/bed-1/event"
     assert raw == b"\x00raw"
     assert reason == "bad\\x00reason"
-
-
-def test_lag_samples_weigh_each_batch_by_its_size():
-    # One 1,000-row backlog batch and a hundred 10-row batches a day later: half the
-    # messages each, so half the lag samples each (a fixed count per batch gave the big
-    # batch 20 samples against 1,000 and hid it from the p99).
-    sampler = LagSampler()
-    at = (T0 + timedelta(days=1, hours=1)).timestamp()
-    later = [replace(r, time=r.time + timedelta(days=1)) for r in readings(10)]
-    sampler(Batch(telemetry=readings(1000)), at)
-    for _ in range(100):
-        sampler(Batch(telemetry=list(later)), at)
-
-    lags = [lag for _, lag in sampler.samples]
-    old = [lag for lag in lags if lag > min(lags) + 12 * 3600]
-    assert len(old) == len(lags) - len(old) > 0
 
 
 def test_the_commit_hook_sees_every_committed_batch(clean_db):
