@@ -104,15 +104,18 @@ def _pipeline(url: str, broker: OwnBroker, data_dir: Path, name: str
 
 
 def test_a_pipeline_killed_with_a_full_spool_loses_nothing(
-        own_pg: tuple[Any, list[Any]], small_broker: OwnBroker, tmp_path: Path) -> None:
+        own_pg: tuple[Any, list[Any]], own_broker: OwnBroker, tmp_path: Path) -> None:
+    """A broker with the shipped queue: while the pipeline process is down it is the broker
+    that holds the messages (the small broker would drop them: a pipeline crash is not
+    what the spool is for)."""
     cfg, procs = own_pg
-    first, home = (seed_home(cfg.url, small_broker.admin, name=f"K{i}") for i in range(2))
+    first, home = (seed_home(cfg.url, own_broker.admin, name=f"K{i}") for i in range(2))
     name = f"spk{time.time_ns()}"
     spool_path = tmp_path / f"spool-{name}.sqlite"
     n = 15_000
-    proc = _pipeline(cfg.url, small_broker, tmp_path, name)
+    proc = _pipeline(cfg.url, own_broker, tmp_path, name)
     try:
-        probe = RawDevice(first.bed, small_broker.port)
+        probe = RawDevice(first.bed, own_broker.port)
         seqs = iter(range(1, 1_000_000))
 
         def probe_stored() -> bool:  # the broker drops what comes before the subscription
@@ -124,13 +127,13 @@ def test_a_pipeline_killed_with_a_full_spool_loses_nothing(
         wait_until(probe_stored, timeout=60, interval=0.5, what="the pipeline storing")
         probe.close()
         procs[0].stop()
-        pub = CountingPublisher(home.bed, small_broker.port, n).start()
+        pub = CountingPublisher(home.bed, own_broker.port, n).start()
         wait_until(lambda: spooled_rows(spool_path) >= 5_000, timeout=120,
                    what="the outage spooling")
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         held = spooled_rows(spool_path)
-        proc = _pipeline(cfg.url, small_broker, tmp_path, name)  # the database still down
+        proc = _pipeline(cfg.url, own_broker, tmp_path, name)  # the database still down
         acked = pub.finish()
         assert len(acked) == n and held >= 5_000
         procs[0] = start_postgres(cfg)
