@@ -135,6 +135,8 @@ class Spool:
         self._db.execute("CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY "
                          "AUTOINCREMENT, created REAL NOT NULL, rows INTEGER NOT NULL, "
                          "body BLOB NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS set_aside (id INTEGER PRIMARY KEY, "
+                         "created REAL NOT NULL, rows INTEGER NOT NULL, body BLOB NOT NULL)")
         self._lock = threading.Lock()
         row = self._db.execute("SELECT count(*), coalesce(sum(rows), 0), "
                                "coalesce(sum(length(body)), 0), min(created) FROM batches"
@@ -160,11 +162,22 @@ class Spool:
         return cur.lastrowid
 
     def oldest(self) -> tuple[int, Batch] | None:
-        """The oldest batch still spooled, or None when empty."""
-        row = self._db.execute("SELECT id, body FROM batches ORDER BY id LIMIT 1").fetchone()
-        if row is None:
-            return None
-        return int(row[0]), decode_batch(bytes(row[1]))
+        """The oldest batch still spooled, or None when empty. A body this release cannot
+        read (a spool written by a newer release) is set aside, kept in the file's
+        `set_aside` table and logged, not retried forever: it would block the drain."""
+        while True:
+            row = self._db.execute("SELECT id, body FROM batches ORDER BY id LIMIT 1"
+                                   ).fetchone()
+            if row is None:
+                return None
+            try:
+                return int(row[0]), decode_batch(bytes(row[1]))
+            except SpoolCorruptError:
+                logger.exception("spool %s: batch %d unreadable; set aside in the file's "
+                                 "set_aside table", self.path, row[0])
+                self._db.execute("INSERT INTO set_aside SELECT * FROM batches WHERE id = ?",
+                                 (row[0],))
+                self.remove(int(row[0]))
 
     def remove(self, batch_id: int) -> None:
         """Forget a batch (it is in the database now)."""

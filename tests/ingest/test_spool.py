@@ -134,3 +134,16 @@ def test_reopening_restores_the_figures(tmp_path: Path) -> None:
     again = Spool(path, clock=clock)
     assert (again.batches, again.rows, again.bytes) == (2, 8, size)
     assert again.oldest_age_s == 60
+
+
+def test_a_batch_this_release_cannot_read_is_set_aside_not_retried_forever(tmp_path: Path
+                                                                           ) -> None:
+    spool = Spool(tmp_path / "spool.sqlite")
+    spool.append(batch(0))
+    spool.append(batch(3))
+    body = bytes(spool._db.execute("SELECT body FROM batches WHERE id = 1").fetchone()[0])
+    spool._db.execute("UPDATE batches SET body = ? WHERE id = 1", (b"\x63" + body[1:],))
+    item = spool.oldest()
+    assert item is not None and [r.seq for r in item[1].telemetry] == [3, 4, 5]
+    assert spool.batches == 1
+    assert spool._db.execute("SELECT count(*) FROM set_aside").fetchone() == (1,)
