@@ -62,22 +62,38 @@ class DatabaseControl:
     start: Callable[[], None]
 
 
-class _Outage(threading.Thread):
-    """Stops the database `at_s` after the load starts, for `seconds`, then starts it."""
+@dataclass
+class _Outage:
+    """When the database was stopped and started again (epoch seconds)."""
 
-    def __init__(self, control: DatabaseControl, at_s: float, seconds: float) -> None:
-        super().__init__(name="bench-db-outage", daemon=True)
-        self.control, self.at_s, self.seconds = control, at_s, seconds
-        self.began: float | None = None
-        self.ended: float | None = None
+    began: float = 0.0
+    ended: float = 0.0
 
-    def run(self) -> None:
-        time.sleep(self.at_s)
-        self.began = time.time()
-        self.control.stop()
-        time.sleep(self.seconds)
-        self.control.start()
-        self.ended = time.time()
+
+def _load_with_outage(gen: LoadGenerator, rate: float, seconds: float,
+                      control: DatabaseControl, outage_s: float) -> tuple[LoadResult, _Outage]:
+    """Run the load in a thread and the outage here, a third into the load.
+
+    The database is started again from this (the main) thread on purpose: children die with
+    the thread that started them (`die_with_parent`), and a helper thread that ends would
+    take the restarted database down with it.
+    """
+    out: list[LoadResult] = []
+    load = threading.Thread(target=lambda: out.append(gen.run(rate=rate, seconds=seconds)),
+                            name="bench-load", daemon=True)
+    cut = _Outage()
+    start = time.monotonic()
+    load.start()
+    time.sleep(seconds / 3)
+    cut.began = time.time()
+    control.stop()
+    time.sleep(max(0.0, outage_s - (time.time() - cut.began)))
+    control.start()
+    cut.ended = time.time()
+    load.join(max(0.0, seconds - (time.monotonic() - start)) + 120)
+    if not out:
+        raise RuntimeError("the load generator did not finish")
+    return out[0], cut
 
 
 def create_residents(rt: Runtime, site: str, label: str, count: int,
@@ -267,14 +283,13 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
     try:
         wait_for(lambda: _probe(rt, gen, before, since), 60, "pipeline subscribed",
                  interval=0.5)
-        cut = _Outage(outage[0], seconds / 3, outage[1]) if outage else None
+        cut: _Outage | None = None
         load_start = time.time()
-        if cut is not None:
-            cut.start()
-        load = gen.run(rate=rate, seconds=seconds)
+        if outage:
+            load, cut = _load_with_outage(gen, rate, seconds, *outage)
+        else:
+            load = gen.run(rate=rate, seconds=seconds)
         load_end = time.time()
-        if cut is not None:
-            cut.join()
         drain_state, drain_wait = await_drain(rt, load, since, drain_timeout_s,
                                               drain_quiet_s)
     finally:
@@ -295,8 +310,7 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
             "cpu_us_per_msg": 1e6 * result["cpu_s"] / max(1, result["received"]),
             "peak_rss_mib": result["peak_rss_mib"], "spool": result.get("spool"),
             "db_outage": None if cut is None else {
-                "seconds": (cut.ended or 0) - (cut.began or 0),
-                "began_s_into_load": (cut.began or 0) - load_start}}
+                "seconds": cut.ended - cut.began, "began_s_into_load": cut.began - load_start}}
 
 
 def _probe(rt: Runtime, gen: LoadGenerator, before: int, since: datetime) -> bool:
