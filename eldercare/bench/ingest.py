@@ -298,6 +298,9 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
         for client_id in session_client_ids(name):  # else they queue the next run's load
             discard_session(rt.mqtt, client_id)
     result = _wait_json(stats, "received", 30)
+    if (result.get("spool") or {}).get("rows") == 0:  # each run's pipeline has its own
+        for path in rt.data_dir.glob(f"spool-{name}.sqlite*"):
+            path.unlink(missing_ok=True)
     # The last batch's commit time, from the pipeline itself: the drain is not inflated by
     # how often the benchmark polls the table.
     drain = max(0.0, float(result.get("last_telemetry_commit") or load_end) - load_end)
