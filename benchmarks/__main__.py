@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from eldercare.cli import prepare_services, settings_for, where_parser
-from eldercare.runtime import Runtime
+from eldercare.runtime import Runtime, embedded_starters, resolve
+from eldercare.services import ManagedProcess
 from eldercare.settings import Settings
 
 
@@ -27,21 +28,41 @@ def cmd_bench_ingest(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     config = bench.BenchConfig(homes=args.homes, rate=args.rate, load=args.load,
-                               seconds=args.seconds, drain_messages=args.drain_messages)
+                               seconds=args.seconds, drain_messages=args.drain_messages,
+                               db_outage_s=args.db_outage)
     figures: dict[str, Any] = {}
+    started: list[ManagedProcess] = []
+    pg_start = dict(embedded_starters(settings)).get("postgres") if args.db_outage else None
+    if args.db_outage and (pg_start is None or not resolve(settings).embedded):
+        print("error: --db-outage needs the embedded PostgreSQL, started by this command",
+              file=sys.stderr)
+        return 2
+
+    def outage_control() -> bench.DatabaseControl | None:
+        if pg_start is None:
+            return None
+        index = next(i for i, p in enumerate(started) if p.name == "postgres")
+
+        def start() -> None:
+            started[index] = pg_start()
+        return bench.DatabaseControl(stop=lambda: started[index].stop(), start=start)
 
     def run(rt: Runtime) -> dict[str, Any]:
-        figures.update(bench.run(rt, config))
+        figures.update(bench.run(rt, config, outage_control()))
         return figures
 
-    _run_bench(settings, run, bench.report, args.json)
+    _run_bench(settings, run, bench.report, args.json, started)
     return bench.exit_code(figures)  # 0 targets held, 1 messages lost, 2 too slow
 
 
 def _run_bench(settings: Settings, run: Callable[[Runtime], dict[str, Any]],
-               report: Callable[[dict[str, Any]], str], json_path: str | None) -> int:
-    """Start the embedded services if needed, run a benchmark, print (and save) its figures."""
-    rt, services = prepare_services(settings)
+               report: Callable[[dict[str, Any]], str], json_path: str | None,
+               services: list[ManagedProcess] | None = None) -> int:
+    """Start the embedded services if needed, run a benchmark, print (and save) its figures.
+    `services` receives the processes started (a benchmark may restart one in place)."""
+    rt, started = prepare_services(settings)
+    services = services if services is not None else []
+    services[:] = started
     try:
         result = run(rt)
     finally:
@@ -96,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seconds", type=float, default=300.0, help="load duration")
     sp.add_argument("--drain-messages", type=int, default=60_000,
                     help="messages used to measure the bare-subscriber ceiling")
+    sp.add_argument("--db-outage", type=float, default=0.0, metavar="SECONDS",
+                    help="stop the embedded PostgreSQL for this long, a third into the load "
+                         "(the pipeline spools; loss still counted per (device, seq))")
     sp.add_argument("--json", help="also write the figures to this file")
     sp = add("alerts", cmd_bench_alerts,
              "SOS publish → alert committed and → SSE event latency under background load")

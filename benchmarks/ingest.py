@@ -13,8 +13,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +52,49 @@ class BenchConfig:
     drain_messages: int = 60_000
     drain_timeout_s: float = 300.0  # after the load, wait at most this long for the pipeline
     drain_quiet_s: float = 30.0  # ... and stop waiting once it stored nothing for this long
+    db_outage_s: float = 0.0  # stop the database this long, a third into the load
+
+
+@dataclass(frozen=True)
+class DatabaseControl:
+    """How the benchmark stops and starts the (embedded) database for `--db-outage`."""
+
+    stop: Callable[[], None]
+    start: Callable[[], None]
+
+
+@dataclass
+class _Outage:
+    """When the database was stopped and started again (epoch seconds)."""
+
+    began: float = 0.0
+    ended: float = 0.0
+
+
+def _load_with_outage(gen: LoadGenerator, rate: float, seconds: float,
+                      control: DatabaseControl, outage_s: float) -> tuple[LoadResult, _Outage]:
+    """Run the load in a thread and the outage here, a third into the load.
+
+    The database is started again from this (the main) thread on purpose: children die with
+    the thread that started them (`die_with_parent`), and a helper thread that ends would
+    take the restarted database down with it.
+    """
+    out: list[LoadResult] = []
+    load = threading.Thread(target=lambda: out.append(gen.run(rate=rate, seconds=seconds)),
+                            name="bench-load", daemon=True)
+    cut = _Outage()
+    start = time.monotonic()
+    load.start()
+    time.sleep(seconds / 3)
+    cut.began = time.time()
+    control.stop()
+    time.sleep(max(0.0, outage_s - (time.time() - cut.began)))
+    control.start()
+    cut.ended = time.time()
+    load.join(max(0.0, seconds - (time.monotonic() - start)) + 120)
+    if not out:
+        raise RuntimeError("the load generator did not finish")
+    return out[0], cut
 
 
 def create_residents(rt: Runtime, site: str, label: str, count: int,
@@ -225,10 +269,11 @@ def await_drain(rt: Runtime, load: LoadResult, since: datetime, timeout_s: float
 
 
 def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
-                 workdir: Path, drain_timeout_s: float = 300.0, drain_quiet_s: float = 30.0
-                 ) -> dict[str, Any]:
+                 workdir: Path, drain_timeout_s: float = 300.0, drain_quiet_s: float = 30.0,
+                 outage: tuple[DatabaseControl, float] | None = None) -> dict[str, Any]:
     """Run the real pipeline process under a fixed load; account for every PUBACKed
-    (device, seq) pair in the database, whatever the outcome."""
+    (device, seq) pair in the database, whatever the outcome. `outage`: stop the database
+    for that many seconds, a third into the load (the pipeline spools meanwhile)."""
     stats = workdir / "pipeline.json"
     since = datetime.now(UTC) - timedelta(seconds=1)
     before = _bench_rows(rt, since)
@@ -239,8 +284,12 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
     try:
         wait_for(lambda: _probe(rt, gen, before, since), 60, "pipeline subscribed",
                  interval=0.5)
+        cut: _Outage | None = None
         load_start = time.time()
-        load = gen.run(rate=rate, seconds=seconds)
+        if outage:
+            load, cut = _load_with_outage(gen, rate, seconds, *outage)
+        else:
+            load = gen.run(rate=rate, seconds=seconds)
         load_end = time.time()
         drain_state, drain_wait = await_drain(rt, load, since, drain_timeout_s,
                                               drain_quiet_s)
@@ -251,6 +300,9 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
             discard_session(rt.mqtt, client_id)
     result = _wait_json(stats, "received", 30)
     samples = [(float(at), float(lag)) for at, lag in result.get("lag_samples", [])]
+    if (result.get("spool") or {}).get("rows") == 0:  # each run's pipeline has its own
+        for path in rt.data_dir.glob(f"spool-{name}.sqlite*"):
+            path.unlink(missing_ok=True)
     # The last batch's commit time, from the pipeline itself: the drain is not inflated by
     # how often the benchmark polls the table.
     last_commit = max((at for at, _ in samples), default=load_end)
@@ -262,7 +314,9 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
             "drain_after_load_s": drain, "lag": percentiles([lag for _, lag in samples]),
             "lag_timeline": lag_timeline(samples),
             "cpu_us_per_msg": 1e6 * result["cpu_s"] / max(1, result["received"]),
-            "peak_rss_mib": result["peak_rss_mib"]}
+            "peak_rss_mib": result["peak_rss_mib"], "spool": result.get("spool"),
+            "db_outage": None if cut is None else {
+                "seconds": cut.ended - cut.began, "began_s_into_load": cut.began - load_start}}
 
 
 def _probe(rt: Runtime, gen: LoadGenerator, before: int, since: datetime) -> bool:
@@ -276,8 +330,12 @@ def _probe(rt: Runtime, gen: LoadGenerator, before: int, since: datetime) -> boo
     return False
 
 
-def run(rt: Runtime, cfg: BenchConfig) -> dict[str, Any]:
-    """The whole benchmark; returns the figures (the CLI prints them)."""
+def run(rt: Runtime, cfg: BenchConfig, database: DatabaseControl | None = None
+        ) -> dict[str, Any]:
+    """The whole benchmark; returns the figures (the CLI prints them). With
+    `cfg.db_outage_s`, `database` stops and starts the database mid-load."""
+    if cfg.db_outage_s and database is None:
+        raise ValueError("a database outage needs a database the benchmark can stop")
     creds = provision(rt, cfg.homes)
     gen = LoadGenerator(creds, rt.mqtt.host, rt.mqtt.port)
     try:
@@ -288,8 +346,9 @@ def run(rt: Runtime, cfg: BenchConfig) -> dict[str, Any]:
                                                     buffered=True)
             copy = copy_ceiling(rt, 200_000)
             rate = cfg.rate or cfg.load * bare["msgs_per_s"]
+            outage = (database, cfg.db_outage_s) if cfg.db_outage_s and database else None
             pipe = pipeline_run(rt, gen, rate, cfg.seconds, work, cfg.drain_timeout_s,
-                                cfg.drain_quiet_s)
+                                cfg.drain_quiet_s, outage)
     finally:
         gen.close()
     return {
@@ -343,6 +402,23 @@ def _loss_lines(p: dict[str, Any]) -> list[str]:
     ]
     if p["lost_examples"]:
         lines.append(f"  first lost: {', '.join(p['lost_examples'])}")
+    return lines + _spool_lines(p)
+
+
+def _spool_lines(p: dict[str, Any]) -> list[str]:
+    """The database outage and what the spool did about it."""
+    lines = []
+    cut = p.get("db_outage")
+    if cut:
+        lines.append(f"  database outage: {cut['seconds']:.1f} s, from "
+                     f"{cut['began_s_into_load']:.1f} s into the load")
+    spool = p.get("spool")
+    if spool:
+        episodes = spool.get("episodes") or []
+        drained = "; ".join(f"{e['rows']} rows spooled and drained in {e['seconds']:.1f} s"
+                            for e in episodes) or "never used"
+        lines.append(f"  spool: peak {spool['peak_bytes'] / 1e6:.1f} MB; {drained}; "
+                     f"left at stop {spool['rows']} rows")
     return lines
 
 

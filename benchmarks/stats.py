@@ -9,7 +9,7 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     """p50/p99/max of a sample, in milliseconds (values in seconds).
 
     Every value counts once, so each must stand for the same number of events: the
-    pipeline's lag samples do (every n-th message, see `eldercare pipeline --stats-file`); samples
+    pipeline's lag samples do (every n-th message, `ingest.metrics.LagSampler`); samples
     taken a fixed number per batch would not.
     """
     if not values:

@@ -109,20 +109,29 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
     from alerts.notify.direct import DirectNotifier
     from eldercare.pipeline import Pipeline
+    from ingest.metrics import LagSampler
+    from ingest.spool import Spool
     from kernel.procstats import cpu_seconds, peak_rss_mib, write_json
 
     settings = _settings(args)
     rt = resolve(settings)
     direct = DirectNotifier(settings.notify)
+    spool = (Spool(rt.data_dir / f"spool-{args.name}.sqlite",
+                   max_bytes=settings.ingest_spool_max_bytes,
+                   min_free_bytes=settings.ingest_spool_min_free_bytes)
+             if settings.ingest_spool else None)
     pipe = Pipeline(rt.mqtt, rt.database_url, settings.sites, name=args.name,
                     batch_rows=settings.ingest_batch_rows, batch_ms=settings.ingest_batch_ms,
                     alert_settings=settings.alerts, direct=direct, on_refresh=direct.refresh,
                     raw_retention=timedelta(days=settings.raw_retention_days),
-                    registry_cache=rt.data_dir / f"registry-cache-{args.name}.json")
-    # Warn as a database outage uses up what the broker can queue for us (docs/ingest.md).
+                    registry_cache=rt.data_dir / f"registry-cache-{args.name}.json",
+                    spool=spool)
+    # Without a spool, warn as a database outage uses up what the broker can queue for us
+    # (docs/ingest.md); with one, the writer warns as the spool fills its budget.
     pipe.writer.outage_budget_s = settings.mqtt_queue_outage_s
+    lag = LagSampler()
     if args.stats_file:
-        pipe.writer.lag_samples = []
+        pipe.writer.on_commit = lag
     pipe.start()
     # Everything loaded at start (libraries, registry, detector contexts) lives as long as
     # the process: keep it out of the collector, whose full passes over it paused every
@@ -138,7 +147,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     presence.stop()
     direct.close()
     if args.stats_file:
-        samples = pipe.writer.lag_samples or []
+        samples = lag.samples
         write_json(Path(args.stats_file), {
             "received": pipe.received, "committed_rows": pipe.writer.committed_rows,
             "dead_letters": pipe.dead_letters, "cpu_s": cpu_seconds() - cpu0,
@@ -146,6 +155,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             # (commit time, publish-to-commit lag) pairs, each standing for the same number
             # of messages; the benchmark computes percentiles and the timeline from them.
             "lag_samples": samples,
+            "spool": pipe.writer.spool_stats(),
         })
     return 0
 

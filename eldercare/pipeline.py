@@ -40,6 +40,7 @@ from gateway.schema import (
     topic_for,
 )
 from gateway.text import printable
+from ingest.spool import Spool
 from ingest.writer import IngestWriter
 from kernel.endpoint import MqttEndpoint
 
@@ -163,7 +164,8 @@ class Pipeline:
                  on_refresh: Refresh | None = None,
                  raw_retention: timedelta = DEFAULT_RAW_RETENTION,
                  registry_cache: Path | None = None,
-                 event_receive_maximum: int = EVENT_RECEIVE_MAXIMUM) -> None:
+                 event_receive_maximum: int = EVENT_RECEIVE_MAXIMUM,
+                 spool: Spool | None = None) -> None:
         self.sites = sites
         self.filters = topic_filters(sites) + event_filters(sites)
         self._endpoint = mqtt_endpoint
@@ -171,6 +173,9 @@ class Pipeline:
         # in the cached registry): held unacknowledged, taken again when the registry loads.
         self._parked: list[tuple[str, bytes, datetime, int | None, bool]] = []
         self._parked_lock = threading.Lock()
+        self._handback_lock = threading.Lock()  # one hand-back pass at a time
+        self._returning: set[str] = set()  # devices whose held messages are being handed back
+        self._requeue: list[tuple[str, bytes, datetime, int | None, bool]] = []
         self.registry = Registry(database_url, cache_path=registry_cache,
                                  on_load=self._take_parked)
         self.gateway = Gateway(self.registry.lookup, raw_retention=raw_retention)
@@ -181,7 +186,7 @@ class Pipeline:
         self.receipts = ReceiptTracker()
         self.gate = AckGate(self._ack)
         self.writer = IngestWriter(database_url, self.gate.release_many, batch_rows,
-                                   batch_ms / 1000)
+                                   batch_ms / 1000, spool=spool)
         self.alerts = AlertEngine(database_url, alert_settings or AlertSettings(), sites,
                                   publish=self._publish, release=self.gate.release,
                                   hold=self.gate.hold, lookup=self.registry.lookup,
@@ -235,23 +240,52 @@ class Pipeline:
     def _take_parked(self) -> None:
         """The registry (re)loaded from the database, or its listener's once-a-second pass:
         take the messages held for it (those whose device it still cannot look up are held
-        again)."""
-        with self._parked_lock:
-            parked, self._parked = self._parked, []
-        if parked:
-            logger.info("registry is back: taking %d held messages", len(parked))
-        for topic, payload, now, token, dup in parked:
-            self._take_safely(topic, payload, now, token, dup)
+        again, ahead of anything held meanwhile).
+
+        While they are handed back, a device's new message arriving on the network thread
+        must not overtake its held ones: their devices stay in `_returning` until the pass
+        ends, and such a message is held behind them (`_park_behind`)."""
+        with self._handback_lock:
+            with self._parked_lock:
+                parked, self._parked = self._parked, []
+                self._returning = {_device_of(held[0]) for held in parked}
+                self._requeue = []
+            if parked:
+                logger.info("registry is back: taking %d held messages", len(parked))
+            try:
+                for topic, payload, now, token, dup in parked:
+                    self._take_safely(topic, payload, now, token, dup, returning=True)
+            finally:
+                with self._parked_lock:
+                    self._parked = self._requeue + self._parked
+                    self._returning, self._requeue = set(), []
 
     def _park_behind(self, topic: str, payload: bytes, now: datetime, token: int | None,
                      dup: bool) -> bool:
-        """Hold a message behind its device's held ones, so that they keep their order (a
-        cancel must not overtake the SOS it cancels)."""
+        """Hold a message behind its device's held ones (or those being handed back), so
+        that they keep their order (a cancel must not overtake the SOS it cancels)."""
         device = _device_of(topic)
         with self._parked_lock:
-            if not any(_device_of(held[0]) == device for held in self._parked):
+            if device not in self._returning and not any(
+                    _device_of(held[0]) == device for held in self._parked):
                 return False
             self._parked.append((topic, payload, now, token, dup))
+        return True
+
+    def _hold(self, item: tuple[str, bytes, datetime, int | None, bool], returning: bool
+              ) -> None:
+        """Hold a message the registry cannot answer for; one being handed back goes to
+        the front again (ahead of what arrived meanwhile)."""
+        with self._parked_lock:
+            (self._requeue if returning else self._parked).append(item)
+
+    def _requeued_behind(self, item: tuple[str, bytes, datetime, int | None, bool]) -> bool:
+        """A handed-back message whose device already had one held again: held behind it."""
+        device = _device_of(item[0])
+        with self._parked_lock:
+            if not any(_device_of(held[0]) == device for held in self._requeue):
+                return False
+            self._requeue.append(item)
         return True
 
     @property
@@ -368,11 +402,11 @@ class Pipeline:
         self._take_safely(topic, bytes(msg.payload), datetime.now(UTC), token, msg.dup)
 
     def _take_safely(self, topic: str, payload: bytes, now: datetime, token: int | None,
-                     dup: bool) -> None:
+                     dup: bool, returning: bool = False) -> None:
         """`_take`, but a bug must not stop the calling thread (the network thread, or the
         registry's when it hands back held messages) nor lose the message."""
         try:
-            self._take(topic, payload, now, token, dup)
+            self._take(topic, payload, now, token, dup, returning)
         except Exception as exc:
             self.receipts.discard(token)  # a dead letter is no stored alarm: no receipt
             logger.exception("could not process a message on %s; kept as a dead letter",
@@ -394,14 +428,17 @@ class Pipeline:
         self.writer.add_dead_letter(letter, None)
 
     def _take(self, topic: str, payload: bytes, now: datetime, token: int | None,
-              dup: bool = False) -> None:
-        if self._parked and self._park_behind(topic, payload, now, token, dup):
+              dup: bool = False, returning: bool = False) -> None:
+        item = (topic, payload, now, token, dup)
+        if returning:
+            if self._requeue and self._requeued_behind(item):
+                return
+        elif (self._parked or self._returning) and self._park_behind(*item):
             return
         try:
             result = self.gateway.process(topic, payload, now)
         except RegistryUnavailable:
-            with self._parked_lock:
-                self._parked.append((topic, payload, now, token, dup))
+            self._hold(item, returning)
             return
         if not isinstance(result, Accepted):
             self.dead_letters += 1

@@ -70,6 +70,17 @@ class Settings(BaseSettings):
         default=10_000, ge=1,
         description="Embedded broker: save its store after this many queue changes; bounds "
                     "what a broker crash loses (docs/ingest.md).")
+    ingest_spool: bool = Field(
+        default=True,
+        description="Spool batches to a local file while the database is down, and "
+                    "acknowledge them once on disk (docs/ingest.md).")
+    ingest_spool_max_bytes: int = Field(
+        default=10 * 2**30, ge=1,
+        description="Disk budget of the spool (encoded rows, ~60 B a reading); when reached "
+                    "the pipeline stops acknowledging and the broker queues.")
+    ingest_spool_min_free_bytes: int = Field(
+        default=2**30, ge=0,
+        description="The spool also stops growing when the data dir's disk has less free.")
     ingest_batch_rows: int = Field(default=5000, ge=1)
     ingest_batch_ms: int = Field(default=200, ge=1)
     registry_refresh_s: float = Field(default=5.0, gt=0)

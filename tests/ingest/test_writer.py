@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from eldercare.services import free_port
@@ -122,20 +121,20 @@ def test_a_dead_letter_the_database_refuses_keeps_its_topic(clean_db):
     assert reason == "bad\\x00reason"
 
 
-def test_lag_samples_weigh_each_batch_by_its_size():
-    # One 1,000-row backlog batch and a hundred 10-row batches a day later: half the
-    # messages each, so half the lag samples each (a fixed count per batch gave the big
-    # batch 20 samples against 1,000 and hid it from the p99).
-    writer = IngestWriter("postgresql://unused", lambda tokens: None)
-    writer.lag_samples = []
-    later = [replace(r, time=r.time + timedelta(days=1)) for r in readings(10)]
-    writer._sample_lag(Batch(telemetry=readings(1000)))
-    for _ in range(100):
-        writer._sample_lag(Batch(telemetry=list(later)))
-
-    lags = [lag for _, lag in writer.lag_samples]
-    old = [lag for lag in lags if lag > min(lags) + 12 * 3600]
-    assert len(old) == len(lags) - len(old) > 0
+def test_the_commit_hook_sees_every_committed_batch(clean_db):
+    seen: list[tuple[int, float]] = []
+    acked: list[int] = []
+    writer = IngestWriter(clean_db, acked.extend, max_rows=50, max_age_s=0.05,
+                          on_commit=lambda batch, at: seen.append((batch.rows, at)))
+    writer.start()
+    try:
+        for i, rec in enumerate(readings(120)):
+            writer.add((rec,), token=i + 1)
+        wait_until(lambda: len(acked) == 120, what="all tokens acked")
+    finally:
+        writer.stop()
+    assert sum(rows for rows, _ in seen) == 120
+    assert all(at > 0 for _, at in seen)
 
 
 def test_outage_warnings_are_due_at_fractions_of_the_broker_budget():
