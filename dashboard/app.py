@@ -24,7 +24,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from dashboard import actions, api, auth, stream
+from dashboard import actions, api, auth, stream, vocabulary
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState, StateDep
 from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
 from dashboard.models import HealthOut
@@ -111,6 +111,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     v1.include_router(stream.router)  # before api: /alerts/stream is not /alerts/{alert_id}
     v1.include_router(api.router)
     v1.include_router(actions.router)
+    v1.include_router(vocabulary.router)
     v1.add_api_route("/health", health, methods=["GET"], response_model=HealthOut,
                      tags=["health"])
     app.include_router(v1)
@@ -178,12 +179,19 @@ async def _database_ok(state: DashboardState) -> bool:
 
 async def index(request: Request) -> HTMLResponse:
     """The duty screen."""
-    return TEMPLATES.TemplateResponse(request, "index.html", headers=_PAGE_HEADERS)
+    return _page(request, "index.html")
 
 
 async def worker_page(request: Request) -> HTMLResponse:
     """The care worker's phone page (at /alerts/{id} it scrolls to that alert)."""
-    return TEMPLATES.TemplateResponse(request, "worker.html", headers=_PAGE_HEADERS)
+    return _page(request, "worker.html")
+
+
+def _page(request: Request, template: str) -> HTMLResponse:
+    """A page with the vocabulary embedded (dashboard/vocabulary.py), in English for now."""
+    words = vocabulary.vocabulary().model_dump(mode="json")
+    return TEMPLATES.TemplateResponse(request, template, {"vocabulary": words},
+                                      headers=_PAGE_HEADERS)
 
 
 async def service_worker() -> FileResponse:
