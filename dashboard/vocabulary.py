@@ -7,8 +7,10 @@ kernel.i18n. The pages get it embedded in their HTML (`<script type="application
 id="vocabulary">`, a data block the CSP allows, so no extra round trip can fail at start-up);
 this route serves the same document to anything else, e.g. a page switching language.
 
-Public: the words are the same for everybody and already in every page. Family members'
-wording is part of the document (`family`), so the family view needs no second request.
+Any logged-in role may read it, like every API route but login and health (the pages, which
+carry it embedded, need no token for it). The words are the same for every role; family
+members' wording is part of the document (`family`), so the family view needs no second
+request.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from alerts.vocabulary import (
     STATUS_LABELS,
     TYPE_LABELS,
 )
+from dashboard.auth import CurrentUser
 from gateway.schema import DeviceType
 from kernel.accounts import ROLE_LABELS
 from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
@@ -107,8 +110,9 @@ router = APIRouter(tags=["vocabulary"])
 
 @router.get("/vocabulary", response_model=VocabularyOut)
 async def get_vocabulary(
+        _user: CurrentUser,
         lang: Annotated[Language, Query(description="Language (BCP 47).")] = "en",
 ) -> VocabularyOut:
     """The names of alert types, severities, statuses, outcomes, roles and device types in
-    `lang` (no login needed)."""
+    `lang`, for any role."""
     return vocabulary(lang)
