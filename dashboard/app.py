@@ -24,7 +24,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from dashboard import routes
+from dashboard import routes, vocabulary
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState
 from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
 from dashboard.live.feed import AlertStream
@@ -153,12 +153,19 @@ class SecurityHeaders:
 
 async def index(request: Request) -> HTMLResponse:
     """The duty screen."""
-    return TEMPLATES.TemplateResponse(request, "index.html", headers=_PAGE_HEADERS)
+    return _page(request, "index.html")
 
 
 async def worker_page(request: Request) -> HTMLResponse:
     """The care worker's phone page (at /alerts/{id} it scrolls to that alert)."""
-    return TEMPLATES.TemplateResponse(request, "worker.html", headers=_PAGE_HEADERS)
+    return _page(request, "worker.html")
+
+
+def _page(request: Request, template: str) -> HTMLResponse:
+    """A page with the vocabulary embedded (dashboard/vocabulary.py), in English for now."""
+    words = vocabulary.vocabulary().model_dump(mode="json")
+    return TEMPLATES.TemplateResponse(request, template, {"vocabulary": words},
+                                      headers=_PAGE_HEADERS)
 
 
 async def service_worker() -> FileResponse:

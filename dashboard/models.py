@@ -9,9 +9,11 @@ from typing import Annotated, Any, Literal
 from fastapi import Form
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from alerts.model import AlertStatus, Severity
+from alerts.model import AlertStatus, Outcome, Severity
+from alerts.vocabulary import FAMILY_OUTCOME_WORDS, FAMILY_RESOLVED, FAMILY_STATUS_WORDS
 from gateway.schema import DeviceType
 from kernel.accounts import MAX_USERNAME, Role
+from kernel.i18n import N_
 
 # Alert types are open-ended (rules add new ones), so they are validated by shape only.
 ALERT_TYPE_PATTERN = r"^[a-z0-9_]{1,32}$"
@@ -208,37 +210,27 @@ class AlertDetailOut(AlertOut):
 # get what happened, when and how it ended, in plain words, built from a whitelist of fields:
 # a new internal column stays invisible to them by default.
 
-_FAMILY_OUTCOMES = {
-    "false_alarm": "it was a false alarm",
-    "assisted_at_home": "a carer helped at home",
-    "ambulance_called": "an ambulance was called",
-    "hospital": "taken to hospital",
-    "other": "closed by the care team",
-    "cancelled_by_resident": "cancelled by the resident",
-}
-
 # History actions a family member sees (anything else, e.g. assignment, notification and
 # escalation steps, is internal), in their words.
 _FAMILY_EVENTS = {
-    "opened": "The alarm was raised",
-    "repeated": "The alarm went off again",
-    "acknowledged": "A carer is responding",
-    "resolved": "Closed by the care team",
-    "cancelled by resident": "Cancelled by the resident",
-    "condition cleared": "The reading is back to normal",
+    "opened": N_("The alarm was raised"),
+    "repeated": N_("The alarm went off again"),
+    "acknowledged": N_("A carer is responding"),
+    "resolved": N_("Closed by the care team"),
+    "cancelled by resident": N_("Cancelled by the resident"),
+    "condition cleared": N_("The reading is back to normal"),
 }
 
 
 def family_summary(status: AlertStatus, outcome: str | None) -> str:
-    """The alert's state in a family member's words."""
-    if status is AlertStatus.OPEN:
-        return "The care team has been alerted"
-    if status is AlertStatus.ACKNOWLEDGED:
-        return "A carer is responding"
-    if status is AlertStatus.CANCELLED:
-        return "Cancelled by the resident"
-    ending = _FAMILY_OUTCOMES.get(outcome or "", "closed by the care team")
-    return f"Resolved: {ending}"
+    """The alert's state in a family member's words (alerts.vocabulary)."""
+    if status in FAMILY_STATUS_WORDS:
+        return FAMILY_STATUS_WORDS[status]
+    return FAMILY_RESOLVED.format(outcome=_family_outcome(outcome))
+
+
+def _family_outcome(outcome: str | None) -> str:
+    return FAMILY_OUTCOME_WORDS.get(outcome or "", FAMILY_OUTCOME_WORDS[Outcome.OTHER])
 
 
 class FamilyAlertOut(_Out):
@@ -293,8 +285,8 @@ def family_history(alert: AlertOut, history: list[AlertHistoryOut]) -> list[Fami
         event = _FAMILY_EVENTS.get(entry.action)
         if event is None:
             continue
-        if entry.action == "resolved" and alert.outcome in _FAMILY_OUTCOMES:
-            event = f"Resolved: {_FAMILY_OUTCOMES[alert.outcome]}"
+        if entry.action == "resolved" and alert.outcome in FAMILY_OUTCOME_WORDS:
+            event = FAMILY_RESOLVED.format(outcome=_family_outcome(alert.outcome))
         steps.append(FamilyHistoryOut(at=entry.at, status=entry.status, event=event))
     return steps
 

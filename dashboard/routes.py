@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter
 from starlette.routing import BaseRoute, Route
 
-from dashboard import actions, api, auth, health, residents, vitals
+from dashboard import actions, api, auth, health, residents, vitals, vocabulary
 from dashboard.channels import personal, site
 from dashboard.live import routes as live_routes
 
@@ -25,6 +25,7 @@ API_PREFIX = "/api/v1"
 API_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     live_routes.router,
+    vocabulary.router,
     residents.router,
     api.router,
     vitals.router,

@@ -19,6 +19,8 @@ from pwdlib import PasswordHash
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from kernel.i18n import N_
+
 
 class Role(StrEnum):
     """What a person may do and see (users.role)."""
@@ -30,6 +32,13 @@ class Role(StrEnum):
 
 
 ROLES = tuple(r.value for r in Role)
+# What each role is called on the pages (translated with kernel.i18n.translate).
+ROLE_LABELS: dict[str, str] = {
+    Role.ADMIN: N_("Administrator"),
+    Role.DUTY_OFFICER: N_("Duty officer"),
+    Role.CARE_WORKER: N_("Care worker"),
+    Role.FAMILY: N_("Family"),
+}
 _hasher = PasswordHash.recommended()
 MIN_PASSWORD_LENGTH = 12
 MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4 scale

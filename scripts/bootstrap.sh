@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything eldercare needs on Debian 12, idempotently:
 # Mosquitto, PostgreSQL 15 + TimescaleDB (built once, cached), a Python virtualenv,
-# the API docs page's Swagger UI files (npm, pinned, into the git-ignored .vendor/),
+# the API docs page's Swagger UI files and the TypeScript checker (npm, pinned, into the
+# git-ignored .vendor/),
 # and with --test also Chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,15 +48,21 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
     .venv/bin/pip install -q -e '.[dev,bench]'
     touch $stamp
 fi
-# /docs serves Swagger UI itself (dashboard/docs_ui.py), never from a CDN. The files come
-# from the npm package at this exact version; no install scripts run (the package pulls in
-# a download-analytics helper whose install script would phone home).
+# Front-end tools and files from the npm registry, at exact versions, into the git-ignored
+# .vendor/ (never from a CDN, nothing copied into the repository); no install scripts run
+# (swagger-ui-dist pulls in a download-analytics helper whose install script would phone home):
+# - swagger-ui-dist: /docs serves Swagger UI itself (dashboard/docs_ui.py);
+# - typescript: `tsc --noEmit` type-checks the pages' JavaScript (tsconfig.json, scripts/test.sh).
+# Both in one npm command: npm removes from .vendor whatever a run did not name.
 SWAGGER_UI_VERSION=5.35.0
-swagger=.vendor/node_modules/swagger-ui-dist/package.json
-if ! grep -qs "\"version\": \"$SWAGGER_UI_VERSION\"" "$swagger"; then
-    log "installing swagger-ui-dist@$SWAGGER_UI_VERSION for the API docs page"
+TYPESCRIPT_VERSION=7.0.2
+vendored() { grep -qs "\"version\": \"$2\"" ".vendor/node_modules/$1/package.json"; }
+if ! vendored swagger-ui-dist "$SWAGGER_UI_VERSION" || ! vendored typescript "$TYPESCRIPT_VERSION"
+then
+    log "installing swagger-ui-dist@$SWAGGER_UI_VERSION and typescript@$TYPESCRIPT_VERSION"
     SCARF_ANALYTICS=false npm install --prefix .vendor --no-save --no-audit --no-fund \
-        --ignore-scripts --loglevel=error "swagger-ui-dist@$SWAGGER_UI_VERSION" >/dev/null
+        --ignore-scripts --loglevel=error "swagger-ui-dist@$SWAGGER_UI_VERSION" \
+        "typescript@$TYPESCRIPT_VERSION" >/dev/null
 fi
 
 log "ready"

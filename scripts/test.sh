@@ -20,6 +20,9 @@ echo "[test] mypy"
 .venv/bin/mypy kernel gateway ingest alerts dashboard simulators eldercare benchmarks
 echo "[test] layer contract (import-linter, [tool.importlinter] in pyproject.toml)"
 .venv/bin/lint-imports --no-cache
+echo "[test] JavaScript types (tsc --noEmit: tsconfig.json, tsconfig.sw.json)"
+.vendor/node_modules/.bin/tsc --noEmit -p tsconfig.json
+.vendor/node_modules/.bin/tsc --noEmit -p tsconfig.sw.json
 
 selected=0
 [[ $# -gt 0 ]] && selected=1  # a selection given by hand, e.g. ./scripts/test.sh tests/x.py

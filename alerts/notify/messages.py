@@ -2,7 +2,8 @@
 
 Messages are rendered when they are queued and stored as the outbox payload (`Message`), so the
 dispatcher needs no further lookups. Links are paths (`/alerts/42`); senders make them absolute
-with `NotifySettings.public_url` when it is set.
+with `NotifySettings.public_url` when it is set. The words for alert types and outcomes come
+from the one vocabulary (alerts.vocabulary).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.model import AlertStatus, AlertType, Audience, NotificationKind, Outcome, Severity
+from alerts.model import AlertStatus, Audience, NotificationKind, Outcome, Severity
+from alerts.vocabulary import OUTCOME_WORDS, TYPE_WORDS
 
 logger = logging.getLogger(__name__)
 
@@ -24,31 +26,6 @@ BRAND = "Eldercare"  # every chat message contains it (DingTalk 'custom keyword'
 
 # Namespace of the name-based (UUIDv5) idempotency keys: the direct path's and the fallback.
 KEY_NAMESPACE = uuid.UUID("7663a6ec-83c1-435b-ab94-15c3fe1eb289")
-
-TYPE_WORDS: dict[str, str] = {
-    AlertType.SOS: "SOS call (help button pressed)",
-    AlertType.FALL: "possible fall",
-    AlertType.BED_EXIT_NO_RETURN: "out of bed and not back",
-    AlertType.HEART_RATE_LOW: "heart rate too low",
-    AlertType.HEART_RATE_HIGH: "heart rate too high",
-    AlertType.RESPIRATION_LOW: "breathing too slow",
-    AlertType.RESPIRATION_HIGH: "breathing too fast",
-    AlertType.APNEA: "breathing pause in bed",
-    AlertType.NOT_UP: "not up this morning",
-    AlertType.LONG_ABSENCE: "away from bed for a long time",
-    AlertType.DEVICE_OFFLINE: "a sensor is offline",
-    AlertType.LOW_BATTERY: "a sensor battery is low",
-    AlertType.TEST_OVERDUE: "call button test overdue",
-}
-
-OUTCOME_WORDS: dict[str, str] = {
-    Outcome.FALSE_ALARM: "false alarm",
-    Outcome.ASSISTED_AT_HOME: "helped at home",
-    Outcome.AMBULANCE_CALLED: "ambulance called",
-    Outcome.HOSPITAL: "taken to hospital",
-    Outcome.OTHER: "closed",
-    Outcome.CANCELLED_BY_RESIDENT: "cancelled by the resident",
-}
 
 
 class Message(BaseModel):

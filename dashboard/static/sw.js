@@ -1,3 +1,4 @@
+// @ts-check
 // Eldercare service worker (served at /sw.js, scope: the whole site). It only shows push
 // notifications; it caches nothing, so the pages always come from the server.
 //
@@ -11,11 +12,25 @@
 // already shown under its tag replaces it silently instead of alerting again.
 "use strict";
 
+/** @type {ServiceWorkerGlobalScope} */
+const sw = /** @type {any} */ (self);
 const FALLBACK_URL = "/worker";
 
-self.addEventListener("install", () => self.skipWaiting());
-self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+/**
+ * A push message's payload.
+ * @typedef {object} Payload
+ * @property {string} [title]
+ * @property {string} [body]
+ * @property {string} [url]
+ * @property {string} [tag]
+ * @property {string} [id]
+ * @property {string} [severity]
+ */
 
+sw.addEventListener("install", () => sw.skipWaiting());
+sw.addEventListener("activate", (event) => event.waitUntil(sw.clients.claim()));
+
+/** @param {PushEvent} event @returns {Payload} */
 function payloadOf(event) {
   if (!event.data) return {};
   try {
@@ -26,25 +41,29 @@ function payloadOf(event) {
 }
 
 // Only links into this site are followed.
+/** @param {string | undefined} url @returns {string} */
 function safeUrl(url) {
   try {
-    const target = new URL(url || FALLBACK_URL, self.location.origin);
-    return target.origin === self.location.origin ? target.href : FALLBACK_URL;
+    const target = new URL(url || FALLBACK_URL, sw.location.origin);
+    return target.origin === sw.location.origin ? target.href : FALLBACK_URL;
   } catch {
     return FALLBACK_URL;
   }
 }
 
 // True when the notification shown under `tag` is this very message (a resend).
+/** @param {string} tag @param {string | null} id @returns {Promise<boolean>} */
 async function alreadyShown(tag, id) {
   if (!id) return false;
-  const shown = await self.registration.getNotifications({ tag });
+  const shown = await sw.registration.getNotifications({ tag });
   return shown.some((n) => n.data && n.data.id === id);
 }
 
+/** @param {Payload} payload @returns {Promise<void>} */
 async function show(payload) {
   const critical = payload.severity === "critical";
   const id = payload.id ? String(payload.id) : null;
+  /** @type {NotificationOptions & {renotify?: boolean}} */
   const options = {
     body: payload.body || "",
     data: { url: safeUrl(payload.url), id },
@@ -56,18 +75,18 @@ async function show(payload) {
     options.tag = String(tag);
     options.renotify = !(await alreadyShown(options.tag, id));
   }
-  return self.registration.showNotification(payload.title || "Eldercare alert", options);
+  return sw.registration.showNotification(payload.title || "Eldercare alert", options);
 }
 
-self.addEventListener("push", (event) => {
+sw.addEventListener("push", (event) => {
   event.waitUntil(show(payloadOf(event)));
 });
 
-self.addEventListener("notificationclick", (event) => {
+sw.addEventListener("notificationclick", (event) => {
   event.notification.close();
   const url = safeUrl(event.notification.data && event.notification.data.url);
   event.waitUntil((async () => {
-    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    const windows = await sw.clients.matchAll({ type: "window", includeUncontrolled: true });
     for (const client of windows) {
       const path = new URL(client.url).pathname;
       if (path === FALLBACK_URL || path.startsWith("/alerts/")) {
@@ -75,6 +94,6 @@ self.addEventListener("notificationclick", (event) => {
         return focused && "navigate" in focused ? focused.navigate(url) : focused;
       }
     }
-    return self.clients.openWindow(url);
+    return sw.clients.openWindow(url);
   })());
 });

@@ -1,331 +1,386 @@
+// @ts-check
 // Eldercare care worker's phone page (/worker, and /alerts/{id} from a notification).
-// Shared code: common.js. Mobile first: one column, big buttons.
+// Shared code: common.js and the modules it lists. Mobile first: one column, big buttons.
 //
 // "Assigned to me": active alerts assigned to the logged-in user. "Open at my site": every
 // other active alert in scope, including alerts raised but not yet saved. Live via the stream.
-"use strict";
 
-(() => {
-  const E = window.Eldercare;
-  const { $, el } = E;
-  const SUBSCRIBE_TIMEOUT_MS = 30000;  // a push service that never answers must not hang the page
-  const FOCUS_MS = 20000;  // how long the alert a notification linked to stays highlighted
-  const SITE_ROLES = new Set(["duty_officer", "care_worker"]);
+import { api, ApiError, AuthError, loadSession } from "./api.js";
+import { alertCard } from "./cards.js";
+import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
+import { $, $button, ageSpan, el, reconcile, refreshAges } from "./dom.js";
+import { clockTime } from "./time.js";
+import { severityLabel, statusLabel, typeLabel } from "./vocabulary.js";
 
-  const state = {
-    session: null,
-    me: null,
-    live: null,
-    residents: new Map(),
-    cards: new Map(),   // item key -> {root, body, actions}
-    downSince: 0,
-    tickTimer: null,
-    focusAlert: focusFromPath(),
-    focusUntil: Infinity, // highlight until FOCUS_MS after the alert was scrolled into view
-    focusScrolled: false,
-  };
+/** @typedef {import("./live.js").Item} Item */
+/** @typedef {import("./live.js").FeedStatus} FeedStatus */
+/**
+ * @typedef {import("./common.js").PageState & {
+ *   residents: Map<number, {id: number, full_name: string, address: string | null}>,
+ *   focusAlert: number | null,
+ *   focusUntil: number,
+ *   focusScrolled: boolean,
+ * }} WorkerState
+ */
+const SUBSCRIBE_TIMEOUT_MS = 30000;  // a push service that never answers must not hang the page
+const FOCUS_MS = 20000;  // how long the alert a notification linked to stays highlighted
+const SITE_ROLES = new Set(["duty_officer", "care_worker"]);
 
-  function focusFromPath() {
-    const match = /^\/alerts\/(\d+)$/.exec(window.location.pathname);
-    return match ? Number(match[1]) : null;
+/** @type {WorkerState} */
+const state = {
+  session: null,
+  me: null,
+  live: null,
+  residents: new Map(),
+  cards: new Map(),   // item key -> {root, body, actions}
+  downSince: 0,
+  tickTimer: null,
+  focusAlert: focusFromPath(),
+  focusUntil: Infinity, // highlight until FOCUS_MS after the alert was scrolled into view
+  focusScrolled: false,
+};
+
+/** @returns {number | null} the alert a notification linked to */
+function focusFromPath() {
+  const match = /^\/alerts\/(\d+)$/.exec(window.location.pathname);
+  return match ? Number(match[1]) : null;
+}
+
+// --- alerts ----------------------------------------------------------------------------
+
+/**
+ * The feed and session of the page while it shows the app (every caller runs only then).
+ * @returns {{live: import("./live.js").LiveAlerts, session: import("./api.js").Session}}
+ */
+function running() {
+  if (!state.live || !state.session) throw new Error("The page is not logged in");
+  return { live: state.live, session: state.session };
+}
+
+/** @param {Item} item @returns {string} */
+function residentName(item) {
+  const resident = state.residents.get(item.resident_id);
+  return item.resident_name || (resident && resident.full_name) || `Resident #${item.resident_id}`;
+}
+
+function render() {
+  if (!state.live) return;
+  const items = state.live.items();
+  const myId = state.me ? state.me.id : null;
+  const mine = items.filter((i) => myId !== null && i.assigned_to === myId);
+  const others = items.filter((i) => !mine.includes(i));
+  reconcile($("mine-list"), mine.map(cardNode));
+  reconcile($("site-list"), others.map(cardNode));
+  const keys = new Set(items.map((i) => i.key));
+  for (const key of state.cards.keys()) if (!keys.has(key)) state.cards.delete(key);
+  $("mine-count").textContent = String(mine.length);
+  $("site-count").textContent = String(others.length);
+  $("mine-empty").hidden = mine.length > 0;
+  $("site-empty").hidden = others.length > 0;
+  const open = items.filter((i) => i.status === "open").length;
+  document.title = open ? `(${open}) Eldercare: my alerts` : "Eldercare: my alerts";
+  scrollToFocused();
+}
+
+/** @param {Item} item @returns {HTMLLIElement} */
+function cardNode(item) {
+  const focused = item.id !== null && item.id === state.focusAlert
+    && Date.now() < state.focusUntil;
+  const { live, session } = running();
+  const root = alertCard(state.cards, live, session.role, item, {
+    actions: { big: true, onAuthError: (err) => logout(err.message) },
+    fresh: focused, name: residentName(item), body: cardBody(item),
+  });
+  root.id = item.id === null ? "" : `alert-${item.id}`;
+  return root;
+}
+
+/** @param {Item} item @returns {import("./dom.js").Child[]} */
+function cardBody(item) {
+  const resident = state.residents.get(item.resident_id);
+  return [
+    el("div", { className: "alert-head" },
+      el("span", { className: "alert-type" }, typeLabel(item.type)),
+      el("span", { className: "severity" }, severityLabel(item.severity).toUpperCase())),
+    el("div", { className: "worker-resident" }, residentName(item)),
+    resident && resident.address && el("div", { className: "alert-meta" }, resident.address),
+    item.pending && el("p", { className: "badge badge--pending" }, "Not yet saved"),
+    item.status === "acknowledged" && el("p", { className: "badge badge--ack" },
+      state.me && item.acknowledged_by === state.me.id ? "Acknowledged by you"
+        : statusLabel("acknowledged")),
+    el("div", { className: "alert-age" },
+      ageSpan(item.opened_at), ` · at ${clockTime(Date.parse(item.opened_at))}`),
+    item.count > 1 && el("div", { className: "alert-meta" }, `Repeated ${item.count}×`),
+    item.device_id && el("div", { className: "alert-meta" }, `Device ${item.device_id}`),
+    item.pending && el("div", { className: "alert-meta" },
+      "Raised by the sensors; it can be acknowledged once it is saved."),
+  ];
+}
+
+function scrollToFocused() {
+  if (state.focusAlert === null || state.focusScrolled) return;
+  const card = $(`alert-${state.focusAlert}`);
+  if (!card) return;
+  card.scrollIntoView({ block: "center" });
+  // Scroll once; keep the highlight a while, across updates, so the worker sees which
+  // alert the notification was about.
+  state.focusScrolled = true;
+  state.focusUntil = Date.now() + FOCUS_MS;
+  setTimeout(render, FOCUS_MS + 50);
+}
+
+/** @param {Item} item */
+function onFresh(item) {
+  $("announcer").textContent =
+    `New ${severityLabel(item.severity).toLowerCase()} alert: ${typeLabel(item.type)}, ` +
+    `${residentName(item)}.`;
+  if (item.severity !== "critical") return;
+  $("critical-banner").textContent =
+    `New critical alert: ${typeLabel(item.type)} — ${residentName(item)}`;
+  $("critical-banner").hidden = false;
+  if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+}
+
+async function loadResidents() {
+  try {
+    /** @type {{id: number, full_name: string, address: string | null}[]} */
+    const residents = await api("/residents");
+    state.residents = new Map(residents.map((r) => [r.id, r]));
+    render();
+  } catch (err) {
+    if (err instanceof AuthError) logout(err.message);
+    // Names then come from the alerts themselves; nothing else depends on this list.
   }
+}
 
-  // --- alerts ----------------------------------------------------------------------------
+// --- duty ------------------------------------------------------------------------------
 
-  function residentName(item) {
-    const resident = state.residents.get(item.resident_id);
-    return item.resident_name || (resident && resident.full_name) || `Resident #${item.resident_id}`;
+/** @param {boolean} onDuty */
+function showDuty(onDuty) {
+  const button = $button("duty-button");
+  button.setAttribute("aria-pressed", String(onDuty));
+  button.textContent = onDuty ? "On duty ✓" : "Go on duty";
+  $("duty-message").textContent = onDuty
+    ? "You are on duty: new alerts at your site can be assigned to you."
+    : "You are off duty: no alerts are assigned to you.";
+  $("duty-message").className = "notify-message";
+}
+
+async function loadDuty() {
+  const button = $button("duty-button");
+  button.hidden = !SITE_ROLES.has(running().session.role);
+  if (button.hidden) return;
+  try {
+    showDuty((await api("/me/duty")).on_duty);
+  } catch (err) {
+    if (err instanceof AuthError) return logout(err.message);
+    dutyError(`Could not load your duty status: ${err.message}`);
   }
+  return undefined;
+}
 
-  function render() {
-    if (!state.live) return;
-    const items = state.live.items();
-    const myId = state.me ? state.me.id : null;
-    const mine = items.filter((i) => myId !== null && i.assigned_to === myId);
-    const others = items.filter((i) => !mine.includes(i));
-    E.reconcile($("mine-list"), mine.map(cardNode));
-    E.reconcile($("site-list"), others.map(cardNode));
-    const keys = new Set(items.map((i) => i.key));
-    for (const key of state.cards.keys()) if (!keys.has(key)) state.cards.delete(key);
-    $("mine-count").textContent = String(mine.length);
-    $("site-count").textContent = String(others.length);
-    $("mine-empty").hidden = mine.length > 0;
-    $("site-empty").hidden = others.length > 0;
-    const open = items.filter((i) => i.status === "open").length;
-    document.title = open ? `(${open}) Eldercare: my alerts` : "Eldercare: my alerts";
-    scrollToFocused();
+/** @param {string} text */
+function dutyError(text) {
+  $("duty-message").textContent = text;
+  $("duty-message").className = "notify-message notify-message--error";
+}
+
+async function toggleDuty() {
+  const button = $button("duty-button");
+  const wanted = button.getAttribute("aria-pressed") !== "true";
+  button.disabled = true;
+  try {
+    const answer = await api("/me/duty", { method: "PUT", body: { on_duty: wanted } });
+    showDuty(answer.on_duty);
+  } catch (err) {
+    if (err instanceof AuthError) return logout(err.message);
+    dutyError(`Could not change your duty status: ${err.message}`);
+  } finally {
+    button.disabled = false;
   }
+  return undefined;
+}
 
-  function cardNode(item) {
-    const focused = item.id !== null && item.id === state.focusAlert
-      && Date.now() < state.focusUntil;
-    const root = E.alertCard(state.cards, state.live, state.session.role, item, {
-      actions: { big: true, onAuthError: (err) => logout(err.message) },
-      fresh: focused, name: residentName(item), body: cardBody(item),
-    });
-    root.id = item.id === null ? "" : `alert-${item.id}`;
-    return root;
+// --- notifications -----------------------------------------------------------------------
+
+function pushSupported() {
+  return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+}
+
+/** @param {string} base64url @returns {Uint8Array<ArrayBuffer>} */
+function keyBytes(base64url) {
+  const base64 = base64url.replace(/-/g, "+").replace(/_/g, "/");
+  const raw = atob(base64 + "=".repeat((4 - (base64.length % 4)) % 4));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+/**
+ * @param {PushSubscription} subscription
+ * @param {Uint8Array<ArrayBuffer>} key
+ * @returns {boolean} whether it was made with this server key
+ */
+function sameKey(subscription, key) {
+  const current = subscription.options && subscription.options.applicationServerKey;
+  if (!current) return true;
+  const a = new Uint8Array(current);
+  return a.length === key.length && a.every((byte, i) => byte === key[i]);
+}
+
+/**
+ * @param {ServiceWorkerRegistration} registration
+ * @param {Uint8Array<ArrayBuffer>} key
+ * @returns {Promise<PushSubscription>}
+ */
+async function subscribe(registration, key) {
+  let subscription = await registration.pushManager.getSubscription();
+  if (subscription && !sameKey(subscription, key)) {
+    await subscription.unsubscribe(); // the server's key changed
+    subscription = null;
   }
-
-  function cardBody(item) {
-    const resident = state.residents.get(item.resident_id);
-    return [
-      el("div", { className: "alert-head" },
-        el("span", { className: "alert-type" }, E.typeLabel(item.type)),
-        el("span", { className: "severity" }, item.severity.toUpperCase())),
-      el("div", { className: "worker-resident" }, residentName(item)),
-      resident && resident.address && el("div", { className: "alert-meta" }, resident.address),
-      item.pending && el("p", { className: "badge badge--pending" }, "Not yet saved"),
-      item.status === "acknowledged" && el("p", { className: "badge badge--ack" },
-        state.me && item.acknowledged_by === state.me.id ? "Acknowledged by you" : "Acknowledged"),
-      el("div", { className: "alert-age" },
-        E.ageSpan(item.opened_at), ` · at ${E.clockTime(Date.parse(item.opened_at))}`),
-      item.count > 1 && el("div", { className: "alert-meta" }, `Repeated ${item.count}×`),
-      item.device_id && el("div", { className: "alert-meta" }, `Device ${item.device_id}`),
-      item.pending && el("div", { className: "alert-meta" },
-        "Raised by the sensors; it can be acknowledged once it is saved."),
-    ];
+  if (subscription) return subscription;
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("the push service did not answer; try again " +
+      "later")), SUBSCRIBE_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([timeout, registration.pushManager.subscribe({
+      userVisibleOnly: true, applicationServerKey: key,
+    })]);
+  } finally {
+    clearTimeout(timer);
   }
+}
 
-  function scrollToFocused() {
-    if (state.focusAlert === null || state.focusScrolled) return;
-    const card = $(`alert-${state.focusAlert}`);
-    if (!card) return;
-    card.scrollIntoView({ block: "center" });
-    // Scroll once; keep the highlight a while, across updates, so the worker sees which
-    // alert the notification was about.
-    state.focusScrolled = true;
-    state.focusUntil = Date.now() + FOCUS_MS;
-    setTimeout(render, FOCUS_MS + 50);
+async function enableNotifications() {
+  if (!pushSupported()) {
+    throw new Error("This browser cannot show notifications from web pages. On an iPhone, " +
+      "add this page to the home screen first (Share → Add to Home Screen), then open it " +
+      "from there.");
   }
-
-  function onFresh(item) {
-    $("announcer").textContent =
-      `New ${item.severity} alert: ${E.typeLabel(item.type)}, ${residentName(item)}.`;
-    if (item.severity !== "critical") return;
-    $("critical-banner").textContent =
-      `New critical alert: ${E.typeLabel(item.type)} — ${residentName(item)}`;
-    $("critical-banner").hidden = false;
-    if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+  const permission = await Notification.requestPermission();
+  if (permission !== "granted") {
+    throw new Error("Notifications are blocked for this site. Allow them in the browser's " +
+      "site settings, then try again.");
   }
-
-  async function loadResidents() {
-    try {
-      const residents = await E.api("/residents");
-      state.residents = new Map(residents.map((r) => [r.id, r]));
-      render();
-    } catch (err) {
-      if (err instanceof E.AuthError) logout(err.message);
-      // Names then come from the alerts themselves; nothing else depends on this list.
-    }
+  const { public_key: publicKey } = await api("/push/vapid-public-key");
+  await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+  const registration = await navigator.serviceWorker.ready;
+  const key = keyBytes(publicKey);
+  const subscription = await subscribeOrExplain(registration, key);
+  try {
+    await registerSubscription(subscription);
+  } catch (err) {
+    // 409: this browser's subscription belongs to someone who used this phone before. A
+    // fresh subscription gets a new endpoint of our own (theirs then expires).
+    if (!(err instanceof ApiError) || err.status !== 409) throw err;
+    await subscription.unsubscribe();
+    await registerSubscription(await subscribeOrExplain(registration, key));
   }
+}
 
-  // --- duty ------------------------------------------------------------------------------
-
-  function showDuty(onDuty) {
-    const button = $("duty-button");
-    button.setAttribute("aria-pressed", String(onDuty));
-    button.textContent = onDuty ? "On duty ✓" : "Go on duty";
-    $("duty-message").textContent = onDuty
-      ? "You are on duty: new alerts at your site can be assigned to you."
-      : "You are off duty: no alerts are assigned to you.";
-    $("duty-message").className = "notify-message";
+/**
+ * @param {ServiceWorkerRegistration} registration
+ * @param {Uint8Array<ArrayBuffer>} key
+ * @returns {Promise<PushSubscription>}
+ */
+async function subscribeOrExplain(registration, key) {
+  try {
+    return await subscribe(registration, key);
+  } catch (err) {
+    throw new Error(`This phone could not subscribe to notifications (${err.message}).`);
   }
+}
 
-  async function loadDuty() {
-    const button = $("duty-button");
-    button.hidden = !SITE_ROLES.has(state.session.role);
-    if (button.hidden) return;
-    try {
-      showDuty((await E.api("/me/duty")).on_duty);
-    } catch (err) {
-      if (err instanceof E.AuthError) return logout(err.message);
-      dutyError(`Could not load your duty status: ${err.message}`);
-    }
-    return undefined;
+/** @param {PushSubscription} subscription @returns {Promise<any>} */
+function registerSubscription(subscription) {
+  return api("/me/channels", {
+    method: "POST", body: { kind: "webpush", subscription: subscription.toJSON() },
+  });
+}
+
+async function onEnableNotifications() {
+  const button = $button("notify-button");
+  const message = $("notify-message");
+  button.disabled = true;
+  message.className = "notify-message";
+  message.textContent = "Setting up notifications…";
+  try {
+    await enableNotifications();
+    message.textContent = "Notifications are on for this phone.";
+    button.textContent = "Notifications on ✓ (tap to register again)";
+  } catch (err) {
+    if (err instanceof AuthError) return logout(err.message);
+    message.className = "notify-message notify-message--error";
+    message.textContent = err.message;
+  } finally {
+    button.disabled = false;
   }
+  return undefined;
+}
 
-  function dutyError(text) {
-    $("duty-message").textContent = text;
-    $("duty-message").className = "notify-message notify-message--error";
-  }
+async function showNotificationState() {
+  if (!pushSupported() || Notification.permission !== "granted") return;
+  const registration = await navigator.serviceWorker.getRegistration("/");
+  const subscription = registration && await registration.pushManager.getSubscription();
+  if (subscription) $("notify-button").textContent = "Notifications on ✓ (tap to register again)";
+}
 
-  async function toggleDuty() {
-    const button = $("duty-button");
-    const wanted = button.getAttribute("aria-pressed") !== "true";
-    button.disabled = true;
-    try {
-      const answer = await E.api("/me/duty", { method: "PUT", body: { on_duty: wanted } });
-      showDuty(answer.on_duty);
-    } catch (err) {
-      if (err instanceof E.AuthError) return logout(err.message);
-      dutyError(`Could not change your duty status: ${err.message}`);
-    } finally {
-      button.disabled = false;
-    }
-    return undefined;
-  }
+// --- status ------------------------------------------------------------------------------
 
-  // --- notifications -----------------------------------------------------------------------
+/** @param {FeedStatus} status */
+function onStatus(status) {
+  if (!state.live) return;
+  noteStreamStatus(state, status);
+  tick();
+}
 
-  function pushSupported() {
-    return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
-  }
+/** @type {import("./common.js").FeedTexts} */
+const FEED_TEXTS = {
+  live: (_status, dbDown) => (dbDown ? "Live · database down" : "Live"),
+  lost: (status) => `Connection lost: this list may be out of date. ${status.error}`,
+  dbDown: "The database is unavailable: new alerts still show up (“not yet saved”), but " +
+    "cannot be acknowledged until it is back.",
+};
 
-  function keyBytes(base64url) {
-    const base64 = base64url.replace(/-/g, "+").replace(/_/g, "/");
-    const raw = atob(base64 + "=".repeat((4 - (base64.length % 4)) % 4));
-    return Uint8Array.from(raw, (c) => c.charCodeAt(0));
-  }
+function tick() {
+  if (!state.live) return;
+  refreshAges();
+  paintFeed(state.live.status(), state.downSince, FEED_TEXTS);
+}
 
-  function sameKey(subscription, key) {
-    const current = subscription.options && subscription.options.applicationServerKey;
-    if (!current) return true;
-    const a = new Uint8Array(current);
-    return a.length === key.length && a.every((byte, i) => byte === key[i]);
-  }
+// --- screens -------------------------------------------------------------------------------
 
-  async function subscribe(registration, key) {
-    let subscription = await registration.pushManager.getSubscription();
-    if (subscription && !sameKey(subscription, key)) {
-      await subscription.unsubscribe(); // the server's key changed
-      subscription = null;
-    }
-    if (subscription) return subscription;
-    let timer;
-    const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error("the push service did not answer; try again " +
-        "later")), SUBSCRIBE_TIMEOUT_MS);
-    });
-    try {
-      return await Promise.race([timeout, registration.pushManager.subscribe({
-        userVisibleOnly: true, applicationServerKey: key,
-      })]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
+/** @param {import("./api.js").Session} session */
+function showPage(session) {
+  showApp(state, session, { onChange: render, onStatus, onFresh, logout });
+  api("/me").then((me) => { state.me = me; render(); })
+    .catch((err) => { if (err instanceof AuthError) logout(err.message); });
+  loadResidents();
+  loadDuty();
+  showNotificationState().catch(() => {});
+  state.tickTimer = setInterval(tick, 1000);
+  tick();
+}
 
-  async function enableNotifications() {
-    if (!pushSupported()) {
-      throw new Error("This browser cannot show notifications from web pages. On an iPhone, " +
-        "add this page to the home screen first (Share → Add to Home Screen), then open it " +
-        "from there.");
-    }
-    const permission = await Notification.requestPermission();
-    if (permission !== "granted") {
-      throw new Error("Notifications are blocked for this site. Allow them in the browser's " +
-        "site settings, then try again.");
-    }
-    const { public_key: publicKey } = await E.api("/push/vapid-public-key");
-    await navigator.serviceWorker.register("/sw.js", { scope: "/" });
-    const registration = await navigator.serviceWorker.ready;
-    const key = keyBytes(publicKey);
-    const subscription = await subscribeOrExplain(registration, key);
-    try {
-      await registerSubscription(subscription);
-    } catch (err) {
-      // 409: this browser's subscription belongs to someone who used this phone before. A
-      // fresh subscription gets a new endpoint of our own (theirs then expires).
-      if (!(err instanceof E.ApiError) || err.status !== 409) throw err;
-      await subscription.unsubscribe();
-      await registerSubscription(await subscribeOrExplain(registration, key));
-    }
-  }
+/** @param {string} [message] */
+function logout(message = "") {
+  $("mine-list").replaceChildren();
+  $("site-list").replaceChildren();
+  $("notify-message").textContent = "";
+  document.title = "Eldercare: my alerts";
+  leaveApp(state, message);
+}
 
-  async function subscribeOrExplain(registration, key) {
-    try {
-      return await subscribe(registration, key);
-    } catch (err) {
-      throw new Error(`This phone could not subscribe to notifications (${err.message}).`);
-    }
-  }
+function init() {
+  wireLogin(showPage);
+  $("logout-button").addEventListener("click", () => logout("You have logged out."));
+  $("duty-button").addEventListener("click", toggleDuty);
+  $("notify-button").addEventListener("click", onEnableNotifications);
+  $("critical-banner").addEventListener("click", () => { $("critical-banner").hidden = true; });
+  const session = loadSession();
+  if (session) showPage(session);
+  else showLogin();
+}
 
-  function registerSubscription(subscription) {
-    return E.api("/me/channels", {
-      method: "POST", body: { kind: "webpush", subscription: subscription.toJSON() },
-    });
-  }
-
-  async function onEnableNotifications() {
-    const button = $("notify-button");
-    const message = $("notify-message");
-    button.disabled = true;
-    message.className = "notify-message";
-    message.textContent = "Setting up notifications…";
-    try {
-      await enableNotifications();
-      message.textContent = "Notifications are on for this phone.";
-      button.textContent = "Notifications on ✓ (tap to register again)";
-    } catch (err) {
-      if (err instanceof E.AuthError) return logout(err.message);
-      message.className = "notify-message notify-message--error";
-      message.textContent = err.message;
-    } finally {
-      button.disabled = false;
-    }
-    return undefined;
-  }
-
-  async function showNotificationState() {
-    if (!pushSupported() || Notification.permission !== "granted") return;
-    const registration = await navigator.serviceWorker.getRegistration("/");
-    const subscription = registration && await registration.pushManager.getSubscription();
-    if (subscription) $("notify-button").textContent = "Notifications on ✓ (tap to register again)";
-  }
-
-  // --- status ------------------------------------------------------------------------------
-
-  function onStatus(status) {
-    if (!state.live) return;
-    E.noteStreamStatus(state, status);
-    tick();
-  }
-
-  const FEED_TEXTS = {
-    live: (_status, dbDown) => (dbDown ? "Live · database down" : "Live"),
-    lost: (status) => `Connection lost: this list may be out of date. ${status.error}`,
-    dbDown: "The database is unavailable: new alerts still show up (“not yet saved”), but " +
-      "cannot be acknowledged until it is back.",
-  };
-
-  function tick() {
-    if (!state.live) return;
-    E.refreshAges();
-    E.paintFeed(state.live.status(), state.downSince, FEED_TEXTS);
-  }
-
-  // --- screens -------------------------------------------------------------------------------
-
-  function showPage(session) {
-    E.showApp(state, session, { onChange: render, onStatus, onFresh, logout });
-    E.api("/me").then((me) => { state.me = me; render(); })
-      .catch((err) => { if (err instanceof E.AuthError) logout(err.message); });
-    loadResidents();
-    loadDuty();
-    showNotificationState().catch(() => {});
-    state.tickTimer = setInterval(tick, 1000);
-    tick();
-  }
-
-  function logout(message = "") {
-    $("mine-list").replaceChildren();
-    $("site-list").replaceChildren();
-    $("notify-message").textContent = "";
-    document.title = "Eldercare: my alerts";
-    E.leaveApp(state, message);
-  }
-
-  function init() {
-    E.wireLogin(showPage);
-    $("logout-button").addEventListener("click", () => logout("You have logged out."));
-    $("duty-button").addEventListener("click", toggleDuty);
-    $("notify-button").addEventListener("click", onEnableNotifications);
-    $("critical-banner").addEventListener("click", () => { $("critical-banner").hidden = true; });
-    const session = E.loadSession();
-    if (session) showPage(session);
-    else E.showLogin();
-  }
-
-  init();
-})();
+init();

@@ -122,8 +122,8 @@ def test_an_acknowledgement_answered_without_a_body_shows_no_error(server: Serve
         # The shared helper answers null for an empty body, whatever the route.
         page.route("**/api/v1/alerts?*", lambda route: route.fulfill(
             status=200, headers={"Content-Type": "application/json"}, body=""))
-        page.evaluate("window.Eldercare.api('/alerts?status=open').then("
-                      "(body) => { window.__emptyAnswer = body; })")
+        page.evaluate("import('/static/api.js').then((m) => m.api('/alerts?status=open'))"
+                      ".then((body) => { window.__emptyAnswer = body; })")
         page.wait_for_function("window.__emptyAnswer === null")
     assert browser.problems == []
 

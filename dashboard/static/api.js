@@ -1,0 +1,173 @@
+// @ts-check
+// The session (token in sessionStorage) and authenticated JSON requests to /api/v1.
+
+import { noteServerClock } from "./time.js";
+
+export const API = "/api/v1";
+const SESSION_KEY = "eldercare.session";
+
+/**
+ * The answer of POST /auth/token, kept for the tab's lifetime.
+ * @typedef {object} Session
+ * @property {string} access_token
+ * @property {string} username
+ * @property {string} role
+ * @property {string | null} [full_name]
+ * @property {string | null} [site_id]
+ */
+
+/** The session has ended or never began: back to the login form. */
+export class AuthError extends Error {}
+
+/** The server refused a request; `status` is the HTTP status. */
+export class ApiError extends Error {
+  /**
+   * @param {string} message
+   * @param {number} status
+   */
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// --- session -----------------------------------------------------------------------
+
+/** @returns {Session | null} */
+export function loadSession() {
+  try {
+    const raw = sessionStorage.getItem(SESSION_KEY);
+    const session = raw ? JSON.parse(raw) : null;
+    return session && session.access_token ? session : null;
+  } catch {
+    return null;
+  }
+}
+
+/** @param {Session} session */
+export function saveSession(session) {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+}
+
+export function clearSession() {
+  sessionStorage.removeItem(SESSION_KEY);
+}
+
+// --- HTTP ----------------------------------------------------------------------------
+
+/**
+ * A response body is read exactly once, as text: an empty body (204, 205, or an answer
+ * that a proxy or a restarting server cut to nothing) is `null`, never a JSON parse error.
+ * @param {Response} resp
+ * @returns {Promise<any>}
+ */
+async function bodyOf(resp) {
+  let text;
+  try {
+    text = await resp.text();
+  } catch (err) {
+    throw networkError(err);
+  }
+  if (!text.trim()) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(`The server sent an unreadable answer (HTTP ${resp.status})`,
+      resp.status);
+  }
+}
+
+/**
+ * The server's `detail` message, or a description of the status.
+ * @param {Response} resp
+ * @returns {Promise<string>}
+ */
+export async function detailOf(resp) {
+  let body = null;
+  try {
+    body = await bodyOf(resp);
+  } catch {
+    /* not JSON */
+  }
+  if (body && typeof body.detail === "string") return body.detail;
+  return `The server answered ${resp.status} ${resp.statusText}`.trim();
+}
+
+/**
+ * What to tell the user about a failed fetch.
+ * @param {any} err
+ * @returns {Error}
+ */
+export function networkError(err) {
+  if (err instanceof AuthError || err instanceof ApiError) return err;
+  if (err && err.name === "AbortError") return err;
+  return new Error("Cannot reach the server. Check the network connection; retrying.");
+}
+
+/**
+ * api("/alerts") or api("/alerts/1/ack", {method: "POST", body: {...}}) -> parsed JSON,
+ * or null when the answer has no body.
+ * @param {string} path
+ * @param {{method?: string, body?: unknown}} [options]
+ * @returns {Promise<any>}
+ */
+export async function api(path, { method = "GET", body } = {}) {
+  const session = loadSession();
+  if (!session) throw new AuthError("Please log in.");
+  /** @type {Record<string, string>} */
+  const headers = { Authorization: `Bearer ${session.access_token}`, Accept: "application/json" };
+  /** @type {RequestInit} */
+  const init = { method, headers, cache: "no-store" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let resp;
+  try {
+    resp = await fetch(API + path, init);
+  } catch (err) {
+    throw networkError(err);
+  }
+  noteServerClock(resp);
+  if (resp.status === 401) throw new AuthError(await detailOf(resp));
+  if (!resp.ok) throw new ApiError(await detailOf(resp), resp.status);
+  return bodyOf(resp);
+}
+
+/**
+ * Log in: POST /auth/token.
+ * @param {string} username
+ * @param {string} password
+ * @returns {Promise<Session>}
+ */
+export async function requestToken(username, password) {
+  let resp;
+  try {
+    resp = await fetch(API + "/auth/token", {
+      method: "POST",
+      body: new URLSearchParams({ username, password }),
+      cache: "no-store",
+    });
+  } catch (err) {
+    throw networkError(err);
+  }
+  if (!resp.ok) throw new Error(await detailOf(resp));
+  const token = await bodyOf(resp);
+  if (!token) throw new Error("The server sent an empty answer; please try again.");
+  return token;
+}
+
+/**
+ * End the session on the server too (POST /auth/logout), so the token stops working at
+ * once and not only in this tab; after a 401 it is already over and this is a no-op.
+ */
+export function endSession() {
+  const session = loadSession();
+  if (!session) return;
+  fetch(API + "/auth/logout", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${session.access_token}` },
+    cache: "no-store",
+    keepalive: true,
+  }).catch(() => {});
+}

@@ -1,0 +1,206 @@
+// @ts-check
+// Rendering of alerts: one card per alert, with Acknowledge / Resolve controls for staff
+// who may act (duty screen and phone page alike).
+
+import { api, AuthError } from "./api.js";
+import { el } from "./dom.js";
+import { resolveOutcomes, severityLabel, statusLabel, typeLabel } from "./vocabulary.js";
+
+/** @typedef {import("./live.js").Item} Item */
+/** @typedef {import("./live.js").LiveAlerts} LiveAlerts */
+/**
+ * @typedef {object} ActionOptions
+ * @property {boolean} [big] the phone page's big buttons
+ * @property {(error: Error) => void} onAuthError the session has ended
+ */
+/** @typedef {{root: HTMLDivElement, update(item: Item): void}} AlertActions */
+/** @typedef {{root: HTMLLIElement, body: HTMLDivElement, actions: AlertActions | null}} Card */
+
+const ACTING_ROLES = new Set(["admin", "duty_officer", "care_worker"]);
+
+/** @param {string} role @returns {boolean} */
+export function canAct(role) {
+  return ACTING_ROLES.has(role);
+}
+
+/**
+ * The controls under one alert card. `live` applies the answer at once (the stream
+ * confirms it a moment later); onAuthError(error) when the session has ended.
+ * @param {LiveAlerts} live
+ * @param {ActionOptions} options
+ * @returns {AlertActions}
+ */
+function alertActions(live, { big = false, onAuthError }) {
+  /** @type {Item | null} */
+  let item = null;
+  const message = el("p", { className: "action-message", role: "alert" });
+  const ack = el("button", { type: "button", className: big ? "big" : "" }, "Acknowledge");
+  const toggle = el("button", { type: "button", className: big ? "big secondary" : "secondary",
+    "aria-expanded": "false" }, "Resolve…");
+  const form = resolveForm();
+  const buttons = el("div", { className: "action-buttons" }, ack, toggle);
+  const root = el("div", { className: "alert-actions" }, buttons, form.root, message);
+
+  /** @param {string} text @param {string} [kind] */
+  function say(text, kind = "error") {
+    message.textContent = text;
+    message.className = `action-message action-message--${kind}`;
+  }
+
+  /**
+   * @param {HTMLButtonElement} button
+   * @param {string} label
+   * @param {() => Promise<any>} request
+   * @returns {Promise<boolean>}
+   */
+  async function run(button, label, request) {
+    const before = button.textContent;
+    button.disabled = true;
+    button.textContent = label;
+    say("");
+    try {
+      const updated = await request();
+      if (updated) live.applyAlert(updated);
+      else live.reload(); // done, but the answer carried no alert: fetch the list
+      return true;
+    } catch (err) {
+      if (err instanceof AuthError) throw err;
+      say(err.message);
+      if (err.status === 409 || err.status === 404) live.reload();
+      return false;
+    } finally {
+      button.disabled = false;
+      button.textContent = before;
+    }
+  }
+
+  /** @returns {number | null} */
+  function itemId() {
+    return item && item.id;
+  }
+
+  ack.addEventListener("click", () => {
+    run(ack, "Acknowledging…", () => api(`/alerts/${itemId()}/ack`, { method: "POST" }))
+      .catch(onAuthError);
+  });
+  toggle.addEventListener("click", () => {
+    form.show(form.root.hidden === true);
+    toggle.setAttribute("aria-expanded", String(!form.root.hidden));
+    if (!form.root.hidden) form.focus();
+  });
+  form.onCancel = () => {
+    form.show(false);
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.focus();
+  };
+  form.onSubmit = async ({ outcome, note }) => {
+    if (!outcome) return say("Choose an outcome first.");
+    const ok = await run(form.submit, "Resolving…", () => api(`/alerts/${itemId()}/resolve`, {
+      method: "POST", body: { outcome, note: note || null },
+    })).catch(onAuthError);
+    if (ok) form.show(false);
+    return undefined;
+  };
+
+  return {
+    root,
+    update(next) {
+      item = next;
+      const saved = !next.pending && next.id !== null;
+      ack.hidden = !saved || next.status !== "open";
+      toggle.hidden = !saved;
+      if (!saved) form.show(false);
+      buttons.hidden = !saved;
+    },
+  };
+}
+
+/**
+ * @typedef {object} ResolveForm
+ * @property {HTMLFormElement} root
+ * @property {HTMLButtonElement} submit
+ * @property {(answer: {outcome: string, note: string}) => void} onSubmit
+ * @property {() => void} onCancel
+ * @property {(visible: boolean) => void} show
+ * @property {() => void} focus
+ */
+
+let formCount = 0;
+
+/** The outcome and note of a resolution. @returns {ResolveForm} */
+function resolveForm() {
+  formCount += 1;
+  const ids = { outcome: `resolve-outcome-${formCount}`, note: `resolve-note-${formCount}` };
+  const select = el("select", { id: ids.outcome, required: true },
+    el("option", { value: "" }, "Choose the outcome…"),
+    ...resolveOutcomes().map(({ value, label }) => el("option", { value }, label)));
+  const note = el("textarea", { id: ids.note, rows: 2, maxLength: 2000,
+    placeholder: "What happened? (required for Other)" });
+  const submit = el("button", { type: "submit" }, "Resolve alert");
+  const cancel = el("button", { type: "button", className: "secondary" }, "Cancel");
+  const root = el("form", { className: "resolve-form", hidden: true, noValidate: true },
+    el("label", { htmlFor: ids.outcome }, "Outcome"), select,
+    el("label", { htmlFor: ids.note }, "Note"), note,
+    el("div", { className: "action-buttons" }, submit, cancel));
+  /** @type {ResolveForm} */
+  const form = {
+    root,
+    submit,
+    onSubmit: () => {},
+    onCancel: () => {},
+    show(visible) {
+      root.hidden = !visible;
+      if (!visible) {
+        select.value = "";
+        note.value = "";
+      }
+    },
+    focus() { select.focus(); },
+  };
+  root.addEventListener("submit", (event) => {
+    event.preventDefault();
+    form.onSubmit({ outcome: select.value, note: note.value.trim() });
+  });
+  cancel.addEventListener("click", () => form.onCancel());
+  return form;
+}
+
+/**
+ * @typedef {object} CardOptions
+ * @property {ActionOptions} actions
+ * @property {boolean} fresh highlight it
+ * @property {string} name the resident's name
+ * @property {import("./dom.js").Child[]} body the card's content
+ */
+
+/**
+ * One alert card: an <li> with a body and, for staff who may act, the action buttons.
+ * Created once per item key in `cards`, repainted on every update (duty screen and phone
+ * page).
+ * @param {Map<string, Card>} cards
+ * @param {LiveAlerts} live
+ * @param {string} role
+ * @param {Item} item
+ * @param {CardOptions} opts
+ * @returns {HTMLLIElement}
+ */
+export function alertCard(cards, live, role, item, opts) {
+  let card = cards.get(item.key);
+  if (!card) {
+    const actions = canAct(role) ? alertActions(live, opts.actions) : null;
+    const body = el("div", { className: "alert-body" });
+    card = { root: el("li", {}, body, actions && actions.root), body, actions };
+    cards.set(item.key, card);
+  }
+  const classes = ["alert", `alert--${item.severity}`, `alert--${item.status}`];
+  if (item.pending) classes.push("alert--pending");
+  if (opts.fresh) classes.push("alert--fresh");
+  card.root.className = classes.join(" ");
+  card.root.dataset.alertId = item.id === null ? "" : String(item.id);
+  const state = item.pending ? ", not yet saved" : `, ${statusLabel(item.status).toLowerCase()}`;
+  card.root.setAttribute("aria-label", `${severityLabel(item.severity).toLowerCase()} alert: ` +
+    `${typeLabel(item.type)}, ${opts.name}${state}`);
+  card.body.replaceChildren(.../** @type {(Node | string)[]} */ (opts.body.filter(Boolean)));
+  if (card.actions) card.actions.update(item);
+  return card.root;
+}

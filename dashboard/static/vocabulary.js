@@ -1,0 +1,89 @@
+// @ts-check
+// The platform's words for alert types, severities, statuses, outcomes, roles and devices.
+// Never typed here: the server embeds them in every page (<script id="vocabulary"
+// type="application/json">, built by dashboard/vocabulary.py from the one definition in
+// Python, the same document as GET /api/v1/vocabulary), in the page's language.
+
+/**
+ * @typedef {object} Term
+ * @property {string} value the value in the API, e.g. "fall"
+ * @property {string} label what the pages call it (for fall: Fall detected)
+ */
+/** @typedef {Term & {family: string | null}} StateTerm a status or outcome, with family words */
+/** @typedef {StateTerm & {choosable: boolean}} OutcomeTerm */
+/**
+ * @typedef {object} Vocabulary
+ * @property {string} lang
+ * @property {Term[]} alert_types
+ * @property {Term[]} severities loudest first
+ * @property {StateTerm[]} statuses
+ * @property {OutcomeTerm[]} outcomes in the order the resolve form offers them
+ * @property {Term[]} roles
+ * @property {Term[]} device_types
+ */
+
+/** @returns {Vocabulary} */
+function embedded() {
+  const block = document.getElementById("vocabulary");
+  if (!block || !block.textContent) throw new Error("The page carries no vocabulary");
+  return JSON.parse(block.textContent);
+}
+
+export const vocabulary = embedded();
+
+/**
+ * @param {Term[]} terms
+ * @returns {Map<string, string>}
+ */
+function labels(terms) {
+  return new Map(terms.map((t) => [t.value, t.label]));
+}
+
+const TYPES = labels(vocabulary.alert_types);
+const SEVERITIES = labels(vocabulary.severities);
+const STATUSES = labels(vocabulary.statuses);
+const ROLES = labels(vocabulary.roles);
+const DEVICES = labels(vocabulary.device_types);
+const SEVERITY_RANK = new Map(vocabulary.severities.map((s, i) => [s.value, i]));
+
+/**
+ * An alert type's label; an unknown type (a newer server) in readable words.
+ * @param {string} type
+ * @returns {string}
+ */
+export function typeLabel(type) {
+  const label = TYPES.get(type);
+  if (label) return label;
+  const words = String(type).replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** @param {string} severity @returns {string} */
+export function severityLabel(severity) {
+  return SEVERITIES.get(severity) || severity;
+}
+
+/** 0 for the loudest severity; unknown ones last. @param {string} severity @returns {number} */
+export function severityRank(severity) {
+  return SEVERITY_RANK.get(severity) ?? 9;
+}
+
+/** @param {string} status @returns {string} */
+export function statusLabel(status) {
+  return STATUSES.get(status) || status;
+}
+
+/** @param {string} role @returns {string} */
+export function roleLabel(role) {
+  return ROLES.get(role) || role;
+}
+
+/** @param {string} type @returns {string} */
+export function deviceLabel(type) {
+  return DEVICES.get(type) || type;
+}
+
+/** The outcomes a care worker may choose when resolving, in order. @returns {OutcomeTerm[]} */
+export function resolveOutcomes() {
+  return vocabulary.outcomes.filter((o) => o.choosable);
+}

@@ -1,0 +1,118 @@
+"""GET /api/v1/vocabulary: the platform's words for the pages, in one language.
+
+The pages never spell out what an alert type, a severity, a status, an outcome, a role or a
+device is called: they read it from this document, built from the one definition in Python
+(alerts.vocabulary, kernel.accounts.ROLE_LABELS, DEVICE_LABELS below) and translated with
+kernel.i18n. The pages get it embedded in their HTML (`<script type="application/json"
+id="vocabulary">`, a data block the CSP allows, so no extra round trip can fail at start-up);
+this route serves the same document to anything else, e.g. a page switching language.
+
+Any logged-in role may read it, like every API route but login and health (the pages, which
+carry it embedded, need no token for it). The words are the same for every role; family
+members' wording is part of the document (`family`), so the family view needs no second
+request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.model import RESOLVE_OUTCOMES, AlertStatus, Outcome
+from alerts.vocabulary import (
+    FAMILY_OUTCOME_WORDS,
+    FAMILY_STATUS_WORDS,
+    OUTCOME_LABELS,
+    SEVERITY_LABELS,
+    STATUS_LABELS,
+    TYPE_LABELS,
+)
+from dashboard.auth import CurrentUser
+from gateway.schema import DeviceType
+from kernel.accounts import ROLE_LABELS
+from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
+
+# kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
+Language = Literal["en"]
+
+DEVICE_LABELS: dict[str, str] = {
+    DeviceType.BED_SENSOR: N_("Bed sensor"),
+    DeviceType.CALL_BUTTON: N_("Call button"),
+}
+
+
+class Term(BaseModel):
+    """One value of an enumeration and what it is called."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: str = Field(description="The value in the API and the database, e.g. `fall`.")
+    label: str = Field(description='What the pages call it, e.g. "Fall detected".')
+
+
+class StateTerm(Term):
+    """An alert status or outcome, with the words a family member reads."""
+
+    family: str | None = Field(description='In a family member\'s words, e.g. "A carer is '
+                                           'responding"; null where there are none.')
+
+
+class OutcomeTerm(StateTerm):
+    """An outcome; `choosable` when a care worker may pick it when resolving."""
+
+    choosable: bool
+
+
+class VocabularyOut(BaseModel):
+    """Every enumeration the pages show, in order (severities loudest first, outcomes in the
+    order the resolve form offers them)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lang: str
+    alert_types: list[Term]
+    severities: list[Term]
+    statuses: list[StateTerm]
+    outcomes: list[OutcomeTerm]
+    roles: list[Term]
+    device_types: list[Term]
+
+
+def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
+    """The document in `lang`."""
+
+    def terms(labels: dict[str, str]) -> list[Term]:
+        return [Term(value=str(v), label=translate(label, lang)) for v, label in labels.items()]
+
+    def family(words: str | None) -> str | None:
+        return translate(words, lang) if words else None
+
+    return VocabularyOut(
+        lang=lang,
+        alert_types=terms(TYPE_LABELS),
+        severities=terms(SEVERITY_LABELS),
+        statuses=[StateTerm(value=s, label=translate(STATUS_LABELS[s], lang),
+                            family=family(FAMILY_STATUS_WORDS.get(s)))
+                  for s in AlertStatus],
+        outcomes=[OutcomeTerm(value=o, label=translate(OUTCOME_LABELS[o], lang),
+                              family=family(FAMILY_OUTCOME_WORDS[o]),
+                              choosable=o in RESOLVE_OUTCOMES)
+                  for o in Outcome],
+        roles=terms(ROLE_LABELS),
+        device_types=terms(DEVICE_LABELS),
+    )
+
+
+router = APIRouter(tags=["vocabulary"])
+
+
+@router.get("/vocabulary", response_model=VocabularyOut)
+async def get_vocabulary(
+        _user: CurrentUser,
+        lang: Annotated[Language, Query(description="Language (BCP 47).")] = "en",
+) -> VocabularyOut:
+    """The names of alert types, severities, statuses, outcomes, roles and device types in
+    `lang`, for any role."""
+    return vocabulary(lang)
