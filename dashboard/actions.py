@@ -24,12 +24,15 @@ from alerts.model import RESOLVE_OUTCOMES, AlertStatus, Outcome
 from alerts.notify.channels.validate import check_timezone
 from alerts.notify.vapid import public_key_b64url_async
 from dashboard import api
+from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import MAX_NOTE, AlertDetailOut, NoteText, UserOut
 from dashboard.params import IdPath
 from dashboard.scope import SITE_ROLES, Scope, ScopeDep, Where, not_found
+from kernel import audit as audit_log
 from kernel.accounts import Role
+from kernel.audit import Action, Target
 
 logger = logging.getLogger(__name__)
 
@@ -146,15 +149,30 @@ def acting_scope(scope: ScopeDep) -> Scope:
 ActingScope = Annotated[Scope, Depends(acting_scope)]
 
 
-async def require_alert(conn: AsyncConn, scope: Scope, alert_id: int) -> None:
-    """404 unless the alert exists and is in the caller's scope."""
+async def require_alert(conn: AsyncConn, scope: Scope, alert_id: int) -> tuple[str, int]:
+    """404 unless the alert exists and is in the caller's scope; its status and resident
+    (the "before" of the audit record)."""
     where = Where()
     where.add("a.id = %(alert_id)s", alert_id=alert_id)
     scope.restrict_alerts(where)
-    cur = await conn.execute(sql.SQL("SELECT 1 FROM alerts a {}").format(where.clause()),
-                             where.params)
-    if await cur.fetchone() is None:
+    cur = await conn.execute(sql.SQL("SELECT a.status, a.resident_id FROM alerts a {}").format(
+        where.clause()), where.params)
+    row = await cur.fetchone()
+    if row is None:
         raise not_found("Alert")
+    return str(row[0]), int(row[1])
+
+
+def _note_change(audit_note: AuditNote, alert_id: int, before: tuple[str, int],
+                 result: ActionResult, **after: object) -> None:
+    """The audit record of an ack/resolve: status before and after; a lost race is an
+    error (409)."""
+    audit_note.target = Target("alert", alert_id, before[1])
+    audit_note.detail.update(before={"status": before[0]},
+                             after={"status": result.status.value, **after})
+    if not result.ok:
+        audit_note.outcome = audit_log.Outcome.ERROR
+        audit_note.detail["status"] = status.HTTP_409_CONFLICT
 
 
 # --- conflict messages ------------------------------------------------------------------
@@ -224,28 +242,34 @@ _ACTION_RESPONSES: dict[int | str, dict[str, object]] = {
 @router.post("/alerts/{alert_id}/ack", response_model=AlertDetailOut, tags=["alerts"],
              responses=_ACTION_RESPONSES)
 async def acknowledge_alert(alert_id: IdPath, scope: ActingScope, conn: ConnDep,
+                            note: Annotated[AuditNote, audited(Action.ALERT_ACK, "alert",
+                                                               id_param="alert_id")],
                             body: AckIn | None = None) -> AlertDetailOut | JSONResponse:
     """Claim an open alert: exactly one of concurrent callers gets 200, the others 409."""
-    await require_alert(conn, scope, alert_id)
+    before = await require_alert(conn, scope, alert_id)
     try:
         result = await lifecycle.acknowledge(conn, alert_id, scope.user.id, datetime.now(UTC),
                                              body.note if body else None)
     except AlertNotFound:
         raise not_found("Alert") from None
+    _note_change(note, alert_id, before, result, note=body.note if body else None)
     return await _answer(conn, scope, result, "acknowledge")
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertDetailOut, tags=["alerts"],
              responses=_ACTION_RESPONSES)
-async def resolve_alert(alert_id: IdPath, body: ResolveIn, scope: ActingScope, conn: ConnDep
+async def resolve_alert(alert_id: IdPath, body: ResolveIn, scope: ActingScope, conn: ConnDep,
+                        note: Annotated[AuditNote, audited(Action.ALERT_RESOLVE, "alert",
+                                                           id_param="alert_id")]
                         ) -> AlertDetailOut | JSONResponse:
     """Close an open or acknowledged alert with an outcome (409 when already finished)."""
-    await require_alert(conn, scope, alert_id)
+    before = await require_alert(conn, scope, alert_id)
     try:
         result = await lifecycle.resolve(conn, alert_id, scope.user.id, body.outcome,
                                          body.note, datetime.now(UTC))
     except AlertNotFound:
         raise not_found("Alert") from None
+    _note_change(note, alert_id, before, result, outcome=body.outcome, note=body.note)
     return await _answer(conn, scope, result, "resolve")
 
 
@@ -259,8 +283,10 @@ async def get_duty(user: CurrentUser, conn: ConnDep) -> DutyOut:
 
 @router.put("/me/duty", response_model=DutyOut, tags=["auth"],
             responses={403: {"description": "Only care workers and duty officers"}})
-async def set_duty(body: DutyIn, user: CurrentUser, conn: ConnDep) -> DutyOut:
+async def set_duty(body: DutyIn, user: CurrentUser, conn: ConnDep,
+                   note: Annotated[AuditNote, audited(Action.DUTY_CHANGE, "user")]) -> DutyOut:
     """Go on or off duty (care workers and duty officers only)."""
+    note.target = Target("user", user.id)
     if user.role not in SITE_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             "Only care workers and duty officers go on or off duty")
@@ -269,6 +295,7 @@ async def set_duty(body: DutyIn, user: CurrentUser, conn: ConnDep) -> DutyOut:
     row = await cur.fetchone()
     if row is None:  # deleted since the token check
         raise not_found("User")
+    note.detail.update(after={"on_duty": bool(row[0])})
     logger.info("user %s is now %s", user.username, "on duty" if row[0] else "off duty")
     return DutyOut(on_duty=bool(row[0]))
 

@@ -18,6 +18,7 @@ from psycopg.rows import class_row
 
 from alerts.model import AlertStatus, Severity
 from dashboard.alert_rows import ALERT_COLUMNS, ALERT_FROM
+from dashboard.audit import AuditNote, audited
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import (
     ALERT_TYPE_PATTERN,
@@ -33,6 +34,7 @@ from dashboard.models import (
 from dashboard.params import MAX_ID, IdPath, SiteQuery
 from dashboard.scope import Scope, ScopeDep, Where, not_found
 from kernel.accounts import Role
+from kernel.audit import Action, Target
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +124,7 @@ async def list_alerts(
     response: Response,
     scope: ScopeDep,
     conn: ConnDep,
+    note: Annotated[AuditNote, audited(Action.ALERT_LIST, "alert")],
     status: Annotated[list[AlertStatus] | None,
                       Query(description="Repeat to match several statuses.")] = None,
     site: SiteQuery = None,
@@ -140,6 +143,7 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 100,
 ) -> AlertList:
     """Alerts in the caller's scope, newest first, a page at a time (family: family view)."""
+    note.target = Target("alert", None, resident)
     scope.check_site(site)
     if since is not None and until is not None and since >= until:
         raise invalid_query("until", "must be later than 'since'")
@@ -152,6 +156,7 @@ async def list_alerts(
     async with conn.cursor(row_factory=class_row(AlertOut)) as cur:
         await cur.execute(query, {**where.params, "limit": limit})
         alerts = await cur.fetchall()
+    note.detail.update(site=site, alerts=[a.id for a in alerts[:limit]])
     if len(alerts) > limit:
         alerts = alerts[:limit]
         response.headers["Link"] = _next_link(
@@ -209,9 +214,12 @@ async def alert_detail(conn: AsyncConn, scope: Scope, alert_id: int) -> AlertDet
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail, tags=["alerts"])
-async def get_alert(alert_id: IdPath, scope: ScopeDep, conn: ConnDep) -> AlertDetail:
+async def get_alert(alert_id: IdPath, scope: ScopeDep, conn: ConnDep,
+                    note: Annotated[AuditNote, audited(Action.ALERT_READ, "alert",
+                                                       id_param="alert_id")]) -> AlertDetail:
     """One alert with its history (family members: the family view, no staff internals)."""
     detail = await alert_detail(conn, scope, alert_id)
+    note.target = Target("alert", alert_id, detail.resident_id)
     if scope.user.role is not Role.FAMILY:
         return detail
     return FamilyAlertDetailOut(**family_alert(detail).model_dump(),

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard.deps import AsyncConn, ConnDep, DashboardState, StateDep
 from dashboard.models import LoginForm, TokenOut, UserOut
+from kernel import audit
 from kernel.accounts import Role, hash_password, is_valid_username, username_key, verify_password
 
 logger = logging.getLogger(__name__)
@@ -217,6 +218,15 @@ def _too_many(retry_after: int) -> HTTPException:
         headers={"Retry-After": str(retry_after)})
 
 
+async def _audit_login(conn: AsyncConn, username: str, user_id: int | None, address: str,
+                       outcome: audit.Outcome, reason: str | None = None) -> None:
+    """The login's audit record (success and every failure), written before answering."""
+    actor = audit.Actor(_clean(username, 200) or "?", user_id, address)
+    await audit.append_async(conn, audit.Event(
+        datetime.now(UTC), actor, audit.Action.LOGIN, outcome,
+        audit.Target("user", user_id), {"reason": reason} if reason else {}))
+
+
 @router.post("/auth/token", response_model=TokenOut,
              responses={429: {"description": "Too many failed logins from this client"}})
 async def login(form: Annotated[LoginForm, Depends()], request: Request,
@@ -228,6 +238,7 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
     wait = throttle.begin(address, key)
     if wait is not None:
         logger.warning("login for %r from %s throttled for %d s", form.username, address, wait)
+        await _audit_login(conn, form.username, None, address, audit.Outcome.DENIED, "throttled")
         raise _too_many(wait)
     row = None
     if is_valid_username(form.username):  # others can match no account (and must not: "İ")
@@ -241,18 +252,25 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
     if row is None or not password_ok:
         logger.warning("failed login for %r from %s", form.username, address)
         throttle.failed(address)
+        await _audit_login(conn, form.username, int(row[0]) if row is not None else None,
+                           address, audit.Outcome.DENIED, "bad username or password")
         raise AuthError(BAD_LOGIN)
     throttle.succeeded(address, key)
     user_id, active = int(row[0]), bool(row[2])
     if not active:
         logger.warning("login refused for deactivated account %r", form.username)
+        await _audit_login(conn, form.username, user_id, address, audit.Outcome.DENIED,
+                           "account deactivated")
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             "This account has been deactivated; ask an administrator")
     loaded = await _load_user(conn, user_id)
     if loaded is None:
+        await _audit_login(conn, form.username, user_id, address, audit.Outcome.DENIED,
+                           "no valid role")
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             "This account has no valid role; ask an administrator")
     user = loaded[0]
+    await _audit_login(conn, user.username, user.id, address, audit.Outcome.OK)
     session_id, issued = await open_session(conn, user.id, state.token_ttl, address,
                                             request.headers.get("user-agent"))
     logger.info("user %s (%s) logged in", user.username, user.role.value)
@@ -266,12 +284,20 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT,
              responses={401: {"description": "Missing, invalid or already ended session"}})
-async def logout(session: CurrentSession, conn: ConnDep) -> Response:
+async def logout(session: CurrentSession, conn: ConnDep, request: Request) -> Response:
     """End this session server-side: the token stops working at once and its live streams
     close (the page then shows the login form)."""
     await revoke_session(conn, session.claims.session_id, LOGGED_OUT)
+    await _audit_login_out(conn, session.user, request)
     logger.info("user %s logged out", session.user.username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _audit_login_out(conn: AsyncConn, user: UserOut, request: Request) -> None:
+    address = request.client.host if request.client is not None else None
+    await audit.append_async(conn, audit.Event(
+        datetime.now(UTC), audit.Actor(user.username, user.id, address), audit.Action.LOGOUT,
+        audit.Outcome.OK, audit.Target("user", user.id)))
 
 
 @router.get("/me", response_model=UserOut)

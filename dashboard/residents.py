@@ -4,15 +4,18 @@ open-alert counts."""
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 from fastapi import APIRouter
 from psycopg import sql
 
+from dashboard.audit import AuditNote, audited
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import DeviceOut, ResidentOut
 from dashboard.params import IdPath, SiteQuery
 from dashboard.scope import ScopeDep, Where, not_found
 from gateway.schema import DeviceType
+from kernel.audit import Action
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +55,9 @@ async def _residents(conn: AsyncConn, where: Where) -> list[ResidentOut]:
 
 
 @router.get("/residents", response_model=list[ResidentOut], tags=["residents"])
-async def list_residents(scope: ScopeDep, conn: ConnDep, site: SiteQuery = None
-                         ) -> list[ResidentOut]:
+async def list_residents(scope: ScopeDep, conn: ConnDep,
+                         note: Annotated[AuditNote, audited(Action.RESIDENT_LIST, "resident")],
+                         site: SiteQuery = None) -> list[ResidentOut]:
     """Active residents in the caller's scope, with devices and open-alert counts."""
     scope.check_site(site)
     where = Where()
@@ -61,10 +65,13 @@ async def list_residents(scope: ScopeDep, conn: ConnDep, site: SiteQuery = None
     scope.restrict_residents(where)
     if site is not None:
         where.add("r.site_id = %(site)s", site=site)
-    return await _residents(conn, where)
+    found = await _residents(conn, where)
+    note.detail.update(site=site, residents=[r.id for r in found])
+    return found
 
 
-@router.get("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"])
+@router.get("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"],
+            dependencies=[audited(Action.RESIDENT_READ, "resident", resident="resident_id")])
 async def get_resident(resident_id: IdPath, scope: ScopeDep, conn: ConnDep) -> ResidentOut:
     """One resident in scope (404 when missing or outside the caller's scope)."""
     where = Where()

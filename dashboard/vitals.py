@@ -12,11 +12,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
+from dashboard.audit import AuditNote, audited
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import BoundedTime, VitalsOut, VitalsSource
 from dashboard.params import IdPath
 from dashboard.scope import ScopeDep
 from ingest.rollups import ROLLUP_JOB
+from kernel.audit import Action
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +185,7 @@ async def get_vitals(
     resident_id: IdPath,
     scope: ScopeDep,
     conn: ConnDep,
+    note: Annotated[AuditNote, audited(Action.VITALS_READ, "resident", resident="resident_id")],
     start: Annotated[BoundedTime | None, Query(
         alias="from", description="ISO-8601 start (inclusive); default: 24 h before 'to'. "
                                   "Without an offset, UTC is assumed.")] = None,
@@ -196,6 +199,7 @@ async def get_vitals(
     bucket_s = parse_bucket(bucket)
     start, end = vitals_range(start, end, datetime.now(UTC))
     check_points(start, end, bucket_s)
+    note.detail.update({"from": start, "to": end, "bucket_s": bucket_s})
     await scope.require_resident(conn, resident_id)
     source = choose_source(start, end, bucket_s)
     points = await _vitals_json(conn, resident_id, start, end, bucket_s, source)

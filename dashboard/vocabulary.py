@@ -32,6 +32,8 @@ from alerts.vocabulary import (
 from dashboard.auth import CurrentUser
 from gateway.schema import DeviceType
 from kernel.accounts import ROLE_LABELS
+from kernel.audit import ACTION_LABELS as AUDIT_ACTION_LABELS
+from kernel.audit import OUTCOME_LABELS as AUDIT_OUTCOME_LABELS
 from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
@@ -78,6 +80,8 @@ class VocabularyOut(BaseModel):
     outcomes: list[OutcomeTerm]
     roles: list[Term]
     device_types: list[Term]
+    audit_actions: list[Term]
+    audit_outcomes: list[Term]
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -102,6 +106,8 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
                   for o in Outcome],
         roles=terms(ROLE_LABELS),
         device_types=terms(DEVICE_LABELS),
+        audit_actions=terms(AUDIT_ACTION_LABELS),
+        audit_outcomes=terms(AUDIT_OUTCOME_LABELS),
     )
 
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
+import psycopg
 from fastapi import APIRouter, Depends, Request, status
+from psycopg_pool import PoolTimeout
 
 from dashboard import auth
-from dashboard.deps import StateDep
+from dashboard.audit import record
+from dashboard.deps import CONNECTION_TIMEOUT_S, DashboardState, StateDep
 from dashboard.live.feed import AlertStream
 from dashboard.live.response import EventStreamResponse
+from dashboard.models import UserOut
+from kernel.audit import Action, Actor, Target
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +31,22 @@ def get_alert_stream(request: Request) -> AlertStream:
     stream = request.app.state.alert_stream
     assert isinstance(stream, AlertStream)
     return stream
+
+
+async def _audit_start(state: DashboardState, user: UserOut, address: str) -> None:
+    """Record the opening of a live feed. The feed is the duty screen's lifeline and keeps
+    running on a cached scope while the database is down (feed.py), so this record is the
+    one that may be missing: its absence is logged as a warning instead of refusing the
+    feed (docs/dashboard.md, "Audit trail")."""
+    try:
+        if state.pool is None:
+            raise psycopg.OperationalError("no pool")
+        async with state.pool.connection(timeout=CONNECTION_TIMEOUT_S) as conn:
+            await record(conn, Actor(user.username, user.id, address), Action.ALERT_STREAM,
+                         Target("alert"))
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        logger.warning("audit: live feed opened by %s without a record (database "
+                       "unavailable: %s)", user.username, exc)
 
 
 TokenDep = Annotated[str | None, Depends(auth.oauth2_scheme)]
@@ -44,5 +65,6 @@ async def alert_stream(token: TokenDep, state: StateDep, stream: AlertStreamDep,
     """Live alert changes in your scope as Server-Sent Events (protocol: docs/alerts.md)."""
     address = request.client.host if request.client is not None else "unknown"
     sub = await stream.subscribe(token, state, address)
+    await _audit_start(state, sub.user, address)
     logger.info("alert stream opened for %s (%d open)", sub.user.username, len(stream.hub) + 1)
     return EventStreamResponse(stream, sub)
