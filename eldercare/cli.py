@@ -22,6 +22,7 @@ import psycopg
 
 from alerts.overrides import OverrideError
 from eldercare import systemd
+from eldercare.admin import audit as admin_audit
 from eldercare.migrate import migrate
 from eldercare.runtime import (
     Runtime,
@@ -37,7 +38,7 @@ from gateway.broker_admin import BrokerAdmin, BrokerAdminError
 from gateway.presence import Presence, part_name
 from gateway.provisioning import add_device
 from gateway.schema import DeviceType
-from kernel import accounts, db
+from kernel import accounts, audit, db
 from kernel.sites import add_resident, add_site
 
 logger = logging.getLogger("eldercare")
@@ -262,7 +263,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     settings = _settings(args)
     rt = resolve(settings)
     scheduler = start_scheduler(
-        rt.database_url, JobSettings(retention=timedelta(days=settings.raw_retention_days)))
+        rt.database_url, JobSettings(
+            retention=timedelta(days=settings.raw_retention_days),
+            audit_retention=timedelta(days=settings.audit_retention_days)))
     escalation = EscalationRunner(rt.database_url)
     dispatcher = Dispatcher(rt.database_url, settings.notify, rt.mqtt)
     escalation.start()
@@ -440,6 +443,11 @@ def _admin_runtime(args: argparse.Namespace, broker: bool = False) -> Runtime:
     return rt
 
 
+def admin_runtime(args: argparse.Namespace, broker: bool = False) -> Runtime:
+    """`_admin_runtime` for the command modules of eldercare.admin."""
+    return _admin_runtime(args, broker)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending database migrations."""
     rt = _admin_runtime(args)
@@ -453,6 +461,9 @@ def cmd_site_add(args: argparse.Namespace) -> int:
     rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
         add_site(conn, args.id, args.name, args.timezone)
+        audit.record_cli(conn, audit.Action.SITE_CREATE, audit.Target("site", args.id),
+                         {"name": args.name, "timezone": args.timezone})
+        conn.commit()
     print(json.dumps({"site": args.id}))
     return 0
 
@@ -492,6 +503,9 @@ def cmd_resident_add(args: argparse.Namespace) -> int:
     rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
         rid = add_resident(conn, args.site, args.name, args.address, args.birth_year)
+        audit.record_cli(conn, audit.Action.RESIDENT_CREATE, audit.Target("resident", rid, rid),
+                         {"site": args.site})
+        conn.commit()
     print(json.dumps({"resident_id": rid, "site": args.site}))
     return 0
 
@@ -512,6 +526,10 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     with db.connect(rt.database_url) as conn:
         uid = accounts.add_user(conn, args.username, password, args.role, args.site,
                                 args.full_name or "", args.on_duty, args.resident)
+        audit.record_cli(conn, audit.Action.USER_CREATE, audit.Target("user", uid), {
+            "username": args.username, "role": args.role, "site": args.site,
+            "residents": args.resident or []})
+        conn.commit()
     out: dict[str, Any] = {"user_id": uid, "username": args.username, "role": args.role}
     if generated:
         out["password"] = password
@@ -533,6 +551,10 @@ def _set_user_active(args: argparse.Namespace, active: bool) -> int:
     rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
         uid = accounts.set_user_active(conn, args.username, active)
+        audit.record_cli(conn, audit.Action.USER_ACTIVATE if active
+                         else audit.Action.USER_DEACTIVATE, audit.Target("user", uid),
+                         {"username": args.username})
+        conn.commit()
     print(json.dumps({"user_id": uid, "username": args.username, "active": active}))
     return 0
 
@@ -542,7 +564,8 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     rt = _admin_runtime(args, broker=True)
     with db.connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
         creds = add_device(conn, admin, rt.mqtt, args.resident,
-                                    DeviceType(args.type), args.device_id)
+                                    DeviceType(args.type), args.device_id,
+                                    actor=audit.cli_actor())
     print(json.dumps(creds.as_dict(), indent=2))
     return 0
 
@@ -693,6 +716,8 @@ def build_parser() -> argparse.ArgumentParser:
             ("activate", cmd_user_activate, "let a deactivated account log in again")):
         sp = add(name, func, text, user)
         sp.add_argument("--username", required=True)
+
+    admin_audit.register(sub, add)
 
     dev = sub.add_parser("device", help="devices").add_subparsers(dest="dev_cmd", required=True)
     sp = add("add", cmd_device_add, "register a device and print its credentials", dev)

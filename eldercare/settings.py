@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     demo_homes: int = Field(default=24, ge=1)
     raw_retention_days: int = Field(default=90, ge=1,
                                     description="Days of raw telemetry kept; rollups are kept.")
+    audit_retention_days: int = Field(
+        default=180, ge=1,
+        description="Days of audit trail kept (PIPL / graded protection: at least 180).")
     alerts: AlertSettings = Field(default_factory=AlertSettings,
                                   description="Alert thresholds and escalation ([alerts] in TOML).")
     notify: NotifySettings = Field(default_factory=NotifySettings,

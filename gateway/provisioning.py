@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
 from gateway.broker_admin import BrokerAdmin
 from gateway.schema import DeviceType, device_topic_prefix, is_valid_device_id
+from kernel import audit
 from kernel.accounts import RegistryError, hash_device_secret
 from kernel.endpoint import MqttEndpoint
 
@@ -44,9 +46,10 @@ def new_device_id(device_type: DeviceType) -> str:
 
 
 def add_device(conn: psycopg.Connection[Any], admin: BrokerAdmin, broker: MqttEndpoint,
-               resident_id: int, device_type: DeviceType, device_id: str | None = None
-               ) -> DeviceCredentials:
-    """Register a device for a resident and create its broker account, live."""
+               resident_id: int, device_type: DeviceType, device_id: str | None = None,
+               *, actor: audit.Actor | None = None) -> DeviceCredentials:
+    """Register a device for a resident and create its broker account, live; with `actor`,
+    its audit record is written in the same transaction (stored only if the device is)."""
     row = conn.execute("SELECT site_id FROM residents WHERE id = %s AND active",
                        (resident_id,)).fetchone()
     if row is None:
@@ -65,6 +68,11 @@ def add_device(conn: psycopg.Connection[Any], admin: BrokerAdmin, broker: MqttEn
             )
         except psycopg.errors.UniqueViolation:
             raise RegistryError(f"device {device_id!r} is already registered") from None
+        if actor is not None:
+            audit.append(conn, audit.Event(
+                datetime.now(UTC), actor, audit.Action.DEVICE_PROVISION, audit.Outcome.OK,
+                audit.Target("device", device_id, resident_id),
+                {"type": device_type.value, "site": site}))
         # Create the broker account inside the transaction: if it fails, nothing is stored.
         admin.add_device(device_id, site, password)
     return DeviceCredentials(device_id, device_type.value, site, resident_id, device_id,

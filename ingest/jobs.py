@@ -20,7 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from ingest import rollups
 from ingest.rollups import DayRules
-from kernel import db
+from kernel import audit, db
 from kernel.db import Conn
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class JobSettings:
     """Tunables of the storage jobs (defaults are the production values)."""
 
     retention: timedelta = timedelta(days=90)
+    audit_retention: timedelta = timedelta(days=audit.DEFAULT_RETENTION_DAYS)
     retention_tables: tuple[str, ...] = ("bed_telemetry", "device_status", "device_events")
     lateness: timedelta = timedelta(minutes=2)
     relook: timedelta = timedelta(minutes=10)
@@ -136,7 +137,8 @@ def run_reconcile(conn: Conn, now: datetime, cfg: JobSettings, force: bool = Fal
 
 def run_retention(conn: Conn, now: datetime, cfg: JobSettings, force: bool = False
                   ) -> dict[str, list[str]]:
-    """Drop raw chunks older than `retention` (never rollups, never raw not yet rolled up)."""
+    """Drop raw chunks older than `retention` (never rollups, never raw not yet rolled up),
+    and prune the audit trail past `audit_retention`."""
     if not force and not _due(conn, RETENTION_JOB, now, cfg.retention_every):
         return {}
     cutoff = now - cfg.retention
@@ -150,9 +152,20 @@ def run_retention(conn: Conn, now: datetime, cfg: JobSettings, force: bool = Fal
                 continue
             older_than = min(cutoff, rolled - cfg.reconcile_lookback)
         dropped[table] = _drop(conn, table, older_than, cfg.lock_timeout_ms)
+    prune_audit(conn, now, cfg)
     with conn.transaction():
         rollups.write_watermark(conn, RETENTION_JOB, now, now)
     return dropped
+
+
+def prune_audit(conn: Conn, now: datetime, cfg: JobSettings) -> int:
+    """Delete audit records older than `audit_retention` (the only path allowed to: the
+    hash of the last one deleted becomes the anchor the remaining chain verifies from)."""
+    pruned = audit.prune(conn, now - cfg.audit_retention)
+    if pruned:
+        logger.info("retention: pruned %d audit records older than %s", pruned,
+                    (now - cfg.audit_retention).isoformat())
+    return pruned
 
 
 def _drop(conn: Conn, table: str, older_than: datetime, lock_timeout_ms: int) -> list[str]:

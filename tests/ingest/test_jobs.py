@@ -143,3 +143,18 @@ def test_scheduler_runs_the_jobs_and_stops_cleanly(conn, clean_db):
     with db.connect(clean_db, autocommit=True) as c:
         assert rollups.read_watermark(c, "vitals_1m") == NOW - timedelta(minutes=2)
     assert count(clean_db, "SELECT count(*) FROM vitals_1m") == 28
+
+
+def test_retention_prunes_the_audit_trail_and_leaves_it_verifiable(conn, clean_db):
+    from kernel import audit
+
+    with db.connect(clean_db, autocommit=True) as c:
+        for days in (200, 190, 170, 1):
+            audit.append(c, audit.Event(NOW - timedelta(days=days), audit.Actor("ana", 1),
+                                        audit.Action.VITALS_READ))
+    run_retention(conn, NOW, JobSettings(audit_retention=timedelta(days=180)))
+    with db.connect(clean_db, autocommit=True) as c:
+        kept = [r[0] for r in c.execute("SELECT at FROM audit_log ORDER BY id")]
+        verdict = audit.verify(c)
+    assert kept == [NOW - timedelta(days=170), NOW - timedelta(days=1)]
+    assert verdict.intact and verdict.checked == 2
