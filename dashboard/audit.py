@@ -274,10 +274,10 @@ def _csv_cell(value: object) -> str:
 @router.get("/audit/export", response_class=Response, responses={200: {
     "content": {"text/csv": {}}, "description": f"CSV, newest first, at most {EXPORT_LIMIT} "
                                                 "rows."}})
-async def export_audit(_admin: AdminUser, conn: ConnDep, filters: FiltersDep,
-                       note: Annotated[AuditNote, audited(Action.AUDIT_EXPORT, "audit")]
-                       ) -> Response:
-    """The matching records as CSV (the export is itself recorded, with its filters)."""
+async def export_audit(note: Annotated[AuditNote, audited(Action.AUDIT_EXPORT, "audit")],
+                       _admin: AdminUser, conn: ConnDep, filters: FiltersDep) -> Response:
+    """The matching records as CSV (the export is itself recorded, with its filters; `note`
+    comes first so that a refused export is recorded too)."""
     rows = await _search(conn, filters, None, EXPORT_LIMIT)
     out = io.StringIO()
     writer = csv.writer(out)
