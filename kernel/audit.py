@@ -79,17 +79,17 @@ class Action(StrEnum):
 
 
 ACTION_LABELS: dict[str, str] = {
-    Action.LOGIN: N_("Log in"),
-    Action.LOGOUT: N_("Log out"),
+    Action.LOGIN: N_("Logged in"),
+    Action.LOGOUT: N_("Logged out"),
     Action.RESIDENT_LIST: N_("List residents"),
     Action.RESIDENT_READ: N_("Read resident record"),
     Action.RESIDENT_CREATE: N_("Create resident"),
     Action.RESIDENT_UPDATE: N_("Change resident record"),
     Action.VITALS_READ: N_("Read vital signs"),
     Action.ALERT_LIST: N_("List alerts"),
-    Action.ALERT_READ: N_("Read alert"),
-    Action.ALERT_ACK: N_("Acknowledge alert"),
-    Action.ALERT_RESOLVE: N_("Resolve alert"),
+    Action.ALERT_READ: N_("Read an alert"),
+    Action.ALERT_ACK: N_("Acknowledge an alert"),
+    Action.ALERT_RESOLVE: N_("Resolve an alert"),
     Action.ALERT_STREAM: N_("Open live alert feed"),
     Action.VISIT_READ: N_("Read visits"),
     Action.VISIT_CHANGE: N_("Change visit"),
