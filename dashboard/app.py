@@ -115,6 +115,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     app.add_api_route("/worker", worker_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/alerts/{alert_id}", worker_page, methods=["GET"],
                       include_in_schema=False)  # notification links (alerts.notify.messages)
+    app.add_api_route("/admin/audit", audit_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
     app.add_api_route("/manifest.webmanifest", manifest, methods=["GET"],
                       include_in_schema=False)
@@ -159,6 +160,11 @@ async def index(request: Request) -> HTMLResponse:
 async def worker_page(request: Request) -> HTMLResponse:
     """The care worker's phone page (at /alerts/{id} it scrolls to that alert)."""
     return _page(request, "worker.html")
+
+
+async def audit_page(request: Request) -> HTMLResponse:
+    """The administrators' audit trail search (its API answers 403 to anyone else)."""
+    return _page(request, "audit.html")
 
 
 def _page(request: Request, template: str) -> HTMLResponse:

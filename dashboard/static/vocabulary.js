@@ -20,6 +20,8 @@
  * @property {OutcomeTerm[]} outcomes in the order the resolve form offers them
  * @property {Term[]} roles
  * @property {Term[]} device_types
+ * @property {Term[]} audit_actions what an audit record says was done
+ * @property {Term[]} audit_outcomes ok / denied / error
  */
 
 /** @returns {Vocabulary} */
@@ -44,6 +46,8 @@ const SEVERITIES = labels(vocabulary.severities);
 const STATUSES = labels(vocabulary.statuses);
 const ROLES = labels(vocabulary.roles);
 const DEVICES = labels(vocabulary.device_types);
+const AUDIT_ACTIONS = labels(vocabulary.audit_actions || []);
+const AUDIT_OUTCOMES = labels(vocabulary.audit_outcomes || []);
 const SEVERITY_RANK = new Map(vocabulary.severities.map((s, i) => [s.value, i]));
 
 /**
@@ -86,4 +90,14 @@ export function deviceLabel(type) {
 /** The outcomes a care worker may choose when resolving, in order. @returns {OutcomeTerm[]} */
 export function resolveOutcomes() {
   return vocabulary.outcomes.filter((o) => o.choosable);
+}
+
+/** @param {string} action @returns {string} */
+export function auditActionLabel(action) {
+  return AUDIT_ACTIONS.get(action) || action;
+}
+
+/** @param {string} outcome @returns {string} */
+export function auditOutcomeLabel(outcome) {
+  return AUDIT_OUTCOMES.get(outcome) || outcome;
 }

@@ -1,0 +1,98 @@
+"""The audit trail page in a real headless Chromium: an admin finds a care worker's reads."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from dashboard.app import create_app
+from tests.dashboard.conftest import PASSWORD, SECRET, World
+from tests.dashboard.stream_helpers import Served, browser_page, log_in, running_server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
+
+pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
+
+DESK: ViewportSize = {"width": 1400, "height": 900}
+
+
+@pytest.fixture
+def server(world: World, clean_db: str) -> Iterator[Served]:
+    """The dashboard on the database (the audit page needs no live feed)."""
+    with running_server(create_app(clean_db, SECRET)) as srv:
+        yield srv
+
+
+def _worker_reads(url: str, world: World) -> None:
+    """The care worker reads Alice's vital signs and alerts through the API."""
+    with httpx.Client(base_url=url) as http:
+        token = http.post("/api/v1/auth/token", data={"username": "care-north",
+                                                      "password": PASSWORD}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        for path in (f"/api/v1/residents/{world.alice}/vitals",
+                     f"/api/v1/alerts?resident={world.alice}",
+                     f"/api/v1/alerts/{world.sos_alice}"):
+            assert http.get(path, headers=headers).status_code == 200
+
+
+def test_an_admin_finds_a_workers_reads_of_a_residents_vitals_and_alerts(
+        server: Served, world: World, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    _worker_reads(server.url, world)
+    with browser_page(DESK) as browser:
+        page = browser.page
+        log_in(page, f"{server.url}/admin/audit", "admin")
+        expect(page.locator("#audit-rows tr").first).to_be_visible()
+        page.get_by_label("User", exact=True).fill("care-north")
+        page.get_by_label("Resident id").fill(str(world.alice))
+        page.get_by_role("button", name="Search").click()
+        rows = page.locator("#audit-rows tr")
+        expect(rows).to_have_count(3)
+        expect(rows.locator(".audit-action")).to_have_text(
+            ["Read an alert", "List alerts", "Read vital signs"])
+        expect(rows.locator(".audit-actor")).to_have_text(["care-north"] * 3)
+        expect(rows.locator(".audit-outcome")).to_have_text(["Done"] * 3)
+        page.screenshot(path=str(tmp_path / "audit-worker-reads.png"), full_page=True)
+
+        page.get_by_label("Action").select_option("vitals.read")
+        page.get_by_role("button", name="Search").click()
+        expect(rows).to_have_count(1)
+        expect(rows.locator("td").nth(5)).to_have_text(str(world.alice))
+        page.screenshot(path=str(tmp_path / "audit-vitals-reads.png"), full_page=True)
+
+        with page.expect_download() as download_info:
+            page.get_by_role("button", name="Export CSV").click()
+        exported = Path(download_info.value.path()).read_text()
+        assert [r["action"] for r in csv.DictReader(io.StringIO(exported))] == ["vitals.read"]
+
+        # the export and the page's own searches are in the trail too
+        page.get_by_label("User", exact=True).fill("admin")
+        page.get_by_label("Resident id").fill("")
+        page.get_by_label("Action").select_option("audit.export")
+        page.get_by_role("button", name="Search").click()
+        expect(rows).to_have_count(1)
+        expect(rows.locator(".audit-action")).to_have_text(["Export audit trail"])
+        page.screenshot(path=str(tmp_path / "audit-export-recorded.png"), full_page=True)
+        assert browser.problems == []
+
+
+def test_a_care_worker_is_refused_the_audit_page(server: Served, world: World,
+                                                 tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    with browser_page(DESK) as browser:
+        page = browser.page
+        log_in(page, f"{server.url}/admin/audit", "care-north")
+        expect(page.locator("#audit-message")).to_have_text(
+            "Only administrators can read the audit trail")
+        expect(page.locator("#audit-rows tr")).to_have_count(0)
+        page.screenshot(path=str(tmp_path / "audit-refused.png"), full_page=True)
+        assert browser.problems == []
