@@ -32,7 +32,7 @@ from gateway.provisioning import DeviceCredentials, add_device
 from gateway.records import TelemetryRecord
 from gateway.schema import DeviceType, site_filter
 from ingest.batch import Batch
-from ingest.writer import TELEMETRY_COLS, TELEMETRY_TYPES
+from ingest.store import TELEMETRY_COLS, TELEMETRY_TYPES
 from kernel.db import connect
 from kernel.sites import add_resident, add_site
 
