@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from eldercare.services import ManagedProcess
+from eldercare.embedded import ManagedProcess
 
 logger = logging.getLogger(__name__)
 

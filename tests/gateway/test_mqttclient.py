@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from eldercare.services import wait_for
+from eldercare.embedded import wait_for
 from gateway import mqttclient
 from gateway.mqttclient import NO_PROPERTIES, READ_CHUNK, READS_PER_PASS, BufferedClient
 from tests.conftest import Broker
