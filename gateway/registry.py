@@ -198,10 +198,11 @@ class Registry:
         return self._next_pass - now
 
     def _listener_lost(self, exc: Exception, _delay: float) -> None:
-        if isinstance(exc, psycopg.Error):
-            logger.warning("registry listener lost its connection: %s; retrying", exc)
-        else:
-            logger.exception("registry listener failed; retrying")
+        """A database error is retried; anything else (a bug) ends the listener thread, which
+        the pipeline's watchdog notices (`registry-listen`), as it always did."""
+        if not isinstance(exc, psycopg.Error):
+            raise exc
+        logger.warning("registry listener lost its connection: %s; retrying", exc)
 
 
 def write_cache(path: Path, rows: Sequence[Sequence[object]]) -> None:

@@ -94,8 +94,10 @@ class ListenWorker:
 
     Any exception (a lost connection, a failing cycle) closes the connection, goes to
     `on_lost` with the backoff delay, and the worker reconnects after that delay; the backoff
-    resets once `on_connect` has succeeded. After stop(), `on_close` gets the live
-    connection (None while disconnected) before it is closed, to finish its work on it.
+    resets once `on_connect` has succeeded. An `on_lost` that raises ends the thread instead
+    (for an owner whose thread is watched, so that a bug is seen rather than retried). After
+    stop(), `on_close` gets the live connection (None while disconnected) before it is
+    closed, to finish its work on it.
     """
 
     def __init__(self, database_url: str, listen_on: Sequence[str], *, name: str,

@@ -175,3 +175,22 @@ def test_on_close_gets_the_live_connection(database_url: str) -> None:
         wait_until(lambda: owner.cycles, what="first cycle")
     assert len(owner.closed) == 1 and owner.closed[0] is not None
     assert owner.closed[0].closed  # the worker closed it after on_close
+
+
+def test_an_on_lost_that_raises_ends_the_worker(database_url: str) -> None:
+    owner = Owner(fail_next_cycle=True)
+
+    def give_up(exc: Exception, _delay: float) -> None:
+        raise exc
+
+    worker = ListenWorker(database_url, topics(), name="test-listen-fatal", cycle=owner.cycle,
+                          backoff=Backoff(0.05, 0.2), on_connect=owner.on_connect,
+                          on_lost=give_up)
+    seen: list[type[BaseException]] = []
+    hook, threading.excepthook = threading.excepthook, lambda a: seen.append(a.exc_type)
+    try:
+        worker.start()
+        wait_until(lambda: not worker.is_alive(), what="the worker to end")
+    finally:
+        threading.excepthook = hook
+    assert seen == [ValueError] and len(owner.pids) == 1
