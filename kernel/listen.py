@@ -5,8 +5,9 @@ reconnects with exponential backoff whenever the connection is lost.
 Part of the shared kernel. The device registry (gateway), the escalation runner and the
 notification dispatcher (alerts) all need exactly this loop; written once, the three behave
 alike on a database restart: reconnect, LISTEN again, resynchronise (their `on_connect`),
-carry on. A notification only says "look again", so whatever was missed while disconnected
-is caught up by `on_connect`, never by replaying notifications.
+carry on. `AsyncListener` is the same loop for asyncio code (the web app's live feed), with
+the same `Backoff` policy. A notification only says "look again", so whatever was missed
+while disconnected is caught up by `on_connect`, never by replaying notifications.
 
 Vocabulary: PostgreSQL calls the name given to LISTEN/NOTIFY a "channel"; here it is a
 *notify topic* (`listen_on`), because "channel" in this project means a notification
@@ -15,16 +16,18 @@ channel (alerts/notify) or a level of an MQTT topic (gateway.schema.Channel).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
-from kernel.db import Conn, connect
+from kernel.db import AsyncConn, Conn, connect
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,12 @@ class Backoff:
         step = self._next
         self._next = min(self.high, step * 2)
         return self.jitter(step)
+
+
+def random_share(delay: float) -> float:
+    """Jitter for `Backoff`: a random 50 % to 100 % of `delay`, so that many processes
+    that lost the same database do not all come back at the same instant."""
+    return delay * (0.5 + secrets.randbelow(1000) / 2000)
 
 
 def _nothing(_conn: Conn) -> None:
@@ -191,3 +200,58 @@ class ListenWorker:
                            self.name, exc, delay)
         else:
             logger.exception("%s failed; restarting in %.1f s", self.name, delay)
+
+
+async def _nothing_async(_conn: AsyncConn) -> None:
+    pass
+
+
+class AsyncListener:
+    """The same loop for asyncio code: `await run()` until the task is cancelled.
+
+    `connect()` opens an autocommit connection (the caller chooses its timeout and
+    application name); the listener LISTENs `listen_on`, awaits `on_connect`, then hands
+    every notification to `on_notify`. After `idle_s` seconds without one it awaits
+    `on_idle(conn)` (e.g. a bounded `SELECT 1`: a quiet connection is proved alive, a dead
+    one raises). Any exception goes to `on_lost` with the backoff delay, and the listener
+    reconnects after that delay; the backoff resets once `on_connect` has succeeded.
+    Cancellation (`CancelledError`) is not an exception here: it ends `run()`.
+    """
+
+    def __init__(self, connect: Callable[[], Awaitable[AsyncConn]], listen_on: Sequence[str],
+                 *, backoff: Backoff, on_notify: Callable[[Notify], None],
+                 on_lost: Lost, idle_s: float,
+                 on_connect: Callable[[AsyncConn], Awaitable[None]] = _nothing_async,
+                 on_idle: Callable[[AsyncConn], Awaitable[None]] = _nothing_async,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._connect = connect
+        self._listen_on = tuple(listen_on)
+        self._backoff = backoff
+        self._on_notify = on_notify
+        self._on_lost = on_lost
+        self._idle_s = idle_s
+        self._on_connect = on_connect
+        self._on_idle = on_idle
+        self._sleep = sleep
+
+    async def run(self) -> None:
+        """Hold the connection; reconnect with backoff whenever it is lost."""
+        while True:
+            try:
+                await self._serve()
+            except Exception as exc:  # the listener must outlive any one failure
+                delay = self._backoff.delay()
+                self._on_lost(exc, delay)
+                await self._sleep(delay)
+
+    async def _serve(self) -> None:
+        conn = await self._connect()
+        async with conn:
+            for topic in self._listen_on:
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(topic)))
+            await self._on_connect(conn)
+            self._backoff.reset()
+            while True:
+                async for note in conn.notifies(timeout=self._idle_s):
+                    self._on_notify(note)
+                await self._on_idle(conn)

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,8 +16,8 @@ import psycopg
 import pytest
 
 from kernel import db
-from kernel.db import Conn
-from kernel.listen import Backoff, ListenWorker, Notify
+from kernel.db import AsyncConn, Conn
+from kernel.listen import AsyncListener, Backoff, ListenWorker, Notify, random_share
 from tests.helpers import wait_until
 
 # --- the backoff policy (pure) -----------------------------------------------------------
@@ -35,6 +38,11 @@ def test_backoff_with_a_fixed_delay() -> None:
 def test_jitter_shapes_each_delay_but_not_the_doubling() -> None:
     backoff = Backoff(1.0, 8.0, jitter=lambda d: d / 2)
     assert [backoff.delay() for _ in range(4)] == [0.5, 1.0, 2.0, 4.0]
+
+
+def test_random_share_keeps_half_to_all_of_the_delay() -> None:
+    shares = [random_share(4.0) for _ in range(200)]
+    assert all(2.0 <= d <= 4.0 for d in shares)
 
 
 @pytest.mark.parametrize(("low", "high"), [(0.0, 1.0), (2.0, 1.0), (-1.0, 1.0)])
@@ -194,3 +202,93 @@ def test_an_on_lost_that_raises_ends_the_worker(database_url: str) -> None:
     finally:
         threading.excepthook = hook
     assert seen == [ValueError] and len(owner.pids) == 1
+
+
+# --- the same loop for asyncio code -------------------------------------------------------
+
+
+async def until(fn: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Wait on the event loop until `fn()` is true (fail after a generous deadline)."""
+    deadline = time.monotonic() + timeout
+    while not fn():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class AsyncOwner:
+    """What an AsyncListener's owner sees."""
+
+    url: str
+    pids: list[int] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    idles: int = 0
+    lost: list[tuple[Exception, float]] = field(default_factory=list)
+
+    async def connect(self) -> AsyncConn:
+        return await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+
+    async def on_connect(self, conn: AsyncConn) -> None:
+        self.pids.append(conn.info.backend_pid)
+
+    async def on_idle(self, conn: AsyncConn) -> None:
+        self.idles += 1
+        await conn.execute("SELECT 1")  # a dead connection raises here
+
+    def on_notify(self, note: Notify) -> None:
+        self.notes.append((note.channel, note.payload))
+
+    def on_lost(self, exc: Exception, delay: float) -> None:
+        self.lost.append((exc, delay))
+
+    def listener(self, listen_on: tuple[str, ...], backoff: Backoff) -> AsyncListener:
+        return AsyncListener(self.connect, listen_on, backoff=backoff, on_notify=self.on_notify,
+                             on_lost=self.on_lost, idle_s=0.05, on_connect=self.on_connect,
+                             on_idle=self.on_idle)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def test_async_listener_survives_a_terminated_backend(database_url: str) -> None:
+    a, b = topics()
+    owner = AsyncOwner(database_url)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(owner.listener((a, b), Backoff(0.05, 0.2)).run())
+        try:
+            await until(lambda: owner.pids, "listener connected")
+            await asyncio.to_thread(notify, database_url, b, "one")
+            await until(lambda: owner.notes == [(b, "one")], "first notification")
+            await until(lambda: owner.idles, "an idle check")
+            with db.connect(database_url, autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(%s)", (owner.pids[0],))
+            await until(lambda: len(owner.pids) == 2, "reconnected")
+            await asyncio.to_thread(notify, database_url, a, "two")
+            await until(lambda: owner.notes == [(b, "one"), (a, "two")], "after reconnect")
+        finally:
+            await _cancel(task)
+        assert task.cancelled()
+
+    asyncio.run(scenario())
+    assert owner.pids[0] != owner.pids[1]
+    assert [(type(exc), delay) for exc, delay in owner.lost] == [
+        (psycopg.OperationalError, 0.05)]
+
+
+def test_async_listener_backs_off_while_the_database_is_away() -> None:
+    owner = AsyncOwner("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+    async def scenario() -> None:
+        task = asyncio.create_task(owner.listener(topics(), Backoff(0.01, 0.04)).run())
+        try:
+            await until(lambda: len(owner.lost) >= 4, "four failed connects")
+        finally:
+            await _cancel(task)
+
+    asyncio.run(scenario())
+    assert [delay for _, delay in owner.lost[:4]] == [0.01, 0.02, 0.04, 0.04]
