@@ -24,9 +24,9 @@ from typing import Any
 from benchmarks.ledger import DeviceLedger, account
 from benchmarks.loadgen import LoadGenerator, LoadResult, discard_session
 from benchmarks.stats import lag_timeline, percentiles
+from eldercare.embedded import die_with_parent, wait_for
 from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
-from eldercare.services import die_with_parent, wait_for
 from gateway.broker_admin import BrokerAdmin
 from gateway.provisioning import DeviceCredentials, add_device
 from gateway.records import TelemetryRecord
