@@ -286,6 +286,7 @@ def test_a_long_absence_is_judged_against_the_learned_day(feed: Feed) -> None:
         ("long_absence", local(21, 0, day=2))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_simulated_early_risers_have_no_alert_over_five_days(seed: int) -> None:
     """simulators.resident routines (night exits, false absences, day-to-day jitter: rises
@@ -311,6 +312,7 @@ def test_a_late_rise_starts_the_day(det: ResidentDetector, feed: Feed) -> None:
     assert triggers(out) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
 def test_simulated_random_residents_have_no_alert_over_three_days(seed: int) -> None:
     """The population's routines (simulators.resident random profiles: naps, night exits,

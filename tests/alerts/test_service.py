@@ -21,9 +21,11 @@ from eldercare.pipeline import Pipeline
 from eldercare.services import start_postgres
 from gateway.schema import Channel, EventType
 from kernel.db import connect
-from tests.conftest import Broker
-from tests.devices import RawDevice
-from tests.helpers import Home, count, seed_home, wait_until
+from tests.support.database import count
+from tests.support.devices import RawDevice
+from tests.support.homes import Home, seed_home
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 class BusListener:

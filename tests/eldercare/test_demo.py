@@ -17,8 +17,8 @@ import httpx
 from eldercare.services import free_port
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel
-from tests.devices import RawDevice
-from tests.helpers import wait_until
+from tests.support.devices import RawDevice
+from tests.support.wait import wait_until
 
 
 def _descendants(pid: int) -> set[int]:

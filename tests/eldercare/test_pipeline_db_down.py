@@ -14,9 +14,11 @@ from eldercare.services import start_postgres
 from gateway.registry import Registry
 from gateway.schema import Channel, EventType
 from tests.alerts.test_service import BusListener, _alerts, _event
-from tests.conftest import Broker
-from tests.devices import RawDevice
-from tests.helpers import count, seed_home, wait_until
+from tests.support.database import count
+from tests.support.devices import RawDevice
+from tests.support.homes import seed_home
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 def test_pipeline_starts_with_the_database_down_and_alarms_flow(

@@ -16,10 +16,10 @@ from eldercare.pipeline import session_client_ids
 from eldercare.services import ManagedProcess
 from eldercare.supervisor import Backoff, RestartPolicy, Supervisor, exit_cause
 from gateway.presence import part_topic
-from tests.conftest import Broker
-from tests.dashboard.stream_helpers import bus_publisher
 from tests.eldercare.test_demo import _flags, _flags_only_env, _kill_and_wait, _Platform
-from tests.helpers import wait_until
+from tests.support.live import bus_publisher
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 class _Ticks:

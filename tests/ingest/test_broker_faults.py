@@ -25,8 +25,9 @@ from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, topic_for
 from kernel import db
 from kernel.endpoint import MqttEndpoint
-from tests.conftest import OwnBroker
-from tests.helpers import seed_home, wait_until
+from tests.support.homes import seed_home
+from tests.support.services import OwnBroker
+from tests.support.wait import wait_until
 
 T0_MS = int(time.time() * 1000) - 3_600_000
 Pair = tuple[str, int]

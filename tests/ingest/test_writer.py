@@ -12,7 +12,8 @@ from gateway.schema import EventType
 from ingest.batch import Batch
 from ingest.writer import IngestWriter, outage_warnings_due, write_batch
 from kernel import db
-from tests.helpers import count, wait_until
+from tests.support.database import count
+from tests.support.wait import wait_until
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 

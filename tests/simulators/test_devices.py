@@ -27,8 +27,8 @@ from gateway.schema import (
 from simulators.clock import ManualClock
 from simulators.devices import AlarmOutbox, BedSensorSim, CallButtonSim, chunk_samples
 from simulators.resident import ResidentModel
-from tests.helpers import wait_until
 from tests.simulators.tap import Tap
+from tests.support.wait import wait_until
 
 # 02:00 UTC: the resident models are in bed, mostly asleep.
 NIGHT = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""A minimal raw MQTT device for tests (real broker, the device's own credentials)."""
+"""A minimal raw MQTT device for tests (real broker, the device's own credentials), and
+forgetting a device's traces on the session broker."""
 
 from __future__ import annotations
 
@@ -49,3 +50,25 @@ class RawDevice:
         """Disconnect."""
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def forget_device(creds: DeviceCredentials, port: int) -> None:
+    """Remove a device's retained status and persistent session from the session broker.
+
+    Otherwise a pipeline started by a later test (on an emptied database) receives the
+    retained status of a device it does not know and dead-letters it.
+    """
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=creds.device_id,
+                         clean_session=True)
+    client.username_pw_set(creds.username, creds.password)
+    try:
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        info = client.publish(topic_for(creds.site, creds.device_id, Channel.STATUS), b"",
+                              qos=1, retain=True)
+        info.wait_for_publish(5)
+    except (OSError, RuntimeError, ValueError):
+        pass
+    finally:
+        client.disconnect()
+        client.loop_stop()
