@@ -55,8 +55,9 @@ TIER_FIXTURES: dict[str, frozenset[str]] = {
     "slow": frozenset({"demo_dir"}),
 }
 
-# Tables that must survive a test's truncation: yoyo's bookkeeping of applied migrations.
-_KEPT_TABLES = frozenset({"_yoyo_log", "_yoyo_migration", "_yoyo_version", "yoyo_lock"})
+# Tables that must survive a test's truncation: yoyo's bookkeeping of applied migrations
+# (_yoyo_migrations, _yoyo_log, _yoyo_version, yoyo_lock).
+_KEPT_PREFIXES = ("_yoyo", "yoyo_")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -145,7 +146,7 @@ def truncate_sql(database_url: str) -> str:
     with db.connect(database_url, autocommit=True) as conn:
         rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
                             "ORDER BY tablename").fetchall()
-    tables = [str(name) for (name,) in rows if name not in _KEPT_TABLES]
+    tables = [str(name) for (name,) in rows if not str(name).startswith(_KEPT_PREFIXES)]
     assert tables, "the migrated test database has no tables"
     return f"TRUNCATE {', '.join(f'public.{t}' for t in tables)} RESTART IDENTITY CASCADE"
 
