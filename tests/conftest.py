@@ -56,7 +56,7 @@ TIER_FIXTURES: dict[str, frozenset[str]] = {
 }
 
 # Tables that must survive a test's truncation: yoyo's bookkeeping of applied migrations
-# (_yoyo_migrations, _yoyo_log, _yoyo_version, yoyo_lock).
+# (_yoyo_migration, _yoyo_log, _yoyo_version, yoyo_lock).
 _KEPT_PREFIXES = ("_yoyo", "yoyo_")
 
 
