@@ -138,7 +138,7 @@ def test_demo_end_to_end_and_clean_shutdown(demo_dir):
             return any(a["resident_id"] == button.resident_id for a in alerts)
 
         # Behaviour only; the SOS latency target is measured by `python -m benchmarks alerts`
-        # (benchmarks/alerts.py, docs/benchmarks.md), not asserted here.
+        # (benchmarks/alerts/, docs/benchmarks.md), not asserted here.
         wait_until(sos_visible, timeout=30, what="SOS alert in the API")
         dev.close()
         wait_until(lambda: len(httpx.get(f"{api}/residents", headers=auth).json()) == 10

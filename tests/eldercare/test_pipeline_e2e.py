@@ -35,7 +35,7 @@ def pipeline(clean_db: str, broker: Broker, home: Home) -> Iterator[Pipeline]:
 
 def test_sos_becomes_critical_alert(pipeline, home, clean_db, broker):
     # Behaviour only; the SOS publish -> alert committed latency is measured (p50/p99) by
-    # `python -m benchmarks alerts` (benchmarks/alerts.py, docs/benchmarks.md).
+    # `python -m benchmarks alerts` (benchmarks/alerts/, docs/benchmarks.md).
     dev = RawDevice(home.button, broker.port)
     wait_until(dev.connected.is_set, what="device connected")
     dev.publish(Channel.EVENT, json.dumps({"ts": now_ms(), "seq": 1, "type": "sos"}).encode())
