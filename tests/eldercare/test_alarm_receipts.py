@@ -17,7 +17,7 @@ from gateway.schema import DeviceEvent
 from kernel import db
 from simulators.clock import ManualClock
 from simulators.devices import CallButtonSim
-from tests.alerts.test_service import BusListener
+from tests.support.bus import BusListener
 from tests.support.database import count
 from tests.support.devices import forget_device
 from tests.support.homes import Home, seed_home

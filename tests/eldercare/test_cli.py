@@ -14,6 +14,7 @@ from gateway.schema import Channel
 from tests.support.database import count
 from tests.support.devices import RawDevice
 from tests.support.pipeline import running_pipeline
+from tests.support.platform import flags_only_env
 from tests.support.services import Broker
 from tests.support.wait import wait_until
 
@@ -135,10 +136,6 @@ def test_alert_settings_override_for_a_resident(env):
     assert cleared["override"] is None
 
 
-def _flags_only_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
-
-
 @pytest.mark.slow
 def test_admin_commands_take_the_demo_flags_and_say_where_they_connect(clean_db, pg_config,
                                                                        tmp_path):
@@ -150,7 +147,7 @@ def test_admin_commands_take_the_demo_flags_and_say_where_they_connect(clean_db,
         "pg_password": pg_config.password, "mqtt_admin_password": "unused",
         "mqtt_pipeline_password": "unused", "jwt_secret": "unused-unused-unused-unused"}))
     flags = ["--pg-port", str(pg_config.port), "--data-dir", str(data)]
-    added = run(_flags_only_env(), "site", "add", "flagged", "--name", "Flagged", *flags)
+    added = run(flags_only_env(), "site", "add", "flagged", "--name", "Flagged", *flags)
     assert json.loads(added.stdout) == {"site": "flagged"}
     assert added.stderr.splitlines()[-1] == (
         f"using database 127.0.0.1:{pg_config.port}/eldercare (embedded, data dir {data})")
@@ -175,7 +172,7 @@ def test_admin_command_without_a_database_says_where_it_looked(tmp_path):
     from eldercare.services import free_port
 
     port = free_port()
-    bad = run(_flags_only_env(), "site", "add", "x", "--name", "X", "--pg-port", str(port),
+    bad = run(flags_only_env(), "site", "add", "x", "--name", "X", "--pg-port", str(port),
               "--data-dir", str(tmp_path), ok=False)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr
     assert f"cannot connect to the database 127.0.0.1:{port}" in bad.stderr

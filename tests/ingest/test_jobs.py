@@ -11,8 +11,8 @@ import pytest
 from ingest import jobs, rollups
 from ingest.jobs import JobSettings, run_minute_rollup, run_reconcile, run_retention
 from kernel import db
-from tests.ingest.test_rollups import ROLLUP_TABLES, insert_readings
 from tests.support.database import count
+from tests.support.rollups import ROLLUP_TABLES, insert_readings
 from tests.support.wait import wait_until
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
