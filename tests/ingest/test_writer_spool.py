@@ -12,7 +12,8 @@ from gateway.records import TelemetryRecord
 from ingest.batch import Batch
 from ingest.spool import Spool
 from ingest.writer import IngestWriter
-from tests.helpers import count, wait_until
+from tests.support.database import count
+from tests.support.wait import wait_until
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 

@@ -36,9 +36,9 @@ from simulators.devices import (
     device_client,
 )
 from simulators.resident import ResidentModel
-from tests.helpers import wait_until
-from tests.simulators.conftest import forget_device
 from tests.simulators.tap import Tap
+from tests.support.devices import forget_device
+from tests.support.wait import wait_until
 
 # 02:00 UTC: the resident models are in bed, mostly asleep.
 NIGHT = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
