@@ -207,3 +207,27 @@ def own_broker() -> Iterator[OwnBroker]:
     yield broker
     broker.stop()
     shutil.rmtree(path, ignore_errors=True)
+
+
+ARTIFACTS_DIR = Path(os.environ.get("ELDERCARE_TEST_ARTIFACTS",
+                                    Path(__file__).resolve().parent.parent / "test-artifacts"))
+"""Where the page screenshots of a run are kept (git-ignored); CI can upload the folder."""
+
+
+@pytest.fixture(autouse=True)
+def _keep_screenshots(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Copy the screenshots a test saved in its tmp_path to test-artifacts/screenshots/<test>/,
+    so every page state a browser test checked can be looked at after the run (pytest keeps
+    only the last three tmp_path roots, and under a per-run name)."""
+    yield
+    tmp = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    if not isinstance(tmp, Path) or not tmp.is_dir():
+        return
+    shots = sorted(tmp.rglob("*.png"))
+    if not shots:
+        return
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)
+    dest = ARTIFACTS_DIR / "screenshots" / name
+    dest.mkdir(parents=True, exist_ok=True)
+    for shot in shots:
+        shutil.copy2(shot, dest / shot.name)
