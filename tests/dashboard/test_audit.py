@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from kernel import audit, db
-from tests.dashboard.conftest import PASSWORD, World, login
+from tests.support.dashboard import PASSWORD, World, login
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from dashboard.app import create_app
-from tests.dashboard.conftest import PASSWORD, SECRET, World
-from tests.dashboard.stream_helpers import Served, browser_page, log_in, running_server
+from tests.support.dashboard import PASSWORD, SECRET, World
+from tests.support.live import Served, browser_page, log_in, running_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import ViewportSize

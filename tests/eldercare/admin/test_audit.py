@@ -8,7 +8,7 @@ import json
 import pytest
 
 from kernel import db
-from tests.conftest import Broker
+from tests.support.services import Broker
 
 
 @pytest.fixture
