@@ -155,16 +155,22 @@ class Event:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def _text(value: str) -> str:
+    """Text PostgreSQL stores and UTF-8 encodes: NUL and lone surrogates (a path parameter
+    can carry either) become "?", so recording a bad request never fails."""
+    return value.replace("\x00", "?").encode("utf-8", "replace").decode("utf-8")
+
+
 def _plain(value: Any) -> Any:
     """A JSON value that survives jsonb unchanged: floats become text (jsonb would print
     1e20 as 100000000000000000000, and the hash would no longer match)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_text(str(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if isinstance(value, bool | int | str) or value is None:
+    if isinstance(value, bool | int) or value is None:
         return value
-    return str(value)
+    return _text(str(value))
 
 
 def fields(event: Event) -> dict[str, Any]:
@@ -173,11 +179,11 @@ def fields(event: Event) -> dict[str, Any]:
     return {
         "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor_id": event.actor.user_id,
-        "actor": event.actor.name[:200],
-        "address": event.actor.address[:64] if event.actor.address else None,
+        "actor": _text(event.actor.name[:200]),
+        "address": _text(event.actor.address[:64]) if event.actor.address else None,
         "action": str(event.action),
         "target_type": target.type,
-        "target_id": None if target.id is None else str(target.id),
+        "target_id": None if target.id is None else _text(str(target.id)[:200]),
         "resident_id": target.resident_id,
         "outcome": str(event.outcome),
         "detail": _plain(event.detail),

@@ -114,3 +114,13 @@ def test_concurrent_writers_do_not_fork_the_chain(clean_db: str) -> None:
         thread.join()
     verdict = _verify(clean_db)
     assert verdict.intact and verdict.checked == 100
+
+
+def test_text_postgresql_would_refuse_is_recorded_readably(clean_db: str) -> None:
+    event = Event(T0, Actor("a\x00b", None, "::1"), Action.RESIDENT_READ, Outcome.ERROR,
+                  Target("resident", "x\x00\ud800y"), {"k\x00": ["v\ud800"]})
+    _append(clean_db, event)
+    with db.connect(clean_db, autocommit=True) as conn:
+        row = conn.execute("SELECT actor, target_id, detail FROM audit_log").fetchone()
+    assert row == ("a?b", "x??y", {"k?": ["v?"]})
+    assert _verify(clean_db).intact
