@@ -15,7 +15,7 @@ from psycopg_pool import PoolTimeout
 
 from dashboard import auth
 from dashboard.audit import record
-from dashboard.deps import CONNECTION_TIMEOUT_S, DashboardState, StateDep
+from dashboard.deps import DashboardState, StateDep
 from dashboard.live.feed import AlertStream
 from dashboard.live.response import EventStreamResponse
 from dashboard.models import UserOut
@@ -33,15 +33,16 @@ def get_alert_stream(request: Request) -> AlertStream:
     return stream
 
 
-async def _audit_start(state: DashboardState, user: UserOut, address: str) -> None:
+async def _audit_start(stream: AlertStream, state: DashboardState, user: UserOut,
+                       address: str) -> None:
     """Record the opening of a live feed. The feed is the duty screen's lifeline and keeps
     running on a cached scope while the database is down (feed.py), so this record is the
     one that may be missing: its absence is logged as a warning instead of refusing the
     feed (docs/dashboard.md, "Audit trail")."""
     try:
-        if state.pool is None:
-            raise psycopg.OperationalError("no pool")
-        async with state.pool.connection(timeout=CONNECTION_TIMEOUT_S) as conn:
+        if state.pool is None or not stream.database_up:
+            raise psycopg.OperationalError("the live feed knows it is down")
+        async with state.pool.connection(timeout=stream.settings.db_timeout_s) as conn:
             await record(conn, Actor(user.username, user.id, address), Action.ALERT_STREAM,
                          Target("alert"))
     except (psycopg.OperationalError, PoolTimeout) as exc:
@@ -65,6 +66,6 @@ async def alert_stream(token: TokenDep, state: StateDep, stream: AlertStreamDep,
     """Live alert changes in your scope as Server-Sent Events (protocol: docs/alerts.md)."""
     address = request.client.host if request.client is not None else "unknown"
     sub = await stream.subscribe(token, state, address)
-    await _audit_start(state, sub.user, address)
+    await _audit_start(stream, state, sub.user, address)
     logger.info("alert stream opened for %s (%d open)", sub.user.username, len(stream.hub) + 1)
     return EventStreamResponse(stream, sub)

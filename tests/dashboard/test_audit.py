@@ -146,3 +146,20 @@ async def test_the_address_honours_only_trusted_proxies(client: httpx.AsyncClien
                                     headers={"X-Forwarded-For": "10.9.9.9"})
         assert resp.status_code == 200
     assert _records(clean_db)[0]["address"] == "203.0.113.9"
+
+
+async def test_opening_the_live_feed_is_recorded(world: World, clean_db: str) -> None:
+    from dashboard.app import create_app
+    from tests.support.dashboard import SECRET
+    from tests.support.live import live, open_stream, running_server, token_for
+    from tests.support.wait import wait_until
+
+    app = create_app(clean_db, SECRET)
+    with running_server(app) as srv:
+        wait_until(lambda: live(app).database_up, what="the live feed's database")
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            token = await token_for(http, "care-north")
+            async with open_stream(http, token):
+                pass
+    streams = _records(clean_db, "action = 'alert.stream'")
+    assert [(r["actor"], r["outcome"]) for r in streams] == [("care-north", "ok")]

@@ -292,3 +292,15 @@ async def test_forwarded_for_is_ignored_unless_from_a_configured_proxy(world, cl
         assert await _fail_logins_rotating_forwarded_for(srv.url) == 429
     with running_server(create_app(clean_db, SECRET), trusted_proxies=("127.0.0.1",)) as srv:
         assert await _fail_logins_rotating_forwarded_for(srv.url) == 401
+
+
+# --- role x route: the audit trail (admin only) ---------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/v1/audit", "/api/v1/audit/export"])
+@pytest.mark.parametrize(("username", "expected"), [
+    ("admin", 200), ("duty-north", 403), ("duty-south", 403), ("care-north", 403),
+    ("family-alice", 403)])
+async def test_audit_routes_by_role(client, world, path, username, expected):
+    headers = await login(client, username)
+    assert (await client.get(path, headers=headers)).status_code == expected
