@@ -130,6 +130,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     # Without a spool, warn as a database outage uses up what the broker can queue for us
     # (docs/ingest.md); with one, the writer warns as the spool fills its budget.
     pipe.writer.outage_budget_s = settings.mqtt_queue_outage_s
+    pipe.writer.write_timeout_s = settings.ingest_write_timeout_s
     lag = LagSampler()
     if args.stats_file:
         pipe.writer.on_commit = lag
