@@ -57,7 +57,10 @@ async function refresh() {
 
 /** Start when the app view shows (login), stop and forget when it hides (logout). */
 function follow() {
-  const shown = !$("app-view").hidden && loadSession() !== null;
+  const session = loadSession();
+  const staff = session !== null && session.role !== "family";  // family: their own page
+  $("overdue-panel").hidden = !staff;
+  const shown = !$("app-view").hidden && staff;
   if (shown && timer === null) {
     refresh();
     timer = setInterval(refresh, REFRESH_MS);

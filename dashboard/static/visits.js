@@ -187,9 +187,8 @@ function visitCard(first) {
     try {
       const visit = await api(`/visits/${id}`, { method: "PATCH", body: patch });
       update(visit);
-      message.textContent = patch.action === "leave" ? "" : /** @type {string} */ (
-        button.dataset.done || "");
-      if (patch.action === "leave") await refreshVisits();
+      message.textContent = patch.action === "leave" ? "" : (button.dataset.done || "");
+      await refreshVisits();  // the alert card of a go-and-check visit shows its state
     } catch (err) {
       if (err instanceof AuthError) return state.hooks?.onAuthError(err.message);
       message.textContent = /** @type {Error} */ (err).message;
