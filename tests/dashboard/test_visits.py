@@ -8,29 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kernel import accounts, db, sites
-from kernel.visits import VISIT_CHECKLIST
-from tests.dashboard.conftest import PASSWORD, login
+from tests.support.dashboard import PASSWORD, login
+from tests.support.visits import ALL_TICKED, completed_visit
 
 pytestmark = pytest.mark.anyio
-
-ALL_TICKED = dict.fromkeys(VISIT_CHECKLIST, True)
-
-
-def completed_visit(database_url: str, resident_id: int, site: str, days_ago: int,
-                    *, findings: str = "Fine", follow_up: bool = False) -> int:
-    """A visit that took place `days_ago` days before now (the database's now)."""
-    with db.connect(database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "INSERT INTO visits (resident_id, site_id, status, due_on, arrived_at, left_at, "
-            "findings, checklist, follow_up, follow_up_note) "
-            "VALUES (%(r)s, %(s)s, 'completed', (now() - %(ago)s)::date, "
-            "now() - %(ago)s - interval '30 minutes', now() - %(ago)s, %(f)s, %(c)s, %(fu)s, "
-            "CASE WHEN %(fu)s THEN 'call the GP' END) RETURNING id",
-            {"r": resident_id, "s": site, "ago": timedelta(days=days_ago), "f": findings,
-             "c": __import__("json").dumps(ALL_TICKED), "fu": follow_up}).fetchone()
-    assert row is not None
-    return int(row[0])
-
 
 async def test_a_care_worker_records_a_visit_from_arrival_to_leaving(client, world):
     headers = await login(client, "care-north")

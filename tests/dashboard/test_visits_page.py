@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from kernel import db
-from tests.conftest import Broker
-from tests.dashboard.conftest import PASSWORD, World
-from tests.dashboard.stream_helpers import (
+from tests.support.dashboard import PASSWORD, World
+from tests.support.live import (
     PHONE,
     Served,
     browser_page,
@@ -22,7 +21,8 @@ from tests.dashboard.stream_helpers import (
     log_in,
     serving_live,
 )
-from tests.dashboard.test_visits import completed_visit
+from tests.support.services import Broker
+from tests.support.visits import completed_visit
 
 if TYPE_CHECKING:
     from playwright.sync_api import ViewportSize

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from eldercare.services import start_postgres
+from eldercare.embedded import start_postgres
 from gateway.records import TelemetryRecord
 from ingest.batch import Batch
 from ingest.spool import Spool
 from ingest.writer import IngestWriter
-from tests.helpers import count, wait_until
+from tests.support.database import count
+from tests.support.wait import wait_until
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 
