@@ -64,6 +64,7 @@ class DueOut(_Out):
     address: str | None
     interval_days: int
     last_visit_at: datetime | None = Field(description="When the last completed visit ended.")
+    last_visit_on: date | None = Field(description="Its date at the site.")
     due_on: date
     overdue: bool
     days_overdue: int

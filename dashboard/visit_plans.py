@@ -26,7 +26,13 @@ from dashboard.visit_models import (
     SitePlanOut,
 )
 from kernel.accounts import Role
-from kernel.visits import DEFAULT_HIGH_RISK_DAYS, DEFAULT_INTERVAL_DAYS, Plan, next_due
+from kernel.visits import (
+    DEFAULT_HIGH_RISK_DAYS,
+    DEFAULT_INTERVAL_DAYS,
+    Plan,
+    local_today,
+    next_due,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +89,7 @@ async def plan_rows(conn: AsyncConn, where: Where, now: datetime) -> list[DueOut
         due = next_due(last, registered, plan.interval_days, now, tz_name)
         out.append(DueOut(resident_id=rid, resident_name=name, site_id=site, address=address,
                           interval_days=plan.interval_days, last_visit_at=last,
+                          last_visit_on=local_today(last, tz_name) if last else None,
                           due_on=due.due_on, overdue=due.overdue,
                           days_overdue=due.days_overdue, open_visit_id=open_id,
                           open_visit_assigned_to=open_to,

@@ -268,9 +268,23 @@ async def visit_from_alert(alert_id: IdPath, scope: StaffScope, conn: ConnDep,
                             f"A visit for this alert is already planned (visit {existing})")
     assigned = body.assigned_to if body and body.assigned_to else None
     if assigned is None:
-        assigned = scope.user.id if scope.user.role is Role.CARE_WORKER else alert_assignee
+        assigned = scope.user.id if scope.user.role is Role.CARE_WORKER else (
+            await _usable_assignee(conn, alert_assignee, int(resident_id)))
     visit_id = await _insert(conn, scope, int(resident_id), assigned, None, alert_id)
     return await _visit(conn, scope, visit_id)
+
+
+async def _usable_assignee(conn: AsyncConn, user_id: int | None, resident_id: int
+                           ) -> int | None:
+    """The alert's assignee if they could take the visit (active staff of the resident's
+    site), else nobody: a default must never turn into a field error."""
+    if user_id is None:
+        return None
+    cur = await conn.execute(
+        "SELECT 1 FROM users u JOIN residents r ON r.site_id = u.site_id WHERE u.id = %s "
+        "AND r.id = %s AND u.active AND u.role IN ('care_worker', 'duty_officer')",
+        (user_id, resident_id))
+    return user_id if await cur.fetchone() else None
 
 
 VisitHistory = list[VisitOut] | list[FamilyVisitOut]

@@ -15,7 +15,7 @@ import { $, el } from "./dom.js";
  * @property {string} site_id
  * @property {string} due_on
  * @property {number} days_overdue
- * @property {string | null} last_visit_at
+ * @property {string | null} last_visit_on the last visit's date at the site
  * @property {number | null} open_visit_id
  * @property {string | null} open_visit_assignee
  */
@@ -31,7 +31,7 @@ function row(due) {
   if (due.open_visit_id !== null) {
     who = due.open_visit_assignee ? `${due.open_visit_assignee} is going` : "Planned, not assigned";
   }
-  const last = due.last_visit_at ? `last visit ${due.last_visit_at.slice(0, 10)}` : "never visited";
+  const last = due.last_visit_on ? `last visit ${due.last_visit_on}` : "never visited";
   return el("li", { className: "overdue-visit", dataset: { residentId: String(due.resident_id) } },
     el("span", { className: "overdue-name" }, due.resident_name),
     el("span", { className: "overdue-late" }, late),

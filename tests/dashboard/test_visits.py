@@ -242,3 +242,48 @@ def test_the_migration_refuses_a_completed_visit_without_times(clean_db):
         with pytest.raises(Exception, match="check"):
             conn.execute("INSERT INTO visits (resident_id, site_id, status, due_on) "
                          "VALUES (%s, 'west', 'completed', '2026-01-01')", (rid,))
+
+
+async def test_care_workers_record_only_their_own_visits(client, world, clean_db):
+    with db.connect(clean_db) as conn:
+        other = accounts.add_user(conn, "care-north-2", PASSWORD, "care_worker", "north")
+        conn.commit()
+    duty = await login(client, "duty-north")
+    theirs = (await client.post("/api/v1/visits", json={
+        "resident_id": world.alice, "assigned_to": other}, headers=duty)).json()
+    open_one = (await client.post("/api/v1/visits", json={"resident_id": world.bob},
+                                  headers=duty)).json()
+    assert open_one["assigned_to"] is None
+    care = await login(client, "care-north")
+    resp = await client.patch(f"/api/v1/visits/{theirs['id']}", json={"action": "arrive"},
+                              headers=care)
+    assert resp.status_code == 403
+    resp = await client.post("/api/v1/visits", json={
+        "resident_id": world.alice, "assigned_to": other}, headers=care)
+    assert resp.status_code == 403
+    resp = await client.patch(f"/api/v1/visits/{open_one['id']}", json={"action": "arrive"},
+                              headers=care)
+    assert resp.json()["assigned_to"] == world.care_north  # arriving takes it
+    resp = await client.patch(f"/api/v1/visits/{theirs['id']}", json={"action": "cancel"},
+                              headers=duty)
+    assert resp.json()["status"] == "cancelled"
+    resp = await client.patch(f"/api/v1/visits/{theirs['id']}", json={"findings": "x"},
+                              headers=duty)
+    assert resp.status_code == 409
+
+
+async def test_go_and_check_by_a_duty_officer_goes_to_the_alerts_assignee(
+        client, world, clean_db):
+    with db.connect(clean_db, autocommit=True) as conn:
+        conn.execute("UPDATE alerts SET assigned_to = %s WHERE id = %s",
+                     (world.care_north, world.sos_alice))
+        conn.execute("UPDATE alerts SET assigned_to = %s WHERE id = %s",
+                     (world.duty_south, world.battery_alice))  # not of her site
+    duty = await login(client, "duty-north")
+    resp = await client.post(f"/api/v1/alerts/{world.sos_alice}/visit", headers=duty)
+    assert resp.json()["assigned_to"] == world.care_north
+    resp = await client.post(f"/api/v1/alerts/{world.battery_alice}/visit", headers=duty)
+    assert resp.status_code == 201 and resp.json()["assigned_to"] is None
+    due = (await client.get("/api/v1/visits/due", headers=duty)).json()
+    assert {d["resident_id"]: d["open_visit_assigned_to"] for d in due}[world.alice] \
+        == world.care_north
