@@ -35,6 +35,7 @@ from kernel.accounts import ROLE_LABELS
 from kernel.audit import ACTION_LABELS as AUDIT_ACTION_LABELS
 from kernel.audit import OUTCOME_LABELS as AUDIT_OUTCOME_LABELS
 from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
+from kernel.visits import VISIT_CHECKLIST, VISIT_STATUS_LABELS
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
 Language = Literal["en"]
@@ -82,6 +83,9 @@ class VocabularyOut(BaseModel):
     device_types: list[Term]
     audit_actions: list[Term]
     audit_outcomes: list[Term]
+    visit_statuses: list[Term]
+    visit_checklist: list[Term] = Field(description="The visit checklist, in the form's "
+                                                    "order (kernel/visits.py).")
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -108,6 +112,8 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
         device_types=terms(DEVICE_LABELS),
         audit_actions=terms(AUDIT_ACTION_LABELS),
         audit_outcomes=terms(AUDIT_OUTCOME_LABELS),
+        visit_statuses=terms(VISIT_STATUS_LABELS),
+        visit_checklist=terms(VISIT_CHECKLIST),
     )
 
 

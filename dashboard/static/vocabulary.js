@@ -22,6 +22,8 @@
  * @property {Term[]} device_types
  * @property {Term[]} audit_actions what an audit record says was done
  * @property {Term[]} audit_outcomes ok / denied / error
+ * @property {Term[]} visit_statuses
+ * @property {Term[]} visit_checklist the visit checklist, in the form's order
  */
 
 /** @returns {Vocabulary} */
@@ -100,4 +102,16 @@ export function auditActionLabel(action) {
 /** @param {string} outcome @returns {string} */
 export function auditOutcomeLabel(outcome) {
   return AUDIT_OUTCOMES.get(outcome) || outcome;
+}
+
+const VISIT_STATUSES = labels(vocabulary.visit_statuses);
+
+/** @param {string} status a visit's status @returns {string} */
+export function visitStatusLabel(status) {
+  return VISIT_STATUSES.get(status) || status;
+}
+
+/** The visit checklist items, in order. @returns {Term[]} */
+export function visitChecklist() {
+  return vocabulary.visit_checklist;
 }

@@ -26,16 +26,11 @@ from gateway.schema import (
     encode,
     topic_for,
 )
+from simulators.alarms import AlarmOutbox
 from simulators.clock import ManualClock
-from simulators.devices import (
-    DEVICE_RECONNECT_MAX_S,
-    AlarmOutbox,
-    BedSensorSim,
-    CallButtonSim,
-    chunk_samples,
-    device_client,
-)
+from simulators.devices import BedSensorSim, CallButtonSim
 from simulators.resident import ResidentModel
+from simulators.wire import DEVICE_RECONNECT_MAX_S, chunk_samples, device_client
 from tests.simulators.tap import Tap
 from tests.support.devices import forget_device
 from tests.support.wait import wait_until
