@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from psycopg import sql
 
+from dashboard.audit import AuditNote, audited
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.params import SITE_REGEX, IdPath, SiteQuery
 from dashboard.scope import Scope, ScopeDep, Where, not_found
@@ -26,6 +27,7 @@ from dashboard.visit_models import (
     SitePlanOut,
 )
 from kernel.accounts import Role
+from kernel.audit import Action
 from kernel.visits import (
     DEFAULT_HIGH_RISK_DAYS,
     DEFAULT_INTERVAL_DAYS,
@@ -107,7 +109,8 @@ async def resident_due(conn: AsyncConn, resident_id: int, now: datetime) -> DueO
     return rows[0]
 
 
-@router.get("/visits/due", response_model=list[DueOut])
+@router.get("/visits/due", response_model=list[DueOut],
+            dependencies=[audited(Action.VISIT_PLAN_READ, "visit_plan")])
 async def visits_due(scope: StaffScope, conn: ConnDep, site: SiteQuery = None,
                      overdue: Annotated[bool, Query(description="Only residents whose visit "
                                                     "is overdue.")] = False,
@@ -143,17 +146,22 @@ async def _site_plan(conn: AsyncConn, scope: Scope, site: str) -> SitePlanOut:
     return SitePlanOut(site_id=row[0], interval_days=row[1], high_risk_interval_days=row[2])
 
 
-@router.get("/sites/{site}/visit-plan", response_model=SitePlanOut)
+@router.get("/sites/{site}/visit-plan", response_model=SitePlanOut,
+            dependencies=[audited(Action.VISIT_PLAN_READ, "site", id_param="site")])
 async def get_site_plan(site: SitePath, scope: StaffScope, conn: ConnDep) -> SitePlanOut:
     """A site's default intervals (30 and 7 days until someone sets them)."""
     return await _site_plan(conn, scope, site)
 
 
 @router.put("/sites/{site}/visit-plan", response_model=SitePlanOut)
-async def put_site_plan(site: SitePath, body: SitePlanIn, scope: StaffScope, conn: ConnDep
+async def put_site_plan(note: Annotated[AuditNote, audited(Action.VISIT_PLAN_CHANGE, "site",
+                                                         id_param="site")],
+                        site: SitePath, body: SitePlanIn, scope: StaffScope, conn: ConnDep
                         ) -> SitePlanOut:
     """Set a site's default intervals (admins; duty officers of the site)."""
-    await _site_plan(conn, scope, site)
+    before = await _site_plan(conn, scope, site)
+    note.detail.update(before=before.model_dump(mode="json"),
+                       after=body.model_dump(mode="json"))
     require_planner(scope)
     await conn.execute(
         "INSERT INTO visit_site_plans (site_id, interval_days, high_risk_interval_days) "
@@ -188,7 +196,8 @@ async def _read_resident_plan(conn: AsyncConn, scope: Scope, resident_id: int
                            overdue=due.overdue)
 
 
-@router.get("/residents/{resident_id}/visit-plan", response_model=ResidentPlanOut)
+@router.get("/residents/{resident_id}/visit-plan", response_model=ResidentPlanOut,
+            dependencies=[audited(Action.VISIT_PLAN_READ, "resident", resident="resident_id")])
 async def get_resident_plan(resident_id: IdPath, scope: StaffScope, conn: ConnDep
                             ) -> ResidentPlanOut:
     """A resident's interval (own or the site's) and when their next visit is due."""
@@ -196,7 +205,9 @@ async def get_resident_plan(resident_id: IdPath, scope: StaffScope, conn: ConnDe
 
 
 @router.put("/residents/{resident_id}/visit-plan", response_model=ResidentPlanOut)
-async def put_resident_plan(resident_id: IdPath, body: ResidentPlanIn, scope: StaffScope,
+async def put_resident_plan(note: Annotated[AuditNote, audited(
+                                Action.VISIT_PLAN_CHANGE, "resident", resident="resident_id")],
+                            resident_id: IdPath, body: ResidentPlanIn, scope: StaffScope,
                             conn: ConnDep) -> ResidentPlanOut:
     """Give a resident their own interval, or null to follow the site's default."""
     await scope.require_resident(conn, resident_id)
@@ -205,6 +216,7 @@ async def put_resident_plan(resident_id: IdPath, body: ResidentPlanIn, scope: St
         "INSERT INTO visit_resident_plans (resident_id, interval_days) VALUES (%s, %s) "
         "ON CONFLICT (resident_id) DO UPDATE SET interval_days = EXCLUDED.interval_days, "
         "updated_at = now()", (resident_id, body.interval_days))
+    note.detail.update(after={"interval_days": body.interval_days})
     logger.info("user %s set resident %d's visit interval to %s", scope.user.username,
                 resident_id, body.interval_days)
     return await _read_resident_plan(conn, scope, resident_id)

@@ -19,12 +19,14 @@ from fastapi.exceptions import RequestValidationError
 from psycopg import sql
 
 from dashboard.actions import require_alert
+from dashboard.audit import AuditNote, audited
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.params import MAX_ID, IdPath, SiteQuery
 from dashboard.scope import Scope, ScopeDep, Where, not_found
 from dashboard.visit_models import AlertVisitIn, FamilyVisitOut, VisitIn, VisitOut, VisitPatch
 from dashboard.visit_plans import PLANNING_ROLES, StaffScope, resident_due
 from kernel.accounts import Role
+from kernel.audit import Action, Target
 from kernel.i18n import translate
 from kernel.visits import VisitStatus, all_well, family_visit_summary, local_today
 
@@ -129,6 +131,7 @@ async def _insert(conn: AsyncConn, scope: Scope, resident_id: int, assigned_to: 
 
 @router.get("/visits", response_model=list[VisitOut])
 async def list_visits(
+        note: Annotated[AuditNote, audited(Action.VISIT_READ, "visit")],
         scope: StaffScope, conn: ConnDep, site: SiteQuery = None,
         worker: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Assigned to this "
                                             "user.")] = None,
@@ -144,6 +147,7 @@ async def list_visits(
                                            "alert.")] = None,
         limit: Limit = 100) -> list[VisitOut]:
     """Visits in scope: open ones first (soonest due first), then the latest done."""
+    note.target = Target("visit", None, resident)
     scope.check_site(site)
     where = Where()
     scope.restrict_alerts(where, "v")
@@ -160,38 +164,54 @@ async def list_visits(
         where.add(f"v.status IN {_OPEN}")
     if overdue:
         where.add("v.due_on < (%(now)s AT TIME ZONE s.timezone)::date")
-    return await fetch_visits(conn, where, now=datetime.now(UTC), limit=limit)
+    found = await fetch_visits(conn, where, now=datetime.now(UTC), limit=limit)
+    note.detail.update(site=site, visits=[v.id for v in found])
+    return found
 
 
 @router.post("/visits", response_model=VisitOut, status_code=status.HTTP_201_CREATED,
              responses={403: {"description": "Family accounts; care workers assigning "
                                              "someone else"}})
-async def create_visit(body: VisitIn, scope: StaffScope, conn: ConnDep) -> VisitOut:
+async def create_visit(note: Annotated[AuditNote, audited(Action.VISIT_CREATE, "visit")],
+                       body: VisitIn, scope: StaffScope, conn: ConnDep) -> VisitOut:
     """Plan a visit (care workers: to themselves, by default and at most)."""
+    note.target = Target("visit", None, body.resident_id)
     await scope.require_resident(conn, body.resident_id)
     assigned = body.assigned_to
     if assigned is None and scope.user.role is Role.CARE_WORKER:
         assigned = scope.user.id
     visit_id = await _insert(conn, scope, body.resident_id, assigned, body.due_on, None)
+    note.target = Target("visit", visit_id, body.resident_id)
+    note.detail.update(after={"assigned_to": assigned, "due_on": body.due_on})
     return await _visit(conn, scope, visit_id)
 
 
 @router.get("/visits/{visit_id}", response_model=VisitOut)
-async def get_visit(visit_id: IdPath, scope: StaffScope, conn: ConnDep) -> VisitOut:
+async def get_visit(note: Annotated[AuditNote, audited(Action.VISIT_READ, "visit",
+                                                     id_param="visit_id")],
+                    visit_id: IdPath, scope: StaffScope, conn: ConnDep) -> VisitOut:
     """One visit in scope."""
-    return await _visit(conn, scope, visit_id)
+    visit = await _visit(conn, scope, visit_id)
+    note.target = Target("visit", visit_id, visit.resident_id)
+    return visit
 
 
 @router.patch("/visits/{visit_id}", response_model=VisitOut,
               responses={409: {"description": "Not possible in the visit's state"}})
-async def record_visit(visit_id: IdPath, body: VisitPatch, scope: StaffScope, conn: ConnDep
+async def record_visit(note: Annotated[AuditNote, audited(Action.VISIT_CHANGE, "visit",
+                                                        id_param="visit_id")],
+                       visit_id: IdPath, body: VisitPatch, scope: StaffScope, conn: ConnDep
                        ) -> VisitOut:
     """Arrive, leave or cancel, and record what was found; absent fields stay as they are."""
     visit = await _visit(conn, scope, visit_id)
+    note.target = Target("visit", visit_id, visit.resident_id)
     _may_record(scope, visit)
     if "assigned_to" in body.model_fields_set:
         await _check_assignee(conn, scope, visit.site_id, body.assigned_to)
     changes = _changes(scope, visit, body, datetime.now(UTC))
+    note.detail.update(before={k: getattr(visit, k, None) for k in changes},
+                       after={**changes, **({"checklist": {**visit.checklist, **body.checklist}}
+                                            if body.checklist is not None else {})})
     if changes:
         names = sql.SQL(", ").join(
             sql.SQL("{} = %({})s").format(sql.Identifier(k), sql.SQL(k)) for k in changes)
@@ -251,9 +271,11 @@ def _changes(scope: Scope, visit: VisitOut, body: VisitPatch, now: datetime
 @router.post("/alerts/{alert_id}/visit", response_model=VisitOut,
              status_code=status.HTTP_201_CREATED, tags=["alerts"],
              responses={409: {"description": "An open visit for this alert exists"}})
-async def visit_from_alert(alert_id: IdPath, scope: StaffScope, conn: ConnDep,
+async def visit_from_alert(note: Annotated[AuditNote, audited(Action.VISIT_CREATE, "visit")],
+                           alert_id: IdPath, scope: StaffScope, conn: ConnDep,
                            body: AlertVisitIn | None = None) -> VisitOut:
     """"Go and check": a visit to the alert's resident, due today, linked to the alert."""
+    note.detail["alert_id"] = alert_id
     await require_alert(conn, scope, alert_id)
     cur = await conn.execute(
         "SELECT a.resident_id, a.assigned_to, "
@@ -271,6 +293,8 @@ async def visit_from_alert(alert_id: IdPath, scope: StaffScope, conn: ConnDep,
         assigned = scope.user.id if scope.user.role is Role.CARE_WORKER else (
             await _usable_assignee(conn, alert_assignee, int(resident_id)))
     visit_id = await _insert(conn, scope, int(resident_id), assigned, None, alert_id)
+    note.target = Target("visit", visit_id, int(resident_id))
+    note.detail.update(after={"assigned_to": assigned})
     return await _visit(conn, scope, visit_id)
 
 
@@ -291,7 +315,8 @@ VisitHistory = list[VisitOut] | list[FamilyVisitOut]
 
 
 @router.get("/residents/{resident_id}/visits", response_model=VisitHistory,
-            tags=["residents"])
+            tags=["residents"],
+            dependencies=[audited(Action.VISIT_READ, "resident", resident="resident_id")])
 async def resident_visits(
         resident_id: IdPath, scope: ScopeDep, conn: ConnDep,
         limit: Annotated[int, Query(ge=1, le=50, description="At most this many.")] = 5,

@@ -61,7 +61,10 @@ class Action(StrEnum):
     ALERT_RESOLVE = "alert.resolve"
     ALERT_STREAM = "alert.stream"
     VISIT_READ = "visit.read"
+    VISIT_CREATE = "visit.create"
     VISIT_CHANGE = "visit.change"
+    VISIT_PLAN_READ = "visit_plan.read"
+    VISIT_PLAN_CHANGE = "visit_plan.change"
     CHANNEL_CHANGE = "channel.change"
     DUTY_CHANGE = "duty.change"
     USER_CREATE = "user.create"
@@ -92,7 +95,10 @@ ACTION_LABELS: dict[str, str] = {
     Action.ALERT_RESOLVE: N_("Resolve an alert"),
     Action.ALERT_STREAM: N_("Open live alert feed"),
     Action.VISIT_READ: N_("Read visits"),
-    Action.VISIT_CHANGE: N_("Change visit"),
+    Action.VISIT_CREATE: N_("Plan a new visit"),
+    Action.VISIT_CHANGE: N_("Record or change a visit"),
+    Action.VISIT_PLAN_READ: N_("Read visit plan"),
+    Action.VISIT_PLAN_CHANGE: N_("Change visit plan"),
     Action.CHANNEL_CHANGE: N_("Change notification channel"),
     Action.DUTY_CHANGE: N_("Change on-duty status"),
     Action.USER_CREATE: N_("Create account"),

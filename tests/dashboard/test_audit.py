@@ -163,3 +163,27 @@ async def test_opening_the_live_feed_is_recorded(world: World, clean_db: str) ->
                 pass
     streams = _records(clean_db, "action = 'alert.stream'")
     assert [(r["actor"], r["outcome"]) for r in streams] == [("care-north", "ok")]
+
+
+async def test_visits_are_recorded_with_before_and_after(client: httpx.AsyncClient,
+                                                         world: World, clean_db: str) -> None:
+    headers = await login(client, "care-north")
+    resp = await client.post("/api/v1/visits", json={"resident_id": world.alice},
+                             headers=headers)
+    visit = resp.json()["id"]
+    url = f"/api/v1/visits/{visit}"
+    await client.patch(url, json={"action": "arrive"}, headers=headers)
+    await client.patch(url, json={"findings": "All well"}, headers=headers)
+    await client.get(f"/api/v1/residents/{world.alice}/visits", headers=headers)
+    await client.get(f"/api/v1/residents/{world.carol}/visits", headers=headers)  # other site
+    rows = _records(clean_db, "action LIKE 'visit%'")
+    assert [(r["action"], r["target_type"], r["target_id"], r["resident_id"], r["outcome"])
+            for r in rows] == [
+        ("visit.create", "visit", str(visit), world.alice, "ok"),
+        ("visit.change", "visit", str(visit), world.alice, "ok"),
+        ("visit.change", "visit", str(visit), world.alice, "ok"),
+        ("visit.read", "resident", str(world.alice), world.alice, "ok"),
+        ("visit.read", "resident", str(world.carol), world.carol, "denied")]
+    assert rows[1]["detail"]["before"]["status"] == "planned"
+    assert rows[1]["detail"]["after"]["status"] == "in_progress"
+    assert rows[2]["detail"] == {"before": {"findings": ""}, "after": {"findings": "All well"}}
