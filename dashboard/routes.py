@@ -18,6 +18,8 @@ from starlette.routing import BaseRoute, Route
 
 from dashboard import actions, api, auth, health, residents, vitals, vocabulary
 from dashboard.channels import personal, site
+from dashboard.ledger import routes as ledger_routes
+from dashboard.ledger import sites as ledger_sites
 from dashboard.live import routes as live_routes
 
 API_PREFIX = "/api/v1"
@@ -27,6 +29,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     live_routes.router,
     vocabulary.router,
     residents.router,
+    ledger_routes.router,
+    ledger_sites.router,
     api.router,
     vitals.router,
     personal.router,
