@@ -24,6 +24,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
+from alerts.notify.settings import NotifySettings
 from dashboard import routes, vocabulary
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState
 from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
@@ -61,13 +62,15 @@ _WORKER_SCRIPT_HEADERS = {
 def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                mqtt: MqttEndpoint | None = None,
                stream_settings: StreamSettings | None = None,
-               docs_ui: Path | None = DOCS_UI_DIR) -> FastAPI:
+               docs_ui: Path | None = DOCS_UI_DIR,
+               notify_settings: NotifySettings | None = None) -> FastAPI:
     """Build the dashboard application; the pool and the live feed start with its lifespan.
 
     `mqtt` is the service account for the internal alert bus; without it the live feed
     carries database changes only (no `pending` events). `stream_settings` tunes the live
     feed (e.g. the open streams allowed per account and per address). `docs_ui` holds the
     Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off.
+    `notify_settings` is how a channel's "send test" sends (default: the defaults).
     """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
@@ -76,7 +79,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                        MIN_SECRET_BYTES)
     if token_ttl_minutes < 1:
         raise ValueError("token_ttl_minutes must be at least 1")
-    state = DashboardState(database_url, jwt_secret, timedelta(minutes=token_ttl_minutes))
+    state = DashboardState(database_url, jwt_secret, timedelta(minutes=token_ttl_minutes),
+                           notify=notify_settings or NotifySettings())
     live = AlertStream(database_url, mqtt, stream_settings)
 
     @asynccontextmanager
@@ -113,6 +117,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
 
     app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
     app.add_api_route("/worker", worker_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/admin", admin_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/alerts/{alert_id}", worker_page, methods=["GET"],
                       include_in_schema=False)  # notification links (alerts.notify.messages)
     app.add_api_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
@@ -159,6 +164,11 @@ async def index(request: Request) -> HTMLResponse:
 async def worker_page(request: Request) -> HTMLResponse:
     """The care worker's phone page (at /alerts/{id} it scrolls to that alert)."""
     return _page(request, "worker.html")
+
+
+async def admin_page(request: Request) -> HTMLResponse:
+    """The administration page (residents ledger, sites; other parts add their sections)."""
+    return _page(request, "admin.html")
 
 
 def _page(request: Request, template: str) -> HTMLResponse:

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from dashboard import actions, api, auth, health, residents, vitals, vocabulary
 from dashboard.channels import personal, site
+from dashboard.ledger import channel_test
 from dashboard.ledger import routes as ledger_routes
 from dashboard.ledger import sites as ledger_sites
 from dashboard.live import routes as live_routes
@@ -31,6 +32,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     residents.router,
     ledger_routes.router,
     ledger_sites.router,
+    channel_test.router,
     api.router,
     vitals.router,
     personal.router,

@@ -33,6 +33,13 @@ from dashboard.auth import CurrentUser
 from gateway.schema import DeviceType
 from kernel.accounts import ROLE_LABELS
 from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
+from kernel.ledger import (
+    CONSENT_LABELS,
+    LIVING_LABELS,
+    RESIDENT_STATUS_LABELS,
+    RISK_LABELS,
+    SEX_LABELS,
+)
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
 Language = Literal["en"]
@@ -78,6 +85,11 @@ class VocabularyOut(BaseModel):
     outcomes: list[OutcomeTerm]
     roles: list[Term]
     device_types: list[Term]
+    risks: list[Term] = Field(description="Risk categories of the resident ledger.")
+    living_situations: list[Term]
+    sexes: list[Term]
+    resident_statuses: list[Term]
+    consent_kinds: list[Term]
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -102,6 +114,11 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
                   for o in Outcome],
         roles=terms(ROLE_LABELS),
         device_types=terms(DEVICE_LABELS),
+        risks=terms(RISK_LABELS),
+        living_situations=terms(LIVING_LABELS),
+        sexes=terms(SEX_LABELS),
+        resident_statuses=terms(RESIDENT_STATUS_LABELS),
+        consent_kinds=terms(CONSENT_LABELS),
     )
 
 

@@ -20,6 +20,11 @@
  * @property {OutcomeTerm[]} outcomes in the order the resolve form offers them
  * @property {Term[]} roles
  * @property {Term[]} device_types
+ * @property {Term[]} risks risk categories of the resident ledger
+ * @property {Term[]} living_situations
+ * @property {Term[]} sexes
+ * @property {Term[]} resident_statuses
+ * @property {Term[]} consent_kinds
  */
 
 /** @returns {Vocabulary} */

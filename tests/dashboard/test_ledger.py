@@ -187,3 +187,38 @@ async def test_sites_admin_creates_and_edits_staff_see_their_own(client, world):
                        json={"name": "N"})).status_code == 403
     assert (await call(client, "admin", "PATCH", "/api/v1/sites/nowhere",
                        json={"name": "N"})).status_code == 404
+
+
+async def test_send_test_goes_through_the_real_webhook_sender(world, clean_db):
+    from alerts.notify.settings import NotifySettings
+    from dashboard.app import create_app
+    from tests.alerts.notify.receivers import Receiver
+    from tests.dashboard.conftest import SECRET
+
+    receiver = Receiver()
+    app = create_app(clean_db, SECRET,
+                     notify_settings=NotifySettings(allow_private_targets=True))
+    try:
+        async with (app.router.lifespan_context(app),
+                    httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                      base_url="http://dashboard.test") as client):
+            auth = await login(client, "duty-north")
+            made = await client.post("/api/v1/sites/north/channels", headers=auth,
+                                     json={"kind": "webhook", "target": receiver.url("/hook")})
+            assert made.status_code == 201, made.text
+            cid = made.json()["id"]
+            resp = await client.post(f"/api/v1/sites/north/channels/{cid}/test", headers=auth)
+            assert resp.status_code == 200 and resp.json()["sent"] is True, resp.text
+            [got] = receiver.received("/hook")
+            assert "Test message for site north" in got.body.decode()
+            receiver.script("/hook", (500, {}))
+            resp = await client.post(f"/api/v1/sites/north/channels/{cid}/test", headers=auth)
+            assert resp.json()["sent"] is False and "500" in resp.json()["detail"]
+            other = await client.post(f"/api/v1/sites/north/channels/{cid}/test",
+                                      headers=await login(client, "duty-south"))
+            assert other.status_code == 403
+            wrong = await client.post(f"/api/v1/sites/south/channels/{cid}/test",
+                                      headers=await login(client, "admin"))
+            assert wrong.status_code == 404
+    finally:
+        receiver.close()
