@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from eldercare.cli import prepare_services, settings_for, where_parser
+from eldercare.embedded import ManagedProcess
 from eldercare.runtime import Runtime, embedded_starters, resolve
-from eldercare.services import ManagedProcess
 from eldercare.settings import Settings
 
 

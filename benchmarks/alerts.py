@@ -41,9 +41,9 @@ from benchmarks.loadgen import (
     publish_packet,
 )
 from benchmarks.stats import percentiles
+from eldercare.embedded import ManagedProcess, ServiceError, die_with_parent, free_port, wait_for
 from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
-from eldercare.services import ManagedProcess, ServiceError, die_with_parent, free_port, wait_for
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import (
     Channel,

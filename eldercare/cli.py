@@ -23,6 +23,7 @@ import psycopg
 from alerts.overrides import OverrideError
 from eldercare import systemd
 from eldercare.admin import ledger
+from eldercare.embedded import ManagedProcess, ServiceError, die_with_parent, port_open
 from eldercare.migrate import migrate
 from eldercare.runtime import (
     Runtime,
@@ -31,7 +32,6 @@ from eldercare.runtime import (
     resolve,
     start_embedded,
 )
-from eldercare.services import ManagedProcess, ServiceError, die_with_parent, port_open
 from eldercare.settings import Settings
 from eldercare.supervisor import Supervisor
 from gateway.broker_admin import BrokerAdmin, BrokerAdminError

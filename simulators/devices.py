@@ -150,6 +150,27 @@ def chunk_samples(samples: Iterable[BedReading], max_samples: int = MAX_SAMPLES,
     return chunks
 
 
+DEVICE_RECONNECT_MAX_S = 60
+
+
+def device_client(creds: DeviceCredentials) -> mqtt.Client:
+    """A device's paho client, not yet connected: the one way a (simulated) device makes it.
+
+    Its own account, its device id as client id, MQTT 3.1.1 (what the cheap devices of the
+    contract speak) with a persistent session (`clean_session=False`: commands queued while
+    it was offline arrive when it is back), the retained Last Will on its status topic, and
+    reconnect delays doubling from 1 s to 60 s on refusals and drops. Services make theirs
+    with `gateway.mqttclient.service_client`.
+    """
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=creds.device_id,
+                         clean_session=False, protocol=MQTTProtocolVersion.MQTTv311)
+    client.username_pw_set(creds.username, creds.password)
+    client.will_set(topic_for(creds.site, creds.device_id, Channel.STATUS), LAST_WILL_PAYLOAD,
+                    qos=QOS, retain=True)
+    client.reconnect_delay_set(1, DEVICE_RECONNECT_MAX_S)
+    return client
+
+
 class DeviceSim:
     """What every simulated device does: connect, Last Will, status heartbeat, seq, commands."""
 
@@ -206,11 +227,7 @@ class DeviceSim:
             network.attach(self._client, self.wants_online)
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id,
-                             clean_session=False, protocol=MQTTProtocolVersion.MQTTv311)
-        client.username_pw_set(self.creds.username, self.creds.password)
-        client.will_set(self.status_topic, LAST_WILL_PAYLOAD, qos=QOS, retain=True)
-        client.reconnect_delay_set(1, 60)  # doubling back-off on refusals and drops
+        client = device_client(self.creds)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe

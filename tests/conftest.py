@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from eldercare.migrate import migrate
-from eldercare.runtime import Runtime
-from eldercare.services import (
+from eldercare.embedded import (
     ManagedProcess,
     MosquittoConfig,
     PostgresConfig,
@@ -23,6 +21,8 @@ from eldercare.services import (
     start_mosquitto,
     start_postgres,
 )
+from eldercare.migrate import migrate
+from eldercare.runtime import Runtime
 from gateway.broker_admin import BrokerAdmin
 from kernel import db
 from kernel.endpoint import MqttEndpoint

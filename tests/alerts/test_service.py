@@ -17,8 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerts.bus import BUS_FILTER, AlertEvent, decode_event
 from alerts.config import AlertSettings
 from alerts.service import AlertEngine, EngineTiming
+from eldercare.embedded import start_postgres
 from eldercare.pipeline import Pipeline
-from eldercare.services import start_postgres
 from gateway.schema import Channel, EventType
 from kernel.db import connect
 from tests.conftest import Broker

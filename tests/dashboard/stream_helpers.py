@@ -26,7 +26,7 @@ from alerts.bus import AlertEvent, bus_topic, encode_event
 from alerts.model import Severity
 from dashboard.app import DashboardServer, create_app, server_config
 from dashboard.live.feed import AlertStream
-from eldercare.services import free_port
+from eldercare.embedded import free_port
 from kernel.endpoint import MqttEndpoint
 from tests.dashboard.conftest import PASSWORD, SECRET
 from tests.helpers import wait_until

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from eldercare.embedded import start_postgres
 from eldercare.pipeline import Pipeline
-from eldercare.services import start_postgres
 from gateway.schema import DeviceEvent
 from kernel import db
 from simulators.clock import ManualClock

@@ -159,7 +159,7 @@ def test_port_flags_with_external_urls_are_refused(env):
 
 
 def test_admin_command_without_a_database_says_where_it_looked(tmp_path):
-    from eldercare.services import free_port
+    from eldercare.embedded import free_port
 
     port = free_port()
     bad = run(_flags_only_env(), "site", "add", "x", "--name", "X", "--pg-port", str(port),

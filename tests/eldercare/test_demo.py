@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from eldercare.services import free_port
+from eldercare.embedded import free_port
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel
 from tests.devices import RawDevice

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eldercare.embedded import start_postgres
 from eldercare.pipeline import Pipeline
-from eldercare.services import start_postgres
 from gateway.registry import Registry
 from gateway.schema import Channel, EventType
 from tests.alerts.test_service import BusListener, _alerts, _event

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from eldercare.embedded import BrokerQueue, start_postgres
 from eldercare.pipeline import RECEIVE_MAXIMUM, Pipeline
-from eldercare.services import BrokerQueue, start_postgres
 from gateway import schema
 from gateway.broker_admin import BrokerAdmin
 from gateway.schema import Channel

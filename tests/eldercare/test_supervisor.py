@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from eldercare.embedded import ManagedProcess, die_with_parent
 from eldercare.pipeline import session_client_ids
-from eldercare.services import ManagedProcess, die_with_parent
 from eldercare.supervisor import Backoff, Child, RestartPolicy, Supervisor, exit_cause
 from gateway.presence import part_topic
 from tests.conftest import Broker
@@ -341,7 +341,7 @@ def _answers(url: str) -> bool:
 def test_serve_waits_for_an_external_database_that_is_down(own_pg, broker, demo_dir):
     """`serve` with an external database that is down at start waits for it (and says so)
     instead of exiting; once it is up, everything starts."""
-    from eldercare.services import free_port, start_postgres
+    from eldercare.embedded import free_port, start_postgres
 
     cfg, procs = own_pg
     procs[0].stop()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from eldercare.cli import build_parser
-from eldercare.services import free_port
+from eldercare.embedded import free_port
 from gateway.presence import part_topic
 from tests.conftest import Broker
 from tests.dashboard.stream_helpers import bus_publisher

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from eldercare.services import start_postgres
+from eldercare.embedded import start_postgres
 from gateway.registry import Registry, RegistryUnavailable, read_cache, write_cache
 from gateway.schema import DeviceType
 from tests.conftest import Broker

@@ -18,8 +18,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from eldercare.embedded import BrokerQueue, start_postgres
 from eldercare.pipeline import EVENT_RECEIVE_MAXIMUM, RECEIVE_MAXIMUM, Pipeline
-from eldercare.services import BrokerQueue, start_postgres
 from gateway import schema
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, topic_for

@@ -14,8 +14,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from eldercare.embedded import start_postgres
 from eldercare.pipeline import RECEIVE_MAXIMUM
-from eldercare.services import start_postgres
 from gateway import schema
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, topic_for

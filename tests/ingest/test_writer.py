@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from eldercare.services import free_port
+from eldercare.embedded import free_port
 from gateway.gateway import dead_letter
 from gateway.records import EventRecord, StatusRecord, TelemetryRecord
 from gateway.schema import EventType
 from ingest.batch import Batch
-from ingest.writer import IngestWriter, outage_warnings_due, write_batch
+from ingest.store import write_batch
+from ingest.writer import IngestWriter, outage_warnings_due
 from kernel import db
 from tests.helpers import count, wait_until
 

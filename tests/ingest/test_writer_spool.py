@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from eldercare.services import start_postgres
+from eldercare.embedded import start_postgres
 from gateway.records import TelemetryRecord
 from ingest.batch import Batch
 from ingest.spool import Spool

@@ -6,6 +6,8 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
+from paho.mqtt.enums import MQTTProtocolVersion
+
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import (
     LAST_WILL_PAYLOAD,
@@ -25,9 +27,17 @@ from gateway.schema import (
     topic_for,
 )
 from simulators.clock import ManualClock
-from simulators.devices import AlarmOutbox, BedSensorSim, CallButtonSim, chunk_samples
+from simulators.devices import (
+    DEVICE_RECONNECT_MAX_S,
+    AlarmOutbox,
+    BedSensorSim,
+    CallButtonSim,
+    chunk_samples,
+    device_client,
+)
 from simulators.resident import ResidentModel
 from tests.helpers import wait_until
+from tests.simulators.conftest import forget_device
 from tests.simulators.tap import Tap
 
 # 02:00 UTC: the resident models are in bed, mostly asleep.
@@ -262,6 +272,27 @@ def test_bed_events_follow_occupancy(home, broker, tap, sims):
 
 
 # --- no broker needed ---------------------------------------------------------------------
+
+def test_device_client_is_the_device_itself(home, broker):
+    creds = home.button
+    client = device_client(creds)
+    assert client._client_id == creds.device_id.encode() and client.username == creds.username
+    assert client.protocol == MQTTProtocolVersion.MQTTv311 and client._clean_session is False
+    assert client.will_topic == topic_for(creds.site, creds.device_id, Channel.STATUS)
+    assert client.will_payload == LAST_WILL_PAYLOAD
+    assert client._reconnect_max_delay == DEVICE_RECONNECT_MAX_S
+    answer: list[bool] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p: answer.append(not reason.is_failure)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        wait_until(lambda: answer, what="CONNACK")
+    finally:
+        client.disconnect()  # a clean disconnect: no will
+        client.loop_stop()
+        forget_device(creds, broker.port)
+    assert answer == [True]
+
 
 def fake_creds(device_type: str = "bed_sensor") -> DeviceCredentials:
     return DeviceCredentials("bed-offline", device_type, "north", 1, "bed-offline", "pw",

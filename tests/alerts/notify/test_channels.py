@@ -18,7 +18,7 @@ from alerts.notify.channels.robots import DingTalkSender, WeComSender, robot_key
 from alerts.notify.channels.webhook import SIGNATURE_HEADER, WebhookSender, sign_body
 from alerts.notify.channels.webpush import WebPushSender
 from alerts.notify.messages import AlertInfo, render_alert
-from eldercare.services import free_port
+from eldercare.embedded import free_port
 
 MESSAGE = render_alert(
     AlertInfo(id=42, site_id="north", site_tz="UTC", resident_id=7,
