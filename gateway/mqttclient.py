@@ -31,7 +31,7 @@ passes, acknowledged vs redelivered, acks of an earlier connection).
 
 `service_client` is the one way a platform service (pipeline sessions, presence, broker
 administration, device commands, the web app's bus bridge) makes its paho client; devices
-make theirs with `simulators.devices.device_client`. The benchmarks' load generators speak
+make theirs with `simulators.wire.device_client`. The benchmarks' load generators speak
 MQTT over raw sockets on purpose (paho would be the bottleneck there).
 """
 

@@ -5,6 +5,8 @@ the database is away (ingest/spool.py)."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -44,6 +46,50 @@ _STOPPED = Batch()
 """Returned by `_next_batch` when the writer stops."""
 
 
+WRITE_TIMEOUT_S = 30.0
+"""A batch write the database has not answered in this long is given up (the connection is
+cut) and the batch goes to the spool: a database that hangs (stopped, stuck disk, network
+black hole) must not stop the pipeline from acknowledging. A healthy write takes well under
+a second."""
+CONNECT_TIMEOUT_S = 10
+"""The same for opening a connection (libpq's connect_timeout, which psycopg enforces)."""
+
+
+class _Deadline:
+    """Cut a connection's socket if the work inside the `with` block outlasts `seconds`.
+
+    PostgreSQL's own statement_timeout cannot help when the server does not run at all, and
+    a blocked libpq read or write has no client-side timeout; shutting the socket down from
+    a timer thread makes the blocked call fail at once with an OperationalError, which the
+    writer treats like any outage (the batch goes to the spool). If the write had in fact
+    committed, its rows come back from the spool as duplicates, which the store skips.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any], seconds: float) -> None:
+        self._conn = conn
+        self._seconds = seconds
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self.fired = False
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        self.fired = True
+        logger.warning("the database did not answer a write within %.0f s; cutting the "
+                       "connection (the batch goes to the spool)", self._seconds)
+        try:
+            with socket.socket(fileno=os.dup(self._conn.fileno())) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            logger.debug("cutting the connection failed (already closed?)", exc_info=True)
+
+
 class IngestWriter:
     """Thread that batches records, COPYs them, and acknowledges after each commit.
 
@@ -59,8 +105,10 @@ class IngestWriter:
     def __init__(self, database_url: str, ack: Ack, max_rows: int = 5000,
                  max_age_s: float = 0.2, clock: Callable[[], float] = time.monotonic,
                  outage_budget_s: float | None = None, spool: Spool | None = None,
-                 on_commit: OnCommit | None = None) -> None:
+                 on_commit: OnCommit | None = None,
+                 write_timeout_s: float = WRITE_TIMEOUT_S) -> None:
         self._url = database_url
+        self.write_timeout_s = write_timeout_s
         self.outage_budget_s = outage_budget_s
         self._outage_since: float | None = None
         self._outage_warned = 0
@@ -181,8 +229,11 @@ class IngestWriter:
         self._to_spool(batch)
 
     def _write(self, batch: Batch) -> None:
-        """Write, commit, hook, acknowledge. Connection errors propagate."""
-        write_isolating(self._connection(), batch)
+        """Write, commit, hook, acknowledge. Connection errors propagate, and so does a
+        write the database does not answer in `write_timeout_s` (see _Deadline)."""
+        conn = self._connection()
+        with _Deadline(conn, self.write_timeout_s):
+            write_isolating(conn, batch)
         self._delay = 0.1
         if self._outage_since is not None:
             logger.info("database back after %.0f s of outage", self._clock() - self._outage_since)
@@ -357,9 +408,10 @@ class IngestWriter:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self._url)
-            self._conn.execute(STAGING)
-            self._conn.commit()
+            self._conn = connect(self._url, connect_timeout=CONNECT_TIMEOUT_S)
+            with _Deadline(self._conn, self.write_timeout_s):
+                self._conn.execute(STAGING)
+                self._conn.commit()
         return self._conn
 
     def _drop_connection(self) -> None:

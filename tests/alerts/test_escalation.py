@@ -17,19 +17,11 @@ from alerts.escalation import EscalationRunner, PlannedStep, escalation_tick, pl
 from alerts.lifecycle import acknowledge
 from alerts.model import Audience, NotificationKind, Severity
 from kernel import db
-from tests.alerts.store_helpers import (
-    NOW,
-    add_home,
-    add_user,
-    alert,
-    history,
-    opened,
-    s,
-    sql,
-    steps,
-    trigger,
-)
-from tests.helpers import count, wait_until
+from tests.support.alerts import NOW, add_user, alert, history, opened, s, steps, trigger
+from tests.support.database import count
+from tests.support.database import execute as sql
+from tests.support.homes import add_home
+from tests.support.wait import wait_until
 
 W, D, F, A, G = (Audience.SITE_WORKERS, Audience.DUTY_OFFICERS, Audience.FAMILY,
                  Audience.ASSIGNED, Audience.SITE_GROUP)

@@ -12,8 +12,8 @@ from alerts.notify.settings import NotifySettings
 from dashboard.app import create_app
 from kernel import db
 from tests.alerts.notify.receivers import Receiver
-from tests.dashboard.conftest import PASSWORD, SECRET, World
-from tests.dashboard.stream_helpers import Served, browser_page, fits_width, log_in, running_server
+from tests.support.dashboard import PASSWORD, SECRET, World
+from tests.support.live import Served, browser_page, fits_width, log_in, running_server
 
 pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
 

@@ -14,7 +14,7 @@ from dashboard import health as dashboard_health
 from dashboard.models import FamilyAlertOut
 from eldercare.embedded import free_port
 from kernel import db
-from tests.dashboard.conftest import World, app_client, insert_alert, login
+from tests.support.dashboard import World, app_client, insert_alert, login
 
 pytestmark = pytest.mark.anyio
 

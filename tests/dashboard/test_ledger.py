@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dashboard.conftest import World, login
+from tests.support.dashboard import World, login
 
 pytestmark = pytest.mark.anyio
 
@@ -193,7 +193,7 @@ async def test_send_test_goes_through_the_real_webhook_sender(world, clean_db):
     from alerts.notify.settings import NotifySettings
     from dashboard.app import create_app
     from tests.alerts.notify.receivers import Receiver
-    from tests.dashboard.conftest import SECRET
+    from tests.support.dashboard import SECRET
 
     receiver = Receiver()
     app = create_app(clean_db, SECRET,

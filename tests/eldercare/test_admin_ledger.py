@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.eldercare.test_cli import env, run  # noqa: F401 (the env fixture)
 
 
+@pytest.mark.slow
 def test_site_add_of_an_existing_site_fails_and_update_changes_it(env):  # noqa: F811
     run(env, "site", "add", "east", "--name", "East")
     again = run(env, "site", "add", "east", "--name", "Other", "--timezone", "Asia/Shanghai",
@@ -28,6 +31,7 @@ def test_site_add_of_an_existing_site_fails_and_update_changes_it(env):  # noqa:
     assert "Asia/Shanghai" in run(env, "site", "list").stdout
 
 
+@pytest.mark.slow
 def test_resident_update_show_list_and_deactivate(env):  # noqa: F811
     run(env, "site", "add", "north", "--name", "North")
     rid = json.loads(run(env, "resident", "add", "--site", "north", "--name", "Dagny").stdout)[

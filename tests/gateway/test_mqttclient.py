@@ -20,7 +20,7 @@ from paho.mqtt.properties import Properties
 from eldercare.embedded import wait_for
 from gateway import mqttclient
 from gateway.mqttclient import NO_PROPERTIES, READ_CHUNK, READS_PER_PASS, BufferedClient
-from tests.conftest import Broker
+from tests.support.services import Broker
 
 NEVER_SUBSCRIBED = "eldercare/internal/v1/test/never-subscribed"
 """Unsubscribing from it is a round trip with no effect: proof the broker read what came before."""

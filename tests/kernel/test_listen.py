@@ -18,7 +18,7 @@ import pytest
 from kernel import db
 from kernel.db import AsyncConn, Conn
 from kernel.listen import AsyncListener, Backoff, ListenWorker, Notify, random_share
-from tests.helpers import wait_until
+from tests.support.wait import wait_until
 
 # --- the backoff policy (pure) -----------------------------------------------------------
 

@@ -26,19 +26,14 @@ from gateway.schema import (
     encode,
     topic_for,
 )
+from simulators.alarms import AlarmOutbox
 from simulators.clock import ManualClock
-from simulators.devices import (
-    DEVICE_RECONNECT_MAX_S,
-    AlarmOutbox,
-    BedSensorSim,
-    CallButtonSim,
-    chunk_samples,
-    device_client,
-)
+from simulators.devices import BedSensorSim, CallButtonSim
 from simulators.resident import ResidentModel
-from tests.helpers import wait_until
-from tests.simulators.conftest import forget_device
+from simulators.wire import DEVICE_RECONNECT_MAX_S, chunk_samples, device_client
 from tests.simulators.tap import Tap
+from tests.support.devices import forget_device
+from tests.support.wait import wait_until
 
 # 02:00 UTC: the resident models are in bed, mostly asleep.
 NIGHT = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
