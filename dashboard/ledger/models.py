@@ -130,9 +130,9 @@ class LedgerFields(_In):
             value = getattr(self, name)
             if name == "risks":
                 value = [str(r) for r in value]
-            elif name == "birth_date" and value is not None and "birth_year" not in out:
-                out["birth_year"] = value.year
             out[name] = str(value) if isinstance(value, str) else value
+        if self.birth_date is not None and out.get("birth_year") is None:
+            out["birth_year"] = self.birth_date.year  # a date implies its year
         return out
 
 

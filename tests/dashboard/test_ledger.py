@@ -222,3 +222,14 @@ async def test_send_test_goes_through_the_real_webhook_sender(world, clean_db):
             assert wrong.status_code == 404
     finally:
         receiver.close()
+
+
+async def test_a_birth_date_gives_the_birth_year(client, world):
+    rid = (await create(client, birth_year=None))["id"]
+    resp = await call(client, "admin", "PATCH", f"/api/v1/residents/{rid}",
+                      json={"birth_date": "1930-02-03", "birth_year": None})
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["birth_date"], resp.json()["birth_year"]) == ("1930-02-03", 1930)
+    resp = await call(client, "admin", "PATCH", f"/api/v1/residents/{rid}",
+                      json={"birth_date": "1930-02-03", "birth_year": 1931})
+    assert resp.status_code == 422 and "disagree" in resp.text
