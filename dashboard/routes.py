@@ -16,7 +16,17 @@ from collections.abc import Iterable
 from fastapi import APIRouter
 from starlette.routing import BaseRoute, Route
 
-from dashboard import actions, api, auth, health, residents, vitals, vocabulary
+from dashboard import (
+    actions,
+    api,
+    auth,
+    health,
+    residents,
+    visit_plans,
+    visits,
+    vitals,
+    vocabulary,
+)
 from dashboard.channels import personal, site
 from dashboard.ledger import channel_test
 from dashboard.ledger import routes as ledger_routes
@@ -39,6 +49,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     site.router,
     actions.router,
     health.router,
+    visit_plans.router,
+    visits.router,
 )
 
 

@@ -40,6 +40,7 @@ from kernel.ledger import (
     RISK_LABELS,
     SEX_LABELS,
 )
+from kernel.visits import VISIT_CHECKLIST, VISIT_STATUS_LABELS
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
 Language = Literal["en"]
@@ -85,6 +86,9 @@ class VocabularyOut(BaseModel):
     outcomes: list[OutcomeTerm]
     roles: list[Term]
     device_types: list[Term]
+    visit_statuses: list[Term]
+    visit_checklist: list[Term] = Field(description="The visit checklist, in the form's "
+                                                    "order (kernel/visits.py).")
     risks: list[Term] = Field(description="Risk categories of the resident ledger.")
     living_situations: list[Term]
     sexes: list[Term]
@@ -114,6 +118,8 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
                   for o in Outcome],
         roles=terms(ROLE_LABELS),
         device_types=terms(DEVICE_LABELS),
+        visit_statuses=terms(VISIT_STATUS_LABELS),
+        visit_checklist=terms(VISIT_CHECKLIST),
         risks=terms(RISK_LABELS),
         living_situations=terms(LIVING_LABELS),
         sexes=terms(SEX_LABELS),
