@@ -61,13 +61,15 @@ _WORKER_SCRIPT_HEADERS = {
 def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                mqtt: MqttEndpoint | None = None,
                stream_settings: StreamSettings | None = None,
-               docs_ui: Path | None = DOCS_UI_DIR) -> FastAPI:
+               docs_ui: Path | None = DOCS_UI_DIR,
+               totp_required_roles: frozenset[str] = frozenset()) -> FastAPI:
     """Build the dashboard application; the pool and the live feed start with its lifespan.
 
     `mqtt` is the service account for the internal alert bus; without it the live feed
     carries database changes only (no `pending` events). `stream_settings` tunes the live
     feed (e.g. the open streams allowed per account and per address). `docs_ui` holds the
     Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off.
+    `totp_required_roles`: roles that must enrol a TOTP second factor (dashboard/account.py).
     """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
@@ -76,7 +78,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                        MIN_SECRET_BYTES)
     if token_ttl_minutes < 1:
         raise ValueError("token_ttl_minutes must be at least 1")
-    state = DashboardState(database_url, jwt_secret, timedelta(minutes=token_ttl_minutes))
+    state = DashboardState(database_url, jwt_secret, timedelta(minutes=token_ttl_minutes),
+                           totp_required_roles=frozenset(totp_required_roles))
     live = AlertStream(database_url, mqtt, stream_settings)
 
     @asynccontextmanager

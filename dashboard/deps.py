@@ -34,6 +34,8 @@ class DashboardState:
     token_ttl: timedelta
     pool: Pool | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Roles that must use a second factor (TOTP): until enrolled, only /me and /me/totp work.
+    totp_required_roles: frozenset[str] = frozenset()
 
 
 def get_state(request: Request) -> DashboardState:

@@ -10,6 +10,7 @@ ALTER TABLE users
     ADD COLUMN must_change_password  boolean NOT NULL DEFAULT false,
     ADD COLUMN totp_secret           text,
     ADD COLUMN totp_enabled          boolean NOT NULL DEFAULT false,
+    ADD COLUMN totp_last_step        bigint,  -- the last time step used: no code twice
     ADD CONSTRAINT users_duty_override_one_way CHECK (NOT (on_duty AND duty_forced_off)),
     ADD CONSTRAINT users_totp_needs_secret CHECK (NOT totp_enabled OR totp_secret IS NOT NULL);
 
