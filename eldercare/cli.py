@@ -22,6 +22,7 @@ import psycopg
 
 from alerts.overrides import OverrideError
 from eldercare import systemd
+from eldercare.admin import staff as staff_cli
 from eldercare.migrate import migrate
 from eldercare.runtime import (
     Runtime,
@@ -694,6 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("activate", cmd_user_activate, "let a deactivated account log in again")):
         sp = add(name, func, text, user)
         sp.add_argument("--username", required=True)
+    staff_cli.register(user, add, _admin_runtime)
 
     dev = sub.add_parser("device", help="devices").add_subparsers(dest="dev_cmd", required=True)
     sp = add("add", cmd_device_add, "register a device and print its credentials", dev)
