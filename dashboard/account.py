@@ -42,7 +42,8 @@ class TotpEnrolOut(BaseModel):
 
     secret: str
     otpauth_uri: str
-    qr_svg: str = Field(description="The otpauth URI as an SVG QR code.")
+    qr_data_uri: str = Field(description="The otpauth URI as an SVG QR code (data: URI, for "
+                                         "an <img>).")
 
 
 class TotpCodeIn(BaseModel):
@@ -116,8 +117,8 @@ async def enrol_totp(session: CurrentSession, conn: ConnDep) -> TotpEnrolOut:
                             "A second factor is already set up; an administrator's password "
                             "reset removes it")
     uri = provisioning_uri(secret, user.username)
-    qr = segno.make(uri, error="m").svg_inline(scale=4)
-    return TotpEnrolOut(secret=secret, otpauth_uri=uri, qr_svg=qr)
+    qr = segno.make(uri, error="m").svg_data_uri(scale=5, dark="#000", light="#fff")
+    return TotpEnrolOut(secret=secret, otpauth_uri=uri, qr_data_uri=qr)
 
 
 @router.post("/me/totp/confirm", response_model=TotpStateOut,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -118,6 +118,9 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     app.add_api_route("/worker", worker_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/alerts/{alert_id}", worker_page, methods=["GET"],
                       include_in_schema=False)  # notification links (alerts.notify.messages)
+    for path, template in ADMIN_PAGES.items():
+        app.add_api_route(path, _template_page(template), methods=["GET"],
+                          include_in_schema=False)
     app.add_api_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
     app.add_api_route("/manifest.webmanifest", manifest, methods=["GET"],
                       include_in_schema=False)
@@ -162,6 +165,20 @@ async def index(request: Request) -> HTMLResponse:
 async def worker_page(request: Request) -> HTMLResponse:
     """The care worker's phone page (at /alerts/{id} it scrolls to that alert)."""
     return _page(request, "worker.html")
+
+
+# Staff, roster, family accounts, my account and the invitation link (dashboard/staff.py,
+# roster.py, account.py); each checks the role through the API it calls.
+ADMIN_PAGES = {"/admin/staff": "staff.html", "/admin/roster": "roster.html",
+               "/admin/family": "family.html", "/account": "account.html",
+               "/invite": "invite.html"}
+
+
+def _template_page(template: str) -> Callable[[Request], Awaitable[HTMLResponse]]:
+    async def page(request: Request) -> HTMLResponse:
+        return _page(request, template)
+    page.__doc__ = f"The {template} page."
+    return page
 
 
 def _page(request: Request, template: str) -> HTMLResponse:

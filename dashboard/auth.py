@@ -276,7 +276,7 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
     if row[3]:  # a second factor: a code guess is a login attempt like a password guess
         try:
             await _check_totp(conn, int(row[0]), str(row[4]), row[5], form.totp, address)
-        except AuthError:
+        except HTTPException:
             throttle.failed(address)
             raise
     throttle.succeeded(address, key)
@@ -305,6 +305,7 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
 
 
 TOTP_NEEDED = "Enter the 6-digit code from your authenticator app"
+SECOND_FACTOR_HEADER = "X-Second-Factor"  # the login form shows its code field
 BAD_TOTP = "Incorrect or already used one-time code"
 
 
@@ -314,7 +315,9 @@ async def _check_totp(conn: AsyncConn, user_id: int, secret: str, last_step: int
     A wrong code counts against the client like a wrong password (the account attempt was
     counted before the password check), so codes cannot be guessed faster than passwords."""
     if not code:
-        raise AuthError(TOTP_NEEDED)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, TOTP_NEEDED,
+                            headers={"WWW-Authenticate": "Bearer",
+                                     SECOND_FACTOR_HEADER: "totp"})
     step = totp_step(secret, code, datetime.now(UTC))
     if step is None or (last_step is not None and step <= int(last_step)):
         logger.warning("failed one-time code for user %s from %s", user_id, address)

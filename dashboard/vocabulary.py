@@ -33,6 +33,7 @@ from dashboard.auth import CurrentUser
 from gateway.schema import DeviceType
 from kernel.accounts import ROLE_LABELS
 from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
+from kernel.roster import DUTY_OVERRIDE_LABELS
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
 Language = Literal["en"]
@@ -78,6 +79,7 @@ class VocabularyOut(BaseModel):
     outcomes: list[OutcomeTerm]
     roles: list[Term]
     device_types: list[Term]
+    duty_overrides: list[Term]
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -101,6 +103,7 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
                               choosable=o in RESOLVE_OUTCOMES)
                   for o in Outcome],
         roles=terms(ROLE_LABELS),
+        duty_overrides=terms(DUTY_OVERRIDE_LABELS),
         device_types=terms(DEVICE_LABELS),
     )
 

@@ -20,6 +20,7 @@
  * @property {OutcomeTerm[]} outcomes in the order the resolve form offers them
  * @property {Term[]} roles
  * @property {Term[]} device_types
+ * @property {Term[]} duty_overrides manual overrides of the duty roster (on, off)
  */
 
 /** @returns {Vocabulary} */
@@ -44,6 +45,7 @@ const SEVERITIES = labels(vocabulary.severities);
 const STATUSES = labels(vocabulary.statuses);
 const ROLES = labels(vocabulary.roles);
 const DEVICES = labels(vocabulary.device_types);
+const OVERRIDES = labels(vocabulary.duty_overrides || []);
 const SEVERITY_RANK = new Map(vocabulary.severities.map((s, i) => [s.value, i]));
 
 /**
@@ -86,4 +88,9 @@ export function deviceLabel(type) {
 /** The outcomes a care worker may choose when resolving, in order. @returns {OutcomeTerm[]} */
 export function resolveOutcomes() {
   return vocabulary.outcomes.filter((o) => o.choosable);
+}
+
+/** A duty override's label ("" when the roster decides). @param {string | null} value */
+export function dutyOverrideLabel(value) {
+  return value ? OVERRIDES.get(value) || value : "";
 }

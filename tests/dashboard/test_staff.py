@@ -170,7 +170,7 @@ async def test_totp_enrolment_then_login_needs_a_code_and_guesses_are_throttled(
         client, world):
     duty = await login(client, "duty-north")
     enrol = (await client.post(f"{API}/me/totp", headers=duty)).json()
-    assert enrol["qr_svg"].startswith("<svg")
+    assert enrol["qr_data_uri"].startswith("data:image/svg+xml")
     now = datetime.now(UTC)  # the server checks codes against its clock
     ok = await client.post(f"{API}/me/totp/confirm", headers=duty,
                            json={"code": code_at(enrol["secret"], now)})
