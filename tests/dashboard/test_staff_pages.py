@@ -130,3 +130,42 @@ def test_duty_officer_enrols_totp_and_needs_a_code_at_the_next_login(server: Ser
         expect(page.locator("#who")).to_contain_text("Dora Duty")
         page.screenshot(path=str(tmp_path / "duty-screen-after-totp.png"), full_page=True)
     assert browser.problems == []
+
+
+def test_admin_invites_a_relative_who_sets_a_password_and_is_linked(server: Served,
+                                                                    world: World, tmp_path):
+    from playwright.sync_api import expect
+
+    with browser_page(DESKTOP) as browser:
+        admin = browser.page
+        log_in(admin, f"{server.url}/admin/family", "admin")
+        form = admin.locator("#family-form")
+        form.get_by_label("Username").fill("son-bob")
+        form.get_by_label("Full name").fill("Bjorn Berg")
+        form.get_by_label("Resident").select_option(label="Bob Berg (north)")
+        form.get_by_role("button", name="Create and invite").click()
+        shown = admin.locator("#shown-once")
+        expect(shown).to_contain_text("Invitation for son-bob")
+        link = re.search(r"http://\S+/invite#\S+", shown.text_content() or "")
+        assert link is not None
+        row = admin.locator("tr[data-username='son-bob']")
+        expect(row.locator(".linked")).to_have_text(["Bob Berg (north)Unlink"])
+        row.get_by_label("Resident to link to son-bob").select_option(
+            label="Alice Andersen (north)")
+        row.get_by_role("button", name="Link", exact=True).click()
+        expect(row.locator(".linked", has_text="Alice Andersen (north)")).to_have_count(1)
+        admin.screenshot(path=str(tmp_path / "family-linked.png"), full_page=True)
+
+        relative = admin.context.browser.new_context(viewport=PHONE).new_page()  # type: ignore[union-attr]
+        relative.goto(link.group(0))
+        relative.get_by_label("New password").fill(NEW_PASSWORD)
+        relative.get_by_role("button", name="Set password").click()
+        expect(relative.locator("#invite-done")).to_be_visible()
+        relative.screenshot(path=str(tmp_path / "invite-done.png"), full_page=True)
+        log_in(relative, f"{server.url}/", "son-bob", NEW_PASSWORD)
+        expect(relative.locator("#app-view")).to_be_visible()
+
+        row.locator(".linked", has_text="Alice Andersen").get_by_role(
+            "button", name="Unlink").click()
+        expect(row.locator(".linked", has_text="Alice Andersen")).to_have_count(0)
+    assert browser.problems == []
