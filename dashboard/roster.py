@@ -99,6 +99,24 @@ def _naive(value: datetime) -> datetime:
     return value
 
 
+async def is_on_duty(conn: AsyncConn, user_id: int, instant: datetime) -> bool:
+    """Whether one person is on duty at `instant` (their override, else their shifts)."""
+    cur = await conn.execute(
+        "SELECT u.on_duty, u.duty_forced_off, s.timezone FROM users u "
+        "LEFT JOIN sites s ON s.id = u.site_id WHERE u.id = %s", (user_id,))
+    row = await cur.fetchone()
+    if row is None or row[2] is None:
+        return bool(row and row[0])
+    naive = instant.astimezone(UTC).replace(tzinfo=None)
+    cur = await conn.execute(
+        "SELECT starts_local, ends_local FROM shifts WHERE user_id = %s "
+        "AND starts_local < %s AND ends_local > %s",
+        (user_id, naive + timedelta(days=3), naive - timedelta(days=3)))
+    shifts = [Shift(user_id, r[0], r[1], str(row[2])) for r in await cur.fetchall()]
+    return user_id in on_duty(shifts, {user_id: override_of(bool(row[0]), bool(row[1]))},
+                              instant)
+
+
 @router.get("/sites/{site}/shifts", response_model=RosterOut,
             responses={403: {"description": "Another site, or a family member"}})
 async def list_shifts(site: SitePath, user: CurrentUser, conn: ConnDep,

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from dashboard.app import create_app
+from kernel import db
 from kernel.totp import code_at
 from tests.dashboard.conftest import PASSWORD, SECRET, login
 from tests.helpers import count
@@ -254,3 +255,24 @@ async def test_role_route_matrix(client, world):
             resp = await client.request(method, f"{API}{path}", headers=headers[name],
                                         json=body)
             assert resp.status_code == want, f"{name} {method} {path}: {resp.text}"
+
+
+async def test_me_duty_is_the_roster_unless_overridden(client, world, clean_db):
+    """GET /me/duty answers "now": a shift spanning a day either side of the test's start
+    covers it whatever the clock says; going on duty is an override, going off hands back
+    to the roster."""
+    carer = await login(client, "care-north")
+    assert (await client.get(f"{API}/me/duty", headers=carer)).json() == {"on_duty": False}
+    start = datetime.now(UTC).replace(tzinfo=None)
+    with db.connect(clean_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO shifts (site_id, user_id, starts_local, ends_local) "
+                     "VALUES ('north', %s, %s, %s)",
+                     (world.care_north, start - timedelta(hours=23),
+                      start + timedelta(hours=23)))
+    assert (await client.get(f"{API}/me/duty", headers=carer)).json() == {"on_duty": True}
+    off = await client.put(f"{API}/me/duty", headers=carer, json={"on_duty": False})
+    assert off.json() == {"on_duty": True}  # the roster still says so
+    auth = await _admin(client)
+    await client.put(f"{API}/users/{world.care_north}/duty-override", headers=auth,
+                     json={"override": "off"})
+    assert (await client.get(f"{API}/me/duty", headers=carer)).json() == {"on_duty": False}
