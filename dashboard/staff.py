@@ -304,7 +304,9 @@ async def update_user(user_id: IdPath, body: AccountPatch, user: CurrentUser,
     if user_id == user.id and (body.active is False or body.role not in (None, Role.ADMIN)):
         raise HTTPException(status.HTTP_409_CONFLICT,
                             "You cannot deactivate or demote your own account")
-    changes = body.model_dump(exclude_unset=True)
+    # Null clears only what may be empty (site, phone); a null name, role or state is ignored.
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items()
+               if v is not None or k in ("site_id", "phone")}
     role = Role(changes.get("role", current.role))
     site = changes.get("site_id", current.site_id)
     if role in STAFF_ROLES and site is None:

@@ -11,8 +11,8 @@ import pytest
 from dashboard.app import create_app
 from kernel import db
 from kernel.totp import code_at
-from tests.dashboard.conftest import PASSWORD, SECRET, login
-from tests.helpers import count
+from tests.support.dashboard import PASSWORD, SECRET, login
+from tests.support.database import count
 
 pytestmark = pytest.mark.anyio
 
@@ -74,6 +74,13 @@ async def test_edit_deactivate_and_reset_password_end_sessions(client, world, cl
     resp = await client.patch(f"{API}/users/{world.care_north}", headers=auth,
                               json={"full_name": "Carl Carer", "phone": "123"})
     assert resp.json()["full_name"] == "Carl Carer"
+    nulls = await client.patch(f"{API}/users/{world.care_north}", headers=auth,
+                               json={"full_name": None, "role": None, "active": None,
+                                     "phone": None})
+    assert nulls.status_code == 200 and nulls.json()["phone"] is None
+    no_site = await client.patch(f"{API}/users/{world.care_north}", headers=auth,
+                                 json={"site_id": None})
+    assert no_site.status_code == 422
     reset = await client.post(f"{API}/users/{world.care_north}/reset-password", headers=auth,
                               json={})
     temporary = reset.json()["temporary_password"]

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kernel.totp import code_at
-from tests.conftest import Broker
-from tests.dashboard.conftest import PASSWORD, World
-from tests.dashboard.stream_helpers import PHONE, Served, browser_page, serving_live
+from tests.support.dashboard import PASSWORD, World
+from tests.support.live import PHONE, Served, browser_page, serving_live
+from tests.support.services import Broker
 
 pytestmark = pytest.mark.usefixtures("chromium")
 

@@ -6,7 +6,7 @@ import json
 
 from kernel import accounts, db
 from tests.eldercare.test_cli import _cli, cli_db, env  # noqa: F401 (fixtures)
-from tests.helpers import count
+from tests.support.database import count
 
 
 def test_list_show_update_and_reset_password(cli_db, capsys):  # noqa: F811
