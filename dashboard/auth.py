@@ -223,15 +223,22 @@ async def get_current_session(token: Annotated[str | None, Depends(oauth2_scheme
 CurrentSession = Annotated[AuthSession, Depends(get_current_session)]
 
 
+def require_unrestricted(session: AuthSession) -> None:
+    """403 while the session is restricted (a temporary password to change, a required
+    second factor to enrol); the live stream calls it too, so nothing is read meanwhile."""
+    if session.restricted is None:
+        return
+    what = ("change your temporary password" if session.restricted == PASSWORD_CHANGE
+            else "set up your second factor (authenticator app)")
+    raise HTTPException(status.HTTP_403_FORBIDDEN, f"First {what} under My account",
+                        headers={"X-Account-Action": session.restricted})
+
+
 async def get_current_user(session: CurrentSession, request: Request) -> UserOut:
-    """The logged-in user (see `authenticate`); 403 while the session is restricted (a
-    temporary password to change, a required second factor to enrol), except for
-    RESTRICTED_PATHS."""
-    if session.restricted is not None and request.url.path not in RESTRICTED_PATHS:
-        what = ("change your temporary password" if session.restricted == PASSWORD_CHANGE
-                else "set up your second factor (authenticator app)")
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"First {what} under My account",
-                            headers={"X-Account-Action": session.restricted})
+    """The logged-in user (see `authenticate`); 403 while the session is restricted, except
+    for RESTRICTED_PATHS (see `require_unrestricted`)."""
+    if request.url.path not in RESTRICTED_PATHS:
+        require_unrestricted(session)
     return session.user
 
 

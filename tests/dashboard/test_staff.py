@@ -42,6 +42,8 @@ async def test_admin_creates_a_care_worker_who_must_change_the_temporary_passwor
     assert blocked.status_code == 403
     assert blocked.headers["X-Account-Action"] == "password_change"
     assert (await client.get(f"{API}/me", headers=mine)).status_code == 200
+    stream = await client.get(f"{API}/alerts/stream", headers=mine)
+    assert stream.status_code == 403  # no live alerts either
     weak = await client.post(f"{API}/me/password", headers=mine, json={
         "current_password": temporary, "new_password": "password1234"})
     assert weak.status_code == 422
@@ -243,6 +245,10 @@ def _matrix(w):  # (method, path, json, {username: expected status})
          {"admin": 200, "duty-north": 403, "family-alice": 403}),
         ("POST", f"/users/{w.family_alice}/invite", None,
          {"admin": 201, "duty-north": 403, "family-alice": 403}),
+        ("GET", "/sites/south/shifts", None, {"care-north": 403, "duty-north": 403,
+                                              "duty-south": 200}),
+        ("POST", "/me/password", {"current_password": "x", "new_password": "y"},
+         {"admin": 400, "care-north": 400, "family-alice": 400}),
         ("GET", "/sites/north/shifts", None, {"admin": 200, "duty-north": 200,
                                               "care-north": 200, "duty-south": 403,
                                               "family-alice": 403}),
