@@ -25,6 +25,8 @@ from dashboard import (
     residents,
     roster,
     staff,
+    visit_plans,
+    visits,
     vitals,
     vocabulary,
 )
@@ -47,6 +49,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     staff.router,
     roster.router,
     account.router,
+    visit_plans.router,
+    visits.router,
 )
 
 

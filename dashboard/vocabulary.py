@@ -34,6 +34,7 @@ from gateway.schema import DeviceType
 from kernel.accounts import ROLE_LABELS
 from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
 from kernel.roster import DUTY_OVERRIDE_LABELS
+from kernel.visits import VISIT_CHECKLIST, VISIT_STATUS_LABELS
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
 Language = Literal["en"]
@@ -80,6 +81,9 @@ class VocabularyOut(BaseModel):
     roles: list[Term]
     device_types: list[Term]
     duty_overrides: list[Term]
+    visit_statuses: list[Term]
+    visit_checklist: list[Term] = Field(description="The visit checklist, in the form's "
+                                                    "order (kernel/visits.py).")
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -105,6 +109,8 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
         roles=terms(ROLE_LABELS),
         duty_overrides=terms(DUTY_OVERRIDE_LABELS),
         device_types=terms(DEVICE_LABELS),
+        visit_statuses=terms(VISIT_STATUS_LABELS),
+        visit_checklist=terms(VISIT_CHECKLIST),
     )
 
 

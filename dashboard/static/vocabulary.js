@@ -21,6 +21,8 @@
  * @property {Term[]} roles
  * @property {Term[]} device_types
  * @property {Term[]} duty_overrides manual overrides of the duty roster (on, off)
+ * @property {Term[]} visit_statuses
+ * @property {Term[]} visit_checklist the visit checklist, in the form's order
  */
 
 /** @returns {Vocabulary} */
@@ -93,4 +95,16 @@ export function resolveOutcomes() {
 /** A duty override's label ("" when the roster decides). @param {string | null} value */
 export function dutyOverrideLabel(value) {
   return value ? OVERRIDES.get(value) || value : "";
+}
+
+const VISIT_STATUSES = labels(vocabulary.visit_statuses);
+
+/** @param {string} status a visit's status @returns {string} */
+export function visitStatusLabel(status) {
+  return VISIT_STATUSES.get(status) || status;
+}
+
+/** The visit checklist items, in order. @returns {Term[]} */
+export function visitChecklist() {
+  return vocabulary.visit_checklist;
 }
