@@ -35,6 +35,8 @@ class DashboardState:
     token_ttl: timedelta
     pool: Pool | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Roles that must use a second factor (TOTP): until enrolled, only /me and /me/totp work.
+    totp_required_roles: frozenset[str] = frozenset()
     # How channel tests send (the jobs' dispatcher uses the same settings).
     notify: NotifySettings = field(default_factory=NotifySettings)
 

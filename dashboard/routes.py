@@ -17,11 +17,14 @@ from fastapi import APIRouter
 from starlette.routing import BaseRoute, Route
 
 from dashboard import (
+    account,
     actions,
     api,
     auth,
     health,
     residents,
+    roster,
+    staff,
     visit_plans,
     visits,
     vitals,
@@ -49,6 +52,9 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     site.router,
     actions.router,
     health.router,
+    staff.router,
+    roster.router,
+    account.router,
     visit_plans.router,
     visits.router,
 )

@@ -40,6 +40,7 @@ from kernel.ledger import (
     RISK_LABELS,
     SEX_LABELS,
 )
+from kernel.roster import DUTY_OVERRIDE_LABELS
 from kernel.visits import VISIT_CHECKLIST, VISIT_STATUS_LABELS
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
@@ -86,6 +87,7 @@ class VocabularyOut(BaseModel):
     outcomes: list[OutcomeTerm]
     roles: list[Term]
     device_types: list[Term]
+    duty_overrides: list[Term]
     visit_statuses: list[Term]
     visit_checklist: list[Term] = Field(description="The visit checklist, in the form's "
                                                     "order (kernel/visits.py).")
@@ -117,6 +119,7 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
                               choosable=o in RESOLVE_OUTCOMES)
                   for o in Outcome],
         roles=terms(ROLE_LABELS),
+        duty_overrides=terms(DUTY_OVERRIDE_LABELS),
         device_types=terms(DEVICE_LABELS),
         visit_statuses=terms(VISIT_STATUS_LABELS),
         visit_checklist=terms(VISIT_CHECKLIST),

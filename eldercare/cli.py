@@ -20,6 +20,7 @@ import psycopg
 
 from alerts.overrides import OverrideError
 from eldercare.admin import ledger
+from eldercare.admin import staff as staff_cli
 from eldercare.embedded import ServiceError
 from eldercare.migrate import migrate
 from eldercare.run import (
@@ -272,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("activate", cmd_user_activate, "let a deactivated account log in again")):
         sp = add(name, func, text, user)
         sp.add_argument("--username", required=True)
+    staff_cli.register(user, add, _admin_runtime)
 
     dev = sub.add_parser("device", help="devices").add_subparsers(dest="dev_cmd", required=True)
     sp = add("add", cmd_device_add, "register a device and print its credentials", dev)

@@ -74,7 +74,7 @@ RISK_LABELS: dict[str, str] = {
     Risk.EMPTY_NEST: N_("Empty nest (空巢)"),
 }
 RESIDENT_STATUS_LABELS: dict[str, str] = {
-    ResidentStatus.ACTIVE: N_("Active"),
+    ResidentStatus.ACTIVE: N_("At home (active)"),
     ResidentStatus.IN_HOSPITAL: N_("In hospital"),
     ResidentStatus.DISCHARGED: N_("Discharged"),
 }

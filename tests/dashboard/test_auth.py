@@ -20,7 +20,8 @@ from tests.support.live import running_server
 pytestmark = pytest.mark.anyio
 
 TOKEN_URL = "/api/v1/auth/token"
-PUBLIC_ROUTES = {("POST", "/api/v1/auth/token"), ("GET", "/api/v1/health")}
+PUBLIC_ROUTES = {("POST", "/api/v1/auth/token"), ("GET", "/api/v1/health"),
+                 ("POST", "/api/v1/auth/invite")}
 
 
 async def test_token_success_returns_bearer_token_and_identity(client, world):
