@@ -35,6 +35,14 @@ from kernel.accounts import ROLE_LABELS
 from kernel.audit import ACTION_LABELS as AUDIT_ACTION_LABELS
 from kernel.audit import OUTCOME_LABELS as AUDIT_OUTCOME_LABELS
 from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
+from kernel.ledger import (
+    CONSENT_LABELS,
+    LIVING_LABELS,
+    RESIDENT_STATUS_LABELS,
+    RISK_LABELS,
+    SEX_LABELS,
+)
+from kernel.roster import DUTY_OVERRIDE_LABELS
 from kernel.visits import VISIT_CHECKLIST, VISIT_STATUS_LABELS
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
@@ -83,9 +91,15 @@ class VocabularyOut(BaseModel):
     device_types: list[Term]
     audit_actions: list[Term]
     audit_outcomes: list[Term]
+    duty_overrides: list[Term]
     visit_statuses: list[Term]
     visit_checklist: list[Term] = Field(description="The visit checklist, in the form's "
                                                     "order (kernel/visits.py).")
+    risks: list[Term] = Field(description="Risk categories of the resident ledger.")
+    living_situations: list[Term]
+    sexes: list[Term]
+    resident_statuses: list[Term]
+    consent_kinds: list[Term]
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -109,11 +123,17 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
                               choosable=o in RESOLVE_OUTCOMES)
                   for o in Outcome],
         roles=terms(ROLE_LABELS),
+        duty_overrides=terms(DUTY_OVERRIDE_LABELS),
         device_types=terms(DEVICE_LABELS),
         audit_actions=terms(AUDIT_ACTION_LABELS),
         audit_outcomes=terms(AUDIT_OUTCOME_LABELS),
         visit_statuses=terms(VISIT_STATUS_LABELS),
         visit_checklist=terms(VISIT_CHECKLIST),
+        risks=terms(RISK_LABELS),
+        living_situations=terms(LIVING_LABELS),
+        sexes=terms(SEX_LABELS),
+        resident_statuses=terms(RESIDENT_STATUS_LABELS),
+        consent_kinds=terms(CONSENT_LABELS),
     )
 
 

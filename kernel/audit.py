@@ -54,6 +54,7 @@ class Action(StrEnum):
     RESIDENT_READ = "resident.read"
     RESIDENT_CREATE = "resident.create"
     RESIDENT_UPDATE = "resident.update"
+    RESIDENT_ACCESS_READ = "resident.access_read"
     VITALS_READ = "vitals.read"
     ALERT_LIST = "alert.list"
     ALERT_READ = "alert.read"
@@ -88,6 +89,7 @@ ACTION_LABELS: dict[str, str] = {
     Action.RESIDENT_READ: N_("Read resident record"),
     Action.RESIDENT_CREATE: N_("Create resident"),
     Action.RESIDENT_UPDATE: N_("Change resident record"),
+    Action.RESIDENT_ACCESS_READ: N_("Reveal how to get in (door code)"),
     Action.VITALS_READ: N_("Read vital signs"),
     Action.ALERT_LIST: N_("List alerts"),
     Action.ALERT_READ: N_("Read an alert"),

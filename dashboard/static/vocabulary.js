@@ -22,8 +22,14 @@
  * @property {Term[]} device_types
  * @property {Term[]} audit_actions what an audit record says was done
  * @property {Term[]} audit_outcomes ok / denied / error
+ * @property {Term[]} duty_overrides manual overrides of the duty roster (on, off)
  * @property {Term[]} visit_statuses
  * @property {Term[]} visit_checklist the visit checklist, in the form's order
+ * @property {Term[]} risks risk categories of the resident ledger
+ * @property {Term[]} living_situations
+ * @property {Term[]} sexes
+ * @property {Term[]} resident_statuses
+ * @property {Term[]} consent_kinds
  */
 
 /** @returns {Vocabulary} */
@@ -50,6 +56,7 @@ const ROLES = labels(vocabulary.roles);
 const DEVICES = labels(vocabulary.device_types);
 const AUDIT_ACTIONS = labels(vocabulary.audit_actions || []);
 const AUDIT_OUTCOMES = labels(vocabulary.audit_outcomes || []);
+const OVERRIDES = labels(vocabulary.duty_overrides || []);
 const SEVERITY_RANK = new Map(vocabulary.severities.map((s, i) => [s.value, i]));
 
 /**
@@ -102,6 +109,11 @@ export function auditActionLabel(action) {
 /** @param {string} outcome @returns {string} */
 export function auditOutcomeLabel(outcome) {
   return AUDIT_OUTCOMES.get(outcome) || outcome;
+}
+
+/** A duty override's label ("" when the roster decides). @param {string | null} value */
+export function dutyOverrideLabel(value) {
+  return value ? OVERRIDES.get(value) || value : "";
 }
 
 const VISIT_STATUSES = labels(vocabulary.visit_statuses);
