@@ -15,11 +15,13 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from dashboard.audit import audited
 from dashboard.auth import CurrentSession
 from dashboard.deps import ConnDep
 from dashboard.models import Password
 from dashboard.staff import invite_hash
 from kernel.accounts import RegistryError, check_password_policy, hash_password, verify_password
+from kernel.audit import Action
 from kernel.totp import new_secret, provisioning_uri, totp_step
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ def _unprocessable(detail: str) -> HTTPException:
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT,
+             dependencies=[audited(Action.PASSWORD_CHANGE, "user")],
              responses={400: {"description": "Wrong current password"},
                         422: {"description": "New password refused by the policy"}})
 async def change_password(body: PasswordChangeIn, session: CurrentSession,
@@ -105,6 +108,7 @@ async def change_password(body: PasswordChangeIn, session: CurrentSession,
 
 
 @router.post("/me/totp", response_model=TotpEnrolOut,
+             dependencies=[audited(Action.PASSWORD_CHANGE, "user")],
              responses={409: {"description": "Already enrolled (an administrator resets it)"}})
 async def enrol_totp(session: CurrentSession, conn: ConnDep) -> TotpEnrolOut:
     """Start enrolling a second factor: a new secret, shown once, on until confirmed."""
@@ -122,6 +126,7 @@ async def enrol_totp(session: CurrentSession, conn: ConnDep) -> TotpEnrolOut:
 
 
 @router.post("/me/totp/confirm", response_model=TotpStateOut,
+             dependencies=[audited(Action.PASSWORD_CHANGE, "user")],
              responses={400: {"description": "Wrong code, or no enrolment started"}})
 async def confirm_totp(body: TotpCodeIn, session: CurrentSession,
                        conn: ConnDep) -> TotpStateOut:

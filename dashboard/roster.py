@@ -15,12 +15,14 @@ import psycopg
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from dashboard.audit import audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import BoundedTime, UserOut
 from dashboard.params import MAX_ID, SITE_REGEX, IdPath
 from dashboard.scope import not_found
 from kernel.accounts import Role
+from kernel.audit import Action
 from kernel.roster import Shift, on_duty, override_of
 
 logger = logging.getLogger(__name__)
@@ -118,6 +120,7 @@ async def is_on_duty(conn: AsyncConn, user_id: int, instant: datetime) -> bool:
 
 
 @router.get("/sites/{site}/shifts", response_model=RosterOut,
+            dependencies=[audited(Action.ROSTER_READ, "site", id_param="site")],
             responses={403: {"description": "Another site, or a family member"}})
 async def list_shifts(site: SitePath, user: CurrentUser, conn: ConnDep,
                       from_: Annotated[BoundedTime | None, Query(alias="from")] = None,
@@ -160,6 +163,7 @@ async def list_shifts(site: SitePath, user: CurrentUser, conn: ConnDep,
 
 
 @router.post("/sites/{site}/shifts", response_model=ShiftOut,
+             dependencies=[audited(Action.ROSTER_CHANGE, "site", id_param="site")],
              status_code=status.HTTP_201_CREATED,
              responses={403: {"description": "Not an administrator or this site's duty "
                                              "officer"}})
@@ -200,6 +204,7 @@ async def add_shift(site: SitePath, body: ShiftIn, user: CurrentUser, conn: Conn
 
 
 @router.delete("/sites/{site}/shifts/{shift_id}", status_code=status.HTTP_204_NO_CONTENT,
+               dependencies=[audited(Action.ROSTER_CHANGE, "site", id_param="site")],
                responses={403: {"description": "Not an administrator or this site's duty "
                                                "officer"}})
 async def remove_shift(site: SitePath, shift_id: IdPath, user: CurrentUser,

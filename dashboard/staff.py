@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from dashboard.audit import audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import Password, Username, single_line
@@ -35,6 +36,7 @@ from kernel.accounts import (
     generate_password,
     hash_password,
 )
+from kernel.audit import Action
 from kernel.roster import DutyOverride, override_of
 
 logger = logging.getLogger(__name__)
@@ -213,6 +215,7 @@ def _bad(exc: Exception) -> HTTPException:
 # --- accounts ------------------------------------------------------------------------------
 
 @router.get("/users", response_model=list[AccountOut],
+            dependencies=[audited(Action.USER_READ, "user")],
             responses={403: {"description": "Care workers and family members"}})
 async def list_users(user: CurrentUser, conn: ConnDep, site: SiteQuery = None,
                      role: Annotated[Role | None, Query()] = None,
@@ -241,7 +244,8 @@ async def list_users(user: CurrentUser, conn: ConnDep, site: SiteQuery = None,
     return await _accounts(conn, where, params)
 
 
-@router.get("/users/{user_id}", response_model=AccountOut)
+@router.get("/users/{user_id}", response_model=AccountOut,
+            dependencies=[audited(Action.USER_READ, "user", id_param="user_id")])
 async def get_user(user_id: IdPath, user: CurrentUser, conn: ConnDep) -> AccountOut:
     """One account (administrators; duty officers for their own site's staff)."""
     return await _visible_account(conn, user, user_id)
@@ -263,6 +267,7 @@ def _check_new(body: AccountIn) -> str:
 
 
 @router.post("/users", response_model=CreatedOut, status_code=status.HTTP_201_CREATED,
+             dependencies=[audited(Action.USER_CREATE, "user")],
              responses={403: {"description": "Not an administrator"},
                         409: {"description": "Username taken"}})
 async def create_user(body: AccountIn, user: CurrentUser, conn: ConnDep) -> CreatedOut:
@@ -295,6 +300,7 @@ async def create_user(body: AccountIn, user: CurrentUser, conn: ConnDep) -> Crea
 
 
 @router.patch("/users/{user_id}", response_model=AccountOut,
+              dependencies=[audited(Action.USER_UPDATE, "user", id_param="user_id")],
               responses={403: {"description": "Not an administrator"}})
 async def update_user(user_id: IdPath, body: AccountPatch, user: CurrentUser,
                       conn: ConnDep) -> AccountOut:
@@ -328,6 +334,7 @@ async def update_user(user_id: IdPath, body: AccountPatch, user: CurrentUser,
 
 
 @router.post("/users/{user_id}/reset-password", response_model=ResetOut,
+             dependencies=[audited(Action.PASSWORD_RESET, "user", id_param="user_id")],
              responses={403: {"description": "Not an administrator"}})
 async def reset_user_password(user_id: IdPath, body: ResetIn, user: CurrentUser,
                               conn: ConnDep) -> ResetOut:
@@ -357,6 +364,7 @@ async def reset_user_password(user_id: IdPath, body: ResetIn, user: CurrentUser,
 # --- sessions ------------------------------------------------------------------------------
 
 @router.get("/users/{user_id}/sessions", response_model=list[SessionOut],
+            dependencies=[audited(Action.SESSION_READ, "user", id_param="user_id")],
             responses={403: {"description": "Not an administrator"}})
 async def list_sessions(user_id: IdPath, user: CurrentUser, conn: ConnDep
                         ) -> list[SessionOut]:
@@ -386,6 +394,7 @@ async def _end(conn: AsyncConn, user_id: int, session_id: UUID | None, by: str) 
 
 
 @router.delete("/users/{user_id}/sessions/{session_id}",
+               dependencies=[audited(Action.SESSION_END, "user", id_param="user_id")],
                status_code=status.HTTP_204_NO_CONTENT,
                responses={403: {"description": "Not an administrator"},
                           404: {"description": "No such live session"}})
@@ -399,6 +408,7 @@ async def end_session(user_id: IdPath, session_id: UUID, user: CurrentUser,
 
 
 @router.delete("/users/{user_id}/sessions", status_code=status.HTTP_204_NO_CONTENT,
+               dependencies=[audited(Action.SESSION_END, "user", id_param="user_id")],
                responses={403: {"description": "Not an administrator"}})
 async def end_all_sessions(user_id: IdPath, user: CurrentUser, conn: ConnDep) -> None:
     """End every live session of an account."""
@@ -411,6 +421,7 @@ async def end_all_sessions(user_id: IdPath, user: CurrentUser, conn: ConnDep) ->
 # --- duty override -------------------------------------------------------------------------
 
 @router.put("/users/{user_id}/duty-override", response_model=AccountOut,
+            dependencies=[audited(Action.DUTY_CHANGE, "user", id_param="user_id")],
             responses={403: {"description": "Not an administrator or duty officer"}})
 async def set_duty_override(user_id: IdPath, body: OverrideIn, user: CurrentUser,
                             conn: ConnDep) -> AccountOut:
@@ -438,6 +449,8 @@ async def _family(conn: AsyncConn, user: Any, user_id: int) -> AccountOut:
 
 
 @router.put("/users/{user_id}/residents/{resident_id}", response_model=AccountOut,
+            dependencies=[audited(Action.USER_UPDATE, "user", id_param="user_id",
+                                  resident="resident_id")],
             responses={403: {"description": "Not an administrator"}})
 async def link_resident(user_id: IdPath, resident_id: IdPath, user: CurrentUser,
                         conn: ConnDep) -> AccountOut:
@@ -452,6 +465,8 @@ async def link_resident(user_id: IdPath, resident_id: IdPath, user: CurrentUser,
 
 
 @router.delete("/users/{user_id}/residents/{resident_id}", response_model=AccountOut,
+               dependencies=[audited(Action.USER_UPDATE, "user", id_param="user_id",
+                                  resident="resident_id")],
                responses={403: {"description": "Not an administrator"}})
 async def unlink_resident(user_id: IdPath, resident_id: IdPath, user: CurrentUser,
                           conn: ConnDep) -> AccountOut:
@@ -468,6 +483,7 @@ def invite_hash(token: str) -> str:
 
 
 @router.post("/users/{user_id}/invite", response_model=InviteOut,
+             dependencies=[audited(Action.USER_UPDATE, "user", id_param="user_id")],
              status_code=status.HTTP_201_CREATED,
              responses={403: {"description": "Not an administrator"}})
 async def invite_family(user_id: IdPath, user: CurrentUser, conn: ConnDep,

@@ -72,6 +72,13 @@ class Action(StrEnum):
     USER_UPDATE = "user.update"
     USER_ACTIVATE = "user.activate"
     USER_DEACTIVATE = "user.deactivate"
+    USER_READ = "user.read"
+    PASSWORD_RESET = "user.password_reset"  # noqa: S105 (an action name)
+    PASSWORD_CHANGE = "user.password_change"  # noqa: S105
+    SESSION_READ = "session.read"
+    SESSION_END = "session.end"
+    ROSTER_READ = "roster.read"
+    ROSTER_CHANGE = "roster.change"
     SITE_CREATE = "site.create"
     SITE_UPDATE = "site.update"
     DEVICE_PROVISION = "device.provision"
@@ -107,6 +114,13 @@ ACTION_LABELS: dict[str, str] = {
     Action.USER_UPDATE: N_("Change account"),
     Action.USER_ACTIVATE: N_("Activate account"),
     Action.USER_DEACTIVATE: N_("Deactivate account"),
+    Action.USER_READ: N_("Read accounts"),
+    Action.PASSWORD_RESET: N_("Reset a password"),
+    Action.PASSWORD_CHANGE: N_("Change own password or second factor"),
+    Action.SESSION_READ: N_("Read sessions"),
+    Action.SESSION_END: N_("End sessions"),
+    Action.ROSTER_READ: N_("Read duty roster"),
+    Action.ROSTER_CHANGE: N_("Change duty roster"),
     Action.SITE_CREATE: N_("Create site"),
     Action.SITE_UPDATE: N_("Change site"),
     Action.DEVICE_PROVISION: N_("Provision device"),
