@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dashboard.ledger.models import ContactIn, LedgerFields
-from kernel import db, ledger
+from kernel import audit, db, ledger
 from kernel.accounts import RegistryError
 from kernel.db import Conn
 from kernel.sites import add_resident, create_site, update_site
@@ -64,6 +64,8 @@ def cmd_site_add(args: argparse.Namespace) -> int:
     """Create a site; an existing site is an error (use `site update`)."""
     with _connect(args) as conn:
         create_site(conn, args.id, args.name, args.timezone, args.address)
+        audit.record_cli(conn, audit.Action.SITE_CREATE, audit.Target("site", args.id),
+                         {"name": args.name, "timezone": args.timezone})
     _out(json.dumps({"site": args.id}))
     return 0
 
@@ -93,6 +95,8 @@ def cmd_site_update(args: argparse.Namespace) -> int:
     with _connect(args) as conn:
         update_site(conn, args.id, name=args.name, timezone=args.timezone,
                     address=args.address or None, set_address=args.address is not None)
+        audit.record_cli(conn, audit.Action.SITE_UPDATE, audit.Target("site", args.id), {
+            "after": {"name": args.name, "timezone": args.timezone, "address": args.address}})
         found = _sites(conn, args.id)
     _print(args, found[0], [f"{k}: {v}" for k, v in found[0].items()])
     return 0
@@ -112,6 +116,8 @@ def cmd_resident_add(args: argparse.Namespace) -> int:
     """Create a resident."""
     with _connect(args) as conn:
         rid = add_resident(conn, args.site, args.name, args.address, args.birth_year)
+        audit.record_cli(conn, audit.Action.RESIDENT_CREATE, audit.Target("resident", rid, rid),
+                         {"site": args.site})
     _out(json.dumps({"resident_id": rid, "site": args.site}))
     return 0
 
@@ -228,6 +234,9 @@ def cmd_resident_update(args: argparse.Namespace) -> int:
     fields = ledger_changes(args)
     with _connect(args) as conn:
         apply_changes(conn, args.id, fields)
+        audit.record_cli(conn, audit.Action.RESIDENT_UPDATE,
+                         audit.Target("resident", args.id, args.id),
+                         {"after": sorted(fields.model_fields_set)})
         entry = resident_detail(conn, args.id)
     _print(args, entry, _detail_lines(entry))
     return 0
@@ -237,6 +246,9 @@ def cmd_resident_deactivate(args: argparse.Namespace) -> int:
     """Discharge a resident: monitoring stops, the ledger entry stays."""
     with _connect(args) as conn:
         apply_changes(conn, args.id, LedgerFields(status=ledger.ResidentStatus.DISCHARGED))
+        audit.record_cli(conn, audit.Action.RESIDENT_UPDATE,
+                         audit.Target("resident", args.id, args.id),
+                         {"after": {"status": "discharged"}})
         entry = resident_detail(conn, args.id)
     _print(args, {"resident_id": args.id, "status": entry["status"]},
            [f"resident {args.id} is now {entry['status']}"])
