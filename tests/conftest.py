@@ -36,7 +36,7 @@ _TABLES = ("notification_outbox", "alert_escalations", "notification_channels",
            "alert_overrides", "detector_state", "platform_keys", "alert_history", "alerts",
            "family_contacts", "users", "devices", "residents", "sites", "bed_telemetry",
            "device_events", "device_status", "dead_letters", "vitals_1m", "resident_daily",
-           "job_watermarks", "sessions")
+           "job_watermarks", "sessions", "device_history")
 
 
 # Fixtures whose servers keep the real time and compare it with the test's: PostgreSQL
