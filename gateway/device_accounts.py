@@ -30,7 +30,7 @@ from gateway.schema import Channel, topic_for
 
 logger = logging.getLogger(__name__)
 
-PASSWORD_FILE = "devices.passwd"
+PASSWORD_FILE = "devices.passwd"  # noqa: S105 (a file name)
 ACL_FILE = "devices.acl"
 PID_FILE = "mosquitto.pid"
 # Mosquitto 2.0's own default for `$7$` hashes (mosquitto_passwd): PBKDF2-SHA512, 101 rounds.

@@ -1,29 +1,52 @@
 """A device's life: provisioned for a resident, moved to another, revoked; each step recorded.
 
-The database change commits first; then `DeviceAccounts.sync` regenerates the broker's
-account files from the committed rows and reloads the broker. A rolled-back change so never
-reaches the broker, and a broker that was down is brought level by the next sync (the
-registry is the only source of truth; record 0006).
+Each change runs in `broker_change`: inside its transaction, once the rows are written,
+`DeviceAccounts.sync` regenerates the broker's account files from them and reloads the
+broker; if the transaction then fails, the files are regenerated again from what is
+committed. The broker never keeps an account the registry lacks, and a broker that cannot
+be reloaded makes the change fail whole (the registry is the only source of truth;
+record 0006).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from gateway.broker_admin import BrokerAdmin, BrokerAdminError
-from gateway.device_accounts import DeviceAccounts, broker_hash
+from gateway.device_accounts import DeviceAccounts, DeviceAccountsError, broker_hash
 from gateway.provisioning import DeviceCredentials, new_device_id
 from gateway.schema import DeviceType, device_topic_prefix, is_valid_device_id
 from kernel.accounts import RegistryError, hash_device_secret
 from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def broker_change(conn: psycopg.Connection[Any], accounts: DeviceAccounts) -> Iterator[None]:
+    """One transaction for the rows written in the block and the broker accounts made from
+    them. The advisory lock taken by the sync is held until the commit, so no other sync can
+    render the files from a state without these rows in between."""
+    synced = False
+    try:
+        with conn.transaction():
+            yield
+            accounts.sync(conn)
+            synced = True
+    except BaseException:
+        if synced:  # the commit itself failed: take the accounts out again
+            try:
+                accounts.sync(conn)
+            except DeviceAccountsError:
+                logger.exception("could not remove the accounts of a failed change")
+        raise
 
 
 @dataclass(frozen=True)
@@ -70,14 +93,13 @@ def provision(conn: psycopg.Connection[Any], accounts: DeviceAccounts, broker: M
               resident_id: int, device_type: DeviceType, actor: str | None = None,
               device_id: str | None = None) -> DeviceCredentials:
     """Provision one device for an active resident; its broker account works on return."""
-    with conn.transaction():
+    with broker_change(conn, accounts):
         row = conn.execute("SELECT site_id FROM residents WHERE id = %s AND active",
                            (resident_id,)).fetchone()
         if row is None:
             raise RegistryError(f"no active resident with id {resident_id}")
         [cred] = insert_devices(conn, broker, [NewDevice(resident_id, str(row[0]), device_type,
                                                          device_id)], actor)
-    accounts.sync(conn)
     return cred
 
 
@@ -94,13 +116,12 @@ def revoke(conn: psycopg.Connection[Any], accounts: DeviceAccounts, device_id: s
     """Deactivate a device and cut its broker account; a live session ends at once (the
     broker re-checks connected clients on reload). Devices whose account is in the
     dynamic-security plugin (provisioned before record 0006) are removed there too."""
-    with conn.transaction():
+    with broker_change(conn, accounts):
         site, resident = _active_device(conn, device_id)
         conn.execute("UPDATE devices SET active = false, online = false WHERE id = %s",
                      (device_id,))
         conn.execute("INSERT INTO device_history (device_id, action, site_id, resident_id, "
                      "actor) VALUES (%s, 'revoke', %s, %s, %s)", (device_id, site, resident, actor))
-    accounts.sync(conn)
     if admin is not None:
         try:
             admin.remove_device(device_id)
@@ -117,7 +138,7 @@ def move(conn: psycopg.Connection[Any], accounts: DeviceAccounts, device_id: str
     broker ACL is regenerated for the new site (the old topics are refused from the reload on)
     and the installer must set the new prefix on the device; credentials stay the same. The
     pipelines' registry caches follow through the `devices` NOTIFY trigger."""
-    with conn.transaction():
+    with broker_change(conn, accounts):
         old_site, old_resident = _active_device(conn, device_id)
         row = conn.execute("SELECT site_id FROM residents WHERE id = %s AND active",
                            (resident_id,)).fetchone()
@@ -130,6 +151,4 @@ def move(conn: psycopg.Connection[Any], accounts: DeviceAccounts, device_id: str
             "INSERT INTO device_history (device_id, action, site_id, resident_id, from_site_id, "
             "from_resident_id, actor) VALUES (%s, 'move', %s, %s, %s, %s, %s)",
             (device_id, new_site, resident_id, old_site, old_resident, actor))
-    if new_site != old_site:
-        accounts.sync(conn)
     return old_site, new_site
