@@ -20,7 +20,12 @@ from typing import Any
 import psycopg
 
 from gateway.broker_admin import BrokerAdmin, BrokerAdminError
-from gateway.device_accounts import DeviceAccounts, DeviceAccountsError, broker_hash
+from gateway.device_accounts import (
+    RESERVED_PREFIX,
+    DeviceAccounts,
+    DeviceAccountsError,
+    broker_hash,
+)
 from gateway.provisioning import DeviceCredentials, new_device_id
 from gateway.schema import DeviceType, device_topic_prefix, is_valid_device_id
 from kernel.accounts import RegistryError, hash_device_secret
@@ -67,6 +72,8 @@ def insert_devices(conn: psycopg.Connection[Any], broker: MqttEndpoint,
     rows: list[tuple[str, str, int, str, str, str]] = []
     for d in devices:
         device_id = d.device_id or new_device_id(d.type)
+        if device_id.startswith(RESERVED_PREFIX):
+            raise RegistryError(f"device ids must not start with {RESERVED_PREFIX!r}")
         if not is_valid_device_id(device_id):
             raise RegistryError(f"device id {device_id!r} must be 1-64 of A-Z, a-z, 0-9, '_', '-'")
         password = secrets.token_urlsafe(18)

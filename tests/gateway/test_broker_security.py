@@ -286,8 +286,6 @@ def test_device_cannot_publish_outside_its_own_topics(
                                                     Channel.STATUS),
         "other site, other device": topic_for("south", other_home.bed.device_id,
                                               Channel.TELEMETRY),
-        "other site, own device id": topic_for("south", home.bed.device_id,
-                                               Channel.TELEMETRY),
         "own cmd": topic_for("north", home.bed.device_id, Channel.CMD),
         "other device's cmd": topic_for("north", home.button.device_id, Channel.CMD),
         "internal alert bus": "eldercare/internal/v1/alerts/north",
@@ -299,6 +297,10 @@ def test_device_cannot_publish_outside_its_own_topics(
 
     pipeline.wait_message(own, payload)
     assert pipeline.received(payload) == [own]
+    # Not here: its own device id under another site's topic. The broker's ACL patterns
+    # bind the device-id level to the username but leave the site level to the gateway,
+    # which refuses it against the registry (record 0006;
+    # tests/gateway/test_gateway.py, "registered to site").
     if protocol == MQTTProtocolVersion.MQTTv5:  # v5 PUBACK says so; 3.1.1 drops silently
         assert {what: code.value for what, code in pubacks.items()} == dict.fromkeys(
             forbidden, NOT_AUTHORIZED)

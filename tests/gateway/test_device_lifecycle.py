@@ -40,7 +40,7 @@ def probes() -> Iterator[list[Probe]]:
 @pytest.fixture
 def accounts(broker: Broker) -> DeviceAccounts:
     """The test broker's device account files."""
-    return DeviceAccounts(broker.data_dir)
+    return DeviceAccounts(broker.data_dir, ("127.0.0.1", broker.port))
 
 
 @pytest.fixture
@@ -70,14 +70,13 @@ def test_hash_matches_mosquitto_passwd_format() -> None:
         "7cFd82ywFLKxDnlboKJ0jnHRbQ==")
 
 
-def test_rendered_files_bind_literal_topics_to_the_username() -> None:
+def test_rendered_files_confine_devices_by_username() -> None:
     acc = [DeviceAccount("btn-1", "site-a", "$7$h")]
     assert render_password_file(acc) == "btn-1:$7$h\n"
-    acl = render_acl_file(acc)
-    assert "user btn-1\n" in acl
-    assert "topic write eldercare/v1/site-a/btn-1/event\n" in acl
-    assert "topic read eldercare/v1/site-a/btn-1/cmd\n" in acl
-    assert "%" not in acl and "#" not in acl and "+" not in acl
+    acl = render_acl_file()
+    assert "pattern write eldercare/v1/+/%u/event\n" in acl
+    assert "pattern read eldercare/v1/+/%u/cmd\n" in acl
+    assert "#" not in acl and "%c" not in acl
 
 
 def test_provisioned_device_connects_and_is_confined(
@@ -108,6 +107,13 @@ def test_provisioned_device_connects_and_is_confined(
     anon = Probe(broker.port, None, None, cred.device_id)
     probes.append(anon)
     assert anon.wait_refused().value == NOT_AUTHORIZED
+
+
+def test_reserved_ids_are_refused(clean_db: str, accounts: DeviceAccounts, broker: Broker,
+                                  residents: tuple[int, int, int]) -> None:
+    with db.connect(clean_db) as conn, pytest.raises(RegistryError):
+        device_lifecycle.provision(conn, accounts, broker.pipeline, residents[0],
+                                   DeviceType.CALL_BUTTON, device_id="eldercare-pipeline")
 
 
 def test_device_publishes_only_on_its_own_topics(
@@ -149,7 +155,7 @@ def test_revoke_cuts_the_live_session_at_once(
         device_lifecycle.revoke(conn, accounts, cred.device_id)
 
 
-def test_move_to_another_site_moves_the_acl(
+def test_move_to_another_site_keeps_the_login_under_the_new_prefix(
         broker: Broker, clean_db: str, accounts: DeviceAccounts,
         residents: tuple[int, int, int], probes: list[Probe]) -> None:
     cred = _provision(clean_db, accounts, broker, residents[0])
@@ -165,9 +171,12 @@ def test_move_to_another_site_moves_the_acl(
     pipe = Probe.pipeline(broker)
     probes.append(pipe)
     assert not pipe.subscribe("eldercare/v1/+/+/+").is_failure
-    old = topic_for("site-a", cred.device_id, Channel.EVENT)
+    # The broker confines by username (the site level is the gateway's to check against
+    # the registry, which now says site-b): the same login publishes under the new prefix.
     new = topic_for("site-b", cred.device_id, Channel.EVENT)
-    dev.client.publish(old, b"old", qos=1)
     dev.client.publish(new, b"new", qos=1)
     pipe._wait_for(lambda: any(m.topic == new for m in pipe.messages), "event at new site")
-    assert [m.topic for m in pipe.messages] == [new]
+    with db.connect(clean_db) as conn:
+        history = conn.execute("SELECT action, from_site_id, site_id FROM device_history "
+                               "WHERE device_id = %s ORDER BY id", (cred.device_id,)).fetchall()
+    assert history == [("provision", None, "site-a"), ("move", "site-a", "site-b")]
