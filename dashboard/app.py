@@ -26,6 +26,7 @@ from starlette.types import Scope as AsgiScope
 
 from dashboard import routes, vocabulary
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState
+from dashboard.devices import DevicesConfig
 from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
 from dashboard.live.feed import AlertStream
 from dashboard.live.settings import StreamSettings
@@ -61,13 +62,15 @@ _WORKER_SCRIPT_HEADERS = {
 def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                mqtt: MqttEndpoint | None = None,
                stream_settings: StreamSettings | None = None,
-               docs_ui: Path | None = DOCS_UI_DIR) -> FastAPI:
+               docs_ui: Path | None = DOCS_UI_DIR,
+               devices: DevicesConfig | None = None) -> FastAPI:
     """Build the dashboard application; the pool and the live feed start with its lifespan.
 
     `mqtt` is the service account for the internal alert bus; without it the live feed
     carries database changes only (no `pending` events). `stream_settings` tunes the live
     feed (e.g. the open streams allowed per account and per address). `docs_ui` holds the
-    Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off.
+    Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off. `devices`
+    configures device provisioning (dashboard/devices.py); None answers its routes 503.
     """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
@@ -104,6 +107,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                   docs_url=None, redoc_url=None)
     app.state.dashboard = state
     app.state.alert_stream = live
+    app.state.devices = devices
 
     app.include_router(routes.api_router())
 

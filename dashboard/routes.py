@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter
 from starlette.routing import BaseRoute, Route
 
-from dashboard import actions, api, auth, health, residents, vitals, vocabulary
+from dashboard import actions, api, auth, devices, health, residents, vitals, vocabulary
 from dashboard.channels import personal, site
 from dashboard.live import routes as live_routes
 
@@ -33,6 +33,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     site.router,
     actions.router,
     health.router,
+    devices.router,
 )
 
 

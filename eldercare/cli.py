@@ -163,6 +163,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Run the web app."""
     from dashboard.app import create_app, serve
+    from dashboard.devices import DevicesConfig
     from dashboard.live.settings import StreamSettings
 
     settings = _settings(args)
@@ -170,7 +171,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     streams = StreamSettings(max_per_account=settings.web_streams_per_account,
                              max_per_address=settings.web_streams_per_address)
     app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes, mqtt=rt.mqtt,
-                     stream_settings=streams)
+                     stream_settings=streams,
+                     devices=DevicesConfig(rt.device_accounts(), rt.mqtt, rt.mqtt_admin))
     _http_watchdog(settings.web_host, settings.web_port)
     serve(app, settings.web_host, settings.web_port,
           trusted_proxies=settings.web_trusted_proxies)
