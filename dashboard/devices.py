@@ -239,25 +239,6 @@ def _broker_error(exc: Exception) -> HTTPException:
 
 DeviceIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
-_LIST = """
-SELECT d.id, d.type, d.site_id, d.resident_id, r.full_name, d.active, d.online, d.battery,
-       d.last_seen
-FROM devices d JOIN residents r ON r.id = d.resident_id
-WHERE (%(site)s::text IS NULL OR d.site_id = %(site)s)
-  AND (%(type)s::text IS NULL OR d.type = %(type)s)
-  AND (%(online)s::boolean IS NULL OR coalesce(d.online, false) = %(online)s)
-  AND (d.active OR %(inactive)s)
-ORDER BY d.site_id, r.full_name, d.type, d.id
-LIMIT 5000
-"""
-
-
-def _row(r: tuple[Any, ...]) -> dict[str, Any]:
-    return {"id": r[0], "type": DeviceType(r[1]), "site_id": r[2], "resident_id": r[3],
-            "resident_name": r[4], "active": r[5], "online": r[6], "battery": r[7],
-            "last_seen": r[8]}
-
-
 # --- routes ----------------------------------------------------------------------------
 
 @router.post("/residents/{resident_id}/devices", response_model=CredentialsOut,
@@ -289,11 +270,10 @@ def list_devices(user: ManagerDep, state: StateDep, site: SiteQuery = None,
     if own is not None and site not in (None, own):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"You can only see site '{own}'; site '{site}' is outside your access")
-    params = {"site": site or own, "type": type.value if type else None, "online": online,
-              "inactive": include_revoked}
     with db.connect(state.database_url) as conn:
-        rows = conn.execute(_LIST, params).fetchall()
-    return [DeviceRowOut(**_row(r)) for r in rows]
+        rows = device_lifecycle.list_devices(conn, site=site or own, device_type=type,
+                                             online=online, include_revoked=include_revoked)
+    return [DeviceRowOut(**r) for r in rows]
 
 
 @router.get("/devices/{device_id}", response_model=DeviceDetailOut)
@@ -302,28 +282,9 @@ def get_device(device_id: DeviceIdPath, user: ManagerDep, state: StateDep) -> De
     press, and its provision/move/revoke events."""
     with db.connect(state.database_url) as conn:
         _device_site(conn, device_id, user)
-        row = conn.execute(_LIST.replace("WHERE", "WHERE d.id = %(id)s AND", 1),
-                           {"id": device_id, "site": None, "type": None, "online": None,
-                            "inactive": True}).fetchone()
-        assert row is not None
-        firmware = conn.execute("SELECT firmware FROM devices WHERE id = %s",
-                                (device_id,)).fetchone()
-        press = conn.execute("SELECT max(time) FROM device_events WHERE device_id = %s "
-                             "AND type = 'test_press'", (device_id,)).fetchone()
-        history = conn.execute(
-            "SELECT time, action, site_id, resident_id, from_site_id, from_resident_id, actor "
-            "FROM device_history WHERE device_id = %s ORDER BY time DESC, id DESC LIMIT %s",
-            (device_id, HISTORY_LIMIT)).fetchall()
-        reports = conn.execute(
-            "SELECT time, online, battery FROM device_status WHERE device_id = %s "
-            "ORDER BY time DESC LIMIT %s", (device_id, HISTORY_LIMIT)).fetchall()
-    return DeviceDetailOut(
-        **_row(row), firmware=firmware[0] if firmware else None,
-        last_test_press=press[0] if press else None,
-        history=[HistoryOut(time=h[0], action=h[1], site_id=h[2], resident_id=h[3],
-                            from_site_id=h[4], from_resident_id=h[5], actor=h[6])
-                 for h in history],
-        status=[StatusOut(time=s[0], online=s[1], battery=s[2]) for s in reports])
+        detail = device_lifecycle.device_detail(conn, device_id, HISTORY_LIMIT)
+    assert detail is not None
+    return DeviceDetailOut(**detail)
 
 
 @router.post("/devices/{device_id}/revoke", status_code=status.HTTP_204_NO_CONTENT)
@@ -363,11 +324,8 @@ def move_device(device_id: DeviceIdPath, body: MoveIn, user: ManagerDep, state: 
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         except DeviceAccountsError as exc:
             raise _broker_error(exc) from None
-        row = conn.execute(_LIST.replace("WHERE", "WHERE d.id = %(id)s AND", 1),
-                           {"id": device_id, "site": None, "type": None, "online": None,
-                            "inactive": True}).fetchone()
-    assert row is not None
-    return DeviceRowOut(**_row(row))
+        [row] = device_lifecycle.list_devices(conn, device_id=device_id, include_revoked=True)
+    return DeviceRowOut(**row)
 
 
 @router.post("/import", response_model=ImportOut)

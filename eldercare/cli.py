@@ -22,6 +22,7 @@ import psycopg
 
 from alerts.overrides import OverrideError
 from eldercare import systemd
+from eldercare.admin import devices as devices_admin
 from eldercare.migrate import migrate
 from eldercare.runtime import (
     Runtime,
@@ -33,9 +34,10 @@ from eldercare.runtime import (
 from eldercare.services import ManagedProcess, ServiceError, die_with_parent, port_open
 from eldercare.settings import Settings
 from eldercare.supervisor import Supervisor
-from gateway.broker_admin import BrokerAdmin, BrokerAdminError
+from gateway import device_lifecycle
+from gateway.broker_admin import BrokerAdminError
+from gateway.device_accounts import DeviceAccountsError
 from gateway.presence import Presence, part_name
-from gateway.provisioning import add_device
 from gateway.schema import DeviceType
 from kernel import accounts, db
 from kernel.sites import add_resident, add_site
@@ -542,9 +544,9 @@ def _set_user_active(args: argparse.Namespace, active: bool) -> int:
 def cmd_device_add(args: argparse.Namespace) -> int:
     """Register a device and create its broker account; print its credentials once."""
     rt = _admin_runtime(args, broker=True)
-    with db.connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
-        creds = add_device(conn, admin, rt.mqtt, args.resident,
-                                    DeviceType(args.type), args.device_id)
+    with db.connect(rt.database_url) as conn:
+        creds = device_lifecycle.provision(conn, rt.device_accounts(), rt.mqtt, args.resident,
+                                           DeviceType(args.type), "cli", args.device_id)
     print(json.dumps(creds.as_dict(), indent=2))
     return 0
 
@@ -701,6 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--resident", type=int, required=True)
     sp.add_argument("--type", required=True, choices=[t.value for t in DeviceType])
     sp.add_argument("--device-id", help="default: generated")
+    devices_admin.register(sub, add, dev, _settings)
     return p
 
 
@@ -727,7 +730,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (accounts.RegistryError, BrokerAdminError, ServiceError, OverrideError) as exc:
+    except (accounts.RegistryError, BrokerAdminError, ServiceError, OverrideError,
+            DeviceAccountsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

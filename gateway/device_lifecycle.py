@@ -27,7 +27,7 @@ from gateway.device_accounts import (
     broker_hash,
 )
 from gateway.provisioning import DeviceCredentials, new_device_id
-from gateway.schema import DeviceType, device_topic_prefix, is_valid_device_id
+from gateway.schema import DeviceType, EventType, device_topic_prefix, is_valid_device_id
 from kernel.accounts import RegistryError, hash_device_secret
 from kernel.endpoint import MqttEndpoint
 
@@ -159,3 +159,55 @@ def move(conn: psycopg.Connection[Any], accounts: DeviceAccounts, device_id: str
             "from_resident_id, actor) VALUES (%s, 'move', %s, %s, %s, %s, %s)",
             (device_id, new_site, resident_id, old_site, old_resident, actor))
     return old_site, new_site
+
+
+_LIST = """
+SELECT d.id, d.type, d.site_id, d.resident_id, r.full_name, d.active, d.online, d.battery,
+       d.last_seen
+FROM devices d JOIN residents r ON r.id = d.resident_id
+WHERE (%(id)s::text IS NULL OR d.id = %(id)s)
+  AND (%(site)s::text IS NULL OR d.site_id = %(site)s)
+  AND (%(type)s::text IS NULL OR d.type = %(type)s)
+  AND (%(online)s::boolean IS NULL OR coalesce(d.online, false) = %(online)s)
+  AND (d.active OR %(inactive)s)
+ORDER BY d.site_id, r.full_name, d.type, d.id
+LIMIT 5000
+"""
+_LIST_KEYS = ("id", "type", "site_id", "resident_id", "resident_name", "active", "online",
+              "battery", "last_seen")
+
+
+def list_devices(conn: psycopg.Connection[Any], *, site: str | None = None,
+                 device_type: DeviceType | None = None, online: bool | None = None,
+                 include_revoked: bool = False, device_id: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """Devices with their resident's name, filtered (the API and the CLI list the same)."""
+    rows = conn.execute(_LIST, {"id": device_id, "site": site,
+                                "type": device_type.value if device_type else None,
+                                "online": online, "inactive": include_revoked}).fetchall()
+    return [dict(zip(_LIST_KEYS, r, strict=True)) for r in rows]
+
+
+def device_detail(conn: psycopg.Connection[Any], device_id: str, limit: int = 50
+                  ) -> dict[str, Any] | None:
+    """A device with its health history: status reports (online, battery), the last test
+    press, and its provision/move/revoke events, newest first."""
+    found = list_devices(conn, device_id=device_id, include_revoked=True)
+    if not found:
+        return None
+    detail = found[0]
+    row = conn.execute("SELECT firmware FROM devices WHERE id = %s", (device_id,)).fetchone()
+    detail["firmware"] = row[0] if row else None
+    row = conn.execute("SELECT max(time) FROM device_events WHERE device_id = %s "
+                       "AND type = %s", (device_id, EventType.TEST.value)).fetchone()
+    detail["last_test_press"] = row[0] if row else None
+    keys = ("time", "action", "site_id", "resident_id", "from_site_id", "from_resident_id",
+            "actor")
+    detail["history"] = [dict(zip(keys, h, strict=True)) for h in conn.execute(
+        "SELECT time, action, site_id, resident_id, from_site_id, from_resident_id, actor "
+        "FROM device_history WHERE device_id = %s ORDER BY time DESC, id DESC LIMIT %s",
+        (device_id, limit)).fetchall()]
+    detail["status"] = [{"time": t, "online": o, "battery": b} for t, o, b in conn.execute(
+        "SELECT time, online, battery FROM device_status WHERE device_id = %s "
+        "ORDER BY time DESC LIMIT %s", (device_id, limit)).fetchall()]
+    return detail
