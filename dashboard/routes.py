@@ -16,7 +16,18 @@ from collections.abc import Iterable
 from fastapi import APIRouter
 from starlette.routing import BaseRoute, Route
 
-from dashboard import actions, api, auth, devices, health, residents, vitals, vocabulary
+from dashboard import (
+    actions,
+    api,
+    auth,
+    devices,
+    health,
+    residents,
+    visit_plans,
+    visits,
+    vitals,
+    vocabulary,
+)
 from dashboard.channels import personal, site
 from dashboard.live import routes as live_routes
 
@@ -33,6 +44,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     site.router,
     actions.router,
     health.router,
+    visit_plans.router,
+    visits.router,
     devices.router,
 )
 

@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from eldercare.embedded import ServiceError
 from eldercare.runtime import Runtime, resolve
-from eldercare.services import ServiceError
 from eldercare.settings import Settings
 from gateway import bulk_import, device_lifecycle
 from gateway.broker_admin import BrokerAdmin
