@@ -13,7 +13,7 @@ from dashboard.devices import DevicesConfig
 from gateway.device_accounts import DeviceAccounts
 from kernel import db
 from tests.conftest import Broker
-from tests.dashboard.conftest import SECRET, World, login
+from tests.support.dashboard import SECRET, World, login
 from tests.gateway.test_broker_security import NOT_AUTHORIZED, TIMEOUT, Probe
 
 pytestmark = pytest.mark.anyio
