@@ -13,8 +13,8 @@ from dashboard.devices import DevicesConfig
 from gateway.device_accounts import DeviceAccounts
 from kernel import db
 from tests.conftest import Broker
-from tests.support.dashboard import SECRET, World, login
 from tests.gateway.test_broker_security import NOT_AUTHORIZED, TIMEOUT, Probe
+from tests.support.dashboard import SECRET, World, login
 
 pytestmark = pytest.mark.anyio
 
