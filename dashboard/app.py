@@ -117,6 +117,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
 
     app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
     app.add_api_route("/worker", worker_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/admin/devices", devices_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/admin/import", import_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/alerts/{alert_id}", worker_page, methods=["GET"],
                       include_in_schema=False)  # notification links (alerts.notify.messages)
     app.add_api_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
@@ -163,6 +165,16 @@ async def index(request: Request) -> HTMLResponse:
 async def worker_page(request: Request) -> HTMLResponse:
     """The care worker's phone page (at /alerts/{id} it scrolls to that alert)."""
     return _page(request, "worker.html")
+
+
+async def devices_page(request: Request) -> HTMLResponse:
+    """Device administration (admins; duty officers for their site)."""
+    return _page(request, "admin_devices.html")
+
+
+async def import_page(request: Request) -> HTMLResponse:
+    """Bulk import of residents and devices."""
+    return _page(request, "admin_import.html")
 
 
 def _page(request: Request, template: str) -> HTMLResponse:

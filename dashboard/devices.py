@@ -10,6 +10,7 @@ core is synchronous and holds a transaction while the broker reloads.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -204,7 +205,12 @@ def qr_svg(cred: DeviceCredentials) -> str:
                           "username": cred.username, "password": cred.password,
                           "client_id": cred.device_id, "topic_prefix": cred.topic_prefix},
                          separators=(",", ":"))
-    return str(segno.make(payload, error="m").svg_inline(scale=4))
+    out = io.BytesIO()
+    # A standalone SVG (namespace, no XML declaration), dark on white whatever the page's
+    # colours: a scanner needs the contrast and the quiet zone.
+    segno.make(payload, error="m").save(out, kind="svg", xmldecl=False, scale=4,
+                                        dark="black", light="white")
+    return out.getvalue().decode()
 
 
 def credentials_out(cred: DeviceCredentials) -> CredentialsOut:
