@@ -59,7 +59,8 @@ def test_admin_provisions_a_call_button_whose_sos_reaches_the_duty_screen(
         duty_page.on("pageerror", lambda exc: duty_errors.append(str(exc)))
         log_in(page, server.url + "/admin/devices", "admin")
         expect(page.locator("#devices-body tr")).to_have_count(3)  # the seeded devices
-        page.get_by_label("Resident", exact=True).select_option(label="Bob Berg (north, #%d)" % world.bob)
+        page.get_by_label("Resident", exact=True).select_option(
+            label=f"Bob Berg (north, #{world.bob})")
         page.get_by_label("Device", exact=True).select_option("call_button")
         page.get_by_role("button", name="Provision").click()
         dialog = page.locator("#secret-dialog")
