@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from paho.mqtt.enums import MQTTProtocolVersion
@@ -13,6 +14,7 @@ from gateway import device_lifecycle
 from gateway.device_accounts import (
     DeviceAccount,
     DeviceAccounts,
+    DeviceAccountsError,
     broker_hash,
     render_acl_file,
     render_password_file,
@@ -180,3 +182,14 @@ def test_move_to_another_site_keeps_the_login_under_the_new_prefix(
         history = conn.execute("SELECT action, from_site_id, site_id FROM device_history "
                                "WHERE device_id = %s ORDER BY id", (cred.device_id,)).fetchall()
     assert history == [("provision", None, "site-a"), ("move", "site-a", "site-b")]
+
+
+def test_a_broker_that_cannot_be_reloaded_stores_nothing(
+        clean_db: str, broker: Broker, residents: tuple[int, int, int], tmp_path: Path) -> None:
+    nowhere = DeviceAccounts(tmp_path / "no-broker")  # no pid file: the reload fails
+    with db.connect(clean_db) as conn:
+        with pytest.raises(DeviceAccountsError):
+            device_lifecycle.provision(conn, nowhere, broker.pipeline, residents[0],
+                                       DeviceType.BED_SENSOR, actor="tester")
+        assert conn.execute("SELECT count(*) FROM devices").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM device_history").fetchone() == (0,)
