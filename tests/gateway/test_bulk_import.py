@@ -38,7 +38,7 @@ def test_csv_with_bom_and_every_error_of_a_row() -> None:
             "north,,1800,perhaps,\n").encode()
     report = bulk_import.validate(bulk_import.read_table(data, "e.csv"), ["north"])
     assert [(e.row, e.column) for e in report.errors] == [(1, "colour")]
-    data = "site,full_name,birth_year,call_button\nnorth,,1800,perhaps\n".encode()
+    data = b"site,full_name,birth_year,call_button\nnorth,,1800,perhaps\n"
     report = bulk_import.validate(bulk_import.read_table(data, "e.csv"), ["north"])
     assert [(e.row, e.column) for e in report.errors] == [
         (2, "full_name"), (2, "birth_year"), (2, "call_button")]
