@@ -17,18 +17,24 @@ from fastapi import APIRouter
 from starlette.routing import BaseRoute, Route
 
 from dashboard import (
+    account,
     actions,
     api,
     auth,
     devices,
     health,
     residents,
+    roster,
+    staff,
     visit_plans,
     visits,
     vitals,
     vocabulary,
 )
 from dashboard.channels import personal, site
+from dashboard.ledger import channel_test
+from dashboard.ledger import routes as ledger_routes
+from dashboard.ledger import sites as ledger_sites
 from dashboard.live import routes as live_routes
 
 API_PREFIX = "/api/v1"
@@ -38,12 +44,18 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     live_routes.router,
     vocabulary.router,
     residents.router,
+    ledger_routes.router,
+    ledger_sites.router,
+    channel_test.router,
     api.router,
     vitals.router,
     personal.router,
     site.router,
     actions.router,
     health.router,
+    staff.router,
+    roster.router,
+    account.router,
     visit_plans.router,
     visits.router,
     devices.router,

@@ -174,6 +174,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                              max_per_address=settings.web_streams_per_address)
     app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes, mqtt=rt.mqtt,
                      stream_settings=streams,
+                     totp_required_roles=frozenset(settings.auth_totp_required_roles),
+                     notify_settings=settings.notify,
                      devices=DevicesConfig(rt.device_accounts(), rt.mqtt, rt.mqtt_admin))
     _http_watchdog(settings.web_host, settings.web_port)
     serve(app, settings.web_host, settings.web_port,

@@ -1,0 +1,80 @@
+// @ts-check
+// The family accounts page (templates/family.html): create (temporary password) or invite
+// (a one-time link, 72 h), link to residents, unlink.
+
+import { formValues, guarded, say, startAdminPage } from "./admin.js";
+import { api } from "./api.js";
+import { $, el } from "./dom.js";
+
+/** @type {Map<number, string>} */
+let residents = new Map();
+
+/** @param {string} label @param {() => Promise<void>} onClick */
+function action(label, onClick) {
+  const button = el("button", { type: "button", className: "secondary" }, label);
+  button.addEventListener("click", () => guarded(onClick));
+  return button;
+}
+
+function residentOptions() {
+  return [...residents].map(([id, name]) => el("option", { value: String(id) }, name));
+}
+
+async function refresh() {
+  /** @type {any[]} */
+  const accounts = await api("/users?role=family");
+  $("family-rows").replaceChildren(...accounts.map((a) => {
+    const pick = el("select", { "aria-label": `Resident to link to ${a.username}` },
+      ...residentOptions());
+    return el("tr", { dataset: { username: a.username } },
+      el("td", {}, a.username), el("td", {}, a.full_name),
+      el("td", {}, ...a.residents.map((/** @type {number} */ rid) => el("span",
+        { className: "linked" }, residents.get(rid) || `#${rid}`,
+        action("Unlink", async () => {
+          await api(`/users/${a.id}/residents/${rid}`, { method: "DELETE" });
+          await refresh();
+        })))),
+      el("td", {}, pick, action("Link", async () => {
+        await api(`/users/${a.id}/residents/${pick.value}`, { method: "PUT" });
+        await refresh();
+      })),
+      el("td", {}, action("New invitation", () => invite(a.id, a.username))));
+  }));
+}
+
+/** @param {number} id @param {string} username */
+async function invite(id, username) {
+  const answer = await api(`/users/${id}/invite`, { method: "POST" });
+  $("shown-once").textContent = `Invitation for ${username} (valid until ${
+    new Date(answer.expires_at).toLocaleString()}): ${location.origin}${answer.path}`;
+}
+
+/** @param {HTMLFormElement} form @param {string} how */
+async function create(form, how) {
+  const values = formValues(form);
+  const answer = await api("/users", { method: "POST", body: {
+    username: values.username, full_name: values.full_name || "", role: "family",
+    phone: values.phone || null, residents: [Number(values.resident)] } });
+  form.reset();
+  say("");
+  if (how === "invite") await invite(answer.account.id, answer.account.username);
+  else {
+    $("shown-once").textContent = `Temporary password for ${answer.account.username} `
+      + `(shown once): ${answer.temporary_password}`;
+  }
+  await refresh();
+}
+
+startAdminPage(async () => {
+  /** @type {any[]} */
+  const list = await api("/residents");
+  residents = new Map(list.map((r) => [r.id, `${r.full_name} (${r.site_id})`]));
+  $("new-resident").replaceChildren(...residentOptions());
+  const form = /** @type {HTMLFormElement} */ ($("family-form"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const submitter = /** @type {HTMLButtonElement | null} */ (event.submitter);
+    guarded(() => create(form, submitter?.value || "invite"));
+  });
+  await refresh();
+});
