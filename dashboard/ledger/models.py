@@ -195,11 +195,11 @@ class NoteOut(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    """One thing that happened to a resident: an alert, a device change or a note."""
+    """One thing that happened to a resident: an alert, a device change, a note or a visit."""
 
     at: datetime
-    kind: str = Field(description="alert, device_added, device_removed or note.")
-    ref: str = Field(description="The alert id, device id or note id.")
+    kind: str = Field(description="alert, device_added, device_removed, note or visit.")
+    ref: str = Field(description="The alert id, device id, note id or visit id.")
     summary: str
     detail: str | None = None
 

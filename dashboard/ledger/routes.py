@@ -152,7 +152,8 @@ async def add_note(resident_id: IdPath, body: NoteIn, scope: ScopeDep, conn: Con
 async def get_timeline(resident_id: IdPath, scope: ScopeDep, conn: ConnDep,
                        limit: Annotated[int, Query(ge=1, le=500)] = 100
                        ) -> list[TimelineEntry]:
-    """Alerts, devices added and notes, newest first (staff of the resident's site)."""
+    """Alerts, devices added, notes and completed visits, newest first (staff of the
+    resident's site)."""
     require_staff(scope)
     await scope.require_resident(conn, resident_id)
     return await store.timeline(conn, resident_id, limit)

@@ -80,12 +80,18 @@ UNION ALL
 (SELECT n.created_at, 'note', n.id::text, n.author, n.body
  FROM resident_notes n WHERE n.resident_id = %(id)s ORDER BY n.created_at DESC
  LIMIT %(limit)s)
+UNION ALL
+(SELECT v.left_at, 'visit', v.id::text,
+        CASE WHEN v.follow_up THEN 'follow-up needed' ELSE 'completed' END,
+        NULLIF(concat_ws(' / ', NULLIF(v.findings, ''), v.follow_up_note), '')
+ FROM visits v WHERE v.resident_id = %(id)s AND v.status = 'completed'
+ ORDER BY v.left_at DESC LIMIT %(limit)s)
 ORDER BY 1 DESC, 2, 3 LIMIT %(limit)s
 """
 
 
 async def timeline(conn: AsyncConn, resident_id: int, limit: int) -> list[TimelineEntry]:
-    """The newest `limit` events of a resident: alerts, devices added, notes."""
+    """The newest `limit` events of a resident: alerts, devices added, notes, completed visits."""
     cur = await conn.execute(_TIMELINE, {"id": resident_id, "limit": limit})
     return [TimelineEntry(at=at, kind=kind, ref=ref, summary=summary, detail=detail)
             for at, kind, ref, summary, detail in await cur.fetchall()]

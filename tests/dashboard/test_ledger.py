@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.support.dashboard import World, login
+from tests.support.visits import completed_visit
 
 pytestmark = pytest.mark.anyio
 
@@ -135,7 +136,9 @@ async def test_who_may_create_and_edit(client, world):
             ).status_code == 404
 
 
-async def test_notes_and_the_timeline(client, world):
+async def test_notes_and_the_timeline(client, world, clean_db):
+    completed_visit(clean_db, world.alice, "north", days_ago=2, findings="Kitchen tap leaks",
+                    follow_up=True)
     resp = await call(client, "duty-north", "POST", f"/api/v1/residents/{world.alice}/notes",
                       json={"body": "Daughter visits on Sundays"})
     assert resp.status_code == 201, resp.text
@@ -147,6 +150,9 @@ async def test_notes_and_the_timeline(client, world):
                           f"/api/v1/residents/{world.alice}/timeline")
     kinds = [e["kind"] for e in timeline.json()]
     assert kinds.count("alert") == 2 and kinds.count("device_added") == 2 and "note" in kinds
+    visit = next(e for e in timeline.json() if e["kind"] == "visit")
+    assert (visit["summary"], visit["detail"]) == ("follow-up needed",
+                                                   "Kitchen tap leaks / call the GP")
     assert (await call(client, "duty-south", "GET",
                        f"/api/v1/residents/{world.alice}/timeline")).status_code == 404
 
