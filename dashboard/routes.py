@@ -22,6 +22,7 @@ from dashboard import (
     api,
     audit,
     auth,
+    devices,
     health,
     residents,
     roster,
@@ -59,6 +60,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     visit_plans.router,
     visits.router,
     audit.router,
+    devices.router,
 )
 
 

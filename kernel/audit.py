@@ -84,6 +84,8 @@ class Action(StrEnum):
     DEVICE_PROVISION = "device.provision"
     DEVICE_REVOKE = "device.revoke"
     DEVICE_UPDATE = "device.update"
+    DEVICE_READ = "device.read"
+    IMPORT = "import"
     AUDIT_READ = "audit.read"
     AUDIT_EXPORT = "audit.export"
     EXPORT = "export"
@@ -125,7 +127,9 @@ ACTION_LABELS: dict[str, str] = {
     Action.SITE_UPDATE: N_("Change site"),
     Action.DEVICE_PROVISION: N_("Provision device"),
     Action.DEVICE_REVOKE: N_("Revoke device"),
-    Action.DEVICE_UPDATE: N_("Change device"),
+    Action.DEVICE_UPDATE: N_("Move or change a device"),
+    Action.DEVICE_READ: N_("Read devices"),
+    Action.IMPORT: N_("Bulk import residents and devices"),
     Action.AUDIT_READ: N_("Search audit trail"),
     Action.AUDIT_EXPORT: N_("Export audit trail"),
     Action.EXPORT: N_("Export data"),
