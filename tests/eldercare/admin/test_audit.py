@@ -18,6 +18,7 @@ def cli_db(clean_db: str, broker: Broker, monkeypatch: pytest.MonkeyPatch) -> st
     monkeypatch.setenv("ELDERCARE_MQTT_URL", broker.pipeline.url())
     monkeypatch.setenv("ELDERCARE_MQTT_ADMIN_URL", broker.admin.url())
     monkeypatch.setenv("ELDERCARE_JWT_SECRET", "test-secret-test-secret-test-secret")
+    monkeypatch.setenv("ELDERCARE_BROKER_ACCOUNTS_DIR", str(broker.data_dir))
     return clean_db
 
 
@@ -46,9 +47,9 @@ def test_admin_commands_are_recorded_with_the_os_user(cli_db: str,
          "--password", "a long admin password")
     _cli(capsys, "user", "deactivate", "--username", "ana")
     _cli(capsys, "user", "activate", "--username", "ana")
-    code, out, _ = _cli(capsys, "device", "add", "--resident", str(rid), "--type",
-                        "call_button", "--device-id", "btn-ida")
-    assert code == 0
+    code, out, err = _cli(capsys, "device", "add", "--resident", str(rid), "--type",
+                          "call_button", "--device-id", "btn-ida")
+    assert code == 0, err
     assert _records(cli_db) == [
         (who, "site.create", "site", "north", None, "ok"),
         (who, "resident.create", "resident", str(rid), rid, "ok"),
