@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +61,15 @@ _WORKER_SCRIPT_HEADERS = {
 def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                mqtt: MqttEndpoint | None = None,
                stream_settings: StreamSettings | None = None,
-               docs_ui: Path | None = DOCS_UI_DIR) -> FastAPI:
+               docs_ui: Path | None = DOCS_UI_DIR,
+               clock: Callable[[], datetime] | None = None) -> FastAPI:
     """Build the dashboard application; the pool and the live feed start with its lifespan.
 
     `mqtt` is the service account for the internal alert bus; without it the live feed
     carries database changes only (no `pending` events). `stream_settings` tunes the live
     feed (e.g. the open streams allowed per account and per address). `docs_ui` holds the
-    Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off.
+    Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off. `clock` is
+    "now" for the views that describe the present in words (default: the wall clock).
     """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
@@ -77,6 +79,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     if token_ttl_minutes < 1:
         raise ValueError("token_ttl_minutes must be at least 1")
     state = DashboardState(database_url, jwt_secret, timedelta(minutes=token_ttl_minutes))
+    if clock is not None:
+        state.clock = clock
     live = AlertStream(database_url, mqtt, stream_settings)
 
     @asynccontextmanager
@@ -112,6 +116,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     app.add_exception_handler(PoolTimeout, _database_error)
 
     app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/family", family_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/worker", worker_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/alerts/{alert_id}", worker_page, methods=["GET"],
                       include_in_schema=False)  # notification links (alerts.notify.messages)
@@ -159,6 +164,11 @@ async def index(request: Request) -> HTMLResponse:
 async def worker_page(request: Request) -> HTMLResponse:
     """The care worker's phone page (at /alerts/{id} it scrolls to that alert)."""
     return _page(request, "worker.html")
+
+
+async def family_page(request: Request) -> HTMLResponse:
+    """The family view on a phone: one card per relative (dashboard/family)."""
+    return _page(request, "family.html")
 
 
 def _page(request: Request, template: str) -> HTMLResponse:

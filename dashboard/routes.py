@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from dashboard import actions, api, auth, health, residents, vitals, vocabulary
 from dashboard.channels import personal, site
+from dashboard.family import routes as family_routes
 from dashboard.live import routes as live_routes
 
 API_PREFIX = "/api/v1"
@@ -32,6 +33,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     personal.router,
     site.router,
     actions.router,
+    family_routes.router,
     health.router,
 )
 
