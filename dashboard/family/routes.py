@@ -124,7 +124,8 @@ FamilyUser = Annotated[UserOut, Depends(require_family)]
 async def _resident(conn: AsyncConn, who: store.Linked, now: datetime) -> FamilyResidentOut:
     state = presence(await store.bed_facts(conn, who.id, now), now, who.tz)
     cur = await conn.execute("SELECT count(*) FROM alerts WHERE resident_id = %s "
-                             "AND status IN ('open', 'acknowledged')", (who.id,))
+                             "AND status IN ('open', 'acknowledged') AND created_at <= %s",
+                             (who.id, now))
     row = await cur.fetchone()
     return FamilyResidentOut(id=who.id, full_name=who.full_name, relation=who.relation,
                              timezone=who.tz.key,

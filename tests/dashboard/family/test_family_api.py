@@ -1,0 +1,87 @@
+"""GET /api/v1/family/residents and /summary on the real database, at an injected instant."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from dashboard.app import create_app
+from tests.dashboard.conftest import SECRET, World, login
+from tests.dashboard.family.seed import LAST_NIGHT, NOW, FamilyWorld, seed_family
+from tests.dashboard.test_api import STAFF_FIELDS, STAFF_TEXT
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def family_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for an app whose clock stands at NOW."""
+    app = create_app(database_url, SECRET, clock=lambda: NOW)
+    async with (app.router.lifespan_context(app),
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                  base_url="http://dashboard.test") as client):
+        yield client
+
+
+@pytest.fixture
+def family(world: World, clean_db: str) -> FamilyWorld:
+    return seed_family(clean_db, world)
+
+
+async def get(client: httpx.AsyncClient, user: str, path: str, expect: int = 200) -> object:
+    resp = await client.get(path, headers=await login(client, user))
+    assert resp.status_code == expect, resp.text
+    return resp.json()
+
+
+async def test_my_residents_lists_only_linked_ones_with_their_state(world, family, clean_db):
+    async with family_client(clean_db) as client:
+        listed = await get(client, "family-alice", "/api/v1/family/residents")
+    assert [r["id"] for r in listed] == [world.alice]
+    assert listed[0]["timezone"] == "Asia/Shanghai"
+    assert listed[0]["state"]["kind"] == "up"
+    assert listed[0]["state"]["text"] == "Up and about since 09:12"
+    assert listed[0]["active_alerts"] == 0
+
+
+async def test_summary_tells_last_night_the_week_and_the_handled_sos(world, family, clean_db):
+    async with family_client(clean_db) as client:
+        body = await get(client, "family-alice",
+                         f"/api/v1/family/residents/{world.alice}/summary")
+    night = body["last_night"]
+    assert night["day"] == LAST_NIGHT.isoformat()
+    # 02:10, 04:40 and getting up at 06:48, before the night's end at 07:00 (docs/storage.md)
+    assert night["night_exits"] == 3
+    assert night["time_in_bed_s"] == (8 * 60 + 34 - 14 - 9) * 60  # 22:14-06:48, 23 min up
+    assert night["resting_hr"]["kind"] == "lower"  # 52-55 a minute vs usual 61-62
+    assert night["resting_hr"]["text"] == "lower than usual"
+    assert night["breathing"] == {"value": 14.0, "usual": 14.0, "kind": "usual",
+                                  "text": "about usual"}
+    assert [d["day"] for d in body["days"]][-1] == LAST_NIGHT.isoformat()
+    assert len(body["days"]) == 7
+    assert [d["night_exits"] for d in body["days"]] == [3, 2, 3, 2, 3, 2, 3]  # 4-10 Mar
+    assert body["days"][-1]["alerts"] == 1
+    (sos,) = body["alerts"]
+    assert sos["id"] == family.sos
+    assert sos["summary"] == "Resolved: a carer helped at home"
+    assert [h["event"] for h in sos["history"]] == [
+        "The alarm was raised", "A carer is responding", "Resolved: a carer helped at home"]
+    assert sos["told"] is True
+    assert sos["all_clear"] == "All clear at 08:31: a carer helped at home"
+
+
+async def test_the_family_view_carries_no_staff_internals(world, family, clean_db):
+    async with family_client(clean_db) as client:
+        for path in ("/api/v1/family/residents",
+                     f"/api/v1/family/residents/{world.alice}/summary"):
+            body = await get(client, "family-alice", path)
+            text = json.dumps(body)
+            for word in (*STAFF_TEXT, "care-north", "4711", "staff-only", "assigned to"):
+                assert word not in text, word
+            alerts = body["alerts"] if isinstance(body, dict) else []
+            for item in [*alerts, *(h for a in alerts for h in a["history"])]:
+                assert not STAFF_FIELDS & set(item), item
