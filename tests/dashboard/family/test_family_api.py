@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from dashboard.app import create_app
-from tests.dashboard.conftest import SECRET, World, login
-from tests.dashboard.family.seed import LAST_NIGHT, NOW, FamilyWorld, seed_family
+from kernel import db
+from tests.dashboard.conftest import SECRET, World, insert_alert, login
+from tests.dashboard.family.seed import LAST_NIGHT, NOW, FamilyWorld, local, seed_family
 from tests.dashboard.test_api import STAFF_FIELDS, STAFF_TEXT
 
 pytestmark = pytest.mark.anyio
@@ -85,3 +86,39 @@ async def test_the_family_view_carries_no_staff_internals(world, family, clean_d
             alerts = body["alerts"] if isinstance(body, dict) else []
             for item in [*alerts, *(h for a in alerts for h in a["history"])]:
                 assert not STAFF_FIELDS & set(item), item
+
+
+async def state_text(database_url: str) -> str:
+    async with family_client(database_url) as client:
+        (alice,) = await get(client, "family-alice", "/api/v1/family/residents")
+    return str(alice["state"]["text"])
+
+
+async def test_back_in_bed_counts_from_the_first_reading_of_the_new_run(world, family,
+                                                                        clean_db):
+    with db.connect(clean_db) as conn:
+        conn.execute("DELETE FROM bed_telemetry WHERE time >= %s", (local(LAST_NIGHT, "10:20"),))
+        for minute in range(20, 30):  # 10:20-10:29 local, NOW is 10:30
+            at = local(LAST_NIGHT, f"10:{minute}")
+            conn.execute("INSERT INTO bed_telemetry (time, device_id, resident_id, seq, "
+                         "occupied, heart_rate, respiration_rate, movement, received_at) "
+                         "VALUES (%s, 'bed-alice', %s, %s, true, 60, 14, 1, %s)",
+                         (at, world.alice, 100_000 + minute, at))
+        conn.commit()
+    assert await state_text(clean_db) == "In bed since 10:20"
+
+
+async def test_an_offline_sensor_the_centre_was_alerted_to_says_so(world, family, clean_db):
+    silent_from = local(LAST_NIGHT, "03:00")
+    with db.connect(clean_db) as conn:
+        conn.execute("DELETE FROM bed_telemetry WHERE time > %s", (silent_from,))
+        conn.execute("UPDATE devices SET online = false, last_seen = %s WHERE id = 'bed-alice'",
+                     (silent_from,))
+        conn.commit()
+    assert await state_text(clean_db) == "Sensor offline since 03:00"
+    with db.connect(clean_db) as conn:
+        insert_alert(conn, world.alice, "north", "device_offline", "warning",
+                     device_id="bed-alice", opened_at=local(LAST_NIGHT, "03:05"))
+        conn.commit()
+    assert await state_text(clean_db) == ("Sensor offline since 03:00 — the centre has "
+                                          "been told")
