@@ -9,7 +9,7 @@
 import { api, ApiError, AuthError, loadSession } from "./api.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, el } from "./dom.js";
-import { severityLabel, typeLabel } from "./vocabulary.js";
+import { typeLabel, vocabulary } from "./vocabulary.js";
 
 /** @typedef {import("./live.js").FeedStatus} FeedStatus */
 /**
@@ -202,10 +202,20 @@ function reloadSoon() {
   reloadTimer = setTimeout(() => { reloadTimer = null; loadAll(); }, RELOAD_DELAY_MS);
 }
 
-/** Their own channels (GET /me/channels), read-only. */
+/**
+ * @typedef {object} Channel
+ * @property {number} id
+ * @property {string} kind
+ * @property {string} target
+ * @property {string} min_severity
+ * @property {string | null} quiet_start
+ * @property {string | null} quiet_end
+ * @property {boolean} active
+ */
+
+/** Their own channels (GET /me/channels), each with a small form to change it. */
 async function loadSettings() {
-  /** @type {{kind: string, target: string, min_severity: string, quiet_start: string | null,
-   *   quiet_end: string | null, active: boolean}[]} */
+  /** @type {Channel[]} */
   let channels = [];
   try {
     channels = await api("/me/channels");
@@ -214,11 +224,50 @@ async function loadSettings() {
     return;
   }
   $("settings-empty").hidden = channels.length > 0;
-  $("settings-list").replaceChildren(...channels.map((c) => el("li", {},
+  $("settings-list").replaceChildren(...channels.map(channelItem));
+}
+
+/** @param {Channel} c @returns {HTMLLIElement} */
+function channelItem(c) {
+  const id = `channel-${c.id}`;
+  const severity = el("select", { id: `${id}-min`, name: "min_severity" },
+    ...vocabulary.severities.map((s) => el("option",
+      { value: s.value, selected: s.value === c.min_severity }, s.label)));
+  const from = el("input", { id: `${id}-from`, type: "time", value: c.quiet_start || "" });
+  const to = el("input", { id: `${id}-to`, type: "time", value: c.quiet_end || "" });
+  const message = el("p", { className: "notify-message", role: "status" });
+  const form = el("form", { className: "family-channel-form" },
+    el("label", { htmlFor: severity.id }, word("min-label")), severity,
+    el("label", { htmlFor: from.id }, word("quiet-from")), from,
+    el("label", { htmlFor: to.id }, word("quiet-to")), to,
+    el("button", { type: "submit", className: "secondary" }, word("save")), message);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveChannel(c.id, severity.value, from.value, to.value, message);
+  });
+  return el("li", { className: "family-channel" },
     el("strong", {}, word(`channel-${c.kind}`)), " ", c.kind === "webpush" ? "" : c.target,
-    el("br"), `${word("minimum")} ${severityLabel(c.min_severity)}`,
-    c.quiet_start ? ` · ${word("quiet")} ${c.quiet_start}–${c.quiet_end}` : "",
-    c.active ? "" : ` · ${word("inactive")}`)));
+    c.active ? "" : ` · ${word("inactive")}`, form);
+}
+
+/**
+ * PATCH /me/channels/{id}: minimum severity and quiet hours (both times, or neither).
+ * @param {number} id @param {string} minSeverity @param {string} from @param {string} to
+ * @param {HTMLElement} message
+ */
+async function saveChannel(id, minSeverity, from, to, message) {
+  if (Boolean(from) !== Boolean(to)) {
+    message.textContent = word("quiet-both");
+    return;
+  }
+  try {
+    await api(`/me/channels/${id}`, { method: "PATCH", body: {
+      min_severity: minSeverity, quiet_start: from || null, quiet_end: to || null } });
+    message.textContent = word("saved");
+  } catch (err) {
+    if (err instanceof AuthError) logout(err.message);
+    else message.textContent = err.message;
+  }
 }
 
 // --- feed and session ------------------------------------------------------------------

@@ -74,8 +74,11 @@ def test_a_relative_sees_how_the_sos_ended_and_last_night(server: Served, world:
         expect(card.locator(".night-rr")).to_have_text("14 /min: about usual (usual 14)")
         expect(card.locator(".week-rows tr")).to_have_count(7)
         expect(card.locator(".family-visits")).to_be_hidden()  # no visits API: nothing shown
-        expect(page.locator("#settings-list")).to_contain_text("anna@example.org")
-        expect(page.locator("#settings-list")).to_contain_text("22:00–07:00")
+        settings = page.locator("#settings-list")
+        expect(settings).to_contain_text("anna@example.org")
+        expect(settings.get_by_label("Tell me about alerts from")).to_have_value("high")
+        expect(settings.get_by_label("Quiet hours from")).to_have_value("22:00")
+        expect(settings.get_by_label("to", exact=True)).to_have_value("07:00")
         for staff_only in ("4711", "care-north", "Carl Care", "assigned", "staff-only"):
             expect(page.locator("body")).not_to_contain_text(staff_only)
         assert fits_width(page)
@@ -92,4 +95,17 @@ def test_a_relative_sees_how_the_sos_ended_and_last_night(server: Served, world:
         expect(fresh).to_contain_text("A carer is responding", timeout=20_000)
         expect(page.locator("#feed-status")).to_contain_text("Live")
         page.screenshot(path=str(tmp_path / "family-responding.png"), full_page=True)
+
+        # Their own notification settings: only critical alerts, no quiet hours.
+        settings.get_by_label("Tell me about alerts from").select_option("critical")
+        settings.get_by_label("Quiet hours from").fill("")
+        settings.get_by_label("to", exact=True).fill("")
+        settings.get_by_role("button", name="Save").click()
+        expect(settings.get_by_role("status")).to_have_text("Saved.")
+        with db.connect(clean_db, autocommit=True) as conn:
+            row = conn.execute("SELECT min_severity, quiet_start, quiet_end "
+                               "FROM notification_channels WHERE user_id = %s",
+                               (world.family_alice,)).fetchone()
+        assert row == ("critical", None, None)
+        page.screenshot(path=str(tmp_path / "family-settings.png"), full_page=True)
     assert browser.problems == []
