@@ -8,8 +8,6 @@ a step. Steps are due by wall clock: staff response time is real time, even in r
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,8 +18,8 @@ from psycopg.rows import dict_row
 from alerts.config import AlertSettings
 from alerts.model import Audience, NotificationKind, Severity
 from alerts.notify.outbox import enqueue_alert_notifications
-from kernel import db
 from kernel.db import Conn
+from kernel.listen import Backoff, ListenWorker
 
 logger = logging.getLogger(__name__)
 
@@ -193,70 +191,50 @@ def utc_now() -> datetime:
 
 class EscalationRunner:
     """Runs `escalation_tick` every `interval_s` and at once when an alert changes
-    (`LISTEN alerts`), on its own connection; reconnects with backoff."""
+    (notify topic `alerts`), on its own connection; reconnects with backoff
+    (kernel.listen.ListenWorker)."""
 
     def __init__(self, database_url: str, interval_s: float = 2.0, clock: Clock = utc_now,
                  enqueue: Enqueue = enqueue_alert_notifications, backoff_s: float = 0.5,
                  max_backoff_s: float = 30.0) -> None:
-        self._url = database_url
         self._interval = interval_s
         self._clock = clock
         self._enqueue = enqueue
-        self._backoff = (backoff_s, max_backoff_s)
-        self._delay = backoff_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="escalation", daemon=True)
+        self._worker = ListenWorker(database_url, ("alerts",), name="escalation",
+                                    cycle=self._tick, backoff=Backoff(backoff_s, max_backoff_s),
+                                    on_connect=self._connected, on_lost=self._lost)
         self.ticks = 0
         self.processed = 0
         self.backend_pid: int | None = None
 
     def start(self) -> None:
         """Start the runner thread."""
-        self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the current tick."""
-        self._stop.set()
-        self._thread.join(timeout)
+        self._worker.stop(timeout)
 
     def is_alive(self) -> bool:
         """Whether the runner thread is running."""
-        return self._thread.is_alive()
+        return self._worker.is_alive()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._serve()
-            except psycopg.OperationalError as exc:
-                logger.warning("escalation: database unavailable (%s); retrying in %.1f s",
-                               exc, self._delay)
-            except Exception:
-                logger.exception("escalation runner failed; restarting in %.1f s", self._delay)
-            else:
-                return
-            self.backend_pid = None
-            self._stop.wait(self._delay)
-            self._delay = min(self._delay * 2, self._backoff[1])
+    def _connected(self, conn: Conn) -> None:
+        self.backend_pid = conn.info.backend_pid
+        logger.info("escalation runner connected (every %.1f s and on new alerts)",
+                    self._interval)
 
-    def _serve(self) -> None:
-        with db.connect(self._url, autocommit=True) as conn:
-            conn.execute("LISTEN alerts")
-            self.backend_pid = conn.info.backend_pid
-            self._delay = self._backoff[0]
-            logger.info("escalation runner connected (every %.1f s and on new alerts)",
-                        self._interval)
-            while not self._stop.is_set():
-                self.processed += escalation_tick(conn, self._clock(), self._enqueue)
-                self.ticks += 1
-                self._wait(conn)
+    def _tick(self, conn: Conn) -> float:
+        """One tick; then wait until `interval_s` passes or an alert changes (a burst of
+        notifications is served by one tick)."""
+        self.processed += escalation_tick(conn, self._clock(), self._enqueue)
+        self.ticks += 1
+        return self._interval
 
-    def _wait(self, conn: Conn) -> None:
-        """Until `interval_s` passes, an alert changes, or stop() (checked every 0.25 s)."""
-        deadline = time.monotonic() + self._interval
-        while not self._stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            if list(conn.notifies(timeout=min(remaining, 0.25), stop_after=1)):
-                list(conn.notifies(timeout=0))  # drain the burst: one tick serves it all
-                return
+    def _lost(self, exc: Exception, delay: float) -> None:
+        if isinstance(exc, psycopg.OperationalError):
+            logger.warning("escalation: database unavailable (%s); retrying in %.1f s",
+                           exc, delay)
+        else:
+            logger.exception("escalation runner failed; restarting in %.1f s", delay)
+        self.backend_pid = None

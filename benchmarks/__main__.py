@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from eldercare.cli import prepare_services, settings_for, where_parser
+from eldercare.cli import where_parser
+from eldercare.embedded import ManagedProcess
+from eldercare.run import prepare_services, settings_for
 from eldercare.runtime import Runtime, embedded_starters, resolve
-from eldercare.services import ManagedProcess
 from eldercare.settings import Settings
 
 

@@ -24,15 +24,15 @@ from typing import Any
 from benchmarks.ledger import DeviceLedger, account
 from benchmarks.loadgen import LoadGenerator, LoadResult, discard_session
 from benchmarks.stats import lag_timeline, percentiles
+from eldercare.embedded import die_with_parent, wait_for
 from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
-from eldercare.services import die_with_parent, wait_for
 from gateway.broker_admin import BrokerAdmin
 from gateway.provisioning import DeviceCredentials, add_device
 from gateway.records import TelemetryRecord
 from gateway.schema import DeviceType, site_filter
 from ingest.batch import Batch
-from ingest.writer import TELEMETRY_COLS, TELEMETRY_TYPES
+from ingest.store import TELEMETRY_COLS, TELEMETRY_TYPES
 from kernel.db import connect
 from kernel.sites import add_resident, add_site
 

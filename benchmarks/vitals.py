@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 
 from dashboard.app import create_app
+from eldercare.embedded import PostgresConfig, free_port, start_postgres
 from eldercare.migrate import migrate
-from eldercare.services import PostgresConfig, free_port, start_postgres
 from ingest import jobs, rollups
 from kernel import accounts, db
 from kernel.sites import add_site

@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -24,9 +23,10 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from alerts.config import AlertSettings
 from alerts.receipts import Receipt, ReceiptTracker
 from alerts.service import AlertEngine, DirectNotify, Refresh
+from eldercare.acks import AckGate, ack_token, split_tokens
 from gateway.deadlog import DeadLetterLog
 from gateway.gateway import DEFAULT_RAW_RETENTION, Accepted, Gateway, dead_letter
-from gateway.mqttclient import BufferedClient
+from gateway.mqttclient import BufferedClient, service_client
 from gateway.records import DeadLetter, Record
 from gateway.registry import Registry, RegistryUnavailable
 from gateway.schema import (
@@ -48,45 +48,6 @@ logger = logging.getLogger(__name__)
 
 RECEIVE_MAXIMUM = 10_000
 SESSION_EXPIRY_S = 7 * 24 * 3600
-
-
-class AckGate:
-    """Acknowledges messages once every consumer that holds them has released them.
-
-    `ack` receives the tokens that became free together (a committed batch), so their
-    PUBACKs go out in one write.
-    """
-
-    def __init__(self, ack: Callable[[list[int]], None]) -> None:
-        self._ack = ack
-        self._extra: dict[int, int] = {}
-        self._lock = threading.Lock()
-
-    def hold(self, token: int, holders: int) -> None:
-        """Declare that `holders` consumers must release `token` before it is acked."""
-        if holders > 1:
-            with self._lock:
-                self._extra[token] = self._extra.get(token, 0) + holders - 1
-
-    def release(self, token: int) -> None:
-        """One consumer is done with `token`."""
-        self.release_many([token])
-
-    def release_many(self, tokens: list[int]) -> None:
-        """Several tokens released by one consumer (a committed batch)."""
-        ready: list[int] = []
-        with self._lock:
-            extra = self._extra
-            for token in tokens:
-                left = extra.get(token)
-                if left is None:
-                    ready.append(token)
-                elif left <= 1:
-                    del extra[token]
-                else:
-                    extra[token] = left - 1
-        if ready:
-            self._ack(ready)
 
 
 def topic_filters(sites: list[str]) -> list[str]:
@@ -115,29 +76,11 @@ def session_client_ids(name: str) -> tuple[str, str]:
 
 
 # Device events travel on their own MQTT session, so an SOS never queues in the broker
-# behind a backlog of telemetry. An ack token is the message id (bits 0-15), the session
-# (bit 16: events) and the number of the connection the message came on (bits 17-).
-EVENT_TOKEN_OFFSET = 1 << 16
-_MID_MASK = 0xFFFF
-_CONNECTION_SHIFT = 17
+# behind a backlog of telemetry (ack tokens say which session: eldercare/acks.py).
 EVENT_RECEIVE_MAXIMUM = 1_000
 ACK_FLUSH_TIMEOUT_S = 5.0
 BARRIER_TOPIC = f"{INTERNAL_TOPIC_ROOT}/barrier"
 """Never subscribed: unsubscribing from it is a round trip proving the broker read all before."""
-
-
-def ack_token(mid: int, events: bool, connection: int) -> int:
-    """The ack token of a message: which session, which connection, which message id."""
-    return (connection << _CONNECTION_SHIFT) | (EVENT_TOKEN_OFFSET if events else 0) | mid
-
-
-def split_tokens(tokens: list[int]) -> dict[tuple[bool, int], list[int]]:
-    """Group tokens by (events session?, connection) -> message ids, in order."""
-    groups: dict[tuple[bool, int], list[int]] = {}
-    for t in tokens:
-        key = (bool(t & EVENT_TOKEN_OFFSET), t >> _CONNECTION_SHIFT)
-        groups.setdefault(key, []).append(t & _MID_MASK)
-    return groups
 
 
 @dataclass
@@ -199,16 +142,15 @@ class Pipeline:
 
     def _session(self, client_id: str, filters: list[str], events: bool, receive_max: int
                  ) -> _Session:
-        client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
+        client = service_client(self._endpoint, client_id, client_class=BufferedClient,
+                                protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True,
+                                reconnect_max_s=5)
         session = _Session(client_id, client, filters, events, receive_max)
-        client.username_pw_set(self._endpoint.username, self._endpoint.password)
         client.user_data_set(session)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_unsubscribe = self._on_unsubscribe
         client.on_message = self._on_message
-        client.reconnect_delay_set(1, 5)
         return session
 
     @property

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from eldercare.services import (
+from eldercare.embedded import (
     BrokerQueue,
     ManagedProcess,
     MosquittoConfig,

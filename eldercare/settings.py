@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     ingest_spool_min_free_bytes: int = Field(
         default=2**30, ge=0,
         description="The spool also stops growing when the data dir's disk has less free.")
+    ingest_write_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="A batch write the database has not answered in this long is given up "
+                    "and spooled (a frozen server must not stop acknowledgements).")
     ingest_batch_rows: int = Field(default=5000, ge=1)
     ingest_batch_ms: int = Field(default=200, ge=1)
     registry_refresh_s: float = Field(default=5.0, gt=0)

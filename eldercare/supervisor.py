@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from eldercare.services import ManagedProcess
+from eldercare.embedded import ManagedProcess
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.mqttclient import service_client
 from gateway.schema import ALL_SITES_FILTER, INTERNAL_FILTER, Channel, topic_for
 from kernel.endpoint import MqttEndpoint
 
@@ -58,9 +58,7 @@ class BrokerAdmin:
     def __init__(self, endpoint: MqttEndpoint, timeout: float = 10.0) -> None:
         self._endpoint = endpoint
         self._timeout = timeout
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                   client_id=f"eldercare-admin-{uuid.uuid4().hex[:8]}")
-        self._client.username_pw_set(endpoint.username, endpoint.password)
+        self._client = service_client(endpoint, f"eldercare-admin-{uuid.uuid4().hex[:8]}")
         self._client.on_message = self._on_message
         self._connected = threading.Event()
         self._client.on_connect = self._on_connect

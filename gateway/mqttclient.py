@@ -28,6 +28,11 @@ It relies on internals of paho 2.2 (`_sock_recv`, `_handle_publish`, `_in_packet
 version is pinned and `tests/gateway/test_mqttclient.py` checks the behaviour against a
 real broker (split packets, large payloads, properties, retained messages, bounded read
 passes, acknowledged vs redelivered, acks of an earlier connection).
+
+`service_client` is the one way a platform service (pipeline sessions, presence, broker
+administration, device commands, the web app's bus bridge) makes its paho client; devices
+make theirs with `simulators.wire.device_client`. The benchmarks' load generators speak
+MQTT over raw sockets on purpose (paho would be the bottleneck there).
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ import logging
 import struct
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion, _ConnectionState
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion, _ConnectionState
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +60,48 @@ _PUBACK_CMD = 0x40
 _QOS1 = 1
 NO_PROPERTIES = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
 """The `properties` of every message taken by the fast path (shared: do not modify)."""
+RECONNECT_MIN_S = 1
+"""paho's first reconnect delay; it doubles up to the client's `reconnect_max_s`."""
+PAHO_RECONNECT_MAX_S = 120  # paho's own default ceiling
+
+C = TypeVar("C", bound=mqtt.Client)
+
+
+@overload
+def service_client(endpoint: MqttEndpoint, client_id: str, *,
+                   protocol: MQTTProtocolVersion = ..., clean_session: bool | None = ...,
+                   reconnect_max_s: int = ..., manual_ack: bool = ...) -> mqtt.Client: ...
+
+
+@overload
+def service_client(endpoint: MqttEndpoint, client_id: str, *, client_class: type[C],
+                   protocol: MQTTProtocolVersion = ..., clean_session: bool | None = ...,
+                   reconnect_max_s: int = ..., manual_ack: bool = ...) -> C: ...
+
+
+def service_client(endpoint: MqttEndpoint, client_id: str, *,
+                   client_class: type[mqtt.Client] = mqtt.Client,
+                   protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+                   clean_session: bool | None = None,
+                   reconnect_max_s: int = PAHO_RECONNECT_MAX_S,
+                   manual_ack: bool = False) -> mqtt.Client:
+    """A platform service's paho client, not yet connected: callback API 2, the service
+    account of `endpoint`, reconnect delays from 1 s doubling to `reconnect_max_s`.
+
+    Written once so every service sets credentials, protocol and reconnects the same way;
+    what differs by role stays explicit at the call: the client id, the protocol (MQTT 5
+    where flow control or PUBACK reason codes matter), the session flag (`clean_session`
+    is MQTT 3.1.1's; an MQTT 5 session's clean start is an argument of `connect`), how
+    long a reconnect may wait, `client_class=BufferedClient` with `manual_ack=True` for
+    the high-rate subscriber. Callbacks, the will and the keepalive (a `connect`
+    argument) are the caller's.
+    """
+    client = client_class(CallbackAPIVersion.VERSION2, client_id=client_id,
+                          clean_session=clean_session, protocol=protocol,
+                          manual_ack=manual_ack)
+    client.username_pw_set(endpoint.username, endpoint.password)
+    client.reconnect_delay_set(RECONNECT_MIN_S, reconnect_max_s)
+    return client
 
 
 class BufferedClient(mqtt.Client):

@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ValidationError
 
+from gateway.mqttclient import service_client
 from gateway.schema import INTERNAL_TOPIC_ROOT
 from kernel.endpoint import MqttEndpoint
 
@@ -71,12 +71,10 @@ class Presence:
         self.part = part
         self._endpoint = endpoint
         self._clock = clock
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                   client_id=f"eldercare-part-{part}", clean_session=True)
-        self._client.username_pw_set(endpoint.username, endpoint.password)
+        self._client = service_client(endpoint, f"eldercare-part-{part}", clean_session=True,
+                                      reconnect_max_s=10)
         self._client.will_set(part_topic(part), self._state(False, None, "lost"), qos=1,
                               retain=True)
-        self._client.reconnect_delay_set(1, 10)
         self._client.on_connect = self._connected
 
     def _state(self, up: bool, since: datetime | None, reason: str = "") -> bytes:

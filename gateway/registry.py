@@ -23,7 +23,8 @@ import psycopg
 from gateway.records import DeviceInfo
 from gateway.schema import DeviceType
 from gateway.text import printable
-from kernel.db import connect
+from kernel.db import Conn, connect
+from kernel.listen import Backoff, ListenWorker, Notify
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ CACHE_VERSION = 1
 DB_RETRY_S = 2.0
 """After a failed lookup, unknown devices skip the database for this long (no connect per
 message while it is down)."""
+LISTEN_RETRY_S = 2.0  # the listener reconnects after this long (no growing backoff)
+PASS_S = 1.0  # the listener's pass that retries held messages
 
 
 class RegistryUnavailable(Exception):  # noqa: N818 - reads as a state, like TimeoutError
@@ -54,8 +57,8 @@ class Registry:
         self._negative_ttl = negative_ttl_s
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
-        self._stop = threading.Event()
-        self._listener: threading.Thread | None = None
+        self._listener: ListenWorker | None = None
+        self._next_pass = 0.0
 
     def load(self) -> int:
         """Load every active device from the database; return how many.
@@ -157,38 +160,49 @@ class Registry:
             self._misses.pop(device_id, None)
 
     def start_listener(self) -> None:
-        """Follow registry changes (NOTIFY devices) in a background thread."""
-        self._listener = threading.Thread(target=self._listen, name="registry-listen",
-                                          daemon=True)
+        """Follow registry changes (notify topic `devices`) in a background thread."""
+        self._listener = ListenWorker(self._url, ("devices",), name="registry-listen",
+                                      cycle=self._pass, backoff=Backoff(LISTEN_RETRY_S,
+                                                                        LISTEN_RETRY_S),
+                                      on_connect=self._resync, on_notify=self._changed,
+                                      on_lost=self._listener_lost)
         self._listener.start()
 
     def stop(self) -> None:
         """Stop the listener thread and close the lookup connection."""
-        self._stop.set()
         if self._listener is not None:
-            self._listener.join(5)
+            self._listener.stop(5)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
-    def _listen(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with connect(self._url, autocommit=True) as conn:
-                    conn.execute("LISTEN devices")
-                    self.load()  # catch up on anything missed while disconnected
-                    while not self._stop.is_set():
-                        for note in conn.notifies(timeout=1.0):
-                            self.forget(note.payload)
-                            with contextlib.suppress(RegistryUnavailable):
-                                self._fetch(note.payload)
-                        # Messages held while a lookup failed (a stale lookup connection
-                        # after a database restart) are retried here, not only on a reload.
-                        if self._on_load is not None:
-                            self._on_load()
-            except psycopg.Error as exc:
-                logger.warning("registry listener lost its connection: %s; retrying", exc)
-                self._stop.wait(2.0)
+    def _resync(self, _conn: Conn) -> None:
+        """(Re)connected: catch up on anything missed while disconnected."""
+        self.load()
+        self._next_pass = time.monotonic() + PASS_S
+
+    def _changed(self, note: Notify) -> None:
+        """A device was added, changed or revoked: ask the database about it now."""
+        self.forget(note.payload)
+        with contextlib.suppress(RegistryUnavailable):
+            self._fetch(note.payload)
+
+    def _pass(self, _conn: Conn) -> float:
+        """Once a second: retry the messages held while a lookup failed (a stale lookup
+        connection after a database restart), not only on a reload."""
+        now = time.monotonic()
+        if now >= self._next_pass:
+            if self._on_load is not None:
+                self._on_load()
+            self._next_pass = now + PASS_S
+        return self._next_pass - now
+
+    def _listener_lost(self, exc: Exception, _delay: float) -> None:
+        """A database error is retried; anything else (a bug) ends the listener thread, which
+        the pipeline's watchdog notices (`registry-listen`), as it always did."""
+        if not isinstance(exc, psycopg.Error):
+            raise exc
+        logger.warning("registry listener lost its connection: %s; retrying", exc)
 
 
 def write_cache(path: Path, rows: Sequence[Sequence[object]]) -> None:

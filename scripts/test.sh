@@ -2,13 +2,14 @@
 # One command: install what is missing, then lint, type-check and run the whole test suite,
 # twice: no test may depend on the wall clock, the date or the machine's time zone.
 #   1. every test, under TZ=America/Chicago (not the UTC of most servers and CI machines);
-#   2. every test that needs no server-side clock (no PostgreSQL), under TZ=Pacific/Kiritimati (UTC+14, so
-#      the local date differs from the UTC one) with the wall clock moved to 19:30 UTC today
-#      (time-machine, see --fake-now in tests/conftest.py): about 700 of ~990 tests, in
-#      under a minute. Tests on PostgreSQL (or a whole demo) are left out of this pass: the
-#      server keeps the real time and compares it with the test's (now(), retention, device
-#      clock plausibility), so a faked test clock would be a fault of the test, not of the
-#      code. They run at the real hour in pass 1, under the non-UTC TZ.
+#   2. every test that needs no server-side clock (not marked `db`: no PostgreSQL), under
+#      TZ=Pacific/Kiritimati (UTC+14, so the local date differs from the UTC one) with the
+#      wall clock moved to 19:30 UTC today (time-machine, see --fake-now in tests/conftest.py,
+#      which deselects the `db` tier): about 900 of ~1300 tests. Tests on PostgreSQL (or a
+#      whole demo) are left out of this pass: the server keeps the real time and compares it
+#      with the test's (now(), retention, device clock plausibility), so a faked test clock
+#      would be a fault of the test, not of the code. They run at the real hour in pass 1,
+#      under the non-UTC TZ.
 # pytest's exit code 5 ("no tests ran") fails the run: a selection that matched nothing
 # must not look green.
 set -euo pipefail

@@ -3,7 +3,8 @@
 What a device sends (seq, battery, status, store-and-forward, events) is plain Python on top
 of the pure resident model and an injected clock; the MQTT I/O is a thin paho 2.x layer:
 own credentials, client id = device id, a retained Last Will on the status topic, QoS 1,
-and a subscription to the device's `cmd` topic. Alarms (sos, fall) stay in an outbox and are
+and a subscription to the device's `cmd` topic (the client and the wire helpers are in
+simulators/wire.py). Alarms (sos, fall) stay in an outbox (simulators/alarms.py) and are
 repeated with backoff until the platform's `alarm_received` confirms them (docs/protocol.md).
 """
 
@@ -14,40 +15,40 @@ import random
 import socket
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel
 
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import (
-    LAST_WILL_PAYLOAD,
-    MAX_PAYLOAD_BYTES,
-    MAX_SAMPLES,
     AlarmReceivedCommand,
     BedReading,
     BedTelemetryBatch,
     Channel,
-    Command,
     DeviceEvent,
     DeviceStatus,
     DeviceType,
     EventType,
-    PayloadError,
     SosAckCommand,
-    decode_command,
     encode,
     topic_for,
 )
+from simulators.alarms import ALARM_EVENTS, AlarmOutbox
 from simulators.clock import Clock, system_clock
 from simulators.netloop import NetLoop
 from simulators.resident import MatReading, ResidentModel, derive_seed
+from simulators.wire import (
+    QOS,
+    chunk_samples,
+    device_client,
+    device_time,
+    parse_command,
+    wait_published,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,98 +57,7 @@ DEFAULT_BUFFER = 17_280  # 24 hours of readings at one every 5 s
 DEFAULT_EVENT_BUFFER = 100
 LOW_BATTERY_PCT = 20
 FW_VERSION = "sim-0.1.0"
-QOS = 1
-ALARM_EVENTS = frozenset({EventType.SOS, EventType.FALL})
-ALARM_RETRY_FIRST_S = 2.0  # docs/protocol.md: repeat after 2, 4, 8 ... s
-ALARM_RETRY_CAP_S = 60.0
 ALARM_TICK_S = 0.5  # how often a device's own timer thread looks for a due repeat (wall time)
-# Worst case of `{"ts":<15 digits>,"seq":<19 digits>,"samples":[` ... `]}` around the samples.
-_BATCH_ENVELOPE_BYTES = 64
-
-
-def device_time(t: datetime) -> datetime:
-    """Truncate to whole milliseconds, the resolution of `ts` on the wire."""
-    return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
-
-
-def parse_command(payload: bytes) -> Command | None:
-    """Read a command as a device should: unknown fields ignored, unknown types skipped."""
-    try:
-        return decode_command(payload)
-    except PayloadError:
-        return None
-
-
-@dataclass
-class _Unconfirmed:
-    """An alarm in the outbox: when it is repeated next, and the pause after that."""
-
-    event: DeviceEvent
-    due: datetime
-    pause_s: float
-
-
-class AlarmOutbox:
-    """Alarms sent but not yet confirmed by `alarm_received`, repeated with backoff.
-
-    A PUBACK only proves the broker took the alarm; a broker crash can still lose it. So the
-    device repeats the same message (same seq and ts) after 2, 4, 8 ... s, capped at 60 s,
-    until the platform confirms it has stored it. Pure: the caller passes the device time.
-    """
-
-    def __init__(self, first_s: float = ALARM_RETRY_FIRST_S,
-                 cap_s: float = ALARM_RETRY_CAP_S) -> None:
-        self._first_s = first_s
-        self._cap_s = cap_s
-        self._waiting: dict[int, _Unconfirmed] = {}  # seq -> alarm
-
-    def __len__(self) -> int:
-        return len(self._waiting)
-
-    def __contains__(self, seq: object) -> bool:
-        return seq in self._waiting
-
-    def add(self, event: DeviceEvent, now: datetime) -> None:
-        """Keep an alarm (just sent, or kept to send on reconnect) until it is confirmed."""
-        self._waiting[event.seq] = _Unconfirmed(
-            event, now + timedelta(seconds=self._first_s), self._first_s)
-
-    def confirm(self, seq: int) -> bool:
-        """The platform stored alarm `seq`: stop repeating it. False if it was not waiting."""
-        return self._waiting.pop(seq, None) is not None
-
-    def due(self, now: datetime) -> list[DeviceEvent]:
-        """The alarms to repeat now, in seq order; each is scheduled again, twice as late."""
-        out: list[DeviceEvent] = []
-        for seq in sorted(self._waiting):
-            entry = self._waiting[seq]
-            if entry.due <= now:
-                out.append(entry.event)
-                entry.pause_s = min(entry.pause_s * 2, self._cap_s)
-                entry.due = now + timedelta(seconds=entry.pause_s)
-        return out
-
-    def events(self) -> list[DeviceEvent]:
-        """Every unconfirmed alarm, in seq order (sent again on every reconnect)."""
-        return [self._waiting[seq].event for seq in sorted(self._waiting)]
-
-
-def chunk_samples(samples: Iterable[BedReading], max_samples: int = MAX_SAMPLES,
-                  max_bytes: int = MAX_PAYLOAD_BYTES) -> list[list[BedReading]]:
-    """Split readings into batches within the contract's sample-count and payload-size limits."""
-    chunks: list[list[BedReading]] = []
-    current: list[BedReading] = []
-    size = _BATCH_ENVELOPE_BYTES
-    for sample in samples:
-        n = len(encode(sample)) + 1  # the sample and its comma
-        if current and (len(current) >= max_samples or size + n > max_bytes):
-            chunks.append(current)
-            current, size = [], _BATCH_ENVELOPE_BYTES
-        current.append(sample)
-        size += n
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 class DeviceSim:
@@ -206,11 +116,7 @@ class DeviceSim:
             network.attach(self._client, self.wants_online)
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id,
-                             clean_session=False, protocol=MQTTProtocolVersion.MQTTv311)
-        client.username_pw_set(self.creds.username, self.creds.password)
-        client.will_set(self.status_topic, LAST_WILL_PAYLOAD, qos=QOS, retain=True)
-        client.reconnect_delay_set(1, 60)  # doubling back-off on refusals and drops
+        client = device_client(self.creds)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -589,12 +495,3 @@ class CallButtonSim(DeviceSim):
     def weekly_test(self) -> DeviceEvent:
         """The weekly self-test the resident is asked to do."""
         return self.send_event(EventType.TEST, "weekly test")
-
-
-def wait_published(info: mqtt.MQTTMessageInfo, timeout: float) -> bool:
-    """Wait until a QoS 1 message was acknowledged by the broker; False on timeout or failure."""
-    try:
-        info.wait_for_publish(timeout)
-    except (RuntimeError, ValueError):
-        return False
-    return info.is_published()

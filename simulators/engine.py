@@ -21,8 +21,9 @@ from datetime import UTC, datetime, tzinfo
 
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import DeviceType, to_epoch_ms
+from simulators.alarms import ALARM_EVENTS
 from simulators.clock import ManualClock, system_clock
-from simulators.devices import ALARM_EVENTS, BedSensorSim, CallButtonSim, DeviceSim
+from simulators.devices import BedSensorSim, CallButtonSim, DeviceSim
 from simulators.fleet import group_by_resident
 from simulators.incidents import HomeScript, HomeSpec, Incident
 from simulators.netloop import NetLoop

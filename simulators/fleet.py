@@ -22,14 +22,9 @@ from datetime import datetime, tzinfo
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import DeviceType, to_epoch_ms
 from simulators.clock import Clock, system_clock
-from simulators.devices import (
-    DEFAULT_HEARTBEAT_S,
-    BedSensorSim,
-    CallButtonSim,
-    DeviceSim,
-    wait_published,
-)
+from simulators.devices import DEFAULT_HEARTBEAT_S, BedSensorSim, CallButtonSim, DeviceSim
 from simulators.resident import ResidentModel, derive_seed
+from simulators.wire import wait_published
 
 logger = logging.getLogger(__name__)
 

@@ -1,21 +1,18 @@
-"""Shared fixtures: a real Mosquitto broker and a real PostgreSQL+TimescaleDB on free ports."""
+"""Shared fixtures: a real Mosquitto broker and a real PostgreSQL+TimescaleDB on free ports,
+started lazily (only when a selected test asks for them); the test tiers; the faked clock."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
 import time_machine
 
-from eldercare.migrate import migrate
-from eldercare.runtime import Runtime
-from eldercare.services import (
+from eldercare.embedded import (
     ManagedProcess,
     MosquittoConfig,
     PostgresConfig,
@@ -23,30 +20,44 @@ from eldercare.services import (
     start_mosquitto,
     start_postgres,
 )
+from eldercare.migrate import migrate
+from eldercare.runtime import Runtime
 from gateway.broker_admin import BrokerAdmin
 from kernel import db
 from kernel.endpoint import MqttEndpoint
+from tests.support.services import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    PIPELINE_PASSWORD,
+    PIPELINE_USER,
+    Broker,
+    OwnBroker,
+    tmpdir,
+)
 
-PIPELINE_USER = "test-pipeline"
-PIPELINE_PASSWORD = "test-pipeline-pw"
-ADMIN_USER = "test-admin"
-ADMIN_PASSWORD = "test-admin-pw"
+# The test tiers (markers registered in pyproject.toml), given by the fixtures a test uses,
+# directly or through other fixtures: `pytest -m "not db and not mqtt and not browser and
+# not slow"` is the pure tier, seconds long and needing no service. Tests that run the
+# product in child processes say `slow` themselves (no fixture tells).
+#   db:      PostgreSQL: the session server, a private one, or a demo's embedded one
+#            (demo_dir). These servers keep the real time and compare it with the test's
+#            (now(), retention windows, the plausibility of device clocks), so --fake-now
+#            leaves every `db` test out (see pytest_collection_modifyitems).
+#   mqtt:    Mosquitto: the session broker or a private one. The broker alone is fine under
+#            a faked clock: paho and Mosquitto time keepalives and expiries with relative,
+#            monotonic clocks.
+#   browser: headless Chromium (the page tests).
+#   slow:    a whole demo or `serve` in child processes.
+TIER_FIXTURES: dict[str, frozenset[str]] = {
+    "db": frozenset({"pg_config", "own_pg", "demo_dir"}),
+    "mqtt": frozenset({"broker", "own_broker"}),
+    "browser": frozenset({"chromium"}),
+    "slow": frozenset({"demo_dir"}),
+}
 
-_TABLES = ("notification_outbox", "alert_escalations", "notification_channels",
-           "alert_overrides", "detector_state", "platform_keys", "alert_history", "alerts",
-           "family_contacts", "users", "devices", "residents", "sites", "bed_telemetry",
-           "device_events", "device_status", "dead_letters", "vitals_1m", "resident_daily",
-           "job_watermarks", "sessions")
-
-
-# Fixtures whose servers keep the real time and compare it with the test's: PostgreSQL
-# (now(), retention windows, the plausibility of device clocks the pipeline checks against
-# it) and a whole demo in child processes (demo_dir). time-machine moves this process's
-# clock only, so a test using one of them cannot run under a faked clock, only under another
-# TZ; with --fake-now they are deselected (counted in the summary) and every other test
-# runs at the faked time. The broker alone is fine: paho and Mosquitto time keepalives and
-# expiries with relative, monotonic clocks.
-SERVER_CLOCK_FIXTURES = frozenset({"pg_config", "own_pg", "demo_dir"})
+# Tables that must survive a test's truncation: yoyo's bookkeeping of applied migrations
+# (_yoyo_migration, _yoyo_log, _yoyo_version, yoyo_lock).
+_KEPT_PREFIXES = ("_yoyo", "yoyo_")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,19 +84,25 @@ def pytest_report_header(config: pytest.Config) -> str:
     value = config.getoption("--fake-now")
     zone = os.environ.get("TZ", "(unset)")
     if value:
-        return (f"clock: faked to {fake_now(value).isoformat()} (ticking) for tests without "
-                f"{', '.join(sorted(SERVER_CLOCK_FIXTURES))}; TZ={zone}")
+        return (f"clock: faked to {fake_now(value).isoformat()} (ticking) for tests not "
+                f"marked db; TZ={zone}")
     return f"clock: real; TZ={zone}"
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by the marks added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With --fake-now, keep only the tests that run entirely on this process's clock."""
+    """Mark each test with the tiers of the fixtures it uses; with --fake-now, keep only the
+    tests that run entirely on this process's clock (every test not marked `db`)."""
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in TIER_FIXTURES.items():
+            if fixtures & uses:
+                item.add_marker(marker)
     if not config.getoption("--fake-now"):
         return
     keep, drop = [], []
     for item in items:
-        uses = set(getattr(item, "fixturenames", ()))
-        (drop if SERVER_CLOCK_FIXTURES & uses else keep).append(item)
+        (drop if item.get_closest_marker("db") else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -104,16 +121,10 @@ def _travel(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
-def _tmpdir(prefix: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    os.chmod(path, 0o755)  # noqa: S103 - services drop privileges when we are root
-    return path
-
-
 @pytest.fixture(scope="session")
 def pg_config() -> Iterator[PostgresConfig]:
     """A PostgreSQL+TimescaleDB server for the whole test session, migrated."""
-    path = _tmpdir("eldercare-pg-")
+    path = tmpdir("eldercare-pg-")
     cfg = PostgresConfig(path, free_port(), "test-pg-pw", durable=False)
     proc = start_postgres(cfg)
     migrate(cfg.url)
@@ -128,28 +139,30 @@ def database_url(pg_config: PostgresConfig) -> str:
     return pg_config.url
 
 
+@pytest.fixture(scope="session")
+def truncate_sql(database_url: str) -> str:
+    """One TRUNCATE of every table the migrations created, read from the database once per
+    session (so a new table is never forgotten), except yoyo's bookkeeping."""
+    with db.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                            "ORDER BY tablename").fetchall()
+    tables = [str(name) for (name,) in rows if not str(name).startswith(_KEPT_PREFIXES)]
+    assert tables, "the migrated test database has no tables"
+    return f"TRUNCATE {', '.join(f'public.{t}' for t in tables)} RESTART IDENTITY CASCADE"
+
+
 @pytest.fixture
-def clean_db(database_url: str) -> str:
+def clean_db(database_url: str, truncate_sql: str) -> str:
     """The session database, emptied before the test."""
     with db.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE")
+        conn.execute(truncate_sql)
     return database_url
-
-
-@dataclass(frozen=True)
-class Broker:
-    """A running test broker and its accounts."""
-
-    port: int
-    admin: MqttEndpoint
-    pipeline: MqttEndpoint
-    data_dir: Path
 
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[Broker]:
     """A Mosquitto broker with dynamic security for the whole test session."""
-    path = _tmpdir("eldercare-mqtt-")
+    path = tmpdir("eldercare-mqtt-")
     port = free_port()
     proc = start_mosquitto(MosquittoConfig(path, port, ADMIN_USER, ADMIN_PASSWORD,
                                            persistence=False))
@@ -173,7 +186,7 @@ def bench_runtime(broker: Broker, clean_db: str, tmp_path: Path) -> Runtime:
 @pytest.fixture
 def own_pg() -> Iterator[tuple[PostgresConfig, list[ManagedProcess]]]:
     """A private, migrated PostgreSQL that a test may stop and restart (outage tests)."""
-    path = _tmpdir("eldercare-outage-")
+    path = tmpdir("eldercare-outage-")
     cfg = PostgresConfig(path, free_port(), "outage-pw", durable=False)
     procs = [start_postgres(cfg)]
     migrate(cfg.url)
@@ -183,41 +196,10 @@ def own_pg() -> Iterator[tuple[PostgresConfig, list[ManagedProcess]]]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-class OwnBroker:
-    """A private Mosquitto with persistence, on a fixed port and data folder, that a test may
-    kill (SIGKILL), stop (SIGTERM) and start again: broker-fault tests. The pipeline and admin
-    accounts survive restarts (dynamic security keeps them in the data folder)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.port = free_port()
-        self.config = MosquittoConfig(path, self.port, ADMIN_USER, ADMIN_PASSWORD,
-                                      persistence=True)
-        self.admin = MqttEndpoint("127.0.0.1", self.port, ADMIN_USER, ADMIN_PASSWORD)
-        self.pipeline = MqttEndpoint("127.0.0.1", self.port, PIPELINE_USER, PIPELINE_PASSWORD)
-        self.proc: ManagedProcess | None = None
-
-    def start(self) -> None:
-        """Start (or start again) on the same port and data folder."""
-        assert self.proc is None or not self.proc.alive(), "the broker is already running"
-        self.proc = start_mosquitto(self.config)
-
-    def kill(self) -> None:
-        """SIGKILL: what Mosquitto had not saved is lost, as in a crash."""
-        assert self.proc is not None
-        self.proc.proc.kill()
-        self.proc.proc.wait(10)
-
-    def stop(self) -> None:
-        """SIGTERM: a clean stop (Mosquitto saves its persistence file)."""
-        if self.proc is not None:
-            self.proc.stop()
-
-
 @pytest.fixture
 def own_broker() -> Iterator[OwnBroker]:
     """A private, persistent Mosquitto that a test may kill and restart (broker faults)."""
-    path = _tmpdir("eldercare-own-mqtt-")
+    path = tmpdir("eldercare-own-mqtt-")
     broker = OwnBroker(path)
     broker.start()
     with BrokerAdmin(broker.admin) as ba:
@@ -225,3 +207,27 @@ def own_broker() -> Iterator[OwnBroker]:
     yield broker
     broker.stop()
     shutil.rmtree(path, ignore_errors=True)
+
+
+ARTIFACTS_DIR = Path(os.environ.get("ELDERCARE_TEST_ARTIFACTS",
+                                    Path(__file__).resolve().parent.parent / "test-artifacts"))
+"""Where the page screenshots of a run are kept (git-ignored); CI can upload the folder."""
+
+
+@pytest.fixture(autouse=True)
+def _keep_screenshots(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Copy the screenshots a test saved in its tmp_path to test-artifacts/screenshots/<test>/,
+    so every page state a browser test checked can be looked at after the run (pytest keeps
+    only the last three tmp_path roots, and under a per-run name)."""
+    yield
+    tmp = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    if not isinstance(tmp, Path) or not tmp.is_dir():
+        return
+    shots = sorted(tmp.rglob("*.png"))
+    if not shots:
+        return
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)
+    dest = ARTIFACTS_DIR / "screenshots" / name
+    dest.mkdir(parents=True, exist_ok=True)
+    for shot in shots:
+        shutil.copy2(shot, dest / shot.name)

@@ -31,8 +31,8 @@ from alerts.notify.messages import Message
 from alerts.notify.outbox import enqueue_all_clears
 from alerts.notify.settings import NotifySettings
 from alerts.notify.vapid import load_or_create_vapid
-from kernel.db import connect
 from kernel.endpoint import MqttEndpoint
+from kernel.listen import Backoff, ListenWorker
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,6 @@ class Dispatcher:
                  mqtt: MqttEndpoint | None = None, *,
                  senders: Mapping[ChannelKind, Sender] | None = None,
                  clock: Clock = utc_now, name: str = "notify-dispatcher") -> None:
-        self._url = database_url
         self._settings = settings
         self._mqtt = mqtt
         self._senders = senders
@@ -168,62 +167,44 @@ class Dispatcher:
         self._unrecorded: deque[Result] = deque()
         self._inflight = 0
         self._next_clear = 0.0
-        self._reconnect_s = RECONNECT_MIN_S
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._worker = ListenWorker(database_url, ("outbox",), name=name, cycle=self._cycle,
+                                    backoff=Backoff(RECONNECT_MIN_S, RECONNECT_MAX_S),
+                                    on_connect=self._connected, on_lost=self._lost,
+                                    on_close=self._shutdown, slice_s=self._slice,
+                                    wake=self._results_waiting)
         self.connected = threading.Event()
         self.sent = 0
         self.failed = 0
 
     def start(self) -> None:
         """Start the dispatcher thread."""
-        self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop claiming, finish and record the sends in flight, close everything."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._worker.stop(timeout)
 
-    # thread body ------------------------------------------------------------------------
+    # connection (kernel.listen.ListenWorker: LISTEN outbox, reconnect with backoff) -----
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._connect()
-                while not self._stop.is_set():
-                    self._wait(self._cycle())
-            except Exception as exc:  # the dispatcher must outlive any one failure
-                if not isinstance(exc, psycopg.Error):
-                    logger.exception("notification dispatcher cycle failed")
-                self._lost(exc)
-        self._shutdown()
-
-    def _connect(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            return
-        conn = connect(self._url, autocommit=True)
-        conn.execute("LISTEN outbox")
+    def _connected(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
         if self._senders is None:
             self._owned = ChannelSenders(self._settings, vapid=load_or_create_vapid(conn),
                                          mqtt=self._mqtt)
             self._senders = self._owned.senders
-        self._reconnect_s = RECONNECT_MIN_S
         self.connected.set()
         logger.info("notification dispatcher connected")
 
-    def _lost(self, exc: Exception) -> None:
+    def _lost(self, exc: Exception, delay: float) -> None:
+        """The dispatcher outlives any one failure: log it, reconnect after `delay`."""
+        if not isinstance(exc, psycopg.Error):
+            logger.exception("notification dispatcher cycle failed")
         self.connected.clear()
-        logger.warning("notification dispatcher reconnecting in %.1fs after: %s",
-                       self._reconnect_s, exc)
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
-        self._stop.wait(self._reconnect_s)
-        self._reconnect_s = min(self._reconnect_s * 2, RECONNECT_MAX_S)
+        logger.warning("notification dispatcher reconnecting in %.1fs after: %s", delay, exc)
+        self._conn = None  # the worker has closed it
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, conn: psycopg.Connection[Any] | None) -> None:
+        self._conn = conn
         self._pool.shutdown(wait=True)  # each send is bounded by its own timeout
         try:
             if self._conn is not None and not self._conn.closed:
@@ -242,7 +223,15 @@ class Dispatcher:
 
     # one cycle --------------------------------------------------------------------------
 
-    def _cycle(self) -> bool:
+    def _cycle(self, _conn: psycopg.Connection[Any]) -> float:
+        """One cycle, then how long to wait for a NOTIFY, a finished send, the next due row,
+        or the poll interval (no wait when a full batch was claimed: more may be waiting)."""
+        if self._claim_and_start():
+            return 0.0
+        saturated = self._inflight >= self._settings.workers  # a finished send wakes us
+        return self._settings.poll_s if saturated else self._seconds_until_due()
+
+    def _claim_and_start(self) -> bool:
         """Record results, queue all-clears when due, claim and start sends; True when a
         full batch was claimed (more may be waiting)."""
         self._record_results()
@@ -339,18 +328,11 @@ class Dispatcher:
         wait = min(wait, self._next_clear - time.monotonic())
         return max(0.0, wait)
 
-    def _wait(self, more_due: bool) -> None:
-        """Sleep until a NOTIFY, a finished send, the next due row, or the poll interval."""
-        if more_due:
-            return
-        saturated = self._inflight >= self._settings.workers  # a finished send wakes us
-        wait = self._settings.poll_s if saturated else self._seconds_until_due()
-        deadline = time.monotonic() + wait
-        conn = self._db()
-        while not self._stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or (self._inflight and not self._results.empty()):
-                return
-            step = min(remaining, _BUSY_SLICE_S if self._inflight else _IDLE_SLICE_S)
-            for _ in conn.notifies(timeout=step, stop_after=1):
-                return
+    def _slice(self) -> float:
+        """Longest uninterrupted wait: short while sends are in flight (their results are
+        recorded promptly), longer when idle (bounds how long stop() takes)."""
+        return _BUSY_SLICE_S if self._inflight else _IDLE_SLICE_S
+
+    def _results_waiting(self) -> bool:
+        """A send finished: end the wait to record it."""
+        return bool(self._inflight) and not self._results.empty()

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
 from alerts.bus import BUS_FILTER, AlertEvent, decode_event
+from gateway.mqttclient import service_client
 from gateway.presence import PARTS_FILTER, PARTS_ROOT, PartState, read_state
 from kernel.endpoint import MqttEndpoint
 
@@ -42,10 +42,8 @@ class BusBridge:
         self._loop: asyncio.AbstractEventLoop | None = None
         client_id = f"eldercare-web-{socket.gethostname()[:20]}-{os.getpid()}-" \
                     f"{secrets.token_hex(3)}"
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   clean_session=True)
-        self._client.username_pw_set(endpoint.username, endpoint.password)
-        self._client.reconnect_delay_set(1, self._max_delay)
+        self._client = service_client(endpoint, client_id, clean_session=True,
+                                      reconnect_max_s=self._max_delay)
         self._client.on_connect = self._connected
         self._client.on_subscribe = self._subscribed
         self._client.on_disconnect = self._disconnected

@@ -5,9 +5,10 @@ is fetched once (batched, through the pool) and fanned out as an `alert` event t
 subscribers whose scope admits it, family members getting the family view. The `sessions`
 notification (migration 0007) ends a revoked or deleted session's streams at once.
 
-The connection is held with exponential backoff and a ping when quiet. This loop is one of the
-platform's LISTEN-with-backoff loops (issue 12): it is to move onto the shared worker of
-`kernel/listen.py`, keeping its handlers (`_session_ended`, `_note_change`) as they are.
+The connection is held by the kernel's LISTEN-with-backoff loop (`kernel.listen.AsyncListener`,
+the same loop as the registry's, the escalation runner's and the dispatcher's), with jittered
+backoff and a bounded `SELECT 1` when quiet; this module keeps what is the feed's own: what
+a notification means (`_session_ended`, `_note_change`) and what an outage shows (`up`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from collections.abc import Callable
 from uuid import UUID
 
@@ -30,11 +30,13 @@ from dashboard.live.scopes import SESSION_ENDED, KnownScopes
 from dashboard.live.settings import StreamSettings
 from dashboard.live.sse import sse
 from dashboard.models import AlertOut, FamilyAlertOut, family_alert
+from kernel.db import AsyncConn
+from kernel.listen import AsyncListener, Backoff, Notify, random_share
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "alerts"
-SESSIONS_CHANNEL = "sessions"  # revoked or deleted sessions (migration 0007)
+ALERTS_TOPIC = "alerts"  # notify topic: an alert was inserted or updated (its id)
+SESSIONS_TOPIC = "sessions"  # notify topic: a session was revoked or deleted (migration 0007)
 
 _FETCH = f"""
 SELECT {ALERT_COLUMNS}, a.uid
@@ -63,24 +65,6 @@ def _family_event(alert: StreamAlert) -> bytes:
     return sse("alert", view.model_dump_json())
 
 
-class Backoff:
-    """Exponential reconnect delays with jitter, from `low` up to `high` seconds."""
-
-    def __init__(self, low: float, high: float) -> None:
-        self._low, self._high = low, high
-        self._next = low
-
-    def reset(self) -> None:
-        """Start again from the shortest delay."""
-        self._next = self._low
-
-    def delay(self) -> float:
-        """The next delay (0.5x to 1x of the current step); doubles the step."""
-        step = self._next
-        self._next = min(self._high, self._next * 2)
-        return step * (0.5 + secrets.randbelow(1000) / 2000)
-
-
 class DatabaseListener:
     """Holds the feed's LISTEN connection and fans out the alerts it is told about.
 
@@ -99,55 +83,60 @@ class DatabaseListener:
         self._changed: set[int] = set()
         self._have_changes = asyncio.Event()
         self._settings = StreamSettings()
-        self._backoff = Backoff(self._settings.backoff_min_s, self._settings.backoff_max_s)
+        self._backoff = _backoff(self._settings)
+        self._warned = False
 
     def configure(self, settings: StreamSettings) -> None:
         """Take the feed's settings as they are when it starts (tests replace them before),
-        and start the backoff again from its shortest delay."""
+        and start the backoff (and the once-per-outage warning) afresh."""
         self._settings = settings
-        self._backoff = Backoff(settings.backoff_min_s, settings.backoff_max_s)
+        self._backoff = _backoff(settings)
+        self._warned = False
 
     def _set_up(self, up: bool) -> None:
         if up == self.up:
             return
         self.up = up
         if up:
-            self._backoff.reset()
             logger.info("alert stream: listening for alert changes")
         self._on_state(up)
 
     async def listen_forever(self) -> None:
         """Hold the one LISTEN connection; reconnect with backoff whenever it is lost."""
-        warned = False
-        while True:
-            try:
-                await self._listen()
-            except (psycopg.Error, OSError, TimeoutError) as exc:
-                if self.up or not warned:  # once per outage
-                    logger.warning("alert stream: no database (%s); retrying with backoff",
-                                   _first_line(exc))
-                    warned = True
-            except Exception:
-                logger.exception("alert stream: listener failed; restarting it")
-            self._set_up(False)
-            await asyncio.sleep(self._backoff.delay())
+        await AsyncListener(self._connect, (ALERTS_TOPIC, SESSIONS_TOPIC),
+                            backoff=self._backoff, on_notify=self._notified,
+                            on_lost=self._lost, idle_s=self._settings.db_ping_s,
+                            on_connect=self._connected, on_idle=self._ping).run()
 
-    async def _listen(self) -> None:
-        conn = await psycopg.AsyncConnection.connect(
+    async def _connect(self) -> AsyncConn:
+        return await psycopg.AsyncConnection.connect(
             self._url, autocommit=True, connect_timeout=max(1, int(self._settings.db_timeout_s)),
             application_name="eldercare-dashboard-listen")
-        async with conn:
-            await conn.execute(f"LISTEN {CHANNEL}")
-            await conn.execute(f"LISTEN {SESSIONS_CHANNEL}")
-            self._set_up(True)
-            while True:
-                async for note in conn.notifies(timeout=self._settings.db_ping_s):
-                    if note.channel == SESSIONS_CHANNEL:
-                        self._session_ended(note.payload)
-                    else:
-                        self._note_change(note.payload)
-                # Quiet for a while: prove the connection is still alive.
-                await asyncio.wait_for(conn.execute("SELECT 1"), self._settings.db_timeout_s)
+
+    async def _connected(self, _conn: AsyncConn) -> None:
+        self._set_up(True)
+
+    async def _ping(self, conn: AsyncConn) -> None:
+        """Quiet for a while: prove the connection is still alive (a dead one raises)."""
+        await asyncio.wait_for(conn.execute("SELECT 1"), self._settings.db_timeout_s)
+
+    def _notified(self, note: Notify) -> None:
+        if note.channel == SESSIONS_TOPIC:
+            self._session_ended(note.payload)
+        else:
+            self._note_change(note.payload)
+
+    def _lost(self, exc: Exception, _delay: float) -> None:
+        """Warn once per outage (a database that is down is expected, not a bug); anything
+        else is logged with its traceback. Called inside the listener's `except` block."""
+        if isinstance(exc, (psycopg.Error, OSError, TimeoutError)):
+            if self.up or not self._warned:  # once per outage
+                logger.warning("alert stream: no database (%s); retrying with backoff",
+                               _first_line(exc))
+                self._warned = True
+        else:
+            logger.exception("alert stream: listener failed; restarting it")
+        self._set_up(False)
 
     def _session_ended(self, payload: str) -> None:
         """A session was revoked (logout, deactivation) or deleted: end its streams now, and
@@ -205,6 +194,12 @@ class DatabaseListener:
                     conn.cursor(row_factory=class_row(StreamAlert)) as cur):
             await cur.execute(_FETCH, {"ids": ids})
             return await cur.fetchall()
+
+
+def _backoff(settings: StreamSettings) -> Backoff:
+    """Reconnect delays from the settings, each a random 50-100 % share so that many web
+    processes that lost the same database do not come back in step."""
+    return Backoff(settings.backoff_min_s, settings.backoff_max_s, jitter=random_share)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -11,7 +11,8 @@ from alerts.detector import ResidentDetector
 from alerts.model import AlertTrigger
 from gateway.records import StatusRecord
 from kernel import db
-from tests.alerts.store_helpers import add_home, sql
+from tests.support.database import execute as sql
+from tests.support.homes import add_home
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -4,38 +4,29 @@ Asia/Shanghai), not up, long absence (never while the bed sensor is offline)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, time, timedelta
 
 import pytest
 
 from alerts.detector import ResidentDetector
 from alerts.model import AlertClear, Decision
 from gateway.records import TelemetryRecord
-from tests.alerts.test_detector import (
+from tests.support.detector import (
     BED,
     LAG,
     RID,
+    SH,
     SITE,
     Feed,
     clears,
     context,
+    local,
+    minutes,
     run,
     triggers,
 )
 
-SH = ZoneInfo("Asia/Shanghai")
 STEP = 5.0
-
-
-def local(hh: int, mm: int = 0, day: int = 1) -> datetime:
-    """Shanghai wall time on 2026-03-<day>, as UTC (what records carry)."""
-    return datetime(2026, 3, day, hh, mm, tzinfo=SH).astimezone(UTC)
-
-
-def minutes(n: float) -> timedelta:
-    """n minutes."""
-    return timedelta(minutes=n)
 
 
 def span(feed: Feed, start: datetime, end: datetime, occupied: bool,
@@ -286,6 +277,7 @@ def test_a_long_absence_is_judged_against_the_learned_day(feed: Feed) -> None:
         ("long_absence", local(21, 0, day=2))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_simulated_early_risers_have_no_alert_over_five_days(seed: int) -> None:
     """simulators.resident routines (night exits, false absences, day-to-day jitter: rises
@@ -311,6 +303,7 @@ def test_a_late_rise_starts_the_day(det: ResidentDetector, feed: Feed) -> None:
     assert triggers(out) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
 def test_simulated_random_residents_have_no_alert_over_three_days(seed: int) -> None:
     """The population's routines (simulators.resident random profiles: naps, night exits,

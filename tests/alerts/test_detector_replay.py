@@ -12,8 +12,9 @@ from alerts.model import AlertCancel, AlertClear, AlertTrigger, Decision
 from alerts.store import store_cancel, store_clear, store_trigger
 from gateway.records import Record
 from kernel import db
-from tests.alerts.store_helpers import SETTINGS, add_home, alert, history
-from tests.alerts.test_detector import BTN, Feed, at, clears, context, triggers
+from tests.support.alerts import SETTINGS, alert, history
+from tests.support.detector import BTN, Feed, at, clears, context, triggers
+from tests.support.homes import add_home
 
 REPLAY = timedelta(days=200)  # the replay runs this long after the events happened
 W0 = at(0) + REPLAY

@@ -9,7 +9,7 @@ from datetime import timedelta
 from alerts.detector import ResidentDetector
 from alerts.model import PLATFORM_RESTART, AlertClear
 from gateway.records import StatusRecord
-from tests.alerts.test_detector import (
+from tests.support.detector import (
     BED,
     BTN,
     LAG,

@@ -15,7 +15,7 @@ from alerts.detector import Detector, DeviceContext, ResidentContext, ResidentDe
 from alerts.model import AlertCancel, AlertClear, Decision
 from gateway.records import Record
 from gateway.schema import DeviceType, EventType
-from tests.alerts.test_detector import (
+from tests.support.detector import (
     BED,
     BTN,
     RID,
@@ -25,11 +25,12 @@ from tests.alerts.test_detector import (
     clears,
     comparable,
     context,
+    local,
+    minutes,
     run,
     triggers,
     vitals,
 )
-from tests.alerts.test_detector_bed import local, minutes
 
 
 @pytest.fixture

@@ -17,19 +17,11 @@ from alerts.escalation import EscalationRunner, PlannedStep, escalation_tick, pl
 from alerts.lifecycle import acknowledge
 from alerts.model import Audience, NotificationKind, Severity
 from kernel import db
-from tests.alerts.store_helpers import (
-    NOW,
-    add_home,
-    add_user,
-    alert,
-    history,
-    opened,
-    s,
-    sql,
-    steps,
-    trigger,
-)
-from tests.helpers import count, wait_until
+from tests.support.alerts import NOW, add_user, alert, history, opened, s, steps, trigger
+from tests.support.database import count
+from tests.support.database import execute as sql
+from tests.support.homes import add_home
+from tests.support.wait import wait_until
 
 W, D, F, A, G = (Audience.SITE_WORKERS, Audience.DUTY_OFFICERS, Audience.FAMILY,
                  Audience.ASSIGNED, Audience.SITE_GROUP)
@@ -279,7 +271,8 @@ def test_runner_wakes_on_new_alert_and_ticks_on_interval(clean_db):
     try:
         wait_until(lambda: runner.ticks >= 1, what="first tick")
         sos = opened(clean_db, trigger(home))  # NOTIFY alerts: step 0 goes out at once
-        wait_until(lambda: rec.calls, what="step 0 on LISTEN")
+        # step 0 enqueues twice (assigned, then group): wait for both, not just the first
+        wait_until(lambda: len(rec.calls) >= 2, what="step 0 on LISTEN")
         assert rec.calls == [(sos.alert_id, A, NotificationKind.ALERT, 0),
                              (sos.alert_id, G, NotificationKind.ALERT, 0)]
     finally:

@@ -17,21 +17,21 @@ from alerts.lifecycle import ActionResult, AlertNotFound, acknowledge, resolve
 from alerts.model import AlertStatus, Audience, NotificationKind, Outcome
 from gateway.schema import decode_command
 from kernel import db
-from tests.alerts.store_helpers import (
+from tests.support.alerts import (
     NOW,
     T0,
-    add_home,
     add_user,
     alert,
     history,
     opened,
     s,
-    sql,
     steps,
     store_cancel_now,
     trigger,
 )
-from tests.helpers import count
+from tests.support.database import count
+from tests.support.database import execute as sql
+from tests.support.homes import add_home
 
 R = TypeVar("R")
 

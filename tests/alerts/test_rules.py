@@ -14,7 +14,7 @@ from alerts.rules import DEFAULT_RULES, RuleBase
 from alerts.rules.state import DeviceState, ResidentState
 from gateway.records import Record, TelemetryRecord
 from gateway.schema import EventType
-from tests.alerts.test_detector import BED, BTN, RID, SITE, Feed, at, context, run, triggers
+from tests.support.detector import BED, BTN, RID, SITE, Feed, at, context, run, triggers
 
 
 class HighReadings(RuleBase):

@@ -4,49 +4,25 @@ a telemetry rule end to end, and alerts while the database is down."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.bus import BUS_FILTER, AlertEvent, decode_event
+from alerts.bus import AlertEvent
 from alerts.config import AlertSettings
 from alerts.service import AlertEngine, EngineTiming
+from eldercare.embedded import start_postgres
 from eldercare.pipeline import Pipeline
-from eldercare.services import start_postgres
 from gateway.schema import Channel, EventType
 from kernel.db import connect
-from tests.conftest import Broker
-from tests.devices import RawDevice
-from tests.helpers import Home, count, seed_home, wait_until
-
-
-class BusListener:
-    """Subscribes to the internal alert bus with the platform's service account."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.events: list[AlertEvent] = []
-        self._subscribed = threading.Event()
-        ep = broker.pipeline
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"bus-listener-{uuid.uuid4().hex[:8]}")
-        self.client.username_pw_set(ep.username, ep.password)
-        self.client.on_connect = lambda c, *a: c.subscribe(BUS_FILTER, qos=1)
-        self.client.on_subscribe = lambda *a: self._subscribed.set()
-        self.client.on_message = lambda c, u, m: self.events.append(decode_event(m.payload))
-        self.client.connect(ep.host, ep.port)
-        self.client.loop_start()
-        assert self._subscribed.wait(10), "bus subscription"
-
-    def close(self) -> None:
-        """Disconnect."""
-        self.client.disconnect()
-        self.client.loop_stop()
+from tests.support.bus import BusListener, count_alerts, event_payload
+from tests.support.database import count
+from tests.support.devices import RawDevice
+from tests.support.homes import Home, seed_home
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -54,15 +30,6 @@ def bus(broker: Broker) -> Iterator[BusListener]:
     listener = BusListener(broker)
     yield listener
     listener.close()
-
-
-def _event(kind: EventType, seq: int, ts_ms: int | None = None) -> bytes:
-    ts = ts_ms if ts_ms is not None else int(time.time() * 1000)
-    return json.dumps({"ts": ts, "seq": seq, "type": kind.value}).encode()
-
-
-def _alerts(url: str, where: str = "TRUE", *params: object) -> int:
-    return count(url, f"SELECT count(*) FROM alerts WHERE {where}", *params)
 
 
 @pytest.fixture
@@ -86,8 +53,8 @@ def test_sos_is_stored_and_announced_on_the_bus(clean_db: str, broker: Broker,
     button = RawDevice(home.button, broker.port)
     try:
         wait_until(button.connected.is_set, what="button connected")
-        button.publish(Channel.EVENT, _event(EventType.SOS, 1))
-        wait_until(lambda: _alerts(clean_db, "type = 'sos' AND status = 'open'") == 1,
+        button.publish(Channel.EVENT, event_payload(EventType.SOS, 1))
+        wait_until(lambda: count_alerts(clean_db, "type = 'sos' AND status = 'open'") == 1,
                    what="SOS alert stored")
         wait_until(lambda: any(e.type == "sos" for e in bus.events), what="bus event")
     finally:
@@ -97,7 +64,7 @@ def test_sos_is_stored_and_announced_on_the_bus(clean_db: str, broker: Broker,
         home.resident_id, home.button.device_id, "raised")
     assert event.severity == "critical" and event.site == home.site
     # The stored alert carries the uid the live feed saw first.
-    assert _alerts(clean_db, "uid = %s::uuid", event.uid) == 1
+    assert count_alerts(clean_db, "uid = %s::uuid", event.uid) == 1
 
 
 def test_sos_cancel_within_the_window_cancels(clean_db: str, broker: Broker,
@@ -108,13 +75,13 @@ def test_sos_cancel_within_the_window_cancels(clean_db: str, broker: Broker,
     now_ms = int(time.time() * 1000)
     try:
         wait_until(button.connected.is_set, what="button connected")
-        button.publish(Channel.EVENT, _event(EventType.SOS, 1, now_ms))
-        button.publish(Channel.EVENT, _event(EventType.SOS_CANCEL, 2, now_ms + 10_000))
-        wait_until(lambda: _alerts(clean_db, "status = 'cancelled'") == 1,
+        button.publish(Channel.EVENT, event_payload(EventType.SOS, 1, now_ms))
+        button.publish(Channel.EVENT, event_payload(EventType.SOS_CANCEL, 2, now_ms + 10_000))
+        wait_until(lambda: count_alerts(clean_db, "status = 'cancelled'") == 1,
                    what="SOS cancelled by the resident")
     finally:
         button.close()
-    assert _alerts(clean_db, "outcome = 'cancelled_by_resident'") == 1
+    assert count_alerts(clean_db, "outcome = 'cancelled_by_resident'") == 1
 
 
 def test_apnea_from_telemetry_end_to_end(clean_db: str, broker: Broker,
@@ -131,10 +98,10 @@ def test_apnea_from_telemetry_end_to_end(clean_db: str, broker: Broker,
     try:
         wait_until(bed.connected.is_set, what="bed connected")
         bed.publish(Channel.TELEMETRY, batch)
-        wait_until(lambda: _alerts(clean_db, "type = 'apnea'") == 1, what="apnea alert")
+        wait_until(lambda: count_alerts(clean_db, "type = 'apnea'") == 1, what="apnea alert")
     finally:
         bed.close()
-    assert _alerts(clean_db, "type = 'apnea' AND severity = 'critical'") == 1
+    assert count_alerts(clean_db, "type = 'apnea' AND severity = 'critical'") == 1
 
 
 def test_detector_state_survives_a_restart(clean_db: str, broker: Broker) -> None:
@@ -179,7 +146,7 @@ def test_a_device_that_never_spoke_is_reported_offline(clean_db: str, broker: Br
                          timing=EngineTiming(tick_s=0.05, start_grace_s=0))
     engine.start()
     try:
-        wait_until(lambda: _alerts(clean_db, "type = 'device_offline'") == 1,
+        wait_until(lambda: count_alerts(clean_db, "type = 'device_offline'") == 1,
                    what="the never-heard mat reported offline")
     finally:
         engine.stop()
@@ -202,13 +169,13 @@ def test_alerts_reach_the_bus_and_direct_channels_while_the_database_is_down(
         wait_until(pipe.connected.is_set, what="pipeline connected")
         wait_until(button.connected.is_set, what="button connected")
         procs[0].stop()
-        button.publish(Channel.EVENT, _event(EventType.SOS, 1))
+        button.publish(Channel.EVENT, event_payload(EventType.SOS, 1))
         wait_until(lambda: any(e.type == "sos" for e in bus.events), what="bus event")
         wait_until(lambda: len(direct) == 1, timeout=20, what="direct notification")
         assert direct[0].type == "sos" and direct[0].resident_id == home.resident_id
         assert pipe.alerts.database_down
         procs[0] = start_postgres(cfg)
-        wait_until(lambda: _alerts(cfg.url, "type = 'sos'") == 1, timeout=60,
+        wait_until(lambda: count_alerts(cfg.url, "type = 'sos'") == 1, timeout=60,
                    what="alert stored once the database is back")
         assert not pipe.alerts.database_down
     finally:
@@ -243,9 +210,9 @@ def test_a_flooding_button_does_not_delay_another_residents_sos(clean_db: str,
         wait_until(lambda: pipe.connected.is_set() and a.connected.is_set()
                    and b.connected.is_set(), what="pipeline and buttons connected")
         for i in range(FLOOD):
-            a.publish(Channel.EVENT, _event(EventType.SOS, i + 1, t0 + i))
-        b.publish(Channel.EVENT, _event(EventType.SOS, 1, t0 + FLOOD))
-        wait_until(lambda: _alerts(clean_db, "resident_id = %s", other.resident_id) == 1,
+            a.publish(Channel.EVENT, event_payload(EventType.SOS, i + 1, t0 + i))
+        b.publish(Channel.EVENT, event_payload(EventType.SOS, 1, t0 + FLOOD))
+        wait_until(lambda: count_alerts(clean_db, "resident_id = %s", other.resident_id) == 1,
                    what="the other resident's SOS stored", timeout=60)
         # Every press of the flood is still stored as a device event (and acknowledged).
         wait_until(lambda: count(clean_db, "SELECT count(*) FROM device_events WHERE "
@@ -258,7 +225,7 @@ def test_a_flooding_button_does_not_delay_another_residents_sos(clean_db: str,
     # Before coalescing the other SOS was stored behind ~2,000 repeats of the flood; now it
     # waits for at most a couple of the flooding device's stores.
     assert _history_before(clean_db, flooder.resident_id, other.resident_id) <= 4
-    assert _alerts(clean_db, "resident_id = %s AND type = 'sos' AND status = 'open'",
+    assert count_alerts(clean_db, "resident_id = %s AND type = 'sos' AND status = 'open'",
                    flooder.resident_id) == 1
     assert pipe.alerts.coalesced > 0
 
@@ -271,16 +238,16 @@ def test_a_cancel_after_rapid_presses_is_not_overtaken_by_a_parked_press(
     try:
         wait_until(button.connected.is_set, what="button connected")
         for i in range(5):  # presses within the rate-limit interval are merged or parked
-            button.publish(Channel.EVENT, _event(EventType.SOS, i + 1, now_ms + i * 100))
-        button.publish(Channel.EVENT, _event(EventType.SOS_CANCEL, 9, now_ms + 2_000))
-        wait_until(lambda: _alerts(clean_db, "status = 'cancelled'") == 1,
+            button.publish(Channel.EVENT, event_payload(EventType.SOS, i + 1, now_ms + i * 100))
+        button.publish(Channel.EVENT, event_payload(EventType.SOS_CANCEL, 9, now_ms + 2_000))
+        wait_until(lambda: count_alerts(clean_db, "status = 'cancelled'") == 1,
                    what="SOS cancelled by the resident")
         wait_until(lambda: count(clean_db, "SELECT count(*) FROM device_events") == 6,
                    what="every press stored as an event")
         pipe.stop()  # stores whatever was still parked
     finally:
         button.close()
-    assert _alerts(clean_db, "TRUE") == 1  # no press reopened an alert after the cancel
+    assert count_alerts(clean_db, "TRUE") == 1  # no press reopened an alert after the cancel
 
 
 def test_a_press_after_a_cancel_is_a_new_emergency_even_while_the_worker_lags(
@@ -303,16 +270,16 @@ def test_a_press_after_a_cancel_is_a_new_emergency_even_while_the_worker_lags(
         procs[0].stop()
         # The worker takes this one and retries it until the database is back; the presses
         # below wait in its queue meanwhile.
-        other.publish(Channel.EVENT, _event(EventType.SOS, 1, now_ms))
+        other.publish(Channel.EVENT, event_payload(EventType.SOS, 1, now_ms))
         wait_until(lambda: pipe.alerts.raised >= 1, what="the other SOS raised")
-        button.publish(Channel.EVENT, _event(EventType.SOS, 10, now_ms))
-        button.publish(Channel.EVENT, _event(EventType.SOS_CANCEL, 11, now_ms + 10_000))
-        button.publish(Channel.EVENT, _event(EventType.SOS, 12, now_ms + 20_000))
+        button.publish(Channel.EVENT, event_payload(EventType.SOS, 10, now_ms))
+        button.publish(Channel.EVENT, event_payload(EventType.SOS_CANCEL, 11, now_ms + 10_000))
+        button.publish(Channel.EVENT, event_payload(EventType.SOS, 12, now_ms + 20_000))
         wait_until(lambda: pipe.alerts.raised >= 3, what="both presses raised")
         procs[0] = start_postgres(cfg)
         mine = f"type = 'sos' AND resident_id = {home.resident_id}"
-        wait_until(lambda: _alerts(cfg.url, f"{mine} AND status = 'cancelled'") == 1
-                   and _alerts(cfg.url, f"{mine} AND status = 'open'") == 1,
+        wait_until(lambda: count_alerts(cfg.url, f"{mine} AND status = 'cancelled'") == 1
+                   and count_alerts(cfg.url, f"{mine} AND status = 'open'") == 1,
                    timeout=60, what="the first SOS cancelled, the second one open")
     finally:
         button.close()

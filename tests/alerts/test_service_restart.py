@@ -13,8 +13,10 @@ from alerts.service import AlertEngine, EngineTiming
 from alerts.store import RESTART_NOTE
 from gateway.records import StatusRecord
 from simulators.clock import ManualClock
-from tests.alerts.store_helpers import Home, add_home, history
-from tests.helpers import count, wait_until
+from tests.support.alerts import history
+from tests.support.database import count
+from tests.support.homes import Home, add_home
+from tests.support.wait import wait_until
 
 W0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 

@@ -19,24 +19,25 @@ from alerts.model import (
 )
 from alerts.store import StoredAlert, store_clear, store_trigger
 from kernel import db
-from tests.alerts.store_helpers import (
+from tests.support.alerts import (
     NOW,
     SETTINGS,
     T0,
     actions,
-    add_home,
     add_user,
     alert,
     history,
     opened,
     s,
-    sql,
     steps,
     store,
     store_cancel_now,
     trigger,
 )
-from tests.helpers import count, wait_until
+from tests.support.database import count
+from tests.support.database import execute as sql
+from tests.support.homes import add_home
+from tests.support.wait import wait_until
 
 
 def test_repeat_attaches_and_redelivery_is_ignored(clean_db):

@@ -11,15 +11,9 @@ import pytest
 from alerts.lifecycle import ActionResult
 from alerts.model import RESOLVE_OUTCOMES, AlertStatus
 from dashboard.actions import conflict_message, local_time
-from tests.dashboard.actions_helpers import (
-    API,
-    add_alert,
-    detail,
-    headers,
-    query_one,
-)
-from tests.dashboard.conftest import login
-from tests.helpers import count
+from tests.support.api import API, add_alert, detail, headers
+from tests.support.dashboard import login
+from tests.support.database import count, query_one
 
 pytestmark = pytest.mark.anyio
 

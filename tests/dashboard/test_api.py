@@ -12,9 +12,9 @@ import pytest
 from dashboard import deps
 from dashboard import health as dashboard_health
 from dashboard.models import FamilyAlertOut
-from eldercare.services import free_port
+from eldercare.embedded import free_port
 from kernel import db
-from tests.dashboard.conftest import World, app_client, insert_alert, login
+from tests.support.dashboard import World, app_client, insert_alert, login
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,8 @@ from dashboard.app import create_app
 from dashboard.auth import create_token
 from dashboard.throttle import LoginThrottle, ThrottleSettings, client_key
 from kernel import accounts, db
-from tests.dashboard.conftest import PASSWORD, SECRET, login
-from tests.dashboard.stream_helpers import running_server
+from tests.support.dashboard import PASSWORD, SECRET, login
+from tests.support.live import running_server
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.conftest import require_browser
+from tests.support.dashboard import require_browser
 
 
 def test_missing_browser_fails_the_test(tmp_path: Path) -> None:

@@ -9,15 +9,9 @@ import pytest
 from alerts.model import ChannelKind
 from dashboard.channels.models import mask_target
 from dashboard.channels.store import MAX_CHANNELS
-from tests.dashboard.actions_helpers import (
-    API,
-    detail,
-    execute,
-    headers,
-    push_subscription,
-    query_one,
-)
-from tests.dashboard.conftest import login
+from tests.support.api import API, detail, headers, push_subscription
+from tests.support.dashboard import login
+from tests.support.database import execute, query_one
 
 pytestmark = pytest.mark.anyio
 

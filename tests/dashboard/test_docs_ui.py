@@ -13,8 +13,8 @@ import pytest
 
 from dashboard.app import create_app
 from dashboard.docs_ui import DOCS_UI_DIR, docs_ui_available
-from tests.dashboard.conftest import SECRET
-from tests.dashboard.stream_helpers import browser_page, running_server
+from tests.support.dashboard import SECRET
+from tests.support.live import browser_page, running_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import ViewportSize

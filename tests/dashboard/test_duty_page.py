@@ -13,9 +13,8 @@ import pytest
 from dashboard.app import create_app
 from dashboard.live.settings import StreamSettings
 from kernel import db
-from tests.conftest import Broker
-from tests.dashboard.conftest import PASSWORD, SECRET, World, insert_alert
-from tests.dashboard.stream_helpers import (
+from tests.support.dashboard import PASSWORD, SECRET, World, insert_alert
+from tests.support.live import (
     PHONE,
     Served,
     TcpProxy,
@@ -28,7 +27,8 @@ from tests.dashboard.stream_helpers import (
     running_server,
     serving_live,
 )
-from tests.helpers import wait_until
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import ViewportSize

@@ -22,9 +22,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from dashboard.app import create_app
-from tests.dashboard.actions_helpers import API, detail, headers, push_subscription
-from tests.dashboard.conftest import PASSWORD, SECRET, World, login
-from tests.dashboard.stream_helpers import Served, running_server
+from tests.support.api import API, detail, headers, push_subscription
+from tests.support.dashboard import PASSWORD, SECRET, World, login
+from tests.support.live import Served, running_server
 
 # --- the audit's examples -------------------------------------------------------------------
 

@@ -23,9 +23,8 @@ from dashboard.live.feed import SHUTTING_DOWN
 from dashboard.live.settings import StreamSettings
 from gateway.presence import part_topic
 from kernel import accounts, db
-from tests.conftest import Broker
-from tests.dashboard.conftest import SECRET, World, insert_alert
-from tests.dashboard.stream_helpers import (
+from tests.support.dashboard import SECRET, World, insert_alert
+from tests.support.live import (
     STREAM,
     BusPublisher,
     EventReader,
@@ -38,7 +37,8 @@ from tests.dashboard.stream_helpers import (
     running_server,
     token_for,
 )
-from tests.helpers import wait_until
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -483,6 +483,7 @@ threading.Event().wait()
 """
 
 
+@pytest.mark.slow
 async def test_a_part_that_dies_shows_as_down_with_the_time(http, broker: Broker):
     """A process announces itself (gateway.presence); SIGKILL makes the broker send its Last
     Will, and the screens get a `parts` event saying it is down, stamped with the time."""

@@ -11,8 +11,8 @@ import pytest
 from dashboard import vitals as vitals_api
 from dashboard.models import VitalsOut
 from kernel import db
-from tests.dashboard.conftest import World, login
-from tests.ingest.test_rollups import ROLLUP_TABLES, insert_readings
+from tests.support.dashboard import World, login
+from tests.support.rollups import ROLLUP_TABLES, insert_readings
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ import pytest
 from dashboard.vocabulary import Language
 from kernel.accounts import Role
 from kernel.i18n import LANGUAGES
-from tests.dashboard.conftest import login
+from tests.support.dashboard import login
 
 pytestmark = pytest.mark.anyio
 

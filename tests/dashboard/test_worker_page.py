@@ -10,16 +10,9 @@ import httpx
 import pytest
 
 from kernel import db
-from tests.conftest import Broker
-from tests.dashboard.conftest import World, insert_alert
-from tests.dashboard.stream_helpers import (
-    PHONE,
-    Served,
-    browser_page,
-    fits_width,
-    log_in,
-    serving_live,
-)
+from tests.support.dashboard import World, insert_alert
+from tests.support.live import PHONE, Served, browser_page, fits_width, log_in, serving_live
+from tests.support.services import Broker
 
 pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _tmpdir
+from tests.support.services import tmpdir
 
 
 @pytest.fixture
 def demo_dir() -> Iterator[Path]:
     """A data folder for one `eldercare demo`/`serve` run (embedded services drop privileges
     when the tests run as root, so it is world-readable)."""
-    path = _tmpdir("eldercare-demo-")
+    path = tmpdir("eldercare-demo-")
     yield path
     shutil.rmtree(path, ignore_errors=True)

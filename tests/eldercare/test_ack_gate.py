@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from eldercare.pipeline import AckGate, ack_token, event_filters, split_tokens, topic_filters
+from eldercare.acks import AckGate, ack_token, split_tokens
+from eldercare.pipeline import event_filters, topic_filters
 
 
 def test_single_holder_acks_on_release():

@@ -11,16 +11,19 @@ from typing import Any
 
 import pytest
 
+from eldercare.embedded import start_postgres
 from eldercare.pipeline import Pipeline
-from eldercare.services import start_postgres
 from gateway.schema import DeviceEvent
 from kernel import db
 from simulators.clock import ManualClock
 from simulators.devices import CallButtonSim
-from tests.alerts.test_service import BusListener
-from tests.conftest import Broker, OwnBroker
-from tests.helpers import Home, count, running_pipeline, seed_home, wait_until
-from tests.simulators.conftest import forget_device
+from tests.support.bus import BusListener
+from tests.support.database import count
+from tests.support.devices import forget_device
+from tests.support.homes import Home, seed_home
+from tests.support.pipeline import running_pipeline
+from tests.support.services import Broker, OwnBroker
+from tests.support.wait import wait_until
 
 
 def rows(url: str, device_id: str, seq: int) -> int:

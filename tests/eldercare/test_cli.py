@@ -11,9 +11,12 @@ import time
 import pytest
 
 from gateway.schema import Channel
-from tests.conftest import Broker
-from tests.devices import RawDevice
-from tests.helpers import count, running_pipeline, wait_until
+from tests.support.database import count
+from tests.support.devices import RawDevice
+from tests.support.pipeline import running_pipeline
+from tests.support.platform import flags_only_env
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -36,10 +39,12 @@ def run(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.Complete
     return proc
 
 
+@pytest.mark.slow
 def test_migrate_is_a_no_op_when_up_to_date(env):
     assert "up to date" in run(env, "db", "migrate").stdout
 
 
+@pytest.mark.slow
 def test_installer_flow_device_connects_at_once(env, broker, clean_db):
 
     run(env, "site", "add", "east", "--name", "East")
@@ -62,6 +67,7 @@ def test_installer_flow_device_connects_at_once(env, broker, clean_db):
         dev.close()
 
 
+@pytest.mark.slow
 def test_clear_errors(env):
     bad = run(env, "device", "add", "--resident", "999", "--type", "bed_sensor", ok=False)
     assert bad.returncode == 1 and "no active resident with id 999" in bad.stderr
@@ -78,6 +84,7 @@ def test_clear_errors(env):
     assert "needs --site" in bad.stderr
 
 
+@pytest.mark.slow
 def test_user_add_generates_password_when_not_a_terminal(env):
     run(env, "site", "add", "west", "--name", "West")
     out = json.loads(run(env, "user", "add", "--username", "ana", "--role", "care_worker",
@@ -85,8 +92,9 @@ def test_user_add_generates_password_when_not_a_terminal(env):
     assert out["role"] == "care_worker" and len(out["password"]) >= 12
 
 
+@pytest.mark.slow
 def test_simulate_accelerated_writes_ground_truth(env, broker, clean_db, tmp_path):
-    from tests.helpers import seed_home
+    from tests.support.homes import seed_home
 
     home = seed_home(clean_db, broker.admin)
     creds = tmp_path / "creds.json"
@@ -105,12 +113,14 @@ def test_simulate_accelerated_writes_ground_truth(env, broker, clean_db, tmp_pat
     assert "older than the platform's raw retention window" in out.stderr
 
 
+@pytest.mark.slow
 def test_simulate_start_needs_an_offset(env, tmp_path):
     bad = run(env, "simulate", "--mode", "accelerated", "--creds", str(tmp_path / "x.json"),
               "--start", "2026-01-05T02:00:00", ok=False)
     assert bad.returncode == 2 and "needs a UTC offset" in bad.stderr
 
 
+@pytest.mark.slow
 def test_alert_settings_override_for_a_resident(env):
     run(env, "site", "add", "north", "--name", "North")
     rid = json.loads(run(env, "resident", "add", "--site", "north", "--name", "A").stdout)[
@@ -126,10 +136,7 @@ def test_alert_settings_override_for_a_resident(env):
     assert cleared["override"] is None
 
 
-def _flags_only_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
-
-
+@pytest.mark.slow
 def test_admin_commands_take_the_demo_flags_and_say_where_they_connect(clean_db, pg_config,
                                                                        tmp_path):
     """`site add --pg-port P --data-dir D` reaches the embedded database the demo started
@@ -140,29 +147,32 @@ def test_admin_commands_take_the_demo_flags_and_say_where_they_connect(clean_db,
         "pg_password": pg_config.password, "mqtt_admin_password": "unused",
         "mqtt_pipeline_password": "unused", "jwt_secret": "unused-unused-unused-unused"}))
     flags = ["--pg-port", str(pg_config.port), "--data-dir", str(data)]
-    added = run(_flags_only_env(), "site", "add", "flagged", "--name", "Flagged", *flags)
+    added = run(flags_only_env(), "site", "add", "flagged", "--name", "Flagged", *flags)
     assert json.loads(added.stdout) == {"site": "flagged"}
     assert added.stderr.splitlines()[-1] == (
         f"using database 127.0.0.1:{pg_config.port}/eldercare (embedded, data dir {data})")
     assert count(clean_db, "SELECT count(*) FROM sites WHERE id = 'flagged'") == 1
 
 
+@pytest.mark.slow
 def test_admin_command_says_where_an_external_database_is(env):
     added = run(env, "site", "add", "ext", "--name", "External")
     assert "(external, from ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL)" in added.stderr
     assert "password" not in added.stderr and "test-pg-pw" not in added.stderr
 
 
+@pytest.mark.slow
 def test_port_flags_with_external_urls_are_refused(env):
     bad = run(env, "site", "add", "x", "--name", "X", "--pg-port", "1", ok=False)
     assert bad.returncode != 0 and "--pg-port set the embedded services' ports" in bad.stderr
 
 
+@pytest.mark.slow
 def test_admin_command_without_a_database_says_where_it_looked(tmp_path):
-    from eldercare.services import free_port
+    from eldercare.embedded import free_port
 
     port = free_port()
-    bad = run(_flags_only_env(), "site", "add", "x", "--name", "X", "--pg-port", str(port),
+    bad = run(flags_only_env(), "site", "add", "x", "--name", "X", "--pg-port", str(port),
               "--data-dir", str(tmp_path), ok=False)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr
     assert f"cannot connect to the database 127.0.0.1:{port}" in bad.stderr

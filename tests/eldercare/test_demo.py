@@ -10,85 +10,22 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
-from eldercare.services import free_port
+from eldercare.embedded import free_port
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel
-from tests.devices import RawDevice
-from tests.helpers import wait_until
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (zombies count as gone)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.add(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    except OSError:
-        return []
-
-
-def _child_pid(root: int, name: str) -> int | None:
-    """The pid of the supervised child `name` (a process directly below `serve`/`demo`)."""
-    command = {"simulators": "simulate"}.get(name, name)  # `eldercare <command>`
-    for pid in (p for p in _descendants(root) if _parent(p) == root):
-        argv = _cmdline(pid)
-        program = Path(argv[0]).name if argv else ""
-        if name in ("postgres", "mosquitto") and program == name:
-            return pid
-        if program.startswith("python") and argv[1:4] == ["-m", "eldercare.cli", command]:
-            return pid
-    return None
-
-
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return -1
-
-
-def _kill_and_wait(root: int, name: str) -> None:
-    """SIGKILL the child `name` of `serve`/`demo` (pid `root`); wait for its successor."""
-    pid = wait_until(lambda: _child_pid(root, name), timeout=60, what=name)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-
-    def successor() -> bool:
-        now = _child_pid(root, name)
-        return now is not None and now != pid
-
-    wait_until(successor, timeout=60, what=f"{name} restarted")
+from tests.support.devices import RawDevice
+from tests.support.platform import (
+    Platform,
+    alive,
+    demo_flags,
+    descendants,
+    flags_only_env,
+    kill_and_wait,
+)
+from tests.support.wait import wait_until
 
 
 def test_demo_end_to_end_and_clean_shutdown(demo_dir):
@@ -138,7 +75,7 @@ def test_demo_end_to_end_and_clean_shutdown(demo_dir):
             return any(a["resident_id"] == button.resident_id for a in alerts)
 
         # Behaviour only; the SOS latency target is measured by `python -m benchmarks alerts`
-        # (benchmarks/alerts.py, docs/benchmarks.md), not asserted here.
+        # (benchmarks/alerts/, docs/benchmarks.md), not asserted here.
         wait_until(sos_visible, timeout=30, what="SOS alert in the API")
         dev.close()
         wait_until(lambda: len(httpx.get(f"{api}/residents", headers=auth).json()) == 10
@@ -153,7 +90,7 @@ def test_demo_end_to_end_and_clean_shutdown(demo_dir):
         fam = httpx.get(f"{api}/residents",
                         headers={"Authorization": f"Bearer {ftoken['access_token']}"}).json()
         assert len(fam) == 1
-        pids = _descendants(proc.pid)
+        pids = descendants(proc.pid)
         assert len(pids) >= 5  # postgres (+workers), mosquitto, pipeline, web app, simulators
     finally:
         proc.send_signal(signal.SIGINT)
@@ -162,48 +99,8 @@ def test_demo_end_to_end_and_clean_shutdown(demo_dir):
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
-    wait_until(lambda: not any(_alive(p) for p in pids), timeout=20,
+    wait_until(lambda: not any(alive(p) for p in pids), timeout=20,
                what="every process the demo started to exit")
-
-
-def _flags_only_env() -> dict[str, str]:
-    """The caller's environment without any ELDERCARE_* setting: only flags may say where."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
-
-
-class _Platform:
-    """`eldercare <argv>` run as a user would, its output collected."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", *argv], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-        self.lines: list[str] = []
-        threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stdout.readline, "")),
-                         daemon=True).start()  # type: ignore[union-attr]
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    def wait_banner(self) -> str:
-        wait_until(lambda: "Press Ctrl-C" in self.text or self.proc.poll() is not None,
-                   timeout=180, what="banner")
-        assert self.proc.poll() is None, self.text
-        return self.text
-
-    def interrupt(self) -> int:
-        """Ctrl-C; the exit code once every process it started is gone."""
-        pids = _descendants(self.proc.pid)
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            code = self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
-        wait_until(lambda: not any(_alive(p) for p in pids), timeout=20,
-                   what="every process it started to exit")
-        return code
 
 
 def _login(api: str, username: str, password: str) -> dict[str, str]:
@@ -213,18 +110,12 @@ def _login(api: str, username: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def _flags(demo_dir: Path) -> tuple[int, list[str]]:
-    web, mqtt_port, pg = free_port(), free_port(), free_port()
-    return web, ["--web-port", str(web), "--mqtt-port", str(mqtt_port), "--pg-port", str(pg),
-                 "--data-dir", str(demo_dir)]
-
-
 def test_demo_with_flags_only_uses_them_in_every_process(demo_dir):
     """The README's `eldercare demo --web-port W --mqtt-port M --pg-port P`: no environment
     variable says where, so every child (pipeline, web app, jobs, simulators) must get the
     flags from the parent; the banner's addresses are the ones in use."""
-    web, flags = _flags(demo_dir)
-    demo = _Platform(["demo", *flags, "--homes", "4"], _flags_only_env())
+    web, flags = demo_flags(demo_dir)
+    demo = Platform(["demo", *flags, "--homes", "4"], flags_only_env())
     try:
         text = demo.wait_banner()
         assert f"http://127.0.0.1:{web}/" in text and f"mqtt://127.0.0.1:{flags[3]}" in text
@@ -243,7 +134,7 @@ def test_demo_with_flags_only_uses_them_in_every_process(demo_dir):
         wait_until(telemetry_flows, timeout=120, what="simulated telemetry in the API")
         # The simulators are supervised like every other child (tests/eldercare/
         # test_supervisor.py kills the others under `serve`).
-        _kill_and_wait(demo.proc.pid, "simulators")
+        kill_and_wait(demo.proc.pid, "simulators")
         wait_until(lambda: "simulators restarted" in demo.text, timeout=30,
                    what="the restart logged")
         assert "simulators exited (signal SIGKILL)" in demo.text
@@ -261,9 +152,9 @@ def test_demo_with_flags_only_uses_them_in_every_process(demo_dir):
 def test_serve_with_flags_only_and_admin_commands_reach_it(demo_dir):
     """`eldercare serve` with flags only; an admin command given the same flags creates an
     account in that database (it says where it connects), and the web app logs it in."""
-    web, flags = _flags(demo_dir)
-    env = _flags_only_env()
-    serve = _Platform(["serve", *flags], env)
+    web, flags = demo_flags(demo_dir)
+    env = flags_only_env()
+    serve = Platform(["serve", *flags], env)
     try:
         serve.wait_banner()
         added = subprocess.run([sys.executable, "-m", "eldercare.cli", "user", "add", *flags[2:],

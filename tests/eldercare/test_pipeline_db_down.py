@@ -9,14 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eldercare.embedded import start_postgres
 from eldercare.pipeline import Pipeline
-from eldercare.services import start_postgres
 from gateway.registry import Registry
 from gateway.schema import Channel, EventType
-from tests.alerts.test_service import BusListener, _alerts, _event
-from tests.conftest import Broker
-from tests.devices import RawDevice
-from tests.helpers import count, seed_home, wait_until
+from tests.support.bus import BusListener, count_alerts, event_payload
+from tests.support.database import count
+from tests.support.devices import RawDevice
+from tests.support.homes import seed_home
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 def test_pipeline_starts_with_the_database_down_and_alarms_flow(
@@ -39,14 +41,14 @@ def test_pipeline_starts_with_the_database_down_and_alarms_flow(
         assert pipe.registry.from_cache
         wait_until(lambda: pipe.connected.is_set() and known_button.connected.is_set()
                    and newer_button.connected.is_set(), what="pipeline and buttons connected")
-        known_button.publish(Channel.EVENT, _event(EventType.SOS, 1))
-        newer_button.publish(Channel.EVENT, _event(EventType.SOS, 1))
+        known_button.publish(Channel.EVENT, event_payload(EventType.SOS, 1))
+        newer_button.publish(Channel.EVENT, event_payload(EventType.SOS, 1))
         wait_until(lambda: any(e.type == "sos" and e.resident_id == known.resident_id
                                for e in bus.events), timeout=30,
                    what="the known device's SOS announced on the bus")
         wait_until(lambda: pipe.parked == 1, what="the unknown device's SOS held")
         procs[0] = start_postgres(cfg)
-        wait_until(lambda: _alerts(cfg.url, "type = 'sos'") == 2, timeout=60,
+        wait_until(lambda: count_alerts(cfg.url, "type = 'sos'") == 2, timeout=60,
                    what="both SOS alerts stored once the database is back")
         assert count(cfg.url, "SELECT count(*) FROM dead_letters") == 0
     finally:
@@ -72,14 +74,14 @@ def test_a_held_devices_later_messages_wait_behind_its_held_ones(
     try:
         wait_until(lambda: pipe.connected.is_set() and button.connected.is_set(),
                    what="pipeline and button connected")
-        button.publish(Channel.EVENT, _event(EventType.SOS, 1, now_ms))
+        button.publish(Channel.EVENT, event_payload(EventType.SOS, 1, now_ms))
         wait_until(lambda: pipe.parked == 1, what="the SOS held")
-        button.publish(Channel.EVENT, _event(EventType.SOS_CANCEL, 2, now_ms + 5_000))
+        button.publish(Channel.EVENT, event_payload(EventType.SOS_CANCEL, 2, now_ms + 5_000))
         wait_until(lambda: pipe.parked == 2, what="the cancel held behind it")
         procs[0] = start_postgres(cfg)
-        wait_until(lambda: _alerts(cfg.url, "type = 'sos' AND status = 'cancelled'") == 1,
+        wait_until(lambda: count_alerts(cfg.url, "type = 'sos' AND status = 'cancelled'") == 1,
                    timeout=60, what="the SOS stored, then cancelled")
-        assert _alerts(cfg.url, "type = 'sos' AND status <> 'cancelled'") == 0
+        assert count_alerts(cfg.url, "type = 'sos' AND status <> 'cancelled'") == 0
     finally:
         button.close()
         pipe.stop()

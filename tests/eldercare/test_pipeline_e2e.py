@@ -10,9 +10,12 @@ import pytest
 
 from eldercare.pipeline import Pipeline
 from gateway.schema import Channel
-from tests.conftest import Broker
-from tests.devices import RawDevice
-from tests.helpers import Home, count, running_pipeline, seed_home, wait_until
+from tests.support.database import count
+from tests.support.devices import RawDevice
+from tests.support.homes import Home, seed_home
+from tests.support.pipeline import running_pipeline
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 def now_ms() -> int:
@@ -32,7 +35,7 @@ def pipeline(clean_db: str, broker: Broker, home: Home) -> Iterator[Pipeline]:
 
 def test_sos_becomes_critical_alert(pipeline, home, clean_db, broker):
     # Behaviour only; the SOS publish -> alert committed latency is measured (p50/p99) by
-    # `python -m benchmarks alerts` (benchmarks/alerts.py, docs/benchmarks.md).
+    # `python -m benchmarks alerts` (benchmarks/alerts/, docs/benchmarks.md).
     dev = RawDevice(home.button, broker.port)
     wait_until(dev.connected.is_set, what="device connected")
     dev.publish(Channel.EVENT, json.dumps({"ts": now_ms(), "seq": 1, "type": "sos"}).encode())

@@ -19,21 +19,22 @@ from typing import Any
 
 import pytest
 
+from eldercare.embedded import BrokerQueue, start_postgres
 from eldercare.pipeline import RECEIVE_MAXIMUM, Pipeline
-from eldercare.services import BrokerQueue, start_postgres
 from gateway import schema
 from gateway.broker_admin import BrokerAdmin
 from gateway.schema import Channel
 from ingest.spool import Spool
-from tests.conftest import PIPELINE_PASSWORD, PIPELINE_USER, OwnBroker
-from tests.devices import RawDevice
-from tests.helpers import seed_home, wait_until
-from tests.ingest.test_broker_faults import (
+from tests.support.devices import RawDevice
+from tests.support.faults import (
     CountingPublisher,
     Pair,
     _stored_or_empty,
     stored_pairs,
 )
+from tests.support.homes import seed_home
+from tests.support.services import PIPELINE_PASSWORD, PIPELINE_USER, OwnBroker
+from tests.support.wait import wait_until
 
 SMALL_QUEUE = BrokerQueue(outage_s=1, rate=1_000)  # 1,000 messages beyond the window
 

@@ -14,10 +14,12 @@ import pytest
 from eldercare.pipeline import Pipeline
 from gateway.schema import Channel, topic_for
 from kernel import db
-from tests.conftest import Broker
-from tests.devices import RawDevice
-from tests.helpers import Home, count, running_pipeline, seed_home, wait_until
-from tests.simulators.conftest import forget_device
+from tests.support.database import count
+from tests.support.devices import RawDevice, forget_device
+from tests.support.homes import Home, seed_home
+from tests.support.pipeline import running_pipeline
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 def local_ts() -> str:

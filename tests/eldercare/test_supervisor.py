@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from eldercare.embedded import ManagedProcess, die_with_parent
 from eldercare.pipeline import session_client_ids
-from eldercare.services import ManagedProcess, die_with_parent
 from eldercare.supervisor import Backoff, Child, RestartPolicy, Supervisor, exit_cause
 from gateway.presence import part_topic
-from tests.conftest import Broker
-from tests.dashboard.stream_helpers import bus_publisher
-from tests.eldercare.test_demo import _flags, _flags_only_env, _kill_and_wait, _Platform
-from tests.helpers import wait_until
+from tests.support.live import bus_publisher
+from tests.support.platform import Platform, demo_flags, flags_only_env, kill_and_wait
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 class _Ticks:
@@ -298,8 +298,8 @@ def test_serve_restarts_each_killed_child_while_the_web_app_answers(demo_dir):
     """SIGKILL of each child of `eldercare serve`: it comes back, the restart is logged with
     its cause, and the web app answers throughout (except, of course, while the web app
     itself is the one restarting)."""
-    web, flags = _flags(demo_dir)
-    serve = _Platform(["serve", *flags], _flags_only_env())
+    web, flags = demo_flags(demo_dir)
+    serve = Platform(["serve", *flags], flags_only_env())
     health = f"http://127.0.0.1:{web}/api/v1/health"
     try:
         serve.wait_banner()
@@ -307,7 +307,7 @@ def test_serve_restarts_each_killed_child_while_the_web_app_answers(demo_dir):
         for name in ("pipeline", "jobs", "mosquitto", "postgres"):
             poller = _HealthPoller(health)
             poller.wait_beyond(0, "web app answers")
-            _kill_and_wait(root, name)
+            kill_and_wait(root, name)
             poller.wait_beyond(poller.answers, f"web app answers after the {name} restart")
             poller.stop()
             assert poller.failures == [], (name, poller.failures)
@@ -316,7 +316,7 @@ def test_serve_restarts_each_killed_child_while_the_web_app_answers(demo_dir):
             wait_until(functools.partial(_logged, serve, f"{name} restarted"), timeout=60,
                        what=f"the {name} restart logged")
             assert f"{name} exited (signal SIGKILL)" in serve.text
-        _kill_and_wait(root, "dashboard")
+        kill_and_wait(root, "dashboard")
         wait_until(lambda: _answers(health), timeout=60, what="web app back")
         assert "dashboard exited (signal SIGKILL)" in serve.text
         assert serve.proc.poll() is None, serve.text
@@ -325,7 +325,7 @@ def test_serve_restarts_each_killed_child_while_the_web_app_answers(demo_dir):
     assert code == 0, serve.text
 
 
-def _logged(platform: _Platform, text: str) -> bool:
+def _logged(platform: Platform, text: str) -> bool:
     return text in platform.text
 
 
@@ -341,15 +341,15 @@ def _answers(url: str) -> bool:
 def test_serve_waits_for_an_external_database_that_is_down(own_pg, broker, demo_dir):
     """`serve` with an external database that is down at start waits for it (and says so)
     instead of exiting; once it is up, everything starts."""
-    from eldercare.services import free_port, start_postgres
+    from eldercare.embedded import free_port, start_postgres
 
     cfg, procs = own_pg
     procs[0].stop()
-    env = _flags_only_env()
+    env = flags_only_env()
     env.update({"ELDERCARE_DATABASE_URL": cfg.url, "ELDERCARE_MQTT_URL": broker.pipeline.url(),
                 "ELDERCARE_MQTT_ADMIN_URL": broker.admin.url(),
                 "ELDERCARE_JWT_SECRET": "y" * 40, "ELDERCARE_DATA_DIR": str(demo_dir)})
-    serve = _Platform(["serve", "--web-port", str(free_port())], env)
+    serve = Platform(["serve", "--web-port", str(free_port())], env)
     try:
         wait_until(lambda: "database unavailable" in serve.text or serve.proc.poll() is not None,
                    timeout=60, what="serve says it waits for the database")

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from eldercare.cli import build_parser
-from eldercare.services import free_port
+from eldercare.embedded import free_port
 from gateway.presence import part_topic
-from tests.conftest import Broker
-from tests.dashboard.stream_helpers import bus_publisher
-from tests.helpers import wait_until
+from tests.support.live import bus_publisher
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 UNITS = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
 
@@ -76,6 +76,7 @@ def notify_socket() -> Iterator[_NotifySocket]:
     ns.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database_up", [True, False], ids=["db-up", "db-down"])
 @pytest.mark.parametrize("command", ["pipeline", "dashboard", "jobs"])
 def test_process_tells_systemd_it_is_ready_then_keeps_the_watchdog_fed(

@@ -34,8 +34,8 @@ from gateway.schema import (
     encode,
     topic_for,
 )
-from tests.conftest import Broker
-from tests.helpers import Home, seed_home
+from tests.support.homes import Home, seed_home
+from tests.support.services import Broker
 
 TIMEOUT = 10.0
 NOT_AUTHORIZED = 135  # paho normalises MQTT 3.1.1 CONNACK rc 5 to this v5 reason code too

@@ -17,10 +17,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from eldercare.services import wait_for
+from eldercare.embedded import wait_for
 from gateway import mqttclient
 from gateway.mqttclient import NO_PROPERTIES, READ_CHUNK, READS_PER_PASS, BufferedClient
-from tests.conftest import Broker
+from tests.support.services import Broker
 
 NEVER_SUBSCRIBED = "eldercare/internal/v1/test/never-subscribed"
 """Unsubscribing from it is a round trip with no effect: proof the broker read what came before."""
@@ -306,3 +306,50 @@ def test_ack_many_needs_manual_ack(broker: Broker) -> None:
     client = BufferedClient(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
     with pytest.raises(ValueError, match="manual_ack"):
         client.ack_many([1], client.connection)
+
+
+# --- service_client: how every platform service makes its client ---------------------------
+
+
+def _logs_in(client: mqtt.Client, broker: Broker) -> bool:
+    """Connect on the test broker; True when the login is accepted."""
+    answer: list[bool] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p: answer.append(not reason.is_failure)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        wait_for(lambda: answer, 10, "CONNACK")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return answer[0]
+
+
+def test_service_client_logs_in_with_the_service_account(broker: Broker) -> None:
+    client_id = f"t-service-{uuid.uuid4().hex[:8]}"
+    client = mqttclient.service_client(broker.pipeline, client_id, clean_session=True,
+                                       reconnect_max_s=10)
+    assert client.protocol == MQTTProtocolVersion.MQTTv311
+    assert client.username == broker.pipeline.username
+    assert client._client_id == client_id.encode()
+    assert (client._reconnect_min_delay, client._reconnect_max_delay) == (1, 10)
+    assert _logs_in(client, broker)
+
+
+def test_service_client_for_the_high_rate_subscriber(broker: Broker) -> None:
+    client = mqttclient.service_client(broker.pipeline, f"t-fast-{uuid.uuid4().hex[:8]}",
+                                       client_class=BufferedClient, manual_ack=True,
+                                       protocol=MQTTProtocolVersion.MQTTv5, reconnect_max_s=5)
+    assert isinstance(client, BufferedClient) and client._manual_ack
+    assert client.protocol == MQTTProtocolVersion.MQTTv5
+    assert client._reconnect_max_delay == 5
+    assert _logs_in(client, broker)
+
+
+def test_service_client_defaults_are_pahos(broker: Broker) -> None:
+    client = mqttclient.service_client(broker.pipeline, "t-defaults")
+    stock = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="t-defaults")
+    assert client.protocol == stock.protocol
+    assert client._clean_session == stock._clean_session
+    assert client._reconnect_max_delay == stock._reconnect_max_delay
+    assert client._manual_ack == stock._manual_ack

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from eldercare.services import start_postgres
+from eldercare.embedded import start_postgres
 from gateway.registry import Registry, RegistryUnavailable, read_cache, write_cache
 from gateway.schema import DeviceType
-from tests.conftest import Broker
-from tests.helpers import seed_home, wait_until
+from tests.support.homes import seed_home
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 def test_cache_round_trip_and_an_unreadable_cache_is_ignored(tmp_path: Path) -> None:

@@ -14,13 +14,16 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from eldercare.embedded import start_postgres
 from eldercare.pipeline import RECEIVE_MAXIMUM
-from eldercare.services import start_postgres
 from gateway import schema
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, topic_for
-from tests.conftest import Broker
-from tests.helpers import count, running_pipeline, seed_home, wait_until
+from tests.support.database import count
+from tests.support.homes import seed_home
+from tests.support.pipeline import running_pipeline
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 T0_MS = int(time.time() * 1000) - 3_600_000
 
@@ -88,6 +91,7 @@ def _rows(url: str) -> int:
     return count(url, "SELECT count(*) FROM bed_telemetry")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_stream_loses_nothing(clean_db, broker):
     home = seed_home(clean_db, broker.admin)
     env = _pipeline_env(clean_db, broker)
@@ -122,6 +126,7 @@ def test_sigkill_mid_stream_loses_nothing(clean_db, broker):
         proc.wait(30)
 
 
+@pytest.mark.slow
 def test_database_outage_of_60s_under_load_loses_nothing(own_pg, broker):
     cfg, procs = own_pg
     home = seed_home(cfg.url, broker.admin)

@@ -11,8 +11,9 @@ import pytest
 from ingest import jobs, rollups
 from ingest.jobs import JobSettings, run_minute_rollup, run_reconcile, run_retention
 from kernel import db
-from tests.helpers import count, wait_until
-from tests.ingest.test_rollups import ROLLUP_TABLES, insert_readings
+from tests.support.database import count
+from tests.support.rollups import ROLLUP_TABLES, insert_readings
+from tests.support.wait import wait_until
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 FAST = JobSettings(chunk=timedelta(days=1))

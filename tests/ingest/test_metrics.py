@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from ingest.batch import Batch
 from ingest.metrics import LagSampler
-from tests.ingest.test_writer import T0, readings
+from tests.support.ingest import T0, readings
 
 
 def test_lag_samples_weigh_each_batch_by_its_size():

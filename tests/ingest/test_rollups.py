@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,11 +12,9 @@ import pytest
 from ingest import rollups
 from ingest.jobs import JobSettings, RollupRun, run_daily_summaries, run_minute_rollup
 from kernel import db
+from tests.support.rollups import ROLLUP_TABLES, Reading, insert_readings
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-ROLLUP_TABLES = "vitals_1m, resident_daily, job_watermarks"
-
-Reading = tuple[datetime, bool, float | None, float | None, int]
 
 
 @pytest.fixture
@@ -32,19 +30,6 @@ def conn(rdb: str) -> Iterator[Any]:
     """An autocommit connection, as the jobs use."""
     with db.connect(rdb, autocommit=True) as c:
         yield c
-
-
-def insert_readings(conn: Any, readings: Iterable[Reading], resident_id: int = 1,
-                    device: str = "bed-1", seq0: int = 0) -> int:
-    """COPY readings (time, occupied, hr, rr, movement) into bed_telemetry."""
-    n = 0
-    with conn.cursor() as cur, cur.copy(
-            "COPY bed_telemetry (time, device_id, resident_id, seq, occupied, heart_rate, "
-            "respiration_rate, movement, received_at) FROM STDIN") as copy:
-        for i, (t, occ, hr, rr, mov) in enumerate(readings):
-            copy.write_row((t, device, resident_id, seq0 + i, occ, hr, rr, mov, t))
-            n += 1
-    return n
 
 
 def vitals(conn: Any, resident_id: int = 1) -> list[tuple[Any, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,22 +14,9 @@ from gateway.records import DeadLetter, EventRecord, StatusRecord, TelemetryReco
 from gateway.schema import EventType
 from ingest.batch import Batch
 from ingest.spool import Spool, SpoolCorruptError, decode_batch, encode_batch
-
-T0 = datetime(2026, 3, 1, 22, 0, 0, 123_456, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def batch(first: int, n: int = 3) -> Batch:
-    return Batch(telemetry=[TelemetryRecord(T0 + timedelta(seconds=i), "bed-1", 1, i, True,
-                                            60.5, None, i % 100, None, T0)
-                            for i in range(first, first + n)], tokens=[first])
+from tests.support.ingest import SPOOL_T0 as T0
+from tests.support.ingest import Clock
+from tests.support.ingest import spool_batch as batch
 
 
 def test_every_record_kind_round_trips_exactly() -> None:
@@ -81,7 +68,7 @@ def test_batches_come_back_oldest_first_and_the_figures_follow(tmp_path: Path) -
 
 _CHILD = """
 import os, sys
-from tests.ingest.test_spool import batch
+from tests.support.ingest import spool_batch as batch
 from ingest.spool import Spool
 spool = Spool(__import__("pathlib").Path(sys.argv[1]))
 for i in range(50):

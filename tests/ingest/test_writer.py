@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from eldercare.services import free_port
+from eldercare.embedded import free_port
 from gateway.gateway import dead_letter
 from gateway.records import EventRecord, StatusRecord, TelemetryRecord
 from gateway.schema import EventType
 from ingest.batch import Batch
-from ingest.writer import IngestWriter, outage_warnings_due, write_batch
+from ingest.store import write_batch
+from ingest.writer import IngestWriter, outage_warnings_due
 from kernel import db
-from tests.helpers import count, wait_until
-
-T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
-
-
-def readings(n: int, device: str = "bed-1") -> list[TelemetryRecord]:
-    return [TelemetryRecord(T0 + timedelta(seconds=i), device, 1, i, True, 60.0 + i % 5,
-                            14.0, i % 100, None, T0) for i in range(n)]
+from tests.support.database import count
+from tests.support.ingest import T0, readings
+from tests.support.wait import wait_until
 
 
 def test_write_batch_skips_duplicates(clean_db):

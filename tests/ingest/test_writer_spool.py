@@ -3,16 +3,19 @@ acknowledged, drained in order, and a refusal (no acknowledgement) at the disk b
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from eldercare.services import start_postgres
+from eldercare.embedded import start_postgres
 from gateway.records import TelemetryRecord
 from ingest.batch import Batch
 from ingest.spool import Spool
 from ingest.writer import IngestWriter
-from tests.helpers import count, wait_until
+from tests.support.database import count
+from tests.support.wait import wait_until
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 
@@ -120,3 +123,50 @@ def test_a_spool_left_by_an_earlier_run_is_drained_first(clean_db: str, tmp_path
     assert hook.seqs == list(range(40))
     assert sorted(acked) == list(range(31, 41))
     assert Spool(path).batches == 0
+
+
+def _instance_pids(postmaster: int) -> list[int]:
+    """The postmaster and every process under it (backends, checkpointer, ...)."""
+    pids, todo = [postmaster], [postmaster]
+    while todo:
+        pid = todo.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            kids = [int(k) for k in task.read_text().split()]
+            pids += kids
+            todo += kids
+    return pids
+
+
+def test_a_database_that_stops_answering_is_spooled_past_the_write_deadline(
+        own_pg: tuple[Any, list[Any]], tmp_path: Path) -> None:
+    """A frozen PostgreSQL (SIGSTOP: it neither answers nor refuses) must not stop the
+    pipeline from acknowledging: the write is given up after its deadline, the batch is
+    spooled and acknowledged, and everything is stored once the server runs again."""
+    cfg, procs = own_pg
+    acked: list[int] = []
+    hook = Committed()
+    writer = IngestWriter(cfg.url, acked.extend, max_rows=50, max_age_s=0.02,
+                          spool=Spool(tmp_path / "spool.sqlite"), on_commit=hook,
+                          write_timeout_s=1.0)
+    writer.start()
+    frozen: list[int] = []
+    try:
+        _feed(writer, range(100))
+        wait_until(lambda: len(acked) == 100, what="direct writes acked")
+        frozen = _instance_pids(procs[0].proc.pid)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        _feed(writer, range(100, 300))
+        wait_until(lambda: len(acked) == 300, timeout=60,
+                   what="the frozen database's messages acked from the spool")
+        assert writer.spooling
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    try:
+        wait_until(lambda: not writer.spooling and len(set(hook.seqs)) == 300, timeout=90,
+                   what="the spool drained")
+    finally:
+        writer.stop()
+    assert sorted(acked) == list(range(1, 301))
+    assert _stored(cfg.url) == 300

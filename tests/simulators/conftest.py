@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.provisioning import DeviceCredentials
-from gateway.schema import Channel, topic_for
 from simulators.devices import DeviceSim
-from tests.conftest import Broker
-from tests.helpers import Home, seed_home, wait_until
 from tests.simulators.tap import Tap
+from tests.support.devices import forget_device
+from tests.support.homes import Home, seed_home
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 S = TypeVar("S", bound=DeviceSim)
 
@@ -33,28 +32,6 @@ def tap(broker: Broker) -> Iterator[Tap]:
 def home(clean_db: str, broker: Broker) -> Home:
     """A resident with a bed sensor and a call button, with real broker accounts."""
     return seed_home(clean_db, broker.admin)
-
-
-def forget_device(creds: DeviceCredentials, port: int) -> None:
-    """Remove a device's retained status and persistent session from the session broker.
-
-    Otherwise a pipeline started by a later test (on an emptied database) receives the
-    retained status of a device it does not know and dead-letters it.
-    """
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=creds.device_id,
-                         clean_session=True)
-    client.username_pw_set(creds.username, creds.password)
-    try:
-        client.connect("127.0.0.1", port)
-        client.loop_start()
-        info = client.publish(topic_for(creds.site, creds.device_id, Channel.STATUS), b"",
-                              qos=1, retain=True)
-        info.wait_for_publish(5)
-    except (OSError, RuntimeError, ValueError):
-        pass
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 @pytest.fixture

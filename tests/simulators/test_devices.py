@@ -6,6 +6,8 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
+from paho.mqtt.enums import MQTTProtocolVersion
+
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import (
     LAST_WILL_PAYLOAD,
@@ -24,11 +26,14 @@ from gateway.schema import (
     encode,
     topic_for,
 )
+from simulators.alarms import AlarmOutbox
 from simulators.clock import ManualClock
-from simulators.devices import AlarmOutbox, BedSensorSim, CallButtonSim, chunk_samples
+from simulators.devices import BedSensorSim, CallButtonSim
 from simulators.resident import ResidentModel
-from tests.helpers import wait_until
+from simulators.wire import DEVICE_RECONNECT_MAX_S, chunk_samples, device_client
 from tests.simulators.tap import Tap
+from tests.support.devices import forget_device
+from tests.support.wait import wait_until
 
 # 02:00 UTC: the resident models are in bed, mostly asleep.
 NIGHT = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
@@ -262,6 +267,27 @@ def test_bed_events_follow_occupancy(home, broker, tap, sims):
 
 
 # --- no broker needed ---------------------------------------------------------------------
+
+def test_device_client_is_the_device_itself(home, broker):
+    creds = home.button
+    client = device_client(creds)
+    assert client._client_id == creds.device_id.encode() and client.username == creds.username
+    assert client.protocol == MQTTProtocolVersion.MQTTv311 and client._clean_session is False
+    assert client.will_topic == topic_for(creds.site, creds.device_id, Channel.STATUS)
+    assert client.will_payload == LAST_WILL_PAYLOAD
+    assert client._reconnect_max_delay == DEVICE_RECONNECT_MAX_S
+    answer: list[bool] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p: answer.append(not reason.is_failure)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        wait_until(lambda: answer, what="CONNACK")
+    finally:
+        client.disconnect()  # a clean disconnect: no will
+        client.loop_stop()
+        forget_device(creds, broker.port)
+    assert answer == [True]
+
 
 def fake_creds(device_type: str = "bed_sensor") -> DeviceCredentials:
     return DeviceCredentials("bed-offline", device_type, "north", 1, "bed-offline", "pw",

@@ -21,7 +21,8 @@ from gateway.schema import (
 )
 from simulators.cli import load_credentials, simulate_demo
 from simulators.fleet import FleetStats, Scheduler, run_fleet
-from tests.helpers import seed_home, wait_until
+from tests.support.homes import seed_home
+from tests.support.wait import wait_until
 
 
 def paho_threads_alive(device_ids: list[str]) -> list[str]:

@@ -107,6 +107,7 @@ def readings(by_dev, bed: str, a: datetime, b: datetime) -> list[Action]:
     return [x for x in by_dev[bed, ActionKind.READING] if a <= x.t < b]
 
 
+@pytest.mark.slow
 def test_every_incident_type_is_in_the_ground_truth_for_every_home(world):
     homes, incs, _ = world
     for h in homes:
@@ -204,6 +205,7 @@ def check_drift(inc: Incident, home: HomeSpec, by_dev, others: list[Incident]) -
             assert not any(a.reading.occupied for a in inside)
 
 
+@pytest.mark.slow
 def test_every_incident_shows_in_the_stream_at_its_ground_truth_times(world):
     homes, incs, by_dev = world
     for inc in incs:
@@ -211,6 +213,7 @@ def test_every_incident_shows_in_the_stream_at_its_ground_truth_times(world):
         check(inc, home, by_dev, [i for i in incs if i.resident_id == inc.resident_id])
 
 
+@pytest.mark.slow
 def test_spikes_are_shorter_than_two_minutes_and_vitals_episodes_longer(world):
     _, incs, _ = world
     for inc in incs:

@@ -23,9 +23,12 @@ from gateway.schema import (
 from simulators.cli import load_credentials, provision_to_file, simulate_from_file
 from simulators.incidents import Incident, IncidentType, read_ground_truth
 from simulators.simulate import SimulationSummary, simulate
-from tests.conftest import Broker
-from tests.helpers import count, running_pipeline, seed_home, wait_until
-from tests.simulators.conftest import forget_device
+from tests.support.database import count
+from tests.support.devices import forget_device
+from tests.support.homes import seed_home
+from tests.support.pipeline import running_pipeline
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 T = IncidentType
 

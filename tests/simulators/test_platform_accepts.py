@@ -10,8 +10,11 @@ import pytest
 from eldercare.pipeline import Pipeline
 from simulators.clock import ManualClock
 from simulators.devices import BedSensorSim, CallButtonSim
-from tests.conftest import Broker
-from tests.helpers import Home, count, running_pipeline, wait_until
+from tests.support.database import count
+from tests.support.homes import Home
+from tests.support.pipeline import running_pipeline
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from alerts.notify.channels.base import SendError
 from alerts.notify.messages import Message
+from gateway.mqttclient import service_client
 from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -29,14 +30,12 @@ class MqttCommandSender:
         self._connected = threading.Event()
         self._lock = threading.Lock()
         self._acks: dict[int, int] = {}  # mid -> PUBACK reason code
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                   client_id=client_id or f"eldercare-notify-{uuid.uuid4().hex}",
-                                   protocol=MQTTProtocolVersion.MQTTv5)
-        self._client.username_pw_set(endpoint.username, endpoint.password)
+        self._client = service_client(endpoint,
+                                      client_id or f"eldercare-notify-{uuid.uuid4().hex}",
+                                      protocol=MQTTProtocolVersion.MQTTv5, reconnect_max_s=10)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
-        self._client.reconnect_delay_set(1, 10)
         self._client.connect_async(endpoint.host, endpoint.port, keepalive=30)
         self._client.loop_start()
 

@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from alerts.notify.settings import NotifySettings
-from eldercare.services import free_port
+from eldercare.embedded import free_port
 from tests.alerts.notify.receivers import Receiver
 from tests.alerts.notify.seed import World, seed_world
 

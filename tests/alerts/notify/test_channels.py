@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import email
 import json
-from datetime import UTC, datetime
 from email import policy
 
 import httpx
 import pytest
-from py_vapid import Vapid02
 
-from alerts.model import AlertStatus, Audience, NotificationKind, Severity
 from alerts.notify.channels import ChannelGoneError, SendError
 from alerts.notify.channels.mail import EmailSender
 from alerts.notify.channels.robots import DingTalkSender, WeComSender, robot_key
 from alerts.notify.channels.webhook import SIGNATURE_HEADER, WebhookSender, sign_body
 from alerts.notify.channels.webpush import WebPushSender
-from alerts.notify.messages import AlertInfo, render_alert
-from eldercare.services import free_port
-
-MESSAGE = render_alert(
-    AlertInfo(id=42, site_id="north", site_tz="UTC", resident_id=7,
-              resident_name="Margaret Smith", address="12 Elm Road", type="fall",
-              severity=Severity.CRITICAL, status=AlertStatus.OPEN,
-              opened_at=datetime(2026, 3, 5, 14, 3, tzinfo=UTC)),
-    NotificationKind.ALERT, Audience.SITE_WORKERS)
+from eldercare.embedded import free_port
+from tests.support.notify import MESSAGE, new_vapid
 
 
 @pytest.fixture
@@ -164,12 +154,6 @@ def test_email_not_configured(settings):
 
 
 # web push --------------------------------------------------------------------------------
-
-def new_vapid() -> Vapid02:
-    vapid = Vapid02()
-    vapid.generate_keys()
-    return vapid
-
 
 def test_webpush_encrypts_for_the_subscription(receiver, settings):
     sub = receiver.new_subscription()

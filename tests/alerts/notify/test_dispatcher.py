@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.model import Audience, NotificationKind
@@ -38,7 +39,7 @@ from tests.alerts.notify.seed import (
     outbox,
     sql,
 )
-from tests.helpers import wait_until
+from tests.support.wait import wait_until
 
 
 @contextmanager
@@ -349,6 +350,7 @@ threading.Event().wait()  # until killed
 """
 
 
+@pytest.mark.slow
 def test_a_dispatcher_killed_mid_send_is_followed_by_a_repeat_with_the_same_key(
         world, receiver, settings):
     receiver.gates["/hook"] = held = threading.Event()

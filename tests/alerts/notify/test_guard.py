@@ -14,7 +14,7 @@ from alerts.notify.channels import ChannelSenders, SendError
 from alerts.notify.channels.guard import address_problem, check_public_url
 from alerts.notify.channels.webhook import WebhookSender
 from alerts.notify.channels.webpush import WebPushSender
-from tests.alerts.notify.test_channels import MESSAGE, new_vapid
+from tests.support.notify import MESSAGE, new_vapid
 
 # guard ----------------------------------------------------------------------------------
 

@@ -1,9 +1,8 @@
-"""Helpers for the alert store, lifecycle and escalation tests: a seeded home, triggers,
-and short queries on the real database."""
+"""Builders for the alert store, lifecycle and escalation tests: triggers, fast users, and
+short queries on the alert tables of the real database."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,37 +13,12 @@ from alerts.model import AlertCancel, AlertTrigger
 from alerts.store import StoredAlert, store_cancel, store_trigger
 from gateway.records import EventRecord
 from gateway.schema import EventType
-from kernel import db, sites
+from kernel import db
+from tests.support.homes import BUTTON, Home
 
 T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)   # event (device) time
 NOW = datetime(2026, 3, 1, 3, 0, 2, tzinfo=UTC)  # wall clock when stored
 SETTINGS = AlertSettings()
-BUTTON = "btn-1"
-BED = "bed-1"
-
-
-# --- helpers shared with test_lifecycle.py and test_escalation.py -----------------------------
-
-@dataclass(frozen=True)
-class Home:
-    """A resident with a call button and a bed sensor (no broker accounts needed here)."""
-
-    resident_id: int
-    site: str
-    button: str
-    bed: str
-
-
-def add_home(url: str, site: str = "north", name: str = "Agnes", suffix: str = "") -> Home:
-    """A site (if needed), a resident and two registered devices."""
-    with db.connect(url) as conn:
-        sites.add_site(conn, site, site.title())
-        rid = sites.add_resident(conn, site, name)
-        button, bed = f"{BUTTON}{suffix}", f"{BED}{suffix}"
-        for dev, kind in ((button, "call_button"), (bed, "bed_sensor")):
-            conn.execute("INSERT INTO devices (id, site_id, resident_id, type, credentials_hash)"
-                         " VALUES (%s, %s, %s, %s, 'x')", (dev, site, rid, kind))
-    return Home(rid, site, button, bed)
 
 
 def add_user(url: str, username: str, role: str = "care_worker", site: str | None = "north",
@@ -59,7 +33,7 @@ def add_user(url: str, username: str, role: str = "care_worker", site: str | Non
     return int(str(row[0]))
 
 
-def trigger(home: Home, type: str = "sos", severity: str = "critical", at: datetime = T0,
+def trigger(home: Home[str], type: str = "sos", severity: str = "critical", at: datetime = T0,
             seq: int | None = None, device: str | None = None) -> AlertTrigger:
     """A trigger for the home's resident (from the call button unless `device` says else)."""
     return AlertTrigger(resident_id=home.resident_id, site=home.site,
@@ -111,12 +85,6 @@ def steps(url: str, alert_id: int) -> list[tuple[Any, ...]]:
                             (alert_id,)).fetchall()
 
 
-def sql(url: str, query: str, *params: object) -> None:
-    """Run one statement (test set-up only)."""
-    with db.connect(url, autocommit=True) as conn:
-        conn.execute(query, params)
-
-
 def s(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
 
@@ -127,7 +95,7 @@ def event(rid: int, seq: int, at: datetime, kind: EventType = EventType.SOS) -> 
     return EventRecord(at, BUTTON, rid, "north", seq, kind, None, None, at)
 
 
-def store_cancel_now(url: str, home: Home, at: datetime, device: str | None = None,
+def store_cancel_now(url: str, home: Home[str], at: datetime, device: str | None = None,
                      now: datetime = NOW) -> int | None:
     """store_cancel for the home's call button."""
     cancel = AlertCancel(resident_id=home.resident_id, site=home.site,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from eldercare.embedded import BrokerQueue, MosquittoConfig, _mosquitto_conf
 from eldercare.runtime import broker_queue
-from eldercare.services import BrokerQueue, MosquittoConfig, _mosquitto_conf
 from eldercare.settings import Settings
 
 

@@ -1,4 +1,5 @@
-"""Helpers for the alert-action and channel API tests (fixtures stay in conftest.py)."""
+"""Builders for the API tests (alert actions, channels, fuzzing): logins, committed alerts,
+browser push subscriptions, error details."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import httpx
 
 from kernel import db
-from tests.dashboard.conftest import insert_alert, login
+from tests.support.dashboard import insert_alert, login
 
 API = "/api/v1"
 
@@ -26,18 +27,6 @@ def add_alert(database_url: str, resident_id: int, site: str, type_: str,
         alert_id = insert_alert(conn, resident_id, site, type_, severity, **columns)
         conn.commit()
     return alert_id
-
-
-def query_one(database_url: str, query: str, *params: object) -> tuple[Any, ...] | None:
-    """First row of a query on a fresh autocommit connection."""
-    with db.connect(database_url, autocommit=True) as conn:
-        return conn.execute(query, params).fetchone()
-
-
-def execute(database_url: str, query: str, *params: object) -> None:
-    """Run one statement on a fresh autocommit connection."""
-    with db.connect(database_url, autocommit=True) as conn:
-        conn.execute(query, params)
 
 
 def b64url(size: int) -> str:
