@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from alerts.notify.outbox import enqueue_all_clears
 from ingest.rollups import floor_minute, rollup_minutes, summarize_days
 from kernel import db
-from tests.dashboard.conftest import World, insert_alert
+from tests.support.dashboard import World, insert_alert
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 10, 2, 30, tzinfo=UTC)  # Tue 10 Mar, 10:30 in Shanghai

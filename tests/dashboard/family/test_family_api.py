@@ -11,9 +11,9 @@ import pytest
 
 from dashboard.app import create_app
 from kernel import db
-from tests.dashboard.conftest import SECRET, World, insert_alert, login
 from tests.dashboard.family.seed import LAST_NIGHT, NOW, FamilyWorld, local, seed_family
 from tests.dashboard.test_api import STAFF_FIELDS, STAFF_TEXT
+from tests.support.dashboard import SECRET, World, insert_alert, login
 
 pytestmark = pytest.mark.anyio
 

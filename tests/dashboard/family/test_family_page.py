@@ -12,10 +12,9 @@ import pytest
 
 from dashboard.app import create_app
 from kernel import db
-from tests.conftest import Broker
-from tests.dashboard.conftest import SECRET, World, insert_alert
 from tests.dashboard.family.seed import NOW, FamilyWorld, seed_family
-from tests.dashboard.stream_helpers import (
+from tests.support.dashboard import SECRET, World, insert_alert
+from tests.support.live import (
     PHONE,
     Served,
     browser_page,
@@ -24,7 +23,8 @@ from tests.dashboard.stream_helpers import (
     log_in,
     running_server,
 )
-from tests.helpers import wait_until
+from tests.support.services import Broker
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
 
