@@ -72,13 +72,32 @@ WHERE resident_id = %(resident)s AND time <= %(now)s AND time > %(since)s
 ORDER BY time DESC LIMIT 1
 """
 
-# First reading after the last one in the other state (the current run's start).
+# Since when the present state holds. Mats report occupancy undebounced (docs/storage.md), so
+# a few seconds of false absence must not restart "in bed since": history comes from the
+# per-minute rollup (a minute is "in bed" when occupied for at least half of it, as in the
+# daily summaries), and only the readings after the rollup's last minute (normally the last
+# 2-3 minutes) come from bed_telemetry. With no change in the lookback, the run began at the
+# first reading in it (or earlier: "since" is then the lookback's start, 48 h).
 _RUN_SINCE = """
-SELECT min(time) FROM bed_telemetry
-WHERE resident_id = %(resident)s AND time <= %(latest)s
-  AND time > COALESCE((SELECT max(time) FROM bed_telemetry
-                       WHERE resident_id = %(resident)s AND time > %(since)s
-                         AND time <= %(latest)s AND occupied <> %(occupied)s), %(since)s)
+WITH m AS (
+    SELECT max(bucket) + interval '1 minute' AS rolled_until,
+           max(bucket) FILTER (WHERE (occupied_fraction >= 0.5) <> %(occupied)s) AS other
+    FROM vitals_1m
+    WHERE resident_id = %(resident)s AND bucket > %(since)s AND bucket <= %(latest)s
+), raw_other AS (
+    SELECT max(time) AS at FROM bed_telemetry, m
+    WHERE resident_id = %(resident)s AND time <= %(latest)s
+      AND time >= COALESCE(m.rolled_until, %(since)s) AND occupied <> %(occupied)s
+)
+SELECT CASE
+    WHEN raw_other.at IS NOT NULL THEN
+        (SELECT min(time) FROM bed_telemetry
+         WHERE resident_id = %(resident)s AND time > raw_other.at AND time <= %(latest)s)
+    WHEN m.other IS NOT NULL THEN m.other + interval '1 minute'
+    ELSE (SELECT min(time) FROM bed_telemetry
+          WHERE resident_id = %(resident)s AND time > %(since)s AND time <= %(latest)s)
+END
+FROM m, raw_other
 """
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from dashboard.app import create_app
+from ingest.rollups import rollup_minutes
 from kernel import db
 from tests.dashboard.family.seed import LAST_NIGHT, NOW, FamilyWorld, local, seed_family
 from tests.dashboard.test_api import STAFF_FIELDS, STAFF_TEXT
@@ -98,12 +100,24 @@ async def test_back_in_bed_counts_from_the_first_reading_of_the_new_run(world, f
                                                                         clean_db):
     with db.connect(clean_db) as conn:
         conn.execute("DELETE FROM bed_telemetry WHERE time >= %s", (local(LAST_NIGHT, "10:20"),))
-        for minute in range(20, 30):  # 10:20-10:29 local, NOW is 10:30
-            at = local(LAST_NIGHT, f"10:{minute}")
+        conn.execute("DELETE FROM vitals_1m WHERE bucket >= %s", (local(LAST_NIGHT, "10:20"),))
+        # in bed from 10:20 (NOW is 10:30), and the mat's undebounced blips: a few seconds
+        # of false absence at 10:25:30 (rolled up) and at 10:29:40 (not rolled up yet)
+        for at, occupied in [*((local(LAST_NIGHT, f"10:{m}") + timedelta(seconds=s), True)
+                               for m in range(20, 30) for s in (0, 20, 50)),
+                             (local(LAST_NIGHT, "10:25:30"), False),
+                             (local(LAST_NIGHT, "10:29:40"), False),
+                             (local(LAST_NIGHT, "10:29:45"), True)]:
             conn.execute("INSERT INTO bed_telemetry (time, device_id, resident_id, seq, "
                          "occupied, heart_rate, respiration_rate, movement, received_at) "
-                         "VALUES (%s, 'bed-alice', %s, %s, true, 60, 14, 1, %s)",
-                         (at, world.alice, 100_000 + minute, at))
+                         "VALUES (%s, 'bed-alice', %s, %s, %s, 60, 14, 1, %s)",
+                         (at, world.alice, int(at.timestamp()), occupied, at))
+        rollup_minutes(conn, local(LAST_NIGHT, "10:20"), local(LAST_NIGHT, "10:29"))
+        conn.commit()
+    # the blip the rollup has not reached yet still counts (seconds of resolution there)
+    assert await state_text(clean_db) == "In bed since 10:29"
+    with db.connect(clean_db) as conn:
+        rollup_minutes(conn, local(LAST_NIGHT, "10:29"), local(LAST_NIGHT, "10:30"))
         conn.commit()
     assert await state_text(clean_db) == "In bed since 10:20"
 
