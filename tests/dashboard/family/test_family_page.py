@@ -108,4 +108,8 @@ def test_a_relative_sees_how_the_sos_ended_and_last_night(server: Served, world:
                                (world.family_alice,)).fetchone()
         assert row == ("critical", None, None)
         page.screenshot(path=str(tmp_path / "family-settings.png"), full_page=True)
+
+        page.goto(f"{server.url}/alerts/{family.sos}")  # the link in their notification
+        expect(page).to_have_url(re.compile(r"/family$"))
+        expect(card.locator(".family-all-clear")).to_be_visible()
     assert browser.problems == []
