@@ -134,7 +134,10 @@ async def _resident(conn: AsyncConn, who: store.Linked, now: datetime) -> Family
                              active_alerts=int(row[0]) if row else 0)
 
 
-@router.get("/family/residents", response_model=list[FamilyResidentOut])
+_STAFF = {403: {"description": "Not a family account"}}
+
+
+@router.get("/family/residents", response_model=list[FamilyResidentOut], responses=_STAFF)
 async def my_residents(user: FamilyUser, conn: ConnDep, app: StateDep
                        ) -> list[FamilyResidentOut]:
     """The residents linked to you, each with their state now."""
@@ -143,7 +146,7 @@ async def my_residents(user: FamilyUser, conn: ConnDep, app: StateDep
 
 
 @router.get("/family/residents/{resident_id}/summary", response_model=FamilySummaryOut,
-            responses={404: {"description": "Not a resident linked to you"}})
+            responses={**_STAFF, 404: {"description": "Not a resident linked to you"}})
 async def resident_summary(resident_id: IdPath, user: FamilyUser, conn: ConnDep, app: StateDep,
                            alerts: Annotated[int, Query(ge=1, le=50)] = RECENT_ALERTS
                            ) -> FamilySummaryOut:

@@ -26,9 +26,10 @@ class BedFacts:
     """What the database knows about a resident's bed right now.
 
     `has_sensor`: an active bed sensor is registered. `online`/`last_seen`: its status row.
-    `latest`/`occupied`: the newest reading. `run_since`: first reading of the current
-    occupied/empty run (how long the present state has lasted). `offline_alert_at`: opening
-    time of an open or acknowledged device_offline alert for the bed sensor, if any.
+    `latest`/`occupied`: the newest reading. `run_since`: when the current occupied/empty
+    run began (how long the present state has lasted; dashboard.family.store debounces it).
+    `offline_alert_at`: opening time of an open or acknowledged device_offline alert for the
+    bed sensor, if any.
     """
 
     has_sensor: bool
