@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -134,7 +134,7 @@ async def _resident(conn: AsyncConn, who: store.Linked, now: datetime) -> Family
                              active_alerts=int(row[0]) if row else 0)
 
 
-_STAFF = {403: {"description": "Not a family account"}}
+_STAFF: dict[int | str, dict[str, Any]] = {403: {"description": "Not a family account"}}
 
 
 @router.get("/family/residents", response_model=list[FamilyResidentOut], responses=_STAFF)
