@@ -16,7 +16,17 @@ from collections.abc import Iterable
 from fastapi import APIRouter
 from starlette.routing import BaseRoute, Route
 
-from dashboard import actions, api, auth, health, residents, vitals, vocabulary
+from dashboard import (
+    actions,
+    api,
+    auth,
+    health,
+    residents,
+    visit_plans,
+    visits,
+    vitals,
+    vocabulary,
+)
 from dashboard.channels import personal, site
 from dashboard.family import routes as family_routes
 from dashboard.live import routes as live_routes
@@ -35,6 +45,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     actions.router,
     family_routes.router,
     health.router,
+    visit_plans.router,
+    visits.router,
 )
 
 

@@ -33,6 +33,7 @@ from dashboard.auth import CurrentUser
 from gateway.schema import DeviceType
 from kernel.accounts import ROLE_LABELS
 from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
+from kernel.visits import VISIT_CHECKLIST, VISIT_STATUS_LABELS
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
 Language = Literal["en"]
@@ -78,6 +79,9 @@ class VocabularyOut(BaseModel):
     outcomes: list[OutcomeTerm]
     roles: list[Term]
     device_types: list[Term]
+    visit_statuses: list[Term]
+    visit_checklist: list[Term] = Field(description="The visit checklist, in the form's "
+                                                    "order (kernel/visits.py).")
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -102,6 +106,8 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
                   for o in Outcome],
         roles=terms(ROLE_LABELS),
         device_types=terms(DEVICE_LABELS),
+        visit_statuses=terms(VISIT_STATUS_LABELS),
+        visit_checklist=terms(VISIT_CHECKLIST),
     )
 
 

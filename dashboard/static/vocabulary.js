@@ -20,6 +20,8 @@
  * @property {OutcomeTerm[]} outcomes in the order the resolve form offers them
  * @property {Term[]} roles
  * @property {Term[]} device_types
+ * @property {Term[]} visit_statuses
+ * @property {Term[]} visit_checklist the visit checklist, in the form's order
  */
 
 /** @returns {Vocabulary} */
@@ -86,4 +88,16 @@ export function deviceLabel(type) {
 /** The outcomes a care worker may choose when resolving, in order. @returns {OutcomeTerm[]} */
 export function resolveOutcomes() {
   return vocabulary.outcomes.filter((o) => o.choosable);
+}
+
+const VISIT_STATUSES = labels(vocabulary.visit_statuses);
+
+/** @param {string} status a visit's status @returns {string} */
+export function visitStatusLabel(status) {
+  return VISIT_STATUSES.get(status) || status;
+}
+
+/** The visit checklist items, in order. @returns {Term[]} */
+export function visitChecklist() {
+  return vocabulary.visit_checklist;
 }

@@ -10,6 +10,7 @@ import { alertCard } from "./cards.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, $button, ageSpan, el, reconcile, refreshAges } from "./dom.js";
 import { clockTime } from "./time.js";
+import { alertVisitNode, startVisits, stopVisits } from "./visits.js";
 import { severityLabel, statusLabel, typeLabel } from "./vocabulary.js";
 
 /** @typedef {import("./live.js").Item} Item */
@@ -114,6 +115,7 @@ function cardBody(item) {
     item.device_id && el("div", { className: "alert-meta" }, `Device ${item.device_id}`),
     item.pending && el("div", { className: "alert-meta" },
       "Raised by the sensors; it can be acknowledged once it is saved."),
+    !item.pending && alertVisitNode(item.id),
   ];
 }
 
@@ -358,8 +360,13 @@ function showPage(session) {
     return;
   }
   showApp(state, session, { onChange: render, onStatus, onFresh, logout });
-  api("/me").then((me) => { state.me = me; render(); })
-    .catch((err) => { if (err instanceof AuthError) logout(err.message); });
+  api("/me").then((me) => {
+    state.me = me;
+    render();
+    if (session.role !== "family") {
+      startVisits({ onChange: render, onAuthError: logout, myId: () => state.me?.id ?? null });
+    }
+  }).catch((err) => { if (err instanceof AuthError) logout(err.message); });
   loadResidents();
   loadDuty();
   showNotificationState().catch(() => {});
@@ -369,6 +376,7 @@ function showPage(session) {
 
 /** @param {string} [message] */
 function logout(message = "") {
+  stopVisits();
   $("mine-list").replaceChildren();
   $("site-list").replaceChildren();
   $("notify-message").textContent = "";

@@ -1,0 +1,75 @@
+// @ts-check
+// The duty screen's "Visits overdue" panel (index.html): residents whose regular visit
+// (巡访关爱) is late by their plan, most overdue first, with who is going. A module of its
+// own, loaded by its own <script> line: it follows the page's login through the shared
+// session (api.js) and the app view's visibility, and never touches the alert screen.
+
+import { api, AuthError, loadSession } from "./api.js";
+import { $, el } from "./dom.js";
+
+/**
+ * A resident due a visit, as GET /api/v1/visits/due returns it.
+ * @typedef {object} Due
+ * @property {number} resident_id
+ * @property {string} resident_name
+ * @property {string} site_id
+ * @property {string} due_on
+ * @property {number} days_overdue
+ * @property {string | null} last_visit_on the last visit's date at the site
+ * @property {number | null} open_visit_id
+ * @property {string | null} open_visit_assignee
+ */
+
+const REFRESH_MS = 30000;
+/** @type {ReturnType<typeof setInterval> | null} */
+let timer = null;
+
+/** @param {Due} due @returns {HTMLLIElement} */
+function row(due) {
+  const late = due.days_overdue === 1 ? "1 day overdue" : `${due.days_overdue} days overdue`;
+  let who = "Not assigned";
+  if (due.open_visit_id !== null) {
+    who = due.open_visit_assignee ? `${due.open_visit_assignee} is going` : "Planned, not assigned";
+  }
+  const last = due.last_visit_on ? `last visit ${due.last_visit_on}` : "never visited";
+  return el("li", { className: "overdue-visit", dataset: { residentId: String(due.resident_id) } },
+    el("span", { className: "overdue-name" }, due.resident_name),
+    el("span", { className: "overdue-late" }, late),
+    el("span", { className: "muted" }, `due ${due.due_on} · ${last} · site ${due.site_id}`),
+    el("span", { className: due.open_visit_id === null ? "state-bad" : "state-ok" }, who));
+}
+
+async function refresh() {
+  if (!loadSession() || $("app-view").hidden) return;
+  try {
+    /** @type {Due[]} */
+    const due = await api("/visits/due?overdue=true");
+    $("overdue-list").replaceChildren(...due.map(row));
+    $("overdue-count").textContent = String(due.length);
+    $("overdue-empty").hidden = due.length > 0;
+    $("overdue-message").textContent = "";
+  } catch (err) {
+    if (err instanceof AuthError) return;  // the page itself goes back to the login form
+    $("overdue-message").textContent = `Could not load overdue visits: ${
+      /** @type {Error} */ (err).message}`;
+  }
+}
+
+/** Start when the app view shows (login), stop and forget when it hides (logout). */
+function follow() {
+  const session = loadSession();
+  const staff = session !== null && session.role !== "family";  // family: their own page
+  $("overdue-panel").hidden = !staff;
+  const shown = !$("app-view").hidden && staff;
+  if (shown && timer === null) {
+    refresh();
+    timer = setInterval(refresh, REFRESH_MS);
+  } else if (!shown && timer !== null) {
+    clearInterval(timer);
+    timer = null;
+    $("overdue-list").replaceChildren();
+  }
+}
+
+new MutationObserver(follow).observe($("app-view"), { attributes: true, attributeFilter: ["hidden"] });
+follow();
