@@ -233,10 +233,15 @@ function channelItem(c) {
   const severity = el("select", { id: `${id}-min`, name: "min_severity" },
     ...vocabulary.severities.map((s) => el("option",
       { value: s.value, selected: s.value === c.min_severity }, s.label)));
-  const from = el("input", { id: `${id}-from`, type: "time", value: c.quiet_start || "" });
-  const to = el("input", { id: `${id}-to`, type: "time", value: c.quiet_end || "" });
+  // Text, not type=time: a time input shows 10:00 PM in some locales; the platform says 22:00.
+  /** @param {string} suffix @param {string | null} value */
+  const hhmm = (suffix, value) => el("input", { id: `${id}-${suffix}`, type: "text",
+    inputMode: "numeric", pattern: "[0-2][0-9]:[0-5][0-9]", placeholder: "HH:MM",
+    autocomplete: "off", value: value || "" });
+  const from = hhmm("from", c.quiet_start);
+  const to = hhmm("to", c.quiet_end);
   const message = el("p", { className: "notify-message", role: "status" });
-  const form = el("form", { className: "family-channel-form" },
+  const form = el("form", { className: "family-channel-form", noValidate: true },
     el("label", { htmlFor: severity.id }, word("min-label")), severity,
     el("label", { htmlFor: from.id }, word("quiet-from")), from,
     el("label", { htmlFor: to.id }, word("quiet-to")), to,

@@ -24,6 +24,7 @@ from tests.support.live import (
     running_server,
 )
 from tests.support.services import Broker
+from tests.support.visits import completed_visit
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
@@ -57,6 +58,8 @@ def test_a_relative_sees_how_the_sos_ended_and_last_night(server: Served, world:
                                                           tmp_path):
     from playwright.sync_api import expect
 
+    completed_visit(clean_db, world.alice, "north", days_ago=2,
+                    findings="Key safe code 4711 used, staff-only remark")
     with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
         page = browser.page
         log_in(page, server.url, "family-alice")  # at /, relatives are sent to /family
@@ -73,7 +76,8 @@ def test_a_relative_sees_how_the_sos_ended_and_last_night(server: Served, world:
         expect(card.locator(".night-hr")).to_contain_text("lower than usual")
         expect(card.locator(".night-rr")).to_have_text("14 /min: about usual (usual 14)")
         expect(card.locator(".week-rows tr")).to_have_count(7)
-        expect(card.locator(".family-visits")).to_be_hidden()  # no visits API: nothing shown
+        visits = card.locator(".family-visits")
+        expect(visits).to_contain_text("A carer visited; all was well")
         settings = page.locator("#settings-list")
         expect(settings).to_contain_text("anna@example.org")
         expect(settings.get_by_label("Tell me about alerts from")).to_have_value("high")
@@ -97,6 +101,9 @@ def test_a_relative_sees_how_the_sos_ended_and_last_night(server: Served, world:
         page.screenshot(path=str(tmp_path / "family-responding.png"), full_page=True)
 
         # Their own notification settings: only critical alerts, no quiet hours.
+        settings.get_by_label("Quiet hours from").fill("7pm")  # refused, with the reason
+        settings.get_by_role("button", name="Save").click()
+        expect(settings.get_by_role("status")).to_contain_text("24-hour time HH:MM")
         settings.get_by_label("Tell me about alerts from").select_option("critical")
         settings.get_by_label("Quiet hours from").fill("")
         settings.get_by_label("to", exact=True).fill("")
