@@ -195,7 +195,7 @@ def _family(staff: store.StaffAlert, now: datetime, who: store.Linked) -> Family
     view = family_alert(staff.alert)
     clear = None
     if staff.all_clear_at is not None:
-        finished = staff.alert.resolved_at or staff.all_clear_at
+        finished = staff.finished_at or staff.alert.resolved_at or staff.all_clear_at
         outcome = (Outcome.CANCELLED_BY_RESIDENT if staff.alert.status is AlertStatus.CANCELLED
                    else staff.alert.outcome or Outcome.OTHER)
         clear = ALL_CLEAR.format(time=local_clock(finished, now, who.tz),

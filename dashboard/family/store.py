@@ -189,13 +189,15 @@ FROM alert_history WHERE alert_id = ANY(%(ids)s) ORDER BY at, id
 
 # What this user was sent about each alert: told (a first notice or escalation) and the
 # all-clear (or 'cancelled') that alerts.notify.outbox queues once the alert has finished.
+# `finished_at`: when the alert ended (resolved or cancelled), the time the all-clear names.
 _TOLD = """
-SELECT alert_id,
-       bool_or(kind IN ('alert', 'escalation')) AS told,
-       min(created_at) FILTER (WHERE kind IN ('all_clear', 'cancelled')) AS all_clear_at
-FROM notification_outbox
-WHERE user_id = %(user)s AND alert_id = ANY(%(ids)s)
-GROUP BY alert_id
+SELECT o.alert_id,
+       bool_or(o.kind IN ('alert', 'escalation')) AS told,
+       min(o.created_at) FILTER (WHERE o.kind IN ('all_clear', 'cancelled')) AS all_clear_at,
+       min(COALESCE(a.resolved_at, a.cancelled_at)) AS finished_at
+FROM notification_outbox o JOIN alerts a ON a.id = o.alert_id
+WHERE o.user_id = %(user)s AND o.alert_id = ANY(%(ids)s)
+GROUP BY o.alert_id
 """
 
 
@@ -206,7 +208,8 @@ class StaffAlert:
     alert: AlertOut
     history: list[AlertHistoryOut]
     told: bool
-    all_clear_at: datetime | None
+    all_clear_at: datetime | None  # when this user's all-clear was queued, if it was
+    finished_at: datetime | None = None  # when the alert was resolved or cancelled
 
 
 async def recent_alerts(conn: AsyncConn, resident_id: int, user_id: int, now: datetime,
@@ -224,4 +227,5 @@ async def recent_alerts(conn: AsyncConn, resident_id: int, user_id: int, now: da
         await cur.execute(_TOLD, {"user": user_id, "ids": ids})
         told = {int(r["alert_id"]): r for r in await cur.fetchall()}
     return [StaffAlert(a, by_alert[a.id], bool(told.get(a.id, {}).get("told")),
-                       told.get(a.id, {}).get("all_clear_at")) for a in alerts]
+                       told.get(a.id, {}).get("all_clear_at"),
+                       told.get(a.id, {}).get("finished_at")) for a in alerts]

@@ -10,6 +10,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from alerts.notify.outbox import enqueue_all_clears
 from dashboard.app import create_app
 from ingest.rollups import rollup_minutes
 from kernel import db
@@ -136,3 +137,28 @@ async def test_an_offline_sensor_the_centre_was_alerted_to_says_so(world, family
         conn.commit()
     assert await state_text(clean_db) == ("Sensor offline since 03:00 — the centre has "
                                           "been told")
+
+
+async def test_a_cancelled_alert_they_were_told_about_gets_its_all_clear(world, family,
+                                                                         clean_db):
+    pressed = local(LAST_NIGHT, "09:40")
+    with db.connect(clean_db) as conn:
+        sos = insert_alert(conn, world.alice, "north", "sos", "critical", status="cancelled",
+                           outcome="cancelled_by_resident", opened_at=pressed,
+                           created_at=pressed, last_seen=pressed,
+                           cancelled_at=pressed + timedelta(seconds=40))
+        conn.execute(
+            "INSERT INTO notification_outbox (alert_id, kind, channel, channel_id, user_id, "
+            "target, payload, status, dedup_key) SELECT %s, 'alert', 'email', id, user_id, "
+            "target, '{}', 'sent', 'test:cancelled' FROM notification_channels "
+            "WHERE user_id = %s", (sos, world.family_alice))
+        conn.commit()
+        enqueue_all_clears(conn, NOW)
+        conn.commit()
+    async with family_client(clean_db) as client:
+        body = await get(client, "family-alice",
+                         f"/api/v1/family/residents/{world.alice}/summary")
+    newest = body["alerts"][0]
+    assert newest["id"] == sos
+    assert newest["summary"] == "Cancelled by the resident"
+    assert newest["all_clear"] == "All clear at 09:40: cancelled by the resident"
