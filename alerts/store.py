@@ -30,6 +30,7 @@ from alerts.model import (
     Severity,
 )
 from kernel.db import Conn
+from kernel.roster import on_duty_at_site
 
 logger = logging.getLogger(__name__)
 
@@ -146,13 +147,15 @@ ORDER BY finished_event_at DESC
 LIMIT 1
 """
 
-# The on-duty care worker of the site with the fewest active alerts; ties -> lowest id.
+# The on-duty care worker of the site (kernel.roster: roster or override at the alert's
+# event time) with the fewest active alerts; ties -> lowest id.
 _ASSIGNEE = """
 SELECT u.id, u.username,
        (SELECT count(*) FROM alerts a
         WHERE a.assigned_to = u.id AND a.status IN ('open', 'acknowledged')) AS load
 FROM users u
-WHERE u.site_id = %(site)s AND u.role = 'care_worker' AND u.on_duty AND u.active
+WHERE u.site_id = %(site)s AND u.role = 'care_worker' AND u.id = ANY(%(on_duty)s)
+  AND u.active
 ORDER BY load, u.id
 LIMIT 1
 """
@@ -232,7 +235,8 @@ def _suppress(conn: Conn, finished: Row, trig: AlertTrigger, settings: AlertSett
 def _open(conn: Conn, trig: AlertTrigger, settings: AlertSettings,
           now: datetime) -> StoredAlert | None:
     severity = Severity(trig.severity)
-    assignee = _one(conn, _ASSIGNEE, {"site": trig.site})
+    on_duty = on_duty_at_site(conn, trig.site, trig.at, roles=("care_worker",))
+    assignee = _one(conn, _ASSIGNEE, {"site": trig.site, "on_duty": sorted(on_duty)})
     assigned_to = int(assignee["id"]) if assignee else None
     row = conn.execute(_INSERT, {
         "uid": trig.uid, "resident_id": trig.resident_id, "site": trig.site,

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.ledger import DeviceLedger, account
-from benchmarks.loadgen import LoadGenerator, LoadResult, discard_session
+from benchmarks.loadgen import LoadGenerator, LoadResult, discard_session, forget_part
 from benchmarks.stats import lag_timeline, percentiles
 from eldercare.embedded import die_with_parent, wait_for
 from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
 from gateway.broker_admin import BrokerAdmin
+from gateway.presence import part_name
 from gateway.provisioning import DeviceCredentials, add_device
 from gateway.records import TelemetryRecord
 from gateway.schema import DeviceType, site_filter
@@ -298,6 +299,7 @@ def pipeline_run(rt: Runtime, gen: LoadGenerator, rate: float, seconds: float,
         proc.wait(60)
         for client_id in session_client_ids(name):  # else they queue the next run's load
             discard_session(rt.mqtt, client_id)
+        forget_part(rt.mqtt, part_name("pipeline", name))
     result = _wait_json(stats, "received", 30)
     samples = [(float(at), float(lag)) for at, lag in result.get("lag_samples", [])]
     if (result.get("spool") or {}).get("rows") == 0:  # each run's pipeline has its own

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from benchmarks.ledger import DeviceLedger
 from gateway import schema
+from gateway.presence import part_topic
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, topic_for
 from kernel.endpoint import MqttEndpoint
@@ -188,6 +189,21 @@ class LoadGenerator:
                 logger.debug("disconnect of %s failed", conn.creds.device_id)
             conn.sock.close()
         self._conns.clear()
+
+
+def forget_part(ep: MqttEndpoint, part: str) -> None:
+    """Clear the retained presence of a benchmark's own pipeline (gateway.presence): a
+    stopped throwaway pipeline must not stay on the duty screen as a part that is down."""
+    topic = part_topic(part).encode()
+    body = len(topic).to_bytes(2, "big") + topic  # QoS 0, empty payload: deletes the retained
+    try:
+        with socket.create_connection((ep.host, ep.port), timeout=5) as sock:
+            sock.sendall(connect_packet(f"bench-forget-{part}"[:64], ep.username or "",
+                                        ep.password or ""))
+            sock.recv(4)
+            sock.sendall(bytes([0x31, len(body)]) + body + b"\xe0\x00")
+    except OSError as exc:
+        logger.warning("could not clear the presence of %s: %s", part, exc)
 
 
 def discard_session(ep: MqttEndpoint, client_id: str) -> None:

@@ -28,6 +28,7 @@ from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.models import MAX_NOTE, AlertDetailOut, NoteText, UserOut
 from dashboard.params import IdPath
+from dashboard.roster import is_on_duty
 from dashboard.scope import SITE_ROLES, Scope, ScopeDep, Where, not_found
 from kernel.accounts import Role
 
@@ -251,26 +252,26 @@ async def resolve_alert(alert_id: IdPath, body: ResolveIn, scope: ActingScope, c
 
 @router.get("/me/duty", response_model=DutyOut, tags=["auth"])
 async def get_duty(user: CurrentUser, conn: ConnDep) -> DutyOut:
-    """Whether you are on duty."""
-    cur = await conn.execute("SELECT on_duty FROM users WHERE id = %s", (user.id,))
-    row = await cur.fetchone()
-    return DutyOut(on_duty=bool(row[0]) if row else False)
+    """Whether you are on duty now: your manual override, else the roster (kernel.roster)."""
+    return DutyOut(on_duty=await is_on_duty(conn, user.id, datetime.now(UTC)))
 
 
 @router.put("/me/duty", response_model=DutyOut, tags=["auth"],
             responses={403: {"description": "Only care workers and duty officers"}})
 async def set_duty(body: DutyIn, user: CurrentUser, conn: ConnDep) -> DutyOut:
-    """Go on or off duty (care workers and duty officers only)."""
+    """Go on duty (a manual override of the roster), or off: that hands the decision back
+    to the roster (care workers and duty officers only). Answers the state now."""
     if user.role not in SITE_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             "Only care workers and duty officers go on or off duty")
-    cur = await conn.execute("UPDATE users SET on_duty = %s WHERE id = %s RETURNING on_duty",
-                             (body.on_duty, user.id))
+    cur = await conn.execute("UPDATE users SET on_duty = %s, duty_forced_off = false "
+                             "WHERE id = %s RETURNING on_duty", (body.on_duty, user.id))
     row = await cur.fetchone()
     if row is None:  # deleted since the token check
         raise not_found("User")
-    logger.info("user %s is now %s", user.username, "on duty" if row[0] else "off duty")
-    return DutyOut(on_duty=bool(row[0]))
+    logger.info("user %s is now %s", user.username,
+                "on duty" if row[0] else "following the roster")
+    return DutyOut(on_duty=await is_on_duty(conn, user.id, datetime.now(UTC)))
 
 
 @router.get("/push/vapid-public-key", response_model=VapidKeyOut, tags=["push"])

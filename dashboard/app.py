@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
+from alerts.notify.settings import NotifySettings
 from dashboard import routes, vocabulary
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState
 from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
@@ -62,14 +63,18 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                mqtt: MqttEndpoint | None = None,
                stream_settings: StreamSettings | None = None,
                docs_ui: Path | None = DOCS_UI_DIR,
+               totp_required_roles: frozenset[str] = frozenset(),
+               notify_settings: NotifySettings | None = None,
                clock: Callable[[], datetime] | None = None) -> FastAPI:
     """Build the dashboard application; the pool and the live feed start with its lifespan.
 
     `mqtt` is the service account for the internal alert bus; without it the live feed
     carries database changes only (no `pending` events). `stream_settings` tunes the live
     feed (e.g. the open streams allowed per account and per address). `docs_ui` holds the
-    Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off. `clock` is
-    "now" for the views that describe the present in words (default: the wall clock).
+    Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off.
+    `totp_required_roles`: roles that must enrol a TOTP second factor (dashboard/account.py).
+    `notify_settings` is how a channel's "send test" sends (default: the defaults). `clock`
+    is "now" for the views that describe the present in words (default: the wall clock).
     """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
@@ -78,7 +83,9 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                        MIN_SECRET_BYTES)
     if token_ttl_minutes < 1:
         raise ValueError("token_ttl_minutes must be at least 1")
-    state = DashboardState(database_url, jwt_secret, timedelta(minutes=token_ttl_minutes))
+    state = DashboardState(database_url, jwt_secret, timedelta(minutes=token_ttl_minutes),
+                           totp_required_roles=frozenset(totp_required_roles),
+                           notify=notify_settings or NotifySettings())
     if clock is not None:
         state.clock = clock
     live = AlertStream(database_url, mqtt, stream_settings)
@@ -120,6 +127,9 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     app.add_api_route("/worker", worker_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/alerts/{alert_id}", worker_page, methods=["GET"],
                       include_in_schema=False)  # notification links (alerts.notify.messages)
+    for path, template in ADMIN_PAGES.items():
+        app.add_api_route(path, _template_page(template), methods=["GET"],
+                          include_in_schema=False)
     app.add_api_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
     app.add_api_route("/manifest.webmanifest", manifest, methods=["GET"],
                       include_in_schema=False)
@@ -166,9 +176,24 @@ async def worker_page(request: Request) -> HTMLResponse:
     return _page(request, "worker.html")
 
 
+# Staff, roster, family accounts, my account and the invitation link (dashboard/staff.py,
+# roster.py, account.py); each checks the role through the API it calls.
+ADMIN_PAGES = {"/admin/staff": "staff.html", "/admin/roster": "roster.html",
+               "/admin/family": "family.html", "/account": "account.html",
+               "/invite": "invite.html",
+                "/admin": "ledger.html"}  # residents and sites (dashboard/ledger/)
+
+
+def _template_page(template: str) -> Callable[[Request], Awaitable[HTMLResponse]]:
+    async def page(request: Request) -> HTMLResponse:
+        return _page(request, template)
+    page.__doc__ = f"The {template} page."
+    return page
+
+
 async def family_page(request: Request) -> HTMLResponse:
     """The family view on a phone: one card per relative (dashboard/family)."""
-    return _page(request, "family.html")
+    return _page(request, "family_view.html")
 
 
 def _page(request: Request, template: str) -> HTMLResponse:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from dashboard.deps import AsyncConn, ConnDep, DashboardState, StateDep
 from dashboard.models import LoginForm, TokenOut, UserOut
 from kernel.accounts import Role, hash_password, is_valid_username, username_key, verify_password
+from kernel.totp import totp_step
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +52,22 @@ class TokenClaims:
     expires_at: float  # the token's `exp` (epoch seconds)
 
 
+# Until a temporary password is changed or a required second factor enrolled, a session may
+# only use these (and log out): the person is steered to "my account" first.
+RESTRICTED_PATHS = frozenset({"/api/v1/me", "/api/v1/me/password", "/api/v1/me/totp",
+                              "/api/v1/me/totp/confirm"})
+PASSWORD_CHANGE = "password_change"  # noqa: S105 (an action name, not a password)
+TOTP_ENROLMENT = "totp_enrolment"
+
+
 @dataclass(frozen=True)
 class AuthSession:
-    """A request's authenticated user and the server-side session its token names."""
+    """A request's authenticated user and the server-side session its token names;
+    `restricted` says what the person must do first (PASSWORD_CHANGE, TOTP_ENROLMENT)."""
 
     user: UserOut
     claims: TokenClaims
+    restricted: str | None = None
 
 
 def create_token(user_id: int, secret: str, ttl: timedelta, now: datetime | None = None, *,
@@ -160,7 +171,8 @@ async def _load_user(conn: AsyncConn, user_id: int) -> tuple[UserOut, bool] | No
 # One indexed lookup per request: the session (primary key) joined to its user.
 _SESSION_USER = """
 SELECT u.id, u.username, u.full_name, u.role, u.site_id, u.active,
-       s.revoked_at IS NULL AND s.expires_at > now(), s.revoked_reason
+       s.revoked_at IS NULL AND s.expires_at > now(), s.revoked_reason,
+       u.must_change_password, u.totp_enabled
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = %s AND s.user_id = %s
 """
@@ -188,7 +200,18 @@ async def authenticate(token: str | None, conn: AsyncConn, state: DashboardState
     if user is None:
         raise AuthError("This account has no valid role; ask an administrator",
                         invalid_token=True)
-    return AuthSession(user, claims)
+    return AuthSession(user, claims, restriction(user.role, bool(row[8]), bool(row[9]),
+                                                 state.totp_required_roles))
+
+
+def restriction(role: str, must_change_password: bool, totp_enabled: bool,
+                totp_required_roles: frozenset[str]) -> str | None:
+    """What a person must do before using the rest of the API, if anything."""
+    if must_change_password:
+        return PASSWORD_CHANGE
+    if role in totp_required_roles and not totp_enabled:
+        return TOTP_ENROLMENT
+    return None
 
 
 async def get_current_session(token: Annotated[str | None, Depends(oauth2_scheme)],
@@ -200,8 +223,22 @@ async def get_current_session(token: Annotated[str | None, Depends(oauth2_scheme
 CurrentSession = Annotated[AuthSession, Depends(get_current_session)]
 
 
-async def get_current_user(session: CurrentSession) -> UserOut:
-    """The logged-in user (see `authenticate`)."""
+def require_unrestricted(session: AuthSession) -> None:
+    """403 while the session is restricted (a temporary password to change, a required
+    second factor to enrol); the live stream calls it too, so nothing is read meanwhile."""
+    if session.restricted is None:
+        return
+    what = ("change your temporary password" if session.restricted == PASSWORD_CHANGE
+            else "set up your second factor (authenticator app)")
+    raise HTTPException(status.HTTP_403_FORBIDDEN, f"First {what} under My account",
+                        headers={"X-Account-Action": session.restricted})
+
+
+async def get_current_user(session: CurrentSession, request: Request) -> UserOut:
+    """The logged-in user (see `authenticate`); 403 while the session is restricted, except
+    for RESTRICTED_PATHS (see `require_unrestricted`)."""
+    if request.url.path not in RESTRICTED_PATHS:
+        require_unrestricted(session)
     return session.user
 
 
@@ -232,8 +269,9 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
     row = None
     if is_valid_username(form.username):  # others can match no account (and must not: "İ")
         # Usernames are unique regardless of case (users_username_lower_idx).
-        cur = await conn.execute("SELECT id, password_hash, active FROM users "
-                                 "WHERE lower(username) = %s", (key,))
+        cur = await conn.execute("SELECT id, password_hash, active, totp_enabled, "
+                                 "totp_secret, totp_last_step, must_change_password "
+                                 "FROM users WHERE lower(username) = %s", (key,))
         row = await cur.fetchone()
     # Argon2 is deliberately slow: keep it off the event loop.
     password_ok = await run_in_threadpool(
@@ -242,6 +280,12 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
         logger.warning("failed login for %r from %s", form.username, address)
         throttle.failed(address)
         raise AuthError(BAD_LOGIN)
+    if row[3]:  # a second factor: a code guess is a login attempt like a password guess
+        try:
+            await _check_totp(conn, int(row[0]), str(row[4]), row[5], form.totp, address)
+        except HTTPException:
+            throttle.failed(address)
+            raise
     throttle.succeeded(address, key)
     user_id, active = int(row[0]), bool(row[2])
     if not active:
@@ -261,7 +305,31 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
                                   session_id=session_id),
         expires_in=int(state.token_ttl.total_seconds()), role=user.role,
         site_id=user.site_id, username=user.username, full_name=user.full_name,
+        must_change_password=bool(row[6]),
+        totp_enrolment_required=restriction(user.role, False, bool(row[3]),
+                                            state.totp_required_roles) is not None,
     )
+
+
+TOTP_NEEDED = "Enter the 6-digit code from your authenticator app"
+SECOND_FACTOR_HEADER = "X-Second-Factor"  # the login form shows its code field
+BAD_TOTP = "Incorrect or already used one-time code"
+
+
+async def _check_totp(conn: AsyncConn, user_id: int, secret: str, last_step: int | None,
+                      code: str, address: str) -> None:
+    """Accept a current TOTP code not used before (its time step is remembered), else 401.
+    A wrong code counts against the client like a wrong password (the account attempt was
+    counted before the password check), so codes cannot be guessed faster than passwords."""
+    if not code:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, TOTP_NEEDED,
+                            headers={"WWW-Authenticate": "Bearer",
+                                     SECOND_FACTOR_HEADER: "totp"})
+    step = totp_step(secret, code, datetime.now(UTC))
+    if step is None or (last_step is not None and step <= int(last_step)):
+        logger.warning("failed one-time code for user %s from %s", user_id, address)
+        raise AuthError(BAD_TOTP)
+    await conn.execute("UPDATE users SET totp_last_step = %s WHERE id = %s", (step, user_id))
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT,

@@ -13,6 +13,7 @@ from fastapi import Depends, HTTPException, Request, status
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from alerts.notify.settings import NotifySettings
 from dashboard.throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ class DashboardState:
     token_ttl: timedelta
     pool: Pool | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Roles that must use a second factor (TOTP): until enrolled, only /me and /me/totp work.
+    totp_required_roles: frozenset[str] = frozenset()
+    # How channel tests send (the jobs' dispatcher uses the same settings).
+    notify: NotifySettings = field(default_factory=NotifySettings)
     # "Now" for views that describe the present in words (the family view): injected so a
     # test can show a seeded night at a fixed instant, never at the wall clock's.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

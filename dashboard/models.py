@@ -103,8 +103,12 @@ class LoginForm:
     def __init__(self, username: Annotated[Username, Form()],
                  password: Annotated[Password, Form(json_schema_extra={"format": "password"})],
                  grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
-                 scope: Annotated[ScopeText, Form()] = "") -> None:
+                 scope: Annotated[ScopeText, Form()] = "",
+                 totp: Annotated[str, Form(pattern=r"^[0-9]{0,8}$", description=(
+                     "The one-time code of an account with a second factor (else empty)."
+                 ))] = "") -> None:
         self.grant_type = grant_type
+        self.totp = totp
         self.username = username
         self.password = password
         self.scopes = scope.split()
@@ -132,6 +136,12 @@ class TokenOut(_Out):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 (OAuth2 token type, not a secret)
     expires_in: int = Field(description="Seconds until the token expires.")
+    must_change_password: bool = Field(
+        default=False, description="Only /me, /me/password and /me/totp work until it is "
+                                   "changed (a temporary password).")
+    totp_enrolment_required: bool = Field(
+        default=False, description="The role requires a second factor not yet enrolled: "
+                                   "only /me, /me/password and /me/totp work until it is.")
     role: Role
     site_id: str | None
     username: str

@@ -17,11 +17,14 @@ from fastapi import APIRouter
 from starlette.routing import BaseRoute, Route
 
 from dashboard import (
+    account,
     actions,
     api,
     auth,
     health,
     residents,
+    roster,
+    staff,
     visit_plans,
     visits,
     vitals,
@@ -29,6 +32,9 @@ from dashboard import (
 )
 from dashboard.channels import personal, site
 from dashboard.family import routes as family_routes
+from dashboard.ledger import channel_test
+from dashboard.ledger import routes as ledger_routes
+from dashboard.ledger import sites as ledger_sites
 from dashboard.live import routes as live_routes
 
 API_PREFIX = "/api/v1"
@@ -38,6 +44,9 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     live_routes.router,
     vocabulary.router,
     residents.router,
+    ledger_routes.router,
+    ledger_sites.router,
+    channel_test.router,
     api.router,
     vitals.router,
     personal.router,
@@ -45,6 +54,9 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     actions.router,
     family_routes.router,
     health.router,
+    staff.router,
+    roster.router,
+    account.router,
     visit_plans.router,
     visits.router,
 )

@@ -43,7 +43,9 @@ PLANNING_ROLES = frozenset({Role.ADMIN, Role.DUTY_OFFICER})
 
 _PLAN_ROWS = """
 SELECT r.id, r.full_name, r.site_id, r.address, r.created_at, s.timezone,
-       COALESCE(sp.interval_days, %(default_days)s), rp.interval_days,
+       CASE WHEN cardinality(r.risks) > 0
+            THEN COALESCE(sp.high_risk_interval_days, %(high_risk_days)s)
+            ELSE COALESCE(sp.interval_days, %(default_days)s) END, rp.interval_days,
        (SELECT max(d.left_at) FROM visits d
         WHERE d.resident_id = r.id AND d.status = 'completed'),
        o.id, o.assigned_to, COALESCE(NULLIF(u.full_name, ''), u.username)
@@ -79,9 +81,12 @@ def require_planner(scope: Scope) -> None:
 
 
 async def plan_rows(conn: AsyncConn, where: Where, now: datetime) -> list[DueOut]:
-    """Every resident matching `where` (alias r) with their plan and due date."""
+    """Every resident matching `where` (alias r) with their plan and due date: their own
+    interval, else the site's high-risk interval when they carry any risk category (the
+    ledger's `risks`), else the site's default."""
     query = sql.SQL(_PLAN_ROWS).format(where=where.clause())
-    cur = await conn.execute(query, {**where.params, "default_days": DEFAULT_INTERVAL_DAYS})
+    cur = await conn.execute(query, {**where.params, "default_days": DEFAULT_INTERVAL_DAYS,
+                                     "high_risk_days": DEFAULT_HIGH_RISK_DAYS})
     out = []
     for (rid, name, site, address, registered, tz_name, site_days, own_days, last,
          open_id, open_to, open_name) in await cur.fetchall():
@@ -173,10 +178,12 @@ async def _read_resident_plan(conn: AsyncConn, scope: Scope, resident_id: int
                               ) -> ResidentPlanOut:
     await scope.require_resident(conn, resident_id)
     cur = await conn.execute(
-        "SELECT rp.interval_days, COALESCE(sp.interval_days, %s) FROM residents r "
+        "SELECT rp.interval_days, CASE WHEN cardinality(r.risks) > 0 "
+        "THEN COALESCE(sp.high_risk_interval_days, %s) ELSE COALESCE(sp.interval_days, %s) END "
+        "FROM residents r "
         "LEFT JOIN visit_resident_plans rp ON rp.resident_id = r.id "
         "LEFT JOIN visit_site_plans sp ON sp.site_id = r.site_id WHERE r.id = %s",
-        (DEFAULT_INTERVAL_DAYS, resident_id))
+        (DEFAULT_HIGH_RISK_DAYS, DEFAULT_INTERVAL_DAYS, resident_id))
     row = await cur.fetchone()
     if row is None:
         raise not_found("Resident")

@@ -33,6 +33,14 @@ from dashboard.auth import CurrentUser
 from gateway.schema import DeviceType
 from kernel.accounts import ROLE_LABELS
 from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
+from kernel.ledger import (
+    CONSENT_LABELS,
+    LIVING_LABELS,
+    RESIDENT_STATUS_LABELS,
+    RISK_LABELS,
+    SEX_LABELS,
+)
+from kernel.roster import DUTY_OVERRIDE_LABELS
 from kernel.visits import VISIT_CHECKLIST, VISIT_STATUS_LABELS
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
@@ -79,9 +87,15 @@ class VocabularyOut(BaseModel):
     outcomes: list[OutcomeTerm]
     roles: list[Term]
     device_types: list[Term]
+    duty_overrides: list[Term]
     visit_statuses: list[Term]
     visit_checklist: list[Term] = Field(description="The visit checklist, in the form's "
                                                     "order (kernel/visits.py).")
+    risks: list[Term] = Field(description="Risk categories of the resident ledger.")
+    living_situations: list[Term]
+    sexes: list[Term]
+    resident_statuses: list[Term]
+    consent_kinds: list[Term]
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -105,9 +119,15 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
                               choosable=o in RESOLVE_OUTCOMES)
                   for o in Outcome],
         roles=terms(ROLE_LABELS),
+        duty_overrides=terms(DUTY_OVERRIDE_LABELS),
         device_types=terms(DEVICE_LABELS),
         visit_statuses=terms(VISIT_STATUS_LABELS),
         visit_checklist=terms(VISIT_CHECKLIST),
+        risks=terms(RISK_LABELS),
+        living_situations=terms(LIVING_LABELS),
+        sexes=terms(SEX_LABELS),
+        resident_statuses=terms(RESIDENT_STATUS_LABELS),
+        consent_kinds=terms(CONSENT_LABELS),
     )
 
 

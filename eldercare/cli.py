@@ -19,6 +19,8 @@ from typing import Any
 import psycopg
 
 from alerts.overrides import OverrideError
+from eldercare.admin import ledger
+from eldercare.admin import staff as staff_cli
 from eldercare.embedded import ServiceError
 from eldercare.migrate import migrate
 from eldercare.run import (
@@ -36,7 +38,6 @@ from gateway.broker_admin import BrokerAdmin, BrokerAdminError
 from gateway.provisioning import add_device
 from gateway.schema import DeviceType
 from kernel import accounts, db
-from kernel.sites import add_resident, add_site
 
 logger = logging.getLogger("eldercare")
 
@@ -68,15 +69,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_site_add(args: argparse.Namespace) -> int:
-    """Create a site."""
-    rt = _admin_runtime(args)
-    with db.connect(rt.database_url) as conn:
-        add_site(conn, args.id, args.name, args.timezone)
-    print(json.dumps({"site": args.id}))
-    return 0
-
-
 def cmd_alerts_settings(args: argparse.Namespace) -> int:
     """Show, set or clear alert-threshold overrides of a site or a resident."""
     from alerts import overrides
@@ -104,15 +96,6 @@ def cmd_alerts_settings(args: argparse.Namespace) -> int:
             out["effective"] = overrides.resident_settings(
                 conn, settings.alerts, args.resident).model_dump(mode="json")
     print(json.dumps(out, indent=2))
-    return 0
-
-
-def cmd_resident_add(args: argparse.Namespace) -> int:
-    """Create a resident."""
-    rt = _admin_runtime(args)
-    with db.connect(rt.database_url) as conn:
-        rid = add_resident(conn, args.site, args.name, args.address, args.birth_year)
-    print(json.dumps({"resident_id": rid, "site": args.site}))
     return 0
 
 
@@ -256,11 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="db_command", required=True)
     add("migrate", cmd_migrate, "apply pending migrations", dbp)
 
-    site = sub.add_parser("site", help="sites").add_subparsers(dest="site_cmd", required=True)
-    sp = add("add", cmd_site_add, "create a site", site)
-    sp.add_argument("id", help="slug, e.g. riverside")
-    sp.add_argument("--name", required=True)
-    sp.add_argument("--timezone", default="UTC")
+    ledger.register(sub, add)
 
     alerts_p = sub.add_parser("alerts", help="alert rules").add_subparsers(
         dest="alerts_cmd", required=True)
@@ -276,14 +255,6 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--clear", action="store_true", help="remove the override")
     sp.add_argument("--replace", action="store_true",
                     help="replace the stored override instead of merging into it")
-
-    res = sub.add_parser("resident", help="residents").add_subparsers(dest="res_cmd",
-                                                                      required=True)
-    sp = add("add", cmd_resident_add, "create a resident", res)
-    sp.add_argument("--site", required=True)
-    sp.add_argument("--name", required=True)
-    sp.add_argument("--address")
-    sp.add_argument("--birth-year", type=int)
 
     user = sub.add_parser("user", help="people's accounts").add_subparsers(dest="user_cmd",
                                                                            required=True)
@@ -302,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("activate", cmd_user_activate, "let a deactivated account log in again")):
         sp = add(name, func, text, user)
         sp.add_argument("--username", required=True)
+    staff_cli.register(user, add, _admin_runtime)
 
     dev = sub.add_parser("device", help="devices").add_subparsers(dest="dev_cmd", required=True)
     sp = add("add", cmd_device_add, "register a device and print its credentials", dev)

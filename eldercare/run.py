@@ -172,7 +172,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     streams = StreamSettings(max_per_account=settings.web_streams_per_account,
                              max_per_address=settings.web_streams_per_address)
     app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes, mqtt=rt.mqtt,
-                     stream_settings=streams)
+                     stream_settings=streams,
+                     totp_required_roles=frozenset(settings.auth_totp_required_roles),
+                     notify_settings=settings.notify)
     _http_watchdog(settings.web_host, settings.web_port)
     serve(app, settings.web_host, settings.web_port,
           trusted_proxies=settings.web_trusted_proxies)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     sites: list[str] = Field(default_factory=list, description="Owned sites; [] = all.")
     jwt_secret: str | None = Field(default=None, description="Token signing key (generated).")
     token_ttl_minutes: int = 12 * 60
+    auth_totp_required_roles: list[Literal["admin", "duty_officer", "care_worker"]] = Field(
+        default_factory=list,
+        description="Roles that must log in with a TOTP second factor; until enrolled, such "
+                    "a person can only reach My account.")
     web_trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks of reverse proxies whose X-Forwarded-For is "

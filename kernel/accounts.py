@@ -203,3 +203,31 @@ def set_user_active(conn: psycopg.Connection[Any], username: str, active: bool) 
     if row is None:
         raise RegistryError(f"user {username!r} does not exist")
     return int(row[0])
+
+
+def generate_password() -> str:
+    """A temporary password an administrator hands over once: 4 random words' worth of
+    entropy (~100 bits) in a form that reads out over the phone (groups of lowercase letters
+    and digits). It passes check_password_policy."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    groups = ["".join(secrets.choice(alphabet) for _ in range(5)) for _ in range(4)]
+    return "-".join(groups)
+
+
+def reset_password(conn: psycopg.Connection[Any], username: str,
+                   password: str | None = None) -> tuple[int, str]:
+    """Give an account a temporary password the person must change at their next login
+    (generated when `password` is None); end its sessions and remove its second factor (the
+    way back for someone who lost their authenticator). Returns the id and the password."""
+    row = conn.execute("SELECT id, username FROM users WHERE lower(username) = %s",
+                       (username_key(username),)).fetchone()
+    if row is None:
+        raise RegistryError(f"user {username!r} does not exist")
+    temporary = password if password is not None else generate_password()
+    check_password_policy(temporary, str(row[1]))
+    conn.execute("UPDATE users SET password_hash = %s, must_change_password = true, "
+                 "totp_enabled = false, totp_secret = NULL WHERE id = %s",
+                 (hash_password(temporary), row[0]))
+    conn.execute("UPDATE sessions SET revoked_at = now(), revoked_reason = 'password reset' "
+                 "WHERE user_id = %s AND revoked_at IS NULL", (row[0],))
+    return int(row[0]), temporary

@@ -66,3 +66,39 @@ def add_resident(conn: psycopg.Connection[Any], site_id: str, full_name: str,
     return int(row[0])
 
 
+
+
+def check_site_fields(site_id: str, timezone: str | None) -> None:
+    """Raise RegistryError for a bad site id or an unknown time zone."""
+    if not is_valid_site(site_id):
+        raise RegistryError(f"site id {site_id!r} must be 1-32 of a-z, 0-9 and '-'")
+    if timezone is not None and not is_valid_timezone(timezone):
+        raise RegistryError(f"unknown time zone {timezone!r}: use an IANA name such as "
+                            "'Asia/Shanghai' or 'Europe/Berlin'")
+
+
+def create_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone: str = "UTC",
+                address: str | None = None) -> None:
+    """Create a new site; an existing one is an error (not silently left unchanged), since
+    whoever asked expects the name and time zone they gave to hold afterwards."""
+    check_site_fields(site_id, timezone)
+    row = conn.execute("INSERT INTO sites (id, name, timezone, address) VALUES (%s, %s, %s, %s) "
+                       "ON CONFLICT (id) DO NOTHING RETURNING id",
+                       (site_id, name, timezone, address)).fetchone()
+    if row is None:
+        raise RegistryError(f"site {site_id!r} already exists; change it with "
+                            f"`eldercare site update {site_id}`")
+
+
+def update_site(conn: psycopg.Connection[Any], site_id: str, *, name: str | None = None,
+                timezone: str | None = None, address: str | None = None,
+                set_address: bool = False) -> None:
+    """Change a site's name, time zone or address (None leaves a field as it is)."""
+    check_site_fields(site_id, timezone)
+    row = conn.execute("UPDATE sites SET name = COALESCE(%s, name), "
+                       "timezone = COALESCE(%s, timezone), "
+                       "address = CASE WHEN %s THEN %s ELSE address END "
+                       "WHERE id = %s RETURNING id",
+                       (name, timezone, set_address, address, site_id)).fetchone()
+    if row is None:
+        raise RegistryError(f"no site {site_id!r}")

@@ -123,7 +123,7 @@ def enqueue_alert_notifications(conn: Conn, alert_id: int, audience: Audience,
         logger.info("alert %s is %s: no %s notification queued", alert_id,
                     info.status.value if info else "missing", kind.value)
         return 0
-    found = resolve_recipients(conn, audience, info)
+    found = resolve_recipients(conn, audience, info, now)
     if found.unreachable:
         logger.warning("alert %d step %d (%s): no active notification channel for users %s",
                        alert_id, step, audience.value, found.unreachable)

@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from alerts.model import Audience, ChannelKind, Severity
 from alerts.notify.messages import AlertInfo, zone
 from kernel.db import Conn
+from kernel.roster import on_duty_at_site
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +101,9 @@ def deliver_at(channel: ChannelSpec, severity: Severity, now: datetime) -> datet
 
 _USERS_SQL: dict[Audience, str] = {
     Audience.ASSIGNED: "SELECT id FROM users WHERE id = %(assigned)s AND active",
+    # On duty by the roster or an override (kernel.roster) when the notification is queued.
     Audience.SITE_WORKERS: "SELECT id FROM users WHERE role = 'care_worker' AND "
-                           "site_id = %(site)s AND on_duty AND active ORDER BY id",
+                           "site_id = %(site)s AND id = ANY(%(on_duty)s) AND active ORDER BY id",
     Audience.DUTY_OFFICERS: "SELECT id FROM users WHERE role = 'duty_officer' AND "
                             "site_id = %(site)s AND active ORDER BY id",
     Audience.FAMILY: "SELECT u.id FROM users u JOIN family_contacts f ON f.user_id = u.id "
@@ -112,12 +114,19 @@ _CHANNEL_COLUMNS = ("id, kind, target, secret, user_id, site_id, min_severity, q
                     "quiet_end, timezone")
 
 
-def audience_users(conn: Conn, audience: Audience, info: AlertInfo) -> list[int]:
-    """Active people in an audience (empty for SITE_GROUP, which has no people)."""
+def audience_users(conn: Conn, audience: Audience, info: AlertInfo,
+                   at: datetime | None = None) -> list[int]:
+    """Active people in an audience (empty for SITE_GROUP, which has no people); who is on
+    duty is decided at `at` (default: when the alert opened)."""
     sql = _USERS_SQL.get(audience)
     if sql is None or (audience is Audience.ASSIGNED and info.assigned_to is None):
         return []
-    params = {"assigned": info.assigned_to, "site": info.site_id, "resident": info.resident_id}
+    on_duty: list[int] = []
+    if audience is Audience.SITE_WORKERS:
+        on_duty = sorted(on_duty_at_site(conn, info.site_id, at or info.opened_at,
+                                         roles=("care_worker",)))
+    params = {"assigned": info.assigned_to, "site": info.site_id, "resident": info.resident_id,
+              "on_duty": on_duty}
     return [int(row[0]) for row in conn.execute(sql, params).fetchall()]
 
 
@@ -142,13 +151,15 @@ def site_channels(conn: Conn, site_id: str | None = None) -> list[ChannelSpec]:
     return [ChannelSpec.from_row(r) for r in rows]
 
 
-def resolve_recipients(conn: Conn, audience: Audience, info: AlertInfo) -> Resolution:
-    """The channels to notify about `info` for `audience`, after the minimum-severity filter."""
+def resolve_recipients(conn: Conn, audience: Audience, info: AlertInfo,
+                       at: datetime | None = None) -> Resolution:
+    """The channels to notify about `info` for `audience` (people on duty at `at`), after the
+    minimum-severity filter."""
     if audience is Audience.SITE_GROUP:
         users: list[int] = []
         channels = site_channels(conn, info.site_id)
     else:
-        users = audience_users(conn, audience, info)
+        users = audience_users(conn, audience, info, at)
         channels = user_channels(conn, users)
     reached = {c.user_id for c in channels}
     unreachable = [u for u in users if u not in reached]

@@ -39,11 +39,12 @@ from benchmarks.alerts.registry import (
 )
 from benchmarks.alerts.sse import SseListener
 from benchmarks.ingest import bare_subscriber_ceiling
-from benchmarks.loadgen import LoadGenerator, discard_session
+from benchmarks.loadgen import LoadGenerator, discard_session, forget_part
 from benchmarks.stats import percentiles
 from eldercare.embedded import ManagedProcess, ServiceError, die_with_parent, free_port, wait_for
 from eldercare.pipeline import session_client_ids
 from eldercare.runtime import Runtime
+from gateway.presence import part_name
 from gateway.provisioning import DeviceCredentials
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def _session(rt: Runtime, homes: list[Home], stats_file: Path) -> Iterator[_Sess
         # The pipeline's persistent sessions would queue the next run's messages.
         for client_id in session_client_ids(name):
             stack.callback(discard_session, rt.mqtt, client_id)
+        stack.callback(forget_part, rt.mqtt, part_name("pipeline", name))
         stack.callback(pipeline.stop, 60)
         dashboard = _start(rt, "dashboard", ["dashboard", "--web-port", str(web_port)])
         stack.callback(dashboard.stop, 15)

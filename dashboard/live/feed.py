@@ -133,7 +133,9 @@ class AlertStream:
             raise PoolTimeout("the alert stream has not started")
         timeout = self.settings.db_timeout_s if self.database_up else DOWN_DB_TIMEOUT_S
         async with self._pool.connection(timeout=timeout) as conn:
-            user = (await auth.authenticate(token, conn, state)).user
+            session = await auth.authenticate(token, conn, state)
+            auth.require_unrestricted(session)
+            user = session.user
             return user, await load_viewer(conn, Scope.for_user(user))
 
     def _cached_scope(self, user_id: int, exc: Exception) -> tuple[UserOut, Viewer]:

@@ -14,7 +14,12 @@ const SESSION_KEY = "eldercare.session";
  * @property {string} role
  * @property {string | null} [full_name]
  * @property {string | null} [site_id]
+ * @property {boolean} [must_change_password] only "My account" works until it is changed
+ * @property {boolean} [totp_enrolment_required] only "My account" works until enrolled
  */
+
+/** The password was right; the account also needs its one-time code (TOTP). */
+export class SecondFactorNeeded extends Error {}
 
 /** The session has ended or never began: back to the login form. */
 export class AuthError extends Error {}
@@ -135,21 +140,23 @@ export async function api(path, { method = "GET", body } = {}) {
 }
 
 /**
- * Log in: POST /auth/token.
+ * Log in: POST /auth/token (with the one-time code when the account has a second factor).
  * @param {string} username
  * @param {string} password
+ * @param {string} [totp]
  * @returns {Promise<Session>}
  */
-export async function requestToken(username, password) {
+export async function requestToken(username, password, totp = "") {
   let resp;
+  const form = new URLSearchParams({ username, password });
+  if (totp) form.set("totp", totp);
   try {
-    resp = await fetch(API + "/auth/token", {
-      method: "POST",
-      body: new URLSearchParams({ username, password }),
-      cache: "no-store",
-    });
+    resp = await fetch(API + "/auth/token", { method: "POST", body: form, cache: "no-store" });
   } catch (err) {
     throw networkError(err);
+  }
+  if (resp.status === 401 && resp.headers.get("X-Second-Factor") === "totp") {
+    throw new SecondFactorNeeded(await detailOf(resp));
   }
   if (!resp.ok) throw new Error(await detailOf(resp));
   const token = await bodyOf(resp);

@@ -13,7 +13,9 @@
 //   cards.js       alert cards with Acknowledge / Resolve
 //   alarm.js       the optional beep for new critical alerts
 
-import { clearSession, endSession, requestToken, saveSession } from "./api.js";
+import {
+  SecondFactorNeeded, clearSession, endSession, requestToken, saveSession,
+} from "./api.js";
 import { $, $button, $input } from "./dom.js";
 import { createLiveAlerts } from "./live.js";
 import { clockTime } from "./time.js";
@@ -67,22 +69,42 @@ export function wireLogin(onLoggedIn) {
       return;
     }
     const button = $button("login-button");
+    const code = $input("totp");
     button.disabled = true;
     button.textContent = "Logging in…";
     try {
-      const session = await requestToken(username, password);
+      const session = await requestToken(username, password, code.value.trim());
       saveSession(session);
       $("login-message").textContent = "";
+      showCodeField(false);
+      if ((session.must_change_password || session.totp_enrolment_required)
+          && location.pathname !== "/account") {
+        location.assign("/account");  // only "My account" works until that is done
+        return;
+      }
       onLoggedIn(session);
     } catch (err) {
       $("login-message").textContent = err.message;
+      if (err instanceof SecondFactorNeeded) {
+        showCodeField(true);
+        code.focus();
+        return;
+      }
       $input("password").value = "";
+      code.value = "";
       $("password").focus();
     } finally {
       button.disabled = false;
       button.textContent = "Log in";
     }
   });
+}
+
+/** Show (after a right password on an account with TOTP) or hide the code field. */
+function showCodeField(/** @type {boolean} */ shown) {
+  $("totp-label").hidden = !shown;
+  $input("totp").hidden = !shown;
+  if (!shown) $input("totp").value = "";
 }
 
 /**
@@ -133,6 +155,7 @@ export function showLogin(message = "") {
   $("login-view").hidden = false;
   $("login-message").textContent = message;
   $input("password").value = "";
+  showCodeField(false);
   $("username").focus();
 }
 

@@ -20,8 +20,14 @@
  * @property {OutcomeTerm[]} outcomes in the order the resolve form offers them
  * @property {Term[]} roles
  * @property {Term[]} device_types
+ * @property {Term[]} duty_overrides manual overrides of the duty roster (on, off)
  * @property {Term[]} visit_statuses
  * @property {Term[]} visit_checklist the visit checklist, in the form's order
+ * @property {Term[]} risks risk categories of the resident ledger
+ * @property {Term[]} living_situations
+ * @property {Term[]} sexes
+ * @property {Term[]} resident_statuses
+ * @property {Term[]} consent_kinds
  */
 
 /** @returns {Vocabulary} */
@@ -46,6 +52,7 @@ const SEVERITIES = labels(vocabulary.severities);
 const STATUSES = labels(vocabulary.statuses);
 const ROLES = labels(vocabulary.roles);
 const DEVICES = labels(vocabulary.device_types);
+const OVERRIDES = labels(vocabulary.duty_overrides || []);
 const SEVERITY_RANK = new Map(vocabulary.severities.map((s, i) => [s.value, i]));
 
 /**
@@ -88,6 +95,11 @@ export function deviceLabel(type) {
 /** The outcomes a care worker may choose when resolving, in order. @returns {OutcomeTerm[]} */
 export function resolveOutcomes() {
   return vocabulary.outcomes.filter((o) => o.choosable);
+}
+
+/** A duty override's label ("" when the roster decides). @param {string | null} value */
+export function dutyOverrideLabel(value) {
+  return value ? OVERRIDES.get(value) || value : "";
 }
 
 const VISIT_STATUSES = labels(vocabulary.visit_statuses);

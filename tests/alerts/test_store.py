@@ -301,3 +301,22 @@ def test_history_is_append_only(clean_db):
             with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                 conn.execute(statement, (first.alert_id,))
     assert all(h[2] == "system" and h[4] == NOW for h in history(clean_db, first.alert_id))
+
+
+def test_assignment_follows_the_roster_at_the_event_time(clean_db):
+    """A care worker rostered at the trigger's (event) time is assigned; one whose shift is
+    over is not; the OFF override beats the roster (kernel.roster)."""
+    home = add_home(clean_db)  # site "north", UTC
+    carl = add_user(clean_db, "carl", on_duty=False)
+    gina = add_user(clean_db, "gina", on_duty=False)
+    local = T0.replace(tzinfo=None)
+    sql(clean_db, "INSERT INTO shifts (site_id, user_id, starts_local, ends_local) VALUES "
+        "('north', %s, %s, %s), ('north', %s, %s, %s)",
+        carl, local - timedelta(hours=1), local + timedelta(hours=1),
+        gina, local - timedelta(hours=3), local - timedelta(hours=1))
+    first = opened(clean_db, trigger(home))
+    assert first.assigned_to == carl
+    sql(clean_db, "UPDATE alerts SET status='resolved' WHERE id=%s", first.alert_id)
+    sql(clean_db, "UPDATE users SET duty_forced_off = true WHERE id=%s", carl)
+    other = add_home(clean_db, name="R2", suffix="2")
+    assert opened(clean_db, trigger(other)).assigned_to is None

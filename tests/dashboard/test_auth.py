@@ -20,7 +20,8 @@ from tests.support.live import running_server
 pytestmark = pytest.mark.anyio
 
 TOKEN_URL = "/api/v1/auth/token"
-PUBLIC_ROUTES = {("POST", "/api/v1/auth/token"), ("GET", "/api/v1/health")}
+PUBLIC_ROUTES = {("POST", "/api/v1/auth/token"), ("GET", "/api/v1/health"),
+                 ("POST", "/api/v1/auth/invite")}
 
 
 async def test_token_success_returns_bearer_token_and_identity(client, world):
@@ -292,6 +293,49 @@ async def test_forwarded_for_is_ignored_unless_from_a_configured_proxy(world, cl
         assert await _fail_logins_rotating_forwarded_for(srv.url) == 429
     with running_server(create_app(clean_db, SECRET), trusted_proxies=("127.0.0.1",)) as srv:
         assert await _fail_logins_rotating_forwarded_for(srv.url) == 401
+
+
+# --- role x route matrix: the resident ledger and sites (issue 13) -------------------------
+#
+# Columns: admin, duty officer of north, care worker of north, duty officer of south, family
+# of Alice (north). {alice} and {carol} are residents of north and south.
+
+LEDGER_USERS = ("admin", "duty-north", "care-north", "duty-south", "family-alice")
+LEDGER_MATRIX: tuple[tuple[str, str, dict[str, object] | None, tuple[int, ...]], ...] = (
+    ("GET", "/api/v1/residents/{alice}", None, (200, 200, 200, 404, 200)),
+    ("GET", "/api/v1/residents/{carol}", None, (200, 404, 404, 200, 404)),
+    ("GET", "/api/v1/residents?risk=alone", None, (200, 200, 200, 200, 200)),
+    ("POST", "/api/v1/residents", {"site_id": "north", "full_name": "New One"},
+     (201, 201, 403, 403, 403)),
+    ("PATCH", "/api/v1/residents/{alice}", {"care_level": "2"}, (200, 200, 403, 404, 403)),
+    ("POST", "/api/v1/residents/{alice}/reveal-access", None, (200, 200, 403, 404, 403)),
+    ("GET", "/api/v1/residents/{alice}/notes", None, (200, 200, 200, 404, 403)),
+    ("POST", "/api/v1/residents/{alice}/notes", {"body": "n"}, (201, 201, 403, 404, 403)),
+    ("GET", "/api/v1/residents/{alice}/timeline", None, (200, 200, 200, 404, 403)),
+    ("GET", "/api/v1/residents/{alice}/alert-settings", None, (200, 200, 200, 404, 403)),
+    ("PUT", "/api/v1/residents/{alice}/alert-settings", {}, (200, 200, 403, 404, 403)),
+    ("GET", "/api/v1/sites", None, (200, 200, 200, 200, 403)),
+    ("POST", "/api/v1/sites", {"id": "{new_site}", "name": "New"}, (201, 403, 403, 403, 403)),
+    ("GET", "/api/v1/sites/north", None, (200, 200, 200, 404, 403)),
+    ("PATCH", "/api/v1/sites/north", {"name": "North"}, (200, 403, 403, 403, 403)),
+    ("POST", "/api/v1/sites/north/channels/999/test", None, (404, 404, 403, 403, 403)),
+)
+
+
+async def test_role_route_matrix_of_the_ledger_and_sites(client, world):
+    headers = {user: await login(client, user) for user in LEDGER_USERS}
+    ids = {"alice": world.alice, "carol": world.carol}
+    failures = []
+    for number, (method, template, body, expected) in enumerate(LEDGER_MATRIX):
+        for user, want in zip(LEDGER_USERS, expected, strict=True):
+            path = template.format(**ids)
+            sent = body
+            if body is not None and body.get("id") == "{new_site}":
+                sent = {**body, "id": f"new-{number}-{user}"}
+            resp = await client.request(method, path, headers=headers[user], json=sent)
+            if resp.status_code != want:
+                failures.append(f"{user} {method} {path}: {resp.status_code}, want {want}")
+    assert failures == []
 
 
 # --- role x route: the family view (dashboard/family) -----------------------------------

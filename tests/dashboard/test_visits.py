@@ -97,6 +97,22 @@ async def test_the_site_default_and_the_residents_override_set_the_due_date(
     assert resp.json()["effective_interval_days"] == 14
 
 
+async def test_a_resident_with_a_risk_category_gets_the_sites_high_risk_interval(
+        client, world, clean_db):
+    headers = await login(client, "duty-north")
+    await client.put("/api/v1/sites/north/visit-plan",
+                     json={"interval_days": 30, "high_risk_interval_days": 7}, headers=headers)
+    resp = await client.patch(f"/api/v1/residents/{world.bob}", json={"risks": ["dementia"]},
+                              headers=headers)
+    assert resp.status_code == 200, resp.text
+    due = {d["resident_id"]: d for d in (await client.get(
+        "/api/v1/visits/due", headers=headers)).json()}
+    assert (due[world.bob]["interval_days"], due[world.alice]["interval_days"]) == (7, 30)
+    plan = (await client.get(f"/api/v1/residents/{world.bob}/visit-plan",
+                             headers=headers)).json()
+    assert (plan["site_interval_days"], plan["effective_interval_days"]) == (7, 7)
+
+
 async def test_overdue_open_visits_are_listed(client, world, clean_db):
     headers = await login(client, "duty-north")
     today = (await client.post("/api/v1/visits", json={"resident_id": world.alice},

@@ -1,0 +1,1 @@
+"""The resident ledger and the sites, in the web API (issue 13)."""

@@ -1,0 +1,73 @@
+"""POST /sites/{site}/channels/{id}/test: send a test message through a site's group channel,
+with the real sender the dispatcher uses (alerts.notify.channels), so "it works" means the
+robot or webhook really answered.
+
+The result is the answer (200 with `sent` true or false and the reason), not a queued
+notification: an administrator setting up a channel wants to know now."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from alerts.model import ChannelKind, NotificationKind, Severity
+from alerts.notify.channels import ChannelSenders, SendError
+from alerts.notify.messages import Message
+from alerts.notify.settings import NotifySettings
+from dashboard.channels.site import ManagedSite
+from dashboard.deps import ConnDep, StateDep
+from dashboard.ledger.models import ChannelTestOut
+from dashboard.params import IdPath
+from dashboard.scope import ScopeDep, not_found
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["channels"])
+
+
+def channel_test_message(site: str, username: str) -> Message:
+    """The test message: says what it is, so nobody in the group acts on it."""
+    return Message(kind=NotificationKind.ALERT, severity=Severity.INFO,
+                   title=f"Test message for site {site}",
+                   body=f"This is a test of the group channel of site {site}, sent by "
+                        f"{username} from the administration page. No action is needed.",
+                   data={"site": site, "test": True})
+
+
+def send_test(settings: NotifySettings, kind: ChannelKind, target: str,
+              secret: dict[str, Any], message: Message) -> str | None:
+    """Send `message` through one channel; None when delivered, else the reason."""
+    senders = ChannelSenders(settings)
+    try:
+        sender = senders.senders.get(kind)
+        if sender is None:
+            return f"{kind} channels cannot be tested from the web app"
+        sender.send(target, secret, message)
+        return None
+    except SendError as exc:
+        return str(exc)
+    finally:
+        senders.close()
+
+
+@router.post("/sites/{site}/channels/{channel_id}/test", response_model=ChannelTestOut,
+             responses={404: {"description": "No such channel at this site"}})
+async def test_site_channel(channel_id: IdPath, site: ManagedSite, scope: ScopeDep,
+                            conn: ConnDep, state: StateDep) -> ChannelTestOut:
+    """Send a test message through one of the site's channels now (admin or the site's
+    duty officer); `sent` says whether the receiver accepted it, `detail` why not."""
+    cur = await conn.execute("SELECT kind, target, secret FROM notification_channels "
+                             "WHERE id = %s AND site_id = %s", (channel_id, site))
+    row = await cur.fetchone()
+    if row is None:
+        raise not_found("Channel")
+    kind, target, secret = ChannelKind(row[0]), str(row[1] or ""), dict(row[2] or {})
+    message = channel_test_message(site, scope.user.username)
+    failure = await run_in_threadpool(send_test, state.notify, kind, target, secret, message)
+    logger.info("user %s tested channel %d of site %s: %s", scope.user.username, channel_id,
+                site, failure or "sent")
+    return ChannelTestOut(channel_id=channel_id, sent=failure is None,
+                          detail=failure or "The test message was delivered")

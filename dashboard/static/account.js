@@ -1,0 +1,68 @@
+// @ts-check
+// "My account" (templates/account.html): change my password; enrol a TOTP second factor
+// (QR code from the server). A session with a temporary password or a required second
+// factor is sent here and may use only this until it is done.
+
+import { formValues, guarded, startAdminPage } from "./admin.js";
+import { api, loadSession, saveSession } from "./api.js";
+import { $, $button, $input } from "./dom.js";
+
+/** What the session still has to do, from the login answer. */
+function mustDo() {
+  const session = loadSession();
+  if (!session) return "";
+  if (session.must_change_password) return "Choose your own password before you continue.";
+  if (session.totp_enrolment_required) {
+    return "Your role needs a second factor: set up an authenticator app before you continue.";
+  }
+  return "";
+}
+
+/** Remember in the tab's session that a step is done. @param {object} done */
+function noteDone(done) {
+  const session = loadSession();
+  if (session) saveSession({ ...session, ...done });
+  $("must-do").textContent = mustDo();
+}
+
+async function changePassword(/** @type {HTMLFormElement} */ form) {
+  const values = formValues(form);
+  await api("/me/password", { method: "POST", body: {
+    current_password: values.current_password, new_password: values.new_password } });
+  form.reset();
+  $("password-message").textContent = "Password changed.";
+  noteDone({ must_change_password: false });
+}
+
+async function startTotp() {
+  const enrol = await api("/me/totp", { method: "POST" });
+  $input("totp-code").value = "";
+  /** @type {HTMLImageElement} */ ($("totp-qr")).src = enrol.qr_data_uri;
+  $("totp-secret").textContent = enrol.secret;
+  $("totp-enrol").hidden = false;
+  $input("totp-code").focus();
+}
+
+async function confirmTotp() {
+  await api("/me/totp/confirm", { method: "POST", body: { code: $input("totp-code").value } });
+  $("totp-enrol").hidden = true;
+  $("totp-state").textContent = "The second factor is on: every login asks for a code.";
+  $button("totp-start").hidden = true;
+  noteDone({ totp_enrolment_required: false });
+}
+
+startAdminPage(async () => {
+  $("must-do").textContent = mustDo();
+  const me = await api("/me");
+  $("totp-state").textContent = `Logged in as ${me.username}.`;
+  const form = /** @type {HTMLFormElement} */ ($("password-form"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    guarded(() => changePassword(form));
+  });
+  $button("totp-start").addEventListener("click", () => guarded(startTotp));
+  $("totp-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    guarded(confirmTotp);
+  });
+});

@@ -1,0 +1,1 @@
+"""Administration commands of the `eldercare` CLI, one module per part of the registry."""
