@@ -96,6 +96,21 @@ def cmd_bench_alerts(args: argparse.Namespace) -> int:
     return _run_bench(settings, lambda rt: bench.run(rt, config), bench.report, args.json)
 
 
+def cmd_bench_provision(args: argparse.Namespace) -> int:
+    """Import N homes with broker accounts (see docs/benchmarks.md, record 0006)."""
+    from benchmarks import provision as bench
+
+    settings = settings_for(args)
+    figures: dict[str, Any] = {}
+
+    def run(rt: Runtime) -> dict[str, Any]:
+        figures.update(bench.run(rt, args.homes, args.site_prefix))
+        return figures
+
+    _run_bench(settings, run, bench.report, args.json)
+    return bench.exit_code(figures)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m benchmarks` command line."""
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
@@ -121,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--db-outage", type=float, default=0.0, metavar="SECONDS",
                     help="stop the embedded PostgreSQL for this long, a third into the load "
                          "(the pipeline spools; loss still counted per (device, seq))")
+    sp.add_argument("--json", help="also write the figures to this file")
+    sp = add("provision", cmd_bench_provision,
+             "bulk import of homes with broker accounts (target: 10,000 homes in 60 s)")
+    sp.add_argument("--homes", type=int, default=10_000,
+                    help="homes (resident + bed sensor + call button)")
+    sp.add_argument("--site-prefix", default="bench-prov",
+                    help="sites <prefix>-1, -2, ... of 500 homes (created if missing)")
     sp.add_argument("--json", help="also write the figures to this file")
     sp = add("alerts", cmd_bench_alerts,
              "SOS publish → alert committed and → SSE event latency under background load")

@@ -27,6 +27,7 @@ from starlette.types import Scope as AsgiScope
 from alerts.notify.settings import NotifySettings
 from dashboard import routes, vocabulary
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState
+from dashboard.devices import DevicesConfig
 from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
 from dashboard.live.feed import AlertStream
 from dashboard.live.settings import StreamSettings
@@ -65,6 +66,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                docs_ui: Path | None = DOCS_UI_DIR,
                totp_required_roles: frozenset[str] = frozenset(),
                notify_settings: NotifySettings | None = None,
+               devices: DevicesConfig | None = None,
                clock: Callable[[], datetime] | None = None) -> FastAPI:
     """Build the dashboard application; the pool and the live feed start with its lifespan.
 
@@ -73,8 +75,10 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     feed (e.g. the open streams allowed per account and per address). `docs_ui` holds the
     Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off.
     `totp_required_roles`: roles that must enrol a TOTP second factor (dashboard/account.py).
-    `notify_settings` is how a channel's "send test" sends (default: the defaults). `clock`
-    is "now" for the views that describe the present in words (default: the wall clock).
+    `notify_settings` is how a channel's "send test" sends (default: the defaults).
+    `devices` configures device provisioning (dashboard/devices.py); None answers its
+    routes 503. `clock` is "now" for the views that describe the present in words
+    (default: the wall clock).
     """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
@@ -115,6 +119,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                   docs_url=None, redoc_url=None)
     app.state.dashboard = state
     app.state.alert_stream = live
+    app.state.devices = devices
 
     app.include_router(routes.api_router())
 
@@ -181,6 +186,8 @@ async def worker_page(request: Request) -> HTMLResponse:
 ADMIN_PAGES = {"/admin/staff": "staff.html", "/admin/roster": "roster.html",
                "/admin/family": "family.html", "/account": "account.html",
                "/invite": "invite.html",
+               "/admin/devices": "admin_devices.html",  # devices (dashboard/devices.py)
+               "/admin/import": "admin_import.html",  # bulk import
                 "/admin": "ledger.html"}  # residents and sites (dashboard/ledger/)
 
 

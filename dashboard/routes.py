@@ -21,6 +21,7 @@ from dashboard import (
     actions,
     api,
     auth,
+    devices,
     health,
     residents,
     roster,
@@ -59,6 +60,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     account.router,
     visit_plans.router,
     visits.router,
+    devices.router,
 )
 
 

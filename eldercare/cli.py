@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from alerts.overrides import OverrideError
+from eldercare.admin import devices as devices_admin
 from eldercare.admin import ledger
 from eldercare.admin import staff as staff_cli
 from eldercare.embedded import ServiceError
@@ -34,8 +35,9 @@ from eldercare.run import (
     settings_for,
 )
 from eldercare.runtime import Runtime, resolve
-from gateway.broker_admin import BrokerAdmin, BrokerAdminError
-from gateway.provisioning import add_device
+from gateway import device_lifecycle
+from gateway.broker_admin import BrokerAdminError
+from gateway.device_accounts import DeviceAccountsError
 from gateway.schema import DeviceType
 from kernel import accounts, db
 
@@ -143,9 +145,9 @@ def _set_user_active(args: argparse.Namespace, active: bool) -> int:
 def cmd_device_add(args: argparse.Namespace) -> int:
     """Register a device and create its broker account; print its credentials once."""
     rt = _admin_runtime(args, broker=True)
-    with db.connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
-        creds = add_device(conn, admin, rt.mqtt, args.resident,
-                                    DeviceType(args.type), args.device_id)
+    with db.connect(rt.database_url) as conn:
+        creds = device_lifecycle.provision(conn, rt.device_accounts(), rt.mqtt, args.resident,
+                                           DeviceType(args.type), "cli", args.device_id)
     print(json.dumps(creds.as_dict(), indent=2))
     return 0
 
@@ -280,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--resident", type=int, required=True)
     sp.add_argument("--type", required=True, choices=[t.value for t in DeviceType])
     sp.add_argument("--device-id", help="default: generated")
+    devices_admin.register(sub, add, dev, settings_for)
     return p
 
 
@@ -296,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (accounts.RegistryError, BrokerAdminError, ServiceError, OverrideError) as exc:
+    except (accounts.RegistryError, BrokerAdminError, ServiceError, OverrideError,
+            DeviceAccountsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

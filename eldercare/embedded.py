@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway import device_accounts
+
 logger = logging.getLogger(__name__)
 
 PG_BIN = Path(os.environ.get("ELDERCARE_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -313,6 +315,11 @@ def _mosquitto_conf(cfg: MosquittoConfig, user: str | None) -> str:
         "max_packet_size 65536",
         f"plugin {dynsec_plugin()}",
         f"plugin_opt_config_file {cfg.data_dir / 'dynamic-security.json'}",
+        # Device accounts, generated from the registry (gateway/device_accounts.py, record
+        # 0006); the service accounts stay in the dynamic-security plugin above.
+        f"password_file {cfg.data_dir / device_accounts.PASSWORD_FILE}",
+        f"acl_file {cfg.data_dir / device_accounts.ACL_FILE}",
+        f"pid_file {cfg.data_dir / device_accounts.PID_FILE}",
         "log_dest stdout",
         "log_type error",
         "log_type warning",
@@ -343,6 +350,7 @@ def init_mosquitto(cfg: MosquittoConfig) -> Path:
             ["mosquitto_ctrl", "dynsec", "init", str(dynsec), cfg.admin_user, cfg.admin_password],
             check=True, capture_output=True,
         )
+    device_accounts.ensure_files(cfg.data_dir)
     conf = cfg.data_dir / "mosquitto.conf"
     conf.write_text(_mosquitto_conf(cfg, user))
     _chown_tree(cfg.data_dir, user)

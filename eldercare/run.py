@@ -165,6 +165,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Run the web app."""
     from dashboard.app import create_app, serve
+    from dashboard.devices import DevicesConfig
     from dashboard.live.settings import StreamSettings
 
     settings = settings_for(args)
@@ -174,7 +175,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     app = create_app(rt.database_url, rt.jwt_secret, settings.token_ttl_minutes, mqtt=rt.mqtt,
                      stream_settings=streams,
                      totp_required_roles=frozenset(settings.auth_totp_required_roles),
-                     notify_settings=settings.notify)
+                     notify_settings=settings.notify,
+                     devices=DevicesConfig(rt.device_accounts(), rt.mqtt, rt.mqtt_admin))
     _http_watchdog(settings.web_host, settings.web_port)
     serve(app, settings.web_host, settings.web_port,
           trusted_proxies=settings.web_trusted_proxies)

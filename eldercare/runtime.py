@@ -22,6 +22,7 @@ from eldercare.embedded import (
 )
 from eldercare.settings import Settings
 from gateway.broker_admin import BrokerAdmin
+from gateway.device_accounts import DeviceAccounts
 from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,12 @@ class Runtime:
     jwt_secret: str
     embedded: bool
     data_dir: Path
+    broker_dir: Path | None = None
+
+    def device_accounts(self) -> DeviceAccounts:
+        """The broker's device account files (record 0006)."""
+        return DeviceAccounts(self.broker_dir or self.data_dir / "mosquitto",
+                              (self.mqtt.host, self.mqtt.port))
 
     def child_env(self) -> dict[str, str]:
         """Environment for a child `eldercare` process that must use exactly this runtime's
@@ -92,7 +99,7 @@ def resolve(settings: Settings) -> Runtime:
             mqtt_admin=MqttEndpoint("127.0.0.1", settings.mqtt_port, ADMIN_USER,
                                     sec["mqtt_admin_password"]),
             jwt_secret=settings.jwt_secret or sec["jwt_secret"],
-            embedded=True, data_dir=data_dir,
+            embedded=True, data_dir=data_dir, broker_dir=settings.broker_accounts_dir,
         )
     if not (settings.mqtt_url and settings.database_url):
         raise SystemExit("set both ELDERCARE_MQTT_URL and ELDERCARE_DATABASE_URL, or neither")
@@ -100,7 +107,8 @@ def resolve(settings: Settings) -> Runtime:
         raise SystemExit("ELDERCARE_JWT_SECRET is required with an external database")
     admin = settings.mqtt_admin_url or settings.mqtt_url
     return Runtime(settings.database_url, MqttEndpoint.from_url(settings.mqtt_url),
-                   MqttEndpoint.from_url(admin), settings.jwt_secret, False, data_dir)
+                   MqttEndpoint.from_url(admin), settings.jwt_secret, False, data_dir,
+                   settings.broker_accounts_dir)
 
 
 def _pg_config(settings: Settings, sec: dict[str, str]) -> PostgresConfig:

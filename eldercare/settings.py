@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         default=None, description="postgresql://... of an external PostgreSQL+TimescaleDB."
     )
     data_dir: Path = Field(default=REPO_ROOT / "data", description="Embedded services' data.")
+    broker_accounts_dir: Path | None = Field(
+        default=None,
+        description="Folder of the broker's device password_file/acl_file and mosquitto.pid "
+                    "(record 0006); default: the embedded broker's, <data_dir>/mosquitto.")
     mqtt_port: int = Field(default=18830, description="Embedded Mosquitto port (loopback).")
     pg_port: int = Field(default=15432, description="Embedded PostgreSQL port (loopback).")
     web_host: str = "127.0.0.1"

@@ -151,7 +151,14 @@ class BrokerAdmin:
                  ok_errors=("not found",))
 
     def ensure_service_account(self, username: str, password: str) -> None:
-        """Create or update the pipeline service account and its role."""
+        """Create or update the pipeline service account and its role.
+
+        Receiving is denied unless a role allows it. The plugin's default allows it and relies
+        on refusing SUBSCRIBEs, but with the device acl_file loaded (record 0006) Mosquitto
+        2.0 grants every SUBSCRIBE before asking the plugin, so only the delivery check is
+        left to confine the plugin's own clients."""
+        self.run([{"command": "setDefaultACLAccess",
+                   "acls": [{"acltype": "publishClientReceive", "allow": False}]}])
         self.run([{"command": "createRole", "rolename": PIPELINE_ROLE, "acls": pipeline_acls()}],
                  ok_errors=("already exists",))
         # An existing role (older release) gains ACL entries added since.

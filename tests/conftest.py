@@ -180,7 +180,7 @@ def bench_runtime(broker: Broker, clean_db: str, tmp_path: Path) -> Runtime:
     """A runtime on the test services, for benchmark smoke tests (no embedded services)."""
     return Runtime(database_url=clean_db, mqtt=broker.pipeline, mqtt_admin=broker.admin,
                    jwt_secret="bench-smoke-secret-bench-smoke-secret", embedded=False,
-                   data_dir=tmp_path)
+                   data_dir=tmp_path, broker_dir=broker.data_dir)
 
 
 @pytest.fixture

@@ -22,9 +22,12 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from dashboard.app import create_app
+from dashboard.devices import DevicesConfig
+from gateway.device_accounts import DeviceAccounts
 from tests.support.api import API, detail, headers, push_subscription
 from tests.support.dashboard import PASSWORD, SECRET, World, login
 from tests.support.live import Served, running_server
+from tests.support.services import Broker
 
 # --- the audit's examples -------------------------------------------------------------------
 
@@ -129,9 +132,12 @@ HOSTILE = ("\x00", "on my way\x00", "line\nERROR forged", "\x1b[31m", "0001-01-0
 
 
 @pytest.fixture
-def served(world: World, clean_db: str) -> Iterator[Served]:
-    """The dashboard on the seeded database (no alert bus: the feed is not fuzzed)."""
-    with running_server(create_app(clean_db, SECRET)) as srv:
+def served(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
+    """The dashboard on the seeded database (no alert bus: the feed is not fuzzed), with
+    device administration on the test broker (provisioning and revoking are fuzzed too)."""
+    devices = DevicesConfig(DeviceAccounts(broker.data_dir, ("127.0.0.1", broker.port)),
+                            broker.pipeline, broker.admin)
+    with running_server(create_app(clean_db, SECRET, devices=devices)) as srv:
         yield srv
 
 
@@ -150,7 +156,7 @@ def _known_ids(world: World) -> dict[str, list[object]]:
     """Path values that exist, so generated requests also reach the code behind the 404s."""
     return {"alert_id": [world.sos_alice, world.sos_carol, world.fall_bob, world.battery_alice],
             "resident_id": [world.alice, world.carol], "site": ["north", "south"],
-            "channel_id": [1, 2]}
+            "channel_id": [1, 2], "device_id": ["btn-alice", "bed-alice", "btn-carol"]}
 
 
 @dataclass(frozen=True)

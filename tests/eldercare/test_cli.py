@@ -27,6 +27,7 @@ def env(clean_db: str, broker: Broker) -> dict[str, str]:
         "ELDERCARE_MQTT_URL": broker.pipeline.url(),
         "ELDERCARE_MQTT_ADMIN_URL": broker.admin.url(),
         "ELDERCARE_JWT_SECRET": "test-secret-test-secret-test-secret",
+        "ELDERCARE_BROKER_ACCOUNTS_DIR": str(broker.data_dir),
     })
     return e
 

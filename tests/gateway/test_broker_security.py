@@ -286,8 +286,6 @@ def test_device_cannot_publish_outside_its_own_topics(
                                                     Channel.STATUS),
         "other site, other device": topic_for("south", other_home.bed.device_id,
                                               Channel.TELEMETRY),
-        "other site, own device id": topic_for("south", home.bed.device_id,
-                                               Channel.TELEMETRY),
         "own cmd": topic_for("north", home.bed.device_id, Channel.CMD),
         "other device's cmd": topic_for("north", home.button.device_id, Channel.CMD),
         "internal alert bus": "eldercare/internal/v1/alerts/north",
@@ -299,6 +297,10 @@ def test_device_cannot_publish_outside_its_own_topics(
 
     pipeline.wait_message(own, payload)
     assert pipeline.received(payload) == [own]
+    # Not here: its own device id under another site's topic. The broker's ACL patterns
+    # bind the device-id level to the username but leave the site level to the gateway,
+    # which refuses it against the registry (record 0006;
+    # tests/gateway/test_gateway.py, "registered to site").
     if protocol == MQTTProtocolVersion.MQTTv5:  # v5 PUBACK says so; 3.1.1 drops silently
         assert {what: code.value for what, code in pubacks.items()} == dict.fromkeys(
             forbidden, NOT_AUTHORIZED)
@@ -385,14 +387,23 @@ def test_device_cannot_subscribe_outside_its_own_cmd(
         "eldercare/internal/#",
         "eldercare/internal/v1/alerts/north",
     ]
-    codes = {f: bed.subscribe(f) for f in denied}
-    failed = {f for f, code in codes.items() if code.is_failure}
-    assert failed == set(denied), f"allowed: {sorted(set(denied) - failed)}"
-    # 3.1.1 has a single failure code 0x80; v5 says 0x87 Not authorized.
-    expected = 0x80 if protocol == MQTTProtocolVersion.MQTTv311 else NOT_AUTHORIZED
-    assert {code.value for code in codes.values()} == {expected}
+    # With the broker's acl_file loaded (device accounts, record 0006), Mosquitto 2.0 grants
+    # every SUBSCRIBE and checks `read` on each delivery instead: the property is that
+    # nothing outside the device's own cmd topic ever reaches it.
+    for f in denied:
+        bed.subscribe(f)
     own_cmd = topic_for("north", home.bed.device_id, Channel.CMD)
     assert bed.subscribe(own_cmd).value == 1  # granted QoS 1
+    pipeline = Probe.pipeline(broker)
+    probes.append(pipeline)
+    for topic in (topic_for("north", home.button.device_id, Channel.CMD),
+                  topic_for("south", other_home.bed.device_id, Channel.CMD),
+                  "eldercare/internal/v1/alerts/north"):
+        assert not pipeline.publish(topic, marker()).is_failure
+    assert not pipeline.publish(own_cmd, b"own").is_failure
+    bed.wait_message(own_cmd)
+    # (overlapping filters may deliver the own command more than once)
+    assert {m.topic for m in bed.messages} == {own_cmd}
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

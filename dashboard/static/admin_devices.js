@@ -1,0 +1,130 @@
+// @ts-check
+// Device administration (/admin/devices): list, provision (the secret and its QR code are
+// shown once, in a dialog), revoke with confirmation, move to another resident.
+
+import { api, AuthError } from "./api.js";
+import { adminPage, leave } from "./admin_shell.js";
+import { $, $button, el } from "./dom.js";
+import { deviceLabel } from "./vocabulary.js";
+
+/** @typedef {{id: string, type: string, site_id: string, resident_id: number,
+ *   resident_name: string, online: boolean | null, battery: number | null}} DeviceRow */
+/** @typedef {{id: number, full_name: string, site_id: string}} Resident */
+
+const DEVICE_TYPES = ["call_button", "bed_sensor"];
+/** @type {Resident[]} */
+let residents = [];
+
+/** @param {string} id @returns {string} */
+const word = (id) => $(id).textContent || "";
+
+/** @param {any} err @param {string} where */
+function failed(err, where) {
+  if (err instanceof AuthError) leave(err.message);
+  else $(where).textContent = err.message;
+}
+
+async function loadResidents() {
+  residents = await api("/residents");
+  const select = /** @type {HTMLSelectElement} */ ($("provision-resident"));
+  select.replaceChildren(...residents.map((r) =>
+    el("option", { value: String(r.id) }, `${r.full_name} (${r.site_id}, #${r.id})`)));
+  const types = /** @type {HTMLSelectElement} */ ($("provision-type"));
+  types.replaceChildren(...DEVICE_TYPES.map((t) => el("option", { value: t }, deviceLabel(t))));
+}
+
+/** @param {DeviceRow} d @returns {HTMLTableRowElement} */
+function row(d) {
+  const revoke = el("button", { type: "button", className: "secondary", dataset: { revoke: d.id } },
+    word("word-revoke"));
+  revoke.addEventListener("click", () => revokeDevice(d.id));
+  const target = el("select", { "aria-label": `${word("word-move")} ${d.id}` },
+    ...residents.filter((r) => r.id !== d.resident_id)
+      .map((r) => el("option", { value: String(r.id) }, `${r.full_name} (${r.site_id})`)));
+  const move = el("button", { type: "button", className: "secondary" }, word("word-move"));
+  move.addEventListener("click", () => moveDevice(d.id, Number(target.value)));
+  const online = d.online === null ? word("word-unknown")
+    : word(d.online ? "word-online" : "word-offline");
+  return el("tr", { dataset: { device: d.id } }, el("td", {}, d.id), el("td", {}, deviceLabel(d.type)),
+    el("td", {}, d.resident_name), el("td", {}, d.site_id), el("td", {}, online),
+    el("td", {}, d.battery === null ? "" : `${d.battery}%`), el("td", {}, revoke, target, move));
+}
+
+async function loadDevices() {
+  /** @type {DeviceRow[]} */
+  const devices = await api("/devices");
+  $("devices-body").replaceChildren(...devices.map(row));
+  $("devices-count").textContent = String(devices.length);
+}
+
+/** @param {any} cred */
+function showSecret(cred) {
+  $("secret-device").textContent = cred.device_id;
+  $("secret-username").textContent = cred.username;
+  $("secret-password").textContent = cred.password;
+  $("secret-broker").textContent = `${cred.mqtt_host}:${cred.mqtt_port}`;
+  $("secret-prefix").textContent = cred.topic_prefix;
+  // The server's SVG as an image (never inserted as markup).
+  /** @type {HTMLImageElement} */ ($("secret-qr")).src =
+    "data:image/svg+xml;charset=utf-8," + encodeURIComponent(cred.qr_svg);
+  const dialog = /** @type {HTMLDialogElement} */ ($("secret-dialog"));
+  dialog.addEventListener("close", () => {
+    // Forget the secret once the dialog is closed: it is shown once.
+    for (const id of ["secret-password", "secret-username", "secret-device"]) $(id).textContent = "";
+    /** @type {HTMLImageElement} */ ($("secret-qr")).removeAttribute("src");
+  }, { once: true });
+  dialog.showModal();
+}
+
+/** @param {SubmitEvent} event */
+async function provision(event) {
+  event.preventDefault();
+  const resident = /** @type {HTMLSelectElement} */ ($("provision-resident")).value;
+  const type = /** @type {HTMLSelectElement} */ ($("provision-type")).value;
+  const button = $button("provision-button");
+  button.disabled = true;
+  $("provision-message").textContent = "";
+  try {
+    const cred = await api(`/residents/${resident}/devices`, { method: "POST", body: { type } });
+    showSecret(cred);
+    await loadDevices();
+  } catch (err) {
+    failed(err, "provision-message");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** @param {string} id */
+async function revokeDevice(id) {
+  if (!window.confirm(word("word-confirm-revoke"))) return;
+  try {
+    await api(`/devices/${encodeURIComponent(id)}/revoke`, { method: "POST" });
+    await loadDevices();
+  } catch (err) {
+    failed(err, "devices-message");
+  }
+}
+
+/** @param {string} id @param {number} residentId */
+async function moveDevice(id, residentId) {
+  try {
+    await api(`/devices/${encodeURIComponent(id)}/move`, { method: "POST",
+      body: { resident_id: residentId } });
+    await loadDevices();
+  } catch (err) {
+    failed(err, "devices-message");
+  }
+}
+
+async function start() {
+  try {
+    await loadResidents();
+    await loadDevices();
+  } catch (err) {
+    failed(err, "devices-message");
+  }
+}
+
+/** @type {HTMLFormElement} */ ($("provision-form")).addEventListener("submit", provision);
+adminPage(start);

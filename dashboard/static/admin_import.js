@@ -1,0 +1,72 @@
+// @ts-check
+// Bulk import (/admin/import): upload a CSV/XLSX sheet, dry run or import, the error report
+// and the devices' credentials as downloadable CSV files (the credentials shown once).
+
+import { API, AuthError, detailOf, loadSession } from "./api.js";
+import { adminPage, leave } from "./admin_shell.js";
+import { $, $button, $input, el } from "./dom.js";
+
+/**
+ * @param {HTMLElement} link
+ * @param {string | null} text CSV, or null to hide the link
+ */
+function offer(link, text) {
+  const a = /** @type {HTMLAnchorElement} */ (link);
+  if (a.href.startsWith("blob:")) URL.revokeObjectURL(a.href);
+  a.hidden = text === null;
+  if (text !== null) a.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+}
+
+/** @param {SubmitEvent} event */
+async function upload(event) {
+  event.preventDefault();
+  const file = $input("import-file").files?.[0];
+  $("import-message").textContent = "";
+  if (!file) {
+    $("import-message").textContent = "Choose a file first.";
+    return;
+  }
+  const session = loadSession();
+  if (!session) {
+    leave("Please log in.");
+    return;
+  }
+  const form = new FormData();
+  form.append("file", file);
+  form.append("dry_run", $input("import-dry-run").checked ? "true" : "false");
+  const site = $input("import-site").value.trim();
+  if (site) form.append("site", site);
+  const button = $button("import-button");
+  button.disabled = true;
+  try {
+    const resp = await fetch(`${API}/import`, { method: "POST", body: form, cache: "no-store",
+      headers: { Authorization: `Bearer ${session.access_token}` } });
+    if (resp.status === 401) throw new AuthError(await detailOf(resp));
+    if (!resp.ok) throw new Error(await detailOf(resp));
+    show(await resp.json());
+  } catch (err) {
+    if (err instanceof AuthError) leave(err.message);
+    else $("import-message").textContent = err.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** @param {any} report */
+function show(report) {
+  const what = report.applied
+    ? `Imported ${report.residents} residents and ${report.devices} devices.`
+    : report.errors
+      ? `${report.errors} problem(s) in ${report.rows} rows: nothing was imported.`
+      : `Dry run: ${report.valid_rows} rows are valid. Untick "Dry run" to import them.`;
+  $("import-summary").textContent = what;
+  $("import-errors").replaceChildren(...report.error_list.map(
+    (/** @type {any} */ e) => el("tr", {}, el("td", {}, e.row), el("td", {}, e.column),
+      el("td", {}, e.message))));
+  $("import-errors-table").hidden = report.errors === 0;
+  offer($("import-errors-link"), report.errors ? report.errors_csv : null);
+  offer($("import-creds-link"), report.credentials_csv);
+}
+
+/** @type {HTMLFormElement} */ ($("import-form")).addEventListener("submit", upload);
+adminPage(() => {});

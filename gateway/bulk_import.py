@@ -1,0 +1,241 @@
+"""Bulk import of residents and their devices from a CSV or XLSX sheet (docs/admin-guide.md).
+
+Centres keep their elders in spreadsheets. Every row is validated before anything is
+written; a sheet with any error writes nothing and returns the error report (row, column,
+message). A valid sheet is written in one transaction, the broker accounts are generated
+inside it (record 0006) and removed again if the transaction does not commit: nothing is
+ever half-imported. Parsing and validation are pure; `apply` touches the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from gateway.device_accounts import DeviceAccounts
+from gateway.device_lifecycle import NewDevice, broker_change, insert_devices
+from gateway.provisioning import DeviceCredentials
+from gateway.schema import DeviceType
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("site", "full_name", "address", "birth_year", "bed_sensor", "call_button")
+REQUIRED = ("full_name",)
+MAX_ROWS = 50_000
+MAX_NAME = 200
+MAX_ADDRESS = 500
+YES = frozenset({"yes", "y", "true", "1", "x"})
+NO = frozenset({"no", "n", "false", "0", ""})
+MIN_BIRTH_YEAR, MAX_BIRTH_YEAR = 1890, 2030
+
+
+class ImportFormatError(ValueError):
+    """The file itself cannot be read (not the rows' content)."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem, where a spreadsheet user finds it: sheet row number (header = 1)."""
+
+    row: int
+    column: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ResidentRow:
+    """A valid row: one resident and which devices to provision for them."""
+
+    row: int
+    site: str
+    full_name: str
+    address: str | None
+    birth_year: int | None
+    devices: tuple[DeviceType, ...]
+
+
+@dataclass
+class ImportReport:
+    """Result of validating (and maybe applying) a sheet."""
+
+    rows: list[ResidentRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    credentials: list[DeviceCredentials] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """No row has an error."""
+        return not self.errors
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for the API and CLI."""
+        return {"rows": len(self.rows) + len({e.row for e in self.errors}),
+                "valid_rows": len(self.rows), "errors": len(self.errors),
+                "residents": len(self.rows) if self.applied else 0,
+                "devices": len(self.credentials), "applied": self.applied}
+
+
+def read_table(data: bytes, filename: str) -> list[list[str]]:
+    """Rows of cells as text from CSV (UTF-8, BOM allowed) or XLSX, by file name."""
+    if filename.lower().endswith(".xlsx"):
+        return _read_xlsx(data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError("the CSV file is not UTF-8 text") from exc
+    return [list(r) for r in csv.reader(io.StringIO(text))]
+
+
+def _read_xlsx(data: bytes) -> list[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
+        raise ImportFormatError(f"not a readable XLSX workbook: {exc}") from exc
+    sheet = book.worksheets[0]
+    out = [["" if v is None else _cell_text(v) for v in row]
+           for row in sheet.iter_rows(values_only=True)]
+    book.close()
+    return out
+
+
+def _cell_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a year typed in Excel arrives as 1938.0
+    return str(value)
+
+
+def validate(table: Sequence[Sequence[str]], known_sites: Iterable[str],
+             default_site: str | None = None) -> ImportReport:
+    """Check every row; collect every error (not only the first)."""
+    report = ImportReport()
+    if not table:
+        report.errors.append(RowError(1, "", "the file is empty"))
+        return report
+    header = [h.strip().lower() for h in table[0]]
+    unknown = [h for h in header if h and h not in COLUMNS]
+    for h in unknown:
+        report.errors.append(RowError(1, h, f"unknown column (expected {', '.join(COLUMNS)})"))
+    for col in REQUIRED:
+        if col not in header:
+            report.errors.append(RowError(1, col, "required column is missing"))
+    if "site" not in header and default_site is None:
+        report.errors.append(RowError(1, "site", "no site column: give one or choose a site"))
+    if len(table) - 1 > MAX_ROWS:
+        report.errors.append(RowError(1, "", f"more than {MAX_ROWS} rows"))
+    if report.errors:
+        return report
+    sites = frozenset(known_sites)
+    for number, cells in enumerate(table[1:], start=2):
+        values = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}
+        if not any(values.values()):
+            continue  # blank lines at the end of a sheet
+        row = _validate_row(number, values, sites, default_site, report.errors)
+        if row is not None:
+            report.rows.append(row)
+    return report
+
+
+def _validate_row(number: int, v: dict[str, str], sites: frozenset[str],
+                  default_site: str | None, errors: list[RowError]) -> ResidentRow | None:
+    before = len(errors)
+
+    def err(column: str, message: str) -> None:
+        errors.append(RowError(number, column, message))
+
+    site = v.get("site") or default_site or ""
+    if default_site is not None and v.get("site") and v["site"] != default_site:
+        err("site", f"row is for site {v['site']!r}, the import is for {default_site!r}")
+    elif site not in sites:
+        err("site", f"no site {site!r}" if site else "site is required")
+    name = v.get("full_name", "")
+    if not name:
+        err("full_name", "name is required")
+    elif len(name) > MAX_NAME:
+        err("full_name", f"longer than {MAX_NAME} characters")
+    address = v.get("address") or None
+    if address is not None and len(address) > MAX_ADDRESS:
+        err("address", f"longer than {MAX_ADDRESS} characters")
+    birth_year: int | None = None
+    if v.get("birth_year"):
+        try:
+            birth_year = int(v["birth_year"])
+        except ValueError:
+            err("birth_year", "not a whole number")
+        else:
+            if not MIN_BIRTH_YEAR <= birth_year <= MAX_BIRTH_YEAR:
+                err("birth_year", f"must be between {MIN_BIRTH_YEAR} and {MAX_BIRTH_YEAR}")
+    devices: list[DeviceType] = []
+    for column, typ in (("bed_sensor", DeviceType.BED_SENSOR),
+                        ("call_button", DeviceType.CALL_BUTTON)):
+        flag = v.get(column, "").lower()
+        if flag in YES:
+            devices.append(typ)
+        elif flag not in NO:
+            err(column, "must be yes or no")
+    if len(errors) > before:
+        return None
+    return ResidentRow(number, site, name, address, birth_year, tuple(devices))
+
+
+def known_sites(conn: psycopg.Connection[Any]) -> list[str]:
+    """Site ids rows may name."""
+    return [str(r[0]) for r in conn.execute("SELECT id FROM sites").fetchall()]
+
+
+def apply(conn: psycopg.Connection[Any], accounts: DeviceAccounts, broker: Any,
+          report: ImportReport, actor: str | None) -> ImportReport:
+    """Write a validated sheet: residents, devices, history and broker accounts, all or
+    nothing. `broker` is the MqttEndpoint devices connect to (put in the credentials)."""
+    if not report.ok:
+        raise ValueError("refusing to apply a sheet with errors")
+    with broker_change(conn, accounts):
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO residents (site_id, full_name, address, birth_year) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
+                [(r.site, r.full_name, r.address, r.birth_year) for r in report.rows],
+                returning=True)
+            ids: list[int] = []
+            while True:
+                got = cur.fetchone()
+                assert got is not None
+                ids.append(int(got[0]))
+                if not cur.nextset():
+                    break
+        new = [NewDevice(rid, r.site, typ) for rid, r in zip(ids, report.rows, strict=True)
+               for typ in r.devices]
+        report.credentials = insert_devices(conn, broker, new, actor)
+    report.applied = True
+    logger.info("import: %d residents, %d devices", len(ids), len(report.credentials))
+    return report
+
+
+def errors_csv(errors: Sequence[RowError]) -> str:
+    """The downloadable error report."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["row", "column", "message"])
+    for e in errors:
+        w.writerow([e.row, e.column, e.message])
+    return out.getvalue()
+
+
+def credentials_csv(creds: Sequence[DeviceCredentials]) -> str:
+    """The installer's sheet: one line per device created (secrets shown this once)."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["device_id", "type", "site", "resident_id", "username", "password",
+                "topic_prefix", "mqtt_host", "mqtt_port"])
+    for c in creds:
+        w.writerow([c.device_id, c.type, c.site, c.resident_id, c.username, c.password,
+                    c.topic_prefix, c.mqtt_host, c.mqtt_port])
+    return out.getvalue()

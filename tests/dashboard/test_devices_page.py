@@ -1,0 +1,127 @@
+"""The device pages in a real headless Chromium (issue 13's first scenario): an admin
+provisions a call button in the browser, a real MQTT client connects with the secret shown
+once, presses SOS, and the SOS reaches the duty screen open in a second browser; revoke
+with confirmation; the import page's dry run and error report. Screenshots in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from dashboard.app import create_app
+from dashboard.devices import DevicesConfig
+from gateway.device_accounts import DeviceAccounts
+from gateway.provisioning import DeviceCredentials
+from gateway.schema import Channel
+from tests.support.dashboard import SECRET, World
+from tests.support.devices import RawDevice
+from tests.support.live import Served, browser_page, live, log_in, running_server
+from tests.support.pipeline import running_pipeline
+from tests.support.services import Broker
+from tests.support.wait import wait_until
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
+
+pytestmark = pytest.mark.usefixtures("chromium")
+
+WALL: ViewportSize = {"width": 1400, "height": 1000}
+
+
+@pytest.fixture
+def server(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
+    """The dashboard with device administration and the live feed."""
+    cfg = DevicesConfig(DeviceAccounts(broker.data_dir, ("127.0.0.1", broker.port)),
+                        broker.pipeline, broker.admin)
+    app = create_app(clean_db, SECRET, mqtt=broker.pipeline, devices=cfg)
+    stream = live(app)
+    with running_server(app) as srv:
+        wait_until(lambda: stream.database_up and stream.bus_up, what="the live feed")
+        yield srv
+
+
+def test_admin_provisions_a_call_button_whose_sos_reaches_the_duty_screen(
+        server: Served, world: World, clean_db: str, broker: Broker, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    with running_pipeline(broker.pipeline, clean_db), browser_page(WALL) as admin:
+        page = admin.page
+        # The duty screen in a second context of the same browser (its own session storage).
+        browser = page.context.browser
+        assert browser is not None
+        duty_page = browser.new_context(viewport=WALL).new_page()
+        duty_errors: list[str] = []
+        duty_page.on("pageerror", lambda exc: duty_errors.append(str(exc)))
+        log_in(page, server.url + "/admin/devices", "admin")
+        expect(page.locator("#devices-body tr")).to_have_count(3)  # the seeded devices
+        page.get_by_label("Resident", exact=True).select_option(
+            label=f"Bob Berg (north, #{world.bob})")
+        page.get_by_label("Device", exact=True).select_option("call_button")
+        page.get_by_role("button", name="Provision").click()
+        dialog = page.locator("#secret-dialog")
+        expect(dialog).to_be_visible()
+        src = page.locator("#secret-qr").get_attribute("src") or ""
+        assert src.startswith("data:image/svg+xml")
+        device_id = page.locator("#secret-device").inner_text()
+        password = page.locator("#secret-password").inner_text()
+        prefix = page.locator("#secret-prefix").inner_text()
+        assert device_id and password and prefix == f"eldercare/v1/north/{device_id}"
+        page.screenshot(path=str(tmp_path / "devices-provision-secret.png"), full_page=True)
+        page.get_by_role("button", name="I have noted it — close").click()
+        expect(dialog).to_be_hidden()
+        assert page.locator("#secret-password").inner_text() == ""  # shown once
+        expect(page.locator("#devices-body tr")).to_have_count(4)
+
+        log_in(duty_page, server.url + "/", "duty-north")
+        expect(duty_page.locator("#feed-status")).to_contain_text("Live")
+        creds = DeviceCredentials(device_id, "call_button", "north", world.bob, device_id,
+                                  password, prefix, "127.0.0.1", broker.port)
+        button = RawDevice(creds, broker.port)
+        try:
+            wait_until(button.connected.is_set, what="the new call button connects")
+            button.publish(Channel.EVENT, json.dumps(
+                {"ts": int(time.time() * 1000), "seq": 1, "type": "sos"}).encode())
+            bob = duty_page.locator(".alert-group", has_text="Bob Berg")
+            expect(bob.locator(".alert", has_text="SOS call")).to_be_visible()
+            duty_page.screenshot(path=str(tmp_path / "devices-sos-on-duty-screen.png"),
+                                 full_page=True)
+
+            page.once("dialog", lambda d: d.accept())
+            page.locator(f'tr[data-device="{device_id}"]').get_by_role(
+                "button", name="Revoke").click()
+            expect(page.locator("#devices-body tr")).to_have_count(3)
+            wait_until(lambda: not button.client.is_connected(),
+                       what="the revoked button is disconnected")
+            page.screenshot(path=str(tmp_path / "devices-after-revoke.png"), full_page=True)
+        finally:
+            button.close()
+        assert not admin.problems and not duty_errors, admin.problems + duty_errors
+
+
+def test_import_page_dry_run_shows_the_errors_and_offers_the_report(
+        server: Served, world: World, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    sheet = tmp_path / "elders.csv"
+    sheet.write_text("site,full_name,birth_year,call_button\n"
+                     "north,Dag Dahl,1936,yes\nnowhere,,19x6,maybe\n")
+    with browser_page(WALL) as browser:
+        page = browser.page
+        log_in(page, server.url + "/admin/import", "admin")
+        page.get_by_label("File", exact=True).set_input_files(str(sheet))
+        page.get_by_role("button", name="Upload").click()
+        expect(page.locator("#import-summary")).to_contain_text("nothing was imported")
+        expect(page.locator("#import-errors tr")).to_have_count(4)
+        expect(page.locator("#import-errors-link")).to_be_visible()
+        expect(page.locator("#import-creds-link")).to_be_hidden()
+        page.screenshot(path=str(tmp_path / "import-errors.png"), full_page=True)
+        with page.expect_download() as got:
+            page.locator("#import-errors-link").click()
+        report = Path(got.value.path()).read_text()
+        assert report.splitlines()[0] == "row,column,message"
+        assert not browser.problems, browser.problems

@@ -1,0 +1,59 @@
+"""Reading and validating an import sheet (pure: no database)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import Workbook
+
+from gateway import bulk_import
+from gateway.schema import DeviceType
+
+
+def xlsx(rows: list[list[object]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_xlsx_cells_become_text_and_a_typed_year_stays_whole() -> None:
+    data = xlsx([["site", "full_name", "birth_year", "bed_sensor"],
+                 ["north", "Dag Dahl", 1936.0, "yes"], [None, None, None, None]])
+    table = bulk_import.read_table(data, "Elders.XLSX")
+    assert table[1] == ["north", "Dag Dahl", "1936", "yes"]
+    report = bulk_import.validate(table, ["north"])
+    assert report.ok
+    assert [(r.row, r.full_name, r.birth_year, r.devices) for r in report.rows] == [
+        (2, "Dag Dahl", 1936, (DeviceType.BED_SENSOR,))]
+
+
+def test_csv_with_bom_and_every_error_of_a_row() -> None:
+    data = ("\ufeffsite,full_name,birth_year,call_button,colour\n"
+            "north,,1800,perhaps,\n").encode()
+    report = bulk_import.validate(bulk_import.read_table(data, "e.csv"), ["north"])
+    assert [(e.row, e.column) for e in report.errors] == [(1, "colour")]
+    data = b"site,full_name,birth_year,call_button\nnorth,,1800,perhaps\n"
+    report = bulk_import.validate(bulk_import.read_table(data, "e.csv"), ["north"])
+    assert [(e.row, e.column) for e in report.errors] == [
+        (2, "full_name"), (2, "birth_year"), (2, "call_button")]
+    assert bulk_import.errors_csv(report.errors).splitlines()[1].startswith("2,full_name,")
+
+
+def test_default_site_fills_blanks_and_refuses_other_sites() -> None:
+    table = [["site", "full_name"], ["", "A"], ["south", "B"]]
+    report = bulk_import.validate(table, ["north", "south"], default_site="north")
+    assert [r.site for r in report.rows] == ["north"]
+    assert [(e.row, e.column) for e in report.errors] == [(3, "site")]
+
+
+def test_unreadable_files_are_format_errors() -> None:
+    with pytest.raises(bulk_import.ImportFormatError):
+        bulk_import.read_table(b"\xff\xfe\x00", "e.csv")
+    with pytest.raises(bulk_import.ImportFormatError):
+        bulk_import.read_table(b"not a zip", "e.xlsx")
