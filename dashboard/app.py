@@ -7,7 +7,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                docs_ui: Path | None = DOCS_UI_DIR,
                totp_required_roles: frozenset[str] = frozenset(),
                notify_settings: NotifySettings | None = None,
-               devices: DevicesConfig | None = None) -> FastAPI:
+               devices: DevicesConfig | None = None,
+               clock: Callable[[], datetime] | None = None) -> FastAPI:
     """Build the dashboard application; the pool and the live feed start with its lifespan.
 
     `mqtt` is the service account for the internal alert bus; without it the live feed
@@ -76,7 +77,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     `totp_required_roles`: roles that must enrol a TOTP second factor (dashboard/account.py).
     `notify_settings` is how a channel's "send test" sends (default: the defaults).
     `devices` configures device provisioning (dashboard/devices.py); None answers its
-    routes 503.
+    routes 503. `clock` is "now" for the views that describe the present in words
+    (default: the wall clock).
     """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
@@ -88,6 +90,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     state = DashboardState(database_url, jwt_secret, timedelta(minutes=token_ttl_minutes),
                            totp_required_roles=frozenset(totp_required_roles),
                            notify=notify_settings or NotifySettings())
+    if clock is not None:
+        state.clock = clock
     live = AlertStream(database_url, mqtt, stream_settings)
 
     @asynccontextmanager
@@ -124,6 +128,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     app.add_exception_handler(PoolTimeout, _database_error)
 
     app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/family", family_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/worker", worker_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/alerts/{alert_id}", worker_page, methods=["GET"],
                       include_in_schema=False)  # notification links (alerts.notify.messages)
@@ -191,6 +196,11 @@ def _template_page(template: str) -> Callable[[Request], Awaitable[HTMLResponse]
         return _page(request, template)
     page.__doc__ = f"The {template} page."
     return page
+
+
+async def family_page(request: Request) -> HTMLResponse:
+    """The family view on a phone: one card per relative (dashboard/family)."""
+    return _page(request, "family_view.html")
 
 
 def _page(request: Request, template: str) -> HTMLResponse:

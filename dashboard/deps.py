@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import psycopg
@@ -39,6 +39,9 @@ class DashboardState:
     totp_required_roles: frozenset[str] = frozenset()
     # How channel tests send (the jobs' dispatcher uses the same settings).
     notify: NotifySettings = field(default_factory=NotifySettings)
+    # "Now" for views that describe the present in words (the family view): injected so a
+    # test can show a seeded night at a fixed instant, never at the wall clock's.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 def get_state(request: Request) -> DashboardState:

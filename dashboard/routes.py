@@ -33,6 +33,7 @@ from dashboard import (
     vocabulary,
 )
 from dashboard.channels import personal, site
+from dashboard.family import routes as family_routes
 from dashboard.ledger import channel_test
 from dashboard.ledger import routes as ledger_routes
 from dashboard.ledger import sites as ledger_sites
@@ -53,6 +54,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     personal.router,
     site.router,
     actions.router,
+    family_routes.router,
     health.router,
     staff.router,
     roster.router,

@@ -358,6 +358,10 @@ function expireFresh() {
 
 /** @param {import("./api.js").Session} session */
 function showDuty(session) {
+  if (session.role === "family") {  // relatives have their own page (family.js)
+    window.location.assign("/family");
+    return;
+  }
   state.openKeys = "";
   showApp(state, session, { onChange: render, onStatus, onFresh, logout });
   api("/me").then((me) => { state.me = me; render(); }).catch(() => {});

@@ -355,6 +355,10 @@ function tick() {
 
 /** @param {import("./api.js").Session} session */
 function showPage(session) {
+  if (session.role === "family") {  // e.g. a notification's /alerts/{id} link: their own page
+    window.location.assign("/family");
+    return;
+  }
   showApp(state, session, { onChange: render, onStatus, onFresh, logout });
   api("/me").then((me) => {
     state.me = me;

@@ -346,3 +346,35 @@ async def test_role_route_matrix_of_the_ledger_and_sites(client, world):
             if resp.status_code != want:
                 failures.append(f"{user} {method} {path}: {resp.status_code}, want {want}")
     assert failures == []
+
+
+# --- role x route: the family view (dashboard/family) -----------------------------------
+
+FAMILY_ROUTES = ("/api/v1/family/residents", "/api/v1/family/residents/{resident}/summary")
+
+
+@pytest.mark.parametrize("user", ["admin", "duty-north", "care-north", "duty-south"])
+@pytest.mark.parametrize("route", FAMILY_ROUTES)
+async def test_staff_roles_are_refused_the_family_view(client, world, user, route):
+    resp = await client.get(route.format(resident=world.alice),
+                            headers=await login(client, user))
+    assert resp.status_code == 403, resp.text
+
+
+async def test_family_of_resident_a_sees_a_and_never_b(client, world, clean_db):
+    with db.connect(clean_db) as conn:
+        accounts.add_user(conn, "family-bob", PASSWORD, "family", full_name="Berit Berg",
+                          residents=[world.bob])
+        conn.commit()
+    for user, mine, other in (("family-alice", world.alice, world.bob),
+                              ("family-bob", world.bob, world.alice)):
+        headers = await login(client, user)
+        listed = (await client.get(FAMILY_ROUTES[0], headers=headers)).json()
+        assert [r["id"] for r in listed] == [mine]
+        summary = FAMILY_ROUTES[1]
+        ok = await client.get(summary.format(resident=mine), headers=headers)
+        assert ok.status_code == 200, ok.text
+        for unseen in (other, world.carol, 999_999):
+            resp = await client.get(summary.format(resident=unseen), headers=headers)
+            assert resp.status_code == 404, resp.text
+            assert resp.json() == {"detail": "Resident not found"}

@@ -252,9 +252,10 @@ def test_duty_screen_on_a_phone_and_family_view(server: Served, world: World, tm
         page.screenshot(path=str(tmp_path / "duty-phone.png"), full_page=True)
 
         page.get_by_role("button", name="Log out").click()
-        log_in(page, server.url, "family-alice")
-        alice = page.locator(".alert-group", has_text="Alice Andersen")
-        expect(alice.locator(".alert")).to_have_count(2)
+        log_in(page, server.url, "family-alice")  # relatives land on their own page
+        expect(page).to_have_url(re.compile(r"/family$"))
+        alice = page.locator(".family-card", has_text="Alice Andersen")
+        expect(alice.locator(".family-alert")).to_have_count(2)
         expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
         expect(page.get_by_role("button", name="Resolve…")).to_have_count(0)
         assert fits_width(page)

@@ -1,0 +1,325 @@
+// @ts-check
+// The family view (/family, templates/family_view.html): one card per linked relative, on a
+// phone. Every sentence about the relative ("In bed since 22:14", "about usual", "All clear
+// at 10:42: ...") is written
+// by the server (GET /api/v1/family/residents/{id}/summary, dashboard/family); this module
+// places it, formats numbers and dates, and keeps the cards current: it reloads them when
+// the live feed (common.js, live.js, stream.js) reports a change to their alerts, on every
+// reconnect, and once a minute for the bed's state.
+
+import { api, ApiError, AuthError, loadSession } from "./api.js";
+import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
+import { $, el } from "./dom.js";
+import { typeLabel, vocabulary } from "./vocabulary.js";
+
+/** @typedef {import("./live.js").FeedStatus} FeedStatus */
+/**
+ * @typedef {object} Compared
+ * @property {number | null} value
+ * @property {number | null} usual
+ * @property {string} kind
+ * @property {string} text
+ */
+/**
+ * @typedef {object} FamilyAlert
+ * @property {number} id
+ * @property {string} type
+ * @property {string} status
+ * @property {string} opened_at
+ * @property {string} summary
+ * @property {{at: string, event: string}[]} history
+ * @property {string | null} all_clear
+ */
+/**
+ * @typedef {object} Summary
+ * @property {{id: number, full_name: string, timezone: string,
+ *   state: {kind: string, text: string}}} resident
+ * @property {{time_in_bed_s: number | null, night_exits: number | null,
+ *   resting_hr: Compared, breathing: Compared}} last_night
+ * @property {{day: string, time_in_bed_s: number | null, night_exits: number | null,
+ *   alerts: number}[]} days
+ * @property {FamilyAlert[]} alerts
+ */
+/** @typedef {import("./common.js").PageState & {summaries: Map<number, Summary>}} FamilyState */
+
+const REFRESH_MS = 60000;   // the bed's state changes without an alert: poll it this often
+const RELOAD_DELAY_MS = 300; // several feed events in a row cause one reload
+
+/** @type {FamilyState} */
+const state = {
+  session: null, me: null, live: null, residents: new Map(), cards: new Map(), downSince: 0,
+  tickTimer: null, summaries: new Map(),
+};
+/** @type {ReturnType<typeof setTimeout> | null} */
+let reloadTimer = null;
+
+/** A fixed word of the page (the template's #family-words). @param {string} key */
+function word(key) {
+  const node = /** @type {HTMLTemplateElement} */ ($("family-words")).content
+    .querySelector(`[data-word="${key}"]`);
+  return node ? String(node.textContent) : key;
+}
+
+// --- formatting ----------------------------------------------------------------------
+
+/** "7 h 51 min". @param {number | null} seconds @returns {string} */
+function duration(seconds) {
+  if (seconds === null) return word("no-data");
+  const minutes = Math.round(seconds / 60);
+  const hours = Math.floor(minutes / 60);
+  return hours ? `${hours} h ${minutes % 60} min` : `${minutes} min`;
+}
+
+/** "14:03" in the relative's zone, 24-hour. @param {string} iso @param {string} zone */
+function clock(iso, zone) {
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit",
+    hour12: false, timeZone: zone });
+}
+
+/** "Tue 10 Mar 08:05" in the relative's zone. @param {string} iso @param {string} zone */
+function when(iso, zone) {
+  const day = new Date(iso).toLocaleDateString([], { weekday: "short", day: "numeric",
+    month: "short", timeZone: zone });
+  return `${day} ${clock(iso, zone)}`;
+}
+
+/** "Tue 10". @param {string} day a date, YYYY-MM-DD */
+function dayName(day) {
+  return new Date(`${day}T12:00:00Z`).toLocaleDateString([], { weekday: "short",
+    day: "numeric", timeZone: "UTC" });
+}
+
+/** "53 /min: lower than usual (usual 62)". @param {Compared} c */
+function compared(c) {
+  if (c.value === null) return word("no-data");
+  const usual = c.usual === null ? "" : ` (${word("usual")} ${Math.round(c.usual)})`;
+  return `${Math.round(c.value)} ${word("per-minute")}: ${c.text}${usual}`;
+}
+
+// --- cards ---------------------------------------------------------------------------
+
+/** @param {Element} root @param {string} selector @returns {HTMLElement} */
+function part(root, selector) {
+  const node = root.querySelector(selector);
+  if (!(node instanceof HTMLElement)) throw new Error(`card part ${selector} is missing`);
+  return node;
+}
+
+/** @param {number} id @returns {HTMLElement} */
+function cardFor(id) {
+  const existing = document.getElementById(`resident-${id}`);
+  if (existing) return existing;
+  const template = /** @type {HTMLTemplateElement} */ ($("resident-card"));
+  const card = /** @type {HTMLElement} */ (template.content.firstElementChild?.cloneNode(true));
+  card.id = `resident-${id}`;
+  $("family-list").append(card);
+  return card;
+}
+
+/** @param {FamilyAlert} alert @param {string} zone @returns {HTMLLIElement} */
+function alertItem(alert, zone) {
+  const steps = alert.history.map((h) => el("li", {}, `${clock(h.at, zone)} ${h.event}`));
+  return el("li", { className: `family-alert status-${alert.status}` },
+    el("p", { className: "family-alert-title" },
+      `${typeLabel(alert.type)} · ${when(alert.opened_at, zone)}`),
+    el("p", { className: "family-alert-summary" }, alert.summary),
+    steps.length ? el("ol", { className: "family-steps" }, ...steps) : null,
+    alert.all_clear ? el("p", { className: "family-all-clear" }, alert.all_clear) : null);
+}
+
+/** @param {Summary} s */
+function paintCard(s) {
+  const zone = s.resident.timezone;
+  const card = cardFor(s.resident.id);
+  part(card, ".family-name").textContent = s.resident.full_name;
+  const stateLine = part(card, ".family-state");
+  stateLine.textContent = s.resident.state.text;
+  stateLine.dataset.kind = s.resident.state.kind;
+  part(card, ".family-alert-list").replaceChildren(...s.alerts.map((a) => alertItem(a, zone)));
+  part(card, ".family-no-alerts").hidden = s.alerts.length > 0;
+  const night = s.last_night;
+  part(card, ".night-in-bed").textContent = duration(night.time_in_bed_s);
+  part(card, ".night-exits").textContent =
+    night.night_exits === null ? word("no-data") : String(night.night_exits);
+  part(card, ".night-hr").textContent = compared(night.resting_hr);
+  part(card, ".night-rr").textContent = compared(night.breathing);
+  part(card, ".week-rows").replaceChildren(...s.days.map((d) => el("tr", {},
+    el("th", { scope: "row" }, dayName(d.day)), el("td", {}, duration(d.time_in_bed_s)),
+    el("td", {}, d.night_exits === null ? "–" : String(d.night_exits)),
+    el("td", { className: d.alerts ? "week-alerts" : "" },
+      d.alerts ? String(d.alerts) : word("none")))));
+}
+
+/**
+ * Recent visits (GET /residents/{id}/visits): shown when the server has them; a 404 (no
+ * visits yet on this server) shows nothing.
+ * @param {number} id @param {string} zone
+ */
+async function loadVisits(id, zone) {
+  const section = part(cardFor(id), ".family-visits");
+  /** @type {{started_at: string, ended_at: string | null, summary: string}[] | null} */
+  let visits = null;
+  try {
+    visits = await api(`/residents/${id}/visits?limit=5`);
+  } catch (err) {
+    if (err instanceof AuthError) logout(err.message);
+    section.hidden = true;
+    return;
+  }
+  const list = Array.isArray(visits) ? visits : [];
+  section.hidden = list.length === 0;
+  part(section, ".family-visit-list").replaceChildren(...list.map((v) => el("li", {},
+    `${when(v.started_at, zone)}${v.ended_at ? `–${clock(v.ended_at, zone)}` : ` (${word("ongoing")})`}: ${v.summary}`)));
+}
+
+async function loadAll() {
+  try {
+    /** @type {{id: number}[]} */
+    const residents = await api("/family/residents");
+    $("family-empty").hidden = residents.length > 0;
+    const ids = new Set(residents.map((r) => r.id));
+    for (const card of [...$("family-list").children]) {
+      if (!ids.has(Number(card.id.replace("resident-", "")))) card.remove();
+    }
+    for (const { id } of residents) {
+      /** @type {Summary} */
+      const summary = await api(`/family/residents/${id}/summary`);
+      state.summaries.set(id, summary);
+      paintCard(summary);
+      loadVisits(id, summary.resident.timezone);
+    }
+    $("alerts-message").textContent = "";
+  } catch (err) {
+    if (err instanceof AuthError) return logout(err.message);
+    const text = err instanceof ApiError ? err.message : String(err.message || err);
+    $("alerts-message").textContent = `Could not load the latest news: ${text}`;
+  }
+  return undefined;
+}
+
+/** Many feed events in a row: one reload shortly after. */
+function reloadSoon() {
+  if (reloadTimer !== null) clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(() => { reloadTimer = null; loadAll(); }, RELOAD_DELAY_MS);
+}
+
+/**
+ * @typedef {object} Channel
+ * @property {number} id
+ * @property {string} kind
+ * @property {string} target
+ * @property {string} min_severity
+ * @property {string | null} quiet_start
+ * @property {string | null} quiet_end
+ * @property {boolean} active
+ */
+
+/** Their own channels (GET /me/channels), each with a small form to change it. */
+async function loadSettings() {
+  /** @type {Channel[]} */
+  let channels = [];
+  try {
+    channels = await api("/me/channels");
+  } catch (err) {
+    if (err instanceof AuthError) logout(err.message);
+    return;
+  }
+  $("settings-empty").hidden = channels.length > 0;
+  $("settings-list").replaceChildren(...channels.map(channelItem));
+}
+
+/** @param {Channel} c @returns {HTMLLIElement} */
+function channelItem(c) {
+  const id = `channel-${c.id}`;
+  const severity = el("select", { id: `${id}-min`, name: "min_severity" },
+    ...vocabulary.severities.map((s) => el("option",
+      { value: s.value, selected: s.value === c.min_severity }, s.label)));
+  // Text, not type=time: a time input shows 10:00 PM in some locales; the platform says 22:00.
+  /** @param {string} suffix @param {string | null} value */
+  const hhmm = (suffix, value) => el("input", { id: `${id}-${suffix}`, type: "text",
+    inputMode: "numeric", pattern: "[0-2][0-9]:[0-5][0-9]", placeholder: "HH:MM",
+    autocomplete: "off", value: value || "" });
+  const from = hhmm("from", c.quiet_start);
+  const to = hhmm("to", c.quiet_end);
+  const message = el("p", { className: "notify-message", role: "status" });
+  const form = el("form", { className: "family-channel-form", noValidate: true },
+    el("label", { htmlFor: severity.id }, word("min-label")), severity,
+    el("label", { htmlFor: from.id }, word("quiet-from")), from,
+    el("label", { htmlFor: to.id }, word("quiet-to")), to,
+    el("button", { type: "submit", className: "secondary" }, word("save")), message);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveChannel(c.id, severity.value, from.value, to.value, message);
+  });
+  return el("li", { className: "family-channel" },
+    el("strong", {}, word(`channel-${c.kind}`)), " ", c.kind === "webpush" ? "" : c.target,
+    c.active ? "" : ` · ${word("inactive")}`, form);
+}
+
+/**
+ * PATCH /me/channels/{id}: minimum severity and quiet hours (both times, or neither).
+ * @param {number} id @param {string} minSeverity @param {string} from @param {string} to
+ * @param {HTMLElement} message
+ */
+async function saveChannel(id, minSeverity, from, to, message) {
+  if (Boolean(from) !== Boolean(to)) {
+    message.textContent = word("quiet-both");
+    return;
+  }
+  try {
+    await api(`/me/channels/${id}`, { method: "PATCH", body: {
+      min_severity: minSeverity, quiet_start: from || null, quiet_end: to || null } });
+    message.textContent = word("saved");
+  } catch (err) {
+    if (err instanceof AuthError) logout(err.message);
+    else message.textContent = err.message;
+  }
+}
+
+// --- feed and session ------------------------------------------------------------------
+
+/** @type {import("./common.js").FeedTexts} */
+const FEED_TEXTS = {
+  live: (_status, dbDown) => (dbDown ? "Live · some news may be late" : "Live"),
+  lost: () => "Connection lost: this page may be out of date. Retrying…",
+  dbDown: "The care centre's system is partly unavailable; news may be late.",
+};
+
+/** @param {FeedStatus} status */
+function onStatus(status) {
+  if (!state.live) return;
+  noteStreamStatus(state, status);
+  paintFeed(status, state.downSince, FEED_TEXTS);
+}
+
+/** @param {import("./api.js").Session} session */
+function showPage(session) {
+  if (session.role !== "family") {
+    window.location.assign("/");
+    return;
+  }
+  // onChange: every (re)load and pushed alert of the feed; the cards follow it.
+  showApp(state, session, { onChange: reloadSoon, onStatus, onFresh: () => {}, logout });
+  state.tickTimer = setInterval(loadAll, REFRESH_MS);
+  loadAll();
+  loadSettings();
+}
+
+/** @param {string} [message] */
+function logout(message = "") {
+  if (reloadTimer !== null) clearTimeout(reloadTimer);
+  $("family-list").replaceChildren();
+  $("settings-list").replaceChildren();
+  state.summaries.clear();
+  leaveApp(state, message);
+}
+
+function init() {
+  wireLogin(showPage);
+  $("logout-button").addEventListener("click", () => logout("You have logged out."));
+  const session = loadSession();
+  if (session) showPage(session);
+  else showLogin();
+}
+
+init();
