@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.model import AlertStatus, Outcome
 from alerts.vocabulary import FAMILY_OUTCOME_WORDS
+from dashboard.audit import audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep, StateDep
 from dashboard.family import nights as nt
@@ -32,6 +33,7 @@ from dashboard.models import (
 from dashboard.params import IdPath
 from dashboard.scope import not_found
 from kernel.accounts import Role
+from kernel.audit import Action
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +139,8 @@ async def _resident(conn: AsyncConn, who: store.Linked, now: datetime) -> Family
 _STAFF: dict[int | str, dict[str, Any]] = {403: {"description": "Not a family account"}}
 
 
-@router.get("/family/residents", response_model=list[FamilyResidentOut], responses=_STAFF)
+@router.get("/family/residents", response_model=list[FamilyResidentOut], responses=_STAFF,
+            dependencies=[audited(Action.RESIDENT_LIST, "resident")])
 async def my_residents(user: FamilyUser, conn: ConnDep, app: StateDep
                        ) -> list[FamilyResidentOut]:
     """The residents linked to you, each with their state now."""
@@ -146,6 +149,7 @@ async def my_residents(user: FamilyUser, conn: ConnDep, app: StateDep
 
 
 @router.get("/family/residents/{resident_id}/summary", response_model=FamilySummaryOut,
+            dependencies=[audited(Action.VITALS_READ, "resident", resident="resident_id")],
             responses={**_STAFF, 404: {"description": "Not a resident linked to you"}})
 async def resident_summary(resident_id: IdPath, user: FamilyUser, conn: ConnDep, app: StateDep,
                            alerts: Annotated[int, Query(ge=1, le=50)] = RECENT_ALERTS
