@@ -12,9 +12,9 @@ from dashboard.app import create_app
 from dashboard.devices import DevicesConfig
 from gateway.device_accounts import DeviceAccounts
 from kernel import db
-from tests.conftest import Broker
 from tests.gateway.test_broker_security import NOT_AUTHORIZED, TIMEOUT, Probe
 from tests.support.dashboard import SECRET, World, login
+from tests.support.services import Broker
 
 pytestmark = pytest.mark.anyio
 

@@ -7,9 +7,9 @@ import io
 import json
 from pathlib import Path
 
-from tests.conftest import Broker
 from tests.eldercare.test_cli import env, run  # noqa: F401 (the env fixture)
 from tests.gateway.test_broker_security import NOT_AUTHORIZED, TIMEOUT, Probe
+from tests.support.services import Broker
 
 SHEET = ("site,full_name,address,birth_year,bed_sensor,call_button\n"
          "east,Dag Dahl,4 Fjord Road,1936,yes,yes\n"

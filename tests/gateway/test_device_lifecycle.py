@@ -24,8 +24,8 @@ from gateway.schema import Channel, DeviceType, topic_for
 from kernel import db
 from kernel.accounts import RegistryError
 from kernel.sites import add_resident, add_site
-from tests.conftest import Broker
 from tests.gateway.test_broker_security import NOT_AUTHORIZED, TIMEOUT, Probe
+from tests.support.services import Broker
 
 GRANTED_QOS1 = 1
 
