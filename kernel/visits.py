@@ -2,7 +2,7 @@
 words, and when the next visit is due.
 
 The plan is simple on purpose: every site has a default interval (and one for high-risk
-residents, applied once residents carry risk categories, see docs/dashboard.md "Visits"),
+residents: those with any risk category in the ledger, see docs/dashboard.md "Visits"),
 and a resident may override it. The next visit is due `interval` days after the local date
 of the last completed visit, in the site's time zone; a resident never visited is due on
 the local date they were registered. The computation is pure (the caller passes `now`), so
