@@ -50,12 +50,12 @@ SELECT r.id, r.full_name, r.site_id, r.address, r.created_at, s.timezone,
             ELSE COALESCE(sp.interval_days, %(default_days)s) END, rp.interval_days,
        (SELECT max(d.left_at) FROM visits d
         WHERE d.resident_id = r.id AND d.status = 'completed'),
-       o.id, o.assigned_to, COALESCE(NULLIF(u.full_name, ''), u.username)
+       o.id, o.assigned_to, COALESCE(NULLIF(u.full_name, ''), u.username), o.due_on
 FROM residents r
 JOIN sites s ON s.id = r.site_id
 LEFT JOIN visit_site_plans sp ON sp.site_id = r.site_id
 LEFT JOIN visit_resident_plans rp ON rp.resident_id = r.id
-LEFT JOIN LATERAL (SELECT v.id, v.assigned_to FROM visits v
+LEFT JOIN LATERAL (SELECT v.id, v.assigned_to, v.due_on FROM visits v
                    WHERE v.resident_id = r.id AND v.status IN ('planned', 'in_progress')
                    ORDER BY v.due_on, v.id LIMIT 1) o ON true
 LEFT JOIN users u ON u.id = o.assigned_to
@@ -91,9 +91,9 @@ async def plan_rows(conn: AsyncConn, where: Where, now: datetime) -> list[DueOut
                                      "high_risk_days": DEFAULT_HIGH_RISK_DAYS})
     out = []
     for (rid, name, site, address, registered, tz_name, site_days, own_days, last,
-         open_id, open_to, open_name) in await cur.fetchall():
+         open_id, open_to, open_name, open_due) in await cur.fetchall():
         plan = Plan(site_interval_days=int(site_days), override_days=own_days)
-        due = next_due(last, registered, plan.interval_days, now, tz_name)
+        due = next_due(last, registered, plan.interval_days, now, tz_name, open_due)
         out.append(DueOut(resident_id=rid, resident_name=name, site_id=site, address=address,
                           interval_days=plan.interval_days, last_visit_at=last,
                           last_visit_on=local_today(last, tz_name) if last else None,

@@ -95,9 +95,11 @@ class Due:
 
 
 def next_due(last_completed: datetime | None, registered: datetime, interval_days: int,
-             now: datetime, tz_name: str) -> Due:
+             now: datetime, tz_name: str, scheduled_on: date | None = None) -> Due:
     """The next visit's due date in the site's zone: `interval_days` after the local date
-    of the last completed visit (or the registration date when there was none). Overdue
+    of the last completed visit (or the registration date when there was none), or the
+    date an open visit was scheduled for if that is earlier (a duty officer who books a
+    visit for a date expects it overdue after that date, whatever the plan says). Overdue
     once the local date of `now` is after the due date, so a visit due "today" is never
     overdue before the day is out wherever the site is."""
     zone = _zone(tz_name)
@@ -105,6 +107,8 @@ def next_due(last_completed: datetime | None, registered: datetime, interval_day
         due_on = registered.astimezone(zone).date()
     else:
         due_on = last_completed.astimezone(zone).date() + timedelta(days=interval_days)
+    if scheduled_on is not None and scheduled_on < due_on:
+        due_on = scheduled_on
     today = now.astimezone(zone).date()
     late = (today - due_on).days
     return Due(due_on=due_on, overdue=late > 0, days_overdue=max(late, 0))

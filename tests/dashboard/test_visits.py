@@ -3,7 +3,7 @@ family's view, and who may do what (role × route, site X vs Y, family of A vs B
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -111,6 +111,22 @@ async def test_a_resident_with_a_risk_category_gets_the_sites_high_risk_interval
     plan = (await client.get(f"/api/v1/residents/{world.bob}/visit-plan",
                              headers=headers)).json()
     assert (plan["site_interval_days"], plan["effective_interval_days"]) == (7, 7)
+
+
+async def test_a_visit_booked_for_a_past_date_is_overdue(client, world, clean_db):
+    """A visit the duty officer booked for a date that has passed is overdue on the due
+    list (and so on the duty screen's panel), whatever the plan's interval says."""
+    headers = await login(client, "duty-north")
+    today = (await client.get("/api/v1/visits/due", headers=headers)).json()
+    due_alice = next(d for d in today if d["resident_id"] == world.alice)["due_on"]
+    booked = (date.fromisoformat(due_alice) - timedelta(days=3)).isoformat()
+    resp = await client.post("/api/v1/visits", json={"resident_id": world.alice,
+                                                      "due_on": booked}, headers=headers)
+    assert resp.status_code == 201, resp.text
+    overdue = (await client.get("/api/v1/visits/due", params={"overdue": "true"},
+                                headers=headers)).json()
+    alice = [d for d in overdue if d["resident_id"] == world.alice]
+    assert alice and alice[0]["due_on"] == booked and alice[0]["days_overdue"] >= 3
 
 
 async def test_overdue_open_visits_are_listed(client, world, clean_db):

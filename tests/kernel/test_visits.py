@@ -31,6 +31,15 @@ def test_due_interval_days_after_the_last_visit_and_overdue_only_the_day_after()
     assert (next_day.overdue, next_day.days_overdue) == (True, 1)
 
 
+def test_an_open_visit_booked_for_an_earlier_date_sets_the_due_date():
+    last = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    now = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
+    booked = next_due(last, REGISTERED, 30, now, "UTC", scheduled_on=date(2026, 3, 4))
+    assert (booked.due_on, booked.overdue, booked.days_overdue) == (date(2026, 3, 4), True, 2)
+    later = next_due(last, REGISTERED, 30, now, "UTC", scheduled_on=date(2026, 5, 1))
+    assert (later.due_on, later.overdue) == (date(2026, 4, 1), False)
+
+
 def test_dates_are_the_sites_local_dates():
     # 2026-03-01 20:00 UTC is already 2 March in Shanghai (UTC+8).
     last = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
