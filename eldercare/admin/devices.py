@@ -111,7 +111,12 @@ def register(sub: Any, add: AddCommand, device_group: Any,
     def cmd_import(args: argparse.Namespace) -> int:
         """Import residents and devices from CSV/XLSX; all rows or none."""
         path = Path(args.file)
-        table = bulk_import.read_table(path.read_bytes(), path.name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            print(f"error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        table = bulk_import.read_table(data, path.name)
         rt = runtime(args)
         with db.connect(rt.database_url) as conn:
             report = bulk_import.validate(table, bulk_import.known_sites(conn), args.site)

@@ -25,6 +25,9 @@ def test_import_list_show_move_revoke(env: dict[str, str], broker: Broker,  # no
     bad = run(env, "import", str(sheet), ok=False)  # row 3 has no site and no --site
     assert bad.returncode == 1 and "nothing imported" in bad.stderr
     assert "3,site,site is required" in bad.stdout
+    missing = run(env, "import", str(tmp_path / "nope.csv"), "--dry-run", ok=False)
+    assert missing.returncode == 1 and "error: cannot read" in missing.stderr
+    assert "Traceback" not in missing.stderr
     dry = json.loads(run(env, "import", str(sheet), "--site", "east", "--dry-run").stdout)
     assert (dry["valid_rows"], dry["applied"]) == (2, False)
     creds_path = tmp_path / "creds.csv"
