@@ -18,6 +18,10 @@ export function startAdminPage(onReady) {
     $("login-view").hidden = true;
     $("app-view").hidden = false;
     $("who").textContent = whoLine(session);
+    // Links to what only an administrator may use (the API refuses the others anyway).
+    for (const link of document.querySelectorAll("[data-admin-only]")) {
+      /** @type {HTMLElement} */ (link).hidden = session.role !== "admin";
+    }
     guarded(() => onReady(session));
   };
   wireLogin(enter);

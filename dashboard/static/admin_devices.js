@@ -27,8 +27,10 @@ function failed(err, where) {
 async function loadResidents() {
   residents = await api("/residents");
   const select = /** @type {HTMLSelectElement} */ ($("provision-resident"));
-  select.replaceChildren(...residents.map((r) =>
-    el("option", { value: String(r.id) }, `${r.full_name} (${r.site_id}, #${r.id})`)));
+  // An empty first choice: one click on "Provision" must never act on whoever is first.
+  select.replaceChildren(el("option", { value: "" }, "Choose a resident…"),
+    ...residents.map((r) =>
+      el("option", { value: String(r.id) }, `${r.full_name} (${r.site_id}, #${r.id})`)));
   const types = /** @type {HTMLSelectElement} */ ($("provision-type"));
   types.replaceChildren(...DEVICE_TYPES.map((t) => el("option", { value: t }, deviceLabel(t))));
 }
@@ -81,6 +83,10 @@ async function provision(event) {
   event.preventDefault();
   const resident = /** @type {HTMLSelectElement} */ ($("provision-resident")).value;
   const type = /** @type {HTMLSelectElement} */ ($("provision-type")).value;
+  if (!resident) {
+    $("provision-message").textContent = "Choose the resident the device is for.";
+    return;
+  }
   const button = $button("provision-button");
   button.disabled = true;
   $("provision-message").textContent = "";

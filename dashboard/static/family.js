@@ -52,6 +52,10 @@ async function invite(id, username) {
 /** @param {HTMLFormElement} form @param {string} how */
 async function create(form, how) {
   const values = formValues(form);
+  if (!values.resident) {
+    say("Choose the resident this relative is for.");
+    return;
+  }
   const answer = await api("/users", { method: "POST", body: {
     username: values.username, full_name: values.full_name || "", role: "family",
     phone: values.phone || null, residents: [Number(values.resident)] } });
@@ -69,7 +73,9 @@ startAdminPage(async () => {
   /** @type {any[]} */
   const list = await api("/residents");
   residents = new Map(list.map((r) => [r.id, `${r.full_name} (${r.site_id})`]));
-  $("new-resident").replaceChildren(...residentOptions());
+  // An empty first choice: "Create" must never link whoever happens to be first.
+  $("new-resident").replaceChildren(el("option", { value: "" }, "Choose a resident…"),
+    ...residentOptions());
   const form = /** @type {HTMLFormElement} */ ($("family-form"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
