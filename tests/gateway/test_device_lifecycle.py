@@ -134,7 +134,8 @@ def test_device_publishes_only_on_its_own_topics(
     dev.client.publish(forbidden, b"forged", qos=1)
     dev.client.publish(allowed, b"mine", qos=1)
     pipe._wait_for(lambda: any(m.topic == allowed for m in pipe.messages), "own event")
-    assert [m.topic for m in pipe.messages] == [allowed]
+    # Retained statuses of other tests' devices on the session's broker are not this test's.
+    assert [m.topic for m in pipe.messages if not m.retain] == [allowed]
 
 
 def test_revoke_cuts_the_live_session_at_once(
