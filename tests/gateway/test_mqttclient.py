@@ -239,13 +239,14 @@ def test_a_read_pass_is_bounded_and_resumes_a_split_packet(
 
 
 def _manual_client(broker: Broker, client_id: str, topic: str,
-                   got: list[mqtt.MQTTMessage]) -> BufferedClient:
+                   got: list[mqtt.MQTTMessage], subscribed: threading.Event) -> BufferedClient:
     """A BufferedClient on a persistent session, driven by the test (no network thread)."""
     ep = broker.pipeline
     client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
                             protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
     client.username_pw_set(ep.username, ep.password)
     client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    client.on_subscribe = lambda *_: subscribed.set()
     client.on_message = lambda c, u, m: got.append(m)
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 300
@@ -273,10 +274,12 @@ def test_acks_of_an_earlier_connection_are_dropped(broker: Broker,
     """After a reconnect an old PUBACK could acknowledge another message with the same id."""
     topic = _topic()
     got: list[mqtt.MQTTMessage] = []
-    client = _manual_client(broker, f"buffered-{uuid.uuid4().hex[:8]}", topic, got)
+    subscribed = threading.Event()
+    client = _manual_client(broker, f"buffered-{uuid.uuid4().hex[:8]}", topic, got, subscribed)
     try:
+        # Until the SUBACK, the broker may not yet route the publisher's messages to us.
         _loop_until(client, lambda: bool(client.connection) and not client.want_write()
-                    and client.is_connected(), "connected")
+                    and client.is_connected() and subscribed.is_set(), "subscribed")
         first = client.connection
         _publish_all(publisher, topic, [b"a", b"b"])
         _loop_until(client, lambda: len(got) == 2, "two messages")
