@@ -29,10 +29,12 @@ export class ApiError extends Error {
   /**
    * @param {string} message
    * @param {number} status
+   * @param {any} [body] the parsed answer (field errors of a 422 are in `body.errors`)
    */
-  constructor(message, status) {
+  constructor(message, status, body = null) {
     super(message);
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -88,12 +90,20 @@ async function bodyOf(resp) {
  * @returns {Promise<string>}
  */
 export async function detailOf(resp) {
-  let body = null;
+  return messageOf(resp, await parsedOrNull(resp));
+}
+
+/** @param {Response} resp @returns {Promise<any>} the parsed body, null if not JSON */
+async function parsedOrNull(resp) {
   try {
-    body = await bodyOf(resp);
+    return await bodyOf(resp);
   } catch {
-    /* not JSON */
+    return null;
   }
+}
+
+/** @param {Response} resp @param {any} body @returns {string} */
+function messageOf(resp, body) {
   if (body && typeof body.detail === "string") return body.detail;
   return `The server answered ${resp.status} ${resp.statusText}`.trim();
 }
@@ -135,7 +145,10 @@ export async function api(path, { method = "GET", body } = {}) {
   }
   noteServerClock(resp);
   if (resp.status === 401) throw new AuthError(await detailOf(resp));
-  if (!resp.ok) throw new ApiError(await detailOf(resp), resp.status);
+  if (!resp.ok) {
+    const parsed = await parsedOrNull(resp);
+    throw new ApiError(messageOf(resp, parsed), resp.status, parsed);
+  }
   return bodyOf(resp);
 }
 

@@ -8,7 +8,7 @@
 // the template (admin.html).
 
 import { leave, startAdminPage } from "./admin.js";
-import { API, AuthError, loadSession } from "./api.js";
+import { ApiError, AuthError, api } from "./api.js";
 import { $, $button, $input, el } from "./dom.js";
 import { vocabulary } from "./vocabulary.js";
 
@@ -32,22 +32,14 @@ const LEDGER_CHOICE = ["sex", "living_situation", "status"];
  * @param {{method?: string, body?: unknown}} [options]
  * @returns {Promise<Answer>}
  */
-async function send(path, { method = "GET", body } = {}) {
-  const session = loadSession();
-  if (!session) throw new AuthError("Please log in.");
-  /** @type {Record<string, string>} */
-  const headers = { Authorization: `Bearer ${session.access_token}`, Accept: "application/json" };
-  /** @type {RequestInit} */
-  const init = { method, headers, cache: "no-store" };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+async function send(path, options = {}) {
+  try {
+    return { ok: true, status: 200, body: await api(path, options) };
+  } catch (err) {
+    // The page shows a refused value next to its field, so it needs the whole answer.
+    if (err instanceof ApiError) return { ok: false, status: err.status, body: err.body };
+    throw err;
   }
-  const resp = await fetch(API + path, init);
-  const text = await resp.text();
-  const parsed = text.trim() ? JSON.parse(text) : null;
-  if (resp.status === 401) throw new AuthError(parsed && parsed.detail || "Please log in.");
-  return { ok: resp.ok, status: resp.status, body: parsed };
 }
 
 /**
