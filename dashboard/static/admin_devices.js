@@ -3,7 +3,7 @@
 // shown once, in a dialog), revoke with confirmation, move to another resident.
 
 import { api, AuthError } from "./api.js";
-import { adminPage, leave } from "./admin_shell.js";
+import { leave, startAdminPage } from "./admin.js";
 import { $, $button, el } from "./dom.js";
 import { deviceLabel } from "./vocabulary.js";
 
@@ -133,4 +133,4 @@ async function start() {
 }
 
 /** @type {HTMLFormElement} */ ($("provision-form")).addEventListener("submit", provision);
-adminPage(start);
+startAdminPage(start);

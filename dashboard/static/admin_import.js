@@ -3,7 +3,7 @@
 // and the devices' credentials as downloadable CSV files (the credentials shown once).
 
 import { API, AuthError, detailOf, loadSession } from "./api.js";
-import { adminPage, leave } from "./admin_shell.js";
+import { leave, startAdminPage } from "./admin.js";
 import { $, $button, $input, el } from "./dom.js";
 
 /**
@@ -69,4 +69,4 @@ function show(report) {
 }
 
 /** @type {HTMLFormElement} */ ($("import-form")).addEventListener("submit", upload);
-adminPage(() => {});
+startAdminPage(async () => {});
