@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from eldercare.admin import audit as admin_audit
 from eldercare.admin import devices as devices_admin
 from eldercare.admin import ledger
 from eldercare.admin import staff as staff_cli
+from eldercare.argtypes import aware_datetime
 from eldercare.embedded import ServiceError
 from eldercare.migrate import migrate
 from eldercare.run import (
@@ -170,18 +170,6 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _aware_datetime(text: str) -> datetime:
-    """An ISO 8601 date-time with an explicit offset: a naive one would be read in the
-    machine's time zone, and the same command would simulate different hours elsewhere."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset (e.g. Z or +08:00)")
-    return value
-
-
 def _where_parent() -> argparse.ArgumentParser:
     """The one set of flags saying where the embedded broker and database are, shared by
     every command that connects (demo, serve, the parts, the admin commands), so an admin
@@ -246,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--days", type=float, help="simulated days (realtime/accelerated)")
     sp.add_argument("--duration", type=float, help="wall seconds (fleet/load)")
     sp.add_argument("--rate", type=float, help="load: total messages per second")
-    sp.add_argument("--start", type=_aware_datetime, metavar="ISO-8601",
+    sp.add_argument("--start", type=aware_datetime, metavar="ISO-8601",
                     help="simulated start with its UTC offset, e.g. 2026-03-01T03:00:00Z "
                          "(default: accelerated ends now, the others start now)")
     sp.add_argument("--seed", type=int, default=1)

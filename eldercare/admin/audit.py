@@ -11,9 +11,9 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
+from eldercare.argtypes import aware_datetime
 from kernel import audit, db
 
 Add = Callable[..., argparse.ArgumentParser]
@@ -24,18 +24,8 @@ def register(sub: Any, add: Add) -> None:
     group = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_cmd", required=True)
     sp = add("verify", cmd_verify, "check that the audit trail's hash chain is intact", group)
-    sp.add_argument("--since", type=_aware, metavar="ISO-8601",
+    sp.add_argument("--since", type=aware_datetime, metavar="ISO-8601",
                     help="check from the first record at or after this time (with offset)")
-
-
-def _aware(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset (e.g. Z or +08:00)")
-    return value
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
