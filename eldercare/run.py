@@ -239,7 +239,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.mode == "demo":
         sim.simulate_demo(creds, rt.mqtt.host, rt.mqtt.port, stop,
                           telemetry_period_s=args.telemetry_period,
-                          sos_mean_interval_s=args.sos_interval)
+                          sos_mean_interval_s=args.sos_interval,
+                          site_tz=sim.site_zones(rt.database_url))
         return 0
     if args.start is not None:
         _warn_if_beyond_retention(args.start, settings.raw_retention_days)

@@ -53,6 +53,13 @@ def add_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone: s
                  "ON CONFLICT (id) DO NOTHING", (site_id, name, timezone))
 
 
+def site_timezones(conn: psycopg.Connection[Any]) -> dict[str, ZoneInfo]:
+    """Every site's time zone (a zone this machine does not know is left out): simulated
+    residents live on their site's clock, as real ones do."""
+    rows = conn.execute("SELECT id, timezone FROM sites").fetchall()
+    return {str(site): ZoneInfo(str(tz)) for site, tz in rows if is_valid_timezone(str(tz))}
+
+
 def add_resident(conn: psycopg.Connection[Any], site_id: str, full_name: str,
                  address: str | None = None, birth_year: int | None = None) -> int:
     """Create a resident at a site; return the new id."""

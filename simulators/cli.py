@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from pydantic import TypeAdapter, ValidationError
 
 from gateway.broker_admin import BrokerAdmin
 from gateway.provisioning import DeviceCredentials
 from kernel import db
 from kernel.endpoint import MqttEndpoint
+from kernel.sites import site_timezones
 from simulators.devices import DEFAULT_HEARTBEAT_S
 from simulators.fleet import FleetStats, group_by_resident, run_fleet
 from simulators.provision import provision_homes, write_credentials
@@ -46,11 +49,25 @@ def load_credentials(path: Path) -> list[DeviceCredentials]:
     return creds
 
 
+def site_zones(database_url: str) -> dict[str, tzinfo]:
+    """The sites' time zones, so simulated residents sleep at night on their site's clock;
+    empty (each falls back to this machine's zone, with a warning) if the database cannot
+    be read."""
+    try:
+        with db.connect(database_url, autocommit=True) as conn:
+            return dict(site_timezones(conn))
+    except psycopg.Error as exc:
+        logger.warning("site time zones not read (%s); simulated residents follow this "
+                       "machine's time zone", exc)
+        return {}
+
+
 def simulate_demo(creds_file: Path, host: str, port: int, stop: threading.Event, *,
                   telemetry_period_s: float = 5.0, sos_mean_interval_s: float | None = 180.0,
                   heartbeat_s: int = DEFAULT_HEARTBEAT_S, cancel_probability: float = 0.3,
                   seed: int = 1, resident_tz: tzinfo | None = None,
-                  connect_timeout_s: float = 10.0) -> FleetStats:
+                  connect_timeout_s: float = 10.0,
+                  site_tz: Mapping[str, tzinfo] | None = None) -> FleetStats:
     """Simulate the demo homes listed in `creds_file` until `stop` is set; log a summary."""
     creds = load_credentials(creds_file)
     logger.info("simulating %d homes (%d devices) against %s:%d; telemetry every %gs, "
@@ -59,7 +76,8 @@ def simulate_demo(creds_file: Path, host: str, port: int, stop: threading.Event,
     stats = run_fleet(creds, host, port, stop, telemetry_period_s=telemetry_period_s,
                       sos_mean_interval_s=sos_mean_interval_s, seed=seed,
                       heartbeat_s=heartbeat_s, cancel_probability=cancel_probability,
-                      resident_tz=resident_tz, connect_timeout_s=connect_timeout_s)
+                      resident_tz=resident_tz, connect_timeout_s=connect_timeout_s,
+                      site_tz=site_tz)
     logger.info("simulation stopped: %s", stats.summary())
     return stats
 

@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
@@ -162,7 +162,8 @@ class Fleet:
                  telemetry_period_s: float = 5.0, heartbeat_s: int = DEFAULT_HEARTBEAT_S,
                  sos_mean_interval_s: float | None = 180.0, cancel_probability: float = 0.3,
                  cancel_within_s: float = 30.0, seed: int = 1, clock: Clock = system_clock,
-                 resident_tz: tzinfo | None = None) -> None:
+                 resident_tz: tzinfo | None = None,
+                 site_tz: Mapping[str, tzinfo] | None = None) -> None:
         if telemetry_period_s <= 0:
             raise ValueError("telemetry_period_s must be positive")
         if heartbeat_s < 1:
@@ -178,7 +179,8 @@ class Fleet:
         self._rng = random.Random(derive_seed("fleet", seed))
         self._incidents = 0
         self._cancelled = 0
-        tz = resident_tz or local_tz()
+        fallback_tz = resident_tz or local_tz()
+        zones = dict(site_tz or {})
         # Real devices keep their counter across reboots; starting from the epoch milliseconds
         # means a restarted demo never reuses a seq (while it sends under 1000 messages/s).
         seq_start = to_epoch_ms(clock())
@@ -187,6 +189,7 @@ class Fleet:
             home = SimHome(resident_id, [], [])
             for c in home_creds:
                 if c.type == DeviceType.BED_SENSOR.value:
+                    tz = zones.get(c.site, fallback_tz)  # the resident lives on the site's clock
                     model = ResidentModel.random(derive_seed("resident", seed, resident_id), tz)
                     home.beds.append(BedSensorSim(
                         c, model, host=host, port=port, clock=clock, seed=seed,
@@ -298,13 +301,13 @@ def run_fleet(creds: Sequence[DeviceCredentials], host: str, port: int,
               sos_mean_interval_s: float | None = 180.0, seed: int = 1,
               heartbeat_s: int = DEFAULT_HEARTBEAT_S, cancel_probability: float = 0.3,
               cancel_within_s: float = 30.0, clock: Clock = system_clock,
-              resident_tz: tzinfo | None = None, connect_timeout_s: float = 10.0
-              ) -> FleetStats:
+              resident_tz: tzinfo | None = None, connect_timeout_s: float = 10.0,
+              site_tz: Mapping[str, tzinfo] | None = None) -> FleetStats:
     """Simulate every home in real time until `stop` is set; disconnect all; return stats."""
     fleet = Fleet(creds, host, port, telemetry_period_s=telemetry_period_s,
                   heartbeat_s=heartbeat_s, sos_mean_interval_s=sos_mean_interval_s,
                   cancel_probability=cancel_probability, cancel_within_s=cancel_within_s,
-                  seed=seed, clock=clock, resident_tz=resident_tz)
+                  seed=seed, clock=clock, resident_tz=resident_tz, site_tz=site_tz)
     started = time.monotonic()
     try:
         fleet.start(connect_timeout_s, stop)

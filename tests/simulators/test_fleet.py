@@ -7,10 +7,13 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.provisioning import DeviceCredentials
 from gateway.schema import (
     LAST_WILL_PAYLOAD,
     Channel,
@@ -19,8 +22,10 @@ from gateway.schema import (
     decode_status,
     decode_telemetry,
 )
-from simulators.cli import load_credentials, simulate_demo
-from simulators.fleet import FleetStats, Scheduler, run_fleet
+from kernel import db
+from kernel.sites import add_site
+from simulators.cli import load_credentials, simulate_demo, site_zones
+from simulators.fleet import Fleet, FleetStats, Scheduler, run_fleet
 from tests.support.homes import seed_home
 from tests.support.wait import wait_until
 
@@ -164,3 +169,33 @@ def test_scheduler_runs_in_due_order_at_a_fixed_rate():
     sched.call_later(1.5, record("once"))
     sched.run(stop)
     assert log[:4] == [(0.0, "tick"), (1.0, "tick"), (1.5, "once"), (2.0, "tick")]
+
+
+def _bed(resident_id: int, site: str) -> DeviceCredentials:
+    return DeviceCredentials(device_id=f"bed-{resident_id}", type="bed_sensor", site=site,
+                             resident_id=resident_id, username=f"bed-{resident_id}",
+                             password="x" * 16, topic_prefix=f"eldercare/v1/{site}/bed",
+                             mqtt_host="127.0.0.1", mqtt_port=1)
+
+
+def test_simulated_residents_live_on_their_sites_clock():
+    """At 03:00 in Shanghai the demo's residents are asleep whatever the machine's zone."""
+    shanghai, berlin = ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/Berlin")
+    fleet = Fleet([_bed(1, "east"), _bed(2, "west"), _bed(3, "elsewhere")], "127.0.0.1", 1,
+                  resident_tz=UTC, site_tz={"east": shanghai, "west": berlin})
+    zones = {home.resident_id: home.beds[0].model.tz for home in fleet.homes}
+    assert zones == {1: shanghai, 2: berlin, 3: UTC}
+
+
+def test_site_zones_reads_every_sites_zone(clean_db):
+    with db.connect(clean_db, autocommit=True) as conn:
+        add_site(conn, "east", "East", "Asia/Shanghai")
+        add_site(conn, "west", "West", "Europe/Berlin")
+    assert site_zones(clean_db) == {"east": ZoneInfo("Asia/Shanghai"),
+                                    "west": ZoneInfo("Europe/Berlin")}
+
+
+def test_site_zones_is_empty_when_the_database_cannot_be_read(caplog):
+    url = "postgresql://nobody:x@127.0.0.1:1/none?connect_timeout=1"
+    assert site_zones(url) == {}
+    assert "follow this machine's time zone" in caplog.text
