@@ -32,6 +32,7 @@ from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
 from dashboard.live.feed import AlertStream
 from dashboard.live.settings import StreamSettings
 from dashboard.routes import API_PREFIX
+from kernel import db
 from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
         pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
             database_url, min_size=1, max_size=POOL_MAX_SIZE, open=False,
             name="dashboard", check=AsyncConnectionPool.check_connection,
-            kwargs={"autocommit": True,
+            kwargs={"autocommit": True, "connect_timeout": db.CONNECT_TIMEOUT_S,
                     "options": "-c timezone=UTC -c application_name=eldercare-dashboard"},
         )
         await pool.open()  # connects in the background: the app starts even if the DB is down

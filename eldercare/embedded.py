@@ -123,9 +123,14 @@ class ManagedProcess:
 def _spawn(name: str, argv: list[str], log_path: Path, user: str | None, stop_signal: int,
            env: dict[str, str] | None = None) -> ManagedProcess:
     log = open(log_path, "ab")  # noqa: SIM115 - the child keeps it
+    # Its own process group, so a terminal's Ctrl-C reaches only us and we stop the services
+    # in order (database last); as the service user *and group*, so that the service never
+    # changes its own ids, which would clear PR_SET_PDEATHSIG and let it outlive us.
+    group = None if user is None else pwd.getpwnam(user).pw_gid
     proc = subprocess.Popen(
         argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        user=user, preexec_fn=die_with_parent, env=env,
+        user=user, group=group, extra_groups=None if user is None else [],
+        preexec_fn=die_with_parent, env=env, process_group=0,
     )
     log.close()
     logger.info("started %s (pid %d), log %s", name, proc.pid, log_path)
@@ -363,7 +368,7 @@ def start_mosquitto(cfg: MosquittoConfig, timeout: float = 20.0) -> ManagedProce
     if port_open(cfg.port):
         raise ServiceError(f"port {cfg.port} is already in use; set ELDERCARE_MQTT_PORT")
     proc = _spawn("mosquitto", ["mosquitto", "-c", str(conf)], cfg.data_dir / "mosquitto.log",
-                  None, signal.SIGTERM)
+                  _service_user("mosquitto"), signal.SIGTERM)
 
     def ready() -> bool:
         if not proc.alive():

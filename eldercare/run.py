@@ -290,8 +290,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 def _child(name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
     """Start `eldercare <argv>` as a child that dies with us, with exactly `env`."""
+    # Its own process group: a terminal's Ctrl-C reaches only the parent, which stops the
+    # children in order (simulators, then the pipeline, ... the database last).
     proc = subprocess.Popen([sys.executable, "-m", "eldercare.cli", *argv],
-                            preexec_fn=die_with_parent, env=env)
+                            preexec_fn=die_with_parent, env=env, process_group=0)
     return ManagedProcess(name, proc)
 
 

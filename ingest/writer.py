@@ -19,6 +19,7 @@ from gateway.records import DeadLetter, Record
 from ingest.batch import Batch, Batcher
 from ingest.spool import Spool
 from ingest.store import STAGING, write_isolating
+from kernel.db import CONNECT_TIMEOUT_S as DB_CONNECT_TIMEOUT_S
 from kernel.db import connect
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ WRITE_TIMEOUT_S = 30.0
 cut) and the batch goes to the spool: a database that hangs (stopped, stuck disk, network
 black hole) must not stop the pipeline from acknowledging. A healthy write takes well under
 a second."""
-CONNECT_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = DB_CONNECT_TIMEOUT_S
 """The same for opening a connection (libpq's connect_timeout, which psycopg enforces)."""
 
 
@@ -231,9 +232,15 @@ class IngestWriter:
     def _write(self, batch: Batch) -> None:
         """Write, commit, hook, acknowledge. Connection errors propagate, and so does a
         write the database does not answer in `write_timeout_s` (see _Deadline)."""
-        conn = self._connection()
-        with _Deadline(conn, self.write_timeout_s):
-            write_isolating(conn, batch)
+        started = self._clock()
+        try:
+            conn = self._connection()
+            with _Deadline(conn, self.write_timeout_s):
+                write_isolating(conn, batch)
+        except psycopg.OperationalError:
+            if self._outage_since is None:  # the outage began when this write was sent,
+                self._outage_since = started  # not when its deadline gave up on it
+            raise
         self._delay = 0.1
         if self._outage_since is not None:
             logger.info("database back after %.0f s of outage", self._clock() - self._outage_since)

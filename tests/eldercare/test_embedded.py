@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from eldercare.embedded import BrokerQueue, MosquittoConfig, _mosquitto_conf
+import pytest
+
+from eldercare.embedded import BrokerQueue, MosquittoConfig, _mosquitto_conf, free_port
 from eldercare.runtime import broker_queue
 from eldercare.settings import Settings
+from tests.support.wait import wait_until
 
 
 def _conf(queue: BrokerQueue, persistence: bool = True) -> list[str]:
@@ -36,3 +43,43 @@ def test_the_settings_size_the_embedded_broker():
                         mqtt_queue_message_bytes=100, mqtt_autosave_changes=2_000)
     assert broker_queue(settings) == BrokerQueue(60, 500, 100, 2_000)
     assert broker_queue(Settings()) == BrokerQueue()
+
+
+_PARENT = """
+import sys, time
+from pathlib import Path
+from eldercare.embedded import MosquittoConfig, start_mosquitto
+proc = start_mosquitto(MosquittoConfig(Path(sys.argv[1]), int(sys.argv[2]), "admin", "pw-123456789",
+                                       persistence=False))
+print(proc.proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie that nobody reaps has exited too
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    return True
+
+
+@pytest.mark.mqtt
+def test_the_broker_dies_with_its_parent_and_ignores_the_terminals_ctrl_c(tmp_path: Path):
+    """The broker runs in its own process group (a terminal's Ctrl-C reaches only the parent,
+    which stops the services in order) and still dies with a SIGKILLed parent: no orphan is
+    left to be mistaken for an outside broker on the next start."""
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(tmp_path), str(free_port())],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        broker_pid = int(parent.stdout.readline())
+        assert os.getpgid(broker_pid) != os.getpgid(parent.pid)
+        parent.kill()
+        parent.wait(10)
+        wait_until(lambda: _gone(broker_pid), timeout=20, what="the broker exiting")
+    finally:
+        parent.kill()

@@ -4,6 +4,7 @@ processes, and SIGKILL of each child of a real `eldercare serve`."""
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from eldercare.embedded import ManagedProcess, die_with_parent
 from eldercare.pipeline import session_client_ids
+from eldercare.run import _child
 from eldercare.supervisor import Backoff, Child, RestartPolicy, Supervisor, exit_cause
 from gateway.presence import part_topic
 from tests.support.live import bus_publisher
@@ -377,3 +379,14 @@ def _forget_main_pipeline(broker: Broker) -> None:
     with bus_publisher(broker.pipeline) as pub:
         for part in ("pipeline", "jobs"):
             pub.publish_raw(part_topic(part), b"", retain=True)
+
+
+def test_children_have_their_own_process_group():
+    """A terminal's Ctrl-C goes to the foreground process group: only `demo`/`serve` itself
+    must get it, and stop its children in order (the simulators' clean power-offs before
+    the pipeline stops, the database last), not every child at once."""
+    child = _child("help", ["--help"], {**os.environ})
+    try:
+        assert os.getpgid(child.proc.pid) == child.proc.pid != os.getpgid(0)
+    finally:
+        child.proc.wait(30)

@@ -3,7 +3,9 @@ down; unknown devices wait; the registry reloads when the database returns."""
 
 from __future__ import annotations
 
+import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +69,21 @@ def test_registry_starts_from_its_cache_while_the_database_is_down(
         assert later.button.device_id in read_cache(cache)  # the file follows the database
     finally:
         reg.stop()
+
+
+def test_a_hung_database_does_not_hold_the_registry_start(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A server that accepts the TCP connection and never answers (PostgreSQL stopped with
+    SIGSTOP) must not keep a restarted pipeline from starting on its cached registry."""
+    monkeypatch.setattr("kernel.db.CONNECT_TIMEOUT_S", 1)
+    cache = tmp_path / "registry.json"
+    write_cache(cache, [["bed-1", "north", 7, "bed_sensor"]])
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        registry = Registry(f"postgresql://u:p@127.0.0.1:{port}/db", cache_path=cache)
+        done: list[int] = []
+        thread = threading.Thread(target=lambda: done.append(registry.load()), daemon=True)
+        thread.start()
+        wait_until(lambda: bool(done), timeout=30, what="the registry start giving up")
+    assert done == [1] and registry.from_cache
