@@ -44,6 +44,9 @@ export const RANGES = /** @type {const} */ ({
 const SEVERITY_COLOURS = /** @type {Record<string, string>} */ ({
   critical: "#ff5c5c", warning: "#ffb020", info: "#6cb6ff" });
 const BAND_COLOUR = "rgba(108, 182, 255, 0.16)";
+const GRID_LINE = { lineStyle: { color: "rgba(160, 170, 180, 0.25)" } };
+// One colour per panel, readable on the dark pages.
+const PANEL_COLOURS = ["#ff7a7a", "#6cb6ff", "#c3e88d", "#ffb020"];
 const MIN_BAND_POINTS = 12;
 const MAD_TO_SIGMA = 1.4826;
 
@@ -129,8 +132,8 @@ function medianOf(sorted) {
 
 /**
  * The usual range of the shown values: median ± 2 robust standard deviations (1.4826 × the
- * median absolute deviation), so that a few bad hours do not widen it; null with fewer than
- * 12 values. (No learned per-resident baseline exists yet: issue 15.)
+ * median absolute deviation, at least 5 % of the median), so that a few bad hours do not
+ * widen it; null with fewer than 12 values. (No learned per-resident baseline exists yet: issue 15.)
  * @param {(number | null)[]} values
  * @returns {{low: number, high: number} | null}
  */
@@ -140,7 +143,8 @@ export function usualBand(values) {
   if (known.length < MIN_BAND_POINTS) return null;
   const median = medianOf(known);
   const deviations = known.map((v) => Math.abs(v - median)).sort((a, b) => a - b);
-  const spread = 2 * MAD_TO_SIGMA * medianOf(deviations);
+  // at least ±5 % of the median, so that steady values still show a visible band
+  const spread = Math.max(2 * MAD_TO_SIGMA * medianOf(deviations), 0.05 * Math.abs(median));
   return { low: median - spread, high: median + spread };
 }
 
@@ -204,14 +208,14 @@ export function residentOption(vitals, alerts, view) {
         formatter: axisLabel, hideOverlap: true } })),
     yAxis: panels.map((panel, i) => ({ type: "value", gridIndex: i, scale: panel.band,
       name: view.words(panel.key), nameTextStyle: { ...axisText, align: "left" },
-      axisLabel: axisText, splitNumber: 3,
-      ...(panel.key === "in-bed" ? { min: 0, max: 100 } : {}) })),
+      axisLabel: axisText, splitNumber: 3, splitLine: GRID_LINE,
+      ...(panel.key === "in-bed" ? { min: 0, max: 100, interval: 50 } : {}) })),
     series: panels.map((panel, i) => {
       const data = seriesData(vitals.points, panel.pick, wall, bucketMs);
       const band = panel.band ? usualBand(data.map(([, v]) => v)) : null;
       return {
         type: "line", name: view.words(panel.key), xAxisIndex: i, yAxisIndex: i,
-        showSymbol: false, connectNulls: false, data,
+        showSymbol: false, connectNulls: false, data, color: PANEL_COLOURS[i],
         ...(panel.key === "in-bed" ? { step: "end", areaStyle: { opacity: 0.35 } } : {}),
         markArea: band ? { silent: true, itemStyle: { color: BAND_COLOUR },
           data: [[{ yAxis: band.low, name: view.words("usual") }, { yAxis: band.high }]],
@@ -368,9 +372,11 @@ export function weekOption(nights, view) {
       axisLabel: { ...axisText, show: i === panels.length - 1 } })),
     yAxis: panels.map((panel, i) => ({ type: "value", gridIndex: i, splitNumber: 2,
       minInterval: 1, scale: panel.type === "line", name: view.words(panel.key),
-      nameTextStyle: { ...axisText, align: "left" }, axisLabel: axisText })),
+      nameTextStyle: { ...axisText, align: "left" }, axisLabel: axisText,
+      splitLine: GRID_LINE })),
     series: panels.map((panel, i) => ({ type: /** @type {"bar" | "line"} */ (panel.type),
       name: view.words(panel.key), xAxisIndex: i, yAxisIndex: i, data: panel.data,
+      color: PANEL_COLOURS[(i + 1) % PANEL_COLOURS.length],
       label: { show: true, position: "top", color: view.text }, connectNulls: false })),
   };
 }
