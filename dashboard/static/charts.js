@@ -221,7 +221,8 @@ export function residentOption(vitals, alerts, view) {
           data: [[{ yAxis: band.low, name: view.words("usual") }, { yAxis: band.high }]],
           label: { color: view.text, position: "insideTopRight" } } : undefined,
         markLine: marks.length ? { silent: true, symbol: "none", data: marks,
-          label: { show: i === 0, formatter: "{b}", color: view.text } } : undefined,
+          label: { show: i === 0, formatter: "{b}", color: view.text,
+            position: "insideEndTop" } } : undefined,
       };
     }),
   };
