@@ -263,7 +263,9 @@ function chartWord(key) {
  * @returns {number}
  */
 function rangeEnd() {
-  const to = Date.parse(new URLSearchParams(window.location.search).get("to") || "");
+  // an unescaped "+01:00" arrives as " 01:00" (a "+" in a query is a space)
+  const given = (new URLSearchParams(window.location.search).get("to") || "").replace(" ", "+");
+  const to = Date.parse(given);
   return Number.isNaN(to) ? now() : to;
 }
 

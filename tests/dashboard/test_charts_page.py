@@ -129,6 +129,19 @@ def test_resident_charts_show_each_range_with_alerts_in_the_site_zone(
                   m.axisLabel(wall(Date.parse("2026-03-09T14:30:00Z")))];
         }""")
         assert labels == ["2026-03-10 08:05", "03-10", "22:30"]
+        bands = page.evaluate("""async () => {
+          const m = await import("/static/charts.js");
+          const steady = Array.from({ length: 12 }, (_, i) => 60 + (i % 3));  // 60, 61, 62, ...
+          const wide = Array.from({ length: 12 }, (_, i) => 50 + 2 * i);  // 50, 52, ... 72
+          return [m.usualBand(steady), m.usualBand(steady.slice(1)),
+                  m.usualBand([...steady, 150, 160, null]), m.usualBand(wide)];
+        }""")
+        # median 61, MAD 1: 2 x 1.4826 is under the floor of 5 % (3.05); too few values: none;
+        # two outliers do not widen it
+        assert bands[0] == pytest.approx({"low": 61 - 3.05, "high": 61 + 3.05})
+        assert bands[1] is None
+        assert bands[2] == bands[0]
+        assert bands[3] == pytest.approx({"low": 61 - 17.7912, "high": 61 + 17.7912})  # MAD 6
         page.locator("#vitals-charts").screenshot(path=str(tmp_path / "resident-charts-24h.png"))
         page.screenshot(path=str(tmp_path / "resident-page-1920.png"), full_page=True)
 
@@ -143,6 +156,14 @@ def test_resident_charts_show_each_range_with_alerts_in_the_site_zone(
             assert option["series"][0]["marks"] == ["SOS call 08:05"]
             page.locator("#vitals-charts").screenshot(
                 path=str(tmp_path / f"resident-charts-{key}.png"))
+        # A resident without readings: an empty chart and a word why.
+        page.locator("#resident-rows tr", has_text="Bob Berg").click()
+        expect(page.locator("#resident-form")).to_have_attribute("data-loaded", str(world.bob))
+        page.locator("#vitals-charts").get_by_role("button", name="24 h").click()
+        expect(box).to_have_attribute("data-state", "ready")
+        expect(page.locator("#vitals-charts .chart-message")).to_have_text(
+            "No readings in this range.")
+        assert _counts(chart_option(page, "#vitals-charts .vitals-chart")) == [0, 0, 0, 0]
         assert bp.problems == []  # no script error, no CSP violation
     assert any(url.endswith(ASSET) for url in requested)
     assert all(url.startswith(server.url) for url in requested)  # no CDN
