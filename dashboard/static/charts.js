@@ -235,7 +235,8 @@ export function residentOption(vitals, alerts, view) {
  */
 function tooltipText(panels) {
   return (params) => {
-    const rows = Array.isArray(params) ? params : [params];
+    const rows = (Array.isArray(params) ? [...params] : [params])
+      .sort((a, b) => a.seriesIndex - b.seriesIndex);  // the panels' order, top to bottom
     if (!rows.length) return "";
     const lines = [isoMinute(rows[0].value[0])];
     for (const row of rows) {

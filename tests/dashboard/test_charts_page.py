@@ -54,6 +54,12 @@ _CHART_OPTION = """async (selector) => {
 }""".replace("ASSET", ASSET)
 
 
+# Every Content-Security-Policy violation of the page, kept for the test to read.
+_WATCH_CSP = """window.cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+
+
 @pytest.fixture(scope="module")
 def charts_installed() -> Path:
     """The ECharts files (scripts/bootstrap.sh installs them); missing ones fail."""
@@ -103,6 +109,7 @@ def test_resident_charts_show_each_range_with_alerts_in_the_site_zone(
     with browser_page(WALL, timezone_id=BROWSER_ZONE) as bp:
         page = bp.page
         page.on("request", lambda request: requested.append(request.url))
+        page.add_init_script(_WATCH_CSP)
         open_alice(page, server.url)
         box = page.locator("#vitals-charts .vitals-chart")
         expect(box).to_have_attribute("data-state", "ready")
@@ -142,7 +149,12 @@ def test_resident_charts_show_each_range_with_alerts_in_the_site_zone(
         assert bands[1] is None
         assert bands[2] == bands[0]
         assert bands[3] == pytest.approx({"low": 61 - 17.7912, "high": 61 + 17.7912})  # MAD 6
+        # The tooltip (drawn on the canvas) shows the site's time; no policy is violated.
+        box.hover(position={"x": 1500, "y": 100})
+        page.wait_for_function("document.querySelector('#vitals-charts .vitals-chart')"
+                               ".dataset.state === 'ready'")
         page.locator("#vitals-charts").screenshot(path=str(tmp_path / "resident-charts-24h.png"))
+        assert page.evaluate("window.cspViolations") == []
         page.screenshot(path=str(tmp_path / "resident-page-1920.png"), full_page=True)
 
         for key, name in (("7d", "7 days"), ("30d", "30 days")):
