@@ -184,7 +184,8 @@ export function residentOption(vitals, alerts, view) {
   const panels = [
     { key: "heart-rate", pick: (/** @type {VitalsPoint} */ p) => p.heart_rate, band: true },
     { key: "respiration", pick: (/** @type {VitalsPoint} */ p) => p.respiration_rate, band: true },
-    { key: "movement", pick: (/** @type {VitalsPoint} */ p) => p.movement, band: true },
+    // no band: movement mixes in-bed and out-of-bed buckets, its median says little
+    { key: "movement", pick: (/** @type {VitalsPoint} */ p) => p.movement, band: false },
     { key: "in-bed", pick: (/** @type {VitalsPoint} */ p) => p.occupied_fraction === null
       ? null : Math.round(p.occupied_fraction * 100), band: false },
   ];

@@ -126,7 +126,7 @@ def test_resident_charts_show_each_range_with_alerts_in_the_site_zone(
         assert counts[3] == 13 * 12  # readings every minute from 21:30 to 10:30, 5-min buckets
         # The SOS of 08:05 Shanghai time is marked on every panel, labelled in site time.
         assert all(s["marks"] == ["SOS call 08:05"] for s in option["series"])
-        assert [s["band"] for s in option["series"]] == [1, 1, 1, 0]
+        assert [s["band"] for s in option["series"]] == [1, 1, 0, 0]
         # The tooltip's and labels' formatting, in the module itself.
         labels = page.evaluate("""async () => {
           const m = await import("/static/charts.js");
