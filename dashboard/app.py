@@ -26,6 +26,7 @@ from starlette.types import Scope as AsgiScope
 
 from alerts.notify.settings import NotifySettings
 from dashboard import routes, vocabulary
+from dashboard.charts_ui import CHARTS_DIR, add_charts_assets
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState
 from dashboard.devices import DevicesConfig
 from dashboard.docs_ui import DOCS_UI_DIR, add_docs_ui
@@ -65,6 +66,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                mqtt: MqttEndpoint | None = None,
                stream_settings: StreamSettings | None = None,
                docs_ui: Path | None = DOCS_UI_DIR,
+               charts: Path | None = CHARTS_DIR,
                totp_required_roles: frozenset[str] = frozenset(),
                notify_settings: NotifySettings | None = None,
                devices: DevicesConfig | None = None,
@@ -74,7 +76,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     `mqtt` is the service account for the internal alert bus; without it the live feed
     carries database changes only (no `pending` events). `stream_settings` tunes the live
     feed (e.g. the open streams allowed per account and per address). `docs_ui` holds the
-    Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off.
+    Swagger UI files of /docs (dashboard/docs_ui.py); None turns /docs off. `charts` holds
+    the ECharts files of the pages' charts (dashboard/charts_ui.py); None: no charts.
     `totp_required_roles`: roles that must enrol a TOTP second factor (dashboard/account.py).
     `notify_settings` is how a channel's "send test" sends (default: the defaults).
     `devices` configures device provisioning (dashboard/devices.py); None answers its
@@ -141,6 +144,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                       include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     add_docs_ui(app, docs_ui, _PAGE_HEADERS)
+    add_charts_assets(app, charts)
     app.add_middleware(SecurityHeaders)
     return app
 

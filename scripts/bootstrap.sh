@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install everything eldercare needs on Debian 12, idempotently:
 # Mosquitto, PostgreSQL 15 + TimescaleDB (built once, cached), a Python virtualenv,
-# the API docs page's Swagger UI files and the TypeScript checker (npm, pinned, into the
-# git-ignored .vendor/),
+# the API docs page's Swagger UI files, the charts' ECharts files and the TypeScript checker
+# (npm, pinned, into the git-ignored .vendor/),
 # and with --test also Chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,17 +52,22 @@ fi
 # .vendor/ (never from a CDN, nothing copied into the repository); no install scripts run
 # (swagger-ui-dist pulls in a download-analytics helper whose install script would phone home):
 # - swagger-ui-dist: /docs serves Swagger UI itself (dashboard/docs_ui.py);
+# - echarts: the vitals charts of the resident page and the family view (dashboard/charts_ui.py
+#   serves its ES module; its type declarations serve the type check);
 # - typescript: `tsc --noEmit` type-checks the pages' JavaScript (tsconfig.json, scripts/test.sh).
-# Both in one npm command: npm removes from .vendor whatever a run did not name.
+# All in one npm command: npm removes from .vendor whatever a run did not name.
 SWAGGER_UI_VERSION=5.35.0
+ECHARTS_VERSION=6.1.0
 TYPESCRIPT_VERSION=7.0.2
 vendored() { grep -qs "\"version\": \"$2\"" ".vendor/node_modules/$1/package.json"; }
-if ! vendored swagger-ui-dist "$SWAGGER_UI_VERSION" || ! vendored typescript "$TYPESCRIPT_VERSION"
+if ! vendored swagger-ui-dist "$SWAGGER_UI_VERSION" || ! vendored echarts "$ECHARTS_VERSION" \
+    || ! vendored typescript "$TYPESCRIPT_VERSION"
 then
-    log "installing swagger-ui-dist@$SWAGGER_UI_VERSION and typescript@$TYPESCRIPT_VERSION"
+    log "installing swagger-ui-dist@$SWAGGER_UI_VERSION, echarts@$ECHARTS_VERSION and" \
+        "typescript@$TYPESCRIPT_VERSION"
     SCARF_ANALYTICS=false npm install --prefix .vendor --no-save --no-audit --no-fund \
         --ignore-scripts --loglevel=error "swagger-ui-dist@$SWAGGER_UI_VERSION" \
-        "typescript@$TYPESCRIPT_VERSION" >/dev/null
+        "echarts@$ECHARTS_VERSION" "typescript@$TYPESCRIPT_VERSION" >/dev/null
 fi
 
 log "ready"

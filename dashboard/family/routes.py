@@ -92,6 +92,8 @@ class DayOut(_Out):
     day: date
     time_in_bed_s: int | None
     night_exits: int | None
+    resting_hr: float | None = Field(description="Resting heart rate of the night, beats "
+                                                 "per minute (the 7-day chart).")
     alerts: int
 
 
@@ -167,7 +169,8 @@ async def resident_summary(resident_id: IdPath, user: FamilyUser, conn: ConnDep,
     return FamilySummaryOut(resident=await _resident(conn, who, now),
                             last_night=_last_night(known, day, who),
                             days=[DayOut(day=n.day, time_in_bed_s=n.time_in_bed_s,
-                                         night_exits=n.night_exits, alerts=n.alerts)
+                                         night_exits=n.night_exits,
+                                         resting_hr=_round(n.resting_hr), alerts=n.alerts)
                                   for n in nt.week(known, day)],
                             alerts=[_family(a, now, who) for a in recent])
 

@@ -8,6 +8,7 @@
 // reconnect, and once a minute for the bed's state.
 
 import { api, ApiError, AuthError, loadSession } from "./api.js";
+import { showWeekChart } from "./charts.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, el } from "./dom.js";
 import { typeLabel, vocabulary } from "./vocabulary.js";
@@ -37,7 +38,7 @@ import { typeLabel, vocabulary } from "./vocabulary.js";
  * @property {{time_in_bed_s: number | null, night_exits: number | null,
  *   resting_hr: Compared, breathing: Compared}} last_night
  * @property {{day: string, time_in_bed_s: number | null, night_exits: number | null,
- *   alerts: number}[]} days
+ *   resting_hr: number | null, alerts: number}[]} days
  * @property {FamilyAlert[]} alerts
  */
 /** @typedef {import("./common.js").PageState & {summaries: Map<number, Summary>}} FamilyState */
@@ -148,6 +149,7 @@ function paintCard(s) {
     el("td", {}, d.night_exits === null ? "–" : String(d.night_exits)),
     el("td", { className: d.alerts ? "week-alerts" : "" },
       d.alerts ? String(d.alerts) : word("none")))));
+  showWeekChart(part(card, ".family-week-chart"), s.days, word);
 }
 
 /**

@@ -9,6 +9,7 @@
 
 import { leave, startAdminPage } from "./admin.js";
 import { ApiError, AuthError, api } from "./api.js";
+import { showResidentCharts } from "./charts.js";
 import { $, $button, $input, el } from "./dom.js";
 import { vocabulary } from "./vocabulary.js";
 
@@ -156,6 +157,7 @@ async function openResident(id) {
   $("resident-editor").hidden = false;
   $("alert-settings").hidden = resident === null;
   $("timeline-section").hidden = resident === null;
+  showResidentCharts(resident);  // draws on its own; its errors stay in its section
   if (resident) {
     await Promise.all([loadSettings(resident.id), loadTimeline(resident.id)]);
   }

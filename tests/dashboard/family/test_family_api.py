@@ -69,6 +69,8 @@ async def test_summary_tells_last_night_the_week_and_the_handled_sos(world, fami
     assert len(body["days"]) == 7
     assert [d["night_exits"] for d in body["days"]] == [3, 2, 3, 2, 3, 2, 3]  # 4-10 Mar
     assert body["days"][-1]["alerts"] == 1
+    # the 7-night chart's resting heart rate: 61-64 a minute before, 52-55 last night
+    assert [d["resting_hr"] for d in body["days"]] == [61.0] * 6 + [52.0]
     (sos,) = body["alerts"]
     assert sos["id"] == family.sos
     assert sos["summary"] == "Resolved: a carer helped at home"

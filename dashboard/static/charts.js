@@ -1,0 +1,405 @@
+// @ts-check
+// Vitals charts with Apache ECharts (issue 14): the resident page's heart rate, respiration,
+// movement and bed occupancy over 24 h / 7 days / 30 days with the resident's alerts marked
+// and their usual range shaded, and the family view's 7-night summary.
+//
+// ECharts is served by the app from the npm package installed by scripts/bootstrap.sh
+// (dashboard/charts_ui.py) and imported here on first use, so a page without charts never
+// loads it; when the file is missing the chart says so instead of breaking the page.
+// Times are the SITE's wall clock, 24-hour: every instant is moved to the site's wall-clock
+// time and the chart runs in UTC (`useUTC`), so the axis ticks fall on the site's hours and
+// midnights whatever the browser's zone is. The tooltip is drawn on the canvas
+// (`renderMode: "richText"`): no HTML with inline styles under the pages' CSP.
+// The words (series names, messages) come from the page's template, never from here.
+
+import { api } from "./api.js";
+import { now } from "./time.js";
+import { typeLabel } from "./vocabulary.js";
+
+/** @typedef {typeof import("echarts")} ECharts */
+/** @typedef {import("echarts").ECharts} Chart */
+/** @typedef {import("echarts").EChartsOption} Option */
+/** @typedef {(key: string) => string} Words */
+/**
+ * @typedef {object} VitalsPoint
+ * @property {string} t
+ * @property {number | null} heart_rate
+ * @property {number | null} respiration_rate
+ * @property {number | null} movement
+ * @property {number | null} occupied_fraction
+ */
+/** @typedef {{id: number, type: string, severity: string, opened_at: string}} ChartAlert */
+/** @typedef {{day: string, time_in_bed_s: number | null, night_exits: number | null, resting_hr?: number | null}} Night */
+
+export const ECHARTS_URL = "/vendor/echarts/echarts.esm.min.mjs";
+
+/** The ranges the resident page offers, with the bucket width asked of the vitals API. */
+export const RANGES = /** @type {const} */ ({
+  "24h": { hours: 24, bucket: "5m" },
+  "7d": { hours: 7 * 24, bucket: "1h" },
+  "30d": { hours: 30 * 24, bucket: "6h" },
+});
+/** @typedef {keyof typeof RANGES} RangeKey */
+
+const SEVERITY_COLOURS = /** @type {Record<string, string>} */ ({
+  critical: "#ff5c5c", warning: "#ffb020", info: "#6cb6ff" });
+const BAND_COLOUR = "rgba(108, 182, 255, 0.16)";
+const GRID_LINE = { lineStyle: { color: "rgba(160, 170, 180, 0.25)" } };
+// One colour per panel, readable on the dark pages.
+const PANEL_COLOURS = ["#ff7a7a", "#6cb6ff", "#c3e88d", "#ffb020"];
+const MIN_BAND_POINTS = 12;
+const MAD_TO_SIGMA = 1.4826;
+
+// --- loading ECharts ---------------------------------------------------------------------
+
+/** @type {Promise<ECharts | null> | null} */
+let loading = null;
+
+/**
+ * The ECharts module, or null when the server does not have it (bootstrap not run).
+ * @returns {Promise<ECharts | null>}
+ */
+export function loadECharts() {
+  if (!loading) {
+    loading = import(ECHARTS_URL).then((module) => /** @type {ECharts} */ (module), (err) => {
+      console.warn("charts unavailable:", err);
+      return null;
+    });
+  }
+  return loading;
+}
+
+/**
+ * The chart drawn in `box` (made on first use, resized with its box).
+ * @param {ECharts} echarts
+ * @param {HTMLElement} box
+ * @returns {Chart}
+ */
+function chartIn(echarts, box) {
+  const existing = echarts.getInstanceByDom(box);
+  if (existing) return existing;
+  const chart = echarts.init(box, null, { renderer: "canvas" });
+  new ResizeObserver(() => chart.resize()).observe(box);
+  return chart;
+}
+
+// --- the site's clock --------------------------------------------------------------------
+
+/**
+ * A function moving an instant (ms since the epoch) to the same wall-clock time in UTC, e.g.
+ * 00:05Z in Asia/Shanghai -> 08:05Z: the chart then shows the site's hours and dates.
+ * @param {string} zone IANA zone of the site
+ * @returns {(ms: number) => number}
+ */
+export function wallClock(zone) {
+  const format = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23",
+    year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric",
+    second: "numeric" });
+  return (ms) => {
+    /** @type {Record<string, number>} */
+    const p = {};
+    for (const part of format.formatToParts(ms)) p[part.type] = Number(part.value);
+    return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  };
+}
+
+/**
+ * "2026-03-10 08:05" of a wall-clock time (from `wallClock`).
+ * @param {number} wall
+ * @returns {string}
+ */
+export function isoMinute(wall) {
+  return new Date(wall).toISOString().slice(0, 16).replace("T", " ");
+}
+
+/**
+ * An axis label: "03-10" at midnight, else "08:05" (24-hour).
+ * @param {number} wall
+ * @returns {string}
+ */
+export function axisLabel(wall) {
+  const text = isoMinute(wall);
+  return text.endsWith(" 00:00") ? text.slice(5, 10) : text.slice(11);
+}
+
+// --- the usual range ---------------------------------------------------------------------
+
+/** @param {number[]} sorted @returns {number} */
+function medianOf(sorted) {
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * The usual range of the shown values: median ± 2 robust standard deviations (1.4826 × the
+ * median absolute deviation, at least 5 % of the median), so that a few bad hours do not
+ * widen it; null with fewer than 12 values. (No learned per-resident baseline exists yet: issue 15.)
+ * @param {(number | null)[]} values
+ * @returns {{low: number, high: number} | null}
+ */
+export function usualBand(values) {
+  const known = values.filter((v) => v !== null && Number.isFinite(v))
+    .map(Number).sort((a, b) => a - b);
+  if (known.length < MIN_BAND_POINTS) return null;
+  const median = medianOf(known);
+  const deviations = known.map((v) => Math.abs(v - median)).sort((a, b) => a - b);
+  // at least ±5 % of the median, so that steady values still show a visible band
+  const spread = Math.max(2 * MAD_TO_SIGMA * medianOf(deviations), 0.05 * Math.abs(median));
+  return { low: median - spread, high: median + spread };
+}
+
+// --- the resident page -------------------------------------------------------------------
+
+/**
+ * [wall time, value] pairs, with a null wherever a bucket is missing so the line breaks.
+ * @param {VitalsPoint[]} points
+ * @param {(p: VitalsPoint) => number | null} pick
+ * @param {(ms: number) => number} wall
+ * @param {number} bucketMs
+ * @returns {[number, number | null][]}
+ */
+function seriesData(points, pick, wall, bucketMs) {
+  /** @type {[number, number | null][]} */
+  const data = [];
+  let last = -Infinity;
+  for (const point of points) {
+    const at = Date.parse(point.t);
+    if (data.length && at - last > bucketMs) data.push([wall(last + bucketMs), null]);
+    data.push([wall(at), pick(point)]);
+    last = at;
+  }
+  return data;
+}
+
+/**
+ * The options of the four stacked panels (one grid each, one time axis shared).
+ * @param {{points: VitalsPoint[], bucket_seconds: number}} vitals
+ * @param {ChartAlert[]} alerts
+ * @param {{from: number, to: number, zone: string, words: Words, text: string}} view
+ * @returns {Option}
+ */
+export function residentOption(vitals, alerts, view) {
+  const wall = wallClock(view.zone);
+  const bucketMs = vitals.bucket_seconds * 1000;
+  const panels = [
+    { key: "heart-rate", pick: (/** @type {VitalsPoint} */ p) => p.heart_rate, band: true },
+    { key: "respiration", pick: (/** @type {VitalsPoint} */ p) => p.respiration_rate, band: true },
+    // no band: movement mixes in-bed and out-of-bed buckets, its median says little
+    { key: "movement", pick: (/** @type {VitalsPoint} */ p) => p.movement, band: false },
+    { key: "in-bed", pick: (/** @type {VitalsPoint} */ p) => p.occupied_fraction === null
+      ? null : Math.round(p.occupied_fraction * 100), band: false },
+  ];
+  const marks = alerts.map((a) => {
+    const at = wall(Date.parse(a.opened_at));
+    return { xAxis: at, name: `${typeLabel(a.type)} ${isoMinute(at).slice(11)}`,
+      lineStyle: { color: SEVERITY_COLOURS[a.severity] || SEVERITY_COLOURS.info } };
+  });
+  const height = 100 / panels.length;
+  const axisText = { color: view.text };
+  return {
+    useUTC: true,
+    animation: false,
+    textStyle: { color: view.text },
+    tooltip: { trigger: "axis", renderMode: "richText", formatter: tooltipText(panels) },
+    axisPointer: { link: [{ xAxisIndex: "all" }] },
+    grid: panels.map((_, i) => ({ left: 56, right: 16, top: `${i * height + 5}%`,
+      height: `${height - 10}%` })),
+    xAxis: panels.map((_, i) => ({ type: "time", gridIndex: i, min: wall(view.from),
+      max: wall(view.to), axisLabel: { ...axisText, show: i === panels.length - 1,
+        formatter: axisLabel, hideOverlap: true } })),
+    yAxis: panels.map((panel, i) => ({ type: "value", gridIndex: i, scale: panel.band,
+      name: view.words(panel.key), nameTextStyle: { ...axisText, align: "left" },
+      axisLabel: axisText, splitNumber: 3, splitLine: GRID_LINE,
+      ...(panel.key === "in-bed" ? { min: 0, max: 100, interval: 50 } : {}) })),
+    series: panels.map((panel, i) => {
+      const data = seriesData(vitals.points, panel.pick, wall, bucketMs);
+      const band = panel.band ? usualBand(data.map(([, v]) => v)) : null;
+      return {
+        type: "line", name: view.words(panel.key), xAxisIndex: i, yAxisIndex: i,
+        showSymbol: false, connectNulls: false, data, color: PANEL_COLOURS[i],
+        ...(panel.key === "in-bed" ? { step: "end", areaStyle: { opacity: 0.35 } } : {}),
+        markArea: band ? { silent: true, itemStyle: { color: BAND_COLOUR },
+          data: [[{ yAxis: band.low, name: view.words("usual") }, { yAxis: band.high }]],
+          label: { color: view.text, position: "insideTopRight" } } : undefined,
+        markLine: marks.length ? { silent: true, symbol: "none", data: marks,
+          label: { show: i === 0, formatter: "{b}", color: view.text,
+            position: "insideEndTop" } } : undefined,
+      };
+    }),
+  };
+}
+
+/**
+ * The tooltip in plain text: the site's time, then each value.
+ * @param {{key: string}[]} panels
+ * @returns {(params: any) => string}
+ */
+function tooltipText(panels) {
+  return (params) => {
+    const rows = (Array.isArray(params) ? [...params] : [params])
+      .sort((a, b) => a.seriesIndex - b.seriesIndex);  // the panels' order, top to bottom
+    if (!rows.length) return "";
+    const lines = [isoMinute(rows[0].value[0])];
+    for (const row of rows) {
+      const value = row.value[1];
+      const key = panels[row.seriesIndex]?.key || "";
+      const unit = key === "in-bed" ? " %" : "";
+      lines.push(`${row.seriesName}: ${value === null ? "–" : `${Math.round(value * 10) / 10}${unit}`}`);
+    }
+    return lines.join("\n");
+  };
+}
+
+/** What the resident page's chart section shows now. */
+const resident = { id: 0, site: "", range: /** @type {RangeKey} */ ("24h"), load: 0 };
+
+/** A fixed word of the resident page's charts (template#chart-words). @type {Words} */
+function chartWord(key) {
+  const template = /** @type {HTMLTemplateElement | null} */ (document.getElementById("chart-words"));
+  const node = template && template.content.querySelector(`[data-word="${key}"]`);
+  return node ? String(node.textContent) : key;
+}
+
+/**
+ * The end of the shown range: the page's `?to=` (a fixed, reproducible view), else now.
+ * @returns {number}
+ */
+function rangeEnd() {
+  // an unescaped "+01:00" arrives as " 01:00" (a "+" in a query is a space)
+  const given = (new URLSearchParams(window.location.search).get("to") || "").replace(" ", "+");
+  const to = Date.parse(given);
+  return Number.isNaN(to) ? now() : to;
+}
+
+/**
+ * Show the vitals charts of a resident (the ledger entry): #vitals-charts in ledger.html.
+ * @param {{id: number, site_id: string} | null} who null hides the section
+ */
+export function showResidentCharts(who) {
+  const section = document.getElementById("vitals-charts");
+  if (!section) return;
+  section.hidden = who === null;
+  if (!who) return;
+  resident.id = who.id;
+  resident.site = who.site_id;
+  if (!section.dataset.wired) {
+    section.dataset.wired = "1";
+    for (const button of section.querySelectorAll("button[data-range]")) {
+      button.addEventListener("click", () => {
+        resident.range = /** @type {RangeKey} */ (/** @type {HTMLElement} */ (button).dataset.range);
+        drawResident(section);
+      });
+    }
+  }
+  drawResident(section);
+}
+
+/** @param {HTMLElement} section */
+async function drawResident(section) {
+  const box = /** @type {HTMLElement} */ (section.querySelector(".vitals-chart"));
+  const message = /** @type {HTMLElement} */ (section.querySelector(".chart-message"));
+  const load = ++resident.load;  // a later click wins over an answer still on its way
+  box.dataset.state = "loading";
+  for (const button of section.querySelectorAll("button[data-range]")) {
+    button.setAttribute("aria-pressed",
+      String(/** @type {HTMLElement} */ (button).dataset.range === resident.range));
+  }
+  const range = RANGES[resident.range];
+  const to = rangeEnd();
+  const from = to - range.hours * 3600 * 1000;
+  try {
+    const query = new URLSearchParams({ from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(), bucket: range.bucket });
+    const alertQuery = new URLSearchParams({ resident: String(resident.id),
+      since: new Date(from).toISOString(), until: new Date(to).toISOString(), limit: "500" });
+    const [echarts, vitals, alerts, sites] = await Promise.all([loadECharts(),
+      api(`/residents/${resident.id}/vitals?${query}`), api(`/alerts?${alertQuery}`),
+      api("/sites")]);
+    if (load !== resident.load) return;
+    if (!echarts) {
+      unavailable(box, message, chartWord("unavailable"));
+      return;
+    }
+    const site = sites.find((/** @type {{id: string}} */ s) => s.id === resident.site);
+    const zone = site ? site.timezone : "UTC";
+    message.textContent = vitals.points.length ? "" : chartWord("no-data");
+    const option = residentOption(vitals, alerts, { from, to, zone, words: chartWord,
+      text: getComputedStyle(box).color });
+    chartIn(echarts, box).setOption(option, { notMerge: true });
+    box.dataset.state = "ready";
+    box.dataset.zone = zone;
+  } catch (err) {
+    if (load !== resident.load) return;
+    box.dataset.state = "error";
+    message.textContent = err instanceof Error ? err.message : String(err);
+  }
+}
+
+/**
+ * @param {HTMLElement} box
+ * @param {HTMLElement} message
+ * @param {string} text
+ */
+function unavailable(box, message, text) {
+  box.dataset.state = "unavailable";
+  box.hidden = true;
+  message.textContent = text;
+}
+
+// --- the family view ---------------------------------------------------------------------
+
+/**
+ * The options of the 7-night chart: hours in bed, times up at night, resting heart rate,
+ * one small panel each, a bar or point per night.
+ * @param {Night[]} nights oldest first
+ * @param {{words: Words, text: string}} view
+ * @returns {Option}
+ */
+export function weekOption(nights, view) {
+  const days = nights.map((n) => n.day.slice(5));
+  const panels = [
+    { key: "chart-in-bed", type: "bar",
+      data: nights.map((n) => n.time_in_bed_s === null ? null
+        : Math.round(n.time_in_bed_s / 360) / 10) },
+    { key: "chart-up", type: "bar", data: nights.map((n) => n.night_exits) },
+    { key: "chart-hr", type: "line",
+      data: nights.map((n) => n.resting_hr === undefined || n.resting_hr === null ? null
+        : Math.round(n.resting_hr)) },
+  ];
+  const height = 100 / panels.length;
+  const axisText = { color: view.text };
+  return {
+    animation: false,
+    textStyle: { color: view.text },
+    grid: panels.map((_, i) => ({ left: 36, right: 8, top: `${i * height + 9}%`,
+      height: `${height - 17}%` })),
+    xAxis: panels.map((_, i) => ({ type: "category", gridIndex: i, data: days,
+      axisLabel: { ...axisText, show: i === panels.length - 1 } })),
+    yAxis: panels.map((panel, i) => ({ type: "value", gridIndex: i, splitNumber: 2,
+      minInterval: 1, scale: panel.type === "line", name: view.words(panel.key),
+      nameTextStyle: { ...axisText, align: "left" }, axisLabel: axisText,
+      splitLine: GRID_LINE })),
+    series: panels.map((panel, i) => ({ type: /** @type {"bar" | "line"} */ (panel.type),
+      name: view.words(panel.key), xAxisIndex: i, yAxisIndex: i, data: panel.data,
+      color: PANEL_COLOURS[(i + 1) % PANEL_COLOURS.length],
+      label: { show: true, position: "top", color: view.text }, connectNulls: false })),
+  };
+}
+
+/**
+ * Draw the 7-night chart of a family card into `box`.
+ * @param {HTMLElement} box
+ * @param {Night[]} nights oldest first
+ * @param {Words} words the page's fixed words
+ */
+export async function showWeekChart(box, nights, words) {
+  const echarts = await loadECharts();
+  const message = /** @type {HTMLElement | null} */ (box.nextElementSibling);
+  if (!echarts) {
+    if (message) unavailable(box, message, words("chart-unavailable"));
+    return;
+  }
+  chartIn(echarts, box).setOption(weekOption(nights, { words,
+    text: getComputedStyle(box).color }), { notMerge: true });
+  box.dataset.state = "ready";
+}
