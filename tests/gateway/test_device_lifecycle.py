@@ -18,6 +18,7 @@ from gateway.device_accounts import (
     broker_hash,
     render_acl_file,
     render_password_file,
+    wait_reloaded,
 )
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, DeviceType, topic_for
@@ -194,3 +195,10 @@ def test_a_broker_that_cannot_be_reloaded_stores_nothing(
                                        DeviceType.BED_SENSOR, actor="tester")
         assert conn.execute("SELECT count(*) FROM devices").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM device_history").fetchone() == (0,)
+
+
+def test_the_reload_check_gives_up_when_the_broker_never_accepts_its_login(
+        broker: Broker) -> None:
+    # A check password no rendering holds: every login is refused until the deadline.
+    with pytest.raises(DeviceAccountsError, match="did not load the new device accounts"):
+        wait_reloaded(("127.0.0.1", broker.port), "never-rendered", timeout=0.2)
