@@ -4,7 +4,6 @@ provision, confinement to own topics, live revocation, moving across sites, hist
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,19 +24,10 @@ from gateway.schema import Channel, DeviceType, topic_for
 from kernel import db
 from kernel.accounts import RegistryError
 from kernel.sites import add_resident, add_site
-from tests.gateway.test_broker_security import NOT_AUTHORIZED, TIMEOUT, Probe
+from tests.support.probe import NOT_AUTHORIZED, TIMEOUT, Probe
 from tests.support.services import Broker
 
 GRANTED_QOS1 = 1
-
-
-@pytest.fixture
-def probes() -> Iterator[list[Probe]]:
-    """Every probe is closed at the end of the test."""
-    made: list[Probe] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 @pytest.fixture
