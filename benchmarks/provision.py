@@ -8,15 +8,12 @@ Target (issue 13): 10,000 homes, 20,000 devices with broker accounts, in <= 60 s
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from eldercare.runtime import Runtime
 from gateway import bulk_import
+from gateway.mqttclient import login_accepted
 from gateway.provisioning import DeviceCredentials
 from kernel.db import connect
 from kernel.sites import add_site
@@ -37,22 +34,8 @@ def sheet(homes: int, site_prefix: str) -> list[list[str]]:
 
 
 def _login(cred: DeviceCredentials, timeout: float = 10.0) -> bool:
-    done = threading.Event()
-    ok: list[bool] = []
-
-    def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        ok.append(not reason.is_failure)
-        done.set()
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cred.device_id)
-    client.username_pw_set(cred.username, cred.password)
-    client.on_connect = on_connect
-    client.connect(cred.mqtt_host, cred.mqtt_port)
-    client.loop_start()
-    done.wait(timeout)
-    client.disconnect()
-    client.loop_stop()
-    return bool(ok and ok[0])
+    return login_accepted(cred.mqtt_host, cred.mqtt_port, cred.username, cred.password,
+                          client_id=cred.device_id, timeout=timeout)
 
 
 def run(rt: Runtime, homes: int, site_prefix: str = "bench-prov") -> dict[str, Any]:

@@ -19,7 +19,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from gateway.mqttclient import login_accepted
 from gateway.schema import Channel, topic_for
 
 logger = logging.getLogger(__name__)
@@ -165,28 +165,7 @@ def wait_reloaded(broker: tuple[str, int], password: str,
 
 
 def _login(broker: tuple[str, int], username: str, password: str) -> bool:
-    """One MQTT 3.1.1 CONNECT; True if accepted (raw socket: no client thread per check)."""
-    user, pw = username.encode(), password.encode()
-    client_id = f"{RELOAD_CHECK_USER}-{secrets.token_hex(4)}".encode()
-    body = (b"\x00\x04MQTT\x04\xc2\x00\x0a"
-            + len(client_id).to_bytes(2, "big") + client_id
-            + len(user).to_bytes(2, "big") + user + len(pw).to_bytes(2, "big") + pw)
-    try:
-        with socket.create_connection(broker, timeout=5.0) as sock:
-            sock.sendall(b"\x10" + _remaining_length(len(body)) + body)
-            ack = sock.recv(4)
-            ok = len(ack) == 4 and ack[0] == 0x20 and ack[3] == 0
-            if ok:
-                sock.sendall(b"\xe0\x00")  # DISCONNECT
-            return ok
-    except OSError:
-        return False
-
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+    """One login as `username`; True if the broker accepted it (5 s for the connection and
+    5 s for its answer; paho in this thread, so no client thread per check)."""
+    return login_accepted(broker[0], broker[1], username, password,
+                          client_id=f"{RELOAD_CHECK_USER}-{secrets.token_hex(4)}")

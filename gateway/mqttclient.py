@@ -31,16 +31,19 @@ passes, acknowledged vs redelivered, acks of an earlier connection).
 
 `service_client` is the one way a platform service (pipeline sessions, presence, broker
 administration, device commands, the web app's bus bridge) makes its paho client; devices
-make theirs with `simulators.wire.device_client`. The benchmarks' load generators speak
-MQTT over raw sockets on purpose (paho would be the bottleneck there).
+make theirs with `simulators.wire.device_client`. `login_accepted` is the one way to ask
+whether the broker accepts a login (the device accounts' reload check). The benchmarks' load
+generators speak MQTT over raw sockets on purpose (paho would be the bottleneck there).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import struct
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any, TypeVar, overload
 
@@ -63,6 +66,9 @@ NO_PROPERTIES = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
 RECONNECT_MIN_S = 1
 """paho's first reconnect delay; it doubles up to the client's `reconnect_max_s`."""
 PAHO_RECONNECT_MAX_S = 120  # paho's own default ceiling
+LOGIN_TIMEOUT_S = 5.0
+"""How long `login_accepted` waits for the TCP connection, and then for the CONNACK."""
+LOGIN_KEEPALIVE_S = 10
 
 C = TypeVar("C", bound=mqtt.Client)
 
@@ -102,6 +108,51 @@ def service_client(endpoint: MqttEndpoint, client_id: str, *,
     client.username_pw_set(endpoint.username, endpoint.password)
     client.reconnect_delay_set(RECONNECT_MIN_S, reconnect_max_s)
     return client
+
+
+def login_accepted(host: str, port: int, username: str, password: str, client_id: str,
+                   timeout: float = LOGIN_TIMEOUT_S) -> bool:
+    """One MQTT 3.1.1 login (clean session): True if the broker's CONNACK accepts it, after
+    which the client disconnects cleanly; False if it is refused, the broker cannot be
+    reached or no CONNACK comes within `timeout` (the caller decides whether to retry).
+
+    paho is driven from the calling thread through its external-loop API (`loop_read` /
+    `loop_write` on `socket()`), so a check starts no network thread and no wake-up socket
+    pair: a caller may poll a login many times a second without threads piling up.
+    """
+    accepted: list[bool] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=MQTTProtocolVersion.MQTTv311)
+    client.username_pw_set(username, password)
+    client.connect_timeout = timeout
+    client.on_connect = lambda _c, _u, _f, reason, _p: accepted.append(not reason.is_failure)
+    try:
+        client.connect(host, port, keepalive=LOGIN_KEEPALIVE_S)
+        _wait_connack(client, accepted, time.monotonic() + timeout)
+        if accepted == [True]:
+            client.disconnect()  # written at once: no network thread (paho's _packet_queue)
+        return accepted == [True]
+    except OSError:
+        return False
+    finally:
+        sock = client.socket()
+        if sock is not None:  # refused logins are closed by paho; this is the backstop
+            sock.close()
+
+
+def _wait_connack(client: mqtt.Client, answered: list[bool], deadline: float) -> None:
+    """Run paho's reads and writes until the CONNACK was handled, the connection ended or
+    `deadline` (monotonic) passed."""
+    while not answered and (left := deadline - time.monotonic()) > 0:
+        sock = client.socket()
+        if sock is None:
+            return
+        readable, writable, _ = select.select([sock], [sock] if client.want_write() else [],
+                                              [], left)
+        if writable and client.loop_write() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return
+        if readable and client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return
 
 
 class BufferedClient(mqtt.Client):

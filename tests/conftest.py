@@ -25,6 +25,7 @@ from eldercare.runtime import Runtime
 from gateway.broker_admin import BrokerAdmin
 from kernel import db
 from kernel.endpoint import MqttEndpoint
+from tests.support.probe import Probe
 from tests.support.services import (
     ADMIN_PASSWORD,
     ADMIN_USER,
@@ -173,6 +174,16 @@ def broker() -> Iterator[Broker]:
                  path)
     proc.stop()
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def probes() -> Iterator[list[Probe]]:
+    """Collects a test's MQTT probes (tests/support/probe.py) so every one is closed at the
+    end of the test."""
+    made: list[Probe] = []
+    yield made
+    for p in made:
+        p.close()
 
 
 @pytest.fixture

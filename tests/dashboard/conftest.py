@@ -1,8 +1,9 @@
-"""Dashboard fixtures: a seeded two-site world on the real database and an app client."""
+"""Dashboard fixtures: a seeded two-site world on the real database, an app client, and the
+page tests' served dashboard, browser and screenshots."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -10,7 +11,8 @@ import pytest
 
 from kernel import accounts
 from tests.support.dashboard import World, app_client, cached_hash, require_browser, seed_world
-from tests.support.live import CHROMIUM
+from tests.support.live import CHROMIUM, Screenshots, Served, serving_live
+from tests.support.services import Broker
 
 
 @pytest.fixture
@@ -38,3 +40,17 @@ def chromium() -> Path:
     """The headless browser of the page tests (failing the test when it is not installed)."""
     require_browser(CHROMIUM)
     return CHROMIUM
+
+
+@pytest.fixture
+def server(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
+    """The page tests' dashboard: served by uvicorn with its live feed on the database and
+    the alert bus, on the seeded world (a module that needs another app defines its own)."""
+    with serving_live(clean_db, broker.pipeline) as srv:
+        yield srv
+
+
+@pytest.fixture
+def screenshot(tmp_path: Path) -> Screenshots:
+    """`screenshot(page, "name")`: a full-page NAME.png kept with the test's artifacts."""
+    return Screenshots(tmp_path)

@@ -12,13 +12,19 @@ from alerts.notify.settings import NotifySettings
 from dashboard.app import create_app
 from kernel import db
 from tests.alerts.notify.receivers import Receiver
-from tests.support.dashboard import PASSWORD, SECRET, World
-from tests.support.live import Served, browser_page, fits_width, log_in, running_server
+from tests.support.dashboard import SECRET, World
+from tests.support.live import (
+    DESKTOP,
+    PHONE,
+    TOUCH,
+    Served,
+    bearer,
+    fits_width,
+    logged_in_page,
+    running_server,
+)
 
 pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -42,20 +48,12 @@ def scalar(database_url: str, query: str, *params: object) -> object:
     return None if row is None else row[0]
 
 
-def token(url: str, username: str) -> dict[str, str]:
-    resp = httpx.post(f"{url}/api/v1/auth/token",
-                      data={"username": username, "password": PASSWORD})
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
-
-
 def test_admin_creates_filters_and_edits_a_resident(server: Served, world: World, clean_db,
-                                                    tmp_path):
+                                                    screenshot):
     from playwright.sync_api import expect
 
-    with browser_page(DESKTOP) as browser:
+    with logged_in_page(DESKTOP, f"{server.url}/admin", "admin") as browser:
         page = browser.page
-        log_in(page, f"{server.url}/admin", "admin")
         expect(page.locator("#resident-rows tr")).to_have_count(3)
 
         page.get_by_role("button", name="New resident").click()
@@ -82,7 +80,7 @@ def test_admin_creates_filters_and_edits_a_resident(server: Served, world: World
         expect(form.locator('[data-field="phone"] .field-error')).to_contain_text(
             "not a phone number")
         expect(page.locator("#form-message")).to_have_text("Please correct the marked fields.")
-        page.screenshot(path=str(tmp_path / "admin-resident-invalid.png"), full_page=True)
+        screenshot(page, "admin-resident-invalid")
         assert scalar(clean_db, "SELECT count(*) FROM residents") == 3
 
         page.locator("#f-phone").fill("+47 555 01 234")
@@ -97,7 +95,7 @@ def test_admin_creates_filters_and_edits_a_resident(server: Served, world: World
                       rid) == "Erik Dahl:true,Frida Dahl:false"
         page.get_by_role("button", name="Reveal door code").click()
         expect(page.locator("#revealed-code")).to_have_text("4711")
-        page.screenshot(path=str(tmp_path / "admin-resident-created.png"), full_page=True)
+        screenshot(page, "admin-resident-created")
 
         # The filtered list: dementia at north shows her, not Alice or Bob.
         page.locator("#filter-risk").select_option("dementia")
@@ -106,7 +104,7 @@ def test_admin_creates_filters_and_edits_a_resident(server: Served, world: World
         expect(page.locator("#resident-rows tr")).to_have_count(1)
         expect(page.locator("#resident-rows tr")).to_contain_text("Dagny Dahl")
         expect(page.locator("#resident-rows tr")).to_contain_text("Dementia (失智)")
-        page.screenshot(path=str(tmp_path / "admin-residents-filtered.png"), full_page=True)
+        screenshot(page, "admin-residents-filtered")
 
         # Edit: in hospital.
         page.locator("#resident-rows tr", has_text="Dagny Dahl").click()
@@ -136,29 +134,28 @@ def test_admin_creates_filters_and_edits_a_resident(server: Served, world: World
         page.get_by_label("Note", exact=True).fill("Admitted to St Olav's after a fall")
         page.get_by_role("button", name="Add note").click()
         expect(page.locator("#timeline")).to_contain_text("Admitted to St Olav's")
-        page.screenshot(path=str(tmp_path / "admin-resident-in-hospital.png"), full_page=True)
+        screenshot(page, "admin-resident-in-hospital")
     assert browser.problems == []
 
     # A duty officer of another site cannot see her; the north one can.
-    other = httpx.get(f"{server.url}/api/v1/residents/{rid}", headers=token(server.url,
-                                                                            "duty-south"))
+    other = httpx.get(f"{server.url}/api/v1/residents/{rid}", headers=bearer(server.url,
+                                                                             "duty-south"))
     assert other.status_code == 404
-    own = httpx.get(f"{server.url}/api/v1/residents/{rid}", headers=token(server.url,
-                                                                          "duty-north"))
+    own = httpx.get(f"{server.url}/api/v1/residents/{rid}", headers=bearer(server.url,
+                                                                           "duty-north"))
     assert own.status_code == 200 and own.json()["status"] == "in_hospital"
 
 
 def test_sites_are_edited_and_a_channel_is_tested_from_the_page(server: Served, world,
-                                                                 clean_db, receiver, tmp_path):
+                                                                 clean_db, receiver, screenshot):
     from playwright.sync_api import expect
 
     made = httpx.post(f"{server.url}/api/v1/sites/north/channels",
-                      headers=token(server.url, "admin"),
+                      headers=bearer(server.url, "admin"),
                       json={"kind": "webhook", "target": receiver.url("/hook")})
     assert made.status_code == 201, made.text
-    with browser_page(DESKTOP) as browser:
+    with logged_in_page(DESKTOP, f"{server.url}/admin", "admin") as browser:
         page = browser.page
-        log_in(page, f"{server.url}/admin", "admin")
         page.locator("#site-list button", has_text="(north)").click()
         site_form = page.locator("#site-form")
         site_form.get_by_label("Time zone (IANA)").fill("Mars/Olympus")
@@ -176,20 +173,19 @@ def test_sites_are_edited_and_a_channel_is_tested_from_the_page(server: Served, 
             "button", name="Send test").click()
         expect(page.locator("#channel-message")).to_contain_text("delivered")
         assert len(receiver.received("/hook")) == 1
-        page.screenshot(path=str(tmp_path / "admin-sites.png"), full_page=True)
+        screenshot(page, "admin-sites")
     assert browser.problems == []
 
 
-def test_the_admin_page_fits_a_phone(server: Served, world, tmp_path):
+def test_the_admin_page_fits_a_phone(server: Served, world, screenshot):
     from playwright.sync_api import expect
 
-    with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
+    with logged_in_page(PHONE, f"{server.url}/admin", "duty-north", **TOUCH) as browser:
         page = browser.page
-        log_in(page, f"{server.url}/admin", "duty-north")
         expect(page.locator("#resident-rows tr")).to_have_count(2)
         page.locator("#resident-rows tr", has_text="Alice Andersen").click()
         expect(page.locator("#resident-form").get_by_label("Full name")).to_have_value(
             "Alice Andersen")
         assert fits_width(page)
-        page.screenshot(path=str(tmp_path / "admin-phone.png"), full_page=True)
+        screenshot(page, "admin-phone")
     assert browser.problems == []

@@ -14,7 +14,14 @@ from dashboard import health as dashboard_health
 from dashboard.models import FamilyAlertOut
 from eldercare.embedded import free_port
 from kernel import db
-from tests.support.dashboard import World, app_client, insert_alert, login
+from tests.support.dashboard import (
+    STAFF_FIELDS,
+    STAFF_TEXT,
+    World,
+    app_client,
+    insert_alert,
+    login,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -134,11 +141,6 @@ async def test_alert_detail_with_history(client, world):
 
 
 # --- what family members see ---------------------------------------------------------
-
-STAFF_TEXT = ("Carl Care", "care-north", "Dora Duty", "duty-north", "assigned",
-              "user 3", "other active alert", "Fell while drunk again", "spoke to GP")
-STAFF_FIELDS = {"assigned_to", "acknowledged_by", "resolved_by", "note", "actor", "actor_id",
-                "details", "device_id", "action"}
 
 
 def _staff_history(database_url: str, world: World) -> int:

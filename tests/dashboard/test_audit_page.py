@@ -13,7 +13,7 @@ import pytest
 
 from dashboard.app import create_app
 from tests.support.dashboard import PASSWORD, SECRET, World
-from tests.support.live import Served, browser_page, log_in, running_server
+from tests.support.live import Screenshots, Served, logged_in_page, running_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import ViewportSize
@@ -43,13 +43,12 @@ def _worker_reads(url: str, world: World) -> None:
 
 
 def test_an_admin_finds_a_workers_reads_of_a_residents_vitals_and_alerts(
-        server: Served, world: World, tmp_path: Path) -> None:
+        server: Served, world: World, screenshot: Screenshots) -> None:
     from playwright.sync_api import expect
 
     _worker_reads(server.url, world)
-    with browser_page(DESK) as browser:
+    with logged_in_page(DESK, f"{server.url}/admin/audit", "admin") as browser:
         page = browser.page
-        log_in(page, f"{server.url}/admin/audit", "admin")
         expect(page.locator("#audit-rows tr").first).to_be_visible()
         page.get_by_label("User", exact=True).fill("care-north")
         page.get_by_label("Resident id").fill(str(world.alice))
@@ -60,13 +59,13 @@ def test_an_admin_finds_a_workers_reads_of_a_residents_vitals_and_alerts(
             ["Read an alert", "List alerts", "Read vital signs"])
         expect(rows.locator(".audit-actor")).to_have_text(["care-north"] * 3)
         expect(rows.locator(".audit-outcome")).to_have_text(["Done"] * 3)
-        page.screenshot(path=str(tmp_path / "audit-worker-reads.png"), full_page=True)
+        screenshot(page, "audit-worker-reads")
 
         page.get_by_label("Action").select_option("vitals.read")
         page.get_by_role("button", name="Search").click()
         expect(rows).to_have_count(1)
         expect(rows.locator("td").nth(5)).to_have_text(str(world.alice))
-        page.screenshot(path=str(tmp_path / "audit-vitals-reads.png"), full_page=True)
+        screenshot(page, "audit-vitals-reads")
 
         with page.expect_download() as download_info:
             page.get_by_role("button", name="Export CSV").click()
@@ -80,19 +79,18 @@ def test_an_admin_finds_a_workers_reads_of_a_residents_vitals_and_alerts(
         page.get_by_role("button", name="Search").click()
         expect(rows).to_have_count(1)
         expect(rows.locator(".audit-action")).to_have_text(["Export audit trail"])
-        page.screenshot(path=str(tmp_path / "audit-export-recorded.png"), full_page=True)
+        screenshot(page, "audit-export-recorded")
         assert browser.problems == []
 
 
 def test_a_care_worker_is_refused_the_audit_page(server: Served, world: World,
-                                                 tmp_path: Path) -> None:
+                                                 screenshot: Screenshots) -> None:
     from playwright.sync_api import expect
 
-    with browser_page(DESK) as browser:
+    with logged_in_page(DESK, f"{server.url}/admin/audit", "care-north") as browser:
         page = browser.page
-        log_in(page, f"{server.url}/admin/audit", "care-north")
         expect(page.locator("#audit-message")).to_have_text(
             "Only administrators can read the audit trail")
         expect(page.locator("#audit-rows tr")).to_have_count(0)
-        page.screenshot(path=str(tmp_path / "audit-refused.png"), full_page=True)
+        screenshot(page, "audit-refused")
         assert browser.problems == []

@@ -3,7 +3,7 @@ provision (secret + QR once), roles and sites, live revoke, move, history, list,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -12,8 +12,8 @@ from dashboard.app import create_app
 from dashboard.devices import DevicesConfig
 from gateway.device_accounts import DeviceAccounts
 from kernel import db
-from tests.gateway.test_broker_security import NOT_AUTHORIZED, TIMEOUT, Probe
 from tests.support.dashboard import SECRET, World, login
+from tests.support.probe import NOT_AUTHORIZED, TIMEOUT, Probe
 from tests.support.services import Broker
 
 pytestmark = pytest.mark.anyio
@@ -29,15 +29,6 @@ async def dev_client(clean_db: str, broker: Broker) -> AsyncIterator[httpx.Async
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                   base_url="http://dashboard.test") as client):
         yield client
-
-
-@pytest.fixture
-def probes() -> Iterator[list[Probe]]:
-    """Every probe is closed at the end of the test."""
-    made: list[Probe] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 async def test_admin_provisions_a_call_button_shown_once_and_it_connects(

@@ -1,7 +1,8 @@
 """The device pages in a real headless Chromium (issue 13's first scenario): an admin
 provisions a call button in the browser, a real MQTT client connects with the secret shown
 once, presses SOS, and the SOS reaches the duty screen open in a second browser; revoke
-with confirmation; the import page's dry run and error report. Screenshots in tmp_path."""
+with confirmation; the import page's dry run and error report. Screenshots are kept in
+test-artifacts/screenshots/<test>/."""
 
 from __future__ import annotations
 
@@ -20,7 +21,15 @@ from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel
 from tests.support.dashboard import SECRET, World
 from tests.support.devices import RawDevice
-from tests.support.live import Served, browser_page, live, log_in, running_server
+from tests.support.live import (
+    Screenshots,
+    Served,
+    browser_page,
+    live,
+    log_in,
+    logged_in_page,
+    running_server,
+)
 from tests.support.pipeline import running_pipeline
 from tests.support.services import Broker
 from tests.support.wait import wait_until
@@ -46,7 +55,8 @@ def server(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
 
 
 def test_admin_provisions_a_call_button_whose_sos_reaches_the_duty_screen(
-        server: Served, world: World, clean_db: str, broker: Broker, tmp_path: Path) -> None:
+        server: Served, world: World, clean_db: str, broker: Broker,
+        screenshot: Screenshots) -> None:
     from playwright.sync_api import expect
 
     with running_pipeline(broker.pipeline, clean_db), browser_page(WALL) as admin:
@@ -71,7 +81,7 @@ def test_admin_provisions_a_call_button_whose_sos_reaches_the_duty_screen(
         password = page.locator("#secret-password").inner_text()
         prefix = page.locator("#secret-prefix").inner_text()
         assert device_id and password and prefix == f"eldercare/v1/north/{device_id}"
-        page.screenshot(path=str(tmp_path / "devices-provision-secret.png"), full_page=True)
+        screenshot(page, "devices-provision-secret")
         page.get_by_role("button", name="I have noted it — close").click()
         expect(dialog).to_be_hidden()
         assert page.locator("#secret-password").inner_text() == ""  # shown once
@@ -88,8 +98,7 @@ def test_admin_provisions_a_call_button_whose_sos_reaches_the_duty_screen(
                 {"ts": int(time.time() * 1000), "seq": 1, "type": "sos"}).encode())
             bob = duty_page.locator(".alert-group", has_text="Bob Berg")
             expect(bob.locator(".alert", has_text="SOS call")).to_be_visible()
-            duty_page.screenshot(path=str(tmp_path / "devices-sos-on-duty-screen.png"),
-                                 full_page=True)
+            screenshot(duty_page, "devices-sos-on-duty-screen")
 
             page.once("dialog", lambda d: d.accept())
             page.locator(f'tr[data-device="{device_id}"]').get_by_role(
@@ -97,29 +106,28 @@ def test_admin_provisions_a_call_button_whose_sos_reaches_the_duty_screen(
             expect(page.locator("#devices-body tr")).to_have_count(3)
             wait_until(lambda: not button.client.is_connected(),
                        what="the revoked button is disconnected")
-            page.screenshot(path=str(tmp_path / "devices-after-revoke.png"), full_page=True)
+            screenshot(page, "devices-after-revoke")
         finally:
             button.close()
         assert not admin.problems and not duty_errors, admin.problems + duty_errors
 
 
 def test_import_page_dry_run_shows_the_errors_and_offers_the_report(
-        server: Served, world: World, tmp_path: Path) -> None:
+        server: Served, world: World, tmp_path: Path, screenshot: Screenshots) -> None:
     from playwright.sync_api import expect
 
     sheet = tmp_path / "elders.csv"
     sheet.write_text("site,full_name,birth_year,call_button\n"
                      "north,Dag Dahl,1936,yes\nnowhere,,19x6,maybe\n")
-    with browser_page(WALL) as browser:
+    with logged_in_page(WALL, server.url + "/admin/import", "admin") as browser:
         page = browser.page
-        log_in(page, server.url + "/admin/import", "admin")
         page.get_by_label("File", exact=True).set_input_files(str(sheet))
         page.get_by_role("button", name="Upload").click()
         expect(page.locator("#import-summary")).to_contain_text("nothing was imported")
         expect(page.locator("#import-errors tr")).to_have_count(4)
         expect(page.locator("#import-errors-link")).to_be_visible()
         expect(page.locator("#import-creds-link")).to_be_hidden()
-        page.screenshot(path=str(tmp_path / "import-errors.png"), full_page=True)
+        screenshot(page, "import-errors")
         with page.expect_download() as got:
             page.locator("#import-errors-link").click()
         report = Path(got.value.path()).read_text()

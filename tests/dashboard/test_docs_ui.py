@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,12 +13,8 @@ import pytest
 from dashboard.app import create_app
 from dashboard.docs_ui import DOCS_UI_DIR, docs_ui_available
 from tests.support.dashboard import SECRET
-from tests.support.live import browser_page, running_server
+from tests.support.live import WALL, browser_page, running_server
 
-if TYPE_CHECKING:
-    from playwright.sync_api import ViewportSize
-
-WALL: ViewportSize = {"width": 1600, "height": 1000}
 EXTERNAL = re.compile(r"(?:https?:)?//(?!127\.0\.0\.1[:/])[\w.-]+\.[a-z]{2,}", re.IGNORECASE)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -16,6 +15,8 @@ from kernel import db
 from tests.support.dashboard import PASSWORD, SECRET, World, insert_alert
 from tests.support.live import (
     PHONE,
+    TOUCH,
+    WALL,
     Served,
     TcpProxy,
     browser_page,
@@ -24,25 +25,13 @@ from tests.support.live import (
     fits_width,
     live,
     log_in,
+    logged_in_page,
     running_server,
-    serving_live,
 )
 from tests.support.services import Broker
 from tests.support.wait import wait_until
 
-if TYPE_CHECKING:
-    from playwright.sync_api import ViewportSize
-
 pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
-
-WALL: ViewportSize = {"width": 1600, "height": 1000}
-
-
-@pytest.fixture
-def server(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
-    """The dashboard with the live feed on the database and the alert bus."""
-    with serving_live(clean_db, broker.pipeline) as srv:
-        yield srv
 
 
 def add_alert(database_url: str, resident_id: int, type_: str, **columns: object) -> int:
@@ -73,12 +62,11 @@ def feed_paused(database_url: str) -> Iterator[None]:
 
 
 def test_duty_screen_is_live_groups_alerts_and_acts_on_them(server: Served, world: World,
-                                                            clean_db, tmp_path):
+                                                            clean_db, screenshot):
     from playwright.sync_api import expect
 
-    with browser_page(WALL) as browser:
+    with logged_in_page(WALL, server.url, "duty-north") as browser:
         page = browser.page
-        log_in(page, server.url, "duty-north")
 
         alice = page.locator(".alert-group", has_text="Alice Andersen")
         expect(alice).to_be_visible()
@@ -125,7 +113,7 @@ def test_duty_screen_is_live_groups_alerts_and_acts_on_them(server: Served, worl
         assert alert_row(clean_db, fall) == ("resolved", world.duty_north, world.duty_north,
                                              "assisted_at_home", "Helped back to bed")
 
-        page.screenshot(path=str(tmp_path / "duty-screen.png"), full_page=True)
+        screenshot(page, "duty-screen")
 
         page.get_by_role("button", name="Log out").click()
         expect(page.get_by_label("Username")).to_be_visible()
@@ -162,9 +150,9 @@ def test_unsaved_alert_from_the_bus_shows_until_it_is_stored(server: Served, wor
                                                              clean_db, broker: Broker):
     from playwright.sync_api import expect
 
-    with browser_page(WALL) as browser, bus_publisher(broker.pipeline) as bus:
+    with (logged_in_page(WALL, server.url, "duty-north") as browser,
+          bus_publisher(broker.pipeline) as bus):
         page = browser.page
-        log_in(page, server.url, "duty-north")
         expect(page.locator(".alert-group")).to_have_count(1)
 
         raised = bus_event("north", world.bob, "fall", device_id="bed-bob")
@@ -240,16 +228,15 @@ def test_screen_reconnects_after_a_server_restart_and_catches_up(world: World, c
     assert browser.problems == []
 
 
-def test_duty_screen_on_a_phone_and_family_view(server: Served, world: World, tmp_path):
+def test_duty_screen_on_a_phone_and_family_view(server: Served, world: World, screenshot):
     from playwright.sync_api import expect
 
-    with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
+    with logged_in_page(PHONE, server.url, "duty-north", **TOUCH) as browser:
         page = browser.page
-        log_in(page, server.url, "duty-north")
         expect(page.locator(".alert", has_text="SOS call")).to_be_visible()
         expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()
         assert fits_width(page)
-        page.screenshot(path=str(tmp_path / "duty-phone.png"), full_page=True)
+        screenshot(page, "duty-phone")
 
         page.get_by_role("button", name="Log out").click()
         log_in(page, server.url, "family-alice")  # relatives land on their own page
@@ -289,9 +276,8 @@ def test_log_out_ends_the_session_and_deactivation_shows_the_login_form(
                                "AND revoked_at IS NULL", (world.duty_north,)).fetchone()
         return int(row[0]) if row else 0
 
-    with browser_page(WALL) as browser:
+    with logged_in_page(WALL, server.url, "duty-north") as browser:
         page = browser.page
-        log_in(page, server.url, "duty-north")
         expect(page.locator("#feed-status")).to_contain_text("Live")
         assert open_sessions() == 1
         page.get_by_role("button", name="Log out").click()

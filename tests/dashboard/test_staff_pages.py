@@ -7,44 +7,26 @@ officer enrols TOTP and must give a code at the next login."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from kernel.totp import code_at
-from tests.support.dashboard import PASSWORD, World
-from tests.support.live import PHONE, Served, browser_page, serving_live
-from tests.support.services import Broker
+from tests.support.dashboard import World
+from tests.support.live import DESKTOP, PHONE, Served, log_in, logged_in_page
 
 pytestmark = pytest.mark.usefixtures("chromium")
 
-DESKTOP = {"width": 1280, "height": 900}
 AT = "2026-03-02T10:00:00Z"  # the roster page's instant (site north is UTC)
 NEW_PASSWORD = "quiet harbour lantern 42"
 
 
-@pytest.fixture
-def server(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
-    with serving_live(clean_db, broker.pipeline) as srv:
-        yield srv
-
-
-def log_in(page, url: str, username: str, password: str = PASSWORD) -> None:
-    page.goto(url)
-    form = page.locator("#login-form")
-    form.get_by_label("Username", exact=True).fill(username)
-    form.get_by_label("Password", exact=True).fill(password)
-    form.get_by_role("button", name="Log in").click()
-
-
 def test_admin_rosters_a_new_worker_and_ends_their_session(server: Served, world: World,
-                                                          tmp_path):
+                                                          screenshot):
     from playwright.sync_api import expect
 
-    with browser_page(DESKTOP) as browser:
+    with logged_in_page(DESKTOP, f"{server.url}/admin/staff", "admin") as browser:
         admin = browser.page
-        log_in(admin, f"{server.url}/admin/staff", "admin")
         form = admin.locator("#create-form")
         form.get_by_label("Username").fill("carer-nina")
         form.get_by_label("Full name").fill("Nina Novak")
@@ -56,7 +38,7 @@ def test_admin_rosters_a_new_worker_and_ends_their_session(server: Served, world
         temporary = (shown.text_content() or "").rsplit(": ", 1)[1].strip()
         expect(admin.locator("tr[data-username='carer-nina']")).to_contain_text(
             "Active (temporary password)")
-        admin.screenshot(path=str(tmp_path / "staff-created.png"), full_page=True)
+        screenshot(admin, "staff-created")
 
         admin.goto(f"{server.url}/admin/roster?site=north&at={AT}")
         nina = admin.locator("#people-rows tr[data-username='carer-nina']")
@@ -69,7 +51,7 @@ def test_admin_rosters_a_new_worker_and_ends_their_session(server: Served, world
         shift.get_by_role("button", name="Add shift").click()
         expect(nina.locator(".on-duty")).to_have_text("On duty")
         expect(admin.locator(".shift.now")).to_contain_text("08:00–20:00 Nina Novak")
-        admin.screenshot(path=str(tmp_path / "roster-on-duty.png"), full_page=True)
+        screenshot(admin, "roster-on-duty")
 
         # The worker logs in on a phone, must first choose their own password.
         worker = admin.context.browser.new_context(viewport=PHONE).new_page()  # type: ignore[union-attr]
@@ -83,7 +65,7 @@ def test_admin_rosters_a_new_worker_and_ends_their_session(server: Served, world
         worker.goto(f"{server.url}/worker")
         expect(worker.locator("#app-view")).to_be_visible()
         expect(worker.locator("#feed-status")).to_have_text(re.compile("Live"))
-        worker.screenshot(path=str(tmp_path / "worker-logged-in.png"), full_page=True)
+        screenshot(worker, "worker-logged-in")
 
         # The administrator ends that session: the phone page returns to the login form.
         admin.goto(f"{server.url}/admin/staff")
@@ -91,28 +73,27 @@ def test_admin_rosters_a_new_worker_and_ends_their_session(server: Served, world
             "button", name="Sessions").click()
         live = admin.locator("#session-rows tr", has_text="Live")
         expect(live).to_have_count(1)
-        admin.screenshot(path=str(tmp_path / "staff-sessions.png"), full_page=True)
+        screenshot(admin, "staff-sessions")
         live.get_by_role("button", name="End").click()
         expect(admin.locator("#session-rows tr", has_text="Live")).to_have_count(0)
         expect(worker.locator("#login-view")).to_be_visible(timeout=10_000)
         expect(worker.locator("#app-view")).to_be_hidden()
-        worker.screenshot(path=str(tmp_path / "worker-session-ended.png"), full_page=True)
+        screenshot(worker, "worker-session-ended")
     assert browser.problems == []
 
 
 def test_duty_officer_enrols_totp_and_needs_a_code_at_the_next_login(server: Served,
-                                                                     tmp_path):
+                                                                     screenshot):
     from playwright.sync_api import expect
 
-    with browser_page(DESKTOP) as browser:
+    with logged_in_page(DESKTOP, f"{server.url}/account", "duty-north") as browser:
         page = browser.page
-        log_in(page, f"{server.url}/account", "duty-north")
         page.get_by_role("button", name="Set up an authenticator app").click()
         expect(page.locator("#totp-qr")).to_have_attribute("src", re.compile(
             r"^data:image/svg\+xml"))
         secret = page.locator("#totp-secret").text_content() or ""
         assert len(secret) == 32
-        page.screenshot(path=str(tmp_path / "totp-enrol.png"), full_page=True)
+        screenshot(page, "totp-enrol")
         # Codes are checked against the server's clock: compute them from the same clock.
         page.get_by_label("Code", exact=True).fill(code_at(secret, datetime.now(UTC)))
         page.get_by_role("button", name="Turn on").click()
@@ -123,22 +104,21 @@ def test_duty_officer_enrols_totp_and_needs_a_code_at_the_next_login(server: Ser
         expect(page.locator("#login-message")).to_contain_text("6-digit code")
         code = page.get_by_label("One-time code (authenticator app)")
         expect(code).to_be_visible()
-        page.screenshot(path=str(tmp_path / "login-needs-code.png"), full_page=True)
+        screenshot(page, "login-needs-code")
         code.fill(code_at(secret, datetime.now(UTC) + timedelta(seconds=30)))
         page.locator("#login-form").get_by_role("button", name="Log in").click()
         expect(page.locator("#app-view")).to_be_visible()
         expect(page.locator("#who")).to_contain_text("Dora Duty")
-        page.screenshot(path=str(tmp_path / "duty-screen-after-totp.png"), full_page=True)
+        screenshot(page, "duty-screen-after-totp")
     assert browser.problems == []
 
 
 def test_admin_invites_a_relative_who_sets_a_password_and_is_linked(server: Served,
-                                                                    world: World, tmp_path):
+                                                                    world: World, screenshot):
     from playwright.sync_api import expect
 
-    with browser_page(DESKTOP) as browser:
+    with logged_in_page(DESKTOP, f"{server.url}/admin/family", "admin") as browser:
         admin = browser.page
-        log_in(admin, f"{server.url}/admin/family", "admin")
         form = admin.locator("#family-form")
         form.get_by_label("Username").fill("son-bob")
         form.get_by_label("Full name").fill("Bjorn Berg")
@@ -154,14 +134,14 @@ def test_admin_invites_a_relative_who_sets_a_password_and_is_linked(server: Serv
             label="Alice Andersen (north)")
         row.get_by_role("button", name="Link", exact=True).click()
         expect(row.locator(".linked", has_text="Alice Andersen (north)")).to_have_count(1)
-        admin.screenshot(path=str(tmp_path / "family-linked.png"), full_page=True)
+        screenshot(admin, "family-linked")
 
         relative = admin.context.browser.new_context(viewport=PHONE).new_page()  # type: ignore[union-attr]
         relative.goto(link.group(0))
         relative.get_by_label("New password").fill(NEW_PASSWORD)
         relative.get_by_role("button", name="Set password").click()
         expect(relative.locator("#invite-done")).to_be_visible()
-        relative.screenshot(path=str(tmp_path / "invite-done.png"), full_page=True)
+        screenshot(relative, "invite-done")
         log_in(relative, f"{server.url}/", "son-bob", NEW_PASSWORD)
         expect(relative.locator("#app-view")).to_be_visible()
 

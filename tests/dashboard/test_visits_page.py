@@ -1,49 +1,28 @@
 """Visits in a real headless Chromium: a care worker records a visit on a phone-sized page,
 the duty screen lists a visit overdue for another resident, and a visit made from an alert
 ("go and check") is in the worker's queue and on the alert card. Screenshots of each state
-are saved in the test's tmp_path."""
+are kept in test-artifacts/screenshots/<test>/."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from kernel import db
-from tests.support.dashboard import PASSWORD, World
+from tests.support.dashboard import World
 from tests.support.live import (
     PHONE,
+    TOUCH,
+    WALL,
+    Screenshots,
     Served,
-    browser_page,
+    bearer,
     fits_width,
-    log_in,
-    serving_live,
+    logged_in_page,
 )
-from tests.support.services import Broker
 from tests.support.visits import completed_visit
 
-if TYPE_CHECKING:
-    from playwright.sync_api import ViewportSize
-
 pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
-
-WALL: ViewportSize = {"width": 1600, "height": 1000}
-
-
-@pytest.fixture
-def server(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
-    """The dashboard with the live feed on the database and the alert bus."""
-    with serving_live(clean_db, broker.pipeline) as srv:
-        yield srv
-
-
-def token(url: str, username: str) -> dict[str, str]:
-    resp = httpx.post(f"{url}/api/v1/auth/token",
-                      data={"username": username, "password": PASSWORD})
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
 
 def visit_row(database_url: str, visit_id: int) -> tuple[object, ...]:
@@ -56,19 +35,18 @@ def visit_row(database_url: str, visit_id: int) -> tuple[object, ...]:
 
 
 def test_a_care_worker_records_a_visit_on_a_phone(server: Served, world: World, clean_db,
-                                                 tmp_path):
+                                                 screenshot: Screenshots):
     from playwright.sync_api import expect
 
     completed_visit(clean_db, world.bob, "north", days_ago=40)  # Bob is 10 days overdue
-    duty = token(server.url, "duty-north")
+    duty = bearer(server.url, "duty-north")
     resp = httpx.post(f"{server.url}/api/v1/alerts/{world.sos_alice}/visit",
                       json={"assigned_to": world.care_north}, headers=duty)
     assert resp.status_code == 201, resp.text
     visit_id = resp.json()["id"]
 
-    with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
+    with logged_in_page(PHONE, f"{server.url}/worker", "care-north", **TOUCH) as browser:
         page = browser.page
-        log_in(page, f"{server.url}/worker", "care-north")
 
         # The go-and-check visit is in my queue and on the SOS card.
         card = page.locator(f"#visit-{visit_id}")
@@ -81,7 +59,7 @@ def test_a_care_worker_records_a_visit_on_a_phone(server: Served, world: World, 
         due = page.locator("#due-list li", has_text="Bob Berg")
         expect(due).to_contain_text("10 days overdue")
         assert fits_width(page)
-        page.screenshot(path=str(tmp_path / "visits-worker-queue.png"), full_page=True)
+        screenshot(page, "visits-worker-queue")
 
         # Arrive, go through the checklist, write what was found, ask for a follow-up, leave.
         card.get_by_role("button", name="I have arrived").tap()
@@ -97,7 +75,7 @@ def test_a_care_worker_records_a_visit_on_a_phone(server: Served, world: World, 
         card.get_by_role("button", name="Save").tap()
         expect(card.locator(".action-message")).to_have_text("Saved.")
         assert fits_width(page)
-        page.screenshot(path=str(tmp_path / "visits-worker-recording.png"), full_page=True)
+        screenshot(page, "visits-worker-recording")
         card.get_by_role("button", name="I am leaving: finish the visit").tap()
         expect(card).to_have_count(0)
         expect(page.locator("#visits-empty")).to_be_visible()
@@ -115,17 +93,16 @@ def test_a_care_worker_records_a_visit_on_a_phone(server: Served, world: World, 
         expect(battery).to_contain_text("Go-and-check visit: planned, assigned to you")
         expect(page.locator("#visits-list li", has_text=f"from alert #{world.battery_alice}")
                ).to_be_visible()
-        page.screenshot(path=str(tmp_path / "visits-worker-go-and-check.png"), full_page=True)
+        screenshot(page, "visits-worker-go-and-check")
     assert browser.problems == []
 
-    with browser_page(WALL) as browser:
+    with logged_in_page(WALL, server.url, "duty-north") as browser:
         page = browser.page
-        log_in(page, server.url, "duty-north")
         panel = page.locator("#overdue-panel")
         expect(panel.locator("li", has_text="Bob Berg")).to_contain_text("10 days overdue")
         expect(panel.locator("li", has_text="Bob Berg")).to_contain_text("Not assigned")
         expect(panel.locator("li")).to_have_count(1)  # Alice was just visited
         expect(page.locator("#overdue-count")).to_have_text("1")
-        page.screenshot(path=str(tmp_path / "visits-duty-overdue.png"), full_page=True)
+        screenshot(page, "visits-duty-overdue")
     assert browser.problems == []
-    print(f"screenshots in {tmp_path}")
+    print(f"screenshots in {screenshot.folder}")

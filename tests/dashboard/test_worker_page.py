@@ -4,26 +4,25 @@ uvicorn, database and broker."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from kernel import db
 from tests.support.dashboard import World, insert_alert
-from tests.support.live import PHONE, Served, browser_page, fits_width, log_in, serving_live
-from tests.support.services import Broker
+from tests.support.live import (
+    PHONE,
+    TOUCH,
+    Served,
+    browser_page,
+    fits_width,
+    log_in,
+    logged_in_page,
+)
 
 pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
 
 MIN_TAP_PX = 44  # the smallest comfortable touch target
-
-
-@pytest.fixture
-def server(world: World, clean_db: str, broker: Broker) -> Iterator[Served]:
-    """The dashboard with the live feed on the database and the alert bus."""
-    with serving_live(clean_db, broker.pipeline) as srv:
-        yield srv
 
 
 def scalar(database_url: str, query: str, *params: object) -> object:
@@ -40,14 +39,13 @@ def execute(database_url: str, query: str, *params: object) -> None:
 
 
 def test_worker_handles_an_assigned_alert_on_a_phone(server: Served, world: World, clean_db,
-                                                     tmp_path):
+                                                     screenshot):
     from playwright.sync_api import expect
 
     execute(clean_db, "UPDATE alerts SET assigned_to = %s WHERE id = %s", world.care_north,
             world.sos_alice)
-    with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
+    with logged_in_page(PHONE, f"{server.url}/worker", "care-north", **TOUCH) as browser:
         page = browser.page
-        log_in(page, f"{server.url}/worker", "care-north")
 
         mine = page.locator("#mine-list")
         card = mine.locator(".alert", has_text="SOS call")
@@ -81,7 +79,7 @@ def test_worker_handles_an_assigned_alert_on_a_phone(server: Served, world: Worl
                       world.sos_alice) == "false_alarm"
 
         assert fits_width(page)
-        page.screenshot(path=str(tmp_path / "worker-phone.png"), full_page=True)
+        screenshot(page, "worker-phone")
     assert browser.problems == []
 
 
@@ -100,9 +98,8 @@ def test_an_acknowledgement_answered_without_a_body_shows_no_error(server: Serve
         assert real.status == 200, real.text()
         route.fulfill(status=200, headers={"Content-Type": "application/json"}, body="")
 
-    with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
+    with logged_in_page(PHONE, f"{server.url}/worker", "care-north", **TOUCH) as browser:
         page = browser.page
-        log_in(page, f"{server.url}/worker", "care-north")
         card = page.locator("#mine-list .alert", has_text="SOS call")
         expect(card).to_be_visible()
         page.route(f"**/api/v1/alerts/{world.sos_alice}/ack", empty_body)
@@ -124,9 +121,8 @@ def test_an_acknowledgement_answered_without_a_body_shows_no_error(server: Serve
 def test_duty_toggle_and_alert_links(server: Served, world: World, clean_db):
     from playwright.sync_api import expect
 
-    with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
+    with logged_in_page(PHONE, f"{server.url}/worker", "care-north", **TOUCH) as browser:
         page = browser.page
-        log_in(page, f"{server.url}/worker", "care-north")
         duty = page.locator("#duty-button")
         expect(duty).to_have_attribute("aria-pressed", "false")
         expect(page.locator("#duty-message")).to_contain_text("You are off duty")
@@ -154,7 +150,7 @@ def test_enable_notifications_registers_the_service_worker(server: Served, world
                                                            clean_db):
     from playwright.sync_api import expect
 
-    with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
+    with browser_page(PHONE, **TOUCH) as browser:
         page = browser.page
         page.context.grant_permissions(["notifications"], origin=server.url)
         log_in(page, f"{server.url}/worker", "care-north")

@@ -7,8 +7,8 @@ import io
 import json
 from pathlib import Path
 
-from tests.eldercare.test_cli import env, run  # noqa: F401 (the env fixture)
-from tests.gateway.test_broker_security import NOT_AUTHORIZED, TIMEOUT, Probe
+from tests.support.cli import run
+from tests.support.probe import NOT_AUTHORIZED, TIMEOUT, Probe
 from tests.support.services import Broker
 
 SHEET = ("site,full_name,address,birth_year,bed_sensor,call_button\n"
@@ -16,7 +16,7 @@ SHEET = ("site,full_name,address,birth_year,bed_sensor,call_button\n"
          ",Eva Eide,,1941,no,yes\n")
 
 
-def test_import_list_show_move_revoke(env: dict[str, str], broker: Broker,  # noqa: F811
+def test_import_list_show_move_revoke(env: dict[str, str], broker: Broker,
                                       tmp_path: Path) -> None:
     run(env, "site", "add", "east", "--name", "East")
     run(env, "site", "add", "west", "--name", "West")

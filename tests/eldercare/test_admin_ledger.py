@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from tests.eldercare.test_cli import env, run  # noqa: F401 (the env fixture)
+from tests.support.cli import run
 
 
 @pytest.mark.slow
-def test_site_add_of_an_existing_site_fails_and_update_changes_it(env):  # noqa: F811
+def test_site_add_of_an_existing_site_fails_and_update_changes_it(env):
     run(env, "site", "add", "east", "--name", "East")
     again = run(env, "site", "add", "east", "--name", "Other", "--timezone", "Asia/Shanghai",
                 ok=False)
@@ -32,7 +32,7 @@ def test_site_add_of_an_existing_site_fails_and_update_changes_it(env):  # noqa:
 
 
 @pytest.mark.slow
-def test_resident_update_show_list_and_deactivate(env):  # noqa: F811
+def test_resident_update_show_list_and_deactivate(env):
     run(env, "site", "add", "north", "--name", "North")
     rid = json.loads(run(env, "resident", "add", "--site", "north", "--name", "Dagny").stdout)[
         "resident_id"]

@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from gateway.schema import Channel
+from tests.support.cli import run, run_main
 from tests.support.database import count
 from tests.support.devices import RawDevice
 from tests.support.pipeline import running_pipeline
 from tests.support.platform import flags_only_env
-from tests.support.services import Broker
 from tests.support.wait import wait_until
-
-
-@pytest.fixture
-def env(clean_db: str, broker: Broker) -> dict[str, str]:
-    e = os.environ.copy()
-    e.update({
-        "ELDERCARE_DATABASE_URL": clean_db,
-        "ELDERCARE_MQTT_URL": broker.pipeline.url(),
-        "ELDERCARE_MQTT_ADMIN_URL": broker.admin.url(),
-        "ELDERCARE_JWT_SECRET": "test-secret-test-secret-test-secret",
-        "ELDERCARE_BROKER_ACCOUNTS_DIR": str(broker.data_dir),
-    })
-    return e
-
-
-def run(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "eldercare.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 @pytest.mark.slow
@@ -182,28 +158,9 @@ def test_admin_command_without_a_database_says_where_it_looked(tmp_path):
 # --- user accounts: clear errors, password policy, case, activation -------------------------
 
 
-@pytest.fixture
-def cli_db(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, clean_db: str) -> str:
-    """`eldercare.cli.main` in this process, on the test database and broker."""
-    for key in ("ELDERCARE_DATABASE_URL", "ELDERCARE_MQTT_URL", "ELDERCARE_MQTT_ADMIN_URL",
-                "ELDERCARE_JWT_SECRET"):
-        monkeypatch.setenv(key, env[key])
-    return clean_db
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from eldercare.cli import main
-
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    where, _, rest = err.partition("\n")
-    assert where.startswith("using database "), err  # every admin command says where
-    return code, out, rest
-
-
 def test_user_add_names_a_missing_resident_instead_of_a_traceback(cli_db, capsys):
-    code, _, err = _cli(capsys, "user", "add", "--username", "son", "--role", "family",
-                        "--resident", "9999", "--password", "a long family password")
+    code, _, err = run_main(capsys, "user", "add", "--username", "son", "--role", "family",
+                            "--resident", "9999", "--password", "a long family password")
     assert code == 1
     assert err.strip() == "error: resident 9999 does not exist"
     assert count(cli_db, "SELECT count(*) FROM users") == 0
@@ -222,9 +179,9 @@ def test_user_add_names_a_missing_resident_instead_of_a_traceback(cli_db, capsys
     ("Dora-Duty-North-1", "too easy to guess"),
 ])
 def test_user_add_refuses_weak_passwords(cli_db, capsys, password, why):
-    _cli(capsys, "site", "add", "north", "--name", "North")
-    code, _, err = _cli(capsys, "user", "add", "--username", "Dora-Duty-North", "--role",
-                        "duty_officer", "--site", "north", "--password", password)
+    run_main(capsys, "site", "add", "north", "--name", "North")
+    code, _, err = run_main(capsys, "user", "add", "--username", "Dora-Duty-North", "--role",
+                            "duty_officer", "--site", "north", "--password", password)
     assert code == 1 and err.startswith("error: password") and why in err
     assert count(cli_db, "SELECT count(*) FROM users") == 0
 
@@ -233,8 +190,8 @@ def test_usernames_are_unique_regardless_of_case(cli_db, capsys):
     from kernel import db
 
     args = ("--role", "admin", "--password", "a long admin password")
-    assert _cli(capsys, "user", "add", "--username", "admin", *args)[0] == 0
-    code, _, err = _cli(capsys, "user", "add", "--username", "Admin", *args)
+    assert run_main(capsys, "user", "add", "--username", "admin", *args)[0] == 0
+    code, _, err = run_main(capsys, "user", "add", "--username", "Admin", *args)
     assert code == 1
     assert "user 'Admin' already exists as 'admin'" in err
     with pytest.raises(Exception, match="users_username_lower_idx"), \
@@ -244,21 +201,21 @@ def test_usernames_are_unique_regardless_of_case(cli_db, capsys):
 
 
 def test_user_deactivate_and_activate(cli_db, capsys):
-    _cli(capsys, "user", "add", "--username", "ana", "--role", "admin",
-         "--password", "a long admin password")
-    code, out, _ = _cli(capsys, "user", "deactivate", "--username", "Ana")
+    run_main(capsys, "user", "add", "--username", "ana", "--role", "admin",
+             "--password", "a long admin password")
+    code, out, _ = run_main(capsys, "user", "deactivate", "--username", "Ana")
     assert code == 0 and json.loads(out)["active"] is False
     assert count(cli_db, "SELECT count(*) FROM users WHERE NOT active") == 1
-    code, out, _ = _cli(capsys, "user", "activate", "--username", "ana")
+    code, out, _ = run_main(capsys, "user", "activate", "--username", "ana")
     assert code == 0 and json.loads(out)["active"] is True
-    code, _, err = _cli(capsys, "user", "deactivate", "--username", "nobody")
+    code, _, err = run_main(capsys, "user", "deactivate", "--username", "nobody")
     assert code == 1 and err.strip() == "error: user 'nobody' does not exist"
 
 
 @pytest.mark.parametrize("username", ["", "x" * 151, "ana\nERROR forged", "tab\there", " ana",
                                       "carer-ea\u017ft", "duty-h\u0130llview", "李伟", ".ana"])
 def test_user_add_refuses_usernames_the_login_form_would_refuse(cli_db, capsys, username):
-    code, _, err = _cli(capsys, "user", "add", "--username", username, "--role", "admin",
-                        "--password", "a long admin password")
+    code, _, err = run_main(capsys, "user", "add", "--username", username, "--role", "admin",
+                            "--password", "a long admin password")
     assert code == 1 and err.startswith("error: username")
     assert count(cli_db, "SELECT count(*) FROM users") == 0

@@ -4,7 +4,6 @@ provision, confinement to own topics, live revocation, moving across sites, hist
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,25 +17,17 @@ from gateway.device_accounts import (
     broker_hash,
     render_acl_file,
     render_password_file,
+    wait_reloaded,
 )
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel, DeviceType, topic_for
 from kernel import db
 from kernel.accounts import RegistryError
 from kernel.sites import add_resident, add_site
-from tests.gateway.test_broker_security import NOT_AUTHORIZED, TIMEOUT, Probe
+from tests.support.probe import NOT_AUTHORIZED, TIMEOUT, Probe
 from tests.support.services import Broker
 
 GRANTED_QOS1 = 1
-
-
-@pytest.fixture
-def probes() -> Iterator[list[Probe]]:
-    """Every probe is closed at the end of the test."""
-    made: list[Probe] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 @pytest.fixture
@@ -194,3 +185,10 @@ def test_a_broker_that_cannot_be_reloaded_stores_nothing(
                                        DeviceType.BED_SENSOR, actor="tester")
         assert conn.execute("SELECT count(*) FROM devices").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM device_history").fetchone() == (0,)
+
+
+def test_the_reload_check_gives_up_when_the_broker_never_accepts_its_login(
+        broker: Broker) -> None:
+    # A check password no rendering holds: every login is refused until the deadline.
+    with pytest.raises(DeviceAccountsError, match="did not load the new device accounts"):
+        wait_reloaded(("127.0.0.1", broker.port), "never-rendered", timeout=0.2)

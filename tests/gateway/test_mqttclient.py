@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from eldercare.embedded import wait_for
+from eldercare.embedded import free_port, wait_for
 from gateway import mqttclient
 from gateway.mqttclient import NO_PROPERTIES, READ_CHUNK, READS_PER_PASS, BufferedClient
 from tests.support.services import Broker
@@ -356,3 +356,20 @@ def test_service_client_defaults_are_pahos(broker: Broker) -> None:
     assert client._clean_session == stock._clean_session
     assert client._reconnect_max_delay == stock._reconnect_max_delay
     assert client._manual_ack == stock._manual_ack
+
+
+def test_login_accepted_answers_whether_the_broker_accepts_a_login(broker: Broker) -> None:
+    ep = broker.pipeline
+    threads = set(threading.enumerate())
+    assert mqttclient.login_accepted(ep.host, ep.port, ep.username, ep.password,
+                                     client_id=f"t-login-{uuid.uuid4().hex[:8]}")
+    assert not mqttclient.login_accepted(ep.host, ep.port, ep.username, "wrong-password",
+                                         client_id=f"t-login-{uuid.uuid4().hex[:8]}")
+    assert not mqttclient.login_accepted(ep.host, ep.port, "t-nobody", ep.password,
+                                         client_id=f"t-login-{uuid.uuid4().hex[:8]}")
+    assert set(threading.enumerate()) == threads  # paho ran in this thread: none was started
+
+
+def test_login_accepted_is_false_when_no_broker_listens() -> None:
+    assert not mqttclient.login_accepted("127.0.0.1", free_port(), "someone", "secret",
+                                         client_id="t-login-nowhere")

@@ -118,6 +118,15 @@ def seed_world(database_url: str) -> World:
 cached_hash = functools.cache(accounts.hash_password)
 
 
+# What a family member must never see in an answer: the staff's names and usernames of the
+# seeded world, the internal wording the family tests write into alert histories and notes,
+# and the fields that carry who did what.
+STAFF_TEXT = ("Carl Care", "care-north", "Dora Duty", "duty-north", "assigned",
+              "user 3", "other active alert", "Fell while drunk again", "spoke to GP")
+STAFF_FIELDS = {"assigned_to", "acknowledged_by", "resolved_by", "note", "actor", "actor_id",
+                "details", "device_id", "action"}
+
+
 @asynccontextmanager
 async def app_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client for a fresh app, with its lifespan (connection pool) running."""

@@ -39,6 +39,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PHONE: ViewportSize = {"width": 390, "height": 844}
+TOUCH: dict[str, Any] = {"is_mobile": True, "has_touch": True}
+"""The browser-context options of a phone, with PHONE: `browser_page(PHONE, **TOUCH)`."""
+WALL: ViewportSize = {"width": 1600, "height": 1000}  # the duty screen on a wall display
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}  # an office screen (administration)
 # Chromium logs every non-2xx fetch as a console error (the pages show those answers to the
 # user), and a notice when a page asks for Push in an incognito context (every Playwright
 # context is one): both are expected, not problems.
@@ -367,12 +371,48 @@ def browser_page(viewport: ViewportSize, **context: Any) -> Iterator[BrowserPage
             browser.close()
 
 
-def log_in(page: Page, url: str, username: str) -> None:
-    """Open `url` and log in with the test password."""
+@contextmanager
+def logged_in_page(viewport: ViewportSize, url: str, username: str, password: str = PASSWORD,
+                   **context: Any) -> Iterator[BrowserPage]:
+    """`browser_page(viewport, **context)` with `username` logged in at `url` (the setup of
+    almost every page test)."""
+    with browser_page(viewport, **context) as browser:
+        log_in(browser.page, url, username, password)
+        yield browser
+
+
+def log_in(page: Page, url: str, username: str, password: str = PASSWORD) -> None:
+    """Open `url` and log in through its login form (every page but the invitation has the
+    same one: templates/_login_form.html), by default with the test password."""
     page.goto(url)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    form = page.locator("#login-form")
+    form.get_by_label("Username", exact=True).fill(username)
+    form.get_by_label("Password", exact=True).fill(password)
+    form.get_by_role("button", name="Log in").click()
+
+
+class Screenshots:
+    """Saves full-page screenshots as NAME.png in the test's tmp_path, from where tests/
+    conftest.py keeps them in test-artifacts/screenshots/<test>/ (the `screenshot` fixture of
+    tests/dashboard/conftest.py)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __call__(self, page: Page, name: str) -> Path:
+        """Save `page` whole (not only the viewport) as NAME.png; return the file."""
+        path = self.folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def bearer(url: str, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """Log in to the served app at `url` over HTTP: the Authorization header (for the API
+    calls a page test makes beside the browser)."""
+    resp = httpx.post(f"{url}/api/v1/auth/token",
+                      data={"username": username, "password": password})
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
 
 def fits_width(page: Page) -> bool:

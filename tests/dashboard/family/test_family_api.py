@@ -15,8 +15,14 @@ from dashboard.app import create_app
 from ingest.rollups import rollup_minutes
 from kernel import db
 from tests.dashboard.family.seed import LAST_NIGHT, NOW, FamilyWorld, local, seed_family
-from tests.dashboard.test_api import STAFF_FIELDS, STAFF_TEXT
-from tests.support.dashboard import SECRET, World, insert_alert, login
+from tests.support.dashboard import (
+    SECRET,
+    STAFF_FIELDS,
+    STAFF_TEXT,
+    World,
+    insert_alert,
+    login,
+)
 
 pytestmark = pytest.mark.anyio
 

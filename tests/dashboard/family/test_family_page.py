@@ -16,11 +16,11 @@ from tests.dashboard.family.seed import NOW, FamilyWorld, seed_family
 from tests.support.dashboard import SECRET, World, insert_alert
 from tests.support.live import (
     PHONE,
+    TOUCH,
     Served,
-    browser_page,
     fits_width,
     live,
-    log_in,
+    logged_in_page,
     running_server,
 )
 from tests.support.services import Broker
@@ -55,14 +55,14 @@ def new_sos(database_url: str, world: World) -> int:
 
 def test_a_relative_sees_how_the_sos_ended_and_last_night(server: Served, world: World,
                                                           family: FamilyWorld, clean_db,
-                                                          tmp_path):
+                                                          screenshot):
     from playwright.sync_api import expect
 
     completed_visit(clean_db, world.alice, "north", days_ago=2,
                     findings="Key safe code 4711 used, staff-only remark")
-    with browser_page(PHONE, is_mobile=True, has_touch=True) as browser:
+    # at /, relatives are sent to /family
+    with logged_in_page(PHONE, server.url, "family-alice", **TOUCH) as browser:
         page = browser.page
-        log_in(page, server.url, "family-alice")  # at /, relatives are sent to /family
         expect(page).to_have_url(re.compile(r"/family$"))
         card = page.locator(".family-card", has_text="Alice Andersen")
         expect(card.locator(".family-state")).to_have_text("Up and about since 09:12")
@@ -86,19 +86,19 @@ def test_a_relative_sees_how_the_sos_ended_and_last_night(server: Served, world:
         for staff_only in ("4711", "care-north", "Carl Care", "assigned", "staff-only"):
             expect(page.locator("body")).not_to_contain_text(staff_only)
         assert fits_width(page)
-        page.screenshot(path=str(tmp_path / "family-all-clear.png"), full_page=True)
+        screenshot(page, "family-all-clear")
 
         alert_id = new_sos(clean_db, world)  # the feed pushes it; the card follows
         fresh = card.locator(".family-alert").first
         expect(fresh).to_contain_text("The care team has been alerted", timeout=20_000)
-        page.screenshot(path=str(tmp_path / "family-new-alert.png"), full_page=True)
+        screenshot(page, "family-new-alert")
         with db.connect(clean_db, autocommit=True) as conn:
             conn.execute("UPDATE alerts SET status = 'acknowledged', acknowledged_at = %s, "
                          "acknowledged_by = %s WHERE id = %s",
                          (NOW, world.care_north, alert_id))
         expect(fresh).to_contain_text("A carer is responding", timeout=20_000)
         expect(page.locator("#feed-status")).to_contain_text("Live")
-        page.screenshot(path=str(tmp_path / "family-responding.png"), full_page=True)
+        screenshot(page, "family-responding")
 
         # Their own notification settings: only critical alerts, no quiet hours.
         settings.get_by_label("Quiet hours from").fill("7pm")  # refused, with the reason
@@ -114,7 +114,7 @@ def test_a_relative_sees_how_the_sos_ended_and_last_night(server: Served, world:
                                "FROM notification_channels WHERE user_id = %s",
                                (world.family_alice,)).fetchone()
         assert row == ("critical", None, None)
-        page.screenshot(path=str(tmp_path / "family-settings.png"), full_page=True)
+        screenshot(page, "family-settings")
 
         page.goto(f"{server.url}/alerts/{family.sos}")  # the link in their notification
         expect(page).to_have_url(re.compile(r"/family$"))

@@ -5,36 +5,36 @@ from __future__ import annotations
 import json
 
 from kernel import accounts, db
-from tests.eldercare.test_cli import _cli, cli_db, env  # noqa: F401 (fixtures)
+from tests.support.cli import run_main
 from tests.support.database import count
 
 
-def test_list_show_update_and_reset_password(cli_db, capsys):  # noqa: F811
-    _cli(capsys, "site", "add", "north", "--name", "North")
+def test_list_show_update_and_reset_password(cli_db, capsys):
+    run_main(capsys, "site", "add", "north", "--name", "North")
     args = ("--password", "quiet harbour lantern 42")
-    _cli(capsys, "user", "add", "--username", "dora", "--role", "duty_officer", "--site",
-         "north", *args)
-    _cli(capsys, "user", "add", "--username", "ada", "--role", "admin", *args)
-    code, out, _ = _cli(capsys, "user", "list", "--site", "north")
+    run_main(capsys, "user", "add", "--username", "dora", "--role", "duty_officer", "--site",
+             "north", *args)
+    run_main(capsys, "user", "add", "--username", "ada", "--role", "admin", *args)
+    code, out, _ = run_main(capsys, "user", "list", "--site", "north")
     assert code == 0
     assert [json.loads(line)["username"] for line in out.splitlines()] == ["dora"]
-    code, out, _ = _cli(capsys, "user", "update", "--username", "Dora", "--full-name",
-                        "Dora Duty", "--phone", "555")
+    code, out, _ = run_main(capsys, "user", "update", "--username", "Dora", "--full-name",
+                            "Dora Duty", "--phone", "555")
     shown = json.loads(out)
     assert (shown["full_name"], shown["phone"], shown["duty_override"]) == ("Dora Duty", "555",
                                                                             None)
-    code, out, _ = _cli(capsys, "user", "reset-password", "--username", "dora")
+    code, out, _ = run_main(capsys, "user", "reset-password", "--username", "dora")
     temporary = json.loads(out)["temporary_password"]
     with db.connect(cli_db) as conn:
         row = conn.execute("SELECT password_hash, must_change_password FROM users "
                            "WHERE username = 'dora'").fetchone()
     assert row is not None and row[1] is True
     assert accounts.verify_password(temporary, str(row[0]))
-    code, _, err = _cli(capsys, "user", "update", "--username", "dora", "--site", "nowhere")
+    code, _, err = run_main(capsys, "user", "update", "--username", "dora", "--site", "nowhere")
     assert code == 1 and err.startswith("error: cannot update 'dora'")
-    code, _, err = _cli(capsys, "user", "show", "--username", "nobody")
+    code, _, err = run_main(capsys, "user", "show", "--username", "nobody")
     assert code == 1 and err.strip() == "error: user 'nobody' does not exist"
-    code, _, err = _cli(capsys, "user", "reset-password", "--username", "ada", "--password",
-                        "123456789012")
+    code, _, err = run_main(capsys, "user", "reset-password", "--username", "ada", "--password",
+                            "123456789012")
     assert code == 1 and "password" in err
     assert count(cli_db, "SELECT count(*) FROM users WHERE must_change_password") == 1
