@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from eldercare.admin import output
 from eldercare.embedded import ServiceError
 from eldercare.runtime import Runtime, resolve
 from eldercare.settings import Settings
@@ -33,6 +34,10 @@ class AddCommand(Protocol):
 
 
 Resolve = Callable[[argparse.Namespace], Settings]
+
+DEVICE_COLUMNS = (("id", "DEVICE"), ("type", "TYPE"), ("site_id", "SITE"),
+                  ("resident_id", "RESIDENT"), ("resident_name", "NAME"), ("active", "ACTIVE"),
+                  ("online", "ONLINE"), ("battery", "BATTERY %"), ("last_seen", "LAST SEEN"))
 
 
 def _json(value: object) -> str:
@@ -69,7 +74,8 @@ def register(sub: Any, add: AddCommand, device_group: Any,
             rows = device_lifecycle.list_devices(
                 conn, site=args.site, device_type=DeviceType(args.type) if args.type else None,
                 online=args.online, include_revoked=args.all)
-        print(_json(rows))
+            zones = output.site_zones(conn)
+        output.print_list(args, rows, DEVICE_COLUMNS, zones)
         return 0
 
     def cmd_show(args: argparse.Namespace) -> int:
@@ -77,9 +83,10 @@ def register(sub: Any, add: AddCommand, device_group: Any,
         rt = runtime(args)
         with db.connect(rt.database_url) as conn:
             detail = device_lifecycle.device_detail(conn, args.device_id)
+            zones = output.site_zones(conn)
         if detail is None:
             raise RegistryError(f"no device {args.device_id!r}")
-        print(_json(detail))
+        output.print_one(args, detail, zones.get(detail["site_id"]))
         return 0
 
     def cmd_revoke(args: argparse.Namespace) -> int:
@@ -138,15 +145,17 @@ def register(sub: Any, add: AddCommand, device_group: Any,
         print(_json(report.summary()))
         return 0
 
-    sp = add("list", cmd_list, "list devices (JSON)", device_group)
+    sp = add("list", cmd_list, "list devices", device_group)
+    output.add_json_flag(sp)
     sp.add_argument("--site")
     sp.add_argument("--type", choices=[t.value for t in DeviceType])
     state = sp.add_mutually_exclusive_group()
     state.add_argument("--online", dest="online", action="store_const", const=True)
     state.add_argument("--offline", dest="online", action="store_const", const=False)
     sp.add_argument("--all", action="store_true", help="include revoked devices")
-    sp = add("show", cmd_show, "a device and its health history (JSON)", device_group)
+    sp = add("show", cmd_show, "a device and its health history", device_group)
     sp.add_argument("device_id")
+    output.add_json_flag(sp)
     sp = add("revoke", cmd_revoke, "revoke a device: the broker cuts its session at once",
              device_group)
     sp.add_argument("device_id")

@@ -38,7 +38,7 @@ def test_import_list_show_move_revoke(env: dict[str, str], broker: Broker,  # no
     creds = list(csv.DictReader(io.StringIO(creds_path.read_text())))
     button = next(c for c in creds if c["type"] == "call_button")
 
-    listed = json.loads(run(env, "device", "list", "--site", "east").stdout)
+    listed = json.loads(run(env, "device", "list", "--site", "east", "--json").stdout)
     assert len(listed) == 3
     dev = Probe(broker.port, button["username"], button["password"], button["device_id"])
     try:
@@ -55,7 +55,7 @@ def test_import_list_show_move_revoke(env: dict[str, str], broker: Broker,  # no
         again.close()
     finally:
         dev.close()
-    shown = json.loads(run(env, "device", "show", button["device_id"]).stdout)
+    shown = json.loads(run(env, "device", "show", button["device_id"], "--json").stdout)
     assert [h["action"] for h in shown["history"]] == ["revoke", "move", "provision"]
     again_revoke = run(env, "device", "revoke", button["device_id"], ok=False)
     assert again_revoke.returncode == 1 and "no active device" in again_revoke.stderr
