@@ -126,7 +126,7 @@ def register(sub: Any, add: AddCommand, device_group: Any,
         table = bulk_import.read_table(data, path.name)
         rt = runtime(args)
         with db.connect(rt.database_url) as conn:
-            report = bulk_import.validate(table, bulk_import.known_sites(conn), args.site)
+            report = bulk_import.check(conn, table, default_site=args.site)
             if report.ok and not args.dry_run:
                 conn.commit()
                 with _broker_errors():
