@@ -18,7 +18,7 @@ from eldercare.admin import output
 from eldercare.embedded import ServiceError
 from eldercare.runtime import Runtime, resolve
 from eldercare.settings import Settings
-from gateway import bulk_import, device_lifecycle
+from gateway import bulk_import, device_lifecycle, dynsec_migration
 from gateway.broker_admin import BrokerAdmin
 from gateway.device_accounts import DeviceAccountsError
 from gateway.schema import DeviceType
@@ -46,6 +46,14 @@ def _json(value: object) -> str:
             return o.isoformat()
         return str(o)
     return json.dumps(value, indent=2, default=default)
+
+
+def migrate_plugin_accounts(rt: Runtime) -> dynsec_migration.MigrationResult:
+    """Move device accounts still in the dynamic-security plugin (provisioned before
+    migration 0012) into the password/ACL files (gateway/dynsec_migration.py). Run by
+    `eldercare device migrate-accounts` and at every start of `serve`/`demo`."""
+    with db.connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
+        return dynsec_migration.migrate_plugin_devices(conn, rt.device_accounts(), admin)
 
 
 @contextmanager
@@ -115,6 +123,14 @@ def register(sub: Any, add: AddCommand, device_group: Any,
                      "from_site": old, "site": new}))
         return 0
 
+    def cmd_migrate_accounts(args: argparse.Namespace) -> int:
+        """Move pre-0012 device accounts from the plugin to the files."""
+        rt = runtime(args)
+        with _broker_errors():
+            result = migrate_plugin_accounts(rt)
+        print(_json(result.as_dict()))
+        return 0
+
     def cmd_import(args: argparse.Namespace) -> int:
         """Import residents and devices from CSV/XLSX; all rows or none."""
         path = Path(args.file)
@@ -162,6 +178,9 @@ def register(sub: Any, add: AddCommand, device_group: Any,
     sp = add("move", cmd_move, "give a device to another resident", device_group)
     sp.add_argument("device_id")
     sp.add_argument("--resident", type=int, required=True)
+    add("migrate-accounts", cmd_migrate_accounts,
+        "move device accounts made before migration 0012 from the dynamic-security plugin "
+        "to the password/ACL files (start does this too; safe to repeat)", device_group)
     sp = add("import", cmd_import,
              "import residents and their devices from CSV or XLSX (docs/admin-guide.md)", sub)
     sp.add_argument("file")
