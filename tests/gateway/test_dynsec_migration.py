@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from eldercare.run import _migrate_plugin_accounts
 from eldercare.runtime import Runtime
 from gateway.device_accounts import PASSWORD_FILE
 from gateway.dynsec_migration import DYNSEC_FILE, plugin_hashes
 from kernel import db
+from tests.eldercare.test_cli import _cli, cli_db, env  # noqa: F401 (fixtures)
 from tests.gateway.test_broker_security import Probe
 from tests.support.homes import seed_home
 from tests.support.services import Broker
@@ -65,3 +68,16 @@ def test_start_moves_old_plugin_devices_to_the_files(bench_runtime: Runtime,
 
     again = migrate_plugin_accounts(bench_runtime)  # idempotent
     assert (again.converted, again.removed_from_plugin, again.without_account) == ([], [], [])
+
+
+def test_the_admin_command_runs_the_same_step(cli_db: str, broker: Broker,  # noqa: F811
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ELDERCARE_BROKER_ACCOUNTS_DIR", str(broker.data_dir))
+    home = seed_home(cli_db, broker.admin)
+    code, out, err = _cli(capsys, "device", "migrate-accounts")
+    assert code == 0, err
+    assert json.loads(out) == {"converted": 2, "removed_from_plugin": 2, "without_account": []}
+    assert home.bed.device_id in _password_file_users(broker)
+    code, out, _ = _cli(capsys, "device", "migrate-accounts")
+    assert json.loads(out) == {"converted": 0, "removed_from_plugin": 0, "without_account": []}
