@@ -47,7 +47,7 @@ def run(rt: Runtime, homes: int, site_prefix: str = "bench-prov") -> dict[str, A
             add_site(conn, f"{site_prefix}-{n + 1}", f"Benchmark site {n + 1}")
         conn.commit()
         t0 = time.perf_counter()
-        report = bulk_import.validate(table, bulk_import.known_sites(conn))
+        report = bulk_import.check(conn, table)  # validation and the duplicate check
         t1 = time.perf_counter()
         bulk_import.apply(conn, accounts, rt.mqtt, report, actor="benchmark")
         t2 = time.perf_counter()

@@ -191,8 +191,11 @@ class ImportOut(_Out):
     rows: int
     valid_rows: int
     errors: int
-    residents: int
-    devices: int
+    residents: int = Field(description="Residents created, or in a dry run the residents "
+                                        "it would create (0 when the sheet has errors)")
+    devices: int = Field(description="Devices created (or that it would create)")
+    broker_accounts: int = Field(description="Broker accounts created (or that it would "
+                                             "create): one per device")
     applied: bool
     error_list: list[ImportErrorOut]
     errors_csv: str
@@ -365,8 +368,7 @@ def import_sheet(user: ManagerDep, state: StateDep, cfg: ConfigDep,
     except bulk_import.ImportFormatError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     with db.connect(state.database_url) as conn:
-        sites = bulk_import.known_sites(conn)
-        report = bulk_import.validate(table, sites if own is None else [own], site)
+        report = bulk_import.check(conn, table, None if own is None else [own], site)
         if report.ok and not dry_run:
             conn.commit()
             try:

@@ -37,6 +37,8 @@ from eldercare.runtime import (
 )
 from eldercare.settings import Settings
 from eldercare.supervisor import Supervisor
+from gateway.broker_admin import BrokerAdminError
+from gateway.device_accounts import DeviceAccountsError
 from gateway.presence import Presence, part_name
 
 logger = logging.getLogger("eldercare")
@@ -225,7 +227,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     rt = resolve(settings)
     if args.provision:
         creds = Path(args.creds or rt.data_dir / f"sim-devices-{args.provision}.json")
-        sim.provision_to_file(rt.database_url, rt.mqtt_admin, rt.mqtt, args.provision, creds)
+        sim.provision_to_file(rt.database_url, rt.device_accounts(), rt.mqtt, args.provision,
+                              creds)
         print(f"provisioned {args.provision} homes; credentials in {creds}")
     else:
         creds = Path(args.creds) if args.creds else rt.data_dir / "demo-devices.json"
@@ -329,11 +332,12 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
             migrate(rt.database_url)  # the embedded database is up: it was waited for
         else:
             _migrate_when_up(rt.database_url)
+        _migrate_plugin_accounts(rt)
         logins = None
         if demo:
             from eldercare.seed import seed_demo
 
-            logins = seed_demo(rt.database_url, rt.mqtt_admin, rt.mqtt, rt.data_dir,
+            logins = seed_demo(rt.database_url, rt.device_accounts(), rt.mqtt, rt.data_dir,
                                homes=settings.demo_homes)
         extra = ["--sites", ",".join(settings.sites)] if settings.sites else []
         env = _children_env(settings, rt)
@@ -353,6 +357,22 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
         supervisor.stop_all()
         print("eldercare stopped.")
     return 0
+
+
+def _migrate_plugin_accounts(rt: Runtime) -> None:
+    """Device accounts still in the dynamic-security plugin move to the password/ACL files
+    (record 0006; a no-op once done). A broker that cannot take the change now is logged,
+    not fatal: those devices keep logging in through the plugin until the next start."""
+    from eldercare.admin.devices import migrate_plugin_accounts
+
+    try:
+        result = migrate_plugin_accounts(rt)
+    except (BrokerAdminError, DeviceAccountsError, OSError) as exc:
+        logger.error("device accounts in the dynamic-security plugin not migrated: %s", exc)
+        return
+    if result.converted or result.removed_from_plugin:
+        logger.info("device accounts migrated from the dynamic-security plugin: %s",
+                    result.as_dict())
 
 
 def _migrate_when_up(url: str) -> None:

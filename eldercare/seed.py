@@ -7,12 +7,14 @@ import logging
 import os
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.broker_admin import BrokerAdmin
-from gateway.provisioning import add_device
+from gateway.device_accounts import DeviceAccounts
+from gateway.device_lifecycle import NewDevice, broker_change, insert_devices
 from gateway.schema import DeviceType
 from kernel import accounts
 from kernel.db import connect
@@ -27,6 +29,7 @@ _GIVEN = ("Li", "Wang", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou",
           "Margaret", "Arthur", "Dorothy", "Harold", "Edith", "Walter", "Agnes", "Frank")
 _FAMILY = ("Mei", "Hua", "Jun", "Lan", "Ming", "Ping", "Xiu", "Ying", "Rose", "George",
            "Helen", "Albert", "Irene", "Stanley", "Mabel", "Ernest")
+MIN_AGE, MAX_AGE = 70, 94  # the demo residents' ages at seeding
 _STREETS = ("Willow Lane", "Station Road", "Lotus Street", "Mill Row", "Park Avenue",
             "Orchard Way", "Bridge Street", "Garden Court")
 
@@ -60,17 +63,24 @@ def _write_private(path: Path, data: Any) -> None:
         json.dump(data, fh, indent=1)
 
 
-def seed_demo(database_url: str, admin_endpoint: MqttEndpoint, broker: MqttEndpoint,
-              data_dir: Path, homes: int = 24, seed: int = 7) -> list[DemoLogin]:
-    """Create the demo district once; return the demo logins (read back on later runs)."""
+def seed_demo(database_url: str, device_accounts: DeviceAccounts, broker: MqttEndpoint,
+              data_dir: Path, homes: int = 24, seed: int = 7,
+              now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[DemoLogin]:
+    """Create the demo district once; return the demo logins (read back on later runs).
+
+    Residents are 70-94 years old at `now` (the injected clock): their birth year is drawn
+    from it. Names carry no age (a stored age is wrong a year later; the ledger shows the
+    birth year). Devices are provisioned through the one path of every device
+    (gateway.device_lifecycle, record 0006), in one broker change."""
     logins_file = data_dir / "demo-logins.json"
     devices_file = data_dir / "demo-devices.json"
     if logins_file.exists() and devices_file.exists():
         return [DemoLogin(**d) for d in json.loads(logins_file.read_text())]
     rng = random.Random(seed)  # noqa: S311 - demo names, not secrets
+    this_year = now().year
     logins: list[DemoLogin] = []
-    creds: list[dict[str, Any]] = []
-    with connect(database_url) as conn, BrokerAdmin(admin_endpoint) as ba:
+    new: list[NewDevice] = []
+    with connect(database_url) as conn:
         admin_pw = _pw()
         accounts.add_user(conn, "admin", admin_pw, "admin", full_name="Platform admin")
         logins.append(DemoLogin("admin", admin_pw, "admin", "all sites"))
@@ -79,13 +89,12 @@ def seed_demo(database_url: str, admin_endpoint: MqttEndpoint, broker: MqttEndpo
             if index < len(DEMO_SITES):
                 add_site(conn, site_id, site_name, tz)
                 logins += _staff(conn, site_id)
-            name = f"{rng.choice(_GIVEN)} {chr(65 + index % 26)}. ({70 + rng.randrange(25)})"
+            name = f"{rng.choice(_GIVEN)} {chr(65 + index % 26)}."
             address = f"{rng.randrange(1, 200)} {rng.choice(_STREETS)}"
-            rid = add_resident(conn, site_id, name, address,
-                                        birth_year=1930 + rng.randrange(25))
-            conn.commit()
-            for dtype in (DeviceType.BED_SENSOR, DeviceType.CALL_BUTTON):
-                creds.append(add_device(conn, ba, broker, rid, dtype).as_dict())
+            age = MIN_AGE + rng.randrange(MAX_AGE - MIN_AGE + 1)
+            rid = add_resident(conn, site_id, name, address, birth_year=this_year - age)
+            new += [NewDevice(rid, site_id, t)
+                    for t in (DeviceType.BED_SENSOR, DeviceType.CALL_BUTTON)]
             fam_pw = _pw()
             username = f"family{index + 1:02d}"
             accounts.add_user(conn, username, fam_pw, "family",
@@ -93,6 +102,8 @@ def seed_demo(database_url: str, admin_endpoint: MqttEndpoint, broker: MqttEndpo
                               residents=[rid])
             logins.append(DemoLogin(username, fam_pw, "family", name))
         conn.commit()
+        with broker_change(conn, device_accounts):
+            creds = [c.as_dict() for c in insert_devices(conn, broker, new, "demo-seed")]
     _write_private(devices_file, creds)
     _write_private(logins_file, [login.__dict__ for login in logins])
     logger.info("seeded %d homes (%d devices)", homes, len(creds))

@@ -2,9 +2,11 @@
 
 Centres keep their elders in spreadsheets. Every row is validated before anything is
 written; a sheet with any error writes nothing and returns the error report (row, column,
-message). A valid sheet is written in one transaction, the broker accounts are generated
-inside it (record 0006) and removed again if the transaction does not commit: nothing is
-ever half-imported. Parsing and validation are pure; `apply` touches the database.
+message). A row whose resident is already registered (same site, name, birth year and
+address: `identity`) is such an error, so a sheet imported twice is refused whole. A valid
+sheet is written in one transaction, the broker accounts are generated inside it (record
+0006) and removed again if the transaction does not commit: nothing is ever half-imported.
+Parsing and validation are pure; `check` and `apply` touch the database.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gateway.device_accounts import DeviceAccounts
 from gateway.device_lifecycle import NewDevice, broker_change, insert_devices
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import DeviceType
+from kernel.accounts import RegistryError
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ MAX_ADDRESS = 500
 YES = frozenset({"yes", "y", "true", "1", "x"})
 NO = frozenset({"no", "n", "false", "0", ""})
 MIN_BIRTH_YEAR, MAX_BIRTH_YEAR = 1890, 2030
+_IMPORT_LOCK = 0x0E1DE1A7  # pg advisory lock key: one import at a time
 
 
 class ImportFormatError(ValueError):
@@ -75,11 +79,16 @@ class ImportReport:
         return not self.errors
 
     def summary(self) -> dict[str, Any]:
-        """Counts for the API and CLI."""
+        """Counts for the API and CLI. `residents`, `devices` and `broker_accounts` are what
+        the import created (applied) or, in a dry run, what it would create; 0 when the
+        sheet has errors (nothing is imported then)."""
+        creates = self.applied or self.ok
+        devices = (len(self.credentials) if self.applied
+                   else sum(len(r.devices) for r in self.rows) if creates else 0)
         return {"rows": len(self.rows) + len({e.row for e in self.errors}),
                 "valid_rows": len(self.rows), "errors": len(self.errors),
-                "residents": len(self.rows) if self.applied else 0,
-                "devices": len(self.credentials), "applied": self.applied}
+                "residents": len(self.rows) if creates else 0,
+                "devices": devices, "broker_accounts": devices, "applied": self.applied}
 
 
 def read_table(data: bytes, filename: str) -> list[list[str]]:
@@ -191,6 +200,62 @@ def known_sites(conn: psycopg.Connection[Any]) -> list[str]:
     return [str(r[0]) for r in conn.execute("SELECT id FROM sites").fetchall()]
 
 
+Identity = tuple[str, str, int | None, str]
+
+
+def identity(site: str, full_name: str, birth_year: int | None, address: str | None
+             ) -> Identity:
+    """Who a row is: the same site, name, birth year and address (case and spacing ignored)
+    is the same person. The template has no external id column, and a name alone is not
+    enough (two Wang Fangs in one district are common); a sheet imported twice matches on
+    all four."""
+    def norm(text: str | None) -> str:
+        return " ".join((text or "").split()).casefold()
+    return site, norm(full_name), birth_year, norm(address)
+
+
+def _existing(conn: psycopg.Connection[Any], sites: Iterable[str]) -> dict[Identity, int]:
+    """The identities of the residents already registered at `sites` (any status: a
+    discharged resident is re-admitted with `resident update`, not imported again)."""
+    rows = conn.execute("SELECT id, site_id, full_name, birth_year, address FROM residents "
+                        "WHERE site_id = ANY(%s) ORDER BY id", (sorted(set(sites)),)).fetchall()
+    return {identity(str(s), str(n), y, a): int(i) for i, s, n, y, a in rows}
+
+
+def duplicate_errors(conn: psycopg.Connection[Any], rows: Sequence[ResidentRow]
+                     ) -> list[RowError]:
+    """A row whose resident is already registered, or repeats an earlier row of the sheet:
+    one error each (the sheet imported twice is refused whole)."""
+    known = _existing(conn, (r.site for r in rows))
+    seen: dict[Identity, int] = {}
+    errors = []
+    for r in rows:
+        key = identity(r.site, r.full_name, r.birth_year, r.address)
+        if key in known:
+            errors.append(RowError(r.row, "full_name", f"already registered as resident "
+                                   f"{known[key]} (same site, name, birth year and address)"))
+        elif key in seen:
+            errors.append(RowError(r.row, "full_name", f"the same resident as row {seen[key]}"))
+        else:
+            seen[key] = r.row
+    return errors
+
+
+def check(conn: psycopg.Connection[Any], table: Sequence[Sequence[str]],
+          allowed_sites: Iterable[str] | None = None, default_site: str | None = None
+          ) -> ImportReport:
+    """`validate` against the registry: the sites that exist (or `allowed_sites`) and the
+    residents already there (`duplicate_errors`). What the CLI, the API and a dry run use."""
+    report = validate(table, known_sites(conn) if allowed_sites is None else allowed_sites,
+                      default_site)
+    dupes = duplicate_errors(conn, report.rows)
+    if dupes:
+        bad = {e.row for e in dupes}
+        report.rows = [r for r in report.rows if r.row not in bad]
+        report.errors = sorted([*report.errors, *dupes], key=lambda e: e.row)
+    return report
+
+
 def apply(conn: psycopg.Connection[Any], accounts: DeviceAccounts, broker: Any,
           report: ImportReport, actor: str | None) -> ImportReport:
     """Write a validated sheet: residents, devices, history and broker accounts, all or
@@ -198,6 +263,12 @@ def apply(conn: psycopg.Connection[Any], accounts: DeviceAccounts, broker: Any,
     if not report.ok:
         raise ValueError("refusing to apply a sheet with errors")
     with broker_change(conn, accounts):
+        # One import at a time, and the duplicate check again under the lock: the same
+        # sheet sent twice at once must not be imported twice.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_IMPORT_LOCK,))
+        dupes = duplicate_errors(conn, report.rows)
+        if dupes:
+            raise RegistryError(f"row {dupes[0].row}: {dupes[0].message}; nothing imported")
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO residents (site_id, full_name, address, birth_year) "

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from pydantic import TypeAdapter, ValidationError
 
-from gateway.broker_admin import BrokerAdmin
+from gateway.device_accounts import DeviceAccounts
 from gateway.provisioning import DeviceCredentials
 from kernel import db
 from kernel.endpoint import MqttEndpoint
@@ -97,11 +97,11 @@ def simulate_from_file(mode: Mode, creds_file: Path, host: str, port: int,
     return simulate(mode, creds, host, port, stop, **options)
 
 
-def provision_to_file(database_url: str, admin: MqttEndpoint, broker: MqttEndpoint, homes: int,
-                      path: Path, **options: Any) -> list[DeviceCredentials]:
+def provision_to_file(database_url: str, accounts: DeviceAccounts, broker: MqttEndpoint,
+                      homes: int, path: Path, **options: Any) -> list[DeviceCredentials]:
     """Provision `homes` simulated homes (see `provision_homes`); write their credentials."""
-    with db.connect(database_url) as conn, BrokerAdmin(admin) as ba:
-        creds = provision_homes(conn, ba, broker, homes, **options)
+    with db.connect(database_url) as conn:
+        creds = provision_homes(conn, accounts, broker, homes, **options)
     write_credentials(creds, path)
     logger.info("wrote %d device credentials to %s", len(creds), path)
     return creds

@@ -110,6 +110,11 @@ class DeviceSim:
         self._timer_stop = threading.Event()
         self.sent: Counter[str] = Counter()
         self.connects = 0
+        # Why the broker refuses this device's login (revoked, wrong secret), None while it
+        # accepts it: a refused device is not counted as connected (issue 13 trial: a revoked
+        # device went on being counted). It keeps retrying, quietly, as firmware would.
+        self.refused: str | None = None
+        self.refusals = 0
         self._network = network
         self._client = self._make_client()
         if network is not None:
@@ -225,8 +230,11 @@ class DeviceSim:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
                     reason: ReasonCode, props: Properties | None) -> None:
         if reason.is_failure:
-            logger.warning("%s: broker refused the connection: %s", self.device_id, reason)
+            self._refused(str(reason))
             return
+        if self.refused is not None:
+            logger.warning("%s: the broker accepts the device again", self.device_id)
+            self.refused = None
         if not self._want_online:  # went offline while the connection was being set up
             client.disconnect()
             return
@@ -240,6 +248,20 @@ class DeviceSim:
             self._ensure_timer()
         logger.debug("%s: connected (session present: %s)", self.device_id,
                      flags.session_present)
+
+    def _refused(self, reason: str) -> None:
+        """The broker refused the login: not connected; said once, not at every retry."""
+        with self._lock:
+            self.connected.clear()
+            self.ready.clear()
+            self.refusals += 1
+            first = self.refused is None
+            self.refused = reason
+        if first:
+            logger.warning("%s: the broker refuses the device (%s; revoked?): no longer "
+                           "counted as connected; it keeps retrying", self.device_id, reason)
+        else:
+            logger.debug("%s: refused again (%s)", self.device_id, reason)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
                        reason: ReasonCode, props: Properties | None) -> None:

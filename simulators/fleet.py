@@ -100,7 +100,8 @@ class FleetStats:
 
     homes: int = 0
     devices: int = 0
-    connected: int = 0
+    connected: int = 0  # connected at least once and not refused by the broker since
+    refused: int = 0  # whose login the broker now refuses (revoked, wrong secret)
     messages: dict[str, int] = field(default_factory=dict)
     incidents: int = 0
     cancelled: int = 0
@@ -119,7 +120,9 @@ class FleetStats:
     def summary(self) -> str:
         """One line for a log."""
         kinds = ", ".join(f"{k}={v}" for k, v in sorted(self.messages.items())) or "none"
-        return (f"{self.homes} homes, {self.connected}/{self.devices} devices connected, "
+        refused = f" ({self.refused} refused by the broker)" if self.refused else ""
+        return (f"{self.homes} homes, {self.connected}/{self.devices} devices connected"
+                f"{refused}, "
                 f"{self.total_messages} messages in {self.duration_s:.0f}s ({kinds}); "
                 f"{self.incidents} SOS incidents, {self.cancelled} cancelled, "
                 f"{self.acks} acknowledged")
@@ -288,7 +291,8 @@ class Fleet:
             messages.update(d.sent)
         return FleetStats(
             homes=len(self.homes), devices=len(devices),
-            connected=sum(d.connects > 0 for d in devices), messages=dict(messages),
+            connected=sum(d.connects > 0 and d.refused is None for d in devices),
+            refused=sum(d.refused is not None for d in devices), messages=dict(messages),
             incidents=self._incidents, cancelled=self._cancelled,
             acks=sum(len(d.acks) for d in devices),
             readings_dropped=sum(b.dropped for h in self.homes for b in h.beds),

@@ -25,6 +25,7 @@ from eldercare.runtime import Runtime
 from gateway.broker_admin import BrokerAdmin
 from kernel import db
 from kernel.endpoint import MqttEndpoint
+from tests.support.cli import IN_PROCESS_KEYS, cli_env
 from tests.support.probe import Probe
 from tests.support.services import (
     ADMIN_PASSWORD,
@@ -242,3 +243,18 @@ def _keep_screenshots(request: pytest.FixtureRequest) -> Iterator[None]:
     dest.mkdir(parents=True, exist_ok=True)
     for shot in shots:
         shutil.copy2(shot, dest / shot.name)
+
+
+@pytest.fixture
+def env(clean_db: str, broker: Broker) -> dict[str, str]:
+    """The environment of an `eldercare` child process on the test database and broker
+    (the CLI tests; tests/support/cli.py)."""
+    return cli_env(clean_db, broker)
+
+
+@pytest.fixture
+def cli_db(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, clean_db: str) -> str:
+    """`eldercare.cli.main` in this process, on the test database and broker."""
+    for key in IN_PROCESS_KEYS:
+        monkeypatch.setenv(key, env[key])
+    return clean_db

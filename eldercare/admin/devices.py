@@ -14,10 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from eldercare.admin import output
 from eldercare.embedded import ServiceError
 from eldercare.runtime import Runtime, resolve
 from eldercare.settings import Settings
-from gateway import bulk_import, device_lifecycle
+from gateway import bulk_import, device_lifecycle, dynsec_migration
 from gateway.broker_admin import BrokerAdmin
 from gateway.device_accounts import DeviceAccountsError
 from gateway.schema import DeviceType
@@ -34,6 +35,10 @@ class AddCommand(Protocol):
 
 Resolve = Callable[[argparse.Namespace], Settings]
 
+DEVICE_COLUMNS = (("id", "DEVICE"), ("type", "TYPE"), ("site_id", "SITE"),
+                  ("resident_id", "RESIDENT"), ("resident_name", "NAME"), ("active", "ACTIVE"),
+                  ("online", "ONLINE"), ("battery", "BATTERY %"), ("last_seen", "LAST SEEN"))
+
 
 def _json(value: object) -> str:
     def default(o: object) -> str:
@@ -41,6 +46,14 @@ def _json(value: object) -> str:
             return o.isoformat()
         return str(o)
     return json.dumps(value, indent=2, default=default)
+
+
+def migrate_plugin_accounts(rt: Runtime) -> dynsec_migration.MigrationResult:
+    """Move device accounts still in the dynamic-security plugin (provisioned before
+    migration 0012) into the password/ACL files (gateway/dynsec_migration.py). Run by
+    `eldercare device migrate-accounts` and at every start of `serve`/`demo`."""
+    with db.connect(rt.database_url) as conn, BrokerAdmin(rt.mqtt_admin) as admin:
+        return dynsec_migration.migrate_plugin_devices(conn, rt.device_accounts(), admin)
 
 
 @contextmanager
@@ -69,7 +82,8 @@ def register(sub: Any, add: AddCommand, device_group: Any,
             rows = device_lifecycle.list_devices(
                 conn, site=args.site, device_type=DeviceType(args.type) if args.type else None,
                 online=args.online, include_revoked=args.all)
-        print(_json(rows))
+            zones = output.site_zones(conn)
+        output.print_list(args, rows, DEVICE_COLUMNS, zones)
         return 0
 
     def cmd_show(args: argparse.Namespace) -> int:
@@ -77,9 +91,10 @@ def register(sub: Any, add: AddCommand, device_group: Any,
         rt = runtime(args)
         with db.connect(rt.database_url) as conn:
             detail = device_lifecycle.device_detail(conn, args.device_id)
+            zones = output.site_zones(conn)
         if detail is None:
             raise RegistryError(f"no device {args.device_id!r}")
-        print(_json(detail))
+        output.print_one(args, detail, zones.get(detail["site_id"]))
         return 0
 
     def cmd_revoke(args: argparse.Namespace) -> int:
@@ -108,6 +123,14 @@ def register(sub: Any, add: AddCommand, device_group: Any,
                      "from_site": old, "site": new}))
         return 0
 
+    def cmd_migrate_accounts(args: argparse.Namespace) -> int:
+        """Move pre-0012 device accounts from the plugin to the files."""
+        rt = runtime(args)
+        with _broker_errors():
+            result = migrate_plugin_accounts(rt)
+        print(_json(result.as_dict()))
+        return 0
+
     def cmd_import(args: argparse.Namespace) -> int:
         """Import residents and devices from CSV/XLSX; all rows or none."""
         path = Path(args.file)
@@ -119,7 +142,7 @@ def register(sub: Any, add: AddCommand, device_group: Any,
         table = bulk_import.read_table(data, path.name)
         rt = runtime(args)
         with db.connect(rt.database_url) as conn:
-            report = bulk_import.validate(table, bulk_import.known_sites(conn), args.site)
+            report = bulk_import.check(conn, table, default_site=args.site)
             if report.ok and not args.dry_run:
                 conn.commit()
                 with _broker_errors():
@@ -138,21 +161,26 @@ def register(sub: Any, add: AddCommand, device_group: Any,
         print(_json(report.summary()))
         return 0
 
-    sp = add("list", cmd_list, "list devices (JSON)", device_group)
+    sp = add("list", cmd_list, "list devices", device_group)
+    output.add_json_flag(sp)
     sp.add_argument("--site")
     sp.add_argument("--type", choices=[t.value for t in DeviceType])
     state = sp.add_mutually_exclusive_group()
     state.add_argument("--online", dest="online", action="store_const", const=True)
     state.add_argument("--offline", dest="online", action="store_const", const=False)
     sp.add_argument("--all", action="store_true", help="include revoked devices")
-    sp = add("show", cmd_show, "a device and its health history (JSON)", device_group)
+    sp = add("show", cmd_show, "a device and its health history", device_group)
     sp.add_argument("device_id")
+    output.add_json_flag(sp)
     sp = add("revoke", cmd_revoke, "revoke a device: the broker cuts its session at once",
              device_group)
     sp.add_argument("device_id")
     sp = add("move", cmd_move, "give a device to another resident", device_group)
     sp.add_argument("device_id")
     sp.add_argument("--resident", type=int, required=True)
+    add("migrate-accounts", cmd_migrate_accounts,
+        "move device accounts made before migration 0012 from the dynamic-security plugin "
+        "to the password/ACL files (start does this too; safe to repeat)", device_group)
     sp = add("import", cmd_import,
              "import residents and their devices from CSV or XLSX (docs/admin-guide.md)", sub)
     sp.add_argument("file")

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dashboard.ledger.models import ContactIn, LedgerFields
+from eldercare.admin import output
 from kernel import audit, db, ledger
 from kernel.accounts import RegistryError
 from kernel.db import Conn
@@ -40,12 +41,11 @@ def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
-def _print(args: argparse.Namespace, data: Any, lines: list[str]) -> None:
-    """JSON with --json (for scripts), else the readable lines."""
-    if getattr(args, "json", False):
-        _out(json.dumps(data, indent=2, default=str, ensure_ascii=False))
-    else:
-        _out("\n".join(lines))
+SITE_COLUMNS = (("id", "SITE"), ("name", "NAME"), ("timezone", "TIME ZONE"),
+                ("address", "ADDRESS"))
+RESIDENT_COLUMNS = (("id", "ID"), ("site_id", "SITE"), ("full_name", "NAME"),
+                    ("birth_year", "BORN"), ("status", "STATUS"), ("risks", "RISKS"),
+                    ("open_alerts", "OPEN ALERTS"), ("address", "ADDRESS"))
 
 
 # --- sites ----------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def cmd_site_list(args: argparse.Namespace) -> int:
     """List the sites."""
     with _connect(args) as conn:
         found = _sites(conn)
-    _print(args, found, [f"{s['id']:<20} {s['timezone']:<20} {s['name']}" for s in found])
+    output.print_list(args, found, SITE_COLUMNS)
     return 0
 
 
@@ -84,7 +84,7 @@ def cmd_site_show(args: argparse.Namespace) -> int:
         found = _sites(conn, args.id)
     if not found:
         raise RegistryError(f"no site {args.id!r}")
-    _print(args, found[0], [f"{k}: {v}" for k, v in found[0].items()])
+    output.print_one(args, found[0], output.zone_of(found[0]["timezone"]))
     return 0
 
 
@@ -98,18 +98,35 @@ def cmd_site_update(args: argparse.Namespace) -> int:
         audit.record_cli(conn, audit.Action.SITE_UPDATE, audit.Target("site", args.id), {
             "after": {"name": args.name, "timezone": args.timezone, "address": args.address}})
         found = _sites(conn, args.id)
-    _print(args, found[0], [f"{k}: {v}" for k, v in found[0].items()])
+    output.print_one(args, found[0], output.zone_of(found[0]["timezone"]))
     return 0
 
 
 # --- residents ------------------------------------------------------------------------------
 
+# The API's list item (dashboard.ledger.models.ResidentListOut), key for key.
 _LIST = """
-SELECT r.id, r.site_id, r.full_name, r.status, r.risks, r.birth_year, r.address, r.phone
+SELECT r.id, r.site_id, r.full_name, r.address,
+       (SELECT count(*) FROM alerts oa WHERE oa.resident_id = r.id AND oa.status = 'open'),
+       r.status, r.risks, r.sex, r.birth_year, r.living_situation, r.phone, r.care_level
 FROM residents r {where} ORDER BY r.site_id, r.full_name, r.id
 """
-_LIST_FIELDS = ("id", "site_id", "full_name", "status", "risks", "birth_year", "address",
-                "phone")
+_LIST_FIELDS = ("id", "site_id", "full_name", "address", "open_alerts", "status", "risks",
+                "sex", "birth_year", "living_situation", "phone", "care_level")
+_DEVICES = """
+SELECT resident_id, id, type, online, battery, last_seen FROM devices
+WHERE active AND resident_id = ANY(%(ids)s) ORDER BY type, id
+"""
+
+
+def _with_devices(conn: Conn, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each resident's active devices, as the API lists them."""
+    by_id: dict[int, list[dict[str, Any]]] = {int(r["id"]): [] for r in found}
+    if by_id:
+        for rid, *device in conn.execute(_DEVICES, {"ids": list(by_id)}).fetchall():
+            by_id[int(rid)].append(dict(zip(("id", "type", "online", "battery", "last_seen"),
+                                            device, strict=True)))
+    return [{**r, "devices": by_id[int(r["id"])]} for r in found]
 
 
 def cmd_resident_add(args: argparse.Namespace) -> int:
@@ -139,9 +156,9 @@ def cmd_resident_list(args: argparse.Namespace) -> int:
     with _connect(args) as conn:
         rows = conn.execute(_LIST.format(where="WHERE " + " AND ".join(conditions)),
                             params).fetchall()
-    found = [dict(zip(_LIST_FIELDS, row, strict=True)) for row in rows]
-    _print(args, found, [f"{r['id']:>6} {r['site_id']:<12} {r['status']:<12} "
-                         f"{r['full_name']}  [{', '.join(r['risks'])}]" for r in found])
+        found = _with_devices(conn, [dict(zip(_LIST_FIELDS, row, strict=True))
+                                     for row in rows])
+    output.print_list(args, found, RESIDENT_COLUMNS)
     return 0
 
 
@@ -161,21 +178,12 @@ def resident_detail(conn: Conn, resident_id: int) -> dict[str, Any]:
     return out
 
 
-def _detail_lines(entry: dict[str, Any]) -> list[str]:
-    lines = [f"{k}: {v}" for k, v in entry.items()
-             if k not in ("contacts", "consents") and v not in (None, [], "")]
-    lines += [f"contact {c['position']}: {c['name']} ({c['relation']}) {c['phone']}"
-              f"{'' if c['notified'] else ' (not notified)'}" for c in entry["contacts"]]
-    lines += [f"consent: {c['kind']} {'granted' if c['granted'] else 'refused'} by "
-              f"{c['given_by']} on {c['given_on']} ({c['method']})" for c in entry["consents"]]
-    return lines
-
-
 def cmd_resident_show(args: argparse.Namespace) -> int:
     """Show a resident's ledger entry."""
     with _connect(args) as conn:
         entry = resident_detail(conn, args.id)
-    _print(args, entry, _detail_lines(entry))
+        zone = output.site_zones(conn).get(entry["site_id"])
+    output.print_one(args, entry, zone)
     return 0
 
 
@@ -195,12 +203,31 @@ _FLAGS = ("full_name", "sex", "birth_year", "birth_date", "address", "access_not
           "status")
 
 
-def ledger_changes(args: argparse.Namespace) -> LedgerFields:
-    """The flags given, checked by the API's request model (RegistryError naming the flag)."""
+def merged_risks(current: list[str], add: list[str] | None, remove: list[str] | None
+                 ) -> list[str]:
+    """`current` with `add` appended (each once, in the order given) and `remove` taken out:
+    what --add-risk/--remove-risk mean (--risk alone replaces the whole list)."""
+    out = [r for r in current if r not in (remove or [])]
+    for risk in add or []:
+        if risk not in out and risk not in (remove or []):
+            out.append(risk)
+    return out
+
+
+def ledger_changes(args: argparse.Namespace, current_risks: list[str] | None = None
+                   ) -> LedgerFields:
+    """The flags given, checked by the API's request model (RegistryError naming the flag).
+    `current_risks`: the stored list, which --add-risk/--remove-risk change."""
     data: dict[str, Any] = {name: getattr(args, name) for name in _FLAGS
                             if getattr(args, name) is not None}
+    add, remove = getattr(args, "add_risk", None), getattr(args, "remove_risk", None)
+    if args.risk is not None and (add or remove):
+        raise RegistryError("--risk replaces the whole list: give it, or --add-risk/"
+                            "--remove-risk, not both")
     if args.risk is not None:
         data["risks"] = [] if args.risk == ["none"] else args.risk
+    elif add or remove:
+        data["risks"] = merged_risks(current_risks or [], add, remove)
     if args.contact is not None:
         data["contacts"] = [_contact(c) for c in args.contact]
     if not data:
@@ -231,14 +258,17 @@ def apply_changes(conn: Conn, resident_id: int, fields: LedgerFields) -> None:
 
 def cmd_resident_update(args: argparse.Namespace) -> int:
     """Change fields of a resident's ledger entry."""
-    fields = ledger_changes(args)
     with _connect(args) as conn:
+        row = conn.execute("SELECT risks FROM residents WHERE id = %s FOR UPDATE",
+                           (args.id,)).fetchone()
+        fields = ledger_changes(args, list(row[0]) if row is not None else [])
         apply_changes(conn, args.id, fields)
         audit.record_cli(conn, audit.Action.RESIDENT_UPDATE,
                          audit.Target("resident", args.id, args.id),
                          {"after": sorted(fields.model_fields_set)})
         entry = resident_detail(conn, args.id)
-    _print(args, entry, _detail_lines(entry))
+        zone = output.site_zones(conn).get(entry["site_id"])
+    output.print_one(args, entry, zone)
     return 0
 
 
@@ -250,8 +280,7 @@ def cmd_resident_deactivate(args: argparse.Namespace) -> int:
                          audit.Target("resident", args.id, args.id),
                          {"after": {"status": "discharged"}})
         entry = resident_detail(conn, args.id)
-    _print(args, {"resident_id": args.id, "status": entry["status"]},
-           [f"resident {args.id} is now {entry['status']}"])
+    output.print_one(args, {"resident_id": args.id, "status": entry["status"]})
     return 0
 
 
@@ -259,7 +288,7 @@ def cmd_resident_deactivate(args: argparse.Namespace) -> int:
 
 
 def _json_flag(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    output.add_json_flag(sp)
 
 
 def _register_sites(sub: Any, add: Add) -> None:
@@ -292,9 +321,15 @@ def _resident_fields(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--phone")
     sp.add_argument("--living", dest="living_situation",
                     choices=[s.value for s in ledger.LivingSituation])
-    sp.add_argument("--risk", action="append", metavar="RISK",
-                    choices=[r.value for r in ledger.Risk] + ["none"],
-                    help="risk category (repeatable; replaces the list; 'none' clears it)")
+    risks = [r.value for r in ledger.Risk]
+    sp.add_argument("--risk", action="append", metavar="RISK", choices=[*risks, "none"],
+                    help="risk category (repeatable). REPLACES the whole stored list with "
+                         "the ones given; 'none' clears it. To change one category, use "
+                         f"--add-risk/--remove-risk. One of: {', '.join(risks)}")
+    sp.add_argument("--add-risk", action="append", metavar="RISK", choices=risks,
+                    help="add a risk category, keeping the others (repeatable)")
+    sp.add_argument("--remove-risk", action="append", metavar="RISK", choices=risks,
+                    help="remove a risk category, keeping the others (repeatable)")
     sp.add_argument("--care-level")
     sp.add_argument("--health-notes")
     sp.add_argument("--gp", help="general practitioner and how to reach them")

@@ -1,7 +1,10 @@
 """`eldercare user list|show|update|reset-password`: the staff and family accounts from a
 script, as the web app's administrators see them (dashboard/staff.py). `user add`,
-`activate` and `deactivate` stay in eldercare/cli.py. Output is JSON (one object, or one per
-line for `list`), errors one line on stderr with exit 1 (RegistryError, via cli.main)."""
+`activate` and `deactivate` stay in eldercare/cli.py. `list` and `show` print a table or
+`key: value` lines, and with `--json` an array of the API's account objects or one object
+(eldercare.admin.output); `update` shows the account the same way; `reset-password` prints
+one JSON object (a script reads the temporary password). Errors are one line on stderr with
+exit 1 (RegistryError, via cli.main)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from eldercare.admin import output
 from kernel import db
 from kernel.accounts import ROLES, RegistryError, reset_password, username_key
 from kernel.roster import override_of
@@ -33,9 +37,21 @@ GROUP BY u.id ORDER BY u.role, u.username
 """
 
 
+USER_COLUMNS = (("id", "ID"), ("username", "USERNAME"), ("full_name", "NAME"),
+                ("role", "ROLE"), ("site_id", "SITE"), ("active", "ACTIVE"),
+                ("duty_override", "DUTY OVERRIDE"), ("residents", "RESIDENTS"))
+# The API's list item (dashboard.staff.AccountOut); `show` adds the live session count.
+_LIST_KEYS = ("id", "username", "full_name", "role", "site_id", "phone", "active",
+              "duty_override", "must_change_password", "totp_enabled", "residents")
+
+
 def _emit(obj: dict[str, Any]) -> None:
     """One JSON object on a line of stdout (what scripts read)."""
     sys.stdout.write(json.dumps(obj) + "\n")
+
+
+def _item(account: dict[str, Any]) -> dict[str, Any]:
+    return {k: account[k] for k in _LIST_KEYS}
 
 
 def _account(row: dict[str, Any]) -> dict[str, Any]:
@@ -63,8 +79,8 @@ def register(user: Any, add: Add, runtime: Runtime) -> None:
         if not args.all:
             conditions.append("u.active")
         where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
-        for account in _query(runtime(args).database_url, where, params):
-            _emit(account)
+        found = _query(runtime(args).database_url, where, params)
+        output.print_list(args, [_item(a) for a in found], USER_COLUMNS)
         return 0
 
     def cmd_show(args: argparse.Namespace) -> int:
@@ -72,7 +88,7 @@ def register(user: Any, add: Add, runtime: Runtime) -> None:
                        {"key": username_key(args.username)})
         if not found:
             raise RegistryError(f"user {args.username!r} does not exist")
-        _emit(found[0])
+        output.print_one(args, {**_item(found[0]), "live_sessions": found[0]["live_sessions"]})
         return 0
 
     def cmd_update(args: argparse.Namespace) -> int:
@@ -104,20 +120,22 @@ def register(user: Any, add: Add, runtime: Runtime) -> None:
                "temporary_password": password, "must_change_password": True})
         return 0
 
-    sp = add("list", cmd_list, "list accounts (JSON, one per line; active ones unless --all)",
-             user)
+    sp = add("list", cmd_list, "list accounts (active ones unless --all)", user)
+    output.add_json_flag(sp)
     sp.add_argument("--site")
     sp.add_argument("--role", choices=ROLES)
     sp.add_argument("--all", action="store_true", help="include deactivated accounts")
     sp = add("show", cmd_show, "one account: role, site, duty override, residents, sessions",
              user)
     sp.add_argument("--username", required=True)
+    output.add_json_flag(sp)
     sp = add("update", cmd_update, "change an account's name, role, site or phone", user)
     sp.add_argument("--username", required=True)
     sp.add_argument("--full-name")
     sp.add_argument("--role", choices=ROLES)
     sp.add_argument("--site")
     sp.add_argument("--phone")
+    output.add_json_flag(sp)
     sp = add("reset-password", cmd_reset,
              "set a temporary password (generated unless --password) to be changed at the "
              "next login; ends the account's sessions and removes its second factor", user)

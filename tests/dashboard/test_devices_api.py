@@ -155,13 +155,19 @@ async def test_import_dry_run_then_for_real(dev_client: httpx.AsyncClient, world
     duty = await login(dev_client, "duty-north")
     dry = (await dev_client.post("/api/v1/import", headers=duty, data={"dry_run": "true"},
                                  files={"file": ("e.csv", GOOD.encode(), "text/csv")})).json()
-    assert (dry["valid_rows"], dry["applied"], dry["devices"]) == (2, False, 0)
+    assert (dry["valid_rows"], dry["applied"]) == (2, False)
+    assert (dry["residents"], dry["devices"], dry["broker_accounts"]) == (2, 3, 3)
     real = (await dev_client.post("/api/v1/import", headers=duty,
                                   files={"file": ("e.csv", GOOD.encode(), "text/csv")})).json()
     assert (real["residents"], real["devices"], real["applied"]) == (2, 3, True)
     lines = real["credentials_csv"].splitlines()
     assert lines[0].startswith("device_id,type,site,resident_id,username,password")
     assert len(lines) == 4
+    twice = (await dev_client.post("/api/v1/import", headers=duty,
+                                   files={"file": ("e.csv", GOOD.encode(), "text/csv")})).json()
+    assert twice["applied"] is False and twice["residents"] == 0
+    assert {(e["row"], e["column"]) for e in twice["error_list"]} == {(2, "full_name"),
+                                                                       (3, "full_name")}
     south = await login(dev_client, "duty-south")
     refused = (await dev_client.post("/api/v1/import", headers=south,
                                      files={"file": ("e.csv", GOOD.encode(), "text/csv")})

@@ -30,15 +30,21 @@ def test_import_list_show_move_revoke(env: dict[str, str], broker: Broker,
     assert "Traceback" not in missing.stderr
     dry = json.loads(run(env, "import", str(sheet), "--site", "east", "--dry-run").stdout)
     assert (dry["valid_rows"], dry["applied"]) == (2, False)
+    assert (dry["residents"], dry["devices"], dry["broker_accounts"]) == (2, 3, 3)
     creds_path = tmp_path / "creds.csv"
     done = json.loads(run(env, "import", str(sheet), "--site", "east",
                           "--credentials", str(creds_path)).stdout)
     assert (done["residents"], done["devices"]) == (2, 3)
     assert creds_path.stat().st_mode & 0o077 == 0
+    twice = run(env, "import", str(sheet), "--site", "east", ok=False)
+    assert twice.returncode == 1 and "nothing imported" in twice.stderr
+    assert [line.split(",")[:2] for line in twice.stdout.splitlines()[1:]] == [
+        ["2", "full_name"], ["3", "full_name"]]
+    assert "already registered as resident" in twice.stdout
     creds = list(csv.DictReader(io.StringIO(creds_path.read_text())))
     button = next(c for c in creds if c["type"] == "call_button")
 
-    listed = json.loads(run(env, "device", "list", "--site", "east").stdout)
+    listed = json.loads(run(env, "device", "list", "--site", "east", "--json").stdout)
     assert len(listed) == 3
     dev = Probe(broker.port, button["username"], button["password"], button["device_id"])
     try:
@@ -55,7 +61,7 @@ def test_import_list_show_move_revoke(env: dict[str, str], broker: Broker,
         again.close()
     finally:
         dev.close()
-    shown = json.loads(run(env, "device", "show", button["device_id"]).stdout)
+    shown = json.loads(run(env, "device", "show", button["device_id"], "--json").stdout)
     assert [h["action"] for h in shown["history"]] == ["revoke", "move", "provision"]
     again_revoke = run(env, "device", "revoke", button["device_id"], ok=False)
     assert again_revoke.returncode == 1 and "no active device" in again_revoke.stderr

@@ -124,11 +124,12 @@ def test_fleet_stops_even_when_the_broker_refuses(clean_db, broker, caplog):
     thread, result = run_in_thread(run_fleet, bad, "127.0.0.1", broker.port, stop,
                                    telemetry_period_s=0.05, connect_timeout_s=0.5)
     wait_until(lambda: "not connected yet" in caplog.text, what="fleet running unconnected")
-    wait_until(lambda: "refused the connection" in caplog.text, what="login refused")
+    wait_until(lambda: "the broker refuses the device" in caplog.text, what="login refused")
     stop.set()
     thread.join(15)
     assert not thread.is_alive()
     assert result[0].connected == 0 and result[0].total_messages == 0
+    assert result[0].refused == 1
     assert paho_threads_alive([home.bed.device_id]) == []
 
 

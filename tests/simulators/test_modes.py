@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from eldercare.pipeline import Pipeline
+from gateway.device_accounts import PASSWORD_FILE, DeviceAccounts
 from gateway.schema import (
     Channel,
     EventType,
@@ -89,12 +90,18 @@ def test_accelerated_day_for_two_homes_is_stored_by_the_real_pipeline(pipeline, 
 
 def test_provisioned_homes_connect_and_load_mode_sustains_its_rate(clean_db, broker, tmp_path):
     path = tmp_path / "fleet.json"
-    creds = provision_to_file(clean_db, broker.admin, broker.admin, 100, path,
+    accounts = DeviceAccounts(broker.data_dir, ("127.0.0.1", broker.port))
+    creds = provision_to_file(clean_db, accounts, broker.pipeline, 100, path,
                               site_prefix="load", homes_per_site=60)
     try:
         assert load_credentials(path) == creds
         assert len(creds) == 200 and len({c.site for c in creds}) == 2
         assert count(clean_db, "SELECT count(*) FROM devices WHERE site_id LIKE 'load-%%'") == 200
+        # The one provisioning path (record 0006): the password file, not the plugin.
+        assert count(clean_db, "SELECT count(*) FROM devices WHERE broker_hash IS NULL") == 0
+        users = {line.split(":", 1)[0] for line in
+                 (broker.data_dir / PASSWORD_FILE).read_text().splitlines()}
+        assert {c.device_id for c in creds} <= users
         summary = simulate_from_file("load", path, "127.0.0.1", broker.port, threading.Event(),
                                      rate=400, duration_s=4, seed=2, progress=False)
         assert summary.connected == 200

@@ -15,11 +15,11 @@ def test_list_show_update_and_reset_password(cli_db, capsys):
     run_main(capsys, "user", "add", "--username", "dora", "--role", "duty_officer", "--site",
              "north", *args)
     run_main(capsys, "user", "add", "--username", "ada", "--role", "admin", *args)
-    code, out, _ = run_main(capsys, "user", "list", "--site", "north")
+    code, out, _ = run_main(capsys, "user", "list", "--site", "north", "--json")
     assert code == 0
-    assert [json.loads(line)["username"] for line in out.splitlines()] == ["dora"]
+    assert [a["username"] for a in json.loads(out)] == ["dora"]
     code, out, _ = run_main(capsys, "user", "update", "--username", "Dora", "--full-name",
-                            "Dora Duty", "--phone", "555")
+                            "Dora Duty", "--phone", "555", "--json")
     shown = json.loads(out)
     assert (shown["full_name"], shown["phone"], shown["duty_override"]) == ("Dora Duty", "555",
                                                                             None)

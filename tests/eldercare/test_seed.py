@@ -1,0 +1,34 @@
+"""The demo district's seed (issue 13 trial): residents' ages agree with their birth years at
+the injected clock, and their devices are provisioned like every other device (the
+password file, not the dynamic-security plugin)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eldercare.seed import MAX_AGE, MIN_AGE, seed_demo
+from gateway.device_accounts import PASSWORD_FILE, DeviceAccounts
+from kernel import db
+from tests.support.services import Broker
+
+
+def test_demo_residents_ages_match_birth_years_and_devices_use_the_files(
+        clean_db: str, broker: Broker, tmp_path: Path) -> None:
+    now = datetime(2041, 6, 1, 8, 0, tzinfo=UTC)  # any year: ages follow the clock
+    accounts = DeviceAccounts(broker.data_dir, ("127.0.0.1", broker.port))
+    logins = seed_demo(clean_db, accounts, broker.pipeline, tmp_path, homes=6, now=lambda: now)
+    with db.connect(clean_db) as conn:
+        residents = conn.execute("SELECT full_name, birth_year FROM residents").fetchall()
+        devices = conn.execute("SELECT id, broker_hash FROM devices").fetchall()
+    assert len(residents) == 6
+    for name, birth_year in residents:
+        assert MIN_AGE <= now.year - birth_year <= MAX_AGE, (name, birth_year)
+        assert not re.search(r"\d", name), f"a stored age goes stale: {name!r}"
+    family = [login.scope for login in logins if login.role == "family"]
+    assert sorted(family) == sorted(name for name, _ in residents)
+    assert len(devices) == 12 and all(h is not None for _, h in devices)
+    users = {line.split(":", 1)[0] for line in
+             (broker.data_dir / PASSWORD_FILE).read_text().splitlines()}
+    assert {d for d, _ in devices} <= users
