@@ -100,6 +100,7 @@ async function download(format) {
 }
 
 startAdminPage(async (session) => {
+  $("feed-status").hidden = true;  // no live feed on this page
   const fromPage = new URLSearchParams(location.search);
   $input("report-site").value = fromPage.get("site") || session.site_id || "";
   if (fromPage.get("date")) $input("report-date").value = fromPage.get("date") || "";
