@@ -70,8 +70,12 @@ export function verdict(share, labels) {
   return { text: labels.verdicts[share.verdict] || share.verdict, className };
 }
 
+/** "target 97.5 %" @param {Share} share @param {Labels} labels */
+export function targetText(share, labels) {
+  return (labels.texts.target || "{share}").replace("{share}", percent(share.target));
+}
+
 /** "75.0 % (target 97.5 %)" @param {Share} share @param {Labels} labels */
 export function shareText(share, labels) {
-  const target = (labels.texts.target || "{share}").replace("{share}", percent(share.target));
-  return `${percent(share.share)} (${target})`;
+  return `${percent(share.share)} (${targetText(share, labels)})`;
 }

@@ -8,7 +8,7 @@
 // the page's `?site=` for an administrator.
 
 import { api, AuthError, loadSession } from "./api.js";
-import { duration, percent, shareText, verdict } from "./answer_format.js";
+import { duration, percent, targetText, verdict } from "./answer_format.js";
 import { $, el } from "./dom.js";
 
 /** @typedef {import("./answer_format.js").AnswerTimes} AnswerTimes */
@@ -40,6 +40,18 @@ function tile(key, label, value, note) {
       note ? el("span", { className: `shift-verdict ${note.className}` }, note.text) : ""));
 }
 
+/**
+ * A share against its target: the share large, the verdict and the target beside it.
+ * @param {string} key @param {string} label
+ * @param {import("./answer_format.js").Share} share
+ * @param {import("./answer_format.js").Labels} labels
+ */
+function shareTile(key, label, share, labels) {
+  const v = verdict(share, labels);
+  return tile(key, label, percent(share.share),
+    { text: `${v.text} · ${targetText(share, labels)}`, className: v.className });
+}
+
 /** @param {AnswerTimes} data */
 function paint(data) {
   const { labels, alarm_calls: calls, all } = data;
@@ -48,10 +60,8 @@ function paint(data) {
   const span = labels.texts[data.window === "shift" ? "shift" : "last_12h"];
   $("shift-period").textContent = `${span}: ${data.start_local} – ${data.end_local.slice(11)}`;
   $("shift-tiles").replaceChildren(
-    tile("within_60", `${m.within_60} · ${labels.groups.alarm_calls}`,
-      shareText(calls.within_60, labels), verdict(calls.within_60, labels)),
-    tile("within_180", `${m.within_180} · ${labels.groups.alarm_calls}`,
-      shareText(calls.within_180, labels), verdict(calls.within_180, labels)),
+    shareTile("within_60", `${m.within_60} · ${labels.groups.alarm_calls}`, calls.within_60, labels),
+    shareTile("within_180", `${m.within_180} · ${labels.groups.alarm_calls}`, calls.within_180, labels),
     tile("opened", m.opened, String(all.opened)),
     tile("ack", `${m.ack_median_s} / p90`,
       `${duration(all.ack_median_s)} / ${duration(all.ack_p90_s)}`),

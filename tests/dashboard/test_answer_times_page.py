@@ -101,8 +101,9 @@ def test_the_wall_screen_panel_shows_the_shift_and_follows_a_new_alert(
             "Current shift: 2026-03-02 08:00 – 12:30")
         expect(panel.locator('[data-metric="opened"] .shift-value')).to_have_text("3")
         expect(panel.locator('[data-metric="open_now"] .shift-value')).to_have_text("3")
-        expect(panel.locator('[data-metric="within_60"] .shift-verdict')).to_have_text(
-            "Target not met")
+        within_60 = panel.locator('[data-metric="within_60"]')
+        expect(within_60.locator(".shift-value")).to_have_text("50.0 %")  # a2 late, a3 not
+        expect(within_60.locator(".shift-verdict")).to_have_text("Target not met · target 97.5 %")
         page.screenshot(path=str(tmp_path / "duty-screen-with-shift-panel.png"), full_page=True)
         panel.screenshot(path=str(tmp_path / "shift-panel.png"))
 
