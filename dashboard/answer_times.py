@@ -24,7 +24,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from alerts import answer_query as query
 from alerts.answer_times import (
@@ -42,7 +42,7 @@ from alerts.vocabulary import SEVERITY_LABELS
 from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep, StateDep
-from dashboard.models import UserOut
+from dashboard.models import EARLIEST, LATEST, UserOut
 from dashboard.params import SITE_REGEX
 from dashboard.scope import not_found
 from dashboard.vocabulary import Language
@@ -237,8 +237,17 @@ async def _report(conn: AsyncConn, site: str, user: UserOut, now: datetime, peri
 
 PeriodQuery = Annotated[PeriodKind, Query(description="A local calendar day, or the local "
                                                       "week (Monday to Monday) holding `date`.")]
-DateQuery = Annotated[date | None, Query(alias="date", description="A date of the site's "
-                                         "calendar (default: today at the site).")]
+
+
+def bounded_date(value: date) -> date:
+    """A calendar date the periods can be computed for (the API's time bounds)."""
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return value
+
+
+DateQuery = Annotated[date | None, AfterValidator(bounded_date), Query(
+    alias="date", description="A date of the site's calendar (default: today at the site).")]
 
 
 @router.get("/sites/{site}/answer-times/report", response_model=AnswerTimesOut,

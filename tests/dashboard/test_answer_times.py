@@ -174,6 +174,14 @@ async def test_roles_and_scopes(after: httpx.AsyncClient, world: World, user: st
     assert (await _get(after, user, path)).status_code == code
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "2026-02-30", "yesterday"])
+async def test_a_date_out_of_range_is_a_field_error(after: httpx.AsyncClient, world: World,
+                                                    day: str) -> None:
+    resp = await _get(after, "admin", f"/sites/north/answer-times/report?period=week&date={day}")
+    assert resp.status_code == 422
+    assert "date" in resp.text
+
+
 async def test_a_refused_export_is_recorded_as_denied(after: httpx.AsyncClient, world: World,
                                                       clean_db: str) -> None:
     assert (await _get(after, "care-north",
