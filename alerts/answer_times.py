@@ -34,9 +34,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 from alerts.model import AlertStatus, AlertType, Severity
 from kernel.i18n import N_
+
+K = TypeVar("K", str, int)
 
 ALARM_CALL_TYPES = frozenset({AlertType.SOS.value, AlertType.FALL.value})
 
@@ -297,8 +300,9 @@ class AnswerTimes:
     by_worker: dict[int, Figures] = field(default_factory=dict)
 
 
-def _grouped(alerts: Sequence[AlertTimes], key: Callable[[AlertTimes], object],
-             order: Sequence[object], now: datetime) -> dict[object, Figures]:
+def _grouped(alerts: Sequence[AlertTimes], key: Callable[[AlertTimes], K | None],
+             order: Iterable[K], now: datetime) -> dict[K, Figures]:
+    """Figures per key value, in `order`, for the values present."""
     present = {key(a) for a in alerts}
     return {k: figures([a for a in alerts if key(a) == k], now) for k in order if k in present}
 
@@ -312,10 +316,8 @@ def answer_times(alerts: Iterable[AlertTimes], period: Period, now: datetime) ->
     raised = [a for a in alerts if period.holds(a.raised_at)]
     severities = [s.value for s in sorted(Severity, key=lambda s: -s.rank)]
     workers = sorted({a.acknowledged_by for a in raised if a.acknowledged_by is not None})
-    by_severity = _grouped(raised, lambda a: a.severity, severities, now)
-    by_worker = _grouped(raised, lambda a: a.acknowledged_by, workers, now)
     return AnswerTimes(
         period=period, now=now, all=figures(raised, now),
         alarm_calls=figures([a for a in raised if a.type in ALARM_CALL_TYPES], now),
-        by_severity={str(k): v for k, v in by_severity.items()},
-        by_worker={int(str(k)): v for k, v in by_worker.items()})
+        by_severity=_grouped(raised, lambda a: a.severity, severities, now),
+        by_worker=_grouped(raised, lambda a: a.acknowledged_by, workers, now))
