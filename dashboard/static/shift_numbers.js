@@ -4,7 +4,8 @@
 // p90 times, open alerts and escalations, and who answered. A module of its own, loaded by
 // its own <script> line like overdue.js: it follows the page's login through the shared
 // session, refreshes every 30 s and soon after the alert list changes (a new, acknowledged
-// or resolved alert), and never touches the alert screen. The site is the user's own, or
+// or resolved alert) or the live feed is back; it asks nothing while the feed is down (the
+// server may be away), and never touches the alert screen. The site is the user's own, or
 // the page's `?site=` for an administrator.
 
 import { api, AuthError, loadSession } from "./api.js";
@@ -74,9 +75,14 @@ function paint(data) {
     el("span", {}, `${w.acknowledged} · ${percent(w.within_60.share)} · ${duration(w.ack_median_s)}`))));
 }
 
+/** Whether the page's live feed is down (the server may be away: do not ask it then). */
+function feedDown() {
+  return $("feed-status").classList.contains("down");
+}
+
 async function refresh() {
   const where = site();
-  if (!loadSession() || $("app-view").hidden || !where) return;
+  if (!loadSession() || $("app-view").hidden || !where || feedDown()) return;
   try {
     paint(await api(`/sites/${encodeURIComponent(where)}/answer-times/shift`));
     $("shift-message").textContent = "";
@@ -86,6 +92,11 @@ async function refresh() {
   }
 }
 
+function refreshSoon() {
+  if (soon !== null) clearTimeout(soon);
+  soon = setTimeout(() => { soon = null; refresh(); }, AFTER_CHANGE_MS);
+}
+
 /** The alert list's ids and states: refresh when they change, not on every age tick. */
 function watchAlerts() {
   const signature = [...document.querySelectorAll("#alert-groups [data-alert-id]")]
@@ -93,8 +104,15 @@ function watchAlerts() {
     .join(",");
   if (signature === lastSignature) return;
   lastSignature = signature;
-  if (soon !== null) clearTimeout(soon);
-  soon = setTimeout(() => { soon = null; refresh(); }, AFTER_CHANGE_MS);
+  refreshSoon();
+}
+
+let wasDown = false;
+/** Catch up when the feed comes back after being down. */
+function watchFeed() {
+  const down = feedDown();
+  if (wasDown && !down) refreshSoon();
+  wasDown = down;
 }
 
 /** Start when the app view shows (login), stop when it hides (logout). */
@@ -117,4 +135,5 @@ function follow() {
 new MutationObserver(follow).observe($("app-view"), { attributes: true, attributeFilter: ["hidden"] });
 new MutationObserver(watchAlerts).observe($("alert-groups"),
   { childList: true, subtree: true, attributes: true, attributeFilter: ["class", "data-alert-id"] });
+new MutationObserver(watchFeed).observe($("feed-status"), { attributes: true, attributeFilter: ["class"] });
 follow();
