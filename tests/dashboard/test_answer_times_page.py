@@ -117,4 +117,9 @@ def test_the_wall_screen_panel_shows_the_shift_and_follows_a_new_alert(
             "4", timeout=60000)
         expect(panel.locator('[data-metric="open_now"] .shift-value')).to_have_text("4")
         panel.screenshot(path=str(tmp_path / "shift-panel-new-alert.png"))
+
+        # the panel links to the compliance report of the same site
+        panel.get_by_role("link", name="Compliance report").click()
+        expect(page.locator("#report-heading")).to_have_text(
+            "Answer-time compliance · north")
         assert browser.problems == []
