@@ -191,6 +191,7 @@ async def worker_page(request: Request) -> HTMLResponse:
 ADMIN_PAGES = {"/admin/staff": "staff.html", "/admin/roster": "roster.html",
                "/admin/family": "family.html", "/account": "account.html",
                "/invite": "invite.html", "/admin/audit": "audit.html",
+               "/reports/answer-times": "answer_times.html",  # dashboard/answer_times.py
                "/admin/devices": "admin_devices.html",  # devices (dashboard/devices.py)
                "/admin/import": "admin_import.html",  # bulk import
                 "/admin": "ledger.html"}  # residents and sites (dashboard/ledger/)

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from dashboard import (
     account,
     actions,
+    answer_times,
     api,
     audit,
     auth,
@@ -63,6 +64,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     visits.router,
     audit.router,
     devices.router,
+    answer_times.router,
 )
 
 

@@ -89,6 +89,7 @@ class Action(StrEnum):
     AUDIT_READ = "audit.read"
     AUDIT_EXPORT = "audit.export"
     EXPORT = "export"
+    REPORT_READ = "report.read"
 
 
 ACTION_LABELS: dict[str, str] = {
@@ -133,6 +134,7 @@ ACTION_LABELS: dict[str, str] = {
     Action.AUDIT_READ: N_("Search audit trail"),
     Action.AUDIT_EXPORT: N_("Export audit trail"),
     Action.EXPORT: N_("Export data"),
+    Action.REPORT_READ: N_("Read answer-time statistics"),
 }
 
 OUTCOME_LABELS: dict[str, str] = {
