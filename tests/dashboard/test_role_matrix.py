@@ -60,10 +60,12 @@ from tests.support.services import Broker
 pytestmark = [pytest.mark.anyio, pytest.mark.db]
 
 Send = Callable[[MatrixWorld], dict[str, Any]]
+Sees = Callable[[Any, MatrixWorld], bool]
 OK = frozenset({200, 201, 204})
 ALL = "admin duty duty_other care care_other family family_other"
 PUBLIC = "anon " + ALL
 STAFF = "admin duty duty_other care care_other"
+IN_SCOPE = frozenset({"admin", "duty", "care", "family"})  # of north, Alice and her things
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Row:
     use: Mapping[str, str] = field(default_factory=dict)  # path parameter -> TARGETS key
     deny: Mapping[str, int] = field(default_factory=dict)  # actor -> code, when not derived
     ok: frozenset[int] = OK
+    sees: Sees | None = None  # a listing: does its answer hold the target (Alice's things)?
     fresh_login: bool = False  # the request ends its session (logout)
     stream: bool = False  # an endless response: only its status line is read
 
@@ -105,6 +108,13 @@ def body(value: object) -> Send:
     return json_body(value)
 
 
+def holds(key: str, value: Callable[[MatrixWorld], object] = lambda w: w.base.alice) -> Sees:
+    """A listing holds the target when one of its items has `key` == value (default: Alice's
+    resident id)."""
+    return lambda items, w: any(item.get(key) == value(w) for item in items)
+
+
+ALICE = holds("resident_id")
 SITE_DENY = {"duty_other": 403, "care_other": 403}  # another site named in the path: 403
 ONLY_CARE = {a: 404 for a in ACTORS if a not in ("anon", "care")}  # another's channel
 
@@ -134,9 +144,9 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/health", PUBLIC),
     # alerts
     Row("GET", "/alerts/stream", ALL, stream=True),
-    Row("GET", "/alerts", ALL),
+    Row("GET", "/alerts", ALL, sees=ALICE),
     Row("GET", "/alerts", "admin duty care family family_other", query="site=north",
-        deny=SITE_DENY),
+        deny=SITE_DENY, sees=ALICE),
     Row("GET", "/alerts", "admin duty care family", query="resident={resident_id}"),
     Row("GET", "/alerts/{alert_id}", "admin duty care family"),
     Row("POST", "/alerts/{alert_id}/ack", "admin duty care", use={"alert_id": "fresh_alert"}),
@@ -144,9 +154,9 @@ MATRIX: tuple[Row, ...] = (
         use={"alert_id": "fresh_alert"}, send=body({"outcome": "false_alarm"})),
     Row("POST", "/alerts/{alert_id}/visit", "admin duty care", use={"alert_id": "fresh_alert"}),
     # residents and the ledger
-    Row("GET", "/residents", ALL),
+    Row("GET", "/residents", ALL, sees=holds("id")),
     Row("GET", "/residents", "admin duty care family family_other", query="site=north",
-        deny=SITE_DENY),
+        deny=SITE_DENY, sees=holds("id")),
     Row("POST", "/residents", "admin duty", deny={"duty_other": 403},
         send=body({"full_name": "Matrix Resident", "site_id": "north"})),
     Row("GET", "/residents/{resident_id}", "admin duty care family"),
@@ -166,10 +176,10 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/residents/{resident_id}/devices", "admin duty",
         send=body({"type": "call_button"})),
     # family view
-    Row("GET", "/family/residents", "family family_other"),
+    Row("GET", "/family/residents", "family family_other", sees=holds("id")),
     Row("GET", "/family/residents/{resident_id}/summary", "family"),
     # sites, their channels, roster and visit plan
-    Row("GET", "/sites", STAFF),
+    Row("GET", "/sites", STAFF, sees=holds("id", lambda w: "north")),
     Row("POST", "/sites", "admin", send=body({"id": "matrix-site", "name": "Matrix"})),
     Row("GET", "/sites/{site_id}", "admin duty care"),
     Row("PATCH", "/sites/{site_id}", "admin", send=body({})),
@@ -188,15 +198,15 @@ MATRIX: tuple[Row, ...] = (
     Row("PUT", "/sites/{site}/visit-plan", "admin duty", deny=SITE_DENY,
         send=body({"interval_days": 30, "high_risk_interval_days": 7})),
     # visits
-    Row("GET", "/visits", STAFF),
+    Row("GET", "/visits", STAFF, sees=ALICE),
     Row("GET", "/visits", "admin duty care", query="site=north", deny=SITE_DENY),
-    Row("GET", "/visits/due", STAFF),
+    Row("GET", "/visits/due", STAFF, sees=ALICE),
     Row("GET", "/visits/due", "admin duty care", query="site=north", deny=SITE_DENY),
     Row("POST", "/visits", "admin duty care", send=body(lambda w: {"resident_id": w.base.alice})),
     Row("GET", "/visits/{visit_id}", "admin duty care"),
     Row("PATCH", "/visits/{visit_id}", "admin duty care", send=body({"findings": "matrix"})),
     # accounts (the target is staff-north, a care worker of north; or a family account)
-    Row("GET", "/users", "admin duty duty_other"),
+    Row("GET", "/users", "admin duty duty_other", sees=holds("id", lambda w: w.staff_north)),
     Row("GET", "/users", "admin duty", query="site=north", deny={"duty_other": 403}),
     Row("POST", "/users", "admin", send=body(
         {"username": "matrix-new", "role": "care_worker", "site_id": "north"})),
@@ -213,7 +223,7 @@ MATRIX: tuple[Row, ...] = (
         use={"user_id": "family_target", "resident_id": "bob"}),
     Row("POST", "/users/{user_id}/invite", "admin", use={"user_id": "family_target"}),
     # devices and import
-    Row("GET", "/devices", "admin duty duty_other"),
+    Row("GET", "/devices", "admin duty duty_other", sees=ALICE),
     Row("GET", "/devices", "admin duty", query="site=north", deny={"duty_other": 403}),
     Row("GET", "/devices/{device_id}", "admin duty"),
     Row("POST", "/devices/{device_id}/revoke", "admin duty", use={"device_id": "fresh_device"}),
@@ -312,6 +322,24 @@ def _url(row: Row, w: MatrixWorld, actor: str) -> str:
 async def test_role_and_scope(row: Row, actor: str, caller: Caller,
                               matrix_world: MatrixWorld) -> None:
     w = matrix_world
+    username = ACCOUNTS[actor]
+    who = f"{row.label} as {username or 'anonymous'} ({SCOPE_OF[actor]})"
+    got, payload, answer = await _request(row, actor, caller, w)
+    refused = row.expected(actor)
+    if refused is not None:
+        assert got == refused, f"{who} should be refused with {refused}, got {answer}"
+        return
+    assert got in row.ok, f"{who} should be allowed ({sorted(row.ok)}), got {answer}"
+    if row.sees is not None:
+        in_scope = actor in IN_SCOPE
+        assert row.sees(payload, w) is in_scope, (
+            f"{who} {'should' if in_scope else 'must not'} list the target's things: {answer}")
+
+
+async def _request(row: Row, actor: str, caller: Caller, w: MatrixWorld
+                   ) -> tuple[int, Any, str]:
+    """Make the row's request as `actor`: the status, the JSON answer (None when there is
+    none) and the answer as a failure message shows it."""
     url = _url(row, w, actor)
     headers = caller.headers[actor]
     username = ACCOUNTS[actor]
@@ -319,14 +347,9 @@ async def test_role_and_scope(row: Row, actor: str, caller: Caller,
         headers = await login_headers(caller.client, username)
     if row.stream:
         got = await stream_status(caller.app, url, headers)
-        answer = str(got)
-    else:
-        kwargs = row.send(w) if row.send is not None else {}
-        resp = await caller.client.request(row.method, url, headers=headers, **kwargs)
-        got, answer = resp.status_code, describe(resp)
-    refused = row.expected(actor)
-    who = f"{row.label} as {username or 'anonymous'} ({SCOPE_OF[actor]})"
-    if refused is None:
-        assert got in row.ok, f"{who} should be allowed ({sorted(row.ok)}), got {answer}"
-    else:
-        assert got == refused, f"{who} should be refused with {refused}, got {answer}"
+        return got, None, str(got)
+    kwargs = row.send(w) if row.send is not None else {}
+    resp = await caller.client.request(row.method, url, headers=headers, **kwargs)
+    is_json = (resp.content != b""
+               and resp.headers.get("content-type", "").startswith("application/json"))
+    return resp.status_code, resp.json() if is_json else None, describe(resp)
