@@ -7,12 +7,14 @@ Adding a route = adding one line to MATRIX (the completeness test fails until yo
     Row("GET", "/things/{thing_id}", "admin duty care family"),
 
 The third field lists the actors that may call it (tests/support/role_matrix.py ACCOUNTS:
-admin, duty / duty_other, care / care_other, family / family_other, anon); every target is a
+admin, duty / duty_other, care / care_other, family / family_other, anon, and restricted: a
+session that must first change its temporary password); every target is a
 thing of site north / resident Alice / a north account, so `duty`, `care` and `family` are "in
 scope" and their `_other` twins are not. Every actor not listed must be refused with the code
 the app is designed to give:
 - anon: 401 (no token);
-- a role none of whose actors is listed: 403;
+- a role none of whose actors is listed, and `restricted` (dashboard.auth.RESTRICTED_PATHS):
+  403;
 - the `_other` twin of a listed actor (out of scope): 404, as dashboard.scope.not_found hides
   what exists; routes that refuse another *site* named in the path or a filter answer 403
   instead (the caller knows their own site) - say so with `deny={"duty_other": 403}`.
@@ -63,7 +65,8 @@ Send = Callable[[MatrixWorld], dict[str, Any]]
 Sees = Callable[[Any, MatrixWorld], bool]
 OK = frozenset({200, 201, 204})
 ALL = "admin duty duty_other care care_other family family_other"
-PUBLIC = "anon " + ALL
+ACCOUNT = ALL + " restricted"  # what a session may do before changing its temporary password
+PUBLIC = "anon " + ACCOUNT
 STAFF = "admin duty duty_other care care_other"
 IN_SCOPE = frozenset({"admin", "duty", "care", "family"})  # of north, Alice and her things
 
@@ -116,17 +119,18 @@ def holds(key: str, value: Callable[[MatrixWorld], object] = lambda w: w.base.al
 
 ALICE = holds("resident_id")
 SITE_DENY = {"duty_other": 403, "care_other": 403}  # another site named in the path: 403
-ONLY_CARE = {a: 404 for a in ACTORS if a not in ("anon", "care")}  # another's channel
+ONLY_CARE = {a: 404 for a in ACTORS  # another account's channel
+             if a not in ("anon", "care", "restricted")}
 
 MATRIX: tuple[Row, ...] = (
     # auth and account
     Row("POST", "/auth/token", PUBLIC, send=login_form),
-    Row("POST", "/auth/logout", ALL, fresh_login=True),
-    Row("GET", "/me", ALL),
-    Row("POST", "/me/password", ALL, ok=frozenset({400}),  # wrong current password
+    Row("POST", "/auth/logout", ACCOUNT, fresh_login=True),
+    Row("GET", "/me", ACCOUNT),
+    Row("POST", "/me/password", ACCOUNT, ok=frozenset({400}),  # wrong current password
         send=body({"current_password": "not the password", "new_password": "x" * 12})),
-    Row("POST", "/me/totp", ALL),
-    Row("POST", "/me/totp/confirm", ALL, send=body({"code": "000000"}),
+    Row("POST", "/me/totp", ACCOUNT),
+    Row("POST", "/me/totp/confirm", ACCOUNT, send=body({"code": "000000"}),
         ok=frozenset({400})),  # no enrolment, or a wrong code
     Row("POST", "/auth/invite", PUBLIC, ok=frozenset({400}),  # an unknown invitation
         send=body({"token": "no-such-invitation-token", "password": "x" * 16})),

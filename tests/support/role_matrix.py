@@ -40,22 +40,24 @@ ACCOUNTS: dict[str, str | None] = {
     "care_other": "care-south",    # care worker of south
     "family": "family-alice",      # family of Alice (the target resident)
     "family_other": "family-bob",  # family of Bob (another resident of north)
+    "restricted": "care-temp",     # care worker of north who must change a temporary password
 }
 ACTORS = tuple(ACCOUNTS)
 ROLE_OF = {"anon": "anon", "admin": "admin", "duty": "duty", "duty_other": "duty",
            "care": "care", "care_other": "care", "family": "family",
-           "family_other": "family"}
+           "family_other": "family", "restricted": "restricted"}
 SCOPE_OF = {"anon": "-", "admin": "any site", "duty": "own site", "duty_other": "other site",
             "care": "own site", "care_other": "other site", "family": "linked resident",
-            "family_other": "other resident"}
+            "family_other": "other resident", "restricted": "temporary password"}
 IMPORT_CSV = ("site,full_name,address,birth_year,bed_sensor,call_button\n"
               "north,Dag Dahl,4 Fjord Road,1936,yes,yes\n")
 
 
 @dataclass(frozen=True)
 class MatrixWorld:
-    """The seeded world plus what the matrix adds: a second care worker and family member,
-    a staff and a family account to manage, a visit and a personal channel."""
+    """The seeded world plus what the matrix adds: a second care worker and family member, a
+    care worker with a temporary password, a staff and a family account to manage, a
+    visit."""
 
     base: World
     database_url: str
@@ -82,6 +84,9 @@ def seed_matrix(database_url: str, devices: DevicesConfig) -> MatrixWorld:
         staff_north = accounts.add_user(conn, "staff-north", PASSWORD, "care_worker", "north")
         family_target = accounts.add_user(conn, "family-target", PASSWORD, "family",
                                           residents=[base.alice])
+        care_temp = accounts.add_user(conn, "care-temp", PASSWORD, "care_worker", "north")
+        conn.execute("UPDATE users SET must_change_password = true WHERE id = %s",
+                     (care_temp,))
         row = conn.execute(
             "INSERT INTO visits (resident_id, site_id, due_on, assigned_to) "
             "VALUES (%s, 'north', current_date, %s) RETURNING id",
