@@ -50,6 +50,7 @@ from tests.support.role_matrix import (
     MatrixWorld,
     describe,
     import_upload,
+    import_upload_to,
     json_body,
     login_all,
     login_form,
@@ -80,6 +81,7 @@ class Row:
     allow: str
     send: Send | None = None
     query: str = ""  # e.g. "site=north"; {names} are filled like path parameters
+    case: str = ""  # names a variant whose body points elsewhere (e.g. "to south")
     use: Mapping[str, str] = field(default_factory=dict)  # path parameter -> TARGETS key
     deny: Mapping[str, int] = field(default_factory=dict)  # actor -> code, when not derived
     ok: frozenset[int] = OK
@@ -89,8 +91,9 @@ class Row:
 
     @property
     def label(self) -> str:
-        """How failures name the row: method, path and query."""
-        return f"{self.method} {self.path}{'?' + self.query if self.query else ''}"
+        """How failures name the row: method, path, query and case."""
+        return (f"{self.method} {self.path}{'?' + self.query if self.query else ''}"
+                f"{f' [{self.case}]' if self.case else ''}")
 
     def expected(self, actor: str) -> int | None:
         """The refusal `actor` must get, or None when allowed."""
@@ -163,6 +166,8 @@ MATRIX: tuple[Row, ...] = (
         deny=SITE_DENY, sees=holds("id")),
     Row("POST", "/residents", "admin duty", deny={"duty_other": 403},
         send=body({"full_name": "Matrix Resident", "site_id": "north"})),
+    Row("POST", "/residents", "admin duty_other", deny={"duty": 403}, case="at south",
+        send=body({"full_name": "Matrix Resident", "site_id": "south"})),
     Row("GET", "/residents/{resident_id}", "admin duty care family"),
     Row("PATCH", "/residents/{resident_id}", "admin duty", send=body({})),
     Row("POST", "/residents/{resident_id}/reveal-access", "admin duty"),
@@ -207,6 +212,8 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/visits/due", STAFF, sees=ALICE),
     Row("GET", "/visits/due", "admin duty care", query="site=north", deny=SITE_DENY),
     Row("POST", "/visits", "admin duty care", send=body(lambda w: {"resident_id": w.base.alice})),
+    Row("POST", "/visits", "admin duty_other care_other", deny={"duty": 404, "care": 404},
+        case="to Carol (south)", send=body(lambda w: {"resident_id": w.base.carol})),
     Row("GET", "/visits/{visit_id}", "admin duty care"),
     Row("PATCH", "/visits/{visit_id}", "admin duty care", send=body({"findings": "matrix"})),
     # accounts (the target is staff-north, a care worker of north; or a family account)
@@ -233,7 +240,13 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/devices/{device_id}/revoke", "admin duty", use={"device_id": "fresh_device"}),
     Row("POST", "/devices/{device_id}/move", "admin duty", use={"device_id": "fresh_device"},
         send=body(lambda w: {"resident_id": w.base.bob})),
+    Row("POST", "/devices/{device_id}/move", "admin", use={"device_id": "fresh_device"},
+        deny={"duty": 404, "duty_other": 404},  # resident (duty), device (duty_other)
+        case="to Carol (south)",
+        send=body(lambda w: {"resident_id": w.base.carol})),
     Row("POST", "/import", "admin duty duty_other", send=import_upload),
+    Row("POST", "/import", "admin duty_other", deny={"duty": 403}, case="into south",
+        send=import_upload_to("south")),
     # audit trail
     Row("GET", "/audit", "admin"),
     Row("GET", "/audit/export", "admin"),
@@ -247,8 +260,8 @@ def app_routes() -> set[tuple[str, str]]:
 
 
 def test_every_route_of_the_app_is_in_the_matrix_and_nothing_else() -> None:
-    rows = [(row.method, row.path, row.query) for row in MATRIX]
-    assert len(rows) == len(set(rows)), "a route is in MATRIX twice with the same query"
+    rows = [row.label for row in MATRIX]
+    assert len(rows) == len(set(rows)), "a route is in MATRIX twice with the same query/case"
     table = [(row.method, row.path) for row in MATRIX]
     missing = app_routes() - set(table)
     assert not missing, (f"routes without a MATRIX row (add who may call them): "

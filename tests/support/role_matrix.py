@@ -258,6 +258,15 @@ def import_upload(_w: MatrixWorld) -> dict[str, Any]:
             "data": {"dry_run": "true"}}
 
 
+def import_upload_to(site: str) -> Callable[[MatrixWorld], dict[str, Any]]:
+    """A dry-run import naming the site to import into (form field `site`)."""
+    def make(w: MatrixWorld) -> dict[str, Any]:
+        sent = import_upload(w)
+        sent["data"]["site"] = site
+        return sent
+    return make
+
+
 def login_form(_w: MatrixWorld) -> dict[str, Any]:
     """The login form of the administrator."""
     return {"data": {"username": "admin", "password": PASSWORD}}
