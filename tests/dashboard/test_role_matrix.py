@@ -60,7 +60,7 @@ from tests.support.role_matrix import (
 )
 from tests.support.services import Broker
 
-pytestmark = [pytest.mark.anyio, pytest.mark.db]
+pytestmark = pytest.mark.anyio  # db and mqtt: marked by the fixtures used (tests/conftest.py)
 
 Send = Callable[[MatrixWorld], dict[str, Any]]
 Sees = Callable[[Any, MatrixWorld], bool]
