@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -20,8 +19,6 @@ from tests.support.live import running_server
 pytestmark = pytest.mark.anyio
 
 TOKEN_URL = "/api/v1/auth/token"
-PUBLIC_ROUTES = {("POST", "/api/v1/auth/token"), ("GET", "/api/v1/health"),
-                 ("POST", "/api/v1/auth/invite")}
 
 
 async def test_token_success_returns_bearer_token_and_identity(client, world):
@@ -103,20 +100,6 @@ async def test_deactivated_user_loses_access_at_once(client, world, clean_db):
     resp = await client.post(TOKEN_URL, data={"username": "care-north", "password": PASSWORD})
     assert resp.status_code == 403
     assert "deactivated" in resp.json()["detail"]
-
-
-async def test_every_api_route_except_login_and_health_requires_a_token(client, world):
-    schema = (await client.get("/openapi.json")).json()
-    checked = 0
-    for route, operations in schema["paths"].items():
-        for method in operations:
-            if (method.upper(), route) in PUBLIC_ROUTES:
-                continue
-            path = re.sub(r"\{[^}]+\}", "1", route)
-            resp = await client.request(method.upper(), path)
-            assert resp.status_code == 401, f"{method} {route} answered {resp.status_code}"
-            checked += 1
-    assert checked >= 5
 
 
 async def test_repeated_failed_logins_are_throttled_per_client_and_account(client, world):
@@ -295,70 +278,10 @@ async def test_forwarded_for_is_ignored_unless_from_a_configured_proxy(world, cl
         assert await _fail_logins_rotating_forwarded_for(srv.url) == 401
 
 
-# --- role x route: the audit trail (admin only) ---------------------------------------------
-
-
-@pytest.mark.parametrize("path", ["/api/v1/audit", "/api/v1/audit/export"])
-@pytest.mark.parametrize(("username", "expected"), [
-    ("admin", 200), ("duty-north", 403), ("duty-south", 403), ("care-north", 403),
-    ("family-alice", 403)])
-async def test_audit_routes_by_role(client, world, path, username, expected):
-    headers = await login(client, username)
-    assert (await client.get(path, headers=headers)).status_code == expected
-# --- role x route matrix: the resident ledger and sites (issue 13) -------------------------
-#
-# Columns: admin, duty officer of north, care worker of north, duty officer of south, family
-# of Alice (north). {alice} and {carol} are residents of north and south.
-
-LEDGER_USERS = ("admin", "duty-north", "care-north", "duty-south", "family-alice")
-LEDGER_MATRIX: tuple[tuple[str, str, dict[str, object] | None, tuple[int, ...]], ...] = (
-    ("GET", "/api/v1/residents/{alice}", None, (200, 200, 200, 404, 200)),
-    ("GET", "/api/v1/residents/{carol}", None, (200, 404, 404, 200, 404)),
-    ("GET", "/api/v1/residents?risk=alone", None, (200, 200, 200, 200, 200)),
-    ("POST", "/api/v1/residents", {"site_id": "north", "full_name": "New One"},
-     (201, 201, 403, 403, 403)),
-    ("PATCH", "/api/v1/residents/{alice}", {"care_level": "2"}, (200, 200, 403, 404, 403)),
-    ("POST", "/api/v1/residents/{alice}/reveal-access", None, (200, 200, 403, 404, 403)),
-    ("GET", "/api/v1/residents/{alice}/notes", None, (200, 200, 200, 404, 403)),
-    ("POST", "/api/v1/residents/{alice}/notes", {"body": "n"}, (201, 201, 403, 404, 403)),
-    ("GET", "/api/v1/residents/{alice}/timeline", None, (200, 200, 200, 404, 403)),
-    ("GET", "/api/v1/residents/{alice}/alert-settings", None, (200, 200, 200, 404, 403)),
-    ("PUT", "/api/v1/residents/{alice}/alert-settings", {}, (200, 200, 403, 404, 403)),
-    ("GET", "/api/v1/sites", None, (200, 200, 200, 200, 403)),
-    ("POST", "/api/v1/sites", {"id": "{new_site}", "name": "New"}, (201, 403, 403, 403, 403)),
-    ("GET", "/api/v1/sites/north", None, (200, 200, 200, 404, 403)),
-    ("PATCH", "/api/v1/sites/north", {"name": "North"}, (200, 403, 403, 403, 403)),
-    ("POST", "/api/v1/sites/north/channels/999/test", None, (404, 404, 403, 403, 403)),
-)
-
-
-async def test_role_route_matrix_of_the_ledger_and_sites(client, world):
-    headers = {user: await login(client, user) for user in LEDGER_USERS}
-    ids = {"alice": world.alice, "carol": world.carol}
-    failures = []
-    for number, (method, template, body, expected) in enumerate(LEDGER_MATRIX):
-        for user, want in zip(LEDGER_USERS, expected, strict=True):
-            path = template.format(**ids)
-            sent = body
-            if body is not None and body.get("id") == "{new_site}":
-                sent = {**body, "id": f"new-{number}-{user}"}
-            resp = await client.request(method, path, headers=headers[user], json=sent)
-            if resp.status_code != want:
-                failures.append(f"{user} {method} {path}: {resp.status_code}, want {want}")
-    assert failures == []
-
-
-# --- role x route: the family view (dashboard/family) -----------------------------------
+# --- the family view: family of resident A vs resident B (who may call which route:
+# tests/dashboard/test_role_matrix.py) -------------------------------------------------------
 
 FAMILY_ROUTES = ("/api/v1/family/residents", "/api/v1/family/residents/{resident}/summary")
-
-
-@pytest.mark.parametrize("user", ["admin", "duty-north", "care-north", "duty-south"])
-@pytest.mark.parametrize("route", FAMILY_ROUTES)
-async def test_staff_roles_are_refused_the_family_view(client, world, user, route):
-    resp = await client.get(route.format(resident=world.alice),
-                            headers=await login(client, user))
-    assert resp.status_code == 403, resp.text
 
 
 async def test_family_of_resident_a_sees_a_and_never_b(client, world, clean_db):

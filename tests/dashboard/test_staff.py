@@ -214,60 +214,7 @@ async def test_a_role_that_requires_totp_must_enrol_first(clean_db, world):
             client, "care-north"))).status_code == 200
 
 
-# --- role x route matrix ---------------------------------------------------------------------
-
-def _matrix(w):  # (method, path, json, {username: expected status})
-    site_shift = {"user_id": w.care_north, "starts_local": "2026-03-02T08:00",
-                  "ends_local": "2026-03-02T20:00"}
-    return [
-        ("GET", "/users", None, {"admin": 200, "duty-north": 200, "care-north": 403,
-                                 "family-alice": 403}),
-        ("GET", "/users?site=south", None, {"duty-north": 403}),
-        ("GET", f"/users/{w.care_north}", None, {"admin": 200, "duty-north": 200,
-                                                 "duty-south": 404, "care-north": 403,
-                                                 "family-alice": 403}),
-        ("PATCH", f"/users/{w.care_north}", {"phone": "1"},
-         {"admin": 200, "duty-north": 403, "care-north": 403, "family-alice": 403}),
-        ("POST", "/users", {"username": "z1", "role": "admin"},
-         {"duty-north": 403, "care-north": 403, "family-alice": 403}),
-        ("POST", f"/users/{w.care_north}/reset-password", {},
-         {"duty-north": 403, "care-north": 403, "family-alice": 403}),
-        ("GET", f"/users/{w.care_north}/sessions", None,
-         {"admin": 200, "duty-north": 403, "care-north": 403, "family-alice": 403}),
-        ("DELETE", f"/users/{w.duty_south}/sessions", None,
-         {"duty-north": 403, "care-north": 403, "family-alice": 403}),
-        ("PUT", f"/users/{w.care_north}/duty-override", {"override": None},
-         {"admin": 200, "duty-north": 200, "duty-south": 404, "care-north": 403,
-          "family-alice": 403}),
-        ("PUT", f"/users/{w.family_alice}/residents/{w.bob}", None,
-         {"duty-north": 403, "family-alice": 403}),
-        ("DELETE", f"/users/{w.family_alice}/residents/{w.bob}", None,
-         {"admin": 200, "duty-north": 403, "family-alice": 403}),
-        ("POST", f"/users/{w.family_alice}/invite", None,
-         {"admin": 201, "duty-north": 403, "family-alice": 403}),
-        ("GET", "/sites/south/shifts", None, {"care-north": 403, "duty-north": 403,
-                                              "duty-south": 200}),
-        ("POST", "/me/password", {"current_password": "x", "new_password": "y"},
-         {"admin": 400, "care-north": 400, "family-alice": 400}),
-        ("GET", "/sites/north/shifts", None, {"admin": 200, "duty-north": 200,
-                                              "care-north": 200, "duty-south": 403,
-                                              "family-alice": 403}),
-        ("POST", "/sites/north/shifts", site_shift, {"duty-north": 201, "care-north": 403,
-                                                     "duty-south": 403, "family-alice": 403}),
-        ("DELETE", "/sites/north/shifts/999", None, {"admin": 404, "duty-north": 404,
-                                                     "care-north": 403, "duty-south": 403,
-                                                     "family-alice": 403}),
-    ]
-
-
-async def test_role_route_matrix(client, world):
-    headers = {name: await login(client, name) for name in
-               ("admin", "duty-north", "duty-south", "care-north", "family-alice")}
-    for method, path, body, expected in _matrix(world):
-        for name, want in expected.items():
-            resp = await client.request(method, f"{API}{path}", headers=headers[name],
-                                        json=body)
-            assert resp.status_code == want, f"{name} {method} {path}: {resp.text}"
+# --- on duty: roster and override (who may call which route: test_role_matrix.py) ---------
 
 
 async def test_me_duty_is_the_roster_unless_overridden(client, world, clean_db):
