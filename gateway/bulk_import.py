@@ -22,17 +22,15 @@ from gateway.device_accounts import DeviceAccounts
 from gateway.device_lifecycle import NewDevice, broker_change, insert_devices
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import DeviceType
+from kernel.ledger import MAX_ADDRESS, MAX_BIRTH_YEAR, MAX_FULL_NAME, MIN_BIRTH_YEAR
 
 logger = logging.getLogger(__name__)
 
 COLUMNS = ("site", "full_name", "address", "birth_year", "bed_sensor", "call_button")
 REQUIRED = ("full_name",)
 MAX_ROWS = 50_000
-MAX_NAME = 200
-MAX_ADDRESS = 500
 YES = frozenset({"yes", "y", "true", "1", "x"})
 NO = frozenset({"no", "n", "false", "0", ""})
-MIN_BIRTH_YEAR, MAX_BIRTH_YEAR = 1890, 2030
 
 
 class ImportFormatError(ValueError):
@@ -159,8 +157,8 @@ def _validate_row(number: int, v: dict[str, str], sites: frozenset[str],
     name = v.get("full_name", "")
     if not name:
         err("full_name", "name is required")
-    elif len(name) > MAX_NAME:
-        err("full_name", f"longer than {MAX_NAME} characters")
+    elif len(name) > MAX_FULL_NAME:
+        err("full_name", f"longer than {MAX_FULL_NAME} characters")
     address = v.get("address") or None
     if address is not None and len(address) > MAX_ADDRESS:
         err("address", f"longer than {MAX_ADDRESS} characters")
