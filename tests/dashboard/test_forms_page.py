@@ -93,6 +93,19 @@ def test_refused_values_are_shown_next_to_their_fields_in_plain_words(
         expect(_next_to(form, "phone")).to_have_text(
             "phone: digits, spaces, + ( ) . and - only")
         page.screenshot(path=str(tmp_path / "family-phone-refused.png"), full_page=True)
+
+        # The ledger (its own placement, the same words): a birth year before the limit.
+        page.goto(f"{server.url}/admin")
+        page.get_by_role("button", name="New resident").click()
+        form = page.locator("#resident-form")
+        expect(form).to_have_attribute("data-loaded", "new")
+        form.get_by_label("Site").select_option("north")
+        form.get_by_label("Full name").fill("Edge Case")
+        form.get_by_label("Birth year").fill("1879")
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(form.locator('[data-field="birth_year"] .field-error')).to_have_text(
+            "birth year: must be 1880 or more")
+        page.screenshot(path=str(tmp_path / "ledger-birth-year-refused.png"), full_page=True)
     assert browser.problems == []
 
 
