@@ -18,10 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from dashboard.audit import audited
 from dashboard.auth import CurrentSession
 from dashboard.deps import ConnDep
+from dashboard.errors import FieldRefusal
 from dashboard.models import Password
 from dashboard.staff import invite_hash
 from kernel.accounts import RegistryError, check_password_policy, hash_password, verify_password
 from kernel.audit import Action
+from kernel.i18n import N_
 from kernel.totp import new_secret, provisioning_uri, totp_step
 
 logger = logging.getLogger(__name__)
@@ -73,8 +75,6 @@ class InviteAcceptIn(BaseModel):
     password: Password
 
 
-def _unprocessable(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT,
@@ -89,13 +89,15 @@ async def change_password(body: PasswordChangeIn, session: CurrentSession,
     row = await cur.fetchone()
     if row is None or not await run_in_threadpool(verify_password, body.current_password,
                                                   str(row[0])):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Your current password is wrong")
+        raise FieldRefusal("current_password", N_("Your current password is wrong"),
+                           status_code=status.HTTP_400_BAD_REQUEST)
     if body.new_password == body.current_password:
-        raise _unprocessable("the new password must differ from the current one")
+        raise FieldRefusal("new_password",
+                           N_("the new password must differ from the current one"))
     try:
         check_password_policy(body.new_password, user.username)
     except RegistryError as exc:
-        raise _unprocessable(str(exc)) from None
+        raise FieldRefusal("new_password", str(exc)) from None
     password_hash = await run_in_threadpool(hash_password, body.new_password)
     async with conn.transaction():
         await conn.execute("UPDATE users SET password_hash = %s, must_change_password = false "
@@ -140,8 +142,8 @@ async def confirm_totp(body: TotpCodeIn, session: CurrentSession,
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "Start the enrolment first")
     step = totp_step(str(row[0]), body.code, datetime.now(UTC))
     if step is None:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                            "That code does not match; check the phone's clock and try again")
+        raise FieldRefusal("code", N_("That code does not match; check the phone's clock and "
+                                      "try again"), status_code=status.HTTP_400_BAD_REQUEST)
     await conn.execute("UPDATE users SET totp_enabled = true, totp_last_step = %s "
                        "WHERE id = %s", (step, user.id))
     logger.info("user %s enrolled a second factor", user.username)
@@ -165,7 +167,7 @@ async def accept_invite(body: InviteAcceptIn, conn: ConnDep) -> None:
     try:
         check_password_policy(body.password, str(row[1]))
     except RegistryError as exc:
-        raise _unprocessable(str(exc)) from None
+        raise FieldRefusal("password", str(exc)) from None
     password_hash = await run_in_threadpool(hash_password, body.password)
     async with conn.transaction():
         used = await conn.execute("UPDATE account_invites SET used_at = now() "

@@ -9,12 +9,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import uvicorn
 from fastapi import FastAPI, Request, status
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from alerts.notify.settings import NotifySettings
-from dashboard import routes, vocabulary
+from dashboard import errors, routes, vocabulary
 from dashboard.charts_ui import CHARTS_DIR, add_charts_assets
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState
 from dashboard.devices import DevicesConfig
@@ -127,7 +125,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
 
     app.include_router(routes.api_router())
 
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, errors.validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(errors.FieldRefusal, errors.field_refusal)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.OperationalError, _database_error)
     app.add_exception_handler(PoolTimeout, _database_error)
 
@@ -258,30 +257,6 @@ def serve(app: FastAPI, host: str, port: int, log_level: str = "warning",
           trusted_proxies: Sequence[str] = ()) -> None:
     """Run the app with uvicorn until interrupted (use this rather than `uvicorn.run`)."""
     DashboardServer(server_config(app, host, port, log_level, trusted_proxies)).run()
-
-
-def _describe(error: dict[str, Any]) -> str:
-    """One readable line for a validation error, e.g. "query parameter 'limit': ..."."""
-    loc = [str(part) for part in error.get("loc", ())]
-    where = loc[0] if loc else "request"
-    name = ".".join(part for part in loc[1:] if not part.isdigit())
-    kind = {"query": "query parameter", "path": "path parameter", "body": "form field"}.get(
-        where, where)
-    text = f"{kind} '{name}': {error.get('msg', 'invalid value')}" if name else str(
-        error.get("msg", "invalid request"))
-    value = error.get("input")
-    if where in ("query", "path") and isinstance(value, str | int):
-        text += f" (got {value!r})"  # never echo form input: it may be a password
-    return text
-
-
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with a readable `detail` string plus the structured errors (without inputs)."""
-    errors = list(exc.errors())
-    detail = "Invalid request: " + "; ".join(_describe(e) for e in errors)
-    slim = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
-    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-                        content={"detail": detail, "errors": jsonable_encoder(slim)})
 
 
 async def _database_error(_request: Request, exc: Exception) -> JSONResponse:

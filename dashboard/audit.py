@@ -148,11 +148,26 @@ class AuditEntryOut(_Out):
     outcome: str
     detail: dict[str, Any]
     hash: str
+    timezone: str = Field(description="IANA zone to show `at` in: the resident's site's, "
+                                      "else the actor's site's, else the one zone all sites "
+                                      "share, else UTC.")
 
+
+# The zone a record's time is shown in (issue 14's rule: the site's zone, never the
+# browser's): the record's resident's site, else its actor's site, else the platform's one
+# zone when every site shares it, else UTC.
+_ZONE = """
+COALESCE(
+    (SELECT s.timezone FROM residents r JOIN sites s ON s.id = r.site_id
+     WHERE r.id = audit_log.resident_id),
+    (SELECT s.timezone FROM users u JOIN sites s ON s.id = u.site_id
+     WHERE u.id = audit_log.actor_id),
+    (SELECT min(timezone) FROM sites HAVING count(DISTINCT timezone) = 1),
+    'UTC')"""
 
 _SEARCH = """
 SELECT id, at, actor_id, actor, address, action, target_type, target_id, resident_id,
-       outcome, detail, hash
+       outcome, detail, hash,""" + _ZONE + """ AS timezone
 FROM audit_log {where}
 ORDER BY id DESC
 LIMIT %(limit)s

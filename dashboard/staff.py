@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from dashboard.audit import audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
+from dashboard.errors import FieldRefusal, registry_refusal
 from dashboard.models import Password, Username, single_line
 from dashboard.params import MAX_ID, SITE_REGEX, IdPath, SiteQuery
 from dashboard.scope import not_found
@@ -37,6 +38,7 @@ from kernel.accounts import (
     hash_password,
 )
 from kernel.audit import Action
+from kernel.i18n import N_
 from kernel.roster import DutyOverride, override_of
 
 logger = logging.getLogger(__name__)
@@ -208,8 +210,9 @@ async def _visible_account(conn: AsyncConn, user: Any, user_id: int) -> AccountO
     return account
 
 
-def _bad(exc: Exception) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+def _bad(exc: RegistryError, field: str) -> FieldRefusal:
+    """A 422 on the refused field (the registry's own, else `field`)."""
+    return registry_refusal(exc, field)
 
 
 # --- accounts ------------------------------------------------------------------------------
@@ -256,13 +259,15 @@ def _check_new(body: AccountIn) -> str:
     try:
         check_username(body.username)
         if body.role in STAFF_ROLES and body.site_id is None:
-            raise RegistryError(f"a {body.role.value} needs a site_id")
+            raise RegistryError(N_("a {role} needs a site").format(role=body.role.value),
+                                "site_id")
         if body.role is Role.FAMILY and not body.residents:
-            raise RegistryError("a family member needs at least one resident")
+            raise RegistryError(N_("a family member needs at least one resident"),
+                                "residents")
         password = body.password if body.password is not None else generate_password()
         check_password_policy(password, body.username)
     except RegistryError as exc:
-        raise _bad(exc) from None
+        raise _bad(exc, "username") from None
     return password
 
 
@@ -290,10 +295,10 @@ async def create_user(body: AccountIn, user: CurrentUser, conn: ConnDep) -> Crea
                                    "VALUES (%s, %s) ON CONFLICT DO NOTHING",
                                    (row[0], resident_id))
     except psycopg.errors.UniqueViolation:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"user {body.username!r} already exists") from None
+        raise FieldRefusal("username", N_("user {name!r} already exists").format(
+            name=body.username), status_code=status.HTTP_409_CONFLICT) from None
     except psycopg.errors.ForeignKeyViolation:
-        raise _bad(RegistryError("unknown site or resident")) from None
+        raise _bad(RegistryError(N_("unknown site or resident")), "site_id") from None
     logger.info("user %s created %s account %s", user.username, body.role.value, body.username)
     return CreatedOut(account=await load_account(conn, int(row[0])),
                       temporary_password=None if body.password is not None else password)
@@ -316,7 +321,8 @@ async def update_user(user_id: IdPath, body: AccountPatch, user: CurrentUser,
     role = Role(changes.get("role", current.role))
     site = changes.get("site_id", current.site_id)
     if role in STAFF_ROLES and site is None:
-        raise _bad(RegistryError(f"a {role.value} needs a site_id"))
+        raise _bad(RegistryError(N_("a {role} needs a site").format(role=role.value)),
+                   "site_id")
     if not changes:
         return current
     assignments = ", ".join(f"{name} = %({name})s" for name in changes)
@@ -325,9 +331,9 @@ async def update_user(user_id: IdPath, body: AccountPatch, user: CurrentUser,
                            {**{k: (v.value if isinstance(v, Role) else v)
                                for k, v in changes.items()}, "id": user_id})
     except psycopg.errors.ForeignKeyViolation:
-        raise _bad(RegistryError(f"no site {site!r}")) from None
+        raise _bad(RegistryError(N_("no site {site!r}").format(site=site)), "site_id") from None
     except psycopg.errors.CheckViolation:
-        raise _bad(RegistryError("staff need a site")) from None
+        raise _bad(RegistryError(N_("staff need a site")), "site_id") from None
     logger.info("user %s changed account %s: %s", user.username, current.username,
                 sorted(changes))
     return await load_account(conn, user_id)
@@ -347,7 +353,7 @@ async def reset_user_password(user_id: IdPath, body: ResetIn, user: CurrentUser,
     try:
         check_password_policy(password, account.username)
     except RegistryError as exc:
-        raise _bad(exc) from None
+        raise _bad(exc, "password") from None
     password_hash = await run_in_threadpool(hash_password, password)
     async with conn.transaction():
         await conn.execute(
@@ -429,7 +435,7 @@ async def set_duty_override(user_id: IdPath, body: OverrideIn, user: CurrentUser
     hand the decision back to the roster (administrators; duty officers for their site)."""
     account = await _visible_account(conn, user, user_id)
     if account.role not in STAFF_ROLES:
-        raise _bad(RegistryError("only duty officers and care workers go on duty"))
+        raise FieldRefusal("override", N_("only duty officers and care workers go on duty"))
     await conn.execute("UPDATE users SET on_duty = %s, duty_forced_off = %s WHERE id = %s",
                        (body.override is DutyOverride.ON, body.override is DutyOverride.OFF,
                         user_id))
@@ -444,7 +450,7 @@ async def _family(conn: AsyncConn, user: Any, user_id: int) -> AccountOut:
     require_admin(user)
     account = await load_account(conn, user_id)
     if account.role is not Role.FAMILY:
-        raise _bad(RegistryError("not a family account"))
+        raise FieldRefusal("user_id", N_("not a family account"), where="path")
     return account
 
 

@@ -25,17 +25,15 @@ from gateway.device_lifecycle import NewDevice, broker_change, insert_devices
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import DeviceType
 from kernel.accounts import RegistryError
+from kernel.ledger import MAX_ADDRESS, MAX_BIRTH_YEAR, MAX_FULL_NAME, MIN_BIRTH_YEAR
 
 logger = logging.getLogger(__name__)
 
 COLUMNS = ("site", "full_name", "address", "birth_year", "bed_sensor", "call_button")
 REQUIRED = ("full_name",)
 MAX_ROWS = 50_000
-MAX_NAME = 200
-MAX_ADDRESS = 500
 YES = frozenset({"yes", "y", "true", "1", "x"})
 NO = frozenset({"no", "n", "false", "0", ""})
-MIN_BIRTH_YEAR, MAX_BIRTH_YEAR = 1890, 2030
 _IMPORT_LOCK = 0x0E1DE1A7  # pg advisory lock key: one import at a time
 
 
@@ -168,8 +166,8 @@ def _validate_row(number: int, v: dict[str, str], sites: frozenset[str],
     name = v.get("full_name", "")
     if not name:
         err("full_name", "name is required")
-    elif len(name) > MAX_NAME:
-        err("full_name", f"longer than {MAX_NAME} characters")
+    elif len(name) > MAX_FULL_NAME:
+        err("full_name", f"longer than {MAX_FULL_NAME} characters")
     address = v.get("address") or None
     if address is not None and len(address) > MAX_ADDRESS:
         err("address", f"longer than {MAX_ADDRESS} characters")

@@ -46,7 +46,14 @@ MAX_USERNAME = 150  # the login form refuses longer names (dashboard.models.User
 
 
 class RegistryError(ValueError):
-    """A registry change that cannot be made; the message says why."""
+    """A registry change that cannot be made; the message says why and `field` names the
+    value that was refused ("username", "password", "role", "site_id", "residents"), so the
+    web API can show the message next to that field. Messages never name CLI flags: the
+    same words reach the API and the pages."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def hash_password(password: str) -> str:
@@ -85,10 +92,10 @@ def username_key(username: str) -> str:
 def check_username(username: str) -> None:
     """Refuse a login name the platform cannot compare safely (see _USERNAME_RE)."""
     if not is_valid_username(username):
-        raise RegistryError(
-            f"username must be 1 to {MAX_USERNAME} characters: letters A-Z, digits and "
-            ". _ @ + - (starting with a letter or digit); put the person's name in "
-            "--full-name")
+        raise RegistryError(N_(
+            "username must be 1 to {max} characters: letters A-Z, digits and "
+            ". _ @ + - (starting with a letter or digit); the person's own name goes in "
+            "the full name").format(max=MAX_USERNAME), "username")
 
 
 def check_password_policy(password: str, username: str = "") -> None:
@@ -96,19 +103,22 @@ def check_password_policy(password: str, username: str = "") -> None:
     common passwords (compared case-insensitively), or the username itself. Every way of
     setting a password goes through here, so the policy is one place."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise RegistryError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise RegistryError(N_("password must be at least {min} characters").format(
+            min=MIN_PASSWORD_LENGTH), "password")
     if password.casefold() in _common_passwords():
-        raise RegistryError("password is one of the most common passwords; choose another")
+        raise RegistryError(N_("password is one of the most common passwords; choose "
+                               "another"), "password")
     if username and password.casefold() == username.casefold():
-        raise RegistryError("password must not be the username")
+        raise RegistryError(N_("password must not be the username"), "password")
     # Long but guessable ("123456789012", "passwordpassword", "qwertyuiopas"): zxcvbn's
     # estimate (keyboard walks, repeats, sequences, dictionary words, the username) must reach
     # score 3 (about 10^8 guesses). Only the first 100 characters are scored (cost bound).
     strength = zxcvbn(password[:100], user_inputs=[username] if username else [])
     if strength["score"] < MIN_PASSWORD_SCORE:
         hint = strength["feedback"]["warning"] or "add more words or characters"
-        raise RegistryError(f"password is too easy to guess ({hint.rstrip('.')}); "
-                            "choose a longer or less predictable one")
+        raise RegistryError(N_("password is too easy to guess ({hint}); choose a longer or "
+                               "less predictable one").format(hint=hint.rstrip(".")),
+                            "password")
 
 
 def verify_password(password: str, password_hash: str) -> bool:
@@ -139,11 +149,12 @@ def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: 
              residents: list[int] | None = None) -> int:
     """Create a person's account; family members are linked to their residents."""
     if role not in ROLES:
-        raise RegistryError(f"role must be one of {', '.join(ROLES)}")
+        raise RegistryError(N_("role must be one of {roles}").format(roles=", ".join(ROLES)),
+                            "role")
     if role in ("duty_officer", "care_worker") and not site_id:
-        raise RegistryError(f"a {role} needs --site")
+        raise RegistryError(N_("a {role} needs a site").format(role=role), "site_id")
     if role == "family" and not residents:
-        raise RegistryError("a family member needs at least one --resident")
+        raise RegistryError(N_("a family member needs at least one resident"), "residents")
     check_username(username)
     check_password_policy(password, username)
     _check_username_free(conn, username)
@@ -155,9 +166,10 @@ def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: 
             (username, hash_password(password), full_name, role, site_id, on_duty),
         ).fetchone()
     except psycopg.errors.UniqueViolation:
-        raise RegistryError(f"user {username!r} already exists") from None
+        raise RegistryError(N_("user {name!r} already exists").format(name=username),
+                            "username") from None
     except psycopg.errors.ForeignKeyViolation:
-        raise RegistryError(f"no site {site_id!r}") from None
+        raise RegistryError(N_("no site {site!r}").format(site=site_id), "site_id") from None
     assert row is not None
     user_id = int(row[0])
     for resident_id in residents or []:
@@ -174,9 +186,11 @@ def _check_username_free(conn: psycopg.Connection[Any], username: str) -> None:
     if row is None:
         return
     if str(row[0]) == username:
-        raise RegistryError(f"user {username!r} already exists")
-    raise RegistryError(f"user {username!r} already exists as {str(row[0])!r} "
-                        "(usernames are not case-sensitive)")
+        raise RegistryError(N_("user {name!r} already exists").format(name=username),
+                            "username")
+    raise RegistryError(N_("user {name!r} already exists as {other!r} (usernames are not "
+                           "case-sensitive)").format(name=username, other=str(row[0])),
+                        "username")
 
 
 def _check_residents_exist(conn: psycopg.Connection[Any], residents: list[int]) -> None:
@@ -188,7 +202,8 @@ def _check_residents_exist(conn: psycopg.Connection[Any], residents: list[int]) 
     known = {int(r[0]) for r in rows}
     for resident_id in residents:
         if resident_id not in known:
-            raise RegistryError(f"resident {resident_id} does not exist")
+            raise RegistryError(N_("resident {id} does not exist").format(id=resident_id),
+                                "residents")
 
 
 def set_user_active(conn: psycopg.Connection[Any], username: str, active: bool) -> int:

@@ -83,6 +83,14 @@ CONSENT_LABELS: dict[str, str] = {
     ConsentKind.FAMILY_NOTIFICATIONS: N_("Family notifications"),
 }
 
+# Limits of the ledger's values, defined once: the web form and API (dashboard.ledger.models)
+# and the spreadsheet import (gateway.bulk_import) both check them, so a row the import
+# accepts is one the form would accept too, and the edges are the same on both paths.
+MIN_BIRTH_YEAR = 1880
+MAX_BIRTH_YEAR = 2100
+MAX_FULL_NAME = 200
+MAX_ADDRESS = 500
+
 # Ledger columns a PATCH may set, in the order the detail shows them (the door code is not
 # among them as a readable column: it is written like the others but read only by reveal).
 EDITABLE = ("full_name", "sex", "birth_year", "birth_date", "address", "access_notes",

@@ -9,8 +9,18 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from dashboard.models import NoteText, ResidentOut, ZoneText, single_line
-from kernel.ledger import ConsentKind, LivingSituation, ResidentStatus, Risk, Sex
+from dashboard.models import NoteText, ResidentOut, ZoneText, multi_line, single_line
+from kernel.ledger import (
+    MAX_ADDRESS,
+    MAX_BIRTH_YEAR,
+    MAX_FULL_NAME,
+    MIN_BIRTH_YEAR,
+    ConsentKind,
+    LivingSituation,
+    ResidentStatus,
+    Risk,
+    Sex,
+)
 from kernel.sites import is_valid_timezone
 
 MAX_CONTACTS = 10
@@ -32,7 +42,10 @@ PhoneText = Annotated[str, Field(max_length=32, description="Digits, spaces, ( )
                                                             "optionally a leading +."),
                       AfterValidator(_phone)]
 DoorCode = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(single_line)]
-BirthYear = Annotated[int, Field(ge=1880, le=2100)]
+BirthYear = Annotated[int, Field(ge=MIN_BIRTH_YEAR, le=MAX_BIRTH_YEAR)]
+FullName = Annotated[str, Field(min_length=1, max_length=MAX_FULL_NAME),
+                     AfterValidator(single_line)]
+AddressText = Annotated[str, Field(max_length=MAX_ADDRESS), AfterValidator(multi_line)]
 
 
 def _iana(value: str) -> str:
@@ -93,11 +106,11 @@ class LedgerFields(_In):
     """The ledger fields a create or a PATCH may carry; in a PATCH, only the fields sent
     change (null clears an optional field)."""
 
-    full_name: ShortText | None = None
+    full_name: FullName | None = None
     sex: Sex | None = None
     birth_year: BirthYear | None = None
     birth_date: date | None = None
-    address: NoteText | None = None
+    address: AddressText | None = None
     access_notes: NoteText | None = Field(None, description="How to get in, e.g. key safe.")
     door_code: DoorCode | None = Field(None, description="Write-only: read it with "
                                                          "POST .../reveal-access.")
@@ -168,6 +181,8 @@ class ResidentDetailOut(ResidentListOut):
     updated_at: datetime
     contacts: list[ContactOut]
     consents: list[ConsentOut]
+    site_timezone: str = Field(description="The IANA zone of the resident's site: pages "
+                                           "show the resident's times in it.")
 
 
 class AccessOut(BaseModel):

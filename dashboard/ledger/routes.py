@@ -219,8 +219,8 @@ async def put_alert_settings(resident_id: IdPath, scope: ScopeDep, conn: ConnDep
         effective_settings(AlertSettings(), site, override)
     except ValidationError as exc:
         raise RequestValidationError(
-            [{"loc": ("body", *err["loc"]), "type": err["type"], "msg": err["msg"]}
-             for err in exc.errors()]) from None
+            [{"loc": ("body", *err["loc"]), "type": err["type"], "msg": err["msg"],
+              "ctx": err.get("ctx", {})} for err in exc.errors()]) from None
     if override:
         await conn.execute(
             "INSERT INTO alert_overrides (resident_id, settings) VALUES (%s, %s) "

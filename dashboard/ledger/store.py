@@ -32,10 +32,14 @@ async def detail(conn: AsyncConn, listed: ResidentOut) -> ResidentDetailOut:
     consents = [ConsentOut(id=i, kind=k, granted=g, given_by=by, given_on=on, method=m,
                            recorded_at=at)
                 for i, k, g, by, on, m, at in await cur.fetchall()]
+    cur = await conn.execute("SELECT timezone FROM sites WHERE id = %(site)s",
+                             {"site": listed.site_id})
+    zone = await cur.fetchone()
     base = listed.model_dump() if isinstance(listed, ResidentListOut) else {}
     base.update({k: columns[k] for k in ledger.DETAIL_COLUMNS if k != "id"})
     base.update(id=listed.id, open_alerts=listed.open_alerts, devices=listed.devices,
-                has_door_code=bool(row[-1]), contacts=contacts, consents=consents)
+                has_door_code=bool(row[-1]), contacts=contacts, consents=consents,
+                site_timezone=str(zone[0]) if zone else "UTC")
     return ResidentDetailOut(**base)
 
 

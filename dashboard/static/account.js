@@ -58,11 +58,12 @@ startAdminPage(async () => {
   const form = /** @type {HTMLFormElement} */ ($("password-form"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    guarded(() => changePassword(form));
+    guarded(() => changePassword(form), form);
   });
   $button("totp-start").addEventListener("click", () => guarded(startTotp));
-  $("totp-form").addEventListener("submit", (event) => {
+  const totpForm = /** @type {HTMLFormElement} */ ($("totp-form"));
+  totpForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    guarded(confirmTotp);
+    guarded(confirmTotp, totpForm);
   });
 });

@@ -6,6 +6,7 @@
 import { ApiError, AuthError, clearSession, endSession, loadSession } from "./api.js";
 import { showLogin, whoLine, wireLogin } from "./common.js";
 import { $, $button } from "./dom.js";
+import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
 
 /** @typedef {import("./api.js").Session} Session */
 
@@ -45,17 +46,23 @@ export function say(text) {
 
 /**
  * Run an action; an ended session goes back to login, any other failure becomes the page
- * message. Resolves to the action's value, or undefined when it failed.
+ * message. When the action submits `form`, a refusal's field-level errors are shown next to
+ * their fields (form_errors.js) and only the rest in the page message. Resolves to the
+ * action's value, or undefined when it failed.
  * @template T
  * @param {() => Promise<T>} action
+ * @param {HTMLFormElement} [form]
  * @returns {Promise<T | undefined>}
  */
-export async function guarded(action) {
+export async function guarded(action, form) {
+  if (form) clearFieldErrors(form);
   try {
     const value = await action();
     return value;
   } catch (err) {
+    const errors = err instanceof ApiError ? fieldErrorsOf(err.body) : [];
     if (err instanceof AuthError) leave(err.message);
+    else if (form && errors.length) say(showFieldErrors(form, errors).join("; "));
     else if (err instanceof ApiError && err.status === 403) say(err.message);
     else say(err.message || String(err));
     return undefined;

@@ -1,26 +1,38 @@
 // @ts-check
 // Device administration (/admin/devices): list, provision (the secret and its QR code are
-// shown once, in a dialog), revoke with confirmation, move to another resident.
+// shown once, in a dialog), revoke with confirmation, move to another resident. The table
+// is filtered on the page (the list is not paged): text over resident name, device id and
+// type; status active (the default), offline, revoked or all.
 
-import { api, AuthError } from "./api.js";
+import { api, ApiError, AuthError } from "./api.js";
 import { leave, startAdminPage } from "./admin.js";
 import { $, $button, el } from "./dom.js";
+import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
 import { deviceLabel } from "./vocabulary.js";
 
 /** @typedef {{id: string, type: string, site_id: string, resident_id: number,
- *   resident_name: string, online: boolean | null, battery: number | null}} DeviceRow */
+ *   resident_name: string, active: boolean, online: boolean | null,
+ *   battery: number | null}} DeviceRow */
 /** @typedef {{id: number, full_name: string, site_id: string}} Resident */
 
 const DEVICE_TYPES = ["call_button", "bed_sensor"];
 /** @type {Resident[]} */
 let residents = [];
+/** @type {DeviceRow[]} every device, revoked ones included; the filter picks the rows shown */
+let devices = [];
 
 /** @param {string} id @returns {string} */
 const word = (id) => $(id).textContent || "";
 
-/** @param {any} err @param {string} where */
-function failed(err, where) {
+/**
+ * @param {any} err
+ * @param {string} where id of the message element
+ * @param {HTMLFormElement} [form] the submitted form: field errors go next to its fields
+ */
+function failed(err, where, form) {
+  const errors = form && err instanceof ApiError ? fieldErrorsOf(err.body) : [];
   if (err instanceof AuthError) leave(err.message);
+  else if (form && errors.length) $(where).textContent = showFieldErrors(form, errors).join("; ");
   else $(where).textContent = err.message;
 }
 
@@ -37,6 +49,11 @@ async function loadResidents() {
 
 /** @param {DeviceRow} d @returns {HTMLTableRowElement} */
 function row(d) {
+  if (!d.active) {
+    return el("tr", { dataset: { device: d.id }, className: "revoked" }, el("td", {}, d.id),
+      el("td", {}, deviceLabel(d.type)), el("td", {}, d.resident_name), el("td", {}, d.site_id),
+      el("td", {}, word("word-revoked")), el("td", {}, ""), el("td", {}, ""));
+  }
   const revoke = el("button", { type: "button", className: "secondary", dataset: { revoke: d.id } },
     word("word-revoke"));
   revoke.addEventListener("click", () => revokeDevice(d.id));
@@ -52,11 +69,33 @@ function row(d) {
     el("td", {}, d.battery === null ? "" : `${d.battery}%`), el("td", {}, revoke, target, move));
 }
 
+/**
+ * Whether a device passes the table's filter.
+ * @param {DeviceRow} d
+ * @param {string} text lowercased search text ("" matches all)
+ * @param {string} status "active", "offline", "revoked" or "" (all)
+ * @returns {boolean}
+ */
+function matches(d, text, status) {
+  if (status === "active" && !d.active) return false;
+  if (status === "revoked" && d.active) return false;
+  if (status === "offline" && !(d.active && d.online === false)) return false;
+  if (!text) return true;
+  return [d.resident_name, d.id, d.type, deviceLabel(d.type)]
+    .some((value) => value.toLowerCase().includes(text));
+}
+
+function paintDevices() {
+  const text = /** @type {HTMLInputElement} */ ($("devices-search")).value.trim().toLowerCase();
+  const status = /** @type {HTMLSelectElement} */ ($("devices-status")).value;
+  const shown = devices.filter((d) => matches(d, text, status));
+  $("devices-body").replaceChildren(...shown.map(row));
+  $("devices-count").textContent = String(shown.length);
+}
+
 async function loadDevices() {
-  /** @type {DeviceRow[]} */
-  const devices = await api("/devices");
-  $("devices-body").replaceChildren(...devices.map(row));
-  $("devices-count").textContent = String(devices.length);
+  devices = await api("/devices?include_revoked=true");
+  paintDevices();
 }
 
 /** @param {any} cred */
@@ -90,12 +129,14 @@ async function provision(event) {
   const button = $button("provision-button");
   button.disabled = true;
   $("provision-message").textContent = "";
+  const form = /** @type {HTMLFormElement} */ ($("provision-form"));
+  clearFieldErrors(form);
   try {
     const cred = await api(`/residents/${resident}/devices`, { method: "POST", body: { type } });
     showSecret(cred);
     await loadDevices();
   } catch (err) {
-    failed(err, "provision-message");
+    failed(err, "provision-message", form);
   } finally {
     button.disabled = false;
   }
@@ -133,4 +174,7 @@ async function start() {
 }
 
 /** @type {HTMLFormElement} */ ($("provision-form")).addEventListener("submit", provision);
+$("devices-search").addEventListener("input", paintDevices);
+$("devices-status").addEventListener("change", paintDevices);
+$("devices-filter").addEventListener("submit", (event) => event.preventDefault());
 startAdminPage(start);

@@ -2,9 +2,10 @@
 // Bulk import (/admin/import): upload a CSV/XLSX sheet, dry run or import, the error report
 // and the devices' credentials as downloadable CSV files (the credentials shown once).
 
-import { API, AuthError, detailOf, loadSession } from "./api.js";
+import { API, ApiError, AuthError, detailOf, loadSession } from "./api.js";
 import { leave, startAdminPage } from "./admin.js";
 import { $, $button, $input, el } from "./dom.js";
+import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
 
 /**
  * @param {HTMLElement} link
@@ -31,6 +32,8 @@ async function upload(event) {
     leave("Please log in.");
     return;
   }
+  const sheet = /** @type {HTMLFormElement} */ ($("import-form"));
+  clearFieldErrors(sheet);
   const form = new FormData();
   form.append("file", file);
   form.append("dry_run", $input("import-dry-run").checked ? "true" : "false");
@@ -42,10 +45,16 @@ async function upload(event) {
     const resp = await fetch(`${API}/import`, { method: "POST", body: form, cache: "no-store",
       headers: { Authorization: `Bearer ${session.access_token}` } });
     if (resp.status === 401) throw new AuthError(await detailOf(resp));
-    if (!resp.ok) throw new Error(await detailOf(resp));
+    if (!resp.ok) {
+      const body = await resp.json().catch(() => null);
+      throw new ApiError(body && typeof body.detail === "string" ? body.detail
+        : `HTTP ${resp.status}`, resp.status, body);
+    }
     show(await resp.json());
   } catch (err) {
+    const errors = err instanceof ApiError ? fieldErrorsOf(err.body) : [];
     if (err instanceof AuthError) leave(err.message);
+    else if (errors.length) $("import-message").textContent = showFieldErrors(sheet, errors).join("; ");
     else $("import-message").textContent = err.message;
   } finally {
     button.disabled = false;

@@ -7,7 +7,7 @@
 import { API, AuthError, clearSession, detailOf, endSession, loadSession } from "./api.js";
 import { wireLogin, showLogin, whoLine } from "./common.js";
 import { $, $button, $input, el } from "./dom.js";
-import { noteServerClock } from "./time.js";
+import { noteServerClock, siteTime } from "./time.js";
 import { auditActionLabel, auditOutcomeLabel, vocabulary } from "./vocabulary.js";
 
 /**
@@ -24,6 +24,7 @@ import { auditActionLabel, auditOutcomeLabel, vocabulary } from "./vocabulary.js
  * @property {number | null} resident_id
  * @property {string} outcome
  * @property {Record<string, unknown>} detail
+ * @property {string} timezone the IANA zone its time is shown in (the site's)
  */
 
 /** @type {{next: string | null, shown: number}} */
@@ -85,7 +86,8 @@ function nextOf(link) {
 function row(entry) {
   const target = [entry.target_type, entry.target_id].filter(Boolean).join(" ");
   return el("tr", { className: `outcome-${entry.outcome}`, dataset: { id: String(entry.id) } },
-    el("td", {}, el("time", { dateTime: entry.at }, new Date(entry.at).toLocaleString())),
+    el("td", {}, el("time", { dateTime: entry.at, title: entry.timezone },
+      siteTime(entry.at, entry.timezone))),
     el("td", { className: "audit-actor" }, entry.actor),
     el("td", {}, entry.address || ""),
     el("td", { className: "audit-action", dataset: { action: entry.action } },

@@ -80,7 +80,7 @@ startAdminPage(async () => {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const submitter = /** @type {HTMLButtonElement | null} */ (event.submitter);
-    guarded(() => create(form, submitter?.value || "invite"));
+    guarded(() => create(form, submitter?.value || "invite"), form);
   });
   await refresh();
 });

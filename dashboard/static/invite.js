@@ -2,18 +2,24 @@
 // The invitation page (templates/invite.html): the token is in the address's fragment (never
 // sent to servers or logs by the browser); POST /auth/invite sets the password once.
 
-import { API, detailOf } from "./api.js";
+import { API } from "./api.js";
 import { $, $input } from "./dom.js";
+import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
 
 const token = location.hash.slice(1);
 
-$("invite-form").addEventListener("submit", async (event) => {
+const form = /** @type {HTMLFormElement} */ ($("invite-form"));
+form.addEventListener("submit", async (event) => {
   event.preventDefault();
+  clearFieldErrors(form);
   const resp = await fetch(`${API}/auth/invite`, { method: "POST", cache: "no-store",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ token, password: $input("new-password").value }) });
   if (!resp.ok) {
-    $("invite-message").textContent = await detailOf(resp);
+    const body = await resp.json().catch(() => null);
+    const errors = fieldErrorsOf(body);
+    $("invite-message").textContent = errors.length ? showFieldErrors(form, errors).join("; ")
+      : body && typeof body.detail === "string" ? body.detail : `HTTP ${resp.status}`;
     return;
   }
   $("invite-form").hidden = true;

@@ -11,6 +11,7 @@ import { leave, startAdminPage } from "./admin.js";
 import { ApiError, AuthError, api } from "./api.js";
 import { showResidentCharts } from "./charts.js";
 import { $, $button, $input, el } from "./dom.js";
+import { siteTime } from "./time.js";
 import { vocabulary } from "./vocabulary.js";
 
 /** @typedef {import("./api.js").Session} Session */
@@ -396,7 +397,7 @@ async function putSettings(override) {
 async function loadTimeline(id) {
   const entries = bodyOrThrow(await send(`/residents/${id}/timeline`));
   $("timeline").replaceChildren(...entries.map((/** @type {any} */ e) => el("li", {},
-    el("time", { dateTime: e.at }, new Date(e.at).toLocaleString()), " ",
+    el("time", { dateTime: e.at }, siteTime(e.at, state.resident?.site_timezone || "UTC")), " ",
     el("span", { className: "kind" }, e.kind.replace(/_/g, " ")),
     e.summary, e.detail ? ` — ${e.detail}` : "")));
 }

@@ -158,9 +158,10 @@ startAdminPage(async (session) => {
     history.replaceState(null, "", `?${params}`);
     guarded(() => show($input("site").value.trim()));
   });
-  $("shift-form").addEventListener("submit", (event) => {
+  const shiftForm = /** @type {HTMLFormElement} */ ($("shift-form"));
+  shiftForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    guarded(() => addShift($input("site").value.trim()));
+    guarded(() => addShift($input("site").value.trim()), shiftForm);
   });
   if (site) await show(site);
   else say("Choose a site.");

@@ -148,11 +148,12 @@ startAdminPage(async () => {
   const form = /** @type {HTMLFormElement} */ ($("create-form"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    guarded(() => create(form));
+    guarded(() => create(form), form);
   });
-  $("edit-form").addEventListener("submit", (event) => {
+  const editForm = /** @type {HTMLFormElement} */ ($("edit-form"));
+  editForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    guarded(saveEdit);
+    guarded(saveEdit, editForm);
   });
   $button("edit-cancel").addEventListener("click", () => { $("edit-panel").hidden = true; });
   $button("end-all").addEventListener("click", () => {

@@ -51,3 +51,33 @@ export function clockTime(ms, withSeconds = false) {
   if (withSeconds) options.second = "2-digit";
   return new Date(ms).toLocaleTimeString([], options);
 }
+
+/** @type {Map<string, Intl.DateTimeFormat>} */
+const siteFormats = new Map();
+
+/**
+ * "2026-03-01 14:03": a time as the site's people read it — in the SITE's time zone (never
+ * the browser's), 24-hour, ISO-like (issue 14's rule). The one formatter for it: the audit
+ * page, the resident's timeline and any other list of times in a site use this.
+ * @param {string | number} time an ISO 8601 time, or milliseconds since the epoch
+ * @param {string} timeZone the site's IANA zone, e.g. "Asia/Shanghai"
+ * @returns {string}
+ */
+export function siteTime(time, timeZone) {
+  const ms = typeof time === "number" ? time : Date.parse(time);
+  if (Number.isNaN(ms)) return String(time);
+  let format = siteFormats.get(timeZone);
+  if (!format) {
+    try {
+      format = new Intl.DateTimeFormat("en-CA", { timeZone, hourCycle: "h23", year: "numeric",
+        month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+    } catch {  // an unknown zone: UTC, said so, rather than the browser's zone
+      return `${siteTime(ms, "UTC")} UTC`;
+    }
+    siteFormats.set(timeZone, format);
+  }
+  /** @type {Record<string, string>} */
+  const part = {};
+  for (const p of format.formatToParts(ms)) part[p.type] = p.value;
+  return `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute}`;
+}

@@ -6,8 +6,9 @@
 // one). The words of the form are in worker.html (<template id="visit-form">); checklist
 // items and visit states come from the vocabulary.
 
-import { api, AuthError } from "./api.js";
+import { api, ApiError, AuthError } from "./api.js";
 import { $, el, reconcile } from "./dom.js";
+import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
 import { visitChecklist, visitStatusLabel } from "./vocabulary.js";
 
 /**
@@ -184,6 +185,7 @@ function visitCard(first) {
   const send = async (button, patch) => {
     button.disabled = true;
     message.textContent = "";
+    clearFieldErrors(form);
     try {
       const visit = await api(`/visits/${id}`, { method: "PATCH", body: patch });
       update(visit);
@@ -191,7 +193,9 @@ function visitCard(first) {
       await refreshVisits();  // the alert card of a go-and-check visit shows its state
     } catch (err) {
       if (err instanceof AuthError) return state.hooks?.onAuthError(err.message);
-      message.textContent = /** @type {Error} */ (err).message;
+      const errors = err instanceof ApiError ? fieldErrorsOf(err.body) : [];
+      message.textContent = errors.length ? showFieldErrors(form, errors).join("; ")
+        : /** @type {Error} */ (err).message;
     } finally {
       button.disabled = false;
     }

@@ -131,6 +131,8 @@ def _with_devices(conn: Conn, found: list[dict[str, Any]]) -> list[dict[str, Any
 
 def cmd_resident_add(args: argparse.Namespace) -> int:
     """Create a resident."""
+    given = {"full_name": args.name, "address": args.address, "birth_year": args.birth_year}
+    _checked({k: v for k, v in given.items() if v is not None})  # the form's limits
     with _connect(args) as conn:
         rid = add_resident(conn, args.site, args.name, args.address, args.birth_year)
         audit.record_cli(conn, audit.Action.RESIDENT_CREATE, audit.Target("resident", rid, rid),
@@ -232,6 +234,12 @@ def ledger_changes(args: argparse.Namespace, current_risks: list[str] | None = N
         data["contacts"] = [_contact(c) for c in args.contact]
     if not data:
         raise RegistryError("nothing to change: give at least one field flag")
+    return _checked(data)
+
+
+def _checked(data: dict[str, Any]) -> LedgerFields:
+    """`data` checked by the API's request model (the ledger's limits, kernel/ledger.py), or a
+    RegistryError naming each refused flag."""
     try:
         return LedgerFields.model_validate(data)
     except ValidationError as exc:

@@ -123,7 +123,7 @@ def test_admin_creates_filters_and_edits_a_resident(server: Served, world: World
         settings.locator('input[data-path="apnea_s"]').fill("0")
         page.get_by_role("button", name="Save alert settings").click()
         expect(settings.locator('[data-field="apnea_s"] .field-error')).to_contain_text(
-            "greater than or equal to 1")
+            "apnea s: must be 1 or more")
         settings.locator('input[data-path="apnea_s"]').fill("30")
         page.get_by_role("button", name="Save alert settings").click()
         expect(settings.locator('[data-field="apnea_s"]')).to_have_class("overridden")

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kernel import ledger
 from tests.support.dashboard import World, login
 from tests.support.visits import completed_visit
 
@@ -225,3 +226,25 @@ async def test_a_birth_date_gives_the_birth_year(client, world):
     resp = await call(client, "admin", "PATCH", f"/api/v1/residents/{rid}",
                       json={"birth_date": "1930-02-03", "birth_year": 1931})
     assert resp.status_code == 422 and "disagree" in resp.text
+
+
+@pytest.mark.parametrize(("year", "ok"), [
+    (ledger.MIN_BIRTH_YEAR - 1, False), (ledger.MIN_BIRTH_YEAR, True),
+    (ledger.MAX_BIRTH_YEAR, True), (ledger.MAX_BIRTH_YEAR + 1, False)])
+async def test_birth_year_edges_are_the_ledgers(client, world, year: int, ok: bool):
+    """The web form refuses exactly what the import refuses (kernel.ledger's limits;
+    tests/gateway/test_bulk_import.py checks the import's side with the same edges)."""
+    resp = await call(client, "admin", "POST", "/api/v1/residents",
+                      json={"site_id": "north", "full_name": "Edge", "birth_year": year})
+    assert resp.status_code == (201 if ok else 422), resp.text
+    if not ok:
+        assert [e["loc"] for e in resp.json()["errors"]] == [["body", "birth_year"]]
+
+
+@pytest.mark.parametrize(("column", "limit"), [
+    ("full_name", ledger.MAX_FULL_NAME), ("address", ledger.MAX_ADDRESS)])
+async def test_text_lengths_are_the_ledgers(client, world, column: str, limit: int):
+    for length, code in ((limit, 201), (limit + 1, 422)):
+        resp = await call(client, "admin", "POST", "/api/v1/residents",
+                          json={"site_id": "north", "full_name": "A", column: "y" * length})
+        assert resp.status_code == code, (column, length)

@@ -59,3 +59,17 @@ def test_resident_update_show_list_and_deactivate(env):
     assert json.loads(run(env, "resident", "list", "--json").stdout) == []
     listed = json.loads(run(env, "resident", "list", "--status", "discharged", "--json").stdout)
     assert [r["id"] for r in listed] == [rid]
+
+
+@pytest.mark.slow
+def test_resident_add_keeps_the_ledgers_birth_year_limits(env):
+    """The CLI refuses what the web form and the import refuse (kernel/ledger.py)."""
+    from kernel.ledger import MAX_BIRTH_YEAR, MIN_BIRTH_YEAR
+    run(env, "site", "add", "north", "--name", "North")
+    for year in (MIN_BIRTH_YEAR - 1, MAX_BIRTH_YEAR + 1):
+        bad = run(env, "resident", "add", "--site", "north", "--name", "Edge", "--birth-year",
+                  str(year), ok=False)
+        assert bad.returncode == 1 and "--birth-year" in bad.stderr
+    for year in (MIN_BIRTH_YEAR, MAX_BIRTH_YEAR):
+        run(env, "resident", "add", "--site", "north", "--name", "Edge", "--birth-year",
+            str(year))

@@ -58,7 +58,7 @@ def test_clear_errors(env):
     assert "unknown time zone 'localtime'" in bad.stderr
     bad = run(env, "user", "add", "--username", "x", "--role", "care_worker",
               "--password", "longenough", ok=False)
-    assert "needs --site" in bad.stderr
+    assert "needs a site" in bad.stderr
 
 
 @pytest.mark.slow

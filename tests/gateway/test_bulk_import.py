@@ -9,6 +9,7 @@ from openpyxl import Workbook
 
 from gateway import bulk_import
 from gateway.schema import DeviceType
+from kernel import ledger
 
 
 def xlsx(rows: list[list[object]]) -> bytes:
@@ -57,3 +58,25 @@ def test_unreadable_files_are_format_errors() -> None:
         bulk_import.read_table(b"\xff\xfe\x00", "e.csv")
     with pytest.raises(bulk_import.ImportFormatError):
         bulk_import.read_table(b"not a zip", "e.xlsx")
+
+
+@pytest.mark.parametrize(("year", "ok"), [
+    (ledger.MIN_BIRTH_YEAR - 1, False), (ledger.MIN_BIRTH_YEAR, True),
+    (ledger.MAX_BIRTH_YEAR, True), (ledger.MAX_BIRTH_YEAR + 1, False)])
+def test_birth_year_edges_are_the_ledgers(year: int, ok: bool) -> None:
+    """The import refuses exactly what the web form refuses (kernel.ledger's limits;
+    tests/dashboard/test_ledger.py checks the form's side with the same edges)."""
+    report = bulk_import.validate([["site", "full_name", "birth_year"],
+                                   ["north", "A", str(year)]], ["north"])
+    assert report.ok is ok
+    assert [e.column for e in report.errors] == ([] if ok else ["birth_year"])
+
+
+@pytest.mark.parametrize(("column", "limit"), [
+    ("full_name", ledger.MAX_FULL_NAME), ("address", ledger.MAX_ADDRESS)])
+def test_text_lengths_are_the_ledgers(column: str, limit: int) -> None:
+    for length, ok in ((limit, True), (limit + 1, False)):
+        row = {"full_name": "A", "address": "x", column: "y" * length}
+        report = bulk_import.validate([["site", "full_name", "address"],
+                                       ["north", row["full_name"], row["address"]]], ["north"])
+        assert report.ok is ok, (column, length)
