@@ -36,8 +36,14 @@ class Settings(BaseSettings):
         description="mqtt://user:password@host:port of the dynamic-security admin account.",
     )
     database_url: str | None = Field(
-        default=None, description="postgresql://... of an external PostgreSQL+TimescaleDB."
+        default=None, description="postgresql://... of an external PostgreSQL+TimescaleDB: "
+                                  "the application role every process connects as."
     )
+    database_owner_url: str | None = Field(
+        default=None,
+        description="postgresql://... of the role that owns the tables, for migrations only; "
+                    "unset: database_url is used for both (then the audit trail's REVOKE "
+                    "protects only if that role is not the owner; docs/admin-guide.md).")
     data_dir: Path = Field(default=REPO_ROOT / "data", description="Embedded services' data.")
     broker_accounts_dir: Path | None = Field(
         default=None,
