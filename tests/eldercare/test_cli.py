@@ -20,10 +20,11 @@ from tests.support.wait import wait_until
 
 
 @pytest.fixture
-def env(clean_db: str, broker: Broker) -> dict[str, str]:
+def env(clean_db: str, owner_url: str, broker: Broker) -> dict[str, str]:
     e = os.environ.copy()
     e.update({
-        "ELDERCARE_DATABASE_URL": clean_db,
+        "ELDERCARE_DATABASE_URL": clean_db,  # the application role; the owner migrates
+        "ELDERCARE_DATABASE_OWNER_URL": owner_url,
         "ELDERCARE_MQTT_URL": broker.pipeline.url(),
         "ELDERCARE_MQTT_ADMIN_URL": broker.admin.url(),
         "ELDERCARE_JWT_SECRET": "test-secret-test-secret-test-secret",
@@ -145,7 +146,8 @@ def test_admin_commands_take_the_demo_flags_and_say_where_they_connect(clean_db,
     data = tmp_path / "data"
     data.mkdir()
     (data / "secrets.json").write_text(json.dumps({
-        "pg_password": pg_config.password, "mqtt_admin_password": "unused",
+        "pg_password": pg_config.password, "pg_app_password": pg_config.app_password,
+        "mqtt_admin_password": "unused",
         "mqtt_pipeline_password": "unused", "jwt_secret": "unused-unused-unused-unused"}))
     flags = ["--pg-port", str(pg_config.port), "--data-dir", str(data)]
     added = run(flags_only_env(), "site", "add", "flagged", "--name", "Flagged", *flags)
@@ -160,6 +162,7 @@ def test_admin_command_says_where_an_external_database_is(env):
     added = run(env, "site", "add", "ext", "--name", "External")
     assert "(external, from ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL)" in added.stderr
     assert "password" not in added.stderr and "test-pg-pw" not in added.stderr
+    assert "test-app-pw" not in added.stderr
 
 
 @pytest.mark.slow
@@ -185,8 +188,8 @@ def test_admin_command_without_a_database_says_where_it_looked(tmp_path):
 @pytest.fixture
 def cli_db(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, clean_db: str) -> str:
     """`eldercare.cli.main` in this process, on the test database and broker."""
-    for key in ("ELDERCARE_DATABASE_URL", "ELDERCARE_MQTT_URL", "ELDERCARE_MQTT_ADMIN_URL",
-                "ELDERCARE_JWT_SECRET"):
+    for key in ("ELDERCARE_DATABASE_URL", "ELDERCARE_DATABASE_OWNER_URL", "ELDERCARE_MQTT_URL",
+                "ELDERCARE_MQTT_ADMIN_URL", "ELDERCARE_JWT_SECRET"):
         monkeypatch.setenv(key, env[key])
     return clean_db
 
