@@ -19,9 +19,13 @@ from eldercare.migrate import _yoyo_url as yoyo_url
 from eldercare.migrate import migrate, migrations_dir
 from eldercare.runtime import _pg_config, resolve
 from eldercare.settings import Settings
+from ingest import rollups
 from kernel import audit, db
 from tests.support.services import tmpdir
 
+BEFORE = datetime(2026, 3, 1, 12, tzinfo=UTC)
+_STATUS = ("INSERT INTO device_status (time, device_id, resident_id, online, received_at) "
+           "VALUES (%s, 'btn-1', 1, true, %s)")
 OLD_SECRETS = {"pg_password": "old-owner-pw", "mqtt_admin_password": "a",
                "mqtt_pipeline_password": "p", "jwt_secret": "j" * 32}
 
@@ -58,6 +62,7 @@ def old_data_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
         with db.connect(old.owner_url, autocommit=True) as conn:
             audit.append(conn, audit.Event(datetime(2026, 3, 1, tzinfo=UTC),
                                            audit.Actor("before-upgrade"), audit.Action.LOGIN))
+            conn.execute(_STATUS, (BEFORE, BEFORE))  # a chunk made before the role existed
     finally:
         proc.stop()
     yield settings
@@ -85,7 +90,11 @@ def test_an_old_data_dir_gains_the_application_role_on_start(old_data_dir: Setti
         with db.connect(rt.database_url, autocommit=True) as conn:
             assert conn.execute("SELECT count(*) FROM residents").fetchone() == (0,)
             verdict = audit.verify(conn)
+            conn.execute(_STATUS, (BEFORE, BEFORE))  # the old chunk is granted too
+            assert conn.execute("SELECT count(*) FROM device_status").fetchone() == (2,)
+            dropped = rollups.drop_chunks(conn, "device_status", datetime(2026, 4, 1, tzinfo=UTC))
         assert verdict.intact and verdict.checked == 2
+        assert len(dropped) == 1
     finally:
         proc.stop()
     proc = start_postgres(pg)  # a second start changes nothing: the role is already there
