@@ -78,8 +78,8 @@ BEGIN
         BEGIN
             CREATE ROLE eldercare_app NOLOGIN;
         EXCEPTION WHEN insufficient_privilege THEN
-            RAISE WARNING 'there is no role eldercare_app and % may not create it: the '
-                'platform runs with one database role (docs/admin-guide.md)', current_user;
+            RAISE WARNING 'no role eldercare_app and % may not create it: one role for all (docs/admin-guide.md)',
+                current_user;
             RETURN;
         END;
     END IF;
@@ -94,7 +94,12 @@ BEGIN
     ALTER DEFAULT PRIVILEGES IN SCHEMA public
         GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO eldercare_app;
     ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO eldercare_app;
+    GRANT EXECUTE ON FUNCTION audit_prune(timestamptz), raw_drop_chunks(regclass, timestamptz)
+        TO eldercare_app;
 END $$;
 REVOKE ALL ON FUNCTION eldercare_grant_app() FROM PUBLIC;
+-- The two owner's-power functions: the application role only, not every role that connects.
+REVOKE ALL ON FUNCTION audit_prune(timestamptz), raw_drop_chunks(regclass, timestamptz)
+    FROM PUBLIC;
 
 SELECT eldercare_grant_app();
