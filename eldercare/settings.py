@@ -107,7 +107,9 @@ class Settings(BaseSettings):
                                     description="Days of raw telemetry kept; rollups are kept.")
     audit_retention_days: int = Field(
         default=180, ge=1,
-        description="Days of audit trail kept (PIPL / graded protection: at least 180).")
+        description="Days of audit trail kept (PIPL / graded protection: at least 180); the "
+                    "database keeps at least its own floor (audit_policy, 180 days) whatever "
+                    "this says (docs/admin-guide.md, \"Database roles\").")
     alerts: AlertSettings = Field(default_factory=AlertSettings,
                                   description="Alert thresholds and escalation ([alerts] in TOML).")
     notify: NotifySettings = Field(default_factory=NotifySettings,
