@@ -56,8 +56,9 @@ TIER_FIXTURES: dict[str, frozenset[str]] = {
 }
 
 # Tables that must survive a test's truncation: yoyo's bookkeeping of applied migrations
-# (_yoyo_migration, _yoyo_log, _yoyo_version, yoyo_lock).
-_KEPT_PREFIXES = ("_yoyo", "yoyo_")
+# (_yoyo_migration, _yoyo_log, _yoyo_version, yoyo_lock), and the owner-only policy row a
+# migration wrote (audit_policy, 0017_app_role), which the application role cannot restore.
+_KEPT_PREFIXES = ("_yoyo", "yoyo_", "audit_policy")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -18,5 +18,6 @@ def test_clean_db_empties_every_table_and_keeps_the_migration_log(clean_db: str,
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()]
     assert {"sites", "residents", "alerts", "sessions"} <= set(tables)
     assert count(owner_url, "SELECT count(*) FROM public._yoyo_migration") > 0
-    for table in (t for t in tables if not t.startswith(("_yoyo", "yoyo_"))):
+    assert count(clean_db, "SELECT count(*) FROM audit_policy") == 1  # the migration's row
+    for table in (t for t in tables if not t.startswith(("_yoyo", "yoyo_", "audit_policy"))):
         assert count(clean_db, f"SELECT count(*) FROM public.{table}") == 0, table

@@ -157,7 +157,7 @@ def test_text_postgresql_would_refuse_is_recorded_readably(clean_db: str) -> Non
     assert _verify(clean_db).intact
 
 
-def test_pruning_never_reaches_past_the_database_floor(clean_db: str) -> None:
+def test_pruning_never_reaches_past_the_database_floor(clean_db: str, owner_url: str) -> None:
     """The application asks for a cutoff; the database (audit_policy, owner-only) keeps at
     least its minimum retention whatever the cutoff, so the application role cannot empty
     the trail through the retention path either."""
@@ -168,4 +168,13 @@ def test_pruning_never_reaches_past_the_database_floor(clean_db: str) -> None:
         assert audit.prune(conn, now + timedelta(days=1)) == 1
         left = [r[0] for r in conn.execute("SELECT actor FROM audit_log ORDER BY id")]
     assert left == ["b"]
+    assert _verify(clean_db).intact
+    with db.connect(owner_url, autocommit=True) as conn:  # only the owner may move the floor
+        conn.execute("UPDATE audit_policy SET min_retention = interval '5 days'")
+    try:
+        with db.connect(clean_db, autocommit=True) as conn:
+            assert audit.prune(conn, now + timedelta(days=1)) == 1
+    finally:
+        with db.connect(owner_url, autocommit=True) as conn:
+            conn.execute("UPDATE audit_policy SET min_retention = interval '180 days'")
     assert _verify(clean_db).intact
