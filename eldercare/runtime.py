@@ -58,15 +58,16 @@ class Runtime:
 
     def child_env(self) -> dict[str, str]:
         """Environment for a child `eldercare` process that must use exactly this runtime's
-        broker, database and token key."""
+        broker, database (as the application role) and token key."""
         env = os.environ.copy()
         env.update({"ELDERCARE_DATABASE_URL": self.database_url,
                     "ELDERCARE_MQTT_URL": self.mqtt.url(),
                     "ELDERCARE_MQTT_ADMIN_URL": self.mqtt_admin.url(),
                     "ELDERCARE_JWT_SECRET": self.jwt_secret,
                     "ELDERCARE_DATA_DIR": str(self.data_dir)})
-        if self.database_owner_url:
-            env["ELDERCARE_DATABASE_OWNER_URL"] = self.database_owner_url
+        # The children (pipeline, web app, jobs, simulators) never migrate: they do not
+        # get the owner's password (the parent migrated before starting them).
+        env.pop("ELDERCARE_DATABASE_OWNER_URL", None)
         return env
 
     def describe(self, broker: bool = False) -> str:
