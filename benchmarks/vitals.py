@@ -134,10 +134,10 @@ def main() -> None:
     logging.getLogger("dashboard").setLevel(logging.WARNING)
     path = args.keep or Path(tempfile.mkdtemp(prefix="eldercare-bench-"))
     path.chmod(0o755)
-    cfg = PostgresConfig(path, free_port(), "bench-pw", durable=False)
+    cfg = PostgresConfig(path, free_port(), "bench-pw", "bench-app-pw", durable=False)
     proc = start_postgres(cfg)
     try:
-        migrate(cfg.url)
+        migrate(cfg.owner_url)
         now = datetime.now(UTC)
         with db.connect(cfg.url, autocommit=True) as conn:
             filled = conn.execute("SELECT count(*) FROM residents").fetchone()

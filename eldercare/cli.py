@@ -35,7 +35,7 @@ from eldercare.run import (
     cmd_simulate,
     settings_for,
 )
-from eldercare.runtime import Runtime, resolve
+from eldercare.runtime import Runtime, ensure_database_role, resolve
 from gateway import device_lifecycle
 from gateway.broker_admin import BrokerAdminError
 from gateway.device_accounts import DeviceAccountsError
@@ -54,6 +54,8 @@ def _admin_runtime(args: argparse.Namespace, broker: bool = False) -> Runtime:
     rt = resolve(settings_for(args))
     print(f"using {rt.describe(broker=broker)}", file=sys.stderr, flush=True)
     try:
+        if rt.embedded:  # a server started by older code: its application role, first
+            ensure_database_role(settings_for(args))
         db.connect(rt.database_url).close()
     except psycopg.OperationalError as exc:
         reason = (str(exc).strip().splitlines() or ["refused"])[0]
@@ -72,7 +74,7 @@ def admin_runtime(args: argparse.Namespace, broker: bool = False) -> Runtime:
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending database migrations."""
     rt = _admin_runtime(args)
-    applied = migrate(rt.database_url)
+    applied = migrate(rt.owner_url)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 

@@ -140,22 +140,45 @@ def _spawn(name: str, argv: list[str], log_path: Path, user: str | None, stop_si
 # --- PostgreSQL + TimescaleDB ---------------------------------------------
 
 
+APP_ROLE = "eldercare_app"
+"""The application's database role: what the long-running processes log in as. It owns
+nothing and holds only the grants of migration 0017_app_role, so the audit trail's REVOKE
+of UPDATE/DELETE/TRUNCATE really applies to it (docs/admin-guide.md, "Database roles")."""
+
+
 @dataclass
 class PostgresConfig:
-    """Where and how an embedded PostgreSQL runs."""
+    """Where and how an embedded PostgreSQL runs.
+
+    Two roles: `user` (initdb's superuser, owner of every table) runs the migrations;
+    `app_user` is what the platform's processes connect as (`url`)."""
 
     data_dir: Path
     port: int
     password: str
+    app_password: str
     user: str = "eldercare"
+    app_user: str = APP_ROLE
     database: str = "eldercare"
     durable: bool = True
 
     @property
     def url(self) -> str:
-        """libpq URL for the platform's database."""
-        return (f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/"
-                f"{self.database}")
+        """libpq URL of the application role (every long-running process)."""
+        return self._url(self.app_user, self.app_password, self.database)
+
+    @property
+    def owner_url(self) -> str:
+        """libpq URL of the owner (superuser): migrations and setup only."""
+        return self._url(self.user, self.password, self.database)
+
+    def _url(self, user: str, password: str, database: str) -> str:
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def maintenance_url(self) -> str:
+        """The owner's URL on the `postgres` database (to create ours and the role)."""
+        return self._url(self.user, self.password, "postgres")
 
 
 def timescaledb_available() -> bool:
@@ -232,7 +255,7 @@ def start_postgres(cfg: PostgresConfig, timeout: float = 60.0) -> ManagedProcess
         if not proc.alive():
             raise ServiceError(f"postgres exited; see {cfg.data_dir / 'postgres.log'}")
         try:
-            with psycopg.connect(cfg.url.rsplit("/", 1)[0] + "/postgres", connect_timeout=2):
+            with psycopg.connect(cfg.maintenance_url, connect_timeout=2):
                 return True
         except psycopg.OperationalError:
             return False
@@ -240,6 +263,7 @@ def start_postgres(cfg: PostgresConfig, timeout: float = 60.0) -> ManagedProcess
     try:
         wait_for(ready, timeout, f"PostgreSQL on port {cfg.port}")
         _ensure_database(cfg)
+        ensure_app_role(cfg)
     except BaseException:
         proc.stop()  # not left running unmanaged, holding the port against the next try
         raise
@@ -249,11 +273,33 @@ def start_postgres(cfg: PostgresConfig, timeout: float = 60.0) -> ManagedProcess
 def _ensure_database(cfg: PostgresConfig) -> None:
     import psycopg
 
-    with psycopg.connect(cfg.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+    with psycopg.connect(cfg.maintenance_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                               (cfg.database,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{cfg.database}"')
+
+
+def ensure_app_role(cfg: PostgresConfig) -> None:
+    """Create the application role, or bring it back to what it must be, on every start.
+
+    Idempotent, so a data dir made before the role existed gains it on its next start (its
+    grants come from migration 0017_app_role, which runs after this). The password is set
+    each time from the data dir's secrets, so the two can never drift apart; the attributes
+    are restated so a role changed by hand loses any power it should not have.
+    """
+    import psycopg
+    from psycopg import sql
+
+    attributes = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                         "INHERIT PASSWORD {}").format(sql.Literal(cfg.app_password))
+    with psycopg.connect(cfg.maintenance_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                              (cfg.app_user,)).fetchone()
+        verb = sql.SQL("ALTER ROLE") if exists else sql.SQL("CREATE ROLE")
+        conn.execute(sql.SQL("{} {} {}").format(verb, sql.Identifier(cfg.app_user), attributes))
+    if not exists:
+        logger.info("created the application database role %s", cfg.app_user)
 
 
 # --- Mosquitto --------------------------------------------------------------

@@ -31,6 +31,7 @@ from eldercare.migrate import migrate
 from eldercare.runtime import (
     Runtime,
     embedded_starters,
+    ensure_database_role,
     ensure_pipeline_account,
     resolve,
     start_embedded,
@@ -314,7 +315,7 @@ def prepare_services(settings: Settings) -> tuple[Runtime, list[ManagedProcess]]
     services: list[ManagedProcess] = []
     if rt.embedded:
         services = start_embedded(settings)
-    migrate(rt.database_url)
+    migrate(rt.owner_url)
     return rt, services
 
 
@@ -328,10 +329,11 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
         if rt.embedded:
             for name, start in embedded_starters(settings):
                 supervisor.add(name, start)  # ServiceError at first start: reported by main()
+            ensure_database_role(settings)
             ensure_pipeline_account(settings)
-            migrate(rt.database_url)  # the embedded database is up: it was waited for
+            migrate(rt.owner_url)  # the embedded database is up: it was waited for
         else:
-            _migrate_when_up(rt.database_url)
+            _migrate_when_up(rt.owner_url)
         _migrate_plugin_accounts(rt)
         logins = None
         if demo:

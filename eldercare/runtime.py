@@ -16,6 +16,7 @@ from eldercare.embedded import (
     ManagedProcess,
     MosquittoConfig,
     PostgresConfig,
+    ensure_app_role,
     port_open,
     start_mosquitto,
     start_postgres,
@@ -42,6 +43,13 @@ class Runtime:
     embedded: bool
     data_dir: Path
     broker_dir: Path | None = None
+    database_owner_url: str | None = None
+    """The owner's URL (migrations); None: `database_url` is used for both (one role)."""
+
+    @property
+    def owner_url(self) -> str:
+        """Where migrations run: the owner's URL, or the one URL when there is no other."""
+        return self.database_owner_url or self.database_url
 
     def device_accounts(self) -> DeviceAccounts:
         """The broker's device account files (record 0006)."""
@@ -50,13 +58,16 @@ class Runtime:
 
     def child_env(self) -> dict[str, str]:
         """Environment for a child `eldercare` process that must use exactly this runtime's
-        broker, database and token key."""
+        broker, database (as the application role) and token key."""
         env = os.environ.copy()
         env.update({"ELDERCARE_DATABASE_URL": self.database_url,
                     "ELDERCARE_MQTT_URL": self.mqtt.url(),
                     "ELDERCARE_MQTT_ADMIN_URL": self.mqtt_admin.url(),
                     "ELDERCARE_JWT_SECRET": self.jwt_secret,
                     "ELDERCARE_DATA_DIR": str(self.data_dir)})
+        # The children (pipeline, web app, jobs, simulators) never migrate: they do not
+        # get the owner's password (the parent migrated before starting them).
+        env.pop("ELDERCARE_DATABASE_OWNER_URL", None)
         return env
 
     def describe(self, broker: bool = False) -> str:
@@ -71,18 +82,29 @@ class Runtime:
         return f"{where} ({mode})"
 
 
+SECRET_KEYS = ("pg_password", "pg_app_password", "mqtt_admin_password",
+               "mqtt_pipeline_password", "jwt_secret")
+"""The generated secrets of the embedded services; `pg_app_password` (the application
+role's, 0017_app_role) is added to the secrets of a data dir made before it existed."""
+
+
 def _secrets(data_dir: Path) -> dict[str, str]:
-    """Generated passwords of the embedded services (created once, mode 0600)."""
+    """Generated passwords of the embedded services (created once, mode 0600); a key missing
+    from an older file is generated and the file rewritten, the existing values kept."""
     path = data_dir / "secrets.json"
-    if path.exists():
-        return dict(json.loads(path.read_text()))
+    values: dict[str, str] = dict(json.loads(path.read_text())) if path.exists() else {}
+    missing = [k for k in SECRET_KEYS if k not in values]
+    if not missing:
+        return values
+    values.update({k: secrets.token_urlsafe(24) for k in missing})
     data_dir.mkdir(parents=True, exist_ok=True)
-    values = {k: secrets.token_urlsafe(24)
-              for k in ("pg_password", "mqtt_admin_password", "mqtt_pipeline_password",
-                        "jwt_secret")}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(values, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
     return values
 
 
@@ -93,7 +115,7 @@ def resolve(settings: Settings) -> Runtime:
         sec = _secrets(data_dir)
         pg = _pg_config(settings, sec)
         return Runtime(
-            database_url=pg.url,
+            database_url=pg.url, database_owner_url=pg.owner_url,
             mqtt=MqttEndpoint("127.0.0.1", settings.mqtt_port, PIPELINE_USER,
                               sec["mqtt_pipeline_password"]),
             mqtt_admin=MqttEndpoint("127.0.0.1", settings.mqtt_port, ADMIN_USER,
@@ -108,11 +130,12 @@ def resolve(settings: Settings) -> Runtime:
     admin = settings.mqtt_admin_url or settings.mqtt_url
     return Runtime(settings.database_url, MqttEndpoint.from_url(settings.mqtt_url),
                    MqttEndpoint.from_url(admin), settings.jwt_secret, False, data_dir,
-                   settings.broker_accounts_dir)
+                   settings.broker_accounts_dir, settings.database_owner_url)
 
 
 def _pg_config(settings: Settings, sec: dict[str, str]) -> PostgresConfig:
-    return PostgresConfig(settings.data_dir / "postgres", settings.pg_port, sec["pg_password"])
+    return PostgresConfig(settings.data_dir / "postgres", settings.pg_port, sec["pg_password"],
+                          sec["pg_app_password"])
 
 
 def broker_queue(settings: Settings) -> BrokerQueue:
@@ -159,8 +182,16 @@ def ensure_pipeline_account(settings: Settings) -> None:
         admin.ensure_service_account(PIPELINE_USER, sec["mqtt_pipeline_password"])
 
 
+def ensure_database_role(settings: Settings) -> None:
+    """Create or update the embedded database's application role (0017_app_role) on a
+    PostgreSQL that was already running when we came (`start_postgres` does it for the ones
+    we start), so an old data dir upgrades whoever started its server."""
+    ensure_app_role(_pg_config(settings, _secrets(settings.data_dir)))
+
+
 def start_embedded(settings: Settings) -> list[ManagedProcess]:
     """Start the embedded PostgreSQL and Mosquitto (unless already running); return children."""
     children = [start() for _name, start in embedded_starters(settings)]
+    ensure_database_role(settings)
     ensure_pipeline_account(settings)
     return children

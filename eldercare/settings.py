@@ -36,8 +36,14 @@ class Settings(BaseSettings):
         description="mqtt://user:password@host:port of the dynamic-security admin account.",
     )
     database_url: str | None = Field(
-        default=None, description="postgresql://... of an external PostgreSQL+TimescaleDB."
+        default=None, description="postgresql://... of an external PostgreSQL+TimescaleDB: "
+                                  "the application role every process connects as."
     )
+    database_owner_url: str | None = Field(
+        default=None,
+        description="postgresql://... of the role that owns the tables, for migrations only; "
+                    "unset: database_url is used for both (then the audit trail's REVOKE "
+                    "protects only if that role is not the owner; docs/admin-guide.md).")
     data_dir: Path = Field(default=REPO_ROOT / "data", description="Embedded services' data.")
     broker_accounts_dir: Path | None = Field(
         default=None,
@@ -101,7 +107,9 @@ class Settings(BaseSettings):
                                     description="Days of raw telemetry kept; rollups are kept.")
     audit_retention_days: int = Field(
         default=180, ge=1,
-        description="Days of audit trail kept (PIPL / graded protection: at least 180).")
+        description="Days of audit trail kept (PIPL / graded protection: at least 180); the "
+                    "database keeps at least its own floor (audit_policy, 180 days) whatever "
+                    "this says (docs/admin-guide.md, \"Database roles\").")
     alerts: AlertSettings = Field(default_factory=AlertSettings,
                                   description="Alert thresholds and escalation ([alerts] in TOML).")
     notify: NotifySettings = Field(default_factory=NotifySettings,

@@ -217,7 +217,11 @@ def earliest_telemetry(conn: Conn) -> datetime | None:
 
 
 def drop_chunks(conn: Conn, table: str, older_than: datetime) -> list[str]:
-    """Drop `table`'s chunks entirely older than `older_than`; return the dropped chunks."""
-    rows = conn.execute("SELECT drop_chunks(%s::regclass, older_than => %s::timestamptz)",
+    """Drop `table`'s chunks entirely older than `older_than`; return the dropped chunks.
+
+    Through `raw_drop_chunks` (migration 0017_app_role): dropping chunks needs the table's
+    owner, and the application role is not; that function, owned by the owner, does it for
+    the raw hypertables only."""
+    rows = conn.execute("SELECT raw_drop_chunks(%s::regclass, %s::timestamptz)",
                         (table, older_than)).fetchall()
     return [str(r[0]) for r in rows]

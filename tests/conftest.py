@@ -58,8 +58,9 @@ TIER_FIXTURES: dict[str, frozenset[str]] = {
 }
 
 # Tables that must survive a test's truncation: yoyo's bookkeeping of applied migrations
-# (_yoyo_migration, _yoyo_log, _yoyo_version, yoyo_lock).
-_KEPT_PREFIXES = ("_yoyo", "yoyo_")
+# (_yoyo_migration, _yoyo_log, _yoyo_version, yoyo_lock), and the owner-only policy row a
+# migration wrote (audit_policy, 0017_app_role), which the application role cannot restore.
+_KEPT_PREFIXES = ("_yoyo", "yoyo_", "audit_policy")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -125,11 +126,13 @@ def _travel(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def pg_config() -> Iterator[PostgresConfig]:
-    """A PostgreSQL+TimescaleDB server for the whole test session, migrated."""
+    """A PostgreSQL+TimescaleDB server for the whole test session, migrated by the owner.
+    Its `url` is the application role's (as in production), so every test using the
+    database proves that role's grants suffice; `owner_url` is for setup and cleaning."""
     path = tmpdir("eldercare-pg-")
-    cfg = PostgresConfig(path, free_port(), "test-pg-pw", durable=False)
+    cfg = PostgresConfig(path, free_port(), "test-pg-pw", "test-app-pw", durable=False)
     proc = start_postgres(cfg)
-    migrate(cfg.url)
+    migrate(cfg.owner_url)
     yield cfg
     proc.stop()
     shutil.rmtree(path, ignore_errors=True)
@@ -137,15 +140,22 @@ def pg_config() -> Iterator[PostgresConfig]:
 
 @pytest.fixture(scope="session")
 def database_url(pg_config: PostgresConfig) -> str:
-    """URL of the session database."""
+    """URL of the session database, as the application role (what the platform uses)."""
     return pg_config.url
 
 
 @pytest.fixture(scope="session")
-def truncate_sql(database_url: str) -> str:
+def owner_url(pg_config: PostgresConfig) -> str:
+    """URL of the session database as its owner: cleaning between tests (the application
+    role may not TRUNCATE the audit trail), and what only an owner (or attacker) can do."""
+    return pg_config.owner_url
+
+
+@pytest.fixture(scope="session")
+def truncate_sql(owner_url: str) -> str:
     """One TRUNCATE of every table the migrations created, read from the database once per
     session (so a new table is never forgotten), except yoyo's bookkeeping."""
-    with db.connect(database_url, autocommit=True) as conn:
+    with db.connect(owner_url, autocommit=True) as conn:
         rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
                             "ORDER BY tablename").fetchall()
     tables = [str(name) for (name,) in rows if not str(name).startswith(_KEPT_PREFIXES)]
@@ -154,9 +164,10 @@ def truncate_sql(database_url: str) -> str:
 
 
 @pytest.fixture
-def clean_db(database_url: str, truncate_sql: str) -> str:
-    """The session database, emptied before the test."""
-    with db.connect(database_url, autocommit=True) as conn:
+def clean_db(database_url: str, owner_url: str, truncate_sql: str) -> str:
+    """The session database, emptied (by its owner) before the test; the application
+    role's URL."""
+    with db.connect(owner_url, autocommit=True) as conn:
         conn.execute(truncate_sql)
     return database_url
 
@@ -197,11 +208,12 @@ def bench_runtime(broker: Broker, clean_db: str, tmp_path: Path) -> Runtime:
 
 @pytest.fixture
 def own_pg() -> Iterator[tuple[PostgresConfig, list[ManagedProcess]]]:
-    """A private, migrated PostgreSQL that a test may stop and restart (outage tests)."""
+    """A private, migrated PostgreSQL that a test may stop and restart (outage tests); its
+    `url` is the application role's, as the session server's."""
     path = tmpdir("eldercare-outage-")
-    cfg = PostgresConfig(path, free_port(), "outage-pw", durable=False)
+    cfg = PostgresConfig(path, free_port(), "outage-pw", "outage-app-pw", durable=False)
     procs = [start_postgres(cfg)]
-    migrate(cfg.url)
+    migrate(cfg.owner_url)
     yield cfg, procs
     for p in procs:
         p.stop()
@@ -246,10 +258,10 @@ def _keep_screenshots(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def env(clean_db: str, broker: Broker) -> dict[str, str]:
+def env(clean_db: str, owner_url: str, broker: Broker) -> dict[str, str]:
     """The environment of an `eldercare` child process on the test database and broker
     (the CLI tests; tests/support/cli.py)."""
-    return cli_env(clean_db, broker)
+    return cli_env(clean_db, broker, owner_url)
 
 
 @pytest.fixture

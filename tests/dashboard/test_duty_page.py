@@ -51,9 +51,10 @@ def alert_row(database_url: str, alert_id: int) -> tuple[object, ...]:
 
 
 @contextmanager
-def feed_paused(database_url: str) -> Iterator[None]:
-    """Alert changes are not announced (as if the screen had not heard of them yet)."""
-    with db.connect(database_url, autocommit=True) as conn:
+def feed_paused(owner_url: str) -> Iterator[None]:
+    """Alert changes are not announced (as if the screen had not heard of them yet); the
+    owner's URL (disabling a trigger needs the table's owner)."""
+    with db.connect(owner_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE alerts DISABLE TRIGGER alerts_notify_change")
         try:
             yield
@@ -122,7 +123,8 @@ def test_duty_screen_is_live_groups_alerts_and_acts_on_them(server: Served, worl
     assert browser.problems == []
 
 
-def test_someone_else_acknowledging_first_is_explained(server: Served, world: World, clean_db):
+def test_someone_else_acknowledging_first_is_explained(server: Served, world: World, clean_db,
+                                                      owner_url):
     from playwright.sync_api import expect
 
     with browser_page(WALL) as browser:
@@ -131,7 +133,7 @@ def test_someone_else_acknowledging_first_is_explained(server: Served, world: Wo
         sos = page.locator(".alert", has_text="SOS call")
         expect(sos.get_by_role("button", name="Acknowledge")).to_be_visible()
 
-        with feed_paused(clean_db):  # the screen has not heard of the colleague's click yet
+        with feed_paused(owner_url):  # the screen has not heard of the colleague's click yet
             token = httpx.post(f"{server.url}/api/v1/auth/token",
                                data={"username": "care-north", "password": PASSWORD}
                                ).json()["access_token"]

@@ -21,7 +21,7 @@ PATH = "/api/v1/residents/{}/vitals"
 
 
 @pytest.fixture
-def vitals_world(world: World, clean_db: str) -> World:
+def vitals_world(world: World, clean_db: str, owner_url: str) -> World:
     """The seeded world, rollup tables emptied, and 2 h of readings for Alice from T0.
 
     Every 10 s: heart rate 60 in the first hour and 80 in the second, respiration 14,
@@ -33,8 +33,9 @@ def vitals_world(world: World, clean_db: str) -> World:
         out = (i // 6) % 5 == 0 and i % 6 < 3
         hr = None if out else (60.0 if i < 360 else 80.0)
         readings.append((t, not out, hr, None if out else 14.0, 0 if out else 2))
-    with db.connect(clean_db, autocommit=True) as conn:
+    with db.connect(owner_url, autocommit=True) as conn:  # the application may not TRUNCATE
         conn.execute(f"TRUNCATE {ROLLUP_TABLES}")
+    with db.connect(clean_db, autocommit=True) as conn:
         insert_readings(conn, readings, resident_id=world.alice, device="bed-alice")
     return world
 

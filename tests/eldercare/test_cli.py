@@ -121,7 +121,8 @@ def test_admin_commands_take_the_demo_flags_and_say_where_they_connect(clean_db,
     data = tmp_path / "data"
     data.mkdir()
     (data / "secrets.json").write_text(json.dumps({
-        "pg_password": pg_config.password, "mqtt_admin_password": "unused",
+        "pg_password": pg_config.password, "pg_app_password": pg_config.app_password,
+        "mqtt_admin_password": "unused",
         "mqtt_pipeline_password": "unused", "jwt_secret": "unused-unused-unused-unused"}))
     flags = ["--pg-port", str(pg_config.port), "--data-dir", str(data)]
     added = run(flags_only_env(), "site", "add", "flagged", "--name", "Flagged", *flags)
@@ -136,6 +137,7 @@ def test_admin_command_says_where_an_external_database_is(env):
     added = run(env, "site", "add", "ext", "--name", "External")
     assert "(external, from ELDERCARE_DATABASE_URL/ELDERCARE_MQTT_URL)" in added.stderr
     assert "password" not in added.stderr and "test-pg-pw" not in added.stderr
+    assert "test-app-pw" not in added.stderr
 
 
 @pytest.mark.slow

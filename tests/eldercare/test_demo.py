@@ -31,7 +31,7 @@ from tests.support.wait import wait_until
 def test_demo_end_to_end_and_clean_shutdown(demo_dir):
     web, mqtt_port, pg = free_port(), free_port(), free_port()
     env = os.environ.copy()
-    for key in ("ELDERCARE_DATABASE_URL", "ELDERCARE_MQTT_URL"):
+    for key in ("ELDERCARE_DATABASE_URL", "ELDERCARE_DATABASE_OWNER_URL", "ELDERCARE_MQTT_URL"):
         env.pop(key, None)
     env.update({"ELDERCARE_DATA_DIR": str(demo_dir), "ELDERCARE_WEB_PORT": str(web),
                 "ELDERCARE_MQTT_PORT": str(mqtt_port), "ELDERCARE_PG_PORT": str(pg),

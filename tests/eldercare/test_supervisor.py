@@ -348,7 +348,8 @@ def test_serve_waits_for_an_external_database_that_is_down(own_pg, broker, demo_
     cfg, procs = own_pg
     procs[0].stop()
     env = flags_only_env()
-    env.update({"ELDERCARE_DATABASE_URL": cfg.url, "ELDERCARE_MQTT_URL": broker.pipeline.url(),
+    env.update({"ELDERCARE_DATABASE_URL": cfg.url, "ELDERCARE_DATABASE_OWNER_URL": cfg.owner_url,
+                "ELDERCARE_MQTT_URL": broker.pipeline.url(),
                 "ELDERCARE_MQTT_ADMIN_URL": broker.admin.url(),
                 "ELDERCARE_JWT_SECRET": "y" * 40, "ELDERCARE_DATA_DIR": str(demo_dir)})
     serve = Platform(["serve", "--web-port", str(free_port())], env)

@@ -20,10 +20,12 @@ FAST = JobSettings(chunk=timedelta(days=1))
 
 
 @pytest.fixture
-def conn(clean_db: str) -> Iterator[Any]:
-    """An autocommit connection on emptied tables (including the rollup tables)."""
-    with db.connect(clean_db, autocommit=True) as c:
+def conn(clean_db: str, owner_url: str) -> Iterator[Any]:
+    """An autocommit connection (the application role's) on emptied tables (including the
+    rollup tables, emptied by the owner: the application role may not TRUNCATE)."""
+    with db.connect(owner_url, autocommit=True) as c:
         c.execute(f"TRUNCATE {ROLLUP_TABLES}")
+    with db.connect(clean_db, autocommit=True) as c:
         yield c
 
 
@@ -159,3 +161,16 @@ def test_retention_prunes_the_audit_trail_and_leaves_it_verifiable(conn, clean_d
         verdict = audit.verify(c)
     assert kept == [NOW - timedelta(days=170), NOW - timedelta(days=1)]
     assert verdict.intact and verdict.checked == 2
+
+
+def test_the_application_role_drops_raw_chunks_only(conn):
+    """Dropping chunks needs the owner; the application role does it through
+    raw_drop_chunks, which refuses every table but the raw hypertables."""
+    import psycopg
+
+    assert conn.execute("SELECT current_user").fetchone() == ("eldercare_app",)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SELECT drop_chunks('bed_telemetry'::regclass, older_than => %s)", (NOW,))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="not a raw telemetry"):
+        conn.execute("SELECT raw_drop_chunks('vitals_1m'::regclass, %s)", (NOW,))
+    assert rollups.drop_chunks(conn, "bed_telemetry", NOW) == []

@@ -18,9 +18,10 @@ T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def rdb(clean_db: str) -> str:
-    """The emptied session database, with the rollup tables emptied too."""
-    with db.connect(clean_db, autocommit=True) as conn:
+def rdb(clean_db: str, owner_url: str) -> str:
+    """The emptied session database, with the rollup tables emptied too (by the owner: the
+    application role may not TRUNCATE)."""
+    with db.connect(owner_url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {ROLLUP_TABLES}")
     return clean_db
 

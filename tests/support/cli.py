@@ -14,17 +14,20 @@ import pytest
 from tests.support.services import Broker
 
 JWT_SECRET = "test-secret-test-secret-test-secret"
-IN_PROCESS_KEYS = ("ELDERCARE_DATABASE_URL", "ELDERCARE_MQTT_URL", "ELDERCARE_MQTT_ADMIN_URL",
-                   "ELDERCARE_JWT_SECRET")
+IN_PROCESS_KEYS = ("ELDERCARE_DATABASE_URL", "ELDERCARE_DATABASE_OWNER_URL",
+                   "ELDERCARE_MQTT_URL", "ELDERCARE_MQTT_ADMIN_URL", "ELDERCARE_JWT_SECRET")
 """What `cli_db` copies from the child-process environment into this process's."""
 
 
-def cli_env(database_url: str, broker: Broker) -> dict[str, str]:
+def cli_env(database_url: str, broker: Broker, owner_url: str | None = None
+            ) -> dict[str, str]:
     """This process's environment plus the production settings (URLs set) of the test
-    database and broker."""
+    database (`database_url`: the application role; `owner_url`: the owner, who migrates)
+    and broker."""
     env = os.environ.copy()
     env.update({
         "ELDERCARE_DATABASE_URL": database_url,
+        "ELDERCARE_DATABASE_OWNER_URL": owner_url or database_url,
         "ELDERCARE_MQTT_URL": broker.pipeline.url(),
         "ELDERCARE_MQTT_ADMIN_URL": broker.admin.url(),
         "ELDERCARE_JWT_SECRET": JWT_SECRET,

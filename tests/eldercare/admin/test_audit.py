@@ -60,14 +60,14 @@ def test_admin_commands_are_recorded_with_the_os_user(cli_db: str,
     ]
 
 
-def test_verify_passes_then_names_the_tampered_record(cli_db: str,
+def test_verify_passes_then_names_the_tampered_record(cli_db: str, owner_url: str,
                                                       capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     for name in ("north", "south", "east"):
         _cli(capsys, "site", "add", name, "--name", name.title())
     code, out, _ = _cli(capsys, "audit", "verify")
     assert code == 0 and json.loads(out) == {"intact": True, "checked": 3}
-    with db.connect(cli_db) as conn:  # a superuser behind the application's back
+    with db.connect(owner_url) as conn:  # a superuser behind the application's back
         conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
         conn.execute("UPDATE audit_log SET detail = '{\"name\": \"Elsewhere\"}' WHERE id = 2")
         conn.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
