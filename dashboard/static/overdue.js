@@ -6,6 +6,7 @@
 
 import { api, AuthError, loadSession } from "./api.js";
 import { $, el } from "./dom.js";
+import { followAppView } from "./panel.js";
 
 /**
  * A resident due a visit, as GET /api/v1/visits/due returns it.
@@ -21,8 +22,6 @@ import { $, el } from "./dom.js";
  */
 
 const REFRESH_MS = 30000;
-/** @type {ReturnType<typeof setInterval> | null} */
-let timer = null;
 
 /** @param {Due} due @returns {HTMLLIElement} */
 function row(due) {
@@ -55,21 +54,13 @@ async function refresh() {
   }
 }
 
-/** Start when the app view shows (login), stop and forget when it hides (logout). */
-function follow() {
-  const session = loadSession();
-  const staff = session !== null && session.role !== "family";  // family: their own page
-  $("overdue-panel").hidden = !staff;
-  const shown = !$("app-view").hidden && staff;
-  if (shown && timer === null) {
-    refresh();
-    timer = setInterval(refresh, REFRESH_MS);
-  } else if (!shown && timer !== null) {
-    clearInterval(timer);
-    timer = null;
-    $("overdue-list").replaceChildren();
-  }
-}
-
-new MutationObserver(follow).observe($("app-view"), { attributes: true, attributeFilter: ["hidden"] });
-follow();
+followAppView({
+  panel: "overdue-panel",
+  allowed: () => {
+    const session = loadSession();
+    return session !== null && session.role !== "family";  // family: their own page
+  },
+  refresh,
+  clear: () => $("overdue-list").replaceChildren(),
+  everyMs: REFRESH_MS,
+});

@@ -11,13 +11,12 @@
 import { api, AuthError, loadSession } from "./api.js";
 import { duration, percent, targetText, verdict } from "./answer_format.js";
 import { $, el } from "./dom.js";
+import { followAppView } from "./panel.js";
 
 /** @typedef {import("./answer_format.js").AnswerTimes} AnswerTimes */
 
 const REFRESH_MS = 30000;
 const AFTER_CHANGE_MS = 1500;  // let the acknowledgement reach the database first
-/** @type {ReturnType<typeof setInterval> | null} */
-let timer = null;
 /** @type {ReturnType<typeof setTimeout> | null} */
 let soon = null;
 let lastSignature = "";
@@ -115,25 +114,19 @@ function watchFeed() {
   wasDown = down;
 }
 
-/** Start when the app view shows (login), stop when it hides (logout). */
-function follow() {
-  const session = loadSession();
-  const staff = session !== null && session.role !== "family" && site() !== "";
-  $("shift-panel").hidden = !staff;
-  const shown = !$("app-view").hidden && staff;
-  if (shown && timer === null) {
-    refresh();
-    timer = setInterval(refresh, REFRESH_MS);
-  } else if (!shown && timer !== null) {
-    clearInterval(timer);
-    timer = null;
+followAppView({
+  panel: "shift-panel",
+  allowed: () => {
+    const session = loadSession();
+    return session !== null && session.role !== "family" && site() !== "";
+  },
+  refresh,
+  clear: () => {
     $("shift-tiles").replaceChildren();
     $("shift-workers").replaceChildren();
-  }
-}
-
-new MutationObserver(follow).observe($("app-view"), { attributes: true, attributeFilter: ["hidden"] });
+  },
+  everyMs: REFRESH_MS,
+});
 new MutationObserver(watchAlerts).observe($("alert-groups"),
   { childList: true, subtree: true, attributes: true, attributeFilter: ["class", "data-alert-id"] });
 new MutationObserver(watchFeed).observe($("feed-status"), { attributes: true, attributeFilter: ["class"] });
-follow();
