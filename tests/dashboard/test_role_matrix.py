@@ -291,10 +291,11 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-def matrix_world(database_url: str, truncate_sql: str, broker: Broker) -> Iterator[MatrixWorld]:
+def matrix_world(database_url: str, owner_url: str, truncate_sql: str, broker: Broker
+                 ) -> Iterator[MatrixWorld]:
     """The seeded world, made once for the module (the requests leave it usable: every
     destructive one works on a fresh object)."""
-    with db.connect(database_url, autocommit=True) as conn:
+    with db.connect(owner_url, autocommit=True) as conn:  # the app role may not TRUNCATE
         conn.execute(truncate_sql)
     devices = DevicesConfig(DeviceAccounts(broker.data_dir, ("127.0.0.1", broker.port)),
                             broker.pipeline, broker.admin)
