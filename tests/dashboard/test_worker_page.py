@@ -343,3 +343,28 @@ def test_the_page_registers_the_service_worker_on_localhost(server: Served, worl
         page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=15_000)
         assert page.locator("#notify-message").inner_text() == ""
     assert browser.problems == []
+
+
+def test_an_address_that_is_not_secure_says_notifications_need_https(server: Served,
+                                                                     world: World, clean_db):
+    """The page as a phone sees it at a plain-http address that is not localhost (here a
+    made-up host whose requests the browser hands to the real server): no service worker is
+    possible there, and the page says why instead of failing later."""
+    from playwright.sync_api import Route, expect
+
+    def to_server(route: Route) -> None:
+        path = route.request.url.removeprefix("http://care.test")
+        if path.startswith("/api/v1/alerts/stream"):  # a stream never ends: not proxied
+            route.abort()
+            return
+        route.fulfill(response=route.fetch(url=f"{server.url}{path}"))
+
+    with browser_page(PHONE, **TOUCH) as browser:
+        page = browser.page
+        page.route("http://care.test/**", to_server)
+        log_in(page, "http://care.test/worker", "care-north")
+        expect(page.locator("#mine-heading")).to_be_visible()
+        assert page.evaluate("window.isSecureContext") is False
+        expect(page.locator("#notify-message")).to_contain_text(
+            "Notifications need a secure (https://) address")
+        assert page.evaluate("'serviceWorker' in navigator") is False
