@@ -6,8 +6,8 @@
 //
 // The numbers come from the resident's ledger entry (GET /api/v1/residents/{id}, which a care
 // worker may read for the residents of their own site; each read is in the audit trail), read
-// once per resident when a card first needs it and again after REFRESH_MS; every card of that
-// resident is filled in when the answer comes.
+// when the worker first opens a block of that resident and again after REFRESH_MS; every
+// card of that resident is filled in when the answer comes.
 
 import { api, AuthError } from "./api.js";
 import { el } from "./dom.js";
@@ -32,7 +32,7 @@ const REFRESH_MS = 5 * 60 * 1000;  // contacts change rarely; every read is audi
 const state = {
   /** @type {Map<number, {at: number, data: Reachable | null, loading: Promise<void> | null}>} */
   residents: new Map(),
-  /** @type {Map<string, {node: HTMLDetailsElement, residentId: number}>} */
+  /** @type {Map<string, {node: HTMLDetailsElement, residentId: number, shown: Reachable | null}>} */
   nodes: new Map(),
   /** @type {(message: string) => void} */
   onAuthError: () => {},
@@ -75,8 +75,9 @@ function isApple(userAgent) {
 /**
  * The "Call or find the way" block of one card (`key`: the card's own, so each card keeps
  * its block, and whether it is open, across the page's updates). Closed at first, one tap
- * to open, so that a card stays short and the queue and the visits fit one screen. Filled
- * once the resident's entry is read.
+ * to open, so that a card stays short and the queue and the visits fit one screen. The
+ * resident's entry is read when a block of theirs is first opened (not for every card on
+ * the page: each read is audited), and renewed after REFRESH_MS while one is open.
  * @param {string} key
  * @param {number} residentId
  * @returns {HTMLDetailsElement}
@@ -88,11 +89,16 @@ export function reachNode(key, residentId) {
       el("summary", { className: "reach-summary" }, "Call or find the way"),
       el("p", { className: "alert-meta" }, "Loading the numbers…")));
     node.dataset.residentId = String(residentId);
-    entry = { node, residentId };
+    node.addEventListener("toggle", () => { if (node.open) load(residentId); });
+    entry = { node, residentId, shown: null };
     state.nodes.set(key, entry);
   }
-  const data = resident(residentId);
-  if (data && entry.node.dataset.filled !== "true") fill(entry.node, data);
+  const data = state.residents.get(residentId)?.data || null;
+  if (data && entry.shown !== data) {
+    entry.shown = data;
+    fill(entry.node, data);
+  }
+  if (entry.node.open) load(residentId);
   return entry.node;
 }
 
@@ -108,31 +114,37 @@ export function pruneReach(prefix, shown) {
 }
 
 /**
- * The resident's entry if read; starts (or renews) the read, filling that resident's blocks
- * when it is in.
+ * Read the resident's entry unless it is being read or fresh; fill their blocks with it
+ * (or say why not: opening a block again tries again).
  * @param {number} id
- * @returns {Reachable | null}
  */
-function resident(id) {
+function load(id) {
   let cached = state.residents.get(id);
   if (!cached) {
     cached = { at: 0, data: null, loading: null };
     state.residents.set(id, cached);
   }
   const entry = cached;
-  if (!entry.loading && Date.now() - entry.at > REFRESH_MS) {
-    entry.loading = api(`/residents/${id}`).then((/** @type {Reachable} */ data) => {
-      entry.data = data;
-      entry.at = Date.now();
-      for (const shown of state.nodes.values()) {
-        if (shown.residentId === id) fill(shown.node, data);
+  if (entry.loading || (entry.data && Date.now() - entry.at < REFRESH_MS)) return;
+  entry.loading = api(`/residents/${id}`).then((/** @type {Reachable} */ data) => {
+    entry.data = data;
+    entry.at = Date.now();
+    for (const shown of state.nodes.values()) {
+      if (shown.residentId !== id) continue;
+      shown.shown = data;
+      fill(shown.node, data);
+    }
+  }).catch((err) => {
+    if (err instanceof AuthError) return state.onAuthError(err.message);
+    for (const shown of state.nodes.values()) {
+      if (shown.residentId === id && !shown.shown) {
+        shown.node.replaceChildren(/** @type {Node} */ (shown.node.firstElementChild),
+          el("p", { className: "action-message" },
+            `Could not load the numbers: ${err.message}`));
       }
-    }).catch((err) => {
-      entry.at = Date.now();  // not again at every update: at the next refresh
-      if (err instanceof AuthError) state.onAuthError(err.message);
-    }).finally(() => { entry.loading = null; });
-  }
-  return entry.data;
+    }
+    return undefined;
+  }).finally(() => { entry.loading = null; });
 }
 
 /** @param {HTMLDetailsElement} node @param {Reachable} data */
@@ -150,7 +162,6 @@ function fill(node, data) {
   const list = links.length ? el("div", { className: "reach-links" }, .../** @type {Node[]} */ (links))
     : el("p", { className: "alert-meta" }, "No phone number or address in the ledger.");
   node.replaceChildren(/** @type {Node} */ (node.firstElementChild), list);
-  node.dataset.filled = "true";
 }
 
 /**

@@ -20,6 +20,7 @@ from tests.support.live import (
     log_in,
     logged_in_page,
 )
+from tests.support.wait import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -216,6 +217,12 @@ def ledger_for_reaching_alice(database_url: str, world: World) -> None:
             world.sos_alice)
 
 
+def reads_of(database_url: str, resident_id: int) -> object:
+    """How often the resident's ledger entry was read (the audit trail)."""
+    return scalar(database_url, "SELECT count(*) FROM audit_log WHERE action = "
+                  "'resident.read' AND resident_id = %s", resident_id)
+
+
 ALICE_TEL = ["tel:+8613800000001", "tel:+8613911112222", "tel:01088887777"]
 ALICE_MAP = "1%20Fjord%20Road%2C%20Flat%203%20%26%204"
 
@@ -258,10 +265,13 @@ def test_queue_and_visits_with_calls_maps_and_site_times(server: Served, world: 
         bar.get_by_role("link", name="Queue").tap()
         expect(page.locator("#mine-heading")).to_be_in_viewport()
 
-        # One tap opens "Call or find the way": Alice, then her contacts in calling order.
+        # One tap opens "Call or find the way": Alice, then her contacts in calling order,
+        # read from her ledger entry only then (each read is audited), once.
+        assert reads_of(clean_db, world.alice) == 0
         card.get_by_text("Call or find the way").tap()
         calls = card.locator(".reach a[href^='tel:']")
         expect(calls).to_have_count(3)
+        wait_until(lambda: reads_of(clean_db, world.alice) == 1, what="the audited read")
         assert [link.get_attribute("href") for link in calls.all()] == ALICE_TEL
         expect(calls.nth(0)).to_contain_text("Call Alice Andersen")
         expect(calls.nth(1)).to_contain_text("Call Eva Andersen (daughter)")
