@@ -4,11 +4,14 @@
 // follow-up / Left; "Overdue at my site" (residents whose visit by the plan is late) with
 // "I'll go"; and on an alert card, the go-and-check visit made from it (or a button to make
 // one). The words of the form are in worker.html (<template id="visit-form">); checklist
-// items and visit states come from the vocabulary.
+// items and visit states come from the vocabulary. Each visit can call the resident or their
+// contacts and open the address in maps (reach.js); times are the site's (siteTime).
 
 import { api, ApiError, AuthError } from "./api.js";
 import { $, el, reconcile } from "./dom.js";
 import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
+import { pruneReach, reachNode } from "./reach.js";
+import { siteTime } from "./time.js";
 import { visitChecklist, visitStatusLabel } from "./vocabulary.js";
 
 /**
@@ -51,6 +54,7 @@ import { visitChecklist, visitStatusLabel } from "./vocabulary.js";
  * @property {() => void} onChange  the alert cards show visits: re-render them
  * @property {(message: string) => void} onAuthError
  * @property {() => number | null} myId
+ * @property {() => string} zone the IANA zone of the worker's site, for times
  */
 
 const REFRESH_MS = 10000;
@@ -61,6 +65,16 @@ const state = {
   /** @type {Map<number, VisitCard>} */ cards: new Map(),
   /** @type {Map<number, Visit>} */ byAlert: new Map(),
 };
+
+/**
+ * A list's count on the phone page, in its heading and in the bottom bar.
+ * @param {string} name
+ * @param {number} count
+ */
+export function showCount(name, count) {
+  $(`${name}-count`).textContent = String(count);
+  $(`bar-${name}-count`).textContent = String(count);
+}
 
 /** Start showing visits (after login). @param {VisitHooks} hooks */
 export function startVisits(hooks) {
@@ -116,6 +130,7 @@ export async function refreshVisits() {
 function renderMine(visits) {
   const ids = new Set(visits.map((v) => v.id));
   for (const id of state.cards.keys()) if (!ids.has(id)) state.cards.delete(id);
+  pruneReach("visit:", new Set(visits.map((v) => `visit:${v.id}`)));
   reconcile($("visits-list"), visits.map((visit) => {
     let card = state.cards.get(visit.id);
     if (!card) {
@@ -125,7 +140,7 @@ function renderMine(visits) {
     card.update(visit);
     return card.root;
   }));
-  $("visits-count").textContent = String(visits.length);
+  showCount("visits", visits.length);
   $("visits-empty").hidden = visits.length > 0;
 }
 
@@ -172,8 +187,9 @@ function visitCard(first) {
   const leave = /** @type {HTMLButtonElement} */ (q("leave"));
   const message = q("message");
   const record = q("record");
+  const reach = el("div", { className: "visit-reach" });
   const root = el("li", { className: "alert visit", id: `visit-${id}`, dataset: { visitId: String(id) } },
-    el("div", { className: "alert-body" }, title, meta, badge), form);
+    el("div", { className: "alert-body" }, title, meta, badge, reach), form);
   let filled = false;
 
   const body = () => ({
@@ -210,7 +226,10 @@ function visitCard(first) {
   /** @param {Visit} visit */
   function update(visit) {
     title.textContent = visit.resident_name;
-    meta.textContent = `Due ${visit.due_on}` + (visit.alert_id ? ` · from alert #${visit.alert_id}` : "");
+    const zone = state.hooks ? state.hooks.zone() : "UTC";
+    meta.textContent = `Due ${visit.due_on}` + (visit.alert_id ? ` · from alert #${visit.alert_id}` : "")
+      + (visit.arrived_at ? ` · arrived ${siteTime(visit.arrived_at, zone)}` : "");
+    reach.replaceChildren(reachNode(`visit:${visit.id}`, visit.resident_id));
     badge.textContent = visit.overdue ? `${visitStatusLabel(visit.status)} · overdue`
       : visitStatusLabel(visit.status);
     badge.className = visit.overdue ? "badge badge--pending" : "badge badge--ack";
@@ -234,6 +253,7 @@ function visitCard(first) {
 
 /** @param {Due[]} due */
 function renderDue(due) {
+  pruneReach("due:", new Set(due.map((d) => `due:${d.resident_id}`)));
   $("due-list").replaceChildren(...due.map((d) => {
     const take = el("button", { type: "button", className: "big secondary" }, $("visit-take").textContent);
     const message = el("p", { className: "action-message", role: "alert" });
@@ -258,11 +278,12 @@ function renderDue(due) {
         d.open_visit_id !== null
           ? el("p", { className: "alert-meta" }, d.open_visit_assignee
             ? `${d.open_visit_assignee} is going` : "Planned, nobody assigned yet")
-          : null),
+          : null,
+        reachNode(`due:${d.resident_id}`, d.resident_id)),
       d.open_visit_id === null ? el("div", { className: "action-buttons" }, take) : null,
       message);
   }));
-  $("due-count").textContent = String(due.length);
+  showCount("due", due.length);
   $("due-empty").hidden = due.length > 0;
 }
 

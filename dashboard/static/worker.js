@@ -2,15 +2,19 @@
 // Eldercare care worker's phone page (/worker, and /alerts/{id} from a notification).
 // Shared code: common.js and the modules it lists. Mobile first: one column, big buttons.
 //
-// "Assigned to me": active alerts assigned to the logged-in user. "Open at my site": every
-// other active alert in scope, including alerts raised but not yet saved. Live via the stream.
+// "My queue": active alerts assigned to the logged-in user or acknowledged (claimed) by them.
+// "Open at my site": every other active alert in scope, including alerts raised but not yet
+// saved; Acknowledge claims one. Live via the stream. Each card can call the resident or
+// their contacts and open the address in maps (reach.js). Times are the site's (siteTime).
+// One-handed: a bar at the bottom of the screen jumps to each list (thumb's reach).
 
 import { api, ApiError, AuthError, loadSession } from "./api.js";
 import { alertCard } from "./cards.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, $button, ageSpan, el, reconcile, refreshAges } from "./dom.js";
-import { clockTime } from "./time.js";
-import { alertVisitNode, startVisits, stopVisits } from "./visits.js";
+import { pruneReach, reachNode, resetReach } from "./reach.js";
+import { siteTime } from "./time.js";
+import { alertVisitNode, showCount, startVisits, stopVisits } from "./visits.js";
 import { severityLabel, statusLabel, typeLabel } from "./vocabulary.js";
 
 /** @typedef {import("./live.js").Item} Item */
@@ -21,6 +25,7 @@ import { severityLabel, statusLabel, typeLabel } from "./vocabulary.js";
  *   focusAlert: number | null,
  *   focusUntil: number,
  *   focusScrolled: boolean,
+ *   zones: Map<string, string>,
  * }} WorkerState
  */
 const SUBSCRIBE_TIMEOUT_MS = 30000;  // a push service that never answers must not hang the page
@@ -39,6 +44,7 @@ const state = {
   focusAlert: focusFromPath(),
   focusUntil: Infinity, // highlight until FOCUS_MS after the alert was scrolled into view
   focusScrolled: false,
+  zones: new Map(),   // site id -> its IANA time zone (GET /sites)
 };
 
 /** @returns {number | null} the alert a notification linked to */
@@ -64,18 +70,36 @@ function residentName(item) {
   return item.resident_name || (resident && resident.full_name) || `Resident #${item.resident_id}`;
 }
 
+/**
+ * The site's zone for its times: from GET /sites, else the only zone known, else UTC.
+ * @param {string | null} [site]
+ * @returns {string}
+ */
+function zoneOf(site) {
+  const zone = site ? state.zones.get(site) : undefined;
+  if (zone) return zone;
+  const zones = new Set(state.zones.values());
+  return zones.size === 1 ? [...zones][0] : "UTC";
+}
+
+/** @param {Item} item @returns {boolean} whether it is in my queue */
+function isMine(item) {
+  const myId = state.me ? state.me.id : null;
+  return myId !== null && (item.assigned_to === myId || item.acknowledged_by === myId);
+}
+
 function render() {
   if (!state.live) return;
   const items = state.live.items();
-  const myId = state.me ? state.me.id : null;
-  const mine = items.filter((i) => myId !== null && i.assigned_to === myId);
+  const mine = items.filter(isMine);
   const others = items.filter((i) => !mine.includes(i));
   reconcile($("mine-list"), mine.map(cardNode));
   reconcile($("site-list"), others.map(cardNode));
   const keys = new Set(items.map((i) => i.key));
   for (const key of state.cards.keys()) if (!keys.has(key)) state.cards.delete(key);
-  $("mine-count").textContent = String(mine.length);
-  $("site-count").textContent = String(others.length);
+  pruneReach("alert:", new Set(items.map((i) => `alert:${i.key}`)));
+  showCount("mine", mine.length);
+  showCount("site", others.length);
   $("mine-empty").hidden = mine.length > 0;
   $("site-empty").hidden = others.length > 0;
   const open = items.filter((i) => i.status === "open").length;
@@ -110,12 +134,13 @@ function cardBody(item) {
       state.me && item.acknowledged_by === state.me.id ? "Acknowledged by you"
         : statusLabel("acknowledged")),
     el("div", { className: "alert-age" },
-      ageSpan(item.opened_at), ` · at ${clockTime(Date.parse(item.opened_at))}`),
+      ageSpan(item.opened_at), ` · ${siteTime(item.opened_at, zoneOf(item.site_id))}`),
     item.count > 1 && el("div", { className: "alert-meta" }, `Repeated ${item.count}×`),
     item.device_id && el("div", { className: "alert-meta" }, `Device ${item.device_id}`),
     item.pending && el("div", { className: "alert-meta" },
       "Raised by the sensors; it can be acknowledged once it is saved."),
     !item.pending && alertVisitNode(item.id),
+    reachNode(`alert:${item.key}`, item.resident_id),
   ];
 }
 
@@ -141,6 +166,18 @@ function onFresh(item) {
     `New critical alert: ${typeLabel(item.type)} — ${residentName(item)}`;
   $("critical-banner").hidden = false;
   if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+}
+
+async function loadSites() {
+  try {
+    /** @type {{id: string, timezone: string}[]} */
+    const sites = await api("/sites");
+    state.zones = new Map(sites.map((s) => [s.id, s.timezone]));
+    render();
+  } catch (err) {
+    if (err instanceof AuthError) logout(err.message);
+    // Times then show in UTC, labelled by siteTime's caller as the site's: rare and visible.
+  }
 }
 
 async function loadResidents() {
@@ -321,7 +358,23 @@ async function onEnableNotifications() {
   return undefined;
 }
 
+/**
+ * Keep the service worker registered and current on every visit (push reaches a locked
+ * phone only through it), or say why this address cannot have one: browsers allow service
+ * workers and Push only in a secure context (HTTPS, or localhost).
+ */
+async function prepareServiceWorker() {
+  if (!window.isSecureContext) {
+    $("notify-message").textContent = "Notifications need a secure (https://) address: " +
+      "open this page through the address your administrator gave for phones.";
+    $("notify-message").className = "notify-message notify-message--error";
+    return;
+  }
+  if ("serviceWorker" in navigator) await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+}
+
 async function showNotificationState() {
+  await prepareServiceWorker();
   if (!pushSupported() || Notification.permission !== "granted") return;
   const registration = await navigator.serviceWorker.getRegistration("/");
   const subscription = registration && await registration.pushManager.getSubscription();
@@ -364,9 +417,12 @@ function showPage(session) {
     state.me = me;
     render();
     if (session.role !== "family") {
-      startVisits({ onChange: render, onAuthError: logout, myId: () => state.me?.id ?? null });
+      startVisits({ onChange: render, onAuthError: logout, myId: () => state.me?.id ?? null,
+        zone: () => zoneOf(state.session?.site_id) });
     }
   }).catch((err) => { if (err instanceof AuthError) logout(err.message); });
+  resetReach(logout);
+  loadSites();
   loadResidents();
   loadDuty();
   showNotificationState().catch(() => {});
@@ -377,6 +433,7 @@ function showPage(session) {
 /** @param {string} [message] */
 function logout(message = "") {
   stopVisits();
+  resetReach();
   $("mine-list").replaceChildren();
   $("site-list").replaceChildren();
   $("notify-message").textContent = "";

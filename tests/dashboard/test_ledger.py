@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kernel import ledger
-from tests.support.dashboard import World, login
+from kernel import accounts, db, ledger
+from tests.support.dashboard import PASSWORD, World, login
 from tests.support.visits import completed_visit
 
 pytestmark = pytest.mark.anyio
@@ -248,3 +248,24 @@ async def test_text_lengths_are_the_ledgers(client, world, column: str, limit: i
         resp = await call(client, "admin", "POST", "/api/v1/residents",
                           json={"site_id": "north", "full_name": "A", column: "y" * length})
         assert resp.status_code == code, (column, length)
+
+
+async def test_a_care_worker_reads_the_numbers_to_call_of_their_sites_residents_only(
+        client, world: World, clean_db):
+    """The phone page's "Call or find the way" (static/reach.js): a care worker reads a
+    resident's phone, address and emergency contacts (name, relation, phone) in calling order
+    for their own site; another site's care worker gets 404, family the old shape without
+    contacts."""
+    rid = (await create(client))["id"]  # Dagny Dahl at north, contacts son then daughter
+    with db.connect(clean_db, autocommit=True) as conn:
+        accounts.add_user(conn, "care-south", PASSWORD, "care_worker", "south")
+    resp = await call(client, "care-north", "GET", f"/api/v1/residents/{rid}")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["phone"], body["address"]) == ("+47 555 01 234", "4 Fjord Road")
+    assert [(c["position"], c["name"], c["relation"], c["phone"]) for c in body["contacts"]] == [
+        (1, "Erik Dahl", "son", "+47 555 11 111"), (2, "Frida Dahl", "daughter", "555 22 222")]
+    assert (await call(client, "care-south", "GET", f"/api/v1/residents/{rid}")
+            ).status_code == 404
+    family = await call(client, "family-alice", "GET", f"/api/v1/residents/{world.alice}")
+    assert family.status_code == 200 and "contacts" not in family.json()

@@ -4,6 +4,7 @@ uvicorn, database and broker."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -19,10 +20,22 @@ from tests.support.live import (
     log_in,
     logged_in_page,
 )
+from tests.support.wait import wait_until
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
 
-MIN_TAP_PX = 44  # the smallest comfortable touch target
+MIN_TAP_PX = 48  # the smallest touch target for a thumb (Material's 48 dp; Apple asks 44 pt)
+SHANGHAI_0603 = "2026-03-01T06:03:00Z"  # 14:03 in Asia/Shanghai
+SHANGHAI_0605 = "2026-03-01T06:05:00Z"
+IPHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+             "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
+# Every control a worker taps on the phone page (in the lists, the bottom bar and the duty and
+# notification controls; not the top bar's Log out).
+TAPPABLE = ("main button:visible, main a:visible, main summary:visible, main select:visible, "
+            ".thumb-bar a")
 
 
 def scalar(database_url: str, query: str, *params: object) -> object:
@@ -51,8 +64,11 @@ def test_worker_handles_an_assigned_alert_on_a_phone(server: Served, world: Worl
         card = mine.locator(".alert", has_text="SOS call")
         expect(card).to_contain_text("Alice Andersen")
         expect(card).to_contain_text("1 Fjord Road")
-        expect(page.locator("#mine-count")).to_have_text("1")
-        expect(page.locator("#site-list .alert")).to_have_count(1)  # her acknowledged battery
+        # Mine: the SOS assigned to me and her battery alert, which I acknowledged (claimed).
+        expect(page.locator("#mine-count")).to_have_text("2")
+        expect(mine.locator(".alert", has_text="Low battery")).to_contain_text(
+            "Acknowledged by you")
+        expect(page.locator("#site-list .alert")).to_have_count(0)
         expect(page.get_by_text("Carl Care · Care worker · site north")).to_be_visible()
 
         ack = card.get_by_role("button", name="Acknowledge")
@@ -73,8 +89,8 @@ def test_worker_handles_an_assigned_alert_on_a_phone(server: Served, world: Worl
         card.get_by_role("button", name="Resolve…").tap()
         card.get_by_label("Outcome").select_option("false_alarm")
         card.get_by_role("button", name="Resolve alert").tap()
-        expect(mine.locator(".alert")).to_have_count(0)
-        expect(page.get_by_text("Nothing is assigned to you.")).to_be_visible()
+        expect(mine.locator(".alert")).to_have_count(1)
+        expect(mine.locator(".alert", has_text="SOS call")).to_have_count(0)
         assert scalar(clean_db, "SELECT outcome FROM alerts WHERE id = %s",
                       world.sos_alice) == "false_alarm"
 
@@ -181,3 +197,184 @@ def test_service_worker_and_manifest_are_served_for_the_whole_site(server: Serve
     page = httpx.get(f"{server.url}/worker")
     assert "script-src" not in page.headers["content-security-policy"]  # default-src 'self'
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+# --- one-handed use: reaching the resident, site times, claim -> resolve --------------------
+
+
+def ledger_for_reaching_alice(database_url: str, world: World) -> None:
+    """North in Shanghai; Alice with a phone, two contacts (stored out of calling order) and
+    an address that needs encoding; her SOS opened at 14:03 Shanghai time."""
+    execute(database_url, "UPDATE sites SET timezone = 'Asia/Shanghai' WHERE id = 'north'")
+    execute(database_url, "UPDATE residents SET phone = %s, address = %s WHERE id = %s",
+            "+86 138 0000 0001", "1 Fjord Road, Flat 3 & 4", world.alice)
+    for position, name, relation, phone in ((2, "Olaf Andersen", "son", "010-8888 7777"),
+                                            (1, "Eva Andersen", "daughter", "+86 139 1111 2222")):
+        execute(database_url, "INSERT INTO resident_contacts (resident_id, position, name, "
+                "relation, phone) VALUES (%s, %s, %s, %s, %s)",
+                world.alice, position, name, relation, phone)
+    execute(database_url, "UPDATE alerts SET opened_at = %s WHERE id = %s", SHANGHAI_0603,
+            world.sos_alice)
+
+
+def reads_of(database_url: str, resident_id: int) -> object:
+    """How often the resident's ledger entry was read (the audit trail)."""
+    return scalar(database_url, "SELECT count(*) FROM audit_log WHERE action = "
+                  "'resident.read' AND resident_id = %s", resident_id)
+
+
+ALICE_TEL = ["tel:+8613800000001", "tel:+8613911112222", "tel:01088887777"]
+ALICE_MAP = "1%20Fjord%20Road%2C%20Flat%203%20%26%204"
+
+
+def small_targets(page: Page) -> list[str]:
+    """The visible controls lower than MIN_TAP_PX, as "text (height)"."""
+    small = []
+    for control in page.locator(TAPPABLE).all():
+        box = control.bounding_box()
+        if box is not None and box["height"] < MIN_TAP_PX:
+            small.append(f"{control.inner_text().strip()[:40]!r} ({box['height']:.0f} px)")
+    return small
+
+
+def test_queue_and_visits_with_calls_maps_and_site_times(server: Served, world: World,
+                                                         clean_db, screenshot):
+    from playwright.sync_api import expect
+
+    ledger_for_reaching_alice(clean_db, world)
+    execute(clean_db, "UPDATE alerts SET assigned_to = %s WHERE id = %s", world.care_north,
+            world.sos_alice)
+    execute(clean_db, "INSERT INTO visits (resident_id, site_id, due_on, assigned_to, status, "
+            "arrived_at) VALUES (%s, 'north', current_date, %s, 'in_progress', %s)",
+            world.bob, world.care_north, SHANGHAI_0605)
+    with logged_in_page(PHONE, f"{server.url}/worker", "care-north", **TOUCH) as browser:
+        page = browser.page
+        card = page.locator("#mine-list .alert", has_text="SOS call")
+        expect(card).to_contain_text("2026-03-01 14:03")  # the site's zone, 24 h
+        # The queue's heading on the first screen, the visits one tap away on the bar fixed
+        # to the bottom of the screen (the thumb's reach).
+        expect(page.locator("#mine-heading")).to_be_in_viewport()
+        bar = page.locator(".thumb-bar")
+        box = bar.bounding_box()
+        assert box is not None and box["y"] + box["height"] == pytest.approx(PHONE["height"], abs=1)
+        expect(bar.get_by_role("link", name="Visits")).to_contain_text("1")
+        expect(bar.get_by_role("link", name="Queue")).to_contain_text("2")  # + her battery
+        screenshot(page, "worker-phone-queue")
+        bar.get_by_role("link", name="Visits").tap()
+        expect(page.locator("#visits-heading")).to_be_in_viewport()
+        bar.get_by_role("link", name="Queue").tap()
+        expect(page.locator("#mine-heading")).to_be_in_viewport()
+
+        # One tap opens "Call or find the way": Alice, then her contacts in calling order,
+        # read from her ledger entry only then (each read is audited), once.
+        assert reads_of(clean_db, world.alice) == 0
+        card.get_by_text("Call or find the way").tap()
+        calls = card.locator(".reach a[href^='tel:']")
+        expect(calls).to_have_count(3)
+        wait_until(lambda: reads_of(clean_db, world.alice) == 1, what="the audited read")
+        assert [link.get_attribute("href") for link in calls.all()] == ALICE_TEL
+        expect(calls.nth(0)).to_contain_text("Call Alice Andersen")
+        expect(calls.nth(1)).to_contain_text("Call Eva Andersen (daughter)")
+        expect(calls.nth(1)).to_contain_text("+86 139 1111 2222")
+        expect(calls.nth(2)).to_contain_text("Call Olaf Andersen (son)")
+        maps = card.locator(".reach-link--map")
+        expect(maps).to_have_attribute("href", f"geo:0,0?q={ALICE_MAP}")
+        expect(maps).to_contain_text("1 Fjord Road, Flat 3 & 4")
+
+        # My visit to Bob: arrival in the site's time, his address (no phone in the ledger).
+        visit = page.locator("#visits-list .visit", has_text="Bob Berg")
+        expect(visit).to_contain_text("arrived 2026-03-01 14:05")
+        visit.get_by_text("Call or find the way").tap()
+        expect(visit.locator(".reach-link--map")).to_have_attribute(
+            "href", "geo:0,0?q=2%20Fjord%20Road")
+        expect(visit.locator(".reach a[href^='tel:']")).to_have_count(0)
+
+        assert small_targets(page) == []
+        assert fits_width(page)
+        screenshot(page, "worker-phone-visits")
+    assert browser.problems == []
+
+
+def test_an_iphone_gets_an_apple_maps_link(server: Served, world: World, clean_db):
+    from playwright.sync_api import expect
+
+    ledger_for_reaching_alice(clean_db, world)
+    with logged_in_page(PHONE, f"{server.url}/worker", "care-north", user_agent=IPHONE_UA,
+                        **TOUCH) as browser:
+        card = browser.page.locator("#site-list .alert", has_text="SOS call")
+        card.locator(".reach-summary").tap()
+        expect(card.locator(".reach-link--map")).to_have_attribute(
+            "href", f"maps://?q={ALICE_MAP}")
+        expect(card.locator(".reach a[href^='tel:']")).to_have_count(3)
+    assert browser.problems == []
+
+
+def test_claim_then_resolve_one_handed(server: Served, world: World, clean_db, screenshot):
+    """An alert open at my site: Acknowledge claims it into my queue; Resolve with an
+    outcome from the vocabulary; every control on the way is a thumb-sized target."""
+    from playwright.sync_api import expect
+
+    with logged_in_page(PHONE, f"{server.url}/worker", "care-north", **TOUCH) as browser:
+        page = browser.page
+        site_card = page.locator("#site-list .alert", has_text="SOS call")
+        expect(site_card).to_contain_text("Alice Andersen")
+        assert small_targets(page) == []
+        site_card.get_by_role("button", name="Acknowledge").tap()
+
+        card = page.locator("#mine-list .alert", has_text="SOS call")
+        expect(card).to_contain_text("Acknowledged by you")
+        expect(page.locator("#site-list .alert", has_text="SOS call")).to_have_count(0)
+        card.get_by_role("button", name="Resolve…").tap()
+        card.get_by_label("Outcome").select_option("false_alarm")
+        assert small_targets(page) == []
+        screenshot(page, "worker-phone-resolve")
+        card.get_by_role("button", name="Resolve alert").tap()
+        expect(card).to_have_count(0)
+        assert fits_width(page)
+    assert scalar(clean_db, "SELECT acknowledged_by FROM alerts WHERE id = %s",
+                  world.sos_alice) == world.care_north
+    assert scalar(clean_db, "SELECT outcome FROM alerts WHERE id = %s",
+                  world.sos_alice) == "false_alarm"
+    assert browser.problems == []
+
+
+def test_the_page_registers_the_service_worker_on_localhost(server: Served, world: World,
+                                                            clean_db):
+    """Push reaches a locked phone only through the service worker, which browsers allow
+    only in a secure context: HTTPS, or (as here) localhost. The page registers it on every
+    visit, before anyone taps "Enable notifications"."""
+    with logged_in_page(PHONE, f"{server.url}/worker", "care-north", **TOUCH) as browser:
+        page = browser.page
+        assert page.evaluate("window.isSecureContext") is True
+        # `ready`: a registration with an active worker (waits for it); then it controls
+        # the page (sw.js claims its clients on activation).
+        scope = page.evaluate("navigator.serviceWorker.ready.then((r) => r.scope)")
+        assert scope == f"{server.url}/"
+        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=15_000)
+        assert page.locator("#notify-message").inner_text() == ""
+    assert browser.problems == []
+
+
+def test_an_address_that_is_not_secure_says_notifications_need_https(server: Served,
+                                                                     world: World, clean_db):
+    """The page as a phone sees it at a plain-http address that is not localhost (here a
+    made-up host whose requests the browser hands to the real server): no service worker is
+    possible there, and the page says why instead of failing later."""
+    from playwright.sync_api import Route, expect
+
+    def to_server(route: Route) -> None:
+        path = route.request.url.removeprefix("http://care.test")
+        if path.startswith("/api/v1/alerts/stream"):  # a stream never ends: not proxied
+            route.abort()
+            return
+        route.fulfill(response=route.fetch(url=f"{server.url}{path}"))
+
+    with browser_page(PHONE, **TOUCH) as browser:
+        page = browser.page
+        page.route("http://care.test/**", to_server)
+        log_in(page, "http://care.test/worker", "care-north")
+        expect(page.locator("#mine-heading")).to_be_visible()
+        assert page.evaluate("window.isSecureContext") is False
+        expect(page.locator("#notify-message")).to_contain_text(
+            "Notifications need a secure (https://) address")
+        assert page.evaluate("'serviceWorker' in navigator") is False
