@@ -78,8 +78,23 @@ _TIMELINE = """
         a.status || COALESCE(': ' || a.outcome, '')
  FROM alerts a WHERE a.resident_id = %(id)s ORDER BY a.opened_at DESC LIMIT %(limit)s)
 UNION ALL
+(SELECT h.time,
+        CASE WHEN h.action = 'revoke' THEN 'device_removed'
+             WHEN h.action = 'move' AND h.resident_id IS DISTINCT FROM %(id)s
+                 THEN 'device_removed'
+             ELSE 'device_added' END,
+        h.device_id, d.type,
+        CASE h.action WHEN 'provision' THEN 'provisioned' WHEN 'revoke' THEN 'revoked'
+             ELSE CASE WHEN h.resident_id = %(id)s THEN 'moved here from another resident'
+                       ELSE 'moved to another resident' END END
+ FROM device_history h JOIN devices d ON d.id = h.device_id
+ WHERE h.resident_id = %(id)s OR h.from_resident_id = %(id)s
+ ORDER BY h.time DESC LIMIT %(limit)s)
+UNION ALL
 (SELECT d.created_at, 'device_added', d.id, d.type, NULL
- FROM devices d WHERE d.resident_id = %(id)s ORDER BY d.created_at DESC LIMIT %(limit)s)
+ FROM devices d WHERE d.resident_id = %(id)s
+   AND NOT EXISTS (SELECT 1 FROM device_history h WHERE h.device_id = d.id)
+ ORDER BY d.created_at DESC LIMIT %(limit)s)
 UNION ALL
 (SELECT n.created_at, 'note', n.id::text, n.author, n.body
  FROM resident_notes n WHERE n.resident_id = %(id)s ORDER BY n.created_at DESC
@@ -95,7 +110,9 @@ ORDER BY 1 DESC, 2, 3 LIMIT %(limit)s
 
 
 async def timeline(conn: AsyncConn, resident_id: int, limit: int) -> list[TimelineEntry]:
-    """The newest `limit` events of a resident: alerts, devices added, notes, completed visits."""
+    """The newest `limit` events of a resident: alerts, devices provisioned, moved in or out
+    and revoked (device_history; a device from before that history: its creation), notes,
+    completed visits."""
     cur = await conn.execute(_TIMELINE, {"id": resident_id, "limit": limit})
     return [TimelineEntry(at=at, kind=kind, ref=ref, summary=summary, detail=detail)
             for at, kind, ref, summary, detail in await cur.fetchall()]

@@ -269,3 +269,26 @@ async def test_a_care_worker_reads_the_numbers_to_call_of_their_sites_residents_
             ).status_code == 404
     family = await call(client, "family-alice", "GET", f"/api/v1/residents/{world.alice}")
     assert family.status_code == 200 and "contacts" not in family.json()
+
+
+async def test_the_timeline_shows_device_moves_and_revocations(client, world, clean_db):
+    """Device changes from device_history (as gateway.device_lifecycle writes it): the
+    button moved from Alice to Bob leaves Alice's timeline and joins Bob's; the revoked bed
+    sensor is shown as removed."""
+    with db.connect(clean_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO device_history (device_id, action, site_id, resident_id, "
+                     "from_site_id, from_resident_id, actor) "
+                     "VALUES ('btn-alice', 'move', 'north', %s, 'north', %s, 'ada')",
+                     (world.bob, world.alice))
+        conn.execute("INSERT INTO device_history (device_id, action, site_id, resident_id, "
+                     "actor) VALUES ('bed-alice', 'revoke', 'north', %s, 'ada')",
+                     (world.alice,))
+    alice = (await call(client, "duty-north", "GET",
+                        f"/api/v1/residents/{world.alice}/timeline")).json()
+    bob = (await call(client, "duty-north", "GET",
+                      f"/api/v1/residents/{world.bob}/timeline")).json()
+    devices = {(e["kind"], e["ref"], e["detail"]) for e in alice if e["kind"].startswith("device")}
+    assert devices == {("device_removed", "btn-alice", "moved to another resident"),
+                       ("device_removed", "bed-alice", "revoked")}
+    assert ("device_added", "btn-alice", "moved here from another resident") in {
+        (e["kind"], e["ref"], e["detail"]) for e in bob}
