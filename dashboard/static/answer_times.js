@@ -81,8 +81,16 @@ function paint(data) {
     ...data.by_worker.map((w) => row(labels.texts.worker, w.full_name || w.username, w, "worker")));
 }
 
+/** Forget the report on screen, so a refused or failed request never leaves another
+ * site's (or period's) numbers under its message. */
+function clear() {
+  for (const id of ["report-heading", "report-period-line", "report-note"]) $(id).textContent = "";
+  for (const id of ["report-verdicts", "report-head", "report-rows"]) $(id).replaceChildren();
+}
+
 async function show() {
   say("");
+  clear();
   const resp = await get(`${base()}/report?${query()}`);
   paint(await resp.json());
 }

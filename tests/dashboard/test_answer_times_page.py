@@ -71,6 +71,15 @@ def test_the_days_report_page_shows_the_numbers_and_exports_them(
         rows = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text())))
         assert rows[2][:3] == ["All alerts", "", "6"]
 
+        # another site, refused: its message, and none of north's numbers left under it
+        page.fill("#report-site", "south")
+        page.locator("#report-form button[type=submit]").click()
+        expect(page.locator("#report-rows tr")).to_have_count(0)
+        expect(page.locator("#report-heading")).to_have_text("")
+        page.fill("#report-site", "north")
+        page.locator("#report-form button[type=submit]").click()
+        expect(all_row.locator('[data-metric="opened"]')).to_have_text("6")
+
         page.emulate_media(media="print")
         expect(page.locator(".report-controls")).to_be_hidden()
         page.screenshot(path=str(tmp_path / "answer-times-report-print.png"), full_page=True)
