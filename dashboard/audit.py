@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -39,7 +38,7 @@ from dashboard.scope import Where
 from kernel import audit
 from kernel.accounts import MAX_USERNAME, Role
 from kernel.audit import Action, Actor, Event, Outcome, Target
-from kernel.sites import is_valid_timezone
+from kernel.sites import site_time
 
 logger = logging.getLogger(__name__)
 
@@ -286,9 +285,8 @@ _CSV_LOCAL = ("site_time", "timezone")
 
 
 def _site_time(row: AuditEntryOut) -> str:
-    """"2026-03-02 07:30": the record's time in its zone (UTC for a zone no longer known)."""
-    zone = row.timezone if is_valid_timezone(row.timezone) else "UTC"
-    return row.at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+    """"2026-03-02 07:30": the record's time in its zone (kernel.sites.site_time)."""
+    return site_time(row.at, row.timezone)
 
 
 def _csv_cell(value: object) -> str:
