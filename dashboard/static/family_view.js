@@ -11,7 +11,7 @@ import { api, ApiError, AuthError, loadSession } from "./api.js";
 import { showWeekChart } from "./charts.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, el } from "./dom.js";
-import { dayHeading, siteClock, siteTime, siteWhen } from "./time.js";
+import { siteClock, siteTime, siteWhen, weekday } from "./time.js";
 import { typeLabel, vocabulary } from "./vocabulary.js";
 
 /** @typedef {import("./live.js").FeedStatus} FeedStatus */
@@ -127,7 +127,8 @@ function paintCard(s) {
   part(card, ".night-hr").textContent = compared(night.resting_hr);
   part(card, ".night-rr").textContent = compared(night.breathing);
   part(card, ".week-rows").replaceChildren(...s.days.map((d) => el("tr", {},
-    el("th", { scope: "row" }, dayHeading(d.day)), el("td", {}, duration(d.time_in_bed_s)),
+    el("th", { scope: "row" }, `${weekday(d.day)} `,
+      el("span", { className: "day-date" }, d.day)), el("td", {}, duration(d.time_in_bed_s)),
     el("td", {}, d.night_exits === null ? "–" : String(d.night_exits)),
     el("td", { className: d.alerts ? "week-alerts" : "" },
       d.alerts ? String(d.alerts) : word("none")))));

@@ -154,11 +154,20 @@ export function siteWhen(time, timeZone, sameDayAs = now()) {
  * @returns {string}
  */
 export function dayHeading(day) {
+  const name = weekday(day);
+  return name ? `${name} ${day}` : day;
+}
+
+/**
+ * "Tue": the weekday of a calendar day in the page's language ("" for no valid day).
+ * @param {string} day YYYY-MM-DD
+ * @returns {string}
+ */
+export function weekday(day) {
   const ms = Date.parse(`${day}T12:00:00Z`);
-  if (Number.isNaN(ms)) return day;
+  if (Number.isNaN(ms)) return "";
   const lang = document.documentElement.lang || "en";
-  const weekday = new Intl.DateTimeFormat(lang, { weekday: "short", timeZone: "UTC" }).format(ms);
-  return `${weekday} ${day}`;
+  return new Intl.DateTimeFormat(lang, { weekday: "short", timeZone: "UTC" }).format(ms);
 }
 
 /**

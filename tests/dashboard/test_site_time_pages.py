@@ -27,6 +27,7 @@ from tests.support.live import (
     Screenshots,
     Served,
     browser_page,
+    fits_width,
     live,
     logged_in_page,
     running_server,
@@ -140,6 +141,8 @@ def test_roster_instant_week_and_shifts_are_in_site_time(server: Served, world: 
         expect(headings.last).to_have_text("Sun 2026-03-08")
         shift = page.locator("#shift-form")
         expect(shift.get_by_label("Day")).to_have_value("2026-03-02")
+        for field in ("Day", "From", "To"):  # no locale's 03/02/2026 or 08:00 PM
+            expect(shift.get_by_label(field)).to_have_attribute("type", "text")
         shift.get_by_label("Who").select_option(label="Carl Care (Care worker)")
         shift.get_by_label("From").fill("06:00")
         shift.get_by_label("To").fill("14:00")
@@ -190,6 +193,7 @@ def test_family_view_alert_steps_week_and_visits_are_in_site_time(
             "Tue 2026-03-10")
         expect(card.locator(".family-visit-list li")).to_contain_text(
             ["2026-03-08 09:00–09:40"])
+        assert fits_width(page)  # the dates fit the phone
         screenshot(page, "family-view-site-time")
     assert browser.problems == []
 
