@@ -197,3 +197,30 @@ def test_family_view_alert_steps_week_and_visits_are_in_site_time(
         screenshot(page, "family-view-site-time")
     assert browser.problems == []
 
+
+
+def test_ledger_dates_are_typed_and_shown_as_iso_dates(server: Served, world: World,
+                                                       screenshot: Screenshots) -> None:
+    """The resident's birth date and a consent's date: `YYYY-MM-DD` text fields, never the
+    browser locale's 02/03/1930, and the saved consent reads the same."""
+    from playwright.sync_api import expect
+
+    with logged_in_page(DESKTOP, f"{server.url}/admin", "admin", **IN_BROWSER) as browser:
+        page = browser.page
+        page.locator("#resident-rows tr", has_text="Alice Andersen").click()
+        form = page.locator("#resident-form")
+        birth = form.get_by_label("Birth date")
+        expect(birth).to_have_attribute("type", "text")
+        birth.fill("1930-02-03")
+        form.get_by_label("Birth year").fill("")
+        form.get_by_label("Given by", exact=True).fill("Alice Andersen")
+        on = form.get_by_label("On", exact=True)
+        expect(on).to_have_attribute("type", "text")
+        on.fill("2026-03-02")
+        form.get_by_label("How recorded").fill("signed paper form")
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.locator("#form-message")).to_have_text("Saved.")
+        expect(page.locator("#consents li")).to_contain_text(["2026-03-02"])
+        expect(birth).to_have_value("1930-02-03")
+        screenshot(page, "ledger-dates")
+    assert browser.problems == []
