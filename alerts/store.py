@@ -31,6 +31,7 @@ from alerts.model import (
 )
 from kernel.db import Conn
 from kernel.roster import on_duty_at_site
+from kernel.sites import site_time
 
 logger = logging.getLogger(__name__)
 
@@ -123,14 +124,18 @@ def _uid(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _ts(at: datetime) -> str:
-    return at.isoformat(timespec="seconds")
+def _ts(at: datetime, zone: str | None) -> str:
+    """An event time in a history note: the site's zone, 24 h, to the second (issue 14)."""
+    return site_time(at, zone, seconds=True)
 
 
 # --- triggers ---------------------------------------------------------------------------------
 
+# The zone an alert's history notes write their times in (issue 14: the site's, 24 h).
+_ZONE = "(SELECT s.timezone FROM sites s WHERE s.id = alerts.site_id) AS timezone"
+
 _ACTIVE = """
-SELECT id, uid, severity, status, last_seen, count, cleared_at, assigned_to
+SELECT id, uid, severity, status, last_seen, count, cleared_at, assigned_to, """ + _ZONE + """
 FROM alerts WHERE resident_id = %(resident_id)s AND type = %(type)s
   AND status IN ('open', 'acknowledged')
 FOR UPDATE
@@ -140,7 +145,7 @@ FOR UPDATE
 # resolution (migration 0008), never the wall-clock resolved_at. Served by
 # alerts_finished_event_idx.
 _RECENTLY_FINISHED = """
-SELECT id, uid, severity, status, finished_event_at AS finished_at
+SELECT id, uid, severity, status, finished_event_at AS finished_at, """ + _ZONE + """
 FROM alerts WHERE resident_id = %(resident_id)s AND type = %(type)s
   AND status IN ('resolved', 'cancelled') AND finished_event_at > %(since)s
 ORDER BY finished_event_at DESC
@@ -166,7 +171,7 @@ INSERT INTO alerts (uid, resident_id, site_id, device_id, type, severity, opened
 VALUES (%(uid)s, %(resident_id)s, %(site)s, %(device_id)s, %(type)s, %(severity)s, %(at)s,
         %(at)s, %(source_seq)s, %(details)s, %(assigned_to)s, %(assigned_at)s, %(now)s)
 ON CONFLICT (resident_id, type) WHERE status IN ('open', 'acknowledged') DO NOTHING
-RETURNING id
+RETURNING id, """ + _ZONE + """
 """
 
 _REPEAT = """
@@ -220,8 +225,9 @@ def _recently_finished(conn: Conn, trig: AlertTrigger, settings: AlertSettings) 
 def _suppress(conn: Conn, finished: Row, trig: AlertTrigger, settings: AlertSettings,
               now: datetime) -> StoredAlert | None:
     status = AlertStatus(finished["status"])
-    note = (f"{trig.type} ({trig.severity}) at {_ts(trig.at)}: {status} at "
-            f"{_ts(finished['finished_at'])} (event time), within the "
+    zone = finished["timezone"]
+    note = (f"{trig.type} ({trig.severity}) at {_ts(trig.at, zone)}: {status} at "
+            f"{_ts(finished['finished_at'], zone)} (event time), within the "
             f"{settings.refractory_of(trig.type)} s refractory period; not reopened")
     alert_id = int(finished["id"])
     if not _add_history_once(conn, alert_id, now,
@@ -251,7 +257,7 @@ def _open(conn: Conn, trig: AlertTrigger, settings: AlertSettings,
     source = f" from {trig.device_id}" if trig.device_id else ""
     add_history(conn, alert_id, now,
                 HistoryEntry("opened", AlertStatus.OPEN,
-                             f"{trig.type} ({severity}) at {_ts(trig.at)}{source}"),
+                             f"{trig.type} ({severity}) at {_ts(trig.at, row[1])}{source}"),
                 _assignment_entry(assignee, trig.site))
     return StoredAlert(alert_id, True, trig.uid, AlertStatus.OPEN, severity, assigned_to)
 
@@ -284,8 +290,8 @@ def _repeat(conn: Conn, active: Row, trig: AlertTrigger, settings: AlertSettings
     entries = []
     if newer:
         again = "; condition back" if returned else ""
-        entries.append(HistoryEntry("repeated", status,
-                                    f"repeat {count} at {_ts(trig.at)}{again}"))
+        when = _ts(trig.at, active["timezone"])
+        entries.append(HistoryEntry("repeated", status, f"repeat {count} at {when}{again}"))
     if upgraded:
         entries.append(HistoryEntry("escalated severity", status, f"{old} -> {new}"))
         if status is AlertStatus.OPEN:
@@ -374,7 +380,7 @@ _CLEAR = """
 UPDATE alerts SET cleared_at = GREATEST(%(at)s, opened_at)
 WHERE resident_id = %(resident_id)s AND type = %(type)s AND status IN ('open', 'acknowledged')
   AND cleared_at IS NULL
-RETURNING id, status, cleared_at
+RETURNING id, status, cleared_at, """ + _ZONE + """
 """
 
 
@@ -387,7 +393,7 @@ UPDATE alerts SET cleared_at = COALESCE(cleared_at, GREATEST(%(at)s, opened_at))
                   -- not a device fault: never the start of a refractory period
                   finished_event_at = '-infinity'
 WHERE resident_id = %(resident_id)s AND type = %(type)s AND status IN ('open', 'acknowledged')
-RETURNING id, cleared_at
+RETURNING id, cleared_at, """ + _ZONE + """
 """
 
 RESTART_NOTE = ("caused by the platform's own stop and restart, not by the device: it spoke "
@@ -408,7 +414,7 @@ def store_clear(conn: Conn, clear: AlertClear, now: datetime) -> int | None:
         alert_id = int(row["id"])
         add_history(conn, alert_id, now, HistoryEntry(
             "condition cleared", AlertStatus(row["status"]),
-            f"{clear.type} cleared at {_ts(row['cleared_at'])}"))
+            f"{clear.type} cleared at {_ts(row['cleared_at'], row['timezone'])}"))
     return alert_id
 
 
@@ -423,6 +429,7 @@ def _resolve_restart(conn: Conn, clear: AlertClear, now: datetime) -> int | None
         conn.execute(SKIP_PENDING_STEPS_SQL, {"alert_id": alert_id, "at": now})
         add_history(conn, alert_id, now, HistoryEntry(
             "resolved", AlertStatus.RESOLVED,
-            f"{clear.type} cleared at {_ts(row['cleared_at'])}: {RESTART_NOTE}"))
+            f"{clear.type} cleared at {_ts(row['cleared_at'], row['timezone'])}: "
+            f"{RESTART_NOTE}"))
     logger.info("alert %d (%s) resolved: caused by the platform restart", alert_id, clear.type)
     return alert_id

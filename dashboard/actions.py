@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import JSONResponse
@@ -21,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from alerts import lifecycle
 from alerts.lifecycle import ActionResult, AlertNotFound
 from alerts.model import RESOLVE_OUTCOMES, AlertStatus, Outcome
-from alerts.notify.channels.validate import check_timezone
 from alerts.notify.vapid import public_key_b64url_async
 from dashboard import api
 from dashboard.audit import AuditNote, audited
@@ -34,6 +32,7 @@ from dashboard.scope import SITE_ROLES, Scope, ScopeDep, Where, not_found
 from kernel import audit as audit_log
 from kernel.accounts import Role
 from kernel.audit import Action, Target
+from kernel.sites import site_time
 
 logger = logging.getLogger(__name__)
 
@@ -180,14 +179,9 @@ def _note_change(audit_note: AuditNote, alert_id: int, before: tuple[str, int],
 
 
 def local_time(at: datetime, tz_name: str | None, now: datetime) -> str:
-    """"03:12" in the site's time zone, with the date when it is not today there."""
-    try:
-        zone = ZoneInfo(check_timezone(tz_name or "UTC"))
-    except ValueError:
-        zone = ZoneInfo("UTC")
-    local = at.astimezone(zone)
-    return local.strftime("%H:%M" if local.date() == now.astimezone(zone).date()
-                          else "%Y-%m-%d %H:%M")
+    """"03:12" in the site's time zone, with the date when it is not today there
+    (kernel.sites.site_time)."""
+    return site_time(at, tz_name, now)
 
 
 def conflict_message(result: ActionResult, by: str | None, by_caller: bool,

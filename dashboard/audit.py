@@ -38,6 +38,7 @@ from dashboard.scope import Where
 from kernel import audit
 from kernel.accounts import MAX_USERNAME, Role
 from kernel.audit import Action, Actor, Event, Outcome, Target
+from kernel.sites import site_time
 
 logger = logging.getLogger(__name__)
 
@@ -278,6 +279,14 @@ async def search_audit(request: Request, response: Response, _admin: AdminUser,
 
 _CSV_COLUMNS = ("id", "at", "actor_id", "actor", "address", "action", "target_type",
                 "target_id", "resident_id", "outcome", "detail", "hash")
+# Appended (older readers keep their columns): `at` in the record's site zone, 24 h, as
+# people read it (issue 14), and that zone; `at` itself stays ISO 8601 UTC for machines.
+_CSV_LOCAL = ("site_time", "timezone")
+
+
+def _site_time(row: AuditEntryOut) -> str:
+    """"2026-03-02 07:30": the record's time in its zone (kernel.sites.site_time)."""
+    return site_time(row.at, row.timezone)
 
 
 def _csv_cell(value: object) -> str:
@@ -296,10 +305,11 @@ async def export_audit(note: Annotated[AuditNote, audited(Action.AUDIT_EXPORT, "
     rows = await _search(conn, filters, None, EXPORT_LIMIT)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(_CSV_COLUMNS)
+    writer.writerow(_CSV_COLUMNS + _CSV_LOCAL)
     for row in rows:
         data = row.model_dump(mode="json")
-        writer.writerow([_csv_cell(data[c]) for c in _CSV_COLUMNS])
+        writer.writerow([_csv_cell(data[c]) for c in _CSV_COLUMNS]
+                        + [_site_time(row), _csv_cell(row.timezone)])
     note.detail.update(rows=len(rows), filters={
         k: v for k, v in filters.__dict__.items() if v is not None})
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={

@@ -135,6 +135,8 @@ class SessionOut(BaseModel):
     client_address: str | None
     user_agent: str | None
     live: bool
+    site_timezone: str = Field("UTC", description="IANA zone pages show the times in: the "
+                                      "account's site's (see account_timezone).")
 
 
 class OverrideIn(BaseModel):
@@ -153,6 +155,8 @@ class InviteOut(BaseModel):
     token: str
     path: str = Field(description="Page path to share: /invite#<token>.")
     expires_at: datetime
+    site_timezone: str = Field("UTC", description="IANA zone to show `expires_at` in: the "
+                                      "family member's residents' site's (account_timezone).")
 
 
 # --- access --------------------------------------------------------------------------------
@@ -367,6 +371,27 @@ async def reset_user_password(user_id: IdPath, body: ResetIn, user: CurrentUser,
     return ResetOut(temporary_password=password)
 
 
+# --- the zone an account's times are shown in -------------------------------------------------
+
+# Issue 14's rule: times are shown in the site's zone, never the browser's. An account's site,
+# else (a family member) the site of the first resident they are linked to, else the one zone
+# every site shares, else UTC (the audit page's fallback, dashboard/audit.py).
+_ACCOUNT_ZONE = """
+SELECT COALESCE(
+    (SELECT s.timezone FROM users u JOIN sites s ON s.id = u.site_id WHERE u.id = %(user)s),
+    (SELECT s.timezone FROM family_contacts f JOIN residents r ON r.id = f.resident_id
+       JOIN sites s ON s.id = r.site_id WHERE f.user_id = %(user)s ORDER BY r.id LIMIT 1),
+    (SELECT min(timezone) FROM sites HAVING count(DISTINCT timezone) = 1),
+    'UTC')"""
+
+
+async def account_timezone(conn: AsyncConn, user_id: int) -> str:
+    """The IANA zone in which an account's times (sessions, invitation) are shown."""
+    cur = await conn.execute(_ACCOUNT_ZONE, {"user": user_id})
+    row = await cur.fetchone()
+    return str(row[0]) if row else "UTC"
+
+
 # --- sessions ------------------------------------------------------------------------------
 
 @router.get("/users/{user_id}/sessions", response_model=list[SessionOut],
@@ -382,7 +407,9 @@ async def list_sessions(user_id: IdPath, user: CurrentUser, conn: ConnDep
             "SELECT id, created_at, expires_at, revoked_at, revoked_reason, client_address, "
             "user_agent, revoked_at IS NULL AND expires_at > now() AS live FROM sessions "
             "WHERE user_id = %s ORDER BY created_at DESC LIMIT 200", (user_id,))
-        return [SessionOut(**r) for r in await cur.fetchall()]
+        rows = await cur.fetchall()
+    zone = await account_timezone(conn, user_id)
+    return [SessionOut(**r, site_timezone=zone) for r in rows]
 
 
 async def _end(conn: AsyncConn, user_id: int, session_id: UUID | None, by: str) -> int:
@@ -505,6 +532,7 @@ async def invite_family(user_id: IdPath, user: CurrentUser, conn: ConnDep,
         await conn.execute("INSERT INTO account_invites (token_hash, user_id, expires_at) "
                            "VALUES (%s, %s, %s)", (invite_hash(token), user_id, expires))
     logger.info("user %s invited family account %s", user.username, user_id)
-    return InviteOut(token=token, path=f"/invite#{token}", expires_at=expires)
+    return InviteOut(token=token, path=f"/invite#{token}", expires_at=expires,
+                     site_timezone=await account_timezone(conn, user_id))
 
 

@@ -7,6 +7,7 @@ contract (gateway.schema) takes its syntax from here.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -39,6 +40,27 @@ def is_valid_timezone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+def site_zone(name: str | None) -> ZoneInfo:
+    """The zone `name` (a site's), or UTC when it is unset or unknown here: a time is then
+    still shown, in a zone that is said (`site_time`), never the server's own."""
+    return ZoneInfo(name if name and is_valid_timezone(name) else "UTC")
+
+
+def site_time(at: datetime, zone: str | None, today_of: datetime | None = None, *,
+              seconds: bool = False) -> str:
+    """"2026-03-02 07:30": `at` as people at the site read it (issue 14's rule: the site's
+    zone, 24-hour, ISO-like; the pages' static/time.js `siteTime`). With `today_of` (now),
+    only "07:30" when `at` falls on the same day there; with `seconds`, "07:30:15" (event
+    times in an alert's history, where seconds tell triggers apart). Server texts people read
+    (409s, alert history notes, exports) use this; JSON fields stay ISO 8601 UTC."""
+    tz = site_zone(zone)
+    local = at.astimezone(tz)
+    same_day = today_of is not None and local.date() == today_of.astimezone(tz).date()
+    clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    text = clock if same_day else f"{local:%Y-%m-%d} {clock}"
+    return text if tz.key == (zone or "UTC") else f"{text} UTC"
 
 
 def add_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone: str = "UTC"

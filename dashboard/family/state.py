@@ -51,14 +51,15 @@ class PresenceState:
 
 
 def local_clock(at: datetime, now: datetime, tz: ZoneInfo) -> str:
-    """`22:14`, `22:14 yesterday` or `Sat 5 Dec 22:14`, in the site's zone."""
+    """`22:14`, `22:14 yesterday` or `2026-12-05 22:14`, in the site's zone, 24-hour (issue
+    14's rule: ISO-like dates, no month names to translate)."""
     local, today = at.astimezone(tz), now.astimezone(tz).date()
     clock = f"{local:%H:%M}"
     if local.date() == today:
         return clock
     if local.date() == today - timedelta(days=1):
         return YESTERDAY.format(time=clock)
-    return f"{local:%a} {local.day} {local:%b} {clock}"
+    return f"{local:%Y-%m-%d} {clock}"
 
 
 def presence(facts: BedFacts, now: datetime, tz: ZoneInfo, *,

@@ -5,6 +5,7 @@
 import { formValues, guarded, say, startAdminPage } from "./admin.js";
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
+import { siteTime } from "./time.js";
 
 /** @type {Map<number, string>} */
 let residents = new Map();
@@ -46,7 +47,7 @@ async function refresh() {
 async function invite(id, username) {
   const answer = await api(`/users/${id}/invite`, { method: "POST" });
   $("shown-once").textContent = `Invitation for ${username} (valid until ${
-    new Date(answer.expires_at).toLocaleString()}): ${location.origin}${answer.path}`;
+    siteTime(answer.expires_at, answer.site_timezone || "UTC")}): ${location.origin}${answer.path}`;
 }
 
 /** @param {HTMLFormElement} form @param {string} how */

@@ -11,6 +11,7 @@ import { api, ApiError, AuthError, loadSession } from "./api.js";
 import { showWeekChart } from "./charts.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, el } from "./dom.js";
+import { siteClock, siteTime, siteWhen, weekday } from "./time.js";
 import { typeLabel, vocabulary } from "./vocabulary.js";
 
 /** @typedef {import("./live.js").FeedStatus} FeedStatus */
@@ -71,25 +72,6 @@ function duration(seconds) {
   return hours ? `${hours} h ${minutes % 60} min` : `${minutes} min`;
 }
 
-/** "14:03" in the relative's zone, 24-hour. @param {string} iso @param {string} zone */
-function clock(iso, zone) {
-  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit",
-    hour12: false, timeZone: zone });
-}
-
-/** "Tue 10 Mar 08:05" in the relative's zone. @param {string} iso @param {string} zone */
-function when(iso, zone) {
-  const day = new Date(iso).toLocaleDateString([], { weekday: "short", day: "numeric",
-    month: "short", timeZone: zone });
-  return `${day} ${clock(iso, zone)}`;
-}
-
-/** "Tue 10". @param {string} day a date, YYYY-MM-DD */
-function dayName(day) {
-  return new Date(`${day}T12:00:00Z`).toLocaleDateString([], { weekday: "short",
-    day: "numeric", timeZone: "UTC" });
-}
-
 /** "53 /min: lower than usual (usual 62)". @param {Compared} c */
 function compared(c) {
   if (c.value === null) return word("no-data");
@@ -119,10 +101,10 @@ function cardFor(id) {
 
 /** @param {FamilyAlert} alert @param {string} zone @returns {HTMLLIElement} */
 function alertItem(alert, zone) {
-  const steps = alert.history.map((h) => el("li", {}, `${clock(h.at, zone)} ${h.event}`));
+  const steps = alert.history.map((h) => el("li", {}, `${siteClock(h.at, zone)} ${h.event}`));
   return el("li", { className: `family-alert status-${alert.status}` },
     el("p", { className: "family-alert-title" },
-      `${typeLabel(alert.type)} · ${when(alert.opened_at, zone)}`),
+      `${typeLabel(alert.type)} · ${siteTime(alert.opened_at, zone)}`),
     el("p", { className: "family-alert-summary" }, alert.summary),
     steps.length ? el("ol", { className: "family-steps" }, ...steps) : null,
     alert.all_clear ? el("p", { className: "family-all-clear" }, alert.all_clear) : null);
@@ -145,7 +127,8 @@ function paintCard(s) {
   part(card, ".night-hr").textContent = compared(night.resting_hr);
   part(card, ".night-rr").textContent = compared(night.breathing);
   part(card, ".week-rows").replaceChildren(...s.days.map((d) => el("tr", {},
-    el("th", { scope: "row" }, dayName(d.day)), el("td", {}, duration(d.time_in_bed_s)),
+    el("th", { scope: "row" }, `${weekday(d.day)} `,
+      el("span", { className: "day-date" }, d.day)), el("td", {}, duration(d.time_in_bed_s)),
     el("td", {}, d.night_exits === null ? "–" : String(d.night_exits)),
     el("td", { className: d.alerts ? "week-alerts" : "" },
       d.alerts ? String(d.alerts) : word("none")))));
@@ -171,7 +154,7 @@ async function loadVisits(id, zone) {
   const list = Array.isArray(visits) ? visits : [];
   section.hidden = list.length === 0;
   part(section, ".family-visit-list").replaceChildren(...list.map((v) => el("li", {},
-    `${when(v.started_at, zone)}${v.ended_at ? `–${clock(v.ended_at, zone)}` : ` (${word("ongoing")})`}: ${v.summary}`)));
+    `${siteTime(v.started_at, zone)}${v.ended_at ? `–${siteWhen(v.ended_at, zone, v.started_at)}` : ` (${word("ongoing")})`}: ${v.summary}`)));
 }
 
 async function loadAll() {

@@ -7,7 +7,7 @@
 import { formValues, guarded, say, startAdminPage } from "./admin.js";
 import { api } from "./api.js";
 import { $, $input, el } from "./dom.js";
-import { now } from "./time.js";
+import { addDays, dayHeading, now, siteDate, siteTime } from "./time.js";
 import { dutyOverrideLabel, roleLabel, vocabulary } from "./vocabulary.js";
 
 /**
@@ -43,17 +43,6 @@ function instant() {
   return Number.isNaN(ms) ? now() : ms;
 }
 
-/** "2026-03-02" of `ms` in `zone`. @param {number} ms @param {string} zone */
-function localDate(ms, zone) {
-  return new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit",
-    day: "2-digit" }).format(ms);
-}
-
-/** @param {string} day @param {number} n */
-function addDays(day, n) {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10);
-}
-
 /** @param {string} site */
 async function people(site) {
   if (!me || (me.role !== "admin" && me.role !== "duty_officer")) return [];
@@ -73,9 +62,8 @@ async function show(site) {
   const staff = await people(site);
   const zone = roster.timezone;
   $("site-zone").textContent = `Time zone ${zone}`;
-  const today = localDate(at, zone);
-  $("on-duty-at").textContent = `(${today} ${new Intl.DateTimeFormat("en-GB", {
-    timeZone: zone, hour: "2-digit", minute: "2-digit" }).format(at)} site time)`;
+  const today = siteDate(at, zone);
+  $("on-duty-at").textContent = `(${siteTime(at, zone)} site time)`;
   const onDuty = new Set(roster.on_duty);
   paintPeople(site, staff, onDuty);
   paintWeek(site, roster.shifts, today, at);
@@ -120,8 +108,7 @@ function paintWeek(site, shifts, today, at) {
   const days = [...Array(7).keys()].map((n) => addDays(today, n));
   const canEdit = me !== null && (me.role === "admin" || me.role === "duty_officer");
   $("week-grid").replaceChildren(...days.map((day) => el("div", { className: "week-day" },
-    el("h3", {}, new Date(`${day}T00:00:00Z`).toLocaleDateString("en-GB",
-      { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" })),
+    el("h3", {}, dayHeading(day)),
     ...shifts.filter((s) => s.starts_local.slice(0, 10) === day).map((s) => {
       const running = Date.parse(s.starts_at) <= at && at < Date.parse(s.ends_at);
       const remove = el("button", { type: "button", className: "secondary",

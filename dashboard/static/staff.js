@@ -5,7 +5,7 @@
 import { formValues, guarded, say, startAdminPage } from "./admin.js";
 import { api } from "./api.js";
 import { $, $button, el } from "./dom.js";
-import { clockTime } from "./time.js";
+import { siteTime } from "./time.js";
 import { roleLabel, vocabulary } from "./vocabulary.js";
 
 /**
@@ -30,12 +30,6 @@ let sessionsOf = null;
 /** @param {HTMLSelectElement} select */
 function fillRoles(select) {
   select.replaceChildren(...STAFF_ROLES.map((r) => el("option", { value: r.value }, r.label)));
-}
-
-/** @param {string} iso */
-function when(iso) {
-  const ms = Date.parse(iso);
-  return `${new Date(ms).toISOString().slice(0, 10)} ${clockTime(ms)}`;
 }
 
 async function refresh() {
@@ -116,7 +110,8 @@ async function showSessions(a) {
   /** @type {any[]} */
   const sessions = await api(`/users/${a.id}/sessions`);
   $("session-rows").replaceChildren(...sessions.map((s) => el("tr", {},
-    el("td", {}, when(s.created_at)), el("td", {}, when(s.expires_at)),
+    el("td", {}, siteTime(s.created_at, s.site_timezone || "UTC")),
+    el("td", {}, siteTime(s.expires_at, s.site_timezone || "UTC")),
     el("td", {}, s.client_address || ""), el("td", {}, (s.user_agent || "").slice(0, 60)),
     el("td", {}, s.live ? "Live" : `Ended (${s.revoked_reason || "expired"})`),
     el("td", {}, s.live ? action("End", () => endSession(a, s.id)) : ""))));

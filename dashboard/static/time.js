@@ -40,7 +40,9 @@ export function ago(iso) {
 }
 
 /**
- * "14:03" (or "14:03:27") in the browser's time zone, 24-hour.
+ * "14:03" (or "14:03:27") in the browser's time zone, 24-hour. Only for pages that do not
+ * know their site's zone yet (the duty screen's and phone page's clocks); everything else
+ * uses siteClock/siteTime below (issue 14's rule).
  * @param {number} ms milliseconds since the epoch
  * @param {boolean} [withSeconds]
  * @returns {string}
@@ -56,28 +58,125 @@ export function clockTime(ms, withSeconds = false) {
 const siteFormats = new Map();
 
 /**
- * "2026-03-01 14:03": a time as the site's people read it — in the SITE's time zone (never
- * the browser's), 24-hour, ISO-like (issue 14's rule). The one formatter for it: the audit
- * page, the resident's timeline and any other list of times in a site use this.
- * @param {string | number} time an ISO 8601 time, or milliseconds since the epoch
- * @param {string} timeZone the site's IANA zone, e.g. "Asia/Shanghai"
- * @returns {string}
+ * The year, month, day, hour, minute and second of an instant in a zone, 24-hour; null for
+ * a zone this browser does not know.
+ * @param {number} ms milliseconds since the epoch
+ * @param {string} timeZone an IANA zone
+ * @returns {Record<string, string> | null}
  */
-export function siteTime(time, timeZone) {
-  const ms = typeof time === "number" ? time : Date.parse(time);
-  if (Number.isNaN(ms)) return String(time);
+function partsIn(ms, timeZone) {
   let format = siteFormats.get(timeZone);
   if (!format) {
     try {
       format = new Intl.DateTimeFormat("en-CA", { timeZone, hourCycle: "h23", year: "numeric",
-        month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
-    } catch {  // an unknown zone: UTC, said so, rather than the browser's zone
-      return `${siteTime(ms, "UTC")} UTC`;
+        month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    } catch {
+      return null;
     }
     siteFormats.set(timeZone, format);
   }
   /** @type {Record<string, string>} */
   const part = {};
   for (const p of format.formatToParts(ms)) part[p.type] = p.value;
-  return `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute}`;
+  return part;
+}
+
+/**
+ * The one way a page turns a time into text (issue 14's rule: the SITE's zone, never the
+ * browser's; 24-hour; ISO-like). An unknown zone falls back to UTC and says so, rather than
+ * silently showing the browser's zone.
+ * @param {string | number} time an ISO 8601 time, or milliseconds since the epoch
+ * @param {string} timeZone the site's IANA zone
+ * @param {(p: Record<string, string>) => string} shape which parts to show
+ * @returns {string}
+ */
+function inSite(time, timeZone, shape) {
+  const ms = typeof time === "number" ? time : Date.parse(time);
+  if (Number.isNaN(ms)) return String(time);
+  const part = partsIn(ms, timeZone);
+  if (part) return shape(part);
+  return `${shape(/** @type {Record<string, string>} */ (partsIn(ms, "UTC")))} UTC`;
+}
+
+/**
+ * "2026-03-01 14:03": a time as the site's people read it — in the SITE's time zone (never
+ * the browser's), 24-hour, ISO-like (issue 14's rule). The one formatter for it, with its
+ * variants below (siteClock, siteDate, siteWhen): every page showing a time uses them.
+ * @param {string | number} time an ISO 8601 time, or milliseconds since the epoch
+ * @param {string} timeZone the site's IANA zone, e.g. "Asia/Shanghai"
+ * @returns {string}
+ */
+export function siteTime(time, timeZone) {
+  return inSite(time, timeZone, (p) => `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`);
+}
+
+/**
+ * "14:03" (or "14:03:27"): the site's clock time, 24-hour, for times of today or within one
+ * visible day (a history's steps, a shift's hours).
+ * @param {string | number} time an ISO 8601 time, or milliseconds since the epoch
+ * @param {string} timeZone the site's IANA zone
+ * @param {boolean} [withSeconds]
+ * @returns {string}
+ */
+export function siteClock(time, timeZone, withSeconds = false) {
+  return inSite(time, timeZone,
+    (p) => `${p.hour}:${p.minute}${withSeconds ? `:${p.second}` : ""}`);
+}
+
+/**
+ * "2026-03-01": the site's calendar date of a time.
+ * @param {string | number} time an ISO 8601 time, or milliseconds since the epoch
+ * @param {string} timeZone the site's IANA zone
+ * @returns {string}
+ */
+export function siteDate(time, timeZone) {
+  return inSite(time, timeZone, (p) => `${p.year}-${p.month}-${p.day}`);
+}
+
+/**
+ * "14:03" when the time falls on the site's same day as `sameDayAs` (by default today, on
+ * the server's clock), else "2026-03-01 14:03": short where the day goes without saying
+ * (today; the end of a visit that started that day), never ambiguous.
+ * @param {string | number} time an ISO 8601 time, or milliseconds since the epoch
+ * @param {string} timeZone the site's IANA zone
+ * @param {string | number} [sameDayAs] the time whose day need not be repeated
+ * @returns {string}
+ */
+export function siteWhen(time, timeZone, sameDayAs = now()) {
+  return siteDate(time, timeZone) === siteDate(sameDayAs, timeZone)
+    ? siteClock(time, timeZone) : siteTime(time, timeZone);
+}
+
+/**
+ * "Tue 2026-03-10": a calendar day (no zone: it is already the site's day) with its weekday
+ * in the page's language.
+ * @param {string} day YYYY-MM-DD
+ * @returns {string}
+ */
+export function dayHeading(day) {
+  const name = weekday(day);
+  return name ? `${name} ${day}` : day;
+}
+
+/**
+ * "Tue": the weekday of a calendar day in the page's language ("" for no valid day).
+ * @param {string} day YYYY-MM-DD
+ * @returns {string}
+ */
+export function weekday(day) {
+  const ms = Date.parse(`${day}T12:00:00Z`);
+  if (Number.isNaN(ms)) return "";
+  const lang = document.documentElement.lang || "en";
+  return new Intl.DateTimeFormat(lang, { weekday: "short", timeZone: "UTC" }).format(ms);
+}
+
+/**
+ * The calendar day `n` days after `day` (both YYYY-MM-DD): date arithmetic, no zone.
+ * @param {string} day @param {number} n
+ * @returns {string}
+ */
+export function addDays(day, n) {
+  const ms = Date.parse(`${day}T00:00:00Z`) + n * 86400000;
+  const part = /** @type {Record<string, string>} */ (partsIn(ms, "UTC"));
+  return `${part.year}-${part.month}-${part.day}`;
 }

@@ -229,7 +229,7 @@ def test_local_time_uses_the_site_zone_and_adds_the_date_on_other_days():
     at = datetime(2026, 1, 5, 2, 12, tzinfo=UTC)
     assert local_time(at, "Europe/Oslo", at + timedelta(minutes=5)) == "03:12"
     assert local_time(at, "Europe/Oslo", at + timedelta(days=2)) == "2026-01-05 03:12"
-    assert local_time(at, "No/Such_Zone", at) == "02:12"
+    assert local_time(at, "No/Such_Zone", at) == "02:12 UTC"  # the fallback is said
     assert local_time(at, None, at) == "02:12"
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -187,3 +189,24 @@ async def test_visits_are_recorded_with_before_and_after(client: httpx.AsyncClie
     assert rows[1]["detail"]["before"]["status"] == "planned"
     assert rows[1]["detail"]["after"]["status"] == "in_progress"
     assert rows[2]["detail"] == {"before": {"findings": ""}, "after": {"findings": "All well"}}
+
+
+async def test_export_gives_each_time_in_the_sites_zone_beside_the_utc_one(
+        client: httpx.AsyncClient, world: World, clean_db: str) -> None:
+    """Issue 14: people read the site's time (`site_time`, 24 h); `at` stays ISO 8601 UTC."""
+    with db.connect(clean_db) as conn:
+        conn.execute("UPDATE sites SET timezone = 'Asia/Shanghai'")
+        conn.commit()
+    worker = await login(client, "care-north")
+    await client.get(f"/api/v1/residents/{world.alice}", headers=worker)
+    admin = await login(client, "admin")
+    resp = await client.get("/api/v1/audit/export", params={"actor": "care-north"},
+                            headers=admin)
+    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    assert rows
+    for row in rows:
+        at = datetime.fromisoformat(row["at"])
+        assert at.utcoffset() == timedelta(0)
+        assert row["timezone"] == "Asia/Shanghai"
+        assert row["site_time"] == at.astimezone(ZoneInfo("Asia/Shanghai")).strftime(
+            "%Y-%m-%d %H:%M")

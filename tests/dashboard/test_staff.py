@@ -236,3 +236,29 @@ async def test_me_duty_is_the_roster_unless_overridden(client, world, clean_db):
     await client.put(f"{API}/users/{world.care_north}/duty-override", headers=auth,
                      json={"override": "off"})
     assert (await client.get(f"{API}/me/duty", headers=carer)).json() == {"on_duty": False}
+
+
+async def test_sessions_and_invitations_carry_the_zone_their_times_are_shown_in(
+        client, world, clean_db):
+    """Issue 14: pages show times in the site's zone, so these answers say which zone: the
+    account's site's, else a family member's resident's site's, else the one shared zone."""
+    with db.connect(clean_db) as conn:
+        conn.execute("UPDATE sites SET timezone = 'Asia/Shanghai' WHERE id = 'north'")
+        conn.execute("UPDATE sites SET timezone = 'Europe/Berlin' WHERE id = 'south'")
+        conn.commit()
+    auth = await _admin(client)
+    await login(client, "care-north")
+    await login(client, "duty-south")
+    north = (await client.get(f"{API}/users/{world.care_north}/sessions", headers=auth)).json()
+    south = (await client.get(f"{API}/users/{world.duty_south}/sessions", headers=auth)).json()
+    assert [s["site_timezone"] for s in north] == ["Asia/Shanghai"]
+    assert [s["site_timezone"] for s in south] == ["Europe/Berlin"]
+    # The administrator has no site and the sites disagree: UTC, not a guess.
+    mine = (await client.get(f"{API}/users/{world.admin}/sessions", headers=auth)).json()
+    assert {s["site_timezone"] for s in mine} == {"UTC"}
+    resp = await client.post(f"{API}/users", headers=auth, json={
+        "username": "son-bob", "role": "family", "residents": [world.bob]})
+    son = resp.json()["account"]["id"]
+    invite = (await client.post(f"{API}/users/{son}/invite", headers=auth)).json()
+    assert invite["site_timezone"] == "Asia/Shanghai"  # Bob lives at north
+    assert datetime.fromisoformat(invite["expires_at"]).utcoffset() == timedelta(0)
