@@ -30,6 +30,7 @@ from alerts.vocabulary import (
     TYPE_LABELS,
 )
 from dashboard.auth import CurrentUser
+from dashboard.homes import HOME_STATE_LABELS
 from gateway.schema import DeviceType
 from kernel.accounts import ROLE_LABELS
 from kernel.audit import ACTION_LABELS as AUDIT_ACTION_LABELS
@@ -100,6 +101,8 @@ class VocabularyOut(BaseModel):
     sexes: list[Term]
     resident_statuses: list[Term]
     consent_kinds: list[Term]
+    home_states: list[Term] = Field(description="A home's state on the wall screen's tiles, "
+                                              "in order of precedence (dashboard/homes.py).")
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -134,6 +137,7 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
         sexes=terms(SEX_LABELS),
         resident_statuses=terms(RESIDENT_STATUS_LABELS),
         consent_kinds=terms(CONSENT_LABELS),
+        home_states=terms(HOME_STATE_LABELS),
     )
 
 

@@ -216,6 +216,9 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/visits", "admin duty care", query="site=north", deny=SITE_DENY),
     Row("GET", "/visits/due", STAFF, sees=ALICE),
     Row("GET", "/visits/due", "admin duty care", query="site=north", deny=SITE_DENY),
+    # the wall screen's district at a glance
+    Row("GET", "/homes/state", STAFF, sees=lambda body, w: ALICE(body["homes"], w)),
+    Row("GET", "/homes/state", "admin duty care", query="site=north", deny=SITE_DENY),
     Row("POST", "/visits", "admin duty care", send=body(lambda w: {"resident_id": w.base.alice})),
     Row("POST", "/visits", "admin duty_other care_other", deny={"duty": 404, "care": 404},
         case="to Carol (south)", send=body(lambda w: {"resident_id": w.base.carol})),
@@ -291,10 +294,12 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-def matrix_world(database_url: str, truncate_sql: str, broker: Broker) -> Iterator[MatrixWorld]:
+def matrix_world(database_url: str, owner_url: str, truncate_sql: str, broker: Broker
+                 ) -> Iterator[MatrixWorld]:
     """The seeded world, made once for the module (the requests leave it usable: every
-    destructive one works on a fresh object)."""
-    with db.connect(database_url, autocommit=True) as conn:
+    destructive one works on a fresh object); emptied by the owner (the application role may
+    not TRUNCATE)."""
+    with db.connect(owner_url, autocommit=True) as conn:
         conn.execute(truncate_sql)
     devices = DevicesConfig(DeviceAccounts(broker.data_dir, ("127.0.0.1", broker.port)),
                             broker.pipeline, broker.admin)
