@@ -55,6 +55,17 @@ DEVICE_LABELS: dict[str, str] = {
 }
 
 
+# The platform's parts on the duty screen's status strip (static/parts.js): the pipeline
+# (gateway.presence part "pipeline", one per instance), the database (the live feed's own
+# check) and notifications (the "jobs" process, which runs the escalation runner and the
+# notification dispatcher).
+PLATFORM_PART_LABELS: dict[str, str] = {
+    "pipeline": N_("Pipeline"),
+    "database": N_("Database"),
+    "notifications": N_("Notifications"),
+}
+
+
 class Term(BaseModel):
     """One value of an enumeration and what it is called."""
 
@@ -103,6 +114,8 @@ class VocabularyOut(BaseModel):
     consent_kinds: list[Term]
     home_states: list[Term] = Field(description="A home's state on the wall screen's tiles, "
                                               "in order of precedence (dashboard/homes.py).")
+    platform_parts: list[Term] = Field(description="The parts on the duty screen's status "
+                                                   "strip.")
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -138,6 +151,7 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
         resident_statuses=terms(RESIDENT_STATUS_LABELS),
         consent_kinds=terms(CONSENT_LABELS),
         home_states=terms(HOME_STATE_LABELS),
+        platform_parts=terms(PLATFORM_PART_LABELS),
     )
 
 
