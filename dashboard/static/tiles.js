@@ -7,7 +7,9 @@
 //
 // Kept current without a stream of its own: refreshed every REFRESH_MS, and within a second
 // of any change in the alert list the page's live feed paints (a new, acknowledged or
-// resolved alert changes a home's state at once).
+// resolved alert changes a home's state at once) or of the feed coming back. Not asked while
+// the feed is down (the server is unreachable or its database is away): the tiles keep their
+// last state under the page's "connection lost" banner.
 
 import { api, AuthError, loadSession } from "./api.js";
 import { $, el } from "./dom.js";
@@ -105,8 +107,13 @@ function noteSites(/** @type {Home[]} */ homes) {
   select.value = chosen;
 }
 
+/** Whether the live feed is up (while it is down the server is not reachable either). */
+function feedLive() {
+  return $("feed-status").classList.contains("live");
+}
+
 async function refresh() {
-  if (!loadSession() || $("app-view").hidden || loading) return;
+  if (!loadSession() || $("app-view").hidden || loading || !feedLive()) return;
   loading = true;
   try {
     /** @type {Homes} */
@@ -127,10 +134,14 @@ async function refresh() {
   }
 }
 
-/** The alert list as painted (ids and states): when it changes, homes may have too. */
+/**
+ * The alert list as painted (ids and states) and the feed's state: when the list changes,
+ * homes may have too; when the feed comes back, the tiles may be out of date.
+ */
 function watchAlerts() {
   const signature = [...document.querySelectorAll("#alert-groups li.alert")]
-    .map((li) => `${/** @type {HTMLElement} */ (li).dataset.alertId}:${li.className}`).join(",");
+    .map((li) => `${/** @type {HTMLElement} */ (li).dataset.alertId}:${li.className}`)
+    .join(",") + (feedLive() ? "|live" : "|down");
   if (signature === alertSignature) return;
   alertSignature = signature;
   refresh();

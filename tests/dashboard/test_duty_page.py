@@ -144,7 +144,7 @@ def test_someone_else_acknowledging_first_is_explained(server: Served, world: Wo
             expect(sos.locator(".action-message")).to_contain_text(
                 "Already acknowledged by Carl Care")
         # ...and the screen reloads the list, so the alert now shows who has it.
-        expect(sos).to_contain_text("Acknowledged by care-north")
+        expect(sos).to_contain_text("Acknowledged by Carl Care")
     assert browser.problems == []
 
 
