@@ -12,7 +12,8 @@ import pytest
 from kernel import db
 from tests.support.dashboard import World, insert_alert
 from tests.support.home_states import seed_states
-from tests.support.live import Served, logged_in_page
+from tests.support.live import Served, browser_page, bus_publisher, log_in, logged_in_page
+from tests.support.services import Broker
 
 pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
 
@@ -99,4 +100,58 @@ def test_a_new_critical_sos_comes_first_with_alarm_countdown_and_sound(
         expect(card).to_contain_text("Acknowledged by you")
         expect(body).to_have_attribute("data-alarm", "quiet")  # stops once acknowledged
         expect(card.locator(".countdown")).to_have_count(0)
+    assert browser.problems == []
+
+
+def test_the_parts_strip_says_when_notifications_are_down(server: Served, world: World,
+                                                          broker: Broker, screenshot):
+    """The `jobs` process (escalation and notification dispatcher) announces itself with a
+    presence; its Last Will turns "Notifications" DOWN on the strip, with the fall-back
+    banner, until it is back."""
+    from playwright.sync_api import expect
+
+    from gateway.presence import PartState, part_topic
+
+    jobs = part_topic("jobs")
+    down = PartState(part="jobs", up=False, since=datetime(2026, 3, 1, 3, 12, tzinfo=UTC),
+                     reason="lost")
+    with browser_page(WALL_1080) as browser, bus_publisher(broker.pipeline) as bus:  # type: ignore[arg-type]
+        try:
+            page = browser.page
+            log_in(page, server.url, "duty-north")
+            strip = page.locator("#parts-strip")
+            notifications = strip.locator("[data-part='notifications']")
+            expect(strip.locator("[data-part='database']")).to_have_attribute("data-state", "up")
+            expect(page.locator("#parts-fallback")).to_be_hidden()
+            bus.publish_raw(jobs, down.model_dump_json().encode(), retain=True)
+            expect(notifications).to_have_attribute("data-state", "down")
+            expect(notifications).to_have_text(
+                re.compile(r"^Notifications: DOWN since \d\d:\d\d$"))
+            expect(page.locator("#parts-fallback")).to_be_visible()
+            screenshot(page, "wall-notifications-down")
+            up = PartState(part="jobs", up=True, since=datetime(2026, 3, 1, 3, 13, tzinfo=UTC))
+            bus.publish_raw(jobs, up.model_dump_json().encode(), retain=True)
+            expect(notifications).to_have_attribute("data-state", "up")
+            expect(page.locator("#parts-fallback")).to_be_hidden()
+        finally:
+            bus.publish_raw(jobs, b"", retain=True)
+    assert browser.problems == []
+
+
+def test_under_reduced_motion_a_new_critical_alert_is_framed_not_pulsing(
+        server: Served, world: World, clean_db):
+    from playwright.sync_api import expect
+
+    with logged_in_page(WALL_1080, server.url, "duty-north",  # type: ignore[arg-type]
+                        reduced_motion="reduce") as browser:
+        page = browser.page
+        expect(page.locator(".alert-group")).to_have_count(1)
+        with db.connect(clean_db, autocommit=True) as conn:
+            fall = insert_alert(conn, world.bob, "north", "fall", "critical", minutes_ago=0)
+        card = page.locator(f'.alert[data-alert-id="{fall}"]')
+        expect(card).to_have_class(re.compile(r"\balert--fresh\b"))
+        style = card.evaluate("c => { const s = getComputedStyle(c); "
+                              "return [s.animationName, s.outlineStyle]; }")
+        assert style == ["none", "dashed"]
+        expect(page.locator("body")).to_have_attribute("data-alarm", "ringing")
     assert browser.problems == []
