@@ -8,11 +8,19 @@ disagree on what an alert carries (the pages merge a pushed alert into the list 
 from __future__ import annotations
 
 # Every column of `dashboard.models.AlertOut`, in the order of its fields (alias a: alerts,
-# r: residents).
+# r: residents). `escalates_at`: the next escalation step still to come while the alert is
+# open (alerts.escalation; acknowledging stops the timetable): the wall screen's countdown.
 ALERT_COLUMNS = """
 a.id, a.resident_id, r.full_name AS resident_name, a.site_id, a.device_id, a.type,
 a.severity, a.status, a.opened_at, a.created_at, a.last_seen, a.count, a.assigned_to,
-a.acknowledged_by, a.acknowledged_at, a.resolved_by, a.resolved_at, a.outcome, a.note
+a.acknowledged_by, a.acknowledged_at, a.resolved_by, a.resolved_at, a.outcome, a.note,
+(SELECT min(e.due_at) FROM alert_escalations e
+ WHERE e.alert_id = a.id AND e.step > 0 AND e.done_at IS NULL AND a.status = 'open'
+) AS escalates_at,
+(SELECT COALESCE(NULLIF(u.full_name, ''), u.username) FROM users u
+ WHERE u.id = a.assigned_to) AS assigned_name,
+(SELECT COALESCE(NULLIF(u.full_name, ''), u.username) FROM users u
+ WHERE u.id = a.acknowledged_by) AS acknowledged_name
 """
 
 # The join those columns read from.

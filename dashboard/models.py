@@ -191,6 +191,11 @@ class AlertOut(_Out):
     resolved_at: datetime | None
     outcome: str | None
     note: str | None
+    escalates_at: datetime | None = Field(
+        default=None, description="While open: when the next escalation step is due unless "
+                                  "acknowledged (alerts.escalation); null otherwise.")
+    assigned_name: str | None = Field(default=None, description="Who it is assigned to.")
+    acknowledged_name: str | None = Field(default=None, description="Who acknowledged it.")
 
 
 class AlertHistoryOut(_Out):

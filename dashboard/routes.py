@@ -25,6 +25,7 @@ from dashboard import (
     auth,
     devices,
     health,
+    homes,
     residents,
     roster,
     staff,
@@ -65,6 +66,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     devices.router,
     answer_times.router,
+    homes.router,
 )
 
 

@@ -30,6 +30,7 @@ from alerts.vocabulary import (
     TYPE_LABELS,
 )
 from dashboard.auth import CurrentUser
+from dashboard.homes import HOME_STATE_LABELS
 from gateway.schema import DeviceType
 from kernel.accounts import ROLE_LABELS
 from kernel.audit import ACTION_LABELS as AUDIT_ACTION_LABELS
@@ -51,6 +52,17 @@ Language = Literal["en"]
 DEVICE_LABELS: dict[str, str] = {
     DeviceType.BED_SENSOR: N_("Bed sensor"),
     DeviceType.CALL_BUTTON: N_("Call button"),
+}
+
+
+# The platform's parts on the duty screen's status strip (static/parts.js): the pipeline
+# (gateway.presence part "pipeline", one per instance), the database (the live feed's own
+# check) and notifications (the "jobs" process, which runs the escalation runner and the
+# notification dispatcher).
+PLATFORM_PART_LABELS: dict[str, str] = {
+    "pipeline": N_("Pipeline"),
+    "database": N_("Database"),
+    "notifications": N_("Notifications"),
 }
 
 
@@ -100,6 +112,10 @@ class VocabularyOut(BaseModel):
     sexes: list[Term]
     resident_statuses: list[Term]
     consent_kinds: list[Term]
+    home_states: list[Term] = Field(description="A home's state on the wall screen's tiles, "
+                                              "in order of precedence (dashboard/homes.py).")
+    platform_parts: list[Term] = Field(description="The parts on the duty screen's status "
+                                                   "strip.")
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -134,6 +150,8 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
         sexes=terms(SEX_LABELS),
         resident_statuses=terms(RESIDENT_STATUS_LABELS),
         consent_kinds=terms(CONSENT_LABELS),
+        home_states=terms(HOME_STATE_LABELS),
+        platform_parts=terms(PLATFORM_PART_LABELS),
     )
 
 

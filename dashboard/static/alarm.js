@@ -1,30 +1,66 @@
 // @ts-check
-// Optional beep for new critical alerts. Browsers only allow sound after a click or tap,
-// so it is off until switched on with a button (the choice is remembered on this device).
+// The duty screen's alarm for critical alerts: a tone made with the Web Audio API (no audio
+// file, nothing from a CDN), ON by default, repeating every REPEAT_MS while any critical alert
+// is open (not yet acknowledged). A "Test sound" button plays it once.
+//
+// Browsers refuse to start audio before the page has had a click or a key press (autoplay
+// rules). A wall screen that was reloaded overnight has had none, so while the audio is
+// blocked a banner says "Click anywhere to enable the alarm sound"; the first click or key
+// press unlocks it. Switching the sound off is remembered on this device.
+//
+// The page's state is on <body> for people and tests alike: data-sound = "on" | "off" |
+// "blocked", data-alarm = "ringing" | "quiet", data-beeps = how many tones were played.
 
 const SOUND_KEY = "eldercare.sound";
+const REPEAT_MS = 5000;
 
 /**
- * Wire `button` to switch the sound on and off.
- * @param {HTMLElement} button
- * @returns {{play(): void}}
+ * @typedef {object} Alarm
+ * @property {() => void} play one tone now (a new critical alert)
+ * @property {(active: boolean) => void} ring repeat the tone while `active` (a critical alert
+ *   is open), stop when not
  */
-export function createAlarm(button) {
-  let enabled = localStorage.getItem(SOUND_KEY) === "on";
+
+/** @returns {typeof AudioContext | undefined} */
+function audioClass() {
+  return window.AudioContext || /** @type {any} */ (window).webkitAudioContext;
+}
+
+/**
+ * Wire the sound toggle, the test button and the "click to enable" banner.
+ * @param {{toggle: HTMLElement, test: HTMLElement | null, banner: HTMLElement | null}} parts
+ * @returns {Alarm}
+ */
+export function createAlarm({ toggle, test, banner }) {
+  let enabled = localStorage.getItem(SOUND_KEY) !== "off";
   /** @type {AudioContext | null} */
   let ctx = null;
+  /** @type {ReturnType<typeof setInterval> | null} */
+  let repeat = null;
+  let beeps = 0;
 
   /** @returns {AudioContext | null} */
   function context() {
-    /** @type {typeof AudioContext | undefined} */
-    const AudioCtx = window.AudioContext || /** @type {any} */ (window).webkitAudioContext;
+    const AudioCtx = audioClass();
     if (!AudioCtx) return null;
-    if (!ctx) ctx = new AudioCtx();
-    if (ctx.state === "suspended") ctx.resume().catch(() => {});
+    if (!ctx) {
+      ctx = new AudioCtx();
+      ctx.addEventListener("statechange", render);
+    }
+    if (ctx.state === "suspended") ctx.resume().then(render, () => {});
     return ctx;
   }
 
+  /** Whether the browser still holds the audio back (no user gesture yet). */
+  function blocked() {
+    if (!audioClass()) return false;
+    if (ctx) return ctx.state !== "running";
+    return !(navigator.userActivation && navigator.userActivation.hasBeenActive);
+  }
+
   function beep() {
+    beeps += 1;
+    document.body.dataset.beeps = String(beeps);
     const c = context();
     if (!c) return;
     const start = c.currentTime + 0.05;
@@ -44,18 +80,39 @@ export function createAlarm(button) {
   }
 
   function render() {
-    button.textContent = enabled ? "Sound: on" : "Sound: off";
-    button.setAttribute("aria-pressed", String(enabled));
+    const isBlocked = enabled && blocked();
+    toggle.textContent = enabled ? "Sound: on" : "Sound: off";
+    toggle.setAttribute("aria-pressed", String(enabled));
+    document.body.dataset.sound = !enabled ? "off" : (isBlocked ? "blocked" : "on");
+    document.body.dataset.alarm = repeat !== null ? "ringing" : "quiet";
+    if (banner) banner.hidden = !isBlocked;
   }
 
-  button.addEventListener("click", () => {
+  function unlock() {
+    if (enabled) context();
+    render();
+  }
+
+  toggle.addEventListener("click", () => {
     enabled = !enabled;
     localStorage.setItem(SOUND_KEY, enabled ? "on" : "off");
-    render();
     if (enabled) beep();
+    render();
   });
-  // Unlock audio with the first interaction after a reload (autoplay rules).
-  document.addEventListener("pointerdown", () => { if (enabled) context(); }, { once: true });
+  if (test) test.addEventListener("click", () => { beep(); render(); });
+  document.addEventListener("pointerdown", unlock);
+  document.addEventListener("keydown", unlock);
   render();
-  return { play() { if (enabled) beep(); } };
+  return {
+    play() { if (enabled) beep(); },
+    ring(active) {
+      if (active && repeat === null) {
+        repeat = setInterval(() => { if (enabled) beep(); }, REPEAT_MS);
+      } else if (!active && repeat !== null) {
+        clearInterval(repeat);
+        repeat = null;
+      }
+      render();
+    },
+  };
 }

@@ -8,7 +8,7 @@
 
 import { createAlarm } from "./alarm.js";
 import { api, AuthError, loadSession } from "./api.js";
-import { alertCard } from "./cards.js";
+import { alertCard, handlingLines } from "./cards.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, ageSpan, el, reconcile, refreshAges } from "./dom.js";
 import { clockTime, now } from "./time.js";
@@ -43,7 +43,7 @@ import { deviceLabel, severityLabel, statusLabel, typeLabel } from "./vocabulary
  */
 /**
  * @typedef {import("./common.js").PageState & {
- *   alarm: {play(): void} | null,
+ *   alarm: import("./alarm.js").Alarm | null,
  *   residents: Map<number, Resident>,
  *   groups: Map<number, Group>,
  *   fresh: Map<string, number>,
@@ -129,7 +129,9 @@ function render() {
   $("no-alerts").hidden = items.length > 0;
   const pill = $("alert-count");
   pill.textContent = String(items.length);
-  pill.classList.toggle("has-critical", open.some((i) => i.severity === "critical"));
+  const critical = open.some((i) => i.severity === "critical");
+  pill.classList.toggle("has-critical", critical);
+  state.alarm?.ring(critical);  // repeats until every critical alert is acknowledged
   document.title = open.length ? `(${open.length}) Eldercare duty screen` : "Eldercare duty screen";
 
   const openKeys = open.map((i) => i.key).sort().join(",");
@@ -187,7 +189,7 @@ function cardBody(item) {
       `Repeated ${item.count}×, last `, ageSpan(item.last_seen)),
     item.device_id && el("div", { className: "alert-meta" }, `Device ${item.device_id}`),
     ackLine(item),
-    assignedLine(item),
+    ...handlingLines(item, state.me ? state.me.id : null),
     item.pending && el("div", { className: "alert-meta" },
       "Raised by the sensors; it can be acknowledged once it is saved."),
   ];
@@ -209,21 +211,13 @@ function ackLine(item) {
     `Acknowledged by ${ackName(item)} `, ageSpan(item.acknowledged_at));
 }
 
-/** @param {Item} item */
-function assignedLine(item) {
-  if (item.assigned_to === null || item.assigned_to === undefined) return null;
-  if (state.me && item.assigned_to === state.me.id) {
-    return el("div", { className: "alert-meta" }, "Assigned to you");
-  }
-  return null;
-}
-
 // Who acknowledged: "you", or the name from the alert's history (fetched once per alert).
 /** @param {Item} item @returns {string} */
 function ackName(item) {
   // Family accounts get the family view of alerts (no staff names or ids).
   if (state.session && state.session.role === "family") return "a carer";
   if (state.me && item.acknowledged_by === state.me.id) return "you";
+  if (item.acknowledged_name) return item.acknowledged_name;
   const id = /** @type {number} */ (item.id);  // acknowledged, so stored
   const known = state.ackNames.get(id);
   if (known) return known;
@@ -374,6 +368,7 @@ function showDuty(session) {
 /** @param {string} [message] */
 function logout(message = "") {
   if (state.residentsTimer !== null) clearInterval(state.residentsTimer);
+  state.alarm?.ring(false);
   state.groups.clear();
   state.fresh.clear();
   state.ackNames.clear();
@@ -384,7 +379,8 @@ function logout(message = "") {
 }
 
 function init() {
-  state.alarm = createAlarm($("sound-button"));
+  state.alarm = createAlarm({ toggle: $("sound-button"), test: $("sound-test"),
+    banner: $("sound-banner") });
   wireLogin(showDuty);
   $("logout-button").addEventListener("click", () => logout("You have logged out."));
   const session = loadSession();

@@ -3,6 +3,7 @@
 // who may act (duty screen and phone page alike).
 
 import { api, AuthError } from "./api.js";
+import { countdownSpan } from "./countdown.js";
 import { el } from "./dom.js";
 import { resolveOutcomes, severityLabel, statusLabel, typeLabel } from "./vocabulary.js";
 
@@ -163,6 +164,30 @@ function resolveForm() {
   });
   cancel.addEventListener("click", () => form.onCancel());
   return form;
+}
+
+/**
+ * Who has the alert and how long is left to acknowledge it: the acknowledgement countdown
+ * against its escalation deadline while it is open, and the name of the care worker it is
+ * assigned to (duty screen; the server sends the names, family views have neither).
+ * @param {Item} item
+ * @param {number | null} myId the logged-in user's id, to say "you"
+ * @returns {import("./dom.js").Child[]}
+ */
+export function handlingLines(item, myId) {
+  const deadline = item.status === "open" && item.escalates_at;
+  let who = null;
+  if (item.status === "open" && item.assigned_to !== null && item.assigned_to !== undefined) {
+    const name = item.assigned_to === myId ? "you" : (item.assigned_name || "a colleague");
+    who = el("div", { className: "alert-meta alert-who" }, `Assigned to ${name}`);
+  } else if (item.status === "open" && !item.pending) {
+    who = el("div", { className: "alert-meta alert-who" }, "Nobody has it yet");
+  }
+  return [
+    deadline ? el("div", { className: "alert-meta alert-deadline" }, countdownSpan(deadline))
+      : null,
+    who,
+  ];
 }
 
 /**

@@ -18,6 +18,7 @@ import {
 } from "./api.js";
 import { $, $button, $input } from "./dom.js";
 import { createLiveAlerts } from "./live.js";
+import { paintStrip } from "./parts.js";
 import { clockTime } from "./time.js";
 import { roleLabel } from "./vocabulary.js";
 
@@ -233,4 +234,5 @@ function paintParts(status) {
   const text = partsDownText(status);
   banner.hidden = !text;
   banner.textContent = text;
+  paintStrip(status);  // the duty screen's always-visible strip (parts.js)
 }

@@ -28,6 +28,9 @@ const PENDING_GRACE_MS = 120000;  // an unsaved alert the database never stored 
  * @property {number | null} [assigned_to]
  * @property {number | null} [acknowledged_by]
  * @property {string | null} acknowledged_at
+ * @property {string | null} [escalates_at] while open: the next escalation step's deadline
+ * @property {string | null} [assigned_name]
+ * @property {string | null} [acknowledged_name]
  */
 /**
  * A `pending` event of the stream: an alert the pipeline raised, not stored yet.

@@ -30,6 +30,8 @@
  * @property {Term[]} sexes
  * @property {Term[]} resident_statuses
  * @property {Term[]} consent_kinds
+ * @property {Term[]} home_states a home's state on the wall screen, in order of precedence
+ * @property {Term[]} platform_parts the parts on the duty screen's status strip
  */
 
 /** @returns {Vocabulary} */
@@ -126,4 +128,19 @@ export function visitStatusLabel(status) {
 /** The visit checklist items, in order. @returns {Term[]} */
 export function visitChecklist() {
   return vocabulary.visit_checklist;
+}
+
+/** A home's states on the wall screen's tiles, in order of precedence. @returns {Term[]} */
+export function homeStates() {
+  return vocabulary.home_states || [];
+}
+
+/** The risk categories of the resident ledger. @returns {Term[]} */
+export function riskTerms() {
+  return vocabulary.risks || [];
+}
+
+/** The parts of the platform on the status strip, in order. @returns {Term[]} */
+export function platformParts() {
+  return vocabulary.platform_parts || [];
 }

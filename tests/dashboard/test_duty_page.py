@@ -77,7 +77,7 @@ def test_duty_screen_is_live_groups_alerts_and_acts_on_them(server: Served, worl
         expect(sos).to_contain_text("CRITICAL")
         expect(sos).to_contain_text("min ago")
         battery = alice.locator(".alert", has_text="Low battery")
-        expect(battery).to_contain_text("Acknowledged by a colleague")  # seeded: no history
+        expect(battery).to_contain_text("Acknowledged by Carl Care")  # the name comes with it
         expect(page.locator(".alert-group")).to_have_count(1)  # south's SOS is not shown
         expect(page.get_by_text("Dora Duty · Duty officer · site north")).to_be_visible()
         expect(page.locator("#feed-status")).to_contain_text("Live")
@@ -144,7 +144,7 @@ def test_someone_else_acknowledging_first_is_explained(server: Served, world: Wo
             expect(sos.locator(".action-message")).to_contain_text(
                 "Already acknowledged by Carl Care")
         # ...and the screen reloads the list, so the alert now shows who has it.
-        expect(sos).to_contain_text("Acknowledged by care-north")
+        expect(sos).to_contain_text("Acknowledged by Carl Care")
     assert browser.problems == []
 
 

@@ -216,6 +216,9 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/visits", "admin duty care", query="site=north", deny=SITE_DENY),
     Row("GET", "/visits/due", STAFF, sees=ALICE),
     Row("GET", "/visits/due", "admin duty care", query="site=north", deny=SITE_DENY),
+    # the wall screen's district at a glance
+    Row("GET", "/homes/state", STAFF, sees=lambda body, w: ALICE(body["homes"], w)),
+    Row("GET", "/homes/state", "admin duty care", query="site=north", deny=SITE_DENY),
     Row("POST", "/visits", "admin duty care", send=body(lambda w: {"resident_id": w.base.alice})),
     Row("POST", "/visits", "admin duty_other care_other", deny={"duty": 404, "care": 404},
         case="to Carol (south)", send=body(lambda w: {"resident_id": w.base.carol})),
