@@ -22,8 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.model import RESOLVE_OUTCOMES, AlertStatus, Outcome
 from alerts.vocabulary import (
+    CHANNEL_LABELS,
+    DELIVERY_LABELS,
     FAMILY_OUTCOME_WORDS,
     FAMILY_STATUS_WORDS,
+    NOTIFICATION_KIND_LABELS,
     OUTCOME_LABELS,
     SEVERITY_LABELS,
     STATUS_LABELS,
@@ -100,6 +103,9 @@ class VocabularyOut(BaseModel):
     sexes: list[Term]
     resident_statuses: list[Term]
     consent_kinds: list[Term]
+    channel_kinds: list[Term] = Field(description="Notification channels (e-mail, robots...).")
+    notification_kinds: list[Term] = Field(description="Why a notification was sent.")
+    delivery_statuses: list[Term] = Field(description="How delivering a notification went.")
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -134,6 +140,9 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
         sexes=terms(SEX_LABELS),
         resident_statuses=terms(RESIDENT_STATUS_LABELS),
         consent_kinds=terms(CONSENT_LABELS),
+        channel_kinds=terms(CHANNEL_LABELS),
+        notification_kinds=terms(NOTIFICATION_KIND_LABELS),
+        delivery_statuses=terms(DELIVERY_LABELS),
     )
 
 
