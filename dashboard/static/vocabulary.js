@@ -30,6 +30,9 @@
  * @property {Term[]} sexes
  * @property {Term[]} resident_statuses
  * @property {Term[]} consent_kinds
+ * @property {Term[]} channel_kinds notification channels (e-mail, group robots, ...)
+ * @property {Term[]} notification_kinds why a notification was sent
+ * @property {Term[]} delivery_statuses how delivering a notification went
  */
 
 /** @returns {Vocabulary} */
@@ -126,4 +129,23 @@ export function visitStatusLabel(status) {
 /** The visit checklist items, in order. @returns {Term[]} */
 export function visitChecklist() {
   return vocabulary.visit_checklist;
+}
+
+const CHANNELS = labels(vocabulary.channel_kinds || []);
+const NOTIFICATION_KINDS = labels(vocabulary.notification_kinds || []);
+const DELIVERY = labels(vocabulary.delivery_statuses || []);
+
+/** A notification channel's name. @param {string} kind @returns {string} */
+export function channelLabel(kind) {
+  return CHANNELS.get(kind) || kind;
+}
+
+/** Why a notification was sent. @param {string} kind @returns {string} */
+export function notificationKindLabel(kind) {
+  return NOTIFICATION_KINDS.get(kind) || kind;
+}
+
+/** How delivering a notification went. @param {string} status @returns {string} */
+export function deliveryLabel(status) {
+  return DELIVERY.get(status) || status;
 }
