@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -13,8 +14,10 @@ import pytest
 
 from alerts.model import Audience, NotificationKind
 from alerts.notify.outbox import enqueue_alert_notifications
+from alerts.notify.settings import NotifySettings
 from dashboard.app import create_app
 from kernel import db
+from simulators.sinks import Inbox, SmtpSink, inbox_path
 from tests.support.dashboard import SECRET, World, login
 from tests.support.live import Screenshots, Served, logged_in_page, running_server
 
@@ -128,3 +131,35 @@ def test_the_sent_notifications_page_shows_recipients_status_and_text_in_site_ti
         page.get_by_role("button", name="Show").click()
         expect(page.locator("#page-message")).to_contain_text("site")
         assert [p for p in browser.problems if "403" not in p] == []
+
+
+@pytest.mark.usefixtures("chromium")
+def test_my_account_lists_my_channels_and_sends_a_test_to_the_smtp_sink(
+        world: World, clean_db: str, tmp_path: Path, screenshot: Screenshots) -> None:
+    """A person adds an e-mail channel on /account and presses "Send test": the platform's
+    e-mail sender delivers it to a real SMTP server (the demo's sink)."""
+    from playwright.sync_api import expect
+
+    inbox = Inbox(inbox_path(tmp_path))
+    smtp = SmtpSink(inbox)
+    smtp.start()
+    notify = NotifySettings(smtp_host=smtp.host, smtp_port=smtp.port)
+    try:
+        with running_server(create_app(clean_db, SECRET, notify_settings=notify)) as srv, \
+                logged_in_page(DESK, f"{srv.url}/account", "duty-north") as browser:
+            page = browser.page
+            expect(page.locator("#channels-empty")).to_be_visible()
+            page.get_by_label("E-mail address").fill("dora@care.example")
+            page.get_by_role("button", name="Add e-mail").click()
+            item = page.locator("#channels-list li")
+            expect(item).to_have_count(1)
+            expect(item).to_contain_text("E-mail dora@care.example")
+            item.get_by_role("button", name="Send test").click()
+            expect(item.locator(".channel-test-result")).to_have_text("Delivered.")
+            screenshot(page, "account-channel-test")
+            assert browser.problems == []
+        [mail] = inbox.read()
+        assert mail["rcpt_tos"] == ["dora@care.example"]
+        assert mail["subject"] == "[Eldercare] Test message for duty-north"
+    finally:
+        smtp.stop()
