@@ -6,24 +6,42 @@ all-clear follows the resolve."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from alerts.config import AlertSettings
 from alerts.escalation import escalation_tick
 from alerts.lifecycle import resolve
 from alerts.model import AlertTrigger, AlertType, Audience, NotificationKind, Outcome, Severity
+from alerts.notify.channels.mail import EmailSender
+from alerts.notify.channels.robots import WeComSender
 from alerts.notify.dispatcher import Dispatcher
+from alerts.notify.messages import Message
 from alerts.notify.outbox import enqueue_alert_notifications
 from alerts.notify.settings import NotifySettings
 from alerts.store import store_trigger
+from eldercare.embedded import port_open
 from eldercare.seed import seed_demo
 from gateway.device_accounts import DeviceAccounts
 from kernel import db
-from simulators.sinks import DINGTALK_PATH, WECOM_PATH, Inbox, SmtpSink, WebhookSink, inbox_path
+from simulators.sinks import (
+    DINGTALK_PATH,
+    WECOM_PATH,
+    Inbox,
+    SinkAddresses,
+    SmtpSink,
+    WebhookSink,
+    free_port,
+    inbox_path,
+)
 from tests.support.services import Broker
 from tests.support.wait import wait_until
 
@@ -105,3 +123,28 @@ def test_an_sos_reaches_family_email_and_staff_group_then_the_all_clear(
         dispatcher.stop()
         robots.stop()
         smtp.stop()
+
+
+def test_the_sinks_part_of_the_demo_runs_as_its_own_process_and_stops_on_sigterm(
+        tmp_path: Path) -> None:
+    """`eldercare sinks` (started and restarted by the demo's supervisor) serves both sinks
+    on the ports it is given and keeps what arrives in the data folder."""
+    addresses = SinkAddresses(smtp_port=free_port(), webhook_port=free_port())
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd()), "ELDERCARE_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eldercare.cli", "sinks", "--smtp-port",
+         str(addresses.smtp_port), "--webhook-port", str(addresses.webhook_port)], env=env)
+    try:
+        wait_until(lambda: port_open(addresses.smtp_port) and port_open(addresses.webhook_port),
+                   timeout=30, what="both sinks listening")
+        settings = NotifySettings(smtp_host=addresses.host, smtp_port=addresses.smtp_port)
+        message = Message(kind=NotificationKind.ALL_CLEAR, title="All clear: test", body="ok")
+        EmailSender(settings).send("family02@family.example", {}, message)
+        with httpx.Client() as client:
+            WeComSender(client, addresses.webhook_url + WECOM_PATH).send("k", {}, message)
+            listed = client.get(addresses.webhook_url + "/inbox").json()["received"]
+        assert [r["channel"] for r in listed] == ["email", "wecom"]
+        assert len(Inbox(inbox_path(tmp_path)).read()) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
