@@ -363,7 +363,6 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
             # "The demo's receivers"): every child sends e-mail and robot messages there.
             sinks = SinkAddresses(smtp_port=free_port(), webhook_port=free_port())
             env.update(sinks.notify_env())
-            env["ELDERCARE_DEMO_SINKS_URL"] = sinks.webhook_url
         extra = ["--sites", ",".join(settings.sites)] if settings.sites else []
         parts = [("pipeline", ["pipeline", *extra]), ("dashboard", ["dashboard"]),
                  ("jobs", ["jobs"])]

@@ -237,7 +237,8 @@ class SinkAddresses:
         return {"ELDERCARE_NOTIFY__SMTP_HOST": self.host,
                 "ELDERCARE_NOTIFY__SMTP_PORT": str(self.smtp_port),
                 "ELDERCARE_NOTIFY__WECOM_BASE_URL": self.webhook_url + WECOM_PATH,
-                "ELDERCARE_NOTIFY__DINGTALK_BASE_URL": self.webhook_url + DINGTALK_PATH}
+                "ELDERCARE_NOTIFY__DINGTALK_BASE_URL": self.webhook_url + DINGTALK_PATH,
+                "ELDERCARE_NOTIFY__DEMO_INBOX_URL": self.webhook_url + INBOX_PATH}
 
 
 def inbox_path(data_dir: Path) -> Path:

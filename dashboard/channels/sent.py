@@ -23,7 +23,7 @@ from alerts.model import ChannelKind, DeliveryStatus, NotificationKind
 from alerts.notify.channels.validate import ROBOT_KINDS
 from dashboard.channels.models import mask_target
 from dashboard.channels.site import ManagedSite
-from dashboard.deps import ConnDep
+from dashboard.deps import ConnDep, StateDep
 from kernel.i18n import N_, translate
 
 router = APIRouter(tags=["channels"])
@@ -72,6 +72,8 @@ class SentNotificationsOut(BaseModel):
     site: str
     site_timezone: str
     notifications: list[SentNotificationOut]
+    demo_inbox_url: str | None = Field(
+        default=None, description="In the demo only: what its local receivers got.")
 
 
 def shown_target(kind: ChannelKind, target: str) -> str:
@@ -101,7 +103,7 @@ def sent_out(row: dict[str, Any], site: str) -> SentNotificationOut:
 
 @router.get("/sites/{site}/notifications", response_model=SentNotificationsOut)
 async def list_sent_notifications(
-        site: ManagedSite, conn: ConnDep,
+        site: ManagedSite, conn: ConnDep, state: StateDep,
         limit: Annotated[int, Query(ge=1, le=MAX_ROWS, description="At most this many.")] = 200,
         before: Annotated[int | None, Query(ge=1, description="Only those older than this id "
                                                               "(the next page).")] = None,
@@ -114,4 +116,5 @@ async def list_sent_notifications(
         await rows_cur.execute(_SQL, {"site": site, "before": before, "limit": limit})
         rows = await rows_cur.fetchall()
     return SentNotificationsOut(site=site, site_timezone=str(tz_row[0]) if tz_row else "UTC",
-                                notifications=[sent_out(row, site) for row in rows])
+                                notifications=[sent_out(row, site) for row in rows],
+                                demo_inbox_url=state.notify.demo_inbox_url)

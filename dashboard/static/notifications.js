@@ -32,7 +32,10 @@ import { channelLabel, deliveryLabel, notificationKindLabel } from "./vocabulary
  * @property {string} body
  */
 
-/** @typedef {{site: string, site_timezone: string, notifications: SentNotification[]}} Sent */
+/**
+ * @typedef {{site: string, site_timezone: string, notifications: SentNotification[],
+ *            demo_inbox_url: string | null}} Sent
+ */
 
 const PAGE = 100;
 /** @type {{oldest: number | null, shown: number}} */
@@ -82,6 +85,9 @@ async function load(more) {
   const last = sent.notifications[sent.notifications.length - 1];
   state.oldest = last ? last.id : state.oldest;
   $("sent-zone").textContent = sent.site_timezone;
+  const demo = /** @type {HTMLAnchorElement} */ ($("sent-demo-inbox"));
+  demo.hidden = !sent.demo_inbox_url;
+  if (sent.demo_inbox_url) demo.href = sent.demo_inbox_url;
   $("sent-count").textContent = String(state.shown);
   $("sent-empty").hidden = state.shown > 0;
   $button("sent-more").hidden = sent.notifications.length < PAGE;

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import ViewportSize
 
 QUEUED = datetime(2026, 3, 5, 14, 3, tzinfo=UTC)  # 22:03 in Asia/Shanghai
+DEMO_INBOX = "http://127.0.0.1:9/inbox"
 DESK: ViewportSize = {"width": 1400, "height": 900}
 
 
@@ -64,6 +65,7 @@ async def test_a_duty_officer_sees_what_each_recipient_of_the_site_was_sent(
     headers = await login(client, "duty-north")
     answer = (await client.get("/api/v1/sites/north/notifications", headers=headers)).json()
     assert answer["site"] == "north" and answer["site_timezone"] == "Asia/Shanghai"
+    assert answer["demo_inbox_url"] is None  # not a demo
     by_channel = {n["channel"]: n for n in answer["notifications"]}
     assert set(by_channel) == {"email", "wecom"}  # not the south site's
     mail, robot = by_channel["email"], by_channel["wecom"]
@@ -102,8 +104,9 @@ async def test_a_person_tests_their_own_channel_with_the_platforms_sender(
 
 @pytest.fixture
 def page_server(world: World, clean_db: str) -> Iterator[Served]:
-    """The dashboard on the database (the page needs no live feed)."""
-    with running_server(create_app(clean_db, SECRET)) as srv:
+    """The dashboard on the database (the page needs no live feed), set up as in the demo."""
+    notify = NotifySettings(demo_inbox_url=DEMO_INBOX)
+    with running_server(create_app(clean_db, SECRET, notify_settings=notify)) as srv:
         yield srv
 
 
@@ -118,6 +121,7 @@ def test_the_sent_notifications_page_shows_recipients_status_and_text_in_site_ti
         rows = page.locator("#sent-rows tr")
         expect(rows).to_have_count(2)
         expect(page.locator("#sent-zone")).to_have_text("Asia/Shanghai")
+        expect(page.locator("#sent-demo-inbox")).to_have_attribute("href", DEMO_INBOX)
         expect(rows.locator(".sent-status")).to_have_text(["Retrying", "Delivered"])
         expect(rows.locator(".sent-channel")).to_have_text(["WeCom group robot", "E-mail"])
         expect(rows.nth(1).locator(".sent-recipient")).to_have_text(

@@ -103,3 +103,4 @@ def test_sink_addresses_point_the_notify_settings_at_the_sinks():
     assert env["ELDERCARE_NOTIFY__WECOM_BASE_URL"] == (
         "http://127.0.0.1:8089/cgi-bin/webhook/send")
     assert env["ELDERCARE_NOTIFY__DINGTALK_BASE_URL"] == "http://127.0.0.1:8089/robot/send"
+    assert env["ELDERCARE_NOTIFY__DEMO_INBOX_URL"] == "http://127.0.0.1:8089/inbox"
