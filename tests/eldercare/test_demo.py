@@ -83,7 +83,10 @@ def test_demo_end_to_end_and_clean_shutdown(demo_dir):
         # receivers"); the banner says where to look.
         assert "/admin/notifications" in text and "/inbox" in text
         inbox = demo_dir / "sinks" / "inbox.jsonl"
-        received = lambda: inbox.read_text() if inbox.exists() else ""  # noqa: E731
+
+        def received() -> str:
+            return inbox.read_text() if inbox.exists() else ""
+
         wait_until(lambda: '"wecom"' in received() or '"dingtalk"' in received(),
                    timeout=90, what="the group robot message in the demo's webhook sink")
         site = residents[0]["site_id"]
