@@ -102,6 +102,24 @@ class NotificationKind(StrEnum):
     COMMAND = "command"  # a device command (sos_ack) sent through the outbox
 
 
+class DeliveryStatus(StrEnum):
+    """How delivering one notification went, as people read it: the outbox status, with
+    'pending' told apart by whether it was tried already."""
+
+    QUEUED = "queued"        # pending, not tried yet (e.g. waiting for quiet hours to end)
+    RETRYING = "retrying"    # pending after a failed attempt
+    DELIVERED = "delivered"  # sent: the receiver accepted it
+    FAILED = "failed"        # gave up (a permanent error, or out of attempts)
+    SKIPPED = "skipped"      # not sent: the alert finished first, or the channel went away
+
+    @classmethod
+    def of(cls, outbox_status: str, attempts: int) -> DeliveryStatus:
+        """The delivery status of an outbox row."""
+        if outbox_status == "pending":
+            return cls.RETRYING if attempts > 0 else cls.QUEUED
+        return {"sent": cls.DELIVERED, "failed": cls.FAILED}.get(outbox_status, cls.SKIPPED)
+
+
 class ChannelKind(StrEnum):
     """How a notification travels (notification_channels.kind / outbox.channel)."""
 

@@ -13,7 +13,15 @@ Three registers, because the same thing is said differently depending on where i
 
 from __future__ import annotations
 
-from alerts.model import AlertStatus, AlertType, Outcome, Severity
+from alerts.model import (
+    AlertStatus,
+    AlertType,
+    ChannelKind,
+    DeliveryStatus,
+    NotificationKind,
+    Outcome,
+    Severity,
+)
 from kernel.i18n import N_
 
 TYPE_LABELS: dict[str, str] = {
@@ -99,4 +107,30 @@ FAMILY_OUTCOME_WORDS: dict[str, str] = {
     Outcome.HOSPITAL: N_("taken to hospital"),
     Outcome.OTHER: N_("closed by the care team"),
     Outcome.CANCELLED_BY_RESIDENT: N_("cancelled by the resident"),
+}
+
+# Notifications, as the "Sent notifications" page names them (dashboard/channels/sent.py).
+CHANNEL_LABELS: dict[str, str] = {
+    ChannelKind.EMAIL: N_("E-mail"),
+    ChannelKind.WEBPUSH: N_("Phone (web push)"),
+    ChannelKind.WECOM: N_("WeCom group robot"),
+    ChannelKind.DINGTALK: N_("DingTalk group robot"),
+    ChannelKind.WEBHOOK: N_("Webhook"),
+}
+
+NOTIFICATION_KIND_LABELS: dict[str, str] = {
+    NotificationKind.ALERT: N_("Alert"),
+    NotificationKind.ESCALATION: N_("Escalation"),
+    NotificationKind.ALL_CLEAR: N_("All clear"),
+    NotificationKind.CANCELLED: N_("Cancelled"),
+}
+
+# A notification's delivery state: the outbox status, with 'pending' split by whether it was
+# tried already (DeliveryStatus in alerts.model).
+DELIVERY_LABELS: dict[str, str] = {
+    DeliveryStatus.QUEUED: N_("Queued"),
+    DeliveryStatus.RETRYING: N_("Retrying"),
+    DeliveryStatus.DELIVERED: N_("Delivered"),
+    DeliveryStatus.FAILED: N_("Failed"),
+    DeliveryStatus.SKIPPED: N_("Not sent"),
 }

@@ -193,6 +193,7 @@ ADMIN_PAGES = {"/admin/staff": "staff.html", "/admin/roster": "roster.html",
                "/reports/answer-times": "answer_times.html",  # dashboard/answer_times.py
                "/admin/devices": "admin_devices.html",  # devices (dashboard/devices.py)
                "/admin/import": "admin_import.html",  # bulk import
+               "/admin/notifications": "notifications.html",  # dashboard/channels/sent.py
                 "/admin": "ledger.html"}  # residents and sites (dashboard/ledger/)
 
 

@@ -34,7 +34,7 @@ from dashboard import (
     vitals,
     vocabulary,
 )
-from dashboard.channels import personal, site
+from dashboard.channels import personal, sent, site
 from dashboard.family import routes as family_routes
 from dashboard.ledger import channel_test
 from dashboard.ledger import routes as ledger_routes
@@ -55,6 +55,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     vitals.router,
     personal.router,
     site.router,
+    sent.router,
     actions.router,
     family_routes.router,
     health.router,

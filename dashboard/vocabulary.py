@@ -22,8 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.model import RESOLVE_OUTCOMES, AlertStatus, Outcome
 from alerts.vocabulary import (
+    CHANNEL_LABELS,
+    DELIVERY_LABELS,
     FAMILY_OUTCOME_WORDS,
     FAMILY_STATUS_WORDS,
+    NOTIFICATION_KIND_LABELS,
     OUTCOME_LABELS,
     SEVERITY_LABELS,
     STATUS_LABELS,
@@ -116,6 +119,9 @@ class VocabularyOut(BaseModel):
                                               "in order of precedence (dashboard/homes.py).")
     platform_parts: list[Term] = Field(description="The parts on the duty screen's status "
                                                    "strip.")
+    channel_kinds: list[Term] = Field(description="Notification channels (e-mail, robots...).")
+    notification_kinds: list[Term] = Field(description="Why a notification was sent.")
+    delivery_statuses: list[Term] = Field(description="How delivering a notification went.")
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -152,6 +158,9 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
         consent_kinds=terms(CONSENT_LABELS),
         home_states=terms(HOME_STATE_LABELS),
         platform_parts=terms(PLATFORM_PART_LABELS),
+        channel_kinds=terms(CHANNEL_LABELS),
+        notification_kinds=terms(NOTIFICATION_KIND_LABELS),
+        delivery_statuses=terms(DELIVERY_LABELS),
     )
 
 

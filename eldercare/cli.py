@@ -33,6 +33,7 @@ from eldercare.run import (
     cmd_serve,
     cmd_services,
     cmd_simulate,
+    cmd_sinks,
     settings_for,
 )
 from eldercare.runtime import Runtime, ensure_database_role, resolve
@@ -222,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("jobs", cmd_jobs, "run the scheduled jobs: rollups, retention, alert escalation and "
                           "notifications (one per database)")
     add("dashboard", cmd_dashboard, "run the web app", parents=(where, web))
+    sp = add("sinks", cmd_sinks, "run the demo's local notification receivers (an SMTP sink "
+                                 "and a WeCom/DingTalk webhook sink)")
+    sp.add_argument("--smtp-port", type=int, required=True)
+    sp.add_argument("--webhook-port", type=int, required=True)
     sp = add("simulate", cmd_simulate, "drive simulated homes (see docs/simulators.md)")
     sp.add_argument("--mode", default="demo",
                     choices=["demo", "realtime", "accelerated", "fleet", "load"],

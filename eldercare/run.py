@@ -220,6 +220,20 @@ def _http_watchdog(host: str, port: int) -> None:
     threading.Thread(target=run, name="systemd-watchdog", daemon=True).start()
 
 
+def cmd_sinks(args: argparse.Namespace) -> int:
+    """Run the demo's notification sinks until SIGINT/SIGTERM (simulators/sinks.py)."""
+    from simulators.sinks import SinkAddresses, serve_sinks
+
+    settings = settings_for(args)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    addresses = SinkAddresses(smtp_port=args.smtp_port, webhook_port=args.webhook_port)
+    systemd.ready()
+    serve_sinks(addresses, settings.data_dir, stop)
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Drive simulated homes: the real-time demo fleet, or a replay/fleet/load run."""
     from simulators import cli as sim
@@ -336,24 +350,33 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
             _migrate_when_up(rt.owner_url)
         _migrate_plugin_accounts(rt)
         logins = None
+        env = _children_env(settings, rt)
+        sinks = None
         if demo:
-            from eldercare.seed import seed_demo
+            from eldercare.seed import configure_demo_channels, seed_demo
+            from simulators.sinks import SinkAddresses, free_port
 
             logins = seed_demo(rt.database_url, rt.device_accounts(), rt.mqtt, rt.data_dir,
                                homes=settings.demo_homes)
+            configure_demo_channels(rt.database_url)  # also for a demo seeded before them
+            # The demo's stand-ins for the mail server and the chat robots (docs/alerts.md,
+            # "The demo's receivers"): every child sends e-mail and robot messages there.
+            sinks = SinkAddresses(smtp_port=free_port(), webhook_port=free_port())
+            env.update(sinks.notify_env())
         extra = ["--sites", ",".join(settings.sites)] if settings.sites else []
-        env = _children_env(settings, rt)
         parts = [("pipeline", ["pipeline", *extra]), ("dashboard", ["dashboard"]),
                  ("jobs", ["jobs"])]
-        if demo:
+        if sinks is not None:
             # Started first so that they stop last: when the demo stops, the simulated homes
             # powering off (or their Last Wills) reach the pipeline's session only after the
             # pipeline is gone, and its next start counts them as the platform's own stop
             # (docs/alerts.md), instead of opening a device_offline per home and paging carers.
             parts.insert(0, ("simulators", ["simulate"]))
+            parts.insert(0, ("sinks", ["sinks", "--smtp-port", str(sinks.smtp_port),
+                                       "--webhook-port", str(sinks.webhook_port)]))
         for name, argv in parts:
             supervisor.add(name, _starter(name, argv, env))
-        _banner(settings, rt, logins)
+        _banner(settings, rt, logins, sinks.webhook_url if sinks else None)
         _wait_for_signal(supervisor.poll)
     finally:
         supervisor.stop_all()
@@ -395,7 +418,8 @@ def _starter(name: str, argv: list[str], env: dict[str, str]) -> Callable[[], Ma
     return lambda: _child(name, argv, env)
 
 
-def _banner(settings: Settings, rt: Runtime, logins: list[Any] | None) -> None:
+def _banner(settings: Settings, rt: Runtime, logins: list[Any] | None,
+            sinks_url: str | None = None) -> None:
     from dashboard.docs_ui import DOCS_UI_DIR, docs_ui_available
 
     deadline = time.monotonic() + 30
@@ -413,6 +437,9 @@ def _banner(settings: Settings, rt: Runtime, logins: list[Any] | None) -> None:
         "(no anonymous access; each device has its own account)",
         f"  Database:              {_redact(rt.database_url)}",
     ]
+    if sinks_url:
+        lines.append(f"  Sent notifications:    {web}/admin/notifications "
+                     f"(the demo's receivers: {sinks_url}/inbox)")
     if logins:
         lines.append(f"  Demo logins (all of them are in {rt.data_dir / 'demo-logins.json'}):")
         shown = [login for login in logins if login.role != "family"] + [

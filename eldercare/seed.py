@@ -104,6 +104,7 @@ def seed_demo(database_url: str, device_accounts: DeviceAccounts, broker: MqttEn
         conn.commit()
         with broker_change(conn, device_accounts):
             creds = [c.as_dict() for c in insert_devices(conn, broker, new, "demo-seed")]
+    configure_demo_channels(database_url)
     _write_private(devices_file, creds)
     _write_private(logins_file, [login.__dict__ for login in logins])
     logger.info("seeded %d homes (%d devices)", homes, len(creds))
@@ -123,3 +124,43 @@ def _staff(conn: Any, site_id: str) -> list[DemoLogin]:
         if n == 1:
             out.append(DemoLogin(f"carer{n}-{site_id}", pw, "care_worker", site_id))
     return out
+
+
+# The demo's notification channels: staff group robots per site and an e-mail address per
+# family account. They reach the demo's local receivers because `eldercare demo` points the
+# e-mail server and the robots' base URLs there (simulators/sinks.py); a robot's target is its
+# key, as WeCom and DingTalk hand it out (the sender always posts to the configured base URL).
+DEMO_GROUP_ROBOTS = {"riverside": ("wecom", "demo-riverside-care-team"),
+                     "hillview": ("dingtalk", "demo-hillview-care-team")}
+DEMO_FAMILY_MAIL_DOMAIN = "family.example"  # RFC 2606: never a real mailbox
+
+_GROUP_CHANNEL_SQL = """
+INSERT INTO notification_channels (site_id, kind, target, min_severity, timezone)
+SELECT s.id, %(kind)s, %(target)s, 'warning', s.timezone FROM sites s WHERE s.id = %(site)s
+ON CONFLICT (COALESCE(user_id, 0), COALESCE(site_id, ''), kind, target) DO NOTHING
+"""
+# Family members hear high and above (the platform's default for them).
+_FAMILY_MAIL_SQL = """
+INSERT INTO notification_channels (user_id, kind, target, min_severity, timezone)
+SELECT u.id, 'email', u.username || '@' || %(domain)s, 'high',
+       COALESCE((SELECT s.timezone FROM family_contacts f JOIN residents r ON r.id = f.resident_id
+                 JOIN sites s ON s.id = r.site_id WHERE f.user_id = u.id LIMIT 1), 'UTC')
+FROM users u WHERE u.role = 'family' AND u.username LIKE 'family%%'
+ON CONFLICT (COALESCE(user_id, 0), COALESCE(site_id, ''), kind, target) DO NOTHING
+"""
+
+
+def configure_demo_channels(database_url: str) -> int:
+    """Give the demo sites their group robots and the demo family accounts an e-mail channel
+    (idempotent: a demo seeded before these existed gets them on its next start). Returns
+    the number of channels added."""
+    added = 0
+    with connect(database_url) as conn:
+        for site, (kind, key) in DEMO_GROUP_ROBOTS.items():
+            added += conn.execute(_GROUP_CHANNEL_SQL,
+                                  {"site": site, "kind": kind, "target": key}).rowcount
+        added += conn.execute(_FAMILY_MAIL_SQL, {"domain": DEMO_FAMILY_MAIL_DOMAIN}).rowcount
+        conn.commit()
+    if added:
+        logger.info("demo notification channels added: %d", added)
+    return added

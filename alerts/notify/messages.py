@@ -4,6 +4,12 @@ Messages are rendered when they are queued and stored as the outbox payload (`Me
 dispatcher needs no further lookups. Links are paths (`/alerts/42`); senders make them absolute
 with `NotifySettings.public_url` when it is set. The words for alert types and outcomes come
 from the one vocabulary (alerts.vocabulary).
+
+Every renderer takes the recipient's language (`lang`, a BCP 47 tag; English by default):
+each template is an English text marked with `N_` and translated with `kernel.i18n.translate`
+*before* its placeholders are filled (`_t(N_("... {x}")).format(x=...)`), since the catalog
+holds the text with the placeholders, never a filled-in sentence. A language without a
+catalog falls back to English.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.model import AlertStatus, Audience, NotificationKind, Outcome, Severity
 from alerts.vocabulary import OUTCOME_WORDS, TYPE_WORDS
+from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
 
 logger = logging.getLogger(__name__)
 
@@ -103,16 +110,25 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def type_words(alert_type: str) -> str:
-    """An alert type in words."""
-    return TYPE_WORDS.get(alert_type, alert_type.replace("_", " "))
+def type_words(alert_type: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """An alert type in words, in `lang`."""
+    words = TYPE_WORDS.get(alert_type)
+    return translate(words, lang) if words else alert_type.replace("_", " ")
 
 
-def local_time(at: datetime, tz_name: str | None) -> str:
-    """`14:03 on Tue 5 Mar (Europe/London)`."""
+_WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+_MONTHS = (N_("Jan"), N_("Feb"), N_("Mar"), N_("Apr"), N_("May"), N_("Jun"), N_("Jul"),
+           N_("Aug"), N_("Sep"), N_("Oct"), N_("Nov"), N_("Dec"))
+
+
+def local_time(at: datetime, tz_name: str | None, lang: str = DEFAULT_LANGUAGE) -> str:
+    """`14:03 on Tue 5 Mar (Europe/London)`: the day and month names come from the catalog,
+    not from the process's C locale (which would ignore the recipient's language)."""
     tz = zone(tz_name)
     local = at.astimezone(tz)
-    return f"{local:%H:%M} on {local:%a} {local.day} {local:%b} ({tz.key})"
+    return translate(N_("{time} on {weekday} {day} {month} ({zone})"), lang).format(
+        time=f"{local:%H:%M}", weekday=translate(_WEEKDAYS[local.weekday()], lang),
+        day=local.day, month=translate(_MONTHS[local.month - 1], lang), zone=tz.key)
 
 
 def alert_link(alert_id: int) -> str:
@@ -122,6 +138,17 @@ def alert_link(alert_id: int) -> str:
 
 def _who(info: AlertInfo) -> str:
     return f"{info.resident_name} ({info.address})" if info.address else info.resident_name
+
+
+def _severity(severity: Severity, lang: str) -> str:
+    """The severity as notifications spell it (lower case; upper case in titles)."""
+    return translate(_SEVERITY_WORDS[severity], lang)
+
+
+_SEVERITY_WORDS: dict[Severity, str] = {
+    Severity.CRITICAL: N_("critical"), Severity.URGENT: N_("urgent"), Severity.HIGH: N_("high"),
+    Severity.WARNING: N_("warning"), Severity.INFO: N_("info"),
+}
 
 
 def _facts(info: AlertInfo) -> dict[str, Any]:
@@ -134,50 +161,66 @@ def _facts(info: AlertInfo) -> dict[str, Any]:
 
 def _call_to_action(kind: NotificationKind, audience: Audience) -> str:
     if audience is Audience.FAMILY:
-        return "The care team has been alerted and is responding."
+        return N_("The care team has been alerted and is responding.")
     if kind is NotificationKind.ESCALATION:
-        return "Nobody has acknowledged this alert yet. Please respond now."
-    return "Please open the alert and acknowledge it."
+        return N_("Nobody has acknowledged this alert yet. Please respond now.")
+    return N_("Please open the alert and acknowledge it.")
 
 
-def render_alert(info: AlertInfo, kind: NotificationKind, audience: Audience) -> Message:
-    """The message that tells someone about an open alert (first notice or escalation)."""
-    what = type_words(info.type)
-    prefix = "Still open - " if kind is NotificationKind.ESCALATION else ""
-    title = f"{prefix}{info.severity.value.upper()}: {what} - {info.resident_name}"
-    body = (f"{_who(info)}: {what}, severity {info.severity.value}, at "
-            f"{local_time(info.opened_at, info.site_tz)}. {_call_to_action(kind, audience)}")
+def render_alert(info: AlertInfo, kind: NotificationKind, audience: Audience,
+                 lang: str = DEFAULT_LANGUAGE) -> Message:
+    """The message that tells someone about an open alert (first notice or escalation), in
+    the recipient's language."""
+    what = type_words(info.type, lang)
+    severity = _severity(info.severity, lang)
+    title_template = (N_("Still open - {severity}: {what} - {resident}")
+                      if kind is NotificationKind.ESCALATION
+                      else N_("{severity}: {what} - {resident}"))
+    title = translate(title_template, lang).format(
+        severity=severity.upper(), what=what, resident=info.resident_name)
+    body = translate(N_("{who}: {what}, severity {severity}, at {when}. {action}"), lang).format(
+        who=_who(info), what=what, severity=severity,
+        when=local_time(info.opened_at, info.site_tz, lang),
+        action=translate(_call_to_action(kind, audience), lang))
     return Message(kind=kind, title=title, body=body, link=alert_link(info.id),
                    severity=info.severity, alert_id=info.id, data=_facts(info))
 
 
-def render_clear(info: AlertInfo) -> Message:
-    """The all-clear (or 'cancelled by the resident') for a finished alert."""
-    what = type_words(info.type)
-    when = local_time(info.finished_at or info.opened_at, info.site_tz)
+def render_clear(info: AlertInfo, lang: str = DEFAULT_LANGUAGE) -> Message:
+    """The all-clear (or 'cancelled by the resident') for a finished alert, in the
+    recipient's language."""
+    what = type_words(info.type, lang)
+    when = local_time(info.finished_at or info.opened_at, info.site_tz, lang)
+    facts = {"what": what, "resident": info.resident_name, "who": _who(info), "when": when}
     if info.cancelled:
         kind = NotificationKind.CANCELLED
-        title = f"Cancelled: {what} - {info.resident_name}"
-        body = f"{_who(info)} cancelled the {what} at {when}. No action is needed."
+        title = translate(N_("Cancelled: {what} - {resident}"), lang).format(**facts)
+        body = translate(N_("{who} cancelled the {what} at {when}. No action is needed."),
+                         lang).format(**facts)
     else:
         kind = NotificationKind.ALL_CLEAR
-        outcome = OUTCOME_WORDS.get(info.outcome or "", "resolved")
-        title = f"All clear: {what} - {info.resident_name}"
-        body = f"The {what} alert for {_who(info)} was closed at {when}: {outcome}."
+        outcome = translate(OUTCOME_WORDS.get(info.outcome or "", N_("resolved")), lang)
+        title = translate(N_("All clear: {what} - {resident}"), lang).format(**facts)
+        body = translate(N_("The {what} alert for {who} was closed at {when}: {outcome}."),
+                         lang).format(**facts, outcome=outcome)
     return Message(kind=kind, title=title, body=body, link=alert_link(info.id),
                    severity=info.severity, alert_id=info.id, data=_facts(info))
 
 
 def render_direct(*, site: str, resident_id: int, resident_name: str | None, alert_type: str,
                   severity: Severity, at: datetime, tz_name: str | None,
-                  alert_id: int | None) -> Message:
-    """The message sent straight from the pipeline while the database is unavailable."""
-    what = type_words(alert_type)
-    who = resident_name or f"resident #{resident_id}"
-    title = f"{severity.value.upper()}: {what} - {who}"
-    body = (f"{who} (site {site}): {what}, severity {severity.value}, at "
-            f"{local_time(at, tz_name)}. Sent directly because the platform database is "
-            "unavailable; alert details may appear in the app later.")
+                  alert_id: int | None, lang: str = DEFAULT_LANGUAGE) -> Message:
+    """The message sent straight from the pipeline while the database is unavailable (its
+    recipients' languages are unknown then: callers pass the default)."""
+    what = type_words(alert_type, lang)
+    who = resident_name or translate(N_("resident #{id}"), lang).format(id=resident_id)
+    words = _severity(severity, lang)
+    title = translate(N_("{severity}: {what} - {resident}"), lang).format(
+        severity=words.upper(), what=what, resident=who)
+    body = translate(N_("{who} (site {site}): {what}, severity {severity}, at {when}. Sent "
+                        "directly because the platform database is unavailable; alert details "
+                        "may appear in the app later."), lang).format(
+        who=who, site=site, what=what, severity=words, when=local_time(at, tz_name, lang))
     return Message(kind=NotificationKind.ALERT, title=title, body=body,
                    link=alert_link(alert_id) if alert_id else None, severity=severity,
                    alert_id=alert_id,

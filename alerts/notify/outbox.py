@@ -24,6 +24,7 @@ from alerts.model import (
 from alerts.notify.messages import AlertInfo, Message, render_alert, render_clear
 from alerts.notify.recipients import ChannelSpec, deliver_at, resolve_recipients
 from kernel.db import Conn
+from kernel.i18n import DEFAULT_LANGUAGE
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,16 @@ def load_alert_info(conn: Conn, alert_id: int) -> AlertInfo | None:
                      finished_at=row["finished_at"])
 
 
+def recipient_languages(conn: Conn, user_ids: list[int | None]) -> dict[int, str]:
+    """Each person's language (users.language); a site's group channel has no person and is
+    written to in the default language."""
+    ids = sorted({u for u in user_ids if u is not None})
+    if not ids:
+        return {}
+    rows = conn.execute("SELECT id, language FROM users WHERE id = ANY(%s)", (ids,)).fetchall()
+    return {int(row[0]): str(row[1]) for row in rows}
+
+
 def _insert(conn: Conn, alert_id: int | None, channel: ChannelSpec, message: Message,
             not_before: datetime, dedup_key: str) -> int:
     cur = conn.execute(_INSERT_SQL, {
@@ -127,11 +138,16 @@ def enqueue_alert_notifications(conn: Conn, alert_id: int, audience: Audience,
     if found.unreachable:
         logger.warning("alert %d step %d (%s): no active notification channel for users %s",
                        alert_id, step, audience.value, found.unreachable)
-    message = render_alert(info, kind, audience)
-    queued = sum(_insert(conn, alert_id, r.channel, message,
-                         deliver_at(r.channel, info.severity, now),
-                         step_key(alert_id, step, r.channel.id))
-                 for r in found.recipients)
+    languages = recipient_languages(conn, [r.channel.user_id for r in found.recipients])
+    messages: dict[str, Message] = {}
+    queued = 0
+    for r in found.recipients:
+        lang = languages.get(r.channel.user_id or 0, DEFAULT_LANGUAGE)
+        if lang not in messages:
+            messages[lang] = render_alert(info, kind, audience, lang)
+        queued += _insert(conn, alert_id, r.channel, messages[lang],
+                          deliver_at(r.channel, info.severity, now),
+                          step_key(alert_id, step, r.channel.id))
     logger.info("alert %d step %d (%s): %d notifications queued, %d channels below their "
                 "minimum severity", alert_id, step, audience.value, queued,
                 found.below_min_severity)
@@ -159,7 +175,9 @@ def enqueue_all_clears(conn: Conn, now: datetime, *, horizon: timedelta = CLEAR_
         info = infos[alert_id]
         if info is None:
             continue
-        queued += _insert(conn, alert_id, channel, render_clear(info),
+        lang = recipient_languages(conn, [channel.user_id]).get(channel.user_id or 0,
+                                                                 DEFAULT_LANGUAGE)
+        queued += _insert(conn, alert_id, channel, render_clear(info, lang),
                           deliver_at(channel, info.severity, now), clear_key(alert_id, channel.id))
     if queued:
         logger.info("queued %d all-clear messages", queued)

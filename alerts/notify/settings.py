@@ -47,6 +47,10 @@ class NotifySettings(BaseModel):
         default=None, description="Web app address (https://care.example.org); makes the "
                                   "/alerts/{id} links in messages absolute.")
 
+    demo_inbox_url: str | None = Field(
+        default=None, description="Set by `eldercare demo` only: where its local receivers "
+                                  "list what they got (a link on the Sent notifications page).")
+
     retry_base_s: float = Field(default=5.0, gt=0, description="First retry delay.")
     retry_cap_s: float = Field(default=600.0, gt=0, description="Longest retry delay.")
     max_attempts: int = Field(default=8, ge=1, description="Then the message is 'failed'.")

@@ -5,18 +5,25 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, HTTPException, Response, status
+from py_vapid import Vapid02
+from starlette.concurrency import run_in_threadpool
 
-from alerts.model import ChannelKind, Severity
+from alerts.model import ChannelKind, NotificationKind, Severity
 from alerts.notify.channels.validate import check_secret
+from alerts.notify.messages import Message
+from alerts.notify.vapid import VAPID_KEY_NAME, vapid_from_value
 from dashboard.auth import CurrentUser
 from dashboard.channels import store
 from dashboard.channels.models import ChannelIn, ChannelOut, ChannelPatch, channel_out
 from dashboard.channels.saving import STAFF_DEFAULT_SEVERITY, created_or_updated, save_channel
-from dashboard.deps import ConnDep
+from dashboard.deps import ConnDep, StateDep
+from dashboard.ledger.channel_test import send_test
+from dashboard.ledger.models import ChannelTestOut
 from dashboard.models import UserOut
 from dashboard.params import IdPath
 from dashboard.scope import not_found
 from kernel.accounts import Role
+from kernel.i18n import N_, translate
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +109,43 @@ async def delete_my_channel(channel_id: IdPath, user: CurrentUser, conn: ConnDep
         raise not_found("Channel")
     logger.info("user %s removed channel %d", user.username, channel_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def personal_test_message(username: str, lang: str) -> Message:
+    """The test message of a personal channel: says what it is, so nobody acts on it."""
+    return Message(kind=NotificationKind.ALERT, severity=Severity.INFO,
+                   title=translate(N_("Test message for {username}"), lang).format(
+                       username=username),
+                   body=translate(N_("This is a test of your notification channel, sent from "
+                                     "your settings page. No action is needed."), lang),
+                   data={"test": True})
+
+
+async def _platform_vapid(conn: ConnDep) -> Vapid02 | None:
+    """The platform's VAPID signer if it exists (a push subscription implies it does)."""
+    cur = await conn.execute("SELECT value FROM platform_keys WHERE name = %s",
+                             (VAPID_KEY_NAME,))
+    row = await cur.fetchone()
+    return vapid_from_value(str(row[0])) if row else None
+
+
+@router.post("/me/channels/{channel_id}/test", response_model=ChannelTestOut,
+             responses={404: {"description": "No such channel of yours"}})
+async def test_my_channel(channel_id: IdPath, user: CurrentUser, conn: ConnDep,
+                          state: StateDep) -> ChannelTestOut:
+    """Send a test message through one of your channels now, with the sender the platform
+    uses for alerts; `sent` says whether the receiver accepted it, `detail` why not."""
+    cur = await conn.execute("SELECT c.kind, c.target, c.secret, u.language "
+                             "FROM notification_channels c JOIN users u ON u.id = c.user_id "
+                             "WHERE c.id = %s AND c.user_id = %s", (channel_id, user.id))
+    row = await cur.fetchone()
+    if row is None:
+        raise not_found("Channel")
+    kind, target, secret = ChannelKind(row[0]), str(row[1] or ""), dict(row[2] or {})
+    vapid = await _platform_vapid(conn) if kind is ChannelKind.WEBPUSH else None
+    message = personal_test_message(user.username, str(row[3]))
+    failure = await run_in_threadpool(send_test, state.notify, kind, target, secret, message,
+                                      vapid)
+    logger.info("user %s tested channel %d: %s", user.username, channel_id, failure or "sent")
+    return ChannelTestOut(channel_id=channel_id, sent=failure is None,
+                          detail=failure or "The test message was delivered")

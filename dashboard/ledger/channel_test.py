@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter
+from py_vapid import Vapid02
 from starlette.concurrency import run_in_threadpool
 
 from alerts.model import ChannelKind, NotificationKind, Severity
@@ -38,9 +39,11 @@ def channel_test_message(site: str, username: str) -> Message:
 
 
 def send_test(settings: NotifySettings, kind: ChannelKind, target: str,
-              secret: dict[str, Any], message: Message) -> str | None:
-    """Send `message` through one channel; None when delivered, else the reason."""
-    senders = ChannelSenders(settings)
+              secret: dict[str, Any], message: Message, vapid: Vapid02 | None = None
+              ) -> str | None:
+    """Send `message` through one channel; None when delivered, else the reason (web push
+    needs the platform's VAPID signer)."""
+    senders = ChannelSenders(settings, vapid=vapid)
     try:
         sender = senders.senders.get(kind)
         if sender is None:

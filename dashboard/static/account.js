@@ -1,11 +1,60 @@
 // @ts-check
 // "My account" (templates/account.html): change my password; enrol a TOTP second factor
 // (QR code from the server). A session with a temporary password or a required second
-// factor is sent here and may use only this until it is done.
+// factor is sent here and may use only this until it is done. My notification channels
+// (GET /me/channels), each with "Send test" (POST /me/channels/{id}/test: the platform's own
+// sender, so "delivered" means the receiver accepted it) and "Remove"; an e-mail can be added.
 
 import { formValues, guarded, startAdminPage } from "./admin.js";
 import { api, loadSession, saveSession } from "./api.js";
-import { $, $button, $input } from "./dom.js";
+import { $, $button, $input, el } from "./dom.js";
+import { channelLabel, severityLabel } from "./vocabulary.js";
+
+/**
+ * One of my channels as GET /me/channels returns it.
+ * @typedef {object} Channel
+ * @property {number} id
+ * @property {string} kind
+ * @property {string} target
+ * @property {string} min_severity
+ * @property {boolean} active
+ */
+
+/** @param {Channel} channel @returns {HTMLLIElement} */
+function channelItem(channel) {
+  const result = el("span", { className: "channel-test-result", role: "status" });
+  const test = el("button", { type: "button", className: "secondary" }, "Send test");
+  test.addEventListener("click", () => guarded(async () => {
+    result.textContent = "Sending…";
+    const answer = await api(`/me/channels/${channel.id}/test`, { method: "POST" });
+    result.textContent = answer.sent ? "Delivered." : `Not delivered: ${answer.detail}`;
+  }));
+  const remove = el("button", { type: "button", className: "secondary" }, "Remove");
+  remove.addEventListener("click", () => guarded(async () => {
+    await api(`/me/channels/${channel.id}`, { method: "DELETE" });
+    await loadChannels();
+  }));
+  const where = channel.kind === "webpush" ? "" : ` ${channel.target}`;
+  return el("li", { dataset: { id: String(channel.id), kind: channel.kind } },
+    el("span", { className: "channel-what" },
+      `${channelLabel(channel.kind)}${where} · ${severityLabel(channel.min_severity)}`),
+    test, remove, result);
+}
+
+async function loadChannels() {
+  /** @type {Channel[]} */
+  const channels = await api("/me/channels");
+  $("channels-list").replaceChildren(...channels.map(channelItem));
+  $("channels-empty").hidden = channels.length > 0;
+}
+
+async function addEmail(/** @type {HTMLFormElement} */ form) {
+  await api("/me/channels", { method: "POST", body: { kind: "email",
+                                                      target: formValues(form).target } });
+  form.reset();
+  $("channels-message").textContent = "";
+  await loadChannels();
+}
 
 /** What the session still has to do, from the login answer. */
 function mustDo() {
@@ -66,4 +115,10 @@ startAdminPage(async () => {
     event.preventDefault();
     guarded(confirmTotp, totpForm);
   });
+  const channelForm = /** @type {HTMLFormElement} */ ($("channel-form"));
+  channelForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    guarded(() => addEmail(channelForm), channelForm);
+  });
+  if (!mustDo()) await loadChannels();  // a restricted session may only finish its steps
 });

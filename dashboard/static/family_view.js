@@ -236,9 +236,29 @@ function channelItem(c) {
     event.preventDefault();
     saveChannel(c.id, severity.value, from.value, to.value, message);
   });
+  const test = el("button", { type: "button", className: "secondary channel-test" },
+    word("send-test"));
+  test.addEventListener("click", () => sendTest(c.id, message));
   return el("li", { className: "family-channel" },
     el("strong", {}, word(`channel-${c.kind}`)), " ", c.kind === "webpush" ? "" : c.target,
-    c.active ? "" : ` · ${word("inactive")}`, form);
+    c.active ? "" : ` · ${word("inactive")}`, " ", test, form);
+}
+
+/**
+ * POST /me/channels/{id}/test: a test message through the channel now, with the platform's
+ * own sender; the answer says whether it arrived.
+ * @param {number} id @param {HTMLElement} message
+ */
+async function sendTest(id, message) {
+  message.textContent = word("sending");
+  try {
+    const answer = await api(`/me/channels/${id}/test`, { method: "POST" });
+    message.textContent = answer.sent ? word("test-delivered")
+      : `${word("test-failed")} ${answer.detail}`;
+  } catch (err) {
+    if (err instanceof AuthError) logout(err.message);
+    else message.textContent = err.message;
+  }
 }
 
 /**

@@ -32,6 +32,9 @@
  * @property {Term[]} consent_kinds
  * @property {Term[]} home_states a home's state on the wall screen, in order of precedence
  * @property {Term[]} platform_parts the parts on the duty screen's status strip
+ * @property {Term[]} channel_kinds notification channels (e-mail, group robots, ...)
+ * @property {Term[]} notification_kinds why a notification was sent
+ * @property {Term[]} delivery_statuses how delivering a notification went
  */
 
 /** @returns {Vocabulary} */
@@ -143,4 +146,23 @@ export function riskTerms() {
 /** The parts of the platform on the status strip, in order. @returns {Term[]} */
 export function platformParts() {
   return vocabulary.platform_parts || [];
+}
+
+const CHANNELS = labels(vocabulary.channel_kinds || []);
+const NOTIFICATION_KINDS = labels(vocabulary.notification_kinds || []);
+const DELIVERY = labels(vocabulary.delivery_statuses || []);
+
+/** A notification channel's name. @param {string} kind @returns {string} */
+export function channelLabel(kind) {
+  return CHANNELS.get(kind) || kind;
+}
+
+/** Why a notification was sent. @param {string} kind @returns {string} */
+export function notificationKindLabel(kind) {
+  return NOTIFICATION_KINDS.get(kind) || kind;
+}
+
+/** How delivering a notification went. @param {string} status @returns {string} */
+export function deliveryLabel(status) {
+  return DELIVERY.get(status) || status;
 }

@@ -144,6 +144,8 @@ MATRIX: tuple[Row, ...] = (
         send=body({"kind": "email", "target": "matrix@example.com"})),
     Row("PATCH", "/me/channels/{channel_id}", "care", use={"channel_id": "care_channel"},
         deny=ONLY_CARE, send=body({"active": True})),
+    Row("POST", "/me/channels/{channel_id}/test", "care", use={"channel_id": "care_channel"},
+        deny=ONLY_CARE),
     Row("DELETE", "/me/channels/{channel_id}", "care", use={"channel_id": "care_channel"},
         deny=ONLY_CARE),
     Row("GET", "/push/vapid-public-key", ALL),
@@ -198,6 +200,7 @@ MATRIX: tuple[Row, ...] = (
         send=body({"kind": "webhook", "target": "https://hooks.example.com/matrix"})),
     Row("DELETE", "/sites/{site}/channels/{channel_id}", "admin duty", deny=SITE_DENY),
     Row("POST", "/sites/{site}/channels/{channel_id}/test", "admin duty", deny=SITE_DENY),
+    Row("GET", "/sites/{site}/notifications", "admin duty", deny=SITE_DENY),
     Row("GET", "/sites/{site}/shifts", "admin duty care", deny=SITE_DENY),
     Row("POST", "/sites/{site}/shifts", "admin duty", deny=SITE_DENY, send=body(
         lambda w: {"user_id": w.staff_north, "starts_local": "2030-02-01T08:00:00",

@@ -78,6 +78,25 @@ def test_demo_end_to_end_and_clean_shutdown(demo_dir):
         # (benchmarks/alerts/, docs/benchmarks.md), not asserted here.
         wait_until(sos_visible, timeout=30, what="SOS alert in the API")
         dev.close()
+        # The SOS reaches the site's group robot through the demo's local receivers, and the
+        # Sent notifications page's API shows it delivered (docs/alerts.md, "The demo's
+        # receivers"); the banner says where to look.
+        assert "/admin/notifications" in text and "/inbox" in text
+        inbox = demo_dir / "sinks" / "inbox.jsonl"
+
+        def received() -> str:
+            return inbox.read_text() if inbox.exists() else ""
+
+        wait_until(lambda: '"wecom"' in received() or '"dingtalk"' in received(),
+                   timeout=90, what="the group robot message in the demo's webhook sink")
+        site = residents[0]["site_id"]
+
+        def delivered() -> bool:
+            sent = httpx.get(f"{api}/sites/{site}/notifications", headers=auth).json()
+            return any(n["status"] == "delivered" and n["alert_id"] is not None
+                       for n in sent["notifications"])
+
+        wait_until(delivered, timeout=30, what="a delivered row on Sent notifications")
         wait_until(lambda: len(httpx.get(f"{api}/residents", headers=auth).json()) == 10
                    and any(d["last_seen"] for r in httpx.get(f"{api}/residents",
                                                              headers=auth).json()

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eldercare.seed import MAX_AGE, MIN_AGE, seed_demo
+from eldercare.seed import MAX_AGE, MIN_AGE, configure_demo_channels, seed_demo
 from gateway.device_accounts import PASSWORD_FILE, DeviceAccounts
 from kernel import db
 from tests.support.services import Broker
@@ -32,3 +32,24 @@ def test_demo_residents_ages_match_birth_years_and_devices_use_the_files(
     users = {line.split(":", 1)[0] for line in
              (broker.data_dir / PASSWORD_FILE).read_text().splitlines()}
     assert {d for d, _ in devices} <= users
+
+
+def test_demo_seed_gives_sites_group_robots_and_families_an_email_channel(
+        clean_db: str, broker: Broker, tmp_path: Path) -> None:
+    """So that an SOS in the demo reaches the staff groups and the family (through the demo's
+    local receivers, simulators/sinks.py) instead of "no active notification channel"."""
+    now = datetime(2041, 6, 1, 8, 0, tzinfo=UTC)
+    accounts = DeviceAccounts(broker.data_dir, ("127.0.0.1", broker.port))
+    seed_demo(clean_db, accounts, broker.pipeline, tmp_path, homes=4, now=lambda: now)
+    with db.connect(clean_db) as conn:
+        groups = conn.execute("SELECT site_id, kind, target, timezone FROM "
+                              "notification_channels WHERE site_id IS NOT NULL "
+                              "ORDER BY site_id").fetchall()
+        family = conn.execute("SELECT u.username, c.kind, c.target, c.min_severity "
+                              "FROM notification_channels c JOIN users u ON u.id = c.user_id "
+                              "ORDER BY u.username").fetchall()
+    assert groups == [("hillview", "dingtalk", "demo-hillview-care-team", "Asia/Shanghai"),
+                      ("riverside", "wecom", "demo-riverside-care-team", "Asia/Shanghai")]
+    assert family == [(f"family{n:02d}", "email", f"family{n:02d}@family.example", "high")
+                      for n in range(1, 5)]
+    assert configure_demo_channels(clean_db) == 0  # every demo start: nothing added twice

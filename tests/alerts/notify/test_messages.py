@@ -69,3 +69,39 @@ def test_direct_message_without_database():
     assert "resident #7" in msg.title and "possible fall" in msg.title
     assert "22:03" in msg.body and "database is unavailable" in msg.body
     assert msg.link is None
+
+
+def _every_template(lang: str) -> list[Message]:
+    """Every notification template, rendered once each in `lang`."""
+    finished = datetime(2026, 7, 5, 14, 20, tzinfo=UTC)
+    return [
+        render_alert(info(), NotificationKind.ALERT, Audience.SITE_WORKERS, lang=lang),
+        render_alert(info(), NotificationKind.ESCALATION, Audience.DUTY_OFFICERS, lang=lang),
+        render_alert(info(), NotificationKind.ALERT, Audience.FAMILY, lang=lang),
+        render_clear(info(status=AlertStatus.RESOLVED, outcome="assisted_at_home",
+                          finished_at=finished), lang=lang),
+        render_clear(info(status=AlertStatus.RESOLVED, outcome=None, finished_at=finished),
+                     lang=lang),
+        render_clear(info(status=AlertStatus.CANCELLED, outcome="cancelled_by_resident",
+                          finished_at=OPENED), lang=lang),
+        render_direct(site="north", resident_id=7, resident_name=None, alert_type="fall",
+                      severity=Severity.CRITICAL, at=OPENED, tz_name="Europe/London",
+                      alert_id=None, lang=lang),
+    ]
+
+
+def test_every_template_renders_in_english_with_no_placeholder_left():
+    for msg in _every_template("en"):
+        assert "{" not in msg.title + msg.body and "}" not in msg.title + msg.body
+        assert msg.title and msg.body
+    alert, escalation, family, clear, plain_clear, cancelled, direct = _every_template("en")
+    assert "at 15:03 on Sun 5 Jul (Europe/London)" in alert.body
+    assert escalation.title.startswith("Still open - CRITICAL:")
+    assert "care team has been alerted" in family.body
+    assert clear.body.endswith(": helped at home.") and plain_clear.body.endswith(": resolved.")
+    assert cancelled.body.startswith("Margaret Smith (12 Elm Road) cancelled the")
+    assert direct.title == "CRITICAL: possible fall - resident #7"
+
+
+def test_a_language_without_a_catalog_falls_back_to_english():
+    assert _every_template("xx-TEST") == _every_template("en")

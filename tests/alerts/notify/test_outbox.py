@@ -212,3 +212,18 @@ def test_enqueue_command(world):
     row = outbox(world.url)[0]
     assert (row["kind"], row["channel"], row["target"], row["payload"]) == (
         "command", "mqtt", topic, payload)
+
+
+def test_each_recipient_is_written_to_in_their_language(world):
+    """users.language reaches the templates; a language without a catalog reads English."""
+    fam = add_user(world, "fam", "family", family_of=world.resident)
+    sql(world.url, f"UPDATE users SET language = 'xx-TEST' WHERE id = {fam}")
+    add_channel(world, "email", "fam@example.org", user_id=fam)
+    alert = add_alert(world)
+    assert enqueue(world, alert, Audience.FAMILY) == 1
+    [row] = outbox(world.url)
+    assert "care team has been alerted" in row["payload"]["body"]
+    mark_sent(world)
+    finish_alert(world, alert)
+    assert all_clears(world) == 1
+    assert outbox(world.url, "kind = 'all_clear'")[0]["payload"]["title"].startswith("All clear:")

@@ -83,6 +83,7 @@ def test_a_relative_sees_how_the_sos_ended_and_last_night(server: Served, world:
         expect(settings.get_by_label("Tell me about alerts from")).to_have_value("high")
         expect(settings.get_by_label("Quiet hours from")).to_have_value("22:00")
         expect(settings.get_by_label("to", exact=True)).to_have_value("07:00")
+        expect(settings.get_by_role("button", name="Send test")).to_be_visible()
         for staff_only in ("4711", "care-north", "Carl Care", "assigned", "staff-only"):
             expect(page.locator("body")).not_to_contain_text(staff_only)
         assert fits_width(page)
