@@ -170,7 +170,8 @@ def copy_ceiling(rt: Runtime, rows: int) -> dict[str, float]:
     recs = [TelemetryRecord(now + timedelta(milliseconds=i), "bench-copy", 1, i, True, 60.0,
                             14.0, i % 100, None, now) for i in range(rows)]
     batch = Batch(telemetry=recs)
-    with connect(rt.database_url) as conn:
+    # as the owner: the scratch table is a schema change the application role may not make
+    with connect(rt.owner_url) as conn:
         conn.execute("DROP TABLE IF EXISTS copy_bench")
         conn.execute("CREATE TABLE copy_bench (LIKE bed_telemetry INCLUDING ALL)")
         conn.execute("SELECT create_hypertable('copy_bench', 'time', "

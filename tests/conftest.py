@@ -199,9 +199,10 @@ def probes() -> Iterator[list[Probe]]:
 
 
 @pytest.fixture
-def bench_runtime(broker: Broker, clean_db: str, tmp_path: Path) -> Runtime:
+def bench_runtime(broker: Broker, clean_db: str, owner_url: str, tmp_path: Path) -> Runtime:
     """A runtime on the test services, for benchmark smoke tests (no embedded services)."""
-    return Runtime(database_url=clean_db, mqtt=broker.pipeline, mqtt_admin=broker.admin,
+    return Runtime(database_url=clean_db, database_owner_url=owner_url,
+                   mqtt=broker.pipeline, mqtt_admin=broker.admin,
                    jwt_secret="bench-smoke-secret-bench-smoke-secret", embedded=False,
                    data_dir=tmp_path, broker_dir=broker.data_dir)
 
