@@ -225,7 +225,7 @@ async def list_users(user: CurrentUser, conn: ConnDep, site: SiteQuery = None,
                      active: Annotated[bool | None, Query()] = None) -> list[AccountOut]:
     """Accounts: all for administrators; the staff of their own site for duty officers."""
     params: dict[str, Any] = {}
-    conditions = []
+    conditions = ["u.role <> 'display'"]  # wall displays are listed at /displays
     if user.role is Role.DUTY_OFFICER:
         if site is not None and site != user.site_id:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
@@ -243,8 +243,7 @@ async def list_users(user: CurrentUser, conn: ConnDep, site: SiteQuery = None,
     if active is not None:
         conditions.append("u.active = %(active)s")
         params["active"] = active
-    where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
-    return await _accounts(conn, where, params)
+    return await _accounts(conn, "WHERE " + " AND ".join(conditions), params)
 
 
 @router.get("/users/{user_id}", response_model=AccountOut,
