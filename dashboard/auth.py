@@ -59,7 +59,8 @@ class TokenClaims:
 RESTRICTED_PATHS = frozenset({"/api/v1/me", "/api/v1/me/password", "/api/v1/me/totp",
                               "/api/v1/me/totp/confirm"})
 # What a wall display's session may call (dashboard/displays.py): read the alerts, their live
-# stream and the residents, and acknowledge. Everything else answers 403 (deny by default:
+# stream and the residents, acknowledge, and the duty screen's side panels (visits overdue,
+# the shift in numbers). Everything else answers 403 (deny by default:
 # a route added later is closed to displays until listed here).
 DISPLAY_ROUTES = frozenset({
     ("GET", "/api/v1/me"),
@@ -68,6 +69,8 @@ DISPLAY_ROUTES = frozenset({
     ("GET", "/api/v1/alerts/{alert_id}"),
     ("POST", "/api/v1/alerts/{alert_id}/ack"),
     ("GET", "/api/v1/residents"),
+    ("GET", "/api/v1/visits/due"),
+    ("GET", "/api/v1/sites/{site}/answer-times/shift"),
 })
 DISPLAY_REFUSED = "A wall display can only show alerts and acknowledge them"
 PASSWORD_CHANGE = "password_change"  # noqa: S105 (an action name, not a password)
@@ -241,7 +244,7 @@ async def get_current_session(token: Annotated[str | None, Depends(oauth2_scheme
 # The request paths DISPLAY_ROUTES admit, matched as the router matches them (an id is
 # digits), so the check does not depend on how the framework names the matched route.
 _DISPLAY_PATTERNS = tuple(
-    (method, re.compile("^" + re.sub(r"\\{[a-z_]+\\}", "[0-9]+", re.escape(path)) + "$"))
+    (method, re.compile("^" + re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(path)) + "$"))
     for method, path in sorted(DISPLAY_ROUTES))
 
 

@@ -114,7 +114,13 @@ async def test_a_display_reads_and_acknowledges_its_site_and_nothing_else(
     assert ack.json()["acknowledged_by"] == display["id"]
     acked = [h for h in ack.json()["history"] if h["action"] == "acknowledged"]
     assert acked[-1]["actor"] == token.json()["username"]  # the display's account acted
+    for panel in ("/api/v1/visits/due?overdue=true", "/api/v1/sites/north/answer-times/shift"):
+        assert (await http.get(panel, headers=auth)).status_code == 200, panel
+    south = await http.get("/api/v1/sites/south/answer-times/shift", headers=auth)
+    assert south.status_code == 403
     refused = [
+        ("GET", "/api/v1/visits", None),
+        ("GET", "/api/v1/sites/north/answer-times/report", None),
         ("POST", f"/api/v1/alerts/{world.sos_alice}/resolve",
          {"outcome": "false_alarm"}),
         ("GET", f"/api/v1/residents/{world.alice}", None),
