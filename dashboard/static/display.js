@@ -155,6 +155,9 @@ function setUpAgain() {
 export function wireDisplaySetup(current) {
   $button("display-off-button").addEventListener("click", setUpAgain);
   $button("display-setup-button").addEventListener("click", () => {
+    const admin = current()?.role === "admin";  // an administrator names the site
+    $("display-site-label").hidden = !admin;
+    $input("display-site").hidden = !admin;
     $("display-setup").hidden = false;
     $input("display-name").focus();
   });
@@ -164,9 +167,11 @@ export function wireDisplaySetup(current) {
   $("display-setup").addEventListener("submit", async (event) => {
     event.preventDefault();
     const name = $input("display-name").value.trim();
+    const site = $input("display-site").value.trim();
     try {
       /** @type {{id: number, name: string, secret: string}} */
-      const made = await api("/displays", { method: "POST", body: { name } });
+      const body = site && current()?.role === "admin" ? { name, site_id: site } : { name };
+      const made = await api("/displays", { method: "POST", body });
       saveDisplay({ id: made.id, name: made.name, secret: made.secret });
       endSession();  // the officer's own session does not stay on the wall
       clearSession();
