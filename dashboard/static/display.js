@@ -169,8 +169,8 @@ export function wireDisplaySetup(current) {
     const name = $input("display-name").value.trim();
     const site = $input("display-site").value.trim();
     try {
-      /** @type {{id: number, name: string, secret: string}} */
       const body = site && current()?.role === "admin" ? { name, site_id: site } : { name };
+      /** @type {{id: number, name: string, secret: string}} */
       const made = await api("/displays", { method: "POST", body });
       saveDisplay({ id: made.id, name: made.name, secret: made.secret });
       endSession();  // the officer's own session does not stay on the wall
