@@ -70,6 +70,17 @@ class AccountOut(BaseModel):
     residents: list[int] = Field(description="Linked residents (family accounts).")
 
 
+def _not_display(role: Role | None) -> Role | None:
+    """A wall display's account is made by setting the display up (dashboard/displays.py),
+    never given to a person or made by hand."""
+    if role is Role.DISPLAY:
+        raise ValueError("wall displays are set up from the duty screen, not as accounts")
+    return role
+
+
+PersonRole = Annotated[Role, AfterValidator(_not_display)]
+
+
 class AccountIn(BaseModel):
     """A new account. Without `password` a temporary one is generated and shown once."""
 
@@ -77,7 +88,7 @@ class AccountIn(BaseModel):
 
     username: Username
     full_name: FullName = ""
-    role: Role
+    role: PersonRole
     site_id: SiteId | None = None
     phone: Phone | None = None
     password: Password | None = None
@@ -91,7 +102,7 @@ class AccountPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     full_name: FullName | None = None
-    role: Role | None = None
+    role: PersonRole | None = None
     site_id: SiteId | None = None
     phone: Phone | None = None
     active: bool | None = None

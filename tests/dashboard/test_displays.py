@@ -193,3 +193,14 @@ async def test_revoking_ends_the_displays_stream_and_says_who(world: World, clea
             other = await http.post(f"/api/v1/displays/{display['id']}/revoke",
                                     headers=await login(http, "duty-south"))
             assert other.status_code == 404
+
+
+async def test_display_accounts_are_not_made_or_given_by_hand(http: httpx.AsyncClient,
+                                                              world: World):
+    admin = await login(http, "admin")
+    resp = await http.post("/api/v1/users", headers=admin, json={
+        "username": "fake-screen", "role": "display", "site_id": "north"})
+    assert resp.status_code == 422, resp.text
+    resp = await http.patch(f"/api/v1/users/{world.care_north}", headers=admin,
+                            json={"role": "display"})
+    assert resp.status_code == 422, resp.text
