@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser, create_token, open_session
 from dashboard.deps import AsyncConn, ConnDep, DashboardState, StateDep
+from dashboard.errors import FieldRefusal
 from dashboard.models import UserOut
 from dashboard.params import IdPath
 from dashboard.scope import not_found
@@ -159,8 +160,7 @@ def _site_for(user: UserOut, asked: str | None) -> str:
         assert user.site_id is not None
         return user.site_id
     if asked is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
-                            "Choose the site whose alerts the display shows")
+        raise FieldRefusal("site_id", N_("Choose the site whose alerts the display shows"))
     return asked
 
 
@@ -178,7 +178,7 @@ async def create_display(body: DisplayIn, user: SetupDep, conn: ConnDep,
     site = _site_for(user, body.site_id)
     cur = await conn.execute("SELECT 1 FROM sites WHERE id = %s", (site,))
     if await cur.fetchone() is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"No site '{site}'")
+        raise FieldRefusal("site_id", N_("no site {site!r}").format(site=site))
     async with conn.transaction():
         cur = await conn.execute(
             "INSERT INTO users (username, password_hash, full_name, role, site_id) "
