@@ -38,7 +38,9 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
-ACTING_ROLES = frozenset({Role.ADMIN, Role.DUTY_OFFICER, Role.CARE_WORKER})
+# A wall display acknowledges (recorded as the display's account); dashboard.auth's
+# DISPLAY_ROUTES keeps it from resolving.
+ACTING_ROLES = frozenset({Role.ADMIN, Role.DUTY_OFFICER, Role.CARE_WORKER, Role.DISPLAY})
 
 _DONE = {AlertStatus.ACKNOWLEDGED: "acknowledged", AlertStatus.RESOLVED: "resolved",
          AlertStatus.CANCELLED: "cancelled"}

@@ -56,6 +56,7 @@ router = APIRouter(tags=["answer times"])
 SitePath = Annotated[str, Path(pattern=SITE_REGEX)]
 LangQuery = Annotated[Language, Query(description="Language of the labels (BCP 47).")]
 REPORT_ROLES = frozenset({Role.ADMIN, Role.DUTY_OFFICER})
+SHIFT_ONLY_ROLES = frozenset({Role.CARE_WORKER, Role.DISPLAY})  # the wall's panel, own site
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -164,12 +165,12 @@ def labels(lang: str) -> LabelsOut:
 
 
 def _check_access(user: UserOut, site: str, *, report: bool) -> None:
-    """Admins: any site; duty officers: their site; care workers: their site's shift
-    numbers only; everyone else 403."""
+    """Admins: any site; duty officers: their site; care workers and wall displays: their
+    site's shift numbers only; everyone else 403."""
     if user.role is Role.ADMIN:
         return
     own = user.site_id == site
-    if own and (user.role is Role.DUTY_OFFICER or (user.role is Role.CARE_WORKER
+    if own and (user.role is Role.DUTY_OFFICER or (user.role in SHIFT_ONLY_ROLES
                                                    and not report)):
         return
     raise HTTPException(status.HTTP_403_FORBIDDEN,

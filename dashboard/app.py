@@ -68,7 +68,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                totp_required_roles: frozenset[str] = frozenset(),
                notify_settings: NotifySettings | None = None,
                devices: DevicesConfig | None = None,
-               clock: Callable[[], datetime] | None = None) -> FastAPI:
+               clock: Callable[[], datetime] | None = None,
+               display_token_minutes: float = 60) -> FastAPI:
     """Build the dashboard application; the pool and the live feed start with its lifespan.
 
     `mqtt` is the service account for the internal alert bus; without it the live feed
@@ -80,7 +81,8 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
     `notify_settings` is how a channel's "send test" sends (default: the defaults).
     `devices` configures device provisioning (dashboard/devices.py); None answers its
     routes 503. `clock` is "now" for the views that describe the present in words
-    (default: the wall clock).
+    (default: the wall clock). `display_token_minutes`: the life of a wall display's access
+    token (dashboard/displays.py; the screen renews it with its display secret).
     """
     if not jwt_secret:
         raise ValueError("jwt_secret must not be empty")
@@ -94,6 +96,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
                            notify=notify_settings or NotifySettings())
     if clock is not None:
         state.clock = clock
+    state.display_token_ttl = timedelta(minutes=display_token_minutes)
     live = AlertStream(database_url, mqtt, stream_settings)
 
     @asynccontextmanager

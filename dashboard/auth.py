@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -57,6 +58,22 @@ class TokenClaims:
 # only use these (and log out): the person is steered to "my account" first.
 RESTRICTED_PATHS = frozenset({"/api/v1/me", "/api/v1/me/password", "/api/v1/me/totp",
                               "/api/v1/me/totp/confirm"})
+# What a wall display's session may call (dashboard/displays.py): read the alerts, their live
+# stream and the residents, acknowledge, and the duty screen's side panels (visits overdue,
+# the shift in numbers). Everything else answers 403 (deny by default:
+# a route added later is closed to displays until listed here).
+DISPLAY_ROUTES = frozenset({
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/alerts/stream"),
+    ("GET", "/api/v1/alerts/{alert_id}"),
+    ("POST", "/api/v1/alerts/{alert_id}/ack"),
+    ("GET", "/api/v1/residents"),
+    ("GET", "/api/v1/visits/due"),
+    ("GET", "/api/v1/sites/{site}/answer-times/shift"),
+    ("GET", "/api/v1/homes/state"),  # the district at a glance
+})
+DISPLAY_REFUSED = "A wall display can only show alerts and acknowledge them"
 PASSWORD_CHANGE = "password_change"  # noqa: S105 (an action name, not a password)
 TOTP_ENROLMENT = "totp_enrolment"
 
@@ -216,9 +233,28 @@ def restriction(role: str, must_change_password: bool, totp_enabled: bool,
 
 
 async def get_current_session(token: Annotated[str | None, Depends(oauth2_scheme)],
-                              conn: ConnDep, state: StateDep) -> AuthSession:
-    """The request's session and user, loaded from the database on every request."""
-    return await authenticate(token, conn, state)
+                              conn: ConnDep, state: StateDep, request: Request) -> AuthSession:
+    """The request's session and user, loaded from the database on every request; a wall
+    display's session only for DISPLAY_ROUTES."""
+    session = await authenticate(token, conn, state)
+    if session.user.role is Role.DISPLAY:
+        require_display_route(request)
+    return session
+
+
+# The request paths DISPLAY_ROUTES admit, matched as the router matches them (an id is
+# digits), so the check does not depend on how the framework names the matched route.
+_DISPLAY_PATTERNS = tuple(
+    (method, re.compile("^" + re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(path)) + "$"))
+    for method, path in sorted(DISPLAY_ROUTES))
+
+
+def require_display_route(request: Request) -> None:
+    """403 unless the request is one a wall display may make (DISPLAY_ROUTES)."""
+    path = request.url.path
+    if not any(method == request.method and pattern.match(path)
+               for method, pattern in _DISPLAY_PATTERNS):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, DISPLAY_REFUSED)
 
 
 CurrentSession = Annotated[AuthSession, Depends(get_current_session)]

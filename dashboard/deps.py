@@ -42,6 +42,9 @@ class DashboardState:
     # "Now" for views that describe the present in words (the family view): injected so a
     # test can show a seeded night at a fixed instant, never at the wall clock's.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # A wall display's access tokens live this long; the screen renews them with its display
+    # secret (dashboard/displays.py), so a short life costs nothing.
+    display_token_ttl: timedelta = timedelta(minutes=60)
 
 
 def get_state(request: Request) -> DashboardState:

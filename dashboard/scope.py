@@ -2,7 +2,8 @@
 
 Rules:
 - admin: every site.
-- duty_officer, care_worker: residents and alerts of their own site only.
+- duty_officer, care_worker (and a wall display): residents and alerts of their own site
+  only.
 - family: only the residents linked to them in family_contacts (and those residents' alerts).
 
 A specific resident or alert outside the caller's scope answers 404, exactly like one that
@@ -26,7 +27,9 @@ from kernel.accounts import Role
 
 logger = logging.getLogger(__name__)
 
-SITE_ROLES = frozenset({Role.DUTY_OFFICER, Role.CARE_WORKER})
+# Roles that see one site. A wall display (Role.DISPLAY) sees its site too; what it may call
+# at all is dashboard.auth.DISPLAY_ROUTES.
+SITE_ROLES = frozenset({Role.DUTY_OFFICER, Role.CARE_WORKER, Role.DISPLAY})
 
 
 @dataclass

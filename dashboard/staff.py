@@ -70,6 +70,17 @@ class AccountOut(BaseModel):
     residents: list[int] = Field(description="Linked residents (family accounts).")
 
 
+def _not_display(role: Role | None) -> Role | None:
+    """A wall display's account is made by setting the display up (dashboard/displays.py),
+    never given to a person or made by hand."""
+    if role is Role.DISPLAY:
+        raise ValueError("wall displays are set up from the duty screen, not as accounts")
+    return role
+
+
+PersonRole = Annotated[Role, AfterValidator(_not_display)]
+
+
 class AccountIn(BaseModel):
     """A new account. Without `password` a temporary one is generated and shown once."""
 
@@ -77,7 +88,7 @@ class AccountIn(BaseModel):
 
     username: Username
     full_name: FullName = ""
-    role: Role
+    role: PersonRole
     site_id: SiteId | None = None
     phone: Phone | None = None
     password: Password | None = None
@@ -91,7 +102,7 @@ class AccountPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     full_name: FullName | None = None
-    role: Role | None = None
+    role: PersonRole | None = None
     site_id: SiteId | None = None
     phone: Phone | None = None
     active: bool | None = None
@@ -229,7 +240,7 @@ async def list_users(user: CurrentUser, conn: ConnDep, site: SiteQuery = None,
                      active: Annotated[bool | None, Query()] = None) -> list[AccountOut]:
     """Accounts: all for administrators; the staff of their own site for duty officers."""
     params: dict[str, Any] = {}
-    conditions = []
+    conditions = ["u.role <> 'display'"]  # wall displays are listed at /displays
     if user.role is Role.DUTY_OFFICER:
         if site is not None and site != user.site_id:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
@@ -247,8 +258,7 @@ async def list_users(user: CurrentUser, conn: ConnDep, site: SiteQuery = None,
     if active is not None:
         conditions.append("u.active = %(active)s")
         params["active"] = active
-    where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
-    return await _accounts(conn, where, params)
+    return await _accounts(conn, "WHERE " + " AND ".join(conditions), params)
 
 
 @router.get("/users/{user_id}", response_model=AccountOut,

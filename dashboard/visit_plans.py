@@ -75,6 +75,14 @@ def staff_scope(scope: ScopeDep) -> Scope:
 StaffScope = Annotated[Scope, Depends(staff_scope)]
 
 
+def due_scope(scope: ScopeDep) -> Scope:
+    """Dependency: staff, or a wall display (its "visits overdue" panel; the display may
+    call nothing else of visits, dashboard.auth.DISPLAY_ROUTES)."""
+    if scope.user.role is Role.DISPLAY:
+        return scope
+    return staff_scope(scope)
+
+
 def require_planner(scope: Scope) -> None:
     """403 unless the caller may change plans (admins, duty officers)."""
     if scope.user.role not in PLANNING_ROLES:
@@ -116,7 +124,8 @@ async def resident_due(conn: AsyncConn, resident_id: int, now: datetime) -> DueO
 
 @router.get("/visits/due", response_model=list[DueOut],
             dependencies=[audited(Action.VISIT_PLAN_READ, "visit_plan")])
-async def visits_due(scope: StaffScope, conn: ConnDep, site: SiteQuery = None,
+async def visits_due(scope: Annotated[Scope, Depends(due_scope)], conn: ConnDep,
+                     site: SiteQuery = None,
                      overdue: Annotated[bool, Query(description="Only residents whose visit "
                                                     "is overdue.")] = False,
                      ) -> list[DueOut]:

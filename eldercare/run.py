@@ -179,7 +179,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                      stream_settings=streams,
                      totp_required_roles=frozenset(settings.auth_totp_required_roles),
                      notify_settings=settings.notify,
-                     devices=DevicesConfig(rt.device_accounts(), rt.mqtt, rt.mqtt_admin))
+                     devices=DevicesConfig(rt.device_accounts(), rt.mqtt, rt.mqtt_admin),
+                     display_token_minutes=settings.display_token_minutes)
     _http_watchdog(settings.web_host, settings.web_port)
     serve(app, settings.web_host, settings.web_port,
           trusted_proxies=settings.web_trusted_proxies)

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     sites: list[str] = Field(default_factory=list, description="Owned sites; [] = all.")
     jwt_secret: str | None = Field(default=None, description="Token signing key (generated).")
     token_ttl_minutes: int = 12 * 60
+    display_token_minutes: int = Field(
+        default=60, ge=1,
+        description="Life of a wall display's access token; the screen renews it by itself "
+                    "with its display secret (docs/dashboard.md, Wall displays).")
     auth_totp_required_roles: list[Literal["admin", "duty_officer", "care_worker"]] = Field(
         default_factory=list,
         description="Roles that must log in with a TOTP second factor; until enrolled, such "

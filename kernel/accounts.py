@@ -29,15 +29,21 @@ class Role(StrEnum):
     DUTY_OFFICER = "duty_officer"
     CARE_WORKER = "care_worker"
     FAMILY = "family"
+    # A wall display's own account (dashboard/displays.py): no password, read-and-acknowledge
+    # only; never given to a person.
+    DISPLAY = "display"
 
 
-ROLES = tuple(r.value for r in Role)
+# The roles a person's account may be given (a display account is made by setting up a wall
+# display, never by hand).
+ROLES = tuple(r.value for r in Role if r is not Role.DISPLAY)
 # What each role is called on the pages (translated with kernel.i18n.translate).
 ROLE_LABELS: dict[str, str] = {
     Role.ADMIN: N_("Administrator"),
     Role.DUTY_OFFICER: N_("Duty officer"),
     Role.CARE_WORKER: N_("Care worker"),
     Role.FAMILY: N_("Family"),
+    Role.DISPLAY: N_("Wall display"),
 }
 _hasher = PasswordHash.recommended()
 MIN_PASSWORD_LENGTH = 12

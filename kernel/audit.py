@@ -73,6 +73,8 @@ class Action(StrEnum):
     USER_ACTIVATE = "user.activate"
     USER_DEACTIVATE = "user.deactivate"
     USER_READ = "user.read"
+    DISPLAY_CREATE = "display.create"
+    DISPLAY_REVOKE = "display.revoke"
     PASSWORD_RESET = "user.password_reset"  # noqa: S105 (an action name)
     PASSWORD_CHANGE = "user.password_change"  # noqa: S105
     SESSION_READ = "session.read"
@@ -106,6 +108,8 @@ ACTION_LABELS: dict[str, str] = {
     Action.ALERT_ACK: N_("Acknowledge an alert"),
     Action.ALERT_RESOLVE: N_("Resolve an alert"),
     Action.ALERT_STREAM: N_("Open live alert feed"),
+    Action.DISPLAY_CREATE: N_("Set up a wall display"),
+    Action.DISPLAY_REVOKE: N_("Switch off a wall display"),
     Action.VISIT_READ: N_("Read visits"),
     Action.VISIT_CREATE: N_("Plan a new visit"),
     Action.VISIT_CHANGE: N_("Record or change a visit"),

@@ -1,10 +1,12 @@
 // @ts-check
-// The session (token in sessionStorage) and authenticated JSON requests to /api/v1.
+// The session (token in sessionStorage) and authenticated JSON requests to /api/v1; on a wall
+// display, the display credential (localStorage) that renews the session by itself.
 
 import { noteServerClock } from "./time.js";
 
 export const API = "/api/v1";
 const SESSION_KEY = "eldercare.session";
+const DISPLAY_KEY = "eldercare.display";
 
 /**
  * The answer of POST /auth/token, kept for the tab's lifetime.
@@ -16,6 +18,17 @@ const SESSION_KEY = "eldercare.session";
  * @property {string | null} [site_id]
  * @property {boolean} [must_change_password] only "My account" works until it is changed
  * @property {boolean} [totp_enrolment_required] only "My account" works until enrolled
+ * @property {number} [expires_in] seconds the token lives (a display renews before)
+ * @property {number} [display_id] set on a wall display's session
+ * @property {string} [site_timezone] a wall display's site zone (its times are shown in it)
+ */
+/**
+ * What a wall display keeps in localStorage (POST /displays answered it once).
+ * @typedef {object} DisplayCredential
+ * @property {number} id
+ * @property {string} name
+ * @property {string} secret exchanged at POST /displays/session for a short-lived token
+ * @property {string} [site_timezone] the site's zone, for the lost state before a session
  */
 
 /** The password was right; the account also needs its one-time code (TOTP). */
@@ -23,6 +36,15 @@ export class SecondFactorNeeded extends Error {}
 
 /** The session has ended or never began: back to the login form. */
 export class AuthError extends Error {}
+
+/** This wall display was switched off (or is unknown): it must be set up again. */
+export class SwitchedOff extends AuthError {
+  /** @param {string} message @param {string | null} by who switched it off */
+  constructor(message, by) {
+    super(message);
+    this.by = by;
+  }
+}
 
 /** The server refused a request; `status` is the HTTP status. */
 export class ApiError extends Error {
@@ -58,6 +80,69 @@ export function saveSession(session) {
 
 export function clearSession() {
   sessionStorage.removeItem(SESSION_KEY);
+}
+
+// --- wall display ------------------------------------------------------------------
+
+/** @returns {DisplayCredential | null} this screen's display credential, if it is one */
+export function loadDisplay() {
+  try {
+    const raw = localStorage.getItem(DISPLAY_KEY);
+    const display = raw ? JSON.parse(raw) : null;
+    return display && display.secret ? display : null;
+  } catch {
+    return null;
+  }
+}
+
+/** @param {DisplayCredential} display */
+export function saveDisplay(display) {
+  localStorage.setItem(DISPLAY_KEY, JSON.stringify(display));
+}
+
+export function clearDisplay() {
+  localStorage.removeItem(DISPLAY_KEY);
+}
+
+/** @type {Promise<Session> | null} */
+let renewing = null;
+
+/**
+ * Exchange the display secret for a fresh access token and keep it as the session
+ * (concurrent callers share one exchange). Throws SwitchedOff when the display may no longer
+ * sign in, a plain Error when the server cannot be reached (try again later).
+ * @returns {Promise<Session>}
+ */
+export function renewDisplaySession() {
+  if (!renewing) {
+    renewing = exchangeDisplaySecret().finally(() => { renewing = null; });
+  }
+  return renewing;
+}
+
+/** @returns {Promise<Session>} */
+async function exchangeDisplaySecret() {
+  const display = loadDisplay();
+  if (!display) throw new AuthError("Please log in.");
+  let resp;
+  try {
+    resp = await fetch(API + "/displays/session", {
+      method: "POST", cache: "no-store", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ secret: display.secret }),
+    });
+  } catch (err) {
+    throw networkError(err);
+  }
+  noteServerClock(resp);
+  if (resp.status === 403 && resp.headers.get("X-Display-State") === "switched_off") {
+    const body = await parsedOrNull(resp);
+    throw new SwitchedOff(messageOf(resp, body), body ? body.revoked_by : null);
+  }
+  if (!resp.ok) throw new ApiError(await detailOf(resp), resp.status);
+  const session = await bodyOf(resp);
+  if (!session) throw new Error("The server sent an empty answer; retrying.");
+  saveSession(session);
+  return session;
 }
 
 // --- HTTP ----------------------------------------------------------------------------
@@ -127,6 +212,25 @@ export function networkError(err) {
  * @returns {Promise<any>}
  */
 export async function api(path, { method = "GET", body } = {}) {
+  try {
+    return await request(path, method, body);
+  } catch (err) {
+    // A wall display never logs out: a refused token is renewed with the display secret
+    // and the request made once more.
+    if (!(err instanceof AuthError) || err instanceof SwitchedOff || !loadDisplay()) throw err;
+    await renewDisplaySession();
+    return request(path, method, body);
+  }
+}
+
+/**
+ * One authenticated request (see `api`).
+ * @param {string} path
+ * @param {string} method
+ * @param {unknown} body
+ * @returns {Promise<any>}
+ */
+async function request(path, method, body) {
   const session = loadSession();
   if (!session) throw new AuthError("Please log in.");
   /** @type {Record<string, string>} */

@@ -13,6 +13,9 @@ import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } 
 import { $, ageSpan, el, reconcile, refreshAges } from "./dom.js";
 import { clockTime, now } from "./time.js";
 import { deviceLabel, severityLabel, statusLabel, typeLabel } from "./vocabulary.js";
+import {
+  isDisplay, keepRenewed, markDisplayMode, paintLost, recover, wireDisplaySetup,
+} from "./display.js";
 
 /** @typedef {import("./live.js").Item} Item */
 /** @typedef {import("./live.js").FeedStatus} FeedStatus */
@@ -169,7 +172,7 @@ function groupNode(residentId, items) {
 function cardNode(item) {
   const { live, session } = running();
   const root = alertCard(state.cards, live, session.role, item, {
-    actions: { onAuthError: (err) => logout(err.message) },
+    actions: { onAuthError: (err) => logout(err.message), ackOnly: session.role === "display" },
     fresh: isFresh(item), name: residentName(item), body: cardBody(item),
   });
   root.dataset.uid = item.uid || "";
@@ -331,6 +334,7 @@ function tick() {
   $("clock").textContent = clockTime(now());
   refreshAges();
   paintFeed(running().live.status(), state.downSince, FEED_TEXTS);
+  paintLost(state.downSince);
   expireFresh();
 }
 
@@ -357,6 +361,8 @@ function showDuty(session) {
     return;
   }
   state.openKeys = "";
+  markDisplayMode(session.role === "display");
+  if (session.role === "display") keepRenewed(session);
   showApp(state, session, { onChange: render, onStatus, onFresh, logout });
   api("/me").then((me) => { state.me = me; render(); }).catch(() => {});
   refreshResidents();
@@ -367,7 +373,8 @@ function showDuty(session) {
 
 /** @param {string} [message] */
 function logout(message = "") {
-  if (state.residentsTimer !== null) clearInterval(state.residentsTimer);
+  if (isDisplay()) return displayTrouble();  // a wall display never shows the login form
+  stopDuty();
   state.alarm?.ring(false);
   state.groups.clear();
   state.fresh.clear();
@@ -376,15 +383,48 @@ function logout(message = "") {
   $("resident-grid").replaceChildren();
   document.title = "Eldercare duty screen";
   leaveApp(state, message);
+  return undefined;
+}
+
+/** Stop the page's own timers (the feed is stopped by the caller). */
+function stopDuty() {
+  if (state.residentsTimer !== null) clearInterval(state.residentsTimer);
+  state.residentsTimer = null;
+}
+
+// A wall display whose session was refused: keep showing the last known alerts under
+// "Connection lost since …" and renew until it works, then start again (docs/dashboard.md).
+function displayTrouble() {
+  if (!state.downSince) state.downSince = Date.now();
+  recover(restartAsDisplay, state.downSince, stopAll);
+}
+
+/** @param {import("./api.js").Session} session */
+function restartAsDisplay(session) {
+  stopAll();
+  showDuty(session);
+}
+
+function stopAll() {
+  stopDuty();
+  if (state.live) state.live.stop();
+  if (state.tickTimer !== null) clearInterval(state.tickTimer);
+  state.tickTimer = null;
 }
 
 function init() {
   state.alarm = createAlarm({ toggle: $("sound-button"), test: $("sound-test"),
     banner: $("sound-banner") });
   wireLogin(showDuty);
+  wireDisplaySetup(() => state.session);
   $("logout-button").addEventListener("click", () => logout("You have logged out."));
   const session = loadSession();
-  if (session) showDuty(session);
+  if (isDisplay()) {  // a wall display: its own session, renewed by itself
+    markDisplayMode(true);
+    $("login-view").hidden = true;
+    if (session && session.role === "display") showDuty(session);
+    else recover(showDuty, Date.now(), stopAll);
+  } else if (session) showDuty(session);
   else showLogin();
 }
 

@@ -13,11 +13,12 @@ import { resolveOutcomes, severityLabel, statusLabel, typeLabel } from "./vocabu
  * @typedef {object} ActionOptions
  * @property {boolean} [big] the phone page's big buttons
  * @property {(error: Error) => void} onAuthError the session has ended
+ * @property {boolean} [ackOnly] a wall display: Acknowledge, never Resolve
  */
 /** @typedef {{root: HTMLDivElement, update(item: Item): void}} AlertActions */
 /** @typedef {{root: HTMLLIElement, body: HTMLDivElement, actions: AlertActions | null}} Card */
 
-const ACTING_ROLES = new Set(["admin", "duty_officer", "care_worker"]);
+const ACTING_ROLES = new Set(["admin", "duty_officer", "care_worker", "display"]);
 
 /** @param {string} role @returns {boolean} */
 export function canAct(role) {
@@ -31,7 +32,7 @@ export function canAct(role) {
  * @param {ActionOptions} options
  * @returns {AlertActions}
  */
-function alertActions(live, { big = false, onAuthError }) {
+function alertActions(live, { big = false, onAuthError, ackOnly = false }) {
   /** @type {Item | null} */
   let item = null;
   const message = el("p", { className: "action-message", role: "alert" });
@@ -109,7 +110,7 @@ function alertActions(live, { big = false, onAuthError }) {
       item = next;
       const saved = !next.pending && next.id !== null;
       ack.hidden = !saved || next.status !== "open";
-      toggle.hidden = !saved;
+      toggle.hidden = !saved || ackOnly;
       if (!saved) form.show(false);
       buttons.hidden = !saved;
     },

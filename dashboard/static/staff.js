@@ -21,7 +21,8 @@ import { roleLabel, vocabulary } from "./vocabulary.js";
  * @property {boolean} totp_enabled
  */
 
-const STAFF_ROLES = vocabulary.roles.filter((r) => r.value !== "family");
+// Family accounts have their own page; wall displays are set up on the duty screen.
+const STAFF_ROLES = vocabulary.roles.filter((r) => r.value !== "family" && r.value !== "display");
 /** @type {Account | null} */
 let editing = null;
 /** @type {Account | null} */

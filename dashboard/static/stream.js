@@ -2,7 +2,10 @@
 // The live feed client: keeps GET /api/v1/alerts/stream open with fetch() (the token
 // travels in the Authorization header, never in a URL) and reconnects with backoff.
 
-import { API, ApiError, AuthError, detailOf, loadSession, networkError } from "./api.js";
+import {
+  API, ApiError, AuthError, SwitchedOff, detailOf, loadDisplay, loadSession, networkError,
+  renewDisplaySession,
+} from "./api.js";
 import { noteServerClock } from "./time.js";
 
 const MAX_RETRY_MS = 30000;
@@ -75,6 +78,7 @@ export function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
   let lastByte = Date.now();
   /** @type {{reason?: string, action?: string} | null} */
   let farewell = null;  // the server's `close` event: {reason, action}
+  let renewed = false;  // a wall display renewed its token since the last `ready`
 
   /** @param {string} name @param {string} data */
   function message(name, data) {
@@ -86,6 +90,7 @@ export function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
     }
     if (name === "ready") {
       failures = 0;
+      renewed = false;
       if (json.heartbeat_s) heartbeatMs = json.heartbeat_s * 1000;
     }
     if (name === "close") farewell = json;
@@ -99,6 +104,7 @@ export function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
   function ended() {
     const { reason = "", action = "reconnect" } = farewell || {};
     farewell = null;
+    if (action === "login" && loadDisplay()) return false;  // a display renews and reconnects
     if (action === "login") {
       stopped = true;
       onAuthError(new AuthError(`Your session has ended (${reason}); please log in again.`));
@@ -126,6 +132,17 @@ export function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
         signal: controller.signal,
       });
       noteServerClock(resp);
+      if (resp.status === 401 && loadDisplay()) {
+        // A wall display never logs out: renew the token with the display secret and
+        // reconnect at once (once; a token refused again right after waits for the backoff).
+        const refused = await detailOf(resp);
+        await renewDisplaySession();
+        if (!renewed) {
+          renewed = true;
+          return connect();
+        }
+        throw new Error(`${refused}; retrying.`);
+      }
       if (resp.status === 401) {
         stopped = true;
         return onAuthError(new AuthError(await detailOf(resp)));
@@ -141,6 +158,10 @@ export function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
     } catch (err) {
       connected = false;
       if (stopped) return undefined;
+      if (err instanceof SwitchedOff) {
+        stopped = true;
+        return onAuthError(err);
+      }
       failures += 1;
       onDown(err.name === "AbortError"
         ? new Error("The live feed stopped responding; reconnecting.") : networkError(err));

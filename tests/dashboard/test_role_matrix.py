@@ -7,8 +7,9 @@ Adding a route = adding one line to MATRIX (the completeness test fails until yo
     Row("GET", "/things/{thing_id}", "admin duty care family"),
 
 The third field lists the actors that may call it (tests/support/role_matrix.py ACCOUNTS:
-admin, duty / duty_other, care / care_other, family / family_other, anon, and restricted: a
-session that must first change its temporary password); every target is a
+admin, duty / duty_other, care / care_other, family / family_other, anon, restricted: a
+session that must first change its temporary password, and display: a wall display of north,
+dashboard.auth.DISPLAY_ROUTES); every target is a
 thing of site north / resident Alice / a north account, so `duty`, `care` and `family` are "in
 scope" and their `_other` twins are not. Every actor not listed must be refused with the code
 the app is designed to give:
@@ -67,9 +68,11 @@ Sees = Callable[[Any, MatrixWorld], bool]
 OK = frozenset({200, 201, 204})
 ALL = "admin duty duty_other care care_other family family_other"
 ACCOUNT = ALL + " restricted"  # what a session may do before changing its temporary password
-PUBLIC = "anon " + ACCOUNT
+PUBLIC = "anon " + ACCOUNT + " display"  # a token is not even looked at
+WALL = " display"  # a wall display of north: read-and-acknowledge (dashboard.auth)
 STAFF = "admin duty duty_other care care_other"
-IN_SCOPE = frozenset({"admin", "duty", "care", "family"})  # of north, Alice and her things
+# In scope of north, Alice and her things:
+IN_SCOPE = frozenset({"admin", "duty", "care", "family", "display"})
 
 
 @dataclass(frozen=True)
@@ -123,13 +126,13 @@ def holds(key: str, value: Callable[[MatrixWorld], object] = lambda w: w.base.al
 ALICE = holds("resident_id")
 SITE_DENY = {"duty_other": 403, "care_other": 403}  # another site named in the path: 403
 ONLY_CARE = {a: 404 for a in ACTORS  # another account's channel
-             if a not in ("anon", "care", "restricted")}
+             if a not in ("anon", "care", "restricted", "display")}
 
 MATRIX: tuple[Row, ...] = (
     # auth and account
     Row("POST", "/auth/token", PUBLIC, send=login_form),
     Row("POST", "/auth/logout", ACCOUNT, fresh_login=True),
-    Row("GET", "/me", ACCOUNT),
+    Row("GET", "/me", ACCOUNT + WALL),
     Row("POST", "/me/password", ACCOUNT, ok=frozenset({400}),  # wrong current password
         send=body({"current_password": "not the password", "new_password": "x" * 12})),
     Row("POST", "/me/totp", ACCOUNT),
@@ -152,19 +155,20 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/vocabulary", ALL),
     Row("GET", "/health", PUBLIC),
     # alerts
-    Row("GET", "/alerts/stream", ALL, stream=True),
-    Row("GET", "/alerts", ALL, sees=ALICE),
-    Row("GET", "/alerts", "admin duty care family family_other", query="site=north",
+    Row("GET", "/alerts/stream", ALL + WALL, stream=True),
+    Row("GET", "/alerts", ALL + WALL, sees=ALICE),
+    Row("GET", "/alerts", "admin duty care family family_other" + WALL, query="site=north",
         deny=SITE_DENY, sees=ALICE),
-    Row("GET", "/alerts", "admin duty care family", query="resident={resident_id}"),
-    Row("GET", "/alerts/{alert_id}", "admin duty care family"),
-    Row("POST", "/alerts/{alert_id}/ack", "admin duty care", use={"alert_id": "fresh_alert"}),
+    Row("GET", "/alerts", "admin duty care family" + WALL, query="resident={resident_id}"),
+    Row("GET", "/alerts/{alert_id}", "admin duty care family" + WALL),
+    Row("POST", "/alerts/{alert_id}/ack", "admin duty care" + WALL,
+        use={"alert_id": "fresh_alert"}),
     Row("POST", "/alerts/{alert_id}/resolve", "admin duty care",
         use={"alert_id": "fresh_alert"}, send=body({"outcome": "false_alarm"})),
     Row("POST", "/alerts/{alert_id}/visit", "admin duty care", use={"alert_id": "fresh_alert"}),
     # residents and the ledger
-    Row("GET", "/residents", ALL, sees=holds("id")),
-    Row("GET", "/residents", "admin duty care family family_other", query="site=north",
+    Row("GET", "/residents", ALL + WALL, sees=holds("id")),
+    Row("GET", "/residents", "admin duty care family family_other" + WALL, query="site=north",
         deny=SITE_DENY, sees=holds("id")),
     Row("POST", "/residents", "admin duty", deny={"duty_other": 403},
         send=body({"full_name": "Matrix Resident", "site_id": "north"})),
@@ -206,7 +210,7 @@ MATRIX: tuple[Row, ...] = (
         lambda w: {"user_id": w.staff_north, "starts_local": "2030-02-01T08:00:00",
                    "ends_local": "2030-02-01T16:00:00"})),
     Row("DELETE", "/sites/{site}/shifts/{shift_id}", "admin duty", deny=SITE_DENY),
-    Row("GET", "/sites/{site}/answer-times/shift", "admin duty care", deny=SITE_DENY),
+    Row("GET", "/sites/{site}/answer-times/shift", "admin duty care" + WALL, deny=SITE_DENY),
     Row("GET", "/sites/{site}/answer-times/report", "admin duty", deny=SITE_DENY,
         query="period=week&date=2030-02-01"),
     Row("GET", "/sites/{site}/answer-times/report.csv", "admin duty", deny=SITE_DENY),
@@ -217,11 +221,11 @@ MATRIX: tuple[Row, ...] = (
     # visits
     Row("GET", "/visits", STAFF, sees=ALICE),
     Row("GET", "/visits", "admin duty care", query="site=north", deny=SITE_DENY),
-    Row("GET", "/visits/due", STAFF, sees=ALICE),
-    Row("GET", "/visits/due", "admin duty care", query="site=north", deny=SITE_DENY),
+    Row("GET", "/visits/due", STAFF + WALL, sees=ALICE),
+    Row("GET", "/visits/due", "admin duty care" + WALL, query="site=north", deny=SITE_DENY),
     # the wall screen's district at a glance
-    Row("GET", "/homes/state", STAFF, sees=lambda body, w: ALICE(body["homes"], w)),
-    Row("GET", "/homes/state", "admin duty care", query="site=north", deny=SITE_DENY),
+    Row("GET", "/homes/state", STAFF + WALL, sees=lambda body, w: ALICE(body["homes"], w)),
+    Row("GET", "/homes/state", "admin duty care" + WALL, query="site=north", deny=SITE_DENY),
     Row("POST", "/visits", "admin duty care", send=body(lambda w: {"resident_id": w.base.alice})),
     Row("POST", "/visits", "admin duty_other care_other", deny={"duty": 404, "care": 404},
         case="to Carol (south)", send=body(lambda w: {"resident_id": w.base.carol})),
@@ -258,6 +262,14 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/import", "admin duty duty_other", send=import_upload),
     Row("POST", "/import", "admin duty_other", deny={"duty": 403}, case="into south",
         send=import_upload_to("south")),
+    # wall displays (the target: a fresh display of north)
+    Row("POST", "/displays", "admin duty", deny={"duty_other": 403},
+        send=body({"name": "Matrix screen", "site_id": "north"})),
+    Row("GET", "/displays", "admin duty duty_other"),
+    Row("POST", "/displays/{display_id}/revoke", "admin duty",
+        use={"display_id": "fresh_display"}),
+    Row("POST", "/displays/session", PUBLIC, ok=frozenset({403}),  # a wrong secret
+        send=body({"secret": "1.not-the-secret"})),
     # audit trail
     Row("GET", "/audit", "admin"),
     Row("GET", "/audit/export", "admin"),

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import psycopg
 from starlette.types import ASGIApp, Message
 
 from dashboard.devices import DevicesConfig
@@ -41,14 +42,19 @@ ACCOUNTS: dict[str, str | None] = {
     "family": "family-alice",      # family of Alice (the target resident)
     "family_other": "family-bob",  # family of Bob (another resident of north)
     "restricted": "care-temp",     # care worker of north who must change a temporary password
+    "display": "display-north",    # a wall display of north (dashboard/displays.py): no
+                                   # password; its token comes from its display secret
 }
 ACTORS = tuple(ACCOUNTS)
 ROLE_OF = {"anon": "anon", "admin": "admin", "duty": "duty", "duty_other": "duty",
            "care": "care", "care_other": "care", "family": "family",
-           "family_other": "family", "restricted": "restricted"}
+           "family_other": "family", "restricted": "restricted", "display": "display"}
 SCOPE_OF = {"anon": "-", "admin": "any site", "duty": "own site", "duty_other": "other site",
             "care": "own site", "care_other": "other site", "family": "linked resident",
-            "family_other": "other resident", "restricted": "temporary password"}
+            "family_other": "other resident", "restricted": "temporary password",
+            "display": "wall display of north"}
+# The display secrets of the display accounts seed_matrix made (username -> secret).
+DISPLAY_SECRETS: dict[str, str] = {}
 IMPORT_CSV = ("site,full_name,address,birth_year,bed_sensor,call_button\n"
               "north,Dag Dahl,4 Fjord Road,1936,yes,yes\n")
 
@@ -85,6 +91,7 @@ def seed_matrix(database_url: str, devices: DevicesConfig) -> MatrixWorld:
         family_target = accounts.add_user(conn, "family-target", PASSWORD, "family",
                                           residents=[base.alice])
         care_temp = accounts.add_user(conn, "care-temp", PASSWORD, "care_worker", "north")
+        DISPLAY_SECRETS["display-north"] = add_display(conn, "display-north", "north")
         conn.execute("UPDATE users SET must_change_password = true WHERE id = %s",
                      (care_temp,))
         row = conn.execute(
@@ -95,6 +102,19 @@ def seed_matrix(database_url: str, devices: DevicesConfig) -> MatrixWorld:
         conn.commit()
     return MatrixWorld(base, database_url, devices, care_south, family_bob, staff_north,
                        family_target, int(str(row[0])))
+
+
+def add_display(conn: psycopg.Connection[Any], username: str, site: str) -> str:
+    """A wall display of `site` as dashboard/displays.py sets one up; its secret."""
+    row = conn.execute("INSERT INTO users (username, password_hash, full_name, role, site_id) "
+                       "VALUES (%s, '!', %s, 'display', %s) RETURNING id",
+                       (username, f"Screen {username}", site)).fetchone()
+    assert row is not None
+    secret = f"{row[0]}.matrix-display-secret-{username}"
+    conn.execute("INSERT INTO displays (user_id, name, secret_hash, created_by_name) "
+                 "VALUES (%s, %s, %s, 'matrix')",
+                 (row[0], f"Screen {username}", accounts.hash_device_secret(secret)))
+    return secret
 
 
 # --- targets: path parameters by name ---------------------------------------------------------
@@ -157,6 +177,14 @@ def fresh_device(w: MatrixWorld, _actor: str) -> str:
     return cred.device_id
 
 
+def fresh_display(w: MatrixWorld, _actor: str) -> int:
+    """A wall display of north, to switch off."""
+    with db.connect(w.database_url) as conn:
+        secret = add_display(conn, f"display-m{w.unique()}", "north")
+        conn.commit()
+    return int(secret.split(".")[0])
+
+
 TARGETS: dict[str, Target] = {
     "resident_id": lambda w, _: w.base.alice,
     "alert_id": lambda w, _: w.base.sos_alice,
@@ -171,6 +199,7 @@ TARGETS: dict[str, Target] = {
     # Alternatives a row names with `use=`:
     "fresh_alert": fresh_alert,
     "fresh_device": fresh_device,
+    "fresh_display": fresh_display,
     "care_channel": care_channel,
     "family_target": lambda w, _: w.family_target,
     "bob": lambda w, _: w.base.bob,
@@ -238,9 +267,13 @@ async def login_all(client: httpx.AsyncClient) -> dict[str, dict[str, str]]:
 
 
 async def login_headers(client: httpx.AsyncClient, username: str) -> dict[str, str]:
-    """A new session's Authorization header."""
-    resp = await client.post("/api/v1/auth/token",
-                             data={"username": username, "password": PASSWORD})
+    """A new session's Authorization header (a display's: exchanged for its secret)."""
+    if username in DISPLAY_SECRETS:
+        resp = await client.post("/api/v1/displays/session",
+                                 json={"secret": DISPLAY_SECRETS[username]})
+    else:
+        resp = await client.post("/api/v1/auth/token",
+                                 data={"username": username, "password": PASSWORD})
     assert resp.status_code == 200, resp.text
     return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
