@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from psycopg import sql
 from pydantic import BaseModel, Field
 
@@ -39,8 +39,9 @@ from dashboard.audit import audited
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.family.state import AWAY_AFTER, STALE_AFTER
 from dashboard.params import SiteQuery
-from dashboard.scope import Where
-from dashboard.visit_plans import StaffScope, plan_rows
+from dashboard.scope import Scope, ScopeDep, Where
+from dashboard.visit_plans import plan_rows
+from kernel.accounts import Role
 from kernel.audit import Action
 from kernel.i18n import N_
 from kernel.ledger import Risk
@@ -48,6 +49,18 @@ from kernel.ledger import Risk
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["residents"])
+
+
+def wall_scope(scope: ScopeDep) -> Scope:
+    """Dependency: staff and wall displays (the tiles are on the wall screen; a display may
+    call nothing else of this kind, dashboard.auth.DISPLAY_ROUTES); family members: 403."""
+    if scope.user.role is Role.FAMILY:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "Family accounts see their relative's page only")
+    return scope
+
+
+WallScope = Annotated[Scope, Depends(wall_scope)]
 
 LOOKBACK = timedelta(hours=48)  # older readings say nothing about now: "no data"
 
@@ -191,7 +204,7 @@ RiskQuery = Annotated[list[Risk] | None, Query(description="Only homes whose res
 
 @router.get("/homes/state", response_model=HomesOut,
             dependencies=[audited(Action.RESIDENT_LIST, "resident")])
-async def homes_state(scope: StaffScope, conn: ConnDep, site: SiteQuery = None,
+async def homes_state(scope: WallScope, conn: ConnDep, site: SiteQuery = None,
                       risk: RiskQuery = None) -> HomesOut:
     """The district at a glance: every active resident in scope with the state of their
     home (open alert, device offline, visit overdue, away, up, in bed, no data; the first
