@@ -32,6 +32,7 @@ from pydantic import Field
 
 from dashboard.auth import CurrentSession, CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
+from dashboard.errors import FieldRefusal
 from dashboard.models import BoundedTime, UserOut, _Out
 from dashboard.params import MAX_ID
 from dashboard.scope import Where
@@ -113,6 +114,10 @@ def audited(action: Action | str, target_type: str | None = None, *, id_param: s
             raise
         except RequestValidationError:
             await _close(conn, actor, note, Outcome.ERROR, {"status": 422})
+            raise
+        except FieldRefusal as exc:  # answered by its handler with its own 400/409/422
+            await _close(conn, actor, note, outcome_of(exc.status_code),
+                         {"status": exc.status_code})
             raise
         except Exception:
             try:
