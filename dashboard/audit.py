@@ -82,6 +82,8 @@ class AuditNote:
     target: Target
     detail: dict[str, Any] = field(default_factory=dict)
     outcome: Outcome | None = None  # set when the route answers a refusal without raising
+    also: list[audit.Entry] = field(default_factory=list)
+    """More records of a success, written before this one (one per device an import made)."""
 
 
 def _int(text: object) -> int | None:
@@ -133,6 +135,9 @@ def audited(action: Action | str, target_type: str | None = None, *, id_param: s
 
 async def _close(conn: AsyncConn, actor: Actor, note: AuditNote, outcome: Outcome,
                  extra: dict[str, Any]) -> None:
+    if outcome is Outcome.OK:
+        for entry in note.also:
+            await record(conn, actor, entry.action, entry.target, outcome, entry.detail)
     await record(conn, actor, note.action, note.target, outcome, {**note.detail, **extra})
 
 

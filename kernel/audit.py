@@ -153,13 +153,17 @@ class Actor:
     address: str | None = None
 
 
+CLI_ADDRESS = "local"
+"""The address of a CLI actor: the command ran on the server itself."""
+
+
 def cli_actor() -> Actor:
     """The actor of a CLI command: `cli:<os user>` (the CLI has no platform login)."""
     try:
         who = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry, e.g. in a container
         who = "unknown"
-    return Actor(f"cli:{who}")
+    return Actor(f"cli:{who}", address=CLI_ADDRESS)
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,17 @@ class Target:
     type: str | None = None
     id: str | int | None = None
     resident_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What one record will say, before its actor, time and outcome are known: what a core
+    function (gateway.device_lifecycle, gateway.bulk_import) hands to the web app's and the
+    CLI's recorders, so both record the same thing."""
+
+    action: str
+    target: Target
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
