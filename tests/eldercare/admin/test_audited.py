@@ -136,7 +136,7 @@ def test_a_failed_command_is_recorded_as_an_error(world: dict[str, str], cli_db:
 def test_an_import_records_each_device_it_made(world: dict[str, str], cli_db: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     before = _last_id(cli_db)
-    code, out, err = run_main(capsys, "import", world["sheet"])
+    code, _, err = run_main(capsys, "import", world["sheet"])
     assert code == 0, err
     rows = _rows(cli_db, before)
     devices = [r for r in rows if r["action"] == "device.provision"]
@@ -167,8 +167,8 @@ def test_import_writes_the_credentials_next_to_the_sheet(
 def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
             ) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
-    for action in parser._actions:  # noqa: SLF001 (argparse has no public walk)
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+    for action in parser._actions:  # argparse has no public walk
+        if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 out += _leaves(sub, (*path, name))
     if not out and parser.get_default("func") is not None:
