@@ -133,3 +133,27 @@ def test_import_page_dry_run_shows_the_errors_and_offers_the_report(
         report = Path(got.value.path()).read_text()
         assert report.splitlines()[0] == "row,column,message"
         assert not browser.problems, browser.problems
+
+
+def test_import_dry_run_says_what_it_would_create_in_plain_counts(
+        server: Served, world: World, tmp_path: Path, screenshot: Screenshots) -> None:
+    """The new-user trial: "Dry run: 2 rows are valid" said nothing of what would be made,
+    and "1 devices" read badly."""
+    from playwright.sync_api import expect
+
+    sheet = tmp_path / "one.csv"
+    sheet.write_text("site,full_name,birth_year,bed_sensor,call_button\n"
+                     "north,Dag Dahl,1936,no,yes\n")
+    with logged_in_page(WALL, server.url + "/admin/import", "admin") as browser:
+        page = browser.page
+        page.get_by_label("File", exact=True).set_input_files(str(sheet))
+        page.get_by_role("button", name="Upload").click()
+        expect(page.locator("#import-summary")).to_have_text(
+            'Dry run: 1 row is valid; importing would create 1 resident, 1 device and '
+            '1 broker account. Untick "Dry run" to import.')
+        screenshot(page, "import-dry-run-counts")
+        page.get_by_label("Dry run (check only)").uncheck()
+        page.get_by_role("button", name="Upload").click()
+        expect(page.locator("#import-summary")).to_have_text(
+            "Imported 1 resident, 1 device and 1 broker account.")
+        assert not browser.problems, browser.problems
