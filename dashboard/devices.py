@@ -172,6 +172,8 @@ class DeviceDetailOut(DeviceRowOut):
     """A device and its health history."""
 
     firmware: str | None
+    site_timezone: str = Field(description="IANA zone of the device's site: pages show the "
+                                           "history's times in it")
     last_test_press: datetime | None
     history: list[HistoryOut]
     status: list[StatusOut]

@@ -226,8 +226,10 @@ def device_detail(conn: psycopg.Connection[Any], device_id: str, limit: int = 50
     if not found:
         return None
     detail = found[0]
-    row = conn.execute("SELECT firmware FROM devices WHERE id = %s", (device_id,)).fetchone()
+    row = conn.execute("SELECT d.firmware, s.timezone FROM devices d JOIN sites s "
+                       "ON s.id = d.site_id WHERE d.id = %s", (device_id,)).fetchone()
     detail["firmware"] = row[0] if row else None
+    detail["site_timezone"] = str(row[1]) if row else "UTC"  # pages show times in it
     row = conn.execute("SELECT max(time) FROM device_events WHERE device_id = %s "
                        "AND type = %s", (device_id, EventType.TEST.value)).fetchone()
     detail["last_test_press"] = row[0] if row else None
