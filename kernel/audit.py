@@ -260,7 +260,8 @@ async def append_async(conn: AsyncConn, event: Event) -> int:
 
 def record_cli(conn: Conn, action: Action, target: Target, detail: dict[str, Any] | None = None,
                outcome: Outcome = Outcome.OK) -> int:
-    """One line for a CLI command's record: actor `cli:<os user>`, now."""
+    """One record as a CLI user, now (actor `cli:<os user>`, address "local"). Commands do
+    not call this: they are decorated with eldercare.admin.audited, the CLI's one way."""
     return append(conn, Event(datetime.now(UTC), cli_actor(), action, outcome, target,
                               detail or {}))
 
