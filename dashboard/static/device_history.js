@@ -122,6 +122,20 @@ export function followDeviceRows(body) {
     const tr = /** @type {HTMLElement | null} */ (target.closest("tr[data-device]"));
     if (tr?.dataset.device) void open(tr.dataset.device);
   });
+  // From the keyboard too: each row is focusable, Enter opens its history.
+  body.addEventListener("keydown", (event) => {
+    const tr = /** @type {HTMLElement} */ (event.target);
+    if (event.key === "Enter" && tr.matches("tr[data-device]") && tr.dataset.device) {
+      void open(tr.dataset.device);
+    }
+  });
+  const focusable = () => {
+    for (const tr of body.querySelectorAll("tr[data-device]:not([tabindex])")) {
+      tr.setAttribute("tabindex", "0");
+    }
+  };
+  new MutationObserver(focusable).observe(body, { childList: true });
+  focusable();
   $("history-close").addEventListener("click", () => {
     shown = null;
     $("device-history").hidden = true;

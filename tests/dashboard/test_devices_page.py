@@ -206,4 +206,8 @@ def test_a_device_row_opens_its_health_history_in_the_sites_zone(
         screenshot(page, "device-health-history")
         page.get_by_role("button", name="Close").click()
         expect(panel).to_be_hidden()
+        page.locator('tr[data-device="bed-alice"]').focus()  # from the keyboard too
+        page.keyboard.press("Enter")
+        expect(page.locator("#history-title")).to_contain_text("bed-alice")
+        expect(page.locator("#history-status-empty")).to_be_visible()
         assert not browser.problems, browser.problems
