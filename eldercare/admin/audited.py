@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+
 from kernel import audit, db
 from kernel.audit import Action, Entry, Event, Outcome, Target
 
@@ -98,9 +100,11 @@ def audited(action: Action | ActionOf, target: TargetOf | None = None) -> Callab
             except Exception as exc:
                 try:
                     _write(args, rec, Outcome.ERROR, {"error": str(exc)[:300]})
-                except Exception:  # the database may be why the command failed
-                    logger.exception("audit record of a failed %s could not be written",
-                                     what)
+                except psycopg.OperationalError:  # unreachable: the command's error says so
+                    logger.debug("no audit record of the failed %s: no database", what)
+                except Exception as failure:  # the command's own error matters more
+                    logger.warning("audit record of the failed %s could not be written: %s",
+                                   what, failure)
                 raise
             finally:
                 _current.reset(token)
