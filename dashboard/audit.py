@@ -32,6 +32,7 @@ from pydantic import Field
 
 from dashboard.auth import CurrentSession, CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
+from dashboard.errors import FieldRefusal
 from dashboard.models import BoundedTime, UserOut, _Out
 from dashboard.params import MAX_ID
 from dashboard.scope import Where
@@ -82,6 +83,8 @@ class AuditNote:
     target: Target
     detail: dict[str, Any] = field(default_factory=dict)
     outcome: Outcome | None = None  # set when the route answers a refusal without raising
+    also: list[audit.Entry] = field(default_factory=list)
+    """More records of a success, written before this one (one per device an import made)."""
 
 
 def _int(text: object) -> int | None:
@@ -115,6 +118,10 @@ def audited(action: Action | str, target_type: str | None = None, *, id_param: s
         except RequestValidationError:
             await _close(conn, actor, note, Outcome.ERROR, {"status": 422})
             raise
+        except FieldRefusal as exc:  # answered by its handler with its own 400/409/422
+            await _close(conn, actor, note, outcome_of(exc.status_code),
+                         {"status": exc.status_code})
+            raise
         except Exception:
             try:
                 await _close(conn, actor, note, Outcome.ERROR, {"status": 500})
@@ -129,6 +136,9 @@ def audited(action: Action | str, target_type: str | None = None, *, id_param: s
 
 async def _close(conn: AsyncConn, actor: Actor, note: AuditNote, outcome: Outcome,
                  extra: dict[str, Any]) -> None:
+    if outcome is Outcome.OK:
+        for entry in note.also:
+            await record(conn, actor, entry.action, entry.target, outcome, entry.detail)
     await record(conn, actor, note.action, note.target, outcome, {**note.detail, **extra})
 
 

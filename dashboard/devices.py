@@ -32,7 +32,7 @@ from fastapi import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from dashboard.audit import audited
+from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import StateDep
 from dashboard.models import UserOut
@@ -45,7 +45,7 @@ from gateway.provisioning import DeviceCredentials
 from gateway.schema import DeviceType
 from kernel import db
 from kernel.accounts import RegistryError, Role
-from kernel.audit import Action
+from kernel.audit import Action, Target
 from kernel.endpoint import MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -172,6 +172,8 @@ class DeviceDetailOut(DeviceRowOut):
     """A device and its health history."""
 
     firmware: str | None
+    site_timezone: str = Field(description="IANA zone of the device's site: pages show the "
+                                           "history's times in it")
     last_test_press: datetime | None
     history: list[HistoryOut]
     status: list[StatusOut]
@@ -253,11 +255,13 @@ DeviceIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 # --- routes ----------------------------------------------------------------------------
 
 @router.post("/residents/{resident_id}/devices", response_model=CredentialsOut,
-             dependencies=[audited(Action.DEVICE_PROVISION, "resident", resident="resident_id")],
              status_code=status.HTTP_201_CREATED)
-def provision_device(resident_id: IdPath, body: ProvisionIn, user: ManagerDep,
+def provision_device(note: Annotated[AuditNote, audited(Action.DEVICE_PROVISION, "device",
+                                                        resident="resident_id")],
+                     resident_id: IdPath, body: ProvisionIn, user: ManagerDep,
                      state: StateDep, cfg: ConfigDep) -> CredentialsOut:
-    """Provision a bed sensor or call button; the secret and its QR code are shown once."""
+    """Provision a bed sensor or call button; the secret and its QR code are shown once
+    (recorded with the new device as the target, its resident named)."""
     with db.connect(state.database_url) as conn:
         _resident_site(conn, resident_id, user)
         conn.commit()
@@ -268,6 +272,8 @@ def provision_device(resident_id: IdPath, body: ProvisionIn, user: ManagerDep,
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         except DeviceAccountsError as exc:
             raise _broker_error(exc) from None
+    entry = device_lifecycle.provision_entry(cred)
+    note.target, note.detail = entry.target, {**note.detail, **entry.detail}
     logger.info("user %s provisioned %s for resident %d", user.username, cred.device_id,
                 resident_id)
     return credentials_out(cred)
@@ -301,9 +307,10 @@ def get_device(device_id: DeviceIdPath, user: ManagerDep, state: StateDep) -> De
     return DeviceDetailOut(**detail)
 
 
-@router.post("/devices/{device_id}/revoke", status_code=status.HTTP_204_NO_CONTENT,
-             dependencies=[audited(Action.DEVICE_REVOKE, "device", id_param="device_id")])
-def revoke_device(device_id: DeviceIdPath, user: ManagerDep, state: StateDep,
+@router.post("/devices/{device_id}/revoke", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_device(note: Annotated[AuditNote, audited(Action.DEVICE_REVOKE, "device",
+                                                     id_param="device_id")],
+                  device_id: DeviceIdPath, user: ManagerDep, state: StateDep,
                   cfg: ConfigDep) -> None:
     """Revoke: the device is deactivated and the broker disconnects it at once."""
     with db.connect(state.database_url) as conn:
@@ -312,20 +319,25 @@ def revoke_device(device_id: DeviceIdPath, user: ManagerDep, state: StateDep,
         try:
             admin = BrokerAdmin(cfg.admin) if cfg.admin is not None else None
             if admin is None:
-                device_lifecycle.revoke(conn, cfg.accounts, device_id, user.username)
+                site, resident = device_lifecycle.revoke(conn, cfg.accounts, device_id,
+                                                         user.username)
             else:
                 with admin:
-                    device_lifecycle.revoke(conn, cfg.accounts, device_id, user.username, admin)
+                    site, resident = device_lifecycle.revoke(conn, cfg.accounts, device_id,
+                                                             user.username, admin)
         except RegistryError as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         except (DeviceAccountsError, BrokerAdminError) as exc:
             raise _broker_error(exc) from None
+    entry = device_lifecycle.revoke_entry(device_id, site, resident)
+    note.target, note.detail = entry.target, {**note.detail, **entry.detail}
     logger.info("user %s revoked device %s", user.username, device_id)
 
 
-@router.post("/devices/{device_id}/move", response_model=DeviceRowOut,
-             dependencies=[audited(Action.DEVICE_UPDATE, "device", id_param="device_id")])
-def move_device(device_id: DeviceIdPath, body: MoveIn, user: ManagerDep, state: StateDep,
+@router.post("/devices/{device_id}/move", response_model=DeviceRowOut)
+def move_device(note: Annotated[AuditNote, audited(Action.DEVICE_UPDATE, "device",
+                                                   id_param="device_id")],
+                device_id: DeviceIdPath, body: MoveIn, user: ManagerDep, state: StateDep,
                 cfg: ConfigDep) -> DeviceRowOut:
     """Give a device to another resident (a duty officer: within their site). Credentials
     stay; across sites the device's topic prefix changes (see the response's site)."""
@@ -334,19 +346,21 @@ def move_device(device_id: DeviceIdPath, body: MoveIn, user: ManagerDep, state: 
         _resident_site(conn, body.resident_id, user)
         conn.commit()
         try:
-            device_lifecycle.move(conn, cfg.accounts, device_id, body.resident_id,
-                                  user.username)
+            old, new = device_lifecycle.move(conn, cfg.accounts, device_id,
+                                             body.resident_id, user.username)
         except RegistryError as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         except DeviceAccountsError as exc:
             raise _broker_error(exc) from None
         [row] = device_lifecycle.list_devices(conn, device_id=device_id, include_revoked=True)
+    entry = device_lifecycle.move_entry(device_id, body.resident_id, old, new)
+    note.target, note.detail = entry.target, {**note.detail, **entry.detail}
     return DeviceRowOut(**row)
 
 
-@router.post("/import", response_model=ImportOut,
-             dependencies=[audited(Action.IMPORT, "import")])
-def import_sheet(user: ManagerDep, state: StateDep, cfg: ConfigDep,
+@router.post("/import", response_model=ImportOut)
+def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
+                 user: ManagerDep, state: StateDep, cfg: ConfigDep,
                  file: Annotated[UploadFile, File(description="CSV or XLSX")],
                  dry_run: Annotated[bool, Form()] = False,
                  site: Annotated[str | None, Form(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = None,
@@ -378,6 +392,11 @@ def import_sheet(user: ManagerDep, state: StateDep, cfg: ConfigDep,
             except DeviceAccountsError as exc:
                 raise _broker_error(exc) from None
     summary = report.summary()
+    filename = file.filename or "upload.csv"
+    detail, devices = bulk_import.audit_entries(report, filename, dry_run)
+    note.target = Target("import", filename)
+    note.detail.update(detail)
+    note.also.extend(devices)
     logger.info("user %s import: %s", user.username, summary)
     return ImportOut(
         **summary,

@@ -22,6 +22,7 @@ from eldercare.admin import audit as admin_audit
 from eldercare.admin import devices as devices_admin
 from eldercare.admin import ledger
 from eldercare.admin import staff as staff_cli
+from eldercare.admin.audited import audited, note, unaudited
 from eldercare.argtypes import aware_datetime
 from eldercare.embedded import ServiceError
 from eldercare.migrate import migrate
@@ -41,9 +42,15 @@ from gateway import device_lifecycle
 from gateway.broker_admin import BrokerAdminError
 from gateway.device_accounts import DeviceAccountsError
 from gateway.schema import DeviceType
-from kernel import accounts, audit, db
+from kernel import accounts, db
+from kernel.audit import Action, Target
 
 logger = logging.getLogger("eldercare")
+
+for _running in (cmd_dashboard, cmd_demo, cmd_jobs, cmd_pipeline, cmd_serve, cmd_services,
+                 cmd_simulate):
+    unaudited("runs the platform or its simulator; the web app and the parts record what "
+              "people do through them")(_running)
 
 
 # --- administration ------------------------------------------------------------------
@@ -72,6 +79,7 @@ def admin_runtime(args: argparse.Namespace, broker: bool = False) -> Runtime:
     return _admin_runtime(args, broker)
 
 
+@unaudited("changes the schema, not people's data (the audit table may not exist yet)")
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending database migrations."""
     rt = _admin_runtime(args)
@@ -80,6 +88,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts_settings_action(args: argparse.Namespace) -> Action | None:
+    """A change is a site or resident change; showing a resident's settings reads their
+    record; showing a site's reads nobody's data."""
+    changing = args.clear or args.set is not None
+    if args.site is not None:
+        return Action.SITE_UPDATE if changing else None
+    return Action.RESIDENT_UPDATE if changing else Action.RESIDENT_READ
+
+
+def _alerts_settings_target(args: argparse.Namespace) -> Target:
+    if args.site is not None:
+        return Target("site", args.site)
+    return Target("resident", args.resident, args.resident)
+
+
+@audited(_alerts_settings_action, _alerts_settings_target)
 def cmd_alerts_settings(args: argparse.Namespace) -> int:
     """Show, set or clear alert-threshold overrides of a site or a resident."""
     from alerts import overrides
@@ -101,6 +125,9 @@ def cmd_alerts_settings(args: argparse.Namespace) -> int:
             overrides.set_override(conn, settings.alerts, change, replace=args.replace,
                                    **target)
         conn.commit()
+        if args.clear or args.set is not None:
+            note().detail.update(alert_settings="cleared" if args.clear else args.set,
+                                 replace=bool(args.replace))
         stored = overrides.get_override(conn, **target)
         out: dict[str, Any] = {**target, "override": stored}
         if args.resident is not None:
@@ -110,6 +137,7 @@ def cmd_alerts_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+@audited(Action.USER_CREATE, lambda args: Target("user"))
 def cmd_user_add(args: argparse.Namespace) -> int:
     """Create a person's account (password prompted, or generated and shown once)."""
     import getpass
@@ -126,10 +154,10 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     with db.connect(rt.database_url) as conn:
         uid = accounts.add_user(conn, args.username, password, args.role, args.site,
                                 args.full_name or "", args.on_duty, args.resident)
-        audit.record_cli(conn, audit.Action.USER_CREATE, audit.Target("user", uid), {
-            "username": args.username, "role": args.role, "site": args.site,
-            "residents": args.resident or []})
         conn.commit()
+    note().target = Target("user", uid)
+    note().detail.update(username=args.username, role=args.role, site=args.site,
+                         residents=args.resident or [])
     out: dict[str, Any] = {"user_id": uid, "username": args.username, "role": args.role}
     if generated:
         out["password"] = password
@@ -137,11 +165,13 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+@audited(Action.USER_ACTIVATE, lambda args: Target("user"))
 def cmd_user_activate(args: argparse.Namespace) -> int:
     """Let an account log in again (its old sessions stay revoked)."""
     return _set_user_active(args, True)
 
 
+@audited(Action.USER_DEACTIVATE, lambda args: Target("user"))
 def cmd_user_deactivate(args: argparse.Namespace) -> int:
     """Lock an account out: it cannot log in, and its sessions and live streams end now."""
     return _set_user_active(args, False)
@@ -151,24 +181,23 @@ def _set_user_active(args: argparse.Namespace, active: bool) -> int:
     rt = _admin_runtime(args)
     with db.connect(rt.database_url) as conn:
         uid = accounts.set_user_active(conn, args.username, active)
-        audit.record_cli(conn, audit.Action.USER_ACTIVATE if active
-                         else audit.Action.USER_DEACTIVATE, audit.Target("user", uid),
-                         {"username": args.username})
         conn.commit()
+    note().target = Target("user", uid)
+    note().detail["username"] = args.username
     print(json.dumps({"user_id": uid, "username": args.username, "active": active}))
     return 0
 
 
+@audited(Action.DEVICE_PROVISION, lambda args: Target("device", args.device_id, args.resident))
 def cmd_device_add(args: argparse.Namespace) -> int:
     """Register a device and create its broker account; print its credentials once."""
     rt = _admin_runtime(args, broker=True)
     with db.connect(rt.database_url) as conn:
         creds = device_lifecycle.provision(conn, rt.device_accounts(), rt.mqtt, args.resident,
                                            DeviceType(args.type), "cli", args.device_id)
-        audit.record_cli(conn, audit.Action.DEVICE_PROVISION,
-                         audit.Target("device", creds.device_id, args.resident),
-                         {"type": args.type})
         conn.commit()
+    entry = device_lifecycle.provision_entry(creds)
+    note().target, note().detail = entry.target, entry.detail
     print(json.dumps(creds.as_dict(), indent=2))
     return 0
 

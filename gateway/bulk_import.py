@@ -21,9 +21,10 @@ from typing import Any
 import psycopg
 
 from gateway.device_accounts import DeviceAccounts
-from gateway.device_lifecycle import NewDevice, broker_change, insert_devices
+from gateway.device_lifecycle import NewDevice, broker_change, insert_devices, provision_entry
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import DeviceType
+from kernel import audit
 from kernel.accounts import RegistryError
 from kernel.ledger import MAX_ADDRESS, MAX_BIRTH_YEAR, MAX_FULL_NAME, MIN_BIRTH_YEAR
 
@@ -286,6 +287,14 @@ def apply(conn: psycopg.Connection[Any], accounts: DeviceAccounts, broker: Any,
     report.applied = True
     logger.info("import: %d residents, %d devices", len(ids), len(report.credentials))
     return report
+
+
+def audit_entries(report: ImportReport, filename: str, dry_run: bool
+                  ) -> tuple[dict[str, Any], list[audit.Entry]]:
+    """What an import leaves in the audit trail: the detail of its `import` record (file
+    name, dry run, the counts) and one `device.provision` record per device it created."""
+    detail = {"file": filename, "dry_run": dry_run, **report.summary()}
+    return detail, [provision_entry(c, import_file=filename) for c in report.credentials]
 
 
 def errors_csv(errors: Sequence[RowError]) -> str:

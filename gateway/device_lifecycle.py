@@ -28,6 +28,7 @@ from gateway.device_accounts import (
 )
 from gateway.provisioning import DeviceCredentials, new_device_id
 from gateway.schema import DeviceType, EventType, device_topic_prefix, is_valid_device_id
+from kernel import audit
 from kernel.accounts import RegistryError, hash_device_secret
 from kernel.endpoint import MqttEndpoint
 
@@ -119,10 +120,11 @@ def _active_device(conn: psycopg.Connection[Any], device_id: str) -> tuple[str, 
 
 
 def revoke(conn: psycopg.Connection[Any], accounts: DeviceAccounts, device_id: str,
-           actor: str | None = None, admin: BrokerAdmin | None = None) -> None:
+           actor: str | None = None, admin: BrokerAdmin | None = None) -> tuple[str, int]:
     """Deactivate a device and cut its broker account; a live session ends at once (the
     broker re-checks connected clients on reload). Devices whose account is in the
-    dynamic-security plugin (provisioned before record 0006) are removed there too."""
+    dynamic-security plugin (provisioned before record 0006) are removed there too.
+    Returns the site and resident the device had (for the audit record)."""
     with broker_change(conn, accounts):
         site, resident = _active_device(conn, device_id)
         conn.execute("UPDATE devices SET active = false, online = false WHERE id = %s",
@@ -135,6 +137,7 @@ def revoke(conn: psycopg.Connection[Any], accounts: DeviceAccounts, device_id: s
         except BrokerAdminError:
             logger.exception("device %s: dynamic-security removal failed", device_id)
             raise
+    return site, resident
 
 
 def move(conn: psycopg.Connection[Any], accounts: DeviceAccounts, device_id: str,
@@ -159,6 +162,33 @@ def move(conn: psycopg.Connection[Any], accounts: DeviceAccounts, device_id: str
             "from_resident_id, actor) VALUES (%s, 'move', %s, %s, %s, %s, %s)",
             (device_id, new_site, resident_id, old_site, old_resident, actor))
     return old_site, new_site
+
+
+# --- what the audit trail says (the web app's and the CLI's recorders add actor and outcome)
+
+
+def provision_entry(cred: DeviceCredentials, **extra: Any) -> audit.Entry:
+    """The record of one provisioned device: the device is the target, its resident named."""
+    return audit.Entry(audit.Action.DEVICE_PROVISION,
+                       audit.Target("device", cred.device_id, cred.resident_id),
+                       {"type": cred.type, "site": cred.site, "resident": cred.resident_id,
+                        **extra})
+
+
+def revoke_entry(device_id: str, site: str, resident_id: int) -> audit.Entry:
+    """The record of a revoked device (what `revoke` returned)."""
+    return audit.Entry(audit.Action.DEVICE_REVOKE,
+                       audit.Target("device", device_id, resident_id),
+                       {"site": site, "resident": resident_id})
+
+
+def move_entry(device_id: str, resident_id: int, old_site: str, new_site: str
+               ) -> audit.Entry:
+    """The record of a device given to resident `resident_id` (what `move` returned)."""
+    return audit.Entry(audit.Action.DEVICE_UPDATE,
+                       audit.Target("device", device_id, resident_id),
+                       {"resident": resident_id, "before": {"site": old_site},
+                        "after": {"site": new_site, "resident": resident_id}})
 
 
 _LIST = """
@@ -196,8 +226,10 @@ def device_detail(conn: psycopg.Connection[Any], device_id: str, limit: int = 50
     if not found:
         return None
     detail = found[0]
-    row = conn.execute("SELECT firmware FROM devices WHERE id = %s", (device_id,)).fetchone()
+    row = conn.execute("SELECT d.firmware, s.timezone FROM devices d JOIN sites s "
+                       "ON s.id = d.site_id WHERE d.id = %s", (device_id,)).fetchone()
     detail["firmware"] = row[0] if row else None
+    detail["site_timezone"] = str(row[1]) if row else "UTC"  # pages show times in it
     row = conn.execute("SELECT max(time) FROM device_events WHERE device_id = %s "
                        "AND type = %s", (device_id, EventType.TEST.value)).fetchone()
     detail["last_test_press"] = row[0] if row else None

@@ -157,13 +157,17 @@ class Actor:
     address: str | None = None
 
 
+CLI_ADDRESS = "local"
+"""The address of a CLI actor: the command ran on the server itself."""
+
+
 def cli_actor() -> Actor:
     """The actor of a CLI command: `cli:<os user>` (the CLI has no platform login)."""
     try:
         who = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry, e.g. in a container
         who = "unknown"
-    return Actor(f"cli:{who}")
+    return Actor(f"cli:{who}", address=CLI_ADDRESS)
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,17 @@ class Target:
     type: str | None = None
     id: str | int | None = None
     resident_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What one record will say, before its actor, time and outcome are known: what a core
+    function (gateway.device_lifecycle, gateway.bulk_import) hands to the web app's and the
+    CLI's recorders, so both record the same thing."""
+
+    action: str
+    target: Target
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -249,7 +264,8 @@ async def append_async(conn: AsyncConn, event: Event) -> int:
 
 def record_cli(conn: Conn, action: Action, target: Target, detail: dict[str, Any] | None = None,
                outcome: Outcome = Outcome.OK) -> int:
-    """One line for a CLI command's record: actor `cli:<os user>`, now."""
+    """One record as a CLI user, now (actor `cli:<os user>`, address "local"). Commands do
+    not call this: they are decorated with eldercare.admin.audited, the CLI's one way."""
     return append(conn, Event(datetime.now(UTC), cli_actor(), action, outcome, target,
                               detail or {}))
 

@@ -9,6 +9,7 @@ import { leave, startAdminPage } from "./admin.js";
 import { $, $button, el } from "./dom.js";
 import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
 import { deviceLabel } from "./vocabulary.js";
+import { followDeviceRows } from "./device_history.js";
 
 /** @typedef {{id: string, type: string, site_id: string, resident_id: number,
  *   resident_name: string, active: boolean, online: boolean | null,
@@ -177,4 +178,5 @@ async function start() {
 $("devices-search").addEventListener("input", paintDevices);
 $("devices-status").addEventListener("change", paintDevices);
 $("devices-filter").addEventListener("submit", (event) => event.preventDefault());
+followDeviceRows($("devices-body"));
 startAdminPage(start);

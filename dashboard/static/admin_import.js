@@ -61,13 +61,35 @@ async function upload(event) {
   }
 }
 
+/**
+ * "1 device", "3 devices".
+ * @param {number} n
+ * @param {string} one
+ * @param {string} [many] default: `one` + "s"
+ */
+export function counted(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * What an import made (or a dry run would make): residents, devices, broker accounts.
+ * @param {any} report
+ */
+function creations(report) {
+  return `${counted(report.residents, "resident")}, ${counted(report.devices, "device")} `
+    + `and ${counted(report.broker_accounts, "broker account")}`;
+}
+
 /** @param {any} report */
 function show(report) {
   const what = report.applied
-    ? `Imported ${report.residents} residents and ${report.devices} devices.`
+    ? `Imported ${creations(report)}.`
     : report.errors
-      ? `${report.errors} problem(s) in ${report.rows} rows: nothing was imported.`
-      : `Dry run: ${report.valid_rows} rows are valid. Untick "Dry run" to import them.`;
+      ? `${counted(report.errors, "problem")} in ${counted(report.rows, "row")}: `
+        + "nothing was imported."
+      : `Dry run: ${counted(report.valid_rows, "row")} `
+        + `${report.valid_rows === 1 ? "is" : "are"} valid; importing would create `
+        + `${creations(report)}. Untick "Dry run" to import.`;
   $("import-summary").textContent = what;
   $("import-errors").replaceChildren(...report.error_list.map(
     (/** @type {any} */ e) => el("tr", {}, el("td", {}, e.row), el("td", {}, e.column),

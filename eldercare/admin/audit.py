@@ -13,8 +13,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from eldercare.admin.audited import audited, note
 from eldercare.argtypes import aware_datetime
 from kernel import audit, db
+from kernel.audit import Action, Target
 
 Add = Callable[..., argparse.ArgumentParser]
 
@@ -28,6 +30,7 @@ def register(sub: Any, add: Add) -> None:
                     help="check from the first record at or after this time (with offset)")
 
 
+@audited(Action.AUDIT_READ, lambda args: Target("audit"))
 def cmd_verify(args: argparse.Namespace) -> int:
     """Verify the chain; print what was checked; exit 1 at the first broken record."""
     from eldercare.cli import admin_runtime  # the composition root's; imported late (cycle)
@@ -35,6 +38,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     rt = admin_runtime(args)
     with db.connect(rt.database_url) as conn:
         verdict = audit.verify(conn, args.since)
+    note().detail.update(verify={"intact": verdict.intact, "checked": verdict.checked,
+                                 "broken_id": verdict.broken_id})
     if verdict.intact:
         print(json.dumps({"intact": True, "checked": verdict.checked}))
         return 0

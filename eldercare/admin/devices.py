@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from eldercare.admin import output
+from eldercare.admin.audited import audited, note
 from eldercare.embedded import ServiceError
 from eldercare.runtime import Runtime, resolve
 from eldercare.settings import Settings
@@ -22,8 +23,9 @@ from gateway import bulk_import, device_lifecycle, dynsec_migration
 from gateway.broker_admin import BrokerAdmin
 from gateway.device_accounts import DeviceAccountsError
 from gateway.schema import DeviceType
-from kernel import audit, db
+from kernel import db
 from kernel.accounts import RegistryError
+from kernel.audit import Action, Target
 
 
 class AddCommand(Protocol):
@@ -56,6 +58,21 @@ def migrate_plugin_accounts(rt: Runtime) -> dynsec_migration.MigrationResult:
         return dynsec_migration.migrate_plugin_devices(conn, rt.device_accounts(), admin)
 
 
+def credentials_path(sheet: Path, given: str | None) -> Path:
+    """Where an import writes its devices' credentials: `--credentials`, else
+    FILE-credentials.csv next to the imported FILE (not the current directory: the secrets
+    belong with the sheet they came from, docs/admin-guide.md)."""
+    return Path(given) if given else sheet.with_name(f"{sheet.stem}-credentials.csv")
+
+
+def write_secret_file(path: Path, text: str) -> None:
+    """Write `text` readable by its owner only (mode 0600, also when the file existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 @contextmanager
 def _broker_errors() -> Any:
     """A broker that cannot be reloaded is one line on stderr (main() prints ServiceError)."""
@@ -75,6 +92,10 @@ def register(sub: Any, add: AddCommand, device_group: Any,
         print(f"using {rt.describe(broker=True)}", file=sys.stderr, flush=True)
         return rt
 
+    def _device(args: argparse.Namespace) -> Target:
+        return Target("device", args.device_id)
+
+    @audited(Action.DEVICE_READ, lambda args: Target("device"))
     def cmd_list(args: argparse.Namespace) -> int:
         """List devices."""
         rt = runtime(args)
@@ -83,9 +104,11 @@ def register(sub: Any, add: AddCommand, device_group: Any,
                 conn, site=args.site, device_type=DeviceType(args.type) if args.type else None,
                 online=args.online, include_revoked=args.all)
             zones = output.site_zones(conn)
+        note().detail.update(site=args.site, count=len(rows))
         output.print_list(args, rows, DEVICE_COLUMNS, zones)
         return 0
 
+    @audited(Action.DEVICE_READ, _device)
     def cmd_show(args: argparse.Namespace) -> int:
         """One device and its health history."""
         rt = runtime(args)
@@ -94,43 +117,50 @@ def register(sub: Any, add: AddCommand, device_group: Any,
             zones = output.site_zones(conn)
         if detail is None:
             raise RegistryError(f"no device {args.device_id!r}")
+        note().target = Target("device", args.device_id, detail["resident_id"])
         output.print_one(args, detail, zones.get(detail["site_id"]))
         return 0
 
+    @audited(Action.DEVICE_REVOKE, _device)
     def cmd_revoke(args: argparse.Namespace) -> int:
         """Revoke a device: its live broker session ends at once."""
         rt = runtime(args)
         with _broker_errors(), db.connect(rt.database_url) as conn, \
                 BrokerAdmin(rt.mqtt_admin) as admin:
-            device_lifecycle.revoke(conn, rt.device_accounts(), args.device_id, "cli", admin)
-            audit.record_cli(conn, audit.Action.DEVICE_REVOKE,
-                             audit.Target("device", args.device_id))
+            site, resident = device_lifecycle.revoke(conn, rt.device_accounts(),
+                                                     args.device_id, "cli", admin)
             conn.commit()
+        entry = device_lifecycle.revoke_entry(args.device_id, site, resident)
+        note().target, note().detail = entry.target, entry.detail
         print(_json({"device_id": args.device_id, "revoked": True}))
         return 0
 
+    @audited(Action.DEVICE_UPDATE, lambda args: Target("device", args.device_id,
+                                                       args.resident))
     def cmd_move(args: argparse.Namespace) -> int:
         """Give a device to another resident."""
         rt = runtime(args)
         with _broker_errors(), db.connect(rt.database_url) as conn:
             old, new = device_lifecycle.move(conn, rt.device_accounts(), args.device_id,
                                              args.resident, "cli")
-            audit.record_cli(conn, audit.Action.DEVICE_UPDATE,
-                             audit.Target("device", args.device_id, args.resident),
-                             {"before": {"site": old}, "after": {"site": new}})
             conn.commit()
+        entry = device_lifecycle.move_entry(args.device_id, args.resident, old, new)
+        note().target, note().detail = entry.target, entry.detail
         print(_json({"device_id": args.device_id, "resident_id": args.resident,
                      "from_site": old, "site": new}))
         return 0
 
+    @audited(Action.DEVICE_UPDATE, lambda args: Target("device"))
     def cmd_migrate_accounts(args: argparse.Namespace) -> int:
         """Move pre-0012 device accounts from the plugin to the files."""
         rt = runtime(args)
         with _broker_errors():
             result = migrate_plugin_accounts(rt)
+        note().detail.update(migrate_accounts=result.as_dict())
         print(_json(result.as_dict()))
         return 0
 
+    @audited(Action.IMPORT, lambda args: Target("import", Path(args.file).name))
     def cmd_import(args: argparse.Namespace) -> int:
         """Import residents and devices from CSV/XLSX; all rows or none."""
         path = Path(args.file)
@@ -147,16 +177,17 @@ def register(sub: Any, add: AddCommand, device_group: Any,
                 conn.commit()
                 with _broker_errors():
                     bulk_import.apply(conn, rt.device_accounts(), rt.mqtt, report, "cli")
+        detail, devices = bulk_import.audit_entries(report, path.name, args.dry_run)
+        note().detail.update(detail)
+        note().also.extend(devices)
         if report.errors:
             sys.stdout.write(bulk_import.errors_csv(report.errors))
             print(f"error: {len(report.errors)} problem(s) in {path.name}; nothing imported",
                   file=sys.stderr)
             return 1
         if report.applied:
-            out = Path(args.credentials or f"{path.stem}-credentials.csv")
-            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(bulk_import.credentials_csv(report.credentials))
+            out = credentials_path(path, args.credentials)
+            write_secret_file(out, bulk_import.credentials_csv(report.credentials))
             print(f"device credentials (shown once, keep safe): {out}", file=sys.stderr)
         print(_json(report.summary()))
         return 0
@@ -187,5 +218,5 @@ def register(sub: Any, add: AddCommand, device_group: Any,
     sp.add_argument("--dry-run", action="store_true", help="validate only; print the report")
     sp.add_argument("--site", help="site of rows without one (rows of other sites refused)")
     sp.add_argument("--credentials", metavar="PATH",
-                    help="where to write the devices' credentials CSV "
-                         "(default FILE-credentials.csv, mode 0600)")
+                    help="where to write the devices' credentials CSV (default: "
+                         "FILE-credentials.csv next to FILE; mode 0600)")

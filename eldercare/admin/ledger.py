@@ -19,8 +19,10 @@ from pydantic import ValidationError
 
 from dashboard.ledger.models import ContactIn, LedgerFields
 from eldercare.admin import output
-from kernel import audit, db, ledger
+from eldercare.admin.audited import audited, note, unaudited
+from kernel import db, ledger
 from kernel.accounts import RegistryError
+from kernel.audit import Action, Target
 from kernel.db import Conn
 from kernel.sites import add_resident, create_site, update_site
 
@@ -60,16 +62,25 @@ def _sites(conn: Conn, site: str | None = None) -> list[dict[str, Any]]:
             for row in rows]
 
 
+def _site(args: argparse.Namespace) -> Target:
+    return Target("site", args.id)
+
+
+def _resident(args: argparse.Namespace) -> Target:
+    return Target("resident", args.id, args.id)
+
+
+@audited(Action.SITE_CREATE, _site)
 def cmd_site_add(args: argparse.Namespace) -> int:
     """Create a site; an existing site is an error (use `site update`)."""
     with _connect(args) as conn:
         create_site(conn, args.id, args.name, args.timezone, args.address)
-        audit.record_cli(conn, audit.Action.SITE_CREATE, audit.Target("site", args.id),
-                         {"name": args.name, "timezone": args.timezone})
+    note().detail.update(name=args.name, timezone=args.timezone)
     _out(json.dumps({"site": args.id}))
     return 0
 
 
+@unaudited("a site's name, zone and address are nobody's personal data")
 def cmd_site_list(args: argparse.Namespace) -> int:
     """List the sites."""
     with _connect(args) as conn:
@@ -78,6 +89,7 @@ def cmd_site_list(args: argparse.Namespace) -> int:
     return 0
 
 
+@unaudited("a site's name, zone and address are nobody's personal data")
 def cmd_site_show(args: argparse.Namespace) -> int:
     """Show one site."""
     with _connect(args) as conn:
@@ -88,6 +100,7 @@ def cmd_site_show(args: argparse.Namespace) -> int:
     return 0
 
 
+@audited(Action.SITE_UPDATE, _site)
 def cmd_site_update(args: argparse.Namespace) -> int:
     """Change a site's name, time zone or address."""
     if args.name is None and args.timezone is None and args.address is None:
@@ -95,8 +108,8 @@ def cmd_site_update(args: argparse.Namespace) -> int:
     with _connect(args) as conn:
         update_site(conn, args.id, name=args.name, timezone=args.timezone,
                     address=args.address or None, set_address=args.address is not None)
-        audit.record_cli(conn, audit.Action.SITE_UPDATE, audit.Target("site", args.id), {
-            "after": {"name": args.name, "timezone": args.timezone, "address": args.address}})
+        note().detail["after"] = {"name": args.name, "timezone": args.timezone,
+                                  "address": args.address}
         found = _sites(conn, args.id)
     output.print_one(args, found[0], output.zone_of(found[0]["timezone"]))
     return 0
@@ -129,18 +142,20 @@ def _with_devices(conn: Conn, found: list[dict[str, Any]]) -> list[dict[str, Any
     return [{**r, "devices": by_id[int(r["id"])]} for r in found]
 
 
+@audited(Action.RESIDENT_CREATE, lambda args: Target("resident"))
 def cmd_resident_add(args: argparse.Namespace) -> int:
     """Create a resident."""
     given = {"full_name": args.name, "address": args.address, "birth_year": args.birth_year}
     _checked({k: v for k, v in given.items() if v is not None})  # the form's limits
     with _connect(args) as conn:
         rid = add_resident(conn, args.site, args.name, args.address, args.birth_year)
-        audit.record_cli(conn, audit.Action.RESIDENT_CREATE, audit.Target("resident", rid, rid),
-                         {"site": args.site})
+    note().target = Target("resident", rid, rid)
+    note().detail["site"] = args.site
     _out(json.dumps({"resident_id": rid, "site": args.site}))
     return 0
 
 
+@audited(Action.RESIDENT_LIST, lambda args: Target("resident"))
 def cmd_resident_list(args: argparse.Namespace) -> int:
     """List residents, filtered by site, risk, status and text."""
     conditions, params = [], {}
@@ -160,6 +175,7 @@ def cmd_resident_list(args: argparse.Namespace) -> int:
                             params).fetchall()
         found = _with_devices(conn, [dict(zip(_LIST_FIELDS, row, strict=True))
                                      for row in rows])
+    note().detail.update(site=args.site, residents=[int(r["id"]) for r in found][:1000])
     output.print_list(args, found, RESIDENT_COLUMNS)
     return 0
 
@@ -180,6 +196,7 @@ def resident_detail(conn: Conn, resident_id: int) -> dict[str, Any]:
     return out
 
 
+@audited(Action.RESIDENT_READ, _resident)
 def cmd_resident_show(args: argparse.Namespace) -> int:
     """Show a resident's ledger entry."""
     with _connect(args) as conn:
@@ -264,6 +281,7 @@ def apply_changes(conn: Conn, resident_id: int, fields: LedgerFields) -> None:
                                                      **ContactIn.model_dump(contact)})
 
 
+@audited(Action.RESIDENT_UPDATE, _resident)
 def cmd_resident_update(args: argparse.Namespace) -> int:
     """Change fields of a resident's ledger entry."""
     with _connect(args) as conn:
@@ -271,22 +289,19 @@ def cmd_resident_update(args: argparse.Namespace) -> int:
                            (args.id,)).fetchone()
         fields = ledger_changes(args, list(row[0]) if row is not None else [])
         apply_changes(conn, args.id, fields)
-        audit.record_cli(conn, audit.Action.RESIDENT_UPDATE,
-                         audit.Target("resident", args.id, args.id),
-                         {"after": sorted(fields.model_fields_set)})
+        note().detail["after"] = sorted(fields.model_fields_set)
         entry = resident_detail(conn, args.id)
         zone = output.site_zones(conn).get(entry["site_id"])
     output.print_one(args, entry, zone)
     return 0
 
 
+@audited(Action.RESIDENT_UPDATE, _resident)
 def cmd_resident_deactivate(args: argparse.Namespace) -> int:
     """Discharge a resident: monitoring stops, the ledger entry stays."""
     with _connect(args) as conn:
         apply_changes(conn, args.id, LedgerFields(status=ledger.ResidentStatus.DISCHARGED))
-        audit.record_cli(conn, audit.Action.RESIDENT_UPDATE,
-                         audit.Target("resident", args.id, args.id),
-                         {"after": {"status": "discharged"}})
+        note().detail["after"] = {"status": "discharged"}
         entry = resident_detail(conn, args.id)
     output.print_one(args, {"resident_id": args.id, "status": entry["status"]})
     return 0

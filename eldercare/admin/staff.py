@@ -17,8 +17,10 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from eldercare.admin import output
+from eldercare.admin.audited import audited, note
 from kernel import db
 from kernel.accounts import ROLES, RegistryError, reset_password, username_key
+from kernel.audit import Action, Target
 from kernel.roster import override_of
 
 Runtime = Callable[[argparse.Namespace], Any]  # resolves args to an object with database_url
@@ -70,6 +72,7 @@ def register(user: Any, add: Add, runtime: Runtime) -> None:
     """Add the commands to the `user` sub-command group; `runtime(args)` says where the
     database is (eldercare.cli._admin_runtime)."""
 
+    @audited(Action.USER_READ, lambda args: Target("user"))
     def cmd_list(args: argparse.Namespace) -> int:
         conditions, params = [], {}
         for column, value in (("site_id", args.site), ("role", args.role)):
@@ -80,17 +83,25 @@ def register(user: Any, add: Add, runtime: Runtime) -> None:
             conditions.append("u.active")
         where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
         found = _query(runtime(args).database_url, where, params)
+        note().detail.update(site=args.site, role=args.role, count=len(found))
         output.print_list(args, [_item(a) for a in found], USER_COLUMNS)
         return 0
 
+    @audited(Action.USER_READ, lambda args: Target("user"))
     def cmd_show(args: argparse.Namespace) -> int:
+        return _show(args)
+
+    def _show(args: argparse.Namespace) -> int:
         found = _query(runtime(args).database_url, "WHERE lower(u.username) = %(key)s",
                        {"key": username_key(args.username)})
         if not found:
             raise RegistryError(f"user {args.username!r} does not exist")
+        note().target = Target("user", found[0]["id"])
+        note().detail.setdefault("username", args.username)
         output.print_one(args, {**_item(found[0]), "live_sessions": found[0]["live_sessions"]})
         return 0
 
+    @audited(Action.USER_UPDATE, lambda args: Target("user"))
     def cmd_update(args: argparse.Namespace) -> int:
         changes = {k: v for k, v in (("full_name", args.full_name), ("role", args.role),
                                      ("site_id", args.site), ("phone", args.phone))
@@ -111,11 +122,15 @@ def register(user: Any, add: Add, runtime: Runtime) -> None:
                                 f"{str(exc).splitlines()[0]}") from None
         if row is None:
             raise RegistryError(f"user {args.username!r} does not exist")
-        return cmd_show(args)
+        note().detail["after"] = changes
+        return _show(args)
 
+    @audited(Action.PASSWORD_RESET, lambda args: Target("user"))
     def cmd_reset(args: argparse.Namespace) -> int:
         with db.connect(runtime(args).database_url) as conn:
             uid, password = reset_password(conn, args.username, args.password)
+        note().target = Target("user", uid)
+        note().detail["username"] = args.username
         _emit({"user_id": uid, "username": args.username,
                "temporary_password": password, "must_change_password": True})
         return 0

@@ -210,3 +210,23 @@ async def test_export_gives_each_time_in_the_sites_zone_beside_the_utc_one(
         assert row["timezone"] == "Asia/Shanghai"
         assert row["site_time"] == at.astimezone(ZoneInfo("Asia/Shanghai")).strftime(
             "%Y-%m-%d %H:%M")
+
+
+async def test_refusals_record_their_own_status_not_500(client: httpx.AsyncClient,
+                                                        world: World, clean_db: str) -> None:
+    """A refused change (wrong current password 400, taken name 409, invalid body 422) is
+    recorded with the status the client got (the new-user trial found 500 for all)."""
+    headers = await login(client, "admin")
+    answers = [
+        (await client.post("/api/v1/me/password", headers=headers, json={
+            "current_password": "not my password", "new_password": "a brand new passphrase 9"}
+                           )).status_code,
+        (await client.post("/api/v1/users", headers=headers, json={
+            "username": "duty-north", "role": "admin", "full_name": "Again"})).status_code,
+        (await client.post("/api/v1/users", headers=headers, json={
+            "username": "x", "role": "no such role"})).status_code]
+    assert answers == [400, 409, 422]
+    rows = _records(clean_db, "action IN ('user.password_change', 'user.create')")
+    assert [(r["action"], r["outcome"], r["detail"].get("status")) for r in rows] == [
+        ("user.password_change", "error", 400), ("user.create", "error", 409),
+        ("user.create", "error", 422)]

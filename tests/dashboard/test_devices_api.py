@@ -163,3 +163,41 @@ async def test_import_dry_run_then_for_real(dev_client: httpx.AsyncClient, world
                                      files={"file": ("e.csv", GOOD.encode(), "text/csv")})
                ).json()
     assert refused["applied"] is False and refused["errors"] == 2  # rows name site north
+
+
+def _device_records(url: str) -> list[tuple[object, ...]]:
+    with db.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT action, target_type, target_id, resident_id, detail FROM audit_log "
+            "WHERE action LIKE 'device.%%' OR action = 'import' ORDER BY id").fetchall()
+
+
+async def test_the_audit_names_the_device_and_an_import_each_device_it_made(
+        dev_client: httpx.AsyncClient, world: World, clean_db: str) -> None:
+    """The new-user trial: web provisioning recorded the resident id as the target, and an
+    import one row with detail {}. Now the device is the target (its resident named), as in
+    the CLI, and an import adds one record per device and its counts and file name."""
+    h = await login(dev_client, "admin")
+    cred = (await dev_client.post(f"/api/v1/residents/{world.alice}/devices",
+                                  json={"type": "call_button"}, headers=h)).json()
+    device = cred["device_id"]
+    assert (await dev_client.post(f"/api/v1/devices/{device}/move", headers=h,
+                                  json={"resident_id": world.bob})).status_code == 200
+    assert (await dev_client.post(f"/api/v1/devices/{device}/revoke",
+                                  headers=h)).status_code == 204
+    real = await dev_client.post("/api/v1/import", headers=h,
+                                 files={"file": ("e.csv", GOOD.encode(), "text/csv")})
+    assert real.json()["applied"] is True
+    rows = _device_records(clean_db)
+    assert [r[:4] for r in rows[:3]] == [
+        ("device.provision", "device", device, world.alice),
+        ("device.update", "device", device, world.bob),
+        ("device.revoke", "device", device, world.bob)]
+    made = [r for r in rows[3:] if r[0] == "device.provision"]
+    [done] = [r for r in rows[3:] if r[0] == "import"]
+    assert len(made) == 3 and all(r[1] == "device" and r[3] is not None for r in made)
+    assert (done[1], done[2]) == ("import", "e.csv")
+    detail = done[4]
+    assert isinstance(detail, dict)
+    assert (detail["file"], detail["residents"], detail["devices"], detail["dry_run"]) == (
+        "e.csv", 2, 3, False)

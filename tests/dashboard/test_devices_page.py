@@ -19,6 +19,7 @@ from dashboard.devices import DevicesConfig
 from gateway.device_accounts import DeviceAccounts
 from gateway.provisioning import DeviceCredentials
 from gateway.schema import Channel
+from kernel import db
 from tests.support.dashboard import SECRET, World
 from tests.support.devices import RawDevice
 from tests.support.live import (
@@ -132,4 +133,81 @@ def test_import_page_dry_run_shows_the_errors_and_offers_the_report(
             page.locator("#import-errors-link").click()
         report = Path(got.value.path()).read_text()
         assert report.splitlines()[0] == "row,column,message"
+        assert not browser.problems, browser.problems
+
+
+def test_import_dry_run_says_what_it_would_create_in_plain_counts(
+        server: Served, world: World, tmp_path: Path, screenshot: Screenshots) -> None:
+    """The new-user trial: "Dry run: 2 rows are valid" said nothing of what would be made,
+    and "1 devices" read badly."""
+    from playwright.sync_api import expect
+
+    sheet = tmp_path / "one.csv"
+    sheet.write_text("site,full_name,birth_year,bed_sensor,call_button\n"
+                     "north,Dag Dahl,1936,no,yes\n")
+    with logged_in_page(WALL, server.url + "/admin/import", "admin") as browser:
+        page = browser.page
+        page.get_by_label("File", exact=True).set_input_files(str(sheet))
+        page.get_by_role("button", name="Upload").click()
+        expect(page.locator("#import-summary")).to_have_text(
+            'Dry run: 1 row is valid; importing would create 1 resident, 1 device and '
+            '1 broker account. Untick "Dry run" to import.')
+        screenshot(page, "import-dry-run-counts")
+        page.get_by_label("Dry run (check only)").uncheck()
+        page.get_by_role("button", name="Upload").click()
+        expect(page.locator("#import-summary")).to_have_text(
+            "Imported 1 resident, 1 device and 1 broker account.")
+        assert not browser.problems, browser.problems
+
+
+def test_a_device_row_opens_its_health_history_in_the_sites_zone(
+        server: Served, world: World, clean_db: str, screenshot: Screenshots) -> None:
+    """The new-user trial: /admin/devices showed only the current state. A click on a row
+    now shows the device's status reports (online/offline, battery over time), its last
+    test press and its provision/move/revoke events, at the site's times (Asia/Shanghai,
+    UTC+8, whatever the browser's zone)."""
+    from playwright.sync_api import expect
+
+    with db.connect(clean_db) as conn:
+        conn.execute("UPDATE sites SET timezone = 'Asia/Shanghai' WHERE id = 'north'")
+        for when, online, battery in (("2026-03-01T02:00:00Z", True, 90),
+                                      ("2026-03-02T02:00:00Z", False, 80)):
+            conn.execute("INSERT INTO device_status (time, device_id, resident_id, online, "
+                         "battery, received_at) VALUES (%s, 'btn-alice', %s, %s, %s, %s)",
+                         (when, world.alice, online, battery, when))
+        conn.execute("INSERT INTO device_events (time, device_id, resident_id, seq, type, "
+                     "received_at) VALUES ('2026-03-02T03:30:00Z', 'btn-alice', %s, 1, "
+                     "'test', '2026-03-02T03:30:00Z')", (world.alice,))
+        conn.execute("INSERT INTO device_history (time, device_id, action, site_id, "
+                     "resident_id, actor) VALUES ('2026-03-01T01:00:00Z', 'btn-alice', "
+                     "'provision', 'north', %s, 'admin')", (world.alice,))
+        conn.commit()
+    with logged_in_page(WALL, server.url + "/admin/devices", "admin") as browser:
+        page = browser.page
+        panel = page.locator("#device-history")
+        expect(panel).to_be_hidden()
+        page.locator('tr[data-device="btn-alice"] td').first.click()
+        expect(panel).to_be_visible()
+        expect(page.locator("#history-title")).to_contain_text("btn-alice")
+        expect(page.locator("#history-test")).to_have_text("2026-03-02 11:30")
+        expect(page.locator("#history-zone")).to_have_text("Asia/Shanghai")
+        rows = page.locator("#history-status tr")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0)).to_contain_text("2026-03-02 10:00")
+        expect(rows.nth(0)).to_contain_text("offline")
+        expect(rows.nth(0)).to_contain_text("80%")
+        expect(rows.nth(1)).to_contain_text("2026-03-01 10:00")
+        expect(page.locator("#history-battery-line svg")).to_be_visible()
+        events = page.locator("#history-events tr")
+        expect(events).to_have_count(1)
+        expect(events.first).to_contain_text("2026-03-01 09:00")
+        expect(events.first).to_contain_text("provisioned")
+        expect(events.first).to_contain_text("admin")
+        screenshot(page, "device-health-history")
+        page.get_by_role("button", name="Close").click()
+        expect(panel).to_be_hidden()
+        page.locator('tr[data-device="bed-alice"]').focus()  # from the keyboard too
+        page.keyboard.press("Enter")
+        expect(page.locator("#history-title")).to_contain_text("bed-alice")
+        expect(page.locator("#history-status-empty")).to_be_visible()
         assert not browser.problems, browser.problems
