@@ -48,7 +48,7 @@ from kernel.audit import Action, Target
 logger = logging.getLogger("eldercare")
 
 for _running in (cmd_dashboard, cmd_demo, cmd_jobs, cmd_pipeline, cmd_serve, cmd_services,
-                 cmd_simulate):
+                 cmd_simulate, cmd_sinks):
     unaudited("runs the platform or its simulator; the web app and the parts record what "
               "people do through them")(_running)
 
