@@ -209,12 +209,7 @@ async def homes_state(scope: WallScope, conn: ConnDep, site: SiteQuery = None,
     """The district at a glance: every active resident in scope with the state of their
     home (open alert, device offline, visit overdue, away, up, in bed, no data; the first
     that holds wins) and the count per state. Staff only; a worker sees their own site."""
-    scope.check_site(site)
-    where = Where()
-    where.add("r.active")
-    scope.restrict_residents(where)
-    if site is not None:
-        where.add("r.site_id = %(site)s", site=site)
+    where = scope.active_residents(site)
     if risk:
         where.add("r.risks && %(risk)s::text[]", risk=[str(r) for r in risk])
     now = datetime.now(UTC)

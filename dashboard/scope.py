@@ -84,6 +84,18 @@ class Scope:
         """Limit a query over residents (table alias `alias`) to this scope."""
         self._restrict(where, alias, "id")
 
+    def active_residents(self, site: str | None) -> Where:
+        """The active residents (alias `r`) in this scope, of `site` if given (another site
+        than a site-bound user's own: 403): what the overdue-visit list and the district
+        tiles start from."""
+        self.check_site(site)
+        where = Where()
+        where.add("r.active")
+        self.restrict_residents(where)
+        if site is not None:
+            where.add("r.site_id = %(site)s", site=site)
+        return where
+
     def restrict_alerts(self, where: Where, alias: str = "a") -> None:
         """Limit a query over alerts (table alias `alias`) to this scope."""
         self._restrict(where, alias, "resident_id")

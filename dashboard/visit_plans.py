@@ -130,13 +130,7 @@ async def visits_due(scope: Annotated[Scope, Depends(due_scope)], conn: ConnDep,
                                                     "is overdue.")] = False,
                      ) -> list[DueOut]:
     """Active residents in scope with their next visit by the plan, most overdue first."""
-    scope.check_site(site)
-    where = Where()
-    where.add("r.active")
-    scope.restrict_residents(where)
-    if site is not None:
-        where.add("r.site_id = %(site)s", site=site)
-    rows = await plan_rows(conn, where, datetime.now(UTC))
+    rows = await plan_rows(conn, scope.active_residents(site), datetime.now(UTC))
     if overdue:
         rows = [row for row in rows if row.overdue]
     return sorted(rows, key=lambda row: (-row.days_overdue, row.due_on, row.resident_name))
