@@ -19,9 +19,11 @@ export function startAdminPage(onReady) {
     $("login-view").hidden = true;
     $("app-view").hidden = false;
     $("who").textContent = whoLine(session);
-    // Links to what only an administrator may use (the API refuses the others anyway).
-    for (const link of document.querySelectorAll("[data-admin-only]")) {
-      /** @type {HTMLElement} */ (link).hidden = session.role !== "admin";
+    // Only the links this role may use (the API refuses the others anyway): a care worker
+    // or a family member on "My account" sees their own page, not the administration.
+    for (const link of document.querySelectorAll("[data-roles]")) {
+      const roles = (/** @type {HTMLElement} */ (link).dataset.roles || "").split(" ");
+      /** @type {HTMLElement} */ (link).hidden = !roles.includes(session.role);
     }
     guarded(() => onReady(session));
   };

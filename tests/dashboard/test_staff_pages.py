@@ -149,3 +149,19 @@ def test_admin_invites_a_relative_who_sets_a_password_and_is_linked(server: Serv
             "button", name="Unlink").click()
         expect(row.locator(".linked", has_text="Alice Andersen")).to_have_count(0)
     assert browser.problems == []
+
+
+def test_my_account_shows_each_role_only_its_own_links(server: Served, world: World,
+                                                       screenshot):
+    """A care worker on "My account" sees their phone page and account, not the
+    administration (the new-user trial found every admin link there)."""
+    from playwright.sync_api import expect
+
+    for username, links in (("care-north", ["My work", "My account"]),
+                            ("duty-north", ["Duty screen", "Residents and sites", "Devices",
+                                            "Import", "Staff", "Roster",
+                                            "Sent notifications", "My account"])):
+        with logged_in_page(PHONE, f"{server.url}/account", username) as browser:
+            nav = browser.page.locator("nav.admin-nav a:visible")
+            expect(nav).to_have_text(links)
+            screenshot(browser.page, f"account-nav-{username}")
