@@ -18,11 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from dashboard.audit import audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
+from dashboard.errors import FieldRefusal
 from dashboard.models import BoundedTime, UserOut
 from dashboard.params import MAX_ID, SITE_REGEX, IdPath
 from dashboard.scope import not_found
 from kernel.accounts import Role
 from kernel.audit import Action
+from kernel.i18n import N_
 from kernel.roster import Shift, on_duty, override_of
 
 logger = logging.getLogger(__name__)
@@ -119,6 +121,22 @@ async def is_on_duty(conn: AsyncConn, user_id: int, instant: datetime) -> bool:
                               instant)
 
 
+async def _refuse_overlap(conn: AsyncConn, user_id: int, starts: datetime, ends: datetime
+                          ) -> None:
+    """409 when the person already has a shift in [starts, ends): one person cannot be on two
+    shifts at once, and a double entry would hide a gap in the roster."""
+    cur = await conn.execute(
+        "SELECT starts_local, ends_local FROM shifts WHERE user_id = %s "
+        "AND starts_local < %s AND ends_local > %s ORDER BY starts_local LIMIT 1",
+        (user_id, ends, starts))
+    clash = await cur.fetchone()
+    if clash is not None:
+        raise FieldRefusal("starts_local", N_("Overlaps this person's shift {start} – {end}")
+                           .format(start=f"{clash[0]:%Y-%m-%d %H:%M}",
+                                   end=f"{clash[1]:%Y-%m-%d %H:%M}"),
+                           kind="conflict", status_code=status.HTTP_409_CONFLICT)
+
+
 @router.get("/sites/{site}/shifts", response_model=RosterOut,
             dependencies=[audited(Action.ROSTER_READ, "site", id_param="site")],
             responses={403: {"description": "Another site, or a family member"}})
@@ -175,18 +193,18 @@ async def add_shift(site: SitePath, body: ShiftIn, user: CurrentUser, conn: Conn
     try:
         starts, ends = _naive(body.starts_local), _naive(body.ends_local)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise FieldRefusal("starts_local", str(exc)) from None
     if not starts < ends <= starts + MAX_SHIFT:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "ends_local must be after starts_local and at most 48 h later")
+        raise FieldRefusal("ends_local",
+                           N_("The shift must end after it starts and last at most 48 h"))
     cur = await conn.execute(
         "SELECT username, full_name, role FROM users WHERE id = %s AND site_id = %s AND active "
         "AND role IN ('duty_officer', 'care_worker')", (body.user_id, site))
     person = await cur.fetchone()
     if person is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "user_id must be an active duty officer or care worker of "
-                            f"site '{site}'")
+        raise FieldRefusal("user_id", N_("Choose an active duty officer or care worker of "
+                                         "this site"))
+    await _refuse_overlap(conn, body.user_id, starts, ends)
     try:
         cur = await conn.execute(
             "INSERT INTO shifts (site_id, user_id, starts_local, ends_local) "

@@ -25,9 +25,11 @@ with `send=`, and `ok=` is the allowed answer when it is not a 2xx.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -124,6 +126,14 @@ def holds(key: str, value: Callable[[MatrixWorld], object] = lambda w: w.base.al
 
 
 ALICE = holds("resident_id")
+_SHIFT_DAYS = itertools.count()
+
+
+def _new_shift(user_id: int) -> dict[str, object]:
+    """A shift on a day no earlier request used (one person cannot have overlapping shifts)."""
+    day = date(2030, 2, 1) + timedelta(days=next(_SHIFT_DAYS))
+    return {"user_id": user_id, "starts_local": f"{day}T08:00:00",
+            "ends_local": f"{day}T16:00:00"}
 SITE_DENY = {"duty_other": 403, "care_other": 403}  # another site named in the path: 403
 ONLY_CARE = {a: 404 for a in ACTORS  # another account's channel
              if a not in ("anon", "care", "restricted", "display")}
@@ -207,8 +217,7 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/sites/{site}/notifications", "admin duty", deny=SITE_DENY),
     Row("GET", "/sites/{site}/shifts", "admin duty care", deny=SITE_DENY),
     Row("POST", "/sites/{site}/shifts", "admin duty", deny=SITE_DENY, send=body(
-        lambda w: {"user_id": w.staff_north, "starts_local": "2030-02-01T08:00:00",
-                   "ends_local": "2030-02-01T16:00:00"})),
+        lambda w: _new_shift(w.staff_north))),
     Row("DELETE", "/sites/{site}/shifts/{shift_id}", "admin duty", deny=SITE_DENY),
     Row("GET", "/sites/{site}/answer-times/shift", "admin duty care" + WALL, deny=SITE_DENY),
     Row("GET", "/sites/{site}/answer-times/report", "admin duty", deny=SITE_DENY,

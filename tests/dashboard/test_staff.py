@@ -147,8 +147,20 @@ async def test_roster_decides_who_is_on_duty_at_an_instant_and_overrides_win(cli
                  "ends_local": "2026-03-02T07:00"},
                 {"user_id": world.care_north, "starts_local": "2026-03-02T08:00+08:00",
                  "ends_local": "2026-03-02T20:00+08:00"}):
-        assert (await client.post(f"{API}/sites/north/shifts", headers=auth,
-                                  json=bad)).status_code == 422
+        refused = await client.post(f"{API}/sites/north/shifts", headers=auth, json=bad)
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["loc"][0] == "body"  # placed next to a field
+    # one person cannot be on two shifts at once (the trial's 10-14 then 12-16 was accepted)
+    clash = await client.post(f"{API}/sites/north/shifts", headers=auth, json={
+        "user_id": world.care_north, "starts_local": "2026-03-02T19:00",
+        "ends_local": "2026-03-02T23:00"})
+    assert clash.status_code == 409
+    assert clash.json()["errors"][0]["loc"] == ["body", "starts_local"]
+    assert "2026-03-02 08:00 – 2026-03-02 20:00" in clash.json()["detail"]
+    after = await client.post(f"{API}/sites/north/shifts", headers=auth, json={
+        "user_id": world.care_north, "starts_local": "2026-03-02T20:00",
+        "ends_local": "2026-03-02T23:00"})
+    assert after.status_code == 201  # back to back is fine
     assert (await client.delete(f"{API}/sites/north/shifts/{shift}",
                                 headers=duty)).status_code == 204
 
