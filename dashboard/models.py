@@ -228,7 +228,7 @@ class AlertDetailOut(AlertOut):
 # History actions a family member sees (anything else, e.g. assignment, notification and
 # escalation steps, is internal), in their words.
 _FAMILY_EVENTS = {
-    "opened": N_("The alarm was raised"),
+    "opened": N_("The care team was alerted"),
     "repeated": N_("The alarm went off again"),
     "acknowledged": N_("A carer is responding"),
     "resolved": N_("Closed by the care team"),
@@ -277,7 +277,7 @@ class FamilyHistoryOut(_Out):
 
     at: datetime
     status: str
-    event: str = Field(description='e.g. "The alarm was raised", "A carer is responding".')
+    event: str = Field(description='e.g. "The care team was alerted", "A carer is responding".')
 
 
 class FamilyAlertDetailOut(FamilyAlertOut):

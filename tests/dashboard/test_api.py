@@ -190,7 +190,7 @@ async def test_family_gets_a_family_view_without_staff_internals(client, world, 
         _no_staff_internals(detail)
     detail = await get(client, "family-alice", f"/api/v1/alerts/{fall}")
     assert [h["event"] for h in detail["history"]] == [
-        "The alarm was raised", "A carer is responding", "Resolved: a carer helped at home"]
+        "The care team was alerted", "A carer is responding", "Resolved: a carer helped at home"]
     assert detail["outcome"] == "assisted_at_home"
     assert detail["resolved_at"] is not None
     # Staff still see the whole record.

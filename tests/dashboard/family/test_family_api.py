@@ -81,7 +81,7 @@ async def test_summary_tells_last_night_the_week_and_the_handled_sos(world, fami
     assert sos["id"] == family.sos
     assert sos["summary"] == "Resolved: a carer helped at home"
     assert [h["event"] for h in sos["history"]] == [
-        "The alarm was raised", "A carer is responding", "Resolved: a carer helped at home"]
+        "The care team was alerted", "A carer is responding", "Resolved: a carer helped at home"]
     assert sos["told"] is True
     assert sos["all_clear"] == "All clear at 08:31: a carer helped at home"
 
