@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -73,6 +74,21 @@ SecretText = Annotated[str, Field(min_length=1, max_length=MAX_SECRET),
                        AfterValidator(secret_text)]
 UrlText = Annotated[str, Field(max_length=MAX_URL), AfterValidator(single_line)]
 KeyText = Annotated[str, Field(max_length=MAX_KEY), AfterValidator(single_line)]
+_PHONE = re.compile(r"\A\+?[0-9][0-9 ()-]{2,31}\Z")
+
+
+def _phone(value: str) -> str:
+    if not _PHONE.match(value):
+        raise ValueError("not a phone number: use digits, spaces, ( ) and -, optionally "
+                         "a leading +")
+    return value
+
+
+PhoneText = Annotated[str, Field(max_length=32, description="Digits, spaces, ( ) and -, "
+                                                            "optionally a leading +."),
+                      AfterValidator(_phone)]
+"""One rule for every phone number (residents, their contacts, staff): what a phone can dial
+and a tel: link can carry."""
 ZoneText = Annotated[str, Field(max_length=MAX_TIMEZONE), AfterValidator(single_line)]
 ScopeText = Annotated[str, Field(max_length=1000), AfterValidator(single_line)]
 

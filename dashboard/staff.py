@@ -26,7 +26,7 @@ from dashboard.audit import audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
 from dashboard.errors import FieldRefusal, registry_refusal
-from dashboard.models import Password, Username, single_line
+from dashboard.models import Password, PhoneText, Username, single_line
 from dashboard.params import MAX_ID, SITE_REGEX, IdPath, SiteQuery
 from dashboard.scope import not_found
 from kernel.accounts import (
@@ -48,7 +48,6 @@ INVITE_TTL = timedelta(hours=72)
 STAFF_ROLES = frozenset({Role.DUTY_OFFICER, Role.CARE_WORKER})
 
 FullName = Annotated[str, Field(max_length=200), AfterValidator(single_line)]
-Phone = Annotated[str, Field(max_length=32, pattern=r"^[0-9+() .-]*$")]
 SiteId = Annotated[str, Field(pattern=SITE_REGEX)]
 
 
@@ -90,7 +89,7 @@ class AccountIn(BaseModel):
     full_name: FullName = ""
     role: PersonRole
     site_id: SiteId | None = None
-    phone: Phone | None = None
+    phone: PhoneText | None = None
     password: Password | None = None
     residents: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list,
                                                                      max_length=50)
@@ -104,7 +103,7 @@ class AccountPatch(BaseModel):
     full_name: FullName | None = None
     role: PersonRole | None = None
     site_id: SiteId | None = None
-    phone: Phone | None = None
+    phone: PhoneText | None = None
     active: bool | None = None
 
 

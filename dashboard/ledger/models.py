@@ -3,13 +3,12 @@ bad value is a 422 naming that field, never a 500 from the database's CHECK cons
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from dashboard.models import NoteText, ResidentOut, ZoneText, multi_line, single_line
+from dashboard.models import NoteText, PhoneText, ResidentOut, ZoneText, multi_line, single_line
 from kernel.ledger import (
     MAX_ADDRESS,
     MAX_BIRTH_YEAR,
@@ -28,19 +27,6 @@ MAX_CONSENTS = 20
 
 ShortText = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
 OptText = Annotated[str, Field(max_length=200), AfterValidator(single_line)]
-_PHONE = re.compile(r"\A\+?[0-9][0-9 ()-]{2,31}\Z")
-
-
-def _phone(value: str) -> str:
-    if not _PHONE.match(value):
-        raise ValueError("not a phone number: use digits, spaces, ( ) and -, optionally "
-                         "a leading +")
-    return value
-
-
-PhoneText = Annotated[str, Field(max_length=32, description="Digits, spaces, ( ) and -, "
-                                                            "optionally a leading +."),
-                      AfterValidator(_phone)]
 DoorCode = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(single_line)]
 BirthYear = Annotated[int, Field(ge=MIN_BIRTH_YEAR, le=MAX_BIRTH_YEAR)]
 FullName = Annotated[str, Field(min_length=1, max_length=MAX_FULL_NAME),

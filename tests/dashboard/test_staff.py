@@ -274,3 +274,16 @@ async def test_sessions_and_invitations_carry_the_zone_their_times_are_shown_in(
     invite = (await client.post(f"{API}/users/{son}/invite", headers=auth)).json()
     assert invite["site_timezone"] == "Asia/Shanghai"  # Bob lives at north
     assert datetime.fromisoformat(invite["expires_at"]).utcoffset() == timedelta(0)
+
+
+async def test_staff_phones_follow_the_one_phone_rule_of_the_ledger(client, world):
+    """One rule for every phone number (dashboard.models.PhoneText): what the ledger refuses
+    for a resident is refused for a carer too (the trial found "." allowed only here)."""
+    auth = await _admin(client)
+    bad = await client.patch(f"{API}/users/{world.care_north}", headers=auth,
+                             json={"phone": "555.123"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["loc"] == ["body", "phone"]
+    good = await client.patch(f"{API}/users/{world.care_north}", headers=auth,
+                              json={"phone": "+86 (138) 0000-0000"})
+    assert good.status_code == 200, good.text
