@@ -91,7 +91,7 @@ def test_refused_values_are_shown_next_to_their_fields_in_plain_words(
         form.get_by_label("Resident").select_option(str(world.alice))
         form.get_by_role("button").first.click()
         expect(_next_to(form, "phone")).to_have_text(
-            "phone: digits, spaces, + ( ) . and - only")
+            "phone: not a phone number: use digits, spaces, ( ) and -, optionally a leading +")
         page.screenshot(path=str(tmp_path / "family-phone-refused.png"), full_page=True)
 
         # The ledger (its own placement, the same words): a birth year before the limit.
