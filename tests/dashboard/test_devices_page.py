@@ -85,7 +85,7 @@ def test_admin_provisions_a_call_button_whose_sos_reaches_the_duty_screen(
         screenshot(page, "devices-provision-secret")
         page.get_by_role("button", name="I have noted it — close").click()
         expect(dialog).to_be_hidden()
-        assert page.locator("#secret-password").inner_text() == ""  # shown once
+        expect(page.locator("#secret-password")).to_have_text("")  # shown once (cleared on close)
         expect(page.locator("#devices-body tr")).to_have_count(4)
 
         log_in(duty_page, server.url + "/", "duty-north")
