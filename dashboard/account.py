@@ -11,19 +11,21 @@ import logging
 from datetime import UTC, datetime
 
 import segno
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from dashboard import language
 from dashboard.audit import audited
 from dashboard.auth import CurrentSession
 from dashboard.deps import ConnDep
 from dashboard.errors import FieldRefusal
 from dashboard.models import Password
 from dashboard.staff import invite_hash
+from dashboard.vocabulary import Language
 from kernel.accounts import RegistryError, check_password_policy, hash_password, verify_password
 from kernel.audit import Action
-from kernel.i18n import N_
+from kernel.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, N_
 from kernel.totp import new_secret, provisioning_uri, totp_step
 
 logger = logging.getLogger(__name__)
@@ -178,3 +180,58 @@ async def accept_invite(body: InviteAcceptIn, conn: ConnDep) -> None:
         await conn.execute("UPDATE users SET password_hash = %s, must_change_password = false "
                            "WHERE id = %s", (password_hash, row[0]))
     logger.info("family account %s set its password by invitation", row[1])
+
+
+class LanguageTerm(BaseModel):
+    """A language the platform speaks, named in its own words (English, 简体中文)."""
+
+    value: str
+    label: str
+
+
+class LanguageOut(BaseModel):
+    """My language: what the pages and my notifications use, and whether I chose it."""
+
+    language: str = Field(description="BCP 47 tag, e.g. `zh-CN`.")
+    chosen: bool = Field(description="False: it follows my browser (updated at each login).")
+    languages: list[LanguageTerm]
+
+
+class LanguageIn(BaseModel):
+    """Choose a language, or null to follow the browser again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language | None = Field(description="`en`, `zh-CN`, or null (follow the "
+                                                  "browser).")
+
+
+def _language_out(lang: str, chosen: bool) -> LanguageOut:
+    return LanguageOut(language=lang, chosen=chosen,
+                       languages=[LanguageTerm(value=code, label=LANGUAGE_NAMES[code])
+                                  for code in LANGUAGES])
+
+
+@router.get("/me/language", response_model=LanguageOut)
+async def my_language(session: CurrentSession, conn: ConnDep) -> LanguageOut:
+    """The language the pages and my notifications use."""
+    cur = await conn.execute("SELECT language, language_chosen FROM users WHERE id = %s",
+                             (session.user.id,))
+    row = await cur.fetchone()
+    if row is None:
+        return _language_out(DEFAULT_LANGUAGE, False)
+    return _language_out(str(row[0]), bool(row[1]))
+
+
+@router.put("/me/language", response_model=LanguageOut)
+async def choose_language(body: LanguageIn, session: CurrentSession, conn: ConnDep,
+                          request: Request) -> LanguageOut:
+    """Choose my language for the pages and my notifications (null: follow my browser,
+    whose language this request carries)."""
+    chosen = body.language is not None
+    lang = body.language or language.api_language(request)
+    await conn.execute("UPDATE users SET language = %s, language_chosen = %s WHERE id = %s",
+                       (lang, chosen, session.user.id))
+    logger.info("user %s: language %s (%s)", session.user.username, lang,
+                "chosen" if chosen else "follows the browser")
+    return _language_out(lang, chosen)

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from alerts.notify.settings import NotifySettings
-from dashboard import errors, routes, vocabulary
+from dashboard import errors, language, routes, vocabulary
 from dashboard.charts_ui import CHARTS_DIR, add_charts_assets
 from dashboard.deps import DB_UNAVAILABLE, AsyncConn, DashboardState
 from dashboard.devices import DevicesConfig
@@ -33,6 +33,7 @@ from dashboard.live.settings import StreamSettings
 from dashboard.routes import API_PREFIX
 from kernel import db
 from kernel.endpoint import MqttEndpoint
+from kernel.i18n import LANGUAGE_NAMES, LANGUAGES, translate
 
 logger = logging.getLogger(__name__)
 
@@ -213,10 +214,21 @@ async def family_page(request: Request) -> HTMLResponse:
 
 
 def _page(request: Request, template: str) -> HTMLResponse:
-    """A page with the vocabulary embedded (dashboard/vocabulary.py), in English for now."""
-    words = vocabulary.vocabulary().model_dump(mode="json")
-    return TEMPLATES.TemplateResponse(request, template, {"vocabulary": words},
-                                      headers=_PAGE_HEADERS)
+    """A page in its reader's language (dashboard/language.py): its template's texts through
+    the catalog (`_()`), the vocabulary (dashboard/vocabulary.py) and the translations its
+    JavaScript needs (static/i18n.js) embedded as JSON data blocks."""
+    lang = language.request_language(request)
+    words = vocabulary.vocabulary(lang).model_dump(mode="json")
+
+    def gettext(message: str) -> str:
+        return translate(message, lang)
+
+    context = {"vocabulary": words, "lang": lang, "_": gettext,
+               "catalog": language.script_catalog(lang),
+               "languages": [{"value": code, "label": LANGUAGE_NAMES[code]}
+                             for code in LANGUAGES]}
+    headers = {**_PAGE_HEADERS, "Content-Language": lang, "Vary": "Accept-Language, Cookie"}
+    return TEMPLATES.TemplateResponse(request, template, context, headers=headers)
 
 
 async def service_worker() -> FileResponse:

@@ -15,10 +15,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
 
+from dashboard import language
 from dashboard.deps import AsyncConn, ConnDep, DashboardState, StateDep
 from dashboard.models import LoginForm, TokenOut, UserOut
 from kernel import audit
 from kernel.accounts import Role, hash_password, is_valid_username, username_key, verify_password
+from kernel.i18n import DEFAULT_LANGUAGE
 from kernel.totp import totp_step
 
 logger = logging.getLogger(__name__)
@@ -354,15 +356,34 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
     session_id, issued = await open_session(conn, user.id, state.token_ttl, address,
                                             request.headers.get("user-agent"))
     logger.info("user %s (%s) logged in", user.username, user.role.value)
+    language, chosen = await _login_language(conn, user.id, request)
     return TokenOut(
         access_token=create_token(user.id, state.jwt_secret, state.token_ttl, issued,
                                   session_id=session_id),
         expires_in=int(state.token_ttl.total_seconds()), role=user.role,
         site_id=user.site_id, username=user.username, full_name=user.full_name,
-        must_change_password=bool(row[6]),
+        must_change_password=bool(row[6]), language=language, language_chosen=chosen,
         totp_enrolment_required=restriction(user.role, False, bool(row[3]),
                                             state.totp_required_roles) is not None,
     )
+
+
+async def _login_language(conn: AsyncConn, user_id: int, request: Request
+                          ) -> tuple[str, bool]:
+    """The person's language and whether they chose it. Someone who never chose follows
+    their browser: its language is remembered at each login, so their notifications (sent
+    when no page is open) come in the language they read the pages in."""
+    cur = await conn.execute("SELECT language, language_chosen FROM users WHERE id = %s",
+                             (user_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return DEFAULT_LANGUAGE, False
+    if bool(row[1]):
+        return str(row[0]), True
+    browser = language.api_language(request)
+    if browser != row[0]:
+        await conn.execute("UPDATE users SET language = %s WHERE id = %s", (browser, user_id))
+    return browser, False
 
 
 TOTP_NEEDED = "Enter the 6-digit code from your authenticator app"

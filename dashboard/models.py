@@ -161,6 +161,10 @@ class TokenOut(_Out):
     role: Role
     site_id: str | None
     username: str
+    language: str = Field(default="en", description="The language the pages and this person's "
+                                                    "notifications use (BCP 47).")
+    language_chosen: bool = Field(default=False, description="Chosen by the person (the pages "
+                                  "then follow it); else it follows their browser.")
     full_name: str
 
 

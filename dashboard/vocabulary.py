@@ -50,7 +50,7 @@ from kernel.roster import DUTY_OVERRIDE_LABELS
 from kernel.visits import VISIT_CHECKLIST, VISIT_STATUS_LABELS
 
 # kernel.i18n.LANGUAGES as a type, so the API schema lists the languages (tested equal).
-Language = Literal["en"]
+Language = Literal["en", "zh-CN"]
 
 DEVICE_LABELS: dict[str, str] = {
     DeviceType.BED_SENSOR: N_("Bed sensor"),

@@ -1,27 +1,43 @@
-"""Words people read, written once in English and marked for translation (gettext).
+"""Words people read, written once in English and translated from gettext catalogs.
 
-Every label of the platform's vocabulary (alert types, severities, statuses, outcomes,
-roles) is a plain English string wrapped in `N_()`: the marker changes nothing at run time,
-but `pybabel extract` (babel.cfg, see docs/dashboard.md) collects every marked string into
-kernel/locale/messages.pot, the template translators start from. A label is translated where
-it is shown, with `translate(text, lang)`, so one definition serves every language.
+Every text a person reads is a plain English string marked for translation: `N_()` in
+Python (the marker changes nothing at run time), `_()` in the page templates and `t()` in
+the pages' JavaScript (static/i18n.js). `pybabel extract` (babel.cfg) collects every marked
+string into kernel/locale/messages.pot, the template translators start from; each language
+has its catalog, kernel/locale/<ll_CC>/LC_MESSAGES/messages.po (docs/i18n.md). A text is
+translated where it is shown, with `translate(text, lang)`, so one definition serves every
+language; a text with placeholders is translated first and filled in after
+(`translate(N_("… {name} …"), lang).format(name=…)`), so translators see the whole sentence.
+
+The catalogs are read from the `.po` files with Babel when first needed (no compiled `.mo`
+to keep in step); an entry without a translation, or marked fuzzy, falls back to English.
 
 Part of the shared kernel: every feature package may use it; it imports none of them.
 """
 
 from __future__ import annotations
 
-import gettext
+import logging
+import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
+
+from babel.messages.pofile import read_po
+
+logger = logging.getLogger(__name__)
 
 DOMAIN = "messages"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DEFAULT_LANGUAGE = "en"
-# The languages the platform speaks. English is the source language (no catalog needed);
-# Simplified Chinese ("zh-CN", catalog kernel/locale/zh_CN/LC_MESSAGES/messages.mo) is added
-# together with its translations.
-LANGUAGES: tuple[str, ...] = (DEFAULT_LANGUAGE,)
+# The languages the platform speaks (BCP 47 tags). English is the source language (no
+# catalog); Simplified Chinese reads kernel/locale/zh_CN/LC_MESSAGES/messages.po.
+LANGUAGES: tuple[str, ...] = (DEFAULT_LANGUAGE, "zh-CN")
+# Each language in its own words, for language pickers (never translated).
+LANGUAGE_NAMES: Mapping[str, str] = MappingProxyType({"en": "English", "zh-CN": "简体中文"})
+
+_TAG = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
 
 
 def N_(message: str) -> str:  # noqa: N802 (the conventional gettext marker name)
@@ -29,15 +45,63 @@ def N_(message: str) -> str:  # noqa: N802 (the conventional gettext marker name
     return message
 
 
+def catalog_path(lang: str) -> Path:
+    """Where the catalog of `lang` lives (zh-CN → locale/zh_CN/LC_MESSAGES/messages.po)."""
+    return LOCALE_DIR / lang.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
 @lru_cache(maxsize=8)
-def _catalog(lang: str) -> gettext.NullTranslations:
-    """The compiled catalog of `lang` (a BCP 47 tag such as zh-CN), or none (English)."""
-    locale = lang.replace("-", "_")
-    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[locale], fallback=True)
+def catalog(lang: str) -> Mapping[str, str]:
+    """The translations of `lang`: English text → translated text, only the entries that
+    have a translation that is not fuzzy (empty for English or a language without one)."""
+    path = catalog_path(lang)
+    if lang == DEFAULT_LANGUAGE or not path.is_file():
+        return MappingProxyType({})
+    with path.open("rb") as po:
+        messages = read_po(po, locale=lang.replace("-", "_"))
+    found = {str(m.id): str(m.string) for m in messages
+             if m.id and isinstance(m.id, str) and isinstance(m.string, str) and m.string
+             and not m.fuzzy}
+    logger.debug("catalog %s: %d translations", lang, len(found))
+    return MappingProxyType(found)
 
 
 def translate(message: str, lang: str = DEFAULT_LANGUAGE) -> str:
     """`message` (an English text marked with `N_`) in `lang`; English when untranslated."""
     if lang == DEFAULT_LANGUAGE:
         return message
-    return _catalog(lang).gettext(message)
+    return catalog(lang).get(message, message)
+
+
+def supported(tag: str | None) -> str | None:
+    """The platform language a BCP 47 tag asks for, or None: "zh", "zh-cn", "zh_CN",
+    "zh-Hans-CN" (and the Traditional variants, which read Simplified far better than
+    English) are Chinese; "en-GB" is English."""
+    if not tag or not _TAG.match(tag.strip()):
+        return None
+    primary = tag.strip().replace("_", "-").split("-")[0].lower()
+    if primary == "zh":
+        return "zh-CN"
+    if primary == "en":
+        return "en"
+    return None
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The platform language an HTTP Accept-Language header prefers (q-values honoured,
+    the first listed winning a tie); English when it names none the platform speaks."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        lang = supported(tag)
+        if lang is not None and quality > 0:
+            ranked.append((-quality, index, lang))
+    return min(ranked)[2] if ranked else DEFAULT_LANGUAGE

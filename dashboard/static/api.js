@@ -2,6 +2,7 @@
 // The session (token in sessionStorage) and authenticated JSON requests to /api/v1; on a wall
 // display, the display credential (localStorage) that renews the session by itself.
 
+import { lang } from "./i18n.js";
 import { noteServerClock } from "./time.js";
 
 export const API = "/api/v1";
@@ -21,6 +22,8 @@ const DISPLAY_KEY = "eldercare.display";
  * @property {number} [expires_in] seconds the token lives (a display renews before)
  * @property {number} [display_id] set on a wall display's session
  * @property {string} [site_timezone] a wall display's site zone (its times are shown in it)
+ * @property {string} [language] the person's language (BCP 47)
+ * @property {boolean} [language_chosen] chosen by them (the pages follow it) or the browser's
  */
 /**
  * What a wall display keeps in localStorage (POST /displays answered it once).
@@ -127,7 +130,8 @@ async function exchangeDisplaySecret() {
   let resp;
   try {
     resp = await fetch(API + "/displays/session", {
-      method: "POST", cache: "no-store", headers: { "Content-Type": "application/json" },
+      method: "POST", cache: "no-store",
+      headers: { "Content-Type": "application/json", "Accept-Language": lang },
       body: JSON.stringify({ secret: display.secret }),
     });
   } catch (err) {
@@ -234,7 +238,8 @@ async function request(path, method, body) {
   const session = loadSession();
   if (!session) throw new AuthError("Please log in.");
   /** @type {Record<string, string>} */
-  const headers = { Authorization: `Bearer ${session.access_token}`, Accept: "application/json" };
+  const headers = { Authorization: `Bearer ${session.access_token}`, Accept: "application/json",
+    "Accept-Language": lang };
   /** @type {RequestInit} */
   const init = { method, headers, cache: "no-store" };
   if (body !== undefined) {
@@ -268,7 +273,8 @@ export async function requestToken(username, password, totp = "") {
   const form = new URLSearchParams({ username, password });
   if (totp) form.set("totp", totp);
   try {
-    resp = await fetch(API + "/auth/token", { method: "POST", body: form, cache: "no-store" });
+    resp = await fetch(API + "/auth/token", {
+      method: "POST", body: form, cache: "no-store", headers: { "Accept-Language": lang } });
   } catch (err) {
     throw networkError(err);
   }

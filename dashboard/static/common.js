@@ -20,6 +20,7 @@ import { $, $button, $input } from "./dom.js";
 import { createLiveAlerts } from "./live.js";
 import { paintStrip } from "./parts.js";
 import { clockTime } from "./time.js";
+import { followLanguage, t } from "./i18n.js";
 import { roleLabel } from "./vocabulary.js";
 
 /** @typedef {import("./api.js").Session} Session */
@@ -66,16 +67,19 @@ export function wireLogin(onLoggedIn) {
     const username = $input("username").value.trim();
     const password = $input("password").value;
     if (!username || !password) {
-      $("login-message").textContent = "Enter your username and password.";
+      $("login-message").textContent = t("Enter your username and password.");
       return;
     }
     const button = $button("login-button");
     const code = $input("totp");
     button.disabled = true;
-    button.textContent = "Logging in…";
+    button.textContent = t("Logging in…");
     try {
       const session = await requestToken(username, password, code.value.trim());
       saveSession(session);
+      // A language of their own: remember it in this browser; reload when the page is in
+      // another (the session stays in this tab).
+      if (followLanguage(session.language_chosen ? session.language : null)) return;
       $("login-message").textContent = "";
       showCodeField(false);
       if ((session.must_change_password || session.totp_enrolment_required)
@@ -96,7 +100,7 @@ export function wireLogin(onLoggedIn) {
       $("password").focus();
     } finally {
       button.disabled = false;
-      button.textContent = "Log in";
+      button.textContent = t("Log in");
     }
   });
 }

@@ -146,6 +146,8 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/me/password", ACCOUNT, ok=frozenset({400}),  # wrong current password
         send=body({"current_password": "not the password", "new_password": "x" * 12})),
     Row("POST", "/me/totp", ACCOUNT),
+    Row("GET", "/me/language", ACCOUNT),
+    Row("PUT", "/me/language", ACCOUNT, send=body({"language": "zh-CN"})),
     Row("POST", "/me/totp/confirm", ACCOUNT, send=body({"code": "000000"}),
         ok=frozenset({400})),  # no enrolment, or a wrong code
     Row("POST", "/auth/invite", PUBLIC, ok=frozenset({400}),  # an unknown invitation
