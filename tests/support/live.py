@@ -385,10 +385,10 @@ def log_in(page: Page, url: str, username: str, password: str = PASSWORD) -> Non
     """Open `url` and log in through its login form (every page but the invitation has the
     same one: templates/_login_form.html), by default with the test password."""
     page.goto(url)
-    form = page.locator("#login-form")
-    form.get_by_label("Username", exact=True).fill(username)
-    form.get_by_label("Password", exact=True).fill(password)
-    form.get_by_role("button", name="Log in").click()
+    # By id, not by label: the same login works on a page in any language.
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(password)
+    page.locator("#login-button").click()
 
 
 class Screenshots:
