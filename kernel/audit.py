@@ -262,14 +262,6 @@ async def append_async(conn: AsyncConn, event: Event) -> int:
     return int(row[0])
 
 
-def record_cli(conn: Conn, action: Action, target: Target, detail: dict[str, Any] | None = None,
-               outcome: Outcome = Outcome.OK) -> int:
-    """One record as a CLI user, now (actor `cli:<os user>`, address "local"). Commands do
-    not call this: they are decorated with eldercare.admin.audited, the CLI's one way."""
-    return append(conn, Event(datetime.now(UTC), cli_actor(), action, outcome, target,
-                              detail or {}))
-
-
 def prune(conn: Conn, before: datetime) -> int:
     """Delete the records older than `before` (the retention job's, the only path allowed
     to delete); the hash of the last one deleted becomes the chain's anchor."""

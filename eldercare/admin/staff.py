@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 
 from eldercare.admin import output
 from eldercare.admin.audited import audited, note
+from eldercare.argtypes import phone_number
 from kernel import db
 from kernel.accounts import ROLES, RegistryError, reset_password, username_key
 from kernel.audit import Action, Target
@@ -149,7 +150,7 @@ def register(user: Any, add: Add, runtime: Runtime) -> None:
     sp.add_argument("--full-name")
     sp.add_argument("--role", choices=ROLES)
     sp.add_argument("--site")
-    sp.add_argument("--phone")
+    sp.add_argument("--phone", type=phone_number)
     output.add_json_flag(sp)
     sp = add("reset-password", cmd_reset,
              "set a temporary password (generated unless --password) to be changed at the "

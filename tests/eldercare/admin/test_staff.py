@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from kernel import accounts, db
 from tests.support.cli import run_main
 from tests.support.database import count
@@ -32,6 +34,11 @@ def test_list_show_update_and_reset_password(cli_db, capsys):
     assert accounts.verify_password(temporary, str(row[0]))
     code, _, err = run_main(capsys, "user", "update", "--username", "dora", "--site", "nowhere")
     assert code == 1 and err.startswith("error: cannot update 'dora'")
+    # The web app's one phone rule (dashboard.models.PhoneText): argparse refuses, exit 2.
+    with pytest.raises(SystemExit) as refused:
+        run_main(capsys, "user", "update", "--username", "dora", "--phone", "call me")
+    assert refused.value.code == 2
+    assert "not a phone number" in capsys.readouterr().err
     code, _, err = run_main(capsys, "user", "show", "--username", "nobody")
     assert code == 1 and err.strip() == "error: user 'nobody' does not exist"
     code, _, err = run_main(capsys, "user", "reset-password", "--username", "ada", "--password",
