@@ -243,7 +243,7 @@ function channelItem(c) {
   return el("li", { className: "family-channel" },
     el("strong", {}, channelName(c.kind)), " ",
     c.kind === "webpush" ? "" : el("span", { translate: false }, c.target),
-    c.active ? "" : ` · ${t("paused")}`, " ", test, form);
+    c.active ? "" : " · ", c.active ? "" : t("paused"), " ", test, form);
 }
 
 /** The family's word for a kind of channel. @param {string} kind @returns {string} */

@@ -119,7 +119,8 @@ function render() {
   $("mine-empty").hidden = mine.length > 0;
   $("site-empty").hidden = others.length > 0;
   const open = items.filter((i) => i.status === "open").length;
-  document.title = open ? `(${open}) ${t("Eldercare: my alerts")}` : t("Eldercare: my alerts");
+  const title = t("Eldercare: my alerts");
+  document.title = open ? `(${open}) ${title}` : title;
   scrollToFocused();
 }
 
