@@ -100,6 +100,9 @@ def test_the_phone_page_in_chinese_claims_and_acknowledges(server: Served, world
     execute(clean_db, "UPDATE sites SET timezone = 'Asia/Shanghai' WHERE id = 'north'")
     execute(clean_db, "UPDATE alerts SET assigned_to = %s, opened_at = %s WHERE id = %s",
             world.care_north, "2026-03-01T06:03:00Z", world.sos_alice)  # 14:03 in Shanghai
+    execute(clean_db, "INSERT INTO visits (resident_id, site_id, due_on, assigned_to, status, "
+            "arrived_at) VALUES (%s, 'north', current_date, %s, 'in_progress', %s)",
+            world.bob, world.care_north, "2026-03-01T06:05:00Z")
     with browser_page(PHONE, **TOUCH, **ZH) as browser:
         page = browser.page
         log_in_by_id(page, f"{server.url}/worker", "care-north")
@@ -109,7 +112,7 @@ def test_the_phone_page_in_chinese_claims_and_acknowledges(server: Served, world
         expect(page.locator("#due-heading")).to_contain_text("本站点逾期的巡访")
         expect(page.locator("#site-heading")).to_contain_text("本站点未处理的告警")
         bar = page.locator(".thumb-bar")
-        for link in ("待办", "巡访", "逾期", "站点", "在岗"):
+        for link in ("待办", "巡访", "逾期", "站点", "在岗"):  # the bottom bar
             expect(bar.get_by_role("link", name=link)).to_be_visible()
         expect(page.locator("#duty-button")).to_have_text("上岗")
         expect(page.locator("#notify-button")).to_have_text("在此手机上开启通知")
@@ -122,6 +125,13 @@ def test_the_phone_page_in_chinese_claims_and_acknowledges(server: Served, world
         expect(battery).to_contain_text("已由您确认")
         sos.locator(".reach-summary").tap()
         expect(sos.locator(".reach-link--map")).to_contain_text("在地图中打开地址")
+
+        # My visit to Bob, under way: its form in Chinese, the arrival in the site's time.
+        visit = page.locator("#visits-list .visit")
+        expect(visit).to_contain_text("2026-03-01 14:05 到达")
+        expect(visit.locator(".visit-name")).to_have_attribute("translate", "no")
+        expect(visit.get_by_role("button", name="我要离开：结束巡访")).to_be_visible()
+        expect(visit.get_by_label("您看到了什么情况？")).to_be_visible()
 
         # A new alert at the site arrives live in "Open at my site"; acknowledging claims it.
         with db.connect(clean_db, autocommit=True) as conn:
