@@ -10,9 +10,10 @@
 // time and the chart runs in UTC (`useUTC`), so the axis ticks fall on the site's hours and
 // midnights whatever the browser's zone is. The tooltip is drawn on the canvas
 // (`renderMode: "richText"`): no HTML with inline styles under the pages' CSP.
-// The words (series names, messages) come from the page's template, never from here.
+// The words (series names, messages) are the module's own, in the page's language (t()).
 
 import { api } from "./api.js";
+import { t } from "./i18n.js";
 import { now } from "./time.js";
 import { typeLabel } from "./vocabulary.js";
 
@@ -244,7 +245,8 @@ function tooltipText(panels) {
       const value = row.value[1];
       const key = panels[row.seriesIndex]?.key || "";
       const unit = key === "in-bed" ? " %" : "";
-      lines.push(`${row.seriesName}: ${value === null ? "–" : `${Math.round(value * 10) / 10}${unit}`}`);
+      lines.push(t("{series}: {value}", { series: row.seriesName,
+        value: value === null ? "–" : `${Math.round(value * 10) / 10}${unit}` }));
     }
     return lines.join("\n");
   };
@@ -253,11 +255,26 @@ function tooltipText(panels) {
 /** What the resident page's chart section shows now. */
 const resident = { id: 0, site: "", range: /** @type {RangeKey} */ ("24h"), load: 0 };
 
-/** A fixed word of the resident page's charts (template#chart-words). @type {Words} */
-function chartWord(key) {
-  const template = /** @type {HTMLTemplateElement | null} */ (document.getElementById("chart-words"));
-  const node = template && template.content.querySelector(`[data-word="${key}"]`);
-  return node ? String(node.textContent) : key;
+/**
+ * The charts' words, in the page's language: series and axis names, the usual range's
+ * label, and the messages in place of a chart.
+ * @type {Words}
+ */
+export function chartWord(key) {
+  switch (key) {
+    case "heart-rate": return t("Heart rate /min");
+    case "respiration": return t("Breathing /min");
+    case "movement": return t("Movement");
+    case "in-bed": return t("In bed %");
+    case "usual": return t("usual");
+    case "no-data": return t("No readings in this range.");
+    case "unavailable": case "chart-unavailable":
+      return t("Charts unavailable (run scripts/bootstrap.sh).");
+    case "chart-in-bed": return t("Hours in bed");
+    case "chart-up": return t("Times up at night");
+    case "chart-hr": return t("Resting heart rate");
+    default: return key;
+  }
 }
 
 /**
@@ -390,9 +407,9 @@ export function weekOption(nights, view) {
  * Draw the 7-night chart of a family card into `box`.
  * @param {HTMLElement} box
  * @param {Night[]} nights oldest first
- * @param {Words} words the page's fixed words
+ * @param {Words} [words] the chart's words (by default its own, chartWord)
  */
-export async function showWeekChart(box, nights, words) {
+export async function showWeekChart(box, nights, words = chartWord) {
   const echarts = await loadECharts();
   const message = /** @type {HTMLElement | null} */ (box.nextElementSibling);
   if (!echarts) {

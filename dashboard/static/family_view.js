@@ -11,6 +11,7 @@ import { api, ApiError, AuthError, loadSession } from "./api.js";
 import { showWeekChart } from "./charts.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, el } from "./dom.js";
+import { t } from "./i18n.js";
 import { siteClock, siteTime, siteWhen, weekday } from "./time.js";
 import { typeLabel, vocabulary } from "./vocabulary.js";
 
@@ -55,28 +56,24 @@ const state = {
 /** @type {ReturnType<typeof setTimeout> | null} */
 let reloadTimer = null;
 
-/** A fixed word of the page (the template's #family-words). @param {string} key */
-function word(key) {
-  const node = /** @type {HTMLTemplateElement} */ ($("family-words")).content
-    .querySelector(`[data-word="${key}"]`);
-  return node ? String(node.textContent) : key;
-}
-
 // --- formatting ----------------------------------------------------------------------
 
 /** "7 h 51 min". @param {number | null} seconds @returns {string} */
 function duration(seconds) {
-  if (seconds === null) return word("no-data");
+  if (seconds === null) return t("No data");
   const minutes = Math.round(seconds / 60);
   const hours = Math.floor(minutes / 60);
-  return hours ? `${hours} h ${minutes % 60} min` : `${minutes} min`;
+  return hours ? t("{hours} h {minutes} min", { hours, minutes: minutes % 60 })
+    : t("{minutes} min", { minutes });
 }
 
-/** "53 /min: lower than usual (usual 62)". @param {Compared} c */
+/** "53 /min: lower than usual (usual 62)" (`text`: the server's words). @param {Compared} c */
 function compared(c) {
-  if (c.value === null) return word("no-data");
-  const usual = c.usual === null ? "" : ` (${word("usual")} ${Math.round(c.usual)})`;
-  return `${Math.round(c.value)} ${word("per-minute")}: ${c.text}${usual}`;
+  if (c.value === null) return t("No data");
+  const value = Math.round(c.value);
+  return c.usual === null ? t("{value} /min: {comparison}", { value, comparison: c.text })
+    : t("{value} /min: {comparison} (usual {usual})",
+      { value, comparison: c.text, usual: Math.round(c.usual) });
 }
 
 // --- cards ---------------------------------------------------------------------------
@@ -123,7 +120,7 @@ function paintCard(s) {
   const night = s.last_night;
   part(card, ".night-in-bed").textContent = duration(night.time_in_bed_s);
   part(card, ".night-exits").textContent =
-    night.night_exits === null ? word("no-data") : String(night.night_exits);
+    night.night_exits === null ? t("No data") : String(night.night_exits);
   part(card, ".night-hr").textContent = compared(night.resting_hr);
   part(card, ".night-rr").textContent = compared(night.breathing);
   part(card, ".week-rows").replaceChildren(...s.days.map((d) => el("tr", {},
@@ -131,8 +128,8 @@ function paintCard(s) {
       el("span", { className: "day-date" }, d.day)), el("td", {}, duration(d.time_in_bed_s)),
     el("td", {}, d.night_exits === null ? "–" : String(d.night_exits)),
     el("td", { className: d.alerts ? "week-alerts" : "" },
-      d.alerts ? String(d.alerts) : word("none")))));
-  showWeekChart(part(card, ".family-week-chart"), s.days, word);
+      d.alerts ? String(d.alerts) : t("None")))));
+  showWeekChart(part(card, ".family-week-chart"), s.days);
 }
 
 /**
@@ -154,7 +151,10 @@ async function loadVisits(id, zone) {
   const list = Array.isArray(visits) ? visits : [];
   section.hidden = list.length === 0;
   part(section, ".family-visit-list").replaceChildren(...list.map((v) => el("li", {},
-    `${siteTime(v.started_at, zone)}${v.ended_at ? `–${siteWhen(v.ended_at, zone, v.started_at)}` : ` (${word("ongoing")})`}: ${v.summary}`)));
+    v.ended_at ? t("{start}–{end}: {summary}", { start: siteTime(v.started_at, zone),
+      end: siteWhen(v.ended_at, zone, v.started_at), summary: v.summary })
+      : t("{start} (ongoing): {summary}", { start: siteTime(v.started_at, zone),
+        summary: v.summary }))));
 }
 
 async function loadAll() {
@@ -177,7 +177,8 @@ async function loadAll() {
   } catch (err) {
     if (err instanceof AuthError) return logout(err.message);
     const text = err instanceof ApiError ? err.message : String(err.message || err);
-    $("alerts-message").textContent = `Could not load the latest news: ${text}`;
+    $("alerts-message").textContent = t("Could not load the latest news: {reason}",
+      { reason: text });
   }
   return undefined;
 }
@@ -222,26 +223,35 @@ function channelItem(c) {
   // Text, not type=time: a time input shows 10:00 PM in some locales; the platform says 22:00.
   /** @param {string} suffix @param {string | null} value */
   const hhmm = (suffix, value) => el("input", { id: `${id}-${suffix}`, type: "text",
-    inputMode: "numeric", pattern: "[0-2][0-9]:[0-5][0-9]", placeholder: "HH:MM",
+    inputMode: "numeric", pattern: "[0-2][0-9]:[0-5][0-9]", placeholder: t("HH:MM"),
     autocomplete: "off", value: value || "" });
   const from = hhmm("from", c.quiet_start);
   const to = hhmm("to", c.quiet_end);
   const message = el("p", { className: "notify-message", role: "status" });
   const form = el("form", { className: "family-channel-form", noValidate: true },
-    el("label", { htmlFor: severity.id }, word("min-label")), severity,
-    el("label", { htmlFor: from.id }, word("quiet-from")), from,
-    el("label", { htmlFor: to.id }, word("quiet-to")), to,
-    el("button", { type: "submit", className: "secondary" }, word("save")), message);
+    el("label", { htmlFor: severity.id }, t("Tell me about alerts from")), severity,
+    el("label", { htmlFor: from.id }, t("Quiet hours from")), from,
+    el("label", { htmlFor: to.id }, t("to")), to,
+    el("button", { type: "submit", className: "secondary" }, t("Save")), message);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     saveChannel(c.id, severity.value, from.value, to.value, message);
   });
   const test = el("button", { type: "button", className: "secondary channel-test" },
-    word("send-test"));
+    t("Send test"));
   test.addEventListener("click", () => sendTest(c.id, message));
   return el("li", { className: "family-channel" },
-    el("strong", {}, word(`channel-${c.kind}`)), " ", c.kind === "webpush" ? "" : c.target,
-    c.active ? "" : ` · ${word("inactive")}`, " ", test, form);
+    el("strong", {}, channelName(c.kind)), " ",
+    c.kind === "webpush" ? "" : el("span", { translate: false }, c.target),
+    c.active ? "" : " · ", c.active ? "" : t("paused"), " ", test, form);
+}
+
+/** The family's word for a kind of channel. @param {string} kind @returns {string} */
+function channelName(kind) {
+  if (kind === "webpush") return t("Notifications on a phone");
+  if (kind === "email") return t("E-mail");
+  if (kind === "webhook") return t("Web address");
+  return kind;
 }
 
 /**
@@ -250,11 +260,11 @@ function channelItem(c) {
  * @param {number} id @param {HTMLElement} message
  */
 async function sendTest(id, message) {
-  message.textContent = word("sending");
+  message.textContent = t("Sending…");
   try {
     const answer = await api(`/me/channels/${id}/test`, { method: "POST" });
-    message.textContent = answer.sent ? word("test-delivered")
-      : `${word("test-failed")} ${answer.detail}`;
+    message.textContent = answer.sent ? t("The test message was delivered.")
+      : t("Not delivered: {reason}", { reason: answer.detail });
   } catch (err) {
     if (err instanceof AuthError) logout(err.message);
     else message.textContent = err.message;
@@ -268,13 +278,13 @@ async function sendTest(id, message) {
  */
 async function saveChannel(id, minSeverity, from, to, message) {
   if (Boolean(from) !== Boolean(to)) {
-    message.textContent = word("quiet-both");
+    message.textContent = t("Give both times, or clear both for no quiet hours.");
     return;
   }
   try {
     await api(`/me/channels/${id}`, { method: "PATCH", body: {
       min_severity: minSeverity, quiet_start: from || null, quiet_end: to || null } });
-    message.textContent = word("saved");
+    message.textContent = t("Saved.");
   } catch (err) {
     if (err instanceof AuthError) logout(err.message);
     else message.textContent = err.message;
@@ -285,9 +295,9 @@ async function saveChannel(id, minSeverity, from, to, message) {
 
 /** @type {import("./common.js").FeedTexts} */
 const FEED_TEXTS = {
-  live: (_status, dbDown) => (dbDown ? "Live · some news may be late" : "Live"),
-  lost: () => "Connection lost: this page may be out of date. Retrying…",
-  dbDown: "The care centre's system is partly unavailable; news may be late.",
+  live: (_status, dbDown) => (dbDown ? t("Live · some news may be late") : t("Live")),
+  lost: () => t("Connection lost: this page may be out of date. Retrying…"),
+  dbDown: t("The care centre's system is partly unavailable; news may be late."),
 };
 
 /** @param {FeedStatus} status */
@@ -321,7 +331,7 @@ function logout(message = "") {
 
 function init() {
   wireLogin(showPage);
-  $("logout-button").addEventListener("click", () => logout("You have logged out."));
+  $("logout-button").addEventListener("click", () => logout(t("You have logged out.")));
   const session = loadSession();
   if (session) showPage(session);
   else showLogin();

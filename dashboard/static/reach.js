@@ -11,6 +11,8 @@
 
 import { api, AuthError } from "./api.js";
 import { el } from "./dom.js";
+import { t } from "./i18n.js";
+import { phrase } from "./phrase.js";
 
 /**
  * What the page needs of a resident's ledger entry.
@@ -86,8 +88,8 @@ export function reachNode(key, residentId) {
   let entry = state.nodes.get(key);
   if (!entry || entry.residentId !== residentId) {
     const node = /** @type {HTMLDetailsElement} */ (el("details", { className: "reach" },
-      el("summary", { className: "reach-summary" }, "Call or find the way"),
-      el("p", { className: "alert-meta" }, "Loading the numbers…")));
+      el("summary", { className: "reach-summary" }, t("Call or find the way")),
+      el("p", { className: "alert-meta" }, t("Loading the numbers…"))));
     node.dataset.residentId = String(residentId);
     node.addEventListener("toggle", () => { if (node.open) load(residentId); });
     entry = { node, residentId, shown: null };
@@ -140,7 +142,7 @@ function load(id) {
       if (shown.residentId === id && !shown.shown) {
         shown.node.replaceChildren(/** @type {Node} */ (shown.node.firstElementChild),
           el("p", { className: "action-message" },
-            `Could not load the numbers: ${err.message}`));
+            t("Could not load the numbers: {reason}", { reason: err.message })));
       }
     }
     return undefined;
@@ -151,27 +153,29 @@ function load(id) {
 function fill(node, data) {
   const contacts = [...data.contacts].sort((a, b) => a.position - b.position);
   const links = [
-    data.phone && callLink(data.phone, `Call ${data.full_name}`, "resident"),
-    ...contacts.map((c) => callLink(c.phone,
-      `Call ${c.name}${c.relation ? ` (${c.relation})` : ""}`, "contact")),
+    data.phone && callLink(data.phone,
+      phrase(t("Call {name}"), { name: data.full_name }), "resident"),
+    ...contacts.map((c) => callLink(c.phone, c.relation
+      ? phrase(t("Call {name} ({relation})"), { name: c.name, relation: c.relation })
+      : phrase(t("Call {name}"), { name: c.name }), "contact")),
     data.address && el("a", { className: "reach-link reach-link--map",
       href: mapsHref(data.address, navigator.userAgent) },
-    el("span", { className: "reach-label" }, "Open the address in maps"),
-    el("span", { className: "reach-detail" }, data.address)),
+    el("span", { className: "reach-label" }, t("Open the address in maps")),
+    el("span", { className: "reach-detail", translate: false }, data.address)),
   ].filter(Boolean);
   const list = links.length ? el("div", { className: "reach-links" }, .../** @type {Node[]} */ (links))
-    : el("p", { className: "alert-meta" }, "No phone number or address in the ledger.");
+    : el("p", { className: "alert-meta" }, t("No phone number or address in the ledger."));
   node.replaceChildren(/** @type {Node} */ (node.firstElementChild), list);
 }
 
 /**
  * @param {string} phone
- * @param {string} label
+ * @param {(string | Node)[]} label the sentence, its data marked (phrase.js)
  * @param {string} kind
  * @returns {HTMLAnchorElement}
  */
 function callLink(phone, label, kind) {
   return el("a", { className: `reach-link reach-link--${kind}`, href: telHref(phone) },
-    el("span", { className: "reach-label" }, label),
-    el("span", { className: "reach-detail" }, phone));
+    el("span", { className: "reach-label" }, ...label),
+    el("span", { className: "reach-detail", translate: false }, phone));
 }

@@ -10,11 +10,18 @@
 // all-clear) replaces the earlier one and alerts again. `id` is the message's idempotency key:
 // delivery is at least once, so the same message may arrive twice; a repeat of the message
 // already shown under its tag replaces it silently instead of alerting again.
+//
+// Language: the title and body are written by the server in the RECIPIENT's language
+// (alerts/notify/messages.py, the person's language setting); this worker has no catalog
+// and shows them as they come. Its one text of its own, FALLBACK_TITLE, is shown only for a
+// payload without a title, which the platform never sends (channels/webpush.py always sets
+// one); it names the product, so it stays as it is in every language.
 "use strict";
 
 /** @type {ServiceWorkerGlobalScope} */
 const sw = /** @type {any} */ (self);
 const FALLBACK_URL = "/worker";
+const FALLBACK_TITLE = "Eldercare alert";  // never used by the platform's own payloads
 
 /**
  * A push message's payload.
@@ -75,7 +82,7 @@ async function show(payload) {
     options.tag = String(tag);
     options.renotify = !(await alreadyShown(options.tag, id));
   }
-  return sw.registration.showNotification(payload.title || "Eldercare alert", options);
+  return sw.registration.showNotification(payload.title || FALLBACK_TITLE, options);
 }
 
 sw.addEventListener("push", (event) => {

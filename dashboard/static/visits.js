@@ -10,6 +10,8 @@
 import { api, ApiError, AuthError } from "./api.js";
 import { $, el, reconcile } from "./dom.js";
 import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
+import { t } from "./i18n.js";
+import { phrase } from "./phrase.js";
 import { pruneReach, reachNode } from "./reach.js";
 import { siteTime } from "./time.js";
 import { visitChecklist, visitStatusLabel } from "./vocabulary.js";
@@ -100,7 +102,8 @@ function failed(err) {
     state.hooks?.onAuthError(err.message);
     return;
   }
-  $("visits-message").textContent = `Could not load visits: ${/** @type {Error} */ (err).message}`;
+  $("visits-message").textContent = t("Could not load visits: {reason}",
+    { reason: /** @type {Error} */ (err).message });
 }
 
 /** Reload my visits, the overdue residents and the visits made from alerts. */
@@ -167,7 +170,7 @@ function formFromTemplate() {
  */
 function visitCard(first) {
   const id = first.id;
-  const title = el("h3", { className: "visit-name" });
+  const title = el("h3", { className: "visit-name", translate: false });
   const meta = el("p", { className: "alert-meta" });
   const badge = el("p", { className: "badge" });
   const { form, q } = formFromTemplate();
@@ -227,10 +230,13 @@ function visitCard(first) {
   function update(visit) {
     title.textContent = visit.resident_name;
     const zone = state.hooks ? state.hooks.zone() : "UTC";
-    meta.textContent = `Due ${visit.due_on}` + (visit.alert_id ? ` · from alert #${visit.alert_id}` : "")
-      + (visit.arrived_at ? ` · arrived ${siteTime(visit.arrived_at, zone)}` : "");
+    meta.textContent = [t("Due {date}", { date: visit.due_on }),
+      visit.alert_id ? t("from alert #{id}", { id: visit.alert_id }) : "",
+      visit.arrived_at ? t("arrived {time}", { time: siteTime(visit.arrived_at, zone) }) : "",
+    ].filter(Boolean).join(" · ");
     reach.replaceChildren(reachNode(`visit:${visit.id}`, visit.resident_id));
-    badge.textContent = visit.overdue ? `${visitStatusLabel(visit.status)} · overdue`
+    badge.textContent = visit.overdue
+      ? t("{status} · overdue", { status: visitStatusLabel(visit.status) })
       : visitStatusLabel(visit.status);
     badge.className = visit.overdue ? "badge badge--pending" : "badge badge--ack";
     const onSite = visit.status === "in_progress";
@@ -269,15 +275,17 @@ function renderDue(due) {
       }
       return undefined;
     });
-    const late = d.days_overdue === 1 ? "1 day overdue" : `${d.days_overdue} days overdue`;
+    const late = d.days_overdue === 1 ? t("Due {date} · 1 day overdue", { date: d.due_on })
+      : t("Due {date} · {days} days overdue", { date: d.due_on, days: d.days_overdue });
     return el("li", { className: "alert visit-due", dataset: { residentId: String(d.resident_id) } },
       el("div", { className: "alert-body" },
-        el("h3", { className: "visit-name" }, d.resident_name),
-        d.address && el("p", { className: "alert-meta" }, d.address),
-        el("p", { className: "alert-meta" }, `Due ${d.due_on} · ${late}`),
+        el("h3", { className: "visit-name", translate: false }, d.resident_name),
+        d.address && el("p", { className: "alert-meta", translate: false }, d.address),
+        el("p", { className: "alert-meta" }, late),
         d.open_visit_id !== null
-          ? el("p", { className: "alert-meta" }, d.open_visit_assignee
-            ? `${d.open_visit_assignee} is going` : "Planned, nobody assigned yet")
+          ? el("p", { className: "alert-meta" }, ...(d.open_visit_assignee
+            ? phrase(t("{name} is going"), { name: d.open_visit_assignee })
+            : [t("Planned, nobody assigned yet")]))
           : null,
         reachNode(`due:${d.resident_id}`, d.resident_id)),
       d.open_visit_id === null ? el("div", { className: "action-buttons" }, take) : null,
@@ -299,9 +307,14 @@ export function alertVisitNode(alertId) {
   if (alertId === null || !state.hooks) return null;
   const visit = state.byAlert.get(alertId);
   if (visit) {
-    const who = visit.assigned_to === state.hooks.myId() ? "you" : (visit.assigned_name || "nobody yet");
-    return el("p", { className: "alert-meta alert-visit" },
-      `Go-and-check visit: ${visitStatusLabel(visit.status).toLowerCase()}, assigned to ${who}`);
+    const status = visitStatusLabel(visit.status).toLowerCase();
+    const text = visit.assigned_to === state.hooks.myId()
+      ? [t("Go-and-check visit: {status}, assigned to you", { status })]
+      : visit.assigned_name
+        ? phrase(t("Go-and-check visit: {status}, assigned to {name}", { status }),
+          { name: visit.assigned_name })
+        : [t("Go-and-check visit: {status}, assigned to nobody yet", { status })];
+    return el("p", { className: "alert-meta alert-visit" }, ...text);
   }
   const button = el("button", { type: "button", className: "secondary alert-visit-button" },
     $("visit-check").textContent);

@@ -7,11 +7,15 @@
 // saved; Acknowledge claims one. Live via the stream. Each card can call the resident or
 // their contacts and open the address in maps (reach.js). Times are the site's (siteTime).
 // One-handed: a bar at the bottom of the screen jumps to each list (thumb's reach).
+// Every text is in the page's language (t(), worker.html's _()); data (names, addresses,
+// device ids) is marked translate="no".
 
 import { api, ApiError, AuthError, loadSession } from "./api.js";
 import { alertCard } from "./cards.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, $button, ageSpan, el, reconcile, refreshAges } from "./dom.js";
+import { t } from "./i18n.js";
+import { phrase } from "./phrase.js";
 import { pruneReach, reachNode, resetReach } from "./reach.js";
 import { siteTime } from "./time.js";
 import { alertVisitNode, showCount, startVisits, stopVisits } from "./visits.js";
@@ -67,7 +71,8 @@ function running() {
 /** @param {Item} item @returns {string} */
 function residentName(item) {
   const resident = state.residents.get(item.resident_id);
-  return item.resident_name || (resident && resident.full_name) || `Resident #${item.resident_id}`;
+  return item.resident_name || (resident && resident.full_name)
+    || t("Resident #{id}", { id: item.resident_id });
 }
 
 /**
@@ -80,6 +85,17 @@ function zoneOf(site) {
   if (zone) return zone;
   const zones = new Set(state.zones.values());
   return zones.size === 1 ? [...zones][0] : "UTC";
+}
+
+/**
+ * The zone of an alert's times: its own `site_timezone` (sent with alert rows and stream
+ * events), else its site's from GET /sites.
+ * @param {Item} item
+ * @returns {string}
+ */
+function alertZone(item) {
+  const own = /** @type {{site_timezone?: string | null}} */ (item).site_timezone;
+  return own || zoneOf(item.site_id);
 }
 
 /** @param {Item} item @returns {boolean} whether it is in my queue */
@@ -103,7 +119,8 @@ function render() {
   $("mine-empty").hidden = mine.length > 0;
   $("site-empty").hidden = others.length > 0;
   const open = items.filter((i) => i.status === "open").length;
-  document.title = open ? `(${open}) Eldercare: my alerts` : "Eldercare: my alerts";
+  const title = t("Eldercare: my alerts");
+  document.title = open ? `(${open}) ${title}` : title;
   scrollToFocused();
 }
 
@@ -127,18 +144,21 @@ function cardBody(item) {
     el("div", { className: "alert-head" },
       el("span", { className: "alert-type" }, typeLabel(item.type)),
       el("span", { className: "severity" }, severityLabel(item.severity).toUpperCase())),
-    el("div", { className: "worker-resident" }, residentName(item)),
-    resident && resident.address && el("div", { className: "alert-meta" }, resident.address),
-    item.pending && el("p", { className: "badge badge--pending" }, "Not yet saved"),
+    el("div", { className: "worker-resident", translate: false }, residentName(item)),
+    resident && resident.address
+      && el("div", { className: "alert-meta", translate: false }, resident.address),
+    item.pending && el("p", { className: "badge badge--pending" }, t("Not yet saved")),
     item.status === "acknowledged" && el("p", { className: "badge badge--ack" },
-      state.me && item.acknowledged_by === state.me.id ? "Acknowledged by you"
+      state.me && item.acknowledged_by === state.me.id ? t("Acknowledged by you")
         : statusLabel("acknowledged")),
     el("div", { className: "alert-age" },
-      ageSpan(item.opened_at), ` · ${siteTime(item.opened_at, zoneOf(item.site_id))}`),
-    item.count > 1 && el("div", { className: "alert-meta" }, `Repeated ${item.count}×`),
-    item.device_id && el("div", { className: "alert-meta" }, `Device ${item.device_id}`),
+      ageSpan(item.opened_at), ` · ${siteTime(item.opened_at, alertZone(item))}`),
+    item.count > 1 && el("div", { className: "alert-meta" },
+      t("Repeated {count}×", { count: item.count })),
+    item.device_id && el("div", { className: "alert-meta" },
+      ...phrase(t("Device {device}"), { device: item.device_id })),
     item.pending && el("div", { className: "alert-meta" },
-      "Raised by the sensors; it can be acknowledged once it is saved."),
+      t("Raised by the sensors; it can be acknowledged once it is saved.")),
     !item.pending && alertVisitNode(item.id),
     reachNode(`alert:${item.key}`, item.resident_id),
   ];
@@ -158,12 +178,12 @@ function scrollToFocused() {
 
 /** @param {Item} item */
 function onFresh(item) {
-  $("announcer").textContent =
-    `New ${severityLabel(item.severity).toLowerCase()} alert: ${typeLabel(item.type)}, ` +
-    `${residentName(item)}.`;
+  $("announcer").textContent = t("New {severity} alert: {type}, {resident}.", {
+    severity: severityLabel(item.severity).toLowerCase(), type: typeLabel(item.type),
+    resident: residentName(item) });
   if (item.severity !== "critical") return;
-  $("critical-banner").textContent =
-    `New critical alert: ${typeLabel(item.type)} — ${residentName(item)}`;
+  $("critical-banner").replaceChildren(...phrase(t("New critical alert: {type} — {resident}"),
+    { type: typeLabel(item.type), resident: residentName(item) }));
   $("critical-banner").hidden = false;
   if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
 }
@@ -198,10 +218,10 @@ async function loadResidents() {
 function showDuty(onDuty) {
   const button = $button("duty-button");
   button.setAttribute("aria-pressed", String(onDuty));
-  button.textContent = onDuty ? "On duty ✓" : "Go on duty";
+  button.textContent = onDuty ? t("On duty ✓") : t("Go on duty");
   $("duty-message").textContent = onDuty
-    ? "You are on duty: new alerts at your site can be assigned to you."
-    : "You are off duty: no alerts are assigned to you.";
+    ? t("You are on duty: new alerts at your site can be assigned to you.")
+    : t("You are off duty: no alerts are assigned to you.");
   $("duty-message").className = "notify-message";
 }
 
@@ -213,7 +233,7 @@ async function loadDuty() {
     showDuty((await api("/me/duty")).on_duty);
   } catch (err) {
     if (err instanceof AuthError) return logout(err.message);
-    dutyError(`Could not load your duty status: ${err.message}`);
+    dutyError(t("Could not load your duty status: {reason}", { reason: err.message }));
   }
   return undefined;
 }
@@ -233,7 +253,7 @@ async function toggleDuty() {
     showDuty(answer.on_duty);
   } catch (err) {
     if (err instanceof AuthError) return logout(err.message);
-    dutyError(`Could not change your duty status: ${err.message}`);
+    dutyError(t("Could not change your duty status: {reason}", { reason: err.message }));
   } finally {
     button.disabled = false;
   }
@@ -279,8 +299,8 @@ async function subscribe(registration, key) {
   if (subscription) return subscription;
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error("the push service did not answer; try again " +
-      "later")), SUBSCRIBE_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new Error(
+      t("the push service did not answer; try again later"))), SUBSCRIBE_TIMEOUT_MS);
   });
   try {
     return await Promise.race([timeout, registration.pushManager.subscribe({
@@ -293,14 +313,11 @@ async function subscribe(registration, key) {
 
 async function enableNotifications() {
   if (!pushSupported()) {
-    throw new Error("This browser cannot show notifications from web pages. On an iPhone, " +
-      "add this page to the home screen first (Share → Add to Home Screen), then open it " +
-      "from there.");
+    throw new Error(t("This browser cannot show notifications from web pages. On an iPhone, add this page to the home screen first (Share → Add to Home Screen), then open it from there."));
   }
   const permission = await Notification.requestPermission();
   if (permission !== "granted") {
-    throw new Error("Notifications are blocked for this site. Allow them in the browser's " +
-      "site settings, then try again.");
+    throw new Error(t("Notifications are blocked for this site. Allow them in the browser's site settings, then try again."));
   }
   const { public_key: publicKey } = await api("/push/vapid-public-key");
   await navigator.serviceWorker.register("/sw.js", { scope: "/" });
@@ -327,7 +344,8 @@ async function subscribeOrExplain(registration, key) {
   try {
     return await subscribe(registration, key);
   } catch (err) {
-    throw new Error(`This phone could not subscribe to notifications (${err.message}).`);
+    throw new Error(t("This phone could not subscribe to notifications ({reason}).",
+      { reason: err.message }));
   }
 }
 
@@ -343,11 +361,11 @@ async function onEnableNotifications() {
   const message = $("notify-message");
   button.disabled = true;
   message.className = "notify-message";
-  message.textContent = "Setting up notifications…";
+  message.textContent = t("Setting up notifications…");
   try {
     await enableNotifications();
-    message.textContent = "Notifications are on for this phone.";
-    button.textContent = "Notifications on ✓ (tap to register again)";
+    message.textContent = t("Notifications are on for this phone.");
+    button.textContent = t("Notifications on ✓ (tap to register again)");
   } catch (err) {
     if (err instanceof AuthError) return logout(err.message);
     message.className = "notify-message notify-message--error";
@@ -365,8 +383,7 @@ async function onEnableNotifications() {
  */
 async function prepareServiceWorker() {
   if (!window.isSecureContext) {
-    $("notify-message").textContent = "Notifications need a secure (https://) address: " +
-      "open this page through the address your administrator gave for phones.";
+    $("notify-message").textContent = t("Notifications need a secure (https://) address: open this page through the address your administrator gave for phones.");
     $("notify-message").className = "notify-message notify-message--error";
     return;
   }
@@ -378,7 +395,7 @@ async function showNotificationState() {
   if (!pushSupported() || Notification.permission !== "granted") return;
   const registration = await navigator.serviceWorker.getRegistration("/");
   const subscription = registration && await registration.pushManager.getSubscription();
-  if (subscription) $("notify-button").textContent = "Notifications on ✓ (tap to register again)";
+  if (subscription) $("notify-button").textContent = t("Notifications on ✓ (tap to register again)");
 }
 
 // --- status ------------------------------------------------------------------------------
@@ -392,10 +409,10 @@ function onStatus(status) {
 
 /** @type {import("./common.js").FeedTexts} */
 const FEED_TEXTS = {
-  live: (_status, dbDown) => (dbDown ? "Live · database down" : "Live"),
-  lost: (status) => `Connection lost: this list may be out of date. ${status.error}`,
-  dbDown: "The database is unavailable: new alerts still show up (“not yet saved”), but " +
-    "cannot be acknowledged until it is back.",
+  live: (_status, dbDown) => (dbDown ? t("Live · database down") : t("Live")),
+  lost: (status) => t("Connection lost: this list may be out of date. {reason}",
+    { reason: status.error }),
+  dbDown: t("The database is unavailable: new alerts still show up (“not yet saved”), but cannot be acknowledged until it is back."),
 };
 
 function tick() {
@@ -437,13 +454,13 @@ function logout(message = "") {
   $("mine-list").replaceChildren();
   $("site-list").replaceChildren();
   $("notify-message").textContent = "";
-  document.title = "Eldercare: my alerts";
+  document.title = t("Eldercare: my alerts");
   leaveApp(state, message);
 }
 
 function init() {
   wireLogin(showPage);
-  $("logout-button").addEventListener("click", () => logout("You have logged out."));
+  $("logout-button").addEventListener("click", () => logout(t("You have logged out.")));
   $("duty-button").addEventListener("click", toggleDuty);
   $("notify-button").addEventListener("click", onEnableNotifications);
   $("critical-banner").addEventListener("click", () => { $("critical-banner").hidden = true; });
