@@ -25,6 +25,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 command -v npm >/dev/null || packages+=(nodejs npm)
 if [[ $want_test -eq 1 ]]; then
     command -v chromium >/dev/null || packages+=(chromium)
+    # A CJK font, so the Chinese pages' screenshots show characters, not boxes.
+    [[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]] || packages+=(fonts-wqy-microhei)
 fi
 if [[ ${#packages[@]} -gt 0 ]]; then
     log "installing Debian packages: ${packages[*]}"
