@@ -83,7 +83,7 @@ class FeatureState:
     feature: str
     ewma_up: float = 0.0
     ewma_down: float = 0.0
-    run_up: int = 0  # consecutive judged days the upward statistic has been above zero
+    run_up: int = 0  # consecutive judged days above the usual (the explanation's days)
     run_down: int = 0
     last_day: date | None = None  # the last day judged (a day is judged once)
     last_alert_day: date | None = None
@@ -168,7 +168,8 @@ def judge_feature(state: FeatureState, feature: Feature, day: DayFeatures,
     fired: Side | None = None
     for side in feature.directions:
         level = ewma_step(state.ewma(side), z, side, s)
-        run = (state.run_up if side == "up" else state.run_down) + 1 if level > 0 else 0
+        worse = (z if side == "up" else -z) > 0
+        run = (state.run_up if side == "up" else state.run_down) + 1 if worse else 0
         new = (replace(new, ewma_up=level, run_up=run) if side == "up"
                else replace(new, ewma_down=level, run_down=run))
         if (fired is None and s.enabled and level >= s.limit
