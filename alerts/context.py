@@ -12,6 +12,8 @@ from typing import Any
 
 from alerts.config import AlertSettings, effective_settings
 from alerts.detector import DeviceContext, ResidentContext
+from alerts.learning.baselines import personal_times
+from alerts.learning.store import load_baselines
 from gateway.schema import DeviceType
 from kernel.db import Conn
 
@@ -75,10 +77,21 @@ def _valid(base: AlertSettings, site_override: Any, resident_override: Any,
 
 def load_history(conn: Conn, sites: Iterable[str] | None = None) -> History:
     """Usual rise time, last call-button test and usual day (seconds out of bed) of every
-    active resident of `sites`."""
+    active resident of `sites`.
+
+    The usual rise time is the resident's personal baseline (alerts/learning, the median
+    over the days that count) once the learning job has one; until then the median of the
+    last 14 days' rise times. The usual day keeps its own yardstick (above)."""
     params = {"sites": list(sites) if sites else None}
-    return {int(rid): (rise, test, None if day is None else float(day))
-            for rid, rise, day, test in conn.execute(_HISTORY, params)}
+    history = {int(rid): (rise, test, None if day is None else float(day))
+               for rid, rise, day, test in conn.execute(_HISTORY, params)}
+    learned = load_baselines(conn, list(history))
+    for rid, by_feature in learned.items():
+        rise = personal_times(by_feature).usual_rise
+        if rise is not None:
+            _, test, day = history[rid]
+            history[rid] = (rise, test, day)
+    return history
 
 
 def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None = None,
