@@ -77,10 +77,6 @@ WITH w AS (
                OVER (PARTITION BY w.resident_id, w.day ORDER BY v.bucket) AS was_in_bed,
            lag(v.bucket) OVER (PARTITION BY w.resident_id, w.day ORDER BY v.bucket)
                AS prev_bucket,
-           -- in-bed minutes among this one and the next 119 (bedtime: the main sleep)
-           count(*) FILTER (WHERE v.occupied_fraction >= 0.5)
-               OVER (PARTITION BY w.resident_id, w.day ORDER BY v.bucket
-                     RANGE BETWEEN CURRENT ROW AND interval '119 minutes' FOLLOWING) AS bed_2h,
            -- in-bed minutes so far: the out-of-bed minutes between two in-bed ones share it
            sum((v.occupied_fraction >= 0.5)::int)
                OVER (PARTITION BY w.resident_id, w.day ORDER BY v.bucket) AS beds_so_far
@@ -141,11 +137,19 @@ WITH w AS (
       AND (next_in_bed >= up + %(stay_up)s
            OR (next_in_bed IS NULL AND up + %(stay_up)s <= %(data_until)s))
     GROUP BY resident_id, day
+), evening AS (
+    -- in-bed minutes among each minute of the evening and night and the next 119
+    SELECT resident_id, day, bucket, in_bed, night_end,
+           sum(in_bed::int) OVER (PARTITION BY resident_id, day ORDER BY bucket
+                                  RANGE BETWEEN CURRENT ROW AND interval '119 minutes'
+                                  FOLLOWING) AS bed_2h
+    FROM m
+    WHERE bucket >= evening_start AND bucket < night_end + interval '2 hours'
 ), bed AS (
     -- bedtime: the first in-bed minute from the evening on that starts the main sleep
     SELECT resident_id, day, min(bucket) AS bedtime
-    FROM m
-    WHERE in_bed AND bucket >= evening_start AND bucket < night_end AND bed_2h >= 90
+    FROM evening
+    WHERE in_bed AND bucket < night_end AND bed_2h >= 90
     GROUP BY resident_id, day
 ), nightout AS (
     SELECT m.resident_id, m.day, round(sum((1 - m.occupied_fraction) * 60)) AS night_out_s
