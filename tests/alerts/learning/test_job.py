@@ -154,3 +154,22 @@ def test_days_with_an_alert_about_the_person_are_left_out_of_the_baseline(conn):
         "SELECT n_days, personal FROM resident_baselines WHERE resident_id = %s "
         "AND feature = 'night_exits'", (rid,)).fetchone()
     assert n_days < 14 and personal is False
+
+
+def test_features_read_back_in_the_residents_own_clock(conn):
+    """Bedtime after midnight stays continuous (minutes after noon), rise time in minutes after
+    local midnight, and a 23-hour DST day fully covered is fully covered."""
+    from alerts.learning.store import load_days
+
+    rid = resident(conn)
+    dst = date(2026, 3, 29)  # Europe/Oslo springs forward: 23 hours
+    conn.execute(_DAILY.replace("1440, %(in_bed)s", "1380, %(in_bed)s"), {
+        "rid": rid, "day": dst, "tz": ZONE, "start": local(dst, 0), "in_bed": 30000,
+        "exits": 2, "rise": local(dst, 7, 5), "hr": 61.5, "rr": 15.0, "bed": local(dst, 0, 30),
+        "out": 300, "away": 40000, "pauses": 0.0, "restless": 4.0})
+    [day] = load_days(conn, [rid], dst, dst)[rid]
+    assert day.value("bedtime") == pytest.approx(12 * 60 + 30)
+    assert day.value("rise_time") == pytest.approx(7 * 60 + 5)
+    assert day.coverage == pytest.approx(1.0) and day.value("offline_min") == 0
+    assert day.value("night_exits") == 2 and day.value("resting_hr") == pytest.approx(61.5)
+    assert day.value("min_battery") == 80 and not day.alerted
