@@ -108,7 +108,9 @@ def baselines(days: Sequence[DayFeatures], day: date,
               features: Iterable[Feature] = PERSON_FEATURES, window_days: int = WINDOW_DAYS,
               min_days: int = MIN_PERSONAL_DAYS, gap_days: int = 0) -> dict[str, Baseline]:
     """Baselines of every feature for judging `day`, keyed by feature name."""
-    return {f.name: baseline(days, f, day, window_days, min_days, gap_days) for f in features}
+    start, end = window_of(day, window_days, gap_days)
+    inside = [d for d in days if start <= d.day <= end]  # one pass, not one per feature
+    return {f.name: baseline(inside, f, day, window_days, min_days, gap_days) for f in features}
 
 
 # --- the rule engine's personal parameters -----------------------------------------------------
