@@ -69,6 +69,8 @@ DEFAULT_SEVERITY: dict[AlertType, Severity] = {
     AlertType.DEVICE_OFFLINE: Severity.WARNING,
     AlertType.LOW_BATTERY: Severity.INFO,
     AlertType.TEST_OVERDUE: Severity.INFO,
+    # issue 15's "medium": worth a look today, never a page in the night
+    AlertType.ROUTINE_CHANGE: Severity.WARNING,
     # vital-sign alerts take their severity from the band (urgent or warning)
 }
 
@@ -88,7 +90,26 @@ DEFAULT_REFRACTORY_S: dict[AlertType, int] = {
     AlertType.DEVICE_OFFLINE: 1800,
     AlertType.LOW_BATTERY: 24 * 3600,
     AlertType.TEST_OVERDUE: 24 * 3600,
+    # Routine change keeps its own per-feature cooldown (routine_change.cooldown_days): a
+    # resolved night-exits change must not hide a heart-rate change the next day.
+    AlertType.ROUTINE_CHANGE: 0,
 }
+
+
+class RoutineChangeSettings(_Frozen):
+    """Routine-change detection of one resident (alerts/learning/routine.py)."""
+
+    enabled: bool = Field(default=True, description="Watch this resident's daily routine.")
+    sensitivity: float = Field(
+        default=1.0, ge=0.25, le=4.0,
+        description="Above 1 alerts on smaller changes (sooner), below 1 only on larger ones.")
+    cooldown_days: int = Field(default=7, ge=1, le=90,
+                               description="At most one alert per feature in this many days.")
+    ewma_lambda: float = Field(default=0.5, gt=0, le=1,
+                               description="Weight of the newest day in the EWMA.")
+    threshold: float = Field(default=2.0, gt=0,
+                             description="EWMA of the robust z-score that alerts "
+                                         "(divided by the sensitivity).")
 
 
 class AlertSettings(_Frozen):
@@ -151,6 +172,7 @@ class AlertSettings(_Frozen):
                                            "registered.")
     test_overdue_s: int = Field(default=7 * 86400, ge=1,
                                 description="No 'test' press from a call button for this long.")
+    routine_change: RoutineChangeSettings = RoutineChangeSettings()
     severity: dict[AlertType, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITY))
     refractory_s: dict[AlertType, int] = Field(
         default_factory=lambda: dict(DEFAULT_REFRACTORY_S))

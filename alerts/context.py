@@ -12,6 +12,8 @@ from typing import Any
 
 from alerts.config import AlertSettings, effective_settings
 from alerts.detector import DeviceContext, ResidentContext
+from alerts.learning.baselines import personal_times
+from alerts.learning.store import load_baselines
 from gateway.schema import DeviceType
 from kernel.db import Conn
 
@@ -51,7 +53,8 @@ SELECT r.id,
  WHERE r.active AND (%(sites)s::text[] IS NULL OR r.site_id = ANY(%(sites)s))
 """
 
-History = dict[int, tuple[time | None, datetime | None, float | None]]
+# usual rise, last button test, usual day (s), usual bedtime
+History = dict[int, tuple[time | None, datetime | None, float | None, time | None]]
 
 _DEVICES = """
 SELECT d.resident_id, d.id, d.type, d.heartbeat_s, d.created_at, d.last_seen IS NULL
@@ -75,10 +78,23 @@ def _valid(base: AlertSettings, site_override: Any, resident_override: Any,
 
 def load_history(conn: Conn, sites: Iterable[str] | None = None) -> History:
     """Usual rise time, last call-button test and usual day (seconds out of bed) of every
-    active resident of `sites`."""
+    active resident of `sites`.
+
+    The usual rise time is the resident's personal baseline (alerts/learning, the median
+    over the days that count) once the learning job has one; until then the median of the
+    last 14 days' rise times. The usual bedtime (where an early sleeper's night starts)
+    comes from the baselines only. The usual day keeps its own yardstick (above)."""
     params = {"sites": list(sites) if sites else None}
-    return {int(rid): (rise, test, None if day is None else float(day))
-            for rid, rise, day, test in conn.execute(_HISTORY, params)}
+    history: History = {int(rid): (rise, test, None if day is None else float(day), None)
+                        for rid, rise, day, test in conn.execute(_HISTORY, params)}
+    learned = load_baselines(conn, list(history))
+    for rid, by_feature in learned.items():
+        if rid not in history:
+            continue
+        times = personal_times(by_feature)
+        rise, test, day, _ = history[rid]
+        history[rid] = (times.usual_rise or rise, test, day, times.usual_bedtime)
+    return history
 
 
 def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None = None,
@@ -98,7 +114,7 @@ def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None =
                           registered_at=created_at if never_heard else None))
     out: dict[int, ResidentContext] = {}
     for rid, site, tz, site_ov, res_ov in conn.execute(_RESIDENTS, params):
-        usual_rise, last_test, usual_day = history.get(rid, (None, None, None))
+        usual_rise, last_test, usual_day, usual_bed = history.get(rid, (None, None, None, None))
         # No registration time as a test anchor: that is wall clock, and a replay of older
         # data would never reach it. Without a recorded test, the detector anchors on the
         # first record it sees from the button (event time).
@@ -106,7 +122,7 @@ def load_contexts(conn: Conn, base: AlertSettings, sites: Iterable[str] | None =
             resident_id=rid, site=site, timezone=tz,
             settings=_valid(base, site_ov, res_ov, rid),
             devices=tuple(devices.get(rid, ())), usual_rise=usual_rise,
-            last_test_at=last_test, usual_day_s=usual_day)
+            last_test_at=last_test, usual_day_s=usual_day, usual_bedtime=usual_bed)
     return out
 
 

@@ -53,6 +53,7 @@ class AlertType(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     LOW_BATTERY = "low_battery"
     TEST_OVERDUE = "test_overdue"
+    ROUTINE_CHANGE = "routine_change"  # a daily feature drifted (alerts/learning/routine.py)
 
 
 class AlertStatus(StrEnum):

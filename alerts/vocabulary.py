@@ -38,6 +38,7 @@ TYPE_LABELS: dict[str, str] = {
     AlertType.DEVICE_OFFLINE: N_("Device offline"),
     AlertType.LOW_BATTERY: N_("Low battery"),
     AlertType.TEST_OVERDUE: N_("Button test overdue"),
+    AlertType.ROUTINE_CHANGE: N_("Change in routine"),
 }
 
 TYPE_WORDS: dict[str, str] = {
@@ -54,6 +55,7 @@ TYPE_WORDS: dict[str, str] = {
     AlertType.DEVICE_OFFLINE: N_("a sensor is offline"),
     AlertType.LOW_BATTERY: N_("a sensor battery is low"),
     AlertType.TEST_OVERDUE: N_("call button test overdue"),
+    AlertType.ROUTINE_CHANGE: N_("a change in the daily routine"),
 }
 
 # Loudest first: the order the pages sort alerts in.

@@ -278,19 +278,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    """Run the scheduled jobs: storage (rollups, daily summaries, retention), alert
-    escalation, and the notification dispatcher."""
+    """Run the scheduled jobs: storage (rollups, daily summaries, retention), learning
+    (baselines and routine change), alert escalation, and the notification dispatcher."""
 
     from alerts.escalation import EscalationRunner
+    from alerts.learning.job import JOB as LEARNING_JOB
+    from alerts.learning.job import LearningSettings, run_learning
     from alerts.notify.dispatcher import Dispatcher
-    from ingest.jobs import JobSettings, start_scheduler
+    from ingest.jobs import DAILY_JOB, JobSettings, start_scheduler
 
     settings = settings_for(args)
     rt = resolve(settings)
+    cfg = JobSettings(retention=timedelta(days=settings.raw_retention_days),
+                      audit_retention=timedelta(days=settings.audit_retention_days))
+    # Routine change (issue 15) judges the days the daily summaries completed.
+    learning = LearningSettings(alerts=settings.alerts, daily_job=DAILY_JOB)
     scheduler = start_scheduler(
-        rt.database_url, JobSettings(
-            retention=timedelta(days=settings.raw_retention_days),
-            audit_retention=timedelta(days=settings.audit_retention_days)))
+        rt.database_url, cfg,
+        extra=[(LEARNING_JOB, lambda conn, now, _cfg: run_learning(conn, now, learning),
+                cfg.daily_interval_s)])
     escalation = EscalationRunner(rt.database_url)
     dispatcher = Dispatcher(rt.database_url, settings.notify, rt.mqtt)
     escalation.start()

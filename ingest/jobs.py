@@ -9,7 +9,7 @@ each run on its own short-lived connection (never the ingest writer's).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -208,9 +208,17 @@ def run_job(database_url: str, name: str, fn: JobFn, cfg: JobSettings, clock: Cl
         logger.exception("job %s failed", name)
 
 
+ExtraJob = tuple[str, JobFn, float]  # name, function, interval (seconds)
+
+
 def start_scheduler(database_url: str, cfg: JobSettings | None = None,
-                    clock: Clock = utc_now) -> BackgroundScheduler:
-    """Start the storage jobs in a background scheduler; call `.shutdown()` to stop it."""
+                    clock: Clock = utc_now, extra: Sequence[ExtraJob] = ()
+                    ) -> BackgroundScheduler:
+    """Start the storage jobs in a background scheduler; call `.shutdown()` to stop it.
+
+    `extra`: jobs of other packages run the same way (own connection, advisory lock, the
+    same clock), e.g. the learning job that reads the daily summaries (alerts/learning),
+    which this package may not import."""
     cfg = cfg or JobSettings()
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -225,6 +233,7 @@ def start_scheduler(database_url: str, cfg: JobSettings | None = None,
         (DAILY_JOB, run_daily_summaries, cfg.daily_interval_s),
         (RETENTION_JOB, run_retention, cfg.maintenance_interval_s),
         (RECONCILE_JOB, run_reconcile, cfg.maintenance_interval_s),
+        *extra,
     ]
     for name, fn, every_s in jobs:
         scheduler.add_job(run_job, IntervalTrigger(seconds=every_s, timezone=UTC),

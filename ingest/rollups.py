@@ -45,14 +45,17 @@ WHERE (v.samples, v.hr_samples, v.rr_samples, v.hr_avg, v.hr_min, v.hr_max, v.rr
 """
 
 # Days: for each active resident, every local date from `since` to `until` (inclusive) in the
-# resident's timezone (else the site's). Minutes come from vitals_1m, from 22:00 of the
-# evening before the day to the local midnight that ends it. A minute counts as "in bed"
-# when the mat reported occupied for at least half of it.
+# resident's timezone (else the site's). Minutes come from vitals_1m, from 18:00 of the
+# evening before the day (bedtime; the night itself starts at 22:00) to the local midnight
+# that ends it. A minute counts as "in bed" when the mat reported occupied for at least half
+# of it. The features of issue 15 (bedtime, night_out_s, away_s, pauses_per_hour,
+# restlessness, min_battery) are defined in docs/storage.md and alerts/learning/features.py.
 _DAILY = """
 WITH w AS (
     SELECT r.id AS resident_id, z.tz, d.day,
            d.day::timestamp AT TIME ZONE z.tz AS day_start,
            (d.day + 1)::timestamp AT TIME ZONE z.tz AS day_end,
+           (d.day - 1 + %(evening_start)s::time) AT TIME ZONE z.tz AS evening_start,
            (d.day - 1 + %(night_start)s::time) AT TIME ZONE z.tz AS night_start,
            (d.day + %(night_end)s::time) AT TIME ZONE z.tz AS night_end,
            (d.day + %(morning_start)s::time) AT TIME ZONE z.tz AS morning_start,
@@ -68,16 +71,22 @@ WITH w AS (
     ) d
     WHERE r.active
 ), m AS (
-    SELECT w.*, v.bucket, v.hr_avg, v.rr_avg, v.movement_avg, v.occupied_fraction, v.samples,
-           v.hr_samples, v.rr_samples, v.occupied_fraction >= 0.5 AS in_bed,
+    SELECT w.*, v.bucket, v.hr_avg, v.rr_avg, v.rr_min, v.movement_avg, v.occupied_fraction,
+           v.samples, v.hr_samples, v.rr_samples, v.occupied_fraction >= 0.5 AS in_bed,
            lag(v.occupied_fraction >= 0.5)
-               OVER (PARTITION BY w.resident_id, w.day ORDER BY v.bucket) AS was_in_bed
+               OVER (PARTITION BY w.resident_id, w.day ORDER BY v.bucket) AS was_in_bed,
+           lag(v.bucket) OVER (PARTITION BY w.resident_id, w.day ORDER BY v.bucket)
+               AS prev_bucket,
+           -- in-bed minutes so far: the out-of-bed minutes between two in-bed ones share it
+           sum((v.occupied_fraction >= 0.5)::int)
+               OVER (PARTITION BY w.resident_id, w.day ORDER BY v.bucket) AS beds_so_far
     FROM w
     -- LATERAL: one index range scan per resident-day, never a scan of all their minutes
     CROSS JOIN LATERAL (
         SELECT * FROM vitals_1m v
         WHERE v.resident_id = w.resident_id
-          AND v.bucket >= LEAST(w.night_start, w.day_start) AND v.bucket < w.day_end
+          AND v.bucket >= LEAST(w.evening_start, w.night_start, w.day_start)
+          AND v.bucket < w.day_end
         OFFSET 0  -- keeps the planner from flattening this into a join over all minutes
     ) v
 ), agg AS (
@@ -86,7 +95,15 @@ WITH w AS (
            COALESCE(sum(occupied_fraction * 60) FILTER (WHERE bucket >= day_start), 0)
                AS time_in_bed_s,
            count(*) FILTER (WHERE bucket >= night_start AND bucket < night_end
+                            AND prev_bucket >= night_start
                             AND NOT in_bed AND was_in_bed) AS night_exits,
+           count(*) FILTER (WHERE bucket >= night_start AND bucket < night_end
+                            AND occupied_fraction >= 1 AND (rr_min <= 0 OR rr_samples < samples))
+               * 60.0 / NULLIF(count(*) FILTER (WHERE bucket >= night_start
+                                                AND bucket < night_end AND in_bed), 0)
+               AS pauses_per_hour,
+           avg(movement_avg) FILTER (WHERE bucket >= night_start AND bucket < night_end
+                                     AND in_bed) AS restlessness,
            percentile_cont(0.1) WITHIN GROUP (ORDER BY hr_avg)
                FILTER (WHERE bucket >= night_start AND bucket < night_end AND in_bed
                        AND hr_avg IS NOT NULL) AS resting_hr,
@@ -120,18 +137,59 @@ WITH w AS (
       AND (next_in_bed >= up + %(stay_up)s
            OR (next_in_bed IS NULL AND up + %(stay_up)s <= %(data_until)s))
     GROUP BY resident_id, day
+), evening AS (
+    -- in-bed minutes among each minute of the evening and night and the next 119
+    SELECT resident_id, day, bucket, in_bed, night_end,
+           sum(in_bed::int) OVER (PARTITION BY resident_id, day ORDER BY bucket
+                                  RANGE BETWEEN CURRENT ROW AND interval '119 minutes'
+                                  FOLLOWING) AS bed_2h
+    FROM m
+    WHERE bucket >= evening_start AND bucket < night_end + interval '2 hours'
+), bed AS (
+    -- bedtime: the first in-bed minute from the evening on that starts the main sleep
+    SELECT resident_id, day, min(bucket) AS bedtime
+    FROM evening
+    WHERE in_bed AND bucket < night_end AND bed_2h >= 90
+    GROUP BY resident_id, day
+), nightout AS (
+    SELECT m.resident_id, m.day, round(sum((1 - m.occupied_fraction) * 60)) AS night_out_s
+    FROM m
+    LEFT JOIN bed USING (resident_id, day)
+    LEFT JOIN rise USING (resident_id, day)
+    WHERE m.bucket >= COALESCE(bed.bedtime, m.night_start)
+      AND m.bucket < COALESCE(rise.rise_time, m.night_end)
+    GROUP BY m.resident_id, m.day
+), stretches AS (
+    SELECT resident_id, day, extract(epoch FROM max(bucket) - min(bucket)) + 60 AS out_s
+    FROM m
+    WHERE NOT in_bed AND bucket >= day_start
+    GROUP BY resident_id, day, beds_so_far
+), away AS (
+    SELECT resident_id, day, round(max(out_s)) AS away_s FROM stretches GROUP BY 1, 2
 )
 INSERT INTO resident_daily AS d (resident_id, day, timezone, day_start, data_minutes,
                                  time_in_bed_s, night_exits, rise_time, resting_hr, median_rr,
                                  hr_avg, rr_avg, movement_avg, occupied_fraction, samples,
-                                 hr_samples, rr_samples, computed_at)
+                                 hr_samples, rr_samples, bedtime, night_out_s, away_s,
+                                 pauses_per_hour, restlessness, min_battery, computed_at)
 SELECT w.resident_id, w.day, w.tz, w.day_start, agg.data_minutes, round(agg.time_in_bed_s),
        agg.night_exits, rise.rise_time, agg.resting_hr, agg.median_rr, agg.hr_avg, agg.rr_avg,
        agg.movement_avg, agg.occupied_fraction, agg.samples, agg.hr_samples, agg.rr_samples,
-       %(computed_at)s
+       bed.bedtime, nightout.night_out_s, away.away_s, agg.pauses_per_hour, agg.restlessness,
+       battery.min_battery, %(computed_at)s
 FROM w
 JOIN agg USING (resident_id, day)
 LEFT JOIN rise USING (resident_id, day)
+LEFT JOIN bed USING (resident_id, day)
+LEFT JOIN nightout USING (resident_id, day)
+LEFT JOIN away USING (resident_id, day)
+LEFT JOIN LATERAL (
+    SELECT min(s.battery) AS min_battery
+    FROM devices dv
+    JOIN device_status s ON s.device_id = dv.id
+    WHERE dv.resident_id = w.resident_id AND s.resident_id = w.resident_id
+      AND s.time >= w.day_start AND s.time < w.day_end
+) battery ON true
 ON CONFLICT (resident_id, day) DO UPDATE SET
     timezone = EXCLUDED.timezone, day_start = EXCLUDED.day_start,
     data_minutes = EXCLUDED.data_minutes, time_in_bed_s = EXCLUDED.time_in_bed_s,
@@ -140,7 +198,9 @@ ON CONFLICT (resident_id, day) DO UPDATE SET
     hr_avg = EXCLUDED.hr_avg, rr_avg = EXCLUDED.rr_avg, movement_avg = EXCLUDED.movement_avg,
     occupied_fraction = EXCLUDED.occupied_fraction, samples = EXCLUDED.samples,
     hr_samples = EXCLUDED.hr_samples, rr_samples = EXCLUDED.rr_samples,
-    computed_at = EXCLUDED.computed_at
+    bedtime = EXCLUDED.bedtime, night_out_s = EXCLUDED.night_out_s, away_s = EXCLUDED.away_s,
+    pauses_per_hour = EXCLUDED.pauses_per_hour, restlessness = EXCLUDED.restlessness,
+    min_battery = EXCLUDED.min_battery, computed_at = EXCLUDED.computed_at
 """
 
 
@@ -148,6 +208,7 @@ ON CONFLICT (resident_id, day) DO UPDATE SET
 class DayRules:
     """Local clock times that define the night and the morning of a day summary."""
 
+    evening_start: str = "18:00"  # bedtime is looked for from here (the evening before)
     night_start: str = "22:00"
     night_end: str = "07:00"
     morning_start: str = "04:00"
@@ -187,7 +248,8 @@ def summarize_days(conn: Conn, since: datetime, until: datetime, data_until: dat
     conn.execute("SET LOCAL jit = off")  # compiling costs seconds; the query needs ms
     cur = conn.execute(_DAILY, {
         "since": since, "until": until, "data_until": data_until, "computed_at": computed_at,
-        "night_start": r.night_start, "night_end": r.night_end,
+        "evening_start": r.evening_start, "night_start": r.night_start,
+        "night_end": r.night_end,
         "morning_start": r.morning_start, "morning_end": r.morning_end,
         "stay_up": r.stay_up,
     })

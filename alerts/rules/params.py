@@ -56,6 +56,16 @@ class VitalSpec:
                    float(b.urgent_sustain_s), float(b.warning_sustain_s), float(b.clear_after_s))
 
 
+def night_start(default: time, usual_bedtime: time | None) -> time:
+    """Where a resident's night starts: at their usual bedtime (learned) when that is an
+    evening time earlier than the settings' night start, else the settings' night start.
+    Only ever earlier: an early sleeper's exits after going to bed are watched, and a late
+    sleeper keeps the default night (an exit after 22:00 is still watched)."""
+    if usual_bedtime is None or not (_NOON <= usual_bedtime < default):
+        return default
+    return usual_bedtime
+
+
 class Params:
     """One resident's thresholds, precomputed from AlertSettings for the hot path."""
 
@@ -66,7 +76,7 @@ class Params:
                  "usual_day", "usual_rise")
 
     def __init__(self, s: AlertSettings, tz: tzinfo, usual_rise: time | None,
-                 usual_day_s: float | None = None) -> None:
+                 usual_day_s: float | None = None, usual_bedtime: time | None = None) -> None:
         self.tz = tz
         self.usual_rise = usual_rise  # learned only (not_up)
         self.rise = usual_rise if usual_rise is not None else s.usual_rise_default
@@ -88,7 +98,7 @@ class Params:
         self.never_heard = float(s.never_heard_s)
         self.test_overdue = float(s.test_overdue_s)
         self.cancel_window = float(s.sos_cancel_window_s)
-        self.night_start = s.night_start
+        self.night_start = night_start(s.night_start, usual_bedtime)
         self.night_end = s.night_end
         self.not_up_at = s.not_up_at
         self.not_up_after = timedelta(seconds=s.not_up_after_usual_rise_s)

@@ -52,6 +52,7 @@ class ResidentContext:
     usual_rise: time | None = None
     last_test_at: datetime | None = None
     usual_day_s: float | None = None  # usual time out of bed per day, once learned
+    usual_bedtime: time | None = None  # personal baseline (alerts/learning), once learned
 
 
 def zone(name: str) -> tzinfo:
@@ -161,7 +162,8 @@ class ResidentState:
 
     def __init__(self, ctx: ResidentContext) -> None:
         self.ctx = ctx
-        self.p = Params(ctx.settings, zone(ctx.timezone), ctx.usual_rise, ctx.usual_day_s)
+        self.p = Params(ctx.settings, zone(ctx.timezone), ctx.usual_rise, ctx.usual_day_s,
+                        ctx.usual_bedtime)
         self.devices: dict[str, DeviceState] = {}
         self.em = Emitter(ctx.resident_id, ctx.site, self.devices)
         self.resume: tuple[float, float] | None = None  # platform (down since, up at), wall
@@ -170,5 +172,6 @@ class ResidentState:
     def set_context(self, ctx: ResidentContext) -> None:
         """New settings, devices, time zone or learned habits."""
         self.ctx = ctx
-        self.p = Params(ctx.settings, zone(ctx.timezone), ctx.usual_rise, ctx.usual_day_s)
+        self.p = Params(ctx.settings, zone(ctx.timezone), ctx.usual_rise, ctx.usual_day_s,
+                        ctx.usual_bedtime)
         self.em.site = ctx.site

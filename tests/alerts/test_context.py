@@ -40,6 +40,31 @@ def test_usual_rise_and_usual_day_are_learned(clean_db: str) -> None:
     assert ctx.usual_day_s == 16.5 * 3600
 
 
+def _baseline(url: str, rid: int, feature: str, median: float, personal: bool) -> None:
+    sql(url, "INSERT INTO resident_baselines (resident_id, feature, median, mad, n_days, "
+             "personal, window_start, window_end, computed_for, updated_at) "
+             "VALUES (%s, %s, %s, 10, 20, %s, '2026-01-01', '2026-01-28', '2026-02-05', now())",
+        rid, feature, median, personal)
+
+
+def test_usual_rise_and_bedtime_come_from_personal_baselines(clean_db: str) -> None:
+    home, other = add_home(clean_db), add_home(clean_db, site="south", suffix="-2")
+    for rid in (home.resident_id, other.resident_id):
+        for n in (1, 2, 3):
+            _day(clean_db, rid, n, "05:30", 8.0)
+    _baseline(clean_db, home.resident_id, "rise_time", 7 * 60 + 15, personal=True)
+    _baseline(clean_db, home.resident_id, "bedtime", 8 * 60 + 45, personal=True)  # 20:45
+    _baseline(clean_db, other.resident_id, "rise_time", 9 * 60, personal=False)
+    _baseline(clean_db, other.resident_id, "bedtime", 8 * 60, personal=False)
+    with db.connect(clean_db, autocommit=True) as conn:
+        ctx = load_contexts(conn, AlertSettings())
+    assert ctx[home.resident_id].usual_rise == time(7, 15)
+    assert ctx[home.resident_id].usual_bedtime == time(20, 45)
+    assert ctx[other.resident_id].usual_rise == time(5, 30)  # population default: not learned
+    assert ctx[other.resident_id].usual_bedtime is None
+    assert ctx[home.resident_id].usual_day_s == 16 * 3600  # its own yardstick, unchanged
+
+
 def test_a_button_test_is_overdue_in_a_replay(clean_db: str) -> None:
     """The button was registered (wall clock) after the replayed events: the overdue check
     runs on event time from the first record of the button, and fires after 7 days."""

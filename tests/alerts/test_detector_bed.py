@@ -72,6 +72,22 @@ def test_bed_exit_night_window_crosses_midnight(det: ResidentDetector, feed: Fee
     assert [t.at for t in triggers(out, "bed_exit_no_return")] == expected
 
 
+@pytest.mark.parametrize(("bedtime", "exit_local", "fires"), [
+    (time(20, 30), local(21, 15), True),  # an early sleeper's night starts at their bedtime
+    (None, local(21, 15), False),  # not learned: the settings' night (22:00)
+    (time(20, 30), local(20, 10), False),  # before even the early bedtime
+    (time(23, 30), local(22, 30), True),  # a late sleeper keeps the default night
+    (time(0, 30), local(22, 30), True),  # after midnight: the default night too
+])
+def test_a_learned_early_bedtime_starts_the_night_earlier(
+        feed: Feed, bedtime: time | None, exit_local: datetime, fires: bool) -> None:
+    det = ResidentDetector(replace(context(tz="Asia/Shanghai"), usual_bedtime=bedtime))
+    out = run(det, stay(feed, (exit_local - minutes(40), True), (exit_local, False),
+                        until=exit_local + minutes(30)))
+    expected = [exit_local + minutes(20)] if fires else []
+    assert [t.at for t in triggers(out, "bed_exit_no_return")] == expected
+
+
 def test_bed_exit_details_and_clear_on_return(det: ResidentDetector, feed: Feed) -> None:
     exit_at = local(2, 0, day=2)
     out = run(det, stay(feed, (local(22, 0), True), (exit_at, False),

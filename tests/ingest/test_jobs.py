@@ -132,12 +132,20 @@ def test_scheduler_runs_the_jobs_and_stops_cleanly(conn, clean_db):
     conn.execute("INSERT INTO sites (id, name) VALUES ('north', 'North')")
     conn.execute("INSERT INTO residents (id, site_id, full_name) VALUES (1, 'north', 'Ida')")
     quick = JobSettings(rollup_interval_s=0.2, daily_interval_s=0.2, maintenance_interval_s=0.2)
-    scheduler = jobs.start_scheduler(clean_db, quick, clock=lambda: NOW)
+    ran: list[datetime] = []
+
+    def extra(_conn: Any, now: datetime, _cfg: JobSettings) -> None:
+        ran.append(now)
+
+    scheduler = jobs.start_scheduler(clean_db, quick, clock=lambda: NOW,
+                                     extra=[("learning", extra, 0.2)])
     try:
         assert {j.id for j in scheduler.get_jobs()} == {"vitals_1m", "resident_daily",
-                                                        "retention", "reconcile"}
+                                                        "retention", "reconcile", "learning"}
         wait_until(lambda: count(clean_db, "SELECT count(*) FROM job_watermarks") == 4,
                    what="every job to record a run")
+        wait_until(lambda: bool(ran), what="the extra job to run")
+        assert ran[0] == NOW
         wait_until(lambda: count(clean_db, "SELECT count(*) FROM resident_daily") == 1,
                    what="the daily summary")
     finally:

@@ -205,6 +205,39 @@ def test_daily_summary_of_a_constructed_night(conn):
     assert median_rr == pytest.approx(14.0)
 
 
+def test_daily_summary_learning_features_of_a_constructed_night(conn):
+    """Issue 15's features: bedtime, time out of bed in the night, the longest empty-bed
+    stretch of the day, breathing pauses, restlessness and the lowest battery."""
+    rid = seed_resident(conn)
+    readings = constructed_day()
+    # a 40-second breathing pause at 03:30 (respiration 0 while lying still)
+    pause = (local(DAY, 3, 30), local(DAY, 3, 30) + timedelta(seconds=40))
+    readings = [(t, occ, hr, 0.0 if pause[0] <= t < pause[1] else rr, mv)
+                for t, occ, hr, rr, mv in readings]
+    insert_readings(conn, readings, resident_id=rid)
+    conn.execute("INSERT INTO devices (id, site_id, resident_id, type, credentials_hash) "
+                 "VALUES ('bed-1', 'north', %s, 'bed_sensor', 'x')", (rid,))
+    for at, level in ((local(DAY, 9), 80), (local(DAY, 21), 35),
+                      (local(DAY + timedelta(days=1), 1), 5)):  # the last one: the next day
+        conn.execute("INSERT INTO device_status (time, device_id, resident_id, online, "
+                     "battery, received_at) VALUES (%s, 'bed-1', %s, true, %s, %s)",
+                     (at, rid, level, at))
+    now = local(DAY + timedelta(days=1), 0, 30)
+    cfg = JobSettings(chunk=timedelta(hours=12))
+    run_minute_rollup(conn, now, cfg)
+    run_daily_summaries(conn, now, cfg)
+    bedtime, night_out, away, pauses, restless, battery = conn.execute(
+        "SELECT bedtime, night_out_s, away_s, pauses_per_hour, restlessness, min_battery "
+        "FROM resident_daily WHERE resident_id = %s AND day = %s", (rid, DAY)).fetchone()
+    assert bedtime == local(DAY - timedelta(days=1), 22, 30)
+    assert night_out == 25 * 60  # the three exits between bedtime and the rise at 07:45
+    assert away == 9 * 3600  # 15:00 (end of the nap) to midnight
+    # one minute with a pause (03:30) among the 22:30 -> 07:00 minutes in bed (8 h 30 - 25')
+    assert pauses == pytest.approx(60.0 / (8 * 60 + 30 - 25 + 0))
+    assert restless == pytest.approx(2.0)
+    assert battery == 35
+
+
 def test_daily_summary_rise_waits_for_thirty_minutes_of_data(conn):
     rid = seed_resident(conn)
     insert_readings(conn, [r for r in constructed_day() if r[0] < local(DAY, 8)],

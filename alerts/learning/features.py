@@ -1,0 +1,206 @@
+"""The one definition of a resident's daily features (issue 15), and the day records built
+from `resident_daily` that baselines, routine change and the outlier digest all read.
+
+A feature is one number per resident and local day, computed by the daily rollup
+(ingest/rollups.py, `_DAILY`) in event time. Each has a *worrying direction*: the way it moves
+when something may be wrong with the person. Routine change watches that direction only, so
+a resident who sleeps better never raises an alert.
+
+Person features describe the resident; device features describe the sensors. They are kept
+apart so that a failing sensor is not mistaken for a sick person: a day whose mat covered
+less than `MIN_COVERAGE` of the day gives no person features (they would measure the
+sensor's gaps, not the person).
+
+Population defaults (`default_median`, `default_mad`) stand in for a resident's own baseline
+until 14 days count (alerts/learning/baselines.py). They are deliberately broad, for people
+over 75 in residential or home care, and documented in docs/alerts.md ("Routine change"):
+- bedtime 22:30 and rise 06:00 (the rule engine's own `usual_rise_default`), ± 30 min;
+- 8.5 h in bed (older adults spend 8-9 h in bed; Ohayon et al. 2004 meta-analysis), ± 1 h;
+- 1 night exit (nocturia: one void a night is the median after 70; ICS definition), ± 1;
+- 10 min out of bed at night, ± 5 min;
+- a longest empty-bed stretch of 14 h (16 h up a day, the rule engine's
+  `usual_day_default_s`, less a nap or an early night), ± 2 h;
+- resting (sleeping) heart rate 62/min ± 5; respiration 15/min ± 1.5 (middle of the
+  NEWS2 normal band 12-20, the rule engine's `respiration` bands);
+- 0.5 minutes with a breathing pause per hour in bed (well under the AHI 5/h threshold of
+  sleep apnoea), ± 0.5;
+- restlessness: the mat's movement index (0-100) 5 ± 3 while in bed at night.
+`mad_floor` is the smallest spread a baseline may have (a very regular person must not alarm
+on noise): a quarter of an hour for clock times, half an exit, 2 beats per minute, ...
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from kernel.i18n import N_
+
+Direction = Literal["up", "down", "both"]
+Kind = Literal["person", "device"]
+# How a value reads: a clock time (minutes after local noon or midnight), a duration in
+# seconds, or a plain number with its unit.
+Unit = Literal["clock_noon", "clock_midnight", "seconds", "count", "per_min", "per_hour",
+               "index", "minutes", "percent"]
+
+MIN_COVERAGE = 0.9  # share of the day's minutes with readings for person features to count
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One daily feature: its name (the key everywhere), label, unit and worrying direction."""
+
+    name: str
+    label: str  # N_() marked; translate before showing
+    unit: Unit
+    direction: Direction
+    kind: Kind
+    default_median: float
+    default_mad: float
+    mad_floor: float
+    description: str = field(default="", compare=False)
+
+    @property
+    def directions(self) -> tuple[Literal["up", "down"], ...]:
+        """The directions routine change watches for this feature."""
+        if self.direction == "both":
+            return ("up", "down")
+        return (self.direction,)
+
+
+FEATURES: tuple[Feature, ...] = (
+    # Later and earlier bedtimes both matter (sundowning, withdrawal vs. exhaustion), but
+    # a night-owl drift on its own is rarely a sign of illness: 'down' (going to bed earlier
+    # and earlier: fatigue, low mood, infection) is the one watched.
+    Feature("bedtime", N_("Bedtime"), "clock_noon", "down", "person", 630.0, 30.0, 15.0,
+            "minutes after local noon the evening before at which the main sleep starts"),
+    Feature("rise_time", N_("Rise time"), "clock_midnight", "up", "person", 360.0, 30.0, 15.0,
+            "minutes after local midnight of the last getting-up of the morning"),
+    # Both: more time in bed (illness, low mood) and much less (agitation, pain) are signs.
+    Feature("time_in_bed_s", N_("Time in bed"), "seconds", "both", "person", 30600.0, 3600.0,
+            1800.0, "seconds in bed over the local calendar day"),
+    Feature("night_exits", N_("Night exits"), "count", "up", "person", 1.0, 1.0, 0.5,
+            "times out of bed between 22:00 and 07:00"),
+    Feature("night_out_s", N_("Time out of bed at night"), "seconds", "up", "person", 600.0,
+            300.0, 120.0, "seconds out of bed between bedtime and rise time"),
+    # With only a bed mat, time out of the home cannot be told from time in another room:
+    # the longest empty-bed stretch of the day bounds it. Longer is the worrying side
+    # (wandering, staying away); shorter is more rest and is left to time_in_bed_s.
+    Feature("away_s", N_("Longest time away from bed"), "seconds", "up", "person", 50400.0,
+            7200.0, 1800.0, "longest continuous time the bed was empty during the local day"),
+    Feature("resting_hr", N_("Resting heart rate"), "per_min", "up", "person", 62.0, 5.0, 2.0,
+            "10th percentile of the per-minute heart rate in bed at night"),
+    Feature("median_rr", N_("Breathing rate at night"), "per_min", "up", "person", 15.0, 1.5,
+            0.75, "median per-minute respiration rate in bed at night"),
+    Feature("pauses_per_hour", N_("Breathing pauses"), "per_hour", "up", "person", 0.5, 0.5,
+            0.5, "minutes with a breathing pause (a reading in bed with no breathing) per "
+                 "hour in bed at night, as the apnea rule sees them"),
+    Feature("restlessness", N_("Restlessness in bed"), "index", "up", "person", 5.0, 3.0, 1.0,
+            "mean movement index (0-100) of the minutes in bed at night"),
+    # Device health: never a sign about the person.
+    Feature("coverage", N_("Sensor coverage"), "percent", "down", "device", 100.0, 1.0, 1.0,
+            "percent of the local day's minutes with readings from the mat"),
+    Feature("offline_min", N_("Sensor offline"), "minutes", "up", "device", 0.0, 5.0, 5.0,
+            "minutes of the local day without any reading from the mat"),
+    Feature("min_battery", N_("Lowest battery"), "percent", "down", "device", 80.0, 10.0, 5.0,
+            "lowest battery level reported by the resident's devices that day"),
+)
+
+BY_NAME: Mapping[str, Feature] = {f.name: f for f in FEATURES}
+PERSON_FEATURES: tuple[Feature, ...] = tuple(f for f in FEATURES if f.kind == "person")
+DEVICE_FEATURES: tuple[Feature, ...] = tuple(f for f in FEATURES if f.kind == "device")
+
+
+def feature(name: str) -> Feature:
+    """The feature called `name` (KeyError if there is none)."""
+    return BY_NAME[name]
+
+
+@dataclass(frozen=True, slots=True)
+class DayFeatures:
+    """One resident's features of one local day.
+
+    `values` holds every feature of FEATURES that could be measured (a missing one is absent
+    or None). `alerted`: an alert about the person was opened that day (such days are left
+    out of baselines: a night in hospital is not the person's usual)."""
+
+    resident_id: int
+    day: date
+    values: Mapping[str, float | None]
+    coverage: float  # 0..1, share of the day's minutes with readings
+    alerted: bool = False
+
+    @property
+    def well_covered(self) -> bool:
+        """True when the mat covered enough of the day for person features to count."""
+        return self.coverage >= MIN_COVERAGE
+
+    def value(self, name: str) -> float | None:
+        """The day's value of a feature, or None when it does not count: unmeasured, or a
+        person feature of a poorly covered day."""
+        v = self.values.get(name)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return None
+        if BY_NAME[name].kind == "person" and not self.well_covered:
+            return None
+        return float(v)
+
+
+def feature_matrix(days: Sequence[DayFeatures],
+                   features: Iterable[Feature] = PERSON_FEATURES) -> npt.NDArray[np.float64]:
+    """Days × features as floats, NaN where a value does not count (see DayFeatures.value):
+    the input of the outlier model and of the baselines."""
+    names = [f.name for f in features]
+    out = np.full((len(days), len(names)), np.nan)
+    for i, d in enumerate(days):
+        for j, name in enumerate(names):
+            v = d.value(name)
+            if v is not None:
+                out[i, j] = v
+    return out
+
+
+# --- words ---------------------------------------------------------------------------------
+
+_UNIT_TEMPLATES: Mapping[str, str] = {
+    "per_min": N_("{value}/min"),
+    "per_hour": N_("{value}/h"),
+    "minutes": N_("{value} min"),
+    "percent": N_("{value} %"),
+}
+_MINUTES = N_("{value} min")
+_HOURS = N_("{value} h")
+
+Translate = Callable[[str], str]
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def format_value(f: Feature, value: float, translate: Translate = _identity) -> str:
+    """A feature's value as a care worker reads it: clock times as 24-hour HH:MM, durations
+    in minutes (under 2 h) or hours, numbers with one decimal and their unit. Templates are
+    translated before they are filled."""
+    if f.unit in ("clock_noon", "clock_midnight"):
+        minutes = value + (12 * 60 if f.unit == "clock_noon" else 0)
+        m = round(minutes) % (24 * 60)
+        return f"{m // 60:02d}:{m % 60:02d}"
+    if f.unit == "seconds":
+        if abs(value) < 2 * 3600:
+            return translate(_MINUTES).format(value=f"{value / 60:.0f}")
+        return translate(_HOURS).format(value=f"{value / 3600:.1f}")
+    template = _UNIT_TEMPLATES.get(f.unit)
+    number = f"{value:.1f}"
+    return number if template is None else translate(template).format(value=number)
+
+
+def clock_minutes(f: Feature, minutes: float) -> float:
+    """Minutes after local midnight of a clock feature's value (bedtime counts from noon)."""
+    return (minutes + (12 * 60 if f.unit == "clock_noon" else 0)) % (24 * 60)

@@ -1,0 +1,131 @@
+"""Reading residents' daily features and writing baselines and routine-change state
+(tables resident_daily, resident_baselines, routine_state; migration 0020_learning).
+
+The features are turned into DayFeatures here, in SQL, with the resident's own time zone:
+bedtime as minutes after local noon of the evening before, rise time as minutes after local
+midnight, device coverage as a share of the local day (23 or 25 hours on a DST change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+
+from alerts.learning.baselines import Baseline
+from alerts.learning.features import DayFeatures
+from alerts.learning.routine import FeatureState
+from alerts.model import AlertType
+from kernel.db import Conn
+
+# Alerts about the devices or the routine itself do not make a day unusual for the person.
+NOT_ABOUT_THE_PERSON = (AlertType.DEVICE_OFFLINE.value, AlertType.LOW_BATTERY.value,
+                        AlertType.TEST_OVERDUE.value, AlertType.ROUTINE_CHANGE.value)
+
+# An alert counts for the day whose night it fell in: from 22:00 the evening before (the
+# night of a day starts then, ingest/rollups.py) to the local midnight that ends the day.
+_DAYS = """
+SELECT d.resident_id, d.day,
+       extract(epoch FROM (d.bedtime AT TIME ZONE d.timezone) - ((d.day - 1) + time '12:00'))
+           / 60 AS bedtime,
+       extract(epoch FROM (d.rise_time AT TIME ZONE d.timezone) - d.day::timestamp) / 60
+           AS rise_time,
+       d.time_in_bed_s, d.night_exits, d.night_out_s, d.away_s, d.resting_hr, d.median_rr,
+       d.pauses_per_hour, d.restlessness, d.min_battery, d.data_minutes,
+       extract(epoch FROM ((d.day + 1)::timestamp AT TIME ZONE d.timezone) - d.day_start) / 60
+           AS day_minutes,
+       EXISTS (SELECT 1 FROM alerts a
+                WHERE a.resident_id = d.resident_id
+                  AND a.opened_at >= (((d.day - 1) + time '22:00') AT TIME ZONE d.timezone)
+                  AND a.opened_at < ((d.day + 1)::timestamp AT TIME ZONE d.timezone)
+                  AND a.type <> ALL(%(ignored)s)) AS alerted
+  FROM resident_daily d
+ WHERE d.resident_id = ANY(%(ids)s) AND d.day >= %(since)s AND d.day <= %(until)s
+ ORDER BY d.resident_id, d.day
+"""
+
+_PERSON_COLUMNS = ("bedtime", "rise_time", "time_in_bed_s", "night_exits", "night_out_s",
+                   "away_s", "resting_hr", "median_rr", "pauses_per_hour", "restlessness")
+
+
+def _num(v: object) -> float | None:
+    return None if v is None else float(v)  # type: ignore[arg-type]
+
+
+def load_days(conn: Conn, resident_ids: Iterable[int], since: date,
+              until: date) -> dict[int, list[DayFeatures]]:
+    """Each resident's DayFeatures of the local days since..until (inclusive), in order."""
+    out: dict[int, list[DayFeatures]] = {}
+    rows = conn.execute(_DAYS, {"ids": list(resident_ids), "since": since, "until": until,
+                                "ignored": list(NOT_ABOUT_THE_PERSON)})
+    for row in rows:
+        rid, day = int(row[0]), row[1]
+        person = dict(zip(_PERSON_COLUMNS, (_num(v) for v in row[2:12]), strict=True))
+        min_battery, data_minutes, day_minutes, alerted = row[12:16]
+        total = float(day_minutes) if day_minutes else 1440.0
+        coverage = min(1.0, float(data_minutes) / total)
+        values: dict[str, float | None] = {
+            **person, "coverage": 100.0 * coverage,
+            "offline_min": max(0.0, total - float(data_minutes)),
+            "min_battery": _num(min_battery)}
+        out.setdefault(rid, []).append(DayFeatures(rid, day, values, coverage, bool(alerted)))
+    return out
+
+
+def load_states(conn: Conn, resident_ids: Iterable[int]) -> dict[int, dict[str, FeatureState]]:
+    """Routine-change states per resident and feature."""
+    out: dict[int, dict[str, FeatureState]] = {}
+    for rid, feat, up, down, run_up, run_down, last_day, last_alert in conn.execute(
+            "SELECT resident_id, feature, ewma_up, ewma_down, run_up, run_down, last_day, "
+            "last_alert_day FROM routine_state WHERE resident_id = ANY(%s)",
+            (list(resident_ids),)):
+        out.setdefault(int(rid), {})[feat] = FeatureState(feat, up, down, run_up, run_down,
+                                                         last_day, last_alert)
+    return out
+
+
+def save_states(conn: Conn, resident_id: int, states: Mapping[str, FeatureState],
+                now: datetime) -> None:
+    """Upsert one resident's routine-change states (states never judged are skipped)."""
+    rows = [(resident_id, s.feature, s.ewma_up, s.ewma_down, s.run_up, s.run_down,
+             s.last_day, s.last_alert_day, now) for s in states.values()
+            if s.last_day is not None]
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO routine_state (resident_id, feature, ewma_up, ewma_down, run_up, "
+            "run_down, last_day, last_alert_day, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (resident_id, feature) DO UPDATE SET ewma_up = EXCLUDED.ewma_up, "
+            "ewma_down = EXCLUDED.ewma_down, run_up = EXCLUDED.run_up, "
+            "run_down = EXCLUDED.run_down, last_day = EXCLUDED.last_day, "
+            "last_alert_day = EXCLUDED.last_alert_day, updated_at = EXCLUDED.updated_at", rows)
+
+
+def save_baselines(conn: Conn, resident_id: int, baselines: Iterable[Baseline],
+                   now: datetime) -> None:
+    """Upsert one resident's latest baselines."""
+    rows = [(resident_id, b.feature, b.median, b.mad, b.n_days, b.personal, b.window_start,
+             b.window_end, b.computed_for, now) for b in baselines]
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO resident_baselines (resident_id, feature, median, mad, n_days, "
+            "personal, window_start, window_end, computed_for, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (resident_id, feature) DO UPDATE SET median = EXCLUDED.median, "
+            "mad = EXCLUDED.mad, n_days = EXCLUDED.n_days, personal = EXCLUDED.personal, "
+            "window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end, "
+            "computed_for = EXCLUDED.computed_for, updated_at = EXCLUDED.updated_at", rows)
+
+
+def load_baselines(conn: Conn, resident_ids: Sequence[int]) -> dict[int, dict[str, Baseline]]:
+    """The stored (latest) baselines per resident and feature."""
+    out: dict[int, dict[str, Baseline]] = {}
+    for row in conn.execute(
+            "SELECT resident_id, feature, median, mad, n_days, personal, window_start, "
+            "window_end, computed_for FROM resident_baselines WHERE resident_id = ANY(%s)",
+            (list(resident_ids),)):
+        out.setdefault(int(row[0]), {})[row[1]] = Baseline(*row[1:])
+    return out

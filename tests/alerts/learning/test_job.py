@@ -1,0 +1,175 @@
+"""The learning job against the real database: 40 days of a resident's summaries whose night
+exits start rising -> one routine_change alert through the alert store, baselines and state
+kept; a re-run adds nothing; a resident's settings switch it off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alerts.config import AlertSettings
+from alerts.learning.job import LearningSettings, run_learning
+from alerts.overrides import set_override
+from kernel import db
+
+ZONE = "Europe/Oslo"
+FIRST = date(2026, 3, 1)
+DAYS = 40
+ONSET = 34  # night exits rise from this day on
+NOW = datetime(2026, 4, 10, 3, 0, tzinfo=UTC)  # wall clock: bookkeeping only
+
+_DAILY = """
+INSERT INTO resident_daily (resident_id, day, timezone, day_start, data_minutes, time_in_bed_s,
+    night_exits, rise_time, resting_hr, median_rr, samples, hr_samples, rr_samples, bedtime,
+    night_out_s, away_s, pauses_per_hour, restlessness, min_battery, computed_at)
+VALUES (%(rid)s, %(day)s, %(tz)s, %(start)s, 1440, %(in_bed)s, %(exits)s, %(rise)s, %(hr)s,
+        %(rr)s, 2880, 2000, 2000, %(bed)s, %(out)s, %(away)s, %(pauses)s, %(restless)s, 80,
+        %(start)s)
+"""
+
+
+def local(day: date, hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(day, time(hh, mm), ZoneInfo(ZONE)).astimezone(UTC)
+
+
+def ordinary(i: int) -> float:
+    """A small, regular day-to-day wobble (-1, 0, +1)."""
+    return float(i % 3 - 1)
+
+
+def insert_days(conn: Any, rid: int, n: int = DAYS, onset: int = ONSET) -> None:
+    for i in range(n):
+        day = FIRST + timedelta(days=i)
+        w = ordinary(i)
+        exits = 1 + (i % 2) + (2 * (i - onset + 1) if i >= onset else 0)
+        conn.execute(_DAILY, {
+            "rid": rid, "day": day, "tz": ZONE, "start": local(day, 0),
+            "in_bed": 30600 + 900 * w, "exits": exits, "rise": local(day, 6, 10 + 5 * int(w)),
+            "hr": 60 + w, "rr": 15 + 0.3 * w, "bed": local(day - timedelta(days=1), 22, 30),
+            "out": 600 + 60 * w, "away": 50400 + 600 * w, "pauses": 0.5, "restless": 5 + w})
+
+
+def complete_until(conn: Any, day: date) -> None:
+    """The daily summaries are done up to the local midnight that ends `day`."""
+    end = local(day + timedelta(days=1), 0)
+    conn.execute("INSERT INTO job_watermarks (job, done_until, updated_at) "
+                 "VALUES ('resident_daily', %s, %s) ON CONFLICT (job) DO UPDATE "
+                 "SET done_until = EXCLUDED.done_until", (end, end))
+
+
+@pytest.fixture
+def conn(clean_db: str) -> Iterator[Any]:
+    with db.connect(clean_db, autocommit=True) as c:
+        c.execute("INSERT INTO sites (id, name, timezone) VALUES ('north', 'North', %s)",
+                  (ZONE,))
+        yield c
+
+
+def resident(conn: Any, name: str = "Ida") -> int:
+    row = conn.execute("INSERT INTO residents (site_id, full_name) VALUES ('north', %s) "
+                       "RETURNING id", (name,)).fetchone()
+    return int(row[0])
+
+
+def routine_alerts(conn: Any, rid: int) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT type, severity, status, opened_at, details, count FROM alerts "
+        "WHERE resident_id = %s ORDER BY id", (rid,)).fetchall()
+
+
+def test_a_rise_in_night_exits_opens_one_routine_change_alert_and_a_rerun_adds_none(conn):
+    rid = resident(conn)
+    insert_days(conn, rid)
+    complete_until(conn, FIRST + timedelta(days=DAYS - 1))
+    run = run_learning(conn, NOW)
+    assert run.days == DAYS and run.alerts == 1
+    [(kind, severity, status, opened_at, details, count)] = routine_alerts(conn, rid)
+    assert (kind, severity, status, count) == ("routine_change", "warning", "open", 1)
+    assert details["feature"] == "night_exits" and details["direction"] == "up"
+    fired = date.fromisoformat(details["day"])
+    assert FIRST + timedelta(days=ONSET) <= fired <= FIRST + timedelta(days=ONSET + 3)
+    assert opened_at == local(fired + timedelta(days=1), 0)  # event time: the day's end
+    assert details["explanation"].startswith("Night exits ")
+    assert "vs usual 1.5 over the last" in details["explanation"]
+    # the escalation plan and history of the normal store path
+    assert conn.execute("SELECT count(*) FROM alert_escalations e JOIN alerts a "
+                        "ON a.id = e.alert_id WHERE a.resident_id = %s",
+                        (rid,)).fetchone()[0] > 0
+    assert conn.execute("SELECT count(*) FROM alert_history h JOIN alerts a "
+                        "ON a.id = h.alert_id WHERE a.resident_id = %s AND h.action = 'opened'",
+                        (rid,)).fetchone()[0] == 1
+
+    # what it learned is kept
+    base = dict(conn.execute("SELECT feature, personal FROM resident_baselines "
+                             "WHERE resident_id = %s", (rid,)).fetchall())
+    assert base["night_exits"] is True and base["resting_hr"] is True
+    state = conn.execute("SELECT last_day, last_alert_day FROM routine_state "
+                         "WHERE resident_id = %s AND feature = 'night_exits'",
+                         (rid,)).fetchone()
+    assert state == (FIRST + timedelta(days=DAYS - 1), fired)
+
+    again = run_learning(conn, NOW + timedelta(hours=1))
+    assert again.days == 0 and again.alerts == 0
+    assert len(routine_alerts(conn, rid)) == 1
+
+
+def test_days_are_judged_as_they_complete(conn):
+    rid = resident(conn)
+    insert_days(conn, rid)
+    complete_until(conn, FIRST + timedelta(days=ONSET - 1))
+    assert run_learning(conn, NOW).alerts == 0  # before the change: nothing
+    for i in range(ONSET, DAYS):
+        complete_until(conn, FIRST + timedelta(days=i))
+        assert run_learning(conn, NOW).days == 1
+    assert [a[0] for a in routine_alerts(conn, rid)] == ["routine_change"]
+
+
+def test_a_resident_whose_routine_change_is_switched_off_gets_no_alert(conn):
+    rid, other = resident(conn), resident(conn, "Per")
+    insert_days(conn, rid)
+    insert_days(conn, other)
+    set_override(conn, AlertSettings(), {"routine_change": {"enabled": False}}, resident=rid)
+    complete_until(conn, FIRST + timedelta(days=DAYS - 1))
+    run_learning(conn, NOW, LearningSettings())
+    assert routine_alerts(conn, rid) == []
+    assert len(routine_alerts(conn, other)) == 1
+
+
+def test_days_with_an_alert_about_the_person_are_left_out_of_the_baseline(conn):
+    rid = resident(conn)
+    insert_days(conn, rid, onset=DAYS + 10)  # no change at all
+    # a fall on each of the last 30 days: too few ordinary days remain for a personal baseline
+    for i in range(DAYS - 30, DAYS):
+        at = local(FIRST + timedelta(days=i), 12)
+        conn.execute("INSERT INTO alerts (resident_id, site_id, type, severity, status, "
+                     "opened_at, last_seen) VALUES (%s, 'north', 'fall', 'critical', "
+                     "'resolved', %s, %s)", (rid, at, at))
+    complete_until(conn, FIRST + timedelta(days=DAYS - 1))
+    run_learning(conn, NOW)
+    n_days, personal = conn.execute(
+        "SELECT n_days, personal FROM resident_baselines WHERE resident_id = %s "
+        "AND feature = 'night_exits'", (rid,)).fetchone()
+    assert n_days < 14 and personal is False
+
+
+def test_features_read_back_in_the_residents_own_clock(conn):
+    """Bedtime after midnight stays continuous (minutes after noon), rise time in minutes after
+    local midnight, and a 23-hour DST day fully covered is fully covered."""
+    from alerts.learning.store import load_days
+
+    rid = resident(conn)
+    dst = date(2026, 3, 29)  # Europe/Oslo springs forward: 23 hours
+    conn.execute(_DAILY.replace("1440, %(in_bed)s", "1380, %(in_bed)s"), {
+        "rid": rid, "day": dst, "tz": ZONE, "start": local(dst, 0), "in_bed": 30000,
+        "exits": 2, "rise": local(dst, 7, 5), "hr": 61.5, "rr": 15.0, "bed": local(dst, 0, 30),
+        "out": 300, "away": 40000, "pauses": 0.0, "restless": 4.0})
+    [day] = load_days(conn, [rid], dst, dst)[rid]
+    assert day.value("bedtime") == pytest.approx(12 * 60 + 30)
+    assert day.value("rise_time") == pytest.approx(7 * 60 + 5)
+    assert day.coverage == pytest.approx(1.0) and day.value("offline_min") == 0
+    assert day.value("night_exits") == 2 and day.value("resting_hr") == pytest.approx(61.5)
+    assert day.value("min_battery") == 80 and not day.alerted
