@@ -411,21 +411,20 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
 
 def platform_parts(sites: list[str], sinks: SinkAddresses | None, responder: bool
                    ) -> list[tuple[str, list[str]]]:
-    """The children of `serve` (pipeline, web app, jobs) and, with the demo's receivers
-    (`sinks`), of `demo`: the receivers and the simulated homes first, the responder last.
-    The order is the start order; shutdown goes in reverse."""
+    """The children of `serve` (pipeline, web app, jobs) and of `demo`: with the demo's
+    receivers (`sinks`), the receivers and the simulated homes first, and the demo's
+    responder last (`responder`). The order is the start order; shutdown goes in reverse."""
     extra = ["--sites", ",".join(sites)] if sites else []
     parts = [("pipeline", ["pipeline", *extra]), ("dashboard", ["dashboard"]),
              ("jobs", ["jobs"])]
-    if sinks is None:
-        return parts
-    # Started first so that they stop last: when the demo stops, the simulated homes
-    # powering off (or their Last Wills) reach the pipeline's session only after the
-    # pipeline is gone, and its next start counts them as the platform's own stop
-    # (docs/alerts.md), instead of opening a device_offline per home and paging carers.
-    parts.insert(0, ("simulators", ["simulate"]))
-    parts.insert(0, ("sinks", ["sinks", "--smtp-port", str(sinks.smtp_port),
-                               "--webhook-port", str(sinks.webhook_port)]))
+    if sinks is not None:
+        # Started first so that they stop last: when the demo stops, the simulated homes
+        # powering off (or their Last Wills) reach the pipeline's session only after the
+        # pipeline is gone, and its next start counts them as the platform's own stop
+        # (docs/alerts.md), instead of opening a device_offline per home and paging carers.
+        parts.insert(0, ("simulators", ["simulate"]))
+        parts.insert(0, ("sinks", ["sinks", "--smtp-port", str(sinks.smtp_port),
+                                   "--webhook-port", str(sinks.webhook_port)]))
     if responder:
         # After the web app it talks to, and stopped first: no action half-way at shutdown.
         parts.append(("responder", ["responder"]))
