@@ -256,6 +256,8 @@ def cmd_responder(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "") else settings.web_host  # noqa: S104
+    # One INFO line per action is the responder's own; httpx would add one per request.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     responder = Responder(f"http://{host}:{settings.web_port}",
                           logins_from(json.loads(path.read_text())), seed=args.seed,
                           policy=ResponderPolicy(escalation=settings.alerts.escalation))

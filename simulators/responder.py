@@ -208,6 +208,7 @@ class _Session:
     headers: dict[str, str] | None = None
     user_id: int | None = None
     retry_at: float = 0.0  # monotonic: when to try logging in again after a failure
+    refused: bool = False  # the last listing was refused (logged once)
 
 
 class Responder:
@@ -240,17 +241,19 @@ class Responder:
         self._client.close()
 
     def run(self, stop: threading.Event, every_s: float = 1.0) -> None:
-        """Tick until `stop` is set; a web app that does not answer is waited for."""
-        down = False
+        """Tick until `stop` is set; a web app that does not answer is waited for (at the
+        demo's start it comes up at the same time as the responder: not worth a warning)."""
+        down, answered = False, False
         while not stop.is_set():
             try:
                 self.tick()
-                if down:
+                if down and answered:
                     logger.info("the web app answers again")
-                down = False
+                down, answered = False, True
             except httpx.HTTPError as exc:  # not up yet, restarting, database down (503)
                 if not down:
-                    logger.warning("web app not answering (%s); retrying", exc)
+                    log = logger.warning if answered else logger.info
+                    log("responder waiting for the web app (%s)", exc)
                 down = True
             stop.wait(every_s)
 
@@ -281,7 +284,15 @@ class Responder:
             if resp.status_code == httpx.codes.UNAUTHORIZED:  # token expired or revoked
                 session.headers = None
                 continue
-            resp.raise_for_status()
+            if resp.is_client_error:  # e.g. 403: a second factor required of care workers
+                if not session.refused:
+                    logger.error("responder may not list the alerts of site %s as %s (%d: %s)",
+                                 session.login.site_id, session.login.username,
+                                 resp.status_code, _detail(resp))
+                session.refused = True
+                continue
+            resp.raise_for_status()  # 5xx: the web app's trouble, waited out by `run`
+            session.refused = False
             alerts.update((a.id, a) for a in map(AlertView.from_api, resp.json()))
         self._alerts = alerts
         self._left &= set(alerts)

@@ -5,6 +5,7 @@ what a person acknowledged, and gives way when a person gets to an alert first (
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from simulators.clock import ManualClock
 from simulators.responder import AlertView, Responder, ResponderLogin, ResponderPolicy, plan_for
 from tests.support.dashboard import PASSWORD, SECRET, World, cached_hash, insert_alert, seed_world
 from tests.support.live import Served, running_server
+from tests.support.wait import wait_until
 
 SEED = 4
 POLICY = ResponderPolicy()
@@ -139,3 +141,24 @@ def test_a_person_who_acknowledges_first_wins_and_the_responder_leaves_the_alert
     messages = [r.getMessage() for r in caplog.records if r.name == "simulators.responder"]
     assert any(f"leaves alert {fall} (acknowledge): Already acknowledged by Dora Duty" in m
                for m in messages), messages
+
+
+def test_run_answers_alerts_until_stopped(desk: Desk) -> None:
+    """The loop the demo's `responder` part runs: it keeps ticking until told to stop."""
+    sos = desk.world.sos_alice
+    clock = ManualClock(_row(desk.url, sos)[4] + timedelta(days=1))  # every plan is due
+    stop = threading.Event()
+    with httpx.Client(timeout=10) as client:
+        responder = Responder(desk.served.url,
+                              [ResponderLogin("responder-north", PASSWORD, "north")],
+                              seed=SEED, clock=clock, list_every_s=0.05, client=client)
+        thread = threading.Thread(target=responder.run, args=(stop, 0.05), daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: _row(desk.url, sos)[0] == "resolved", timeout=30,
+                       what="the responder to resolve the SOS")
+        finally:
+            stop.set()
+            thread.join(30)
+        assert not thread.is_alive()
+    assert responder.actions == 2  # one acknowledgement, one resolution
