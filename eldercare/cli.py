@@ -31,6 +31,7 @@ from eldercare.run import (
     cmd_demo,
     cmd_jobs,
     cmd_pipeline,
+    cmd_responder,
     cmd_serve,
     cmd_services,
     cmd_simulate,
@@ -47,8 +48,8 @@ from kernel.audit import Action, Target
 
 logger = logging.getLogger("eldercare")
 
-for _running in (cmd_dashboard, cmd_demo, cmd_jobs, cmd_pipeline, cmd_serve, cmd_services,
-                 cmd_simulate, cmd_sinks):
+for _running in (cmd_dashboard, cmd_demo, cmd_jobs, cmd_pipeline, cmd_responder, cmd_serve,
+                 cmd_services, cmd_simulate, cmd_sinks):
     unaudited("runs the platform or its simulator; the web app and the parts record what "
               "people do through them")(_running)
 
@@ -244,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--sites", help="comma-separated sites the pipeline owns")
         if name == "demo":
             sp.add_argument("--homes", dest="demo_homes", type=int, help="homes to seed")
+            sp.add_argument("--no-responder", action="store_true",
+                            help="do not start the simulated care worker who answers the "
+                                 "demo's alerts (then nobody acknowledges them but you)")
     add("services", cmd_services, "start only the embedded broker and database")
     sp = add("pipeline", cmd_pipeline, "run one pipeline process")
     sp.add_argument("--sites", help="comma-separated sites this process owns (default: all)")
@@ -256,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  "and a WeCom/DingTalk webhook sink)")
     sp.add_argument("--smtp-port", type=int, required=True)
     sp.add_argument("--webhook-port", type=int, required=True)
+    sp = add("responder", cmd_responder, "the demo's simulated care worker: answers the demo "
+                                         "sites' alerts through the web app's API (started by "
+                                         "`demo`; see docs/simulators.md)", parents=(where, web))
+    sp.add_argument("--logins", help="its accounts (default: demo-responder.json in the data "
+                                     "folder, written by the demo's seed)")
+    sp.add_argument("--seed", type=int, default=1, help="seed of its answer times and outcomes")
     sp = add("simulate", cmd_simulate, "drive simulated homes (see docs/simulators.md)")
     sp.add_argument("--mode", default="demo",
                     choices=["demo", "realtime", "accelerated", "fleet", "load"],

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -41,6 +41,9 @@ from eldercare.supervisor import Supervisor
 from gateway.broker_admin import BrokerAdminError
 from gateway.device_accounts import DeviceAccountsError
 from gateway.presence import Presence, part_name
+
+if TYPE_CHECKING:
+    from simulators.sinks import SinkAddresses
 
 logger = logging.getLogger("eldercare")
 
@@ -235,6 +238,37 @@ def cmd_sinks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_responder(args: argparse.Namespace) -> int:
+    """Run the demo's responder (simulators/responder.py) until SIGINT/SIGTERM: a simulated
+    care worker answering the demo sites' alerts through the web app's API."""
+    import json
+
+    from eldercare.seed import RESPONDER_FILE
+    from simulators.responder import Responder, ResponderPolicy, logins_from
+
+    settings = settings_for(args)
+    path = Path(args.logins) if args.logins else settings.data_dir / RESPONDER_FILE
+    if not path.exists():
+        print(f"no responder accounts at {path}; `eldercare demo` creates them",
+              file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "") else settings.web_host  # noqa: S104
+    # One INFO line per action is the responder's own; httpx would add one per request.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    responder = Responder(f"http://{host}:{settings.web_port}",
+                          logins_from(json.loads(path.read_text())), seed=args.seed,
+                          policy=ResponderPolicy(escalation=settings.alerts.escalation))
+    systemd.ready()
+    try:
+        responder.run(stop)
+    finally:
+        responder.close()
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Drive simulated homes: the real-time demo fleet, or a replay/fleet/load run."""
     from simulators import cli as sim
@@ -346,6 +380,7 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
     settings = settings_for(args)
     rt = resolve(settings)
     supervisor = Supervisor()
+    responder = demo and not getattr(args, "no_responder", False)
     try:
         if rt.embedded:
             for name, start in embedded_starters(settings):
@@ -360,35 +395,48 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
         env = _children_env(settings, rt)
         sinks = None
         if demo:
-            from eldercare.seed import configure_demo_channels, seed_demo
+            from eldercare.seed import configure_demo_channels, ensure_demo_responders, seed_demo
             from simulators.sinks import SinkAddresses, free_port
 
             logins = seed_demo(rt.database_url, rt.device_accounts(), rt.mqtt, rt.data_dir,
                                homes=settings.demo_homes)
             configure_demo_channels(rt.database_url)  # also for a demo seeded before them
+            if responder:
+                ensure_demo_responders(rt.database_url, rt.data_dir)  # likewise
             # The demo's stand-ins for the mail server and the chat robots (docs/alerts.md,
             # "The demo's receivers"): every child sends e-mail and robot messages there.
             sinks = SinkAddresses(smtp_port=free_port(), webhook_port=free_port())
             env.update(sinks.notify_env())
-        extra = ["--sites", ",".join(settings.sites)] if settings.sites else []
-        parts = [("pipeline", ["pipeline", *extra]), ("dashboard", ["dashboard"]),
-                 ("jobs", ["jobs"])]
-        if sinks is not None:
-            # Started first so that they stop last: when the demo stops, the simulated homes
-            # powering off (or their Last Wills) reach the pipeline's session only after the
-            # pipeline is gone, and its next start counts them as the platform's own stop
-            # (docs/alerts.md), instead of opening a device_offline per home and paging carers.
-            parts.insert(0, ("simulators", ["simulate"]))
-            parts.insert(0, ("sinks", ["sinks", "--smtp-port", str(sinks.smtp_port),
-                                       "--webhook-port", str(sinks.webhook_port)]))
-        for name, argv in parts:
+        for name, argv in platform_parts(settings.sites, sinks, responder):
             supervisor.add(name, _starter(name, argv, env))
-        _banner(settings, rt, logins, sinks.webhook_url if sinks else None)
+        _banner(settings, rt, logins, sinks.webhook_url if sinks else None, responder)
         _wait_for_signal(supervisor.poll)
     finally:
         supervisor.stop_all()
         print("eldercare stopped.")
     return 0
+
+
+def platform_parts(sites: list[str], sinks: SinkAddresses | None, responder: bool
+                   ) -> list[tuple[str, list[str]]]:
+    """The children of `serve` (pipeline, web app, jobs) and of `demo`: with the demo's
+    receivers (`sinks`), the receivers and the simulated homes first, and the demo's
+    responder last (`responder`). The order is the start order; shutdown goes in reverse."""
+    extra = ["--sites", ",".join(sites)] if sites else []
+    parts = [("pipeline", ["pipeline", *extra]), ("dashboard", ["dashboard"]),
+             ("jobs", ["jobs"])]
+    if sinks is not None:
+        # Started first so that they stop last: when the demo stops, the simulated homes
+        # powering off (or their Last Wills) reach the pipeline's session only after the
+        # pipeline is gone, and its next start counts them as the platform's own stop
+        # (docs/alerts.md), instead of opening a device_offline per home and paging carers.
+        parts.insert(0, ("simulators", ["simulate"]))
+        parts.insert(0, ("sinks", ["sinks", "--smtp-port", str(sinks.smtp_port),
+                                   "--webhook-port", str(sinks.webhook_port)]))
+    if responder:
+        # After the web app it talks to, and stopped first: no action half-way at shutdown.
+        parts.append(("responder", ["responder"]))
+    return parts
 
 
 def _migrate_plugin_accounts(rt: Runtime) -> None:
@@ -426,7 +474,7 @@ def _starter(name: str, argv: list[str], env: dict[str, str]) -> Callable[[], Ma
 
 
 def _banner(settings: Settings, rt: Runtime, logins: list[Any] | None,
-            sinks_url: str | None = None) -> None:
+            sinks_url: str | None = None, responder: bool = False) -> None:
     from dashboard.docs_ui import DOCS_UI_DIR, docs_ui_available
 
     deadline = time.monotonic() + 30
@@ -447,6 +495,9 @@ def _banner(settings: Settings, rt: Runtime, logins: list[Any] | None,
     if sinks_url:
         lines.append(f"  Sent notifications:    {web}/admin/notifications "
                      f"(the demo's receivers: {sinks_url}/inbox)")
+    if responder:
+        lines.append("  Demo responder:        a simulated care worker answers the alerts "
+                     "(responder-<site>; `demo --no-responder` leaves them to you)")
     if logins:
         lines.append(f"  Demo logins (all of them are in {rt.data_dir / 'demo-logins.json'}):")
         shown = [login for login in logins if login.role != "family"] + [

@@ -105,6 +105,7 @@ def seed_demo(database_url: str, device_accounts: DeviceAccounts, broker: MqttEn
         with broker_change(conn, device_accounts):
             creds = [c.as_dict() for c in insert_devices(conn, broker, new, "demo-seed")]
     configure_demo_channels(database_url)
+    ensure_demo_responders(database_url, data_dir)
     _write_private(devices_file, creds)
     _write_private(logins_file, [login.__dict__ for login in logins])
     logger.info("seeded %d homes (%d devices)", homes, len(creds))
@@ -164,3 +165,52 @@ def configure_demo_channels(database_url: str) -> int:
     if added:
         logger.info("demo notification channels added: %d", added)
     return added
+
+
+# The demo's responder (simulators/responder.py) answers alerts as a care worker of each demo
+# site, through the web API like a person. Its accounts are apart from the printed logins (a
+# newcomer logs in as carer1-...; what the responder did shows under its own name) and off
+# duty, so the platform never assigns it an alert: it picks alerts up from the site's list.
+RESPONDER_FILE = "demo-responder.json"
+RESPONDER_NAME = "Simulated care worker (demo responder), {site}"
+
+
+def responder_username(site: str) -> str:
+    """The responder's account at a demo site."""
+    return f"responder-{site}"
+
+
+def ensure_demo_responders(database_url: str, data_dir: Path) -> list[DemoLogin]:
+    """Give each demo site a care-worker account for the demo's responder, and keep their
+    passwords in `data_dir`/demo-responder.json (private). Idempotent: a demo seeded before
+    the responder existed gets the accounts on its next start, and an account whose password
+    file was lost gets a new password."""
+    path = data_dir / RESPONDER_FILE
+    known = ({d["username"]: DemoLogin(**d) for d in json.loads(path.read_text())}
+             if path.exists() else {})
+    logins: list[DemoLogin] = []
+    with connect(database_url) as conn:
+        sites = [str(r[0]) for r in conn.execute(
+            "SELECT id FROM sites WHERE id = ANY(%s) ORDER BY id",
+            ([site for site, _, _ in DEMO_SITES],))]
+        for site in sites:
+            username = responder_username(site)
+            row = conn.execute("SELECT id FROM users WHERE lower(username) = %s",
+                               (accounts.username_key(username),)).fetchone()
+            login = known.get(username)
+            if row is not None and login is not None:
+                logins.append(login)
+                continue
+            password = _pw()
+            if row is None:
+                accounts.add_user(conn, username, password, "care_worker", site,
+                                  full_name=RESPONDER_NAME.format(site=site))
+            else:  # the account outlived its password file
+                conn.execute("UPDATE users SET password_hash = %s WHERE id = %s",
+                             (accounts.hash_password(password), row[0]))
+            logins.append(DemoLogin(username, password, "care_worker", site))
+        conn.commit()
+    if [login.__dict__ for login in logins] != [v.__dict__ for v in known.values()]:
+        _write_private(path, [login.__dict__ for login in logins])
+        logger.info("demo responder accounts: %s", ", ".join(x.username for x in logins))
+    return logins

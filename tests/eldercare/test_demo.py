@@ -151,6 +151,11 @@ def test_demo_with_flags_only_uses_them_in_every_process(demo_dir):
 
         # Simulators -> broker -> pipeline -> database -> web app, all on the flagged ports.
         wait_until(telemetry_flows, timeout=120, what="simulated telemetry in the API")
+        # The demo's responder (simulators/responder.py) is a supervised child too: it logs in
+        # to this web app, found through the flags alone, as each site's simulated carer.
+        assert "Demo responder:" in text and "--no-responder" in text
+        wait_until(lambda: demo.text.count("responder answering the alerts of site") == 2,
+                   timeout=60, what="the responder logged in at both sites")
         # The simulators are supervised like every other child (tests/eldercare/
         # test_supervisor.py kills the others under `serve`).
         kill_and_wait(demo.proc.pid, "simulators")
@@ -190,3 +195,4 @@ def test_serve_with_flags_only_and_admin_commands_reach_it(demo_dir):
     finally:
         code = serve.interrupt()
     assert code == 0, serve.text
+    assert "Demo responder" not in serve.text  # only the demo answers alerts by itself

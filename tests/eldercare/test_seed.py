@@ -4,13 +4,22 @@ password file, not the dynamic-security plugin)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eldercare.seed import MAX_AGE, MIN_AGE, configure_demo_channels, seed_demo
+from eldercare.seed import (
+    MAX_AGE,
+    MIN_AGE,
+    RESPONDER_FILE,
+    configure_demo_channels,
+    ensure_demo_responders,
+    seed_demo,
+)
 from gateway.device_accounts import PASSWORD_FILE, DeviceAccounts
 from kernel import db
+from kernel.accounts import verify_password
 from tests.support.services import Broker
 
 
@@ -53,3 +62,33 @@ def test_demo_seed_gives_sites_group_robots_and_families_an_email_channel(
     assert family == [(f"family{n:02d}", "email", f"family{n:02d}@family.example", "high")
                       for n in range(1, 5)]
     assert configure_demo_channels(clean_db) == 0  # every demo start: nothing added twice
+
+
+def test_demo_seed_gives_each_site_an_off_duty_responder_account_whose_password_works(
+        clean_db: str, broker: Broker, tmp_path: Path) -> None:
+    """The demo's responder (simulators/responder.py) logs in as a care worker of each site;
+    it is off duty, so the platform never assigns it an alert, and its accounts survive a
+    lost password file (a new password) and a demo seeded before it existed."""
+    now = datetime(2041, 6, 1, 8, 0, tzinfo=UTC)
+    accounts = DeviceAccounts(broker.data_dir, ("127.0.0.1", broker.port))
+    seed_demo(clean_db, accounts, broker.pipeline, tmp_path, homes=4, now=lambda: now)
+    path = tmp_path / RESPONDER_FILE
+    first = json.loads(path.read_text())
+    assert [(d["username"], d["role"], d["scope"]) for d in first] == [
+        ("responder-hillview", "care_worker", "hillview"),
+        ("responder-riverside", "care_worker", "riverside")]
+    assert path.stat().st_mode & 0o777 == 0o600
+    with db.connect(clean_db) as conn:
+        rows = conn.execute("SELECT username, role, site_id, on_duty, password_hash FROM users "
+                            "WHERE username LIKE 'responder-%' ORDER BY username").fetchall()
+    assert [r[:4] for r in rows] == [("responder-hillview", "care_worker", "hillview", False),
+                                     ("responder-riverside", "care_worker", "riverside", False)]
+    assert all(verify_password(d["password"], r[4]) for d, r in zip(first, rows, strict=True))
+    assert [vars(x) for x in ensure_demo_responders(clean_db, tmp_path)] == first  # unchanged
+    path.unlink()
+    again = ensure_demo_responders(clean_db, tmp_path)
+    with db.connect(clean_db) as conn:
+        hashes = [r[0] for r in conn.execute("SELECT password_hash FROM users WHERE username "
+                                             "LIKE 'responder-%' ORDER BY username")]
+    assert all(verify_password(x.password, h) for x, h in zip(again, hashes, strict=True))
+    assert json.loads(path.read_text()) == [vars(x) for x in again]
