@@ -3,6 +3,7 @@
 // kept current by the stream and reloaded on every (re)connect.
 
 import { api, AuthError } from "./api.js";
+import { t } from "./i18n.js";
 import { openAlertStream } from "./stream.js";
 import { severityRank } from "./vocabulary.js";
 
@@ -31,6 +32,8 @@ const PENDING_GRACE_MS = 120000;  // an unsaved alert the database never stored 
  * @property {string | null} [escalates_at] while open: the next escalation step's deadline
  * @property {string | null} [assigned_name]
  * @property {string | null} [acknowledged_name]
+ * @property {string} [site_timezone] the site's IANA zone: the alert's times are shown in it
+ *   (a pending alert from the bus has none yet: the page's zone stands in)
  */
 /**
  * A `pending` event of the stream: an alert the pipeline raised, not stored yet.
@@ -207,7 +210,7 @@ export function createLiveAlerts({ onChange, onStatus, onAuthError, onFresh }) {
     try {
       /** @type {unknown} */
       const list = await api(ACTIVE_QUERY);
-      if (!Array.isArray(list)) throw new Error("the server sent no list; retrying");
+      if (!Array.isArray(list)) throw new Error(t("the server sent no list; retrying"));
       const before = new Set(alerts.keys());
       alerts.clear();
       for (const alert of list) alerts.set(alert.id, alert);
@@ -226,7 +229,7 @@ export function createLiveAlerts({ onChange, onStatus, onAuthError, onFresh }) {
       changed();
     } catch (err) {
       if (err instanceof AuthError) return onAuthError(err);
-      status.error = `Could not load alerts: ${err.message}`;
+      status.error = t("Could not load alerts: {error}", { error: err.message });
     } finally {
       reloading = null;
       statusChanged();

@@ -217,7 +217,7 @@ async def test_alert_item_has_every_field(client, world):
         "id", "resident_id", "resident_name", "site_id", "device_id", "type", "severity",
         "status", "opened_at", "created_at", "last_seen", "count", "assigned_to",
         "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "outcome", "note",
-        "escalates_at", "assigned_name", "acknowledged_name"}
+        "escalates_at", "assigned_name", "acknowledged_name", "site_timezone"}
     assert item["acknowledged_by"] == world.care_north
     assert item["acknowledged_at"] is not None
     assert item["device_id"] == "bed-alice"
