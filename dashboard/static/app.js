@@ -282,9 +282,9 @@ function ackName(item) {
 
 /** @param {Item} item */
 function onFresh(item) {
-  $("announcer").textContent = t("New {severity} alert: {type}, {name}.", {
+  $("announcer").replaceChildren(...fill(t("New {severity} alert: {type}, {name}."), {
     severity: severityLabel(item.severity).toLowerCase(), type: typeLabel(item.type),
-    name: residentName(item) });
+    name: dataSpan(residentName(item)) }));
   if (item.severity !== "critical") return;
   state.fresh.set(freshKey(item), Date.now() + FRESH_MS);
   const banner = $("critical-banner");

@@ -140,6 +140,16 @@ async def test_inserted_and_updated_alerts_arrive(http, world: World, clean_db):
         assert changed["acknowledged_by"] == world.care_north
 
 
+async def test_a_pushed_alert_carries_its_sites_time_zone(http, world: World, clean_db):
+    """The duty screen shows a live alert's times in its site's zone (issue 14)."""
+    execute(clean_db, "UPDATE sites SET timezone = 'Asia/Shanghai' WHERE id = 'north'")
+    token = await token_for(http, "duty-north")
+    async with open_stream(http, token) as feed:
+        alert_id = add_alert(clean_db, world.bob, "north", type_="sos")
+        alert = await feed.expect("alert", {"id": alert_id})
+        assert alert["site_timezone"] == "Asia/Shanghai"
+
+
 async def test_each_subscriber_gets_only_its_scope(http, world: World, clean_db):
     tokens = {name: await token_for(http, name)
               for name in ("family-alice", "duty-south", "duty-north", "admin")}
