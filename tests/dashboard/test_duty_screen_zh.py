@@ -236,3 +236,32 @@ def test_an_administrator_over_sites_in_two_zones_sees_utc_labelled(
         page.goto(f"{server.url}/?site=north")  # one site chosen: its zone
         expect(page.locator("#clock")).to_have_text(re.compile(r"^\d\d:\d\d$"))
     assert browser.problems == []
+
+
+def test_a_chinese_wall_display_shows_the_lost_state_in_chinese_then_recovers(
+        world: World, clean_db: str, screenshot: Screenshots) -> None:
+    from playwright.sync_api import expect
+
+    from tests.dashboard.test_display_page import become_display, display_app, make_display
+    from tests.support.live import running_server
+
+    _sites_in(clean_db, SITE_ZONE)
+    with running_server(display_app(clean_db)) as srv, \
+            browser_page(WALL_1080, **CHINESE) as browser:
+        page = browser.page
+        become_display(page, srv.url, make_display(srv.url))
+        expect(page.locator("#feed-status")).to_contain_text("实时 · ")
+        assert page.evaluate(
+            "async () => (await import('/static/time.js')).pageZone()") == SITE_ZONE
+
+        srv.stop()
+        lost = page.locator("#display-lost")
+        expect(lost).to_be_visible(timeout=20_000)
+        expect(lost).to_contain_text(re.compile(r"自 \d{4}-\d\d-\d\d \d\d:\d\d 起连接中断"))
+        expect(lost).to_contain_text("本屏幕会自动重新连接")
+        expect(page.locator("#feed-status")).to_have_text("正在重新连接…")
+        screenshot(page, "display-connection-lost-zh")
+        with running_server(display_app(clean_db), port=srv.port):
+            expect(lost).to_be_hidden(timeout=30_000)
+            expect(page.locator("#feed-status")).to_contain_text("实时 · ", timeout=20_000)
+    assert [p for p in browser.problems if "ERR_CONNECTION_REFUSED" not in p] == []
