@@ -103,8 +103,8 @@ function residentName(item) {
 
 /**
  * The zone an alert's times are shown in: its site's (`site_timezone`, from the API and the
- * stream); a pending alert from the bus has none yet, so another alert of its site lends
- * its zone, else the page's (the logged-in person's site).
+ * stream, pending bus alerts included); should one lack it (a bus alert relayed before the
+ * feed knew the sites), another alert of its site lends its zone, else the page's.
  * @param {Item} item @returns {string}
  */
 function zoneOf(item) {

@@ -33,7 +33,7 @@ const PENDING_GRACE_MS = 120000;  // an unsaved alert the database never stored 
  * @property {string | null} [assigned_name]
  * @property {string | null} [acknowledged_name]
  * @property {string} [site_timezone] the site's IANA zone: the alert's times are shown in it
- *   (a pending alert from the bus has none yet: the page's zone stands in)
+ *   (a pending alert from the bus has it too; should one lack it, the page's zone stands in)
  */
 /**
  * A `pending` event of the stream: an alert the pipeline raised, not stored yet.
@@ -47,6 +47,7 @@ const PENDING_GRACE_MS = 120000;  // an unsaved alert the database never stored 
  * @property {string} severity
  * @property {string} at
  * @property {number | null} [alert_id]
+ * @property {string} [site_timezone] the site's IANA zone
  */
 /**
  * One entry of the list the pages show: a stored alert or a pending one (id null).
@@ -115,6 +116,7 @@ function pendingItem(e) {
     resident_name: null, site_id: e.site, device_id: e.device_id, type: e.type,
     severity: e.severity, status: "open", opened_at: e.at, last_seen: e.at, count: 1,
     assigned_to: null, acknowledged_by: null, acknowledged_at: null,
+    site_timezone: e.site_timezone,
   };
 }
 

@@ -7,11 +7,14 @@ sets Accept-Language) gets Chinese controls and a live SOS in Chinese; a browser
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from alerts.bus import AlertEvent
+from alerts.model import Severity
 from gateway.presence import PartState, part_topic
 from kernel import db
 from tests.support.dashboard import PASSWORD, World, insert_alert
@@ -182,8 +185,9 @@ def test_the_login_form_and_wall_display_setup_speak_chinese(
 def test_a_browser_in_another_zone_still_shows_the_sites_times(
         server: Served, world: World, clean_db: str, broker: Broker,
         screenshot: Screenshots) -> None:
-    """New York's browser, Shanghai's site: the alert's "at", the parts strip's "since" and
-    the banner's "down since" are Shanghai's (the browser's zone would say 18:30 / 22:12)."""
+    """New York's browser, Shanghai's site: a stored and a pending alert's "at", the parts
+    strip's "since" and the banner's "down since" are Shanghai's (the browser's zone would
+    say 18:30 / 22:12)."""
     from playwright.sync_api import expect
 
     _sites_in(clean_db, SITE_ZONE)
@@ -200,6 +204,12 @@ def test_a_browser_in_another_zone_still_shows_the_sites_times(
                 BROWSER_ZONE
             card = page.locator(f'.alert[data-alert-id="{fall}"]')
             expect(card.locator(".alert-at")).to_have_text("at 07:30")
+            # A bus alert not stored yet carries its site's zone too.
+            bus.publish(AlertEvent(uid=str(uuid.uuid4()), action="raised", site="north",
+                                   resident_id=world.bob, device_id=None, type="sos",
+                                   severity=Severity.CRITICAL, at=OPENED, emitted_at=OPENED))
+            pending = page.locator(".alert.alert--pending")
+            expect(pending.locator(".alert-at")).to_have_text("at 07:30")
             down = PartState(part="jobs", up=False, since=DOWN_SINCE, reason="lost")
             bus.publish_raw(jobs, down.model_dump_json().encode(), retain=True)
             pipeline_down = PartState(part="pipeline-zone", up=False, since=DOWN_SINCE,
