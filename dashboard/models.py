@@ -216,6 +216,9 @@ class AlertOut(_Out):
                                   "acknowledged (alerts.escalation); null otherwise.")
     assigned_name: str | None = Field(default=None, description="Who it is assigned to.")
     acknowledged_name: str | None = Field(default=None, description="Who acknowledged it.")
+    site_timezone: str = Field(
+        default="UTC", description="IANA zone of the resident's site: pages show the alert's "
+                                   "times in it (never the browser's zone).")
 
 
 class AlertHistoryOut(_Out):

@@ -4,7 +4,10 @@
 bridge (`bus`), the fan-out hub (`hub`) and the scope refresher (`scopes`). It authenticates
 new streams (falling back to a recently confirmed scope while the database is down), greets
 them with the `ready` event, tells every stream when a source goes up or down (`status`), and
-relays the platform parts' states (`parts`, staff only).
+relays the platform parts' states (`parts`, staff only). A bus alert (`pending`) goes out
+with its site's zone (`site_timezone`, as stored alerts carry it), from the sites' zones read
+whenever a stream is authenticated on the database, so it still comes while the database is
+down.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class AlertStream:
         self.hub = Hub()
         self.bus_up: bool | None = None if mqtt_endpoint is None else False
         self.parts: dict[str, PartState] = {}
+        self.site_zones: dict[str, str] = {}  # site id -> IANA zone, for `pending` events
         self._mqtt = mqtt_endpoint
         self._pool: Pool | None = None
         self._known = KnownScopes()
@@ -136,6 +140,8 @@ class AlertStream:
             session = await auth.authenticate(token, conn, state)
             auth.require_unrestricted(session)
             user = session.user
+            cur = await conn.execute("SELECT id, timezone FROM sites")
+            self.site_zones = {str(site): str(zone) for site, zone in await cur.fetchall()}
             return user, await load_viewer(conn, Scope.for_user(user))
 
     def _cached_scope(self, user_id: int, exc: Exception) -> tuple[UserOut, Viewer]:
@@ -202,4 +208,6 @@ class AlertStream:
 
     def _on_bus_event(self, event: AlertEvent) -> None:
         """Relay a bus event to the subscribers in scope (runs on the event loop)."""
-        self.hub.publish(sse("pending", event.model_dump_json()), event.site, event.resident_id)
+        pending = {**event.model_dump(mode="json"),
+                   "site_timezone": self.site_zones.get(event.site, "UTC")}
+        self.hub.publish(sse("pending", json.dumps(pending)), event.site, event.resident_id)

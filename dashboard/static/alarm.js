@@ -11,6 +11,8 @@
 // The page's state is on <body> for people and tests alike: data-sound = "on" | "off" |
 // "blocked", data-alarm = "ringing" | "quiet", data-beeps = how many tones were played.
 
+import { t } from "./i18n.js";
+
 const SOUND_KEY = "eldercare.sound";
 const REPEAT_MS = 5000;
 
@@ -81,7 +83,7 @@ export function createAlarm({ toggle, test, banner }) {
 
   function render() {
     const isBlocked = enabled && blocked();
-    toggle.textContent = enabled ? "Sound: on" : "Sound: off";
+    toggle.textContent = enabled ? t("Sound: on") : t("Sound: off");
     toggle.setAttribute("aria-pressed", String(enabled));
     document.body.dataset.sound = !enabled ? "off" : (isBlocked ? "blocked" : "on");
     document.body.dataset.alarm = repeat !== null ? "ringing" : "quiet";

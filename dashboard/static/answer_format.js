@@ -3,6 +3,9 @@
 // them, and how the wall-screen panel (shift_numbers.js) and the report page
 // (answer_times.js) write them. Every word (metric names, met / not met) comes with the
 // answer (`labels`, defined once in alerts/answer_times.py); nothing here names a metric.
+// Units are the page's language's ("45 s" / "45 秒").
+
+import { t } from "./i18n.js";
 
 /**
  * @typedef {object} Share
@@ -52,16 +55,20 @@
 
 /** A share as a percentage with one decimal ("—" when nothing is decided). @param {number | null} share */
 export function percent(share) {
-  return share === null ? "—" : `${(share * 100).toFixed(1)} %`;
+  return share === null ? "—" : t("{percent} %", { percent: (share * 100).toFixed(1) });
 }
 
 /** Seconds as "45 s" or "3 min 05 s" ("—" when unknown). @param {number | null} seconds */
 export function duration(seconds) {
   if (seconds === null) return "—";
   const s = Math.round(seconds);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
-  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+  if (s < 60) return t("{seconds} s", { seconds: s });
+  if (s < 3600) {
+    return t("{minutes} min {seconds} s",
+      { minutes: Math.floor(s / 60), seconds: String(s % 60).padStart(2, "0") });
+  }
+  return t("{hours} h {minutes} min",
+    { hours: Math.floor(s / 3600), minutes: String(Math.floor((s % 3600) / 60)).padStart(2, "0") });
 }
 
 /** The verdict's label and a class for its colour. @param {Share} share @param {Labels} labels */

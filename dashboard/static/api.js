@@ -2,7 +2,7 @@
 // The session (token in sessionStorage) and authenticated JSON requests to /api/v1; on a wall
 // display, the display credential (localStorage) that renews the session by itself.
 
-import { lang } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 import { noteServerClock } from "./time.js";
 
 export const API = "/api/v1";
@@ -126,7 +126,7 @@ export function renewDisplaySession() {
 /** @returns {Promise<Session>} */
 async function exchangeDisplaySecret() {
   const display = loadDisplay();
-  if (!display) throw new AuthError("Please log in.");
+  if (!display) throw new AuthError(t("Please log in."));
   let resp;
   try {
     resp = await fetch(API + "/displays/session", {
@@ -144,7 +144,7 @@ async function exchangeDisplaySecret() {
   }
   if (!resp.ok) throw new ApiError(await detailOf(resp), resp.status);
   const session = await bodyOf(resp);
-  if (!session) throw new Error("The server sent an empty answer; retrying.");
+  if (!session) throw new Error(t("The server sent an empty answer; retrying."));
   saveSession(session);
   return session;
 }
@@ -168,8 +168,8 @@ async function bodyOf(resp) {
   try {
     return JSON.parse(text);
   } catch {
-    throw new ApiError(`The server sent an unreadable answer (HTTP ${resp.status})`,
-      resp.status);
+    throw new ApiError(t("The server sent an unreadable answer (HTTP {status})",
+      { status: resp.status }), resp.status);
   }
 }
 
@@ -194,7 +194,8 @@ async function parsedOrNull(resp) {
 /** @param {Response} resp @param {any} body @returns {string} */
 function messageOf(resp, body) {
   if (body && typeof body.detail === "string") return body.detail;
-  return `The server answered ${resp.status} ${resp.statusText}`.trim();
+  return t("The server answered {status} {reason}",
+    { status: resp.status, reason: resp.statusText }).trim();
 }
 
 /**
@@ -205,7 +206,7 @@ function messageOf(resp, body) {
 export function networkError(err) {
   if (err instanceof AuthError || err instanceof ApiError) return err;
   if (err && err.name === "AbortError") return err;
-  return new Error("Cannot reach the server. Check the network connection; retrying.");
+  return new Error(t("Cannot reach the server. Check the network connection; retrying."));
 }
 
 /**
@@ -236,7 +237,7 @@ export async function api(path, { method = "GET", body } = {}) {
  */
 async function request(path, method, body) {
   const session = loadSession();
-  if (!session) throw new AuthError("Please log in.");
+  if (!session) throw new AuthError(t("Please log in."));
   /** @type {Record<string, string>} */
   const headers = { Authorization: `Bearer ${session.access_token}`, Accept: "application/json",
     "Accept-Language": lang };
@@ -283,7 +284,7 @@ export async function requestToken(username, password, totp = "") {
   }
   if (!resp.ok) throw new Error(await detailOf(resp));
   const token = await bodyOf(resp);
-  if (!token) throw new Error("The server sent an empty answer; please try again.");
+  if (!token) throw new Error(t("The server sent an empty answer; please try again."));
   return token;
 }
 

@@ -10,8 +10,9 @@ import { createAlarm } from "./alarm.js";
 import { api, AuthError, loadSession } from "./api.js";
 import { alertCard, handlingLines } from "./cards.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
-import { $, ageSpan, el, reconcile, refreshAges } from "./dom.js";
-import { clockTime, now } from "./time.js";
+import { $, ageSpan, dataSpan, el, fill, reconcile, refreshAges } from "./dom.js";
+import { t } from "./i18n.js";
+import { now, pageClock, pageZone, siteClock } from "./time.js";
 import { deviceLabel, severityLabel, statusLabel, typeLabel } from "./vocabulary.js";
 import {
   isDisplay, keepRenewed, markDisplayMode, paintLost, recover, wireDisplaySetup,
@@ -96,7 +97,30 @@ function residentOf(item) {
 /** @param {Item} item @returns {string} */
 function residentName(item) {
   const resident = residentOf(item);
-  return item.resident_name || (resident && resident.full_name) || `Resident #${item.resident_id}`;
+  return item.resident_name || (resident && resident.full_name)
+    || t("Resident #{id}", { id: item.resident_id });
+}
+
+/**
+ * The zone an alert's times are shown in: its site's (`site_timezone`, from the API and the
+ * stream, pending bus alerts included); should one lack it (a bus alert relayed before the
+ * feed knew the sites), another alert of its site lends its zone, else the page's.
+ * @param {Item} item @returns {string}
+ */
+function zoneOf(item) {
+  if (item.site_timezone) return item.site_timezone;
+  const sibling = state.live?.items().find((i) => i.site_id === item.site_id && i.site_timezone);
+  return (sibling && sibling.site_timezone) || pageZone();
+}
+
+/**
+ * "1 Fjord Road · site north": an address and a site, both data (translate="no").
+ * @param {string | null | undefined} address @param {string} site
+ * @returns {(Node | string)[]}
+ */
+function whereNodes(address, site) {
+  const siteNodes = fill(t("site {site}"), { site: dataSpan(site) });
+  return address ? [dataSpan(address), " · ", ...siteNodes] : siteNodes;
 }
 
 /** @param {Item} item @returns {string} */
@@ -135,7 +159,8 @@ function render() {
   const critical = open.some((i) => i.severity === "critical");
   pill.classList.toggle("has-critical", critical);
   state.alarm?.ring(critical);  // repeats until every critical alert is acknowledged
-  document.title = open.length ? `(${open.length}) Eldercare duty screen` : "Eldercare duty screen";
+  document.title = open.length ? t("({count}) Eldercare duty screen", { count: open.length })
+    : t("Eldercare duty screen");
 
   const openKeys = open.map((i) => i.key).sort().join(",");
   if (openKeys !== state.openKeys) {
@@ -148,7 +173,7 @@ function render() {
 function groupNode(residentId, items) {
   let group = state.groups.get(residentId);
   if (!group) {
-    const name = el("h3", { className: "group-name" });
+    const name = el("h3", { className: "group-name", translate: false });
     const where = el("p", { className: "group-where" });
     const count = el("span", { className: "group-count" });
     const list = el("ol", { className: "group-alerts" });
@@ -159,9 +184,9 @@ function groupNode(residentId, items) {
   }
   const resident = residentOf(items[0]);
   group.name.textContent = residentName(items[0]);
-  group.where.textContent = [resident && resident.address, `site ${items[0].site_id}`]
-    .filter(Boolean).join(" · ");
-  group.count.textContent = items.length === 1 ? "1 alert" : `${items.length} alerts`;
+  group.where.replaceChildren(...whereNodes(resident && resident.address, items[0].site_id));
+  group.count.textContent = items.length === 1 ? t("1 alert")
+    : t("{count} alerts", { count: items.length });
   group.root.classList.toggle("alert-group--critical",
     items.some((i) => i.severity === "critical" && i.status === "open"));
   reconcile(group.list, items.map(cardNode));
@@ -186,21 +211,24 @@ function cardBody(item) {
       el("span", { className: "alert-type" }, typeLabel(item.type)),
       el("span", { className: "severity" }, severityLabel(item.severity).toUpperCase())),
     statusBadge(item),
-    el("div", { className: "alert-age" },
-      ageSpan(item.opened_at), ` · at ${clockTime(Date.parse(item.opened_at))}`),
+    el("div", { className: "alert-age" }, ageSpan(item.opened_at), " · ",
+      el("span", { className: "alert-at" },
+        t("at {time}", { time: siteClock(item.opened_at, zoneOf(item)) }))),
     item.count > 1 && el("div", { className: "alert-meta" },
-      `Repeated ${item.count}×, last `, ageSpan(item.last_seen)),
-    item.device_id && el("div", { className: "alert-meta" }, `Device ${item.device_id}`),
+      ...fill(t("Repeated {count}×, last {ago}"),
+        { count: item.count, ago: ageSpan(item.last_seen) })),
+    item.device_id && el("div", { className: "alert-meta" },
+      ...fill(t("Device {device}"), { device: dataSpan(item.device_id) })),
     ackLine(item),
     ...handlingLines(item, state.me ? state.me.id : null),
     item.pending && el("div", { className: "alert-meta" },
-      "Raised by the sensors; it can be acknowledged once it is saved."),
+      t("Raised by the sensors; it can be acknowledged once it is saved.")),
   ];
 }
 
 /** @param {Item} item */
 function statusBadge(item) {
-  if (item.pending) return el("p", { className: "badge badge--pending" }, "Not yet saved");
+  if (item.pending) return el("p", { className: "badge badge--pending" }, t("Not yet saved"));
   if (item.status === "acknowledged") {
     return el("p", { className: "badge badge--ack" }, statusLabel("acknowledged"));
   }
@@ -210,16 +238,31 @@ function statusBadge(item) {
 /** @param {Item} item */
 function ackLine(item) {
   if (item.status !== "acknowledged" || !item.acknowledged_at) return null;
-  return el("div", { className: "alert-meta" },
-    `Acknowledged by ${ackName(item)} `, ageSpan(item.acknowledged_at));
+  const since = ageSpan(item.acknowledged_at);
+  const name = ackName(item);
+  /** @type {(Node | string)[]} */
+  let line;
+  if (name === YOU) line = fill(t("Acknowledged by you {ago}"), { ago: since });
+  else if (name === A_CARER) line = fill(t("Acknowledged by a carer {ago}"), { ago: since });
+  else if (name === A_COLLEAGUE) {
+    line = fill(t("Acknowledged by a colleague {ago}"), { ago: since });
+  } else {
+    line = fill(t("Acknowledged by {name} {ago}"), { name: dataSpan(String(name)), ago: since });
+  }
+  return el("div", { className: "alert-meta" }, ...line);
 }
 
-// Who acknowledged: "you", or the name from the alert's history (fetched once per alert).
-/** @param {Item} item @returns {string} */
+// Who acknowledged, when it is nobody's name (the sentence says it in the page's language).
+const YOU = Symbol("you");
+const A_CARER = Symbol("a carer");
+const A_COLLEAGUE = Symbol("a colleague");
+
+// Who acknowledged: you, or the name from the alert's history (fetched once per alert).
+/** @param {Item} item @returns {string | symbol} */
 function ackName(item) {
   // Family accounts get the family view of alerts (no staff names or ids).
-  if (state.session && state.session.role === "family") return "a carer";
-  if (state.me && item.acknowledged_by === state.me.id) return "you";
+  if (state.session && state.session.role === "family") return A_CARER;
+  if (state.me && item.acknowledged_by === state.me.id) return YOU;
   if (item.acknowledged_name) return item.acknowledged_name;
   const id = /** @type {number} */ (item.id);  // acknowledged, so stored
   const known = state.ackNames.get(id);
@@ -234,19 +277,21 @@ function ackName(item) {
       render();
     }).catch(() => state.ackNames.delete(id));
   }
-  return "a colleague";
+  return A_COLLEAGUE;
 }
 
 /** @param {Item} item */
 function onFresh(item) {
-  $("announcer").textContent =
-    `New ${severityLabel(item.severity).toLowerCase()} alert: ${typeLabel(item.type)}, ` +
-    `${residentName(item)}.`;
+  $("announcer").replaceChildren(...fill(t("New {severity} alert: {type}, {name}."), {
+    severity: severityLabel(item.severity).toLowerCase(), type: typeLabel(item.type),
+    name: dataSpan(residentName(item)) }));
   if (item.severity !== "critical") return;
   state.fresh.set(freshKey(item), Date.now() + FRESH_MS);
   const banner = $("critical-banner");
-  banner.textContent = `New critical alert: ${typeLabel(item.type)} — ${residentName(item)}` +
-    `${item.pending ? " (not yet saved)" : ""}`;
+  const words = { type: typeLabel(item.type), name: dataSpan(residentName(item)) };
+  banner.replaceChildren(...fill(item.pending
+    ? t("New critical alert: {type} — {name} (not yet saved)")
+    : t("New critical alert: {type} — {name}"), words));
   banner.hidden = false;
   state.alarm?.play();
 }
@@ -257,22 +302,24 @@ function onFresh(item) {
 function deviceLine(device) {
   let status;
   if (device.online === null || device.online === undefined) {
-    status = el("span", { className: "state-unknown" }, "no status yet");
+    status = el("span", { className: "state-unknown" }, t("no status yet"));
   } else if (device.online) {
-    status = el("span", { className: "state-ok" }, "online");
+    status = el("span", { className: "state-ok" }, t("online"));
   } else {
-    status = el("span", { className: "state-bad" }, "OFFLINE");
+    status = el("span", { className: "state-bad" }, t("OFFLINE"));
   }
   let battery = null;
   if (device.battery !== null && device.battery !== undefined) {
     battery = device.battery <= LOW_BATTERY
-      ? el("span", { className: "state-bad" }, `battery LOW ${device.battery}%`)
-      : el("span", {}, `battery ${device.battery}%`);
+      ? el("span", { className: "state-bad" }, t("battery LOW {percent}%",
+        { percent: device.battery }))
+      : el("span", {}, t("battery {percent}%", { percent: device.battery }));
   }
   const seen = device.last_seen ? ageSpan(device.last_seen, "muted") : null;
   return el("li", { className: "device" },
     el("span", { className: "device-name" }, deviceLabel(device.type)),
-    status, battery, seen && el("span", { className: "muted" }, "seen ", seen));
+    status, battery, seen && el("span", { className: "muted" }, ...fill(t("seen {ago}"),
+      { ago: seen })));
 }
 
 function renderResidents() {
@@ -280,17 +327,17 @@ function renderResidents() {
   $("resident-grid").replaceChildren(...residents.map((r) => el(
     "li",
     { className: r.open_alerts ? "resident resident--alert" : "resident" },
-    el("h3", { className: "resident-name" }, r.full_name),
-    el("p", { className: "resident-where" },
-      [r.address, `site ${r.site_id}`].filter(Boolean).join(" · ")),
+    el("h3", { className: "resident-name", translate: false }, r.full_name),
+    el("p", { className: "resident-where" }, ...whereNodes(r.address, r.site_id)),
     r.open_alerts > 0 && el("p", { className: "resident-alerts" },
-      r.open_alerts === 1 ? "1 open alert" : `${r.open_alerts} open alerts`),
+      r.open_alerts === 1 ? t("1 open alert") : t("{count} open alerts", { count: r.open_alerts })),
     r.devices.length
-      ? el("ul", { className: "devices", "aria-label": `Devices of ${r.full_name}` },
-        ...r.devices.map(deviceLine))
-      : el("p", { className: "muted" }, "No devices"),
+      ? el("ul", { className: "devices",
+        "aria-label": t("Devices of {name}", { name: r.full_name }) },
+      ...r.devices.map(deviceLine))
+      : el("p", { className: "muted" }, t("No devices")),
   )));
-  $("residents-message").textContent = residents.length ? "" : "No residents to show.";
+  $("residents-message").textContent = residents.length ? "" : t("No residents to show.");
 }
 
 /** @returns {Promise<void>} */
@@ -303,7 +350,8 @@ async function refreshResidents() {
     render(); // names and addresses come from the residents list
   } catch (err) {
     if (err instanceof AuthError) return logout(err.message);
-    $("residents-message").textContent = `Could not load residents: ${err.message}`;
+    $("residents-message").textContent = t("Could not load residents: {error}",
+      { error: err.message });
   }
   return undefined;
 }
@@ -319,19 +367,23 @@ function onStatus(status) {
 
 /** @type {import("./common.js").FeedTexts} */
 const FEED_TEXTS = {
-  live: (status, dbDown) => (dbDown ? "Live · database unavailable"
-    : `Live · ${clockTime(status.lastHeard, true)}`),
+  live: (status, dbDown) => (dbDown ? t("Live · database unavailable")
+    : t("Live · {time}", { time: pageClock(status.lastHeard, true) })),
   lost: (status) => {
-    const last = status.lastHeard ? clockTime(status.lastHeard, true) : "never";
-    return `Connection lost: alerts may be out of date (last update ${last}). ` +
-      `Retrying… ${status.error}`;
+    const error = status.error;
+    return status.lastHeard
+      ? t("Connection lost: alerts may be out of date (last update {time}). Retrying… {error}",
+        { time: pageClock(status.lastHeard, true), error })
+      : t("Connection lost: alerts may be out of date (no update yet). Retrying… {error}",
+        { error });
   },
-  dbDown: "The database is unavailable. New alerts still appear here, marked " +
-    "“not yet saved”, but cannot be acknowledged or resolved until it is back.",
+  get dbDown() {
+    return t("The database is unavailable. New alerts still appear here, marked “not yet saved”, but cannot be acknowledged or resolved until it is back.");
+  },
 };
 
 function tick() {
-  $("clock").textContent = clockTime(now());
+  $("clock").textContent = pageClock(now());
   refreshAges();
   paintFeed(running().live.status(), state.downSince, FEED_TEXTS);
   paintLost(state.downSince);
@@ -381,7 +433,7 @@ function logout(message = "") {
   state.ackNames.clear();
   $("alert-groups").replaceChildren();
   $("resident-grid").replaceChildren();
-  document.title = "Eldercare duty screen";
+  document.title = t("Eldercare duty screen");
   leaveApp(state, message);
   return undefined;
 }
@@ -417,7 +469,7 @@ function init() {
     banner: $("sound-banner") });
   wireLogin(showDuty);
   wireDisplaySetup(() => state.session);
-  $("logout-button").addEventListener("click", () => logout("You have logged out."));
+  $("logout-button").addEventListener("click", () => logout(t("You have logged out.")));
   const session = loadSession();
   if (isDisplay()) {  // a wall display: its own session, renewed by itself
     markDisplayMode(true);

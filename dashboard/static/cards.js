@@ -4,7 +4,8 @@
 
 import { api, AuthError } from "./api.js";
 import { countdownSpan } from "./countdown.js";
-import { el } from "./dom.js";
+import { dataSpan, el, fill } from "./dom.js";
+import { t } from "./i18n.js";
 import { resolveOutcomes, severityLabel, statusLabel, typeLabel } from "./vocabulary.js";
 
 /** @typedef {import("./live.js").Item} Item */
@@ -36,9 +37,9 @@ function alertActions(live, { big = false, onAuthError, ackOnly = false }) {
   /** @type {Item | null} */
   let item = null;
   const message = el("p", { className: "action-message", role: "alert" });
-  const ack = el("button", { type: "button", className: big ? "big" : "" }, "Acknowledge");
+  const ack = el("button", { type: "button", className: big ? "big" : "" }, t("Acknowledge"));
   const toggle = el("button", { type: "button", className: big ? "big secondary" : "secondary",
-    "aria-expanded": "false" }, "Resolve…");
+    "aria-expanded": "false" }, t("Resolve…"));
   const form = resolveForm();
   const buttons = el("div", { className: "action-buttons" }, ack, toggle);
   const root = el("div", { className: "alert-actions" }, buttons, form.root, message);
@@ -82,7 +83,7 @@ function alertActions(live, { big = false, onAuthError, ackOnly = false }) {
   }
 
   ack.addEventListener("click", () => {
-    run(ack, "Acknowledging…", () => api(`/alerts/${itemId()}/ack`, { method: "POST" }))
+    run(ack, t("Acknowledging…"), () => api(`/alerts/${itemId()}/ack`, { method: "POST" }))
       .catch(onAuthError);
   });
   toggle.addEventListener("click", () => {
@@ -96,8 +97,8 @@ function alertActions(live, { big = false, onAuthError, ackOnly = false }) {
     toggle.focus();
   };
   form.onSubmit = async ({ outcome, note }) => {
-    if (!outcome) return say("Choose an outcome first.");
-    const ok = await run(form.submit, "Resolving…", () => api(`/alerts/${itemId()}/resolve`, {
+    if (!outcome) return say(t("Choose an outcome first."));
+    const ok = await run(form.submit, t("Resolving…"), () => api(`/alerts/${itemId()}/resolve`, {
       method: "POST", body: { outcome, note: note || null },
     })).catch(onAuthError);
     if (ok) form.show(false);
@@ -134,15 +135,15 @@ function resolveForm() {
   formCount += 1;
   const ids = { outcome: `resolve-outcome-${formCount}`, note: `resolve-note-${formCount}` };
   const select = el("select", { id: ids.outcome, required: true },
-    el("option", { value: "" }, "Choose the outcome…"),
+    el("option", { value: "" }, t("Choose the outcome…")),
     ...resolveOutcomes().map(({ value, label }) => el("option", { value }, label)));
   const note = el("textarea", { id: ids.note, rows: 2, maxLength: 2000,
-    placeholder: "What happened? (required for Other)" });
-  const submit = el("button", { type: "submit" }, "Resolve alert");
-  const cancel = el("button", { type: "button", className: "secondary" }, "Cancel");
+    placeholder: t("What happened? (required for Other)") });
+  const submit = el("button", { type: "submit" }, t("Resolve alert"));
+  const cancel = el("button", { type: "button", className: "secondary" }, t("Cancel"));
   const root = el("form", { className: "resolve-form", hidden: true, noValidate: true },
-    el("label", { htmlFor: ids.outcome }, "Outcome"), select,
-    el("label", { htmlFor: ids.note }, "Note"), note,
+    el("label", { htmlFor: ids.outcome }, t("Outcome")), select,
+    el("label", { htmlFor: ids.note }, t("Note")), note,
     el("div", { className: "action-buttons" }, submit, cancel));
   /** @type {ResolveForm} */
   const form = {
@@ -179,10 +180,14 @@ export function handlingLines(item, myId) {
   const deadline = item.status === "open" && item.escalates_at;
   let who = null;
   if (item.status === "open" && item.assigned_to !== null && item.assigned_to !== undefined) {
-    const name = item.assigned_to === myId ? "you" : (item.assigned_name || "a colleague");
-    who = el("div", { className: "alert-meta alert-who" }, `Assigned to ${name}`);
+    let line;
+    if (item.assigned_to === myId) line = [t("Assigned to you")];
+    else if (item.assigned_name) {
+      line = fill(t("Assigned to {name}"), { name: dataSpan(item.assigned_name) });
+    } else line = [t("Assigned to a colleague")];
+    who = el("div", { className: "alert-meta alert-who" }, ...line);
   } else if (item.status === "open" && !item.pending) {
-    who = el("div", { className: "alert-meta alert-who" }, "Nobody has it yet");
+    who = el("div", { className: "alert-meta alert-who" }, t("Nobody has it yet"));
   }
   return [
     deadline ? el("div", { className: "alert-meta alert-deadline" }, countdownSpan(deadline))
@@ -223,9 +228,11 @@ export function alertCard(cards, live, role, item, opts) {
   if (opts.fresh) classes.push("alert--fresh");
   card.root.className = classes.join(" ");
   card.root.dataset.alertId = item.id === null ? "" : String(item.id);
-  const state = item.pending ? ", not yet saved" : `, ${statusLabel(item.status).toLowerCase()}`;
-  card.root.setAttribute("aria-label", `${severityLabel(item.severity).toLowerCase()} alert: ` +
-    `${typeLabel(item.type)}, ${opts.name}${state}`);
+  const words = { severity: severityLabel(item.severity).toLowerCase(),
+    type: typeLabel(item.type), name: opts.name, status: statusLabel(item.status).toLowerCase() };
+  card.root.setAttribute("aria-label", item.pending
+    ? t("{severity} alert: {type}, {name}, not yet saved", words)
+    : t("{severity} alert: {type}, {name}, {status}", words));
   card.body.replaceChildren(.../** @type {(Node | string)[]} */ (opts.body.filter(Boolean)));
   if (card.actions) card.actions.update(item);
   return card.root;

@@ -5,7 +5,7 @@
 //
 // The other shared modules, each with one job (docs/dashboard.md, "Front-end modules"):
 //   api.js         session in sessionStorage; authenticated JSON requests
-//   time.js        ages ("3 min ago") and clock times, on the server's clock
+//   time.js        ages ("3 min ago") and clock times in the site's zone, on the server's clock
 //   dom.js         building elements (text only, never HTML), reconciling lists
 //   vocabulary.js  the words for alert types, severities, statuses, outcomes, roles, devices
 //   stream.js      the live feed client (GET /api/v1/alerts/stream), reconnecting
@@ -14,12 +14,12 @@
 //   alarm.js       the optional beep for new critical alerts
 
 import {
-  SecondFactorNeeded, clearSession, endSession, requestToken, saveSession,
+  SecondFactorNeeded, api, clearSession, endSession, requestToken, saveSession,
 } from "./api.js";
-import { $, $button, $input } from "./dom.js";
+import { $, $button, $input, dataSpan } from "./dom.js";
 import { createLiveAlerts } from "./live.js";
 import { paintStrip } from "./parts.js";
-import { clockTime } from "./time.js";
+import { pageClock, setPageZone } from "./time.js";
 import { followLanguage, t } from "./i18n.js";
 import { roleLabel } from "./vocabulary.js";
 
@@ -123,7 +123,8 @@ export function showApp(state, session, page) {
   state.session = session;
   $("login-view").hidden = true;
   $("app-view").hidden = false;
-  $("who").textContent = whoLine(session);
+  showWho($("who"), session);
+  followSiteZone(session);
   state.downSince = 0;
   state.live = createLiveAlerts({
     onChange: page.onChange,
@@ -172,7 +173,44 @@ export function showLogin(message = "") {
 export function whoLine(session) {
   const role = roleLabel(session.role);
   const name = session.full_name || session.username;
-  return session.site_id ? `${name} · ${role} · site ${session.site_id}` : `${name} · ${role}`;
+  return session.site_id ? `${name} · ${role} · ${t("site {site}", { site: session.site_id })}`
+    : `${name} · ${role}`;
+}
+
+/**
+ * Paint whoLine into `node`, the name and site id marked as data (translate="no").
+ * @param {HTMLElement} node
+ * @param {Session} session
+ */
+export function showWho(node, session) {
+  const name = dataSpan(session.full_name || session.username);
+  const role = roleLabel(session.role);
+  if (!session.site_id) {
+    node.replaceChildren(name, ` · ${role}`);
+    return;
+  }
+  const [before, after] = t("site {site}").split("{site}");
+  node.replaceChildren(name, ` · ${role} · ${before}`, dataSpan(session.site_id),
+    after || "");
+}
+
+/**
+ * The page's own times (its clock, "down since") in the logged-in person's site's zone:
+ * a wall display's comes with its session; site staff read their one site from GET /sites;
+ * an administrator (no site of their own) sees the zone of the sites they are shown — the
+ * one in the address (`?site=`), else the zone all sites share — or UTC, labelled "UTC",
+ * when the sites are in different zones (docs/dashboard.md, "Times on the duty screen").
+ * @param {Session} session
+ */
+function followSiteZone(session) {
+  setPageZone(session.site_timezone || null);
+  if (session.site_timezone || session.role === "family") return;
+  const wanted = session.site_id || new URLSearchParams(location.search).get("site");
+  api("/sites").then((/** @type {{id: string, timezone: string}[]} */ sites) => {
+    const shown = wanted ? sites.filter((s) => s.id === wanted) : sites;
+    const zones = new Set(shown.map((s) => s.timezone));
+    setPageZone(zones.size === 1 ? [...zones][0] : null);
+  }).catch(() => {});  // times stay in UTC, labelled so
 }
 
 // --- feed health: both pages show the same live / reconnecting / stale indicator ---------
@@ -203,8 +241,8 @@ export function paintFeed(status, downSince, texts) {
   const feed = $("feed-status");
   feed.classList.toggle("live", live && !dbDown);
   feed.classList.toggle("down", Boolean(dbDown || !live));
-  feed.textContent = live ? texts.live(status, dbDown) : (closed ? "Feed closed"
-    : (status.stream === "down" ? "Reconnecting…" : "Connecting…"));
+  feed.textContent = live ? texts.live(status, dbDown) : (closed ? t("Feed closed")
+    : (status.stream === "down" ? t("Reconnecting…") : t("Connecting…")));
   const banner = $("stale-banner");
   banner.hidden = !(lost || dbDown || closed);
   if (closed) banner.textContent = status.error;
@@ -214,29 +252,48 @@ export function paintFeed(status, downSince, texts) {
 }
 
 /**
- * "Pipeline down since 03:12 · Jobs down": the platform's parts that are not running
- * (gateway/presence.py). Shown only while the feed is live and the bus is up, the only
- * times these states are current.
+ * Each part that is not running (gateway/presence.py), as [its name, the sentence about it]:
+ * "Pipeline screen" and "{part} down since 03:12". Only while the feed is live and the bus
+ * is up, the only times these states are current. The part's name is the instance's own
+ * (data); the time is in the page's zone.
+ * @param {FeedStatus} status
+ * @returns {[string, string][]}
+ */
+function partsDown(status) {
+  if (status.stream !== "live" || status.bus === false) return [];
+  const down = Object.entries(status.parts || {}).filter(([, part]) => !part.up);
+  return down.map(([name, part]) => {
+    const label = name.charAt(0).toUpperCase() + name.slice(1).replace(/-/g, " ");
+    const stopped = part.reason === "stopped";
+    if (!part.since) return [label, stopped ? t("{part} down (stopped)") : t("{part} down")];
+    const time = pageClock(part.since);
+    return [label, stopped ? t("{part} down since {time} (stopped)", { time })
+      : t("{part} down since {time}", { time })];
+  });
+}
+
+/**
+ * "Pipeline down since 03:12 · Jobs down": the platform's parts that are not running.
  * @param {FeedStatus} status
  * @returns {string}
  */
 export function partsDownText(status) {
-  if (status.stream !== "live" || status.bus === false) return "";
-  const down = Object.entries(status.parts || {}).filter(([, part]) => !part.up);
-  return down.map(([name, part]) => {
-    const label = name.charAt(0).toUpperCase() + name.slice(1).replace(/-/g, " ");
-    const since = part.since ? ` since ${clockTime(Date.parse(part.since))}` : "";
-    const why = part.reason === "stopped" ? " (stopped)" : "";
-    return `${label} down${since}${why}`;
-  }).join(" · ");
+  return partsDown(status).map(([label, text]) => text.replace("{part}", label)).join(" · ");
 }
 
 /** @param {FeedStatus} status */
 function paintParts(status) {
   const banner = document.getElementById("parts-banner");
   if (!banner) return;
-  const text = partsDownText(status);
-  banner.hidden = !text;
-  banner.textContent = text;
+  const down = partsDown(status);
+  banner.hidden = down.length === 0;
+  /** @type {(Node | string)[]} */
+  const nodes = [];
+  down.forEach(([label, text], i) => {
+    if (i) nodes.push(" · ");
+    const [before, after] = text.split("{part}");
+    nodes.push(before, dataSpan(label), after || "");
+  });
+  banner.replaceChildren(...nodes);
   paintStrip(status);  // the duty screen's always-visible strip (parts.js)
 }

@@ -5,6 +5,7 @@
 // timer of this module (once a second), whatever page shows them.
 
 import { el } from "./dom.js";
+import { t } from "./i18n.js";
 import { now } from "./time.js";
 
 /**
@@ -28,8 +29,9 @@ export function clockSpan(ms) {
  */
 export function countdownText(deadline, at) {
   const left = Date.parse(deadline) - at;
-  if (left > 0) return { text: `Escalates in ${clockSpan(left)} unless acknowledged`, late: false };
-  return { text: `Escalated ${clockSpan(left)} ago: not acknowledged in time`, late: true };
+  const time = clockSpan(left);
+  if (left > 0) return { text: t("Escalates in {time} unless acknowledged", { time }), late: false };
+  return { text: t("Escalated {time} ago: not acknowledged in time", { time }), late: true };
 }
 
 /** @param {HTMLElement} span */

@@ -13,6 +13,7 @@ import {
   renewDisplaySession, saveDisplay,
 } from "./api.js";
 import { $, $button, $input, ageSpan, el } from "./dom.js";
+import { t } from "./i18n.js";
 import { siteTime } from "./time.js";
 
 /** @typedef {import("./api.js").Session} Session */
@@ -58,7 +59,10 @@ function siteZone() {
 export function paintLost(downSince) {
   const lost = isDisplay() && downSince > 0 && Date.now() - downSince > LOST_AFTER_MS;
   $("display-lost").hidden = !lost;
-  if (lost) $("display-lost-since").textContent = siteTime(downSince, siteZone());
+  if (lost) {
+    $("display-lost-title").textContent = t("Connection lost since {time}",
+      { time: siteTime(downSince, siteZone()) });
+  }
 }
 
 /** @type {ReturnType<typeof setTimeout> | null} */
@@ -219,16 +223,17 @@ async function refreshDisplays() {
 /** @param {Display} display @returns {HTMLLIElement} */
 function displayLine(display) {
   const state = display.revoked_at
-    ? el("span", { className: "state-bad" }, $("displays-word-off").textContent || "",
-      " · ", display.revoked_by || "")
-    : el("span", { className: "state-ok" }, $("displays-word-on").textContent || "");
+    ? el("span", { className: "state-bad" }, t("Switched off by"), " · ",
+      el("span", { translate: false }, display.revoked_by || ""))
+    : el("span", { className: "state-ok" }, t("On"));
   const seen = display.last_seen_at ? ageSpan(display.last_seen_at, "muted") : null;
   const off = display.revoked_at ? null : el("button", {
     type: "button", className: "secondary", dataset: { displayId: String(display.id) },
     onclick: () => switchOff(display),
-  }, $("displays-word-switch-off").textContent || "");
+  }, t("Switch off"));
   return el("li", { className: "display-line", dataset: { displayId: String(display.id) } },
-    el("span", { className: "display-line-name" }, display.name), state, seen, off);
+    el("span", { className: "display-line-name", translate: false }, display.name), state, seen,
+    off);
 }
 
 /** @param {Display} display */

@@ -28,6 +28,8 @@ export function $button(id) {
 
 /**
  * el("p", {className: "x"}, "text", childNode) -> element; strings become text nodes.
+ * Data (names, addresses, ids, free text) goes in an element with `translate: false`
+ * (the attribute translate="no": a translator, human or machine, leaves it as it is).
  * @template {keyof HTMLElementTagNameMap} K
  * @param {K} tag
  * @param {Record<string, any>} [props] properties of the element (or attributes), `dataset`
@@ -76,4 +78,39 @@ export function reconcile(container, nodes) {
     if (at !== node) container.insertBefore(node, at || null);
   });
   while (container.children.length > nodes.length) container.lastElementChild?.remove();
+}
+
+/**
+ * A span showing data as it is (a name, an address, an id): translate="no".
+ * @param {string | number | null | undefined} text
+ * @param {string} [className]
+ * @returns {HTMLSpanElement}
+ */
+export function dataSpan(text, className = "") {
+  return el("span", { className, translate: false }, text === null || text === undefined
+    ? "" : String(text));
+}
+
+/**
+ * A translated sentence as nodes, its {placeholders} filled from `params`: a Node (a data
+ * span) goes in as it is, anything else as text. t("Assigned to {name}") keeps {name}, so
+ * `fill(t("Assigned to {name}"), { name: dataSpan(who) })` marks only the name as data.
+ * @param {string} text
+ * @param {Record<string, Node | string | number>} params
+ * @returns {(Node | string)[]}
+ */
+export function fill(text, params) {
+  /** @type {(Node | string)[]} */
+  const nodes = [];
+  let last = 0;
+  for (const match of text.matchAll(/\{(\w+)\}/g)) {
+    const index = match.index || 0;
+    if (!Object.prototype.hasOwnProperty.call(params, match[1])) continue;
+    if (index > last) nodes.push(text.slice(last, index));
+    const value = params[match[1]];
+    nodes.push(value instanceof Node ? value : String(value));
+    last = index + match[0].length;
+  }
+  if (last < text.length) nodes.push(text.slice(last));
+  return nodes;
 }

@@ -3,6 +3,7 @@
 // kept current by the stream and reloaded on every (re)connect.
 
 import { api, AuthError } from "./api.js";
+import { t } from "./i18n.js";
 import { openAlertStream } from "./stream.js";
 import { severityRank } from "./vocabulary.js";
 
@@ -31,6 +32,8 @@ const PENDING_GRACE_MS = 120000;  // an unsaved alert the database never stored 
  * @property {string | null} [escalates_at] while open: the next escalation step's deadline
  * @property {string | null} [assigned_name]
  * @property {string | null} [acknowledged_name]
+ * @property {string} [site_timezone] the site's IANA zone: the alert's times are shown in it
+ *   (a pending alert from the bus has it too; should one lack it, the page's zone stands in)
  */
 /**
  * A `pending` event of the stream: an alert the pipeline raised, not stored yet.
@@ -44,6 +47,7 @@ const PENDING_GRACE_MS = 120000;  // an unsaved alert the database never stored 
  * @property {string} severity
  * @property {string} at
  * @property {number | null} [alert_id]
+ * @property {string} [site_timezone] the site's IANA zone
  */
 /**
  * One entry of the list the pages show: a stored alert or a pending one (id null).
@@ -112,6 +116,7 @@ function pendingItem(e) {
     resident_name: null, site_id: e.site, device_id: e.device_id, type: e.type,
     severity: e.severity, status: "open", opened_at: e.at, last_seen: e.at, count: 1,
     assigned_to: null, acknowledged_by: null, acknowledged_at: null,
+    site_timezone: e.site_timezone,
   };
 }
 
@@ -207,7 +212,7 @@ export function createLiveAlerts({ onChange, onStatus, onAuthError, onFresh }) {
     try {
       /** @type {unknown} */
       const list = await api(ACTIVE_QUERY);
-      if (!Array.isArray(list)) throw new Error("the server sent no list; retrying");
+      if (!Array.isArray(list)) throw new Error(t("the server sent no list; retrying"));
       const before = new Set(alerts.keys());
       alerts.clear();
       for (const alert of list) alerts.set(alert.id, alert);
@@ -226,7 +231,7 @@ export function createLiveAlerts({ onChange, onStatus, onAuthError, onFresh }) {
       changed();
     } catch (err) {
       if (err instanceof AuthError) return onAuthError(err);
-      status.error = `Could not load alerts: ${err.message}`;
+      status.error = t("Could not load alerts: {error}", { error: err.message });
     } finally {
       reloading = null;
       statusChanged();

@@ -5,7 +5,8 @@
 // session (api.js) and the app view's visibility, and never touches the alert screen.
 
 import { api, AuthError, loadSession } from "./api.js";
-import { $, el } from "./dom.js";
+import { $, dataSpan, el, fill } from "./dom.js";
+import { t } from "./i18n.js";
 import { followAppView } from "./panel.js";
 
 /**
@@ -25,17 +26,25 @@ const REFRESH_MS = 30000;
 
 /** @param {Due} due @returns {HTMLLIElement} */
 function row(due) {
-  const late = due.days_overdue === 1 ? "1 day overdue" : `${due.days_overdue} days overdue`;
-  let who = "Not assigned";
+  const late = due.days_overdue === 1 ? t("1 day overdue")
+    : t("{count} days overdue", { count: due.days_overdue });
+  /** @type {(Node | string)[]} */
+  let who = [t("Not assigned")];
   if (due.open_visit_id !== null) {
-    who = due.open_visit_assignee ? `${due.open_visit_assignee} is going` : "Planned, not assigned";
+    who = due.open_visit_assignee
+      ? fill(t("{name} is going"), { name: dataSpan(due.open_visit_assignee) })
+      : [t("Planned, not assigned")];
   }
-  const last = due.last_visit_on ? `last visit ${due.last_visit_on}` : "never visited";
+  const site = dataSpan(due.site_id);
+  const when = due.last_visit_on
+    ? fill(t("due {due} · last visit {last} · site {site}"),
+      { due: due.due_on, last: due.last_visit_on, site })
+    : fill(t("due {due} · never visited · site {site}"), { due: due.due_on, site });
   return el("li", { className: "overdue-visit", dataset: { residentId: String(due.resident_id) } },
-    el("span", { className: "overdue-name" }, due.resident_name),
+    el("span", { className: "overdue-name", translate: false }, due.resident_name),
     el("span", { className: "overdue-late" }, late),
-    el("span", { className: "muted" }, `due ${due.due_on} · ${last} · site ${due.site_id}`),
-    el("span", { className: due.open_visit_id === null ? "state-bad" : "state-ok" }, who));
+    el("span", { className: "muted" }, ...when),
+    el("span", { className: due.open_visit_id === null ? "state-bad" : "state-ok" }, ...who));
 }
 
 async function refresh() {
@@ -49,8 +58,8 @@ async function refresh() {
     $("overdue-message").textContent = "";
   } catch (err) {
     if (err instanceof AuthError) return;  // the page itself goes back to the login form
-    $("overdue-message").textContent = `Could not load overdue visits: ${
-      /** @type {Error} */ (err).message}`;
+    $("overdue-message").textContent = t("Could not load overdue visits: {error}",
+      { error: /** @type {Error} */ (err).message });
   }
 }
 

@@ -7,7 +7,8 @@
 // otherwise every part is "unknown".
 
 import { el } from "./dom.js";
-import { clockTime } from "./time.js";
+import { t } from "./i18n.js";
+import { pageClock } from "./time.js";
 import { platformParts } from "./vocabulary.js";
 
 /** @typedef {import("./live.js").FeedStatus} FeedStatus */
@@ -44,7 +45,11 @@ export function stripStates(status) {
   };
 }
 
-const WORDS = { up: "up", down: "DOWN", unknown: "no report" };
+/** @param {"up" | "down" | "unknown"} state @returns {string} */
+function word(state) {
+  if (state === "up") return t("up");
+  return state === "down" ? t("DOWN") : t("no report");
+}
 
 /**
  * Paint the strip (index.html #parts-strip) when the page has one.
@@ -56,10 +61,11 @@ export function paintStrip(status) {
   const states = stripStates(status);
   strip.replaceChildren(...platformParts().map(({ value, label }) => {
     const { state, since } = states[value] || { state: "unknown", since: null };
-    const when = since ? ` since ${clockTime(Date.parse(since))}` : "";
+    const text = since
+      ? t("{part}: {state} since {time}", { part: label, state: word(state), time: pageClock(since) })
+      : t("{part}: {state}", { part: label, state: word(state) });
     return el("li", { className: `part part--${state}`, dataset: { part: value, state } },
-      el("span", { className: "part-dot", "aria-hidden": "true" }),
-      `${label}: ${WORDS[state]}${when}`);
+      el("span", { className: "part-dot", "aria-hidden": "true" }), text);
   }));
   const anyDown = Object.values(states).some((s) => s.state === "down");
   strip.classList.toggle("parts-strip--down", anyDown);

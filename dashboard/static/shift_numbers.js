@@ -11,6 +11,7 @@
 import { api, AuthError, loadSession } from "./api.js";
 import { duration, percent, targetText, verdict } from "./answer_format.js";
 import { $, el } from "./dom.js";
+import { t } from "./i18n.js";
 import { followAppView } from "./panel.js";
 
 /** @typedef {import("./answer_format.js").AnswerTimes} AnswerTimes */
@@ -58,19 +59,20 @@ function paint(data) {
   const m = labels.metrics;
   $("shift-heading-text").textContent = labels.texts.panel_title;
   const span = labels.texts[data.window === "shift" ? "shift" : "last_12h"];
-  $("shift-period").textContent = `${span}: ${data.start_local} – ${data.end_local.slice(11)}`;
+  $("shift-period").textContent = t("{span}: {start} – {end}",
+    { span, start: data.start_local, end: data.end_local.slice(11) });
   $("shift-tiles").replaceChildren(
     shareTile("within_60", `${m.within_60} · ${labels.groups.alarm_calls}`, calls.within_60, labels),
     shareTile("within_180", `${m.within_180} · ${labels.groups.alarm_calls}`, calls.within_180, labels),
     tile("opened", m.opened, String(all.opened)),
-    tile("ack", `${m.ack_median_s} / p90`,
+    tile("ack", t("{median} / p90", { median: m.ack_median_s }),
       `${duration(all.ack_median_s)} / ${duration(all.ack_p90_s)}`),
-    tile("resolve", `${m.resolve_median_s} / p90`,
+    tile("resolve", t("{median} / p90", { median: m.resolve_median_s }),
       `${duration(all.resolve_median_s)} / ${duration(all.resolve_p90_s)}`),
     tile("open_now", labels.texts.open_now, String(data.open_now)),
     tile("escalated", m.escalated, String(all.escalated)));
   $("shift-workers").replaceChildren(...data.by_worker.map((w) => el("li", {},
-    el("span", { className: "shift-worker" }, w.full_name || w.username),
+    el("span", { className: "shift-worker", translate: false }, w.full_name || w.username),
     el("span", {}, `${w.acknowledged} · ${percent(w.within_60.share)} · ${duration(w.ack_median_s)}`))));
 }
 

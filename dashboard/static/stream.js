@@ -6,6 +6,7 @@ import {
   API, ApiError, AuthError, SwitchedOff, detailOf, loadDisplay, loadSession, networkError,
   renewDisplaySession,
 } from "./api.js";
+import { t } from "./i18n.js";
 import { noteServerClock } from "./time.js";
 
 const MAX_RETRY_MS = 30000;
@@ -107,13 +108,15 @@ export function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
     if (action === "login" && loadDisplay()) return false;  // a display renews and reconnects
     if (action === "login") {
       stopped = true;
-      onAuthError(new AuthError(`Your session has ended (${reason}); please log in again.`));
+      onAuthError(new AuthError(t("Your session has ended ({reason}); please log in again.",
+        { reason })));
       return true;
     }
     if (action === "stop") {
       stopped = true;
-      onClosed(new Error(`The live feed was closed: ${reason}. Reload the page to use ` +
-        "this screen again."));
+      onClosed(new Error(t(
+        "The live feed was closed: {reason}. Reload the page to use this screen again.",
+        { reason })));
       return true;
     }
     return false;
@@ -124,7 +127,7 @@ export function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
     timer = null;
     controller = new AbortController();
     const session = loadSession();
-    if (!session) return onAuthError(new AuthError("Please log in."));
+    if (!session) return onAuthError(new AuthError(t("Please log in.")));
     try {
       const resp = await fetch(API + "/alerts/stream", {
         headers: { Authorization: `Bearer ${session.access_token}`, Accept: "text/event-stream" },
@@ -141,7 +144,7 @@ export function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
           renewed = true;
           return connect();
         }
-        throw new Error(`${refused}; retrying.`);
+        throw new Error(t("{refused}; retrying.", { refused }));
       }
       if (resp.status === 401) {
         stopped = true;
@@ -154,7 +157,7 @@ export function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
         (ms) => { retryMs = ms; });
       connected = false;
       if (ended()) return undefined;
-      throw new Error("The live feed was closed by the server; reconnecting.");
+      throw new Error(t("The live feed was closed by the server; reconnecting."));
     } catch (err) {
       connected = false;
       if (stopped) return undefined;
@@ -164,7 +167,7 @@ export function openAlertStream({ onEvent, onDown, onAuthError, onClosed }) {
       }
       failures += 1;
       onDown(err.name === "AbortError"
-        ? new Error("The live feed stopped responding; reconnecting.") : networkError(err));
+        ? new Error(t("The live feed stopped responding; reconnecting.")) : networkError(err));
       const backoff = Math.min(MAX_RETRY_MS, retryMs * 2 ** Math.min(failures - 1, 4));
       timer = setTimeout(connect, backoff * (0.75 + Math.random() / 2));
     }

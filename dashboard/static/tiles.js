@@ -13,6 +13,7 @@
 
 import { api, AuthError, loadSession } from "./api.js";
 import { $, el } from "./dom.js";
+import { t } from "./i18n.js";
 import { followAppView } from "./panel.js";
 import { siteTime } from "./time.js";
 import { homeStates, riskTerms, severityLabel } from "./vocabulary.js";
@@ -60,13 +61,17 @@ function query() {
 function detail(home) {
   if (home.state === "alert") {
     const loudest = home.top_severity ? severityLabel(home.top_severity) : "";
-    const n = home.active_alerts === 1 ? "1 alert" : `${home.active_alerts} alerts`;
+    const n = home.active_alerts === 1 ? t("1 alert")
+      : t("{count} alerts", { count: home.active_alerts });
     return loudest ? `${n} · ${loudest}` : n;
   }
   if (home.state === "offline" && home.devices_offline) {
-    return home.devices_offline === 1 ? "1 device offline" : `${home.devices_offline} devices offline`;
+    return home.devices_offline === 1 ? t("1 device offline")
+      : t("{count} devices offline", { count: home.devices_offline });
   }
-  if (home.last_reading_at) return `bed ${siteTime(home.last_reading_at, home.site_timezone)}`;
+  if (home.last_reading_at) {
+    return t("bed {time}", { time: siteTime(home.last_reading_at, home.site_timezone) });
+  }
   return "";
 }
 
@@ -76,9 +81,9 @@ function tile(home) {
   return el("li", {
     className: `tile tile--${home.state}`,
     dataset: { residentId: String(home.resident_id), state: home.state, site: home.site_id },
-    title: [home.address, `site ${home.site_id}`].filter(Boolean).join(" · "),
+    title: [home.address, t("site {site}", { site: home.site_id })].filter(Boolean).join(" · "),
   },
-  el("span", { className: "tile-name" }, home.full_name),
+  el("span", { className: "tile-name", translate: false }, home.full_name),
   el("span", { className: "tile-state" }, label),
   el("span", { className: "tile-detail" }, detail(home)));
 }
@@ -102,8 +107,8 @@ function noteSites(/** @type {Home[]} */ homes) {
   }
   if (!added) return;
   const chosen = select.value;
-  select.replaceChildren(el("option", { value: "" }, "All sites"),
-    ...[...sitesSeen].sort().map((s) => el("option", { value: s }, `Site ${s}`)));
+  select.replaceChildren(el("option", { value: "" }, t("All sites")),
+    ...[...sitesSeen].sort().map((s) => el("option", { value: s }, t("Site {site}", { site: s }))));
   select.value = chosen;
 }
 
@@ -122,12 +127,12 @@ async function refresh() {
     $("tiles-grid").replaceChildren(...answer.homes.map(tile));
     $("tiles-counts").replaceChildren(...countItems(answer.counts));
     $("tiles-total").textContent = String(answer.homes.length);
-    $("tiles-message").textContent = answer.homes.length ? "" : "No homes match these filters.";
+    $("tiles-message").textContent = answer.homes.length ? "" : t("No homes match these filters.");
     $("tiles-panel").dataset.loadedAt = answer.at;
   } catch (err) {
     if (!(err instanceof AuthError)) {  // the page itself goes back to the login form
-      $("tiles-message").textContent = `Could not load the homes: ${
-        /** @type {Error} */ (err).message}`;
+      $("tiles-message").textContent = t("Could not load the homes: {error}",
+        { error: /** @type {Error} */ (err).message });
     }
   } finally {
     loading = false;
@@ -149,7 +154,7 @@ function watchAlerts() {
 
 function init() {
   const risk = /** @type {HTMLSelectElement} */ ($("tiles-risk"));
-  risk.replaceChildren(el("option", { value: "" }, "All risk categories"),
+  risk.replaceChildren(el("option", { value: "" }, t("All risk categories")),
     ...riskTerms().map(({ value, label }) => el("option", { value }, label)));
   $("tiles-site").addEventListener("change", refresh);
   risk.addEventListener("change", refresh);

@@ -1,6 +1,10 @@
 // @ts-check
 // Time on the pages: ages ("3 min ago") and clock times, on the server's clock when this
 // device's clock is clearly off (the server's `Date` header, noted by every API answer).
+// Clock times are the SITE's (issue 14): an alert's in its own `site_timezone`, a page's own
+// times (its clock, "down since") in the page's zone (setPageZone; docs/dashboard.md).
+
+import { lang, t } from "./i18n.js";
 
 let clockOffsetMs = 0;
 
@@ -21,37 +25,56 @@ export function now() {
 }
 
 /**
- * "just now", "3 min ago", "2 h 5 min ago", "1 day ago".
+ * "just now", "3 min ago", "2 h 5 min ago", "1 day ago" (in the page's language).
  * @param {string} iso an ISO 8601 time
  * @returns {string}
  */
 export function ago(iso) {
   const seconds = Math.max(0, Math.round((now() - Date.parse(iso)) / 1000));
-  if (seconds < 45) return "just now";
+  if (seconds < 45) return t("just now");
   const minutes = Math.round(seconds / 60);
-  if (minutes < 60) return `${minutes} min ago`;
+  if (minutes < 60) return t("{minutes} min ago", { minutes });
   const hours = Math.floor(minutes / 60);
   if (hours < 24) {
     const rest = minutes % 60;
-    return rest ? `${hours} h ${rest} min ago` : `${hours} h ago`;
+    return rest ? t("{hours} h {minutes} min ago", { hours, minutes: rest })
+      : t("{hours} h ago", { hours });
   }
   const days = Math.floor(hours / 24);
-  return days === 1 ? "1 day ago" : `${days} days ago`;
+  return days === 1 ? t("1 day ago") : t("{days} days ago", { days });
+}
+
+// The page's own zone, for times that belong to no alert (the duty screen's clock, "down
+// since", the parts strip): the logged-in person's site's (common.js follows the session).
+// Until it is known, or when the sites shown do not share one zone, UTC, labelled as such.
+let pageZoneName = "UTC";
+let pageZoneKnown = false;
+
+/**
+ * Set the page's zone (an IANA zone), or null when it has none: times then show in UTC with
+ * a "UTC" label, never silently in the browser's zone.
+ * @param {string | null | undefined} zone
+ */
+export function setPageZone(zone) {
+  pageZoneName = zone || "UTC";
+  pageZoneKnown = Boolean(zone);
+}
+
+/** The page's zone (an IANA zone; "UTC" when it has none). @returns {string} */
+export function pageZone() {
+  return pageZoneName;
 }
 
 /**
- * "14:03" (or "14:03:27") in the browser's time zone, 24-hour. Only for pages that do not
- * know their site's zone yet (the duty screen's and phone page's clocks); everything else
- * uses siteClock/siteTime below (issue 14's rule).
- * @param {number} ms milliseconds since the epoch
+ * "14:03" (or "14:03:27"): a time of the page itself (no alert's) in the page's zone,
+ * 24-hour; "14:03 UTC" while the page has no zone of its own.
+ * @param {string | number} time an ISO 8601 time, or milliseconds since the epoch
  * @param {boolean} [withSeconds]
  * @returns {string}
  */
-export function clockTime(ms, withSeconds = false) {
-  /** @type {Intl.DateTimeFormatOptions} */
-  const options = { hour: "2-digit", minute: "2-digit", hour12: false };
-  if (withSeconds) options.second = "2-digit";
-  return new Date(ms).toLocaleTimeString([], options);
+export function pageClock(time, withSeconds = false) {
+  const text = siteClock(time, pageZoneName, withSeconds);
+  return pageZoneKnown || text.endsWith(" UTC") ? text : `${text} UTC`;
 }
 
 /** @type {Map<string, Intl.DateTimeFormat>} */
@@ -166,7 +189,6 @@ export function dayHeading(day) {
 export function weekday(day) {
   const ms = Date.parse(`${day}T12:00:00Z`);
   if (Number.isNaN(ms)) return "";
-  const lang = document.documentElement.lang || "en";
   return new Intl.DateTimeFormat(lang, { weekday: "short", timeZone: "UTC" }).format(ms);
 }
 

@@ -217,10 +217,28 @@ async def test_alert_item_has_every_field(client, world):
         "id", "resident_id", "resident_name", "site_id", "device_id", "type", "severity",
         "status", "opened_at", "created_at", "last_seen", "count", "assigned_to",
         "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "outcome", "note",
-        "escalates_at", "assigned_name", "acknowledged_name"}
+        "escalates_at", "assigned_name", "acknowledged_name", "site_timezone"}
     assert item["acknowledged_by"] == world.care_north
     assert item["acknowledged_at"] is not None
     assert item["device_id"] == "bed-alice"
+
+
+async def test_alert_rows_carry_their_sites_time_zone(client, world, clean_db):
+    """Every alert says its site's zone (issue 14: pages show its times in it, never the
+    browser's): the list, the detail and an action's answer alike."""
+    with db.connect(clean_db, autocommit=True) as conn:
+        conn.execute("UPDATE sites SET timezone = 'Asia/Shanghai' WHERE id = 'north'")
+        conn.execute("UPDATE sites SET timezone = 'Asia/Urumqi' WHERE id = 'south'")
+    items = await get(client, "admin", "/api/v1/alerts")
+    zones = {item["id"]: item["site_timezone"] for item in items}
+    assert zones[world.sos_alice] == zones[world.fall_bob] == "Asia/Shanghai"
+    assert zones[world.sos_carol] == "Asia/Urumqi"
+    detail = await get(client, "duty-south", f"/api/v1/alerts/{world.sos_carol}")
+    assert detail["site_timezone"] == "Asia/Urumqi"
+    headers = await login(client, "duty-north")
+    acked = await client.post(f"/api/v1/alerts/{world.sos_alice}/ack", headers=headers)
+    assert acked.status_code == 200, acked.text
+    assert acked.json()["site_timezone"] == "Asia/Shanghai"
 
 
 @pytest.mark.parametrize(("params", "expected"), [

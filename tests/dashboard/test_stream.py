@@ -140,6 +140,16 @@ async def test_inserted_and_updated_alerts_arrive(http, world: World, clean_db):
         assert changed["acknowledged_by"] == world.care_north
 
 
+async def test_a_pushed_alert_carries_its_sites_time_zone(http, world: World, clean_db):
+    """The duty screen shows a live alert's times in its site's zone (issue 14)."""
+    execute(clean_db, "UPDATE sites SET timezone = 'Asia/Shanghai' WHERE id = 'north'")
+    token = await token_for(http, "duty-north")
+    async with open_stream(http, token) as feed:
+        alert_id = add_alert(clean_db, world.bob, "north", type_="sos")
+        alert = await feed.expect("alert", {"id": alert_id})
+        assert alert["site_timezone"] == "Asia/Shanghai"
+
+
 async def test_each_subscriber_gets_only_its_scope(http, world: World, clean_db):
     tokens = {name: await token_for(http, name)
               for name in ("family-alice", "duty-south", "duty-north", "admin")}
@@ -188,7 +198,9 @@ async def test_family_streams_carry_the_family_view_without_staff_internals(
 # --- the bus --------------------------------------------------------------------------------
 
 
-async def test_bus_events_arrive_as_pending_in_scope(http, world: World, bus: BusPublisher):
+async def test_bus_events_arrive_as_pending_in_scope(http, world: World, bus: BusPublisher,
+                                                     clean_db):
+    execute(clean_db, "UPDATE sites SET timezone = 'Asia/Shanghai' WHERE id = 'north'")
     tokens = {name: await token_for(http, name)
               for name in ("family-alice", "duty-south", "duty-north")}
     async with (open_stream(http, tokens["family-alice"]) as family,
@@ -206,11 +218,13 @@ async def test_bus_events_arrive_as_pending_in_scope(http, world: World, bus: Bu
         assert first["alert_id"] is None and first["stored"] is False
         assert (first["action"], first["site"], first["resident_id"]) == ("raised", "north",
                                                                            world.bob)
+        assert first["site_timezone"] == "Asia/Shanghai"  # its times are shown in it
         assert (await north.next_of("pending"))["uid"] == for_alice.uid
         alice = await family.next_of("pending")
         assert (alice["uid"], alice["device_id"]) == (for_alice.uid, "btn-alice")
         carol = await south.next_of("pending")
         assert (carol["uid"], carol["severity"]) == (for_carol.uid, "urgent")
+        assert carol["site_timezone"] == "UTC"
 
 
 async def test_bus_events_flow_while_the_database_is_down(world: World, clean_db, pg_config,
