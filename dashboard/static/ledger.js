@@ -4,15 +4,18 @@
 // calling order, consent records, the door code revealed only on request), the resident's
 // alert settings with each refused value shown next to its field, and the timeline.
 // Sites: list, create and edit, and "send test" for each group channel.
-// Every label of an enumeration comes from the vocabulary (vocabulary.js); free texts are in
-// the template (admin.html).
+// Every label of an enumeration comes from the vocabulary (vocabulary.js); the page's own
+// words are in the template (ledger.html, `_()`) or marked t() here (i18n.js); data (names,
+// addresses, phones, site ids, notes) is marked translate="no".
 
 import { leave, startAdminPage } from "./admin.js";
 import { ApiError, AuthError, api } from "./api.js";
 import { showResidentCharts } from "./charts.js";
 import { $, $button, $input, el } from "./dom.js";
+import { t } from "./i18n.js";
 import { siteTime } from "./time.js";
-import { vocabulary } from "./vocabulary.js";
+import { channelLabel, deviceLabel, severityLabel, statusLabel, typeLabel, vocabulary }
+  from "./vocabulary.js";
 
 /** @typedef {import("./api.js").Session} Session */
 /** @typedef {import("./vocabulary.js").Term} Term */
@@ -50,7 +53,7 @@ async function send(path, options = {}) {
  * @returns {any}
  */
 function bodyOrThrow(answer) {
-  if (!answer.ok) throw new Error(answer.body && answer.body.detail || `HTTP ${answer.status}`);
+  if (!answer.ok) throw new Error(answer.body && answer.body.detail || t("HTTP {status}", { status: answer.status }));
   return answer.body;
 }
 
@@ -76,7 +79,7 @@ async function guarded(where, action) {
  * @returns {string}
  */
 function labelOf(terms, value) {
-  const term = terms.find((t) => t.value === value);
+  const term = terms.find((x) => x.value === value);
   return term ? term.label : value;
 }
 
@@ -86,7 +89,7 @@ function labelOf(terms, value) {
  * @param {Term[]} terms
  */
 function fillSelect(id, terms) {
-  $(id).append(...terms.map((t) => el("option", { value: t.value }, t.label)));
+  $(id).append(...terms.map((x) => el("option", { value: x.value }, x.label)));
 }
 
 // --- residents list ------------------------------------------------------------------------
@@ -108,12 +111,12 @@ async function loadResidents() {
 /** @param {any} r @returns {HTMLTableRowElement} */
 function residentRow(r) {
   const row = el("tr", { tabIndex: 0, dataset: { id: String(r.id) } },
-    el("td", {}, r.full_name),
-    el("td", {}, r.site_id),
+    el("td", { translate: false }, r.full_name),
+    el("td", { translate: false }, r.site_id),
     el("td", {}, labelOf(vocabulary.resident_statuses, r.status)),
     el("td", {}, r.risks.map((/** @type {string} */ k) => labelOf(vocabulary.risks, k)).join(", ")),
     el("td", {}, r.birth_year ?? ""),
-    el("td", {}, r.phone ?? ""));
+    el("td", { translate: false }, r.phone ?? ""));
   const open = () => guarded("admin-message", () => openResident(r.id));
   row.addEventListener("click", open);
   row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
@@ -141,6 +144,7 @@ async function openResident(id) {
   const resident = id === null ? null : bodyOrThrow(await send(`/residents/${id}`));
   state.resident = resident;
   $("editor-heading").textContent = resident ? resident.full_name : $("new-resident").textContent || "";
+  $("editor-heading").translate = resident === null;  // a name is data
   field("site_id").disabled = resident !== null;
   field("site_id").value = resident ? resident.site_id : (state.session?.site_id || field("site_id").value);
   for (const name of [...LEDGER_TEXT, ...LEDGER_CHOICE, "birth_year", "birth_date"]) {
@@ -148,7 +152,8 @@ async function openResident(id) {
   }
   if (!resident) field("status").value = "active";
   field("door_code").value = "";
-  field("door_code").placeholder = resident && resident.has_door_code ? "set (unchanged)" : "not set";
+  field("door_code").placeholder = resident && resident.has_door_code ? t("set (unchanged)")
+    : t("not set");
   $button("reveal-access").hidden = !(resident && resident.has_door_code);
   for (const box of riskBoxes()) box.checked = Boolean(resident && resident.risks.includes(box.value));
   $("contacts").replaceChildren();
@@ -175,8 +180,9 @@ function riskBoxes() {
 /** @param {any} c @returns {HTMLLIElement} */
 function consentItem(c) {
   const answer = c.granted ? "✓" : "✗";
-  return el("li", {}, `${answer} ${labelOf(vocabulary.consent_kinds, c.kind)} · ${c.given_by} · `
-    + `${c.given_on} · ${c.method}`);
+  return el("li", {}, `${answer} ${labelOf(vocabulary.consent_kinds, c.kind)} · `,
+    el("span", { translate: false }, c.given_by), ` · ${c.given_on} · `,
+    el("span", { translate: false }, c.method));
 }
 
 /** @param {{name?: string, relation?: string, phone?: string, notified?: boolean}} [contact] */
@@ -354,8 +360,9 @@ async function loadSettings(id) {
       input.value = value === null ? "" : String(value);
     }
     const overridden = valueAt(override, path) !== undefined;
+    // The setting's name is its key in the settings document (the same in every language).
     return el("label", { className: overridden ? "overridden" : "", dataset: { field: path } },
-      path.replace(/_/g, " "), input);
+      el("span", { translate: false }, path.replace(/_/g, " ")), input);
   }));
   $("settings-message").textContent = "";
 }
@@ -393,13 +400,59 @@ async function putSettings(override) {
 
 // --- timeline ------------------------------------------------------------------------------
 
+/**
+ * What a timeline entry's kind is called, and the fixed words the timeline answers with
+ * (dashboard/ledger/store.py), in the page's language; anything else is shown as it came.
+ * @param {string} text
+ * @returns {string}
+ */
+function timelineWord(text) {
+  /** @type {Record<string, string>} */
+  const words = {
+    alert: t("alert"), device_added: t("device added"), device_removed: t("device removed"),
+    note: t("note"), visit: t("visit"), provisioned: t("provisioned"), revoked: t("revoked"),
+    "moved here from another resident": t("moved here from another resident"),
+    "moved to another resident": t("moved to another resident"),
+    "follow-up needed": t("follow-up needed"), completed: t("completed"),
+  };
+  return Object.prototype.hasOwnProperty.call(words, text) ? words[text]
+    : text.replace(/_/g, " ");
+}
+
+/**
+ * The summary and detail of a timeline entry: an alert's type, severity, status and outcome
+ * and a device's type in the vocabulary's words; a note's author and text, a visit's
+ * findings as data (never translated).
+ * @param {any} e
+ * @returns {(string | HTMLElement)[]}
+ */
+function timelineText(e) {
+  const data = (/** @type {string} */ text) => el("span", { translate: false }, text);
+  if (e.kind === "alert") {
+    const what = /^(\w+) \((\w+)\)$/.exec(e.summary || "");
+    const [status, outcome] = String(e.detail || "").split(": ");
+    const outcomeText = outcome
+      ? `: ${(vocabulary.outcomes.find((o) => o.value === outcome) || { label: outcome }).label}`
+      : "";
+    return [what ? `${typeLabel(what[1])} (${severityLabel(what[2])})` : e.summary,
+      e.detail ? ` — ${statusLabel(status)}${outcomeText}` : ""];
+  }
+  if (e.kind === "device_added" || e.kind === "device_removed") {
+    return [deviceLabel(e.summary), e.detail ? ` — ${timelineWord(e.detail)}` : ""];
+  }
+  if (e.kind === "visit") {
+    return [timelineWord(e.summary), ...(e.detail ? [" — ", data(e.detail)] : [])];
+  }
+  return [data(e.summary), ...(e.detail ? [" — ", data(e.detail)] : [])];
+}
+
 /** @param {number} id */
 async function loadTimeline(id) {
   const entries = bodyOrThrow(await send(`/residents/${id}/timeline`));
   $("timeline").replaceChildren(...entries.map((/** @type {any} */ e) => el("li", {},
     el("time", { dateTime: e.at }, siteTime(e.at, state.resident?.site_timezone || "UTC")), " ",
-    el("span", { className: "kind" }, e.kind.replace(/_/g, " ")),
-    e.summary, e.detail ? ` — ${e.detail}` : "")));
+    el("span", { className: "kind" }, timelineWord(e.kind)),
+    ...timelineText(e))));
 }
 
 async function addNote() {
@@ -418,7 +471,8 @@ async function loadSites() {
     const select = /** @type {HTMLSelectElement} */ ($(id));
     const keep = select.value;
     for (const option of [...select.options]) if (option.value) option.remove();
-    select.append(...sites.map((/** @type {any} */ s) => el("option", { value: s.id }, `${s.name} (${s.id})`)));
+    select.append(...sites.map((/** @type {any} */ s) => el("option",
+      { value: s.id, translate: false }, `${s.name} (${s.id})`)));
     select.value = keep;
   }
   $("site-list").replaceChildren(...sites.map((/** @type {any} */ s) => el("li", {},
@@ -427,7 +481,7 @@ async function loadSites() {
 
 /** @param {any} site @returns {HTMLButtonElement} */
 function siteButton(site) {
-  const button = el("button", { type: "button", className: "secondary" },
+  const button = el("button", { type: "button", className: "secondary", translate: false },
     `${site.name} (${site.id}) · ${site.timezone}${site.address ? ` · ${site.address}` : ""}`);
   button.addEventListener("click", () => guarded("site-message", () => openSite(site)));
   return button;
@@ -444,6 +498,7 @@ async function openSite(site) {
   $input("s-timezone").value = site ? site.timezone : "";
   $input("s-address").value = site && site.address ? site.address : "";
   $("site-form-legend").textContent = site ? `${site.name} (${site.id})` : $("new-site").textContent || "";
+  $("site-form-legend").translate = site === null;  // a site's name is data
   $("channel-list").replaceChildren();
   $("channel-message").textContent = "";
   if (site) await loadChannels(site.id);
@@ -464,12 +519,14 @@ async function loadChannels(site) {
       try {
         const result = bodyOrThrow(await send(`/sites/${site}/channels/${c.id}/test`,
           { method: "POST" }));
-        $("channel-message").textContent = `${c.kind} ${c.target || ""}: ${result.detail}`;
+        $("channel-message").replaceChildren(`${channelLabel(c.kind)} `,
+          el("span", { translate: false }, c.target || ""), `: ${result.detail}`);
       } finally {
         button.disabled = false;
       }
     }));
-    return el("li", {}, el("span", {}, `${c.kind} · ${c.target || ""}`), button);
+    return el("li", {}, el("span", {}, `${channelLabel(c.kind)} · `),
+      el("span", { translate: false }, c.target || ""), button);
   }));
 }
 
@@ -518,8 +575,8 @@ function wire() {
   fillSelect("f-living_situation", vocabulary.living_situations);
   fillSelect("f-status", vocabulary.resident_statuses);
   fillSelect("consent-kind", vocabulary.consent_kinds);
-  $("f-risks").append(...vocabulary.risks.map((t) => el("label", {},
-    el("input", { type: "checkbox", value: t.value, name: "risks" }), t.label)));
+  $("f-risks").append(...vocabulary.risks.map((x) => el("label", {},
+    el("input", { type: "checkbox", value: x.value, name: "risks" }), x.label)));
   $("resident-filters").addEventListener("submit", (event) => {
     event.preventDefault();
     guarded("admin-message", loadResidents);
