@@ -21,7 +21,9 @@ const COLUMNS = /** @type {const} */ ([
   "resolve_median_s", "resolve_p90_s", "unanswered", "escalated", "cancelled", "auto_closed"]);
 
 function query() {
-  const params = new URLSearchParams({ period: /** @type {HTMLSelectElement} */ ($("report-period")).value });
+  // The report's words, the CSV's and the XLSX's in the page's language.
+  const params = new URLSearchParams({ period: /** @type {HTMLSelectElement} */ ($("report-period")).value,
+    lang });
   const day = $input("report-date").value;
   if (day) params.set("date", day);
   return params.toString();
@@ -35,7 +37,6 @@ function base() {
 async function get(path) {
   const session = loadSession();
   if (!session) throw new AuthError(t("Please log in."));
-  // The report's words (`labels`) come in the page's language.
   const resp = await fetch(API + path, { cache: "no-store",
     headers: { Authorization: `Bearer ${session.access_token}`, "Accept-Language": lang } });
   noteServerClock(resp);

@@ -12,7 +12,7 @@ import { leave, startAdminPage } from "./admin.js";
 import { ApiError, AuthError, api } from "./api.js";
 import { showResidentCharts } from "./charts.js";
 import { $, $button, $input, el } from "./dom.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 import { siteTime } from "./time.js";
 import { channelLabel, deviceLabel, severityLabel, statusLabel, typeLabel, vocabulary }
   from "./vocabulary.js";
@@ -344,6 +344,51 @@ function setAt(doc, path, value) {
   node[last] = value;
 }
 
+/**
+ * The words of the settings document's keys (alerts/config.py AlertSettings). In English they
+ * are the keys themselves in words ("sos cancel window s"), as administrators know them from
+ * the settings file; other languages translate them.
+ * @returns {Record<string, string>}
+ */
+function settingWords() {
+  return {
+    sos_cancel_window_s: t("sos cancel window s"), night_start: t("night start"),
+    night_end: t("night end"), bed_exit_min_occupied_s: t("bed exit min occupied s"),
+    bed_exit_return_s: t("bed exit return s"), heart_rate: t("heart rate"),
+    respiration: t("respiration"), apnea_s: t("apnea s"), not_up_at: t("not up at"),
+    not_up_after_usual_rise_s: t("not up after usual rise s"),
+    usual_rise_default: t("usual rise default"), rise_margin_s: t("rise margin s"),
+    long_absence_s: t("long absence s"), usual_day_default_s: t("usual day default s"),
+    long_absence_margin_s: t("long absence margin s"), offline_heartbeats: t("offline heartbeats"),
+    default_heartbeat_s: t("default heartbeat s"), low_battery_percent: t("low battery percent"),
+    low_battery_clear_margin: t("low battery clear margin"), never_heard_s: t("never heard s"),
+    test_overdue_s: t("test overdue s"), severity: t("severity"), refractory_s: t("refractory s"),
+    urgent_at_or_below: t("urgent at or below"), urgent_at_or_above: t("urgent at or above"),
+    urgent_sustain_s: t("urgent sustain s"), warning_at_or_above: t("warning at or above"),
+    warning_sustain_s: t("warning sustain s"), normal_low: t("normal low"),
+    normal_high: t("normal high"), clear_after_s: t("clear after s"),
+  };
+}
+
+/**
+ * A setting's label from its dotted path: "heart rate.urgent at or below" in English; the
+ * translated words of its parts otherwise, an alert type (severity.fall, refractory_s.fall)
+ * named by the vocabulary. A key without words (a newer server) is shown as it is.
+ * @param {string} path
+ * @returns {string}
+ */
+function settingLabel(path) {
+  const words = settingWords();
+  const parts = path.split(".");
+  const typed = parts[0] === "severity" || parts[0] === "refractory_s";
+  const named = parts.map((key, i) => {
+    if (typed && i === 1 && lang !== "en") return typeLabel(key);
+    return Object.prototype.hasOwnProperty.call(words, key) ? words[key] : key.replace(/_/g, " ");
+  });
+  return named.length === 2 ? t("{group}.{setting}", { group: named[0], setting: named[1] })
+    : named.join(".");
+}
+
 /** @param {number} id */
 async function loadSettings(id) {
   state.settings = bodyOrThrow(await send(`/residents/${id}/alert-settings`));
@@ -360,9 +405,8 @@ async function loadSettings(id) {
       input.value = value === null ? "" : String(value);
     }
     const overridden = valueAt(override, path) !== undefined;
-    // The setting's name is its key in the settings document (the same in every language).
     return el("label", { className: overridden ? "overridden" : "", dataset: { field: path } },
-      el("span", { translate: false }, path.replace(/_/g, " ")), input);
+      settingLabel(path), input);
   }));
   $("settings-message").textContent = "";
 }
