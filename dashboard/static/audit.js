@@ -87,7 +87,7 @@ function nextOf(link) {
 function row(entry) {
   const target = [entry.target_type, entry.target_id].filter(Boolean).join(" ");
   return el("tr", { className: `outcome-${entry.outcome}`, dataset: { id: String(entry.id) } },
-    el("td", {}, el("time", { dateTime: entry.at, title: entry.timezone },
+    el("td", {}, el("time", { dateTime: entry.at, title: entry.timezone, translate: false },
       siteTime(entry.at, entry.timezone))),
     el("td", { className: "audit-actor", translate: false }, entry.actor),
     el("td", { translate: false }, entry.address || ""),

@@ -43,7 +43,7 @@ const state = { oldest: null, shown: 0 };
 
 /** @param {string} iso @param {string} zone */
 function time(iso, zone) {
-  return el("time", { dateTime: iso, title: zone }, siteTime(iso, zone));
+  return el("time", { dateTime: iso, title: zone, translate: false }, siteTime(iso, zone));
 }
 
 /** @param {SentNotification} n @param {string} zone @returns {HTMLTableRowElement} */

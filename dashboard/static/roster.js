@@ -62,7 +62,8 @@ async function show(site) {
     encodeURIComponent(to)}`);
   const staff = await people(site);
   const zone = roster.timezone;
-  $("site-zone").textContent = t("Time zone {zone}", { zone });
+  const [before, after] = t("Time zone {zone}").split("{zone}");
+  $("site-zone").replaceChildren(before, el("span", { translate: false }, zone), after ?? "");
   const today = siteDate(at, zone);
   $("on-duty-at").textContent = t("({time} site time)", { time: siteTime(at, zone) });
   const onDuty = new Set(roster.on_duty);
