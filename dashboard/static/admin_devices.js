@@ -9,6 +9,7 @@ import { leave, startAdminPage } from "./admin.js";
 import { $, $button, el } from "./dom.js";
 import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
 import { deviceLabel } from "./vocabulary.js";
+import { t } from "./i18n.js";
 import { followDeviceRows } from "./device_history.js";
 
 /** @typedef {{id: string, type: string, site_id: string, resident_id: number,
@@ -41,9 +42,9 @@ async function loadResidents() {
   residents = await api("/residents");
   const select = /** @type {HTMLSelectElement} */ ($("provision-resident"));
   // An empty first choice: one click on "Provision" must never act on whoever is first.
-  select.replaceChildren(el("option", { value: "" }, "Choose a resident…"),
-    ...residents.map((r) =>
-      el("option", { value: String(r.id) }, `${r.full_name} (${r.site_id}, #${r.id})`)));
+  select.replaceChildren(el("option", { value: "" }, t("Choose a resident…")),
+    ...residents.map((r) => el("option", { value: String(r.id), translate: false },
+      `${r.full_name} (${r.site_id}, #${r.id})`)));
   const types = /** @type {HTMLSelectElement} */ ($("provision-type"));
   types.replaceChildren(...DEVICE_TYPES.map((t) => el("option", { value: t }, deviceLabel(t))));
 }
@@ -51,22 +52,24 @@ async function loadResidents() {
 /** @param {DeviceRow} d @returns {HTMLTableRowElement} */
 function row(d) {
   if (!d.active) {
-    return el("tr", { dataset: { device: d.id }, className: "revoked" }, el("td", {}, d.id),
-      el("td", {}, deviceLabel(d.type)), el("td", {}, d.resident_name), el("td", {}, d.site_id),
+    return el("tr", { dataset: { device: d.id }, className: "revoked" },
+      el("td", { translate: false }, d.id), el("td", {}, deviceLabel(d.type)),
+      el("td", { translate: false }, d.resident_name), el("td", { translate: false }, d.site_id),
       el("td", {}, word("word-revoked")), el("td", {}, ""), el("td", {}, ""));
   }
   const revoke = el("button", { type: "button", className: "secondary", dataset: { revoke: d.id } },
     word("word-revoke"));
   revoke.addEventListener("click", () => revokeDevice(d.id));
-  const target = el("select", { "aria-label": `${word("word-move")} ${d.id}` },
-    ...residents.filter((r) => r.id !== d.resident_id)
-      .map((r) => el("option", { value: String(r.id) }, `${r.full_name} (${r.site_id})`)));
+  const target = el("select", { "aria-label": t("Move {device} to…", { device: d.id }) },
+    ...residents.filter((r) => r.id !== d.resident_id).map((r) => el("option",
+      { value: String(r.id), translate: false }, `${r.full_name} (${r.site_id})`)));
   const move = el("button", { type: "button", className: "secondary" }, word("word-move"));
   move.addEventListener("click", () => moveDevice(d.id, Number(target.value)));
   const online = d.online === null ? word("word-unknown")
     : word(d.online ? "word-online" : "word-offline");
-  return el("tr", { dataset: { device: d.id } }, el("td", {}, d.id), el("td", {}, deviceLabel(d.type)),
-    el("td", {}, d.resident_name), el("td", {}, d.site_id), el("td", {}, online),
+  return el("tr", { dataset: { device: d.id } }, el("td", { translate: false }, d.id),
+    el("td", {}, deviceLabel(d.type)), el("td", { translate: false }, d.resident_name),
+    el("td", { translate: false }, d.site_id), el("td", {}, online),
     el("td", {}, d.battery === null ? "" : `${d.battery}%`), el("td", {}, revoke, target, move));
 }
 
@@ -124,7 +127,7 @@ async function provision(event) {
   const resident = /** @type {HTMLSelectElement} */ ($("provision-resident")).value;
   const type = /** @type {HTMLSelectElement} */ ($("provision-type")).value;
   if (!resident) {
-    $("provision-message").textContent = "Choose the resident the device is for.";
+    $("provision-message").textContent = t("Choose the resident the device is for.");
     return;
   }
   const button = $button("provision-button");

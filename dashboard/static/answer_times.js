@@ -9,6 +9,7 @@ import { API, AuthError, detailOf, loadSession } from "./api.js";
 import { guarded, say, startAdminPage } from "./admin.js";
 import { duration, percent, shareText, verdict } from "./answer_format.js";
 import { $, $button, $input, el } from "./dom.js";
+import { lang, t } from "./i18n.js";
 import { noteServerClock } from "./time.js";
 import { severityLabel } from "./vocabulary.js";
 
@@ -20,7 +21,9 @@ const COLUMNS = /** @type {const} */ ([
   "resolve_median_s", "resolve_p90_s", "unanswered", "escalated", "cancelled", "auto_closed"]);
 
 function query() {
-  const params = new URLSearchParams({ period: /** @type {HTMLSelectElement} */ ($("report-period")).value });
+  // The report's words, the CSV's and the XLSX's in the page's language.
+  const params = new URLSearchParams({ period: /** @type {HTMLSelectElement} */ ($("report-period")).value,
+    lang });
   const day = $input("report-date").value;
   if (day) params.set("date", day);
   return params.toString();
@@ -33,9 +36,9 @@ function base() {
 /** GET with the session's token. @param {string} path @returns {Promise<Response>} */
 async function get(path) {
   const session = loadSession();
-  if (!session) throw new AuthError("Please log in.");
-  const resp = await fetch(API + path, {
-    headers: { Authorization: `Bearer ${session.access_token}` }, cache: "no-store" });
+  if (!session) throw new AuthError(t("Please log in."));
+  const resp = await fetch(API + path, { cache: "no-store",
+    headers: { Authorization: `Bearer ${session.access_token}`, "Accept-Language": lang } });
   noteServerClock(resp);
   if (resp.status === 401) throw new AuthError(await detailOf(resp));
   if (!resp.ok) throw new Error(await detailOf(resp));
@@ -52,16 +55,19 @@ function cell(f, column) {
 /** @param {string} group @param {string} name @param {Figures} f @param {string} kind */
 function row(group, name, f, kind) {
   return el("tr", { className: `report-row-${kind}` },
-    el("th", { scope: "row" }, group), el("td", {}, name),
+    el("th", { scope: "row" }, group),
+    el("td", { translate: kind !== "worker" }, name),  // a worker's name is data
     ...COLUMNS.map((c) => el("td", { className: "num", dataset: { metric: c } }, cell(f, c))));
 }
 
 /** @param {AnswerTimes} data */
 function paint(data) {
   const { labels } = data;
-  $("report-heading").textContent = `${labels.texts.report_title} · ${data.site_id}`;
-  $("report-period-line").textContent =
-    `${labels.texts.period}: ${data.start_local} – ${data.end_local} (${data.timezone})`;
+  $("report-heading").replaceChildren(`${labels.texts.report_title} · `,
+    el("span", { translate: false }, data.site_id));
+  $("report-period-line").replaceChildren(
+    `${labels.texts.period}: ${data.start_local} – ${data.end_local} (`,
+    el("span", { translate: false }, data.timezone), ")");
   $("report-note").textContent = labels.texts.alarm_calls_note;
   $input("report-date").value = data.start_local.slice(0, 10);
   $("report-verdicts").replaceChildren(...[data.alarm_calls.within_60, data.alarm_calls.within_180]

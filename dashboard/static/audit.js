@@ -7,6 +7,7 @@
 import { API, AuthError, clearSession, detailOf, endSession, loadSession } from "./api.js";
 import { wireLogin, showLogin, whoLine } from "./common.js";
 import { $, $button, $input, el } from "./dom.js";
+import { lang, t } from "./i18n.js";
 import { noteServerClock, siteTime } from "./time.js";
 import { auditActionLabel, auditOutcomeLabel, vocabulary } from "./vocabulary.js";
 
@@ -65,9 +66,9 @@ function query() {
  */
 async function get(path) {
   const session = loadSession();
-  if (!session) throw new AuthError("Please log in.");
+  if (!session) throw new AuthError(t("Please log in."));
   const resp = await fetch(API + path, {
-    headers: { Authorization: `Bearer ${session.access_token}` },
+    headers: { Authorization: `Bearer ${session.access_token}`, "Accept-Language": lang },
     cache: "no-store",
   });
   noteServerClock(resp);
@@ -86,16 +87,16 @@ function nextOf(link) {
 function row(entry) {
   const target = [entry.target_type, entry.target_id].filter(Boolean).join(" ");
   return el("tr", { className: `outcome-${entry.outcome}`, dataset: { id: String(entry.id) } },
-    el("td", {}, el("time", { dateTime: entry.at, title: entry.timezone },
+    el("td", {}, el("time", { dateTime: entry.at, title: entry.timezone, translate: false },
       siteTime(entry.at, entry.timezone))),
-    el("td", { className: "audit-actor" }, entry.actor),
-    el("td", {}, entry.address || ""),
+    el("td", { className: "audit-actor", translate: false }, entry.actor),
+    el("td", { translate: false }, entry.address || ""),
     el("td", { className: "audit-action", dataset: { action: entry.action } },
       auditActionLabel(entry.action)),
-    el("td", {}, target),
+    el("td", { translate: false }, target),
     el("td", {}, entry.resident_id === null ? "" : String(entry.resident_id)),
     el("td", { className: "audit-outcome" }, auditOutcomeLabel(entry.outcome)),
-    el("td", { className: "audit-detail" }, JSON.stringify(entry.detail)));
+    el("td", { className: "audit-detail", translate: false }, JSON.stringify(entry.detail)));
 }
 
 /** @param {string} path @param {boolean} append */

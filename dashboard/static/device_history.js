@@ -61,7 +61,7 @@ function state(online) {
  * @returns {string} where the device went: "resident #12 (north)", from where when moved
  */
 function where(e) {
-  const to = `#${e.resident_id ?? "?"} (${e.site_id ?? "?"})`;
+  const to = `#${e.resident_id ?? "?"} (${e.site_id ?? "?"})`;  // ids: data
   return e.from_resident_id === null ? to
     : `#${e.from_resident_id} (${e.from_site_id ?? "?"}) → ${to}`;
 }
@@ -87,7 +87,7 @@ function paint(d) {
   const events = /** @type {HistoryEvent[]} */ (d.history);
   $("history-events").replaceChildren(...events.map((e) => el("tr", {},
     el("td", {}, siteTime(e.time, tz)), el("td", {}, word(`word-event-${e.action}`) || e.action),
-    el("td", {}, where(e)), el("td", {}, e.actor ?? ""))));
+    el("td", { translate: false }, where(e)), el("td", { translate: false }, e.actor ?? ""))));
 }
 
 /** @param {string} id */

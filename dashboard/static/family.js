@@ -5,6 +5,7 @@
 import { formValues, guarded, say, startAdminPage } from "./admin.js";
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
+import { t } from "./i18n.js";
 import { siteTime } from "./time.js";
 
 /** @type {Map<number, string>} */
@@ -18,43 +19,59 @@ function action(label, onClick) {
 }
 
 function residentOptions() {
-  return [...residents].map(([id, name]) => el("option", { value: String(id) }, name));
+  return [...residents].map(([id, name]) => el("option", { value: String(id), translate: false },
+    name));
 }
 
 async function refresh() {
   /** @type {any[]} */
   const accounts = await api("/users?role=family");
   $("family-rows").replaceChildren(...accounts.map((a) => {
-    const pick = el("select", { "aria-label": `Resident to link to ${a.username}` },
+    const pick = el("select", { "aria-label": t("Resident to link to {username}",
+      { username: a.username }) },
       ...residentOptions());
     return el("tr", { dataset: { username: a.username } },
-      el("td", {}, a.username), el("td", {}, a.full_name),
+      el("td", { translate: false }, a.username), el("td", { translate: false }, a.full_name),
       el("td", {}, ...a.residents.map((/** @type {number} */ rid) => el("span",
-        { className: "linked" }, residents.get(rid) || `#${rid}`,
-        action("Unlink", async () => {
+        { className: "linked" }, el("span", { translate: false }, residents.get(rid) || `#${rid}`),
+        action(t("Unlink"), async () => {
           await api(`/users/${a.id}/residents/${rid}`, { method: "DELETE" });
           await refresh();
         })))),
-      el("td", {}, pick, action("Link", async () => {
+      el("td", {}, pick, action(t("Link"), async () => {
         await api(`/users/${a.id}/residents/${pick.value}`, { method: "PUT" });
         await refresh();
       })),
-      el("td", {}, action("New invitation", () => invite(a.id, a.username))));
+      el("td", {}, action(t("New invitation"), () => invite(a.id, a.username))));
   }));
+}
+
+/**
+ * Show a shown-once text whose \u0000 and \u0001 stand for a username and a secret (a
+ * password or an invitation link): those two as data, never translated.
+ * @param {string} text the translated sentence with the two markers
+ * @param {string} username
+ * @param {string} secret
+ */
+function shownOnce(text, username, secret) {
+  $("shown-once").replaceChildren(...text.split(/(\u0000|\u0001)/).map((part) => (
+    part === "\u0000" ? el("span", { translate: false }, username)
+      : part === "\u0001" ? el("span", { translate: false }, secret) : part)));
 }
 
 /** @param {number} id @param {string} username */
 async function invite(id, username) {
   const answer = await api(`/users/${id}/invite`, { method: "POST" });
-  $("shown-once").textContent = `Invitation for ${username} (valid until ${
-    siteTime(answer.expires_at, answer.site_timezone || "UTC")}): ${location.origin}${answer.path}`;
+  shownOnce(t("Invitation for {username} (valid until {time}): {link}", { username: "\u0000",
+    time: siteTime(answer.expires_at, answer.site_timezone || "UTC"), link: "\u0001" }),
+  username, `${location.origin}${answer.path}`);
 }
 
 /** @param {HTMLFormElement} form @param {string} how */
 async function create(form, how) {
   const values = formValues(form);
   if (!values.resident) {
-    say("Choose the resident this relative is for.");
+    say(t("Choose the resident this relative is for."));
     return;
   }
   const answer = await api("/users", { method: "POST", body: {
@@ -64,8 +81,9 @@ async function create(form, how) {
   say("");
   if (how === "invite") await invite(answer.account.id, answer.account.username);
   else {
-    $("shown-once").textContent = `Temporary password for ${answer.account.username} `
-      + `(shown once): ${answer.temporary_password}`;
+    shownOnce(t("Temporary password for {username} (shown once): {password}",
+      { username: "\u0000", password: "\u0001" }), answer.account.username,
+    answer.temporary_password);
   }
   await refresh();
 }
@@ -75,7 +93,7 @@ startAdminPage(async () => {
   const list = await api("/residents");
   residents = new Map(list.map((r) => [r.id, `${r.full_name} (${r.site_id})`]));
   // An empty first choice: "Create" must never link whoever happens to be first.
-  $("new-resident").replaceChildren(el("option", { value: "" }, "Choose a resident…"),
+  $("new-resident").replaceChildren(el("option", { value: "" }, t("Choose a resident…")),
     ...residentOptions());
   const form = /** @type {HTMLFormElement} */ ($("family-form"));
   form.addEventListener("submit", (event) => {

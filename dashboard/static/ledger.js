@@ -4,15 +4,18 @@
 // calling order, consent records, the door code revealed only on request), the resident's
 // alert settings with each refused value shown next to its field, and the timeline.
 // Sites: list, create and edit, and "send test" for each group channel.
-// Every label of an enumeration comes from the vocabulary (vocabulary.js); free texts are in
-// the template (admin.html).
+// Every label of an enumeration comes from the vocabulary (vocabulary.js); the page's own
+// words are in the template (ledger.html, `_()`) or marked t() here (i18n.js); data (names,
+// addresses, phones, site ids, notes) is marked translate="no".
 
 import { leave, startAdminPage } from "./admin.js";
 import { ApiError, AuthError, api } from "./api.js";
 import { showResidentCharts } from "./charts.js";
 import { $, $button, $input, el } from "./dom.js";
+import { lang, t } from "./i18n.js";
 import { siteTime } from "./time.js";
-import { vocabulary } from "./vocabulary.js";
+import { channelLabel, deviceLabel, severityLabel, statusLabel, typeLabel, vocabulary }
+  from "./vocabulary.js";
 
 /** @typedef {import("./api.js").Session} Session */
 /** @typedef {import("./vocabulary.js").Term} Term */
@@ -50,7 +53,7 @@ async function send(path, options = {}) {
  * @returns {any}
  */
 function bodyOrThrow(answer) {
-  if (!answer.ok) throw new Error(answer.body && answer.body.detail || `HTTP ${answer.status}`);
+  if (!answer.ok) throw new Error(answer.body && answer.body.detail || t("HTTP {status}", { status: answer.status }));
   return answer.body;
 }
 
@@ -76,7 +79,7 @@ async function guarded(where, action) {
  * @returns {string}
  */
 function labelOf(terms, value) {
-  const term = terms.find((t) => t.value === value);
+  const term = terms.find((x) => x.value === value);
   return term ? term.label : value;
 }
 
@@ -86,7 +89,7 @@ function labelOf(terms, value) {
  * @param {Term[]} terms
  */
 function fillSelect(id, terms) {
-  $(id).append(...terms.map((t) => el("option", { value: t.value }, t.label)));
+  $(id).append(...terms.map((x) => el("option", { value: x.value }, x.label)));
 }
 
 // --- residents list ------------------------------------------------------------------------
@@ -108,12 +111,12 @@ async function loadResidents() {
 /** @param {any} r @returns {HTMLTableRowElement} */
 function residentRow(r) {
   const row = el("tr", { tabIndex: 0, dataset: { id: String(r.id) } },
-    el("td", {}, r.full_name),
-    el("td", {}, r.site_id),
+    el("td", { translate: false }, r.full_name),
+    el("td", { translate: false }, r.site_id),
     el("td", {}, labelOf(vocabulary.resident_statuses, r.status)),
     el("td", {}, r.risks.map((/** @type {string} */ k) => labelOf(vocabulary.risks, k)).join(", ")),
     el("td", {}, r.birth_year ?? ""),
-    el("td", {}, r.phone ?? ""));
+    el("td", { translate: false }, r.phone ?? ""));
   const open = () => guarded("admin-message", () => openResident(r.id));
   row.addEventListener("click", open);
   row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
@@ -141,6 +144,7 @@ async function openResident(id) {
   const resident = id === null ? null : bodyOrThrow(await send(`/residents/${id}`));
   state.resident = resident;
   $("editor-heading").textContent = resident ? resident.full_name : $("new-resident").textContent || "";
+  $("editor-heading").translate = resident === null;  // a name is data
   field("site_id").disabled = resident !== null;
   field("site_id").value = resident ? resident.site_id : (state.session?.site_id || field("site_id").value);
   for (const name of [...LEDGER_TEXT, ...LEDGER_CHOICE, "birth_year", "birth_date"]) {
@@ -148,7 +152,8 @@ async function openResident(id) {
   }
   if (!resident) field("status").value = "active";
   field("door_code").value = "";
-  field("door_code").placeholder = resident && resident.has_door_code ? "set (unchanged)" : "not set";
+  field("door_code").placeholder = resident && resident.has_door_code ? t("set (unchanged)")
+    : t("not set");
   $button("reveal-access").hidden = !(resident && resident.has_door_code);
   for (const box of riskBoxes()) box.checked = Boolean(resident && resident.risks.includes(box.value));
   $("contacts").replaceChildren();
@@ -175,8 +180,9 @@ function riskBoxes() {
 /** @param {any} c @returns {HTMLLIElement} */
 function consentItem(c) {
   const answer = c.granted ? "✓" : "✗";
-  return el("li", {}, `${answer} ${labelOf(vocabulary.consent_kinds, c.kind)} · ${c.given_by} · `
-    + `${c.given_on} · ${c.method}`);
+  return el("li", {}, `${answer} ${labelOf(vocabulary.consent_kinds, c.kind)} · `,
+    el("span", { translate: false }, c.given_by), ` · ${c.given_on} · `,
+    el("span", { translate: false }, c.method));
 }
 
 /** @param {{name?: string, relation?: string, phone?: string, notified?: boolean}} [contact] */
@@ -338,6 +344,51 @@ function setAt(doc, path, value) {
   node[last] = value;
 }
 
+/**
+ * The words of the settings document's keys (alerts/config.py AlertSettings). In English they
+ * are the keys themselves in words ("sos cancel window s"), as administrators know them from
+ * the settings file; other languages translate them.
+ * @returns {Record<string, string>}
+ */
+function settingWords() {
+  return {
+    sos_cancel_window_s: t("sos cancel window s"), night_start: t("night start"),
+    night_end: t("night end"), bed_exit_min_occupied_s: t("bed exit min occupied s"),
+    bed_exit_return_s: t("bed exit return s"), heart_rate: t("heart rate"),
+    respiration: t("respiration"), apnea_s: t("apnea s"), not_up_at: t("not up at"),
+    not_up_after_usual_rise_s: t("not up after usual rise s"),
+    usual_rise_default: t("usual rise default"), rise_margin_s: t("rise margin s"),
+    long_absence_s: t("long absence s"), usual_day_default_s: t("usual day default s"),
+    long_absence_margin_s: t("long absence margin s"), offline_heartbeats: t("offline heartbeats"),
+    default_heartbeat_s: t("default heartbeat s"), low_battery_percent: t("low battery percent"),
+    low_battery_clear_margin: t("low battery clear margin"), never_heard_s: t("never heard s"),
+    test_overdue_s: t("test overdue s"), severity: t("severity"), refractory_s: t("refractory s"),
+    urgent_at_or_below: t("urgent at or below"), urgent_at_or_above: t("urgent at or above"),
+    urgent_sustain_s: t("urgent sustain s"), warning_at_or_above: t("warning at or above"),
+    warning_sustain_s: t("warning sustain s"), normal_low: t("normal low"),
+    normal_high: t("normal high"), clear_after_s: t("clear after s"),
+  };
+}
+
+/**
+ * A setting's label from its dotted path: "heart rate.urgent at or below" in English; the
+ * translated words of its parts otherwise, an alert type (severity.fall, refractory_s.fall)
+ * named by the vocabulary. A key without words (a newer server) is shown as it is.
+ * @param {string} path
+ * @returns {string}
+ */
+function settingLabel(path) {
+  const words = settingWords();
+  const parts = path.split(".");
+  const typed = parts[0] === "severity" || parts[0] === "refractory_s";
+  const named = parts.map((key, i) => {
+    if (typed && i === 1 && lang !== "en") return typeLabel(key);
+    return Object.prototype.hasOwnProperty.call(words, key) ? words[key] : key.replace(/_/g, " ");
+  });
+  return named.length === 2 ? t("{group}.{setting}", { group: named[0], setting: named[1] })
+    : named.join(".");
+}
+
 /** @param {number} id */
 async function loadSettings(id) {
   state.settings = bodyOrThrow(await send(`/residents/${id}/alert-settings`));
@@ -355,7 +406,7 @@ async function loadSettings(id) {
     }
     const overridden = valueAt(override, path) !== undefined;
     return el("label", { className: overridden ? "overridden" : "", dataset: { field: path } },
-      path.replace(/_/g, " "), input);
+      settingLabel(path), input);
   }));
   $("settings-message").textContent = "";
 }
@@ -393,13 +444,59 @@ async function putSettings(override) {
 
 // --- timeline ------------------------------------------------------------------------------
 
+/**
+ * What a timeline entry's kind is called, and the fixed words the timeline answers with
+ * (dashboard/ledger/store.py), in the page's language; anything else is shown as it came.
+ * @param {string} text
+ * @returns {string}
+ */
+function timelineWord(text) {
+  /** @type {Record<string, string>} */
+  const words = {
+    alert: t("alert"), device_added: t("device added"), device_removed: t("device removed"),
+    note: t("note"), visit: t("visit"), provisioned: t("provisioned"), revoked: t("revoked"),
+    "moved here from another resident": t("moved here from another resident"),
+    "moved to another resident": t("moved to another resident"),
+    "follow-up needed": t("follow-up needed"), completed: t("completed"),
+  };
+  return Object.prototype.hasOwnProperty.call(words, text) ? words[text]
+    : text.replace(/_/g, " ");
+}
+
+/**
+ * The summary and detail of a timeline entry: an alert's type, severity, status and outcome
+ * and a device's type in the vocabulary's words; a note's author and text, a visit's
+ * findings as data (never translated).
+ * @param {any} e
+ * @returns {(string | HTMLElement)[]}
+ */
+function timelineText(e) {
+  const data = (/** @type {string} */ text) => el("span", { translate: false }, text);
+  if (e.kind === "alert") {
+    const what = /^(\w+) \((\w+)\)$/.exec(e.summary || "");
+    const [status, outcome] = String(e.detail || "").split(": ");
+    const outcomeText = outcome
+      ? `: ${(vocabulary.outcomes.find((o) => o.value === outcome) || { label: outcome }).label}`
+      : "";
+    return [what ? `${typeLabel(what[1])} (${severityLabel(what[2])})` : e.summary,
+      e.detail ? ` — ${statusLabel(status)}${outcomeText}` : ""];
+  }
+  if (e.kind === "device_added" || e.kind === "device_removed") {
+    return [deviceLabel(e.summary), e.detail ? ` — ${timelineWord(e.detail)}` : ""];
+  }
+  if (e.kind === "visit") {
+    return [timelineWord(e.summary), ...(e.detail ? [" — ", data(e.detail)] : [])];
+  }
+  return [data(e.summary), ...(e.detail ? [" — ", data(e.detail)] : [])];
+}
+
 /** @param {number} id */
 async function loadTimeline(id) {
   const entries = bodyOrThrow(await send(`/residents/${id}/timeline`));
   $("timeline").replaceChildren(...entries.map((/** @type {any} */ e) => el("li", {},
     el("time", { dateTime: e.at }, siteTime(e.at, state.resident?.site_timezone || "UTC")), " ",
-    el("span", { className: "kind" }, e.kind.replace(/_/g, " ")),
-    e.summary, e.detail ? ` — ${e.detail}` : "")));
+    el("span", { className: "kind" }, timelineWord(e.kind)),
+    ...timelineText(e))));
 }
 
 async function addNote() {
@@ -418,7 +515,8 @@ async function loadSites() {
     const select = /** @type {HTMLSelectElement} */ ($(id));
     const keep = select.value;
     for (const option of [...select.options]) if (option.value) option.remove();
-    select.append(...sites.map((/** @type {any} */ s) => el("option", { value: s.id }, `${s.name} (${s.id})`)));
+    select.append(...sites.map((/** @type {any} */ s) => el("option",
+      { value: s.id, translate: false }, `${s.name} (${s.id})`)));
     select.value = keep;
   }
   $("site-list").replaceChildren(...sites.map((/** @type {any} */ s) => el("li", {},
@@ -427,7 +525,7 @@ async function loadSites() {
 
 /** @param {any} site @returns {HTMLButtonElement} */
 function siteButton(site) {
-  const button = el("button", { type: "button", className: "secondary" },
+  const button = el("button", { type: "button", className: "secondary", translate: false },
     `${site.name} (${site.id}) · ${site.timezone}${site.address ? ` · ${site.address}` : ""}`);
   button.addEventListener("click", () => guarded("site-message", () => openSite(site)));
   return button;
@@ -444,6 +542,7 @@ async function openSite(site) {
   $input("s-timezone").value = site ? site.timezone : "";
   $input("s-address").value = site && site.address ? site.address : "";
   $("site-form-legend").textContent = site ? `${site.name} (${site.id})` : $("new-site").textContent || "";
+  $("site-form-legend").translate = site === null;  // a site's name is data
   $("channel-list").replaceChildren();
   $("channel-message").textContent = "";
   if (site) await loadChannels(site.id);
@@ -464,12 +563,14 @@ async function loadChannels(site) {
       try {
         const result = bodyOrThrow(await send(`/sites/${site}/channels/${c.id}/test`,
           { method: "POST" }));
-        $("channel-message").textContent = `${c.kind} ${c.target || ""}: ${result.detail}`;
+        $("channel-message").replaceChildren(`${channelLabel(c.kind)} `,
+          el("span", { translate: false }, c.target || ""), `: ${result.detail}`);
       } finally {
         button.disabled = false;
       }
     }));
-    return el("li", {}, el("span", {}, `${c.kind} · ${c.target || ""}`), button);
+    return el("li", {}, el("span", {}, `${channelLabel(c.kind)} · `),
+      el("span", { translate: false }, c.target || ""), button);
   }));
 }
 
@@ -518,8 +619,8 @@ function wire() {
   fillSelect("f-living_situation", vocabulary.living_situations);
   fillSelect("f-status", vocabulary.resident_statuses);
   fillSelect("consent-kind", vocabulary.consent_kinds);
-  $("f-risks").append(...vocabulary.risks.map((t) => el("label", {},
-    el("input", { type: "checkbox", value: t.value, name: "risks" }), t.label)));
+  $("f-risks").append(...vocabulary.risks.map((x) => el("label", {},
+    el("input", { type: "checkbox", value: x.value, name: "risks" }), x.label)));
   $("resident-filters").addEventListener("submit", (event) => {
     event.preventDefault();
     guarded("admin-message", loadResidents);

@@ -43,18 +43,19 @@ const state = { oldest: null, shown: 0 };
 
 /** @param {string} iso @param {string} zone */
 function time(iso, zone) {
-  return el("time", { dateTime: iso, title: zone }, siteTime(iso, zone));
+  return el("time", { dateTime: iso, title: zone, translate: false }, siteTime(iso, zone));
 }
 
 /** @param {SentNotification} n @param {string} zone @returns {HTMLTableRowElement} */
 function row(n, zone) {
   const who = n.recipient_username ? `${n.recipient} (${n.recipient_username})` : n.recipient;
-  const text = el("details", {},
+  // The message as it was sent, in its recipient's language: data, never translated.
+  const text = el("details", { translate: false },
     el("summary", { className: "sent-title" }, n.title),
     el("pre", { className: "sent-body" }, n.body));
   return el("tr", { className: `delivery-${n.status}`, dataset: { id: String(n.id) } },
     el("td", {}, time(n.created_at, zone)),
-    el("td", { className: "sent-recipient" }, who),
+    el("td", { className: "sent-recipient", translate: false }, who),
     el("td", { className: "sent-channel", title: n.target }, channelLabel(n.channel)),
     el("td", { className: "sent-kind" }, notificationKindLabel(n.kind)),
     el("td", { className: "sent-status", title: n.last_error || "" },

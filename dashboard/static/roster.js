@@ -7,6 +7,7 @@
 import { formValues, guarded, say, startAdminPage } from "./admin.js";
 import { api } from "./api.js";
 import { $, $input, el } from "./dom.js";
+import { t } from "./i18n.js";
 import { addDays, dayHeading, now, siteDate, siteTime } from "./time.js";
 import { dutyOverrideLabel, roleLabel, vocabulary } from "./vocabulary.js";
 
@@ -61,15 +62,16 @@ async function show(site) {
     encodeURIComponent(to)}`);
   const staff = await people(site);
   const zone = roster.timezone;
-  $("site-zone").textContent = `Time zone ${zone}`;
+  const [before, after] = t("Time zone {zone}").split("{zone}");
+  $("site-zone").replaceChildren(before, el("span", { translate: false }, zone), after ?? "");
   const today = siteDate(at, zone);
-  $("on-duty-at").textContent = `(${siteTime(at, zone)} site time)`;
+  $("on-duty-at").textContent = t("({time} site time)", { time: siteTime(at, zone) });
   const onDuty = new Set(roster.on_duty);
   paintPeople(site, staff, onDuty);
   paintWeek(site, roster.shifts, today, at);
   const select = /** @type {HTMLSelectElement} */ ($("shift-user"));
-  select.replaceChildren(...staff.map((p) => el("option", { value: String(p.id) },
-    `${p.full_name || p.username} (${roleLabel(p.role)})`)));
+  select.replaceChildren(...staff.map((p) => el("option", { value: String(p.id), translate: false },
+    t("{name} ({role})", { name: p.full_name || p.username, role: roleLabel(p.role) }))));
   $("add-panel").hidden = staff.length === 0;
   if (!$input("shift-day").value) $input("shift-day").value = today;
 }
@@ -81,19 +83,20 @@ async function show(site) {
  */
 function paintPeople(site, staff, onDuty) {
   $("people-rows").replaceChildren(...staff.map((p) => {
-    const select = el("select", { "aria-label": `Override for ${p.username}` },
-      el("option", { value: "" }, "Follow the roster"),
+    const select = el("select", { "aria-label": t("Override for {username}", { username: p.username }) },
+      el("option", { value: "" }, t("Follow the roster")),
       ...vocabulary.duty_overrides.map((o) => el("option", { value: o.value }, o.label)));
     select.value = p.duty_override || "";
     select.addEventListener("change", () => guarded(async () => {
       await api(`/users/${p.id}/duty-override`, { method: "PUT",
         body: { override: select.value || null } });
-      say(`${p.username}: ${dutyOverrideLabel(select.value || null) || "follows the roster"}.`);
+      say(t("{username}: {override}.", { username: p.username,
+        override: dutyOverrideLabel(select.value || null) || t("follows the roster") }));
       await show(site);
     }));
     return el("tr", { dataset: { username: p.username } },
-      el("td", {}, p.full_name || p.username), el("td", {}, roleLabel(p.role)),
-      el("td", { className: "on-duty" }, onDuty.has(p.id) ? "On duty" : "Off duty"),
+      el("td", { translate: false }, p.full_name || p.username), el("td", {}, roleLabel(p.role)),
+      el("td", { className: "on-duty" }, onDuty.has(p.id) ? t("On duty") : t("Off duty")),
       el("td", {}, select));
   }));
 }
@@ -112,14 +115,14 @@ function paintWeek(site, shifts, today, at) {
     ...shifts.filter((s) => s.starts_local.slice(0, 10) === day).map((s) => {
       const running = Date.parse(s.starts_at) <= at && at < Date.parse(s.ends_at);
       const remove = el("button", { type: "button", className: "secondary",
-        "aria-label": `Remove shift of ${s.username}` }, "✕");
+        "aria-label": t("Remove shift of {username}", { username: s.username }) }, "✕");
       remove.addEventListener("click", () => guarded(async () => {
         await api(`/sites/${encodeURIComponent(site)}/shifts/${s.id}`, { method: "DELETE" });
         await show(site);
       }));
       return el("div", { className: running ? "shift now" : "shift", dataset: { shift: String(s.id) } },
-        el("span", {}, `${s.starts_local.slice(11, 16)}–${s.ends_local.slice(11, 16)} `
-          + (s.full_name || s.username)),
+        el("span", {}, `${s.starts_local.slice(11, 16)}–${s.ends_local.slice(11, 16)} `,
+          el("span", { translate: false }, s.full_name || s.username)),
         canEdit ? remove : null);
     }))));
 }
@@ -151,5 +154,5 @@ startAdminPage(async (session) => {
     guarded(() => addShift($input("site").value.trim()), shiftForm);
   });
   if (site) await show(site);
-  else say("Choose a site.");
+  else say(t("Choose a site."));
 });

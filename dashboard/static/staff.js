@@ -5,6 +5,7 @@
 import { formValues, guarded, say, startAdminPage } from "./admin.js";
 import { api } from "./api.js";
 import { $, $button, el } from "./dom.js";
+import { t } from "./i18n.js";
 import { siteTime } from "./time.js";
 import { roleLabel, vocabulary } from "./vocabulary.js";
 
@@ -38,15 +39,17 @@ async function refresh() {
   const accounts = await api("/users");
   const rows = accounts.filter((a) => a.role !== "family").map((a) => el("tr",
     { dataset: { username: a.username } },
-    el("td", {}, a.username), el("td", {}, a.full_name), el("td", {}, roleLabel(a.role)),
-    el("td", {}, a.site_id || ""), el("td", {}, a.phone || ""),
-    el("td", {}, a.active ? (a.must_change_password ? "Active (temporary password)" : "Active")
-      : "Deactivated"),
+    el("td", { translate: false }, a.username), el("td", { translate: false }, a.full_name),
+    el("td", {}, roleLabel(a.role)),
+    el("td", { translate: false }, a.site_id || ""), el("td", { translate: false }, a.phone || ""),
+    el("td", {}, a.active
+      ? (a.must_change_password ? t("Active (temporary password)") : t("Active"))
+      : t("Deactivated")),
     el("td", {},
-      action("Edit", () => startEdit(a)),
-      action(a.active ? "Deactivate" : "Activate", () => setActive(a, !a.active)),
-      action("Reset password", () => resetPassword(a)),
-      action("Sessions", () => showSessions(a)))));
+      action(t("Edit"), () => startEdit(a)),
+      action(a.active ? t("Deactivate") : t("Activate"), () => setActive(a, !a.active)),
+      action(t("Reset password"), () => resetPassword(a)),
+      action(t("Sessions"), () => showSessions(a)))));
   $("staff-rows").replaceChildren(...rows);
 }
 
@@ -58,6 +61,20 @@ function action(label, onClick) {
   const button = el("button", { type: "button", className: "secondary" }, label);
   button.addEventListener("click", () => guarded(onClick));
   return button;
+}
+
+/**
+ * "Temporary password for ann (shown once): …", the name and the password as data.
+ * @param {string} username
+ * @param {string} password
+ */
+function shownOnce(username, password) {
+  const text = t("Temporary password for {username} (shown once): {password}",
+    { username: "\u0000", password: "\u0001" });
+  const parts = text.split(/(\u0000|\u0001)/);
+  $("shown-once").replaceChildren(...parts.map((part) => (part === "\u0000"
+    ? el("span", { translate: false }, username)
+    : part === "\u0001" ? el("span", { translate: false }, password) : part)));
 }
 
 /** @param {Account} a */
@@ -78,7 +95,7 @@ async function saveEdit() {
   const body = { full_name: values.full_name || "", role: values.role,
     site_id: values.site_id || null, phone: values.phone || null };
   await api(`/users/${editing.id}`, { method: "PATCH", body });
-  say(`Saved ${editing.username}.`);
+  say(t("Saved {username}.", { username: editing.username }));
   $("edit-panel").hidden = true;
   editing = null;
   await refresh();
@@ -87,19 +104,19 @@ async function saveEdit() {
 /** @param {Account} a @param {boolean} active */
 async function setActive(a, active) {
   await api(`/users/${a.id}`, { method: "PATCH", body: { active } });
-  say(active ? `${a.username} can log in again.`
-    : `${a.username} is deactivated; their sessions have ended.`);
+  say(active ? t("{username} can log in again.", { username: a.username })
+    : t("{username} is deactivated; their sessions have ended.", { username: a.username }));
   await refresh();
 }
 
 /** @param {Account} a */
 async function resetPassword(a) {
-  if (!window.confirm(`Give ${a.username} a new temporary password? Their sessions end.`)) {
+  if (!window.confirm(t("Give {username} a new temporary password? Their sessions end.",
+    { username: a.username }))) {
     return;
   }
   const answer = await api(`/users/${a.id}/reset-password`, { method: "POST", body: {} });
-  $("shown-once").textContent = `Temporary password for ${a.username} (shown once): `
-    + answer.temporary_password;
+  shownOnce(a.username, answer.temporary_password);
   await refresh();
 }
 
@@ -113,16 +130,39 @@ async function showSessions(a) {
   $("session-rows").replaceChildren(...sessions.map((s) => el("tr", {},
     el("td", {}, siteTime(s.created_at, s.site_timezone || "UTC")),
     el("td", {}, siteTime(s.expires_at, s.site_timezone || "UTC")),
-    el("td", {}, s.client_address || ""), el("td", {}, (s.user_agent || "").slice(0, 60)),
-    el("td", {}, s.live ? "Live" : `Ended (${s.revoked_reason || "expired"})`),
-    el("td", {}, s.live ? action("End", () => endSession(a, s.id)) : ""))));
+    el("td", { translate: false }, s.client_address || ""),
+    el("td", { translate: false }, (s.user_agent || "").slice(0, 60)),
+    el("td", {}, s.live ? t("Live") : ended(s.revoked_reason)),
+    el("td", {}, s.live ? action(t("End"), () => endSession(a, s.id)) : ""))));
+}
+
+/**
+ * Why a session ended, in the page's language. The reasons are the fixed texts the server
+ * records (dashboard/auth.py, staff.py, account.py; kernel/accounts.py); an unknown one is
+ * shown as it came (data).
+ * @param {string | null} reason
+ * @returns {string}
+ */
+function ended(reason) {
+  if (!reason) return t("Ended (expired)");
+  /** @type {Record<string, string>} */
+  const known = {
+    "logged out": t("Ended (logged out)"), "password changed": t("Ended (password changed)"),
+    "password reset": t("Ended (password reset)"),
+    "account deactivated": t("Ended (account deactivated)"),
+  };
+  if (Object.prototype.hasOwnProperty.call(known, reason)) return known[reason];
+  const by = /^ended by administrator (.+)$/.exec(reason);
+  if (by) return t("Ended (ended by administrator {username})", { username: by[1] });
+  return t("Ended ({reason})", { reason });
 }
 
 /** @param {Account} a @param {string | null} sessionId */
 async function endSession(a, sessionId) {
   await api(`/users/${a.id}/sessions${sessionId ? `/${sessionId}` : ""}`,
     { method: "DELETE" });
-  say(sessionId ? `Ended a session of ${a.username}.` : `Ended every session of ${a.username}.`);
+  say(sessionId ? t("Ended a session of {username}.", { username: a.username })
+    : t("Ended every session of {username}.", { username: a.username }));
   await showSessions(a);
 }
 
@@ -131,8 +171,7 @@ async function create(/** @type {HTMLFormElement} */ form) {
   const body = { username: values.username, full_name: values.full_name || "",
     role: values.role, site_id: values.site_id || null, phone: values.phone || null };
   const answer = await api("/users", { method: "POST", body });
-  $("shown-once").textContent = `Temporary password for ${answer.account.username} `
-    + `(shown once): ${answer.temporary_password}`;
+  shownOnce(answer.account.username, answer.temporary_password);
   form.reset();
   say("");
   await refresh();
