@@ -132,7 +132,7 @@ async function showSessions(a) {
     el("td", {}, siteTime(s.expires_at, s.site_timezone || "UTC")),
     el("td", { translate: false }, s.client_address || ""),
     el("td", { translate: false }, (s.user_agent || "").slice(0, 60)),
-    el("td", {}, s.live ? t("Live") : ended(s.revoked_reason)),
+    el("td", {}, s.live ? t("Active") : ended(s.revoked_reason)),
     el("td", {}, s.live ? action(t("End"), () => endSession(a, s.id)) : ""))));
 }
 

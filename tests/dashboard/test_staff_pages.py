@@ -71,11 +71,11 @@ def test_admin_rosters_a_new_worker_and_ends_their_session(server: Served, world
         admin.goto(f"{server.url}/admin/staff")
         admin.locator("tr[data-username='carer-nina']").get_by_role(
             "button", name="Sessions").click()
-        live = admin.locator("#session-rows tr", has_text="Live")
+        live = admin.locator("#session-rows tr", has_text="Active")
         expect(live).to_have_count(1)
         screenshot(admin, "staff-sessions")
         live.get_by_role("button", name="End").click()
-        expect(admin.locator("#session-rows tr", has_text="Live")).to_have_count(0)
+        expect(admin.locator("#session-rows tr", has_text="Active")).to_have_count(0)
         expect(worker.locator("#login-view")).to_be_visible(timeout=10_000)
         expect(worker.locator("#app-view")).to_be_hidden()
         screenshot(worker, "worker-session-ended")
