@@ -1,0 +1,2 @@
+"""Learning each resident: daily features, personal baselines, routine changes and the
+outlier digest (issue 15)."""
