@@ -282,15 +282,17 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     escalation, and the notification dispatcher."""
 
     from alerts.escalation import EscalationRunner
+    from alerts.learning.outliers import DIGEST_JOB, digest_job
     from alerts.notify.dispatcher import Dispatcher
     from ingest.jobs import JobSettings, start_scheduler
 
     settings = settings_for(args)
     rt = resolve(settings)
-    scheduler = start_scheduler(
-        rt.database_url, JobSettings(
-            retention=timedelta(days=settings.raw_retention_days),
-            audit_retention=timedelta(days=settings.audit_retention_days)))
+    cfg = JobSettings(retention=timedelta(days=settings.raw_retention_days),
+                      audit_retention=timedelta(days=settings.audit_retention_days))
+    # the outlier digest checks as often as the daily summaries run; it writes once a day
+    scheduler = start_scheduler(rt.database_url, cfg,
+                                extra=[(DIGEST_JOB, digest_job, cfg.daily_interval_s)])
     escalation = EscalationRunner(rt.database_url)
     dispatcher = Dispatcher(rt.database_url, settings.notify, rt.mqtt)
     escalation.start()

@@ -9,7 +9,7 @@ each run on its own short-lived connection (never the ingest writer's).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -209,8 +209,13 @@ def run_job(database_url: str, name: str, fn: JobFn, cfg: JobSettings, clock: Cl
 
 
 def start_scheduler(database_url: str, cfg: JobSettings | None = None,
-                    clock: Clock = utc_now) -> BackgroundScheduler:
-    """Start the storage jobs in a background scheduler; call `.shutdown()` to stop it."""
+                    clock: Clock = utc_now,
+                    extra: Sequence[tuple[str, JobFn, float]] = ()) -> BackgroundScheduler:
+    """Start the storage jobs in a background scheduler; call `.shutdown()` to stop it.
+
+    `extra` (name, job, period in seconds) are jobs of other packages run the same way (own
+    connection, advisory lock, once at start), e.g. the outlier digest after the daily
+    summaries: the composition root passes them, as this package imports no feature."""
     cfg = cfg or JobSettings()
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -225,6 +230,7 @@ def start_scheduler(database_url: str, cfg: JobSettings | None = None,
         (DAILY_JOB, run_daily_summaries, cfg.daily_interval_s),
         (RETENTION_JOB, run_retention, cfg.maintenance_interval_s),
         (RECONCILE_JOB, run_reconcile, cfg.maintenance_interval_s),
+        *extra,
     ]
     for name, fn, every_s in jobs:
         scheduler.add_job(run_job, IntervalTrigger(seconds=every_s, timezone=UTC),

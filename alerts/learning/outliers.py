@@ -91,6 +91,7 @@ N_ESTIMATORS = 200
 MAD_TO_SIGMA = 1.4826
 MAX_REASONS = 3
 DIGEST_AFTER_JOB = "resident_daily"  # ingest.jobs.DAILY_JOB: days before it are complete
+DIGEST_JOB = "outlier_digest"  # the scheduled job's name (eldercare jobs)
 
 
 # --- the pure core -------------------------------------------------------------------------
@@ -462,3 +463,9 @@ def run_digest(conn: Conn, now: datetime, base: AlertSettings | None = None,
     sites = conn.execute("SELECT id, timezone FROM sites ORDER BY id").fetchall()
     return [run_site(conn, base, site, digest_day(row[0], zone), now, force=force)
             for site, zone in sites]
+
+
+def digest_job(conn: Conn, now: datetime, _cfg: object) -> list[DigestRun]:
+    """`run_digest` with the scheduler's job signature (ingest.jobs.JobFn), platform
+    default settings under each site's and resident's overrides."""
+    return run_digest(conn, now)
