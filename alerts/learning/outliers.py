@@ -293,10 +293,14 @@ ORDER BY d.day
 """
 
 
+def feature_columns() -> str:
+    """The SELECT list of DAILY_FEATURES over resident_daily `d`, in order, as float8."""
+    return ", ".join(f"({f.sql})::float8" for f in DAILY_FEATURES)
+
+
 def read_days(conn: Conn, resident_id: int, since: date, until: date) -> list[Day]:
     """The resident's well-covered days in [since, until), oldest first."""
-    columns = ", ".join(f"({f.sql})::float8" for f in DAILY_FEATURES)
-    rows = conn.execute(_DAYS.format(columns=columns),
+    rows = conn.execute(_DAYS.format(columns=feature_columns()),
                         {"rid": resident_id, "since": since, "until": until,
                          "min_minutes": MIN_DATA_MINUTES}).fetchall()
     return [Day(r[0], tuple(r[1:])) for r in rows]

@@ -59,3 +59,20 @@ def daily_done(conn: Any, until: datetime) -> None:
     conn.execute("INSERT INTO job_watermarks (job, done_until, updated_at) VALUES "
                  "('resident_daily', %s, %s) ON CONFLICT (job) DO UPDATE SET "
                  "done_until = EXCLUDED.done_until", (until, until))
+
+
+DIGEST_DAY = date(2026, 3, 10)
+DIGEST_DONE = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # the daily summaries are done up to here
+
+
+def seed_digest(database_url: str, worse: int, steady: int, zone: str = "UTC") -> None:
+    """60 nights of `worse` (the last three later up, more night exits) and of `steady`
+    before DIGEST_DAY, summarised, and the digest job run once for that day."""
+    from alerts.learning.outliers import run_digest
+    from kernel import db
+
+    with db.connect(database_url, autocommit=True) as conn:
+        insert_nights(conn, worse, zone, usual_nights(1, DIGEST_DAY, shift=WORSE))
+        insert_nights(conn, steady, zone, usual_nights(2, DIGEST_DAY))
+        daily_done(conn, DIGEST_DONE)
+        run_digest(conn, DIGEST_DONE)
