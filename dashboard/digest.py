@@ -262,26 +262,32 @@ async def _resident_zone(conn: AsyncConn, resident_id: int) -> str:
     return str(row[0]) if row else "UTC"
 
 
-def daily_points(rows: list[tuple[Any, ...]], shown_from: date) -> list[DailyPointOut]:
-    """The rows (oldest first, BAND_WINDOW days before `shown_from` included for the bands)
-    as points from `shown_from` on, each feature with its band from the covered days
-    before it."""
+def daily_points(rows: list[tuple[Any, ...]], first: date, shown_from: date, until: date
+                 ) -> list[DailyPointOut]:
+    """Every date from `shown_from` to `until` (a day without a summary: no values), each
+    feature with its band from the covered days among the BAND_WINDOW dates before it;
+    `rows` (day, covered, values...) start at `first`."""
+    by_day = {row[0]: row for row in rows}
+    dates = [first + timedelta(days=i) for i in range((until - first).days + 1)]
     bands = []
     for j, feature in enumerate(DAILY_FEATURES):
-        values = [row[2 + j] if row[1] else None for row in rows]
+        values = [row[2 + j] if (row := by_day.get(d)) and row[1] else None for d in dates]
         bands.append(usual_band(values, spread=feature.min_spread, window=BAND_WINDOW,
                                 min_values=BAND_MIN_DAYS))
     points = []
-    for i, row in enumerate(rows):
-        if row[0] < shown_from:
+    for i, day in enumerate(dates):
+        if day < shown_from:
             continue
+        row = by_day.get(day)
         points.append(DailyPointOut(
-            day=row[0], covered=row[1],
-            values={f.key: row[2 + j] for j, f in enumerate(DAILY_FEATURES)},
-            usual={f.key: None if bands[j][i] is None else BandOut(
-                low=bands[j][i][0], median=bands[j][i][1], high=bands[j][i][2])  # type: ignore[index]
-                   for j, f in enumerate(DAILY_FEATURES)}))
+            day=day, covered=bool(row and row[1]),
+            values={f.key: row[2 + j] if row else None for j, f in enumerate(DAILY_FEATURES)},
+            usual={f.key: _band(bands[j][i]) for j, f in enumerate(DAILY_FEATURES)}))
     return points
+
+
+def _band(band: tuple[float, float, float] | None) -> BandOut | None:
+    return None if band is None else BandOut(low=band[0], median=band[1], high=band[2])
 
 
 @router.get("/residents/{resident_id}/daily", response_model=DailyOut, tags=["residents"])
@@ -301,10 +307,11 @@ async def get_daily(
     until = until or local_today(state.clock(), zone)
     note.detail.update({"days": days, "until": until})
     shown_from = until - timedelta(days=days - 1)
+    first = shown_from - timedelta(days=BAND_WINDOW)
     cur = await conn.execute(_DAILY.format(columns=feature_columns()), {
         "rid": resident_id, "min_minutes": MIN_DATA_MINUTES, "until": until,
-        "since": shown_from - timedelta(days=BAND_WINDOW + 1)})
+        "since": first - timedelta(days=1)})
     rows = list(await cur.fetchall())
     return DailyOut(resident_id=resident_id, timezone=zone, until=until, days=days,
                     features=[FeatureOut(key=f.key, kind=f.kind) for f in DAILY_FEATURES],
-                    points=daily_points(rows, shown_from))
+                    points=daily_points(rows, first, shown_from, until))
