@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from alerts.answer_query import local_today, site_timezone
 from alerts.learning.outliers import (
@@ -32,6 +32,7 @@ from alerts.learning.outliers import (
     feature_columns,
     usual_band,
 )
+from dashboard.answer_times import bounded_date
 from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep, StateDep
@@ -176,7 +177,7 @@ def _resident(entry: dict[str, Any], name: str, lang: str) -> DigestResidentOut:
                              nights=entry["nights"], reasons=reasons)
 
 
-DayQuery = Annotated[date | None, Query(
+DayQuery = Annotated[date | None, AfterValidator(bounded_date), Query(
     description="The digest's local date at the site (default: the newest digest).")]
 LangQuery = Annotated[Language, Query(description="Language of the words (BCP 47).")]
 
@@ -296,8 +297,8 @@ async def get_daily(
         note: Annotated[AuditNote, audited(Action.VITALS_READ, "resident",
                                            resident="resident_id")],
         days: Annotated[int, Query(ge=7, le=366, description="How many days to show.")] = 30,
-        until: Annotated[date | None, Query(description="The last local date shown "
-                                                       "(default: today).")] = None,
+        until: Annotated[date | None, AfterValidator(bounded_date), Query(
+            description="The last local date shown (default: today).")] = None,
 ) -> DailyOut:
     """A resident's daily features (rise time, time in bed, night exits, resting heart
     rate, breathing, movement) per day, each with its usual band: the median of the 28
