@@ -292,7 +292,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                       audit_retention=timedelta(days=settings.audit_retention_days))
     # the outlier digest checks as often as the daily summaries run; it writes once a day
     scheduler = start_scheduler(rt.database_url, cfg,
-                                extra=[(DIGEST_JOB, digest_job, cfg.daily_interval_s)])
+                                extra=[(DIGEST_JOB, digest_job(settings.alerts),
+                                        cfg.daily_interval_s)])
     escalation = EscalationRunner(rt.database_url)
     dispatcher = Dispatcher(rt.database_url, settings.notify, rt.mqtt)
     escalation.start()

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -469,7 +469,9 @@ def run_digest(conn: Conn, now: datetime, base: AlertSettings | None = None,
             for site, zone in sites]
 
 
-def digest_job(conn: Conn, now: datetime, _cfg: object) -> list[DigestRun]:
-    """`run_digest` with the scheduler's job signature (ingest.jobs.JobFn), platform
-    default settings under each site's and resident's overrides."""
-    return run_digest(conn, now)
+def digest_job(base: AlertSettings) -> Callable[[Conn, datetime, object], list[DigestRun]]:
+    """`run_digest` with the scheduler's job signature (ingest.jobs.JobFn), on the
+    platform's alert settings (`base`) under each site's and resident's overrides."""
+    def job(conn: Conn, now: datetime, _cfg: object) -> list[DigestRun]:
+        return run_digest(conn, now, base)
+    return job

@@ -120,3 +120,22 @@ def test_days_of_poor_coverage_are_left_out(clean_db: str) -> None:
     assert [d.day for d in got] == [DAY - timedelta(days=k) for k in (5, 4)]
     row = digest(clean_db, "north", DAY)
     assert row is not None and ids["Steady"] not in {e["resident_id"] for e in row[2]}  # type: ignore[attr-defined]
+
+
+def test_the_jobs_scheduler_runs_the_digest_after_the_daily_summaries(clean_db: str) -> None:
+    """As `eldercare jobs` wires it: an extra job of the storage scheduler."""
+    from ingest.jobs import JobSettings, start_scheduler
+    from tests.support.wait import wait_until
+
+    seed(clean_db)
+    quick = JobSettings(rollup_interval_s=0.2, daily_interval_s=0.2, maintenance_interval_s=60)
+    scheduler = start_scheduler(clean_db, quick, clock=lambda: NOW, extra=[
+        (outliers.DIGEST_JOB, outliers.digest_job(AlertSettings()), 0.2)])
+    try:
+        assert outliers.DIGEST_JOB in {j.id for j in scheduler.get_jobs()}
+        wait_until(lambda: digest(clean_db, "north", DAY) is not None,
+                   timeout=60, what="the scheduled digest")
+    finally:
+        scheduler.shutdown(wait=True)
+    row = digest(clean_db, "north", DAY)
+    assert row is not None and len(row[2]) == 1  # type: ignore[arg-type]
