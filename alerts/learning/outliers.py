@@ -12,7 +12,7 @@ Why an IsolationForest and not a robust covariance (MinCovDet / EllipticEnvelope
 14-90 days and discrete features (night exits are mostly 0, 1 or 2) the covariance is often
 singular and its inverse meaningless; people's usual is often not one ellipse either
 (weekday and weekend rhythms); an IsolationForest needs neither, and is cheap to fit (about
-0.1 s per resident). It gives no per-feature attribution, so the words of the digest come
+a second per resident on a busy machine). It gives no per-feature attribution, so the words of the digest come
 from the robust z-scores of the same standardisation: the features furthest from usual.
 
 The threshold is the resident's own: the mean anomaly score of the last nights against the
@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import pickle
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -85,9 +86,9 @@ FEATURE_BY_KEY = {f.key: f for f in DAILY_FEATURES}
 MIN_DATA_MINUTES = 20 * 60
 TRAIN_DAYS = 90  # the history a model is fitted on (before the nights it scores)
 REFIT_EVERY = timedelta(days=7)
-KEEP_VERSIONS = 3
+KEEP_VERSIONS = 2  # ~150 kB each (100 trees, zlib): the newest and the one before
 RANDOM_STATE = 15  # fixed: the same days always give the same model (issue 15)
-N_ESTIMATORS = 200
+N_ESTIMATORS = 100
 MAD_TO_SIGMA = 1.4826
 MAX_REASONS = 3
 DIGEST_AFTER_JOB = "resident_daily"  # ingest.jobs.DAILY_JOB: days before it are complete
@@ -157,7 +158,7 @@ class Fitted:
         return {"features": list(self.features), "medians": list(self.scaling.medians),
                 "spreads": list(self.scaling.spreads), "train_scores": list(self.train_scores),
                 "sklearn_version": self.sklearn_version, "random_state": RANDOM_STATE,
-                "n_estimators": N_ESTIMATORS}
+                "n_estimators": N_ESTIMATORS, "pickle": "zlib"}
 
 
 def anomaly(forest: IsolationForest, z: np.ndarray[Any, np.dtype[np.float64]]
@@ -321,7 +322,7 @@ class StoredModel:
 
     def load(self) -> Fitted:
         """The model; only called when the stored scikit-learn version is ours."""
-        forest = pickle.loads(self.blob)  # noqa: S301 (our own table, written by fit)
+        forest = pickle.loads(zlib.decompress(self.blob))  # noqa: S301 (our own table)
         if not isinstance(forest, IsolationForest):
             raise TypeError(f"model {self.resident_id}/{self.version} is not an IsolationForest")
         p = self.params
@@ -353,7 +354,7 @@ def save_model(conn: Conn, resident_id: int, model: Fitted, now: datetime) -> in
             "INSERT INTO outlier_models (resident_id, model_version, fitted_at, window_start, "
             "window_end, n_days, params, model) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             (resident_id, version, now, model.window_start, model.window_end, model.n_days,
-             Jsonb(model.params()), pickle.dumps(model.forest, protocol=5)))
+             Jsonb(model.params()), zlib.compress(pickle.dumps(model.forest, protocol=5))))
         conn.execute("DELETE FROM outlier_models WHERE resident_id = %s "
                      "AND model_version <= %s", (resident_id, version - KEEP_VERSIONS))
     return version

@@ -4,9 +4,10 @@
 
 -- One fitted model per resident and version: what it saw (the window of resident_daily days
 -- and how many of them were usable), how it standardises (params: features, medians,
--- scales, the training scores' threshold, scikit-learn version, random_state) and the model
--- itself (pickled scikit-learn IsolationForest). A model pickled by another scikit-learn
--- version is never unpickled: it is refitted, deterministically, from the same window.
+-- spreads, the training days' scores, scikit-learn version, random_state) and the model
+-- itself (a zlib-compressed pickle of a scikit-learn IsolationForest, ~150 kB). A model
+-- pickled by another scikit-learn version is never unpickled: it is refitted,
+-- deterministically (fixed random_state), from the days in resident_daily.
 CREATE TABLE outlier_models (
     resident_id    bigint NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
     model_version  int NOT NULL CHECK (model_version >= 1),
