@@ -11,9 +11,12 @@ IsolationForest is fitted on them.
 Why an IsolationForest and not a robust covariance (MinCovDet / EllipticEnvelope): with
 14-90 days and discrete features (night exits are mostly 0, 1 or 2) the covariance is often
 singular and its inverse meaningless; people's usual is often not one ellipse either
-(weekday and weekend rhythms); an IsolationForest needs neither, and is cheap to fit (about
-a second per resident on a busy machine). It gives no per-feature attribution, so the words of the digest come
-from the robust z-scores of the same standardisation: the features furthest from usual.
+(weekday and weekend rhythms); an IsolationForest needs neither, and is cheap enough to fit
+(under a second per resident). It gives no per-feature attribution, so the words of the
+digest come from the robust z-scores of the same standardisation: the features furthest
+from usual. Its limit: it does not extrapolate (a night far beyond anything seen scores like
+the most extreme usual one), so one feature moving alone needs more history to stand out
+than two moving together.
 
 The threshold is the resident's own: the mean anomaly score of the last nights against the
 scores of their training days; `sensitivity` is the share of usual days that would score as
