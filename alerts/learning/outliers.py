@@ -39,18 +39,19 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import sklearn
 from psycopg.types.json import Jsonb
-from sklearn.ensemble import IsolationForest
 
 from alerts.config import AlertSettings, OutlierDigestSettings
 from alerts.overrides import resident_settings
 from kernel.db import Conn
 from kernel.i18n import N_
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import IsolationForest
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,14 @@ MAD_TO_SIGMA = 1.4826
 MAX_REASONS = 3
 DIGEST_AFTER_JOB = "resident_daily"  # ingest.jobs.DAILY_JOB: days before it are complete
 DIGEST_JOB = "outlier_digest"  # the scheduled job's name (eldercare jobs)
+
+
+def sklearn_version() -> str:
+    """The installed scikit-learn's version. scikit-learn is imported only where a model is
+    fitted or loaded (the jobs process), never by the web app that reads the feature list."""
+    import sklearn
+
+    return str(sklearn.__version__)
 
 
 # --- the pure core -------------------------------------------------------------------------
@@ -154,7 +163,7 @@ class Fitted:
     window_end: date
     n_days: int
     features: tuple[str, ...] = tuple(f.key for f in DAILY_FEATURES)
-    sklearn_version: str = sklearn.__version__
+    sklearn_version: str = field(default_factory=lambda: sklearn_version())
 
     def params(self) -> dict[str, Any]:
         """What is stored beside the pickle (jsonb): enough to explain and to check it."""
@@ -177,6 +186,8 @@ def fit(train: Sequence[Day]) -> Fitted:
     x = matrix(train)
     scaling = Scaling.of(x)
     z = scaling.z(x)
+    from sklearn.ensemble import IsolationForest
+
     forest = IsolationForest(n_estimators=N_ESTIMATORS, random_state=RANDOM_STATE, n_jobs=1)
     forest.fit(z)
     scores = tuple(round(float(s), 6) for s in anomaly(forest, z))
@@ -263,7 +274,7 @@ def needs_refit(stored: StoredModel | None, train: Sequence[Day]) -> bool:
         return True
     params = stored.params
     return (params.get("features") != [f.key for f in DAILY_FEATURES]
-            or params.get("sklearn_version") != sklearn.__version__
+            or params.get("sklearn_version") != sklearn_version()
             or stored.window_end < train[-1].day - REFIT_EVERY)
 
 
@@ -325,6 +336,8 @@ class StoredModel:
 
     def load(self) -> Fitted:
         """The model; only called when the stored scikit-learn version is ours."""
+        from sklearn.ensemble import IsolationForest
+
         forest = pickle.loads(zlib.decompress(self.blob))  # noqa: S301 (our own table)
         if not isinstance(forest, IsolationForest):
             raise TypeError(f"model {self.resident_id}/{self.version} is not an IsolationForest")
