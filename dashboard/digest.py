@@ -114,8 +114,12 @@ class DigestResidentOut(_Out):
 
     resident_id: int
     resident_name: str
-    score: float = Field(description="Mean anomaly score of the nights (higher = odder).")
+    score: float = Field(description="The outlier model's mean anomaly score of the nights "
+                                     "(higher = odder).")
     threshold: float = Field(description="The resident's own line for the score.")
+    distance: float | None = Field(description="The nights' mean squared robust distance "
+                                               "from usual.")
+    distance_line: float | None = Field(description="The resident's own line for it.")
     nights: list[date]
     reasons: list[ReasonOut]
 
@@ -174,6 +178,8 @@ def _resident(entry: dict[str, Any], name: str, lang: str) -> DigestResidentOut:
                for r in entry["reasons"] if r["feature"] in FEATURE_BY_KEY]
     return DigestResidentOut(resident_id=entry["resident_id"], resident_name=name,
                              score=entry["score"], threshold=entry["threshold"],
+                             distance=entry.get("distance"),
+                             distance_line=entry.get("distance_line"),
                              nights=entry["nights"], reasons=reasons)
 
 

@@ -15,12 +15,13 @@ singular and its inverse meaningless; people's usual is often not one ellipse ei
 (under a second per resident). It gives no per-feature attribution, so the words of the
 digest come from the robust z-scores of the same standardisation: the features furthest
 from usual. Its limit: it does not extrapolate (a night far beyond anything seen scores like
-the most extreme usual one), so one feature moving alone needs more history to stand out
-than two moving together.
+the most extreme usual one), so beside it the squared robust distance (the sum of squared
+z-scores) says how far from usual the nights lie.
 
-The threshold is the resident's own: the mean anomaly score of the last nights against the
-scores of their training days; `sensitivity` is the share of usual days that would score as
-high (it changes the threshold only, never the fitted model, so tuning needs no refit).
+Both lines are the resident's own: the mean of each measure over the last nights against
+its (1 - sensitivity) quantile over the training days; either one above its line makes the
+nights unlike usual. `sensitivity` changes the lines only, never the fitted model, so tuning
+needs no refit.
 
 Models are fitted off the request path, by the daily job (`run_digest`), with a fixed
 random_state: the same days give the same model. Each is saved versioned with the window of
@@ -159,6 +160,7 @@ class Fitted:
     scaling: Scaling
     forest: IsolationForest
     train_scores: tuple[float, ...]  # anomaly scores of the training days (higher = odder)
+    train_distances: tuple[float, ...]  # their squared robust distances from usual
     window_start: date
     window_end: date
     n_days: int
@@ -169,6 +171,7 @@ class Fitted:
         """What is stored beside the pickle (jsonb): enough to explain and to check it."""
         return {"features": list(self.features), "medians": list(self.scaling.medians),
                 "spreads": list(self.scaling.spreads), "train_scores": list(self.train_scores),
+                "train_distances": list(self.train_distances),
                 "sklearn_version": self.sklearn_version, "random_state": RANDOM_STATE,
                 "n_estimators": N_ESTIMATORS, "pickle": "zlib"}
 
@@ -177,6 +180,12 @@ def anomaly(forest: IsolationForest, z: np.ndarray[Any, np.dtype[np.float64]]
             ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """IsolationForest's anomaly score of each row (about 0.5 usual, towards 1 odd)."""
     return np.asarray(-forest.score_samples(z), dtype=np.float64)
+
+
+def distance(z: np.ndarray[Any, np.dtype[np.float64]]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Each row's squared robust distance from usual (the sum of its squared z-scores): what
+    the forest cannot say, how far beyond anything seen a night lies."""
+    return np.asarray((z ** 2).sum(axis=1), dtype=np.float64)
 
 
 def fit(train: Sequence[Day]) -> Fitted:
@@ -191,7 +200,8 @@ def fit(train: Sequence[Day]) -> Fitted:
     forest = IsolationForest(n_estimators=N_ESTIMATORS, random_state=RANDOM_STATE, n_jobs=1)
     forest.fit(z)
     scores = tuple(round(float(s), 6) for s in anomaly(forest, z))
-    return Fitted(scaling, forest, scores, train[0].day, train[-1].day, len(train))
+    distances = tuple(round(float(d), 4) for d in distance(z))
+    return Fitted(scaling, forest, scores, distances, train[0].day, train[-1].day, len(train))
 
 
 @dataclass(frozen=True)
@@ -208,16 +218,28 @@ class Reason:
 class Finding:
     """A resident whose last nights look unlike their usual."""
 
-    score: float
-    threshold: float
+    score: float  # the forest's mean anomaly score of the nights ...
+    threshold: float  # ... and the resident's line for it
+    distance: float  # the nights' mean squared robust distance ...
+    distance_line: float  # ... and the resident's line for it
     nights: tuple[date, ...]
     reasons: tuple[Reason, ...]
+
+    @property
+    def strength(self) -> float:
+        """How far past its line the stronger of the two signals is (orders the digest)."""
+        return max(self.score / self.threshold, self.distance / max(self.distance_line, 1e-9))
 
 
 def threshold(model: Fitted, sensitivity: float) -> float:
     """The score above which the recent nights are unusual: the (1 - sensitivity) quantile
     of the training days' scores."""
     return float(np.quantile(np.array(model.train_scores), 1.0 - sensitivity))
+
+
+def distance_line(model: Fitted, sensitivity: float) -> float:
+    """The same for the squared robust distance."""
+    return float(np.quantile(np.array(model.train_distances), 1.0 - sensitivity))
 
 
 def reasons(model: Fitted, recent: Sequence[Day], min_z: float) -> tuple[Reason, ...]:
@@ -240,20 +262,24 @@ def reasons(model: Fitted, recent: Sequence[Day], min_z: float) -> tuple[Reason,
 
 def score(model: Fitted, recent: Sequence[Day], cfg: OutlierDigestSettings
           ) -> Finding | None:
-    """A finding when the recent days together look unlike the resident's usual: their mean
-    anomaly score above the resident's threshold, with at least one feature to name."""
+    """A finding when the recent days together look unlike the resident's usual, with at
+    least one feature to name. Unlike: the forest's mean anomaly score of the nights above
+    the resident's line (an unusual *combination*), or their mean squared robust distance
+    above its line (a night beyond anything seen, which the forest scores no higher than the
+    most extreme usual day, since its splits never reach past the training range)."""
     need = max(1, (cfg.recent_nights + 1) // 2)
     if len(recent) < need:
         return None  # too few good nights lately to say anything
     z = model.scaling.z(matrix(recent))
-    mean = float(anomaly(model.forest, z).mean())
-    line = threshold(model, cfg.sensitivity)
-    if mean <= line:
+    mean, line = float(anomaly(model.forest, z).mean()), threshold(model, cfg.sensitivity)
+    far, far_line = float(distance(z).mean()), distance_line(model, cfg.sensitivity)
+    if mean <= line and far <= far_line:
         return None
     why = reasons(model, recent, cfg.min_z)
     if not why:
         return None  # odd as a whole but nothing a person could be told: leave it out
-    return Finding(round(mean, 4), round(line, 4), tuple(d.day for d in recent), why)
+    return Finding(round(mean, 4), round(line, 4), round(far, 3), round(far_line, 3),
+                   tuple(d.day for d in recent), why)
 
 
 def split(days: Sequence[Day], digest_day: date, recent_nights: int
@@ -273,7 +299,8 @@ def needs_refit(stored: StoredModel | None, train: Sequence[Day]) -> bool:
     if stored is None or not train:
         return True
     params = stored.params
-    return (params.get("features") != [f.key for f in DAILY_FEATURES]
+    return ("train_distances" not in params
+            or params.get("features") != [f.key for f in DAILY_FEATURES]
             or params.get("sklearn_version") != sklearn_version()
             or stored.window_end < train[-1].day - REFIT_EVERY)
 
@@ -343,7 +370,8 @@ class StoredModel:
             raise TypeError(f"model {self.resident_id}/{self.version} is not an IsolationForest")
         p = self.params
         return Fitted(Scaling(tuple(p["medians"]), tuple(p["spreads"])), forest,
-                      tuple(p["train_scores"]), self.window_start, self.window_end,
+                      tuple(p["train_scores"]), tuple(p["train_distances"]),
+                      self.window_start, self.window_end,
                       self.n_days, tuple(p["features"]), str(p["sklearn_version"]))
 
 
@@ -429,7 +457,8 @@ def entry_json(resident_id: int, finding: Finding) -> dict[str, Any]:
     """A finding as stored in outlier_digests.entries (numbers and keys, no words: the API
     words them in the reader's language)."""
     return {"resident_id": resident_id, "score": finding.score,
-            "threshold": finding.threshold,
+            "threshold": finding.threshold, "distance": finding.distance,
+            "distance_line": finding.distance_line, "strength": round(finding.strength, 4),
             "nights": [d.isoformat() for d in finding.nights],
             "reasons": [{"feature": r.feature, "recent": r.recent, "usual": r.usual, "z": r.z}
                         for r in finding.reasons]}
@@ -457,7 +486,7 @@ def run_site(conn: Conn, base: AlertSettings, site_id: str, day: date, now: date
         except Exception:  # one resident's bad data must not cost the site its digest
             logger.exception("outlier digest: resident %d of %s failed", rid, site_id)
             run.skipped += 1
-    run.entries.sort(key=lambda e: -float(e["score"]))
+    run.entries.sort(key=lambda e: -float(e["strength"]))
     with conn.transaction():
         conn.execute(
             "INSERT INTO outlier_digests (site_id, day, computed_at, scored, skipped, entries) "

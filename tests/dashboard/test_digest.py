@@ -47,6 +47,7 @@ async def test_the_digest_names_the_resident_and_what_changed(client: httpx.Asyn
     assert (body["scored"], body["skipped"]) == (2, 0)
     [alice] = body["residents"]
     assert (alice["resident_id"], alice["resident_name"]) == (world.alice, "Alice Andersen")
+    assert alice["score"] > alice["threshold"] or alice["distance"] > alice["distance_line"]
     texts = [r["text"] for r in alice["reasons"]]
     rise = next(t for t in texts if t.startswith("Rise time"))
     assert re.fullmatch(r"Rise time 09:\d\d vs usual 0[67]:\d\d", rise), rise
