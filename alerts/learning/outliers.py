@@ -294,15 +294,17 @@ def split(days: Sequence[Day], digest_day: date, recent_nights: int
 
 
 def needs_refit(stored: StoredModel | None, train: Sequence[Day]) -> bool:
-    """Whether to fit a new model: none yet, other features or scikit-learn version, or
-    the saved one's window ended REFIT_EVERY before the current window."""
+    """Whether to fit a new model: none yet, other features or scikit-learn version, the
+    saved one's window ended REFIT_EVERY before the current window, or after it (a past
+    day's digest: that model saw the nights it would score)."""
     if stored is None or not train:
         return True
     params = stored.params
     return ("train_distances" not in params
             or params.get("features") != [f.key for f in DAILY_FEATURES]
             or params.get("sklearn_version") != sklearn_version()
-            or stored.window_end < train[-1].day - REFIT_EVERY)
+            or stored.window_end < train[-1].day - REFIT_EVERY
+            or stored.window_end > train[-1].day)  # it saw the nights now scored (a past day)
 
 
 def usual_band(values: Sequence[float | None], *, spread: float, window: int = 28,

@@ -157,3 +157,13 @@ def test_a_model_saved_without_distances_is_refitted() -> None:
     stored = outliers.StoredModel(1, 1, None, model.window_start, model.window_end,  # type: ignore[arg-type]
                                   model.n_days, params, b"")
     assert outliers.needs_refit(stored, train)
+
+
+def test_a_model_that_saw_the_scored_nights_is_not_used() -> None:
+    """A past day's digest (eldercare alerts digest --day): a newer model's window holds
+    the nights to score, so it is refitted on the days before them."""
+    train, _ = outliers.split(history(2), DIGEST_DAY, 3)
+    model = outliers.fit(train)
+    stored = outliers.StoredModel(1, 1, None, model.window_start, model.window_end,  # type: ignore[arg-type]
+                                  model.n_days, model.params(), b"")
+    assert outliers.needs_refit(stored, train[:-2])
