@@ -112,6 +112,25 @@ class RoutineChangeSettings(_Frozen):
                                          "(divided by the sensitivity).")
 
 
+class OutlierDigestSettings(_Frozen):
+    """The daily digest's outlier model (alerts/learning/outliers.py): a second signal for
+    the duty officer, never a page. Per resident through the usual overrides, e.g.
+    `{"outlier_digest": {"enabled": false}}` or `{"outlier_digest": {"sensitivity": 0.1}}`."""
+
+    enabled: bool = Field(default=True, description="Score this resident for the digest.")
+    sensitivity: float = Field(
+        default=0.05, gt=0, le=0.5,
+        description="Share of the resident's own usual days that would look as unusual as "
+                    "the flagged nights: higher flags more (0.01 = only the strangest).")
+    min_nights: int = Field(default=14, ge=7, description="Nights of good data before a "
+                                                          "model is fitted.")
+    recent_nights: int = Field(default=3, ge=1, le=14,
+                               description="The last nights scored together.")
+    min_z: float = Field(default=2.0, ge=0,
+                         description="A flagged resident needs at least one feature this many "
+                                     "robust standard deviations from usual (the 'why').")
+
+
 class AlertSettings(_Frozen):
     """All detection thresholds, refractory periods and escalation delays (one model)."""
 
@@ -173,6 +192,7 @@ class AlertSettings(_Frozen):
     test_overdue_s: int = Field(default=7 * 86400, ge=1,
                                 description="No 'test' press from a call button for this long.")
     routine_change: RoutineChangeSettings = RoutineChangeSettings()
+    outlier_digest: OutlierDigestSettings = Field(default_factory=OutlierDigestSettings)
     severity: dict[AlertType, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITY))
     refractory_s: dict[AlertType, int] = Field(
         default_factory=lambda: dict(DEFAULT_REFRACTORY_S))

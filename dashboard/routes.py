@@ -24,6 +24,7 @@ from dashboard import (
     audit,
     auth,
     devices,
+    digest,
     displays,
     health,
     homes,
@@ -70,6 +71,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     devices.router,
     answer_times.router,
     homes.router,
+    digest.router,
 )
 
 

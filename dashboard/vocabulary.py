@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.learning.outliers import DAILY_FEATURES
 from alerts.model import RESOLVE_OUTCOMES, AlertStatus, Outcome
 from alerts.vocabulary import (
     CHANNEL_LABELS,
@@ -122,6 +123,8 @@ class VocabularyOut(BaseModel):
     channel_kinds: list[Term] = Field(description="Notification channels (e-mail, robots...).")
     notification_kinds: list[Term] = Field(description="Why a notification was sent.")
     delivery_statuses: list[Term] = Field(description="How delivering a notification went.")
+    daily_features: list[Term] = Field(description="A resident's daily features (the daily "
+                                                   "routine chart and the daily digest).")
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -161,6 +164,7 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
         channel_kinds=terms(CHANNEL_LABELS),
         notification_kinds=terms(NOTIFICATION_KIND_LABELS),
         delivery_statuses=terms(DELIVERY_LABELS),
+        daily_features=terms({f.key: f.label for f in DAILY_FEATURES}),
     )
 
 

@@ -20,6 +20,7 @@ import psycopg
 from alerts.overrides import OverrideError
 from eldercare.admin import audit as admin_audit
 from eldercare.admin import devices as devices_admin
+from eldercare.admin import digest as digest_cli
 from eldercare.admin import ledger
 from eldercare.admin import staff as staff_cli
 from eldercare.admin.audited import audited, note, unaudited
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--clear", action="store_true", help="remove the override")
     sp.add_argument("--replace", action="store_true",
                     help="replace the stored override instead of merging into it")
+    digest_cli.register(alerts_p, add, _admin_runtime, settings_for)
 
     user = sub.add_parser("user", help="people's accounts").add_subparsers(dest="user_cmd",
                                                                            required=True)

@@ -318,6 +318,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     from alerts.escalation import EscalationRunner
     from alerts.learning.job import JOB as LEARNING_JOB
     from alerts.learning.job import LearningSettings, run_learning
+    from alerts.learning.outliers import DIGEST_JOB, digest_job
     from alerts.notify.dispatcher import Dispatcher
     from ingest.jobs import DAILY_JOB, JobSettings, start_scheduler
 
@@ -325,12 +326,14 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     rt = resolve(settings)
     cfg = JobSettings(retention=timedelta(days=settings.raw_retention_days),
                       audit_retention=timedelta(days=settings.audit_retention_days))
-    # Routine change (issue 15) judges the days the daily summaries completed.
+    # Routine change and the outlier digest (issue 15) read the days the daily summaries
+    # completed: they check as often as those run (the digest writes once a day per site).
     learning = LearningSettings(alerts=settings.alerts, daily_job=DAILY_JOB)
     scheduler = start_scheduler(
         rt.database_url, cfg,
         extra=[(LEARNING_JOB, lambda conn, now, _cfg: run_learning(conn, now, learning),
-                cfg.daily_interval_s)])
+                cfg.daily_interval_s),
+               (DIGEST_JOB, digest_job(settings.alerts), cfg.daily_interval_s)])
     escalation = EscalationRunner(rt.database_url)
     dispatcher = Dispatcher(rt.database_url, settings.notify, rt.mqtt)
     escalation.start()

@@ -92,6 +92,7 @@ class Action(StrEnum):
     AUDIT_EXPORT = "audit.export"
     EXPORT = "export"
     REPORT_READ = "report.read"
+    DIGEST_READ = "digest.read"
 
 
 ACTION_LABELS: dict[str, str] = {
@@ -139,6 +140,7 @@ ACTION_LABELS: dict[str, str] = {
     Action.AUDIT_EXPORT: N_("Export audit trail"),
     Action.EXPORT: N_("Export data"),
     Action.REPORT_READ: N_("Read answer-time statistics"),
+    Action.DIGEST_READ: N_("Read the daily digest"),
 }
 
 OUTCOME_LABELS: dict[str, str] = {

@@ -1,3 +1,2 @@
-"""The detector learns each resident (issue 15): daily features (`features`), personal
-baselines (`baselines`), routine-change detection (`routine`), their storage (`store`) and
-the scheduled job (`job`). docs/alerts.md, "Routine change"."""
+"""Learning each resident: daily features, personal baselines, routine changes and the
+outlier digest (issue 15)."""

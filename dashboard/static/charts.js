@@ -15,7 +15,7 @@
 import { api } from "./api.js";
 import { t } from "./i18n.js";
 import { now } from "./time.js";
-import { typeLabel } from "./vocabulary.js";
+import { dailyFeatureLabel, typeLabel, vocabulary } from "./vocabulary.js";
 
 /** @typedef {typeof import("echarts")} ECharts */
 /** @typedef {import("echarts").ECharts} Chart */
@@ -361,6 +361,158 @@ function unavailable(box, message, text) {
   box.dataset.state = "unavailable";
   box.hidden = true;
   message.textContent = text;
+}
+
+// --- the resident page: the daily routine ------------------------------------------------
+
+/**
+ * @typedef {object} DailyPoint
+ * @property {string} day
+ * @property {boolean} covered
+ * @property {Record<string, number | null>} values
+ * @property {Record<string, {low: number, median: number, high: number} | null>} usual
+ */
+/** @typedef {{key: string, kind: string}} DailyFeature */
+/** @typedef {{features: DailyFeature[], points: DailyPoint[]}} Daily */
+
+/**
+ * A feature's value as the axis and tooltip show it: a clock time for "clock" (minutes
+ * after midnight), else the number (hours, counts, rates), rounded.
+ * @param {string} kind
+ * @param {number} value
+ * @returns {string}
+ */
+export function dailyValue(kind, value) {
+  if (kind === "clock") {
+    const minutes = ((Math.round(value) % 1440) + 1440) % 1440;
+    return `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
+  }
+  return String(Math.round(value * 10) / 10);
+}
+
+/**
+ * The options of the daily routine chart: one feature per day (a day with too little data
+ * left out) over its usual band (the server's per-day band, drawn as a stacked area).
+ * @param {Daily} daily
+ * @param {string} key the feature shown
+ * @param {{words: Words, text: string}} view
+ * @returns {Option}
+ */
+export function dailyOption(daily, key, view) {
+  const feature = daily.features.find((f) => f.key === key) || { key, kind: "number" };
+  const days = daily.points.map((p) => p.day.slice(5));
+  const values = daily.points.map((p) => (p.covered ? p.values[key] ?? null : null));
+  const bands = daily.points.map((p) => p.usual[key] || null);
+  const label = dailyFeatureLabel(key);
+  const axisText = { color: view.text };
+  const format = (/** @type {number} */ v) => dailyValue(feature.kind, v);
+  return {
+    animation: false,
+    textStyle: { color: view.text },
+    grid: { left: 56, right: 16, top: 32, bottom: 28 },
+    tooltip: { trigger: "axis", renderMode: "richText", formatter: (/** @type {any} */ params) => {
+      const rows = Array.isArray(params) ? params : [params];
+      if (!rows.length) return "";
+      const i = rows[0].dataIndex;
+      const band = bands[i];
+      const value = values[i];
+      return [daily.points[i].day, `${label}: ${value === null ? "–" : format(value)}`,
+        band ? `${view.words("usual")}: ${format(band.low)} – ${format(band.high)}` : ""]
+        .filter(Boolean).join("\n");
+    } },
+    xAxis: { type: "category", data: days, boundaryGap: false,
+      axisLabel: { ...axisText, hideOverlap: true } },
+    yAxis: { type: "value", scale: true, name: label, nameTextStyle: { ...axisText, align: "left" },
+      axisLabel: { ...axisText, formatter: format }, splitNumber: 4, splitLine: GRID_LINE },
+    series: [
+      { type: "line", name: "band-low", stack: "usual", silent: true, symbol: "none",
+        lineStyle: { opacity: 0 }, data: bands.map((b) => (b ? b.low : null)),
+        tooltip: { show: false } },
+      { type: "line", name: view.words("usual"), stack: "usual", silent: true, symbol: "none",
+        lineStyle: { opacity: 0 }, areaStyle: { color: BAND_COLOUR },
+        data: bands.map((b) => (b ? b.high - b.low : null)) },
+      { type: "line", name: label, data: values, color: PANEL_COLOURS[1], connectNulls: false,
+        showSymbol: true, symbolSize: 5 },
+    ],
+  };
+}
+
+/** What the resident page's daily routine section shows now. */
+const routine = { id: 0, days: 30, feature: "", load: 0 };
+
+/**
+ * Show the daily routine chart of a resident (the ledger entry): #daily-charts in
+ * ledger.html; the feature selector lists the vocabulary's daily features.
+ * @param {{id: number} | null} who null hides the section
+ */
+export function showDailyChart(who) {
+  const section = document.getElementById("daily-charts");
+  if (!section) return;
+  section.hidden = who === null;
+  if (!who) return;
+  routine.id = who.id;
+  const select = /** @type {HTMLSelectElement} */ (section.querySelector("select"));
+  if (!section.dataset.wired) {
+    section.dataset.wired = "1";
+    for (const term of vocabulary.daily_features || []) {
+      const option = document.createElement("option");
+      option.value = term.value;
+      option.textContent = term.label;
+      select.append(option);
+    }
+    routine.feature = select.value;
+    select.addEventListener("change", () => { routine.feature = select.value; drawDaily(section); });
+    for (const button of section.querySelectorAll("button[data-days]")) {
+      button.addEventListener("click", () => {
+        routine.days = Number(/** @type {HTMLElement} */ (button).dataset.days);
+        drawDaily(section);
+      });
+    }
+  }
+  drawDaily(section);
+}
+
+/**
+ * The last date shown: the date of the page's `?to=` (a fixed view), else the server's today.
+ * @returns {string | null}
+ */
+function dailyUntil() {
+  const given = (new URLSearchParams(window.location.search).get("to") || "").replace(" ", "+");
+  return Number.isNaN(Date.parse(given)) ? null : given.slice(0, 10);
+}
+
+/** @param {HTMLElement} section */
+async function drawDaily(section) {
+  const box = /** @type {HTMLElement} */ (section.querySelector(".daily-chart"));
+  const message = /** @type {HTMLElement} */ (section.querySelector(".chart-message"));
+  const load = ++routine.load;
+  box.dataset.state = "loading";
+  for (const button of section.querySelectorAll("button[data-days]")) {
+    button.setAttribute("aria-pressed",
+      String(Number(/** @type {HTMLElement} */ (button).dataset.days) === routine.days));
+  }
+  try {
+    const query = new URLSearchParams({ days: String(routine.days) });
+    const until = dailyUntil();
+    if (until) query.set("until", until);
+    const [echarts, daily] = await Promise.all([loadECharts(),
+      api(`/residents/${routine.id}/daily?${query}`)]);
+    if (load !== routine.load) return;
+    if (!echarts) {
+      unavailable(box, message, chartWord("unavailable"));
+      return;
+    }
+    const any = daily.points.some((/** @type {DailyPoint} */ p) => p.covered);
+    message.textContent = any ? "" : chartWord("no-data");
+    chartIn(echarts, box).setOption(dailyOption(daily, routine.feature, { words: chartWord,
+      text: getComputedStyle(box).color }), { notMerge: true });
+    box.dataset.state = "ready";
+    box.dataset.feature = routine.feature;
+  } catch (err) {
+    if (load !== routine.load) return;
+    box.dataset.state = "error";
+    message.textContent = err instanceof Error ? err.message : String(err);
+  }
 }
 
 // --- the family view ---------------------------------------------------------------------

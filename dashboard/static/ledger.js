@@ -10,7 +10,7 @@
 
 import { leave, startAdminPage } from "./admin.js";
 import { ApiError, AuthError, api } from "./api.js";
-import { showResidentCharts } from "./charts.js";
+import { showDailyChart, showResidentCharts } from "./charts.js";
 import { $, $button, $input, el } from "./dom.js";
 import { lang, t } from "./i18n.js";
 import { siteTime } from "./time.js";
@@ -164,6 +164,7 @@ async function openResident(id) {
   $("alert-settings").hidden = resident === null;
   $("timeline-section").hidden = resident === null;
   showResidentCharts(resident);  // draws on its own; its errors stay in its section
+  showDailyChart(resident);  // the daily routine and its usual band (issue 15)
   if (resident) {
     await Promise.all([loadSettings(resident.id), loadTimeline(resident.id)]);
   }
@@ -602,6 +603,9 @@ async function enter(session) {
   await guarded("admin-message", async () => {
     await loadSites();
     await loadResidents();
+    // `/admin?resident=ID` (the duty screen's daily digest links here) opens that resident
+    const wanted = Number(new URLSearchParams(location.search).get("resident"));
+    if (Number.isInteger(wanted) && wanted > 0) await openResident(wanted);
   });
 }
 

@@ -35,6 +35,7 @@
  * @property {Term[]} channel_kinds notification channels (e-mail, group robots, ...)
  * @property {Term[]} notification_kinds why a notification was sent
  * @property {Term[]} delivery_statuses how delivering a notification went
+ * @property {Term[]} daily_features a resident's daily features (daily routine chart, digest)
  */
 
 /** @returns {Vocabulary} */
@@ -165,4 +166,11 @@ export function notificationKindLabel(kind) {
 /** How delivering a notification went. @param {string} status @returns {string} */
 export function deliveryLabel(status) {
   return DELIVERY.get(status) || status;
+}
+
+const DAILY_FEATURES = labels(vocabulary.daily_features || []);
+
+/** A daily feature's label (the daily routine chart). @param {string} key @returns {string} */
+export function dailyFeatureLabel(key) {
+  return DAILY_FEATURES.get(key) || key;
 }

@@ -195,6 +195,7 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/residents/{resident_id}/alert-settings", "admin duty care"),
     Row("PUT", "/residents/{resident_id}/alert-settings", "admin duty", send=body({})),
     Row("GET", "/residents/{resident_id}/vitals", "admin duty care family"),
+    Row("GET", "/residents/{resident_id}/daily", "admin duty care family"),
     Row("GET", "/residents/{resident_id}/visits", "admin duty care family"),
     Row("GET", "/residents/{resident_id}/visit-plan", "admin duty care"),
     Row("PUT", "/residents/{resident_id}/visit-plan", "admin duty",
@@ -234,6 +235,10 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/visits", "admin duty care", query="site=north", deny=SITE_DENY),
     Row("GET", "/visits/due", STAFF + WALL, sees=ALICE),
     Row("GET", "/visits/due", "admin duty care" + WALL, query="site=north", deny=SITE_DENY),
+    # the duty officer's daily digest (not care workers, not wall displays, never family)
+    Row("GET", "/digest/outliers", "admin duty", query="site=north", deny=SITE_DENY),
+    Row("GET", "/digest/outliers", "duty duty_other", case="own site",
+        deny={"admin": 422, "care": 403, "care_other": 403}),  # admin: name the site
     # the wall screen's district at a glance
     Row("GET", "/homes/state", STAFF + WALL, sees=lambda body, w: ALICE(body["homes"], w)),
     Row("GET", "/homes/state", "admin duty care" + WALL, query="site=north", deny=SITE_DENY),

@@ -1,0 +1,104 @@
+"""The daily digest (issue 15) in a real headless Chromium against a real uvicorn and
+database: the duty screen's "Daily digest" panel lists the resident whose last nights look
+unlike their usual, with the reasons in words, and links to the resident's page, whose
+"Daily routine" chart draws the chosen feature per day over its usual band.
+
+Sixty seeded nights (fixed dates) and the digest job run once; the app's clock stands at the
+seed's instant, so nothing depends on the wall clock."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from dashboard.app import create_app
+from dashboard.charts_ui import CHARTS_DIR, charts_available
+from tests.support.dashboard import SECRET, World
+from tests.support.live import Screenshots, Served, browser_page, log_in, running_server
+from tests.support.outliers import DIGEST_DONE, seed_digest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, ViewportSize
+
+pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, never skips
+
+WALL: ViewportSize = {"width": 1920, "height": 1080}
+
+# The daily chart's series, read through ECharts itself.
+_DAILY_OPTION = """async () => {
+  const echarts = await import("/vendor/echarts/echarts.esm.min.mjs");
+  const chart = echarts.getInstanceByDom(document.querySelector("#daily-charts .daily-chart"));
+  const option = chart.getOption();
+  return { names: option.series.map((s) => s.name),
+           data: option.series.map((s) => s.data), y: option.yAxis[0].name };
+}"""
+
+
+@pytest.fixture
+def server(world: World, clean_db: str) -> Iterator[Served]:
+    if not charts_available(CHARTS_DIR):
+        pytest.fail(f"no ECharts files in {CHARTS_DIR}: run scripts/bootstrap.sh",
+                    pytrace=False)
+    seed_digest(clean_db, world.alice, world.bob)
+    with running_server(create_app(clean_db, SECRET, clock=lambda: DIGEST_DONE)) as srv:
+        yield srv
+
+
+def daily_option(page: Page) -> dict[str, Any]:
+    return dict(page.evaluate(_DAILY_OPTION))
+
+
+def test_the_digest_panel_links_to_the_resident_and_their_daily_routine_chart(
+        server: Served, world: World, screenshot: Screenshots) -> None:
+    from playwright.sync_api import expect
+
+    with browser_page(WALL) as bp:
+        page = bp.page
+        log_in(page, f"{server.url}/", "duty-north")
+        panel = page.locator("#digest-panel")
+        expect(panel).to_be_visible()
+        expect(page.locator("#digest-summary")).to_have_text(
+            "1 resident whose last nights look unlike their usual")
+        expect(page.locator("#digest-day")).to_have_text("2026-03-10")
+        item = panel.locator(f"li[data-resident-id='{world.alice}']")
+        expect(item.locator("a.digest-name")).to_have_text("Alice Andersen")
+        expect(item.locator("li[data-feature='rise_time']")).to_have_text(
+            re.compile(r"^Rise time 09:\d\d vs usual 0[67]:\d\d$"))
+        expect(item.locator("li[data-feature='night_exits']")).to_be_visible()
+        screenshot(page, "duty-screen-digest")
+
+        item.locator("a.digest-name").click()
+        page.wait_for_url(f"**/admin?resident={world.alice}")
+        box = page.locator("#daily-charts .daily-chart")
+        expect(box).to_have_attribute("data-state", "ready")
+        expect(box).to_have_attribute("data-feature", "rise_time")
+        option = daily_option(page)
+        assert option["y"] == "Rise time"
+        low, width, values = option["data"]
+        assert len(values) == 30
+        assert all(v is not None for v in low) and all(w > 0 for w in width)
+        assert values[-1] is None  # today (2026-03-10) has no summary yet
+        assert values[-2] > low[-2] + width[-2]  # the last night: later than its usual band
+        page.locator("#daily-charts").scroll_into_view_if_needed()
+        screenshot(page, "resident-daily-routine")
+
+        page.select_option("#daily-feature", "night_exits")
+        expect(box).to_have_attribute("data-feature", "night_exits")
+        page.locator("#daily-charts button[data-days='90']").click()
+        expect(page.locator("#daily-charts button[data-days='90']")).to_have_attribute(
+            "aria-pressed", "true")
+        expect(box).to_have_attribute("data-state", "ready")
+        assert daily_option(page)["y"] == "Night exits"
+        assert len(daily_option(page)["data"][2]) == 90
+
+
+def test_a_care_worker_does_not_see_the_digest(server: Served) -> None:
+    from playwright.sync_api import expect
+
+    with browser_page(WALL) as bp:
+        log_in(bp.page, f"{server.url}/", "care-north")
+        expect(bp.page.locator("#alerts-heading")).to_be_visible()
+        expect(bp.page.locator("#digest-panel")).to_be_hidden()
