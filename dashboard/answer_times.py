@@ -48,7 +48,7 @@ from dashboard.scope import not_found
 from dashboard.vocabulary import Language
 from kernel.accounts import Role
 from kernel.audit import Action
-from kernel.i18n import translate
+from kernel.i18n import N_, translate
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["answer times"])
@@ -174,14 +174,14 @@ def _check_access(user: UserOut, site: str, *, report: bool) -> None:
                                                    and not report)):
         return
     raise HTTPException(status.HTTP_403_FORBIDDEN,
-                        "Only administrators and this site's duty officers see its answer-time "
-                        "report" if report else "You cannot see this site's answer times")
+                        N_("Only administrators and this site's duty officers see its answer-time "
+                           "report") if report else N_("You cannot see this site's answer times"))
 
 
 async def _zone(conn: AsyncConn, site: str) -> str:
     zone = await query.site_timezone(conn, site)
     if zone is None:
-        raise not_found("Site")
+        raise not_found(N_("Site"))
     return zone
 
 

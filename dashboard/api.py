@@ -35,6 +35,7 @@ from dashboard.params import MAX_ID, IdPath, SiteQuery
 from dashboard.scope import Scope, ScopeDep, Where, not_found
 from kernel.accounts import Role
 from kernel.audit import Action, Target
+from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ async def alert_detail(conn: AsyncConn, scope: Scope, alert_id: int) -> AlertDet
         await cur.execute(sql.SQL(_ALERT).format(where=where.clause()), where.params)
         alert = await cur.fetchone()
     if alert is None:
-        raise not_found("Alert")
+        raise not_found(N_("Alert"))
     async with conn.cursor(row_factory=class_row(AlertHistoryOut)) as cur:
         await cur.execute(_HISTORY, (alert_id,))
         history = await cur.fetchall()

@@ -47,6 +47,7 @@ from kernel import db
 from kernel.accounts import RegistryError, Role
 from kernel.audit import Action, Target
 from kernel.endpoint import MqttEndpoint
+from kernel.i18n import N_, Said
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def get_config(request: Request) -> DevicesConfig:
     cfg = getattr(request.app.state, "devices", None)
     if not isinstance(cfg, DevicesConfig):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "Device provisioning is not configured on this server")
+                            N_("Device provisioning is not configured on this server"))
     return cfg
 
 
@@ -84,10 +85,10 @@ def managing_user(user: CurrentUser) -> UserOut:
     """Admins and duty officers (with a site) only."""
     if user.role not in MANAGING_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "Only administrators and duty officers manage devices")
+                            N_("Only administrators and duty officers manage devices"))
     if user.role is Role.DUTY_OFFICER and not user.site_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Your account has no site; ask an "
-                                                       "administrator")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Your account has no site; ask an "
+                                                          "administrator"))
     return user
 
 
@@ -233,21 +234,21 @@ def _resident_site(conn: psycopg.Connection[Any], resident_id: int, user: UserOu
     row = conn.execute("SELECT site_id FROM residents WHERE id = %s AND active",
                        (resident_id,)).fetchone()
     if row is None or (_own_site(user) not in (None, row[0])):
-        raise not_found("Resident")
+        raise not_found(N_("Resident"))
     return str(row[0])
 
 
 def _device_site(conn: psycopg.Connection[Any], device_id: str, user: UserOut) -> str:
     row = conn.execute("SELECT site_id FROM devices WHERE id = %s", (device_id,)).fetchone()
     if row is None or (_own_site(user) not in (None, row[0])):
-        raise not_found("Device")
+        raise not_found(N_("Device"))
     return str(row[0])
 
 
 def _broker_error(exc: Exception) -> HTTPException:
     logger.error("device change not applied: %s", exc)
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                         "The broker could not be updated; nothing was changed")
+                         N_("The broker could not be updated; nothing was changed"))
 
 
 DeviceIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -288,7 +289,8 @@ def list_devices(user: ManagerDep, state: StateDep, site: SiteQuery = None,
     own = _own_site(user)
     if own is not None and site not in (None, own):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"You can only see site '{own}'; site '{site}' is outside your access")
+                            Said(N_("You can only see site '{own}'; site '{site}' is outside your "
+                                    "access"), own=own, site=site))
     with db.connect(state.database_url) as conn:
         rows = device_lifecycle.list_devices(conn, site=site or own, device_type=type,
                                              online=online, include_revoked=include_revoked)
@@ -372,11 +374,11 @@ def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
     if own is not None:
         if site not in (None, own):
             raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"You can only import into site '{own}'")
+                                Said(N_("You can only import into site '{own}'"), own=own))
         site = own
     data = file.file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the file is too large")
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, N_("the file is too large"))
     try:
         table = bulk_import.read_table(data, file.filename or "upload.csv")
     except bulk_import.ImportFormatError as exc:

@@ -79,8 +79,8 @@ _PHONE = re.compile(r"\A\+?[0-9][0-9 ()-]{2,31}\Z")
 
 def _phone(value: str) -> str:
     if not _PHONE.match(value):
-        raise ValueError("not a phone number: use digits, spaces, ( ) and -, optionally "
-                         "a leading +")
+        raise ValueError(N_("not a phone number: use digits, spaces, ( ) and -, optionally "
+                         "a leading +"))
     return value
 
 

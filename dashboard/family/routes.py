@@ -34,6 +34,7 @@ from dashboard.params import IdPath
 from dashboard.scope import not_found
 from kernel.accounts import Role
 from kernel.audit import Action
+from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def require_family(user: CurrentUser) -> UserOut:
     """403 for every role but family: the family view is about *their* relatives."""
     if user.role is not Role.FAMILY:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "The family view is for family accounts")
+                            N_("The family view is for family accounts"))
     return user
 
 
@@ -159,7 +160,7 @@ async def resident_summary(resident_id: IdPath, user: FamilyUser, conn: ConnDep,
     """State now, last night compared with the usual, the last 7 nights and recent alerts."""
     found = await store.linked(conn, user.id, resident_id)
     if not found:
-        raise not_found("Resident")
+        raise not_found(N_("Resident"))
     who, now = found[0], app.clock()
     day = nt.last_night(now, who.tz)
     week_from = day - timedelta(days=6)

@@ -23,6 +23,7 @@ from dashboard.deps import ConnDep, StateDep
 from dashboard.ledger.models import ChannelTestOut
 from dashboard.params import IdPath
 from dashboard.scope import ScopeDep, not_found
+from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ async def test_site_channel(channel_id: IdPath, site: ManagedSite, scope: ScopeD
                              "WHERE id = %s AND site_id = %s", (channel_id, site))
     row = await cur.fetchone()
     if row is None:
-        raise not_found("Channel")
+        raise not_found(N_("Channel"))
     kind, target, secret = ChannelKind(row[0]), str(row[1] or ""), dict(row[2] or {})
     message = channel_test_message(site, scope.user.username)
     failure = await run_in_threadpool(send_test, state.notify, kind, target, secret, message)

@@ -35,11 +35,12 @@ from dashboard.scope import Scope
 from gateway.presence import PartState
 from kernel.accounts import Role
 from kernel.endpoint import MqttEndpoint
+from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
 NOT_AUTHENTICATED = "Not authenticated: log in and send 'Authorization: Bearer <token>'"
-SHUTTING_DOWN = "The server is restarting; the screen will reconnect shortly"
+SHUTTING_DOWN = N_("The server is restarting; the screen will reconnect shortly")
 DOWN_DB_TIMEOUT_S = 1.0  # how long a new stream waits for a database known to be down
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from alerts.model import ChannelKind
 from alerts.notify.channels.guard import url_shape_problem
+from kernel.i18n import N_
 from kernel.sites import is_valid_timezone
 
 ROBOT_KINDS = (ChannelKind.WEBHOOK, ChannelKind.WECOM, ChannelKind.DINGTALK)
@@ -44,7 +45,7 @@ def parse_hhmm(value: object) -> time:
         return value
     match = _HHMM.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError("use a 24-hour time HH:MM, e.g. 22:00")
+        raise ValueError(N_("use a 24-hour time HH:MM, e.g. 22:00"))
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -60,7 +61,7 @@ def check_email(value: str) -> str:
     """An e-mail address (shape only; delivery proves the rest)."""
     address = value.strip()
     if len(address) > 254 or not _EMAIL.match(address):
-        raise ValueError("not a valid e-mail address, e.g. name@example.com")
+        raise ValueError(N_("not a valid e-mail address, e.g. name@example.com"))
     return address
 
 
@@ -79,14 +80,14 @@ def check_url(value: str) -> str:
         host = parts.hostname or ""
         _ = parts.port  # raises ValueError for a malformed port
     except ValueError:
-        raise ValueError("not a valid URL") from None
+        raise ValueError(N_("not a valid URL")) from None
     if not host:
-        raise ValueError("must be a full URL such as https://example.com/hook")
+        raise ValueError(N_("must be a full URL such as https://example.com/hook"))
     if parts.username is not None or parts.password is not None:
-        raise ValueError("must not contain a user name or password")
+        raise ValueError(N_("must not contain a user name or password"))
     if parts.scheme == "https" or (parts.scheme == "http" and host in LOCAL_HOSTS):
         return url
-    raise ValueError("must start with https:// (http:// is allowed only for localhost)")
+    raise ValueError(N_("must start with https:// (http:// is allowed only for localhost)"))
 
 
 def check_push_key(value: str, size: int, name: str) -> str:
@@ -105,9 +106,9 @@ def check_push_key(value: str, size: int, name: str) -> str:
 def check_quiet_hours(start: time | None, end: time | None) -> None:
     """Quiet hours need both ends (or neither), and they must differ."""
     if (start is None) != (end is None):
-        raise ValueError("quiet hours need both quiet_start and quiet_end (HH:MM), or neither")
+        raise ValueError(N_("quiet hours need both quiet_start and quiet_end (HH:MM), or neither"))
     if start is not None and start == end:
-        raise ValueError("quiet_start and quiet_end must differ")
+        raise ValueError(N_("quiet_start and quiet_end must differ"))
 
 
 # --- what each kind takes -----------------------------------------------------------------
@@ -123,10 +124,10 @@ def check_kind(value: object, allowed: tuple[ChannelKind, ...]) -> object:
 def check_subscription(kind: ChannelKind | None, present: bool) -> None:
     """Web push channels, and only they, come with the browser's PushSubscription."""
     if kind is ChannelKind.WEBPUSH and not present:
-        raise ValueError("a webpush channel needs the browser's PushSubscription "
-                         "JSON ({endpoint, keys: {p256dh, auth}})")
+        raise ValueError(N_("a webpush channel needs the browser's PushSubscription "
+                         "JSON ({endpoint, keys: {p256dh, auth}})"))
     if kind not in (None, ChannelKind.WEBPUSH) and present:
-        raise ValueError("only webpush channels take a subscription")
+        raise ValueError(N_("only webpush channels take a subscription"))
 
 
 def check_target(kind: ChannelKind | None, value: str | None) -> str | None:
@@ -136,7 +137,7 @@ def check_target(kind: ChannelKind | None, value: str | None) -> str | None:
         return value
     if kind is ChannelKind.WEBPUSH:
         if value is not None:
-            raise ValueError("leave empty for webpush: the subscription's endpoint is used")
+            raise ValueError(N_("leave empty for webpush: the subscription's endpoint is used"))
         return None
     if value is None or not value.strip():
         what = "an e-mail address" if kind is ChannelKind.EMAIL else "an https:// URL"
