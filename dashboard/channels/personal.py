@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from py_vapid import Vapid02
 from starlette.concurrency import run_in_threadpool
 
@@ -17,13 +17,14 @@ from dashboard.channels import store
 from dashboard.channels.models import ChannelIn, ChannelOut, ChannelPatch, channel_out
 from dashboard.channels.saving import STAFF_DEFAULT_SEVERITY, created_or_updated, save_channel
 from dashboard.deps import ConnDep, StateDep
-from dashboard.ledger.channel_test import send_test
+from dashboard.language import api_language
+from dashboard.ledger.channel_test import DELIVERED, send_test
 from dashboard.ledger.models import ChannelTestOut
 from dashboard.models import UserOut
 from dashboard.params import IdPath
 from dashboard.scope import not_found
 from kernel.accounts import Role
-from kernel.i18n import N_, Said, translate
+from kernel.i18n import N_, Said, say, translate
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def personal_test_message(username: str, lang: str) -> Message:
                        username=username),
                    body=translate(N_("This is a test of your notification channel, sent from "
                                      "your settings page. No action is needed."), lang),
-                   data={"test": True})
+                   data={"test": True}, lang=lang)
 
 
 async def _platform_vapid(conn: ConnDep) -> Vapid02 | None:
@@ -133,7 +134,7 @@ async def _platform_vapid(conn: ConnDep) -> Vapid02 | None:
 @router.post("/me/channels/{channel_id}/test", response_model=ChannelTestOut,
              responses={404: {"description": "No such channel of yours"}})
 async def test_my_channel(channel_id: IdPath, user: CurrentUser, conn: ConnDep,
-                          state: StateDep) -> ChannelTestOut:
+                          state: StateDep, request: Request) -> ChannelTestOut:
     """Send a test message through one of your channels now, with the sender the platform
     uses for alerts; `sent` says whether the receiver accepted it, `detail` why not."""
     cur = await conn.execute("SELECT c.kind, c.target, c.secret, u.language "
@@ -149,4 +150,4 @@ async def test_my_channel(channel_id: IdPath, user: CurrentUser, conn: ConnDep,
                                       vapid)
     logger.info("user %s tested channel %d: %s", user.username, channel_id, failure or "sent")
     return ChannelTestOut(channel_id=channel_id, sent=failure is None,
-                          detail=failure or "The test message was delivered")
+                          detail=say(failure or DELIVERED, api_language(request)))
