@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import StateDep
+from dashboard.errors import words_of
 from dashboard.models import UserOut
 from dashboard.params import IdPath, SiteQuery
 from dashboard.scope import not_found
@@ -270,7 +271,7 @@ def provision_device(note: Annotated[AuditNote, audited(Action.DEVICE_PROVISION,
             cred = device_lifecycle.provision(conn, cfg.accounts, cfg.broker, resident_id,
                                               body.type, actor=user.username)
         except RegistryError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+            raise HTTPException(status.HTTP_409_CONFLICT, words_of(exc)) from None
         except DeviceAccountsError as exc:
             raise _broker_error(exc) from None
     entry = device_lifecycle.provision_entry(cred)
@@ -328,7 +329,7 @@ def revoke_device(note: Annotated[AuditNote, audited(Action.DEVICE_REVOKE, "devi
                     site, resident = device_lifecycle.revoke(conn, cfg.accounts, device_id,
                                                              user.username, admin)
         except RegistryError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+            raise HTTPException(status.HTTP_409_CONFLICT, words_of(exc)) from None
         except (DeviceAccountsError, BrokerAdminError) as exc:
             raise _broker_error(exc) from None
     entry = device_lifecycle.revoke_entry(device_id, site, resident)
@@ -351,7 +352,7 @@ def move_device(note: Annotated[AuditNote, audited(Action.DEVICE_UPDATE, "device
             old, new = device_lifecycle.move(conn, cfg.accounts, device_id,
                                              body.resident_id, user.username)
         except RegistryError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+            raise HTTPException(status.HTTP_409_CONFLICT, words_of(exc)) from None
         except DeviceAccountsError as exc:
             raise _broker_error(exc) from None
         [row] = device_lifecycle.list_devices(conn, device_id=device_id, include_revoked=True)
@@ -382,7 +383,7 @@ def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
     try:
         table = bulk_import.read_table(data, file.filename or "upload.csv")
     except bulk_import.ImportFormatError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, words_of(exc)) from None
     with db.connect(state.database_url) as conn:
         report = bulk_import.check(conn, table, None if own is None else [own], site)
         if report.ok and not dry_run:
@@ -390,7 +391,7 @@ def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
             try:
                 bulk_import.apply(conn, cfg.accounts, cfg.broker, report, user.username)
             except RegistryError as exc:
-                raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+                raise HTTPException(status.HTTP_409_CONFLICT, words_of(exc)) from None
             except DeviceAccountsError as exc:
                 raise _broker_error(exc) from None
     summary = report.summary()
