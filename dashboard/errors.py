@@ -210,6 +210,8 @@ def _line(error: Mapping[str, Any], lang: str) -> str:
     loc = [str(part) for part in error.get("loc") or ()]
     where = translate(_LOCATIONS.get(loc[0], loc[0]), lang) if loc else ""
     name = ".".join(part for part in loc[1:] if not part.isdigit())
+    if name and lang != DEFAULT_LANGUAGE:  # the field in words rather than its JSON path
+        name = field_name(list(error.get("loc") or ()), lang) or name
     text = problem(error, lang)
     value = error.get("input")
     if loc and loc[0] in ("query", "path") and isinstance(value, str | int):
