@@ -100,7 +100,8 @@ class ResolveIn(BaseModel):
     @classmethod
     def _choosable(cls, value: object) -> object:
         if value not in RESOLVE_OUTCOMES:
-            raise ValueError("choose one of " + ", ".join(RESOLVE_OUTCOMES))
+            raise ValueError(Said(N_("choose one of {choices}"),
+                                  choices=", ".join(RESOLVE_OUTCOMES)))
         return value
 
     @field_validator("note")

@@ -189,6 +189,9 @@ def problem(error: Mapping[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
     text = error.get("msg") or INVALID
     if isinstance(text, Said):  # a FieldRefusal's sentence, with its values
         return text.said_in(lang)
+    cause = ctx.get("error")  # a validator's exception: its own sentence, maybe a Said
+    if isinstance(cause, Exception) and cause.args and isinstance(cause.args[0], Said):
+        return cause.args[0].said_in(lang)
     text = str(text)
     for prefix in _PREFIXES:
         text = text.removeprefix(prefix)

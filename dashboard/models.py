@@ -14,7 +14,7 @@ from alerts.model import AlertStatus, Outcome, Severity
 from alerts.vocabulary import FAMILY_OUTCOME_WORDS, FAMILY_RESOLVED, FAMILY_STATUS_WORDS
 from gateway.schema import DeviceType
 from kernel.accounts import MAX_USERNAME, Role
-from kernel.i18n import N_
+from kernel.i18n import N_, Said
 
 # Alert types are open-ended (rules add new ones), so they are validated by shape only.
 ALERT_TYPE_PATTERN = r"^[a-z0-9_]{1,32}$"
@@ -37,25 +37,26 @@ def _refuse(value: str, categories: frozenset[str], allowed: frozenset[str], wha
         if char in allowed:
             continue
         if char == "\x00" or unicodedata.category(char) in categories:
-            raise ValueError(f"{what} must not contain the control or invalid character "
-                             f"U+{ord(char):04X} (at position {index})")
+            raise ValueError(Said(N_("{what} must not contain the control or invalid "
+                                     "character U+{code} (at position {index})"),
+                                  what=Said(what), code=f"{ord(char):04X}", index=index))
     return value
 
 
 def single_line(value: str) -> str:
     """Text on one line: no control characters (tab and line breaks included), no NUL."""
-    return _refuse(value, _NOT_IN_A_LINE, frozenset(), "this text")
+    return _refuse(value, _NOT_IN_A_LINE, frozenset(), N_("this text"))
 
 
 def multi_line(value: str) -> str:
     """Free text such as a note: line breaks and tabs allowed, other control characters not."""
-    return _refuse(value, _NOT_IN_A_LINE, _LINE_BREAKS, "this text")
+    return _refuse(value, _NOT_IN_A_LINE, _LINE_BREAKS, N_("this text"))
 
 
 def secret_text(value: str) -> str:
     """A password or signing secret: any character a person can type, but no NUL and nothing
     that cannot be encoded as UTF-8 (a secret's characters are its business, not ours)."""
-    return _refuse(value, _NEVER, frozenset(), "this value")
+    return _refuse(value, _NEVER, frozenset(), N_("this value"))
 
 
 MAX_PASSWORD = 1024
@@ -106,7 +107,8 @@ def bounded_time(value: datetime) -> datetime:
     except (OverflowError, ValueError):
         utc = None
     if utc is None or not EARLIEST <= utc < LATEST:
-        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+        raise ValueError(Said(N_("must be between {earliest} and {latest} (UTC)"),
+                              earliest=f"{EARLIEST:%Y-%m-%d}", latest=f"{LATEST:%Y-%m-%d}"))
     return utc
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from dashboard.models import NoteText, PhoneText, ResidentOut, ZoneText, multi_line, single_line
-from kernel.i18n import N_
+from kernel.i18n import N_, Said
 from kernel.ledger import (
     MAX_ADDRESS,
     MAX_BIRTH_YEAR,
@@ -120,7 +120,7 @@ class LedgerFields(_In):
             raise ValueError(N_("birth_year and birth_date disagree"))
         for name in ("full_name", "status", "risks"):
             if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
+                raise ValueError(Said(N_("{name} cannot be null"), name=name))
         return self
 
     def column_changes(self) -> dict[str, Any]:

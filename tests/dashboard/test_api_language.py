@@ -142,3 +142,19 @@ def test_every_field_of_the_api_has_words() -> None:
     missing = _request_fields(schema) - set(FIELD_WORDS)
     assert not missing, f"add these fields to dashboard.errors.FIELD_WORDS: {missing}"
     assert all(words == name.replace("_", " ") for name, words in FIELD_WORDS.items())
+
+
+def test_a_validators_sentence_with_values_is_said_in_the_readers_language():
+    from pydantic import ValidationError
+
+    from dashboard.actions import ResolveIn
+    from dashboard.errors import readable
+
+    with pytest.raises(ValidationError) as refused:
+        ResolveIn(outcome="false_alarm", note="a\x01b")
+    [error] = refused.value.errors()
+    error = {**error, "loc": ("body", *error["loc"])}
+    assert readable(error)["msg"] == ("note: this text must not contain the control or "
+                                      "invalid character U+0001 (at position 1)")
+    assert readable(error, "zh-CN")["msg"] == (
+        "备注：此文本不能包含控制字符或无效字符 U+0001（位置 1）")

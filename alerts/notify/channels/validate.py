@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from alerts.model import ChannelKind
 from alerts.notify.channels.guard import url_shape_problem
-from kernel.i18n import N_
+from kernel.i18n import N_, Said
 from kernel.sites import is_valid_timezone
 
 ROBOT_KINDS = (ChannelKind.WEBHOOK, ChannelKind.WECOM, ChannelKind.DINGTALK)
@@ -52,8 +52,8 @@ def parse_hhmm(value: object) -> time:
 def check_timezone(name: str) -> str:
     """An IANA time zone name that zoneinfo knows."""
     if len(name) > 64 or not is_valid_timezone(name):
-        raise ValueError(f"unknown time zone {name[:64]!r}; use an IANA name such as "
-                         "Europe/Oslo or Asia/Shanghai")
+        raise ValueError(Said(N_("unknown time zone {name!r}; use an IANA name such as "
+                                 "Europe/Oslo or Asia/Shanghai"), name=name[:64]))
     return name
 
 
@@ -93,13 +93,14 @@ def check_url(value: str) -> str:
 def check_push_key(value: str, size: int, name: str) -> str:
     """A base64url-encoded key of `size` bytes (a PushSubscription's p256dh or auth)."""
     if not _B64URL.match(value):
-        raise ValueError(f"{name} must be base64url-encoded")
+        raise ValueError(Said(N_("{name} must be base64url-encoded"), name=name))
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
-        raise ValueError(f"{name} must be base64url-encoded") from None
+        raise ValueError(Said(N_("{name} must be base64url-encoded"), name=name)) from None
     if len(raw) != size:
-        raise ValueError(f"{name} must encode {size} bytes (got {len(raw)})")
+        raise ValueError(Said(N_("{name} must encode {size} bytes (got {got})"), name=name,
+                              size=size, got=len(raw)))
     return value
 
 
@@ -117,7 +118,7 @@ def check_quiet_hours(start: time | None, end: time | None) -> None:
 def check_kind(value: object, allowed: tuple[ChannelKind, ...]) -> object:
     """`value` if it is one of the kinds this owner may add (a person, or a site)."""
     if value not in allowed:
-        raise ValueError("choose one of " + ", ".join(allowed))
+        raise ValueError(Said(N_("choose one of {choices}"), choices=", ".join(allowed)))
     return value
 
 
