@@ -39,7 +39,7 @@ from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
-NOT_AUTHENTICATED = "Not authenticated: log in and send 'Authorization: Bearer <token>'"
+NOT_AUTHENTICATED = N_("Not authenticated: log in and send 'Authorization: Bearer <token>'")
 SHUTTING_DOWN = N_("The server is restarting; the screen will reconnect shortly")
 DOWN_DB_TIMEOUT_S = 1.0  # how long a new stream waits for a database known to be down
 
@@ -163,7 +163,7 @@ class AlertStream:
 
     def detach(self, sub: Subscriber) -> None:
         """Stop delivering to a subscriber (its response has ended)."""
-        sub.close(sub.close_reason or "stream ended")
+        sub.close(sub.close_reason or N_("stream ended"))
         self.hub.remove(sub)
 
     # --- sources ---

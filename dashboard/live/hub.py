@@ -19,17 +19,18 @@ from dashboard.live.viewer import Viewer
 from dashboard.models import UserOut
 from dashboard.throttle import client_key
 from kernel.accounts import Role
+from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
-OVERFLOW = "too slow: more events queued than the limit"
+OVERFLOW = N_("too slow: more events queued than the limit")
 BURST_FACTOR = 8
-TOO_MANY_ACCOUNT = ("too many live streams for this account: this older one was closed; "
-                    "close other tabs or screens using the same login")
-TOO_MANY_ADDRESS = ("too many live streams from this network address: this older one was "
-                    "closed")
-ADDRESS_FULL = ("too many live streams from this network address: close another screen "
-                "here, or ask the administrator to raise web_streams_per_address")
+TOO_MANY_ACCOUNT = N_("too many live streams for this account: this older one was closed; "
+                      "close other tabs or screens using the same login")
+TOO_MANY_ADDRESS = N_("too many live streams from this network address: this older one was "
+                      "closed")
+ADDRESS_FULL = N_("too many live streams from this network address: close another screen "
+                  "here, or ask the administrator to raise web_streams_per_address")
 
 
 class Subscriber:

@@ -16,6 +16,7 @@ from psycopg_pool import PoolTimeout
 from dashboard import auth
 from dashboard.audit import record
 from dashboard.deps import DashboardState, StateDep
+from dashboard.language import api_language
 from dashboard.live.feed import AlertStream
 from dashboard.live.response import EventStreamResponse
 from dashboard.models import UserOut
@@ -68,4 +69,4 @@ async def alert_stream(token: TokenDep, state: StateDep, stream: AlertStreamDep,
     sub = await stream.subscribe(token, state, address)
     await _audit_start(stream, state, sub.user, address)
     logger.info("alert stream opened for %s (%d open)", sub.user.username, len(stream.hub) + 1)
-    return EventStreamResponse(stream, sub)
+    return EventStreamResponse(stream, sub, api_language(request))

@@ -397,6 +397,18 @@ async def test_server_shutdown_ends_open_streams(world: World, clean_db):
                 assert await feed.next() is None
 
 
+async def test_a_stream_ends_with_its_reason_in_the_readers_language(world: World, clean_db):
+    app = make_app(clean_db, None)
+    with running_server(app) as srv:
+        wait_live(app, bus=False)
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            token = await token_for(http, "duty-north")
+            async with open_stream(http, token, {"Accept-Language": "zh-CN"}) as feed:
+                await anyio.to_thread.run_sync(srv.stop)
+                assert (await feed.next_of("close")) == {
+                    "reason": "服务器正在重启，屏幕将很快重新连接", "action": "reconnect"}
+
+
 # --- sessions and limits --------------------------------------------------------------------
 
 
