@@ -36,6 +36,7 @@ from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import StateDep
 from dashboard.errors import words_of
+from dashboard.language import api_language
 from dashboard.models import UserOut
 from dashboard.params import IdPath, SiteQuery
 from dashboard.scope import not_found
@@ -48,7 +49,7 @@ from kernel import db
 from kernel.accounts import RegistryError, Role
 from kernel.audit import Action, Target
 from kernel.endpoint import MqttEndpoint
-from kernel.i18n import N_, Said
+from kernel.i18n import N_, Said, say
 
 logger = logging.getLogger(__name__)
 
@@ -363,7 +364,7 @@ def move_device(note: Annotated[AuditNote, audited(Action.DEVICE_UPDATE, "device
 
 @router.post("/import", response_model=ImportOut)
 def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
-                 user: ManagerDep, state: StateDep, cfg: ConfigDep,
+                 user: ManagerDep, state: StateDep, cfg: ConfigDep, request: Request,
                  file: Annotated[UploadFile, File(description="CSV or XLSX")],
                  dry_run: Annotated[bool, Form()] = False,
                  site: Annotated[str | None, Form(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = None,
@@ -395,6 +396,8 @@ def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
             except DeviceAccountsError as exc:
                 raise _broker_error(exc) from None
     summary = report.summary()
+    lang = api_language(request)  # each problem in the reader's language
+    errors = [bulk_import.RowError(e.row, e.column, say(e.message, lang)) for e in report.errors]
     filename = file.filename or "upload.csv"
     detail, devices = bulk_import.audit_entries(report, filename, dry_run)
     note.target = Target("import", filename)
@@ -404,7 +407,7 @@ def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
     return ImportOut(
         **summary,
         error_list=[ImportErrorOut(row=e.row, column=e.column, message=e.message)
-                    for e in report.errors],
-        errors_csv=bulk_import.errors_csv(report.errors),
+                    for e in errors],
+        errors_csv=bulk_import.errors_csv(errors),
         credentials_csv=(bulk_import.credentials_csv(report.credentials)
                          if report.applied else None))
