@@ -14,7 +14,7 @@ from alerts.model import AlertStatus, Outcome, Severity
 from alerts.vocabulary import FAMILY_OUTCOME_WORDS, FAMILY_RESOLVED, FAMILY_STATUS_WORDS
 from gateway.schema import DeviceType
 from kernel.accounts import MAX_USERNAME, Role
-from kernel.i18n import N_, Said
+from kernel.i18n import DEFAULT_LANGUAGE, N_, Said, translate
 
 # Alert types are open-ended (rules add new ones), so they are validated by shape only.
 ALERT_TYPE_PATTERN = r"^[a-z0-9_]{1,32}$"
@@ -259,15 +259,17 @@ _FAMILY_EVENTS = {
 }
 
 
-def family_summary(status: AlertStatus, outcome: str | None) -> str:
-    """The alert's state in a family member's words (alerts.vocabulary)."""
+def family_summary(status: AlertStatus, outcome: str | None,
+                   lang: str = DEFAULT_LANGUAGE) -> str:
+    """The alert's state in a family member's words (alerts.vocabulary), in `lang`."""
     if status in FAMILY_STATUS_WORDS:
-        return FAMILY_STATUS_WORDS[status]
-    return FAMILY_RESOLVED.format(outcome=_family_outcome(outcome))
+        return translate(FAMILY_STATUS_WORDS[status], lang)
+    return translate(FAMILY_RESOLVED, lang).format(outcome=_family_outcome(outcome, lang))
 
 
-def _family_outcome(outcome: str | None) -> str:
-    return FAMILY_OUTCOME_WORDS.get(outcome or "", FAMILY_OUTCOME_WORDS[Outcome.OTHER])
+def _family_outcome(outcome: str | None, lang: str = DEFAULT_LANGUAGE) -> str:
+    return translate(FAMILY_OUTCOME_WORDS.get(outcome or "", FAMILY_OUTCOME_WORDS[Outcome.OTHER]),
+                     lang)
 
 
 class FamilyAlertOut(_Out):
@@ -308,22 +310,27 @@ class FamilyAlertDetailOut(FamilyAlertOut):
     history: list[FamilyHistoryOut]
 
 
-def family_alert(alert: AlertOut) -> FamilyAlertOut:
-    """The family-facing view of an alert (whitelisted fields plus a summary)."""
+def family_alert(alert: AlertOut, lang: str = DEFAULT_LANGUAGE) -> FamilyAlertOut:
+    """The family-facing view of an alert (whitelisted fields plus a summary in `lang`)."""
     fields = {name: getattr(alert, name) for name in FamilyAlertOut.model_fields
               if name != "summary"}
-    return FamilyAlertOut(**fields, summary=family_summary(alert.status, alert.outcome))
+    return FamilyAlertOut(**fields, summary=family_summary(alert.status, alert.outcome, lang))
 
 
-def family_history(alert: AlertOut, history: list[AlertHistoryOut]) -> list[FamilyHistoryOut]:
-    """The family-visible steps of an alert's history (no actors, notes or assignments)."""
+def family_history(alert: AlertOut, history: list[AlertHistoryOut],
+                   lang: str = DEFAULT_LANGUAGE) -> list[FamilyHistoryOut]:
+    """The family-visible steps of an alert's history (no actors, notes or assignments), in
+    `lang`."""
     steps = []
     for entry in history:
         event = _FAMILY_EVENTS.get(entry.action)
         if event is None:
             continue
         if entry.action == "resolved" and alert.outcome in FAMILY_OUTCOME_WORDS:
-            event = FAMILY_RESOLVED.format(outcome=_family_outcome(alert.outcome))
+            event = translate(FAMILY_RESOLVED, lang).format(
+                outcome=_family_outcome(alert.outcome, lang))
+        else:
+            event = translate(event, lang)
         steps.append(FamilyHistoryOut(at=entry.at, status=entry.status, event=event))
     return steps
 
