@@ -66,7 +66,7 @@ async def alert_stream(token: TokenDep, state: StateDep, stream: AlertStreamDep,
                        request: Request) -> EventStreamResponse:
     """Live alert changes in your scope as Server-Sent Events (protocol: docs/alerts.md)."""
     address = request.client.host if request.client is not None else "unknown"
-    sub = await stream.subscribe(token, state, address)
+    sub = await stream.subscribe(token, state, address, api_language(request))
     await _audit_start(stream, state, sub.user, address)
     logger.info("alert stream opened for %s (%d open)", sub.user.username, len(stream.hub) + 1)
     return EventStreamResponse(stream, sub, api_language(request))

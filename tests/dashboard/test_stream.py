@@ -185,6 +185,16 @@ async def test_family_streams_carry_the_family_view_without_staff_internals(
         assert "carer1" not in json.dumps(changed)
 
 
+async def test_a_family_stream_speaks_its_readers_language(http, world: World, clean_db):
+    token = await token_for(http, "family-alice")
+    async with (open_stream(http, token, {"Accept-Language": "zh-CN"}) as chinese,
+                open_stream(http, token, {"Accept-Language": "en"}) as english):
+        alice = add_alert(clean_db, world.alice, "north", "fall")
+        assert (await chinese.next_of("alert"))["summary"] == "已通知护理团队"
+        assert (await english.next_of("alert"))["summary"] == "The care team has been alerted"
+        assert alice
+
+
 # --- the bus --------------------------------------------------------------------------------
 
 
