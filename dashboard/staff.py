@@ -36,6 +36,7 @@ from kernel.accounts import (
     check_username,
     generate_password,
     hash_password,
+    role_word,
 )
 from kernel.audit import Action
 from kernel.i18n import N_, Said
@@ -272,7 +273,7 @@ def _check_new(body: AccountIn) -> str:
     try:
         check_username(body.username)
         if body.role in STAFF_ROLES and body.site_id is None:
-            raise RegistryError(Said(N_("a {role} needs a site"), role=body.role.value),
+            raise RegistryError(Said(N_("a {role} needs a site"), role=role_word(body.role.value)),
                                 "site_id")
         if body.role is Role.FAMILY and not body.residents:
             raise RegistryError(N_("a family member needs at least one resident"),
@@ -334,7 +335,7 @@ async def update_user(user_id: IdPath, body: AccountPatch, user: CurrentUser,
     role = Role(changes.get("role", current.role))
     site = changes.get("site_id", current.site_id)
     if role in STAFF_ROLES and site is None:
-        raise _bad(RegistryError(Said(N_("a {role} needs a site"), role=role.value)),
+        raise _bad(RegistryError(Said(N_("a {role} needs a site"), role=role_word(role.value))),
                    "site_id")
     if not changes:
         return current

@@ -45,6 +45,14 @@ ROLE_LABELS: dict[str, str] = {
     Role.FAMILY: N_("Family"),
     Role.DISPLAY: N_("Wall display"),
 }
+
+
+def role_word(role: str) -> Said:
+    """A role inside a sentence: its id in English (as the API always said it), its label in
+    other languages ("护理员" rather than "care_worker")."""
+    return Said.word(role, ROLE_LABELS.get(role, role))
+
+
 _hasher = PasswordHash.recommended()
 MIN_PASSWORD_LENGTH = 12
 MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4 scale
@@ -158,7 +166,8 @@ def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: 
         raise RegistryError(Said(N_("role must be one of {roles}"), roles=", ".join(ROLES)),
                             "role")
     if role in ("duty_officer", "care_worker") and not site_id:
-        raise RegistryError(Said(N_("a {role} needs a site"), role=role), "site_id")
+        raise RegistryError(Said(N_("a {role} needs a site"), role=role_word(role)),
+                            "site_id")
     if role == "family" and not residents:
         raise RegistryError(N_("a family member needs at least one resident"), "residents")
     check_username(username)

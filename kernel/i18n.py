@@ -93,6 +93,15 @@ class Said(str):
         said.values = MappingProxyType(values)
         return said
 
+    @classmethod
+    def word(cls, shown: str, marked: str) -> Said:
+        """A value written `shown` in English (an API value such as "care_worker", kept as
+        it always was) and `marked` (its label, e.g. "Care worker") in other languages."""
+        said = super().__new__(cls, shown)
+        said.template = marked
+        said.values = MappingProxyType({})
+        return said
+
     def said_in(self, lang: str) -> str:
         """This sentence in `lang` (the English text itself for English)."""
         if lang == DEFAULT_LANGUAGE:

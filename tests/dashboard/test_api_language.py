@@ -158,3 +158,11 @@ def test_a_validators_sentence_with_values_is_said_in_the_readers_language():
                                       "invalid character U+0001 (at position 1)")
     assert readable(error, "zh-CN")["msg"] == (
         "备注：此文本不能包含控制字符或无效字符 U+0001（位置 1）")
+
+
+def test_an_api_value_inside_a_sentence_keeps_its_english_and_reads_as_its_label():
+    from kernel.accounts import role_word
+
+    sentence = Said("a {role} needs a site", role=role_word("care_worker"))
+    assert sentence == "a care_worker needs a site"  # English as the API always said it
+    assert say(sentence, "zh-CN") == "护理员账号需要指定站点"
