@@ -19,7 +19,7 @@ from dashboard import language
 from dashboard.audit import audited
 from dashboard.auth import CurrentSession
 from dashboard.deps import ConnDep
-from dashboard.errors import FieldRefusal
+from dashboard.errors import FieldRefusal, words_of
 from dashboard.models import Password
 from dashboard.staff import invite_hash
 from dashboard.vocabulary import Language
@@ -99,7 +99,7 @@ async def change_password(body: PasswordChangeIn, session: CurrentSession,
     try:
         check_password_policy(body.new_password, user.username)
     except RegistryError as exc:
-        raise FieldRefusal("new_password", str(exc)) from None
+        raise FieldRefusal("new_password", words_of(exc)) from None
     password_hash = await run_in_threadpool(hash_password, body.new_password)
     async with conn.transaction():
         await conn.execute("UPDATE users SET password_hash = %s, must_change_password = false "
@@ -122,8 +122,8 @@ async def enrol_totp(session: CurrentSession, conn: ConnDep) -> TotpEnrolOut:
                              "AND NOT totp_enabled", (secret, user.id))
     if cur.rowcount == 0:
         raise HTTPException(status.HTTP_409_CONFLICT,
-                            "A second factor is already set up; an administrator's password "
-                            "reset removes it")
+                            N_("A second factor is already set up; an administrator's password "
+                               "reset removes it"))
     uri = provisioning_uri(secret, user.username)
     qr = segno.make(uri, error="m").svg_data_uri(scale=5, dark="#000", light="#fff")
     return TotpEnrolOut(secret=secret, otpauth_uri=uri, qr_data_uri=qr)
@@ -141,7 +141,7 @@ async def confirm_totp(body: TotpCodeIn, session: CurrentSession,
                              (user.id,))
     row = await cur.fetchone()
     if row is None or row[0] is None:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Start the enrolment first")
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, N_("Start the enrolment first"))
     step = totp_step(str(row[0]), body.code, datetime.now(UTC))
     if step is None:
         raise FieldRefusal("code", N_("That code does not match; check the phone's clock and "
@@ -164,19 +164,19 @@ async def accept_invite(body: InviteAcceptIn, conn: ConnDep) -> None:
     row = await cur.fetchone()
     if row is None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                            "This invitation is unknown, used or expired; ask the centre "
-                            "for a new one")
+                            N_("This invitation is unknown, used or expired; ask the centre "
+                               "for a new one"))
     try:
         check_password_policy(body.password, str(row[1]))
     except RegistryError as exc:
-        raise FieldRefusal("password", str(exc)) from None
+        raise FieldRefusal("password", words_of(exc)) from None
     password_hash = await run_in_threadpool(hash_password, body.password)
     async with conn.transaction():
         used = await conn.execute("UPDATE account_invites SET used_at = now() "
                                   "WHERE token_hash = %s AND used_at IS NULL",
                                   (invite_hash(body.token),))
         if used.rowcount == 0:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "This invitation was just used")
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, N_("This invitation was just used"))
         await conn.execute("UPDATE users SET password_hash = %s, must_change_password = false "
                            "WHERE id = %s", (password_hash, row[0]))
     logger.info("family account %s set its password by invitation", row[1])

@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -25,6 +25,7 @@ from dashboard import api
 from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep
+from dashboard.language import api_language
 from dashboard.models import MAX_NOTE, AlertDetailOut, NoteText, UserOut
 from dashboard.params import IdPath
 from dashboard.roster import is_on_duty
@@ -32,6 +33,7 @@ from dashboard.scope import SITE_ROLES, Scope, ScopeDep, Where, not_found
 from kernel import audit as audit_log
 from kernel.accounts import Role
 from kernel.audit import Action, Target
+from kernel.i18n import N_, Said, say
 from kernel.sites import site_time
 
 logger = logging.getLogger(__name__)
@@ -42,8 +44,19 @@ router = APIRouter()
 # DISPLAY_ROUTES keeps it from resolving.
 ACTING_ROLES = frozenset({Role.ADMIN, Role.DUTY_OFFICER, Role.CARE_WORKER, Role.DISPLAY})
 
-_DONE = {AlertStatus.ACKNOWLEDGED: "acknowledged", AlertStatus.RESOLVED: "resolved",
-         AlertStatus.CANCELLED: "cancelled"}
+# What was already done to an alert, as the verb of the 409's sentence (the English verbs
+# are the statuses' own words; `Said` so that a Chinese sentence gets its own verb).
+_DONE = {AlertStatus.ACKNOWLEDGED: N_("acknowledged"), AlertStatus.RESOLVED: N_("resolved"),
+         AlertStatus.CANCELLED: N_("cancelled")}
+# (by the caller, by someone named, by nobody named) x (without, with the time).
+_ALREADY = {
+    ("you", False): N_("You already {verb} this alert"),
+    ("you", True): N_("You already {verb} this alert at {when}"),
+    ("by", False): N_("Already {verb} by {by}"),
+    ("by", True): N_("Already {verb} by {by} at {when}"),
+    ("", False): N_("Already {verb}"),
+    ("", True): N_("Already {verb} at {when}"),
+}
 
 _CONFLICT_CONTEXT = """
 SELECT (SELECT s.timezone FROM alerts a JOIN sites s ON s.id = a.site_id
@@ -87,7 +100,8 @@ class ResolveIn(BaseModel):
     @classmethod
     def _choosable(cls, value: object) -> object:
         if value not in RESOLVE_OUTCOMES:
-            raise ValueError("choose one of " + ", ".join(RESOLVE_OUTCOMES))
+            raise ValueError(Said(N_("choose one of {choices}"),
+                                  choices=", ".join(RESOLVE_OUTCOMES)))
         return value
 
     @field_validator("note")
@@ -95,7 +109,7 @@ class ResolveIn(BaseModel):
     def _note(cls, value: str | None, info: ValidationInfo) -> str | None:
         note = _clean_note(value)
         if note is None and info.data.get("outcome") is Outcome.OTHER:
-            raise ValueError("a note is required when the outcome is 'other'")
+            raise ValueError(N_("a note is required when the outcome is 'other'"))
         return note
 
 
@@ -143,8 +157,8 @@ def acting_scope(scope: ScopeDep) -> Scope:
     if scope.user.role not in ACTING_ROLES:
         logger.info("user %s (%s) denied an alert action", scope.user.username,
                     scope.user.role.value)
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Family accounts can follow alerts "
-                                                       "but cannot acknowledge or resolve them")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Family accounts can follow alerts "
+                                                          "but cannot acknowledge or resolve them"))
     return scope
 
 
@@ -161,7 +175,7 @@ async def require_alert(conn: AsyncConn, scope: Scope, alert_id: int) -> tuple[s
         where.clause()), where.params)
     row = await cur.fetchone()
     if row is None:
-        raise not_found("Alert")
+        raise not_found(N_("Alert"))
     return str(row[0]), int(row[1])
 
 
@@ -188,40 +202,40 @@ def local_time(at: datetime, tz_name: str | None, now: datetime) -> str:
 
 def conflict_message(result: ActionResult, by: str | None, by_caller: bool,
                      when: str | None) -> str:
-    """A readable sentence saying who already did what, and when."""
+    """A readable sentence saying who already did what, and when (a `Said`: the 409 is
+    answered in the caller's language)."""
     verb = _DONE.get(result.status)
     if verb is None:
-        return result.message or "This alert cannot be changed right now"
-    at = f" at {when}" if when else ""
-    if by_caller:
-        return f"You already {verb} this alert{at}"
+        return result.message or N_("This alert cannot be changed right now")
+    who: str | None = by
     if by is None and result.status is AlertStatus.CANCELLED:
-        by = "the resident"
-    if by:
-        return f"Already {verb} by {by}{at}"
-    return f"Already {verb}{at}"
+        who = Said(N_("the resident"))
+    whose = "you" if by_caller else ("by" if who else "")
+    return Said(_ALREADY[whose, when is not None], verb=Said(verb), by=who or "",
+                when=when or "")
 
 
-async def _conflict(conn: AsyncConn, user: UserOut, result: ActionResult) -> JSONResponse:
+async def _conflict(conn: AsyncConn, user: UserOut, result: ActionResult, lang: str
+                    ) -> JSONResponse:
     """The 409 answer for a lost or pointless action."""
     cur = await conn.execute(_CONFLICT_CONTEXT,
                              {"alert": result.alert_id, "user": result.by_user_id})
     row = await cur.fetchone()
     tz_name, by = (row[0], row[1]) if row else (None, None)
     when = local_time(result.at, tz_name, datetime.now(UTC)) if result.at else None
-    detail = conflict_message(result, by, result.by_user_id == user.id, when)
+    detail = say(conflict_message(result, by, result.by_user_id == user.id, when), lang)
     out = ConflictOut(detail=detail, status=result.status, by_user_id=result.by_user_id,
                       by=by, at=result.at)
     return JSONResponse(status_code=status.HTTP_409_CONFLICT, content=out.model_dump(mode="json"))
 
 
-async def _answer(conn: AsyncConn, scope: Scope, result: ActionResult, action: str
-                  ) -> AlertDetailOut | JSONResponse:
+async def _answer(conn: AsyncConn, scope: Scope, result: ActionResult, action: str,
+                  lang: str) -> AlertDetailOut | JSONResponse:
     """200 with the updated alert for the winner, 409 for everyone else."""
     if not result.ok:
         logger.info("user %s could not %s alert %d: already %s", scope.user.username, action,
                     result.alert_id, result.status.value)
-        return await _conflict(conn, scope.user, result)
+        return await _conflict(conn, scope.user, result, lang)
     logger.info("user %s %sd alert %d", scope.user.username, action, result.alert_id)
     return await api.alert_detail(conn, scope, result.alert_id)
 
@@ -239,6 +253,7 @@ _ACTION_RESPONSES: dict[int | str, dict[str, object]] = {
 @router.post("/alerts/{alert_id}/ack", response_model=AlertDetailOut, tags=["alerts"],
              responses=_ACTION_RESPONSES)
 async def acknowledge_alert(alert_id: IdPath, scope: ActingScope, conn: ConnDep,
+                            request: Request,
                             note: Annotated[AuditNote, audited(Action.ALERT_ACK, "alert",
                                                                id_param="alert_id")],
                             body: AckIn | None = None) -> AlertDetailOut | JSONResponse:
@@ -248,14 +263,15 @@ async def acknowledge_alert(alert_id: IdPath, scope: ActingScope, conn: ConnDep,
         result = await lifecycle.acknowledge(conn, alert_id, scope.user.id, datetime.now(UTC),
                                              body.note if body else None)
     except AlertNotFound:
-        raise not_found("Alert") from None
+        raise not_found(N_("Alert")) from None
     _note_change(note, alert_id, before, result, note=body.note if body else None)
-    return await _answer(conn, scope, result, "acknowledge")
+    return await _answer(conn, scope, result, "acknowledge", api_language(request))
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertDetailOut, tags=["alerts"],
              responses=_ACTION_RESPONSES)
 async def resolve_alert(alert_id: IdPath, body: ResolveIn, scope: ActingScope, conn: ConnDep,
+                        request: Request,
                         note: Annotated[AuditNote, audited(Action.ALERT_RESOLVE, "alert",
                                                            id_param="alert_id")]
                         ) -> AlertDetailOut | JSONResponse:
@@ -265,9 +281,9 @@ async def resolve_alert(alert_id: IdPath, body: ResolveIn, scope: ActingScope, c
         result = await lifecycle.resolve(conn, alert_id, scope.user.id, body.outcome,
                                          body.note, datetime.now(UTC))
     except AlertNotFound:
-        raise not_found("Alert") from None
+        raise not_found(N_("Alert")) from None
     _note_change(note, alert_id, before, result, outcome=body.outcome, note=body.note)
-    return await _answer(conn, scope, result, "resolve")
+    return await _answer(conn, scope, result, "resolve", api_language(request))
 
 
 @router.get("/me/duty", response_model=DutyOut, tags=["auth"])
@@ -285,12 +301,12 @@ async def set_duty(body: DutyIn, user: CurrentUser, conn: ConnDep,
     note.target = Target("user", user.id)
     if user.role not in SITE_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "Only care workers and duty officers go on or off duty")
+                            N_("Only care workers and duty officers go on or off duty"))
     cur = await conn.execute("UPDATE users SET on_duty = %s, duty_forced_off = false "
                              "WHERE id = %s RETURNING on_duty", (body.on_duty, user.id))
     row = await cur.fetchone()
     if row is None:  # deleted since the token check
-        raise not_found("User")
+        raise not_found(N_("User"))
     note.detail.update(after={"on_duty": bool(row[0])})
     logger.info("user %s is now %s", user.username,
                 "on duty" if row[0] else "following the roster")

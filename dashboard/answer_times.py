@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from alerts import answer_query as query
@@ -42,19 +42,22 @@ from alerts.vocabulary import SEVERITY_LABELS
 from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep, StateDep
+from dashboard.language import api_language
 from dashboard.models import EARLIEST, LATEST, UserOut
 from dashboard.params import SITE_REGEX
 from dashboard.scope import not_found
 from dashboard.vocabulary import Language
 from kernel.accounts import Role
 from kernel.audit import Action
-from kernel.i18n import translate
+from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["answer times"])
 
 SitePath = Annotated[str, Path(pattern=SITE_REGEX)]
-LangQuery = Annotated[Language, Query(description="Language of the labels (BCP 47).")]
+LangQuery = Annotated[Language | None, Query(
+    description="Language of the labels (BCP 47); by default the request's (Accept-Language, "
+                "else the language cookie, else English).")]
 REPORT_ROLES = frozenset({Role.ADMIN, Role.DUTY_OFFICER})
 SHIFT_ONLY_ROLES = frozenset({Role.CARE_WORKER, Role.DISPLAY})  # the wall's panel, own site
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -174,14 +177,14 @@ def _check_access(user: UserOut, site: str, *, report: bool) -> None:
                                                    and not report)):
         return
     raise HTTPException(status.HTTP_403_FORBIDDEN,
-                        "Only administrators and this site's duty officers see its answer-time "
-                        "report" if report else "You cannot see this site's answer times")
+                        N_("Only administrators and this site's duty officers see its answer-time "
+                           "report") if report else N_("You cannot see this site's answer times"))
 
 
 async def _zone(conn: AsyncConn, site: str) -> str:
     zone = await query.site_timezone(conn, site)
     if zone is None:
-        raise not_found("Site")
+        raise not_found(N_("Site"))
     return zone
 
 
@@ -214,26 +217,27 @@ async def _numbers(conn: AsyncConn, site: str, where: query.SitePeriod, now: dat
             responses={403: {"description": "Another site, or a family member"},
                        404: {"description": "No such site"}})
 async def shift_numbers(site: SitePath, user: CurrentUser, conn: ConnDep, state: StateDep,
-                        lang: LangQuery = "en") -> AnswerTimesOut:
+                        lang: LangQuery = None, *, request: Request) -> AnswerTimesOut:
     """The current shift's numbers (the wall screen's panel): the roster shift running now,
     else the last 12 hours."""
+    chosen = lang or api_language(request)
     _check_access(user, site, report=False)
     zone = await _zone(conn, site)
     now = state.clock()
     where = await query.current_shift(conn, site, zone, now)
-    return await _numbers(conn, site, where, now, user, lang)
+    return await _numbers(conn, site, where, now, user, chosen)
 
 
 PeriodKind = Literal["day", "week"]
 
 
 async def _report(conn: AsyncConn, site: str, user: UserOut, now: datetime, period: PeriodKind,
-                  day: date | None, lang: str) -> AnswerTimesOut:
+                  day: date | None, chosen: str) -> AnswerTimesOut:
     _check_access(user, site, report=True)
     zone = await _zone(conn, site)
     day = day or query.local_today(now, zone)
     where = query.day_period(day, zone) if period == "day" else query.week_period(day, zone)
-    return await _numbers(conn, site, where, now, user, lang)
+    return await _numbers(conn, site, where, now, user, chosen)
 
 
 PeriodQuery = Annotated[PeriodKind, Query(description="A local calendar day, or the local "
@@ -257,9 +261,10 @@ DateQuery = Annotated[date | None, AfterValidator(bounded_date), Query(
                                             "officer"}, 404: {"description": "No such site"}})
 async def report(site: SitePath, user: CurrentUser, conn: ConnDep, state: StateDep,
                  period: PeriodQuery = "day", day: DateQuery = None,
-                 lang: LangQuery = "en") -> AnswerTimesOut:
+                 lang: LangQuery = None, *, request: Request) -> AnswerTimesOut:
     """The compliance report of a day or a week at the site."""
-    return await _report(conn, site, user, state.clock(), period, day, lang)
+    return await _report(conn, site, user, state.clock(), period, day,
+                         lang or api_language(request))
 
 
 # ---- exports -------------------------------------------------------------------------------
@@ -303,6 +308,14 @@ def _title(out: AnswerTimesOut) -> list[str]:
             f"{out.start_local} – {out.end_local} ({out.timezone})"]
 
 
+# The XLSX sheet's tab (at most 31 characters, no []:*?/\\ in any language).
+SHEET_TITLE = N_("answer-times")
+# Excel reads a CSV file without a byte-order mark in the machine's code page (GBK on a
+# Chinese Windows), garbling Chinese: a Chinese export starts with the UTF-8 BOM. English
+# exports stay as they were (ASCII reads the same in any code page).
+UTF8_BOM = "\ufeff"
+
+
 def _csv_cell(value: object) -> object:
     """Text that a spreadsheet would run as a formula starts with a quote (as the audit
     export does); numbers and empty cells stay as they are."""
@@ -316,6 +329,8 @@ def _csv_cell(value: object) -> object:
 def to_csv(out: AnswerTimesOut, lang: str) -> str:
     """The report as CSV: a title line (report, site, period in site time), then the table."""
     buffer = io.StringIO()
+    if lang != DEFAULT_LANGUAGE:
+        buffer.write(UTF8_BOM)
     writer = csv.writer(buffer)
     writer.writerow(_title(out))
     for row in table(out, lang):
@@ -331,7 +346,7 @@ def to_xlsx(out: AnswerTimesOut, lang: str) -> bytes:
 
     book = Workbook()
     sheet = book.active
-    sheet.title = "answer-times"
+    sheet.title = translate(SHEET_TITLE, lang)
     sheet.append(_title(out))
     sheet.append([])
     rows = list(table(out, lang))
@@ -365,11 +380,12 @@ def _note_export(note: AuditNote, out: AnswerTimesOut, fmt: str) -> None:
 async def report_csv(note: Annotated[AuditNote, audited(Action.EXPORT, "site", id_param="site")],
                      site: SitePath, user: CurrentUser, conn: ConnDep, state: StateDep,
                      period: PeriodQuery = "day", day: DateQuery = None,
-                     lang: LangQuery = "en") -> Response:
+                     lang: LangQuery = None, *, request: Request) -> Response:
     """The compliance report as CSV (recorded in the audit trail as an export)."""
-    out = await _report(conn, site, user, state.clock(), period, day, lang)
+    chosen = lang or api_language(request)
+    out = await _report(conn, site, user, state.clock(), period, day, chosen)
     _note_export(note, out, "csv")
-    return Response(to_csv(out, lang), media_type="text/csv; charset=utf-8", headers={
+    return Response(to_csv(out, chosen), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{_filename(out, "csv")}"'})
 
 
@@ -380,9 +396,10 @@ async def report_xlsx(note: Annotated[AuditNote, audited(Action.EXPORT, "site",
                                                           id_param="site")],
                       site: SitePath, user: CurrentUser, conn: ConnDep, state: StateDep,
                       period: PeriodQuery = "day", day: DateQuery = None,
-                      lang: LangQuery = "en") -> Response:
+                      lang: LangQuery = None, *, request: Request) -> Response:
     """The compliance report as XLSX (recorded in the audit trail as an export)."""
-    out = await _report(conn, site, user, state.clock(), period, day, lang)
+    chosen = lang or api_language(request)
+    out = await _report(conn, site, user, state.clock(), period, day, chosen)
     _note_export(note, out, "xlsx")
-    return Response(to_xlsx(out, lang), media_type=XLSX_TYPE, headers={
+    return Response(to_xlsx(out, chosen), media_type=XLSX_TYPE, headers={
         "Content-Disposition": f'attachment; filename="{_filename(out, "xlsx")}"'})

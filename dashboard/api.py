@@ -20,6 +20,7 @@ from alerts.model import AlertStatus, Severity
 from dashboard.alert_rows import ALERT_COLUMNS, ALERT_FROM
 from dashboard.audit import AuditNote, audited
 from dashboard.deps import AsyncConn, ConnDep
+from dashboard.language import api_language
 from dashboard.models import (
     ALERT_TYPE_PATTERN,
     AlertDetailOut,
@@ -35,6 +36,7 @@ from dashboard.params import MAX_ID, IdPath, SiteQuery
 from dashboard.scope import Scope, ScopeDep, Where, not_found
 from kernel.accounts import Role
 from kernel.audit import Action, Target
+from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +164,8 @@ async def list_alerts(
         response.headers["Link"] = _next_link(
             request, AlertCursor(alerts[-1].created_at, alerts[-1].id))
     if scope.user.role is Role.FAMILY:
-        return [family_alert(alert) for alert in alerts]
+        lang = api_language(request)
+        return [family_alert(alert, lang) for alert in alerts]
     return alerts
 
 
@@ -206,7 +209,7 @@ async def alert_detail(conn: AsyncConn, scope: Scope, alert_id: int) -> AlertDet
         await cur.execute(sql.SQL(_ALERT).format(where=where.clause()), where.params)
         alert = await cur.fetchone()
     if alert is None:
-        raise not_found("Alert")
+        raise not_found(N_("Alert"))
     async with conn.cursor(row_factory=class_row(AlertHistoryOut)) as cur:
         await cur.execute(_HISTORY, (alert_id,))
         history = await cur.fetchall()
@@ -214,7 +217,7 @@ async def alert_detail(conn: AsyncConn, scope: Scope, alert_id: int) -> AlertDet
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail, tags=["alerts"])
-async def get_alert(alert_id: IdPath, scope: ScopeDep, conn: ConnDep,
+async def get_alert(alert_id: IdPath, scope: ScopeDep, conn: ConnDep, request: Request,
                     note: Annotated[AuditNote, audited(Action.ALERT_READ, "alert",
                                                        id_param="alert_id")]) -> AlertDetail:
     """One alert with its history (family members: the family view, no staff internals)."""
@@ -222,5 +225,6 @@ async def get_alert(alert_id: IdPath, scope: ScopeDep, conn: ConnDep,
     note.target = Target("alert", alert_id, detail.resident_id)
     if scope.user.role is not Role.FAMILY:
         return detail
-    return FamilyAlertDetailOut(**family_alert(detail).model_dump(),
-                                history=family_history(detail, detail.history))
+    lang = api_language(request)
+    return FamilyAlertDetailOut(**family_alert(detail, lang).model_dump(),
+                                history=family_history(detail, detail.history, lang))

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
@@ -131,6 +132,7 @@ def create_app(database_url: str, jwt_secret: str, token_ttl_minutes: int = 720,
 
     app.add_exception_handler(RequestValidationError, errors.validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(errors.FieldRefusal, errors.field_refusal)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, errors.http_error)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.OperationalError, _database_error)
     app.add_exception_handler(PoolTimeout, _database_error)
 
@@ -275,8 +277,9 @@ def serve(app: FastAPI, host: str, port: int, log_level: str = "warning",
     DashboardServer(server_config(app, host, port, log_level, trusted_proxies)).run()
 
 
-async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
-    """503 when the database is unreachable mid-request."""
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 when the database is unreachable mid-request (in the request's language)."""
     logger.warning("database error: %s", exc)
     return JSONResponse(status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-                        content={"detail": DB_UNAVAILABLE})
+                        content={"detail": translate(DB_UNAVAILABLE,
+                                                     language.api_language(request))})

@@ -39,6 +39,7 @@ from dashboard.scope import Where
 from kernel import audit
 from kernel.accounts import MAX_USERNAME, Role
 from kernel.audit import Action, Actor, Event, Outcome, Target
+from kernel.i18n import N_
 from kernel.sites import site_time
 
 logger = logging.getLogger(__name__)
@@ -194,8 +195,8 @@ def invalid_query(name: str, message: str) -> RequestValidationError:
 def require_admin(user: CurrentUser) -> UserOut:
     """Only administrators read the audit trail."""
     if user.role is not Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only administrators can read the "
-                                                       "audit trail")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Only administrators can read the "
+                                                          "audit trail"))
     return user
 
 

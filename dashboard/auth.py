@@ -20,7 +20,7 @@ from dashboard.deps import AsyncConn, ConnDep, DashboardState, StateDep
 from dashboard.models import LoginForm, TokenOut, UserOut
 from kernel import audit
 from kernel.accounts import Role, hash_password, is_valid_username, username_key, verify_password
-from kernel.i18n import DEFAULT_LANGUAGE
+from kernel.i18n import DEFAULT_LANGUAGE, N_, Said
 from kernel.totp import totp_step
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 ALGORITHM = "HS256"
 ISSUER = "eldercare-dashboard"
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 (a URL, not a secret)
-BAD_LOGIN = "Incorrect username or password"
+BAD_LOGIN = N_("Incorrect username or password")
 LOGGED_OUT = "logged out"
 # Ended sessions are kept this long after they expire (who logged in from where), then
 # deleted at that user's next login.
@@ -75,7 +75,7 @@ DISPLAY_ROUTES = frozenset({
     ("GET", "/api/v1/sites/{site}/answer-times/shift"),
     ("GET", "/api/v1/homes/state"),  # the district at a glance
 })
-DISPLAY_REFUSED = "A wall display can only show alerts and acknowledge them"
+DISPLAY_REFUSED = N_("A wall display can only show alerts and acknowledge them")
 PASSWORD_CHANGE = "password_change"  # noqa: S105 (an action name, not a password)
 TOTP_ENROLMENT = "totp_enrolment"
 
@@ -110,10 +110,11 @@ def decode_token(token: str, secret: str) -> TokenClaims:
         )
         return TokenClaims(int(claims["sub"]), UUID(str(claims["sid"])), float(claims["exp"]))
     except jwt.ExpiredSignatureError:
-        raise AuthError("Your session has expired; please log in again",
+        raise AuthError(N_("Your session has expired; please log in again"),
                         invalid_token=True) from None
     except (jwt.InvalidTokenError, ValueError, TypeError):
-        raise AuthError("Invalid access token; please log in again", invalid_token=True) from None
+        raise AuthError(N_("Invalid access token; please log in again"),
+                        invalid_token=True) from None
 
 
 def _clean(text: str | None, limit: int) -> str | None:
@@ -203,22 +204,22 @@ async def authenticate(token: str | None, conn: AsyncConn, state: DashboardState
     """The token's user, checked against its server-side session and the account on every
     request: a logged-out session, a deactivated or deleted account loses access at once."""
     if not token:
-        raise AuthError("Not authenticated: log in and send 'Authorization: Bearer <token>'")
+        raise AuthError(N_("Not authenticated: log in and send 'Authorization: Bearer <token>'"))
     claims = decode_token(token, state.jwt_secret)
     cur = await conn.execute(_SESSION_USER, (claims.session_id, claims.user_id))
     row = await cur.fetchone()
     if row is None:
-        raise AuthError("This account no longer exists, or the session is unknown; please "
-                        "log in again", invalid_token=True)
+        raise AuthError(N_("This account no longer exists, or the session is unknown; please "
+                           "log in again"), invalid_token=True)
     active, live, reason = bool(row[5]), bool(row[6]), row[7]
     if not live:
-        raise AuthError(f"Your session has ended ({reason or 'expired'}); please log in again",
-                        invalid_token=True)
+        raise AuthError(Said(N_("Your session has ended ({reason}); please log in again"),
+                             reason=ended_reason(reason)), invalid_token=True)
     if not active:
-        raise AuthError("This account has been deactivated", invalid_token=True)
+        raise AuthError(N_("This account has been deactivated"), invalid_token=True)
     user = _user_of(row[:5])
     if user is None:
-        raise AuthError("This account has no valid role; ask an administrator",
+        raise AuthError(N_("This account has no valid role; ask an administrator"),
                         invalid_token=True)
     return AuthSession(user, claims, restriction(user.role, bool(row[8]), bool(row[9]),
                                                  state.totp_required_roles))
@@ -251,6 +252,20 @@ _DISPLAY_PATTERNS = tuple(
     for method, path in sorted(DISPLAY_ROUTES))
 
 
+# Why a session ended (sessions.revoked_reason, as written by logout, the password change and
+# reset, and an administrator), for the 401 that tells its owner; None: it expired.
+_ENDED = {LOGGED_OUT: N_("logged out"), "password changed": N_("password changed"),
+          "password reset": N_("password reset")}
+_ENDED_BY = "ended by administrator "
+
+
+def ended_reason(reason: str | None) -> Said:
+    """The reason a session ended, as a `Said` (translated with the 401 it is part of)."""
+    if reason and reason.startswith(_ENDED_BY):
+        return Said(N_("ended by administrator {name}"), name=reason.removeprefix(_ENDED_BY))
+    return Said(_ENDED.get(reason or "", reason or N_("expired")))
+
+
 def require_display_route(request: Request) -> None:
     """403 unless the request is one a wall display may make (DISPLAY_ROUTES)."""
     path = request.url.path
@@ -267,9 +282,10 @@ def require_unrestricted(session: AuthSession) -> None:
     second factor to enrol); the live stream calls it too, so nothing is read meanwhile."""
     if session.restricted is None:
         return
-    what = ("change your temporary password" if session.restricted == PASSWORD_CHANGE
-            else "set up your second factor (authenticator app)")
-    raise HTTPException(status.HTTP_403_FORBIDDEN, f"First {what} under My account",
+    what = (N_("First change your temporary password under My account")
+            if session.restricted == PASSWORD_CHANGE
+            else N_("First set up your second factor (authenticator app) under My account"))
+    raise HTTPException(status.HTTP_403_FORBIDDEN, what,
                         headers={"X-Account-Action": session.restricted})
 
 
@@ -288,8 +304,10 @@ def _too_many(retry_after: int) -> HTTPException:
     minutes = max(1, -(-retry_after // 60))
     return HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
-        f"Too many failed logins; try again in {minutes} minute{'s' if minutes > 1 else ''}, "
-        "or ask an administrator to reset your password",
+        Said(N_("Too many failed logins; try again in {minutes} minutes, or ask an "
+                "administrator to reset your password") if minutes > 1 else
+             N_("Too many failed logins; try again in {minutes} minute, or ask an "
+                "administrator to reset your password"), minutes=minutes),
         headers={"Retry-After": str(retry_after)})
 
 
@@ -344,13 +362,13 @@ async def login(form: Annotated[LoginForm, Depends()], request: Request,
         await _audit_login(conn, form.username, user_id, address, audit.Outcome.DENIED,
                            "account deactivated")
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "This account has been deactivated; ask an administrator")
+                            N_("This account has been deactivated; ask an administrator"))
     loaded = await _load_user(conn, user_id)
     if loaded is None:
         await _audit_login(conn, form.username, user_id, address, audit.Outcome.DENIED,
                            "no valid role")
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "This account has no valid role; ask an administrator")
+                            N_("This account has no valid role; ask an administrator"))
     user = loaded[0]
     await _audit_login(conn, user.username, user.id, address, audit.Outcome.OK)
     session_id, issued = await open_session(conn, user.id, state.token_ttl, address,
@@ -386,9 +404,9 @@ async def _login_language(conn: AsyncConn, user_id: int, request: Request
     return browser, False
 
 
-TOTP_NEEDED = "Enter the 6-digit code from your authenticator app"
+TOTP_NEEDED = N_("Enter the 6-digit code from your authenticator app")
 SECOND_FACTOR_HEADER = "X-Second-Factor"  # the login form shows its code field
-BAD_TOTP = "Incorrect or already used one-time code"
+BAD_TOTP = N_("Incorrect or already used one-time code")
 
 
 async def _check_totp(conn: AsyncConn, user_id: int, secret: str, last_step: int | None,

@@ -21,6 +21,8 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse
 
+from kernel.i18n import N_
+
 logger = logging.getLogger(__name__)
 
 CHARTS_URL = "/vendor/echarts"
@@ -49,7 +51,7 @@ def add_charts_assets(app: FastAPI, assets_dir: Path | None) -> None:
         """One of the ECharts files the pages load (an allow-list, not the folder)."""
         path = assets_dir / name if assets_dir is not None and name in _ASSETS else None
         if path is None or not path.is_file():
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, N_("Not Found"))
         stat = path.stat()
         headers = {**_ASSET_HEADERS, "ETag": f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'}
         if request.headers.get("if-none-match") == headers["ETag"]:

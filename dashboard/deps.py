@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from alerts.notify.settings import NotifySettings
 from dashboard.throttle import LoginThrottle
+from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ Pool = AsyncConnectionPool[AsyncConn]
 
 # How long a request waits for a pooled connection before answering 503.
 CONNECTION_TIMEOUT_S = 5.0
-DB_UNAVAILABLE = "The database is unavailable; the screen will retry shortly"
+DB_UNAVAILABLE = N_("The database is unavailable; the screen will retry shortly")
 
 
 @dataclass

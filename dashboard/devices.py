@@ -35,6 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import StateDep
+from dashboard.errors import words_of
+from dashboard.language import api_language
 from dashboard.models import UserOut
 from dashboard.params import IdPath, SiteQuery
 from dashboard.scope import not_found
@@ -47,6 +49,7 @@ from kernel import db
 from kernel.accounts import RegistryError, Role
 from kernel.audit import Action, Target
 from kernel.endpoint import MqttEndpoint
+from kernel.i18n import N_, Said, say
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ def get_config(request: Request) -> DevicesConfig:
     cfg = getattr(request.app.state, "devices", None)
     if not isinstance(cfg, DevicesConfig):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "Device provisioning is not configured on this server")
+                            N_("Device provisioning is not configured on this server"))
     return cfg
 
 
@@ -84,10 +87,10 @@ def managing_user(user: CurrentUser) -> UserOut:
     """Admins and duty officers (with a site) only."""
     if user.role not in MANAGING_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "Only administrators and duty officers manage devices")
+                            N_("Only administrators and duty officers manage devices"))
     if user.role is Role.DUTY_OFFICER and not user.site_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Your account has no site; ask an "
-                                                       "administrator")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Your account has no site; ask an "
+                                                          "administrator"))
     return user
 
 
@@ -233,21 +236,21 @@ def _resident_site(conn: psycopg.Connection[Any], resident_id: int, user: UserOu
     row = conn.execute("SELECT site_id FROM residents WHERE id = %s AND active",
                        (resident_id,)).fetchone()
     if row is None or (_own_site(user) not in (None, row[0])):
-        raise not_found("Resident")
+        raise not_found(N_("Resident"))
     return str(row[0])
 
 
 def _device_site(conn: psycopg.Connection[Any], device_id: str, user: UserOut) -> str:
     row = conn.execute("SELECT site_id FROM devices WHERE id = %s", (device_id,)).fetchone()
     if row is None or (_own_site(user) not in (None, row[0])):
-        raise not_found("Device")
+        raise not_found(N_("Device"))
     return str(row[0])
 
 
 def _broker_error(exc: Exception) -> HTTPException:
     logger.error("device change not applied: %s", exc)
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                         "The broker could not be updated; nothing was changed")
+                         N_("The broker could not be updated; nothing was changed"))
 
 
 DeviceIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -269,7 +272,7 @@ def provision_device(note: Annotated[AuditNote, audited(Action.DEVICE_PROVISION,
             cred = device_lifecycle.provision(conn, cfg.accounts, cfg.broker, resident_id,
                                               body.type, actor=user.username)
         except RegistryError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+            raise HTTPException(status.HTTP_409_CONFLICT, words_of(exc)) from None
         except DeviceAccountsError as exc:
             raise _broker_error(exc) from None
     entry = device_lifecycle.provision_entry(cred)
@@ -288,7 +291,8 @@ def list_devices(user: ManagerDep, state: StateDep, site: SiteQuery = None,
     own = _own_site(user)
     if own is not None and site not in (None, own):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"You can only see site '{own}'; site '{site}' is outside your access")
+                            Said(N_("You can only see site '{own}'; site '{site}' is outside your "
+                                    "access"), own=own, site=site))
     with db.connect(state.database_url) as conn:
         rows = device_lifecycle.list_devices(conn, site=site or own, device_type=type,
                                              online=online, include_revoked=include_revoked)
@@ -326,7 +330,7 @@ def revoke_device(note: Annotated[AuditNote, audited(Action.DEVICE_REVOKE, "devi
                     site, resident = device_lifecycle.revoke(conn, cfg.accounts, device_id,
                                                              user.username, admin)
         except RegistryError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+            raise HTTPException(status.HTTP_409_CONFLICT, words_of(exc)) from None
         except (DeviceAccountsError, BrokerAdminError) as exc:
             raise _broker_error(exc) from None
     entry = device_lifecycle.revoke_entry(device_id, site, resident)
@@ -349,7 +353,7 @@ def move_device(note: Annotated[AuditNote, audited(Action.DEVICE_UPDATE, "device
             old, new = device_lifecycle.move(conn, cfg.accounts, device_id,
                                              body.resident_id, user.username)
         except RegistryError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+            raise HTTPException(status.HTTP_409_CONFLICT, words_of(exc)) from None
         except DeviceAccountsError as exc:
             raise _broker_error(exc) from None
         [row] = device_lifecycle.list_devices(conn, device_id=device_id, include_revoked=True)
@@ -360,7 +364,7 @@ def move_device(note: Annotated[AuditNote, audited(Action.DEVICE_UPDATE, "device
 
 @router.post("/import", response_model=ImportOut)
 def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
-                 user: ManagerDep, state: StateDep, cfg: ConfigDep,
+                 user: ManagerDep, state: StateDep, cfg: ConfigDep, request: Request,
                  file: Annotated[UploadFile, File(description="CSV or XLSX")],
                  dry_run: Annotated[bool, Form()] = False,
                  site: Annotated[str | None, Form(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = None,
@@ -372,15 +376,15 @@ def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
     if own is not None:
         if site not in (None, own):
             raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"You can only import into site '{own}'")
+                                Said(N_("You can only import into site '{own}'"), own=own))
         site = own
     data = file.file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the file is too large")
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, N_("the file is too large"))
     try:
         table = bulk_import.read_table(data, file.filename or "upload.csv")
     except bulk_import.ImportFormatError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, words_of(exc)) from None
     with db.connect(state.database_url) as conn:
         report = bulk_import.check(conn, table, None if own is None else [own], site)
         if report.ok and not dry_run:
@@ -388,10 +392,12 @@ def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
             try:
                 bulk_import.apply(conn, cfg.accounts, cfg.broker, report, user.username)
             except RegistryError as exc:
-                raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+                raise HTTPException(status.HTTP_409_CONFLICT, words_of(exc)) from None
             except DeviceAccountsError as exc:
                 raise _broker_error(exc) from None
     summary = report.summary()
+    lang = api_language(request)  # each problem in the reader's language
+    errors = [bulk_import.RowError(e.row, e.column, say(e.message, lang)) for e in report.errors]
     filename = file.filename or "upload.csv"
     detail, devices = bulk_import.audit_entries(report, filename, dry_run)
     note.target = Target("import", filename)
@@ -401,7 +407,7 @@ def import_sheet(note: Annotated[AuditNote, audited(Action.IMPORT, "import")],
     return ImportOut(
         **summary,
         error_list=[ImportErrorOut(row=e.row, column=e.column, message=e.message)
-                    for e in report.errors],
-        errors_csv=bulk_import.errors_csv(report.errors),
+                    for e in errors],
+        errors_csv=bulk_import.errors_csv(errors),
         credentials_csv=(bulk_import.credentials_csv(report.credentials)
                          if report.applied else None))

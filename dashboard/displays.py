@@ -32,12 +32,13 @@ from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser, create_token, open_session
 from dashboard.deps import AsyncConn, ConnDep, DashboardState, StateDep
 from dashboard.errors import FieldRefusal
+from dashboard.language import api_language
 from dashboard.models import UserOut
 from dashboard.params import IdPath
 from dashboard.scope import not_found
 from kernel.accounts import Role, hash_device_secret, verify_device_secret
 from kernel.audit import Action, Target
-from kernel.i18n import N_
+from kernel.i18n import N_, Said, say
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class DisplayIn(BaseModel):
     def _name(cls, value: str) -> str:
         name = " ".join(value.split())
         if not name:
-            raise ValueError("give the display a name")
+            raise ValueError(N_("give the display a name"))
         return name
 
 
@@ -139,7 +140,7 @@ def _setup_user(user: UserOut) -> UserOut:
     """403 unless the caller may set up and switch off displays."""
     if user.role not in SETUP_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "Only duty officers and administrators manage wall displays")
+                            N_("Only duty officers and administrators manage wall displays"))
     return user
 
 
@@ -156,7 +157,8 @@ def _site_for(user: UserOut, asked: str | None) -> str:
     if user.role is Role.DUTY_OFFICER:
         if asked is not None and asked != user.site_id:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"You can only set up displays of site '{user.site_id}'")
+                                Said(N_("You can only set up displays of site '{site}'"),
+                                     site=user.site_id))
         assert user.site_id is not None
         return user.site_id
     if asked is None:
@@ -178,7 +180,7 @@ async def create_display(body: DisplayIn, user: SetupDep, conn: ConnDep,
     site = _site_for(user, body.site_id)
     cur = await conn.execute("SELECT 1 FROM sites WHERE id = %s", (site,))
     if await cur.fetchone() is None:
-        raise FieldRefusal("site_id", N_("no site {site!r}").format(site=site))
+        raise FieldRefusal("site_id", Said(N_("no site {site!r}"), site=site))
     async with conn.transaction():
         cur = await conn.execute(
             "INSERT INTO users (username, password_hash, full_name, role, site_id) "
@@ -204,7 +206,7 @@ async def _load(conn: AsyncConn, display_id: int) -> DisplayOut:
                              "ON u.id = d.user_id WHERE d.user_id = %s", (display_id,))
     row = await cur.fetchone()
     if row is None:
-        raise not_found("Display")
+        raise not_found(N_("Display"))
     return _out(row)
 
 
@@ -230,7 +232,7 @@ async def revoke_display(display_id: IdPath, user: SetupDep, conn: ConnDep,
     live stream at once; the screen then says who switched it off."""
     display = await _load(conn, display_id)
     if user.role is Role.DUTY_OFFICER and display.site_id != user.site_id:
-        raise not_found("Display")
+        raise not_found(N_("Display"))
     async with conn.transaction():
         await conn.execute(
             "UPDATE displays SET revoked_at = now(), revoked_by_name = %s "
@@ -255,9 +257,10 @@ def _display_id(secret: str) -> int | None:
     return int(head) if head.isdigit() and tail and len(head) < 19 else None
 
 
-def _switched_off(detail: str, who: str | None = None, at: datetime | None = None
-                  ) -> JSONResponse:
-    body = SwitchedOffOut(detail=detail, revoked_by=who, revoked_at=at)
+def _switched_off(request: Request, detail: str, who: str | None = None,
+                  at: datetime | None = None) -> JSONResponse:
+    body = SwitchedOffOut(detail=say(detail, api_language(request)), revoked_by=who,
+                          revoked_at=at)
     return JSONResponse(status_code=status.HTTP_403_FORBIDDEN,
                         content=body.model_dump(mode="json"),
                         headers={DISPLAY_STATE_HEADER: "switched_off"})
@@ -278,13 +281,14 @@ async def display_session(body: DisplaySessionIn, request: Request, conn: ConnDe
         row = await cur.fetchone()
     if row is None or display_id is None or not verify_device_secret(body.secret, str(row[0])):
         logger.warning("display session refused: unknown display or wrong secret")
-        return _switched_off(UNKNOWN_DISPLAY)
+        return _switched_off(request, UNKNOWN_DISPLAY)
     _, name, revoked_at, revoked_by, username, site_id, active, timezone = row
     if revoked_at is not None or not active:
-        who = revoked_by or "an administrator"
+        who = revoked_by or Said(N_("an administrator"))
         at = (revoked_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
               if revoked_at else "?")
-        return _switched_off(SWITCHED_OFF.format(who=who, at=at), who, revoked_at)
+        return _switched_off(request, Said(SWITCHED_OFF, who=who, at=at), revoked_by or who,
+                             revoked_at)
     address = request.client.host if request.client is not None else None
     token = await _renew(conn, state, display_id, address, request.headers.get("user-agent"))
     return DisplaySessionOut(

@@ -17,6 +17,8 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse
 
+from kernel.i18n import N_
+
 logger = logging.getLogger(__name__)
 
 DOCS_UI_DIR = (Path(__file__).resolve().parent.parent / ".vendor" / "node_modules"
@@ -67,7 +69,7 @@ def add_docs_ui(app: FastAPI, assets_dir: Path | None,
     async def docs_asset(name: str) -> FileResponse:
         """One of the Swagger UI files the page loads (an allow-list, not the folder)."""
         if name not in _ASSETS:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, N_("Not Found"))
         return FileResponse(assets_dir / name, media_type=_ASSETS[name],
                             headers=_ASSET_HEADERS)
 

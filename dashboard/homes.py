@@ -56,7 +56,7 @@ def wall_scope(scope: ScopeDep) -> Scope:
     call nothing else of this kind, dashboard.auth.DISPLAY_ROUTES); family members: 403."""
     if scope.user.role is Role.FAMILY:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "Family accounts see their relative's page only")
+                            N_("Family accounts see their relative's page only"))
     return scope
 
 

@@ -14,7 +14,7 @@ from alerts.model import AlertStatus, Outcome, Severity
 from alerts.vocabulary import FAMILY_OUTCOME_WORDS, FAMILY_RESOLVED, FAMILY_STATUS_WORDS
 from gateway.schema import DeviceType
 from kernel.accounts import MAX_USERNAME, Role
-from kernel.i18n import N_
+from kernel.i18n import DEFAULT_LANGUAGE, N_, Said, translate
 
 # Alert types are open-ended (rules add new ones), so they are validated by shape only.
 ALERT_TYPE_PATTERN = r"^[a-z0-9_]{1,32}$"
@@ -37,25 +37,26 @@ def _refuse(value: str, categories: frozenset[str], allowed: frozenset[str], wha
         if char in allowed:
             continue
         if char == "\x00" or unicodedata.category(char) in categories:
-            raise ValueError(f"{what} must not contain the control or invalid character "
-                             f"U+{ord(char):04X} (at position {index})")
+            raise ValueError(Said(N_("{what} must not contain the control or invalid "
+                                     "character U+{code} (at position {index})"),
+                                  what=Said(what), code=f"{ord(char):04X}", index=index))
     return value
 
 
 def single_line(value: str) -> str:
     """Text on one line: no control characters (tab and line breaks included), no NUL."""
-    return _refuse(value, _NOT_IN_A_LINE, frozenset(), "this text")
+    return _refuse(value, _NOT_IN_A_LINE, frozenset(), N_("this text"))
 
 
 def multi_line(value: str) -> str:
     """Free text such as a note: line breaks and tabs allowed, other control characters not."""
-    return _refuse(value, _NOT_IN_A_LINE, _LINE_BREAKS, "this text")
+    return _refuse(value, _NOT_IN_A_LINE, _LINE_BREAKS, N_("this text"))
 
 
 def secret_text(value: str) -> str:
     """A password or signing secret: any character a person can type, but no NUL and nothing
     that cannot be encoded as UTF-8 (a secret's characters are its business, not ours)."""
-    return _refuse(value, _NEVER, frozenset(), "this value")
+    return _refuse(value, _NEVER, frozenset(), N_("this value"))
 
 
 MAX_PASSWORD = 1024
@@ -79,8 +80,8 @@ _PHONE = re.compile(r"\A\+?[0-9][0-9 ()-]{2,31}\Z")
 
 def _phone(value: str) -> str:
     if not _PHONE.match(value):
-        raise ValueError("not a phone number: use digits, spaces, ( ) and -, optionally "
-                         "a leading +")
+        raise ValueError(N_("not a phone number: use digits, spaces, ( ) and -, optionally "
+                         "a leading +"))
     return value
 
 
@@ -106,7 +107,8 @@ def bounded_time(value: datetime) -> datetime:
     except (OverflowError, ValueError):
         utc = None
     if utc is None or not EARLIEST <= utc < LATEST:
-        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+        raise ValueError(Said(N_("must be between {earliest} and {latest} (UTC)"),
+                              earliest=f"{EARLIEST:%Y-%m-%d}", latest=f"{LATEST:%Y-%m-%d}"))
     return utc
 
 
@@ -260,15 +262,17 @@ _FAMILY_EVENTS = {
 }
 
 
-def family_summary(status: AlertStatus, outcome: str | None) -> str:
-    """The alert's state in a family member's words (alerts.vocabulary)."""
+def family_summary(status: AlertStatus, outcome: str | None,
+                   lang: str = DEFAULT_LANGUAGE) -> str:
+    """The alert's state in a family member's words (alerts.vocabulary), in `lang`."""
     if status in FAMILY_STATUS_WORDS:
-        return FAMILY_STATUS_WORDS[status]
-    return FAMILY_RESOLVED.format(outcome=_family_outcome(outcome))
+        return translate(FAMILY_STATUS_WORDS[status], lang)
+    return translate(FAMILY_RESOLVED, lang).format(outcome=_family_outcome(outcome, lang))
 
 
-def _family_outcome(outcome: str | None) -> str:
-    return FAMILY_OUTCOME_WORDS.get(outcome or "", FAMILY_OUTCOME_WORDS[Outcome.OTHER])
+def _family_outcome(outcome: str | None, lang: str = DEFAULT_LANGUAGE) -> str:
+    return translate(FAMILY_OUTCOME_WORDS.get(outcome or "", FAMILY_OUTCOME_WORDS[Outcome.OTHER]),
+                     lang)
 
 
 class FamilyAlertOut(_Out):
@@ -309,22 +313,27 @@ class FamilyAlertDetailOut(FamilyAlertOut):
     history: list[FamilyHistoryOut]
 
 
-def family_alert(alert: AlertOut) -> FamilyAlertOut:
-    """The family-facing view of an alert (whitelisted fields plus a summary)."""
+def family_alert(alert: AlertOut, lang: str = DEFAULT_LANGUAGE) -> FamilyAlertOut:
+    """The family-facing view of an alert (whitelisted fields plus a summary in `lang`)."""
     fields = {name: getattr(alert, name) for name in FamilyAlertOut.model_fields
               if name != "summary"}
-    return FamilyAlertOut(**fields, summary=family_summary(alert.status, alert.outcome))
+    return FamilyAlertOut(**fields, summary=family_summary(alert.status, alert.outcome, lang))
 
 
-def family_history(alert: AlertOut, history: list[AlertHistoryOut]) -> list[FamilyHistoryOut]:
-    """The family-visible steps of an alert's history (no actors, notes or assignments)."""
+def family_history(alert: AlertOut, history: list[AlertHistoryOut],
+                   lang: str = DEFAULT_LANGUAGE) -> list[FamilyHistoryOut]:
+    """The family-visible steps of an alert's history (no actors, notes or assignments), in
+    `lang`."""
     steps = []
     for entry in history:
         event = _FAMILY_EVENTS.get(entry.action)
         if event is None:
             continue
         if entry.action == "resolved" and alert.outcome in FAMILY_OUTCOME_WORDS:
-            event = FAMILY_RESOLVED.format(outcome=_family_outcome(alert.outcome))
+            event = translate(FAMILY_RESOLVED, lang).format(
+                outcome=_family_outcome(alert.outcome, lang))
+        else:
+            event = translate(event, lang)
         steps.append(FamilyHistoryOut(at=entry.at, status=entry.status, event=event))
     return steps
 

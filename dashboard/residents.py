@@ -23,6 +23,7 @@ from dashboard.scope import Scope, ScopeDep, Where, not_found
 from gateway.schema import DeviceType
 from kernel.accounts import Role
 from kernel.audit import Action
+from kernel.i18n import N_
 from kernel.ledger import ResidentStatus, Risk
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ async def get_resident(resident_id: IdPath, scope: ScopeDep, conn: ConnDep
     staff = _is_staff(scope)
     found = await _residents(conn, where, ledger=staff)
     if not found:
-        raise not_found("Resident")
+        raise not_found(N_("Resident"))
     if not staff:
         return found[0]
     return await store.detail(conn, found[0])

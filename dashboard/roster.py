@@ -24,7 +24,7 @@ from dashboard.params import MAX_ID, SITE_REGEX, IdPath
 from dashboard.scope import not_found
 from kernel.accounts import Role
 from kernel.audit import Action
-from kernel.i18n import N_
+from kernel.i18n import N_, Said
 from kernel.roster import Shift, on_duty, override_of
 
 logger = logging.getLogger(__name__)
@@ -83,23 +83,23 @@ def _check_site_access(user: UserOut, site: str, write: bool) -> None:
     if own_site and (not write or user.role is Role.DUTY_OFFICER):
         return
     raise HTTPException(status.HTTP_403_FORBIDDEN,
-                        "Only administrators and this site's duty officers manage its roster"
-                        if write else "You cannot see this site's roster")
+                        N_("Only administrators and this site's duty officers manage its roster")
+                        if write else N_("You cannot see this site's roster"))
 
 
 async def _site_zone(conn: AsyncConn, site: str) -> str:
     cur = await conn.execute("SELECT timezone FROM sites WHERE id = %s", (site,))
     row = await cur.fetchone()
     if row is None:
-        raise not_found("Site")
+        raise not_found(N_("Site"))
     return str(row[0])
 
 
 def _naive(value: datetime) -> datetime:
     if value.tzinfo is not None:
-        raise ValueError("give the site's wall-clock time without an offset")
+        raise ValueError(N_("give the site's wall-clock time without an offset"))
     if not EARLIEST_LOCAL <= value < LATEST_LOCAL:
-        raise ValueError("must be between 2000 and 2200")
+        raise ValueError(N_("must be between 2000 and 2200"))
     return value
 
 
@@ -131,9 +131,9 @@ async def _refuse_overlap(conn: AsyncConn, user_id: int, starts: datetime, ends:
         (user_id, ends, starts))
     clash = await cur.fetchone()
     if clash is not None:
-        raise FieldRefusal("starts_local", N_("Overlaps this person's shift {start} – {end}")
-                           .format(start=f"{clash[0]:%Y-%m-%d %H:%M}",
-                                   end=f"{clash[1]:%Y-%m-%d %H:%M}"),
+        raise FieldRefusal("starts_local", Said(N_("Overlaps this person's shift {start} – {end}"),
+                                start=f"{clash[0]:%Y-%m-%d %H:%M}",
+                                end=f"{clash[1]:%Y-%m-%d %H:%M}"),
                            kind="conflict", status_code=status.HTTP_409_CONFLICT)
 
 
@@ -154,7 +154,7 @@ async def list_shifts(site: SitePath, user: CurrentUser, conn: ConnDep,
     end = to or start + timedelta(days=7)
     if not start < end <= start + MAX_SPAN:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "'to' must be after 'from' and at most 62 days later")
+                            N_("'to' must be after 'from' and at most 62 days later"))
     lo = min(start, instant).replace(tzinfo=None) - timedelta(days=3)
     hi = max(end, instant).replace(tzinfo=None) + timedelta(days=3)
     cur = await conn.execute(
@@ -210,7 +210,7 @@ async def add_shift(site: SitePath, body: ShiftIn, user: CurrentUser, conn: Conn
             "INSERT INTO shifts (site_id, user_id, starts_local, ends_local) "
             "VALUES (%s, %s, %s, %s) RETURNING id", (site, body.user_id, starts, ends))
     except psycopg.errors.CheckViolation:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid shift") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, N_("invalid shift")) from None
     row = await cur.fetchone()
     assert row is not None
     s_at, e_at = Shift(body.user_id, starts, ends, zone).instants()
@@ -232,5 +232,5 @@ async def remove_shift(site: SitePath, shift_id: IdPath, user: CurrentUser,
     cur = await conn.execute("DELETE FROM shifts WHERE id = %s AND site_id = %s",
                              (shift_id, site))
     if cur.rowcount == 0:
-        raise not_found("Shift")
+        raise not_found(N_("Shift"))
     logger.info("user %s removed shift %s at %s", user.username, shift_id, site)

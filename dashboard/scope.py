@@ -24,6 +24,7 @@ from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn
 from dashboard.models import UserOut
 from kernel.accounts import Role
+from kernel.i18n import N_, Said
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ class Where:
 
 
 def not_found(what: str) -> HTTPException:
-    """The 404 for a missing or out-of-scope object (the two are indistinguishable)."""
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")
+    """The 404 for a missing or out-of-scope object (the two are indistinguishable); `what`
+    is a word marked with N_ ("Alert"), said in the reader's language with the sentence."""
+    return HTTPException(status.HTTP_404_NOT_FOUND, Said(N_("{what} not found"), what=Said(what)))
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Scope:
         """The scope of a user; deny roles without a usable scope."""
         if user.role in SITE_ROLES and not user.site_id:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                "Your account has no site; ask an administrator")
+                                N_("Your account has no site; ask an administrator"))
         return cls(user)
 
     def check_site(self, site: str | None) -> None:
@@ -124,7 +126,7 @@ class Scope:
         query = sql.SQL("SELECT 1 FROM residents r {}").format(where.clause())
         cur = await conn.execute(query, where.params)
         if await cur.fetchone() is None:
-            raise not_found("Resident")
+            raise not_found(N_("Resident"))
 
 
 def get_scope(user: CurrentUser) -> Scope:

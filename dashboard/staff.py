@@ -36,9 +36,10 @@ from kernel.accounts import (
     check_username,
     generate_password,
     hash_password,
+    role_word,
 )
 from kernel.audit import Action
-from kernel.i18n import N_
+from kernel.i18n import N_, Said
 from kernel.roster import DutyOverride, override_of
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def _not_display(role: Role | None) -> Role | None:
     """A wall display's account is made by setting the display up (dashboard/displays.py),
     never given to a person or made by hand."""
     if role is Role.DISPLAY:
-        raise ValueError("wall displays are set up from the duty screen, not as accounts")
+        raise ValueError(N_("wall displays are set up from the duty screen, not as accounts"))
     return role
 
 
@@ -174,7 +175,7 @@ class InviteOut(BaseModel):
 def require_admin(user: CurrentUser) -> None:
     """403 unless an administrator."""
     if user.role is not Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only administrators manage accounts")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Only administrators manage accounts"))
 
 
 _ACCOUNT = """
@@ -208,7 +209,7 @@ async def load_account(conn: AsyncConn, user_id: int) -> AccountOut:
     """One account, or 404."""
     found = await _accounts(conn, "WHERE u.id = %(id)s", {"id": user_id})
     if not found:
-        raise not_found("User")
+        raise not_found(N_("User"))
     return found[0]
 
 
@@ -216,11 +217,11 @@ async def _visible_account(conn: AsyncConn, user: Any, user_id: int) -> AccountO
     """An account the caller may see: any for an administrator, a staff member of their own
     site for a duty officer; 404 otherwise (ids are not probed), 403 for other roles."""
     if user.role not in (Role.ADMIN, Role.DUTY_OFFICER):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only administrators and duty officers")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Only administrators and duty officers"))
     account = await load_account(conn, user_id)
     if user.role is Role.DUTY_OFFICER and (account.site_id != user.site_id
                                            or account.role not in STAFF_ROLES):
-        raise not_found("User")
+        raise not_found(N_("User"))
     return account
 
 
@@ -243,11 +244,11 @@ async def list_users(user: CurrentUser, conn: ConnDep, site: SiteQuery = None,
     if user.role is Role.DUTY_OFFICER:
         if site is not None and site != user.site_id:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"You can only see site '{user.site_id}'")
+                                Said(N_("You can only see site '{site}'"), site=user.site_id))
         site = user.site_id
         conditions.append("u.role IN ('duty_officer', 'care_worker')")
     elif user.role is not Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only administrators and duty officers")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Only administrators and duty officers"))
     if site is not None:
         conditions.append("u.site_id = %(site)s")
         params["site"] = site
@@ -272,7 +273,7 @@ def _check_new(body: AccountIn) -> str:
     try:
         check_username(body.username)
         if body.role in STAFF_ROLES and body.site_id is None:
-            raise RegistryError(N_("a {role} needs a site").format(role=body.role.value),
+            raise RegistryError(Said(N_("a {role} needs a site"), role=role_word(body.role.value)),
                                 "site_id")
         if body.role is Role.FAMILY and not body.residents:
             raise RegistryError(N_("a family member needs at least one resident"),
@@ -308,7 +309,7 @@ async def create_user(body: AccountIn, user: CurrentUser, conn: ConnDep) -> Crea
                                    "VALUES (%s, %s) ON CONFLICT DO NOTHING",
                                    (row[0], resident_id))
     except psycopg.errors.UniqueViolation:
-        raise FieldRefusal("username", N_("user {name!r} already exists").format(
+        raise FieldRefusal("username", Said(N_("user {name!r} already exists"),
             name=body.username), status_code=status.HTTP_409_CONFLICT) from None
     except psycopg.errors.ForeignKeyViolation:
         raise _bad(RegistryError(N_("unknown site or resident")), "site_id") from None
@@ -327,14 +328,14 @@ async def update_user(user_id: IdPath, body: AccountPatch, user: CurrentUser,
     current = await load_account(conn, user_id)
     if user_id == user.id and (body.active is False or body.role not in (None, Role.ADMIN)):
         raise HTTPException(status.HTTP_409_CONFLICT,
-                            "You cannot deactivate or demote your own account")
+                            N_("You cannot deactivate or demote your own account"))
     # Null clears only what may be empty (site, phone); a null name, role or state is ignored.
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items()
                if v is not None or k in ("site_id", "phone")}
     role = Role(changes.get("role", current.role))
     site = changes.get("site_id", current.site_id)
     if role in STAFF_ROLES and site is None:
-        raise _bad(RegistryError(N_("a {role} needs a site").format(role=role.value)),
+        raise _bad(RegistryError(Said(N_("a {role} needs a site"), role=role_word(role.value))),
                    "site_id")
     if not changes:
         return current
@@ -344,7 +345,7 @@ async def update_user(user_id: IdPath, body: AccountPatch, user: CurrentUser,
                            {**{k: (v.value if isinstance(v, Role) else v)
                                for k, v in changes.items()}, "id": user_id})
     except psycopg.errors.ForeignKeyViolation:
-        raise _bad(RegistryError(N_("no site {site!r}").format(site=site)), "site_id") from None
+        raise _bad(RegistryError(Said(N_("no site {site!r}"), site=site)), "site_id") from None
     except psycopg.errors.CheckViolation:
         raise _bad(RegistryError(N_("staff need a site")), "site_id") from None
     logger.info("user %s changed account %s: %s", user.username, current.username,
@@ -445,7 +446,7 @@ async def end_session(user_id: IdPath, session_id: UUID, user: CurrentUser,
     """End one session now: its token stops working and its live streams close."""
     require_admin(user)
     if await _end(conn, user_id, session_id, user.username) == 0:
-        raise not_found("Live session")
+        raise not_found(N_("Live session"))
     logger.info("user %s ended session %s of user %s", user.username, session_id, user_id)
 
 
@@ -502,7 +503,7 @@ async def link_resident(user_id: IdPath, resident_id: IdPath, user: CurrentUser,
         await conn.execute("INSERT INTO family_contacts (user_id, resident_id) VALUES (%s, %s) "
                            "ON CONFLICT DO NOTHING", (user_id, resident_id))
     except psycopg.errors.ForeignKeyViolation:
-        raise not_found("Resident") from None
+        raise not_found(N_("Resident")) from None
     return await load_account(conn, user_id)
 
 

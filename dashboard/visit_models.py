@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dashboard.models import MAX_NOTE, NoteText
 from dashboard.params import MAX_ID
+from kernel.i18n import N_, Said
 from kernel.visits import MAX_INTERVAL_DAYS, MIN_INTERVAL_DAYS, VISIT_CHECKLIST, VisitStatus
 
 
@@ -117,8 +118,8 @@ def _checklist(value: dict[str, bool] | None) -> dict[str, bool] | None:
         return None
     unknown = sorted(set(value) - set(VISIT_CHECKLIST))
     if unknown:
-        raise ValueError(f"unknown checklist item(s) {', '.join(unknown)}; use "
-                         + ", ".join(VISIT_CHECKLIST))
+        raise ValueError(Said(N_("unknown checklist item(s) {unknown}; use {known}"),
+                              unknown=", ".join(unknown), known=", ".join(VISIT_CHECKLIST)))
     return value
 
 

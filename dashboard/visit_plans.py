@@ -28,6 +28,7 @@ from dashboard.visit_models import (
 )
 from kernel.accounts import Role
 from kernel.audit import Action
+from kernel.i18n import N_
 from kernel.visits import (
     DEFAULT_HIGH_RISK_DAYS,
     DEFAULT_INTERVAL_DAYS,
@@ -67,8 +68,8 @@ ORDER BY r.site_id, r.full_name, r.id
 def staff_scope(scope: ScopeDep) -> Scope:
     """Dependency: the caller's scope if they are staff (family members: 403)."""
     if scope.user.role not in STAFF_ROLES:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Family accounts see visits on their "
-                                                       "relative's page only")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Family accounts see visits on their "
+                                                          "relative's page only"))
     return scope
 
 
@@ -87,7 +88,7 @@ def require_planner(scope: Scope) -> None:
     """403 unless the caller may change plans (admins, duty officers)."""
     if scope.user.role not in PLANNING_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "Only duty officers and administrators change visit plans")
+                            N_("Only duty officers and administrators change visit plans"))
 
 
 async def plan_rows(conn: AsyncConn, where: Where, now: datetime) -> list[DueOut]:
@@ -118,7 +119,7 @@ async def resident_due(conn: AsyncConn, resident_id: int, now: datetime) -> DueO
     where.add("r.id = %(rid)s", rid=resident_id)
     rows = await plan_rows(conn, where, now)
     if not rows:
-        raise not_found("Resident")
+        raise not_found(N_("Resident"))
     return rows[0]
 
 
@@ -150,7 +151,7 @@ async def _site_plan(conn: AsyncConn, scope: Scope, site: str) -> SitePlanOut:
         (DEFAULT_INTERVAL_DAYS, DEFAULT_HIGH_RISK_DAYS, site))
     row = await cur.fetchone()
     if row is None:
-        raise not_found("Site")
+        raise not_found(N_("Site"))
     return SitePlanOut(site_id=row[0], interval_days=row[1], high_risk_interval_days=row[2])
 
 
@@ -197,7 +198,7 @@ async def _read_resident_plan(conn: AsyncConn, scope: Scope, resident_id: int
         (DEFAULT_HIGH_RISK_DAYS, DEFAULT_INTERVAL_DAYS, resident_id))
     row = await cur.fetchone()
     if row is None:
-        raise not_found("Resident")
+        raise not_found(N_("Resident"))
     due = await resident_due(conn, resident_id, datetime.now(UTC))
     return ResidentPlanOut(resident_id=resident_id, interval_days=row[0],
                            site_interval_days=row[1],

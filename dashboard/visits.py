@@ -27,7 +27,7 @@ from dashboard.visit_models import AlertVisitIn, FamilyVisitOut, VisitIn, VisitO
 from dashboard.visit_plans import PLANNING_ROLES, StaffScope, resident_due
 from kernel.accounts import Role
 from kernel.audit import Action, Target
-from kernel.i18n import translate
+from kernel.i18n import N_, Said, translate
 from kernel.visits import VisitStatus, all_well, family_visit_summary, local_today
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ async def _visit(conn: AsyncConn, scope: Scope, visit_id: int) -> VisitOut:
     scope.restrict_alerts(where, "v")  # same columns: site_id, resident_id
     found = await fetch_visits(conn, where, now=datetime.now(UTC), limit=1)
     if not found:
-        raise not_found("Visit")
+        raise not_found(N_("Visit"))
     return found[0]
 
 
@@ -88,7 +88,7 @@ async def _check_assignee(conn: AsyncConn, scope: Scope, site: str, user_id: int
         return
     if scope.user.role is Role.CARE_WORKER and user_id != scope.user.id:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "Care workers can only take visits themselves")
+                            N_("Care workers can only take visits themselves"))
     cur = await conn.execute(
         "SELECT 1 FROM users WHERE id = %s AND active AND site_id = %s "
         "AND role IN ('care_worker', 'duty_officer')", (user_id, site))
@@ -220,7 +220,7 @@ async def record_visit(note: Annotated[AuditNote, audited(Action.VISIT_CHANGE, "
         cur = await conn.execute(query, {**changes, "id": visit_id, "was": visit.status.value})
         if cur.rowcount != 1:
             raise HTTPException(status.HTTP_409_CONFLICT,
-                                "Someone else changed this visit just now; reload it")
+                                N_("Someone else changed this visit just now; reload it"))
         logger.info("user %s recorded visit %d: %s", scope.user.username, visit_id,
                     ", ".join(sorted(changes)))
     return await _visit(conn, scope, visit_id)
@@ -232,7 +232,9 @@ def _may_record(scope: Scope, visit: VisitOut) -> None:
         return
     if visit.assigned_to not in (None, scope.user.id):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"This visit is assigned to {visit.assigned_name or 'someone else'}")
+                            Said(N_("This visit is assigned to {name}"), name=visit.assigned_name)
+                            if visit.assigned_name else
+                            N_("This visit is assigned to someone else"))
 
 
 def _changes(scope: Scope, visit: VisitOut, body: VisitPatch, now: datetime
@@ -240,8 +242,10 @@ def _changes(scope: Scope, visit: VisitOut, body: VisitPatch, now: datetime
     """The columns a PATCH sets, after checking the transition (409 when not possible)."""
     if visit.status is VisitStatus.CANCELLED or (
             visit.status is VisitStatus.COMPLETED and body.action is not None):
-        raise HTTPException(status.HTTP_409_CONFLICT, f"This visit is already "
-                                                      f"{visit.status.value.replace('_', ' ')}")
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            N_("This visit is already cancelled")
+                            if visit.status is VisitStatus.CANCELLED
+                            else N_("This visit is already completed"))
     changes: dict[str, object] = {}
     for name in ("findings", "follow_up", "follow_up_note", "assigned_to"):
         if name in body.model_fields_set:
@@ -252,18 +256,19 @@ def _changes(scope: Scope, visit: VisitOut, body: VisitPatch, now: datetime
         changes["checklist"] = json.dumps({**visit.checklist, **body.checklist})
     if body.action == "arrive":
         if visit.status is not VisitStatus.PLANNED:
-            raise HTTPException(status.HTTP_409_CONFLICT, "You have already arrived")
+            raise HTTPException(status.HTTP_409_CONFLICT, N_("You have already arrived"))
         changes.update(status=VisitStatus.IN_PROGRESS.value, arrived_at=now)
         if visit.assigned_to is None and "assigned_to" not in changes:
             changes["assigned_to"] = scope.user.id
     elif body.action == "leave":
         if visit.status is not VisitStatus.IN_PROGRESS:
-            raise HTTPException(status.HTTP_409_CONFLICT, "Record your arrival first")
+            raise HTTPException(status.HTTP_409_CONFLICT, N_("Record your arrival first"))
         changes.update(status=VisitStatus.COMPLETED.value, left_at=now)
     elif body.action == "cancel":
         if scope.user.role not in PLANNING_ROLES and visit.assigned_to != scope.user.id:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "Only the assigned carer, a duty "
-                                                           "officer or an admin cancels a visit")
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                N_("Only the assigned carer, a duty officer or an admin "
+                                   "cancels a visit"))
         changes["status"] = VisitStatus.CANCELLED.value
     return changes
 
@@ -283,11 +288,12 @@ async def visit_from_alert(note: Annotated[AuditNote, audited(Action.VISIT_CREAT
         " LIMIT 1) FROM alerts a WHERE a.id = %s", (alert_id,))
     row = await cur.fetchone()
     if row is None:
-        raise not_found("Alert")
+        raise not_found(N_("Alert"))
     resident_id, alert_assignee, existing = row
     if existing is not None:
         raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"A visit for this alert is already planned (visit {existing})")
+                            Said(N_("A visit for this alert is already planned (visit {visit})"),
+                                 visit=existing))
     assigned = body.assigned_to if body and body.assigned_to else None
     if assigned is None:
         assigned = scope.user.id if scope.user.role is Role.CARE_WORKER else (

@@ -19,6 +19,7 @@ from dashboard.params import IdPath
 from dashboard.scope import ScopeDep
 from ingest.rollups import ROLLUP_JOB
 from kernel.audit import Action
+from kernel.i18n import N_, Said
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +107,9 @@ def parse_bucket(text: str) -> int:
     match = _BUCKET_RE.match(text.strip().lower())
     seconds = int(match.group(1)) * _UNIT_S[match.group(2)] if match else 0
     if not 1 <= seconds <= MAX_BUCKET_S:
-        raise _unprocessable(
-            f"query parameter 'bucket': {text!r} is not a bucket width; use seconds or a "
-            "number with s, m, h or d, e.g. 30s, 5m, 1h or 1d (at most 366d)")
+        raise _unprocessable(Said(
+            N_("query parameter 'bucket': {text!r} is not a bucket width; use seconds or a "
+               "number with s, m, h or d, e.g. 30s, 5m, 1h or 1d (at most 366d)"), text=text))
     return seconds
 
 
@@ -120,7 +121,7 @@ def vitals_range(start: datetime | None, end: datetime | None, now: datetime
     end = utc(end) if end is not None else now
     start = utc(start) if start is not None else end - DEFAULT_RANGE
     if start >= end:
-        raise _unprocessable("query parameter 'from' must be earlier than 'to'")
+        raise _unprocessable(N_("query parameter 'from' must be earlier than 'to'"))
     return start, end
 
 
@@ -129,9 +130,10 @@ def check_points(start: datetime, end: datetime, bucket_s: int) -> None:
     points = math.ceil((end - start).total_seconds() / bucket_s)
     if points > MAX_POINTS:
         need = math.ceil((end - start).total_seconds() / MAX_POINTS)
-        raise _unprocessable(
-            f"{points} buckets requested; at most {MAX_POINTS} are returned. Use a wider "
-            f"'bucket' (at least {need} seconds for this range) or a shorter range")
+        raise _unprocessable(Said(
+            N_("{points} buckets requested; at most {most} are returned. Use a wider "
+               "'bucket' (at least {need} seconds for this range) or a shorter range"),
+            points=points, most=MAX_POINTS, need=need))
 
 
 def choose_source(start: datetime, end: datetime, bucket_s: int) -> VitalsSource:

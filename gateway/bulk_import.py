@@ -26,6 +26,7 @@ from gateway.provisioning import DeviceCredentials
 from gateway.schema import DeviceType
 from kernel import audit
 from kernel.accounts import RegistryError
+from kernel.i18n import N_, Said
 from kernel.ledger import MAX_ADDRESS, MAX_BIRTH_YEAR, MAX_FULL_NAME, MIN_BIRTH_YEAR
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def read_table(data: bytes, filename: str) -> list[list[str]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ImportFormatError("the CSV file is not UTF-8 text") from exc
+        raise ImportFormatError(N_("the CSV file is not UTF-8 text")) from exc
     return [list(r) for r in csv.reader(io.StringIO(text))]
 
 
@@ -107,7 +108,8 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
-        raise ImportFormatError(f"not a readable XLSX workbook: {exc}") from exc
+        raise ImportFormatError(Said(N_("not a readable XLSX workbook: {error}"),
+                                     error=str(exc))) from exc
     sheet = book.worksheets[0]
     out = [["" if v is None else _cell_text(v) for v in row]
            for row in sheet.iter_rows(values_only=True)]
@@ -126,19 +128,20 @@ def validate(table: Sequence[Sequence[str]], known_sites: Iterable[str],
     """Check every row; collect every error (not only the first)."""
     report = ImportReport()
     if not table:
-        report.errors.append(RowError(1, "", "the file is empty"))
+        report.errors.append(RowError(1, "", N_("the file is empty")))
         return report
     header = [h.strip().lower() for h in table[0]]
     unknown = [h for h in header if h and h not in COLUMNS]
     for h in unknown:
-        report.errors.append(RowError(1, h, f"unknown column (expected {', '.join(COLUMNS)})"))
+        report.errors.append(RowError(1, h, Said(N_("unknown column (expected {columns})"),
+                                                   columns=", ".join(COLUMNS))))
     for col in REQUIRED:
         if col not in header:
-            report.errors.append(RowError(1, col, "required column is missing"))
+            report.errors.append(RowError(1, col, N_("required column is missing")))
     if "site" not in header and default_site is None:
-        report.errors.append(RowError(1, "site", "no site column: give one or choose a site"))
+        report.errors.append(RowError(1, "site", N_("no site column: give one or choose a site")))
     if len(table) - 1 > MAX_ROWS:
-        report.errors.append(RowError(1, "", f"more than {MAX_ROWS} rows"))
+        report.errors.append(RowError(1, "", Said(N_("more than {most} rows"), most=MAX_ROWS)))
     if report.errors:
         return report
     sites = frozenset(known_sites)
@@ -161,26 +164,29 @@ def _validate_row(number: int, v: dict[str, str], sites: frozenset[str],
 
     site = v.get("site") or default_site or ""
     if default_site is not None and v.get("site") and v["site"] != default_site:
-        err("site", f"row is for site {v['site']!r}, the import is for {default_site!r}")
+        err("site", Said(N_("row is for site {row!r}, the import is for {chosen!r}"),
+                         row=v["site"], chosen=default_site))
     elif site not in sites:
-        err("site", f"no site {site!r}" if site else "site is required")
+        err("site", Said(N_("no site {site!r}"), site=site) if site
+            else N_("site is required"))
     name = v.get("full_name", "")
     if not name:
-        err("full_name", "name is required")
+        err("full_name", N_("name is required"))
     elif len(name) > MAX_FULL_NAME:
-        err("full_name", f"longer than {MAX_FULL_NAME} characters")
+        err("full_name", Said(N_("longer than {most} characters"), most=MAX_FULL_NAME))
     address = v.get("address") or None
     if address is not None and len(address) > MAX_ADDRESS:
-        err("address", f"longer than {MAX_ADDRESS} characters")
+        err("address", Said(N_("longer than {most} characters"), most=MAX_ADDRESS))
     birth_year: int | None = None
     if v.get("birth_year"):
         try:
             birth_year = int(v["birth_year"])
         except ValueError:
-            err("birth_year", "not a whole number")
+            err("birth_year", N_("not a whole number"))
         else:
             if not MIN_BIRTH_YEAR <= birth_year <= MAX_BIRTH_YEAR:
-                err("birth_year", f"must be between {MIN_BIRTH_YEAR} and {MAX_BIRTH_YEAR}")
+                err("birth_year", Said(N_("must be between {low} and {high}"),
+                                      low=MIN_BIRTH_YEAR, high=MAX_BIRTH_YEAR))
     devices: list[DeviceType] = []
     for column, typ in (("bed_sensor", DeviceType.BED_SENSOR),
                         ("call_button", DeviceType.CALL_BUTTON)):
@@ -188,7 +194,7 @@ def _validate_row(number: int, v: dict[str, str], sites: frozenset[str],
         if flag in YES:
             devices.append(typ)
         elif flag not in NO:
-            err(column, "must be yes or no")
+            err(column, N_("must be yes or no"))
     if len(errors) > before:
         return None
     return ResidentRow(number, site, name, address, birth_year, tuple(devices))
@@ -231,10 +237,12 @@ def duplicate_errors(conn: psycopg.Connection[Any], rows: Sequence[ResidentRow]
     for r in rows:
         key = identity(r.site, r.full_name, r.birth_year, r.address)
         if key in known:
-            errors.append(RowError(r.row, "full_name", f"already registered as resident "
-                                   f"{known[key]} (same site, name, birth year and address)"))
+            errors.append(RowError(r.row, "full_name", Said(
+                N_("already registered as resident {id} (same site, name, birth year and "
+                   "address)"), id=known[key])))
         elif key in seen:
-            errors.append(RowError(r.row, "full_name", f"the same resident as row {seen[key]}"))
+            errors.append(RowError(r.row, "full_name",
+                                   Said(N_("the same resident as row {row}"), row=seen[key])))
         else:
             seen[key] = r.row
     return errors
@@ -267,7 +275,8 @@ def apply(conn: psycopg.Connection[Any], accounts: DeviceAccounts, broker: Any,
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_IMPORT_LOCK,))
         dupes = duplicate_errors(conn, report.rows)
         if dupes:
-            raise RegistryError(f"row {dupes[0].row}: {dupes[0].message}; nothing imported")
+            raise RegistryError(Said(N_("row {row}: {problem}; nothing imported"),
+                                     row=dupes[0].row, problem=dupes[0].message))
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO residents (site_id, full_name, address, birth_year) "

@@ -31,6 +31,7 @@ from gateway.schema import DeviceType, EventType, device_topic_prefix, is_valid_
 from kernel import audit
 from kernel.accounts import RegistryError, hash_device_secret
 from kernel.endpoint import MqttEndpoint
+from kernel.i18n import N_, Said
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +75,12 @@ def insert_devices(conn: psycopg.Connection[Any], broker: MqttEndpoint,
     for d in devices:
         device_id = d.device_id or new_device_id(d.type)
         if device_id.startswith(RESERVED_PREFIX):
-            raise RegistryError(f"device ids must not start with {RESERVED_PREFIX!r}")
+            raise RegistryError(Said(N_("device ids must not start with {prefix!r}"),
+                                     prefix=RESERVED_PREFIX))
         if not is_valid_device_id(device_id):
-            raise RegistryError(f"device id {device_id!r} must be 1-64 of A-Z, a-z, 0-9, '_', '-'")
+            raise RegistryError(Said(N_("device id {device!r} must be 1-64 of A-Z, a-z, "
+                                        "0-9, '_', '-'"),
+                                     device=device_id))
         password = secrets.token_urlsafe(18)
         rows.append((device_id, d.site, d.resident_id, d.type.value,
                      hash_device_secret(password), broker_hash(password)))
@@ -93,7 +97,7 @@ def insert_devices(conn: psycopg.Connection[Any], broker: MqttEndpoint,
                 "VALUES (%s, 'provision', %s, %s, %s)",
                 [(r[0], r[1], r[2], actor) for r in rows])
     except psycopg.errors.UniqueViolation:
-        raise RegistryError("a device with that id is already registered") from None
+        raise RegistryError(N_("a device with that id is already registered")) from None
     return creds
 
 
@@ -105,7 +109,7 @@ def provision(conn: psycopg.Connection[Any], accounts: DeviceAccounts, broker: M
         row = conn.execute("SELECT site_id FROM residents WHERE id = %s AND active",
                            (resident_id,)).fetchone()
         if row is None:
-            raise RegistryError(f"no active resident with id {resident_id}")
+            raise RegistryError(Said(N_("no active resident with id {id}"), id=resident_id))
         [cred] = insert_devices(conn, broker, [NewDevice(resident_id, str(row[0]), device_type,
                                                          device_id)], actor)
     return cred
@@ -115,7 +119,7 @@ def _active_device(conn: psycopg.Connection[Any], device_id: str) -> tuple[str, 
     row = conn.execute("SELECT site_id, resident_id FROM devices WHERE id = %s AND active "
                        "FOR UPDATE", (device_id,)).fetchone()
     if row is None:
-        raise RegistryError(f"no active device {device_id!r}")
+        raise RegistryError(Said(N_("no active device {device!r}"), device=device_id))
     return str(row[0]), int(row[1])
 
 
@@ -153,7 +157,7 @@ def move(conn: psycopg.Connection[Any], accounts: DeviceAccounts, device_id: str
         row = conn.execute("SELECT site_id FROM residents WHERE id = %s AND active",
                            (resident_id,)).fetchone()
         if row is None:
-            raise RegistryError(f"no active resident with id {resident_id}")
+            raise RegistryError(Said(N_("no active resident with id {id}"), id=resident_id))
         new_site = str(row[0])
         conn.execute("UPDATE devices SET resident_id = %s, site_id = %s WHERE id = %s",
                      (resident_id, new_site, device_id))

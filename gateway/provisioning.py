@@ -18,6 +18,7 @@ from gateway.schema import DeviceType, device_topic_prefix, is_valid_device_id
 from kernel import audit
 from kernel.accounts import RegistryError, hash_device_secret
 from kernel.endpoint import MqttEndpoint
+from kernel.i18n import N_, Said
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,13 @@ def add_device(conn: psycopg.Connection[Any], admin: BrokerAdmin, broker: MqttEn
     row = conn.execute("SELECT site_id FROM residents WHERE id = %s AND active",
                        (resident_id,)).fetchone()
     if row is None:
-        raise RegistryError(f"no active resident with id {resident_id}")
+        raise RegistryError(Said(N_("no active resident with id {id}"), id=resident_id))
     site = str(row[0])
     device_id = device_id or new_device_id(device_type)
     if not is_valid_device_id(device_id):
-        raise RegistryError(f"device id {device_id!r} must be 1-64 of A-Z, a-z, 0-9, '_', '-'")
+        raise RegistryError(Said(N_("device id {device!r} must be 1-64 of A-Z, a-z, "
+                                        "0-9, '_', '-'"),
+                                     device=device_id))
     password = secrets.token_urlsafe(18)
     with conn.transaction():
         try:
@@ -67,7 +70,8 @@ def add_device(conn: psycopg.Connection[Any], admin: BrokerAdmin, broker: MqttEn
                 (device_id, site, resident_id, device_type.value, hash_device_secret(password)),
             )
         except psycopg.errors.UniqueViolation:
-            raise RegistryError(f"device {device_id!r} is already registered") from None
+            raise RegistryError(Said(N_("device {device!r} is already registered"),
+                                     device=device_id)) from None
         if actor is not None:
             audit.append(conn, audit.Event(
                 datetime.now(UTC), actor, audit.Action.DEVICE_PROVISION, audit.Outcome.OK,

@@ -19,7 +19,7 @@ from pwdlib import PasswordHash
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from kernel.i18n import N_
+from kernel.i18n import N_, Said
 
 
 class Role(StrEnum):
@@ -45,6 +45,14 @@ ROLE_LABELS: dict[str, str] = {
     Role.FAMILY: N_("Family"),
     Role.DISPLAY: N_("Wall display"),
 }
+
+
+def role_word(role: str) -> Said:
+    """A role inside a sentence: its id in English (as the API always said it), its label in
+    other languages ("护理员" rather than "care_worker")."""
+    return Said.word(role, ROLE_LABELS.get(role, role))
+
+
 _hasher = PasswordHash.recommended()
 MIN_PASSWORD_LENGTH = 12
 MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4 scale
@@ -98,10 +106,10 @@ def username_key(username: str) -> str:
 def check_username(username: str) -> None:
     """Refuse a login name the platform cannot compare safely (see _USERNAME_RE)."""
     if not is_valid_username(username):
-        raise RegistryError(N_(
+        raise RegistryError(Said(N_(
             "username must be 1 to {max} characters: letters A-Z, digits and "
             ". _ @ + - (starting with a letter or digit); the person's own name goes in "
-            "the full name").format(max=MAX_USERNAME), "username")
+            "the full name"), max=MAX_USERNAME), "username")
 
 
 def check_password_policy(password: str, username: str = "") -> None:
@@ -109,7 +117,7 @@ def check_password_policy(password: str, username: str = "") -> None:
     common passwords (compared case-insensitively), or the username itself. Every way of
     setting a password goes through here, so the policy is one place."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise RegistryError(N_("password must be at least {min} characters").format(
+        raise RegistryError(Said(N_("password must be at least {min} characters"),
             min=MIN_PASSWORD_LENGTH), "password")
     if password.casefold() in _common_passwords():
         raise RegistryError(N_("password is one of the most common passwords; choose "
@@ -122,8 +130,8 @@ def check_password_policy(password: str, username: str = "") -> None:
     strength = zxcvbn(password[:100], user_inputs=[username] if username else [])
     if strength["score"] < MIN_PASSWORD_SCORE:
         hint = strength["feedback"]["warning"] or "add more words or characters"
-        raise RegistryError(N_("password is too easy to guess ({hint}); choose a longer or "
-                               "less predictable one").format(hint=hint.rstrip(".")),
+        raise RegistryError(Said(N_("password is too easy to guess ({hint}); choose a longer or "
+                               "less predictable one"), hint=hint.rstrip(".")),
                             "password")
 
 
@@ -155,10 +163,11 @@ def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: 
              residents: list[int] | None = None) -> int:
     """Create a person's account; family members are linked to their residents."""
     if role not in ROLES:
-        raise RegistryError(N_("role must be one of {roles}").format(roles=", ".join(ROLES)),
+        raise RegistryError(Said(N_("role must be one of {roles}"), roles=", ".join(ROLES)),
                             "role")
     if role in ("duty_officer", "care_worker") and not site_id:
-        raise RegistryError(N_("a {role} needs a site").format(role=role), "site_id")
+        raise RegistryError(Said(N_("a {role} needs a site"), role=role_word(role)),
+                            "site_id")
     if role == "family" and not residents:
         raise RegistryError(N_("a family member needs at least one resident"), "residents")
     check_username(username)
@@ -172,10 +181,10 @@ def add_user(conn: psycopg.Connection[Any], username: str, password: str, role: 
             (username, hash_password(password), full_name, role, site_id, on_duty),
         ).fetchone()
     except psycopg.errors.UniqueViolation:
-        raise RegistryError(N_("user {name!r} already exists").format(name=username),
+        raise RegistryError(Said(N_("user {name!r} already exists"), name=username),
                             "username") from None
     except psycopg.errors.ForeignKeyViolation:
-        raise RegistryError(N_("no site {site!r}").format(site=site_id), "site_id") from None
+        raise RegistryError(Said(N_("no site {site!r}"), site=site_id), "site_id") from None
     assert row is not None
     user_id = int(row[0])
     for resident_id in residents or []:
@@ -192,10 +201,10 @@ def _check_username_free(conn: psycopg.Connection[Any], username: str) -> None:
     if row is None:
         return
     if str(row[0]) == username:
-        raise RegistryError(N_("user {name!r} already exists").format(name=username),
+        raise RegistryError(Said(N_("user {name!r} already exists"), name=username),
                             "username")
-    raise RegistryError(N_("user {name!r} already exists as {other!r} (usernames are not "
-                           "case-sensitive)").format(name=username, other=str(row[0])),
+    raise RegistryError(Said(N_("user {name!r} already exists as {other!r} (usernames are not "
+                           "case-sensitive)"), name=username, other=str(row[0])),
                         "username")
 
 
@@ -208,7 +217,7 @@ def _check_residents_exist(conn: psycopg.Connection[Any], residents: list[int]) 
     known = {int(r[0]) for r in rows}
     for resident_id in residents:
         if resident_id not in known:
-            raise RegistryError(N_("resident {id} does not exist").format(id=resident_id),
+            raise RegistryError(Said(N_("resident {id} does not exist"), id=resident_id),
                                 "residents")
 
 

@@ -73,6 +73,52 @@ def translate(message: str, lang: str = DEFAULT_LANGUAGE) -> str:
     return catalog(lang).get(message, message)
 
 
+class Said(str):
+    """A sentence that remembers how it was said, so it can be said again in another language.
+
+    It *is* the English text (`Said(N_("try again in {minutes} minutes"), minutes=5)` equals
+    "try again in 5 minutes", so code and tests that treat it as a string are unchanged), and
+    keeps its marked template and values: `said_in(lang)` translates the template first and
+    fills the values in after, as the catalog holds the template, never a filled-in sentence.
+    A value that is itself `Said` (a marked word such as "Alert") is said in `lang` too; any
+    other value is data and stays as it is. Raised texts use it (HTTP details, refusals):
+    they are made where the values are known and translated where the reader is known."""
+
+    template: str
+    values: Mapping[str, object]
+
+    def __new__(cls, template: str, /, **values: object) -> Said:
+        said = super().__new__(cls, template.format(**values) if values else template)
+        said.template = template
+        said.values = MappingProxyType(values)
+        return said
+
+    @classmethod
+    def word(cls, shown: str, marked: str) -> Said:
+        """A value written `shown` in English (an API value such as "care_worker", kept as
+        it always was) and `marked` (its label, e.g. "Care worker") in other languages."""
+        said = super().__new__(cls, shown)
+        said.template = marked
+        said.values = MappingProxyType({})
+        return said
+
+    def said_in(self, lang: str) -> str:
+        """This sentence in `lang` (the English text itself for English)."""
+        if lang == DEFAULT_LANGUAGE:
+            return str(self)
+        words = translate(self.template, lang)
+        if not self.values:
+            return words
+        return words.format(**{name: say(value, lang) if isinstance(value, Said) else value
+                               for name, value in self.values.items()})
+
+
+def say(text: str, lang: str) -> str:
+    """`text` in `lang`: a `Said` sentence with its values, a marked fixed text from the
+    catalog; a text nobody marked stays as it is (English)."""
+    return text.said_in(lang) if isinstance(text, Said) else translate(text, lang)
+
+
 def supported(tag: str | None) -> str | None:
     """The platform language a BCP 47 tag asks for, or None: "zh", "zh-cn", "zh_CN",
     "zh-Hans-CN" (and the Traditional variants, which read Simplified far better than

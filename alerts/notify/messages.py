@@ -26,10 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from alerts.model import AlertStatus, Audience, NotificationKind, Outcome, Severity
 from alerts.vocabulary import OUTCOME_WORDS, TYPE_WORDS
 from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
+from kernel.sites import site_time
 
 logger = logging.getLogger(__name__)
 
 BRAND = "Eldercare"  # every chat message contains it (DingTalk 'custom keyword' security)
+# Site group channels (WeCom, DingTalk, a site's e-mail or webhook) have no person whose
+# language could be asked: they are written to in the platform's default language.
+GROUP_LANGUAGE = DEFAULT_LANGUAGE
 
 # Namespace of the name-based (UUIDv5) idempotency keys: the direct path's and the fallback.
 KEY_NAMESPACE = uuid.UUID("7663a6ec-83c1-435b-ab94-15c3fe1eb289")
@@ -47,6 +51,9 @@ class Message(BaseModel):
     severity: Severity | None = None
     alert_id: int | None = None
     data: dict[str, Any] = Field(default_factory=dict)  # machine-readable facts / command
+    # The recipient's language, for the words senders add around title and body ("Open:",
+    # "Ref:"); payloads queued before it existed are English.
+    lang: str = DEFAULT_LANGUAGE
     # The same for every attempt to deliver this one message (outbox row), different for any
     # other: receivers drop a repeat by it (delivery is at least once). Set by the dispatcher
     # from notification_outbox.idempotency_key and by the direct path; see `key()`.
@@ -57,7 +64,9 @@ class Message(BaseModel):
         message sent without one (a test, a one-off tool) is keyed the same on a repeat."""
         if self.idempotency_key:
             return self.idempotency_key
-        content = self.model_dump_json(exclude={"idempotency_key"})
+        # English leaves `lang` out, so a message's key is what it was before it had one.
+        skip = {"idempotency_key"} | ({"lang"} if self.lang == DEFAULT_LANGUAGE else set())
+        content = self.model_dump_json(exclude=skip)
         return str(uuid.uuid5(KEY_NAMESPACE, content))
 
     def with_key(self, key: str) -> Message:
@@ -73,7 +82,8 @@ class Message(BaseModel):
     def text(self, public_url: str | None) -> str:
         """Title, body and link as plain text (chat robots, e-mail)."""
         url = self.url(public_url)
-        return "\n".join(part for part in (self.title, self.body, url and f"Open: {url}") if part)
+        link = url and translate(N_("Open: {url}"), self.lang).format(url=url)
+        return "\n".join(part for part in (self.title, self.body, link) if part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,19 +126,11 @@ def type_words(alert_type: str, lang: str = DEFAULT_LANGUAGE) -> str:
     return translate(words, lang) if words else alert_type.replace("_", " ")
 
 
-_WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
-_MONTHS = (N_("Jan"), N_("Feb"), N_("Mar"), N_("Apr"), N_("May"), N_("Jun"), N_("Jul"),
-           N_("Aug"), N_("Sep"), N_("Oct"), N_("Nov"), N_("Dec"))
-
-
-def local_time(at: datetime, tz_name: str | None, lang: str = DEFAULT_LANGUAGE) -> str:
-    """`14:03 on Tue 5 Mar (Europe/London)`: the day and month names come from the catalog,
-    not from the process's C locale (which would ignore the recipient's language)."""
-    tz = zone(tz_name)
-    local = at.astimezone(tz)
-    return translate(N_("{time} on {weekday} {day} {month} ({zone})"), lang).format(
-        time=f"{local:%H:%M}", weekday=translate(_WEEKDAYS[local.weekday()], lang),
-        day=local.day, month=translate(_MONTHS[local.month - 1], lang), zone=tz.key)
+def local_time(at: datetime, tz_name: str | None) -> str:
+    """"2026-12-07 03:12": `at` in the site's zone, 24-hour (kernel.sites.site_time, issue
+    14's rule for every time people read; the same in every language). An unknown zone is
+    shown in UTC and says so."""
+    return site_time(at, tz_name)
 
 
 def alert_link(alert_id: int) -> str:
@@ -180,17 +182,17 @@ def render_alert(info: AlertInfo, kind: NotificationKind, audience: Audience,
         severity=severity.upper(), what=what, resident=info.resident_name)
     body = translate(N_("{who}: {what}, severity {severity}, at {when}. {action}"), lang).format(
         who=_who(info), what=what, severity=severity,
-        when=local_time(info.opened_at, info.site_tz, lang),
+        when=local_time(info.opened_at, info.site_tz),
         action=translate(_call_to_action(kind, audience), lang))
     return Message(kind=kind, title=title, body=body, link=alert_link(info.id),
-                   severity=info.severity, alert_id=info.id, data=_facts(info))
+                   severity=info.severity, alert_id=info.id, data=_facts(info), lang=lang)
 
 
 def render_clear(info: AlertInfo, lang: str = DEFAULT_LANGUAGE) -> Message:
     """The all-clear (or 'cancelled by the resident') for a finished alert, in the
     recipient's language."""
     what = type_words(info.type, lang)
-    when = local_time(info.finished_at or info.opened_at, info.site_tz, lang)
+    when = local_time(info.finished_at or info.opened_at, info.site_tz)
     facts = {"what": what, "resident": info.resident_name, "who": _who(info), "when": when}
     if info.cancelled:
         kind = NotificationKind.CANCELLED
@@ -204,7 +206,7 @@ def render_clear(info: AlertInfo, lang: str = DEFAULT_LANGUAGE) -> Message:
         body = translate(N_("The {what} alert for {who} was closed at {when}: {outcome}."),
                          lang).format(**facts, outcome=outcome)
     return Message(kind=kind, title=title, body=body, link=alert_link(info.id),
-                   severity=info.severity, alert_id=info.id, data=_facts(info))
+                   severity=info.severity, alert_id=info.id, data=_facts(info), lang=lang)
 
 
 def render_direct(*, site: str, resident_id: int, resident_name: str | None, alert_type: str,
@@ -220,10 +222,10 @@ def render_direct(*, site: str, resident_id: int, resident_name: str | None, ale
     body = translate(N_("{who} (site {site}): {what}, severity {severity}, at {when}. Sent "
                         "directly because the platform database is unavailable; alert details "
                         "may appear in the app later."), lang).format(
-        who=who, site=site, what=what, severity=words, when=local_time(at, tz_name, lang))
+        who=who, site=site, what=what, severity=words, when=local_time(at, tz_name))
     return Message(kind=NotificationKind.ALERT, title=title, body=body,
                    link=alert_link(alert_id) if alert_id else None, severity=severity,
-                   alert_id=alert_id,
+                   alert_id=alert_id, lang=lang,
                    data={"site": site, "resident_id": resident_id, "resident": resident_name,
                          "type": alert_type, "severity": severity.value,
                          "opened_at": at.isoformat(), "direct": True})

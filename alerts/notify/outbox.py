@@ -21,7 +21,13 @@ from alerts.model import (
     NotificationKind,
     Severity,
 )
-from alerts.notify.messages import AlertInfo, Message, render_alert, render_clear
+from alerts.notify.messages import (
+    GROUP_LANGUAGE,
+    AlertInfo,
+    Message,
+    render_alert,
+    render_clear,
+)
 from alerts.notify.recipients import ChannelSpec, deliver_at, resolve_recipients
 from kernel.db import Conn
 from kernel.i18n import DEFAULT_LANGUAGE
@@ -104,12 +110,20 @@ def load_alert_info(conn: Conn, alert_id: int) -> AlertInfo | None:
 
 def recipient_languages(conn: Conn, user_ids: list[int | None]) -> dict[int, str]:
     """Each person's language (users.language); a site's group channel has no person and is
-    written to in the default language."""
+    written to in GROUP_LANGUAGE (see `recipient_language`)."""
     ids = sorted({u for u in user_ids if u is not None})
     if not ids:
         return {}
     rows = conn.execute("SELECT id, language FROM users WHERE id = ANY(%s)", (ids,)).fetchall()
     return {int(row[0]): str(row[1]) for row in rows}
+
+
+def recipient_language(languages: dict[int, str], user_id: int | None) -> str:
+    """The language a channel's message is rendered in: its person's (personal channels),
+    GROUP_LANGUAGE for a site's group channel (no person to ask)."""
+    if user_id is None:
+        return GROUP_LANGUAGE
+    return languages.get(user_id, DEFAULT_LANGUAGE)
 
 
 def _insert(conn: Conn, alert_id: int | None, channel: ChannelSpec, message: Message,
@@ -142,7 +156,7 @@ def enqueue_alert_notifications(conn: Conn, alert_id: int, audience: Audience,
     messages: dict[str, Message] = {}
     queued = 0
     for r in found.recipients:
-        lang = languages.get(r.channel.user_id or 0, DEFAULT_LANGUAGE)
+        lang = recipient_language(languages, r.channel.user_id)
         if lang not in messages:
             messages[lang] = render_alert(info, kind, audience, lang)
         queued += _insert(conn, alert_id, r.channel, messages[lang],
@@ -175,8 +189,8 @@ def enqueue_all_clears(conn: Conn, now: datetime, *, horizon: timedelta = CLEAR_
         info = infos[alert_id]
         if info is None:
             continue
-        lang = recipient_languages(conn, [channel.user_id]).get(channel.user_id or 0,
-                                                                 DEFAULT_LANGUAGE)
+        lang = recipient_language(recipient_languages(conn, [channel.user_id]),
+                                  channel.user_id)
         queued += _insert(conn, alert_id, channel, render_clear(info, lang),
                           deliver_at(channel, info.severity, now), clear_key(alert_id, channel.id))
     if queued:

@@ -40,6 +40,7 @@ from alerts.notify.channels.validate import (
 )
 from dashboard.channels.store import StoredChannel
 from dashboard.models import KeyText, SecretText, UrlText, ZoneText
+from kernel.i18n import N_
 
 QuietTime = Annotated[time, BeforeValidator(parse_hhmm),
                       Field(description="Local time HH:MM (24-hour).")]
@@ -173,8 +174,8 @@ class ChannelPatch(BaseModel):
     def _quiet_together(self) -> ChannelPatch:
         sent = {"quiet_start", "quiet_end"} & self.model_fields_set
         if len(sent) == 1:
-            raise ValueError("send quiet_start and quiet_end together (both HH:MM, or both "
-                             "null to turn quiet hours off)")
+            raise ValueError(N_("send quiet_start and quiet_end together (both HH:MM, or both "
+                             "null to turn quiet hours off)"))
         if sent:
             check_quiet_hours(self.quiet_start, self.quiet_end)
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from py_vapid import Vapid02
 from starlette.concurrency import run_in_threadpool
 
@@ -17,13 +17,14 @@ from dashboard.channels import store
 from dashboard.channels.models import ChannelIn, ChannelOut, ChannelPatch, channel_out
 from dashboard.channels.saving import STAFF_DEFAULT_SEVERITY, created_or_updated, save_channel
 from dashboard.deps import ConnDep, StateDep
-from dashboard.ledger.channel_test import send_test
+from dashboard.language import api_language
+from dashboard.ledger.channel_test import DELIVERED, send_test
 from dashboard.ledger.models import ChannelTestOut
 from dashboard.models import UserOut
 from dashboard.params import IdPath
 from dashboard.scope import not_found
 from kernel.accounts import Role
-from kernel.i18n import N_, translate
+from kernel.i18n import N_, Said, say, translate
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ async def add_my_channel(body: ChannelIn, user: CurrentUser, conn: ConnDep,
     if user.role == Role.FAMILY and body.kind not in FAMILY_KINDS:
         # Webhooks POST residents' names and addresses to any URL: staff and sites only.
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "Family members can be notified by e-mail or on their phone "
-                            "(web push); ask the care centre for other channels")
+                            N_("Family members can be notified by e-mail or on their phone "
+                               "(web push); ask the care centre for other channels"))
     channel, inserted = await save_channel(conn, user, body, user_id=user.id, site_id=None,
                                    severity=default_severity(user))
     logger.info("user %s %s %s channel %s", user.username,
@@ -73,7 +74,8 @@ def _patch_values(kind: ChannelKind, patch: ChannelPatch) -> dict[str, object]:
             check_secret(kind, present=True)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                f"Invalid request: {exc}") from None
+                                Said(N_("Invalid request: {problems}"),
+                                     problems=Said(str(exc)))) from None
         values["secret"] = {"secret": patch.secret} if patch.secret else {}
     if "quiet_start" in sent:
         values["quiet_start"], values["quiet_end"] = patch.quiet_start, patch.quiet_end
@@ -90,7 +92,7 @@ async def update_my_channel(channel_id: IdPath, body: ChannelPatch, user: Curren
     """Change severity, quiet hours, time zone, active or signing secret of your channel."""
     kind = await store.personal_kind(conn, channel_id, user.id)
     if kind is None:
-        raise not_found("Channel")
+        raise not_found(N_("Channel"))
     values = _patch_values(kind, body)
     if values:
         await store.update_personal(conn, channel_id, user.id, values)
@@ -98,7 +100,7 @@ async def update_my_channel(channel_id: IdPath, body: ChannelPatch, user: Curren
                     ", ".join(values))
     channel = await store.get_personal(conn, channel_id, user.id)
     if channel is None:  # deleted concurrently
-        raise not_found("Channel")
+        raise not_found(N_("Channel"))
     return channel_out(channel)
 
 
@@ -106,7 +108,7 @@ async def update_my_channel(channel_id: IdPath, body: ChannelPatch, user: Curren
 async def delete_my_channel(channel_id: IdPath, user: CurrentUser, conn: ConnDep) -> Response:
     """Remove one of your channels (404 for anyone else's)."""
     if not await store.delete_personal(conn, channel_id, user.id):
-        raise not_found("Channel")
+        raise not_found(N_("Channel"))
     logger.info("user %s removed channel %d", user.username, channel_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -118,7 +120,7 @@ def personal_test_message(username: str, lang: str) -> Message:
                        username=username),
                    body=translate(N_("This is a test of your notification channel, sent from "
                                      "your settings page. No action is needed."), lang),
-                   data={"test": True})
+                   data={"test": True}, lang=lang)
 
 
 async def _platform_vapid(conn: ConnDep) -> Vapid02 | None:
@@ -132,7 +134,7 @@ async def _platform_vapid(conn: ConnDep) -> Vapid02 | None:
 @router.post("/me/channels/{channel_id}/test", response_model=ChannelTestOut,
              responses={404: {"description": "No such channel of yours"}})
 async def test_my_channel(channel_id: IdPath, user: CurrentUser, conn: ConnDep,
-                          state: StateDep) -> ChannelTestOut:
+                          state: StateDep, request: Request) -> ChannelTestOut:
     """Send a test message through one of your channels now, with the sender the platform
     uses for alerts; `sent` says whether the receiver accepted it, `detail` why not."""
     cur = await conn.execute("SELECT c.kind, c.target, c.secret, u.language "
@@ -140,7 +142,7 @@ async def test_my_channel(channel_id: IdPath, user: CurrentUser, conn: ConnDep,
                              "WHERE c.id = %s AND c.user_id = %s", (channel_id, user.id))
     row = await cur.fetchone()
     if row is None:
-        raise not_found("Channel")
+        raise not_found(N_("Channel"))
     kind, target, secret = ChannelKind(row[0]), str(row[1] or ""), dict(row[2] or {})
     vapid = await _platform_vapid(conn) if kind is ChannelKind.WEBPUSH else None
     message = personal_test_message(user.username, str(row[3]))
@@ -148,4 +150,4 @@ async def test_my_channel(channel_id: IdPath, user: CurrentUser, conn: ConnDep,
                                       vapid)
     logger.info("user %s tested channel %d: %s", user.username, channel_id, failure or "sent")
     return ChannelTestOut(channel_id=channel_id, sent=failure is None,
-                          detail=failure or "The test message was delivered")
+                          detail=say(failure or DELIVERED, api_language(request)))

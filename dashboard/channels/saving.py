@@ -11,6 +11,7 @@ from alerts.model import Severity
 from dashboard.channels import store
 from dashboard.channels.models import ChannelIn
 from dashboard.deps import AsyncConn
+from dashboard.errors import words_of
 from dashboard.models import UserOut
 
 logger = logging.getLogger(__name__)
@@ -37,9 +38,9 @@ async def save_channel(conn: AsyncConn, user: UserOut, body: ChannelIn, *,
     except store.EndpointTakenError as exc:
         logger.warning("user %s presented a push endpoint that another account registered; "
                        "refused", user.username)
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        raise HTTPException(status.HTTP_409_CONFLICT, words_of(exc)) from None
     except store.ChannelConflictError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        raise HTTPException(status.HTTP_409_CONFLICT, words_of(exc)) from None
 
 
 def created_or_updated(response: Response, inserted: bool) -> None:

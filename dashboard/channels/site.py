@@ -15,6 +15,7 @@ from dashboard.deps import ConnDep
 from dashboard.params import SITE_REGEX, IdPath
 from dashboard.scope import ScopeDep, not_found
 from kernel.accounts import Role
+from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +28,11 @@ async def managed_site(site: SitePath, scope: ScopeDep, conn: ConnDep) -> str:
     """Dependency: the site in the path, if the caller is an admin or its duty officer."""
     role = scope.user.role
     if role not in (Role.ADMIN, Role.DUTY_OFFICER):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only an administrator or the site's "
-                                                       "duty officer can manage site channels")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Only an administrator or the site's "
+                                                          "duty officer can manage site channels"))
     scope.check_site(site)  # 403 for another site's duty officer
     if not await store.site_exists(conn, site):
-        raise not_found("Site")
+        raise not_found(N_("Site"))
     return site
 
 
@@ -64,6 +65,6 @@ async def delete_site_channel(channel_id: IdPath, site: ManagedSite, scope: Scop
                               conn: ConnDep) -> Response:
     """Remove one of the site's channels."""
     if not await store.delete_site_channel(conn, channel_id, site):
-        raise not_found("Channel")
+        raise not_found(N_("Channel"))
     logger.info("user %s removed channel %d of site %s", scope.user.username, channel_id, site)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -15,12 +15,13 @@ from psycopg.types.json import Jsonb
 
 from alerts.model import ChannelKind, Severity
 from dashboard.deps import AsyncConn
+from kernel.i18n import N_, Said
 
 MAX_CHANNELS = 20  # per person or per site
 
-ENDPOINT_TAKEN = ("Another account has registered this browser's push subscription; "
-                  "unsubscribe and subscribe again in this browser for a new one (the phone "
-                  "page does this by itself)")
+ENDPOINT_TAKEN = N_("Another account has registered this browser's push subscription; "
+                    "unsubscribe and subscribe again in this browser for a new one (the phone "
+                    "page does this by itself)")
 
 _COLUMNS = ("id, site_id, kind, target, secret <> jsonb_build_object(), min_severity, "
             "quiet_start, quiet_end, timezone, active, created_at")
@@ -77,7 +78,8 @@ class TooManyChannelsError(ChannelConflictError):
     """The owner already has MAX_CHANNELS other channels."""
 
     def __init__(self) -> None:
-        super().__init__(f"At most {MAX_CHANNELS} notification channels; remove one first")
+        super().__init__(Said(N_("At most {most} notification channels; remove one first"),
+                              most=MAX_CHANNELS))
 
 
 class EndpointTakenError(ChannelConflictError):

@@ -12,7 +12,7 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.model import AlertStatus, Outcome
@@ -24,6 +24,7 @@ from dashboard.family import nights as nt
 from dashboard.family import store
 from dashboard.family.state import local_clock, presence
 from dashboard.family.words import ALL_CLEAR
+from dashboard.language import api_language
 from dashboard.models import (
     FamilyAlertDetailOut,
     UserOut,
@@ -34,6 +35,7 @@ from dashboard.params import IdPath
 from dashboard.scope import not_found
 from kernel.accounts import Role
 from kernel.audit import Action
+from kernel.i18n import N_, translate
 
 logger = logging.getLogger(__name__)
 
@@ -118,15 +120,16 @@ def require_family(user: CurrentUser) -> UserOut:
     """403 for every role but family: the family view is about *their* relatives."""
     if user.role is not Role.FAMILY:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "The family view is for family accounts")
+                            N_("The family view is for family accounts"))
     return user
 
 
 FamilyUser = Annotated[UserOut, Depends(require_family)]
 
 
-async def _resident(conn: AsyncConn, who: store.Linked, now: datetime) -> FamilyResidentOut:
-    state = presence(await store.bed_facts(conn, who.id, now), now, who.tz)
+async def _resident(conn: AsyncConn, who: store.Linked, now: datetime, lang: str
+                    ) -> FamilyResidentOut:
+    state = presence(await store.bed_facts(conn, who.id, now), now, who.tz, lang=lang)
     cur = await conn.execute("SELECT count(*) FROM alerts WHERE resident_id = %s "
                              "AND status IN ('open', 'acknowledged') AND created_at <= %s",
                              (who.id, now))
@@ -143,39 +146,42 @@ _STAFF: dict[int | str, dict[str, Any]] = {403: {"description": "Not a family ac
 
 @router.get("/family/residents", response_model=list[FamilyResidentOut], responses=_STAFF,
             dependencies=[audited(Action.RESIDENT_LIST, "resident")])
-async def my_residents(user: FamilyUser, conn: ConnDep, app: StateDep
+async def my_residents(user: FamilyUser, conn: ConnDep, app: StateDep, request: Request
                        ) -> list[FamilyResidentOut]:
-    """The residents linked to you, each with their state now."""
-    now = app.clock()
-    return [await _resident(conn, who, now) for who in await store.linked(conn, user.id)]
+    """The residents linked to you, each with their state now (in the request's language)."""
+    now, lang = app.clock(), api_language(request)
+    return [await _resident(conn, who, now, lang)
+            for who in await store.linked(conn, user.id)]
 
 
 @router.get("/family/residents/{resident_id}/summary", response_model=FamilySummaryOut,
             dependencies=[audited(Action.VITALS_READ, "resident", resident="resident_id")],
             responses={**_STAFF, 404: {"description": "Not a resident linked to you"}})
 async def resident_summary(resident_id: IdPath, user: FamilyUser, conn: ConnDep, app: StateDep,
+                           request: Request,
                            alerts: Annotated[int, Query(ge=1, le=50)] = RECENT_ALERTS
                            ) -> FamilySummaryOut:
     """State now, last night compared with the usual, the last 7 nights and recent alerts."""
     found = await store.linked(conn, user.id, resident_id)
     if not found:
-        raise not_found("Resident")
-    who, now = found[0], app.clock()
+        raise not_found(N_("Resident"))
+    who, now, lang = found[0], app.clock(), api_language(request)
     day = nt.last_night(now, who.tz)
     week_from = day - timedelta(days=6)
     known = await store.nights(conn, who.id, who.tz, day - timedelta(days=nt.USUAL_NIGHTS),
                                day, week_from)
     recent = await store.recent_alerts(conn, who.id, user.id, now, alerts)
-    return FamilySummaryOut(resident=await _resident(conn, who, now),
-                            last_night=_last_night(known, day, who),
+    return FamilySummaryOut(resident=await _resident(conn, who, now, lang),
+                            last_night=_last_night(known, day, who, lang),
                             days=[DayOut(day=n.day, time_in_bed_s=n.time_in_bed_s,
                                          night_exits=n.night_exits,
                                          resting_hr=_round(n.resting_hr), alerts=n.alerts)
                                   for n in nt.week(known, day)],
-                            alerts=[_family(a, now, who) for a in recent])
+                            alerts=[_family(a, now, who, lang) for a in recent])
 
 
-def _last_night(known: list[nt.Night], day: date, who: store.Linked) -> LastNightOut:
+def _last_night(known: list[nt.Night], day: date, who: store.Linked, lang: str
+                ) -> LastNightOut:
     tonight = nt.week(known, day, 1)[0]
     before = nt.previous(known, day)
     start, end = nt.night_window(day, who.tz)
@@ -183,7 +189,7 @@ def _last_night(known: list[nt.Night], day: date, who: store.Linked) -> LastNigh
     def compared(value: float | None, usual: float | None, tolerance: float) -> ComparedOut:
         c = nt.compare(value, usual, tolerance)
         return ComparedOut(value=_round(c.value), usual=_round(c.usual), kind=c.kind,
-                           text=c.text)
+                           text=translate(c.text, lang))
 
     return LastNightOut(
         day=day, start=start, end=end, time_in_bed_s=tonight.time_in_bed_s,
@@ -198,16 +204,18 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _family(staff: store.StaffAlert, now: datetime, who: store.Linked) -> FamilyRecentAlertOut:
-    view = family_alert(staff.alert)
+def _family(staff: store.StaffAlert, now: datetime, who: store.Linked, lang: str
+            ) -> FamilyRecentAlertOut:
+    view = family_alert(staff.alert, lang)
     clear = None
     if staff.all_clear_at is not None:
         finished = staff.finished_at or staff.alert.resolved_at or staff.all_clear_at
         outcome = (Outcome.CANCELLED_BY_RESIDENT if staff.alert.status is AlertStatus.CANCELLED
                    else staff.alert.outcome or Outcome.OTHER)
-        clear = ALL_CLEAR.format(time=local_clock(finished, now, who.tz),
-                                 outcome=FAMILY_OUTCOME_WORDS.get(
-                                     outcome, FAMILY_OUTCOME_WORDS[Outcome.OTHER]))
+        clear = translate(ALL_CLEAR, lang).format(
+            time=local_clock(finished, now, who.tz, lang),
+            outcome=translate(FAMILY_OUTCOME_WORDS.get(
+                outcome, FAMILY_OUTCOME_WORDS[Outcome.OTHER]), lang))
     return FamilyRecentAlertOut(**view.model_dump(),
-                                history=family_history(staff.alert, staff.history),
+                                history=family_history(staff.alert, staff.history, lang),
                                 told=staff.told, all_clear=clear)

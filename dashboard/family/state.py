@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from dashboard.family.words import STATE_WORDS, YESTERDAY
+from dashboard.family.words import NO_SINCE, STATE_WORDS, YESTERDAY
+from kernel.i18n import DEFAULT_LANGUAGE, translate
 
 STALE_AFTER = timedelta(minutes=15)
 AWAY_AFTER = timedelta(hours=3)
@@ -50,7 +51,8 @@ class PresenceState:
     text: str
 
 
-def local_clock(at: datetime, now: datetime, tz: ZoneInfo) -> str:
+def local_clock(at: datetime, now: datetime, tz: ZoneInfo, lang: str = DEFAULT_LANGUAGE
+                ) -> str:
     """`22:14`, `22:14 yesterday` or `2026-12-05 22:14`, in the site's zone, 24-hour (issue
     14's rule: ISO-like dates, no month names to translate)."""
     local, today = at.astimezone(tz), now.astimezone(tz).date()
@@ -58,27 +60,39 @@ def local_clock(at: datetime, now: datetime, tz: ZoneInfo) -> str:
     if local.date() == today:
         return clock
     if local.date() == today - timedelta(days=1):
-        return YESTERDAY.format(time=clock)
+        return translate(YESTERDAY, lang).format(time=clock)
     return f"{local:%Y-%m-%d} {clock}"
 
 
 def presence(facts: BedFacts, now: datetime, tz: ZoneInfo, *,
              stale_after: timedelta = STALE_AFTER,
-             away_after: timedelta = AWAY_AFTER) -> PresenceState:
-    """The state in plain words (module docstring: the rules and why)."""
+             away_after: timedelta = AWAY_AFTER,
+             lang: str = DEFAULT_LANGUAGE) -> PresenceState:
+    """The state in plain words in `lang` (module docstring: the rules and why)."""
+    state = _presence(facts, now, stale_after, away_after)
+    words = STATE_WORDS[state.kind]
+    if state.since is None:
+        return PresenceState(state.kind, None, translate(NO_SINCE[state.kind], lang))
+    return PresenceState(state.kind, state.since, translate(words, lang).format(
+        since=local_clock(state.since, now, tz, lang)))
+
+
+def _presence(facts: BedFacts, now: datetime, stale_after: timedelta,
+              away_after: timedelta) -> PresenceState:
+    """Which state, since when (its `text` left empty: `presence` says it)."""
     if not facts.has_sensor:
-        return _state("no_sensor", None, now, tz)
+        return _state("no_sensor", None)
     silent = facts.latest is None or now - facts.latest > stale_after
     if facts.offline_alert_at is not None:
-        return _state("offline_reported", _offline_since(facts), now, tz)
+        return _state("offline_reported", _offline_since(facts))
     if facts.online is False or (silent and facts.latest is not None):
-        return _state("offline", _offline_since(facts), now, tz)
+        return _state("offline", _offline_since(facts))
     if facts.latest is None or facts.occupied is None:
-        return _state("no_data", None, now, tz)
+        return _state("no_data", None)
     since = facts.run_since or facts.latest
     if facts.occupied:
-        return _state("in_bed", since, now, tz)
-    return _state("away" if now - since >= away_after else "up", since, now, tz)
+        return _state("in_bed", since)
+    return _state("away" if now - since >= away_after else "up", since)
 
 
 def _offline_since(facts: BedFacts) -> datetime | None:
@@ -88,8 +102,5 @@ def _offline_since(facts: BedFacts) -> datetime | None:
     return max(heard) if heard else facts.offline_alert_at
 
 
-def _state(kind: str, since: datetime | None, now: datetime, tz: ZoneInfo) -> PresenceState:
-    words = STATE_WORDS[kind]
-    if since is None:
-        return PresenceState(kind, None, words.replace(" since {since}", ""))
-    return PresenceState(kind, since, words.format(since=local_clock(since, now, tz)))
+def _state(kind: str, since: datetime | None) -> PresenceState:
+    return PresenceState(kind, since, "")

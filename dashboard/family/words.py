@@ -18,6 +18,17 @@ STATE_WORDS: dict[str, str] = {
     "no_data": N_("No news from the bed sensor yet"),
 }
 
+# The same states when it is not known since when (each is its sentence without "since …").
+NO_SINCE: dict[str, str] = {
+    "in_bed": N_("In bed"),
+    "up": N_("Up and about"),
+    "away": N_("Probably out of the house"),
+    "offline_reported": N_("Sensor offline — the centre has been told"),
+    "offline": N_("Sensor offline"),
+    "no_sensor": STATE_WORDS["no_sensor"],
+    "no_data": STATE_WORDS["no_data"],
+}
+
 YESTERDAY = N_("{time} yesterday")
 
 COMPARED: dict[str, str] = {

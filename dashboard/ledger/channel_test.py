@@ -10,32 +10,39 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from py_vapid import Vapid02
 from starlette.concurrency import run_in_threadpool
 
 from alerts.model import ChannelKind, NotificationKind, Severity
 from alerts.notify.channels import ChannelSenders, SendError
-from alerts.notify.messages import Message
+from alerts.notify.messages import GROUP_LANGUAGE, Message
 from alerts.notify.settings import NotifySettings
 from dashboard.channels.site import ManagedSite
 from dashboard.deps import ConnDep, StateDep
+from dashboard.language import api_language
 from dashboard.ledger.models import ChannelTestOut
 from dashboard.params import IdPath
 from dashboard.scope import ScopeDep, not_found
+from kernel.i18n import N_, Said, say, translate
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["channels"])
 
 
-def channel_test_message(site: str, username: str) -> Message:
-    """The test message: says what it is, so nobody in the group acts on it."""
+DELIVERED = N_("The test message was delivered")
+
+
+def channel_test_message(site: str, username: str, lang: str = GROUP_LANGUAGE) -> Message:
+    """The test message: says what it is, so nobody in the group acts on it (in the
+    language the group's alerts come in, alerts.notify.messages.GROUP_LANGUAGE)."""
     return Message(kind=NotificationKind.ALERT, severity=Severity.INFO,
-                   title=f"Test message for site {site}",
-                   body=f"This is a test of the group channel of site {site}, sent by "
-                        f"{username} from the administration page. No action is needed.",
-                   data={"site": site, "test": True})
+                   title=translate(N_("Test message for site {site}"), lang).format(site=site),
+                   body=translate(N_("This is a test of the group channel of site {site}, sent "
+                                     "by {username} from the administration page. No action "
+                                     "is needed."), lang).format(site=site, username=username),
+                   data={"site": site, "test": True}, lang=lang)
 
 
 def send_test(settings: NotifySettings, kind: ChannelKind, target: str,
@@ -47,7 +54,7 @@ def send_test(settings: NotifySettings, kind: ChannelKind, target: str,
     try:
         sender = senders.senders.get(kind)
         if sender is None:
-            return f"{kind} channels cannot be tested from the web app"
+            return Said(N_("{kind} channels cannot be tested from the web app"), kind=kind.value)
         sender.send(target, secret, message)
         return None
     except SendError as exc:
@@ -59,18 +66,18 @@ def send_test(settings: NotifySettings, kind: ChannelKind, target: str,
 @router.post("/sites/{site}/channels/{channel_id}/test", response_model=ChannelTestOut,
              responses={404: {"description": "No such channel at this site"}})
 async def test_site_channel(channel_id: IdPath, site: ManagedSite, scope: ScopeDep,
-                            conn: ConnDep, state: StateDep) -> ChannelTestOut:
+                            conn: ConnDep, state: StateDep, request: Request) -> ChannelTestOut:
     """Send a test message through one of the site's channels now (admin or the site's
     duty officer); `sent` says whether the receiver accepted it, `detail` why not."""
     cur = await conn.execute("SELECT kind, target, secret FROM notification_channels "
                              "WHERE id = %s AND site_id = %s", (channel_id, site))
     row = await cur.fetchone()
     if row is None:
-        raise not_found("Channel")
+        raise not_found(N_("Channel"))
     kind, target, secret = ChannelKind(row[0]), str(row[1] or ""), dict(row[2] or {})
     message = channel_test_message(site, scope.user.username)
     failure = await run_in_threadpool(send_test, state.notify, kind, target, secret, message)
     logger.info("user %s tested channel %d of site %s: %s", scope.user.username, channel_id,
                 site, failure or "sent")
     return ChannelTestOut(channel_id=channel_id, sent=failure is None,
-                          detail=failure or "The test message was delivered")
+                          detail=say(failure or DELIVERED, api_language(request)))

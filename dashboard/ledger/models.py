@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from dashboard.models import NoteText, PhoneText, ResidentOut, ZoneText, multi_line, single_line
+from kernel.i18n import N_, Said
 from kernel.ledger import (
     MAX_ADDRESS,
     MAX_BIRTH_YEAR,
@@ -36,7 +37,7 @@ AddressText = Annotated[str, Field(max_length=MAX_ADDRESS), AfterValidator(multi
 
 def _iana(value: str) -> str:
     if not is_valid_timezone(value):
-        raise ValueError("must be an IANA time zone such as 'Asia/Shanghai'")
+        raise ValueError(N_("must be an IANA time zone such as 'Asia/Shanghai'"))
     return value
 
 
@@ -45,7 +46,7 @@ TimeZone = Annotated[ZoneText, AfterValidator(_iana)]
 
 def _no_repeats(values: list[Risk]) -> list[Risk]:
     if len(set(values)) != len(values):
-        raise ValueError("a risk category is listed twice")
+        raise ValueError(N_("a risk category is listed twice"))
     return values
 
 
@@ -116,10 +117,10 @@ class LedgerFields(_In):
     def _birth_agrees(self) -> LedgerFields:
         if (self.birth_date is not None and self.birth_year is not None
                 and self.birth_date.year != self.birth_year):
-            raise ValueError("birth_year and birth_date disagree")
+            raise ValueError(N_("birth_year and birth_date disagree"))
         for name in ("full_name", "status", "risks"):
             if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
+                raise ValueError(Said(N_("{name} cannot be null"), name=name))
         return self
 
     def column_changes(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from dashboard.scope import Scope, ScopeDep
 from kernel import ledger
 from kernel.accounts import Role
 from kernel.audit import Action
+from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +50,14 @@ def require_staff(scope: Scope) -> None:
     """403 for family accounts: the ledger is the care team's record."""
     if scope.user.role is Role.FAMILY:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "The resident ledger is for the care team")
+                            N_("The resident ledger is for the care team"))
 
 
 def require_editor(scope: Scope) -> None:
     """403 unless an administrator or a duty officer."""
     if scope.user.role not in EDITORS:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only an administrator or a duty "
-                                                       "officer can change the ledger")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Only an administrator or a duty "
+                                                          "officer can change the ledger"))
 
 
 async def _detail(conn: AsyncConn, scope: Scope, resident_id: int) -> ResidentDetailOut:

@@ -17,6 +17,7 @@ from dashboard.params import SITE_REGEX
 from dashboard.scope import SITE_ROLES, Scope, ScopeDep, not_found
 from kernel.accounts import Role
 from kernel.audit import Action
+from kernel.i18n import N_, Said
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +28,12 @@ _SITES = "SELECT id, name, timezone, address, created_at FROM sites"
 
 def _require_admin(scope: Scope) -> None:
     if scope.user.role is not Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only an administrator can change sites")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Only an administrator can change sites"))
 
 
 def _require_staff(scope: Scope) -> None:
     if scope.user.role is Role.FAMILY:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Sites are for the care team")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, N_("Sites are for the care team"))
 
 
 async def _sites(conn: AsyncConn, site: str | None) -> list[SiteOut]:
@@ -62,7 +63,8 @@ async def create_site(body: SiteIn, scope: ScopeDep, conn: ConnDep) -> SiteOut:
                            (body.id, body.name, body.timezone, body.address))
     except errors.UniqueViolation:
         raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"Site '{body.id}' already exists; edit it instead") from None
+                            Said(N_("Site '{site}' already exists; edit it instead"),
+                                 site=body.id)) from None
     logger.info("user %s created site %s", scope.user.username, body.id)
     return (await _sites(conn, body.id))[0]
 
@@ -76,10 +78,10 @@ async def get_site(scope: ScopeDep, conn: ConnDep, site_id: str = SitePath) -> S
     """One site (admin; staff of that site)."""
     _require_staff(scope)
     if scope.user.role in SITE_ROLES and site_id != scope.user.site_id:
-        raise not_found("Site")
+        raise not_found(N_("Site"))
     found = await _sites(conn, site_id)
     if not found:
-        raise not_found("Site")
+        raise not_found(N_("Site"))
     return found[0]
 
 
@@ -94,12 +96,12 @@ async def update_site(body: SitePatch, scope: ScopeDep, conn: ConnDep,
     if ("name" in sent and body.name is None) or ("timezone" in sent
                                                      and body.timezone is None):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "name and timezone cannot be null")
+                            N_("name and timezone cannot be null"))
     cur = await conn.execute(
         "UPDATE sites SET name = COALESCE(%s, name), timezone = COALESCE(%s, timezone), "
         "address = CASE WHEN %s THEN %s ELSE address END WHERE id = %s RETURNING id",
         (body.name, body.timezone, "address" in sent, body.address, site_id))
     if await cur.fetchone() is None:
-        raise not_found("Site")
+        raise not_found(N_("Site"))
     logger.info("user %s changed %s of site %s", scope.user.username, sorted(sent), site_id)
     return (await _sites(conn, site_id))[0]

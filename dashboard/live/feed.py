@@ -38,11 +38,12 @@ from dashboard.scope import Scope
 from gateway.presence import PartState
 from kernel.accounts import Role
 from kernel.endpoint import MqttEndpoint
+from kernel.i18n import DEFAULT_LANGUAGE, N_
 
 logger = logging.getLogger(__name__)
 
-NOT_AUTHENTICATED = "Not authenticated: log in and send 'Authorization: Bearer <token>'"
-SHUTTING_DOWN = "The server is restarting; the screen will reconnect shortly"
+NOT_AUTHENTICATED = N_("Not authenticated: log in and send 'Authorization: Bearer <token>'")
+SHUTTING_DOWN = N_("The server is restarting; the screen will reconnect shortly")
 DOWN_DB_TIMEOUT_S = 1.0  # how long a new stream waits for a database known to be down
 
 
@@ -112,9 +113,10 @@ class AlertStream:
 
     # --- subscribing ---
 
-    async def subscribe(self, token: str | None, state: DashboardState, address: str
-                        ) -> Subscriber:
-        """Authenticate a bearer token and make its subscriber (401/403/503 on failure)."""
+    async def subscribe(self, token: str | None, state: DashboardState, address: str,
+                        lang: str = DEFAULT_LANGUAGE) -> Subscriber:
+        """Authenticate a bearer token and make its subscriber (401/403/503 on failure);
+        `lang` is the language its family-view sentences are written in."""
         if not self._accepting:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, SHUTTING_DOWN)
         if not token:
@@ -128,7 +130,7 @@ class AlertStream:
             self._known.forget(claims.user_id)  # logged out, deactivated, deleted...
             raise
         self._known.remember(user, viewer)
-        return Subscriber(user, viewer, claims, self.settings.queue_limit, address)
+        return Subscriber(user, viewer, claims, self.settings.queue_limit, address, lang)
 
     async def _load_scope(self, token: str, state: DashboardState) -> tuple[UserOut, Viewer]:
         """The token's user and viewer from the database (as every request does); while the
@@ -168,7 +170,7 @@ class AlertStream:
 
     def detach(self, sub: Subscriber) -> None:
         """Stop delivering to a subscriber (its response has ended)."""
-        sub.close(sub.close_reason or "stream ended")
+        sub.close(sub.close_reason or N_("stream ended"))
         self.hub.remove(sub)
 
     # --- sources ---

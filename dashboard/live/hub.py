@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from uuid import UUID
 
 from dashboard import auth
@@ -19,17 +20,18 @@ from dashboard.live.viewer import Viewer
 from dashboard.models import UserOut
 from dashboard.throttle import client_key
 from kernel.accounts import Role
+from kernel.i18n import DEFAULT_LANGUAGE, N_
 
 logger = logging.getLogger(__name__)
 
-OVERFLOW = "too slow: more events queued than the limit"
+OVERFLOW = N_("too slow: more events queued than the limit")
 BURST_FACTOR = 8
-TOO_MANY_ACCOUNT = ("too many live streams for this account: this older one was closed; "
-                    "close other tabs or screens using the same login")
-TOO_MANY_ADDRESS = ("too many live streams from this network address: this older one was "
-                    "closed")
-ADDRESS_FULL = ("too many live streams from this network address: close another screen "
-                "here, or ask the administrator to raise web_streams_per_address")
+TOO_MANY_ACCOUNT = N_("too many live streams for this account: this older one was closed; "
+                      "close other tabs or screens using the same login")
+TOO_MANY_ADDRESS = N_("too many live streams from this network address: this older one was "
+                      "closed")
+ADDRESS_FULL = N_("too many live streams from this network address: close another screen "
+                  "here, or ask the administrator to raise web_streams_per_address")
 
 
 class Subscriber:
@@ -43,8 +45,9 @@ class Subscriber:
     _serials = itertools.count()
 
     def __init__(self, user: UserOut, viewer: Viewer, claims: auth.TokenClaims,
-                 limit: int, address: str = "unknown") -> None:
+                 limit: int, address: str = "unknown", lang: str = DEFAULT_LANGUAGE) -> None:
         self.user = user
+        self.lang = lang  # the reader's: family-view sentences are written in it
         self.viewer = viewer
         self.session_id = claims.session_id
         self.expires_at = claims.expires_at  # the token's `exp` (epoch seconds)
@@ -152,14 +155,26 @@ class Hub:
         self._subs.discard(sub)
 
     def publish(self, data: bytes, site: str, resident_id: int,
-                family_data: bytes | None = None) -> int:
+                family_data: bytes | Callable[[str], bytes] | None = None) -> int:
         """Queue a message for every subscriber in scope; returns how many took it.
 
         Family members get `family_data` instead when given (the family view, without
-        staff notes, names or assignments); messages without staff internals (pending bus
-        events) go to everyone in scope as they are."""
-        family = data if family_data is None else family_data
-        return sum(self._offer(sub, family if sub.viewer.role is Role.FAMILY else data)
+        staff notes, names or assignments; a function of the reader's language when it
+        holds sentences, encoded once per language); messages without staff internals
+        (pending bus events) go to everyone in scope as they are."""
+        encoded: dict[str, bytes] = {}
+
+        def family(lang: str) -> bytes:
+            if family_data is None:
+                return data
+            if isinstance(family_data, bytes):
+                return family_data
+            if lang not in encoded:
+                encoded[lang] = family_data(lang)
+            return encoded[lang]
+
+        return sum(self._offer(sub, family(sub.lang) if sub.viewer.role is Role.FAMILY
+                               else data)
                    for sub in list(self._subs) if sub.viewer.admits(site, resident_id))
 
     def publish_all(self, data: bytes, staff_only: bool = False) -> None:

@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from functools import partial
 from uuid import UUID
 
 import psycopg
@@ -59,9 +60,10 @@ class FamilyStreamAlert(FamilyAlertOut):
     uid: UUID | None = None
 
 
-def _family_event(alert: StreamAlert) -> bytes:
-    """The `alert` event a family member receives: the family view, never staff internals."""
-    view = FamilyStreamAlert(**family_alert(alert).model_dump(), uid=alert.uid)
+def _family_event(alert: StreamAlert, lang: str) -> bytes:
+    """The `alert` event a family member receives: the family view, never staff internals,
+    its sentences in the reader's language."""
+    view = FamilyStreamAlert(**family_alert(alert, lang).model_dump(), uid=alert.uid)
     return sse("alert", view.model_dump_json())
 
 
@@ -180,7 +182,7 @@ class DatabaseListener:
                 continue
             for alert in alerts:
                 self._hub.publish(sse("alert", alert.model_dump_json()), alert.site_id,
-                                  alert.resident_id, family_data=_family_event(alert))
+                                  alert.resident_id, family_data=partial(_family_event, alert))
 
     def _resync(self) -> None:
         """Tell every screen that it missed changes and should reload its list."""

@@ -18,6 +18,7 @@ from starlette.types import Scope as AsgiScope
 from dashboard.live.feed import AlertStream
 from dashboard.live.hub import Subscriber
 from dashboard.live.sse import close_event
+from kernel.i18n import DEFAULT_LANGUAGE, say
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +28,10 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, stream: AlertStream, sub: Subscriber) -> None:
+    def __init__(self, stream: AlertStream, sub: Subscriber, lang: str = DEFAULT_LANGUAGE
+                 ) -> None:
         self.status_code = status.HTTP_200_OK
+        self._lang = lang  # the reader's: the closing reason is said in it
         self.background = None
         self._stream = stream
         self._sub = sub
@@ -69,7 +72,8 @@ class EventStreamResponse(Response):
                 sub.sending = True
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 sub.sending = False
-            farewell = close_event(sub.close_reason, sub.close_action)
+            reason = say(sub.close_reason, self._lang) if sub.close_reason else None
+            farewell = close_event(reason, sub.close_action)
             await send({"type": "http.response.body", "body": farewell, "more_body": False})
         except OSError:  # the client went away mid-write
             sub.close("client disconnected")

@@ -16,6 +16,7 @@ from psycopg_pool import PoolTimeout
 from dashboard import auth
 from dashboard.audit import record
 from dashboard.deps import DashboardState, StateDep
+from dashboard.language import api_language
 from dashboard.live.feed import AlertStream
 from dashboard.live.response import EventStreamResponse
 from dashboard.models import UserOut
@@ -65,7 +66,7 @@ async def alert_stream(token: TokenDep, state: StateDep, stream: AlertStreamDep,
                        request: Request) -> EventStreamResponse:
     """Live alert changes in your scope as Server-Sent Events (protocol: docs/alerts.md)."""
     address = request.client.host if request.client is not None else "unknown"
-    sub = await stream.subscribe(token, state, address)
+    sub = await stream.subscribe(token, state, address, api_language(request))
     await _audit_start(stream, state, sub.user, address)
     logger.info("alert stream opened for %s (%d open)", sub.user.username, len(stream.hub) + 1)
-    return EventStreamResponse(stream, sub)
+    return EventStreamResponse(stream, sub, api_language(request))

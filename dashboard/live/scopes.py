@@ -27,11 +27,12 @@ from dashboard.live.viewer import Viewer, load_viewer
 from dashboard.models import UserOut
 from dashboard.scope import Scope
 from kernel.accounts import Role
+from kernel.i18n import N_
 
 logger = logging.getLogger(__name__)
 
-SESSION_EXPIRED = "session expired"
-SESSION_ENDED = "session ended"
+SESSION_EXPIRED = N_("session expired")
+SESSION_ENDED = N_("session ended")
 
 # Sessions still open (expiry is judged by the token's `exp`, in `_close_expired`).
 _SESSIONS = "SELECT id FROM sessions WHERE id = ANY(%s) AND revoked_at IS NULL"
@@ -123,7 +124,7 @@ class ScopeRefresher:
                 self._hub.remove(sub)
             elif known is None or (known.user.role, known.user.site_id) != (sub.user.role,
                                                                           sub.user.site_id):
-                sub.close("account changed")
+                sub.close(N_("account changed"))
                 self._hub.remove(sub)
             else:
                 sub.user, sub.viewer = known.user, known.viewer

@@ -198,3 +198,35 @@ def test_local_days_follow_dst() -> None:
     day = day_period(datetime(2026, 3, 8).date(), "America/New_York").period
     assert day.end - day.start == timedelta(hours=23)
     assert day.start == datetime(2026, 3, 8, 5, 0, tzinfo=UTC)
+
+
+async def test_the_exports_speak_the_language_of_the_request(after: httpx.AsyncClient,
+                                                             stored: Stored) -> None:
+    """A Chinese browser gets Chinese headers and labels (the UTF-8 mark lets Excel read
+    the CSV); the numbers and the data (site id, worker names) are the same."""
+    from openpyxl import load_workbook
+
+    zh = {**await login(after, "duty-north"), "Accept-Language": "zh-CN,zh;q=0.9"}
+    resp = await after.get(f"{API}/sites/north/answer-times/report.csv?date={DAY}", headers=zh)
+    assert resp.status_code == 200
+    assert resp.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
+    assert rows[0][:2] == ["应答时效达标情况", "north"]
+    header = rows[1]
+    assert header[:4] == ["分组", "姓名", "新增告警", "已确认"]
+    by_name = {(r[0], r[1]): dict(zip(header, r, strict=True)) for r in rows[2:]}
+    every = by_name[("全部告警", "")]
+    assert every["60 秒内确认"] == "0.6" and every["60 秒标准"] == "未达标"
+    assert by_name[("紧急呼叫（SOS 与跌倒）", "")]["180 秒标准"] == "达标"
+    assert by_name[("严重程度", "紧急")]["尚未确认"] == "1"
+    assert by_name[("人员", "Carl Care")]["已确认"] == "3"
+    xlsx = await after.get(f"{API}/sites/north/answer-times/report.xlsx?date={DAY}",
+                           headers=zh)
+    book = load_workbook(io.BytesIO(xlsx.content))
+    assert book.active.title == "应答时效"
+    rows = [list(r) for r in book.active.iter_rows(values_only=True)]
+    assert rows[0][:2] == ["应答时效达标情况", "north"]
+    assert rows[2][:3] == ["分组", "姓名", "新增告警"]
+    explicit = await after.get(f"{API}/sites/north/answer-times/report.csv?date={DAY}"
+                               "&lang=en", headers=zh)  # an explicit lang wins
+    assert explicit.text.startswith("Answer-time compliance,north,")

@@ -140,6 +140,18 @@ async def test_import_with_errors_writes_nothing_and_reports_each(
                             ).fetchone() == (0,)
 
 
+async def test_import_problems_are_reported_in_the_readers_language(
+        dev_client: httpx.AsyncClient, world: World) -> None:
+    h = {**await login(dev_client, "admin"), "Accept-Language": "zh-CN"}
+    resp = await dev_client.post("/api/v1/import", headers=h,
+                                 files={"file": ("elders.csv", BAD.encode(), "text/csv")})
+    assert resp.status_code == 200, resp.text
+    by_column = {e["column"]: e["message"] for e in resp.json()["error_list"]}
+    assert by_column == {"site": "站点 'nowhere' 不存在", "full_name": "姓名为必填项",
+                         "birth_year": "不是整数", "bed_sensor": "必须是 yes 或 no"}
+    assert "姓名为必填项" in resp.json()["errors_csv"]
+
+
 async def test_import_dry_run_then_for_real(dev_client: httpx.AsyncClient, world: World,
                                             clean_db: str) -> None:
     duty = await login(dev_client, "duty-north")

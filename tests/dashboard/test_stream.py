@@ -195,6 +195,16 @@ async def test_family_streams_carry_the_family_view_without_staff_internals(
         assert "carer1" not in json.dumps(changed)
 
 
+async def test_a_family_stream_speaks_its_readers_language(http, world: World, clean_db):
+    token = await token_for(http, "family-alice")
+    async with (open_stream(http, token, {"Accept-Language": "zh-CN"}) as chinese,
+                open_stream(http, token, {"Accept-Language": "en"}) as english):
+        alice = add_alert(clean_db, world.alice, "north", "fall")
+        assert (await chinese.next_of("alert"))["summary"] == "已通知护理团队"
+        assert (await english.next_of("alert"))["summary"] == "The care team has been alerted"
+        assert alice
+
+
 # --- the bus --------------------------------------------------------------------------------
 
 
@@ -409,6 +419,18 @@ async def test_server_shutdown_ends_open_streams(world: World, clean_db):
                 await anyio.to_thread.run_sync(srv.stop)
                 assert (await feed.next_of("close"))["reason"] == SHUTTING_DOWN
                 assert await feed.next() is None
+
+
+async def test_a_stream_ends_with_its_reason_in_the_readers_language(world: World, clean_db):
+    app = make_app(clean_db, None)
+    with running_server(app) as srv:
+        wait_live(app, bus=False)
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            token = await token_for(http, "duty-north")
+            async with open_stream(http, token, {"Accept-Language": "zh-CN"}) as feed:
+                await anyio.to_thread.run_sync(srv.stop)
+                assert (await feed.next_of("close")) == {
+                    "reason": "服务器正在重启，屏幕将很快重新连接", "action": "reconnect"}
 
 
 # --- sessions and limits --------------------------------------------------------------------

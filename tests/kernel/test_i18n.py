@@ -70,3 +70,13 @@ def test_a_translation_keeps_the_placeholders_of_its_text():
     wrong = {text: words for text, words in i18n.catalog("zh-CN").items()
              if sorted(placeholder.findall(text)) != sorted(placeholder.findall(words))}
     assert wrong == {}
+
+
+def test_every_marked_text_has_its_chinese_translation():
+    """A text added without its translation would show in English on a Chinese page:
+    `pybabel update` (babel.cfg) adds it to the catalog, then translate it."""
+    with (i18n.LOCALE_DIR / "messages.pot").open("rb") as pot:
+        template = {str(m.id) for m in read_po(pot) if m.id}
+    translated = i18n.catalog("zh-CN")
+    missing = sorted(template - set(translated))
+    assert missing == [], f"{len(missing)} untranslated in zh_CN, e.g. {missing[:10]}"

@@ -191,9 +191,11 @@ async def token_for(client: httpx.AsyncClient, username: str) -> str:
 
 
 @asynccontextmanager
-async def open_stream(client: httpx.AsyncClient, token: str) -> AsyncIterator[EventReader]:
+async def open_stream(client: httpx.AsyncClient, token: str,
+                      headers: dict[str, str] | None = None) -> AsyncIterator[EventReader]:
     """An open alert stream for a token, positioned after its `ready` event."""
-    async with client.stream("GET", STREAM, headers={"Authorization": f"Bearer {token}"},
+    async with client.stream("GET", STREAM,
+                             headers={"Authorization": f"Bearer {token}", **(headers or {})},
                              timeout=httpx.Timeout(10.0, read=None)) as resp:
         assert resp.status_code == 200, (await resp.aread()).decode()
         assert resp.headers["content-type"].startswith("text/event-stream")

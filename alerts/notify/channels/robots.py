@@ -25,6 +25,7 @@ import httpx
 
 from alerts.notify.channels.base import SendError, idempotency_header, post
 from alerts.notify.messages import BRAND, Message
+from kernel.i18n import N_, translate
 
 MAX_CONTENT_BYTES = 2000  # WeCom allows 2048 bytes of text
 
@@ -52,7 +53,7 @@ def short_ref(message: Message) -> str:
 def chat_text(message: Message, public_url: str | None) -> str:
     """The text a group sees (branded, cut to the robots' size limit, ending with the
     message's short reference, which survives the cut)."""
-    ref = f"\nRef: {short_ref(message)}"
+    ref = "\n" + translate(N_("Ref: {ref}"), message.lang).format(ref=short_ref(message))
     text = f"[{BRAND}] {message.text(public_url)}"
     room = MAX_CONTENT_BYTES - len(ref.encode())
     raw = text.encode()

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from alerts.model import ChannelKind
 from alerts.notify.channels.guard import url_shape_problem
+from kernel.i18n import N_, Said
 from kernel.sites import is_valid_timezone
 
 ROBOT_KINDS = (ChannelKind.WEBHOOK, ChannelKind.WECOM, ChannelKind.DINGTALK)
@@ -44,15 +45,15 @@ def parse_hhmm(value: object) -> time:
         return value
     match = _HHMM.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError("use a 24-hour time HH:MM, e.g. 22:00")
+        raise ValueError(N_("use a 24-hour time HH:MM, e.g. 22:00"))
     return time(int(match.group(1)), int(match.group(2)))
 
 
 def check_timezone(name: str) -> str:
     """An IANA time zone name that zoneinfo knows."""
     if len(name) > 64 or not is_valid_timezone(name):
-        raise ValueError(f"unknown time zone {name[:64]!r}; use an IANA name such as "
-                         "Europe/Oslo or Asia/Shanghai")
+        raise ValueError(Said(N_("unknown time zone {name!r}; use an IANA name such as "
+                                 "Europe/Oslo or Asia/Shanghai"), name=name[:64]))
     return name
 
 
@@ -60,7 +61,7 @@ def check_email(value: str) -> str:
     """An e-mail address (shape only; delivery proves the rest)."""
     address = value.strip()
     if len(address) > 254 or not _EMAIL.match(address):
-        raise ValueError("not a valid e-mail address, e.g. name@example.com")
+        raise ValueError(N_("not a valid e-mail address, e.g. name@example.com"))
     return address
 
 
@@ -79,35 +80,36 @@ def check_url(value: str) -> str:
         host = parts.hostname or ""
         _ = parts.port  # raises ValueError for a malformed port
     except ValueError:
-        raise ValueError("not a valid URL") from None
+        raise ValueError(N_("not a valid URL")) from None
     if not host:
-        raise ValueError("must be a full URL such as https://example.com/hook")
+        raise ValueError(N_("must be a full URL such as https://example.com/hook"))
     if parts.username is not None or parts.password is not None:
-        raise ValueError("must not contain a user name or password")
+        raise ValueError(N_("must not contain a user name or password"))
     if parts.scheme == "https" or (parts.scheme == "http" and host in LOCAL_HOSTS):
         return url
-    raise ValueError("must start with https:// (http:// is allowed only for localhost)")
+    raise ValueError(N_("must start with https:// (http:// is allowed only for localhost)"))
 
 
 def check_push_key(value: str, size: int, name: str) -> str:
     """A base64url-encoded key of `size` bytes (a PushSubscription's p256dh or auth)."""
     if not _B64URL.match(value):
-        raise ValueError(f"{name} must be base64url-encoded")
+        raise ValueError(Said(N_("{name} must be base64url-encoded"), name=name))
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
-        raise ValueError(f"{name} must be base64url-encoded") from None
+        raise ValueError(Said(N_("{name} must be base64url-encoded"), name=name)) from None
     if len(raw) != size:
-        raise ValueError(f"{name} must encode {size} bytes (got {len(raw)})")
+        raise ValueError(Said(N_("{name} must encode {size} bytes (got {got})"), name=name,
+                              size=size, got=len(raw)))
     return value
 
 
 def check_quiet_hours(start: time | None, end: time | None) -> None:
     """Quiet hours need both ends (or neither), and they must differ."""
     if (start is None) != (end is None):
-        raise ValueError("quiet hours need both quiet_start and quiet_end (HH:MM), or neither")
+        raise ValueError(N_("quiet hours need both quiet_start and quiet_end (HH:MM), or neither"))
     if start is not None and start == end:
-        raise ValueError("quiet_start and quiet_end must differ")
+        raise ValueError(N_("quiet_start and quiet_end must differ"))
 
 
 # --- what each kind takes -----------------------------------------------------------------
@@ -116,17 +118,17 @@ def check_quiet_hours(start: time | None, end: time | None) -> None:
 def check_kind(value: object, allowed: tuple[ChannelKind, ...]) -> object:
     """`value` if it is one of the kinds this owner may add (a person, or a site)."""
     if value not in allowed:
-        raise ValueError("choose one of " + ", ".join(allowed))
+        raise ValueError(Said(N_("choose one of {choices}"), choices=", ".join(allowed)))
     return value
 
 
 def check_subscription(kind: ChannelKind | None, present: bool) -> None:
     """Web push channels, and only they, come with the browser's PushSubscription."""
     if kind is ChannelKind.WEBPUSH and not present:
-        raise ValueError("a webpush channel needs the browser's PushSubscription "
-                         "JSON ({endpoint, keys: {p256dh, auth}})")
+        raise ValueError(N_("a webpush channel needs the browser's PushSubscription "
+                         "JSON ({endpoint, keys: {p256dh, auth}})"))
     if kind not in (None, ChannelKind.WEBPUSH) and present:
-        raise ValueError("only webpush channels take a subscription")
+        raise ValueError(N_("only webpush channels take a subscription"))
 
 
 def check_target(kind: ChannelKind | None, value: str | None) -> str | None:
@@ -136,7 +138,7 @@ def check_target(kind: ChannelKind | None, value: str | None) -> str | None:
         return value
     if kind is ChannelKind.WEBPUSH:
         if value is not None:
-            raise ValueError("leave empty for webpush: the subscription's endpoint is used")
+            raise ValueError(N_("leave empty for webpush: the subscription's endpoint is used"))
         return None
     if value is None or not value.strip():
         what = "an e-mail address" if kind is ChannelKind.EMAIL else "an https:// URL"

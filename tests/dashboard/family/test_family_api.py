@@ -170,3 +170,26 @@ async def test_a_cancelled_alert_they_were_told_about_gets_its_all_clear(world, 
     assert newest["id"] == sos
     assert newest["summary"] == "Cancelled by the resident"
     assert newest["all_clear"] == "All clear at 09:40: cancelled by the resident"
+
+
+async def test_the_family_view_speaks_the_readers_language(world, family, clean_db):
+    """The sentences the server writes for a relative follow the request's language; the
+    numbers, kinds and times stay as they are."""
+    async with family_client(clean_db) as client:
+        zh = {**await login(client, "family-alice"), "Accept-Language": "zh-CN"}
+        listed = (await client.get("/api/v1/family/residents", headers=zh)).json()
+        body = (await client.get(f"/api/v1/family/residents/{world.alice}/summary",
+                                 headers=zh)).json()
+        alert = (await client.get(f"/api/v1/alerts/{family.sos}", headers=zh)).json()
+        alerts = (await client.get("/api/v1/alerts", headers=zh)).json()
+    assert listed[0]["state"] == {"kind": "up", "since": listed[0]["state"]["since"],
+                                  "text": "09:12 起已起床活动"}
+    assert body["last_night"]["resting_hr"]["text"] == "低于平时"
+    assert body["last_night"]["breathing"]["text"] == "与平时相当"
+    (sos,) = body["alerts"]
+    assert sos["summary"] == "处置完成：护理员已上门协助"
+    assert [h["event"] for h in sos["history"]] == [
+        "已通知护理团队", "护理员正在处置", "处置完成：护理员已上门协助"]
+    assert sos["all_clear"] == "08:31 警报解除：护理员已上门协助"
+    assert alert["summary"] == sos["summary"] and alert["history"][0]["event"] == "已通知护理团队"
+    assert {a["summary"] for a in alerts if a["id"] == family.sos} == {"处置完成：护理员已上门协助"}
