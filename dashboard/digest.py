@@ -19,7 +19,7 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from alerts.answer_query import local_today, site_timezone
@@ -36,6 +36,7 @@ from dashboard.answer_times import bounded_date
 from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep, StateDep
+from dashboard.language import api_language
 from dashboard.params import IdPath, SiteQuery
 from dashboard.scope import ScopeDep, not_found
 from dashboard.vocabulary import Language
@@ -185,7 +186,8 @@ def _resident(entry: dict[str, Any], name: str, lang: str) -> DigestResidentOut:
 
 DayQuery = Annotated[date | None, AfterValidator(bounded_date), Query(
     description="The digest's local date at the site (default: the newest digest).")]
-LangQuery = Annotated[Language, Query(description="Language of the words (BCP 47).")]
+LangQuery = Annotated[Language | None, Query(
+    description="Language of the words (BCP 47); default: the request's Accept-Language.")]
 
 
 @router.get("/digest/outliers", response_model=DigestOut,
@@ -194,9 +196,11 @@ LangQuery = Annotated[Language, Query(description="Language of the words (BCP 47
 async def get_outlier_digest(
         user: CurrentUser, conn: ConnDep,
         note: Annotated[AuditNote, audited(Action.DIGEST_READ, "site")],
-        site: SiteQuery = None, day: DayQuery = None, lang: LangQuery = "en") -> DigestOut:
+        site: SiteQuery = None, day: DayQuery = None, lang: LangQuery = None, *,
+        request: Request) -> DigestOut:
     """The residents of a site whose last nights look unlike their usual, with the
     features that differ most, in words; written once a day, never an alert."""
+    words = lang or api_language(request)
     site = _check_digest_access(user, site)
     note.detail.update({"site": site, "day": day})
     zone = await site_timezone(conn, site)
@@ -205,13 +209,13 @@ async def get_outlier_digest(
     row = await _digest_row(conn, site, day)
     if row is None:
         return DigestOut(site_id=site, site_timezone=zone, day=day, computed_at=None,
-                         scored=0, skipped=0, summary=summary_text(None, lang), residents=[])
+                         scored=0, skipped=0, summary=summary_text(None, words), residents=[])
     entries: list[dict[str, Any]] = list(row[4])
     names = await _names(conn, site, [int(e["resident_id"]) for e in entries])
-    residents = [_resident(e, names[int(e["resident_id"])], lang) for e in entries
+    residents = [_resident(e, names[int(e["resident_id"])], words) for e in entries
                  if int(e["resident_id"]) in names]
     return DigestOut(site_id=site, site_timezone=zone, day=row[0], computed_at=row[1],
-                     scored=row[2], skipped=row[3], summary=summary_text(len(residents), lang),
+                     scored=row[2], skipped=row[3], summary=summary_text(len(residents), words),
                      residents=residents)
 
 

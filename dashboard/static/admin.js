@@ -4,7 +4,7 @@
 // for an ended session, back to the login form.
 
 import { ApiError, AuthError, clearSession, endSession, loadSession } from "./api.js";
-import { showLogin, whoLine, wireLogin } from "./common.js";
+import { showLogin, showWho, wireLogin } from "./common.js";
 import { $, $button } from "./dom.js";
 import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
 
@@ -18,7 +18,7 @@ export function startAdminPage(onReady) {
   const enter = (/** @type {Session} */ session) => {
     $("login-view").hidden = true;
     $("app-view").hidden = false;
-    $("who").textContent = whoLine(session);
+    showWho($("who"), session);
     // Only the links this role may use (the API refuses the others anyway): a care worker
     // or a family member on "My account" sees their own page, not the administration.
     for (const link of document.querySelectorAll("[data-roles]")) {

@@ -5,7 +5,7 @@
 // results come from the vocabulary; the page's own words are in templates/audit.html.
 
 import { API, AuthError, clearSession, detailOf, endSession, loadSession } from "./api.js";
-import { wireLogin, showLogin, whoLine } from "./common.js";
+import { wireLogin, showLogin, showWho } from "./common.js";
 import { $, $button, $input, el } from "./dom.js";
 import { lang, t } from "./i18n.js";
 import { noteServerClock, siteTime } from "./time.js";
@@ -149,7 +149,7 @@ async function exportCsv() {
 function enter(session) {
   $("login-view").hidden = true;
   $("app-view").hidden = false;
-  $("who").textContent = whoLine(session);
+  showWho($("who"), session);
   $("feed-status").hidden = true;
   load(`/audit?${query()}`, false);
 }

@@ -43,6 +43,7 @@ _PROBE = """
       (err) => { pending -= 1; throw err; });
   };
   const ATTRS = ["title", "aria-label", "placeholder", "alt"];
+  const FORMAT = /^(YYYY-MM-DD|HH:MM|YYYY-MM-DD HH:MM|[A-Za-z]+\\/[A-Za-z_]+)$/;
   const skipped = (el) => el.closest('[translate="no"], script, style, noscript, template');
   window.__eldercarePending = () => pending;
   window.__eldercareTexts = () => {
@@ -52,9 +53,24 @@ _PROBE = """
       const node = walker.currentNode;
       if (node.parentElement && !skipped(node.parentElement)) out.push(node.textContent);
     }
+    // An accessible name often repeats data shown beside it ("SOS call, Alice Andersen"):
+    // the page's data (the texts marked translate="no") is taken out of attributes first.
+    const data = [...document.querySelectorAll('[translate="no"]')]
+      .map((el) => (el.textContent || "").trim()).filter((t) => t)
+      .sort((a, b) => b.length - a.length);
+    const withoutData = (text) => data.reduce((t, d) => t.split(d).join(" "), text);
     for (const el of document.body.querySelectorAll(ATTRS.map((a) => `[${a}]`).join(","))) {
       if (skipped(el)) continue;
-      for (const a of ATTRS) if (el.getAttribute(a)) out.push(el.getAttribute(a));
+      for (const a of ATTRS) {
+        const value = el.getAttribute(a);
+        if (!value) continue;
+        // A placeholder shows an example of data or a format (例如 north, YYYY-MM-DD):
+        // written for Chinese readers when it has Chinese words or is only a format.
+        if (a === "placeholder" && (/[\u4e00-\u9fff]/.test(value) || FORMAT.test(value))) {
+          continue;
+        }
+        out.push(withoutData(value));
+      }
     }
     for (const el of document.body.querySelectorAll("input[type=submit], input[type=button]")) {
       if (!skipped(el) && el.value) out.push(el.value);
