@@ -13,6 +13,7 @@ Run: `.venv/bin/python -m benchmarks.outlier_rates [--residents 100]`.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date, timedelta
 
 import numpy as np
@@ -74,8 +75,9 @@ def main() -> None:
             a, b = listed(history(1000 * (offset + 1) + seed, shift), cfg)
             both += a
             forest += b
-        print(f"{name}: listed {100 * both / args.residents:.0f} % "
-              f"(forest alone {100 * forest / args.residents:.0f} %)", flush=True)
+        sys.stdout.write(f"{name}: listed {100 * both / args.residents:.0f} % "
+                         f"(forest alone {100 * forest / args.residents:.0f} %)\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
