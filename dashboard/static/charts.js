@@ -273,7 +273,7 @@ export function chartWord(key) {
       return t("Charts unavailable (run scripts/bootstrap.sh).");
     case "chart-in-bed": return t("Hours in bed");
     case "chart-up": return t("Times up at night");
-    case "chart-hr": return t("Resting heart rate");
+    case "chart-hr": return dailyFeatureLabel("resting_hr");  // the vocabulary's label
     default: return key;
   }
 }
