@@ -9,7 +9,7 @@ by features.format_value (the features are alerts/learning/features.py's, the on
 routine change and the outlier model use). Nothing here pages anyone.
 
 The daily routine chart's usual band is the personal baseline routine change judges each
-day against (baselines.baseline with RoutineSettings' window, minimum and gap), or the
+day against (baselines.baselines with RoutineSettings' window, minimum and gap), or the
 population default before 14 days count - never a second computation.
 
 Who may read the digest: administrators, and the duty officers of that site - it is a list
@@ -29,7 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from alerts.answer_query import local_today, site_timezone
 from alerts.learning import store
-from alerts.learning.baselines import Baseline, baseline
+from alerts.learning.baselines import Baseline, baselines
 from alerts.learning.features import (
     BY_NAME,
     FEATURES,
@@ -320,9 +320,8 @@ def daily_points(days: list[DayFeatures], shown_from: date, until: date, lang: s
             values=values,
             texts={f.name: None if (v := values[f.name]) is None else format_value(f, v, tr)
                    for f in FEATURES},
-            usual={f.name: band_of(f, baseline(days, f, day, s.window_days, s.min_days,
-                                               s.gap_days), lang)
-                   for f in PERSON_FEATURES}))
+            usual={name: band_of(BY_NAME[name], b, lang) for name, b in baselines(
+                days, day, PERSON_FEATURES, s.window_days, s.min_days, s.gap_days).items()}))
     return points
 
 
