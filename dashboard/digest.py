@@ -5,7 +5,12 @@ their usual band.
 
 The digest names what changed in words, in the reader's language: each reason is one
 N_() template filled with the feature's label and its recent and usual values, formatted
-by the feature's kind (a clock time, hours, a count, a rate). Nothing here pages anyone.
+by features.format_value (the features are alerts/learning/features.py's, the one list
+routine change and the outlier model use). Nothing here pages anyone.
+
+The daily routine chart's usual band is the personal baseline routine change judges each
+day against (baselines.baselines with RoutineSettings' window, minimum and gap), or the
+population default before 14 days count - never a second computation.
 
 Who may read the digest: administrators, and the duty officers of that site - it is a list
 of the site's residents to look at in the planning of the day, a duty officer's task. Care
@@ -23,15 +28,19 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from alerts.answer_query import local_today, site_timezone
-from alerts.learning.outliers import (
-    DAILY_FEATURES,
-    FEATURE_BY_KEY,
-    MIN_DATA_MINUTES,
-    DailyFeature,
-    FeatureKind,
-    feature_columns,
-    usual_band,
+from alerts.learning import store
+from alerts.learning.baselines import Baseline, baselines
+from alerts.learning.features import (
+    BY_NAME,
+    FEATURES,
+    PERSON_FEATURES,
+    DayFeatures,
+    Feature,
+    axis_of,
+    format_value,
 )
+from alerts.learning.routine import RoutineSettings
+from alerts.model import ACTIVE_STATUSES, AlertType
 from dashboard.answer_times import bounded_date
 from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
@@ -48,16 +57,10 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["digest"])
 
-BAND_WINDOW = 28  # days before each day that make its usual band (issue 15: 28-day median)
-BAND_MIN_DAYS = 14
-
-_UNITS: dict[FeatureKind, str] = {
-    "clock": "{value}",
-    "hours": N_("{value} h"),
-    "count": "{value}",
-    "rate": N_("{value} /min"),
-    "number": "{value}",
-}
+BAND_SPREADS = 2.0  # the usual band: the baseline's median ± this many robust spreads
+# Routine change's window, minimum and gap (not per-resident settings): the chart's band is
+# the baseline routine change judges each day against.
+ROUTINE = RoutineSettings()
 REASON = N_("{feature} {recent} vs usual {usual}")
 SUMMARY_NONE = N_("No resident's last nights look unlike their usual")
 SUMMARY_ONE = N_("1 resident whose last nights look unlike their usual")
@@ -66,23 +69,13 @@ SUMMARY_NOT_YET = N_("No digest yet: it is written each morning once the nights 
                      "summarised")
 
 
-def value_text(kind: FeatureKind, value: float, lang: str) -> str:
-    """A feature value as people read it: a clock time "09:40", "7.5 h", "4.2", "62 /min"."""
-    if kind == "clock":
-        minutes = round(value) % (24 * 60)
-        number = f"{minutes // 60:02d}:{minutes % 60:02d}"
-    elif kind == "rate":
-        number = f"{value:.0f}"
-    else:
-        number = f"{value:.1f}"
-    return translate(_UNITS[kind], lang).format(value=number)
-
-
-def reason_text(feature: DailyFeature, recent: float, usual: float, lang: str) -> str:
+def reason_text(feature: Feature, recent: float, usual: float, lang: str) -> str:
     """"Rise time 09:40 vs usual 07:10" in `lang` (the template is translated whole)."""
-    return translate(REASON, lang).format(feature=translate(feature.label, lang),
-                                          recent=value_text(feature.kind, recent, lang),
-                                          usual=value_text(feature.kind, usual, lang))
+    def tr(text: str) -> str:
+        return translate(text, lang)
+    return tr(REASON).format(feature=tr(feature.label),
+                             recent=format_value(feature, recent, tr),
+                             usual=format_value(feature, usual, tr))
 
 
 def summary_text(count: int | None, lang: str) -> str:
@@ -103,7 +96,7 @@ class _Out(BaseModel):
 class ReasonOut(_Out):
     """One feature that differs: its mean over the nights scored against its usual."""
 
-    feature: str = Field(description="The feature's key (vocabulary `daily_features`).")
+    feature: str = Field(description="The feature's name (vocabulary `daily_features`).")
     recent: float
     usual: float
     z: float = Field(description="Robust z-score: (recent - usual) / the usual spread.")
@@ -174,9 +167,9 @@ async def _names(conn: AsyncConn, site: str, ids: list[int]) -> dict[int, str]:
 
 def _resident(entry: dict[str, Any], name: str, lang: str) -> DigestResidentOut:
     reasons = [ReasonOut(feature=r["feature"], recent=r["recent"], usual=r["usual"], z=r["z"],
-                         text=reason_text(FEATURE_BY_KEY[r["feature"]], r["recent"],
+                         text=reason_text(BY_NAME[r["feature"]], r["recent"],
                                           r["usual"], lang))
-               for r in entry["reasons"] if r["feature"] in FEATURE_BY_KEY]
+               for r in entry["reasons"] if r["feature"] in BY_NAME]
     return DigestResidentOut(resident_id=entry["resident_id"], resident_name=name,
                              score=entry["score"], threshold=entry["threshold"],
                              distance=entry.get("distance"),
@@ -222,28 +215,62 @@ async def get_outlier_digest(
 # --- a resident's daily features ------------------------------------------------------------
 
 class BandOut(_Out):
-    """The usual range of a feature on a day, from the days before it."""
+    """The usual range of a person feature on a day: the baseline routine change judges the
+    day against, median ± 2 robust spreads."""
 
     low: float
     median: float
     high: float
+    personal: bool = Field(description="False: the population default (fewer than 14 "
+                                       "counted days before it).")
+    n_days: int = Field(description="Days that made the personal baseline.")
+    low_text: str
+    high_text: str
 
 
 class DailyPointOut(_Out):
-    """One day of a resident: each feature's value (null: not measured) and usual band."""
+    """One day of a resident: each feature's value (null: not measured, or a person feature
+    of a poorly covered day), its words, and each person feature's usual band."""
 
     day: date
-    covered: bool = Field(description="The day had enough data (else it is left out of "
-                                      "the usual and of the digest: a device fault).")
+    covered: bool = Field(description="The mat covered the day well enough for person "
+                                      "features (else: a device fault, not the person).")
+    alerted: bool = Field(description="An alert about the person was opened that day (left "
+                                      "out of the usual).")
     values: dict[str, float | None]
-    usual: dict[str, BandOut | None]
+    texts: dict[str, str | None] = Field(description="The values in words "
+                                                     "(features.format_value).")
+    usual: dict[str, BandOut | None] = Field(description="Person features only.")
+
+
+class AxisOut(_Out):
+    """How the chart's axis reads raw values: HH:MM of (offset + value) minutes for clock
+    features (template null), else value / scale in the template ("{value} h")."""
+
+    scale: float
+    offset: float
+    template: str | None
 
 
 class FeatureOut(_Out):
-    """A daily feature: its key (label: vocabulary `daily_features`) and how values read."""
+    """A daily feature (alerts/learning/features.py): its name (label: the vocabulary's
+    `daily_features`, device ones `device_features`), unit, kind and worrying direction."""
 
     key: str
-    kind: FeatureKind
+    unit: str
+    kind: str = Field(description="'person', or 'device': the sensor's health, shown apart.")
+    direction: str = Field(description="The worrying direction: up, down or both.")
+    axis: AxisOut
+
+
+class RoutineFocusOut(_Out):
+    """The routine-change alert the chart opens on: its feature, preselected, and its day,
+    marked."""
+
+    alert_id: int
+    feature: str
+    day: date
+    active: bool = Field(description="Still open or acknowledged.")
 
 
 class DailyOut(_Out):
@@ -255,14 +282,9 @@ class DailyOut(_Out):
     days: int
     features: list[FeatureOut]
     points: list[DailyPointOut]
-
-
-_DAILY = """
-SELECT d.day, d.data_minutes >= %(min_minutes)s, {columns}
-FROM resident_daily d
-WHERE d.resident_id = %(rid)s AND d.day > %(since)s AND d.day <= %(until)s
-ORDER BY d.day
-"""
+    routine_change: RoutineFocusOut | None = Field(
+        description="The alert named by `alert` (this resident's routine change), else the "
+                    "resident's newest active routine-change alert, else null.")
 
 
 async def _resident_zone(conn: AsyncConn, resident_id: int) -> str:
@@ -273,32 +295,67 @@ async def _resident_zone(conn: AsyncConn, resident_id: int) -> str:
     return str(row[0]) if row else "UTC"
 
 
-def daily_points(rows: list[tuple[Any, ...]], first: date, shown_from: date, until: date
-                 ) -> list[DailyPointOut]:
+def band_of(f: Feature, b: Baseline, lang: str) -> BandOut:
+    """The usual band of a baseline, with its ends in words."""
+    def tr(text: str) -> str:
+        return translate(text, lang)
+    low, high = b.median - BAND_SPREADS * b.sigma(), b.median + BAND_SPREADS * b.sigma()
+    return BandOut(low=round(low, 3), median=round(b.median, 3), high=round(high, 3),
+                   personal=b.personal, n_days=b.n_days, low_text=format_value(f, low, tr),
+                   high_text=format_value(f, high, tr))
+
+
+def daily_points(days: list[DayFeatures], shown_from: date, until: date, lang: str,
+                 s: RoutineSettings = ROUTINE) -> list[DailyPointOut]:
     """Every date from `shown_from` to `until` (a day without a summary: no values), each
-    feature with its band from the covered days among the BAND_WINDOW dates before it;
-    `rows` (day, covered, values...) start at `first`."""
-    by_day = {row[0]: row for row in rows}
-    dates = [first + timedelta(days=i) for i in range((until - first).days + 1)]
-    bands = []
-    for j, feature in enumerate(DAILY_FEATURES):
-        values = [row[2 + j] if (row := by_day.get(d)) and row[1] else None for d in dates]
-        bands.append(usual_band(values, spread=feature.min_spread, window=BAND_WINDOW,
-                                min_values=BAND_MIN_DAYS))
+    person feature with the band of the baseline routine change judges that day against
+    (`days`: the resident's, from the start of the first day's window)."""
+    by_day = {d.day: d for d in days}
+
+    def tr(text: str) -> str:
+        return translate(text, lang)
     points = []
-    for i, day in enumerate(dates):
-        if day < shown_from:
-            continue
-        row = by_day.get(day)
+    for i in range((until - shown_from).days + 1):
+        day = shown_from + timedelta(days=i)
+        d = by_day.get(day)
+        values = {f.name: d.value(f.name) if d else None for f in FEATURES}
         points.append(DailyPointOut(
-            day=day, covered=bool(row and row[1]),
-            values={f.key: row[2 + j] if row else None for j, f in enumerate(DAILY_FEATURES)},
-            usual={f.key: _band(bands[j][i]) for j, f in enumerate(DAILY_FEATURES)}))
+            day=day, covered=bool(d and d.well_covered), alerted=bool(d and d.alerted),
+            values=values,
+            texts={f.name: None if (v := values[f.name]) is None else format_value(f, v, tr)
+                   for f in FEATURES},
+            usual={name: band_of(BY_NAME[name], b, lang) for name, b in baselines(
+                days, day, PERSON_FEATURES, s.window_days, s.min_days, s.gap_days).items()}))
     return points
 
 
-def _band(band: tuple[float, float, float] | None) -> BandOut | None:
-    return None if band is None else BandOut(low=band[0], median=band[1], high=band[2])
+_FOCUS = """
+SELECT id, details->>'feature', details->>'day', status = ANY(%(active)s)
+FROM alerts
+WHERE resident_id = %(rid)s AND type = %(type)s AND details ? 'feature' AND details ? 'day'
+  AND (id = %(alert)s OR (%(alert)s IS NULL AND status = ANY(%(active)s)))
+ORDER BY opened_at DESC LIMIT 1
+"""
+
+
+async def routine_focus(conn: AsyncConn, resident_id: int, alert: int | None
+                        ) -> RoutineFocusOut | None:
+    """The routine-change alert whose feature the chart opens on (see DailyOut)."""
+    cur = await conn.execute(_FOCUS, {"rid": resident_id, "alert": alert,
+                                      "type": AlertType.ROUTINE_CHANGE.value,
+                                      "active": [str(a) for a in ACTIVE_STATUSES]})
+    row = await cur.fetchone()
+    if row is None or row[1] not in BY_NAME:
+        return None
+    return RoutineFocusOut(alert_id=row[0], feature=row[1], day=date.fromisoformat(row[2]),
+                           active=bool(row[3]))
+
+
+def feature_out(f: Feature, lang: str) -> FeatureOut:
+    axis = axis_of(f, lambda text: translate(text, lang))
+    return FeatureOut(key=f.name, unit=f.unit, kind=f.kind, direction=f.direction,
+                      axis=AxisOut(scale=axis.scale, offset=axis.offset,
+                                   template=axis.template))
 
 
 @router.get("/residents/{resident_id}/daily", response_model=DailyOut, tags=["residents"])
@@ -309,20 +366,23 @@ async def get_daily(
         days: Annotated[int, Query(ge=7, le=366, description="How many days to show.")] = 30,
         until: Annotated[date | None, AfterValidator(bounded_date), Query(
             description="The last local date shown (default: today).")] = None,
+        alert: Annotated[int | None, Query(
+            ge=1, description="A routine-change alert of this resident to open on.")] = None,
+        lang: LangQuery = "en",
 ) -> DailyOut:
-    """A resident's daily features (rise time, time in bed, night exits, resting heart
-    rate, breathing, movement) per day, each with its usual band: the median of the 28
-    covered days before it, plus or minus two robust standard deviations."""
+    """A resident's daily features (alerts/learning/features.py: the person's, then the
+    sensor's health) per day, each person feature with its usual band: the personal
+    baseline routine change judges that day against (median ± 2 robust spreads), or the
+    population default before 14 days count; and the routine-change alert to open on."""
     await scope.require_resident(conn, resident_id)
     zone = await _resident_zone(conn, resident_id)
     until = until or local_today(state.clock(), zone)
     note.detail.update({"days": days, "until": until})
     shown_from = until - timedelta(days=days - 1)
-    first = shown_from - timedelta(days=BAND_WINDOW)
-    cur = await conn.execute(_DAILY.format(columns=feature_columns()), {
-        "rid": resident_id, "min_minutes": MIN_DATA_MINUTES, "until": until,
-        "since": first - timedelta(days=1)})
-    rows = list(await cur.fetchall())
+    s = ROUTINE
+    first = shown_from - timedelta(days=s.window_days + s.gap_days + 1)
+    history = await store.load_days_async(conn, resident_id, first, until)
     return DailyOut(resident_id=resident_id, timezone=zone, until=until, days=days,
-                    features=[FeatureOut(key=f.key, kind=f.kind) for f in DAILY_FEATURES],
-                    points=daily_points(rows, first, shown_from, until))
+                    features=[feature_out(f, lang) for f in FEATURES],
+                    points=daily_points(history, shown_from, until, lang, s),
+                    routine_change=await routine_focus(conn, resident_id, alert))

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.learning.outliers import DAILY_FEATURES
+from alerts.learning.features import DEVICE_FEATURES, PERSON_FEATURES
 from alerts.model import RESOLVE_OUTCOMES, AlertStatus, Outcome
 from alerts.vocabulary import (
     CHANNEL_LABELS,
@@ -123,8 +123,11 @@ class VocabularyOut(BaseModel):
     channel_kinds: list[Term] = Field(description="Notification channels (e-mail, robots...).")
     notification_kinds: list[Term] = Field(description="Why a notification was sent.")
     delivery_statuses: list[Term] = Field(description="How delivering a notification went.")
-    daily_features: list[Term] = Field(description="A resident's daily features (the daily "
-                                                   "routine chart and the daily digest).")
+    daily_features: list[Term] = Field(description="A resident's daily person features "
+                                                   "(alerts/learning/features.py: the daily "
+                                                   "routine chart, routine change, the digest).")
+    device_features: list[Term] = Field(description="The daily features of the sensor's "
+                                                    "health, shown apart from the person's.")
 
 
 def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
@@ -164,7 +167,8 @@ def vocabulary(lang: str = DEFAULT_LANGUAGE) -> VocabularyOut:
         channel_kinds=terms(CHANNEL_LABELS),
         notification_kinds=terms(NOTIFICATION_KIND_LABELS),
         delivery_statuses=terms(DELIVERY_LABELS),
-        daily_features=terms({f.key: f.label for f in DAILY_FEATURES}),
+        daily_features=terms({f.name: f.label for f in PERSON_FEATURES}),
+        device_features=terms({f.name: f.label for f in DEVICE_FEATURES}),
     )
 
 

@@ -204,3 +204,24 @@ def format_value(f: Feature, value: float, translate: Translate = _identity) -> 
 def clock_minutes(f: Feature, minutes: float) -> float:
     """Minutes after local midnight of a clock feature's value (bedtime counts from noon)."""
     return (minutes + (12 * 60 if f.unit == "clock_noon" else 0)) % (24 * 60)
+
+
+@dataclass(frozen=True, slots=True)
+class Axis:
+    """How a chart's axis reads a feature's raw values: a clock (HH:MM of `offset` + value
+    minutes after midnight; `template` None), or value / `scale` in `template` (already
+    translated) - the same words format_value uses, so a chart and a sentence agree."""
+
+    scale: float
+    offset: float
+    template: str | None
+
+
+def axis_of(f: Feature, translate: Translate = _identity) -> Axis:
+    """The axis of a feature (hours for durations: a day's seconds read badly)."""
+    if f.unit in ("clock_noon", "clock_midnight"):
+        return Axis(1.0, 12 * 60 if f.unit == "clock_noon" else 0, None)
+    if f.unit == "seconds":
+        return Axis(3600.0, 0.0, translate(_HOURS))
+    template = _UNIT_TEMPLATES.get(f.unit)
+    return Axis(1.0, 0.0, "{value}" if template is None else translate(template))

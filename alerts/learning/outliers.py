@@ -2,11 +2,14 @@
 together, look unlike their own usual? It feeds the duty officer's daily digest, never a
 page (docs/alerts.md, "Daily digest").
 
-Per resident, each day of `resident_daily` with good data coverage is a vector of the
-features in DAILY_FEATURES. The vectors are standardised robustly against the resident's own
-history (median and MAD, with a floor per feature so a habit that never varies, such as no
-night exits at all, does not turn one exit into infinity), and a scikit-learn
-IsolationForest is fitted on them.
+Per resident, each day is a vector of the person features of alerts/learning/features.py
+(PERSON_FEATURES: the one definition the baselines and routine change use too), read by
+store.load_days. Training leaves out the days the baselines leave out: poorly covered days (a
+failing sensor is not a changed person) and days that raised an alert about the person (a
+night in hospital is not their usual). The vectors are standardised robustly against the
+resident's own history (median and MAD, with the feature's MAD floor, as in the baselines, so
+a habit that never varies, such as no night exits at all, does not turn one exit into
+infinity), and a scikit-learn IsolationForest is fitted on them.
 
 Why an IsolationForest and not a robust covariance (MinCovDet / EllipticEnvelope): with
 14-90 days and discrete features (night exits are mostly 0, 1 or 2) the covariance is often
@@ -26,75 +29,50 @@ needs no refit.
 Models are fitted off the request path, by the daily job (`run_digest`), with a fixed
 random_state: the same days give the same model. Each is saved versioned with the window of
 days it saw (table outlier_models, migration 0021); a saved model is reused until it is
-REFIT_EVERY old, and a model pickled by another scikit-learn version is never unpickled
-(pickles are not portable across versions): it is refitted, deterministically, from the
-days still in resident_daily.
+REFIT_EVERY old, and a model of another MODEL_VERSION or pickled by another scikit-learn
+version is never unpickled (pickles are not portable across versions): it is refitted,
+deterministically, from the days still in resident_daily.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import pickle
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from psycopg.types.json import Jsonb
 
 from alerts.config import AlertSettings, OutlierDigestSettings
+from alerts.learning import store
+from alerts.learning.baselines import MAD_SCALE, robust_stats
+from alerts.learning.features import (
+    PERSON_FEATURES,
+    DayFeatures,
+    Feature,
+    feature_matrix,
+)
 from alerts.overrides import resident_settings
 from kernel.db import Conn
-from kernel.i18n import N_
 
 if TYPE_CHECKING:
     from sklearn.ensemble import IsolationForest
 
 logger = logging.getLogger(__name__)
 
-FeatureKind = Literal["clock", "hours", "count", "rate", "number"]
-
-
-@dataclass(frozen=True)
-class DailyFeature:
-    """One daily feature: its key, how it is read from resident_daily (an SQL expression
-    over the alias `d`), what people call it, how its values are written, and the smallest
-    spread that counts as meaningful (in its own unit)."""
-
-    key: str
-    sql: str
-    label: str
-    kind: FeatureKind
-    min_spread: float
-
-
-# THE list of daily features the outlier model and the daily chart use. Extend it here (and
-# only here) when resident_daily gains columns; a change of this list refits every model.
-DAILY_FEATURES: tuple[DailyFeature, ...] = (
-    # minutes after local midnight of the resident's rise time
-    DailyFeature("rise_time", "EXTRACT(EPOCH FROM (d.rise_time AT TIME ZONE d.timezone)::time)"
-                 " / 60.0", N_("Rise time"), "clock", 15.0),
-    DailyFeature("time_in_bed", "d.time_in_bed_s / 3600.0", N_("Time in bed"), "hours", 0.5),
-    DailyFeature("night_exits", "d.night_exits", N_("Night exits"), "count", 0.5),
-    DailyFeature("resting_hr", "d.resting_hr", N_("Resting heart rate"), "rate", 2.0),
-    DailyFeature("median_rr", "d.median_rr", N_("Breathing rate at night"), "rate", 1.0),
-    DailyFeature("movement", "d.movement_avg", N_("Movement"), "number", 1.0),
-)
-FEATURE_BY_KEY = {f.key: f for f in DAILY_FEATURES}
-
-# A day counts when the mat reported for at least 20 of its 24 hours: a sensor that was
-# off, unplugged or offline is a device fault, not a change in the person.
-MIN_DATA_MINUTES = 20 * 60
+# 2: the shared features (features.PERSON_FEATURES, store.load_days) and their MAD floors,
+# alerted days left out of training. A saved model of another version is refitted.
+MODEL_VERSION = 2
 TRAIN_DAYS = 90  # the history a model is fitted on (before the nights it scores)
 REFIT_EVERY = timedelta(days=7)
 KEEP_VERSIONS = 2  # ~150 kB each (100 trees, zlib): the newest and the one before
 RANDOM_STATE = 15  # fixed: the same days always give the same model (issue 15)
 N_ESTIMATORS = 100
-MAD_TO_SIGMA = 1.4826
 MAX_REASONS = 3
 DIGEST_AFTER_JOB = "resident_daily"  # ingest.jobs.DAILY_JOB: days before it are complete
 DIGEST_JOB = "outlier_digest"  # the scheduled job's name (eldercare jobs)
@@ -110,39 +88,34 @@ def sklearn_version() -> str:
 
 # --- the pure core -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Day:
-    """One day of a resident: its date and feature values (None where not measured)."""
-
-    day: date
-    values: tuple[float | None, ...]
+def matrix(days: Sequence[DayFeatures]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Days as rows of the person features, NaN where a value does not count."""
+    return feature_matrix(days, PERSON_FEATURES)
 
 
-def matrix(days: Sequence[Day]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Days as rows of floats, NaN where a value is missing."""
-    return np.array([[math.nan if v is None else float(v) for v in d.values] for d in days],
-                    dtype=np.float64).reshape(len(days), len(DAILY_FEATURES))
+def usual_day(d: DayFeatures) -> bool:
+    """Whether a day may train a model: the days a baseline counts (well covered, no alert
+    about the person opened that day; baselines.counted_values)."""
+    return d.well_covered and not d.alerted
 
 
 @dataclass(frozen=True)
 class Scaling:
     """The robust standardisation of one resident: per feature, the median and the spread
-    (1.4826 x MAD, at least the feature's min_spread)."""
+    (1.4826 x max(MAD, the feature's mad_floor): baselines.Baseline.sigma's rule)."""
 
     medians: tuple[float, ...]
     spreads: tuple[float, ...]
 
     @classmethod
     def of(cls, x: np.ndarray[Any, np.dtype[np.float64]],
-           features: Sequence[DailyFeature] = DAILY_FEATURES) -> Scaling:
+           features: Sequence[Feature] = PERSON_FEATURES) -> Scaling:
         """The scaling of the rows `x` (NaN ignored; a feature never measured: 0 ± floor)."""
         medians, spreads = [], []
         for j, feature in enumerate(features):
-            col = x[:, j][~np.isnan(x[:, j])]
-            med = float(np.median(col)) if col.size else 0.0
-            mad = float(np.median(np.abs(col - med))) if col.size else 0.0
-            medians.append(med)
-            spreads.append(max(MAD_TO_SIGMA * mad, feature.min_spread))
+            med, mad, n = robust_stats(x[:, j])
+            medians.append(med if n else 0.0)
+            spreads.append(MAD_SCALE * max(mad if n else 0.0, feature.mad_floor))
         return cls(tuple(medians), tuple(spreads))
 
     def z(self, x: np.ndarray[Any, np.dtype[np.float64]]
@@ -164,12 +137,13 @@ class Fitted:
     window_start: date
     window_end: date
     n_days: int
-    features: tuple[str, ...] = tuple(f.key for f in DAILY_FEATURES)
+    features: tuple[str, ...] = tuple(f.name for f in PERSON_FEATURES)
     sklearn_version: str = field(default_factory=lambda: sklearn_version())
 
     def params(self) -> dict[str, Any]:
         """What is stored beside the pickle (jsonb): enough to explain and to check it."""
-        return {"features": list(self.features), "medians": list(self.scaling.medians),
+        return {"model_version": MODEL_VERSION, "features": list(self.features),
+                "medians": list(self.scaling.medians),
                 "spreads": list(self.scaling.spreads), "train_scores": list(self.train_scores),
                 "train_distances": list(self.train_distances),
                 "sklearn_version": self.sklearn_version, "random_state": RANDOM_STATE,
@@ -188,8 +162,9 @@ def distance(z: np.ndarray[Any, np.dtype[np.float64]]) -> np.ndarray[Any, np.dty
     return np.asarray((z ** 2).sum(axis=1), dtype=np.float64)
 
 
-def fit(train: Sequence[Day]) -> Fitted:
-    """Fit a resident's model on their usual days (at least two; callers ask for more)."""
+def fit(train: Sequence[DayFeatures]) -> Fitted:
+    """Fit a resident's model on their usual days (at least two; callers ask for more, and
+    leave out the days `usual_day` refuses)."""
     if len(train) < 2:
         raise ValueError("a model needs at least two days")
     x = matrix(train)
@@ -242,7 +217,7 @@ def distance_line(model: Fitted, sensitivity: float) -> float:
     return float(np.quantile(np.array(model.train_distances), 1.0 - sensitivity))
 
 
-def reasons(model: Fitted, recent: Sequence[Day], min_z: float) -> tuple[Reason, ...]:
+def reasons(model: Fitted, recent: Sequence[DayFeatures], min_z: float) -> tuple[Reason, ...]:
     """The features furthest from usual over the recent days (mean robust z, at least
     `min_z` away), furthest first."""
     x = matrix(recent)
@@ -260,7 +235,7 @@ def reasons(model: Fitted, recent: Sequence[Day], min_z: float) -> tuple[Reason,
     return tuple(out[:MAX_REASONS])
 
 
-def score(model: Fitted, recent: Sequence[Day], cfg: OutlierDigestSettings
+def score(model: Fitted, recent: Sequence[DayFeatures], cfg: OutlierDigestSettings
           ) -> Finding | None:
     """A finding when the recent days together look unlike the resident's usual, with at
     least one feature to name. Unlike: the forest's mean anomaly score of the nights above
@@ -282,73 +257,35 @@ def score(model: Fitted, recent: Sequence[Day], cfg: OutlierDigestSettings
                    tuple(d.day for d in recent), why)
 
 
-def split(days: Sequence[Day], digest_day: date, recent_nights: int
-          ) -> tuple[list[Day], list[Day]]:
-    """The training days (before the recent nights, at most TRAIN_DAYS) and the recent
-    nights (the `recent_nights` days before `digest_day`), oldest first."""
+def split(days: Sequence[DayFeatures], digest_day: date, recent_nights: int
+          ) -> tuple[list[DayFeatures], list[DayFeatures]]:
+    """The training days (before the recent nights, at most TRAIN_DAYS, only usual days:
+    well covered, no alert about the person) and the recent nights (the well-covered days
+    among the `recent_nights` before `digest_day`), oldest first."""
     recent_from = digest_day - timedelta(days=recent_nights)
     train_from = recent_from - timedelta(days=TRAIN_DAYS)
-    train = [d for d in days if train_from <= d.day < recent_from]
-    recent = [d for d in days if recent_from <= d.day < digest_day]
+    train = [d for d in days if train_from <= d.day < recent_from and usual_day(d)]
+    recent = [d for d in days if recent_from <= d.day < digest_day and d.well_covered]
     return train, recent
 
 
-def needs_refit(stored: StoredModel | None, train: Sequence[Day]) -> bool:
-    """Whether to fit a new model: none yet, other features or scikit-learn version, the
+def needs_refit(stored: StoredModel | None, train: Sequence[DayFeatures]) -> bool:
+    """Whether to fit a new model: none yet, another MODEL_VERSION, other features or
+    scikit-learn version, the
     saved one's window ended REFIT_EVERY before the current window, or after it (a past
     day's digest: that model saw the nights it would score)."""
     if stored is None or not train:
         return True
     params = stored.params
     return ("train_distances" not in params
-            or params.get("features") != [f.key for f in DAILY_FEATURES]
+            or params.get("model_version") != MODEL_VERSION
+            or params.get("features") != [f.name for f in PERSON_FEATURES]
             or params.get("sklearn_version") != sklearn_version()
             or stored.window_end < train[-1].day - REFIT_EVERY
             or stored.window_end > train[-1].day)  # it saw the nights now scored (a past day)
 
 
-def usual_band(values: Sequence[float | None], *, spread: float, window: int = 28,
-               min_values: int = 14, k: float = 2.0
-               ) -> list[tuple[float, float, float] | None]:
-    """For each position, the usual range from the `window` values before it (not itself):
-    (low, median, high) = median -/+ k robust standard deviations (at least `spread`), or
-    None with fewer than `min_values` known values: the band of the daily chart."""
-    out: list[tuple[float, float, float] | None] = []
-    for i in range(len(values)):
-        known = np.array([v for v in values[max(0, i - window):i] if v is not None],
-                         dtype=np.float64)
-        if known.size < min_values:
-            out.append(None)
-            continue
-        med = float(np.median(known))
-        s = max(MAD_TO_SIGMA * float(np.median(np.abs(known - med))), spread)
-        out.append((round(med - k * s, 3), round(med, 3), round(med + k * s, 3)))
-    return out
-
-
 # --- storage --------------------------------------------------------------------------------
-
-_DAYS = """
-SELECT d.day, {columns}
-FROM resident_daily d
-WHERE d.resident_id = %(rid)s AND d.day >= %(since)s AND d.day < %(until)s
-  AND d.data_minutes >= %(min_minutes)s
-ORDER BY d.day
-"""
-
-
-def feature_columns() -> str:
-    """The SELECT list of DAILY_FEATURES over resident_daily `d`, in order, as float8."""
-    return ", ".join(f"({f.sql})::float8" for f in DAILY_FEATURES)
-
-
-def read_days(conn: Conn, resident_id: int, since: date, until: date) -> list[Day]:
-    """The resident's well-covered days in [since, until), oldest first."""
-    rows = conn.execute(_DAYS.format(columns=feature_columns()),
-                        {"rid": resident_id, "since": since, "until": until,
-                         "min_minutes": MIN_DATA_MINUTES}).fetchall()
-    return [Day(r[0], tuple(r[1:])) for r in rows]
-
 
 @dataclass(frozen=True)
 class StoredModel:
@@ -421,7 +358,7 @@ class DigestRun:
     entries: list[dict[str, Any]] = field(default_factory=list)
 
 
-def model_for(conn: Conn, resident_id: int, train: Sequence[Day], now: datetime
+def model_for(conn: Conn, resident_id: int, train: Sequence[DayFeatures], now: datetime
               ) -> tuple[Fitted, bool]:
     """The resident's model for this window: the saved one, or a new fit (saved); and
     whether it was fitted now."""
@@ -442,8 +379,8 @@ def resident_entry(conn: Conn, resident_id: int, cfg: OutlierDigestSettings,
         run.skipped += 1
         return
     since = digest_day - timedelta(days=cfg.recent_nights + TRAIN_DAYS)
-    train, recent = split(read_days(conn, resident_id, since, digest_day), digest_day,
-                          cfg.recent_nights)
+    days = store.load_days(conn, [resident_id], since, digest_day - timedelta(days=1))
+    train, recent = split(days.get(resident_id, []), digest_day, cfg.recent_nights)
     if len(train) < cfg.min_nights:
         run.skipped += 1
         return

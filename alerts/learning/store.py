@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 
 from alerts.learning.baselines import Baseline
 from alerts.learning.features import DayFeatures
 from alerts.learning.routine import FeatureState
 from alerts.model import AlertType
-from kernel.db import Conn
+from kernel.db import AsyncConn, Conn
 
 # Alerts about the devices or the routine itself do not make a day unusual for the person.
 NOT_ABOUT_THE_PERSON = (AlertType.DEVICE_OFFLINE.value, AlertType.LOW_BATTERY.value,
@@ -51,24 +52,41 @@ def _num(v: object) -> float | None:
     return None if v is None else float(v)  # type: ignore[arg-type]
 
 
+def day_of_row(row: Sequence[Any]) -> DayFeatures:
+    """One row of `_DAYS` as DayFeatures (shared by the job's and the web app's readers)."""
+    rid, day = int(row[0]), row[1]
+    person = dict(zip(_PERSON_COLUMNS, (_num(v) for v in row[2:12]), strict=True))
+    min_battery, data_minutes, day_minutes, alerted = row[12:16]
+    total = float(day_minutes) if day_minutes else 1440.0
+    coverage = min(1.0, float(data_minutes) / total)
+    values: dict[str, float | None] = {
+        **person, "coverage": 100.0 * coverage,
+        "offline_min": max(0.0, total - float(data_minutes)),
+        "min_battery": _num(min_battery)}
+    return DayFeatures(rid, day, values, coverage, bool(alerted))
+
+
+def _params(resident_ids: Iterable[int], since: date, until: date) -> dict[str, Any]:
+    return {"ids": list(resident_ids), "since": since, "until": until,
+            "ignored": list(NOT_ABOUT_THE_PERSON)}
+
+
 def load_days(conn: Conn, resident_ids: Iterable[int], since: date,
               until: date) -> dict[int, list[DayFeatures]]:
     """Each resident's DayFeatures of the local days since..until (inclusive), in order."""
     out: dict[int, list[DayFeatures]] = {}
-    rows = conn.execute(_DAYS, {"ids": list(resident_ids), "since": since, "until": until,
-                                "ignored": list(NOT_ABOUT_THE_PERSON)})
-    for row in rows:
-        rid, day = int(row[0]), row[1]
-        person = dict(zip(_PERSON_COLUMNS, (_num(v) for v in row[2:12]), strict=True))
-        min_battery, data_minutes, day_minutes, alerted = row[12:16]
-        total = float(day_minutes) if day_minutes else 1440.0
-        coverage = min(1.0, float(data_minutes) / total)
-        values: dict[str, float | None] = {
-            **person, "coverage": 100.0 * coverage,
-            "offline_min": max(0.0, total - float(data_minutes)),
-            "min_battery": _num(min_battery)}
-        out.setdefault(rid, []).append(DayFeatures(rid, day, values, coverage, bool(alerted)))
+    for row in conn.execute(_DAYS, _params(resident_ids, since, until)):
+        d = day_of_row(row)
+        out.setdefault(d.resident_id, []).append(d)
     return out
+
+
+async def load_days_async(conn: AsyncConn, resident_id: int, since: date,
+                          until: date) -> list[DayFeatures]:
+    """One resident's DayFeatures of since..until, in order: the same query and rows as
+    `load_days`, for the web app (the daily routine chart)."""
+    cur = await conn.execute(_DAYS, _params([resident_id], since, until))
+    return [day_of_row(row) for row in await cur.fetchall()]
 
 
 def load_states(conn: Conn, resident_ids: Iterable[int]) -> dict[int, dict[str, FeatureState]]:

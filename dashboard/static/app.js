@@ -223,7 +223,22 @@ function cardBody(item) {
     ...handlingLines(item, state.me ? state.me.id : null),
     item.pending && el("div", { className: "alert-meta" },
       t("Raised by the sensors; it can be acknowledged once it is saved.")),
+    routineLink(item),
   ];
+}
+
+/**
+ * A routine change is read on a chart, not at the bedside: its card links to the resident
+ * page, whose Daily routine chart opens on the alert's feature with its day marked
+ * (charts.js showDailyChart). Not on the wall display, which opens no other page.
+ * @param {Item} item
+ */
+function routineLink(item) {
+  const role = state.session ? state.session.role : "display";
+  if (item.type !== "routine_change" || item.id === null || role === "display") return null;
+  return el("div", { className: "alert-meta" }, el("a", { className: "alert-link",
+    href: `/admin?${new URLSearchParams({ resident: String(item.resident_id), alert: String(item.id) })}` },
+  t("Open the daily routine chart")));
 }
 
 /** @param {Item} item */

@@ -13,7 +13,7 @@
 // The words (series names, messages) are the module's own, in the page's language (t()).
 
 import { api } from "./api.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 import { now } from "./time.js";
 import { dailyFeatureLabel, typeLabel, vocabulary } from "./vocabulary.js";
 
@@ -267,12 +267,13 @@ export function chartWord(key) {
     case "movement": return t("Movement");
     case "in-bed": return t("In bed %");
     case "usual": return t("usual");
+    case "usual-default": return t("usual (population default)");
     case "no-data": return t("No readings in this range.");
     case "unavailable": case "chart-unavailable":
       return t("Charts unavailable (run scripts/bootstrap.sh).");
     case "chart-in-bed": return t("Hours in bed");
     case "chart-up": return t("Times up at night");
-    case "chart-hr": return t("Resting heart rate");
+    case "chart-hr": return dailyFeatureLabel("resting_hr");  // the vocabulary's label
     default: return key;
   }
 }
@@ -366,46 +367,85 @@ function unavailable(box, message, text) {
 // --- the resident page: the daily routine ------------------------------------------------
 
 /**
+ * @typedef {object} DailyBand the baseline routine change judges the day against
+ * @property {number} low
+ * @property {number} median
+ * @property {number} high
+ * @property {boolean} personal false: the population default (under 14 days of data)
+ * @property {string} low_text
+ * @property {string} high_text
+ */
+/**
  * @typedef {object} DailyPoint
  * @property {string} day
  * @property {boolean} covered
+ * @property {boolean} alerted
  * @property {Record<string, number | null>} values
- * @property {Record<string, {low: number, median: number, high: number} | null>} usual
+ * @property {Record<string, string | null>} texts
+ * @property {Record<string, DailyBand | null>} usual
  */
-/** @typedef {{key: string, kind: string}} DailyFeature */
-/** @typedef {{features: DailyFeature[], points: DailyPoint[]}} Daily */
+/** @typedef {{scale: number, offset: number, template: string | null}} DailyAxis */
+/** @typedef {{key: string, unit: string, kind: string, direction: string, axis: DailyAxis}} DailyFeature */
+/** @typedef {{alert_id: number, feature: string, day: string, active: boolean}} RoutineFocus */
+/** @typedef {{features: DailyFeature[], points: DailyPoint[], routine_change: RoutineFocus | null}} Daily */
 
 /**
- * A feature's value as the axis and tooltip show it: a clock time for "clock" (minutes
- * after midnight), else the number (hours, counts, rates), rounded.
- * @param {string} kind
+ * A feature's raw value as the axis shows it, by the server's axis of the feature: a clock
+ * time (HH:MM of offset + value minutes) when there is no template, else value / scale in
+ * the template ("{value} h"), one decimal.
+ * @param {DailyAxis} axis
  * @param {number} value
  * @returns {string}
  */
-export function dailyValue(kind, value) {
-  if (kind === "clock") {
-    const minutes = ((Math.round(value) % 1440) + 1440) % 1440;
+export function dailyValue(axis, value) {
+  if (axis.template === null) {
+    const minutes = ((Math.round(value + axis.offset) % 1440) + 1440) % 1440;
     return `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
   }
-  return String(Math.round(value * 10) / 10);
+  return axis.template.replace("{value}", String(Math.round((value / axis.scale) * 10) / 10));
 }
 
 /**
- * The options of the daily routine chart: one feature per day (a day with too little data
- * left out) over its usual band (the server's per-day band, drawn as a stacked area).
+ * The options of the daily routine chart: one feature per day (a person feature of a day
+ * with too little data left out) over its usual band - the personal baseline routine change
+ * judges that day against, or, before 14 days count, the population default, shaded
+ * lighter (two stacked areas) - and, when the feature is that of the routine-change alert
+ * the page was opened on, the alert's day marked.
  * @param {Daily} daily
  * @param {string} key the feature shown
  * @param {{words: Words, text: string}} view
  * @returns {Option}
  */
 export function dailyOption(daily, key, view) {
-  const feature = daily.features.find((f) => f.key === key) || { key, kind: "number" };
+  const feature = daily.features.find((f) => f.key === key)
+    || { key, unit: "", kind: "person", direction: "up", axis: { scale: 1, offset: 0, template: "{value}" } };
   const days = daily.points.map((p) => p.day.slice(5));
-  const values = daily.points.map((p) => (p.covered ? p.values[key] ?? null : null));
-  const bands = daily.points.map((p) => p.usual[key] || null);
+  const values = daily.points.map((p) => p.values[key] ?? null);
+  const bands = daily.points.map((p) => (p.usual[key] || null));
+  const own = bands.map((b) => (b && b.personal ? b : null));
+  const fallback = bands.map((b) => (b && !b.personal ? b : null));
   const label = dailyFeatureLabel(key);
   const axisText = { color: view.text };
-  const format = (/** @type {number} */ v) => dailyValue(feature.kind, v);
+  const format = (/** @type {number} */ v) => dailyValue(feature.axis, v);
+  const focus = daily.routine_change;
+  const marked = focus && focus.feature === key
+    && daily.points.some((p) => p.day === focus.day) ? focus.day : null;
+  /**
+   * The stacked area of a band: its low end (invisible), then its width (shaded); stacked
+   * whatever the signs (a count's low end may lie below zero).
+   * @param {(DailyBand | null)[]} list @param {string} stack @param {string} name @param {number} alpha
+   * @returns {import("echarts").LineSeriesOption[]}
+   */
+  const band = (list, stack, name, alpha) => [
+    { type: /** @type {const} */ ("line"), name: `${stack}-low`, stack,
+      stackStrategy: /** @type {const} */ ("all"), silent: true, symbol: "none",
+      lineStyle: { opacity: 0 }, data: list.map((b) => (b ? b.low : null)),
+      tooltip: { show: false } },
+    { type: /** @type {const} */ ("line"), name, stack, stackStrategy: /** @type {const} */ ("all"),
+      silent: true, symbol: "none", lineStyle: { opacity: 0 },
+      areaStyle: { color: BAND_COLOUR, opacity: alpha },
+      data: list.map((b) => (b ? b.high - b.low : null)) },
+  ];
   return {
     animation: false,
     textStyle: { color: view.text },
@@ -414,10 +454,12 @@ export function dailyOption(daily, key, view) {
       const rows = Array.isArray(params) ? params : [params];
       if (!rows.length) return "";
       const i = rows[0].dataIndex;
-      const band = bands[i];
-      const value = values[i];
-      return [daily.points[i].day, `${label}: ${value === null ? "–" : format(value)}`,
-        band ? `${view.words("usual")}: ${format(band.low)} – ${format(band.high)}` : ""]
+      const point = daily.points[i];
+      const b = bands[i];
+      const text = point.texts[key];
+      return [point.day, `${label}: ${text === null || text === undefined ? "–" : text}`,
+        b ? `${view.words(b.personal ? "usual" : "usual-default")}: ${b.low_text} – ${b.high_text}` : "",
+        point.day === marked ? typeLabel("routine_change") : ""]
         .filter(Boolean).join("\n");
     } },
     xAxis: { type: "category", data: days, boundaryGap: false,
@@ -425,24 +467,46 @@ export function dailyOption(daily, key, view) {
     yAxis: { type: "value", scale: true, name: label, nameTextStyle: { ...axisText, align: "left" },
       axisLabel: { ...axisText, formatter: format }, splitNumber: 4, splitLine: GRID_LINE },
     series: [
-      { type: "line", name: "band-low", stack: "usual", silent: true, symbol: "none",
-        lineStyle: { opacity: 0 }, data: bands.map((b) => (b ? b.low : null)),
-        tooltip: { show: false } },
-      { type: "line", name: view.words("usual"), stack: "usual", silent: true, symbol: "none",
-        lineStyle: { opacity: 0 }, areaStyle: { color: BAND_COLOUR },
-        data: bands.map((b) => (b ? b.high - b.low : null)) },
+      ...band(own, "usual", view.words("usual"), 1),
+      ...band(fallback, "default", view.words("usual-default"), 0.5),
       { type: "line", name: label, data: values, color: PANEL_COLOURS[1], connectNulls: false,
-        showSymbol: true, symbolSize: 5 },
+        showSymbol: true, symbolSize: 5,
+        markLine: marked ? { silent: true, symbol: "none",
+          lineStyle: { color: SEVERITY_COLOURS.warning, type: "dashed" },
+          label: { color: view.text, formatter: typeLabel("routine_change") },
+          data: [{ xAxis: marked.slice(5) }] } : undefined },
     ],
   };
 }
 
-/** What the resident page's daily routine section shows now. */
-const routine = { id: 0, days: 30, feature: "", load: 0 };
+/**
+ * What the resident page's daily routine section shows now; `chosen`: the feature was
+ * picked by hand (a routine-change alert's feature no longer overrides it).
+ */
+const routine = { id: 0, days: 30, feature: "", chosen: false, load: 0 };
+
+/**
+ * An <optgroup> of feature terms.
+ * @param {string} label
+ * @param {{value: string, label: string}[]} terms
+ */
+function featureGroup(label, terms) {
+  const group = document.createElement("optgroup");
+  group.label = label;
+  for (const term of terms) {
+    const option = document.createElement("option");
+    option.value = term.value;
+    option.textContent = term.label;
+    group.append(option);
+  }
+  return group;
+}
 
 /**
  * Show the daily routine chart of a resident (the ledger entry): #daily-charts in
- * ledger.html; the feature selector lists the vocabulary's daily features.
+ * ledger.html; the feature selector lists the vocabulary's daily features, the person's
+ * and, apart, the sensor's health. Opened from a routine-change alert (`?alert=ID`), or
+ * when the resident has an active one, it starts on that alert's feature and marks its day.
  * @param {{id: number} | null} who null hides the section
  */
 export function showDailyChart(who) {
@@ -450,24 +514,32 @@ export function showDailyChart(who) {
   if (!section) return;
   section.hidden = who === null;
   if (!who) return;
-  routine.id = who.id;
   const select = /** @type {HTMLSelectElement} */ (section.querySelector("select"));
   if (!section.dataset.wired) {
     section.dataset.wired = "1";
-    for (const term of vocabulary.daily_features || []) {
-      const option = document.createElement("option");
-      option.value = term.value;
-      option.textContent = term.label;
-      select.append(option);
+    select.append(featureGroup(t("The resident"), vocabulary.daily_features || []));
+    if ((vocabulary.device_features || []).length) {
+      select.append(featureGroup(t("The sensor's health"), vocabulary.device_features || []));
     }
-    routine.feature = select.value;
-    select.addEventListener("change", () => { routine.feature = select.value; drawDaily(section); });
+    select.addEventListener("change", () => {
+      routine.feature = select.value;
+      routine.chosen = true;
+      drawDaily(section);
+    });
     for (const button of section.querySelectorAll("button[data-days]")) {
       button.addEventListener("click", () => {
         routine.days = Number(/** @type {HTMLElement} */ (button).dataset.days);
         drawDaily(section);
       });
     }
+  }
+  if (who.id !== routine.id) {
+    routine.id = who.id;
+    const wanted = pageFor(who.id, "feature");  // the digest's link names the feature
+    routine.chosen = wanted !== null && [...select.options].some((o) => o.value === wanted);
+    if (routine.chosen) select.value = /** @type {string} */ (wanted);
+    else select.selectedIndex = 0;
+    routine.feature = select.value;
   }
   drawDaily(section);
 }
@@ -481,10 +553,30 @@ function dailyUntil() {
   return Number.isNaN(Date.parse(given)) ? null : given.slice(0, 10);
 }
 
+/**
+ * A parameter of the page's address when the page was opened on resident `id`
+ * (`/admin?resident=ID&alert=A` from a routine-change alert's card, `&feature=F` from the
+ * daily digest), else null.
+ * @param {number} id
+ * @param {string} name
+ * @returns {string | null}
+ */
+function pageFor(id, name) {
+  const query = new URLSearchParams(window.location.search);
+  return Number(query.get("resident")) === id ? query.get(name) : null;
+}
+
+/** The routine-change alert the page was opened on, if about the resident shown. */
+function dailyAlert() {
+  const alert = pageFor(routine.id, "alert");
+  return alert && /^\d+$/.test(alert) ? alert : null;
+}
+
 /** @param {HTMLElement} section */
 async function drawDaily(section) {
   const box = /** @type {HTMLElement} */ (section.querySelector(".daily-chart"));
   const message = /** @type {HTMLElement} */ (section.querySelector(".chart-message"));
+  const select = /** @type {HTMLSelectElement} */ (section.querySelector("select"));
   const load = ++routine.load;
   box.dataset.state = "loading";
   for (const button of section.querySelectorAll("button[data-days]")) {
@@ -492,9 +584,11 @@ async function drawDaily(section) {
       String(Number(/** @type {HTMLElement} */ (button).dataset.days) === routine.days));
   }
   try {
-    const query = new URLSearchParams({ days: String(routine.days) });
+    const query = new URLSearchParams({ days: String(routine.days), lang });
     const until = dailyUntil();
     if (until) query.set("until", until);
+    const alert = dailyAlert();
+    if (alert) query.set("alert", alert);
     const [echarts, daily] = await Promise.all([loadECharts(),
       api(`/residents/${routine.id}/daily?${query}`)]);
     if (load !== routine.load) return;
@@ -502,12 +596,20 @@ async function drawDaily(section) {
       unavailable(box, message, chartWord("unavailable"));
       return;
     }
+    /** @type {RoutineFocus | null} */
+    const focus = daily.routine_change;
+    if (focus && !routine.chosen && [...select.options].some((o) => o.value === focus.feature)) {
+      routine.feature = focus.feature;
+      select.value = focus.feature;
+    }
     const any = daily.points.some((/** @type {DailyPoint} */ p) => p.covered);
     message.textContent = any ? "" : chartWord("no-data");
     chartIn(echarts, box).setOption(dailyOption(daily, routine.feature, { words: chartWord,
       text: getComputedStyle(box).color }), { notMerge: true });
     box.dataset.state = "ready";
     box.dataset.feature = routine.feature;
+    if (focus && focus.feature === routine.feature) box.dataset.alertDay = focus.day;
+    else delete box.dataset.alertDay;
   } catch (err) {
     if (load !== routine.load) return;
     box.dataset.state = "error";

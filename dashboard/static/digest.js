@@ -36,10 +36,16 @@ function site() {
   return new URLSearchParams(location.search).get("site") || (session && session.site_id) || "";
 }
 
-/** @param {DigestResident} r @returns {HTMLLIElement} */
+/**
+ * A resident of the digest, linking to their page, whose Daily routine chart opens on the
+ * feature that differs most (the first reason).
+ * @param {DigestResident} r @returns {HTMLLIElement}
+ */
 function row(r) {
+  const query = new URLSearchParams({ resident: String(r.resident_id) });
+  if (r.reasons.length) query.set("feature", r.reasons[0].feature);
   return el("li", { className: "digest-resident", dataset: { residentId: String(r.resident_id) } },
-    el("a", { className: "digest-name", href: `/admin?resident=${r.resident_id}` }, r.resident_name),
+    el("a", { className: "digest-name", href: `/admin?${query}` }, r.resident_name),
     el("ul", { className: "digest-reasons" },
       ...r.reasons.map((reason) => el("li", { dataset: { feature: reason.feature } }, reason.text))));
 }

@@ -35,7 +35,9 @@
  * @property {Term[]} channel_kinds notification channels (e-mail, group robots, ...)
  * @property {Term[]} notification_kinds why a notification was sent
  * @property {Term[]} delivery_statuses how delivering a notification went
- * @property {Term[]} daily_features a resident's daily features (daily routine chart, digest)
+ * @property {Term[]} daily_features a resident's daily person features (alerts/learning/
+ *   features.py: the daily routine chart, routine change, the digest)
+ * @property {Term[]} device_features the daily features of the sensor's health (shown apart)
  */
 
 /** @returns {Vocabulary} */
@@ -168,9 +170,10 @@ export function deliveryLabel(status) {
   return DELIVERY.get(status) || status;
 }
 
-const DAILY_FEATURES = labels(vocabulary.daily_features || []);
+const DAILY_FEATURES = labels([...(vocabulary.daily_features || []),
+  ...(vocabulary.device_features || [])]);
 
-/** A daily feature's label (the daily routine chart). @param {string} key @returns {string} */
+/** A daily feature's label, person or device (the daily routine chart). @param {string} key @returns {string} */
 export function dailyFeatureLabel(key) {
   return DAILY_FEATURES.get(key) || key;
 }

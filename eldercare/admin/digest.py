@@ -12,6 +12,7 @@ from typing import Any
 
 from alerts.config import AlertSettings
 from alerts.learning import outliers
+from alerts.learning.features import BY_NAME
 from dashboard.digest import reason_text
 from eldercare.admin import output
 from eldercare.admin.audited import audited, note
@@ -49,8 +50,8 @@ def run_digests(database_url: str, base: AlertSettings, now: datetime, site: str
 
 
 def _words(entry: dict[str, Any]) -> dict[str, Any]:
-    reasons = [reason_text(outliers.FEATURE_BY_KEY[r["feature"]], r["recent"], r["usual"], "en")
-               for r in entry["reasons"] if r["feature"] in outliers.FEATURE_BY_KEY]
+    reasons = [reason_text(BY_NAME[r["feature"]], r["recent"], r["usual"], "en")
+               for r in entry["reasons"] if r["feature"] in BY_NAME]
     return {"resident_id": entry["resident_id"], "score": entry["score"],
             "nights": entry["nights"], "reasons": reasons}
 

@@ -6,16 +6,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 
 import httpx
 import pytest
 
-from alerts.learning.outliers import FEATURE_BY_KEY
+from alerts.learning import store
+from alerts.learning.baselines import baseline
+from alerts.learning.features import FEATURES, feature
+from alerts.learning.routine import RoutineSettings
 from dashboard import digest
 from dashboard.app import create_app
 from kernel import db
 from tests.support.dashboard import SECRET, World, login, seed_world
-from tests.support.outliers import DIGEST_DAY, DIGEST_DONE, insert_nights, seed_digest
+from tests.support.outliers import (
+    DIGEST_DAY,
+    DIGEST_DONE,
+    insert_nights,
+    open_routine_change,
+    seed_digest,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -79,30 +89,81 @@ async def test_the_daily_features_come_with_their_usual_band(client: httpx.Async
     with db.connect(clean_db, autocommit=True) as conn:  # a day the sensor was mostly off
         insert_nights(conn, world.alice, "UTC", [(DIGEST_DAY, {
             "rise": 400.0, "in_bed_h": 2.0, "exits": 0.0, "hr": 60.0, "rr": 15.0,
-            "move": 9.0})], data_minutes=200)
+            "restless": 9.0})], data_minutes=200)
     resp = await client.get(f"/api/v1/residents/{world.alice}/daily", params={"days": 30},
                             headers=await login(client, "care-north"))
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["until"] == DIGEST_DAY.isoformat()  # the app's clock, the resident's date
-    assert [f["key"] for f in body["features"]][:3] == ["rise_time", "time_in_bed",
-                                                         "night_exits"]
+    # the one feature list (alerts/learning/features.py): the person's, then the sensor's
+    assert [f["key"] for f in body["features"]] == [f.name for f in FEATURES]
+    kinds = {f["key"]: f["kind"] for f in body["features"]}
+    assert kinds["coverage"] == "device" and kinds["rise_time"] == "person"
+    axes = {f["key"]: f["axis"] for f in body["features"]}
+    assert axes["time_in_bed_s"] == {"scale": 3600.0, "offset": 0.0, "template": "{value} h"}
+    assert axes["bedtime"]["template"] is None and axes["bedtime"]["offset"] == 720
     points = body["points"]
     assert len(points) == 30 and points[-1]["day"] == DIGEST_DAY.isoformat()
     assert points[-1]["covered"] is False
+    assert points[-1]["values"]["rise_time"] is None  # a person feature of a poor day
+    assert points[-1]["values"]["coverage"] == pytest.approx(100 * 200 / 1440, abs=0.01)
     last_usual = points[-2]  # the last shifted night: far above its band
     band = last_usual["usual"]["rise_time"]
-    assert band["low"] < 420 < band["high"]
+    assert band["low"] < 420 < band["high"] and band["personal"] is True
     assert last_usual["values"]["rise_time"] > band["high"]
+    assert re.fullmatch(r"09:\d\d", last_usual["texts"]["rise_time"])
     assert points[0]["usual"]["rise_time"] is not None  # 28 days before the first shown
+    assert "coverage" not in last_usual["usual"]  # device features have no usual band
+
+
+async def test_the_band_is_routine_changes_baseline(client: httpx.AsyncClient, world: World,
+                                                     clean_db: str) -> None:
+    """The chart's band is the baseline routine change judges each day against (28 days,
+    a week's gap, 14 counted days), the population default before that."""
+    resp = await client.get(f"/api/v1/residents/{world.alice}/daily", params={"days": 60},
+                            headers=await login(client, "care-north"))
+    points = resp.json()["points"]
+    with db.connect(clean_db) as conn:
+        days = store.load_days(conn, [world.alice], DIGEST_DAY - timedelta(days=200),
+                               DIGEST_DAY)[world.alice]
+    rise = feature("rise_time")
+    for point in (points[0], points[25], points[-2]):
+        expected = baseline(days, rise, date.fromisoformat(point["day"]),
+                            gap_days=RoutineSettings().gap_days)
+        band = point["usual"]["rise_time"]
+        assert band["median"] == pytest.approx(expected.median, abs=1e-3)
+        assert band["personal"] is expected.personal
+        assert band["high"] - band["median"] == pytest.approx(2 * expected.sigma(), abs=1e-3)
+    assert points[0]["usual"]["rise_time"]["personal"] is False  # population default
+    assert points[0]["usual"]["rise_time"]["median"] == rise.default_median
+    assert points[-2]["usual"]["rise_time"]["personal"] is True
+
+
+async def test_the_chart_opens_on_the_routine_change_alert(client: httpx.AsyncClient,
+                                                             world: World,
+                                                             clean_db: str) -> None:
+    headers = await login(client, "care-north")
+    url = f"/api/v1/residents/{world.alice}/daily"
+    assert (await client.get(url, headers=headers)).json()["routine_change"] is None
+    day = DIGEST_DAY - timedelta(days=2)
+    alert = open_routine_change(clean_db, world.alice, "north", "night_exits", day)
+    focus = (await client.get(url, headers=headers)).json()["routine_change"]
+    assert focus == {"alert_id": alert, "feature": "night_exits", "day": day.isoformat(),
+                     "active": True}
+    named = (await client.get(url, params={"alert": alert}, headers=headers)).json()
+    assert named["routine_change"]["alert_id"] == alert
+    # another resident's alert is not this resident's focus
+    bob = await client.get(f"/api/v1/residents/{world.bob}/daily", params={"alert": alert},
+                           headers=headers)
+    assert bob.json()["routine_change"] is None
 
 
 def test_values_read_as_people_write_them() -> None:
-    assert digest.value_text("clock", 9 * 60 + 40, "en") == "09:40"
-    assert digest.value_text("hours", 7.46, "en") == "7.5 h"
-    assert digest.value_text("rate", 61.6, "en") == "62 /min"
-    assert digest.reason_text(FEATURE_BY_KEY["rise_time"], 580.0, 430.0, "en") == \
-        "Rise time 09:40 vs usual 07:10"
+    rise = feature("rise_time")
+    assert digest.reason_text(rise, 580.0, 430.0, "en") == "Rise time 09:40 vs usual 07:10"
+    assert digest.reason_text(feature("time_in_bed_s"), 7.46 * 3600, 8.5 * 3600, "en") == \
+        "Time in bed 7.5 h vs usual 8.5 h"
+    assert digest.reason_text(feature("resting_hr"), 61.64, 58.0, "en") == \
+        "Resting heart rate 61.6/min vs usual 58.0/min"
     assert digest.summary_text(3, "en") == "3 residents whose last nights look unlike " \
                                            "their usual"
-

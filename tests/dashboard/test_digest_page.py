@@ -1,7 +1,9 @@
 """The daily digest (issue 15) in a real headless Chromium against a real uvicorn and
 database: the duty screen's "Daily digest" panel lists the resident whose last nights look
 unlike their usual, with the reasons in words, and links to the resident's page, whose
-"Daily routine" chart draws the chosen feature per day over its usual band.
+"Daily routine" chart draws the chosen feature per day over its usual band (routine change's
+baseline); a routine-change alert's card links there too, and the chart opens on the
+alert's feature with its day marked.
 
 Sixty seeded nights (fixed dates) and the digest job run once; the app's clock stands at the
 seed's instant, so nothing depends on the wall clock."""
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,7 +21,7 @@ from dashboard.app import create_app
 from dashboard.charts_ui import CHARTS_DIR, charts_available
 from tests.support.dashboard import SECRET, World
 from tests.support.live import Screenshots, Served, browser_page, log_in, running_server
-from tests.support.outliers import DIGEST_DONE, seed_digest
+from tests.support.outliers import DIGEST_DAY, DIGEST_DONE, open_routine_change, seed_digest
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, ViewportSize
@@ -32,8 +35,11 @@ _DAILY_OPTION = """async () => {
   const echarts = await import("/vendor/echarts/echarts.esm.min.mjs");
   const chart = echarts.getInstanceByDom(document.querySelector("#daily-charts .daily-chart"));
   const option = chart.getOption();
+  const last = option.series[option.series.length - 1];
   return { names: option.series.map((s) => s.name),
-           data: option.series.map((s) => s.data), y: option.yAxis[0].name };
+           data: option.series.map((s) => s.data), y: option.yAxis[0].name,
+           marks: last.markLine && last.markLine.data ? last.markLine.data.map((m) => m.xAxis)
+             : [] };
 }"""
 
 
@@ -71,15 +77,19 @@ def test_the_digest_panel_links_to_the_resident_and_their_daily_routine_chart(
         screenshot(page, "duty-screen-digest")
 
         item.locator("a.digest-name").click()
-        page.wait_for_url(f"**/admin?resident={world.alice}")
+        page.wait_for_url(f"**/admin?resident={world.alice}&feature=rise_time")
         box = page.locator("#daily-charts .daily-chart")
         expect(box).to_have_attribute("data-state", "ready")
         expect(box).to_have_attribute("data-feature", "rise_time")
         option = daily_option(page)
         assert option["y"] == "Rise time"
-        low, width, values = option["data"]
+        # series: the personal band (low, width), the population default's, the values
+        low, width, default_low, _, values = option["data"]
+        assert option["names"][1] == "usual"
         assert len(values) == 30
         assert all(v is not None for v in low) and all(w > 0 for w in width)
+        assert all(v is None for v in default_low)  # 60 days of data: all personal
+        assert option["marks"] == []
         assert values[-1] is None  # today (2026-03-10) has no summary yet
         assert values[-2] > low[-2] + width[-2]  # the last night: later than its usual band
         page.locator("#daily-charts").scroll_into_view_if_needed()
@@ -92,7 +102,11 @@ def test_the_digest_panel_links_to_the_resident_and_their_daily_routine_chart(
             "aria-pressed", "true")
         expect(box).to_have_attribute("data-state", "ready")
         assert daily_option(page)["y"] == "Night exits"
-        assert len(daily_option(page)["data"][2]) == 90
+        ninety = daily_option(page)
+        assert len(ninety["data"][4]) == 90
+        # the first days had under 14 days before them: the population default's band
+        assert ninety["data"][2][0] is not None and ninety["data"][0][0] is None
+        assert ninety["names"][3] == "usual (population default)"
 
 
 def test_a_care_worker_does_not_see_the_digest(server: Served) -> None:
@@ -102,3 +116,43 @@ def test_a_care_worker_does_not_see_the_digest(server: Served) -> None:
         log_in(bp.page, f"{server.url}/", "care-north")
         expect(bp.page.locator("#alerts-heading")).to_be_visible()
         expect(bp.page.locator("#digest-panel")).to_be_hidden()
+
+
+def test_a_routine_change_alert_opens_the_chart_on_its_feature(
+        server: Served, world: World, clean_db: str, screenshot: Screenshots) -> None:
+    """The duty screen's routine_change card links to the resident page; its Daily routine
+    chart starts on the alert's feature (night exits, not the first in the list) and marks
+    the alert's day. Without the link, an active routine-change alert does the same."""
+    from playwright.sync_api import expect
+
+    day = DIGEST_DAY - timedelta(days=2)
+    alert = open_routine_change(clean_db, world.alice, "north", "night_exits", day)
+    with browser_page(WALL) as bp:
+        page = bp.page
+        log_in(page, f"{server.url}/", "duty-north")
+        card = page.locator(f"li[data-alert-id='{alert}']")
+        link = card.locator("a.alert-link")
+        expect(link).to_have_text("Open the daily routine chart")
+        link.click()
+        page.wait_for_url(f"**/admin?resident={world.alice}&alert={alert}")
+        box = page.locator("#daily-charts .daily-chart")
+        expect(box).to_have_attribute("data-state", "ready")
+        expect(box).to_have_attribute("data-feature", "night_exits")
+        expect(box).to_have_attribute("data-alert-day", day.isoformat())
+        expect(page.locator("#daily-feature")).to_have_value("night_exits")
+        option = daily_option(page)
+        assert option["y"] == "Night exits"
+        assert option["marks"] == [day.isoformat()[5:]]
+        page.locator("#daily-charts").scroll_into_view_if_needed()
+        screenshot(page, "resident-daily-routine-alert")
+
+        # a feature picked by hand stays; the mark belongs to the alert's feature only
+        page.select_option("#daily-feature", "resting_hr")
+        expect(box).to_have_attribute("data-feature", "resting_hr")
+        expect(box).not_to_have_attribute("data-alert-day", day.isoformat())
+        assert daily_option(page)["marks"] == []
+
+        page.goto(f"{server.url}/admin?resident={world.alice}")  # no alert named: the open one
+        expect(box).to_have_attribute("data-state", "ready")
+        expect(box).to_have_attribute("data-feature", "night_exits")
+        expect(box).to_have_attribute("data-alert-day", day.isoformat())

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from alerts.config import AlertSettings
-from alerts.learning import outliers
+from alerts.learning import outliers, store
 from alerts.overrides import set_override
 from kernel import db, sites
 from tests.support.outliers import WORSE, daily_done, insert_nights, usual_nights
@@ -115,9 +115,12 @@ def test_days_of_poor_coverage_are_left_out(clean_db: str) -> None:
         # the sensor was off most of the last three days of Steady (device fault)
         insert_nights(conn, ids["Steady"], ZONE, usual_nights(2, DAY, n=3, shift=WORSE),
                       data_minutes=300)
-        got = outliers.read_days(conn, ids["Steady"], DAY - timedelta(days=5), DAY)
+        got = store.load_days(conn, [ids["Steady"]], DAY - timedelta(days=5),
+                              DAY - timedelta(days=1))[ids["Steady"]]
         outliers.run_digest(conn, NOW)
-    assert [d.day for d in got] == [DAY - timedelta(days=k) for k in (5, 4)]
+    assert [d.day for d in got if d.well_covered] == [DAY - timedelta(days=k) for k in (5, 4)]
+    _, recent = outliers.split(got, DAY, 3)
+    assert recent == []  # too few good nights lately: not scored
     row = digest(clean_db, "north", DAY)
     assert row is not None and ids["Steady"] not in {e["resident_id"] for e in row[2]}  # type: ignore[attr-defined]
 

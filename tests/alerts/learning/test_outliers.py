@@ -12,31 +12,39 @@ import pytest
 
 from alerts.config import OutlierDigestSettings
 from alerts.learning import outliers
-from alerts.learning.outliers import DAILY_FEATURES, Day
+from alerts.learning.features import PERSON_FEATURES, DayFeatures
 
 DIGEST_DAY = date(2026, 3, 1)
-KEYS = [f.key for f in DAILY_FEATURES]
+KEYS = [f.name for f in PERSON_FEATURES]
+
+
+def day_of(day: date, values: dict[str, float | None], *, coverage: float = 1.0,
+           alerted: bool = False) -> DayFeatures:
+    """A resident's day with these person features (the others not measured)."""
+    return DayFeatures(1, day, values, coverage, alerted)
 
 
 def history(seed: int, n: int = 60, shift: dict[str, float] | None = None,
-            shifted_nights: int = 3) -> list[Day]:
+            shifted_nights: int = 3) -> list[DayFeatures]:
     """`n` days before DIGEST_DAY of an ordinary resident (rise ~07:00, 8.5 h in bed, about
     one night exit); the last `shifted_nights` moved by `shift` (feature -> added value)."""
     rng = np.random.default_rng(seed)
     days = []
     for i in range(n):
         day = DIGEST_DAY - timedelta(days=n - i)
-        values = {"rise_time": 420 + rng.normal(0, 15), "time_in_bed": 8.5 + rng.normal(0, 0.4),
-                  "night_exits": float(rng.poisson(1.0)), "resting_hr": 60 + rng.normal(0, 2),
-                  "median_rr": 15 + rng.normal(0, 0.8), "movement": 10 + rng.normal(0, 2)}
+        values: dict[str, float | None] = {
+            "rise_time": 420 + rng.normal(0, 15),
+            "time_in_bed_s": (8.5 + rng.normal(0, 0.4)) * 3600,
+            "night_exits": float(rng.poisson(1.0)), "resting_hr": 60 + rng.normal(0, 2),
+            "median_rr": 15 + rng.normal(0, 0.8), "restlessness": 10 + rng.normal(0, 2)}
         if shift and i >= n - shifted_nights:
             for key, delta in shift.items():
-                values[key] += delta
-        days.append(Day(day, tuple(values[k] for k in KEYS)))
+                values[key] = float(values[key] or 0.0) + delta
+        days.append(day_of(day, values))
     return days
 
 
-def run(days: list[Day], cfg: OutlierDigestSettings | None = None
+def run(days: list[DayFeatures], cfg: OutlierDigestSettings | None = None
         ) -> outliers.Finding | None:
     cfg = cfg or OutlierDigestSettings()
     train, recent = outliers.split(days, DIGEST_DAY, cfg.recent_nights)
@@ -46,7 +54,9 @@ def run(days: list[Day], cfg: OutlierDigestSettings | None = None
 
 
 WORSE = {"rise_time": 150.0, "night_exits": 4.0}  # up 2.5 h later, four more exits
-MODERATE = {"rise_time": 45.0, "night_exits": 2.0}  # 3 robust SDs and 4 on each
+# 3 robust spreads of rise time (1.4826 x its 15 min MAD floor, as the baselines) and two
+# more night exits (1.35 spreads of Poisson(1) exits)
+MODERATE = {"rise_time": 67.0, "night_exits": 2.0}
 
 
 def test_last_nights_shifted_on_two_features_are_flagged_with_those_features() -> None:
@@ -98,28 +108,38 @@ def test_sensitivity_moves_the_line_not_the_model() -> None:
 
 
 def test_a_habit_that_never_varies_does_not_explode() -> None:
-    """No night exit on any usual night: one exit is 2 robust SDs (the 0.5 floor), not
-    infinity; a missing value counts as usual."""
-    days = [Day(d.day, (d.values[0], d.values[1], 0.0, None, d.values[4], d.values[5]))
+    """No night exit on any usual night: one exit is 1/(1.4826 x 0.5) robust SDs (the
+    feature's MAD floor, as in the baselines), not infinity; a missing value counts as
+    usual."""
+    days = [day_of(d.day, {**d.values, "night_exits": 0.0, "resting_hr": None})
             for d in history(9)]
     model = outliers.fit(days[:-3])
-    z = model.scaling.z(outliers.matrix([Day(DIGEST_DAY, (420.0, 8.5, 1.0, None, 15.0,
-                                                         10.0))]))
-    assert z[0][KEYS.index("night_exits")] == pytest.approx(2.0)
+    z = model.scaling.z(outliers.matrix([day_of(DIGEST_DAY, {
+        "rise_time": 420.0, "time_in_bed_s": 8.5 * 3600, "night_exits": 1.0,
+        "median_rr": 15.0, "restlessness": 10.0})]))
+    assert z[0][KEYS.index("night_exits")] == pytest.approx(1 / (1.4826 * 0.5))
     assert z[0][KEYS.index("resting_hr")] == 0.0
+    assert z[0][KEYS.index("bedtime")] == 0.0  # never measured: usual
+
+
+def test_training_leaves_out_alerted_and_poorly_covered_days_as_baselines_do() -> None:
+    """A night in hospital (alert opened) and a night the mat barely reported are not the
+    person's usual: they train no model; a poorly covered recent night is not scored."""
+    days = history(4)
+    odd = {**days[10].values, "rise_time": 900.0}
+    days[10] = day_of(days[10].day, odd, alerted=True)
+    days[20] = day_of(days[20].day, odd, coverage=0.5)
+    days[-1] = day_of(days[-1].day, days[-1].values, coverage=0.5)
+    train, recent = outliers.split(days, DIGEST_DAY, 3)
+    assert days[10] not in train and days[20] not in train
+    assert len(train) == 57 - 2
+    assert [d.day for d in recent] == [DIGEST_DAY - timedelta(days=k) for k in (3, 2)]
+    assert outliers.fit(train).scaling.medians[KEYS.index("rise_time")] < 480
 
 
 def test_too_few_recent_nights_gives_nothing() -> None:
     days = history(1, shift=WORSE)
     assert run(days[:-2]) is None  # only one of the last three nights had good data
-
-
-def test_usual_band_uses_the_days_before_each_day() -> None:
-    values: list[float | None] = [10.0] * 20 + [None] + [30.0]
-    band = outliers.usual_band(values, spread=1.0, window=28, min_values=14)
-    assert band[10] is None  # too few days before it
-    assert band[20] == (8.0, 10.0, 12.0)
-    assert band[21] == (8.0, 10.0, 12.0)  # the missing day adds nothing
 
 
 def test_refit_when_the_features_or_version_change() -> None:
@@ -128,12 +148,16 @@ def test_refit_when_the_features_or_version_change() -> None:
     stored = outliers.StoredModel(1, 1, None, model.window_start, model.window_end,  # type: ignore[arg-type]
                                   model.n_days, model.params(), b"")
     assert not outliers.needs_refit(stored, train)
-    assert outliers.needs_refit(stored, [*train, Day(train[-1].day + timedelta(days=8),
-                                                     train[-1].values)])
+    assert outliers.needs_refit(stored, [*train, day_of(train[-1].day + timedelta(days=8),
+                                                        train[-1].values)])
     older = outliers.StoredModel(1, 1, None, model.window_start, model.window_end,  # type: ignore[arg-type]
                                  model.n_days, {**model.params(), "sklearn_version": "0.1"},
                                  b"")
     assert outliers.needs_refit(older, train)
+    version_1 = {**model.params(), "model_version": 1}  # the digest's own feature list
+    assert outliers.needs_refit(outliers.StoredModel(
+        1, 1, None, model.window_start, model.window_end, model.n_days, version_1, b""),  # type: ignore[arg-type]
+        train)
     fewer = {**model.params(), "features": KEYS[:-1]}
     assert outliers.needs_refit(outliers.StoredModel(
         1, 1, None, model.window_start, model.window_end, model.n_days, fewer, b""),  # type: ignore[arg-type]
