@@ -368,13 +368,14 @@ async def get_daily(
             description="The last local date shown (default: today).")] = None,
         alert: Annotated[int | None, Query(
             ge=1, description="A routine-change alert of this resident to open on.")] = None,
-        lang: LangQuery = "en",
+        lang: LangQuery = None, *, request: Request,
 ) -> DailyOut:
     """A resident's daily features (alerts/learning/features.py: the person's, then the
     sensor's health) per day, each person feature with its usual band: the personal
     baseline routine change judges that day against (median ± 2 robust spreads), or the
     population default before 14 days count; and the routine-change alert to open on."""
     await scope.require_resident(conn, resident_id)
+    words = lang or api_language(request)
     zone = await _resident_zone(conn, resident_id)
     until = until or local_today(state.clock(), zone)
     note.detail.update({"days": days, "until": until})
@@ -383,6 +384,6 @@ async def get_daily(
     first = shown_from - timedelta(days=s.window_days + s.gap_days + 1)
     history = await store.load_days_async(conn, resident_id, first, until)
     return DailyOut(resident_id=resident_id, timezone=zone, until=until, days=days,
-                    features=[feature_out(f, lang) for f in FEATURES],
-                    points=daily_points(history, shown_from, until, lang, s),
+                    features=[feature_out(f, words) for f in FEATURES],
+                    points=daily_points(history, shown_from, until, words, s),
                     routine_change=await routine_focus(conn, resident_id, alert))
