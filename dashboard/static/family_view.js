@@ -13,7 +13,7 @@ import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } 
 import { $, el } from "./dom.js";
 import { t } from "./i18n.js";
 import { siteClock, siteTime, siteWhen, weekday } from "./time.js";
-import { typeLabel, vocabulary } from "./vocabulary.js";
+import { channelLabel, typeLabel, vocabulary } from "./vocabulary.js";
 
 /** @typedef {import("./live.js").FeedStatus} FeedStatus */
 /**
@@ -60,7 +60,7 @@ let reloadTimer = null;
 
 /** "7 h 51 min". @param {number | null} seconds @returns {string} */
 function duration(seconds) {
-  if (seconds === null) return t("No data");
+  if (seconds === null) return t("Not recorded");
   const minutes = Math.round(seconds / 60);
   const hours = Math.floor(minutes / 60);
   return hours ? t("{hours} h {minutes} min", { hours, minutes: minutes % 60 })
@@ -69,7 +69,7 @@ function duration(seconds) {
 
 /** "53 /min: lower than usual (usual 62)" (`text`: the server's words). @param {Compared} c */
 function compared(c) {
-  if (c.value === null) return t("No data");
+  if (c.value === null) return t("Not recorded");
   const value = Math.round(c.value);
   return c.usual === null ? t("{value} /min: {comparison}", { value, comparison: c.text })
     : t("{value} /min: {comparison} (usual {usual})",
@@ -120,7 +120,7 @@ function paintCard(s) {
   const night = s.last_night;
   part(card, ".night-in-bed").textContent = duration(night.time_in_bed_s);
   part(card, ".night-exits").textContent =
-    night.night_exits === null ? t("No data") : String(night.night_exits);
+    night.night_exits === null ? t("Not recorded") : String(night.night_exits);
   part(card, ".night-hr").textContent = compared(night.resting_hr);
   part(card, ".night-rr").textContent = compared(night.breathing);
   part(card, ".week-rows").replaceChildren(...s.days.map((d) => el("tr", {},
@@ -249,9 +249,8 @@ function channelItem(c) {
 /** The family's word for a kind of channel. @param {string} kind @returns {string} */
 function channelName(kind) {
   if (kind === "webpush") return t("Notifications on a phone");
-  if (kind === "email") return t("E-mail");
   if (kind === "webhook") return t("Web address");
-  return kind;
+  return channelLabel(kind);  // e-mail and the rest: the vocabulary's word
 }
 
 /**

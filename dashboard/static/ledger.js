@@ -368,6 +368,10 @@ function settingWords() {
     urgent_sustain_s: t("urgent sustain s"), warning_at_or_above: t("warning at or above"),
     warning_sustain_s: t("warning sustain s"), normal_low: t("normal low"),
     normal_high: t("normal high"), clear_after_s: t("clear after s"),
+    routine_change: t("routine change"), outlier_digest: t("outlier digest"),
+    enabled: t("enabled"), sensitivity: t("sensitivity"), cooldown_days: t("cooldown days"),
+    ewma_lambda: t("ewma lambda"), threshold: t("threshold"), min_nights: t("min nights"),
+    recent_nights: t("recent nights"), min_z: t("min z"),
   };
 }
 
