@@ -131,16 +131,12 @@ def recipient_languages(conn: Conn, channels: Sequence[ChannelSpec]) -> Language
     """The languages of `channels`' people and sites, in two small queries."""
     people = sorted({c.user_id for c in channels if c.user_id is not None})
     sites = sorted({c.site_id for c in channels if c.user_id is None and c.site_id is not None})
-    found = Languages()
-    if people:
-        rows = conn.execute("SELECT id, language FROM users WHERE id = ANY(%s)",
-                            (people,)).fetchall()
-        found.people.update({int(row[0]): str(row[1]) for row in rows})
-    if sites:
-        rows = conn.execute("SELECT id, language FROM sites WHERE id = ANY(%s)",
-                            (sites,)).fetchall()
-        found.sites.update({str(row[0]): str(row[1]) for row in rows})
-    return found
+    by_person = conn.execute("SELECT id, language FROM users WHERE id = ANY(%s)",
+                             (people,)).fetchall() if people else []
+    by_site = conn.execute("SELECT id, language FROM sites WHERE id = ANY(%s)",
+                           (sites,)).fetchall() if sites else []
+    return Languages(people={int(row[0]): str(row[1]) for row in by_person},
+                     sites={str(row[0]): str(row[1]) for row in by_site})
 
 
 def _insert(conn: Conn, alert_id: int | None, channel: ChannelSpec, message: Message,
