@@ -25,6 +25,14 @@ logger = logging.getLogger(__name__)
 
 DEMO_SITES = (("riverside", "Riverside Home Care", "Asia/Shanghai"),
               ("hillview", "Hillview Home Care", "Asia/Shanghai"))
+# A demo site in China (by its zone) has its group robots written to in Simplified Chinese
+# (sites.language), as the duty team there reads them; any other site in English.
+CHINA_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "Asia/Urumqi"})
+
+
+def demo_site_language(timezone: str) -> str:
+    """The language of a demo site's group channels: Chinese for a site in China."""
+    return "zh-CN" if timezone in CHINA_ZONES else "en"
 _GIVEN = ("Li", "Wang", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu",
           "Margaret", "Arthur", "Dorothy", "Harold", "Edith", "Walter", "Agnes", "Frank")
 _FAMILY = ("Mei", "Hua", "Jun", "Lan", "Ming", "Ping", "Xiu", "Ying", "Rose", "George",
@@ -87,7 +95,7 @@ def seed_demo(database_url: str, device_accounts: DeviceAccounts, broker: MqttEn
         for index in range(homes):
             site_id, site_name, tz = DEMO_SITES[index % len(DEMO_SITES)]
             if index < len(DEMO_SITES):
-                add_site(conn, site_id, site_name, tz)
+                add_site(conn, site_id, site_name, tz, demo_site_language(tz))
                 logins += _staff(conn, site_id)
             name = f"{rng.choice(_GIVEN)} {chr(65 + index % 26)}."
             address = f"{rng.randrange(1, 200)} {rng.choice(_STREETS)}"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 
 from kernel.accounts import RegistryError
+from kernel.i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 SITE_PATTERN = r"[a-z0-9-]{1,32}"
 # \A...\Z, not ^...$: "$" also matches before a trailing newline ("north\n").
@@ -63,16 +64,12 @@ def site_time(at: datetime, zone: str | None, today_of: datetime | None = None, 
     return text if tz.key == (zone or "UTC") else f"{text} UTC"
 
 
-def add_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone: str = "UTC"
-             ) -> None:
+def add_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone: str = "UTC",
+             language: str = DEFAULT_LANGUAGE) -> None:
     """Create a site (idempotent)."""
-    if not is_valid_site(site_id):
-        raise RegistryError(f"site id {site_id!r} must be 1-32 of a-z, 0-9 and '-'")
-    if not is_valid_timezone(timezone):
-        raise RegistryError(f"unknown time zone {timezone!r}: use an IANA name such as "
-                            "'Asia/Shanghai' or 'Europe/Berlin'")
-    conn.execute("INSERT INTO sites (id, name, timezone) VALUES (%s, %s, %s) "
-                 "ON CONFLICT (id) DO NOTHING", (site_id, name, timezone))
+    check_site_fields(site_id, timezone, language)
+    conn.execute("INSERT INTO sites (id, name, timezone, language) VALUES (%s, %s, %s, %s) "
+                 "ON CONFLICT (id) DO NOTHING", (site_id, name, timezone, language))
 
 
 def site_timezones(conn: psycopg.Connection[Any]) -> dict[str, ZoneInfo]:
@@ -97,23 +94,30 @@ def add_resident(conn: psycopg.Connection[Any], site_id: str, full_name: str,
 
 
 
-def check_site_fields(site_id: str, timezone: str | None) -> None:
-    """Raise RegistryError for a bad site id or an unknown time zone."""
+def check_site_fields(site_id: str, timezone: str | None, language: str | None = None
+                      ) -> None:
+    """Raise RegistryError for a bad site id, an unknown time zone or a language the
+    platform does not speak (a site's group channels are written to in it, so a tag without
+    a catalog would silently mean English)."""
     if not is_valid_site(site_id):
         raise RegistryError(f"site id {site_id!r} must be 1-32 of a-z, 0-9 and '-'")
     if timezone is not None and not is_valid_timezone(timezone):
         raise RegistryError(f"unknown time zone {timezone!r}: use an IANA name such as "
                             "'Asia/Shanghai' or 'Europe/Berlin'")
+    if language is not None and language not in LANGUAGES:
+        raise RegistryError(f"unknown language {language!r}: use one of "
+                            f"{', '.join(LANGUAGES)}")
 
 
 def create_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone: str = "UTC",
-                address: str | None = None) -> None:
+                address: str | None = None, language: str = DEFAULT_LANGUAGE) -> None:
     """Create a new site; an existing one is an error (not silently left unchanged), since
-    whoever asked expects the name and time zone they gave to hold afterwards."""
-    check_site_fields(site_id, timezone)
-    row = conn.execute("INSERT INTO sites (id, name, timezone, address) VALUES (%s, %s, %s, %s) "
-                       "ON CONFLICT (id) DO NOTHING RETURNING id",
-                       (site_id, name, timezone, address)).fetchone()
+    whoever asked expects the name, time zone and language they gave to hold afterwards.
+    `language` is the one its group channels are written to in (kernel.i18n.LANGUAGES)."""
+    check_site_fields(site_id, timezone, language)
+    row = conn.execute("INSERT INTO sites (id, name, timezone, address, language) "
+                       "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
+                       (site_id, name, timezone, address, language)).fetchone()
     if row is None:
         raise RegistryError(f"site {site_id!r} already exists; change it with "
                             f"`eldercare site update {site_id}`")
@@ -121,13 +125,14 @@ def create_site(conn: psycopg.Connection[Any], site_id: str, name: str, timezone
 
 def update_site(conn: psycopg.Connection[Any], site_id: str, *, name: str | None = None,
                 timezone: str | None = None, address: str | None = None,
-                set_address: bool = False) -> None:
-    """Change a site's name, time zone or address (None leaves a field as it is)."""
-    check_site_fields(site_id, timezone)
+                set_address: bool = False, language: str | None = None) -> None:
+    """Change a site's name, time zone, address or language (None leaves a field as it is)."""
+    check_site_fields(site_id, timezone, language)
     row = conn.execute("UPDATE sites SET name = COALESCE(%s, name), "
                        "timezone = COALESCE(%s, timezone), "
+                       "language = COALESCE(%s, language), "
                        "address = CASE WHEN %s THEN %s ELSE address END "
                        "WHERE id = %s RETURNING id",
-                       (name, timezone, set_address, address, site_id)).fetchone()
+                       (name, timezone, language, set_address, address, site_id)).fetchone()
     if row is None:
         raise RegistryError(f"no site {site_id!r}")

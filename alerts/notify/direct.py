@@ -25,6 +25,7 @@ from alerts.notify.channels import ChannelSenders, Sender, SendError
 from alerts.notify.messages import KEY_NAMESPACE, Message, render_direct
 from alerts.notify.recipients import ChannelSpec, deliver_at, passes_min_severity, site_channels
 from alerts.notify.settings import NotifySettings
+from kernel.i18n import DEFAULT_LANGUAGE
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +57,12 @@ def direct_key(alert_uid: str, channel_id: int) -> str:
     return str(uuid.uuid5(KEY_NAMESPACE, f"direct:{alert_uid}:channel:{channel_id}"))
 
 
-def _message(event: AlertEvent, channel: ChannelSpec, resident_name: str | None) -> Message:
+def _message(event: AlertEvent, channel: ChannelSpec, resident_name: str | None,
+             lang: str) -> Message:
     message = render_direct(site=event.site, resident_id=event.resident_id,
                             resident_name=resident_name, alert_type=event.type,
                             severity=event.severity, at=event.at, tz_name=channel.timezone,
-                            alert_id=event.alert_id)
+                            alert_id=event.alert_id, lang=lang)
     return message.with_key(direct_key(event.uid, channel.id))
 
 
@@ -78,10 +80,10 @@ def _try_send(sender: Sender, channel: ChannelSpec, message: Message) -> bool:
 def send_direct(channels: Sequence[ChannelSpec], event: AlertEvent, settings: NotifySettings,
                 *, resident_name: str | None = None,
                 senders: Mapping[ChannelKind, Sender] | None = None,
-                now: datetime | None = None) -> int:
-    """Send an alert at once to a site's cached group channels, bypassing the outbox; returns
-    how many were delivered. Blocks for up to the HTTP/SMTP timeouts: call it off the
-    pipeline's message thread."""
+                now: datetime | None = None, lang: str = DEFAULT_LANGUAGE) -> int:
+    """Send an alert at once to a site's cached group channels, bypassing the outbox, in
+    `lang` (the site's language, cached with them); returns how many were delivered. Blocks
+    for up to the HTTP/SMTP timeouts: call it off the pipeline's message thread."""
     now = now or datetime.now(UTC)
     chosen = [c for c in channels if _wanted(c, event, now)]
     if not chosen:
@@ -89,7 +91,7 @@ def send_direct(channels: Sequence[ChannelSpec], event: AlertEvent, settings: No
     owned = ChannelSenders(settings) if senders is None else None
     available = owned.senders if owned is not None else senders or {}
     try:
-        return sum(_try_send(available[c.kind], c, _message(event, c, resident_name))
+        return sum(_try_send(available[c.kind], c, _message(event, c, resident_name, lang))
                    for c in chosen if c.kind in available)
     finally:
         if owned is not None:
@@ -105,12 +107,16 @@ class DirectNotifier:
         self._settings = settings
         self._channels: dict[str, list[ChannelSpec]] = {}
         self._names: dict[int, str] = {}
+        self._languages: dict[str, str] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="direct-notify")
         self.sent = 0
 
     def refresh(self, conn: psycopg.Connection[Any]) -> None:
-        """Reload site channels and resident names from the database."""
+        """Reload site channels, their sites' languages and resident names from the
+        database."""
         self._channels = load_site_channels(conn)
+        self._languages = {str(site): str(lang) for site, lang in
+                           conn.execute("SELECT id, language FROM sites")}
         self._names = {int(rid): str(name) for rid, name in
                        conn.execute("SELECT id, full_name FROM residents WHERE active")}
 
@@ -126,7 +132,8 @@ class DirectNotifier:
     def _send(self, channels: list[ChannelSpec], event: AlertEvent) -> None:
         try:
             self.sent += send_direct(channels, event, self._settings,
-                                     resident_name=self._names.get(event.resident_id))
+                                     resident_name=self._names.get(event.resident_id),
+                                     lang=self._languages.get(event.site, DEFAULT_LANGUAGE))
         except Exception:
             logger.exception("direct notification of alert %s failed", event.uid)
 

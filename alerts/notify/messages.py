@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 
 BRAND = "Eldercare"  # every chat message contains it (DingTalk 'custom keyword' security)
 # Site group channels (WeCom, DingTalk, a site's e-mail or webhook) have no person whose
-# language could be asked: they are written to in the platform's default language.
-GROUP_LANGUAGE = DEFAULT_LANGUAGE
+# language could be asked: they are written to in their site's language (sites.language;
+# alerts.notify.outbox.Languages), English for a site without one.
 
 # Namespace of the name-based (UUIDv5) idempotency keys: the direct path's and the fallback.
 KEY_NAMESPACE = uuid.UUID("7663a6ec-83c1-435b-ab94-15c3fe1eb289")
@@ -212,8 +212,8 @@ def render_clear(info: AlertInfo, lang: str = DEFAULT_LANGUAGE) -> Message:
 def render_direct(*, site: str, resident_id: int, resident_name: str | None, alert_type: str,
                   severity: Severity, at: datetime, tz_name: str | None,
                   alert_id: int | None, lang: str = DEFAULT_LANGUAGE) -> Message:
-    """The message sent straight from the pipeline while the database is unavailable (its
-    recipients' languages are unknown then: callers pass the default)."""
+    """The message sent straight from the pipeline while the database is unavailable, to a
+    site's group channels (in the site's language, cached while the database was up)."""
     what = type_words(alert_type, lang)
     who = resident_name or translate(N_("resident #{id}"), lang).format(id=resident_id)
     words = _severity(severity, lang)

@@ -7,6 +7,8 @@ does. Repeating a call is a no-op (ON CONFLICT (dedup_key) DO NOTHING).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +24,6 @@ from alerts.model import (
     Severity,
 )
 from alerts.notify.messages import (
-    GROUP_LANGUAGE,
     AlertInfo,
     Message,
     render_alert,
@@ -108,22 +109,34 @@ def load_alert_info(conn: Conn, alert_id: int) -> AlertInfo | None:
                      finished_at=row["finished_at"])
 
 
-def recipient_languages(conn: Conn, user_ids: list[int | None]) -> dict[int, str]:
-    """Each person's language (users.language); a site's group channel has no person and is
-    written to in GROUP_LANGUAGE (see `recipient_language`)."""
-    ids = sorted({u for u in user_ids if u is not None})
-    if not ids:
-        return {}
-    rows = conn.execute("SELECT id, language FROM users WHERE id = ANY(%s)", (ids,)).fetchall()
-    return {int(row[0]): str(row[1]) for row in rows}
+@dataclass(frozen=True, slots=True)
+class Languages:
+    """The languages a batch of channels is written to in: each person's (users.language)
+    and each site's (sites.language, for its group channels, which have no person to ask)."""
+
+    people: dict[int, str] = field(default_factory=dict)
+    sites: dict[str, str] = field(default_factory=dict)
+
+    def of(self, channel: ChannelSpec) -> str:
+        """`channel`'s language: its person's for a personal channel, its site's for a
+        group channel; English for a person or site without a row."""
+        if channel.user_id is not None:
+            return self.people.get(channel.user_id, DEFAULT_LANGUAGE)
+        if channel.site_id is not None:
+            return self.sites.get(channel.site_id, DEFAULT_LANGUAGE)
+        return DEFAULT_LANGUAGE
 
 
-def recipient_language(languages: dict[int, str], user_id: int | None) -> str:
-    """The language a channel's message is rendered in: its person's (personal channels),
-    GROUP_LANGUAGE for a site's group channel (no person to ask)."""
-    if user_id is None:
-        return GROUP_LANGUAGE
-    return languages.get(user_id, DEFAULT_LANGUAGE)
+def recipient_languages(conn: Conn, channels: Sequence[ChannelSpec]) -> Languages:
+    """The languages of `channels`' people and sites, in two small queries."""
+    people = sorted({c.user_id for c in channels if c.user_id is not None})
+    sites = sorted({c.site_id for c in channels if c.user_id is None and c.site_id is not None})
+    by_person = conn.execute("SELECT id, language FROM users WHERE id = ANY(%s)",
+                             (people,)).fetchall() if people else []
+    by_site = conn.execute("SELECT id, language FROM sites WHERE id = ANY(%s)",
+                           (sites,)).fetchall() if sites else []
+    return Languages(people={int(row[0]): str(row[1]) for row in by_person},
+                     sites={str(row[0]): str(row[1]) for row in by_site})
 
 
 def _insert(conn: Conn, alert_id: int | None, channel: ChannelSpec, message: Message,
@@ -152,11 +165,11 @@ def enqueue_alert_notifications(conn: Conn, alert_id: int, audience: Audience,
     if found.unreachable:
         logger.warning("alert %d step %d (%s): no active notification channel for users %s",
                        alert_id, step, audience.value, found.unreachable)
-    languages = recipient_languages(conn, [r.channel.user_id for r in found.recipients])
+    languages = recipient_languages(conn, [r.channel for r in found.recipients])
     messages: dict[str, Message] = {}
     queued = 0
     for r in found.recipients:
-        lang = recipient_language(languages, r.channel.user_id)
+        lang = languages.of(r.channel)
         if lang not in messages:
             messages[lang] = render_alert(info, kind, audience, lang)
         queued += _insert(conn, alert_id, r.channel, messages[lang],
@@ -189,8 +202,7 @@ def enqueue_all_clears(conn: Conn, now: datetime, *, horizon: timedelta = CLEAR_
         info = infos[alert_id]
         if info is None:
             continue
-        lang = recipient_language(recipient_languages(conn, [channel.user_id]),
-                                  channel.user_id)
+        lang = recipient_languages(conn, [channel]).of(channel)
         queued += _insert(conn, alert_id, channel, render_clear(info, lang),
                           deliver_at(channel, info.severity, now), clear_key(alert_id, channel.id))
     if queued:

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from alerts.model import ChannelKind, NotificationKind, Severity
 from alerts.notify.channels import ChannelSenders, SendError
-from alerts.notify.messages import GROUP_LANGUAGE, Message
+from alerts.notify.messages import Message
 from alerts.notify.settings import NotifySettings
 from dashboard.channels.site import ManagedSite
 from dashboard.deps import ConnDep, StateDep
@@ -24,7 +24,7 @@ from dashboard.language import api_language
 from dashboard.ledger.models import ChannelTestOut
 from dashboard.params import IdPath
 from dashboard.scope import ScopeDep, not_found
-from kernel.i18n import N_, Said, say, translate
+from kernel.i18n import DEFAULT_LANGUAGE, N_, Said, say, translate
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +34,9 @@ router = APIRouter(tags=["channels"])
 DELIVERED = N_("The test message was delivered")
 
 
-def channel_test_message(site: str, username: str, lang: str = GROUP_LANGUAGE) -> Message:
+def channel_test_message(site: str, username: str, lang: str = DEFAULT_LANGUAGE) -> Message:
     """The test message: says what it is, so nobody in the group acts on it (in the
-    language the group's alerts come in, alerts.notify.messages.GROUP_LANGUAGE)."""
+    language the group's alerts come in: its site's, sites.language)."""
     return Message(kind=NotificationKind.ALERT, severity=Severity.INFO,
                    title=translate(N_("Test message for site {site}"), lang).format(site=site),
                    body=translate(N_("This is a test of the group channel of site {site}, sent "
@@ -69,13 +69,15 @@ async def test_site_channel(channel_id: IdPath, site: ManagedSite, scope: ScopeD
                             conn: ConnDep, state: StateDep, request: Request) -> ChannelTestOut:
     """Send a test message through one of the site's channels now (admin or the site's
     duty officer); `sent` says whether the receiver accepted it, `detail` why not."""
-    cur = await conn.execute("SELECT kind, target, secret FROM notification_channels "
-                             "WHERE id = %s AND site_id = %s", (channel_id, site))
+    cur = await conn.execute("SELECT c.kind, c.target, c.secret, s.language "
+                             "FROM notification_channels c JOIN sites s ON s.id = c.site_id "
+                             "WHERE c.id = %s AND c.site_id = %s", (channel_id, site))
     row = await cur.fetchone()
     if row is None:
         raise not_found(N_("Channel"))
     kind, target, secret = ChannelKind(row[0]), str(row[1] or ""), dict(row[2] or {})
-    message = channel_test_message(site, scope.user.username)
+    # The group reads it in the language its alerts come in (the site's), not the tester's.
+    message = channel_test_message(site, scope.user.username, str(row[3]))
     failure = await run_in_threadpool(send_test, state.notify, kind, target, secret, message)
     logger.info("user %s tested channel %d of site %s: %s", scope.user.username, channel_id,
                 site, failure or "sent")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from dashboard.models import NoteText, PhoneText, ResidentOut, ZoneText, multi_line, single_line
+from dashboard.vocabulary import Language
 from kernel.i18n import N_, Said
 from kernel.ledger import (
     MAX_ADDRESS,
@@ -221,6 +222,8 @@ class SiteIn(_In):
     name: ShortText
     timezone: TimeZone = "UTC"
     address: NoteText | None = None
+    language: Language = Field("en", description="The language the site's group channels "
+                               "(chat robots, a group e-mail) are written to in.")
 
 
 class SitePatch(_In):
@@ -229,6 +232,7 @@ class SitePatch(_In):
     name: ShortText | None = None
     timezone: TimeZone | None = None
     address: NoteText | None = None
+    language: Language | None = None
 
 
 class SiteOut(BaseModel):
@@ -238,6 +242,7 @@ class SiteOut(BaseModel):
     name: str
     timezone: str
     address: str | None
+    language: str = Field(description="The language of the site's group channels (BCP 47).")
     created_at: datetime
 
 

@@ -1,7 +1,9 @@
 """Sites: list and read (admin: all; site staff: their own), create and edit (admin only).
 
 A site's time zone decides its residents' nights and mornings, so it must be an IANA name
-the machine knows (checked field by field: a 422 naming `timezone`)."""
+the machine knows (checked field by field: a 422 naming `timezone`). Its language is the one
+its group channels are written to in (a 422 naming `language` for one the platform does not
+speak)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["sites"])
 
-_SITES = "SELECT id, name, timezone, address, created_at FROM sites"
+_SITES = "SELECT id, name, timezone, address, language, created_at FROM sites"
 
 
 def _require_admin(scope: Scope) -> None:
@@ -39,8 +41,8 @@ def _require_staff(scope: Scope) -> None:
 async def _sites(conn: AsyncConn, site: str | None) -> list[SiteOut]:
     query = _SITES + (" WHERE id = %(site)s" if site is not None else "") + " ORDER BY id"
     cur = await conn.execute(query, {"site": site})
-    return [SiteOut(id=i, name=n, timezone=tz, address=a, created_at=at)
-            for i, n, tz, a, at in await cur.fetchall()]
+    return [SiteOut(id=i, name=n, timezone=tz, address=a, language=lang, created_at=at)
+            for i, n, tz, a, lang, at in await cur.fetchall()]
 
 
 @router.get("/sites", response_model=list[SiteOut])
@@ -58,9 +60,9 @@ async def create_site(body: SiteIn, scope: ScopeDep, conn: ConnDep) -> SiteOut:
     """Create a site (admin only); an existing id is 409, never a silent no-op."""
     _require_admin(scope)
     try:
-        await conn.execute("INSERT INTO sites (id, name, timezone, address) "
-                           "VALUES (%s, %s, %s, %s)",
-                           (body.id, body.name, body.timezone, body.address))
+        await conn.execute("INSERT INTO sites (id, name, timezone, address, language) "
+                           "VALUES (%s, %s, %s, %s, %s)",
+                           (body.id, body.name, body.timezone, body.address, body.language))
     except errors.UniqueViolation:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             Said(N_("Site '{site}' already exists; edit it instead"),
@@ -90,17 +92,19 @@ async def get_site(scope: ScopeDep, conn: ConnDep, site_id: str = SitePath) -> S
               responses={404: {"description": "No such site"}})
 async def update_site(body: SitePatch, scope: ScopeDep, conn: ConnDep,
                       site_id: str = SitePath) -> SiteOut:
-    """Change a site's name, time zone or address (admin only); only the fields sent."""
+    """Change a site's name, time zone, address or language (admin only); only the fields
+    sent."""
     _require_admin(scope)
     sent = body.model_fields_set
-    if ("name" in sent and body.name is None) or ("timezone" in sent
-                                                     and body.timezone is None):
+    if any(key in sent and getattr(body, key) is None for key in ("name", "timezone",
+                                                                   "language")):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            N_("name and timezone cannot be null"))
+                            N_("name, timezone and language cannot be null"))
     cur = await conn.execute(
         "UPDATE sites SET name = COALESCE(%s, name), timezone = COALESCE(%s, timezone), "
+        "language = COALESCE(%s, language), "
         "address = CASE WHEN %s THEN %s ELSE address END WHERE id = %s RETURNING id",
-        (body.name, body.timezone, "address" in sent, body.address, site_id))
+        (body.name, body.timezone, body.language, "address" in sent, body.address, site_id))
     if await cur.fetchone() is None:
         raise not_found(N_("Site"))
     logger.info("user %s changed %s of site %s", scope.user.username, sorted(sent), site_id)

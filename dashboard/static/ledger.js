@@ -545,6 +545,7 @@ async function openSite(site) {
   $input("s-id").disabled = site !== null;
   $input("s-name").value = site ? site.name : "";
   $input("s-timezone").value = site ? site.timezone : "";
+  /** @type {HTMLSelectElement} */ ($("s-language")).value = site ? site.language : "en";
   $input("s-address").value = site && site.address ? site.address : "";
   $("site-form-legend").textContent = site ? `${site.name} (${site.id})` : $("new-site").textContent || "";
   $("site-form-legend").translate = site === null;  // a site's name is data
@@ -583,6 +584,7 @@ async function saveSite() {
   const body = {
     name: $input("s-name").value.trim(),
     timezone: $input("s-timezone").value.trim() || "UTC",
+    language: /** @type {HTMLSelectElement} */ ($("s-language")).value,
     address: $input("s-address").value.trim() || null,
   };
   const answer = state.site

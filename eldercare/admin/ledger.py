@@ -24,6 +24,7 @@ from kernel import db, ledger
 from kernel.accounts import RegistryError
 from kernel.audit import Action, Target
 from kernel.db import Conn
+from kernel.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from kernel.sites import add_resident, create_site, update_site
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def _out(text: str) -> None:
 
 
 SITE_COLUMNS = (("id", "SITE"), ("name", "NAME"), ("timezone", "TIME ZONE"),
-                ("address", "ADDRESS"))
+                ("language", "LANGUAGE"), ("address", "ADDRESS"))
 RESIDENT_COLUMNS = (("id", "ID"), ("site_id", "SITE"), ("full_name", "NAME"),
                     ("birth_year", "BORN"), ("status", "STATUS"), ("risks", "RISKS"),
                     ("open_alerts", "OPEN ALERTS"), ("address", "ADDRESS"))
@@ -52,13 +53,14 @@ RESIDENT_COLUMNS = (("id", "ID"), ("site_id", "SITE"), ("full_name", "NAME"),
 
 # --- sites ----------------------------------------------------------------------------------
 
-_SITES = "SELECT id, name, timezone, address, created_at FROM sites {} ORDER BY id"
+_SITES = "SELECT id, name, timezone, language, address, created_at FROM sites {} ORDER BY id"
 
 
 def _sites(conn: Conn, site: str | None = None) -> list[dict[str, Any]]:
     query = _SITES.format("WHERE id = %(site)s" if site is not None else "")
     rows = conn.execute(query, {"site": site}).fetchall()
-    return [dict(zip(("id", "name", "timezone", "address", "created_at"), row, strict=True))
+    return [dict(zip(("id", "name", "timezone", "language", "address", "created_at"), row,
+                     strict=True))
             for row in rows]
 
 
@@ -74,8 +76,8 @@ def _resident(args: argparse.Namespace) -> Target:
 def cmd_site_add(args: argparse.Namespace) -> int:
     """Create a site; an existing site is an error (use `site update`)."""
     with _connect(args) as conn:
-        create_site(conn, args.id, args.name, args.timezone, args.address)
-    note().detail.update(name=args.name, timezone=args.timezone)
+        create_site(conn, args.id, args.name, args.timezone, args.address, args.language)
+    note().detail.update(name=args.name, timezone=args.timezone, language=args.language)
     _out(json.dumps({"site": args.id}))
     return 0
 
@@ -102,14 +104,17 @@ def cmd_site_show(args: argparse.Namespace) -> int:
 
 @audited(Action.SITE_UPDATE, _site)
 def cmd_site_update(args: argparse.Namespace) -> int:
-    """Change a site's name, time zone or address."""
-    if args.name is None and args.timezone is None and args.address is None:
-        raise RegistryError("nothing to change: give --name, --timezone or --address")
+    """Change a site's name, time zone, address or language."""
+    if (args.name is None and args.timezone is None and args.address is None
+            and args.language is None):
+        raise RegistryError("nothing to change: give --name, --timezone, --address or "
+                            "--language")
     with _connect(args) as conn:
         update_site(conn, args.id, name=args.name, timezone=args.timezone,
-                    address=args.address or None, set_address=args.address is not None)
+                    address=args.address or None, set_address=args.address is not None,
+                    language=args.language)
         note().detail["after"] = {"name": args.name, "timezone": args.timezone,
-                                  "address": args.address}
+                                  "address": args.address, "language": args.language}
         found = _sites(conn, args.id)
     output.print_one(args, found[0], output.zone_of(found[0]["timezone"]))
     return 0
@@ -314,6 +319,10 @@ def _json_flag(sp: argparse.ArgumentParser) -> None:
     output.add_json_flag(sp)
 
 
+_LANGUAGE_HELP = (f"the language of the site's group channels (chat robots, group e-mail): "
+                  f"{', '.join(LANGUAGES)}")
+
+
 def _register_sites(sub: Any, add: Add) -> None:
     site = sub.add_parser("site", help="sites").add_subparsers(dest="site_cmd", required=True)
     sp = add("add", cmd_site_add, "create a site (an existing one is an error)", site)
@@ -321,15 +330,18 @@ def _register_sites(sub: Any, add: Add) -> None:
     sp.add_argument("--name", required=True)
     sp.add_argument("--timezone", default="UTC", help="IANA name, e.g. Asia/Shanghai")
     sp.add_argument("--address")
+    sp.add_argument("--language", default=DEFAULT_LANGUAGE, help=_LANGUAGE_HELP)
     _json_flag(add("list", cmd_site_list, "list the sites", site))
     sp = add("show", cmd_site_show, "show a site", site)
     sp.add_argument("id")
     _json_flag(sp)
-    sp = add("update", cmd_site_update, "change a site's name, time zone or address", site)
+    sp = add("update", cmd_site_update, "change a site's name, time zone, address or language",
+             site)
     sp.add_argument("id")
     sp.add_argument("--name")
     sp.add_argument("--timezone", help="IANA name, e.g. Asia/Shanghai")
     sp.add_argument("--address", help="'' clears it")
+    sp.add_argument("--language", help=_LANGUAGE_HELP)
     _json_flag(sp)
 
 

@@ -164,15 +164,23 @@ def test_sites_are_edited_and_a_channel_is_tested_from_the_page(server: Served, 
             "IANA")
         site_form.get_by_label("Time zone (IANA)").fill("Europe/Oslo")
         site_form.get_by_label("Address").fill("1 Harbour Street")
+        # the group channels' language, each language in its own words
+        language = site_form.get_by_label("Language of the group channels")
+        expect(language).to_have_value("en")
+        assert language.locator("option").all_inner_texts() == ["English", "简体中文"]
+        language.select_option("zh-CN")
         page.get_by_role("button", name="Save site").click()
         expect(page.locator("#site-list")).to_contain_text("Europe/Oslo · 1 Harbour Street")
         assert scalar(clean_db, "SELECT timezone FROM sites WHERE id = 'north'") == (
             "Europe/Oslo")
+        assert scalar(clean_db, "SELECT language FROM sites WHERE id = 'north'") == "zh-CN"
+        expect(language).to_have_value("zh-CN")
 
         page.locator("#channel-list li", has_text="webhook").get_by_role(
             "button", name="Send test").click()
         expect(page.locator("#channel-message")).to_contain_text("delivered")
-        assert len(receiver.received("/hook")) == 1
+        [test_message] = receiver.received("/hook")
+        assert "站点 north" in test_message.body.decode()  # the group reads its site's language
         screenshot(page, "admin-sites")
     assert browser.problems == []
 

@@ -182,6 +182,33 @@ async def test_sites_admin_creates_and_edits_staff_see_their_own(client, world):
                        json={"name": "N"})).status_code == 404
 
 
+async def test_a_site_has_the_language_of_its_group_channels(client, world):
+    """Created with one (or English), changed alone, listed; one the platform does not speak
+    is a 422 naming `language`, never a 500 from the database."""
+    resp = await call(client, "admin", "POST", "/api/v1/sites",
+                      json={"id": "east", "name": "East", "timezone": "Asia/Shanghai",
+                            "language": "zh-CN"})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["language"] == "zh-CN"
+    plain = await call(client, "admin", "POST", "/api/v1/sites", json={"id": "west", "name": "W"})
+    assert plain.json()["language"] == "en"
+    bad = await call(client, "admin", "POST", "/api/v1/sites",
+                     json={"id": "far", "name": "Far", "language": "fr"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"][-1] == "language", bad.text
+    bad = await call(client, "admin", "PATCH", "/api/v1/sites/east", json={"language": "fr"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"][-1] == "language", bad.text
+    null = await call(client, "admin", "PATCH", "/api/v1/sites/east", json={"language": None})
+    assert null.status_code == 422
+    resp = await call(client, "admin", "PATCH", "/api/v1/sites/east", json={"language": "en"})
+    assert resp.status_code == 200 and resp.json()["language"] == "en"
+    assert resp.json()["timezone"] == "Asia/Shanghai"
+    listed = (await call(client, "admin", "GET", "/api/v1/sites")).json()
+    assert {s["id"]: s["language"] for s in listed} == {"east": "en", "west": "en",
+                                                        "north": "en", "south": "en"}
+    assert (await call(client, "duty-north", "PATCH", "/api/v1/sites/north",
+                       json={"language": "zh-CN"})).status_code == 403
+
+
 async def test_send_test_goes_through_the_real_webhook_sender(world, clean_db):
     from alerts.notify.settings import NotifySettings
     from dashboard.app import create_app
@@ -204,6 +231,15 @@ async def test_send_test_goes_through_the_real_webhook_sender(world, clean_db):
             assert resp.status_code == 200 and resp.json()["sent"] is True, resp.text
             [got] = receiver.received("/hook")
             assert "Test message for site north" in got.body.decode()
+            # the group reads it in its site's language, whatever the tester reads
+            with db.connect(clean_db, autocommit=True) as conn:
+                conn.execute("UPDATE sites SET language = 'zh-CN' WHERE id = 'north'")
+            resp = await client.post(f"/api/v1/sites/north/channels/{cid}/test", headers=auth)
+            assert resp.json()["sent"] is True, resp.text
+            chinese = receiver.received("/hook")[-1].body.decode()
+            assert "站点 north" in chinese and "Test message" not in chinese, chinese
+            with db.connect(clean_db, autocommit=True) as conn:
+                conn.execute("UPDATE sites SET language = 'en' WHERE id = 'north'")
             receiver.script("/hook", (500, {}))
             resp = await client.post(f"/api/v1/sites/north/channels/{cid}/test", headers=auth)
             assert resp.json()["sent"] is False and "500" in resp.json()["detail"]

@@ -29,6 +29,17 @@ def test_site_add_of_an_existing_site_fails_and_update_changes_it(env):
     listed = json.loads(run(env, "site", "list", "--json").stdout)
     assert [s["id"] for s in listed] == ["east"]
     assert "Asia/Shanghai" in run(env, "site", "list").stdout
+    # the language of its group channels: shown, changed, refused when not spoken
+    assert listed[0]["language"] == "en"
+    run(env, "site", "update", "east", "--language", "zh-CN")
+    assert json.loads(run(env, "site", "show", "east", "--json").stdout)["language"] == "zh-CN"
+    assert "zh-CN" in run(env, "site", "list").stdout
+    bad = run(env, "site", "update", "east", "--language", "fr", ok=False)
+    assert bad.returncode == 1 and "unknown language 'fr'" in bad.stderr
+    run(env, "site", "add", "south", "--name", "South", "--language", "zh-CN")
+    assert json.loads(run(env, "site", "show", "south", "--json").stdout)["language"] == "zh-CN"
+    bad = run(env, "site", "add", "west", "--name", "West", "--language", "fr", ok=False)
+    assert bad.returncode == 1 and "unknown language 'fr'" in bad.stderr
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,6 +113,9 @@ def test_an_sos_reaches_family_email_and_staff_group_then_the_all_clear(
         assert "care team has been alerted" in alarm["text"]
         wait_until(lambda: any(r["channel"] == "wecom" for r in inbox.read()),
                    timeout=30, what="the riverside group robot message")
+        # the demo's sites are in China: their group robot reads Chinese (sites.language)
+        robot = next(r for r in inbox.read() if r["channel"] == "wecom")
+        assert re.search(r"[\u4e00-\u9fff]", robot["text"]), robot["text"]
         now[0] = RESOLVED
         asyncio.run(_resolve(clean_db, alert_id, duty))
         wait_until(lambda: len(_mail_to(inbox, "family01@family.example")) == 2,

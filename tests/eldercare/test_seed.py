@@ -54,11 +54,16 @@ def test_demo_seed_gives_sites_group_robots_and_families_an_email_channel(
         groups = conn.execute("SELECT site_id, kind, target, timezone FROM "
                               "notification_channels WHERE site_id IS NOT NULL "
                               "ORDER BY site_id").fetchall()
+        languages = conn.execute("SELECT id, timezone, language FROM sites ORDER BY id"
+                                 ).fetchall()
         family = conn.execute("SELECT u.username, c.kind, c.target, c.min_severity "
                               "FROM notification_channels c JOIN users u ON u.id = c.user_id "
                               "ORDER BY u.username").fetchall()
     assert groups == [("hillview", "dingtalk", "demo-hillview-care-team", "Asia/Shanghai"),
                       ("riverside", "wecom", "demo-riverside-care-team", "Asia/Shanghai")]
+    # the demo's sites are in China: their group robots are written to in Chinese
+    assert languages == [("hillview", "Asia/Shanghai", "zh-CN"),
+                         ("riverside", "Asia/Shanghai", "zh-CN")]
     assert family == [(f"family{n:02d}", "email", f"family{n:02d}@family.example", "high")
                       for n in range(1, 5)]
     assert configure_demo_channels(clean_db) == 0  # every demo start: nothing added twice

@@ -9,9 +9,9 @@ import httpx
 from alerts.bus import AlertEvent
 from alerts.model import ChannelKind, Severity
 from alerts.notify.channels.robots import WeComSender
-from alerts.notify.direct import ChannelSpec, load_site_channels, send_direct
+from alerts.notify.direct import ChannelSpec, DirectNotifier, load_site_channels, send_direct
 from kernel import db
-from tests.alerts.notify.seed import add_channel, add_user, seed_world
+from tests.alerts.notify.seed import add_channel, add_user, seed_world, sql
 
 NOW = datetime(2026, 3, 5, 23, 30, tzinfo=UTC)
 
@@ -88,3 +88,18 @@ def test_send_direct_keys_each_alert_and_channel_stably(receiver, settings):
     assert len(set(keys)) == 3  # another channel or another alert: another key
     headers = [r.headers["idempotency-key"] for r in receiver.received("/hook")]
     assert headers == [f'"{k}"' for k in keys]
+
+
+def test_the_direct_path_writes_in_the_sites_language_cached_while_the_database_was_up(
+        world, receiver, settings):
+    """A site's group robot reads the site's language (sites.language) on this path too: it
+    is cached with the channels, since the database is down when the message goes."""
+    sql(world.url, "UPDATE sites SET language = 'zh-CN' WHERE id = %s", world.site)
+    add_channel(world, "wecom", receiver.wecom_key, site=True, tz="Asia/Shanghai")
+    notifier = DirectNotifier(settings)
+    with db.connect(world.url, autocommit=True) as conn:
+        notifier.refresh(conn)
+    notifier(event())
+    notifier.close()  # waits for the send under way
+    content = receiver.received("/wecom")[0].json()["text"]["content"]
+    assert "危急" in content and "database is unavailable" not in content, content

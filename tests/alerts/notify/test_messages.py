@@ -6,20 +6,28 @@ import json
 import re
 from datetime import UTC, datetime
 
-from alerts.model import AlertStatus, AlertType, Audience, NotificationKind, Outcome, Severity
+from alerts.model import (
+    AlertStatus,
+    AlertType,
+    Audience,
+    ChannelKind,
+    NotificationKind,
+    Outcome,
+    Severity,
+)
 from alerts.notify.channels.mail import build_email
 from alerts.notify.channels.robots import chat_text
 from alerts.notify.channels.webpush import push_payload
 from alerts.notify.messages import (
     BRAND,
-    GROUP_LANGUAGE,
     AlertInfo,
     Message,
     render_alert,
     render_clear,
     render_direct,
 )
-from alerts.notify.outbox import recipient_language
+from alerts.notify.outbox import Languages
+from alerts.notify.recipients import ChannelSpec
 from dashboard.channels.personal import personal_test_message
 from dashboard.ledger.channel_test import channel_test_message
 
@@ -198,12 +206,19 @@ def test_chinese_notifications_read_as_a_chinese_duty_centre_writes_them():
     assert chat_text(alert, None).splitlines()[-1].startswith("编号：")
 
 
-def test_personal_channels_follow_their_person_and_group_channels_the_group_language():
-    languages = {7: "zh-CN", 8: "en"}
-    assert recipient_language(languages, 7) == "zh-CN"
-    assert recipient_language(languages, 8) == "en"
-    assert recipient_language(languages, 9) == "en"  # unknown person: the default
-    assert recipient_language(languages, None) == GROUP_LANGUAGE == "en"
+def test_personal_channels_follow_their_person_and_group_channels_their_site():
+    languages = Languages(people={7: "zh-CN", 8: "en"}, sites={"north": "zh-CN"})
+
+    def channel(user_id: int | None, site: str | None) -> ChannelSpec:
+        return ChannelSpec(id=1, kind=ChannelKind.WECOM, target="k", user_id=user_id,
+                           site_id=site)
+
+    assert languages.of(channel(7, None)) == "zh-CN"
+    assert languages.of(channel(8, None)) == "en"
+    assert languages.of(channel(9, None)) == "en"  # unknown person: the default
+    assert languages.of(channel(None, "north")) == "zh-CN"  # a group: its site's language
+    assert languages.of(channel(None, "south")) == "en"  # a site without a row: English
+    assert languages.of(channel(8, "north")) == "en"  # a person's channel: never the site's
 
 
 def test_an_english_message_keeps_its_key_whatever_its_language_field():

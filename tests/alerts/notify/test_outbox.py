@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 
 from alerts.model import Audience, NotificationKind
@@ -227,3 +228,42 @@ def test_each_recipient_is_written_to_in_their_language(world):
     finish_alert(world, alert)
     assert all_clears(world) == 1
     assert outbox(world.url, "kind = 'all_clear'")[0]["payload"]["title"].startswith("All clear:")
+
+
+def test_group_channels_are_written_to_in_their_sites_language(world):
+    """A site's group robot has no person to ask: it reads the site's language (sites.language),
+    its alert and its all-clear alike, while a family member keeps their own (English)."""
+    sql(world.url, "UPDATE sites SET language = 'zh-CN' WHERE id = %s", world.site)
+    robot = add_channel(world, "wecom", "robot-key", site=True)
+    fam = add_user(world, "fam", "family", family_of=world.resident)
+    sql(world.url, "UPDATE users SET language = 'en' WHERE id = %s", fam)
+    mail = add_channel(world, "email", "fam@example.org", user_id=fam)
+    alert = add_alert(world)
+    assert enqueue(world, alert, Audience.SITE_GROUP, kind=NotificationKind.ALERT) == 1
+    assert enqueue(world, alert, Audience.FAMILY, kind=NotificationKind.ALERT) == 1
+    [group] = outbox(world.url, "channel_id = %s", robot)
+    [family] = outbox(world.url, "channel_id = %s", mail)
+    assert group["payload"]["lang"] == "zh-CN"
+    assert group["payload"]["title"].startswith("危急：SOS 呼叫"), group["payload"]["title"]
+    assert family["payload"]["lang"] == "en"
+    assert "care team has been alerted" in family["payload"]["body"]
+    # an escalation to the group is in the site's language too
+    assert enqueue(world, alert, Audience.SITE_GROUP, step=2) == 1
+    [escalation] = outbox(world.url, "channel_id = %s AND kind = 'escalation'", robot)
+    assert escalation["payload"]["title"].startswith("仍未处理 - 危急："), escalation["payload"]
+    mark_sent(world)
+    finish_alert(world, alert)
+    assert all_clears(world) == 2
+    [group_clear] = outbox(world.url, "channel_id = %s AND kind = 'all_clear'", robot)
+    [family_clear] = outbox(world.url, "channel_id = %s AND kind = 'all_clear'", mail)
+    assert group_clear["payload"]["lang"] == "zh-CN"
+    assert re.search(r"[\u4e00-\u9fff]", group_clear["payload"]["title"]), group_clear["payload"]
+    assert family_clear["payload"]["title"].startswith("All clear:")
+
+
+def test_group_channels_of_an_english_site_stay_english(world):
+    robot = add_channel(world, "dingtalk", "robot-key", site=True)
+    alert = add_alert(world)
+    assert enqueue(world, alert, Audience.SITE_GROUP, kind=NotificationKind.ALERT) == 1
+    [row] = outbox(world.url, "channel_id = %s", robot)
+    assert row["payload"]["title"].startswith("CRITICAL: SOS call")
