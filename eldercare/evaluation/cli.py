@@ -42,6 +42,9 @@ def register(sub: Any, add: Add) -> None:
                          "compare their decisions with the direct run (needs the embedded "
                          "broker and database, as `eldercare demo` starts them)")
     sp.add_argument("--jobs", type=_positive, help="worker processes (default: one per core)")
+    sp.add_argument("--ablation-residents", type=_positive, metavar="N",
+                    help="run the ablation on residents 1..N only (default: all; each "
+                         "ablation costs about one more detector pass)")
     sp.add_argument("--telemetry-period", type=float, default=DEFAULT_TELEMETRY_PERIOD_S,
                     help="seconds between bed readings (default %(default)s)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -58,7 +61,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     spec = CohortSpec(residents=args.residents, days=args.days, seed=args.seed,
                       telemetry_period_s=args.telemetry_period)
-    ev = evaluate(spec, jobs=args.jobs, progress=not args.no_progress)
+    ev = evaluate(spec, jobs=args.jobs, progress=not args.no_progress,
+                  ablation_residents=args.ablation_residents)
     if args.e2e_sample:
         from eldercare.evaluation.e2e import run_sample
 
@@ -74,6 +78,8 @@ def _shown_args(args: argparse.Namespace) -> list[str]:
     out = [f"--residents={args.residents}", f"--days={args.days}", f"--seed={args.seed}"]
     if args.telemetry_period != DEFAULT_TELEMETRY_PERIOD_S:
         out.append(f"--telemetry-period={args.telemetry_period:g}")
+    if args.ablation_residents:
+        out.append(f"--ablation-residents={args.ablation_residents}")
     if args.e2e_sample:
         out.append(f"--e2e-sample={args.e2e_sample}")
     return out

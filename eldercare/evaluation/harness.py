@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from datetime import time as dtime
+from typing import TYPE_CHECKING
 
 from alerts.config import AlertSettings
 from alerts.model import AlertType
@@ -17,6 +18,9 @@ from eldercare.evaluation.runner import ResidentRun, run_cohort
 from eldercare.evaluation.scoring import Scores, score
 from eldercare.evaluation.variants import Variant, variants
 from simulators.cohort import Cohort, CohortSpec, build_cohort
+
+if TYPE_CHECKING:  # the sample needs the pipeline; the direct run does not import it
+    from eldercare.evaluation.e2e import SampleResult
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +39,9 @@ class Evaluation:
     wall_s: float
     jobs: int
     routine_wired: bool
-    e2e: object | None = None
+    ablation: dict[str, Scores] = field(default_factory=dict)
+    ablation_residents: int = 0
+    e2e: SampleResult | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -45,26 +51,36 @@ class Evaluation:
 
 
 def evaluate(spec: CohortSpec, *, jobs: int | None = None, progress: bool = True,
-             settings: AlertSettings | None = None,
+             settings: AlertSettings | None = None, ablation_residents: int | None = None,
              clock: Callable[[], float] = time.monotonic) -> Evaluation:
-    """Run and score `spec`'s cohort; `clock` (monotonic seconds) only measures the run."""
+    """Run and score `spec`'s cohort; the ablation runs on residents 1..`ablation_residents`
+    (default: all); `clock` (monotonic seconds) only measures the run."""
     base = settings or AlertSettings()
     vs = variants(base)
     t0 = clock()
     cohort = build_cohort(spec)
     jobs = jobs or runner.default_jobs()
-    runs = run_cohort(spec, vs, jobs=jobs, progress=progress)
+    k = spec.residents if ablation_residents is None else min(ablation_residents,
+                                                               spec.residents)
+    ablated = range(1, k + 1)
+    runs = run_cohort(spec, vs, jobs=jobs, progress=progress, ablation_ids=ablated)
     habits = habits_from((r.resident_id, r.habits) for r in runs)
     truth = cohort_truth(cohort.residents, spec, base, habits)
-    scores = {v.name: score((a for r in runs for a in r.alerts.get(v.name, [])),
-                            truth.labels, truth.excusals, spec.resident_days, spec.residents,
-                            ALERT_TYPES)
-              for v in vs}
+    default = vs[0].name
+    scores = {default: score((a for r in runs for a in r.alerts.get(default, [])),
+                             truth.labels, truth.excusals, spec.resident_days, spec.residents,
+                             ALERT_TYPES)}
+    labels = [lab for lab in truth.labels if lab.resident_id <= k]
+    ablation = {v.name: score((a for r in runs if r.resident_id <= k
+                               for a in r.alerts.get(v.name, [])),
+                              labels, truth.excusals, k * spec.days, k, ALERT_TYPES)
+                for v in vs}
     wall = clock() - t0
     logger.info("evaluated %d residents x %d days in %.0f s (%d workers)", spec.residents,
                 spec.days, wall, jobs)
     return Evaluation(cohort, vs, runs, truth, scores, wall, jobs,
-                      routine_wired=ROUTINE_CHANGE in runner.DAILY_DETECTORS)
+                      routine_wired=ROUTINE_CHANGE in runner.DAILY_DETECTORS,
+                      ablation=ablation, ablation_residents=k)
 
 
 def learned_on(run: ResidentRun, day: date) -> tuple[dtime | None, float | None]:

@@ -6,6 +6,7 @@ zone, 24-hour `YYYY-MM-DD HH:MM` (kernel.sites.site_time).
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -127,9 +128,10 @@ def _header(ev: Evaluation, command: str) -> list[str]:
         "- Incidents: " + ", ".join(f"{k} {v}" for k, v in sorted(incs.items())),
         "- Episodes (not alert incidents): " + ", ".join(f"{k} {v}"
                                                          for k, v in sorted(eps.items())),
-        f"- Run: {ev.wall_s:.0f} s wall time with {ev.jobs} worker process(es); "
-        f"{ev.records:,} records through {len({v.detector_key for v in ev.variants})} "
-        f"detector configurations ({len(ev.variants)} variants)",
+        f"- Run: {ev.wall_s:.0f} s wall time with {ev.jobs} worker process(es) on this "
+        f"machine ({os.cpu_count()} cores, shared); {ev.records:,} records; the ablation ran "
+        f"{len({v.detector_key for v in ev.variants})} detector configurations "
+        f"({len(ev.variants)} variants) side by side on {ev.ablation_residents} resident(s)",
     ]
 
 
@@ -197,21 +199,27 @@ def _rules_recall(s: Scores) -> float | None:
 
 
 def _ablation(ev: Evaluation) -> list[str]:
+    spec = ev.cohort.spec
+    k = ev.ablation_residents
+    subset = ("the whole cohort" if k == spec.residents else
+              f"residents 1–{k} ({k * spec.days} resident-days; `--ablation-residents`)")
     lines = ["## Ablation (one mechanism switched off at a time)", "",
-             "Same cohort, same records; only the named mechanism differs. Persistence and "
-             "hysteresis are switched off through alert settings, deduplication in the store "
-             "logic, learned habits by leaving the context's usual rise and day unset.", "",
+             f"On {subset}: same records for every row; only the named mechanism differs. "
+             "Persistence and hysteresis are switched off through alert settings, "
+             "deduplication in the store logic, learned habits by leaving the context's usual "
+             "rise and day unset.", "",
              "| Variant | SOS+fall recall | Rule recall | Alerts | False | False / resident-day "
              "| Spikes alerted | Controls alerted | Duplicates | Repeats | Suppressed |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for v in ev.variants:
-        s = ev.scores[v.name]
+        s = ev.ablation[v.name]
         tot = s.total
         btn_owed = sum(s.by_type[t].owed for t in BUTTON_TYPES if t in s.by_type)
         btn_det = sum(s.by_type[t].detected for t in BUTTON_TYPES if t in s.by_type)
         outcomes: Counter[str] = Counter()
         for r in ev.runs:
-            outcomes.update(r.outcomes.get(v.name, {}))
+            if r.resident_id <= k:
+                outcomes.update(r.outcomes.get(v.name, {}))
         lines.append(
             f"| {v.title} | {_pct(btn_det / btn_owed if btn_owed else None)} | "
             f"{_pct(_rules_recall(s))} | {tot.alerts} | {tot.false_alerts} | "
@@ -227,8 +235,7 @@ def _e2e(ev: Evaluation) -> list[str]:
     lines = ["## End-to-end sample (MQTT, gateway, pipeline, database)", ""]
     if ev.e2e is None:
         return [*lines, "Not run (`--e2e-sample 0`)."]
-    lines += list(getattr(ev.e2e, "lines", lambda: [str(ev.e2e)])())
-    return lines
+    return lines + ev.e2e.lines()
 
 
 def _misses(ev: Evaluation, s: Scores) -> list[str]:
@@ -326,8 +333,8 @@ def _plot_delays(ev: Evaluation, path: Path) -> Path:
 
 def _plot_ablation(ev: Evaluation, path: Path) -> Path:
     names = [v.title for v in ev.variants]
-    rates = [ev.scores[v.name].false_per_resident_day() for v in ev.variants]
-    recall = [_rules_recall(ev.scores[v.name]) or 0.0 for v in ev.variants]
+    rates = [ev.ablation[v.name].false_per_resident_day() for v in ev.variants]
+    recall = [_rules_recall(ev.ablation[v.name]) or 0.0 for v in ev.variants]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     a1.barh(names, rates, color="#4f81bd")
     a1.axvline(0.2, color="black", linestyle="--", linewidth=1)

@@ -221,13 +221,17 @@ def default_jobs() -> int:
 
 
 def run_cohort(spec: CohortSpec, variants: Sequence[Variant], *, jobs: int | None = None,
-               progress: bool = True, resident_ids: Iterable[int] | None = None
-               ) -> list[ResidentRun]:
+               progress: bool = True, resident_ids: Iterable[int] | None = None,
+               ablation_ids: Iterable[int] | None = None) -> list[ResidentRun]:
     """Every resident (or `resident_ids`), in a process pool of `jobs` workers (1: in this
-    process), with a progress bar on a terminal."""
+    process), with a progress bar on a terminal. Residents in `ablation_ids` (default: all)
+    run every variant, the others only the first (the platform as configured)."""
     ids = list(resident_ids) if resident_ids is not None else list(
         range(1, spec.residents + 1))
-    tasks = [(spec, rid, tuple(variants), False) for rid in ids]
+    ablate = set(ids if ablation_ids is None else ablation_ids)
+    # the longest tasks first, so the pool does not end waiting on one of them
+    tasks = sorted(((spec, rid, tuple(variants) if rid in ablate else (variants[0],), False)
+                    for rid in ids), key=lambda t: -len(t[2]))
     jobs = jobs or default_jobs()
     bar = tqdm(total=len(tasks), unit="resident", desc="eval",
                disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True)
