@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Evaluation:
     routine_wired: bool
     ablation: dict[str, Scores] = field(default_factory=dict)
     ablation_residents: int = 0
+    cpu_s: float = 0.0  # processor time of this process and its workers
     e2e: SampleResult | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -58,6 +60,7 @@ def evaluate(spec: CohortSpec, *, jobs: int | None = None, progress: bool = True
     base = settings or AlertSettings()
     vs = variants(base)
     t0 = clock()
+    cpu0 = _cpu_s()
     cohort = build_cohort(spec)
     jobs = jobs or runner.default_jobs()
     k = spec.residents if ablation_residents is None else min(ablation_residents,
@@ -76,11 +79,19 @@ def evaluate(spec: CohortSpec, *, jobs: int | None = None, progress: bool = True
                               labels, truth.excusals, k * spec.days, k, ALERT_TYPES)
                 for v in vs}
     wall = clock() - t0
+    cpu = _cpu_s() - cpu0
     logger.info("evaluated %d residents x %d days in %.0f s (%d workers)", spec.residents,
                 spec.days, wall, jobs)
     return Evaluation(cohort, vs, runs, truth, scores, wall, jobs,
                       routine_wired=ROUTINE_CHANGE in runner.DAILY_DETECTORS,
-                      ablation=ablation, ablation_residents=k)
+                      ablation=ablation, ablation_residents=k, cpu_s=cpu)
+
+
+def _cpu_s() -> float:
+    """Processor time used so far by this process and its finished children (workers)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def learned_on(run: ResidentRun, day: date) -> tuple[dtime | None, float | None]:

@@ -129,7 +129,9 @@ def _header(ev: Evaluation, command: str) -> list[str]:
         "- Episodes (not alert incidents): " + ", ".join(f"{k} {v}"
                                                          for k, v in sorted(eps.items())),
         f"- Run: {ev.wall_s:.0f} s wall time with {ev.jobs} worker process(es) on this "
-        f"machine ({os.cpu_count()} cores, shared); {ev.records:,} records; the ablation ran "
+        f"machine ({os.cpu_count()} cores, shared); {ev.cpu_s:.0f} s of processor time "
+        f"({1000 * ev.cpu_s / max(spec.resident_days, 1):.0f} ms per resident-day); "
+        f"{ev.records:,} records; the ablation ran "
         f"{len({v.detector_key for v in ev.variants})} detector configurations "
         f"({len(ev.variants)} variants) side by side on {ev.ablation_residents} resident(s)",
     ]
