@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from alerts.config import AlertSettings
 from alerts.model import AlertType
 from eldercare.evaluation import runner
+from eldercare.evaluation.daily import DAILY_DETECTORS
 from eldercare.evaluation.labels import ROUTINE_CHANGE, Truth, cohort_truth, habits_from
 from eldercare.evaluation.runner import ResidentRun, run_cohort
 from eldercare.evaluation.scoring import Scores, score
@@ -83,7 +84,7 @@ def evaluate(spec: CohortSpec, *, jobs: int | None = None, progress: bool = True
     logger.info("evaluated %d residents x %d days in %.0f s (%d workers)", spec.residents,
                 spec.days, wall, jobs)
     return Evaluation(cohort, vs, runs, truth, scores, wall, jobs,
-                      routine_wired=ROUTINE_CHANGE in runner.DAILY_DETECTORS,
+                      routine_wired=ROUTINE_CHANGE in DAILY_DETECTORS,
                       ablation=ablation, ablation_residents=k, cpu_s=cpu)
 
 

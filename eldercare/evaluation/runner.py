@@ -12,10 +12,10 @@ have learned (`eldercare.evaluation.habits`), as the service refreshes it from
 Residents are independent, so the cohort runs in a process pool (`jobs`, default one per
 core) with a progress bar.
 
-The seam for daily detectors (issue 15's routine-change detection): a `DailyDetector`
-factory in `DAILY_DETECTORS` gets every record the rule detector gets and returns its
-alerts at the end as `AlertRow`s (resident, alert type, event time); the scoring takes any
-detector's rows the same way.
+The seam for daily detectors (issue 15's routine-change detection) is
+`eldercare.evaluation.daily`: a factory registered there gets every record the rule detector
+gets and returns its alerts at the end as `AlertRow`s (resident, alert type, event time); the
+scoring takes any detector's rows the same way.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import logging
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
@@ -36,6 +35,7 @@ from alerts.config import AlertSettings
 from alerts.detector import DeviceContext, ResidentContext, ResidentDetector
 from alerts.model import AlertClear, AlertTrigger, Decision
 from eldercare.evaluation.book import RESOLVE_AFTER_S, AlertBook
+from eldercare.evaluation.daily import DAILY_DETECTORS, DailyFactory
 from eldercare.evaluation.devices import DirectHome
 from eldercare.evaluation.habits import HabitLearner
 from eldercare.evaluation.rows import AlertRow
@@ -56,25 +56,6 @@ logger = logging.getLogger(__name__)
 SITE = "eval"
 TICK_S = 60.0
 _NOON = time(12)
-
-
-class DailyDetector(Protocol):
-    """A detector over a resident's whole stream (e.g. daily features and routine change):
-    fed every record in arrival order, asked for its alerts at the end."""
-
-    def records(self, records: Sequence[Record]) -> None:
-        """Records as the rule detector receives them."""
-        ...
-
-    def finish(self) -> list[AlertRow]:
-        """Its alerts over the whole period."""
-        ...
-
-
-DailyFactory = Callable[[Resident, CohortSpec], DailyDetector]
-DAILY_DETECTORS: dict[str, DailyFactory] = {}
-"""Daily detectors by the alert type they raise (e.g. "routine_change"): empty until the
-learning package is wired in; the report then marks their rows "not wired"."""
 
 
 @dataclass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 
 from alerts.config import AlertSettings
 from eldercare.evaluation.rows import AlertRow
 from eldercare.evaluation.runner import run_resident
 from eldercare.evaluation.variants import variants
-from simulators.cohort import CohortSpec, build_resident
+from gateway.records import Record
+from simulators.cohort import CohortSpec, Resident, build_resident
 from simulators.incidents import IncidentType
 
 SPEC = CohortSpec(residents=1, days=9, seed=3)
@@ -45,3 +47,36 @@ def test_persistence_off_alerts_on_spikes() -> None:
 
     assert not any(near(run.alerts["default"], s.start) for s in spikes)
     assert all(near(run.alerts["no_persistence"], s.start) for s in spikes)
+
+
+class CountingDaily:
+    """A daily detector for the seam: counts records, raises one alert per local day seen."""
+
+    def __init__(self, resident: Resident, spec: CohortSpec) -> None:
+        self.rid = resident.resident_id
+        self.n = 0
+        self.days: dict[object, datetime] = {}
+
+    def records(self, records: Sequence[Record]) -> None:
+        self.n += len(records)
+        for rec in records:
+            self.days.setdefault(rec.time.date(), rec.time)
+
+    def finish(self) -> list[AlertRow]:
+        return [AlertRow(self.rid, "routine_change", t) for t in self.days.values()]
+
+
+def test_a_daily_detector_gets_every_record_and_its_alerts_are_scored() -> None:
+    spec = CohortSpec(residents=1, days=2, seed=3)
+    resident = build_resident(spec, 1)
+    made: list[CountingDaily] = []
+
+    def factory(r: Resident, s: CohortSpec) -> CountingDaily:
+        made.append(CountingDaily(r, s))
+        return made[-1]
+
+    run = run_resident(resident, spec, variants(AlertSettings())[:1],
+                       daily={"routine_change": factory})
+    assert made[0].n == run.records + 2  # and the two devices' first status
+    routine = [a for a in run.alerts["default"] if a.type == "routine_change"]
+    assert len(routine) == len(made[0].days) >= 2
