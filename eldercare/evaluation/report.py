@@ -6,10 +6,11 @@ zone, 24-hour `YYYY-MM-DD HH:MM` (kernel.sites.site_time).
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
@@ -26,20 +27,44 @@ from kernel.sites import site_time
 from simulators.cohort import DEFAULT_DAYS, DEFAULT_RESIDENTS
 
 REPORT = "report.md"
+TRUTH = "ground_truth.jsonl"
+LABELS = "labels.jsonl"
 PLOTS = ("false_alerts_per_resident.png", "detection_delay.png", "ablation.png",
          "recall_by_type.png")
 MAX_LISTED = 25
 
 
 def write_report(ev: Evaluation, out: Path, command: str) -> list[Path]:
-    """Write report.md and the plots into `out`; the files written."""
+    """Write report.md, the plots and the ground truth (the cohort's incidents and
+    episodes, and the labels with their allowed windows) into `out`; the files written."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [_plot_false_per_resident(ev, out / PLOTS[0]),
              _plot_delays(ev, out / PLOTS[1]), _plot_ablation(ev, out / PLOTS[2]),
              _plot_recall(ev, out / PLOTS[3])]
     md = out / REPORT
     md.write_text("\n".join(markdown(ev, command)) + "\n")
-    return [md, *paths]
+    truth = out / TRUTH
+    truth.write_text("".join(line + "\n" for line in ev.cohort.truth_lines()))
+    labels = out / LABELS
+    labels.write_text("".join(json.dumps(row, sort_keys=True) + "\n"
+                              for row in label_rows(ev)))
+    return [md, *paths, truth, labels]
+
+
+def label_rows(ev: Evaluation) -> Iterable[dict[str, object]]:
+    """Every label and excusal as JSON: who, which alert type, from what, the window."""
+    def iso(t: datetime) -> str:
+        return t.astimezone(UTC).isoformat(timespec="seconds")
+
+    for lab in ev.truth.labels:
+        yield {"resident_id": lab.resident_id, "alert_type": lab.alert_type,
+               "source": lab.source, "kind": "owed" if lab.expected else "control",
+               "spike": lab.spike, "onset": iso(lab.onset),
+               "window_start": iso(lab.window_start), "window_end": iso(lab.window_end)}
+    for exc in ev.truth.excusals:
+        yield {"resident_id": exc.resident_id, "alert_types": list(exc.alert_types),
+               "kind": "excused", "reason": exc.reason, "window_start": iso(exc.start),
+               "window_end": iso(exc.end)}
 
 
 # --- Markdown ------------------------------------------------------------------------------
