@@ -28,6 +28,7 @@ from alerts.rules.params import Params
 from alerts.rules.vitals import HOLD_S
 from eldercare.evaluation.devices import DirectHome
 from simulators.cohort import CohortSpec, Episode, EpisodeKind, Resident
+from simulators.devices import LOW_BATTERY_PCT
 from simulators.incidents import VITALS, Incident, IncidentType
 
 T = IncidentType
@@ -258,15 +259,17 @@ class _Judge:
         return labels, exc
 
     def _low_from(self, inc: Incident) -> datetime:
-        """When the draining battery first reads at or below the threshold (the device's
-        own level, as `DirectHome` reports it): the onset its delay is measured from."""
+        """When the draining battery is first low: the device warns (a `low_battery` event)
+        below LOW_BATTERY_PCT + 10 %, the platform alerts on a status at or below its
+        threshold; the earlier is the onset the delay is measured from (levels as
+        `DirectHome` reports them)."""
         assert inc.device_id is not None
         dev = DirectHome(self.r, "", self.spec.seed, self.spec.start).devices[inc.device_id]
         total = (inc.end - inc.start).total_seconds()
         t = inc.start
         while t < inc.end:
-            if dev.battery(t, 1.0 - (t - inc.start).total_seconds() / total) <= (
-                    self.s.low_battery_percent):
+            level = dev.battery(t, 1.0 - (t - inc.start).total_seconds() / total)
+            if level < LOW_BATTERY_PCT + 10 or level <= self.s.low_battery_percent:
                 return t
             t += timedelta(minutes=1)
         return inc.end

@@ -122,7 +122,8 @@ def markdown(ev: Evaluation, command: str) -> list[str]:
         if not (s.owed or s.alerts or s.controls):
             continue
         lines.append(_type_row(s, default))
-    lines.append(_type_row(default.total, default, name="**all**"))
+    shown = [t for t in default.by_type if t != ROUTINE_CHANGE or ev.routine_wired]
+    lines.append(_type_row(default.total_of(shown), default, name="**all**"))
     lines += ["", "## Concentration", "",
               f"- Share of all alerts from the noisiest 10 % of residents: "
               f"{_pct(default.noisy_share())}",

@@ -75,8 +75,12 @@ class Scores:
     @property
     def total(self) -> TypeScore:
         """All types together."""
+        return self.total_of(self.by_type)
+
+    def total_of(self, types: Iterable[str]) -> TypeScore:
+        """These types together."""
         out = TypeScore("all")
-        for s in self.by_type.values():
+        for s in (self.by_type[t] for t in types if t in self.by_type):
             for name in ("owed", "detected", "alerts", "true_alerts", "duplicates",
                          "false_alerts", "excused", "controls", "controls_failed", "spikes",
                          "spikes_failed"):
