@@ -36,6 +36,7 @@ class BookedAlert:
     device_id: str | None
     last_seen: datetime
     count: int = 1
+    repeats: list[datetime] = field(default_factory=list)  # later triggers that joined it
     cleared_at: datetime | None = None
     finished_at: datetime | None = None  # event-time equivalent of its resolution
 
@@ -88,6 +89,7 @@ class AlertBook:
             if newer:
                 active.count += 1
                 active.last_seen = trig.at
+                active.repeats.append(trig.at)
                 if active.cleared_at is not None and trig.at > active.cleared_at:
                     active.cleared_at = None  # the condition is back
             if upgraded:

@@ -73,11 +73,14 @@ def evaluate(spec: CohortSpec, *, jobs: int | None = None, progress: bool = True
     default = vs[0].name
     scores = {default: score((a for r in runs for a in r.alerts.get(default, [])),
                              truth.labels, truth.excusals, spec.resident_days, spec.residents,
-                             ALERT_TYPES)}
+                             ALERT_TYPES,
+                             (a for r in runs for a in r.repeats.get(default, [])))}
     labels = [lab for lab in truth.labels if lab.resident_id <= k]
     ablation = {v.name: score((a for r in runs if r.resident_id <= k
                                for a in r.alerts.get(v.name, [])),
-                              labels, truth.excusals, k * spec.days, k, ALERT_TYPES)
+                              labels, truth.excusals, k * spec.days, k, ALERT_TYPES,
+                              (a for r in runs if r.resident_id <= k
+                               for a in r.repeats.get(v.name, [])))
                 for v in vs}
     wall = clock() - t0
     cpu = _cpu_s() - cpu0

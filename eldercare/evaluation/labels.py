@@ -27,7 +27,7 @@ from alerts.model import AlertType
 from alerts.rules.params import Params
 from alerts.rules.vitals import HOLD_S
 from eldercare.evaluation.devices import DirectHome
-from simulators.cohort import CohortSpec, Episode, EpisodeKind, Resident
+from simulators.cohort import CohortScript, CohortSpec, Episode, EpisodeKind, Resident
 from simulators.devices import LOW_BATTERY_PCT
 from simulators.incidents import VITALS, Incident, IncidentType
 
@@ -120,6 +120,7 @@ class _Judge:
         self.habits = habits
         self.period = spec.telemetry_period_s
         self.slack = timedelta(seconds=2 * self.period + HOLD_S)
+        self._script: CohortScript | None = None
 
     def params(self, t: datetime) -> Params:
         rise, day_s = self.habits(self.rid, t.astimezone(self.tz).date())
@@ -220,15 +221,11 @@ class _Judge:
         return [], [self.excuse([alert], inc.start, end, "up close to the not-up deadline")]
 
     def long_absence(self, inc: Incident) -> tuple[list[Label], list[Excusal]]:
-        """The bed is empty from the last time the resident got up (the morning rise or the
-        end of a nap) until the return; the deadline is the rule's own."""
+        """The bed is empty from the last time the mat saw the resident get up before the
+        incident (a rise, a late rise, the end of a nap) until the return; the deadline is
+        the rule's own."""
         alert = A.LONG_ABSENCE.value
-        model = self.r.home.model
-        plan = model.plan_for(inc.start)
-        morning = model.plan_day(plan.day - timedelta(days=1)).rise
-        out = morning
-        if plan.nap is not None and plan.nap.end <= inc.start:
-            out = max(out, plan.nap.end)
+        out = self._emptied_before(inc.start)
         p = self.params(out)
         due = datetime.fromtimestamp(p.absence_deadline(out.timestamp()), self.tz)
         margin = timedelta(hours=1)  # false mat absences and drifts move the exit a little
@@ -236,6 +233,16 @@ class _Judge:
         if inc.end >= due + margin:
             return [Label(self.rid, alert, inc.type.value, due, due - margin, end)], []
         return [], [self.excuse([alert], out, end, "back close to the long-absence deadline")]
+
+    def _emptied_before(self, t: datetime) -> datetime:
+        """The first empty reading of the mat's last empty spell before `t` (at most a day
+        back), from the readings the devices send."""
+        script = self._script = self._script or CohortScript(self.r)
+        step = timedelta(seconds=self.period)
+        back = t - timedelta(days=1)
+        while t > back and not script.reading_at(t - step).occupied:
+            t -= step
+        return t
 
     # --- devices -----------------------------------------------------------------------
 

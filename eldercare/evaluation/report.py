@@ -213,7 +213,8 @@ def _why(judged: Sequence[Judged], s: Scores, ev: Evaluation) -> list[str]:
 def _type_row(s: TypeScore, scores: Scores, name: str | None = None) -> str:
     fprd = s.false_alerts / scores.resident_days if scores.resident_days else 0.0
     controls = f"{s.controls_failed}/{s.controls}" if s.controls else "–"
-    return (f"| {name or s.alert_type} | {s.owed} | {s.detected} | {_pct(s.recall)} | "
+    detected = f"{s.detected} ({s.by_repeat} by a repeat)" if s.by_repeat else f"{s.detected}"
+    return (f"| {name or s.alert_type} | {s.owed} | {detected} | {_pct(s.recall)} | "
             f"{_dur(s.delay_median_s)} | {_dur(s.delay_p95_s)} | {s.alerts} | "
             f"{_pct(s.precision)} | {s.false_alerts} | {_num(fprd)} | {s.duplicates} | "
             f"{s.excused} | {controls} |")

@@ -68,6 +68,9 @@ class ResidentRun:
     habits: list[tuple[date, time | None, float | None]]
     records: int = 0
     decisions: list[tuple[str, str, datetime]] = field(default_factory=list)
+    # triggers that joined an alert already open for the resident and type (the store's
+    # one alert per resident and type): they reach people as that alert's repeats
+    repeats: dict[str, list[AlertRow]] = field(default_factory=dict)
 
 
 def resident_context(resident: Resident, spec: CohortSpec, settings: AlertSettings,
@@ -169,17 +172,20 @@ def run_resident(resident: Resident, spec: CohortSpec, variants: Sequence[Varian
             lane.take(lane.det.tick(next_tick))
         next_tick += tick
     alerts: dict[str, list[AlertRow]] = {}
+    run_repeats: dict[str, list[AlertRow]] = {}
     outcomes: dict[str, dict[str, int]] = {}
     for lane in lane_list:
         for name, book in lane.books.items():
             alerts[name] = [AlertRow(a.resident_id, a.type, a.opened_at, a.severity, a.count)
                             for a in book.alerts]
+            run_repeats[name] = [AlertRow(a.resident_id, a.type, t, a.severity)
+                                 for a in book.alerts for t in a.repeats]
             outcomes[name] = dict(book.outcomes)
     for typ, d in dailies.items():
         alerts.setdefault(variants[0].name, []).extend(
             r for r in d.finish() if r.type == typ)
     kept = [decision_key(d) for d in first.kept or []]
-    return ResidentRun(resident.resident_id, alerts, outcomes, habits, n, kept)
+    return ResidentRun(resident.resident_id, alerts, outcomes, habits, n, kept, run_repeats)
 
 
 def decision_key(d: Decision) -> tuple[str, str, datetime]:

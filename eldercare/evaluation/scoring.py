@@ -4,8 +4,10 @@ precision, false alerts per resident-day, duplicates, and how concentrated alert
 Each alert is matched, in this order, to: an owed label of its resident and type whose
 window holds it (the first such alert *detects* the label, later ones are duplicates), an
 excusal (not counted either way), a negative control (a false alert that also fails the
-control), or nothing (a false alert). Precision is detecting-or-duplicate alerts over all
-non-excused alerts. Pure: no I/O.
+control), or nothing (a false alert). An owed label no alert matched is still detected
+by a repeat in its window (a trigger that joined the alert already open for the resident
+and type: the store keeps one alert per resident and type). Precision is detecting or
+duplicate alerts over all non-excused alerts. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class TypeScore:
     controls_failed: int = 0
     spikes: int = 0
     spikes_failed: int = 0
+    by_repeat: int = 0  # owed events detected by a repeat of an alert already open
     missed: list[Label] = field(default_factory=list)
 
     @property
@@ -83,7 +86,7 @@ class Scores:
         for s in (self.by_type[t] for t in types if t in self.by_type):
             for name in ("owed", "detected", "alerts", "true_alerts", "duplicates",
                          "false_alerts", "excused", "controls", "controls_failed", "spikes",
-                         "spikes_failed"):
+                         "spikes_failed", "by_repeat"):
                 setattr(out, name, getattr(out, name) + getattr(s, name))
             out.delays_s += s.delays_s
         return out
@@ -117,8 +120,11 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def score(alerts: Iterable[AlertRow], labels: Sequence[Label], excusals: Sequence[Excusal],
-          resident_days: int, residents: int, types: Iterable[str] = ()) -> Scores:
-    """Match alerts to labels (see the module docstring)."""
+          resident_days: int, residents: int, types: Iterable[str] = (),
+          repeats: Iterable[AlertRow] = ()) -> Scores:
+    """Match alerts to labels (see the module docstring). `repeats`: triggers that joined an
+    alert already open for the resident and type; an owed event no alert matched is still
+    detected by a repeat in its window (people see it as that alert's repeat)."""
     by_type: dict[str, TypeScore] = {t: TypeScore(t) for t in types}
 
     def ts(t: str) -> TypeScore:
@@ -163,6 +169,17 @@ def score(alerts: Iterable[AlertRow], labels: Sequence[Label], excusals: Sequenc
         for lab in controls.get(key, ()):
             if lab.matches(*key, a.at):
                 failed.add(lab)
+    by_key: dict[tuple[int, str], list[AlertRow]] = defaultdict(list)
+    for r in repeats:
+        by_key[(r.resident_id, r.type)].append(r)
+    for key, labs in owed.items():
+        for lab in labs:
+            if lab in detected:
+                continue
+            hits = [r.at for r in by_key.get(key, ()) if lab.matches(*key, r.at)]
+            if hits:
+                detected[lab] = (min(hits) - lab.onset).total_seconds()
+                ts(lab.alert_type).by_repeat += 1
     for lab, delay in detected.items():
         ts(lab.alert_type).delays_s.append(delay)
         ts(lab.alert_type).detected += 1

@@ -98,3 +98,13 @@ def test_percentile_interpolates() -> None:
     assert percentile([], 0.5) is None
     assert percentile([5.0], 0.95) == 5.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+
+
+def test_a_repeat_of_an_open_alert_detects_an_event_no_alert_matched() -> None:
+    labels = [owed(1, "device_offline", 0, 60), owed(1, "device_offline", 30, 90)]
+    alerts = [AlertRow(1, "device_offline", at(0))]  # the first event opens the alert
+    repeats = [AlertRow(1, "device_offline", at(45))]  # the second joins it
+    s = score(alerts, labels, [], resident_days=1, residents=1, repeats=repeats)
+    off = s.by_type["device_offline"]
+    assert (off.owed, off.detected, off.by_repeat, off.alerts) == (2, 2, 1, 1)
+    assert sorted(off.delays_s) == [0.0, 900.0]
