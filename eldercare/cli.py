@@ -26,6 +26,7 @@ from eldercare.admin import staff as staff_cli
 from eldercare.admin.audited import audited, note, unaudited
 from eldercare.argtypes import aware_datetime
 from eldercare.embedded import ServiceError
+from eldercare.evaluation import cli as eval_cli
 from eldercare.migrate import migrate
 from eldercare.run import (
     cmd_dashboard,
@@ -296,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ledger.register(sub, add)
     admin_audit.register(sub, add)
+    eval_cli.register(sub, add)
 
     alerts_p = sub.add_parser("alerts", help="alert rules").add_subparsers(
         dest="alerts_cmd", required=True)

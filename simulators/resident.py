@@ -9,6 +9,7 @@ from local noon to the next local noon (`DayPlan`: nap, bedtime, night exits, nu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections import OrderedDict
@@ -191,8 +192,10 @@ def _uniform(key: int, stream: int, k: int) -> float:
     return ((h >> 11) + 0.5) / float(1 << 53)
 
 
+@functools.lru_cache(maxsize=4096)
 def _gauss(key: int, stream: int, k: int) -> float:
-    """A standard normal number for index k of a noise stream (Box-Muller)."""
+    """A standard normal number for index k of a noise stream (Box-Muller). Cached: smooth
+    noise asks for each knot at every reading between its neighbours (pure, so exact)."""
     u1 = _uniform(key, stream, 2 * k)
     u2 = _uniform(key, stream, 2 * k + 1)
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
@@ -210,6 +213,7 @@ def _smooth(key: int, stream: int, s: float, period: float) -> float:
 
 
 _HR_SLOW, _HR_FAST, _RESP, _MOVE, _DAY = 1, 2, 3, 4, 5
+_EMPTY = MatReading(False, None, None, 0)
 
 
 class ResidentModel:
@@ -363,9 +367,11 @@ class ResidentModel:
 
     def state_at(self, t: datetime) -> ResidentState:
         """The resident's true state at `t` (heart rate is defined even out of bed)."""
-        p = self.profile
         plan = self.plan_for(t)
-        act = self.activity_at(t, plan)
+        return self._state(t, plan, self.activity_at(t, plan))
+
+    def _state(self, t: datetime, plan: DayPlan, act: Activity) -> ResidentState:
+        p = self.profile
         s = t.timestamp()
         key = self._key
         slow = _smooth(key, _HR_SLOW, s, 45.0)
@@ -395,9 +401,12 @@ class ResidentModel:
     def reading_at(self, t: datetime) -> MatReading:
         """What the bed mat reports at `t`, nuisances included."""
         plan = self.plan_for(t)
-        state = self.state_at(t)
-        if not state.in_bed or any(t in fa for fa in plan.false_absences):
-            return MatReading(False, None, None, 0)
+        act = self.activity_at(t, plan)
+        # Out of bed the mat reads empty: the vital signs (the costly part) are not computed.
+        if (act is not Activity.ASLEEP and act is not Activity.IN_BED_AWAKE) or any(
+                t in fa for fa in plan.false_absences):
+            return _EMPTY
+        state = self._state(t, plan, act)
         hr: float | None = state.heart_rate
         if any(t in gap for gap in plan.hr_gaps):
             hr = None

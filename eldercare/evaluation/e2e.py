@@ -1,0 +1,296 @@
+"""`--e2e-sample N`: N residents x 1 day through the real path, compared with the direct run.
+
+The sample's devices are registered in the database and on the broker, a real pipeline
+(`eldercare.pipeline.Pipeline`: gateway, ingest, alert engine and store) serves their site,
+and the simulator's engine (`simulators.engine.Engine`) replays the very actions of the
+direct run over MQTT, as fast as the broker takes them (device clocks in simulated time).
+The alerts the pipeline stored are then compared with the alerts the direct run stores
+(`eldercare.evaluation.runner.run_resident`, as configured), by type and opening time.
+
+Device clocks must be plausible to the platform (not in the future, within the raw
+retention), so the sample's day is the day before yesterday (the injected `now`), with the
+cohort's seed, zone and telemetry period: the same spec, a recent day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from alerts.config import AlertSettings
+from eldercare.embedded import wait_for
+from eldercare.evaluation.runner import run_resident
+from eldercare.evaluation.variants import variants
+from eldercare.pipeline import Pipeline
+from gateway.broker_admin import BrokerAdmin
+from gateway.provisioning import DeviceCredentials, add_device
+from gateway.schema import DeviceType
+from kernel import db
+from kernel.endpoint import MqttEndpoint
+from kernel.sites import add_resident, add_site
+from simulators.clock import ManualClock
+from simulators.cohort import HEARTBEAT_S, CohortSpec, Resident, build_resident, home_actions
+from simulators.engine import Engine
+from simulators.timeline import Action
+
+logger = logging.getLogger(__name__)
+
+AlertKey = tuple[str, str]  # alert type, opening time (ISO 8601 UTC, milliseconds)
+TIMEOUT_S = 600.0
+SETTLE_S = 3.0  # the stored alerts must stay the same this long before they are read
+WILL_SLACK = timedelta(minutes=15)  # see SampleResult.will_stamped
+
+
+@dataclass
+class SampleResult:
+    """The two runs' alerts per cohort resident, and how the replay went."""
+
+    spec: CohortSpec
+    direct: dict[int, list[AlertKey]]
+    e2e: dict[int, list[AlertKey]]
+    wall_s: float = 0.0
+    messages: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def differences(self) -> list[str]:
+        """Every alert one run stored and the other did not (`will_stamped` aside)."""
+        out: list[str] = []
+        for rid in sorted(self.direct):
+            a, b = self._unmatched(rid)
+            out += [f"resident {rid}: {t} at {at} only in the direct run" for t, at in a]
+            out += [f"resident {rid}: {t} at {at} only through MQTT" for t, at in b]
+        return out
+
+    def will_stamped(self) -> list[str]:
+        """device_offline alerts opened by a Last Will, earlier through MQTT than in the
+        direct run by at most `WILL_SLACK`: the platform puts a Last Will on the device's
+        event-time clock (the last record it has processed from the device plus the wall
+        time since), and in an accelerated replay the will arrives almost no wall time after
+        the device's last records, even before the pipeline has processed all of them,
+        where a live system (the direct run) has the real silence."""
+        out = []
+        for rid in sorted(self.direct):
+            a, b = set(self.direct[rid]), set(self.e2e.get(rid, []))
+            for pair in _will_pairs(sorted(a - b), sorted(b - a)):
+                out.append(f"resident {rid}: device_offline at {pair[0]} (direct) and "
+                           f"{pair[1]} (MQTT)")
+        return out
+
+    def _unmatched(self, rid: int) -> tuple[list[AlertKey], list[AlertKey]]:
+        a, b = set(self.direct[rid]), set(self.e2e.get(rid, []))
+        only_a, only_b = sorted(a - b), sorted(b - a)
+        for x, y in _will_pairs(only_a, only_b):
+            only_a.remove(("device_offline", x))
+            only_b.remove(("device_offline", y))
+        return only_a, only_b
+
+    @property
+    def same(self) -> bool:
+        """True when both runs stored the same alerts."""
+        return not self.differences()
+
+    def lines(self) -> list[str]:
+        """The report's section body."""
+        n = sum(len(v) for v in self.direct.values())
+        first = self.spec.start.astimezone(ZoneInfo(self.spec.timezone))
+        out = [f"{len(self.direct)} resident(s) x {self.spec.days} day from "
+               f"{first:%Y-%m-%d %H:%M} ({self.spec.timezone}): {self.messages:,} MQTT "
+               f"messages replayed in {self.wall_s:.0f} s; {n} alert(s) in the direct run, "
+               f"{sum(len(v) for v in self.e2e.values())} stored by the pipeline.", ""]
+        diffs = self.differences()
+        if not diffs:
+            out.append("**Same decisions**: every alert (type and opening time) is the same "
+                       "in both runs.")
+        else:
+            out.append(f"**{len(diffs)} difference(s)**:")
+            out += [f"- {d}" for d in diffs]
+        wills = self.will_stamped()
+        if wills:
+            out += ["", "Not counted as differences: device_offline opened by a Last Will, "
+                    "stamped through MQTT at a record the pipeline had processed from the "
+                    "device before the will arrived, and at the disconnection itself in the "
+                    "direct run (an accelerated replay has almost no wall time between a "
+                    "device's last records and its will; a live system has the real "
+                    "silence): " + "; ".join(wills) + "."]
+        return out + [f"- note: {n}" for n in self.notes]
+
+
+def _will_pairs(a: list[AlertKey], b: list[AlertKey]) -> list[tuple[str, str]]:
+    """device_offline times of `a` (direct) and `b` (MQTT) pairing up: the MQTT one (a
+    record heard before) no later than the direct one (the disconnection), by at most
+    `WILL_SLACK`."""
+    pairs: list[tuple[str, str]] = []
+    taken: set[str] = set()
+    for t, x in a:
+        if t != "device_offline":
+            continue
+        tx = datetime.fromisoformat(x)
+        for u, y in b:
+            if u == t and y not in taken and (
+                    timedelta(0) <= tx - datetime.fromisoformat(y) <= WILL_SLACK):
+                pairs.append((x, y))
+                taken.add(y)
+                break
+    return pairs
+
+
+def sample_spec(spec: CohortSpec, now: datetime) -> CohortSpec:
+    """The cohort's spec on one recent day (the day before yesterday, local)."""
+    today = now.astimezone(ZoneInfo(spec.timezone)).date()
+    return replace(spec, days=1, first_day=today - timedelta(days=2))
+
+
+def direct_alerts(residents: Sequence[Resident], spec: CohortSpec, settings: AlertSettings,
+                  tag: str) -> dict[int, list[AlertKey]]:
+    """The direct run's stored alerts (as configured) of each resident, with nobody
+    resolving alerts (the sample's database has no care worker either)."""
+    default = variants(settings)[0]
+    out: dict[int, list[AlertKey]] = {}
+    for r in residents:
+        run = run_resident(r, spec, [default], resolve_after_s=math.inf,
+                           registered={d: _device_id(tag, d) for d in r.home.devices})
+        out[r.resident_id] = sorted((a.type, _key(a.at)) for a in run.alerts[default.name])
+    return out
+
+
+def _key(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def compare_sample(database_url: str, admin: MqttEndpoint, pipeline: MqttEndpoint,
+                   spec: CohortSpec, resident_ids: Sequence[int], *, tag: str,
+                   settings: AlertSettings | None = None, timeout: float = TIMEOUT_S,
+                   clock: Callable[[], float] = time.monotonic) -> SampleResult:
+    """Replay the residents' day through MQTT and the pipeline; compare with the direct
+    run. `tag` makes the site and device ids unique in that database."""
+    settings = settings or AlertSettings()
+    residents = [build_resident(spec, rid) for rid in resident_ids]
+    t0 = clock()
+    e2e, messages = replay(database_url, admin, pipeline, spec, residents, tag=tag,
+                           settings=settings, timeout=timeout)
+    wall = clock() - t0
+    return SampleResult(spec, direct_alerts(residents, spec, settings, tag), e2e, wall,
+                        messages)
+
+
+def replay(database_url: str, admin: MqttEndpoint, endpoint: MqttEndpoint, spec: CohortSpec,
+           residents: Sequence[Resident], *, tag: str, settings: AlertSettings,
+           timeout: float) -> tuple[dict[int, list[AlertKey]], int]:
+    """The residents' actions through a real pipeline; the alerts it stored per cohort
+    resident, and the messages sent."""
+    site = f"eval-{tag}"
+    creds, ids = _register(database_url, admin, site, spec, residents, tag)
+    pipe = Pipeline(endpoint, database_url, [site], name=f"eval-{tag}", batch_ms=50,
+                    alert_settings=settings)
+    engine = Engine(creds, endpoint.host, endpoint.port, clock=ManualClock(spec.start),
+                    seed=spec.seed, heartbeat_s=HEARTBEAT_S,
+                    resident_tz=ZoneInfo(spec.timezone))
+    pipe.start()
+    try:
+        wait_for(pipe.connected.is_set, timeout, "the pipeline to connect")
+        if engine.connect(timeout) < len(engine.devices):
+            raise RuntimeError("not every sample device could connect to the broker")
+        stats = engine.replay(_actions(residents, spec, tag), threading.Event(), pace=None)
+        engine.drain(timeout)
+        _wait_stored(database_url, list(ids.values()), stats.readings, timeout)
+        return _stored(database_url, ids), sum(engine.messages().values())
+    finally:
+        pipe.stop()
+        engine.close()
+
+
+def _device_id(tag: str, device_id: str) -> str:
+    return f"{tag}-{device_id}"
+
+
+def _register(database_url: str, admin: MqttEndpoint, site: str, spec: CohortSpec,
+              residents: Sequence[Resident], tag: str
+              ) -> tuple[list[DeviceCredentials], dict[int, int]]:
+    """The sample's site, residents and devices (with broker accounts); cohort id -> id."""
+    creds: list[DeviceCredentials] = []
+    ids: dict[int, int] = {}
+    with db.connect(database_url) as conn, BrokerAdmin(admin) as ba:
+        add_site(conn, site, "Evaluation sample", spec.timezone)
+        for r in residents:
+            ids[r.resident_id] = add_resident(conn, site, f"Sample resident {r.resident_id}")
+        conn.commit()
+        for r in residents:
+            for device_id, typ in ((r.bed, DeviceType.BED_SENSOR),
+                                   (r.button, DeviceType.CALL_BUTTON)):
+                creds.append(add_device(conn, ba, admin, ids[r.resident_id], typ,
+                                        _device_id(tag, device_id)))
+    return creds, ids
+
+
+def _actions(residents: Sequence[Resident], spec: CohortSpec, tag: str) -> Iterator[Action]:
+    """Every home's actions, merged in time order, on the registered device ids."""
+    streams = [(replace(a, device_id=_device_id(tag, a.device_id))
+                for a in home_actions(r, spec)) for r in residents]
+    return heapq.merge(*streams, key=lambda a: a.t)
+
+
+def _count(conn: Any, sql: str, params: tuple[Any, ...]) -> int:
+    row = conn.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wait_stored(database_url: str, resident_ids: list[int], readings: int,
+                 timeout: float) -> None:
+    """Until every reading is stored and the alerts have stopped changing."""
+    with db.connect(database_url, autocommit=True) as conn:
+        wait_for(lambda: _count(conn, "SELECT count(*) FROM bed_telemetry "
+                                      "WHERE resident_id = ANY(%s)",
+                                (resident_ids,)) >= readings,
+                 timeout, "every reading of the sample to be stored")
+        seen: list[tuple[float, Any]] = []
+
+        def settled() -> bool:
+            row = conn.execute("SELECT count(*), max(last_seen), count(cleared_at) "
+                               "FROM alerts WHERE resident_id = ANY(%s)",
+                               (resident_ids,)).fetchone()
+            now = time.monotonic()
+            if seen and seen[0][1] == row:
+                return now - seen[0][0] >= SETTLE_S
+            seen[:] = [(now, row)]
+            return False
+
+        wait_for(settled, timeout, "the sample's alerts to be stored", interval=0.2)
+
+
+def _stored(database_url: str, ids: dict[int, int]) -> dict[int, list[AlertKey]]:
+    back = {v: k for k, v in ids.items()}
+    out: dict[int, list[AlertKey]] = {rid: [] for rid in ids}
+    with db.connect(database_url, autocommit=True) as conn:
+        rows: list[tuple[Any, ...]] = conn.execute(
+            "SELECT resident_id, type, opened_at FROM alerts WHERE resident_id = ANY(%s)",
+            (list(back),)).fetchall()
+        for rid, typ, opened in rows:
+            out[back[int(rid)]].append((str(typ), _key(opened)))
+    return {rid: sorted(v) for rid, v in out.items()}
+
+
+def run_sample(args: argparse.Namespace, spec: CohortSpec, n: int,
+               now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> SampleResult:
+    """`eldercare eval --e2e-sample N`: the embedded services as `eldercare demo` starts
+    them (or the configured ones), residents 1..N of the cohort."""
+    from eldercare.run import prepare_services, settings_for
+
+    settings = settings_for(args)
+    rt, services = prepare_services(settings)
+    try:
+        tag = f"{now():%Y%m%d%H%M%S}"
+        return compare_sample(rt.database_url, rt.mqtt_admin, rt.mqtt,
+                              sample_spec(spec, now()),
+                              list(range(1, min(n, spec.residents) + 1)), tag=tag)
+    finally:
+        for proc in reversed(services):
+            proc.stop()
