@@ -211,7 +211,7 @@ async def test_the_exports_speak_the_language_of_the_request(after: httpx.AsyncC
     assert resp.status_code == 200
     assert resp.content.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
-    assert rows[0][:2] == ["应答时效达标情况", "north"]
+    assert rows[0][:2] == ["接警及时率", "north"]
     header = rows[1]
     assert header[:4] == ["分组", "姓名", "新增告警", "已确认"]
     by_name = {(r[0], r[1]): dict(zip(header, r, strict=True)) for r in rows[2:]}
@@ -225,7 +225,7 @@ async def test_the_exports_speak_the_language_of_the_request(after: httpx.AsyncC
     book = load_workbook(io.BytesIO(xlsx.content))
     assert book.active.title == "应答时效"
     rows = [list(r) for r in book.active.iter_rows(values_only=True)]
-    assert rows[0][:2] == ["应答时效达标情况", "north"]
+    assert rows[0][:2] == ["接警及时率", "north"]
     assert rows[2][:3] == ["分组", "姓名", "新增告警"]
     explicit = await after.get(f"{API}/sites/north/answer-times/report.csv?date={DAY}"
                                "&lang=en", headers=zh)  # an explicit lang wins

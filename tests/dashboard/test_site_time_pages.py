@@ -214,7 +214,7 @@ def test_ledger_dates_are_typed_and_shown_as_iso_dates(server: Served, world: Wo
         birth.fill("1930-02-03")
         form.get_by_label("Birth year").fill("")
         form.get_by_label("Given by", exact=True).fill("Alice Andersen")
-        on = form.get_by_label("On", exact=True)
+        on = form.get_by_label("Date", exact=True)
         expect(on).to_have_attribute("type", "text")
         on.fill("2026-03-02")
         form.get_by_label("How recorded").fill("signed paper form")
