@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,7 @@ from alerts.notify.channels.validate import ROBOT_KINDS
 from dashboard.channels.models import mask_target
 from dashboard.channels.site import ManagedSite
 from dashboard.deps import ConnDep, StateDep
+from dashboard.language import api_language
 from kernel.i18n import N_, translate
 
 router = APIRouter(tags=["channels"])
@@ -83,8 +84,8 @@ def shown_target(kind: ChannelKind, target: str) -> str:
     return mask_target(kind, target)
 
 
-def sent_out(row: dict[str, Any], site: str) -> SentNotificationOut:
-    """One outbox row as the page shows it."""
+def sent_out(row: dict[str, Any], site: str, lang: str) -> SentNotificationOut:
+    """One outbox row as the page shows it (a group channel named in `lang`)."""
     payload = row["payload"] or {}
     kind = ChannelKind(row["channel"])
     person = row["full_name"] or row["username"]
@@ -92,7 +93,7 @@ def sent_out(row: dict[str, Any], site: str) -> SentNotificationOut:
         id=row["id"], created_at=row["created_at"], sent_at=row["sent_at"],
         alert_id=row["alert_id"], kind=NotificationKind(row["kind"]), channel=kind,
         target=shown_target(kind, str(row["target"])),
-        recipient=person or translate(N_("Group channel of site {site}")).format(
+        recipient=person or translate(N_("Group channel of site {site}"), lang).format(
             site=row["group_site"] or site),
         recipient_username=row["username"], recipient_role=row["role"],
         language=row["language"],
@@ -103,7 +104,7 @@ def sent_out(row: dict[str, Any], site: str) -> SentNotificationOut:
 
 @router.get("/sites/{site}/notifications", response_model=SentNotificationsOut)
 async def list_sent_notifications(
-        site: ManagedSite, conn: ConnDep, state: StateDep,
+        site: ManagedSite, conn: ConnDep, state: StateDep, request: Request,
         limit: Annotated[int, Query(ge=1, le=MAX_ROWS, description="At most this many.")] = 200,
         before: Annotated[int | None, Query(ge=1, description="Only those older than this id "
                                                               "(the next page).")] = None,
@@ -116,5 +117,6 @@ async def list_sent_notifications(
         await rows_cur.execute(_SQL, {"site": site, "before": before, "limit": limit})
         rows = await rows_cur.fetchall()
     return SentNotificationsOut(site=site, site_timezone=str(tz_row[0]) if tz_row else "UTC",
-                                notifications=[sent_out(row, site) for row in rows],
+                                notifications=[sent_out(row, site, api_language(request))
+                                               for row in rows],
                                 demo_inbox_url=state.notify.demo_inbox_url)

@@ -4,7 +4,7 @@
 // for an ended session, back to the login form.
 
 import { ApiError, AuthError, clearSession, endSession, loadSession } from "./api.js";
-import { showLogin, showWho, wireLogin } from "./common.js";
+import { showLogin, showRoleLinks, showWho, wireLogin } from "./common.js";
 import { $, $button } from "./dom.js";
 import { clearFieldErrors, fieldErrorsOf, showFieldErrors } from "./form_errors.js";
 
@@ -19,12 +19,9 @@ export function startAdminPage(onReady) {
     $("login-view").hidden = true;
     $("app-view").hidden = false;
     showWho($("who"), session);
-    // Only the links this role may use (the API refuses the others anyway): a care worker
-    // or a family member on "My account" sees their own page, not the administration.
-    for (const link of document.querySelectorAll("[data-roles]")) {
-      const roles = (/** @type {HTMLElement} */ (link).dataset.roles || "").split(" ");
-      /** @type {HTMLElement} */ (link).hidden = !roles.includes(session.role);
-    }
+    // Only the links this role may use: a care worker or a family member on "My account"
+    // sees their own page, not the administration.
+    showRoleLinks(session);
     guarded(() => onReady(session));
   };
   wireLogin(enter);

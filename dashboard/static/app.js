@@ -51,6 +51,7 @@ import {
  *   residents: Map<number, Resident>,
  *   groups: Map<number, Group>,
  *   fresh: Map<string, number>,
+ *   bannerKey: string,
  *   ackNames: Map<number, string>,
  *   openKeys: string,
  *   residentsTimer: ReturnType<typeof setInterval> | null,
@@ -71,6 +72,7 @@ const state = {
   groups: new Map(),        // resident id -> {root, name, where, count, list}
   cards: new Map(),         // item key -> {root, body, actions}
   fresh: new Map(),         // "resident:type" -> until (ms): new critical alerts
+  bannerKey: "",            // the critical banner's alert while it is not yet saved
   ackNames: new Map(),      // alert id -> name of whoever acknowledged it
   openKeys: "",
   downSince: 0,
@@ -146,6 +148,7 @@ function groupByResident(items) {
 function render() {
   if (!state.live) return;
   const items = state.live.items();
+  settleBanner(items);
   const groups = groupByResident(items);
   const keys = new Set(items.map((i) => i.key));
   reconcile($("alert-groups"), [...groups].map(([rid, list]) => groupNode(rid, list)));
@@ -302,13 +305,27 @@ function onFresh(item) {
     name: dataSpan(residentName(item)) }));
   if (item.severity !== "critical") return;
   state.fresh.set(freshKey(item), Date.now() + FRESH_MS);
-  const banner = $("critical-banner");
+  state.bannerKey = item.pending ? freshKey(item) : "";
+  paintBanner(item);
+  $("critical-banner").hidden = false;
+  state.alarm?.play();
+}
+
+/** The critical banner's words; "(not yet saved)" only while the alert is. @param {Item} item */
+function paintBanner(item) {
   const words = { type: typeLabel(item.type), name: dataSpan(residentName(item)) };
-  banner.replaceChildren(...fill(item.pending
+  $("critical-banner").replaceChildren(...fill(item.pending
     ? t("New critical alert: {type} — {name} (not yet saved)")
     : t("New critical alert: {type} — {name}"), words));
-  banner.hidden = false;
-  state.alarm?.play();
+}
+
+/** Once the alert the banner calls unsaved is stored, the banner says so too. @param {Item[]} items */
+function settleBanner(items) {
+  if (!state.bannerKey) return;
+  const stored = items.find((i) => !i.pending && freshKey(i) === state.bannerKey);
+  if (!stored) return;
+  state.bannerKey = "";
+  paintBanner(stored);
 }
 
 // --- residents ----------------------------------------------------------------------------

@@ -124,6 +124,7 @@ export function showApp(state, session, page) {
   $("login-view").hidden = true;
   $("app-view").hidden = false;
   showWho($("who"), session);
+  showRoleLinks(session);
   followSiteZone(session);
   state.downSince = 0;
   state.live = createLiveAlerts({
@@ -175,6 +176,22 @@ export function whoLine(session) {
   const name = session.full_name || session.username;
   return session.site_id ? `${name} · ${role} · ${t("site {site}", { site: session.site_id })}`
     : `${name} · ${role}`;
+}
+
+/**
+ * Show only the links this role may use (elements with data-roles; the API refuses the
+ * others anyway), and no page links at all on a wall display (read and acknowledge only).
+ * @param {Session} session
+ */
+export function showRoleLinks(session) {
+  for (const link of document.querySelectorAll("[data-roles]")) {
+    const roles = (/** @type {HTMLElement} */ (link).dataset.roles || "").split(" ");
+    /** @type {HTMLElement} */ (link).hidden = session.role === "display"
+      || !roles.includes(session.role);
+  }
+  for (const here of document.querySelectorAll(`.page-nav a[href="${location.pathname}"]`)) {
+    here.setAttribute("aria-current", "page");
+  }
 }
 
 /**

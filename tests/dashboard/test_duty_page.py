@@ -171,6 +171,9 @@ def test_unsaved_alert_from_the_bus_shows_until_it_is_stored(server: Served, wor
         expect(bob.locator(".alert")).to_have_count(1)
         expect(card).not_to_contain_text("Not yet saved")
         expect(card.get_by_role("button", name="Acknowledge")).to_be_visible()
+        # ...and so does the banner (it called the alert unsaved a moment ago).
+        expect(page.locator("#critical-banner")).to_contain_text("Bob Berg")
+        expect(page.locator("#critical-banner")).not_to_contain_text("not yet saved")
     assert browser.problems == []
 
 
