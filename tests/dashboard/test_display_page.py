@@ -92,6 +92,7 @@ def test_a_display_set_up_on_the_duty_screen_stays_live_through_token_expiry(
         wait_until(lambda: token_of(page) not in ("", first, second), timeout=30, interval=0.5,
                    what="the display to renew its token again")
         expect(page.locator("#feed-status")).to_contain_text("Live", timeout=20_000)
+        expect(page.locator(".page-nav a:visible")).to_have_count(0)  # read-and-acknowledge
         add_alert(clean_db, world.bob, "sos")  # a new SOS after the expiries: no reload
         expect(page.locator(".alert-group", has_text="Bob Berg")).to_contain_text(
             "SOS call", timeout=20_000)

@@ -350,3 +350,21 @@ def test_the_duty_screen_says_which_parts_are_down(server: Served, world: World,
         finally:
             bus.publish_raw(part_topic(part), b"", retain=True)
     assert browser.problems == []
+
+
+def test_the_pages_link_to_the_others_each_role_may_use(server: Served, world: World):
+    """A duty officer reaches administration, reports and their account from the duty
+    screen; a care worker who opens it finds their own page. (A wall display shows no page
+    links: test_display_page.)"""
+    from playwright.sync_api import expect
+
+    with logged_in_page(WALL, server.url, "duty-north") as browser:
+        nav = browser.page.get_by_role("navigation", name="Pages")
+        for name in ("Administration", "Answer times", "Sent notifications", "My account"):
+            expect(nav.get_by_role("link", name=name)).to_be_visible()
+        expect(nav.get_by_role("link", name="My work")).to_be_hidden()
+    with logged_in_page(WALL, server.url, "care-north") as browser:
+        nav = browser.page.get_by_role("navigation", name="Pages")
+        expect(nav.get_by_role("link", name="My work")).to_have_attribute("href", "/worker")
+        expect(nav.get_by_role("link", name="Administration")).to_be_hidden()
+    assert browser.problems == []
