@@ -367,6 +367,19 @@ def _children_env(settings: Settings, rt: Runtime) -> dict[str, str]:
             "ELDERCARE_WEB_PORT": str(settings.web_port)}
 
 
+def demo_public_url(settings: Settings) -> dict[str, str]:
+    """The demo's web address for the links in its messages ("Open: http://…/alerts/3"),
+    unless one is configured: without it they read "Open: /alerts/3", which nobody can
+    click in an e-mail or a chat robot's message."""
+    if settings.notify.public_url:
+        return {}
+    every = ("0.0.0.0", "::", "")  # noqa: S104 (addresses compared, nothing bound)
+    host = "127.0.0.1" if settings.web_host in every else settings.web_host
+    if ":" in host:
+        host = f"[{host}]"
+    return {"ELDERCARE_NOTIFY__PUBLIC_URL": f"http://{host}:{settings.web_port}"}
+
+
 def prepare_services(settings: Settings) -> tuple[Runtime, list[ManagedProcess]]:
     """Start the embedded services if configured so and migrate; the caller stops them."""
     rt = resolve(settings)
@@ -410,6 +423,7 @@ def _run_platform(args: argparse.Namespace, demo: bool) -> int:
             # "The demo's receivers"): every child sends e-mail and robot messages there.
             sinks = SinkAddresses(smtp_port=free_port(), webhook_port=free_port())
             env.update(sinks.notify_env())
+            env.update(demo_public_url(settings))
         for name, argv in platform_parts(settings.sites, sinks, responder):
             supervisor.add(name, _starter(name, argv, env))
         _banner(settings, rt, logins, sinks.webhook_url if sinks else None, responder)

@@ -37,3 +37,18 @@ def test_no_responder_is_a_demo_flag_only():
 def test_the_responder_part_takes_the_where_flags_and_a_seed():
     args = build_parser().parse_args(["responder", "--web-port", "8081", "--seed", "3"])
     assert (args.web_port, args.seed, args.logins) == (8081, 3, None)
+
+
+def test_the_demo_links_its_messages_to_its_own_web_address(monkeypatch):
+    """Without a configured public address a message's link reads "Open: /alerts/3", which
+    no e-mail or robot message can follow: the demo gives its own."""
+    from eldercare.run import demo_public_url
+    from eldercare.settings import Settings
+
+    monkeypatch.delenv("ELDERCARE_NOTIFY__PUBLIC_URL", raising=False)
+    assert demo_public_url(Settings(web_port=8091)) == {
+        "ELDERCARE_NOTIFY__PUBLIC_URL": "http://127.0.0.1:8091"}
+    assert demo_public_url(Settings(web_host="0.0.0.0")) == {  # noqa: S104
+        "ELDERCARE_NOTIFY__PUBLIC_URL": "http://127.0.0.1:8080"}
+    configured = Settings.model_validate({"notify": {"public_url": "https://care.example.org"}})
+    assert demo_public_url(configured) == {}
