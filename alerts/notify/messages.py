@@ -163,7 +163,8 @@ def _facts(info: AlertInfo) -> dict[str, Any]:
 
 def _call_to_action(kind: NotificationKind, audience: Audience) -> str:
     if audience is Audience.FAMILY:
-        return N_("The care team has been alerted and is responding.")
+        return N_("The care team has been alerted. We will tell you when it has been dealt "
+                  "with.")
     if kind is NotificationKind.ESCALATION:
         return N_("Nobody has acknowledged this alert yet. Please respond now.")
     return N_("Please open the alert and acknowledge it.")

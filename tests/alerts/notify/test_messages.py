@@ -198,7 +198,7 @@ def test_chinese_notifications_read_as_a_chinese_duty_centre_writes_them():
     assert alert.title == "危急：SOS 呼叫（按下了呼叫按钮） - Margaret Smith"
     assert "时间：2026-07-05 15:03。请打开告警并确认。" in alert.body
     assert escalation.title.startswith("仍未处理 - 危急：")
-    assert family.body.endswith("已通知护理团队，正在处置。")
+    assert family.body.endswith("已通知护理团队。处理完毕后我们会告诉您。")
     assert clear.body.endswith("关闭：已上门协助。")
     assert direct.title == "危急：疑似跌倒 - 长者 #7"
     assert alert.text("https://care.example.org").endswith(
