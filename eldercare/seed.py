@@ -159,16 +159,31 @@ ON CONFLICT (COALESCE(user_id, 0), COALESCE(site_id, ''), kind, target) DO NOTHI
 """
 
 
+DEMO_STAFF_MAIL_DOMAIN = "care.example"  # RFC 2606: never a real mailbox
+# The staff whose logins the demo prints (duty-<site>, carer<n>-<site>; not the responder)
+# are reached by e-mail too, so the escalation steps to site workers and duty officers show on
+# Sent notifications like the family's.
+_STAFF_MAIL_SQL = """
+INSERT INTO notification_channels (user_id, kind, target, min_severity, timezone)
+SELECT u.id, 'email', u.username || '@' || %(domain)s, 'warning', s.timezone
+FROM users u JOIN sites s ON s.id = u.site_id
+WHERE u.role IN ('duty_officer', 'care_worker')
+  AND (u.username LIKE 'duty-%%' OR u.username LIKE 'carer%%')
+ON CONFLICT (COALESCE(user_id, 0), COALESCE(site_id, ''), kind, target) DO NOTHING
+"""
+
+
 def configure_demo_channels(database_url: str) -> int:
-    """Give the demo sites their group robots and the demo family accounts an e-mail channel
-    (idempotent: a demo seeded before these existed gets them on its next start). Returns
-    the number of channels added."""
+    """Give the demo sites their group robots, and the demo family accounts and printed staff
+    logins an e-mail channel (idempotent: a demo seeded before these existed gets them on its
+    next start). Returns the number of channels added."""
     added = 0
     with connect(database_url) as conn:
         for site, (kind, key) in DEMO_GROUP_ROBOTS.items():
             added += conn.execute(_GROUP_CHANNEL_SQL,
                                   {"site": site, "kind": kind, "target": key}).rowcount
         added += conn.execute(_FAMILY_MAIL_SQL, {"domain": DEMO_FAMILY_MAIL_DOMAIN}).rowcount
+        added += conn.execute(_STAFF_MAIL_SQL, {"domain": DEMO_STAFF_MAIL_DOMAIN}).rowcount
         conn.commit()
     if added:
         logger.info("demo notification channels added: %d", added)

@@ -58,7 +58,10 @@ def test_demo_seed_gives_sites_group_robots_and_families_an_email_channel(
                                  ).fetchall()
         family = conn.execute("SELECT u.username, c.kind, c.target, c.min_severity "
                               "FROM notification_channels c JOIN users u ON u.id = c.user_id "
-                              "ORDER BY u.username").fetchall()
+                              "WHERE u.role = 'family' ORDER BY u.username").fetchall()
+        staff = conn.execute("SELECT u.username, c.target, c.timezone "
+                             "FROM notification_channels c JOIN users u ON u.id = c.user_id "
+                             "WHERE u.role <> 'family' ORDER BY u.username").fetchall()
     assert groups == [("hillview", "dingtalk", "demo-hillview-care-team", "Asia/Shanghai"),
                       ("riverside", "wecom", "demo-riverside-care-team", "Asia/Shanghai")]
     # the demo's sites are in China: their group robots are written to in Chinese
@@ -66,6 +69,12 @@ def test_demo_seed_gives_sites_group_robots_and_families_an_email_channel(
                          ("riverside", "Asia/Shanghai", "zh-CN")]
     assert family == [(f"family{n:02d}", "email", f"family{n:02d}@family.example", "high")
                       for n in range(1, 5)]
+    # the printed staff logins are reached by e-mail (escalations to staff show), the
+    # responder is not (it is no person)
+    assert [u for u, _t, _z in staff] == ["carer1-hillview", "carer1-riverside",
+                                         "carer2-hillview", "carer2-riverside",
+                                         "duty-hillview", "duty-riverside"]
+    assert all(t == f"{u}@care.example" and z == "Asia/Shanghai" for u, t, z in staff)
     assert configure_demo_channels(clean_db) == 0  # every demo start: nothing added twice
 
 
