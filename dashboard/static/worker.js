@@ -18,7 +18,7 @@ import { t } from "./i18n.js";
 import { phrase } from "./phrase.js";
 import { pruneReach, reachNode, resetReach } from "./reach.js";
 import { siteTime } from "./time.js";
-import { alertVisitNode, showCount, startVisits, stopVisits } from "./visits.js";
+import { alertVisitNode, refreshVisits, showCount, startVisits, stopVisits } from "./visits.js";
 import { severityLabel, statusLabel, typeLabel } from "./vocabulary.js";
 
 /** @typedef {import("./live.js").Item} Item */
@@ -194,6 +194,7 @@ async function loadSites() {
     const sites = await api("/sites");
     state.zones = new Map(sites.map((s) => [s.id, s.timezone]));
     render();
+    refreshVisits();  // visit times painted before the zones were known were in UTC
   } catch (err) {
     if (err instanceof AuthError) logout(err.message);
     // Times then show in UTC, labelled by siteTime's caller as the site's: rare and visible.
