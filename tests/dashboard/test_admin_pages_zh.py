@@ -15,10 +15,10 @@ import psycopg
 import pytest
 
 from dashboard.app import create_app
-from dashboard.vocabulary import vocabulary
 from tests.support.answer_times import AFTER, seed
-from tests.support.dashboard import PASSWORD, SECRET, World
-from tests.support.live import DESKTOP, Served, browser_page, running_server
+from tests.support.dashboard import SECRET, World
+from tests.support.live import DESKTOP, Served, browser_page, log_in, running_server
+from tests.support.zh import ALLOWED_LATIN
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -27,8 +27,7 @@ pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, nev
 
 ZH = {"locale": "zh-CN"}  # the browser's language: Accept-Language and navigator.languages
 # Latin words a Chinese page may show as they are (brief of issue 14).
-ALLOWED = {"SOS", "ID", "QR", "CSV", "XLSX", "MQTT", "HTTPS", "TLS", "URL", "API", "TOTP",
-           "p90"}
+ALLOWED = ALLOWED_LATIN
 
 # The visible words of the page made of Latin letters, outside the data (translate="no"):
 # texts, and the accessible names a screen reader speaks (aria-label, title, alt).
@@ -66,32 +65,10 @@ LATIN_WORDS = """(root) => {
 }"""
 
 
-def pending_vocabulary() -> set[str]:
-    """The words of the vocabulary's labels (dashboard/vocabulary.py, defined with N_() in
-    Python) that the zh-CN catalog does not translate yet: the catalog's gap, not the
-    page's (the pages show those labels as the vocabulary gives them). Empty once the
-    catalog is complete, when these tests check every word."""
-    found: set[str] = set()
-    for _field, value in vocabulary("zh-CN"):
-        if isinstance(value, list):
-            for term in value:
-                found.update(re.findall(r"[A-Za-z][A-Za-z0-9]*", term.label))
-    return found
-
-
 def untranslated(page: Page, root: str | None = None) -> set[str]:
     """The Latin words `page` shows (within the `root` selector) that are neither data nor
-    allowed in Chinese text (nor vocabulary labels still untranslated in the catalog)."""
-    return set(page.evaluate(LATIN_WORDS, root)) - ALLOWED - pending_vocabulary()
-
-
-def log_in_by_ids(page: Page, url: str, username: str) -> None:
-    """Open `url` and log in through the form's fields by id (their labels are in the page's
-    language, which is what the tests here vary)."""
-    page.goto(url)
-    page.locator("#username").fill(username)
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#login-button").click()
+    allowed in Chinese text."""
+    return set(page.evaluate(LATIN_WORDS, root)) - ALLOWED
 
 
 def test_the_ledger_in_chinese(server: Served, world: World, screenshot) -> None:
@@ -99,7 +76,7 @@ def test_the_ledger_in_chinese(server: Served, world: World, screenshot) -> None
 
     with browser_page(DESKTOP, **ZH) as browser:
         page = browser.page
-        log_in_by_ids(page, f"{server.url}/admin", "admin")
+        log_in(page, f"{server.url}/admin", "admin")
         expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
         expect(page.locator("#resident-rows tr")).to_have_count(3)
         expect(page.locator(".topbar h1")).to_have_text("电子台账")
@@ -145,7 +122,7 @@ def test_the_answer_time_report_in_chinese(reported: Served, screenshot) -> None
 
     with browser_page(DESKTOP, **ZH) as browser:
         page = browser.page
-        log_in_by_ids(page, f"{reported.url}/reports/answer-times?date=2026-03-02",
+        log_in(page, f"{reported.url}/reports/answer-times?date=2026-03-02",
                       "duty-north")
         expect(page.locator(".topbar h1")).to_have_text("接警及时率")
         expect(page.locator(".report-row-all [data-metric='opened']")).to_have_text("6")
@@ -175,7 +152,7 @@ def test_my_language_setting_switches_the_pages_and_back(server: Served, world: 
 
     with browser_page(DESKTOP, locale="en-GB") as browser:
         page = browser.page
-        log_in_by_ids(page, f"{server.url}/account", "duty-north")
+        log_in(page, f"{server.url}/account", "duty-north")
         expect(page.locator("#language-panel")).to_be_visible()
         choice = page.locator("#language-choice")
         expect(choice.locator("option")).to_have_text(
@@ -231,7 +208,7 @@ def test_every_administration_page_in_chinese(server: Served, world: World,
 
     with browser_page(DESKTOP, **ZH) as browser:
         page = browser.page
-        log_in_by_ids(page, f"{server.url}/admin", "admin")
+        log_in(page, f"{server.url}/admin", "admin")
         expect(page.locator("#resident-rows tr")).to_have_count(3)
         for path, loaded in PAGES:
             page.goto(f"{server.url}{path}")  # the session stays in the tab

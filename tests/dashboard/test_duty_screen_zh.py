@@ -20,6 +20,7 @@ from kernel import db
 from tests.support.dashboard import PASSWORD, World, insert_alert
 from tests.support.live import Screenshots, Served, browser_page, bus_publisher, log_in
 from tests.support.services import Broker
+from tests.support.zh import ALLOWED_LATIN
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -37,8 +38,6 @@ OPENED = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
 DOWN_SINCE = datetime(2026, 3, 1, 3, 12, tzinfo=UTC)
 
 # Latin words a Chinese page may show as they are (issue 14's list, plus the zone's name).
-ALLOWED_LATIN = {"SOS", "ID", "QR", "CSV", "XLSX", "MQTT", "HTTPS", "TLS", "URL", "API",
-                 "TOTP", "p90", "UTC"}
 
 # The visible text of the page, leaving out data (translate="no"), options not chosen and
 # whatever is not rendered.

@@ -22,9 +22,18 @@ import pytest
 from dashboard.app import create_app
 from kernel import db
 from tests.dashboard.family.seed import NOW, FamilyWorld, seed_family
-from tests.support.dashboard import PASSWORD, SECRET, STAFF_TEXT, World, insert_alert
-from tests.support.live import PHONE, TOUCH, Served, browser_page, fits_width, running_server
+from tests.support.dashboard import SECRET, STAFF_TEXT, World, insert_alert
+from tests.support.live import (
+    PHONE,
+    TOUCH,
+    Served,
+    browser_page,
+    fits_width,
+    log_in,
+    running_server,
+)
 from tests.support.wait import wait_until
+from tests.support.zh import ALLOWED_LATIN
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -33,8 +42,7 @@ pytestmark = pytest.mark.usefixtures("chromium")  # a missing browser fails, nev
 
 ZH = {"locale": "zh-CN", "timezone_id": "America/New_York"}  # not the site's zone
 # Latin words allowed in Chinese text (issue 14's list).
-ALLOWED = {"SOS", "ID", "QR", "CSV", "XLSX", "MQTT", "HTTPS", "TLS", "URL", "API", "TOTP",
-           "p90"}
+ALLOWED = ALLOWED_LATIN
 
 # Every text a person sees or hears on the page, outside elements marked translate="no":
 # visible text nodes, and the aria-label / title / placeholder of visible elements.
@@ -74,14 +82,6 @@ def untranslated(page: Page, data: Sequence[str]) -> list[str]:
     return left
 
 
-def log_in_by_id(page: Page, url: str, username: str) -> None:
-    """Log in through the login form by its fields' ids (their labels are in Chinese)."""
-    page.goto(url)
-    page.locator("#username").fill(username)
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#login-button").click()
-
-
 def execute(database_url: str, query: str, *params: object) -> None:
     with db.connect(database_url, autocommit=True) as conn:
         conn.execute(query, params)
@@ -105,7 +105,7 @@ def test_the_phone_page_in_chinese_claims_and_acknowledges(server: Served, world
             world.bob, world.care_north, "2026-03-01T06:05:00Z")
     with browser_page(PHONE, **TOUCH, **ZH) as browser:
         page = browser.page
-        log_in_by_id(page, f"{server.url}/worker", "care-north")
+        log_in(page, f"{server.url}/worker", "care-north")
         expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
         expect(page.locator("#mine-heading")).to_contain_text("我的待办")
         expect(page.locator("#visits-heading")).to_contain_text("我的巡访")
@@ -195,7 +195,7 @@ def test_the_family_view_in_chinese_with_the_week_chart(family_server: Served, w
 
     with browser_page(PHONE, **TOUCH, **ZH) as browser:
         page = browser.page
-        log_in_by_id(page, family_server.url, "family-alice")
+        log_in(page, family_server.url, "family-alice")
         expect(page).to_have_url(re.compile(r"/family$"))
         expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
         card = page.locator(f"#resident-{world.alice}")

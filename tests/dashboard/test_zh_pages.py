@@ -18,12 +18,11 @@ from typing import Any
 import pytest
 
 from tests.support.live import DESKTOP, PHONE, TOUCH, WALL, Screenshots, browser_page, log_in
+from tests.support.zh import ALLOWED_LATIN
 
 pytestmark = [pytest.mark.browser]
 
-# Written as they are on Chinese screens (and the product's name).
-ALLOWED = frozenset({"SOS", "ID", "QR", "CSV", "XLSX", "MQTT", "HTTP", "HTTPS", "TLS", "URL",
-                     "API", "TOTP", "PIN", "p90", "eldercare", "Eldercare"})
+ALLOWED = ALLOWED_LATIN
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]+")
 ZH = {"locale": "zh-CN"}
 
