@@ -41,14 +41,13 @@ from alerts.learning.features import (
 )
 from alerts.learning.routine import RoutineSettings
 from alerts.model import ACTIVE_STATUSES, AlertType
-from dashboard.answer_times import bounded_date
+from dashboard.answer_times import LangQuery, bounded_date
 from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep, StateDep
 from dashboard.language import api_language
 from dashboard.params import IdPath, SiteQuery
 from dashboard.scope import ScopeDep, not_found
-from dashboard.vocabulary import Language
 from kernel.accounts import Role
 from kernel.audit import Action
 from kernel.i18n import N_, translate
@@ -179,8 +178,6 @@ def _resident(entry: dict[str, Any], name: str, lang: str) -> DigestResidentOut:
 
 DayQuery = Annotated[date | None, AfterValidator(bounded_date), Query(
     description="The digest's local date at the site (default: the newest digest).")]
-LangQuery = Annotated[Language | None, Query(
-    description="Language of the words (BCP 47); default: the request's Accept-Language.")]
 
 
 @router.get("/digest/outliers", response_model=DigestOut,
