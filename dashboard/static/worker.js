@@ -226,12 +226,18 @@ function showDuty(onDuty) {
   $("duty-message").className = "notify-message";
 }
 
+/** Counts duty requests, so that an answer overtaken by a later request (a load still on its
+ * way when the worker taps) cannot repaint the button with the older state. */
+let dutyRequests = 0;
+
 async function loadDuty() {
   const button = $button("duty-button");
   button.hidden = !SITE_ROLES.has(running().session.role);
   if (button.hidden) return;
+  const request = ++dutyRequests;
   try {
-    showDuty((await api("/me/duty")).on_duty);
+    const answer = await api("/me/duty");
+    if (request === dutyRequests) showDuty(answer.on_duty);
   } catch (err) {
     if (err instanceof AuthError) return logout(err.message);
     dutyError(t("Could not load your duty status: {reason}", { reason: err.message }));
@@ -249,9 +255,10 @@ async function toggleDuty() {
   const button = $button("duty-button");
   const wanted = button.getAttribute("aria-pressed") !== "true";
   button.disabled = true;
+  const request = ++dutyRequests;
   try {
     const answer = await api("/me/duty", { method: "PUT", body: { on_duty: wanted } });
-    showDuty(answer.on_duty);
+    if (request === dutyRequests) showDuty(answer.on_duty);
   } catch (err) {
     if (err instanceof AuthError) return logout(err.message);
     dutyError(t("Could not change your duty status: {reason}", { reason: err.message }));

@@ -142,6 +142,9 @@ def test_duty_toggle_and_alert_links(server: Served, world: World, clean_db):
         duty = page.locator("#duty-button")
         expect(duty).to_have_attribute("aria-pressed", "false")
         expect(page.locator("#duty-message")).to_contain_text("You are off duty")
+        # The alert lists above the button fill in from the stream; tap once they have, or
+        # the button moves under the finger (a tap that landed elsewhere failed this test).
+        expect(page.locator(f"#alert-{world.sos_alice}")).to_be_visible()
         duty.tap()
         expect(duty).to_have_attribute("aria-pressed", "true")
         expect(page.locator("#duty-message")).to_contain_text("You are on duty")
