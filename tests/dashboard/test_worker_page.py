@@ -175,7 +175,8 @@ def test_enable_notifications_registers_the_service_worker(server: Served, world
         log_in(page, f"{server.url}/worker", "care-north")
         button = page.get_by_role("button", name="Enable notifications on this phone")
         message = page.locator("#notify-message")
-
+        # below the alert lists: tap once they have filled in (see the duty test)
+        expect(page.locator(f"#alert-{world.sos_alice}")).to_be_visible()
         button.tap()
         # Playwright's contexts are incognito, where Chromium refuses Push: subscribing
         # fails, and the page says so readably...
