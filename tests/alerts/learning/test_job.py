@@ -173,3 +173,35 @@ def test_features_read_back_in_the_residents_own_clock(conn):
     assert day.coverage == pytest.approx(1.0) and day.value("offline_min") == 0
     assert day.value("night_exits") == 2 and day.value("resting_hr") == pytest.approx(61.5)
     assert day.value("min_battery") == 80 and not day.alerted
+
+
+def test_the_rule_engines_usual_day_leaves_out_days_that_raised_alerts(conn):
+    """Every other day was a long day away from bed that raised a long_absence alert: the
+    usual day the service loads (alerts.context, from the job's baselines) is the ordinary
+    days' (10 h longest stretch), not a mix with the alerted 20 h ones."""
+    from alerts.context import load_contexts
+    from alerts.learning.baselines import MAD_SCALE
+
+    rid = resident(conn)
+    for i in range(DAYS):
+        day = FIRST + timedelta(days=i)
+        alerted = i % 2 == 1
+        conn.execute(_DAILY, {
+            "rid": rid, "day": day, "tz": ZONE, "start": local(day, 0), "in_bed": 30600,
+            "exits": 1, "rise": local(day, 7), "hr": 60, "rr": 15, "bed": None, "out": 600,
+            "away": 72000 if alerted else 36000 + 600 * ordinary(i), "pauses": 0.5,
+            "restless": 5})
+        if alerted:
+            at = local(day, 19)
+            conn.execute("INSERT INTO alerts (resident_id, site_id, type, severity, status, "
+                         "opened_at, last_seen) VALUES (%s, 'north', 'long_absence', "
+                         "'warning', 'resolved', %s, %s)", (rid, at, at))
+    complete_until(conn, FIRST + timedelta(days=DAYS - 1))
+    run_learning(conn, NOW)
+    n_days, personal, median = conn.execute(
+        "SELECT n_days, personal, median FROM resident_baselines WHERE resident_id = %s "
+        "AND feature = 'away_s'", (rid,)).fetchone()
+    assert personal and n_days == 14 and median == 36000
+    ctx = load_contexts(conn, AlertSettings())[rid]
+    assert ctx.usual_day_s == pytest.approx(36000 + 2 * MAD_SCALE * 1800)  # the MAD floor
+    assert ctx.usual_rise == time(7, 0) and ctx.usual_bedtime is None
