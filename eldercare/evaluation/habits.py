@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 
 from alerts.learning.baselines import PersonalTimes, baselines, personal_times
@@ -38,6 +38,7 @@ COVERED_MINUTES = 1380  # ... `d.data_minutes >= 1380` for the usual day
 # The features the rule engine's parameters come from (personal_times).
 RULE_FEATURES = (BY_NAME["rise_time"], BY_NAME["bedtime"], BY_NAME["away_s"])
 _MIN = 60
+_ONE_MINUTE = timedelta(minutes=1)
 _RULES = DayRules()  # the rollup's (ingest.jobs runs _DAILY with the defaults)
 _ROUTINE = RoutineSettings()  # the learning job's window, minimum and gap
 
@@ -82,19 +83,27 @@ class HabitLearner:
         self.rules = rules
         self.routine = routine
         self._minutes: dict[int, list[int]] = {}  # minute (epoch // 60): [readings, occupied]
+        self._acc: list[int] | None = None  # the current minute's counts, [from, until)
+        self._acc_from = self._acc_until = datetime.min.replace(tzinfo=UTC)
         self._first: date | None = None
         self._next_day: date | None = None  # the first day not yet summarised
         self.summaries: dict[date, DaySummary] = {}
         self._cache: tuple[date, tuple[time | None, float | None, time | None]] | None = None
 
     def reading(self, t: datetime, occupied: bool) -> None:
-        """One bed reading (in time order)."""
-        minute = int(t.timestamp()) // _MIN
-        acc = self._minutes.get(minute)
-        if acc is None:
-            acc = self._minutes[minute] = [0, 0]
-            if self._first is None:
-                self._first = t.astimezone(self.tz).date()
+        """One bed reading (in time order). Hot: a reading in the minute of the one before
+        costs two comparisons (datetime.timestamp is the expensive part)."""
+        acc = self._acc
+        if acc is None or not (self._acc_from <= t < self._acc_until):
+            stamp = t.timestamp()
+            minute = int(stamp) // _MIN
+            self._acc_from = t - timedelta(seconds=stamp - minute * _MIN)
+            self._acc_until = self._acc_from + _ONE_MINUTE
+            acc = self._acc = self._minutes.get(minute)
+            if acc is None:
+                acc = self._acc = self._minutes[minute] = [0, 0]
+                if self._first is None:
+                    self._first = t.astimezone(self.tz).date()
         acc[0] += 1
         if occupied:
             acc[1] += 1
@@ -160,6 +169,7 @@ class HabitLearner:
         keep_from = self._local(day - timedelta(days=1), self.rules.evening_start) // _MIN
         for m in [m for m in self._minutes if m < keep_from]:
             del self._minutes[m]
+        self._acc = None
         oldest = today - timedelta(days=self.routine.window_days + self.routine.gap_days + 2)
         for d in [d for d in self.summaries if d < min(oldest, today - timedelta(
                 days=FALLBACK_DAYS))]:
