@@ -31,10 +31,12 @@ SELECT r.id, r.site_id, COALESCE(r.timezone, s.timezone, 'UTC'),
 """
 
 # Slow-moving history (usual rise time, usual day, last call-button test): read at start and
-# hourly. The usual day, the yardstick of long_absence, is a long ordinary day: the 90th
-# percentile of the time out of bed per day over days the mat covered (>= 23 h of readings).
-# Not the median: on a day with a nap the time out of bed is shorter than the span from rise
-# to bedtime, and a resident who naps on most days must not be an alarm on a day without.
+# hourly. These are the fallbacks until the resident's personal baselines count 14 days
+# (alerts/learning/baselines.py `personal_times`, which load_history prefers). The fallback
+# usual day, the yardstick of long_absence, is a long ordinary day: the 90th percentile of
+# the time out of bed per day over days the mat covered (>= 23 h of readings). Not the
+# median: on a day with a nap the time out of bed is shorter than the span from rise to
+# bedtime, and a resident who naps on most days must not be an alarm on a day without.
 _HISTORY = """
 SELECT r.id,
        (SELECT percentile_disc(0.5) WITHIN GROUP (
@@ -77,13 +79,18 @@ def _valid(base: AlertSettings, site_override: Any, resident_override: Any,
 
 
 def load_history(conn: Conn, sites: Iterable[str] | None = None) -> History:
-    """Usual rise time, last call-button test and usual day (seconds out of bed) of every
-    active resident of `sites`.
+    """Usual rise time, last call-button test, usual day (seconds away from bed) and usual
+    bedtime of every active resident of `sites`.
 
-    The usual rise time is the resident's personal baseline (alerts/learning, the median
-    over the days that count) once the learning job has one; until then the median of the
-    last 14 days' rise times. The usual bedtime (where an early sleeper's night starts)
-    comes from the baselines only. The usual day keeps its own yardstick (above)."""
+    The rule engine's personal parameters come from the resident's personal baselines
+    (alerts/learning, robust statistics over the trailing window, days that raised alerts
+    left out) once the learning job has them (>= 14 counted days): the usual rise and
+    bedtime are their medians, the usual day `personal_times.usual_day_s`. Until then the
+    usual rise and usual day fall back to the last 14 days of summaries (above), which
+    adapt from the first covered day, rather than to the population defaults, which are
+    wrong in both directions for an early sleeper or a late riser; before any summary the
+    rule engine's population defaults stand. The usual bedtime only ever comes from the
+    baselines: an early night window from a handful of days would watch the evening."""
     params = {"sites": list(sites) if sites else None}
     history: History = {int(rid): (rise, test, None if day is None else float(day), None)
                         for rid, rise, day, test in conn.execute(_HISTORY, params)}
@@ -93,7 +100,9 @@ def load_history(conn: Conn, sites: Iterable[str] | None = None) -> History:
             continue
         times = personal_times(by_feature)
         rise, test, day, _ = history[rid]
-        history[rid] = (times.usual_rise or rise, test, day, times.usual_bedtime)
+        history[rid] = (times.usual_rise or rise, test,
+                        day if times.usual_day_s is None else times.usual_day_s,
+                        times.usual_bedtime)
     return history
 
 

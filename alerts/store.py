@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from alerts.config import AlertSettings
 from alerts.escalation import insert_plan, plan, replan
+from alerts.learning.merge import merge_changes
 from alerts.model import (
     PLATFORM_RESTART,
     AlertCancel,
@@ -202,7 +203,10 @@ def _store_trigger(conn: Conn, trig: AlertTrigger, settings: AlertSettings,
     for _attempt in range(3):
         active = _one(conn, _ACTIVE, key)
         if active is not None:
-            return _repeat(conn, active, trig, settings, now)
+            stored = _repeat(conn, active, trig, settings, now)
+            if stored is not None and trig.type == AlertType.ROUTINE_CHANGE:
+                _join_changes(conn, int(active["id"]), active["status"], trig, now)
+            return stored
         finished = _recently_finished(conn, trig, settings)
         if finished is not None:
             return _suppress(conn, finished, trig, settings, now)
@@ -299,6 +303,23 @@ def _repeat(conn: Conn, active: Row, trig: AlertTrigger, settings: AlertSettings
     add_history(conn, alert_id, now, *entries)
     return StoredAlert(alert_id, False, _uid(active["uid"]), status, new if upgraded else old,
                        active["assigned_to"], count, upgraded=upgraded)
+
+
+def _join_changes(conn: Conn, alert_id: int, status: str, trig: AlertTrigger,
+                  now: datetime) -> None:
+    """A routine change joining the open routine-change alert: its changes are added to the
+    alert's details (alerts/learning/merge.py) and each one to its history, so a care worker
+    sees every feature that changed, not just the first."""
+    row = conn.execute("SELECT details FROM alerts WHERE id = %s", (alert_id,)).fetchone()
+    details, added = merge_changes(row[0] if row else None, trig.details)
+    if not added:
+        return
+    conn.execute("UPDATE alerts SET details = %s WHERE id = %s", (Jsonb(details), alert_id))
+    add_history(conn, alert_id, now, *(
+        HistoryEntry("routine change added", AlertStatus(status),
+                     str(c.get("explanation") or c.get("feature"))) for c in added))
+    logger.info("alert %d: routine change of %s joined", alert_id,
+                ", ".join(str(c.get("feature")) for c in added))
 
 
 _DROP_PENDING = """

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from psycopg import sql
 from psycopg.rows import class_row
 
-from alerts.model import AlertStatus, Severity
+from alerts.model import AlertStatus, AlertType, Severity
 from dashboard.alert_rows import ALERT_COLUMNS, ALERT_FROM
 from dashboard.audit import AuditNote, audited
 from dashboard.deps import AsyncConn, ConnDep
@@ -31,6 +31,7 @@ from dashboard.models import (
     FamilyAlertOut,
     family_alert,
     family_history,
+    routine_changes,
 )
 from dashboard.params import MAX_ID, IdPath, SiteQuery
 from dashboard.scope import Scope, ScopeDep, Where, not_found
@@ -223,8 +224,11 @@ async def get_alert(alert_id: IdPath, scope: ScopeDep, conn: ConnDep, request: R
     """One alert with its history (family members: the family view, no staff internals)."""
     detail = await alert_detail(conn, scope, alert_id)
     note.target = Target("alert", alert_id, detail.resident_id)
-    if scope.user.role is not Role.FAMILY:
-        return detail
     lang = api_language(request)
+    if scope.user.role is not Role.FAMILY:
+        if detail.type != AlertType.ROUTINE_CHANGE:
+            return detail
+        return detail.model_copy(update={
+            "routine_changes": routine_changes(detail.details, lang)})
     return FamilyAlertDetailOut(**family_alert(detail, lang).model_dump(),
                                 history=family_history(detail, detail.history, lang))

@@ -46,11 +46,12 @@ from dashboard.audit import AuditNote, audited
 from dashboard.auth import CurrentUser
 from dashboard.deps import AsyncConn, ConnDep, StateDep
 from dashboard.language import api_language
+from dashboard.models import RoutineChangeOut, routine_changes
 from dashboard.params import IdPath, SiteQuery
 from dashboard.scope import ScopeDep, not_found
 from kernel.accounts import Role
 from kernel.audit import Action
-from kernel.i18n import N_, translate
+from kernel.i18n import DEFAULT_LANGUAGE, N_, translate
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +269,11 @@ class RoutineFocusOut(_Out):
     feature: str
     day: date
     active: bool = Field(description="Still open or acknowledged.")
+    changes: list[RoutineChangeOut] = Field(
+        default_factory=list,
+        description="Every feature the alert carries (a feature that changed while it was "
+                    "open joins it), oldest first, explained in the reader's language: the "
+                    "page lists them and marks each one's day on its feature's chart.")
 
 
 class DailyOut(_Out):
@@ -327,7 +333,7 @@ def daily_points(days: list[DayFeatures], shown_from: date, until: date, lang: s
 
 
 _FOCUS = """
-SELECT id, details->>'feature', details->>'day', status = ANY(%(active)s)
+SELECT id, details->>'feature', details->>'day', status = ANY(%(active)s), details
 FROM alerts
 WHERE resident_id = %(rid)s AND type = %(type)s AND details ? 'feature' AND details ? 'day'
   AND (id = %(alert)s OR (%(alert)s IS NULL AND status = ANY(%(active)s)))
@@ -335,9 +341,10 @@ ORDER BY opened_at DESC LIMIT 1
 """
 
 
-async def routine_focus(conn: AsyncConn, resident_id: int, alert: int | None
-                        ) -> RoutineFocusOut | None:
-    """The routine-change alert whose feature the chart opens on (see DailyOut)."""
+async def routine_focus(conn: AsyncConn, resident_id: int, alert: int | None,
+                        lang: str = DEFAULT_LANGUAGE) -> RoutineFocusOut | None:
+    """The routine-change alert whose feature the chart opens on (see DailyOut), with every
+    change it carries explained in `lang`."""
     cur = await conn.execute(_FOCUS, {"rid": resident_id, "alert": alert,
                                       "type": AlertType.ROUTINE_CHANGE.value,
                                       "active": [str(a) for a in ACTIVE_STATUSES]})
@@ -345,7 +352,8 @@ async def routine_focus(conn: AsyncConn, resident_id: int, alert: int | None
     if row is None or row[1] not in BY_NAME:
         return None
     return RoutineFocusOut(alert_id=row[0], feature=row[1], day=date.fromisoformat(row[2]),
-                           active=bool(row[3]))
+                           active=bool(row[3]), changes=[
+                               c for c in routine_changes(row[4], lang) if c.feature in BY_NAME])
 
 
 def feature_out(f: Feature, lang: str) -> FeatureOut:
@@ -383,4 +391,4 @@ async def get_daily(
     return DailyOut(resident_id=resident_id, timezone=zone, until=until, days=days,
                     features=[feature_out(f, words) for f in FEATURES],
                     points=daily_points(history, shown_from, until, words, s),
-                    routine_change=await routine_focus(conn, resident_id, alert))
+                    routine_change=await routine_focus(conn, resident_id, alert, words))

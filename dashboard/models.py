@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Form
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from alerts.learning.merge import changes_of
+from alerts.learning.routine import explain
 from alerts.model import AlertStatus, Outcome, Severity
 from alerts.vocabulary import FAMILY_OUTCOME_WORDS, FAMILY_RESOLVED, FAMILY_STATUS_WORDS
 from gateway.schema import DeviceType
@@ -235,11 +237,39 @@ class AlertHistoryOut(_Out):
     note: str | None
 
 
+class RoutineChangeOut(_Out):
+    """One feature's change that a routine-change alert carries (issue 15: an open alert
+    carries every feature that changed), explained in the reader's language."""
+
+    feature: str = Field(description="The daily feature (alerts/learning/features.py).")
+    direction: str = Field(description="'up' or 'down': the worrying way it moved.")
+    day: str = Field(description="The resident's local day (YYYY-MM-DD) that completed it.")
+    explanation: str = Field(description="E.g. 'Night exits 4.2 vs usual 1.1 over the last "
+                                         "5 days', in the reader's language.")
+
+
+def routine_changes(details: dict[str, Any] | None, lang: str = DEFAULT_LANGUAGE
+                    ) -> list[RoutineChangeOut]:
+    """The changes a routine-change alert's details hold, oldest first, each explained in
+    `lang` from its numbers (translated before it is filled)."""
+    out = []
+    for c in changes_of(details):
+        text = explain(c, lambda s: translate(s, lang)) or str(c.get("explanation") or "")
+        out.append(RoutineChangeOut(feature=str(c.get("feature")),
+                                    direction=str(c.get("direction", "")),
+                                    day=str(c.get("day", "")), explanation=text))
+    return out
+
+
 class AlertDetailOut(AlertOut):
     """An alert with its details and history, oldest entry first."""
 
     details: dict[str, Any]
     history: list[AlertHistoryOut]
+    routine_changes: list[RoutineChangeOut] = Field(
+        default_factory=list,
+        description="A routine-change alert: every feature that changed while it was open, "
+                    "oldest first, explained in the reader's language; empty otherwise.")
 
 
 # --- what a family member sees -----------------------------------------------------------

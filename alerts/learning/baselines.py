@@ -132,12 +132,29 @@ def _clock(b: Baseline | None) -> time | None:
     return time(m // 60, m % 60)
 
 
+def usual_span_s(rise: Baseline | None, bed: Baseline | None) -> float | None:
+    """The usual span of a day from getting up to going to bed, plus two robust spreads of
+    the bedtime (the day's end is what varies for the rule: it counts from the rise), in
+    seconds; None unless both baselines are personal. A nap does not shorten it."""
+    if rise is None or bed is None or not (rise.personal and bed.personal):
+        return None
+    bed_after_midnight = bed.median + 12 * 60  # bedtime counts from noon the day before
+    return 60.0 * (bed_after_midnight - rise.median + 2 * bed.sigma())
+
+
 def personal_times(by_feature: Mapping[str, Baseline]) -> PersonalTimes:
-    """The usual rise time and bedtime (medians) and the usual long day away from bed: the
-    median longest empty-bed stretch plus two robust spreads, because the rule fires on a
-    day longer than usual, not on every day longer than the median (issue 6: an ordinary day
-    without the usual nap must not be an alarm). Only personal baselines count."""
+    """The usual rise time and bedtime (medians) and the usual long day away from bed.
+
+    The usual day is the longer of (a) the median longest empty-bed stretch plus two robust
+    spreads and (b) the usual span from rise to bedtime plus two spreads of the bedtime:
+    the rule fires on a day longer than usual, not on every day longer than the median.
+    (b) keeps issue 6's promise that an ordinary day without the usual nap is not an alarm:
+    for someone who naps on most days the longest stretch is half a day, while a day
+    without the nap runs from rise to bedtime. Only personal baselines count; None where
+    nothing is learned yet (the caller falls back)."""
     away = by_feature.get("away_s")
-    day_s = (away.median + 2 * away.sigma()) if away is not None and away.personal else None
-    return PersonalTimes(_clock(by_feature.get("rise_time")),
-                         _clock(by_feature.get("bedtime")), day_s)
+    rise, bed = by_feature.get("rise_time"), by_feature.get("bedtime")
+    spans = [s for s in (
+        (away.median + 2 * away.sigma()) if away is not None and away.personal else None,
+        usual_span_s(rise, bed)) if s is not None]
+    return PersonalTimes(_clock(rise), _clock(bed), max(spans) if spans else None)

@@ -123,6 +123,25 @@ class RoutineChange:
                 "explanation": self.explanation()}
 
 
+def explain(change: Mapping[str, object], translate: Callable[[str], str] = lambda s: s
+            ) -> str | None:
+    """The explanation of a change as an alert's details keep it (RoutineChange.details), in
+    the reader's language: the template is translated before it is filled, from the stored
+    numbers (the stored English `explanation` is for the history and the logs). None when
+    the details do not describe a known feature."""
+    f = BY_NAME.get(str(change.get("feature")))
+    try:
+        recent, usual = float(change["recent"]), float(change["usual"])  # type: ignore[arg-type]
+        days = int(change["days"])  # type: ignore[call-overload]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if f is None:
+        return None
+    return translate(EXPLANATION).format(
+        feature=translate(f.label), recent=format_value(f, recent, translate),
+        usual=format_value(f, usual, translate), days=days)
+
+
 @dataclass(frozen=True, slots=True)
 class DayResult:
     """What judging one day gave: the baselines used, the new states, the changes found."""

@@ -8,7 +8,7 @@
 
 import { createAlarm } from "./alarm.js";
 import { api, AuthError, loadSession } from "./api.js";
-import { alertCard, handlingLines } from "./cards.js";
+import { alertCard, handlingLines, routineChanges } from "./cards.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, ageSpan, dataSpan, el, fill, reconcile, refreshAges } from "./dom.js";
 import { t } from "./i18n.js";
@@ -226,6 +226,7 @@ function cardBody(item) {
     ...handlingLines(item, state.me ? state.me.id : null),
     item.pending && el("div", { className: "alert-meta" },
       t("Raised by the sensors; it can be acknowledged once it is saved.")),
+    routineChanges(item, render),
     routineLink(item),
   ];
 }

@@ -237,3 +237,43 @@ export function alertCard(cards, live, role, item, opts) {
   if (card.actions) card.actions.update(item);
   return card.root;
 }
+
+/**
+ * @typedef {{feature: string, direction: string, day: string, explanation: string}} RoutineChange
+ * @typedef {{key: string, changes: RoutineChange[] | null}} RoutineEntry
+ */
+/** @type {Map<number, RoutineEntry>} what each routine-change alert carries, by alert id */
+const routineCache = new Map();
+
+/**
+ * What a routine-change card says: every feature that changed while the alert was open
+ * (a later one joins the open alert), each with its explanation in the page's language
+ * ("Night exits 4.2 vs usual 1.1 over the last 5 days"), from the alert's detail. Fetched
+ * once per alert and again when its count or last time moves (a feature joined);
+ * `repaint` is called when they arrive. Null for any other alert, and until they arrive.
+ * @param {Item} item
+ * @param {() => void} repaint
+ * @returns {HTMLUListElement | null}
+ */
+export function routineChanges(item, repaint) {
+  if (item.type !== "routine_change" || item.id === null || item.pending) return null;
+  const id = item.id;
+  const key = `${item.count}|${item.last_seen}`;
+  let entry = routineCache.get(id);
+  if (!entry || entry.key !== key) {
+    /** @type {RoutineEntry} */
+    const fresh = { key, changes: entry ? entry.changes : null };
+    routineCache.set(id, fresh);
+    entry = fresh;
+    api(`/alerts/${id}`).then((detail) => {
+      if (routineCache.get(id) !== fresh) return;
+      fresh.changes = /** @type {RoutineChange[]} */ (detail.routine_changes || []);
+      repaint();
+    }).catch(() => {
+      if (routineCache.get(id) === fresh) routineCache.delete(id);
+    });
+  }
+  if (!entry.changes || !entry.changes.length) return null;
+  return el("ul", { className: "routine-changes" }, ...entry.changes.map(
+    (c) => el("li", { dataset: { feature: c.feature } }, c.explanation)));
+}

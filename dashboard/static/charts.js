@@ -386,7 +386,8 @@ function unavailable(box, message, text) {
  */
 /** @typedef {{scale: number, offset: number, template: string | null}} DailyAxis */
 /** @typedef {{key: string, unit: string, kind: string, direction: string, axis: DailyAxis}} DailyFeature */
-/** @typedef {{alert_id: number, feature: string, day: string, active: boolean}} RoutineFocus */
+/** @typedef {{feature: string, direction: string, day: string, explanation: string}} RoutineChange */
+/** @typedef {{alert_id: number, feature: string, day: string, active: boolean, changes?: RoutineChange[]}} RoutineFocus */
 /** @typedef {{features: DailyFeature[], points: DailyPoint[], routine_change: RoutineFocus | null}} Daily */
 
 /**
@@ -427,9 +428,8 @@ export function dailyOption(daily, key, view) {
   const label = dailyFeatureLabel(key);
   const axisText = { color: view.text };
   const format = (/** @type {number} */ v) => dailyValue(feature.axis, v);
-  const focus = daily.routine_change;
-  const marked = focus && focus.feature === key
-    && daily.points.some((p) => p.day === focus.day) ? focus.day : null;
+  const day = alertDay(daily.routine_change, key);
+  const marked = day && daily.points.some((p) => p.day === day) ? day : null;
   /**
    * The stacked area of a band: its low end (invisible), then its width (shaded); stacked
    * whatever the signs (a count's low end may lie below zero).
@@ -477,6 +477,53 @@ export function dailyOption(daily, key, view) {
           data: [{ xAxis: marked.slice(5) }] } : undefined },
     ],
   };
+}
+
+/**
+ * The day a routine-change alert marks on the chart of feature `key`: the day of that
+ * feature's change (an open alert carries every feature that changed), else null.
+ * @param {RoutineFocus | null} focus
+ * @param {string} key
+ * @returns {string | null}
+ */
+export function alertDay(focus, key) {
+  if (!focus) return null;
+  const change = (focus.changes || []).find((c) => c.feature === key);
+  if (change) return change.day;
+  return focus.feature === key ? focus.day : null;
+}
+
+/**
+ * The features the routine-change alert carries, one button each saying its explanation
+ * (in the page's language, from the server); pressing one shows that feature's chart with
+ * its day marked. Hidden without an alert.
+ * @param {HTMLElement} section
+ * @param {RoutineFocus | null} focus
+ */
+function paintChanges(section, focus) {
+  const list = section.querySelector(".daily-changes");
+  if (!list) return;
+  const changes = focus ? focus.changes || [] : [];
+  /** @type {HTMLElement} */ (list).hidden = changes.length === 0;
+  list.setAttribute("aria-label", typeLabel("routine_change"));
+  const select = /** @type {HTMLSelectElement} */ (section.querySelector("select"));
+  list.replaceChildren(...changes.map((c) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary daily-change";
+    button.dataset.feature = c.feature;
+    button.textContent = c.explanation;
+    button.setAttribute("aria-pressed", String(c.feature === routine.feature));
+    button.addEventListener("click", () => {
+      routine.feature = c.feature;
+      routine.chosen = true;
+      if ([...select.options].some((o) => o.value === c.feature)) select.value = c.feature;
+      drawDaily(section);
+    });
+    const item = document.createElement("li");
+    item.append(button);
+    return item;
+  }));
 }
 
 /**
@@ -606,9 +653,11 @@ async function drawDaily(section) {
     message.textContent = any ? "" : chartWord("no-data");
     chartIn(echarts, box).setOption(dailyOption(daily, routine.feature, { words: chartWord,
       text: getComputedStyle(box).color }), { notMerge: true });
+    paintChanges(section, focus);
     box.dataset.state = "ready";
     box.dataset.feature = routine.feature;
-    if (focus && focus.feature === routine.feature) box.dataset.alertDay = focus.day;
+    const day = alertDay(focus, routine.feature);
+    if (day) box.dataset.alertDay = day;
     else delete box.dataset.alertDay;
   } catch (err) {
     if (load !== routine.load) return;

@@ -11,7 +11,7 @@
 // device ids) is marked translate="no".
 
 import { api, ApiError, AuthError, loadSession } from "./api.js";
-import { alertCard } from "./cards.js";
+import { alertCard, routineChanges } from "./cards.js";
 import { leaveApp, noteStreamStatus, paintFeed, showApp, showLogin, wireLogin } from "./common.js";
 import { $, $button, ageSpan, el, reconcile, refreshAges } from "./dom.js";
 import { t } from "./i18n.js";
@@ -157,6 +157,7 @@ function cardBody(item) {
       t("Repeated {count}×", { count: item.count })),
     item.device_id && el("div", { className: "alert-meta" },
       ...phrase(t("Device {device}"), { device: item.device_id })),
+    routineChanges(item, render),
     item.pending && el("div", { className: "alert-meta" },
       t("Raised by the sensors; it can be acknowledged once it is saved.")),
     !item.pending && alertVisitNode(item.id),

@@ -125,7 +125,7 @@ def run_resident(resident: Resident, spec: CohortSpec, variants: Sequence[Varian
         first.kept = []
     dailies = {k: f(resident, spec) for k, f in (daily if daily is not None
                                                   else DAILY_DETECTORS).items()}
-    learner = HabitLearner(tz, spec.telemetry_period_s)
+    learner = HabitLearner(tz, spec.telemetry_period_s, first.books[variants[0].name].alerts)
     home = DirectHome(resident, SITE, spec.seed, spec.start, registered)
     habits: list[tuple[date, time | None, float | None]] = []
     learned: tuple[time | None, float | None] = (None, None)

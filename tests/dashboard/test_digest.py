@@ -149,7 +149,9 @@ async def test_the_chart_opens_on_the_routine_change_alert(client: httpx.AsyncCl
     alert = open_routine_change(clean_db, world.alice, "north", "night_exits", day)
     focus = (await client.get(url, headers=headers)).json()["routine_change"]
     assert focus == {"alert_id": alert, "feature": "night_exits", "day": day.isoformat(),
-                     "active": True}
+                     "active": True, "changes": [{
+                         "feature": "night_exits", "direction": "up", "day": day.isoformat(),
+                         "explanation": "Night exits 4.0 vs usual 1.0 over the last 3 days"}]}
     named = (await client.get(url, params={"alert": alert}, headers=headers)).json()
     assert named["routine_change"]["alert_id"] == alert
     # another resident's alert is not this resident's focus
@@ -167,3 +169,32 @@ def test_values_read_as_people_write_them() -> None:
         "Resting heart rate 61.6/min vs usual 58.0/min"
     assert digest.summary_text(3, "en") == "3 residents whose last nights look unlike " \
                                            "their usual"
+
+
+async def test_a_feature_that_joins_the_open_alert_is_shown_in_the_readers_language(
+        client: httpx.AsyncClient, world: World, clean_db: str) -> None:
+    """Night exits opened the alert, the resting heart rate joined it two days later: the
+    alert's detail and the resident's chart carry both, each explained in the language the
+    page asks for."""
+    headers = await login(client, "care-north")
+    first, later = DIGEST_DAY - timedelta(days=3), DIGEST_DAY - timedelta(days=1)
+    alert = open_routine_change(clean_db, world.alice, "north", "night_exits", first)
+    assert open_routine_change(clean_db, world.alice, "north", "resting_hr", later) == alert
+    detail = (await client.get(f"/api/v1/alerts/{alert}", headers=headers)).json()
+    assert [(c["feature"], c["day"]) for c in detail["routine_changes"]] == [
+        ("night_exits", first.isoformat()), ("resting_hr", later.isoformat())]
+    assert detail["routine_changes"][1]["explanation"] == (
+        "Resting heart rate 4.0/min vs usual 1.0/min over the last 3 days")
+    assert any(h["action"] == "routine change added" for h in detail["history"])
+    zh = {**headers, "Accept-Language": "zh-CN"}
+    chinese = (await client.get(f"/api/v1/alerts/{alert}", headers=zh)).json()
+    for change in chinese["routine_changes"]:
+        assert "usual" not in change["explanation"] and "Night" not in change["explanation"]
+    daily = (await client.get(f"/api/v1/residents/{world.alice}/daily",
+                              params={"alert": alert}, headers=zh)).json()
+    focus = daily["routine_change"]
+    assert focus["feature"] == "night_exits"
+    assert [c["feature"] for c in focus["changes"]] == ["night_exits", "resting_hr"]
+    assert focus["changes"] == [{k: c[k] for k in ("feature", "direction", "day",
+                                                    "explanation")}
+                                for c in chinese["routine_changes"]]

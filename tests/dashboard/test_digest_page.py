@@ -156,3 +156,42 @@ def test_a_routine_change_alert_opens_the_chart_on_its_feature(
         expect(box).to_have_attribute("data-state", "ready")
         expect(box).to_have_attribute("data-feature", "night_exits")
         expect(box).to_have_attribute("data-alert-day", day.isoformat())
+
+
+def test_every_feature_of_an_open_routine_change_is_on_the_card_and_the_chart(
+        server: Served, world: World, clean_db: str, screenshot: Screenshots) -> None:
+    """Night exits opened the alert, the resting heart rate joined it: the duty screen's
+    card says both, and the resident page lists both under the chart; pressing one shows
+    its feature with its own day marked."""
+    from playwright.sync_api import expect
+
+    first, later = DIGEST_DAY - timedelta(days=3), DIGEST_DAY - timedelta(days=1)
+    alert = open_routine_change(clean_db, world.alice, "north", "night_exits", first)
+    assert open_routine_change(clean_db, world.alice, "north", "resting_hr", later) == alert
+    with browser_page(WALL) as bp:
+        page = bp.page
+        log_in(page, f"{server.url}/", "duty-north")
+        card = page.locator(f"li[data-alert-id='{alert}']")
+        lines = card.locator(".routine-changes li")
+        expect(lines).to_have_count(2)
+        expect(lines.nth(0)).to_have_text("Night exits 4.0 vs usual 1.0 over the last 3 days")
+        expect(lines.nth(1)).to_have_text(
+            "Resting heart rate 4.0/min vs usual 1.0/min over the last 3 days")
+        screenshot(page, "routine-change-card-two-features")
+
+        card.locator("a.alert-link").click()
+        page.wait_for_url(f"**/admin?resident={world.alice}&alert={alert}")
+        box = page.locator("#daily-charts .daily-chart")
+        expect(box).to_have_attribute("data-feature", "night_exits")
+        expect(box).to_have_attribute("data-alert-day", first.isoformat())
+        buttons = page.locator("#daily-charts .daily-changes button")
+        expect(buttons).to_have_count(2)
+        expect(buttons.nth(0)).to_have_attribute("aria-pressed", "true")
+        buttons.nth(1).click()
+        expect(box).to_have_attribute("data-feature", "resting_hr")
+        expect(box).to_have_attribute("data-alert-day", later.isoformat())
+        expect(page.locator("#daily-feature")).to_have_value("resting_hr")
+        expect(buttons.nth(1)).to_have_attribute("aria-pressed", "true")
+        assert daily_option(page)["marks"] == [later.isoformat()[5:]]
+        page.locator("#daily-charts").scroll_into_view_if_needed()
+        screenshot(page, "resident-daily-routine-two-features")

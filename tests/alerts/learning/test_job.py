@@ -41,15 +41,19 @@ def ordinary(i: int) -> float:
     return float(i % 3 - 1)
 
 
-def insert_days(conn: Any, rid: int, n: int = DAYS, onset: int = ONSET) -> None:
+def insert_days(conn: Any, rid: int, n: int = DAYS, onset: int = ONSET,
+                hr_onset: int | None = None) -> None:
+    """`n` ordinary days from FIRST; night exits rise from `onset` on, the resting heart rate
+    (4/min a day) from `hr_onset` on."""
     for i in range(n):
         day = FIRST + timedelta(days=i)
         w = ordinary(i)
         exits = 1 + (i % 2) + (2 * (i - onset + 1) if i >= onset else 0)
+        hr = 4 * (i - hr_onset + 1) if hr_onset is not None and i >= hr_onset else 0
         conn.execute(_DAILY, {
             "rid": rid, "day": day, "tz": ZONE, "start": local(day, 0),
             "in_bed": 30600 + 900 * w, "exits": exits, "rise": local(day, 6, 10 + 5 * int(w)),
-            "hr": 60 + w, "rr": 15 + 0.3 * w, "bed": local(day - timedelta(days=1), 22, 30),
+            "hr": 60 + w + hr, "rr": 15 + 0.3 * w, "bed": local(day - timedelta(days=1), 22, 30),
             "out": 600 + 60 * w, "away": 50400 + 600 * w, "pauses": 0.5, "restless": 5 + w})
 
 
@@ -173,3 +177,72 @@ def test_features_read_back_in_the_residents_own_clock(conn):
     assert day.coverage == pytest.approx(1.0) and day.value("offline_min") == 0
     assert day.value("night_exits") == 2 and day.value("resting_hr") == pytest.approx(61.5)
     assert day.value("min_battery") == 80 and not day.alerted
+
+
+def test_the_rule_engines_usual_day_leaves_out_days_that_raised_alerts(conn):
+    """Every other day was a long day away from bed that raised a long_absence alert: the
+    usual day the service loads (alerts.context, from the job's baselines) is the ordinary
+    days' (10 h longest stretch), not a mix with the alerted 20 h ones."""
+    from alerts.context import load_contexts
+    from alerts.learning.baselines import MAD_SCALE
+
+    rid = resident(conn)
+    for i in range(DAYS):
+        day = FIRST + timedelta(days=i)
+        alerted = i % 2 == 1
+        conn.execute(_DAILY, {
+            "rid": rid, "day": day, "tz": ZONE, "start": local(day, 0), "in_bed": 30600,
+            "exits": 1, "rise": local(day, 7), "hr": 60, "rr": 15, "bed": None, "out": 600,
+            "away": 72000 if alerted else 36000 + 600 * ordinary(i), "pauses": 0.5,
+            "restless": 5})
+        if alerted:
+            at = local(day, 19)
+            conn.execute("INSERT INTO alerts (resident_id, site_id, type, severity, status, "
+                         "opened_at, last_seen) VALUES (%s, 'north', 'long_absence', "
+                         "'warning', 'resolved', %s, %s)", (rid, at, at))
+    complete_until(conn, FIRST + timedelta(days=DAYS - 1))
+    run_learning(conn, NOW)
+    n_days, personal, median = conn.execute(
+        "SELECT n_days, personal, median FROM resident_baselines WHERE resident_id = %s "
+        "AND feature = 'away_s'", (rid,)).fetchone()
+    assert personal and n_days == 14 and median == 36000
+    ctx = load_contexts(conn, AlertSettings())[rid]
+    assert ctx.usual_day_s == pytest.approx(36000 + 2 * MAD_SCALE * 1800)  # the MAD floor
+    assert ctx.usual_rise == time(7, 0) and ctx.usual_bedtime is None
+
+
+def history(conn: Any, rid: int) -> list[tuple[str, str]]:
+    return conn.execute("SELECT h.action, h.note FROM alert_history h JOIN alerts a "
+                        "ON a.id = h.alert_id WHERE a.resident_id = %s ORDER BY h.id",
+                        (rid,)).fetchall()
+
+
+def test_a_second_feature_changing_joins_the_open_alert_with_its_explanation(conn):
+    """Night exits rise, then the resting heart rate while that alert is open: one alert
+    carrying both changes (the care worker learns of the second), each feature alerting at
+    most once per 7 days."""
+    rid = resident(conn)
+    insert_days(conn, rid, n=DAYS + 10, hr_onset=DAYS)
+    complete_until(conn, FIRST + timedelta(days=DAYS - 1))
+    assert run_learning(conn, NOW).alerts == 1
+    [(_k, _s, _st, _o, first, _c)] = routine_alerts(conn, rid)
+    exits_day = date.fromisoformat(first["day"])
+    complete_until(conn, FIRST + timedelta(days=DAYS + 9))
+    assert run_learning(conn, NOW + timedelta(days=10)).alerts == 0  # joined, not opened
+    [(kind, _severity, status, _opened, details, count)] = routine_alerts(conn, rid)
+    assert (kind, status) == ("routine_change", "open") and count >= 2
+    assert details["feature"] == "night_exits"  # the change that opened it
+    by_feature = {c["feature"]: c for c in details["changes"]}
+    assert {"night_exits", "resting_hr"} <= set(by_feature)
+    hr = by_feature["resting_hr"]
+    assert hr["direction"] == "up" and hr["explanation"].startswith("Resting heart rate ")
+    assert date.fromisoformat(hr["day"]) >= FIRST + timedelta(days=DAYS)
+    added = [note for action, note in history(conn, rid) if action == "routine change added"]
+    assert any(note.startswith("Resting heart rate ") for note in added)
+    # the per-feature limit: night exits, still rising, come back no sooner than 7 days on
+    exits_again = date.fromisoformat(by_feature["night_exits"]["day"])
+    assert exits_again == exits_day or exits_again >= exits_day + timedelta(days=7)
+    last = dict(conn.execute("SELECT feature, last_alert_day FROM routine_state "
+                             "WHERE resident_id = %s AND last_alert_day IS NOT NULL",
+                             (rid,)).fetchall())
+    assert {f: date.fromisoformat(c["day"]) for f, c in by_feature.items()} == last
