@@ -101,7 +101,7 @@ def evaluate(spec: CohortSpec, *, jobs: int | None = None, progress: bool = True
     return Evaluation(cohort, vs, runs, truth, scores, wall, jobs,
                       routine_wired=judged is not None,
                       ablation=ablation, ablation_residents=k, cpu_s=cpu, routine=judged,
-                      routine_skipped="" if judged is not None else "--no-routine")
+                      routine_skipped="--no-routine" if not routine else "")
 
 
 POPULATION = "no_personal_baselines"  # the ablation row of routine change

@@ -104,7 +104,7 @@ def markdown(ev: Evaluation, command: str) -> list[str]:
     lines += ["", "## Targets (issue 15, on the default cohort)", "",
               "| Target | Goal | Measured | Status | Margin (+) or shortfall (−) |",
               "|---|---|---|---|---|"]
-    judged = judge(default, ev.routine_wired)
+    judged = judge(default, ev.routine_wired, _not_judged(ev))
     lines += [_target_row(j) for j in judged]
     lines += ["", *_why(judged, default, ev)]
     lines += ["", "## Per alert type (the platform as configured)", "",
@@ -117,7 +117,7 @@ def markdown(ev: Evaluation, command: str) -> list[str]:
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t, s in sorted(default.by_type.items()):
         if t == ROUTINE_CHANGE and not ev.routine_wired:
-            lines.append(f"| {t} | {s.owed} | not wired | | | | | | | | | | |")
+            lines.append(f"| {t} | {s.owed} | {_not_judged(ev)} | | | | | | | | | | |")
             continue
         if not (s.owed or s.alerts or s.controls):
             continue
@@ -165,16 +165,23 @@ def _header(ev: Evaluation, command: str) -> list[str]:
     ]
 
 
+def _not_judged(ev: Evaluation) -> str:
+    """Why the routine-change rows are empty."""
+    return f"not judged ({ev.routine_skipped})" if ev.routine_skipped else "not wired"
+
+
 def _routine_header(ev: Evaluation) -> str:
     r = ev.routine
     if r is None:
-        return f"- Routine change: not judged ({ev.routine_skipped or 'not wired'})"
-    steps = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
+        return f"- Routine change: {_not_judged(ev)}"
+    steps = ", ".join(f"{k} {v:.0f} s" + (f" ({r.cpu[k]:.0f} s CPU)" if k in r.cpu else "")
+                      for k, v in r.seconds.items())
     return (f"- Routine change: the services' daily summaries and learning job on a real "
             f"PostgreSQL+TimescaleDB, {r.rows.get('vitals_1m', 0):,} minute rows and "
             f"{r.rows.get('device_status', 0):,} status reports COPYed in, "
             f"{r.rows.get('resident_daily', 0):,} resident-days summarised, the job run "
-            f"after each of {r.days_judged} days; wall time (included above): {steps}")
+            f"after each of {r.days_judged} days; wall time (included above) and processor "
+            f"time of this process and its database connection: {steps}")
 
 
 def _target_row(j: Judged) -> str:
@@ -216,7 +223,10 @@ def _why(judged: Sequence[Judged], s: Scores, ev: Evaluation) -> list[str]:
             out.append(f"- *{j.name}* missed: {j.value:.0f} sub-persistence spikes or "
                        "artefacts raised an alert.")
     out += _routine_why(judged, s, ev)
-    if not ev.routine_wired:
+    if ev.routine_skipped:
+        out.append(f"- Routine change was **not judged** in this run ({ev.routine_skipped}): "
+                   "its rows are left empty, never estimated.")
+    elif not ev.routine_wired:
         out.append("- Routine change is **not wired**: the learning package (daily features, "
                    "personal baselines, routine_change) is built separately; its rows are "
                    f"left empty, never estimated. The cohort holds "
@@ -265,7 +275,7 @@ def _routine(ev: Evaluation, s: Scores) -> list[str]:
     r = ev.routine
     lines = ["## Routine change (gradual changes, the learning job)", ""]
     if r is None:
-        return [*lines, f"Not judged ({ev.routine_skipped or 'not wired'})."]
+        return [*lines, f"{_not_judged(ev).capitalize()}."]
     tz = ev.cohort.spec.timezone
     labels = [lab for lab in ev.truth.labels
               if lab.alert_type == ROUTINE_CHANGE and lab.expected]

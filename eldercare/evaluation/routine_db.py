@@ -28,6 +28,7 @@ query, `alerts.learning.store.load_days`) with the routine-change code's public 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -92,6 +93,7 @@ class RoutineResult:
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
     rows: dict[str, int] = field(default_factory=dict)  # rows written per table
     days_judged: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # processor time per step (_Steps)
 
     def alerts(self) -> list[AlertRow]:
         """Decisions that opened an alert (one row per feature named)."""
@@ -118,19 +120,44 @@ def throwaway_database() -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def backend_cpu_s(pid: int) -> float | None:
+    """Processor time a local server process has used (Linux /proc), None elsewhere: the
+    database server's work is not this process's CPU, and wall time on a shared machine
+    says little."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class _Steps:
-    """Wall time of each step (the database server's work is not this process's CPU)."""
+    """Wall time of each step, and processor time: this process's and, when the server
+    runs on this machine, that of the connection's server process (`watch`)."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.pid: int | None = None
+
+    def watch(self, conn: db.Conn) -> None:
+        """Count the processor time of this connection's server process."""
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        self.pid = int(row[0]) if row else None
+
+    def _cpu(self) -> float:
+        server = backend_cpu_s(self.pid) if self.pid is not None else None
+        return time.process_time() + (server or 0.0)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        t0 = self.clock()
+        t0, c0 = self.clock(), self._cpu()
         yield
         self.seconds[name] = self.seconds.get(name, 0.0) + self.clock() - t0
-        logger.info("routine change: %s took %.1f s", name, self.seconds[name])
+        self.cpu[name] = self.cpu.get(name, 0.0) + self._cpu() - c0
+        logger.info("routine change: %s took %.1f s (%.1f s of processor time)", name,
+                    self.seconds[name], self.cpu[name])
 
 
 def judge_cohort(database_url: str, spec: CohortSpec, rows: Sequence[RollupRows],
@@ -143,6 +170,7 @@ def judge_cohort(database_url: str, spec: CohortSpec, rows: Sequence[RollupRows]
     steps = _Steps(clock)
     counts: dict[str, int] = {}
     with db.connect(database_url) as conn:
+        steps.watch(conn)
         with steps.step("residents"):
             ids = _register(conn, spec, [r.resident_id for r in rows])
         with steps.step("copy"):
@@ -151,6 +179,7 @@ def judge_cohort(database_url: str, spec: CohortSpec, rows: Sequence[RollupRows]
             counts["alerts"] = _rule_alerts(conn, rule_alerts, ids)
         conn.commit()
     with db.connect(database_url, autocommit=True) as conn:
+        steps.watch(conn)
         with steps.step("daily summaries"):
             counts["resident_daily"] = _summarize(conn, spec)
         with steps.step("learning job"):
@@ -159,7 +188,7 @@ def judge_cohort(database_url: str, spec: CohortSpec, rows: Sequence[RollupRows]
             back = {v: k for k, v in ids.items()}
             wanted = [ids[k] for k in ablation_ids if k in ids]
             ablation = _population_only(conn, spec, wanted, back, settings)
-    return RoutineResult(judged, ablation, steps.seconds, counts, days)
+    return RoutineResult(judged, ablation, steps.seconds, counts, days, steps.cpu)
 
 
 def _register(conn: db.Conn, spec: CohortSpec, resident_ids: Sequence[int]) -> dict[int, int]:
