@@ -290,15 +290,23 @@ def _decisions(conn: db.Conn, day: date, at: datetime, back: dict[int, int]
                          (day,)).fetchall()
     if not fired:
         return []
-    stored: dict[int, tuple[bool, dict[str, str]]] = {}
+    # by resident and feature (one alert may name several features, or - should the store
+    # keep one per feature - several alerts one each); a repeat's details are the open
+    # alert's, so a feature not named falls back to the resident's alerts touched now
+    named: dict[tuple[int, str], tuple[bool, str]] = {}
+    touched: dict[int, bool] = {}
     for rid, opened, details in conn.execute(
             "SELECT resident_id, opened_at, details FROM alerts WHERE type = %s "
-            "AND last_seen = %s", (ROUTINE_CHANGE, at)).fetchall():
-        stored[int(rid)] = (opened != at, _explanations(details))
+            "AND last_seen = %s ORDER BY id", (ROUTINE_CHANGE, at)).fetchall():
+        repeat = opened != at
+        touched[int(rid)] = touched.get(int(rid), True) and repeat
+        for feat, words in _explanations(details).items():
+            named.setdefault((int(rid), feat), (repeat, words))
     out = []
     for rid, feat in fired:
-        repeat, words = stored.get(int(rid), (False, {}))
-        out.append(Judgement(back[int(rid)], str(feat), day, at, repeat, words.get(feat, "")))
+        key = (int(rid), str(feat))
+        repeat, words = named.get(key, (touched.get(key[0], False), ""))
+        out.append(Judgement(back[key[0]], key[1], day, at, repeat, words))
     return out
 
 
