@@ -501,9 +501,12 @@ def _plot_delays(ev: Evaluation, path: Path) -> Path:
 
 
 def _plot_ablation(ev: Evaluation, path: Path) -> Path:
-    names = [v.title for v in ev.variants]
-    rates = [ev.ablation[v.name].false_per_resident_day() for v in ev.variants]
-    recall = [_rules_recall(ev.ablation[v.name]) or 0.0 for v in ev.variants]
+    rows = [(v.title, v.name) for v in ev.variants]
+    if POPULATION in ev.ablation:
+        rows.append(("personal baselines off (routine change)", POPULATION))
+    names = [title for title, _n in rows]
+    rates = [ev.ablation[n].false_per_resident_day() for _t, n in rows]
+    recall = [_rules_recall(ev.ablation[n]) or 0.0 for _t, n in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     a1.barh(names, rates, color="#4f81bd")
     a1.axvline(0.2, color="black", linestyle="--", linewidth=1)
