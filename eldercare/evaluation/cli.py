@@ -48,6 +48,10 @@ def register(sub: Any, add: Add) -> None:
     sp.add_argument("--telemetry-period", type=float, default=DEFAULT_TELEMETRY_PERIOD_S,
                     help="seconds between bed readings (default %(default)s)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sp.add_argument("--no-routine", action="store_true",
+                    help="skip routine change (its database phase: a throwaway PostgreSQL, "
+                         "the daily summaries and the learning job); a quick run of the "
+                         "rule detectors")
 
 
 @unaudited("reads and writes only simulated data and report files, no person's record")
@@ -62,7 +66,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     spec = CohortSpec(residents=args.residents, days=args.days, seed=args.seed,
                       telemetry_period_s=args.telemetry_period)
     ev = evaluate(spec, jobs=args.jobs, progress=not args.no_progress,
-                  ablation_residents=args.ablation_residents)
+                  ablation_residents=args.ablation_residents, routine=not args.no_routine)
     if args.e2e_sample:
         from eldercare.evaluation.e2e import run_sample
 
@@ -82,4 +86,6 @@ def _shown_args(args: argparse.Namespace) -> list[str]:
         out.append(f"--ablation-residents={args.ablation_residents}")
     if args.e2e_sample:
         out.append(f"--e2e-sample={args.e2e_sample}")
+    if args.no_routine:
+        out.append("--no-routine")
     return out

@@ -36,6 +36,16 @@ A = AlertType
 ROUTINE_CHANGE = "routine_change"
 BUTTON_WINDOW = timedelta(minutes=5)
 ROUTINE_WINDOW = timedelta(days=14)
+# The feature a gradual change must be judged changed on, and the features it moves as a
+# mere consequence (more night exits mean more time out of bed at night and a little less
+# in bed; rising later means more time in bed): a judgement on those in the same window is
+# excused, neither a detection nor a false alert.
+DRIFT_FEATURES: dict[IncidentType, str] = {
+    IncidentType.DRIFT_NIGHT_EXITS: "night_exits", IncidentType.DRIFT_RESTING_HR: "resting_hr",
+    IncidentType.DRIFT_RISE_TIME: "rise_time", IncidentType.DRIFT_RESPIRATION: "median_rr"}
+DRIFT_CONSEQUENCES: dict[IncidentType, tuple[str, ...]] = {
+    IncidentType.DRIFT_NIGHT_EXITS: ("night_out_s", "time_in_bed_s"),
+    IncidentType.DRIFT_RISE_TIME: ("time_in_bed_s",)}
 AFTER = timedelta(minutes=5)
 WOBBLE = 0.02  # incidents.HomeScript._acute: level x (1 +/- 2 %)
 BED_RULES = (A.NOT_UP.value, A.LONG_ABSENCE.value, A.BED_EXIT_NO_RETURN.value)
@@ -57,11 +67,15 @@ class Label:
     window_end: datetime
     expected: bool = True
     spike: bool = False  # a negative control of the sub-persistence kind
+    detail: str = ""  # routine_change: the feature that must be judged changed
 
-    def matches(self, resident_id: int, alert_type: str, at: datetime) -> bool:
-        """True if an alert of this resident and type at `at` falls in the window."""
+    def matches(self, resident_id: int, alert_type: str, at: datetime,
+                detail: str = "") -> bool:
+        """True if an alert of this resident and type (and feature, for a label that names
+        one) at `at` falls in the window."""
         return (resident_id == self.resident_id and alert_type == self.alert_type
-                and self.window_start <= at <= self.window_end)
+                and self.window_start <= at <= self.window_end
+                and (not self.detail or detail == self.detail))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +87,14 @@ class Excusal:
     start: datetime
     end: datetime
     reason: str
+    details: tuple[str, ...] = ()  # routine_change: only these features (empty: any)
 
-    def covers(self, resident_id: int, alert_type: str, at: datetime) -> bool:
+    def covers(self, resident_id: int, alert_type: str, at: datetime,
+               detail: str = "") -> bool:
         """True if this excuses the alert."""
         return (resident_id == self.resident_id and alert_type in self.alert_types
-                and self.start <= at <= self.end)
+                and self.start <= at <= self.end
+                and (not self.details or detail in self.details))
 
 
 @dataclass
@@ -285,8 +302,13 @@ class _Judge:
 
     def drift(self, inc: Incident) -> tuple[list[Label], list[Excusal]]:
         label = Label(self.rid, ROUTINE_CHANGE, inc.type.value, inc.start, inc.start,
-                      inc.end + ROUTINE_WINDOW)
+                      inc.end + ROUTINE_WINDOW, detail=DRIFT_FEATURES[inc.type])
         exc: list[Excusal] = []
+        if inc.type in DRIFT_CONSEQUENCES:
+            exc.append(Excusal(self.rid, (ROUTINE_CHANGE,), inc.start,
+                               inc.end + ROUTINE_WINDOW,
+                               "a consequence of the gradual change's own feature",
+                               DRIFT_CONSEQUENCES[inc.type]))
         if inc.type is T.DRIFT_RISE_TIME:  # rising later may pass the not-up deadline
             exc.append(self.excuse([A.NOT_UP.value], inc.start, inc.end + ROUTINE_WINDOW,
                                    "a later rise (gradual change) passes the deadline"))
@@ -298,7 +320,7 @@ class _Judge:
         k = ep.kind
         end = ep.end + AFTER
         if k is EpisodeKind.HOSPITAL:
-            return [], [self.excuse((*BED_RULES, A.TEST_OVERDUE.value), ep.start,
+            return [], [self.excuse((*BED_RULES, A.TEST_OVERDUE.value, ROUTINE_CHANGE), ep.start,
                                     ep.end + timedelta(days=7),
                                     "in hospital: the platform was not told")]
         if k is EpisodeKind.OUTING:

@@ -16,3 +16,4 @@ class AlertRow:
     at: datetime
     severity: str = ""
     count: int = 1
+    detail: str = ""  # routine_change: the feature judged changed (one row per feature)

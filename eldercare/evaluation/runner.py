@@ -38,6 +38,7 @@ from eldercare.evaluation.book import RESOLVE_AFTER_S, AlertBook
 from eldercare.evaluation.daily import DAILY_DETECTORS, DailyFactory
 from eldercare.evaluation.devices import DirectHome
 from eldercare.evaluation.habits import HabitLearner
+from eldercare.evaluation.minutes import RollupRows
 from eldercare.evaluation.rows import AlertRow
 from eldercare.evaluation.variants import Variant
 from gateway.records import Record, TelemetryRecord
@@ -71,6 +72,8 @@ class ResidentRun:
     # triggers that joined an alert already open for the resident and type (the store's
     # one alert per resident and type): they reach people as that alert's repeats
     repeats: dict[str, list[AlertRow]] = field(default_factory=dict)
+    # daily detectors' rows for the database phase (eldercare.evaluation.routine_db)
+    rollups: dict[str, RollupRows] = field(default_factory=dict)
 
 
 def resident_context(resident: Resident, spec: CohortSpec, settings: AlertSettings,
@@ -181,11 +184,15 @@ def run_resident(resident: Resident, spec: CohortSpec, variants: Sequence[Varian
             run_repeats[name] = [AlertRow(a.resident_id, a.type, t, a.severity)
                                  for a in book.alerts for t in a.repeats]
             outcomes[name] = dict(book.outcomes)
+    rollups: dict[str, RollupRows] = {}
     for typ, d in dailies.items():
-        alerts.setdefault(variants[0].name, []).extend(
-            r for r in d.finish() if r.type == typ)
+        out = d.finish()
+        alerts.setdefault(variants[0].name, []).extend(r for r in out.alerts if r.type == typ)
+        if out.rollups is not None:
+            rollups[typ] = out.rollups
     kept = [decision_key(d) for d in first.kept or []]
-    return ResidentRun(resident.resident_id, alerts, outcomes, habits, n, kept, run_repeats)
+    return ResidentRun(resident.resident_id, alerts, outcomes, habits, n, kept, run_repeats,
+                       rollups)
 
 
 def decision_key(d: Decision) -> tuple[str, str, datetime]:

@@ -153,7 +153,8 @@ def score(alerts: Iterable[AlertRow], labels: Sequence[Label], excusals: Sequenc
         s.alerts += 1
         by_resident[a.resident_id] += 1
         key = (a.resident_id, a.type)
-        hit = next((lab for lab in owed.get(key, ()) if lab.matches(*key, a.at)), None)
+        hit = next((lab for lab in owed.get(key, ()) if lab.matches(*key, a.at, a.detail)),
+                   None)
         if hit is not None:
             s.true_alerts += 1
             if hit in detected:
@@ -161,13 +162,13 @@ def score(alerts: Iterable[AlertRow], labels: Sequence[Label], excusals: Sequenc
             else:
                 detected[hit] = (a.at - hit.onset).total_seconds()
             continue
-        if any(e.covers(*key, a.at) for e in excuses.get(a.resident_id, ())):
+        if any(e.covers(*key, a.at, a.detail) for e in excuses.get(a.resident_id, ())):
             s.excused += 1
             continue
         s.false_alerts += 1
         false_by_resident[a.resident_id] += 1
         for lab in controls.get(key, ()):
-            if lab.matches(*key, a.at):
+            if lab.matches(*key, a.at, a.detail):
                 failed.add(lab)
     by_key: dict[tuple[int, str], list[AlertRow]] = defaultdict(list)
     for r in repeats:
@@ -176,7 +177,7 @@ def score(alerts: Iterable[AlertRow], labels: Sequence[Label], excusals: Sequenc
         for lab in labs:
             if lab in detected:
                 continue
-            hits = [r.at for r in by_key.get(key, ()) if lab.matches(*key, r.at)]
+            hits = [r.at for r in by_key.get(key, ()) if lab.matches(*key, r.at, r.detail)]
             if hits:
                 detected[lab] = (min(hits) - lab.onset).total_seconds()
                 ts(lab.alert_type).by_repeat += 1

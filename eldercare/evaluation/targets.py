@@ -57,8 +57,9 @@ def _rule_total(scores: Scores) -> TypeScore:
     return out
 
 
-def judge(scores: Scores, routine_wired: bool) -> list[Judged]:
-    """Every target of the issue, in its order."""
+def judge(scores: Scores, routine_wired: bool, why_not: str = "not wired") -> list[Judged]:
+    """Every target of the issue, in its order; `why_not`: the routine-change rows' status
+    when it was not judged."""
     out: list[Judged] = []
     for t in BUTTON_TYPES:
         s = scores.by_type.get(t)
@@ -74,7 +75,7 @@ def judge(scores: Scores, routine_wired: bool) -> list[Judged]:
     out.append(Judged("all alerts: false alerts per resident-day", "<= 0.2",
                       scores.false_per_resident_day(), 0.2, False, "rate"))
     routine = scores.by_type.get(ROUTINE_CHANGE)
-    wired = "" if routine_wired else "not wired"
+    wired = "" if routine_wired else why_not
     rv = routine.recall if routine and routine_wired else None
     md = (routine.delay_median_s / DAY_S if routine and routine_wired
           and routine.delay_median_s is not None else None)

@@ -59,6 +59,9 @@ def test_gradual_changes_owe_a_routine_change_and_outings_are_controls() -> None
     t = truth(drift, episodes=(outing,))
     routine = [lab for lab in t.labels if lab.alert_type == ROUTINE_CHANGE]
     assert len(routine) == 1 and routine[0].window_end == drift.end + timedelta(days=14)
-    assert [e.alert_types for e in t.excusals] == [("not_up",)]
+    assert routine[0].detail == "rise_time"  # its own feature must be judged changed
+    # a later rise means more time in bed: a judgement of that is excused, not false
+    assert sorted((e.alert_types, e.details) for e in t.excusals) == [
+        (("not_up",), ()), ((ROUTINE_CHANGE,), ("time_in_bed_s",))]
     control = [lab for lab in t.labels if lab.source == "outing"]
     assert [(lab.alert_type, lab.expected) for lab in control] == [("long_absence", False)]

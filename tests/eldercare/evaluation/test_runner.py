@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 
 from alerts.config import AlertSettings
+from eldercare.evaluation.daily import DailyOutput
 from eldercare.evaluation.rows import AlertRow
 from eldercare.evaluation.runner import run_resident
 from eldercare.evaluation.variants import variants
@@ -62,8 +63,8 @@ class CountingDaily:
         for rec in records:
             self.days.setdefault(rec.time.date(), rec.time)
 
-    def finish(self) -> list[AlertRow]:
-        return [AlertRow(self.rid, "routine_change", t) for t in self.days.values()]
+    def finish(self) -> DailyOutput:
+        return DailyOutput([AlertRow(self.rid, "routine_change", t) for t in self.days.values()])
 
 
 def test_a_daily_detector_gets_every_record_and_its_alerts_are_scored() -> None:

@@ -108,3 +108,23 @@ def test_a_repeat_of_an_open_alert_detects_an_event_no_alert_matched() -> None:
     off = s.by_type["device_offline"]
     assert (off.owed, off.detected, off.by_repeat, off.alerts) == (2, 2, 1, 1)
     assert sorted(off.delays_s) == [0.0, 900.0]
+
+
+def test_a_routine_change_is_detected_by_a_judgement_of_its_own_feature_only() -> None:
+    day = 24 * 60.0
+    label = Label(1, "routine_change", "drift_night_exits", at(0), at(0), at(20 * day),
+                  detail="night_exits")
+    excused = Excusal(1, ("routine_change",), at(0), at(20 * day), "consequence",
+                      ("night_out_s",))
+    alerts = [AlertRow(1, "routine_change", at(1 * day), detail="night_out_s"),  # excused
+              AlertRow(1, "routine_change", at(2 * day), detail="resting_hr"),  # false
+              AlertRow(2, "routine_change", at(2 * day), detail="night_exits")]  # false
+    repeats = [AlertRow(1, "routine_change", at(3 * day), detail="night_exits")]
+    s = score(alerts, [label], [excused], resident_days=60, residents=2,
+              repeats=repeats).by_type["routine_change"]
+    assert (s.detected, s.by_repeat, s.excused, s.false_alerts) == (1, 1, 1, 2)
+    assert s.delays_s == [3 * 86400.0]
+    rows = {j.name: j for j in judge(score(alerts, [label], [excused], 60, 2,
+                                           repeats=repeats), True)}
+    assert rows["routine change: false alerts per 30 resident-days"].value == 1.0
+    assert rows["routine change: median delay from onset"].value == 3.0

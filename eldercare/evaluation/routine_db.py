@@ -1,0 +1,353 @@
+"""Routine change, judged through the services' own SQL and code on a real database.
+
+The product path is bed telemetry -> `vitals_1m` (the minute rollup) -> `resident_daily`
+(the daily summaries, `ingest.rollups.summarize_days`) -> the learning job
+(`alerts.learning.job.run_learning`: day records, personal baselines, routine change,
+`alerts.store.store_trigger`) -> `routine_change` alerts. The workers fold the readings into
+the `vitals_1m` rows (`eldercare.evaluation.minutes`); this phase, in the parent:
+
+1. starts a throwaway PostgreSQL+TimescaleDB (the embedded server `eldercare demo` runs,
+   in a temporary directory, not durable) and migrates it - or uses the given URL;
+2. creates the site, the residents and their devices, COPYs the rows in (`vitals_1m`,
+   `device_status`), and stores the rule alerts of the run as configured (resolved), since
+   days on which an alert about the person was opened are left out of baselines;
+3. runs `summarize_days` over the period, one day-window per transaction as the daily
+   summaries job does;
+4. runs the learning job once per local day, in order, with the clock injected at the local
+   midnight that completes the day (as the scheduler runs it after that day's rollup), and
+   after each run reads back what it decided: the features `routine_state` records as
+   alerted that day, and the alert they opened (or joined: a repeat) with its explanation.
+   A modelled care worker then resolves the open routine-change alerts (the book's
+   `RESOLVE_AFTER_S` after they opened), as the direct run's book does for every alert.
+
+The ablation "personal baselines off" judges the same day records (read with the job's own
+query, `alerts.learning.store.load_days`) with the routine-change code's public pieces
+(`judge_feature`), every feature's baseline being its population default.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from alerts.config import AlertSettings
+from alerts.learning.baselines import population_baseline
+from alerts.learning.features import PERSON_FEATURES, DayFeatures
+from alerts.learning.job import LearningSettings, routine_settings, run_learning
+from alerts.learning.routine import FeatureState, RoutineChange, judge_feature
+from alerts.learning.store import load_days
+from eldercare.embedded import PostgresConfig, free_port, start_postgres
+from eldercare.evaluation.book import RESOLVE_AFTER_S
+from eldercare.evaluation.labels import ROUTINE_CHANGE
+from eldercare.evaluation.minutes import STATUS_COLUMNS, VITALS_COLUMNS, RollupRows, with_resident
+from eldercare.evaluation.rows import AlertRow
+from eldercare.migrate import migrate
+from gateway.schema import DeviceType
+from ingest import rollups
+from ingest.jobs import DAILY_JOB
+from kernel import db
+from kernel.sites import add_resident, add_site
+from simulators.cohort import CohortSpec, build_resident
+
+logger = logging.getLogger(__name__)
+
+SITE = "eval"
+_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """One routine-change decision: a feature of a resident judged changed on a day."""
+
+    resident_id: int  # the cohort's id
+    feature: str
+    day: date
+    at: datetime  # event time of its alert: the local midnight that ends the day
+    repeat: bool = False  # the trigger joined a routine_change alert already open
+    explanation: str = ""
+
+    def row(self, severity: str = "warning") -> AlertRow:
+        """As scored: a routine_change alert about this feature."""
+        return AlertRow(self.resident_id, ROUTINE_CHANGE, self.at, severity,
+                        detail=self.feature)
+
+
+@dataclass
+class RoutineResult:
+    """What the database phase found and what it cost."""
+
+    judgements: list[Judgement]
+    ablation: list[Judgement] = field(default_factory=list)  # population defaults only
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
+    rows: dict[str, int] = field(default_factory=dict)  # rows written per table
+    days_judged: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # processor time per step (_Steps)
+
+    def alerts(self) -> list[AlertRow]:
+        """Decisions that opened an alert (one row per feature named)."""
+        return [j.row() for j in self.judgements if not j.repeat]
+
+    def repeats(self) -> list[AlertRow]:
+        """Decisions that joined an alert already open."""
+        return [j.row() for j in self.judgements if j.repeat]
+
+
+@contextmanager
+def throwaway_database() -> Iterator[str]:
+    """A fresh PostgreSQL+TimescaleDB in a temporary directory, migrated; its application
+    role's URL. Stopped and deleted afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="eldercare-eval-pg-"))
+    cfg = PostgresConfig(path, free_port(), secrets.token_hex(12), secrets.token_hex(12),
+                         durable=False)
+    proc = start_postgres(cfg)
+    try:
+        migrate(cfg.owner_url)
+        yield cfg.url
+    finally:
+        proc.stop()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def backend_cpu_s(pid: int) -> float | None:
+    """Processor time a local server process has used (Linux /proc), None elsewhere: the
+    database server's work is not this process's CPU, and wall time on a shared machine
+    says little."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class _Steps:
+    """Wall time of each step, and processor time: this process's and, when the server
+    runs on this machine, that of the connection's server process (`watch`)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.pid: int | None = None
+
+    def watch(self, conn: db.Conn) -> None:
+        """Count the processor time of this connection's server process."""
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        self.pid = int(row[0]) if row else None
+
+    def _cpu(self) -> float:
+        server = backend_cpu_s(self.pid) if self.pid is not None else None
+        return time.process_time() + (server or 0.0)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        t0, c0 = self.clock(), self._cpu()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + self.clock() - t0
+        self.cpu[name] = self.cpu.get(name, 0.0) + self._cpu() - c0
+        logger.info("routine change: %s took %.1f s (%.1f s of processor time)", name,
+                    self.seconds[name], self.cpu[name])
+
+
+def judge_cohort(database_url: str, spec: CohortSpec, rows: Sequence[RollupRows],
+                 rule_alerts: Iterable[AlertRow], settings: AlertSettings,
+                 ablation_ids: Iterable[int] = (), *,
+                 clock: Callable[[], float] = time.monotonic) -> RoutineResult:
+    """Load the residents' rows into the (empty, migrated) database at `database_url`, run
+    the daily summaries and the learning job day by day, and return its decisions (see the
+    module docstring)."""
+    steps = _Steps(clock)
+    counts: dict[str, int] = {}
+    with db.connect(database_url) as conn:
+        steps.watch(conn)
+        with steps.step("residents"):
+            ids = _register(conn, spec, [r.resident_id for r in rows])
+        with steps.step("copy"):
+            counts.update(_copy(conn, rows, ids))
+        with steps.step("rule alerts"):
+            counts["alerts"] = _rule_alerts(conn, rule_alerts, ids)
+        conn.commit()
+    with db.connect(database_url, autocommit=True) as conn:
+        steps.watch(conn)
+        with steps.step("daily summaries"):
+            counts["resident_daily"] = _summarize(conn, spec)
+        with steps.step("learning job"):
+            judged, days = _learn(conn, spec, ids, settings)
+        with steps.step("ablation"):
+            back = {v: k for k, v in ids.items()}
+            wanted = [ids[k] for k in ablation_ids if k in ids]
+            ablation = _population_only(conn, spec, wanted, back, settings)
+    return RoutineResult(judged, ablation, steps.seconds, counts, days, steps.cpu)
+
+
+def _register(conn: db.Conn, spec: CohortSpec, resident_ids: Sequence[int]) -> dict[int, int]:
+    """The site, the residents (cohort id -> database id) and their devices."""
+    add_site(conn, SITE, "Evaluation cohort", spec.timezone)
+    ids: dict[int, int] = {}
+    for rid in resident_ids:
+        ids[rid] = add_resident(conn, SITE, f"Cohort resident {rid}")
+        resident = build_resident(spec, rid)
+        for device_id in resident.home.devices:
+            typ = (DeviceType.BED_SENSOR if device_id in resident.home.beds
+                   else DeviceType.CALL_BUTTON)
+            conn.execute("INSERT INTO devices (id, site_id, resident_id, type, "
+                         "credentials_hash) VALUES (%s, %s, %s, %s, '-')",
+                         (device_id, SITE, ids[rid], typ.value))
+    return ids
+
+
+def _copy(conn: db.Conn, rows: Sequence[RollupRows], ids: dict[int, int]) -> dict[str, int]:
+    """COPY every resident's minute rows and status reports in."""
+    vitals = f"COPY vitals_1m ({', '.join(VITALS_COLUMNS)}) FROM STDIN"
+    status = f"COPY device_status ({', '.join(STATUS_COLUMNS)}) FROM STDIN"
+    with conn.cursor() as cur:
+        with cur.copy(vitals) as cp:
+            for r in rows:
+                cp.write(with_resident(r.vitals, ids[r.resident_id]))
+        with cur.copy(status) as cp:
+            for r in rows:
+                cp.write(with_resident(r.status, ids[r.resident_id]))
+    return {"vitals_1m": sum(r.minutes for r in rows),
+            "device_status": sum(r.reports for r in rows)}
+
+
+def _rule_alerts(conn: db.Conn, alerts: Iterable[AlertRow], ids: dict[int, int]) -> int:
+    """The run's rule alerts, resolved by the modelled care worker: the learning job leaves
+    the days they opened on out of baselines."""
+    resolve = timedelta(seconds=RESOLVE_AFTER_S)
+    params = [(ids[a.resident_id], SITE, a.type, a.severity or "warning", a.at, a.at,
+               a.count, a.at + resolve) for a in alerts
+              if a.resident_id in ids and a.type != ROUTINE_CHANGE]
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO alerts (resident_id, site_id, type, severity, status, "
+                        "opened_at, last_seen, count, resolved_at) "
+                        "VALUES (%s, %s, %s, %s, 'resolved', %s, %s, %s, %s)", params)
+    return len(params)
+
+
+def _summarize(conn: db.Conn, spec: CohortSpec) -> int:
+    """resident_daily for every local day of the period, one day-window per transaction
+    (ingest.jobs' daily summaries), with all the data in."""
+    for a, b in rollups.windows(spec.start, spec.end, _DAY):
+        with conn.transaction():
+            rollups.summarize_days(conn, a, b, spec.end, spec.end)
+    with conn.transaction():
+        rollups.write_watermark(conn, rollups.ROLLUP_JOB, spec.end, spec.end)
+    row = conn.execute("SELECT count(*) FROM resident_daily").fetchone()
+    return int(row[0]) if row else 0
+
+
+def day_end(day: date, tz: str) -> datetime:
+    """The local midnight that ends `day`, in UTC."""
+    return datetime.combine(day + _DAY, dtime(0), ZoneInfo(tz)).astimezone(UTC)
+
+
+def judged_days(spec: CohortSpec) -> list[date]:
+    """The local days the job judges: each one completed within the period."""
+    tz = ZoneInfo(spec.timezone)
+    first = spec.start.astimezone(tz).date()
+    last = spec.end.astimezone(tz).date() - _DAY
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _learn(conn: db.Conn, spec: CohortSpec, ids: dict[int, int], settings: AlertSettings
+           ) -> tuple[list[Judgement], int]:
+    """The learning job after each local day, in order; its decisions of that day."""
+    back = {v: k for k, v in ids.items()}
+    cfg = LearningSettings(alerts=settings)
+    out: list[Judgement] = []
+    days = judged_days(spec)
+    for day in days:
+        done = day_end(day, spec.timezone)
+        with conn.transaction():
+            rollups.write_watermark(conn, DAILY_JOB, done, done)
+        run_learning(conn, done, cfg)
+        out += _decisions(conn, day, done, back)
+        with conn.transaction():  # the modelled care worker
+            conn.execute("UPDATE alerts SET status = 'resolved', resolved_at = opened_at + "
+                         "%s * interval '1 second' WHERE type = %s AND status <> 'resolved'",
+                         (RESOLVE_AFTER_S, ROUTINE_CHANGE))
+    return out, len(days)
+
+
+def _decisions(conn: db.Conn, day: date, at: datetime, back: dict[int, int]
+               ) -> list[Judgement]:
+    """The features the job judged changed on `day` (routine_state.last_alert_day), and
+    whether their trigger opened an alert or joined an open one."""
+    fired = conn.execute("SELECT resident_id, feature FROM routine_state "
+                         "WHERE last_alert_day = %s ORDER BY resident_id, feature",
+                         (day,)).fetchall()
+    if not fired:
+        return []
+    # by resident and feature (one alert may name several features, or - should the store
+    # keep one per feature - several alerts one each); a repeat's details are the open
+    # alert's, so a feature not named falls back to the resident's alerts touched now
+    named: dict[tuple[int, str], tuple[bool, str]] = {}
+    touched: dict[int, bool] = {}
+    for rid, opened, details in conn.execute(
+            "SELECT resident_id, opened_at, details FROM alerts WHERE type = %s "
+            "AND last_seen = %s ORDER BY id", (ROUTINE_CHANGE, at)).fetchall():
+        repeat = opened != at
+        touched[int(rid)] = touched.get(int(rid), True) and repeat
+        for feat, words in _explanations(details).items():
+            named.setdefault((int(rid), feat), (repeat, words))
+    out = []
+    for rid, feat in fired:
+        key = (int(rid), str(feat))
+        repeat, words = named.get(key, (touched.get(key[0], False), ""))
+        out.append(Judgement(back[key[0]], key[1], day, at, repeat, words))
+    return out
+
+
+def _explanations(details: Any) -> dict[str, str]:
+    """Feature -> explanation, from a routine_change alert's details."""
+    if not isinstance(details, dict):
+        return {}
+    changes = details.get("changes") or [details]
+    return {str(c.get("feature")): str(c.get("explanation", "")) for c in changes
+            if isinstance(c, dict)}
+
+
+def _population_only(conn: db.Conn, spec: CohortSpec, resident_ids: Sequence[int],
+                     back: dict[int, int], settings: AlertSettings) -> list[Judgement]:
+    """Routine change with personal baselines off: every day judged against the features'
+    population defaults (the routine-change code judges personal baselines only, so the
+    default is passed as one)."""
+    if not resident_ids:
+        return []
+    days = judged_days(spec)
+    history = load_days(conn, resident_ids, days[0], days[-1])
+    rs = routine_settings(settings)
+    out: list[Judgement] = []
+    for rid, recs in history.items():
+        states = {f.name: FeatureState(f.name) for f in PERSON_FEATURES}
+        for d in recs:
+            out += _judge_population(back[rid], d, states, rs, spec.timezone)
+    return out
+
+
+def _judge_population(rid: int, d: DayFeatures, states: dict[str, FeatureState],
+                      rs: Any, tz: str) -> list[Judgement]:
+    out = []
+    for f in PERSON_FEATURES:
+        base = replace(population_baseline(f, d.day, window_days=rs.window_days,
+                                           gap_days=rs.gap_days), personal=True)
+        states[f.name], side, z = judge_feature(states[f.name], f, d, base, rs)
+        if side is not None:
+            value = d.value(f.name)
+            change = RoutineChange(f.name, side, d.day, value if value is not None else 0.0,
+                                   base.median, 1, 0.0, z)
+            out.append(Judgement(rid, f.name, d.day, day_end(d.day, tz),
+                                 explanation=change.explanation()))
+    return out
