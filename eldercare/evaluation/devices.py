@@ -78,7 +78,9 @@ class DirectHome:
         dev = self.devices[a.device_id]
         out: list[Record] = []
         kind = a.kind
-        t = device_time(a.t)
+        t = a.t
+        if t.microsecond % 1000:
+            t = device_time(t)
         if kind is ActionKind.READING:
             assert a.reading is not None
             self._reading(dev, t, a.reading, out)
@@ -104,16 +106,18 @@ class DirectHome:
         return out
 
     def _reading(self, dev: _Device, t: datetime, r: MatReading, out: list[Record]) -> None:
-        seq = dev.next_seq()
+        dev.seq = seq = dev.seq + 1  # (next_seq, inlined: one per reading)
+        occupied, hr, rr, move = r
         if dev.connected:
-            out.append(TelemetryRecord(t, dev.device_id, self.resident_id, seq, r.occupied,
-                                       r.heart_rate, r.respiration, r.movement, None, t))
+            out.append(TelemetryRecord(t, dev.device_id, self.resident_id, seq, occupied,
+                                       hr, rr, move, None, t))
         else:
-            dev.readings.append((t, seq, r.occupied, r.heart_rate, r.respiration, r.movement))
-        if dev.last_occupied is not None and r.occupied != dev.last_occupied:
-            self._event(dev, t, EventType.BED_ENTRY if r.occupied else EventType.BED_EXIT,
+            dev.readings.append((t, seq, occupied, hr, rr, move))
+        last = dev.last_occupied
+        if last is not None and occupied != last:
+            self._event(dev, t, EventType.BED_ENTRY if occupied else EventType.BED_EXIT,
                         None, out)
-        dev.last_occupied = r.occupied
+        dev.last_occupied = occupied
 
     def _event(self, dev: _Device, t: datetime, typ: EventType, detail: str | None,
                out: list[Record]) -> None:
