@@ -86,15 +86,17 @@ class DirectHome:
             self._reading(dev, t, a.reading, out)
         elif kind is ActionKind.STATUS:
             if dev.connected:
-                out.append(self._status(dev, t, a.battery_scale))
-                self._low_battery(dev, t, a.battery_scale, out)
+                status = self._status(dev, t, a.battery_scale)
+                out.append(status)
+                self._low_battery(dev, t, status.battery, out)
         elif kind is ActionKind.EVENT:
             assert a.event is not None
             self._event(dev, t, a.event, a.detail, out)
         elif kind is ActionKind.OFFLINE:
             if a.battery_scale == 0.0 and dev.connected:
-                out.append(self._status(dev, t, 0.0))
-                self._low_battery(dev, t, 0.0, out)
+                status = self._status(dev, t, 0.0)
+                out.append(status)
+                self._low_battery(dev, t, status.battery, out)
             if dev.connected:
                 dev.connected = False
                 out.append(StatusRecord(t, dev.device_id, self.resident_id, None, False,
@@ -132,9 +134,11 @@ class DirectHome:
         return StatusRecord(t, dev.device_id, self.resident_id, dev.next_seq(), True,
                             dev.battery(t, scale), -60, FW_VERSION, HEARTBEAT_S, None, t)
 
-    def _low_battery(self, dev: _Device, t: datetime, scale: float, out: list[Record]) -> None:
-        """The device's own low-battery event, once per low spell (as `publish_status`)."""
-        level = dev.battery(t, scale)
+    def _low_battery(self, dev: _Device, t: datetime, level: int | None,
+                     out: list[Record]) -> None:
+        """The device's own low-battery event, once per low spell (as `publish_status`), on
+        the level its status just reported."""
+        assert level is not None
         if level >= LOW_BATTERY_PCT + 10:
             dev.low_battery_sent = False
         elif not dev.low_battery_sent:
