@@ -15,7 +15,6 @@ that it can tell an alert it causes from a false one.
 
 from __future__ import annotations
 
-import heapq
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,10 +32,11 @@ from simulators.incidents import (
     HomeSpec,
     Incident,
     IncidentType,
+    Spans,
     plan_incidents,
 )
 from simulators.resident import DayPlan, MatReading, ResidentModel, ResidentProfile, derive_seed
-from simulators.timeline import Action, ActionKind, fleet_timeline
+from simulators.timeline import Action, ActionKind, fleet_streams, merge_actions
 
 T = IncidentType
 DEFAULT_RESIDENTS = 50
@@ -397,23 +397,45 @@ class CohortScript(HomeScript):
         self._faults = [e for e in resident.episodes
                         if e.kind in (EpisodeKind.CONTACT_LOSS, EpisodeKind.FLATLINE,
                                       EpisodeKind.ARTEFACT)]
+        # every reading asks whether an episode covers it: bisect first, look closer if so
+        self._away_spans = Spans((e.start, e.end) for e in self._away)
+        self._gap_spans = Spans((e.start, e.end) for e in self._gaps)
+        self._fault_spans = Spans((e.start, e.end) for e in self._faults)
 
     def reading_at(self, t: datetime) -> MatReading:
         """The incidents' reading, then the episodes: away (empty), sensor faults."""
-        for ep in self._away:
-            if ep.start <= t < ep.end:
-                return MatReading(False, None, None, 0)
+        if self._away_spans.any_at(t):
+            return MatReading(False, None, None, 0)
         r = super().reading_at(t)
-        for ep in self._faults:
-            if ep.start <= t < ep.end and r.occupied:
-                r = _fault(ep, r)
+        if r.occupied and self._fault_spans.any_at(t):
+            for ep in self._faults:
+                if ep.start <= t < ep.end:
+                    r = _fault(ep, r)
         return r
 
     def dead_at(self, device_id: str, t: datetime) -> bool:
         """Dead (battery) or, for the bed, in a mat gap: no reading is sent."""
-        if any(ep.start <= t < ep.end and ep.device_id == device_id for ep in self._gaps):
+        if self._gap_spans.any_at(t) and any(ep.start <= t < ep.end and ep.device_id == device_id
+                                             for ep in self._gaps):
             return True
         return super().dead_at(device_id, t)
+
+    def empty_until(self, device_id: str, t: datetime) -> datetime:
+        """As `HomeScript.empty_until`, with the episodes: away, the mat reads empty until
+        the resident is back; a mat gap sends nothing (the sensor faults change only an
+        occupied mat's readings)."""
+        for ep in self._away:
+            if ep.start <= t < ep.end:
+                end = self.alive_until(device_id, t, ep.end)
+                break
+        else:
+            end = super().empty_until(device_id, t)
+        for ep in self._gaps:
+            if ep.device_id == device_id and ep.start < end and t < ep.end:
+                if ep.start <= t:
+                    return t
+                end = ep.start
+        return end
 
     def away(self, t: datetime) -> bool:
         """True while the resident is out or in hospital."""
@@ -449,8 +471,9 @@ def home_actions(resident: Resident, spec: CohortSpec,
     """Everything the resident's devices do over the period, in time order: readings,
     heartbeats, incident events and connectivity (simulators.timeline), and test presses."""
     script = script or CohortScript(resident)
-    base = fleet_timeline([script], spec.start, spec.end,
-                          telemetry_period_s=spec.telemetry_period_s,
-                          heartbeat_s=HEARTBEAT_S,
-                          seed=derive_seed("timeline", spec.seed, resident.resident_id))
-    return heapq.merge(base, test_presses(resident, spec), key=lambda a: a.t)
+    base = fleet_streams([script], spec.start, spec.end,
+                         telemetry_period_s=spec.telemetry_period_s,
+                         heartbeat_s=HEARTBEAT_S,
+                         seed=derive_seed("timeline", spec.seed, resident.resident_id))
+    # one merge (as `fleet_timeline` merged with the presses: at equal times, those last)
+    return merge_actions([*base, test_presses(resident, spec)])

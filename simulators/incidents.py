@@ -9,6 +9,7 @@ Nothing here does I/O except those two functions, and nothing reads the wall clo
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -379,6 +380,27 @@ def _poisson(rng: Random, mean: float) -> int:
 # --- applying incidents to a home --------------------------------------------------------------
 
 
+class Spans:
+    """Half-open [start, end) spans, asked whether any covers an instant: a stream of
+    readings asks at every reading, mostly when none does, so the answer is a bisection
+    rather than a pass over every incident or episode of the period."""
+
+    __slots__ = ("_ends", "_starts")
+
+    def __init__(self, spans: Iterable[tuple[datetime, datetime]]) -> None:
+        ordered = sorted(spans)
+        self._starts = [a for a, _ in ordered]
+        self._ends: list[datetime] = []  # the latest end among the spans started so far
+        for _, b in ordered:
+            self._ends.append(b if not self._ends or b > self._ends[-1] else self._ends[-1])
+
+    def any_at(self, t: datetime) -> bool:
+        """True when some span covers `t`."""
+        i = bisect.bisect_right(self._starts, t)
+        return i > 0 and t < self._ends[i - 1]
+
+
+
 class HomeScript:
     """A home with its incidents: what its devices measure, send and suffer at any instant."""
 
@@ -392,6 +414,7 @@ class HomeScript:
                       if i.type not in DRIFT_TYPES and i.type not in DEVICE_TYPES
                       and i.type not in BUTTON_TYPES]
         self.device = [i for i in self.incidents if i.type in DEVICE_TYPES]
+        self._acute_spans = Spans((i.start, i.end) for i in self.acute)
         self._extra_exits: dict[date, tuple[Interval, ...]] = {}
 
     # --- the bed mat ---
@@ -402,10 +425,42 @@ class HomeScript:
         for inc in self.drifts:
             if t >= inc.start:
                 r = self._drift(inc, t, r)
-        for inc in self.acute:
-            if inc.start <= t < inc.end:  # inc.covers(t), inlined: every reading asks
-                r = self._acute(inc, t, r)
+        if self._acute_spans.any_at(t):
+            for inc in self.acute:
+                if inc.start <= t < inc.end:  # inc.covers(t), inlined: every reading asks
+                    r = self._acute(inc, t, r)
         return r
+
+    def empty_until(self, device_id: str, t: datetime) -> datetime:
+        """The end of the span from `t` in which the bed `device_id` sends a reading at every
+        instant and each reads empty (`reading_at` gives an empty mat): the resident is up
+        (`ResidentModel.empty_until`), no acute incident and no late rise changes that, and
+        the device is not dead. `t` itself when there is no such span. A stream of readings
+        uses it to skip `reading_at` (the costly part) while nobody is in bed."""
+        end = self.model.empty_until(t)
+        for inc in self.acute:
+            if inc.start < end and t < inc.end:
+                if inc.start <= t:
+                    return t
+                end = inc.start
+        for inc in self.drifts:
+            # A later rise keeps the resident lying awake for up to `delta_min` after the
+            # plan's rise (the other drifts change only an occupied mat's readings).
+            if inc.type is T.DRIFT_RISE_TIME and inc.start < end:
+                plan = self.model.plan_for(t)
+                if plan.rise <= t < plan.rise + timedelta(minutes=inc.param("delta_min")):
+                    return t
+        return self.alive_until(device_id, t, end)
+
+    def alive_until(self, device_id: str, t: datetime, end: datetime) -> datetime:
+        """`end`, or earlier the time the device's battery is empty (`t`: dead now)."""
+        for inc in self.device:
+            if (inc.type is T.BATTERY_DRAIN and inc.device_id == device_id
+                    and inc.end < end and t < _until(inc)):
+                if inc.end <= t:
+                    return t
+                end = inc.end
+        return end
 
     def _drift(self, inc: Incident, t: datetime, r: MatReading) -> MatReading:
         frac = _fraction(inc, t)

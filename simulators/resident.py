@@ -9,6 +9,7 @@ from local noon to the next local noon (`DayPlan`: nap, bedtime, night exits, nu
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import math
@@ -31,6 +32,7 @@ HR_GAP_MAX_S = 60
 RESTLESS_BEFORE_EXIT_S = 120
 GETTING_IN_S = 60
 TURN_S = 40
+_TURN = timedelta(seconds=TURN_S)
 _PLAN_CACHE = 8
 
 
@@ -187,9 +189,18 @@ def _mix(x: int) -> int:
 
 
 def _uniform(key: int, stream: int, k: int) -> float:
-    """A uniform number in (0, 1) for index k of a noise stream."""
-    h = _mix(key ^ _mix((stream << 40) ^ (k & _MASK)))
-    return ((h >> 11) + 0.5) / float(1 << 53)
+    """A uniform number in (0, 1) for index k of a noise stream: `_mix(key ^ _mix((stream
+    << 40) ^ k))`, the two finalisers written out (every reading draws several)."""
+    x = (((stream << 40) ^ (k & _MASK)) + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    x = ((key ^ x ^ (x >> 31)) + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return (((x ^ (x >> 31)) >> 11) + 0.5) / _TWO_53
+
+
+_TWO_53 = float(1 << 53)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -225,6 +236,7 @@ class ResidentModel:
         self.tz = tz
         self._key = _mix(seed & _MASK)
         self._plans: OrderedDict[date, DayPlan] = OrderedDict()
+        self._last: tuple[datetime, datetime, DayPlan] | None = None  # plan_for's last answer
 
     @classmethod
     def random(cls, seed: int, tz: tzinfo = UTC) -> ResidentModel:
@@ -247,9 +259,16 @@ class ResidentModel:
 
     def plan_for(self, t: datetime) -> DayPlan:
         """The plan that covers instant `t`."""
+        last = self._last
+        if last is not None and last[0] <= t < last[1]:
+            return last[2]
         local = t.astimezone(self.tz)
         day = local.date() if local.hour >= NOON_HOUR else local.date() - timedelta(days=1)
-        return self.plan_day(day)
+        plan = self.plan_day(day)
+        # a stream asks about the same day thousands of times: keep its span (noon to noon)
+        self._last = (_local_noon(day, self.tz), _local_noon(day + timedelta(days=1), self.tz),
+                      plan)
+        return plan
 
     def plans(self, first_day: date, days: int) -> Iterator[DayPlan]:
         """Plans for `days` consecutive days."""
@@ -351,15 +370,16 @@ class ResidentModel:
     def activity_at(self, t: datetime, plan: DayPlan | None = None) -> Activity:
         """What the resident is doing at `t`."""
         plan = plan or self.plan_for(t)
-        if plan.nap is not None and t in plan.nap:
+        nap = plan.nap
+        if nap is not None and nap.start <= t < nap.end:
             assert plan.nap_asleep_at is not None
             return Activity.ASLEEP if t >= plan.nap_asleep_at else Activity.IN_BED_AWAKE
         if not plan.bedtime <= t < plan.rise:
             return Activity.UP
-        for ex in plan.exits:
-            if t in ex.away:
+        for ex in plan.exits:  # (ex.away and ex.awake, without building the intervals)
+            if ex.start <= t < ex.end:
                 return Activity.NIGHT_EXIT
-            if t in ex.awake:
+            if ex.restless_from <= t < ex.settled_at:
                 return Activity.IN_BED_AWAKE
         if plan.asleep_at <= t < plan.awake_at:
             return Activity.ASLEEP
@@ -371,6 +391,13 @@ class ResidentModel:
         return self._state(t, plan, self.activity_at(t, plan))
 
     def _state(self, t: datetime, plan: DayPlan, act: Activity) -> ResidentState:
+        hr, resp, move = self._vitals(t, plan, act)
+        return ResidentState(activity=act,
+                             in_bed=act in (Activity.ASLEEP, Activity.IN_BED_AWAKE),
+                             heart_rate=hr, respiration=resp, movement=move)
+
+    def _vitals(self, t: datetime, plan: DayPlan, act: Activity) -> tuple[float, float, int]:
+        """Heart rate, respiration and movement at `t`, rounded as the mat reports them."""
         p = self.profile
         s = t.timestamp()
         key = self._key
@@ -390,13 +417,23 @@ class ResidentModel:
             hr = p.hr_sleep + p.hr_day_offset + 3.0 * day + p.hr_noise * (slow + 0.5 * fast)
             resp = p.resp_rate + 2.5 + p.resp_noise * 1.5 * _smooth(key, _RESP, s, 30.0)
             move = 45.0 + 15.0 * _smooth(key, _MOVE, s, 20.0)
-        return ResidentState(
-            activity=act,
-            in_bed=act in (Activity.ASLEEP, Activity.IN_BED_AWAKE),
-            heart_rate=round(min(max(hr, 35.0), 180.0), 1),
-            respiration=round(min(max(resp, 6.0), 40.0), 1),
-            movement=round(min(max(move, 0.0), 100.0)),
-        )
+        return (round(min(max(hr, 35.0), 180.0), 1), round(min(max(resp, 6.0), 40.0), 1),
+                round(min(max(move, 0.0), 100.0)))
+
+    def empty_until(self, t: datetime) -> datetime:
+        """The end of the span from `t` in which the resident is up (out of bed by the day's
+        plan), so the mat reads empty at every instant of [t, end); `t` itself when they are
+        not. It lets a stream of readings skip `reading_at` while nobody is in bed (the
+        spans of night exits and false absences are left out: they are short)."""
+        plan = self.plan_for(t)
+        if plan.bedtime <= t < plan.rise:
+            return t
+        if t >= plan.rise:
+            return _local_noon(plan.day + timedelta(days=1), self.tz)
+        nap = plan.nap
+        if nap is None or t >= nap.end:
+            return plan.bedtime
+        return t if t >= nap.start else nap.start
 
     def reading_at(self, t: datetime) -> MatReading:
         """What the bed mat reports at `t`, nuisances included."""
@@ -404,13 +441,13 @@ class ResidentModel:
         act = self.activity_at(t, plan)
         # Out of bed the mat reads empty: the vital signs (the costly part) are not computed.
         if (act is not Activity.ASLEEP and act is not Activity.IN_BED_AWAKE) or any(
-                t in fa for fa in plan.false_absences):
+                fa.start <= t < fa.end for fa in plan.false_absences):
             return _EMPTY
-        state = self._state(t, plan, act)
-        hr: float | None = state.heart_rate
-        if any(t in gap for gap in plan.hr_gaps):
+        heart_rate, respiration, movement = self._vitals(t, plan, act)
+        hr: float | None = heart_rate
+        if any(gap.start <= t < gap.end for gap in plan.hr_gaps):
             hr = None
-        return MatReading(True, hr, state.respiration, state.movement)
+        return MatReading(True, hr, respiration, movement)
 
     def readings(self, start: datetime, end: datetime | None = None, period_s: float = 5.0
                  ) -> Iterator[tuple[datetime, MatReading]]:
@@ -431,10 +468,10 @@ class ResidentModel:
 
     def _sleep_movement(self, plan: DayPlan, t: datetime, s: float) -> float:
         move = 1.5 + 2.0 * abs(_smooth(self._key, _MOVE, s, 30.0))
-        for turn in plan.turns:
-            dt = (t - turn).total_seconds()
-            if 0 <= dt < TURN_S:
-                move = max(move, 25.0 + 15.0 * _uniform(self._key, _MOVE, int(s)))
+        # turns are in time order: if any turn covers t, the latest one at or before t does
+        i = bisect.bisect_right(plan.turns, t)
+        if i and t < plan.turns[i - 1] + _TURN:
+            move = max(move, 25.0 + 15.0 * _uniform(self._key, _MOVE, int(s)))
         return move
 
     @staticmethod
@@ -450,6 +487,11 @@ class ResidentModel:
                 frac = (t - ex.restless_from).total_seconds() / RESTLESS_BEFORE_EXIT_S
                 return 20.0 + 45.0 * frac
         return 0.0
+
+
+def _local_noon(day: date, tz: tzinfo) -> datetime:
+    """Local noon of `day` in UTC: where one day's plan ends and the next one's begins."""
+    return datetime.combine(day, time(NOON_HOUR), tzinfo=tz).astimezone(UTC)
 
 
 def _poisson(rng: Random, mean: float, cap: int) -> int:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from operator import attrgetter
 from random import Random
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from gateway.schema import EventType
 from simulators.incidents import HomeScript, IncidentType
@@ -31,9 +31,10 @@ class ActionKind(StrEnum):
     ONLINE = "online"
 
 
-@dataclass(frozen=True, slots=True)
-class Action:
-    """One thing one device does at simulated time `t`."""
+class Action(NamedTuple):
+    """One thing one device does at simulated time `t`. (A named tuple, not a frozen
+    dataclass: a cohort's stream makes one per reading, and a tuple is made in a third of
+    the time.)"""
 
     t: datetime
     device_id: str
@@ -46,6 +47,7 @@ class Action:
 
 _EVENTS = {IncidentType.SOS: EventType.SOS, IncidentType.FALL: EventType.FALL}
 Spread = Literal["random", "even"]
+_EMPTY = MatReading(False, None, None, 0)
 
 
 def _periodic(start: datetime, end: datetime | None, first: float, period: float
@@ -58,9 +60,16 @@ def _periodic(start: datetime, end: datetime | None, first: float, period: float
 
 
 def _readings(script: HomeScript, bed: str, times: Iterator[datetime]) -> Iterator[Action]:
+    quiet: datetime | None = None  # readings before it are sent, and empty
+    reading = ActionKind.READING
     for t in times:
-        if not script.dead_at(bed, t):
-            yield Action(t, bed, ActionKind.READING, reading=script.reading_at(t))
+        if quiet is not None and t < quiet:
+            yield Action(t, bed, reading, reading=_EMPTY)
+        elif not script.dead_at(bed, t):
+            r = script.reading_at(t)
+            yield Action(t, bed, reading, reading=r)
+            # nobody in bed: ask how long that lasts (the empty readings then cost nothing)
+            quiet = None if r.occupied else script.empty_until(bed, t)
 
 
 def _statuses(script: HomeScript, dev: str, times: Iterator[datetime]) -> Iterator[Action]:
@@ -98,6 +107,23 @@ def fleet_timeline(scripts: Sequence[HomeScript], start: datetime, end: datetime
     Bed phases are random within one period (`random`) or evenly spaced across the fleet
     (`even`, for a steady load); `heartbeat_s=None` sends no heartbeats.
     """
+    return merge_actions(fleet_streams(scripts, start, end, telemetry_period_s=telemetry_period_s,
+                                       heartbeat_s=heartbeat_s, seed=seed, spread=spread))
+
+
+def merge_actions(streams: Iterable[Iterable[Action]]) -> Iterator[Action]:
+    """Time-ordered streams merged in time order; at equal times, in the order of `streams`."""
+    return heapq.merge(*streams, key=_BY_TIME)
+
+
+_BY_TIME = attrgetter("t")
+
+
+def fleet_streams(scripts: Sequence[HomeScript], start: datetime, end: datetime | None, *,
+                  telemetry_period_s: float, heartbeat_s: float | None, seed: int,
+                  spread: Spread = "random") -> list[Iterable[Action]]:
+    """The time-ordered streams `fleet_timeline` merges (a caller adding streams of its own
+    merges them all at once)."""
     if telemetry_period_s <= 0:
         raise ValueError("telemetry_period_s must be positive")
     rng = Random(derive_seed("timeline", seed))
@@ -115,4 +141,4 @@ def fleet_timeline(scripts: Sequence[HomeScript], start: datetime, end: datetime
                 streams.append(_statuses(script, dev, _periodic(start, end, first,
                                                                 heartbeat_s)))
         streams.append(incident_actions(script, start, end))
-    return heapq.merge(*streams, key=lambda a: a.t)
+    return streams

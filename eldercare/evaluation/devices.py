@@ -78,21 +78,25 @@ class DirectHome:
         dev = self.devices[a.device_id]
         out: list[Record] = []
         kind = a.kind
-        t = device_time(a.t)
+        t = a.t
+        if t.microsecond % 1000:
+            t = device_time(t)
         if kind is ActionKind.READING:
             assert a.reading is not None
             self._reading(dev, t, a.reading, out)
         elif kind is ActionKind.STATUS:
             if dev.connected:
-                out.append(self._status(dev, t, a.battery_scale))
-                self._low_battery(dev, t, a.battery_scale, out)
+                status = self._status(dev, t, a.battery_scale)
+                out.append(status)
+                self._low_battery(dev, t, status.battery, out)
         elif kind is ActionKind.EVENT:
             assert a.event is not None
             self._event(dev, t, a.event, a.detail, out)
         elif kind is ActionKind.OFFLINE:
             if a.battery_scale == 0.0 and dev.connected:
-                out.append(self._status(dev, t, 0.0))
-                self._low_battery(dev, t, 0.0, out)
+                status = self._status(dev, t, 0.0)
+                out.append(status)
+                self._low_battery(dev, t, status.battery, out)
             if dev.connected:
                 dev.connected = False
                 out.append(StatusRecord(t, dev.device_id, self.resident_id, None, False,
@@ -104,16 +108,18 @@ class DirectHome:
         return out
 
     def _reading(self, dev: _Device, t: datetime, r: MatReading, out: list[Record]) -> None:
-        seq = dev.next_seq()
+        dev.seq = seq = dev.seq + 1  # (next_seq, inlined: one per reading)
+        occupied, hr, rr, move = r
         if dev.connected:
-            out.append(TelemetryRecord(t, dev.device_id, self.resident_id, seq, r.occupied,
-                                       r.heart_rate, r.respiration, r.movement, None, t))
+            out.append(TelemetryRecord(t, dev.device_id, self.resident_id, seq, occupied,
+                                       hr, rr, move, None, t))
         else:
-            dev.readings.append((t, seq, r.occupied, r.heart_rate, r.respiration, r.movement))
-        if dev.last_occupied is not None and r.occupied != dev.last_occupied:
-            self._event(dev, t, EventType.BED_ENTRY if r.occupied else EventType.BED_EXIT,
+            dev.readings.append((t, seq, occupied, hr, rr, move))
+        last = dev.last_occupied
+        if last is not None and occupied != last:
+            self._event(dev, t, EventType.BED_ENTRY if occupied else EventType.BED_EXIT,
                         None, out)
-        dev.last_occupied = r.occupied
+        dev.last_occupied = occupied
 
     def _event(self, dev: _Device, t: datetime, typ: EventType, detail: str | None,
                out: list[Record]) -> None:
@@ -128,9 +134,11 @@ class DirectHome:
         return StatusRecord(t, dev.device_id, self.resident_id, dev.next_seq(), True,
                             dev.battery(t, scale), -60, FW_VERSION, HEARTBEAT_S, None, t)
 
-    def _low_battery(self, dev: _Device, t: datetime, scale: float, out: list[Record]) -> None:
-        """The device's own low-battery event, once per low spell (as `publish_status`)."""
-        level = dev.battery(t, scale)
+    def _low_battery(self, dev: _Device, t: datetime, level: int | None,
+                     out: list[Record]) -> None:
+        """The device's own low-battery event, once per low spell (as `publish_status`), on
+        the level its status just reported."""
+        assert level is not None
         if level >= LOW_BATTERY_PCT + 10:
             dev.low_battery_sent = False
         elif not dev.low_battery_sent:

@@ -233,7 +233,7 @@ def _register(database_url: str, admin: MqttEndpoint, site: str, spec: CohortSpe
 
 def _actions(residents: Sequence[Resident], spec: CohortSpec, tag: str) -> Iterator[Action]:
     """Every home's actions, merged in time order, on the registered device ids."""
-    streams = [(replace(a, device_id=_device_id(tag, a.device_id))
+    streams = [(a._replace(device_id=_device_id(tag, a.device_id))
                 for a in home_actions(r, spec)) for r in residents]
     return heapq.merge(*streams, key=lambda a: a.t)
 

@@ -13,11 +13,12 @@ from simulators.cohort import (
     CohortScript,
     CohortSpec,
     EpisodeKind,
+    Resident,
     build_cohort,
     build_resident,
     home_actions,
 )
-from simulators.incidents import IncidentType
+from simulators.incidents import IncidentType, Spans
 from simulators.timeline import ActionKind
 
 SPEC = CohortSpec(residents=12, days=40, seed=5)
@@ -84,3 +85,42 @@ def test_home_actions_are_ordered_with_weekly_tests() -> None:
     assert len(tests) == 3  # the first morning, then every 6 days
     readings = [a for a in actions if a.kind is ActionKind.READING]
     assert len(readings) <= 14 * 86_400 / spec.telemetry_period_s
+
+
+
+def _windows(resident: Resident) -> Spans:
+    """Half an hour either side of each episode and incident (a drift: its first day)."""
+    margin = timedelta(minutes=30)
+    out = [(e.start - margin, e.end + margin) for e in resident.episodes]
+    for inc in resident.incidents:
+        end = (inc.start + timedelta(days=1) if inc.type in DRIFT_TYPES
+               else inc.time_param("replaced_at") if inc.type is IncidentType.BATTERY_DRAIN
+               else inc.end)
+        out.append((inc.start - margin, end + margin))
+    return Spans(out)
+
+
+def test_the_stream_skips_reading_at_only_where_the_mat_reads_empty() -> None:
+    """The readings of `home_actions` (which skip `reading_at` while nobody is in bed, see
+    `CohortScript.empty_until`) are those of asking the script at every instant, around
+    every episode and incident of residents with a hospital stay, outings, mat gaps, a
+    drained bed sensor and a later rise."""
+    spec = CohortSpec(residents=30, days=40, seed=1)
+    period = timedelta(seconds=spec.telemetry_period_s)
+    seen: set[object] = set()
+    for rid in (16, 17):
+        resident = build_resident(spec, rid)
+        seen |= {e.kind for e in resident.episodes} | {i.type for i in resident.incidents}
+        inside = _windows(resident).any_at
+        got = [(a.t, a.reading) for a in home_actions(resident, spec)
+               if a.kind is ActionKind.READING and inside(a.t)]
+        reference = CohortScript(resident)
+        t = spec.start + (got[0][0] - spec.start) % period
+        want = []
+        while t < spec.end:
+            if inside(t) and not reference.dead_at(resident.bed, t):
+                want.append((t, reference.reading_at(t)))
+            t += period
+        assert got == want
+    assert {EpisodeKind.HOSPITAL, EpisodeKind.OUTING, EpisodeKind.MAT_GAP,
+            IncidentType.BATTERY_DRAIN, IncidentType.DRIFT_RISE_TIME} <= seen

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from alerts.config import AlertSettings
 from eldercare.evaluation.daily import DailyOutput
+from alerts.detector import ResidentDetector
+from alerts.model import Decision
+from eldercare.evaluation.book import AlertBook
+from eldercare.evaluation.devices import DirectHome
+from eldercare.evaluation.habits import HabitLearner
 from eldercare.evaluation.rows import AlertRow
-from eldercare.evaluation.runner import run_resident
-from eldercare.evaluation.variants import variants
-from gateway.records import Record
-from simulators.cohort import CohortSpec, Resident, build_resident
+from eldercare.evaluation.runner import (
+    SITE,
+    TICK_S,
+    ResidentRun,
+    decision_key,
+    resident_context,
+    run_resident,
+)
+from eldercare.evaluation.variants import Variant, variants
+from gateway.records import Record, TelemetryRecord
+from simulators.cohort import CohortSpec, Resident, build_resident, home_actions
 from simulators.incidents import IncidentType
 
 SPEC = CohortSpec(residents=1, days=9, seed=3)
@@ -81,3 +94,88 @@ def test_a_daily_detector_gets_every_record_and_its_alerts_are_scored() -> None:
     assert made[0].n == run.records + 2  # and the two devices' first status
     routine = [a for a in run.alerts["default"] if a.type == "routine_change"]
     assert len(routine) == len(made[0].days) >= 2
+
+
+def reference_run(resident: Resident, spec: CohortSpec, vs: Sequence[Variant]
+                  ) -> tuple[ResidentRun, dict[tuple[str, bool], list[tuple[str, str, datetime]]]]:
+    """The run done the plain way, as the runner's docstring tells it: every action's
+    records at once to every detector and the learner, a tick every TICK_S of event time,
+    the habits refreshed at each local noon; and every detector's decisions."""
+    tz = ZoneInfo(spec.timezone)
+    dets: dict[tuple[str, bool], ResidentDetector] = {}
+    books: dict[str, tuple[tuple[str, bool], AlertBook]] = {}
+    for v in vs:
+        if v.detector_key not in dets:
+            dets[v.detector_key] = ResidentDetector(resident_context(resident, spec, v.settings))
+        books[v.name] = (v.detector_key, AlertBook(v.settings, dedup=v.dedup))
+    kept: dict[tuple[str, bool], list[tuple[str, str, datetime]]] = {k: [] for k in dets}
+    # the learner leaves out the days the first variant's alerts fell on, as the runner's
+    learner = HabitLearner(tz, spec.telemetry_period_s, books[vs[0].name][1].alerts)
+    home = DirectHome(resident, SITE, spec.seed, spec.start)
+    habits: list[tuple[date, time | None, float | None]] = []
+    learned: tuple[time | None, float | None] = (None, None)
+    habit_keys = {v.detector_key for v in vs if v.habits}
+
+    def take(key: tuple[str, bool], decisions: list[Decision]) -> None:
+        kept[key] += [decision_key(d) for d in decisions]
+        for k, book in books.values():
+            if k == key:
+                book.apply(decisions)
+
+    def feed(records: list[Record]) -> None:
+        for rec in records:
+            if type(rec) is TelemetryRecord and rec.device_id == resident.bed:
+                learner.reading(rec.time, rec.occupied)
+        for key, det in dets.items():
+            take(key, det.on_records(records))
+
+    def tick_until(t: datetime) -> None:
+        nonlocal next_tick
+        while next_tick <= t:
+            for key, det in dets.items():
+                take(key, det.tick(next_tick))
+            next_tick += timedelta(seconds=TICK_S)
+
+    n = 0
+    next_tick = spec.start + timedelta(seconds=TICK_S)
+    refresh = spec.start + timedelta(days=1)
+    feed(home.connect_all(spec.start))
+    for a in home_actions(resident, spec):
+        tick_until(a.t)
+        if a.t >= refresh:
+            today = refresh.astimezone(tz).date()
+            usual = learner.usual(today)
+            habits.append((today, *usual))
+            if usual != learned:
+                learned = usual
+                for key in habit_keys:
+                    dets[key].update_context(resident_context(
+                        resident, spec, dets[key].context.settings, *usual))
+            refresh += timedelta(days=1)
+        records = home.apply(a)
+        n += len(records)
+        feed(records)
+    tick_until(spec.end)
+    alerts = {name: [AlertRow(a.resident_id, a.type, a.opened_at, a.severity, a.count)
+                     for a in book.alerts] for name, (_, book) in books.items()}
+    repeats = {name: [AlertRow(a.resident_id, a.type, t, a.severity)
+                      for a in book.alerts for t in a.repeats]
+               for name, (_, book) in books.items()}
+    outcomes = {name: dict(book.outcomes) for name, (_, book) in books.items()}
+    first = kept[vs[0].detector_key]
+    return ResidentRun(resident.resident_id, alerts, outcomes, habits, n, first, repeats), kept
+
+
+def test_the_runner_decides_as_the_plain_run() -> None:
+    """The runner's shortcuts (records fed in batches between ticks, the simulator's fast
+    stream) change nothing: every variant's decisions, alerts, repeats and outcomes, and
+    the habits learned, are those of the plain run."""
+    vs = variants(AlertSettings())
+    for rid in (1, 2):
+        resident = build_resident(SPEC, rid)
+        want, kept = reference_run(resident, SPEC, vs)
+        assert len(want.decisions) > 10 and want.habits
+        assert run_resident(resident, SPEC, vs, keep_decisions=True, daily={}) == want
+        for v in vs[1:]:
+            run = run_resident(resident, SPEC, [v], keep_decisions=True)
+            assert run.decisions == kept[v.detector_key], v.name
