@@ -7,10 +7,10 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from alerts.config import AlertSettings
-from eldercare.evaluation.daily import DailyOutput
 from alerts.detector import ResidentDetector
 from alerts.model import Decision
 from eldercare.evaluation.book import AlertBook
+from eldercare.evaluation.daily import DailyOutput
 from eldercare.evaluation.devices import DirectHome
 from eldercare.evaluation.habits import HabitLearner
 from eldercare.evaluation.rows import AlertRow
