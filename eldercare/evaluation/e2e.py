@@ -82,10 +82,10 @@ class SampleResult:
     def will_stamped(self) -> list[str]:
         """device_offline alerts opened by a Last Will, earlier through MQTT than in the
         direct run by at most `WILL_SLACK`: the platform puts a Last Will on the device's
-        event-time clock (the last record it has processed from the device plus the wall
-        time since), and in an accelerated replay the will arrives almost no wall time after
-        the device's last records, even before the pipeline has processed all of them,
-        where a live system (the direct run) has the real silence."""
+        event-time clock (the last record it has processed from the device plus the time
+        since on the pipeline's clock, which stands still in the sample: `replay_clock`),
+        possibly before it has processed all of them, where a live system (the direct run)
+        has the real silence."""
         out = []
         for rid in sorted(self.direct):
             a, b = set(self.direct[rid]), set(self.e2e.get(rid, []))
@@ -127,9 +127,9 @@ class SampleResult:
             out += ["", "Not counted as differences: device_offline opened by a Last Will, "
                     "stamped through MQTT at a record the pipeline had processed from the "
                     "device before the will arrived, and at the disconnection itself in the "
-                    "direct run (an accelerated replay has almost no wall time between a "
-                    "device's last records and its will; a live system has the real "
-                    "silence): " + "; ".join(wills) + "."]
+                    "direct run (the replay's clock stands still between a device's last "
+                    "records and its will; a live system has the real silence): "
+                    + "; ".join(wills) + "."]
         return out + [f"- note: {n}" for n in self.notes]
 
 
