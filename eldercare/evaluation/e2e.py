@@ -167,11 +167,12 @@ def direct_alerts(residents: Sequence[Resident], spec: CohortSpec, settings: Ale
     for r in residents:
         run = run_resident(r, spec, [default], resolve_after_s=math.inf,
                            registered={d: _device_id(tag, d) for d in r.home.devices})
-        out[r.resident_id] = sorted((a.type, _key(a.at)) for a in run.alerts[default.name])
+        out[r.resident_id] = sorted((a.type, alert_key(a.at)) for a in run.alerts[default.name])
     return out
 
 
-def _key(at: datetime) -> str:
+def alert_key(at: datetime) -> str:
+    """An opening time as the runs are compared: ISO 8601 UTC, to the millisecond."""
     return at.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
@@ -351,7 +352,7 @@ def _stored(database_url: str, ids: dict[int, int]) -> dict[int, list[AlertKey]]
             "SELECT resident_id, type, opened_at FROM alerts WHERE resident_id = ANY(%s)",
             (list(back),)).fetchall()
         for rid, typ, opened in rows:
-            out[back[int(rid)]].append((str(typ), _key(opened)))
+            out[back[int(rid)]].append((str(typ), alert_key(opened)))
     return {rid: sorted(v) for rid, v in out.items()}
 
 

@@ -4,17 +4,12 @@ gives the same stored alerts as the direct run."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-import alerts.service
-from alerts.model import AlertTrigger
 from eldercare.evaluation.e2e import SampleResult, compare_sample, sample_spec
 from simulators.cohort import CohortSpec
-from tests.support.database import count
 from tests.support.services import Broker
-from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.mqtt]
 
@@ -31,30 +26,6 @@ def test_one_resident_day_gives_the_same_alerts(clean_db: str, broker: Broker) -
     assert result.direct[1], "the sample day has incidents, so alerts"
     assert result.differences() == [], result.lines()
     assert "**Same decisions**" in "\n".join(result.lines())
-
-
-def test_the_sample_reads_the_alerts_only_once_a_lagging_worker_stored_them(
-        clean_db: str, broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The alert worker falls behind, as under a loaded database: it stores its first
-    non-alarm trigger only after the pipeline has taken every message of the sample (the
-    four barrier dead letters are in). A quiet period could not tell; the comparison must
-    still see that alert and everything queued behind it."""
-    store = alerts.service.store_trigger
-    held: list[str] = []
-
-    def lagging(conn: Any, trig: AlertTrigger, settings: Any, now: datetime) -> Any:
-        if not held and trig.type not in ("sos", "fall"):  # an alarm would be repeated
-            held.append(trig.type)
-            wait_until(lambda: count(clean_db, "SELECT count(*) FROM dead_letters") >= 4,
-                       timeout=600, what="the pipeline to take the whole sample")
-        return store(conn, trig, settings, now)
-
-    monkeypatch.setattr(alerts.service, "store_trigger", lagging)
-    spec = sample_spec(CohortSpec(residents=1, days=120, seed=1), NOW)
-    result = compare_sample(clean_db, broker.admin, broker.pipeline, spec, [1], tag="t2",
-                            now=NOW)
-    assert held, "a trigger was held back"
-    assert result.differences() == [], result.lines()
 
 
 def test_differences_set_last_will_stamping_apart() -> None:
