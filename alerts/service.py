@@ -136,6 +136,7 @@ class AlertEngine:
         self.raised = 0
         self.failed = 0  # items the worker could not store (logged; see _with_retry)
         self.restored = 0
+        self.taken = 0  # messages the detector has taken (on_records calls; see `settled`)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -176,9 +177,10 @@ class AlertEngine:
 
     def on_records(self, records: Sequence[Record], token: int | None) -> None:
         """Run the detector over one message's records (one device's); queue decisions."""
-        if not records:
-            return
         with self._lock:
+            self.taken += 1  # under the lock: the two MQTT sessions' threads call this
+            if not records:
+                return
             if records[0].resident_id not in self._contexts:
                 self._fallback_context(records[0].device_id)
             decisions = self._detector.process(records)

@@ -48,7 +48,7 @@ from kernel.sites import add_resident, add_site
 from simulators.clock import ManualClock
 from simulators.cohort import HEARTBEAT_S, CohortSpec, Resident, build_resident, home_actions
 from simulators.engine import Engine
-from simulators.timeline import Action
+from simulators.timeline import Action, ActionKind
 from simulators.wire import wait_published
 
 logger = logging.getLogger(__name__)
@@ -233,7 +233,8 @@ def replay(database_url: str, admin: MqttEndpoint, endpoint: MqttEndpoint, spec:
                  "the pipeline's subscriptions to be live", interval=0.2)
         if engine.connect(timeout) < len(engine.devices):
             raise RuntimeError("not every sample device could connect to the broker")
-        stats = engine.replay(_actions(residents, spec, tag), threading.Event(), pace=None)
+        stats = engine.replay(_in_step(_actions(residents, spec, tag), engine, pipe,
+                                       barrier, timeout), threading.Event(), pace=None)
         if not engine.drain(timeout):
             raise RuntimeError("the broker did not take every message of the sample")
         barrier.send(endpoint, timeout)
@@ -289,6 +290,55 @@ class _Barrier:
         with db.connect(database_url, autocommit=True) as conn:
             return _count(conn, "SELECT count(*) FROM dead_letters WHERE topic = ANY(%s)",
                           (self.topics,)) >= self.sent * len(self.topics)
+
+
+def _in_step(actions: Iterator[Action], engine: Engine, pipe: Pipeline, barrier: _Barrier,
+             timeout: float) -> Iterator[Action]:
+    """The actions, held at each device event and connection change until the pipeline has
+    taken every message sent before, and after it until the pipeline has taken it.
+
+    Events travel on their own MQTT session (readings and status on the other), which the
+    pipeline takes on its own thread; at replay speed a few milliseconds of scheduling put
+    one session minutes of event time ahead of the other, and a rule that keeps only the
+    newest report across both (`low_battery`) would then decide by the machine's load.
+    A live system's sessions are never minutes apart: holding the replay at events keeps
+    them in event-time order, as the direct run takes them. Taken: every device message
+    acknowledged by the broker, except those a dropped device could not get acknowledged
+    before it went offline (resent when it is back), plus the Last Wills so far and the
+    barrier's, received by the pipeline and through its detector (or dead-lettered)."""
+    wills = 0
+    stuck: dict[str, int] = {}  # device -> messages unacknowledged when it dropped
+
+    def received_all() -> bool:
+        return (pipe.received
+                >= engine.loop.acked + wills + barrier.sent * len(barrier.topics))
+
+    def caught_up() -> bool:
+        received = pipe.received
+        return (engine.loop.inflight <= sum(stuck.values()) and received_all()
+                and pipe.alerts.taken + pipe.dead_letters >= received)
+
+    def hold(until: Callable[[], bool] = caught_up) -> None:
+        if not engine.loop.run_until(until, timeout):
+            raise RuntimeError(f"the pipeline did not take the sample's messages in {timeout} s "
+                               f"(received {pipe.received}, taken {pipe.alerts.taken}, "
+                               f"acknowledged by the broker {engine.loop.acked}, "
+                               f"in flight {engine.loop.inflight})")
+
+    for a in actions:
+        step = a.kind in (ActionKind.EVENT, ActionKind.OFFLINE, ActionKind.ONLINE)
+        if step:
+            hold()
+        yield a
+        if a.kind is ActionKind.OFFLINE:
+            wills += 1  # the broker publishes the device's Last Will
+            stuck[a.device_id] = 0
+            hold(received_all)  # its will is in: nothing more of it will be acknowledged
+            stuck[a.device_id] = engine.loop.inflight - sum(stuck.values())
+        elif a.kind is ActionKind.ONLINE:
+            stuck.pop(a.device_id, None)
+        if step:
+            hold()
 
 
 def _device_id(tag: str, device_id: str) -> str:
