@@ -295,7 +295,8 @@ class _Barrier:
 def _in_step(actions: Iterator[Action], engine: Engine, pipe: Pipeline, barrier: _Barrier,
              timeout: float) -> Iterator[Action]:
     """The actions, held at each device event and connection change until the pipeline has
-    taken every message sent before, and after it until the pipeline has taken it.
+    taken every message sent before, and after it (or after any action that made the device
+    send an event) until the pipeline has taken it.
 
     Events travel on their own MQTT session (readings and status on the other), which the
     pipeline takes on its own thread; at replay speed a few milliseconds of scheduling put
@@ -325,11 +326,18 @@ def _in_step(actions: Iterator[Action], engine: Engine, pipe: Pipeline, barrier:
                                f"acknowledged by the broker {engine.loop.acked}, "
                                f"in flight {engine.loop.inflight})")
 
+    def events_sent(device_id: str) -> int:
+        sent = engine.devices[device_id].sent
+        return sum(n for kind, n in sent.items() if kind.startswith("event:"))
+
     for a in actions:
         step = a.kind in (ActionKind.EVENT, ActionKind.OFFLINE, ActionKind.ONLINE)
         if step:
             hold()
+        before = events_sent(a.device_id)
         yield a
+        # a status can make the device send an event too (its low_battery warning)
+        step = step or events_sent(a.device_id) > before
         if a.kind is ActionKind.OFFLINE:
             wills += 1  # the broker publishes the device's Last Will
             stuck[a.device_id] = 0
