@@ -13,7 +13,9 @@ seed, zone and telemetry period: the same spec, a recent day. The pipeline runs 
 stopped at that `now` (`replay_clock`), not on the wall clock: the sample gives the same
 result at any date and however fast the machine replays.
 
-The stored alerts are read once the pipeline has provably finished (`_wait_done`): a
+The replay is held at each device event and connection change until the pipeline has taken
+everything before it (`_in_step`), so its two MQTT sessions stay in event-time order. The
+stored alerts are read once the pipeline has provably finished (`_wait_done`): a
 barrier message on each of its MQTT sessions, sent after every device message, is taken,
 and its alert engine has stored every decision (`AlertEngine.settled`).
 """
