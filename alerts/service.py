@@ -40,7 +40,8 @@ Refresh = Callable[[psycopg.Connection[Any]], None]
 AlarmStored = Callable[[str, int, int], None]  # device id, alarm seq, alert id
 
 
-def _utcnow() -> datetime:
+def wall_clock() -> datetime:
+    """The wall clock (UTC): the production `Clock`."""
     return datetime.now(UTC)
 
 
@@ -97,7 +98,7 @@ class AlertEngine:
                  hold: Callable[[int, int], None],
                  lookup: Callable[[str], DeviceInfo | None],
                  direct: DirectNotify | None = None, on_refresh: Refresh | None = None,
-                 clock: Clock = _utcnow, timing: EngineTiming = EngineTiming(),
+                 clock: Clock = wall_clock, timing: EngineTiming = EngineTiming(),
                  on_alarm_stored: AlarmStored | None = None) -> None:
         self._url = database_url
         self._settings = settings
@@ -125,6 +126,7 @@ class AlertEngine:
         self._pending: dict[_Key, _Pending] = {}  # not yet taken by the worker
         self._parked: dict[_Key, float] = {}  # rate-limited: queue at this monotonic time
         self._last_queued: dict[_Key, float] = {}
+        self._unfinished = 0  # items queued for the worker and not yet done (under _qlock)
         self.coalesced = 0
         self._worker = threading.Thread(target=self._run_worker, name="alert-worker",
                                         daemon=True)
@@ -134,6 +136,7 @@ class AlertEngine:
         self.raised = 0
         self.failed = 0  # items the worker could not store (logged; see _with_retry)
         self.restored = 0
+        self.taken = 0  # messages the detector has taken (on_records calls; see `settled`)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -174,9 +177,10 @@ class AlertEngine:
 
     def on_records(self, records: Sequence[Record], token: int | None) -> None:
         """Run the detector over one message's records (one device's); queue decisions."""
-        if not records:
-            return
         with self._lock:
+            self.taken += 1  # under the lock: the two MQTT sessions' threads call this
+            if not records:
+                return
             if records[0].resident_id not in self._contexts:
                 self._fallback_context(records[0].device_id)
             decisions = self._detector.process(records)
@@ -196,7 +200,7 @@ class AlertEngine:
             # a cancel or clear must not overtake the resident's parked trigger, and no later
             # trigger may be merged into one queued before it
             self._queue_parked(resident=decision.resident_id, close=True)
-            self._queue.put((decision, token))
+            self._put((decision, token))
 
     def _submit_trigger(self, trig: AlertTrigger, token: int | None) -> None:
         """Queue a trigger, merge it into its key's waiting one, or park it (rate limit)."""
@@ -222,7 +226,7 @@ class AlertEngine:
             return
         self._announce(trig)
         if not park:
-            self._queue.put(entry)
+            self._put(entry)
 
     def _queue_parked(self, *, resident: int | None = None, due_by: float | None = None,
                       close: bool = False) -> None:
@@ -237,6 +241,7 @@ class AlertEngine:
                 del self._parked[key]
                 self._last_queued[key] = now
                 entries.append(self._pending[key])
+            self._unfinished += len(entries)  # never neither parked nor queued (`settled`)
             if close and resident is not None:
                 for key in [k for k in self._pending if k[0] == resident]:
                     del self._pending[key]
@@ -245,6 +250,23 @@ class AlertEngine:
                 self._last_queued = {k: t for k, t in self._last_queued.items() if t > limit}
         for entry in entries:
             self._queue.put(entry)
+
+    def _put(self, item: _Item) -> None:
+        """Queue an item for the worker, counted until it is done (see `settled`)."""
+        with self._qlock:
+            self._unfinished += 1
+        self._queue.put(item)
+
+    @property
+    def settled(self) -> bool:
+        """True when every decision made so far is stored (or given up as unstorable):
+        nothing is being detected, parked by the rate limit, queued or being stored.
+
+        A caller that knows every record of interest went through `on_records` (e.g. the
+        end-to-end sample, after a barrier message) can read the store then, without
+        guessing how long the worker may still take."""
+        with self._lock, self._qlock:  # the order of on_records/_tick_once -> _submit
+            return self._unfinished == 0 and not self._parked
 
     def _take(self, entry: _Pending) -> list[AlertTrigger]:
         """The worker takes `entry`: later triggers of its key start a new one."""
@@ -327,7 +349,7 @@ class AlertEngine:
             self._queue_parked()
             changed = self._detector.snapshots()
             if changed or everything:
-                self._queue.put(changed)
+                self._put(changed)
 
     def _refresh_contexts(self) -> None:
         try:
@@ -357,21 +379,31 @@ class AlertEngine:
 
     def _run_worker(self) -> None:
         while (item := self._queue.get()) is not None:
-            if isinstance(item, dict):
-                self._with_retry(functools.partial(_save, states=item), None)
-                continue
-            if isinstance(item, _Pending):
-                stored = [self._with_retry(functools.partial(self._store, decision=trig), trig)
-                          for trig in self._take(item)]
-                self.stored += 1
-                self._release_unless_lost(item.token, stored[0])
-                continue
-            decision, token = item
-            ok = self._with_retry(functools.partial(self._store, decision=decision), decision)
-            self.stored += 1
-            self._release_unless_lost(token, ok or not isinstance(decision, AlertTrigger))
+            try:
+                self._work(item)
+            finally:
+                with self._qlock:
+                    self._unfinished -= 1
         if self._conn is not None:
             self._conn.close()
+
+    def _work(self, item: _Item) -> None:
+        """Store one queued item: detector states, a (merged) trigger, or a decision."""
+        if item is None:
+            return
+        if isinstance(item, dict):
+            self._with_retry(functools.partial(_save, states=item), None)
+            return
+        if isinstance(item, _Pending):
+            stored = [self._with_retry(functools.partial(self._store, decision=trig), trig)
+                      for trig in self._take(item)]
+            self.stored += 1
+            self._release_unless_lost(item.token, stored[0])
+            return
+        decision, token = item
+        ok = self._with_retry(functools.partial(self._store, decision=decision), decision)
+        self.stored += 1
+        self._release_unless_lost(token, ok or not isinstance(decision, AlertTrigger))
 
     def _release_unless_lost(self, token: int | None, stored: bool) -> None:
         """Release a message to the ack gate, unless the alarm it raised could not be stored:

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from alerts.config import AlertSettings
 from alerts.receipts import Receipt, ReceiptTracker
-from alerts.service import AlertEngine, DirectNotify, Refresh
+from alerts.service import AlertEngine, Clock, DirectNotify, Refresh, wall_clock
 from eldercare.acks import AckGate, ack_token, split_tokens
 from gateway.deadlog import DeadLetterLog
 from gateway.gateway import DEFAULT_RAW_RETENTION, Accepted, Gateway, dead_letter
@@ -108,8 +108,12 @@ class Pipeline:
                  raw_retention: timedelta = DEFAULT_RAW_RETENTION,
                  registry_cache: Path | None = None,
                  event_receive_maximum: int = EVENT_RECEIVE_MAXIMUM,
-                 spool: Spool | None = None) -> None:
+                 spool: Spool | None = None, clock: Clock = wall_clock) -> None:
+        """`clock`: the time messages are received at (the gateway's plausibility and
+        retention checks, Last Will stamping) and the alert engine's clock; the wall clock
+        in production, injected where a replay must not depend on the date."""
         self.sites = sites
+        self._clock = clock
         self.filters = topic_filters(sites) + event_filters(sites)
         self._endpoint = mqtt_endpoint
         # Messages of devices the registry cannot answer for yet (database down, device not
@@ -134,7 +138,8 @@ class Pipeline:
                                   publish=self._publish, release=self.gate.release,
                                   hold=self.gate.hold, lookup=self.registry.lookup,
                                   direct=direct, on_refresh=on_refresh,
-                                  on_alarm_stored=self.receipts.alert_stored)
+                                  on_alarm_stored=self.receipts.alert_stored,
+                                  clock=clock)
         self.connected = threading.Event()
         self.dead_letters = 0
         self.dead_letter_log = DeadLetterLog(time.monotonic)
@@ -299,7 +304,7 @@ class Pipeline:
 
     def _send_receipt(self, receipt: Receipt) -> None:
         """Tell the device its alarm is stored (QoS 1 on its `cmd` topic); it stops repeating."""
-        command = AlarmReceivedCommand(ts=datetime.now(UTC), seq=receipt.seq,
+        command = AlarmReceivedCommand(ts=self._clock(), seq=receipt.seq,
                                        alert_id=receipt.alert_id)
         try:
             self._publish(topic_for(receipt.site, receipt.device_id, Channel.CMD),
@@ -341,7 +346,7 @@ class Pipeline:
         token = (ack_token(msg.mid, session.events, session.client.connection)
                  if msg.qos > 0 else None)
         topic = msg._topic.decode(errors="replace")
-        self._take_safely(topic, bytes(msg.payload), datetime.now(UTC), token, msg.dup)
+        self._take_safely(topic, bytes(msg.payload), self._clock(), token, msg.dup)
 
     def _take_safely(self, topic: str, payload: bytes, now: datetime, token: int | None,
                      dup: bool, returning: bool = False) -> None:

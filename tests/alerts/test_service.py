@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from alerts.config import AlertSettings
 from alerts.service import AlertEngine, EngineTiming
 from eldercare.embedded import start_postgres
 from eldercare.pipeline import Pipeline
+from gateway.records import EventRecord
 from gateway.schema import Channel, EventType
 from kernel.db import connect
 from tests.support.bus import BusListener, count_alerts, event_payload
@@ -285,3 +287,31 @@ def test_a_press_after_a_cancel_is_a_new_emergency_even_while_the_worker_lags(
         button.close()
         other.close()
         pipe.stop()
+
+
+def _press(home: Home[Any], seq: int, at: datetime) -> EventRecord:
+    return EventRecord(at, home.button.device_id, home.resident_id, home.site, seq,
+                       EventType.SOS, None, at, at)
+
+
+def test_settled_only_once_every_decision_is_stored(clean_db: str, broker: Broker) -> None:
+    """`settled` is what a caller waits on before reading the store (the end-to-end
+    sample): it must not be true while a decision is parked by the rate limit or queued."""
+    home = seed_home(clean_db, broker.admin)
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    engine = AlertEngine(clean_db, AlertSettings(), [], publish=lambda *_: None,
+                         release=lambda _: None, hold=lambda *_: None, lookup=lambda _: None,
+                         clock=lambda: at, timing=EngineTiming(repeat_interval_s=3600))
+    engine.start()
+    try:
+        engine.on_records([_press(home, 1, at)], None)
+        wait_until(lambda: engine.settled, what="the first press stored")
+        assert count_alerts(clean_db, "type = 'sos'") == 1  # settled: read at once
+        engine.on_records([_press(home, 2, at + timedelta(seconds=5))], None)
+        # the second press is parked for an hour by the rate limit: never settled meanwhile
+        assert not engine.settled
+    finally:
+        engine.stop()  # stores what is parked
+    with connect(clean_db) as conn:
+        row = conn.execute("SELECT count FROM alerts WHERE type = 'sos'").fetchone()
+    assert row == (2,)

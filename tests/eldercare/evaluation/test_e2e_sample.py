@@ -13,13 +13,16 @@ from tests.support.services import Broker
 
 pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.mqtt]
 
-NOW = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)  # only sets which recent day is replayed
+# Which day is replayed (the day before yesterday) and when the pipeline receives it: the
+# pipeline runs on a clock stopped at NOW, so any real date gives the same result.
+NOW = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 
 
 def test_one_resident_day_gives_the_same_alerts(clean_db: str, broker: Broker) -> None:
     spec = sample_spec(CohortSpec(residents=1, days=120, seed=1), NOW)
     assert spec.days == 1
-    result = compare_sample(clean_db, broker.admin, broker.pipeline, spec, [1], tag="t1")
+    result = compare_sample(clean_db, broker.admin, broker.pipeline, spec, [1], tag="t1",
+                            now=NOW)
     assert result.direct[1], "the sample day has incidents, so alerts"
     assert result.differences() == [], result.lines()
     assert "**Same decisions**" in "\n".join(result.lines())
