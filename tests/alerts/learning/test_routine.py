@@ -117,6 +117,14 @@ def test_at_most_one_alert_per_feature_per_seven_days():
     assert found and all(g >= 7 for g in gaps)
 
 
+def test_two_nights_with_one_more_toilet_trip_are_no_routine_change():
+    """Time out of bed at night: its floor is one toilet visit (5 min), so a regular sleeper
+    up once on two nights (12 minutes each) is an ordinary pair of nights."""
+    days = series(60, noise=0.1, shift=lambda i, n: 720.0 if n == "night_out_s"
+                  and ONSET <= i < ONSET + 2 else 0.0)
+    assert only(changes(days, start=ONSET - 1, end=ONSET + 3), "night_out_s") == []
+
+
 def test_one_extreme_day_alone_never_alerts():
     days = series(60, shift=lambda i, n: 20.0 if n == "night_exits" and i == ONSET else 0.0)
     assert only(changes(days, start=ONSET - 1, end=ONSET + 1), "night_exits") == []
