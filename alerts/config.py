@@ -110,6 +110,13 @@ class RoutineChangeSettings(_Frozen):
     threshold: float = Field(default=2.0, gt=0,
                              description="EWMA of the robust z-score that alerts "
                                          "(divided by the sensitivity).")
+    z_clip: float = Field(default=3.0, gt=0,
+                          description="A day's robust z-score counts at most this much: one "
+                                      "extreme day alone does not make a routine change.")
+    rearm: float = Field(default=0.5, ge=0,
+                         description="After an alert, the feature alerts again in the same "
+                                     "direction only once its EWMA has come back down to "
+                                     "this (hysteresis: a lasting change is one alert).")
 
 
 class OutlierDigestSettings(_Frozen):

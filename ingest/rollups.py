@@ -95,9 +95,6 @@ WITH w AS (
            COALESCE(sum(occupied_fraction * 60) FILTER (WHERE bucket >= day_start), 0)
                AS time_in_bed_s,
            count(*) FILTER (WHERE bucket >= night_start AND bucket < night_end
-                            AND prev_bucket >= night_start
-                            AND NOT in_bed AND was_in_bed) AS night_exits,
-           count(*) FILTER (WHERE bucket >= night_start AND bucket < night_end
                             AND occupied_fraction >= 1 AND (rr_min <= 0 OR rr_samples < samples))
                * 60.0 / NULLIF(count(*) FILTER (WHERE bucket >= night_start
                                                 AND bucket < night_end AND in_bed), 0)
@@ -137,6 +134,24 @@ WITH w AS (
       AND (next_in_bed >= up + %(stay_up)s
            OR (next_in_bed IS NULL AND up + %(stay_up)s <= %(data_until)s))
     GROUP BY resident_id, day
+), bed_by_end AS (
+    -- in-bed minutes before the night's end: the rise, else night_end
+    SELECT m.resident_id, m.day, COALESCE(rise.rise_time, m.night_end) AS night_over,
+           count(*) FILTER (WHERE m.in_bed
+                            AND m.bucket < COALESCE(rise.rise_time, m.night_end)) AS beds
+    FROM m LEFT JOIN rise USING (resident_id, day)
+    GROUP BY m.resident_id, m.day, COALESCE(rise.rise_time, m.night_end)
+), exits AS (
+    -- a night exit: leaving the bed in the night and coming back to it before the rise (or
+    -- the night's end) - waking to void or wander and returning to bed. Leaving it for the
+    -- day (the rise, even before 07:00) is not one: an early riser's morning is no nocturia.
+    -- Back to bed = more in-bed minutes before the end than up to the exit (beds_so_far).
+    SELECT m.resident_id, m.day, count(*) AS night_exits
+    FROM m JOIN bed_by_end b USING (resident_id, day)
+    WHERE m.bucket >= m.night_start AND m.bucket < m.night_end
+      AND m.prev_bucket >= m.night_start AND NOT m.in_bed AND m.was_in_bed
+      AND m.bucket < b.night_over AND m.beds_so_far < b.beds
+    GROUP BY m.resident_id, m.day
 ), evening AS (
     -- in-bed minutes among each minute of the evening and night and the next 119
     SELECT resident_id, day, bucket, in_bed, night_end,
@@ -173,13 +188,15 @@ INSERT INTO resident_daily AS d (resident_id, day, timezone, day_start, data_min
                                  hr_samples, rr_samples, bedtime, night_out_s, away_s,
                                  pauses_per_hour, restlessness, min_battery, computed_at)
 SELECT w.resident_id, w.day, w.tz, w.day_start, agg.data_minutes, round(agg.time_in_bed_s),
-       agg.night_exits, rise.rise_time, agg.resting_hr, agg.median_rr, agg.hr_avg, agg.rr_avg,
+       COALESCE(exits.night_exits, 0), rise.rise_time, agg.resting_hr, agg.median_rr,
+       agg.hr_avg, agg.rr_avg,
        agg.movement_avg, agg.occupied_fraction, agg.samples, agg.hr_samples, agg.rr_samples,
        bed.bedtime, nightout.night_out_s, away.away_s, agg.pauses_per_hour, agg.restlessness,
        battery.min_battery, %(computed_at)s
 FROM w
 JOIN agg USING (resident_id, day)
 LEFT JOIN rise USING (resident_id, day)
+LEFT JOIN exits USING (resident_id, day)
 LEFT JOIN bed USING (resident_id, day)
 LEFT JOIN nightout USING (resident_id, day)
 LEFT JOIN away USING (resident_id, day)

@@ -26,7 +26,9 @@ over 75 in residential or home care, and documented in docs/alerts.md ("Routine 
   sleep apnoea), ± 0.5;
 - restlessness: the mat's movement index (0-100) 5 ± 3 while in bed at night.
 `mad_floor` is the smallest spread a baseline may have (a very regular person must not alarm
-on noise): a quarter of an hour for clock times, half an exit, 2 beats per minute, ...
+on noise): a quarter of an hour for clock times, half an exit, one toilet visit (5 min) of
+time out of bed at night, 45 min of time in bed, 1 beat per minute, ... - the smallest
+change that means something for the person, not the sensor's resolution.
 """
 
 from __future__ import annotations
@@ -83,18 +85,26 @@ FEATURES: tuple[Feature, ...] = (
     Feature("rise_time", N_("Rise time"), "clock_midnight", "up", "person", 360.0, 30.0, 15.0,
             "minutes after local midnight of the last getting-up of the morning"),
     # Both: more time in bed (illness, low mood) and much less (agitation, pain) are signs.
+    # Floor 45 min: a nap taken or skipped moves a day's time in bed by that much.
     Feature("time_in_bed_s", N_("Time in bed"), "seconds", "both", "person", 30600.0, 3600.0,
-            1800.0, "seconds in bed over the local calendar day"),
+            2700.0, "seconds in bed over the local calendar day"),
     Feature("night_exits", N_("Night exits"), "count", "up", "person", 1.0, 1.0, 0.5,
             "times out of bed between 22:00 and 07:00"),
+    # Floor 5 min, one visit to the toilet: a night with one more or one fewer trip than
+    # usual is an ordinary night, not a change (with a 2-minute floor, two nights with one
+    # trip each in a person who usually sleeps through were two robust spreads out).
     Feature("night_out_s", N_("Time out of bed at night"), "seconds", "up", "person", 600.0,
-            300.0, 120.0, "seconds out of bed between bedtime and rise time"),
+            300.0, 300.0, "seconds out of bed between bedtime and rise time"),
     # With only a bed mat, time out of the home cannot be told from time in another room:
     # the longest empty-bed stretch of the day bounds it. Longer is the worrying side
     # (wandering, staying away); shorter is more rest and is left to time_in_bed_s.
     Feature("away_s", N_("Longest time away from bed"), "seconds", "up", "person", 50400.0,
             7200.0, 1800.0, "longest continuous time the bed was empty during the local day"),
-    Feature("resting_hr", N_("Resting heart rate"), "per_min", "up", "person", 62.0, 5.0, 2.0,
+    # Floor 1/min: the sleeping heart rate's 10th percentile is one of the steadiest numbers
+    # a person has (night-to-night spread of about 1-2/min); with a 2/min floor (3/min
+    # robust spread) a rise of 6-10/min - an infection, heart failure - took most of its
+    # ramp to reach two spreads.
+    Feature("resting_hr", N_("Resting heart rate"), "per_min", "up", "person", 62.0, 5.0, 1.0,
             "10th percentile of the per-minute heart rate in bed at night"),
     Feature("median_rr", N_("Breathing rate at night"), "per_min", "up", "person", 15.0, 1.5,
             0.75, "median per-minute respiration rate in bed at night"),

@@ -65,7 +65,8 @@ def routine_settings(s: AlertSettings) -> RoutineSettings:
     r = s.routine_change
     return RoutineSettings(enabled=r.enabled, sensitivity=r.sensitivity,
                            ewma_lambda=r.ewma_lambda, threshold=r.threshold,
-                           cooldown_days=r.cooldown_days)
+                           cooldown_days=r.cooldown_days, rearm=r.rearm,
+                           z_clip=r.z_clip)
 
 
 _RESIDENTS = """

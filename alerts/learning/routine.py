@@ -18,8 +18,17 @@ is the fixed-threshold rules' business, a routine change is a trend.
 Only the worrying direction is watched (features.Feature.direction; 'both' watches the two
 sides separately), so sleeping better or fewer night exits never alert. Only personal
 baselines (>= 14 counted days) are judged: against the population default, a late riser
-would alarm for being a late riser. After an alert the feature's statistics restart from
-zero, and the feature does not alert again within `cooldown_days`.
+would alarm for being a late riser.
+
+Re-arming (hysteresis, as in alarm practice for CUSUM/EWMA charts used as monitors rather
+than one-shot tests): after an alert the side stays *alarmed* - its statistic keeps running,
+it is not reset to zero - and alerts again only after the statistic has come back down to
+`rearm` (the recent days close to the usual again: the change resolved, or has become the
+new usual in the baseline). A change that lasts is one change: the care worker was told, and
+telling them again every week until the baseline absorbs it is noise that teaches them to
+ignore the alert. Resetting to zero instead (the textbook restart after an out-of-control
+signal, when the process is assumed to be fixed) would re-alert a week later on the same,
+still unchanged, drift. A feature also does not alert again within `cooldown_days`.
 
 Pure: days, baselines and states in, new states and changes out; no clock, no database.
 """
@@ -64,6 +73,9 @@ class RoutineSettings:
     threshold: float = 2.0
     z_clip: float = 3.0
     cooldown_days: int = 7
+    # Hysteresis: a side that alerted is re-armed only once its EWMA has come back down to
+    # `rearm` (see judge_feature).
+    rearm: float = 0.5
     window_days: int = WINDOW_DAYS
     min_days: int = MIN_PERSONAL_DAYS
     # The last week before the judged day stays out of its baseline: a change that builds
@@ -87,10 +99,16 @@ class FeatureState:
     run_down: int = 0
     last_day: date | None = None  # the last day judged (a day is judged once)
     last_alert_day: date | None = None
+    alarmed_up: bool = False  # alerted upwards and not re-armed since
+    alarmed_down: bool = False
 
     def ewma(self, side: Side) -> float:
         """The statistic of one side."""
         return self.ewma_up if side == "up" else self.ewma_down
+
+    def alarmed(self, side: Side) -> bool:
+        """True when `side` alerted and its statistic has not come back down since."""
+        return self.alarmed_up if side == "up" else self.alarmed_down
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +196,7 @@ def judge_feature(state: FeatureState, feature: Feature, day: DayFeatures,
                   base: Baseline, s: RoutineSettings
                   ) -> tuple[FeatureState, Side | None, float]:
     """Update one feature's state with `day`; the side that crossed the limit (None: none,
-    or in cooldown, or switched off) and the day's z-score."""
+    or alarmed and not re-armed, or in cooldown, or switched off) and the day's z-score."""
     value = day.value(feature.name)
     if not base.personal or value is None:
         return replace(state, last_day=day.day), None, float("nan")
@@ -189,14 +207,14 @@ def judge_feature(state: FeatureState, feature: Feature, day: DayFeatures,
         level = ewma_step(state.ewma(side), z, side, s)
         worse = (z if side == "up" else -z) > 0
         run = (state.run_up if side == "up" else state.run_down) + 1 if worse else 0
-        new = (replace(new, ewma_up=level, run_up=run) if side == "up"
-               else replace(new, ewma_down=level, run_down=run))
-        if (fired is None and s.enabled and level >= s.limit
+        alarmed = state.alarmed(side) and level > s.rearm
+        if (fired is None and not alarmed and s.enabled and level >= s.limit
                 and not in_cooldown(state, day.day, s)):
-            fired = side
-    if fired is not None:  # fresh evidence needed for the next one
-        new = replace(new, ewma_up=0.0, ewma_down=0.0, run_up=0, run_down=0,
-                      last_alert_day=day.day)
+            fired, alarmed = side, True
+        new = (replace(new, ewma_up=level, run_up=run, alarmed_up=alarmed) if side == "up"
+               else replace(new, ewma_down=level, run_down=run, alarmed_down=alarmed))
+    if fired is not None:
+        new = replace(new, last_alert_day=day.day)
     return new, fired, z
 
 

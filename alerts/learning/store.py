@@ -92,12 +92,14 @@ async def load_days_async(conn: AsyncConn, resident_id: int, since: date,
 def load_states(conn: Conn, resident_ids: Iterable[int]) -> dict[int, dict[str, FeatureState]]:
     """Routine-change states per resident and feature."""
     out: dict[int, dict[str, FeatureState]] = {}
-    for rid, feat, up, down, run_up, run_down, last_day, last_alert in conn.execute(
+    for (rid, feat, up, down, run_up, run_down, last_day, last_alert, alarmed_up,
+         alarmed_down) in conn.execute(
             "SELECT resident_id, feature, ewma_up, ewma_down, run_up, run_down, last_day, "
-            "last_alert_day FROM routine_state WHERE resident_id = ANY(%s)",
-            (list(resident_ids),)):
-        out.setdefault(int(rid), {})[feat] = FeatureState(feat, up, down, run_up, run_down,
-                                                         last_day, last_alert)
+            "last_alert_day, alarmed_up, alarmed_down FROM routine_state "
+            "WHERE resident_id = ANY(%s)", (list(resident_ids),)):
+        out.setdefault(int(rid), {})[feat] = FeatureState(
+            feat, up, down, run_up, run_down, last_day, last_alert, bool(alarmed_up),
+            bool(alarmed_down))
     return out
 
 
@@ -105,19 +107,20 @@ def save_states(conn: Conn, resident_id: int, states: Mapping[str, FeatureState]
                 now: datetime) -> None:
     """Upsert one resident's routine-change states (states never judged are skipped)."""
     rows = [(resident_id, s.feature, s.ewma_up, s.ewma_down, s.run_up, s.run_down,
-             s.last_day, s.last_alert_day, now) for s in states.values()
-            if s.last_day is not None]
+             s.last_day, s.last_alert_day, s.alarmed_up, s.alarmed_down, now)
+            for s in states.values() if s.last_day is not None]
     if not rows:
         return
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO routine_state (resident_id, feature, ewma_up, ewma_down, run_up, "
-            "run_down, last_day, last_alert_day, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "run_down, last_day, last_alert_day, alarmed_up, alarmed_down, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (resident_id, feature) DO UPDATE SET ewma_up = EXCLUDED.ewma_up, "
             "ewma_down = EXCLUDED.ewma_down, run_up = EXCLUDED.run_up, "
             "run_down = EXCLUDED.run_down, last_day = EXCLUDED.last_day, "
-            "last_alert_day = EXCLUDED.last_alert_day, updated_at = EXCLUDED.updated_at", rows)
+            "last_alert_day = EXCLUDED.last_alert_day, alarmed_up = EXCLUDED.alarmed_up, "
+            "alarmed_down = EXCLUDED.alarmed_down, updated_at = EXCLUDED.updated_at", rows)
 
 
 def save_baselines(conn: Conn, resident_id: int, baselines: Iterable[Baseline],

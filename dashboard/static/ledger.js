@@ -371,7 +371,8 @@ function settingWords() {
     routine_change: t("routine change"), outlier_digest: t("outlier digest"),
     enabled: t("enabled"), sensitivity: t("sensitivity"), cooldown_days: t("cooldown days"),
     ewma_lambda: t("ewma lambda"), threshold: t("threshold"), min_nights: t("min nights"),
-    recent_nights: t("recent nights"), min_z: t("min z"),
+    recent_nights: t("recent nights"), min_z: t("min z"), z_clip: t("z clip"),
+    rearm: t("rearm"),
   };
 }
 

@@ -52,6 +52,11 @@ def register(sub: Any, add: Add) -> None:
                     help="skip routine change (its database phase: a throwaway PostgreSQL, "
                          "the daily summaries and the learning job); a quick run of the "
                          "rule detectors")
+    sp.add_argument("--save-routine", type=Path, metavar="DIR",
+                    help="also save the routine-change phase's input (the workers' minute "
+                         "rows, the rule alerts, the learned habits) to DIR, to re-judge it "
+                         "without re-running the cohort: `python -m benchmarks "
+                         "routine_rescore DIR`")
 
 
 @unaudited("reads and writes only simulated data and report files, no person's record")
@@ -66,7 +71,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     spec = CohortSpec(residents=args.residents, days=args.days, seed=args.seed,
                       telemetry_period_s=args.telemetry_period)
     ev = evaluate(spec, jobs=args.jobs, progress=not args.no_progress,
-                  ablation_residents=args.ablation_residents, routine=not args.no_routine)
+                  ablation_residents=args.ablation_residents, routine=not args.no_routine,
+                  save_routine=args.save_routine)
     if args.e2e_sample:
         from eldercare.evaluation.e2e import run_sample
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from datetime import time as dtime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alerts.config import AlertSettings
@@ -60,11 +61,13 @@ class Evaluation:
 def evaluate(spec: CohortSpec, *, jobs: int | None = None, progress: bool = True,
              settings: AlertSettings | None = None, ablation_residents: int | None = None,
              clock: Callable[[], float] = time.monotonic, routine: bool = True,
-             database_url: str | None = None) -> Evaluation:
+             database_url: str | None = None, save_routine: Path | None = None
+             ) -> Evaluation:
     """Run and score `spec`'s cohort; the ablation runs on residents 1..`ablation_residents`
     (default: all); `clock` (monotonic seconds) only measures the run. `routine`: judge
     routine change in a database (`database_url`, empty and migrated; default a throwaway
-    embedded one), see eldercare.evaluation.routine_db."""
+    embedded one), see eldercare.evaluation.routine_db. `save_routine`: also save the
+    database phase's input there (routine_db.save_inputs) to re-judge it later."""
     base = settings or AlertSettings()
     vs = variants(base)
     t0 = clock()
@@ -76,6 +79,10 @@ def evaluate(spec: CohortSpec, *, jobs: int | None = None, progress: bool = True
     ablated = range(1, k + 1)
     runs = run_cohort(spec, vs, jobs=jobs, progress=progress, ablation_ids=ablated)
     default = vs[0].name
+    if save_routine is not None:
+        from eldercare.evaluation import routine_db
+
+        routine_db.save_inputs(save_routine, spec, runs, default, k)
     judged = (_judge_routine(spec, runs, base, ablated, default, database_url, clock)
               if routine and ROUTINE_CHANGE in DAILY_DETECTORS else None)
     if judged is not None:

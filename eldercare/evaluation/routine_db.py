@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import secrets
 import shutil
 import tempfile
@@ -118,6 +119,49 @@ def throwaway_database() -> Iterator[str]:
     finally:
         proc.stop()
         shutil.rmtree(path, ignore_errors=True)
+
+
+INPUTS = "routine-inputs.pickle"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedInputs:
+    """What the database phase starts from, saved by `eldercare eval --save-routine DIR`
+    so that a change to the SQL or the routine-change code can be re-judged on the same
+    cohort without re-running it (`python -m benchmarks.routine_rescore DIR`)."""
+
+    spec: CohortSpec
+    rows: list[RollupRows]
+    rule_alerts: list[AlertRow]  # the default variant's rule alerts
+    repeats: list[AlertRow]  # and their repeats
+    habits: list[tuple[int, list[tuple[date, dtime | None, float | None]]]]
+    ablation_residents: int
+
+
+def save_inputs(directory: Path, spec: CohortSpec, runs: Sequence[Any], default: str,
+                ablation_residents: int) -> Path:
+    """Pickle the database phase's input (`runs`: the runner's ResidentRun) into
+    `directory`; the path written. A developer's file: pickle, so load only your own."""
+    directory.mkdir(parents=True, exist_ok=True)
+    saved = SavedInputs(
+        spec, [r.rollups[ROUTINE_CHANGE] for r in runs if ROUTINE_CHANGE in r.rollups],
+        [a for r in runs for a in r.alerts.get(default, []) if a.type != ROUTINE_CHANGE],
+        [a for r in runs for a in r.repeats.get(default, []) if a.type != ROUTINE_CHANGE],
+        [(r.resident_id, list(r.habits)) for r in runs], ablation_residents)
+    path = directory / INPUTS
+    with path.open("wb") as f:
+        pickle.dump(saved, f, protocol=pickle.HIGHEST_PROTOCOL)
+    logger.info("routine change: saved the database phase's input to %s", path)
+    return path
+
+
+def load_inputs(directory: Path) -> SavedInputs:
+    """What `save_inputs` wrote (trusted: your own file)."""
+    with (directory / INPUTS).open("rb") as f:
+        saved = pickle.load(f)  # noqa: S301 - the developer's own file
+    if not isinstance(saved, SavedInputs):
+        raise TypeError(f"{directory / INPUTS} is not a saved routine-change input")
+    return saved
 
 
 def backend_cpu_s(pid: int) -> float | None:

@@ -266,3 +266,28 @@ def test_daily_summary_is_idempotent_and_catches_up(conn):
                          "ORDER BY day").fetchall()
     assert first == again
     assert [r[0] for r in first] == [DAY, DAY + timedelta(days=1)]
+
+
+def test_daily_summary_an_early_rise_is_not_a_night_exit(conn):
+    """Nocturia is waking to void and going back to bed: an exit counts only when the
+    person is back in bed before the rise. An early riser up for the day at 05:30 (before
+    the night's 07:00 end) made one exit that night (02:00), not two."""
+    rid = seed_resident(conn)
+    prev = DAY - timedelta(days=1)
+    readings = []
+    t, end = local(prev, 20), local(DAY, 12)
+    while t < end:
+        in_bed = (local(prev, 22, 30) <= t < local(DAY, 5, 30)
+                  and not local(DAY, 2) <= t < local(DAY, 2, 10))
+        readings.append((t, in_bed, 60.0 if in_bed else None, 14.0 if in_bed else None,
+                         2 if in_bed else 0))
+        t += timedelta(seconds=30)
+    insert_readings(conn, readings, resident_id=rid)
+    now = local(DAY, 12)
+    cfg = JobSettings(chunk=timedelta(hours=12))
+    run_minute_rollup(conn, now, cfg)
+    run_daily_summaries(conn, now, cfg)
+    exits, rise = conn.execute("SELECT night_exits, rise_time FROM resident_daily "
+                               "WHERE resident_id = %s AND day = %s", (rid, DAY)).fetchone()
+    assert rise == local(DAY, 5, 30)
+    assert exits == 1

@@ -1,5 +1,6 @@
 """Routine change: a one-sided EWMA of the robust z-score in the worrying direction only,
-one alert per feature per 7 days, an off switch and a sensitivity."""
+re-armed with hysteresis, one alert per feature per 7 days, an off switch and a
+sensitivity."""
 
 from __future__ import annotations
 
@@ -82,13 +83,46 @@ def test_both_directions_where_both_are_worrying():
     assert [c.side for c in down][:1] == ["down"] and [c.side for c in up][:1] == ["up"]
 
 
-def test_at_most_one_alert_per_feature_per_seven_days():
+def test_a_lasting_change_alerts_once_until_it_is_back_to_usual():
+    """Hysteresis: the change that lasts is one alert (not one a week until the baseline
+    absorbs it); once the days are back to usual the side re-arms, and a new change alerts
+    again."""
+    def shift(i: int, n: str) -> float:
+        on = ONSET <= i < ONSET + 12 or i >= ONSET + 45
+        return 4.0 if n == "night_exits" and on else 0.0
+    found = only(changes(series(100, shift=shift)), "night_exits")
+    assert len(found) == 2
+    assert ONSET <= index(found[0].day) <= ONSET + 2
+    assert ONSET + 45 <= index(found[1].day) <= ONSET + 47
+
+
+def test_the_alarm_state_re_arms_only_below_the_rearm_level():
+    s = RoutineSettings()
     days = series(80, shift=lambda i, n: 4.0 if n == "night_exits" and i >= ONSET else 0.0)
-    found = [c for c in changes(days) if c.feature == "night_exits"]
-    assert len(found) >= 2
+    results = judge_days(days, [day(i) for i in range(14, 80)], {}, s)
+    states = [r.states["night_exits"] for r in results]
+    alarmed = [st for st in states if st.alarmed_up]
+    assert alarmed and all(st.ewma_up > s.rearm for st in alarmed)
+    assert sum(len(only(r.changes, "night_exits")) for r in results) == 1
+
+
+def test_at_most_one_alert_per_feature_per_seven_days():
+    """Two changes of a feature, the second soon after the first came back to usual:
+    still no second alert within the cooldown."""
+    def shift(i: int, n: str) -> float:
+        on = ONSET <= i < ONSET + 2 or ONSET + 4 <= i < ONSET + 8
+        return 6.0 if n == "night_exits" and on else 0.0
+    found = only(changes(series(80, shift=shift), RoutineSettings(rearm=2.0)), "night_exits")
     gaps = [(b.day - a.day).days for a, b in itertools.pairwise(found)]
-    assert all(g >= 7 for g in gaps)
-    assert index(found[0].day) <= ONSET + 2
+    assert found and all(g >= 7 for g in gaps)
+
+
+def test_two_nights_with_one_more_toilet_trip_are_no_routine_change():
+    """Time out of bed at night: its floor is one toilet visit (5 min), so a regular sleeper
+    up once on two nights (12 minutes each) is an ordinary pair of nights."""
+    days = series(60, noise=0.1, shift=lambda i, n: 720.0 if n == "night_out_s"
+                  and ONSET <= i < ONSET + 2 else 0.0)
+    assert only(changes(days, start=ONSET - 1, end=ONSET + 3), "night_out_s") == []
 
 
 def test_one_extreme_day_alone_never_alerts():

@@ -3,15 +3,17 @@ real database, from per-minute rows as the workers hand them over."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from random import Random
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from alerts.config import AlertSettings
 from eldercare.evaluation.minutes import MinuteRow, RollupRows, vitals_copy
-from eldercare.evaluation.routine_db import judge_cohort, judged_days
+from eldercare.evaluation.routine_db import judge_cohort, judged_days, load_inputs, save_inputs
 from eldercare.evaluation.rows import AlertRow
 from kernel import db
 from simulators.cohort import CohortSpec
@@ -73,8 +75,8 @@ def test_more_night_exits_raise_a_routine_change_through_the_learning_job(
     assert exits and {j.resident_id for j in exits} == {1}
     delay = (exits[0].day - first).days - ONSET_DAY
     assert 0 <= delay <= 3
-    # the rise at 06:30 is one more exit before the night ends at 07:00
-    assert exits[0].explanation.startswith("Night exits 5.0 vs usual 2.0")
+    # the rise at 06:30, before the night ends at 07:00, is no night exit (no return to bed)
+    assert exits[0].explanation.startswith("Night exits 4.0 vs usual 1.0")
     assert exits[0].at == datetime.combine(exits[0].day + timedelta(days=1),
                                            datetime.min.time(), ZoneInfo(SPEC.timezone))
     assert not exits[0].repeat
@@ -86,3 +88,23 @@ def test_more_night_exits_raise_a_routine_change_through_the_learning_job(
         n = conn.execute("SELECT count(*) FROM alerts WHERE type = 'routine_change' "
                          "AND status = 'resolved'").fetchone()
     assert n is not None and n[0] == len({j.day for j in result.judgements})
+
+
+def test_the_database_phase_input_is_saved_and_loaded_for_re_judging(tmp_path: Path) -> None:
+    """`eldercare eval --save-routine DIR`: the rows, the default variant's rule alerts and
+    repeats (no routine change: that is what is re-judged), the habits, the ablation size."""
+    at = SPEC.start + timedelta(days=3)
+    run = SimpleNamespace(
+        resident_id=1, rollups={"routine_change": rows(1, minutes(SPEC, 6.5, exits=1)[:90])},
+        alerts={"as_configured": [AlertRow(1, "not_up", at, "warning"),
+                                  AlertRow(1, "routine_change", at, "warning")],
+                "other": [AlertRow(1, "fall", at, "critical")]},
+        repeats={"as_configured": [AlertRow(1, "not_up", at + timedelta(hours=1))]},
+        habits=[(date(2026, 1, 2), time(6, 30), 57600.0)])
+    save_inputs(tmp_path, SPEC, [run], "as_configured", 1)
+    saved = load_inputs(tmp_path)
+    assert saved.spec == SPEC and saved.ablation_residents == 1
+    assert saved.rows == [run.rollups["routine_change"]]
+    assert saved.rule_alerts == [AlertRow(1, "not_up", at, "warning")]
+    assert saved.repeats == run.repeats["as_configured"]
+    assert saved.habits == [(1, run.habits)]
