@@ -209,6 +209,8 @@ def test_ledger_dates_are_typed_and_shown_as_iso_dates(server: Served, world: Wo
         page = browser.page
         page.locator("#resident-rows tr", has_text="Alice Andersen").click()
         form = page.locator("#resident-form")
+        # Fill once her entry is shown: filled earlier, the loading entry overwrites it.
+        expect(form).to_have_attribute("data-loaded", str(world.alice))
         birth = form.get_by_label("Birth date")
         expect(birth).to_have_attribute("type", "text")
         birth.fill("1930-02-03")
