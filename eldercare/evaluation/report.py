@@ -261,9 +261,10 @@ def _routine_why(judged: Sequence[Judged], s: Scores, ev: Evaluation) -> list[st
                        + f"); {moved} of them were judged changed on a feature the change "
                        "moves as a consequence (for more night exits: time out of bed at "
                        "night), which is excused, not counted as a detection. A night-exit "
-                       "count is a small, noisy number (the morning rise before 07:00 counts "
-                       "as an exit too), so two extra exits a night are often under two "
-                       "robust spreads of the resident's usual.")
+                       "count is a small whole number: its median absolute deviation is "
+                       "usually a whole exit, so two extra exits a night are about 1.35 "
+                       "robust spreads of the resident's usual and the statistic levels off "
+                       "under its threshold of 2.")
         elif "delay" in j.name:
             ramps = [(lab.window_end - ROUTINE_WINDOW - lab.onset).total_seconds() / DAY_S
                      for lab in labels]
