@@ -14,6 +14,8 @@ functions over DayFeatures: no clock, no database.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time, timedelta
@@ -49,8 +51,18 @@ class Baseline:
 
     def sigma(self) -> float:
         """The robust spread: MAD scaled to a standard deviation, never below the feature's
-        floor (so a very regular person does not alarm on noise)."""
-        return MAD_SCALE * max(self.mad, BY_NAME[self.feature].mad_floor)
+        floor (so a very regular person does not alarm on noise).
+
+        A count (night exits) is a small whole number, so its MAD moves in whole steps: one
+        night in two with an extra exit already makes it 1, a spread of 1.48 exits, and going
+        from 1 to 3 exits a night (clear nocturia) never reaches two spreads. A count's
+        natural spread is Poisson's, the square root of its mean; the spread of a count is
+        therefore at most the square root of its median (and never below the floor)."""
+        feature = BY_NAME[self.feature]
+        spread = MAD_SCALE * max(self.mad, feature.mad_floor)
+        if feature.unit != "count":
+            return spread
+        return min(spread, max(math.sqrt(max(self.median, 0.0)), MAD_SCALE * feature.mad_floor))
 
     def z(self, value: float) -> float:
         """How many robust spreads `value` lies above (positive) or below the median."""

@@ -65,8 +65,21 @@ def test_z_uses_scaled_mad_with_a_floor_for_very_regular_people():
     regular = Baseline("night_exits", 1.0, 0.0, 28, True, DAY0, DAY0, DAY0)
     assert regular.sigma() == pytest.approx(MAD_SCALE * EXITS.mad_floor)
     assert regular.z(2.0) == pytest.approx(1 / (MAD_SCALE * 0.5))
-    spread = replace(regular, mad=2.0)
-    assert spread.z(2.0) == pytest.approx(1 / (MAD_SCALE * 2.0))
+    # a count's spread is at most Poisson's, the square root of its median: with a usual
+    # night of 1 exit and a MAD of 1 (an extra exit one night in two), 3 exits are 2 spreads
+    coarse = replace(regular, mad=1.0)
+    assert coarse.sigma() == pytest.approx(1.0)
+    assert coarse.z(3.0) == pytest.approx(2.0)
+    assert replace(regular, median=4.0, mad=2.0).sigma() == pytest.approx(2.0)
+    # ...and no narrower than the floor, nor wider than the scaled MAD
+    assert replace(regular, median=0.0, mad=1.0).sigma() == pytest.approx(
+        MAD_SCALE * EXITS.mad_floor)
+    assert replace(regular, median=9.0, mad=1.0).sigma() == pytest.approx(MAD_SCALE)
+
+
+def test_a_measured_feature_keeps_its_scaled_mad():
+    hr = Baseline("resting_hr", 60.0, 2.0, 28, True, DAY0, DAY0, DAY0)
+    assert hr.sigma() == pytest.approx(MAD_SCALE * 2.0)
 
 
 def test_baselines_of_every_person_feature():
