@@ -15,7 +15,6 @@ functions over DayFeatures: no clock, no database.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time, timedelta
