@@ -230,7 +230,7 @@ def test_family_sees_the_seven_nights_chart(server: Served, world: World, tmp_pa
         assert option["series"][0]["values"] == [
             round(d["time_in_bed_s"] / 360) / 10 for d in days]
         assert option["series"][0]["values"][-1] == 8.2  # 22:14-06:48 with 23 min up
-        assert option["series"][1]["values"] == [3, 2, 3, 2, 3, 2, 3]
+        assert option["series"][1]["values"] == [2, 1, 2, 1, 2, 1, 3]  # the rise is no exit
         assert option["series"][2]["values"] == [61] * 6 + [52]
         card.locator(".family-week").screenshot(path=str(tmp_path / "family-week-chart.png"))
         assert bp.problems == []

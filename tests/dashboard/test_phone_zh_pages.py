@@ -213,7 +213,7 @@ def test_the_family_view_in_chinese_with_the_week_chart(family_server: Served, w
         expect(box).to_have_attribute("data-state", "ready")
         series = page.evaluate(_WEEK_SERIES, f"#resident-{world.alice} .family-week-chart")
         assert [s["name"] for s in series] == ["在床小时数", "起夜次数", "静息心率"]
-        assert series[1]["values"] == [3, 2, 3, 2, 3, 2, 3]
+        assert series[1]["values"] == [2, 1, 2, 1, 2, 1, 3]  # the rise is no exit
         assert series[2]["values"] == [61] * 6 + [52]
 
         settings = page.locator("#settings-list")
