@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alerts.config import AlertSettings
+from alerts.learning.job import routine_settings
 from alerts.model import AlertType
-from eldercare.evaluation import runner
+from eldercare.evaluation import runner, tradeoff
 from eldercare.evaluation.daily import DAILY_DETECTORS
 from eldercare.evaluation.labels import ROUTINE_CHANGE, Truth, cohort_truth, habits_from
 from eldercare.evaluation.rows import AlertRow
 from eldercare.evaluation.runner import ResidentRun, run_cohort
 from eldercare.evaluation.scoring import Scores, score
+from eldercare.evaluation.tradeoff import DelayLimits
 from eldercare.evaluation.variants import Variant, variants
 from simulators.cohort import Cohort, CohortSpec, build_cohort
 
@@ -51,6 +53,7 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
     routine: RoutineResult | None = None  # the database phase (routine change)
     routine_skipped: str = ""  # why routine change was not judged (e.g. --no-routine)
+    delay_limits: DelayLimits | None = None  # why routine change's delay is what it is
 
     @property
     def records(self) -> int:
@@ -101,6 +104,7 @@ def evaluate(spec: CohortSpec, *, jobs: int | None = None, progress: bool = True
                             (a for r in runs if r.resident_id <= k
                              for a in r.repeats.get(name, [])))
                 for name in names}
+    limits = _delay_limits(spec, judged, base, truth) if judged is not None else None
     wall = clock() - t0
     cpu = _cpu_s() - cpu0
     logger.info("evaluated %d residents x %d days in %.0f s (%d workers)", spec.residents,
@@ -108,7 +112,8 @@ def evaluate(spec: CohortSpec, *, jobs: int | None = None, progress: bool = True
     return Evaluation(cohort, vs, runs, truth, scores, wall, jobs,
                       routine_wired=judged is not None,
                       ablation=ablation, ablation_residents=k, cpu_s=cpu, routine=judged,
-                      routine_skipped="--no-routine" if not routine else "")
+                      routine_skipped="--no-routine" if not routine else "",
+                      delay_limits=limits)
 
 
 POPULATION = "no_personal_baselines"  # the ablation row of routine change
@@ -134,6 +139,18 @@ def _judge_routine(spec: CohortSpec, runs: list[ResidentRun], settings: AlertSet
                                          clock=clock)
     result.seconds = {"database start": started, **result.seconds}
     return result
+
+
+def _delay_limits(spec: CohortSpec, judged: RoutineResult, settings: AlertSettings,
+                  truth: Truth) -> DelayLimits | None:
+    """The routine-change delay's limits on the days the job judged (tradeoff)."""
+    from eldercare.evaluation import routine_db
+
+    if not judged.days:
+        return None
+    return tradeoff.analyse(judged.days, routine_db.judged_days(spec),
+                            routine_settings(settings), spec.timezone, truth,
+                            spec.resident_days, spec.residents)
 
 
 def _add_routine(runs: list[ResidentRun], vs: list[Variant], judged: RoutineResult,

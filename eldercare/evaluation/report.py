@@ -19,9 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from eldercare.evaluation.harness import POPULATION, Evaluation
-from eldercare.evaluation.labels import ROUTINE_CHANGE, ROUTINE_WINDOW
+from eldercare.evaluation.labels import ROUTINE_CHANGE, ROUTINE_WINDOW, Label
 from eldercare.evaluation.scoring import Scores, TypeScore
-from eldercare.evaluation.targets import BUTTON_TYPES, DAY_S, Judged, judge
+from eldercare.evaluation.targets import BUTTON_TYPES, DAY_S, ROUTINE_DELAY_DAYS, Judged, judge
 from eldercare.evaluation.variants import NOT_WIRED
 from kernel.sites import site_time
 from simulators.cohort import DEFAULT_DAYS, DEFAULT_RESIDENTS
@@ -266,15 +266,8 @@ def _routine_why(judged: Sequence[Judged], s: Scores, ev: Evaluation) -> list[st
                        "robust spreads of the resident's usual and the statistic levels off "
                        "under its threshold of 2.")
         elif "delay" in j.name:
-            ramps = [(lab.window_end - ROUTINE_WINDOW - lab.onset).total_seconds() / DAY_S
-                     for lab in labels]
-            ramps.sort()
-            out.append(f"- *{j.name}* missed by {-(j.by or 0):.1f} days: the changes ramp "
-                       f"up over 3 to 10 days (median {ramps[len(ramps) // 2]:.1f} days) and "
-                       "the EWMA alerts once the change reaches about two robust spreads of "
-                       "the resident's usual (threshold 2, lambda 0.5, at most a clipped z "
-                       "of 3 a day), so most changes are judged near the end of their ramp; "
-                       "a judgement also waits for the day's end (local midnight).")
+            out.append(f"- *{j.name}* missed by {-(j.by or 0):.1f} days: "
+                       + _delay_why(ev, labels, rc.delay_median_s))
         else:
             false = _false_routine(ev)
             feats = Counter(f for _rid, f, _at, _a in false)
@@ -292,6 +285,68 @@ def _routine_why(judged: Sequence[Judged], s: Scores, ev: Evaluation) -> list[st
                        "week before), and time out of bed at night and the longest time "
                        "away from bed vary most from night to night.")
     return out
+
+
+def _delay_why(ev: Evaluation, labels: Sequence[Label], job_s: float | None) -> str:
+    """Why the delay is what it is, in this run's own numbers (tradeoff.DelayLimits)."""
+    ramps = sorted((lab.window_end - ROUTINE_WINDOW - lab.onset).total_seconds() / DAY_S
+                   for lab in labels)
+    text = ("the changes ramp up over 3 to 10 days (median "
+            f"{ramps[len(ramps) // 2] if ramps else float('nan'):.1f} days) and a day is "
+            "judged at its end (local midnight). ")
+    lim = ev.delay_limits
+    if lim is None:
+        return text + ("The EWMA alerts once a change stands about two robust spreads of the "
+                       "resident's usual, so most are judged late in their ramp.")
+    shown = lim.shown_median_days
+    later = None if job_s is None or shown is None else job_s / DAY_S - shown
+    text += (f"Measured on the days the job judged: a change's own feature first stood at "
+             f"the alert level ({lim.limit:g} robust spreads of the resident's usual) on a "
+             f"single day a median {_days(lim.shown_median_days)} after onset "
+             f"({lim.shown} of {lim.owed} changes) - no detector that waits for that level "
+             "can alert sooner. The job's median is "
+             f"{_days(later)} "
+             "later: the EWMA wants that level on more than one day, so that one ordinary "
+             "day that far out does not alert. Lower thresholds (same days, table "
+             "'What a shorter delay costs'): ")
+    text += "; ".join(f"{r.threshold:g} gives {_days(r.delay_median_days)} at "
+                      f"{r.false_per_30:.2f} false per 30 resident-days" for r in lim.rows[1:])
+    target = ROUTINE_DELAY_DAYS
+    best = lim.cheapest_within(target)
+    if best is not None:
+        return text + (f". The {target:g}-day median first comes at threshold "
+                       f"{best.threshold:g}, with {best.false_per_30:.2f} false alerts per 30 "
+                       "resident-days (target <= 1).")
+    return text + (f". None of them reaches a {target:g}-day median: on this cohort the "
+                   "target asks for alerts before the changes stand out of the residents' "
+                   "own day-to-day variation.")
+
+
+def _days(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} days"
+
+
+def _delay_table(ev: Evaluation) -> list[str]:
+    """Routine change judged again with lower thresholds on the same days (tradeoff)."""
+    lim = ev.delay_limits
+    if lim is None:
+        return []
+    lines = ["", "### What a shorter delay costs", "",
+             "The days the learning job judged, judged again by the same routine-change code "
+             "with lower thresholds (each judgement counted as its own alert; the job merges "
+             "a resident's changes into one open alert, so the first row can differ a "
+             "little from the figures above). 'First shown' is the end of the first day on "
+             "which the change's own feature stood at the default alert level "
+             f"({lim.limit:g} robust spreads): median {_days(lim.shown_median_days)} after "
+             f"onset ({lim.shown} of {lim.owed} changes).", "",
+             "| Threshold | Recall | Median delay | False alerts | False / 30 resident-days |",
+             "|---|---|---|---|---|"]
+    for i, r in enumerate(lim.rows):
+        name = f"{r.threshold:g}" + (" (default)" if i == 0 else "")
+        recall = f"{100 * r.detected / r.owed:.1f} %" if r.owed else "-"
+        lines.append(f"| {name} | {recall} | {_days(r.delay_median_days)} | "
+                     f"{r.false_alerts} | {r.false_per_30:.2f} |")
+    return lines
 
 
 def _false_routine(ev: Evaluation) -> list[tuple[int, str, datetime, str]]:
@@ -352,7 +407,7 @@ def _routine(ev: Evaluation, s: Scores) -> list[str]:
               f"\"{words.get((rid, at, f), '')}\"" for rid, f, at in true]
     lines += [f"- false, resident {rid} at {site_time(at, tz)}: "
               f"\"{words.get((rid, at, f), '')}\"" for rid, f, at in shown]
-    return lines
+    return lines + _delay_table(ev)
 
 
 def _type_row(s: TypeScore, scores: Scores, name: str | None = None) -> str:

@@ -44,7 +44,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.config import AlertSettings
-from alerts.learning.baselines import population_baseline
+from alerts.learning.baselines import WINDOW_DAYS, population_baseline
 from alerts.learning.features import PERSON_FEATURES, DayFeatures
 from alerts.learning.job import LearningSettings, routine_settings, run_learning
 from alerts.learning.routine import FeatureState, RoutineChange, judge_feature
@@ -95,6 +95,9 @@ class RoutineResult:
     rows: dict[str, int] = field(default_factory=dict)  # rows written per table
     days_judged: int = 0
     cpu: dict[str, float] = field(default_factory=dict)  # processor time per step (_Steps)
+    # The daily features the job judged, per cohort resident (the report's delay analysis,
+    # eldercare.evaluation.tradeoff, judges them again with other thresholds).
+    days: dict[int, list[DayFeatures]] = field(default_factory=dict)
 
     def alerts(self) -> list[AlertRow]:
         """Decisions that opened an alert (one row per feature named)."""
@@ -232,7 +235,17 @@ def judge_cohort(database_url: str, spec: CohortSpec, rows: Sequence[RollupRows]
             back = {v: k for k, v in ids.items()}
             wanted = [ids[k] for k in ablation_ids if k in ids]
             ablation = _population_only(conn, spec, wanted, back, settings)
-    return RoutineResult(judged, ablation, steps.seconds, counts, days, steps.cpu)
+        with steps.step("read days"):
+            read = _days(conn, spec, back)
+    return RoutineResult(judged, ablation, steps.seconds, counts, days, steps.cpu, read)
+
+
+def _days(conn: db.Conn, spec: CohortSpec, back: dict[int, int]
+          ) -> dict[int, list[DayFeatures]]:
+    """Every resident's judged days as the job reads them, under the cohort's ids."""
+    judged = judged_days(spec)
+    found = load_days(conn, back, judged[0] - timedelta(days=WINDOW_DAYS), judged[-1])
+    return {back[rid]: recs for rid, recs in found.items()}
 
 
 def _register(conn: db.Conn, spec: CohortSpec, resident_ids: Sequence[int]) -> dict[int, int]:

@@ -10,6 +10,7 @@ from eldercare.evaluation.scoring import Scores, TypeScore
 
 BUTTON_TYPES = (AlertType.SOS.value, AlertType.FALL.value)
 DAY_S = 86_400.0
+ROUTINE_DELAY_DAYS = 3.0  # issue 15: routine changes' median delay from onset, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,8 @@ def judge(scores: Scores, routine_wired: bool, why_not: str = "not wired") -> li
     fr = (30 * scores.false_per_resident_day(ROUTINE_CHANGE) if routine_wired else None)
     out.append(Judged("routine change: recall", ">= 80 %", rv, 0.8, True, "ratio",
                       note=wired or "no events"))
-    out.append(Judged("routine change: median delay from onset", "<= 3 days", md, 3.0, False,
+    out.append(Judged("routine change: median delay from onset",
+                      f"<= {ROUTINE_DELAY_DAYS:g} days", md, ROUTINE_DELAY_DAYS, False,
                       "days", note=wired or "nothing detected"))
     out.append(Judged("routine change: false alerts per 30 resident-days", "<= 1", fr, 1.0,
                       False, "rate", note=wired or "not measured"))

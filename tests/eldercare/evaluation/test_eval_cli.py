@@ -62,6 +62,11 @@ def test_routine_change_is_judged_in_the_database(clean_db: str, owner_url: str,
     assert "- Routine change: the services' daily summaries and learning job" in text
     assert "## Routine change (gradual changes, the learning job)" in text
     assert "| personal baselines off | " in text
+    # Why the delay is what it is: the same days judged again with lower thresholds.
+    assert ev.delay_limits is not None
+    assert [r.threshold for r in ev.delay_limits.rows] == [2.0, 1.75, 1.5, 1.25]
+    assert "### What a shorter delay costs" in text
+    assert "| 2 (default) | " in text
     for row in ("routine change: median delay from onset",
                 "routine change: false alerts per 30 resident-days"):
         line = next(x for x in text.splitlines() if x.startswith(f"| {row} |"))
