@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.config import AlertSettings, effective_settings
 from alerts.learning import store
+from alerts.learning.baselines import window_of
 from alerts.learning.features import PERSON_FEATURES
 from alerts.learning.routine import (
     DayResult,
@@ -128,7 +129,9 @@ def _judge_resident(conn: Conn, rid: int, site: str, tz: str, start: date, end: 
                     ) -> tuple[int, int]:
     """Judge one resident's days start..end and persist the outcome in one transaction."""
     rs = routine_settings(settings)
-    history = store.load_days(conn, [rid], start - timedelta(days=rs.window_days), end)
+    # From the first day of `start`'s baseline window (which ends `gap_days` before it).
+    since = window_of(start, rs.window_days, rs.gap_days)[0]
+    history = store.load_days(conn, [rid], since, end)
     days = history.get(rid, [])
     states = store.load_states(conn, [rid]).get(rid, {})
     judge = [start + timedelta(days=i) for i in range((end - start).days + 1)]

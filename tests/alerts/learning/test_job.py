@@ -132,6 +132,23 @@ def test_days_are_judged_as_they_complete(conn):
     assert [a[0] for a in routine_alerts(conn, rid)] == ["routine_change"]
 
 
+def test_a_day_judged_on_its_own_gets_the_whole_baseline_window(conn):
+    """The live job judges one new day at a time: its baseline is still the full 28 days
+    that end a week before it (not only what a 28-day read from the day reaches)."""
+    rid = resident(conn)
+    insert_days(conn, rid, onset=DAYS + 10)  # no change at all
+    complete_until(conn, FIRST + timedelta(days=DAYS - 2))
+    run_learning(conn, NOW)
+    complete_until(conn, FIRST + timedelta(days=DAYS - 1))
+    assert run_learning(conn, NOW).days == 1
+    n_days, start, end = conn.execute(
+        "SELECT n_days, window_start, window_end FROM resident_baselines "
+        "WHERE resident_id = %s AND feature = 'night_exits'", (rid,)).fetchone()
+    last = FIRST + timedelta(days=DAYS - 1)
+    assert (start, end) == (last - timedelta(days=8 + 27), last - timedelta(days=8))
+    assert n_days == 28
+
+
 def test_a_resident_whose_routine_change_is_switched_off_gets_no_alert(conn):
     rid, other = resident(conn), resident(conn, "Per")
     insert_days(conn, rid)
