@@ -159,7 +159,14 @@ def _test_overdue(rs: ResidentState, dev: DeviceState) -> None:
 class BatteryRule(RuleBase):
     """`low_battery`: a status level at or below `low_battery_percent` or a `low_battery`
     event; while open at most one trigger per device per 24 h; cleared by a level at or
-    above the threshold plus the margin. Only the latest battery report counts."""
+    above the threshold plus the margin.
+
+    Reports can arrive out of event-time order (a redelivery, a store-and-forward batch, or
+    the device's events and statuses coming over two sessions at backlog speed). A low
+    report older than a *charged* one is history and changes nothing; a low report older
+    than a report between the two thresholds still stands - the battery never charged in
+    between - and alerts at its own event time. A charged report older than the latest one
+    clears nothing."""
 
     name = "low_battery"
     consumes = frozenset({EventRecord, StatusRecord})
@@ -173,13 +180,15 @@ class BatteryRule(RuleBase):
             _battery_level(rs, dev, t, rec.battery, rec.seq)
 
     def dump(self, dev: DeviceState) -> dict[str, Any]:
-        """The last trigger (daily reminder) and the latest report applied."""
-        return {"batt_last": dev.batt_last, "batt_t": dev.batt_t}
+        """The last trigger (daily reminder), the latest report and the latest charged one."""
+        return {"batt_last": dev.batt_last, "batt_t": dev.batt_t, "batt_ok_t": dev.batt_ok_t}
 
     def load(self, dev: DeviceState, d: dict[str, Any]) -> None:
         """Restore from `dump` output."""
         dev.batt_last = d["batt_last"]
         dev.batt_t = d.get("batt_t")
+        # Saved before batt_ok_t: the latest report settled everything older, as it did then.
+        dev.batt_ok_t = d.get("batt_ok_t", dev.batt_t)
         if "batt_t" not in d and dev.batt_last is not None:
             # Saved before low_battery had episodes: its alert may still be open; let the
             # next charged reading clear it (clearing a resolved alert changes nothing).
@@ -188,29 +197,32 @@ class BatteryRule(RuleBase):
 
 def _battery(rs: ResidentState, dev: DeviceState, t: float, level: int | None,
              seq: int | None, details: dict[str, Any]) -> None:
-    if dev.batt_t is not None and t < dev.batt_t:
-        return  # older than the latest battery report (a redelivery or a stored batch)
-    dev.batt_t = t
-    if dev.batt_last is not None and t < dev.batt_last + BATTERY_REPEAT_S:
-        return
-    dev.batt_last = t
+    """A low report (a `low_battery` event or a low level) at event time `t`."""
+    if dev.batt_t is None or t > dev.batt_t:
+        dev.batt_t = t
+    if dev.batt_ok_t is not None and t <= dev.batt_ok_t:
+        return  # a charged report after it settled the battery: history
+    if dev.batt_last is not None and dev.batt_last - BATTERY_REPEAT_S < t < (
+            dev.batt_last + BATTERY_REPEAT_S):
+        return  # within a day of the last trigger, either side: the same episode
+    dev.batt_last = t if dev.batt_last is None else max(dev.batt_last, t)
     rs.em.trigger(dev, _BATTERY, rs.p.severity[_BATTERY], t, {"battery": level, **details},
                   seq)
 
 
 def _battery_level(rs: ResidentState, dev: DeviceState, t: float, level: int,
                    seq: int | None) -> None:
-    """A reported level: low opens (or repeats) low_battery; a charged battery clears it.
-
-    Only the latest report counts, so an old low reading arriving late cannot reopen an
-    alert a newer charged reading cleared.
-    """
+    """A reported level: low opens (or repeats) low_battery; a charged battery clears it,
+    unless a newer report came first (a late charged reading clears nothing)."""
     p = rs.p
-    if dev.batt_t is not None and t <= dev.batt_t:
-        return
-    dev.batt_t = t
     if level <= p.low_battery:
         _battery(rs, dev, t, level, seq, {"source": "status"})
-    elif level >= p.low_battery_clear and _BATTERY in dev.open:
-        dev.batt_last = None  # a new low battery alerts at once
-        rs.em.clear(dev, _BATTERY, t)
+        return
+    latest = dev.batt_t is None or t > dev.batt_t
+    if latest:
+        dev.batt_t = t
+    if level >= p.low_battery_clear:
+        dev.batt_ok_t = t if dev.batt_ok_t is None else max(dev.batt_ok_t, t)
+        if latest and _BATTERY in dev.open:
+            dev.batt_last = None  # a new low battery alerts at once
+            rs.em.clear(dev, _BATTERY, t)

@@ -69,11 +69,11 @@ class DeviceState:
 
     Slots by owner: the detector (kind, ctx_hb, registered, hb, limit, seen_t, seen_recv,
     open); `OfflineRule` (off_at, will_recv, data_t, ev_t); `ButtonTestRule` (test_anchor,
-    test_src); `AlarmRule` (sos_times, recent); `BatteryRule` (batt_last, batt_t); `BedRule`
-    (bed). `extra` is for rules added later, keyed by their name.
+    test_src); `AlarmRule` (sos_times, recent); `BatteryRule` (batt_last, batt_t,
+    batt_ok_t); `BedRule` (bed). `extra` is for rules added later, keyed by their name.
     """
 
-    __slots__ = ("batt_last", "batt_t", "bed", "ctx_hb", "data_t", "device_id", "ev_t",
+    __slots__ = ("batt_last", "batt_ok_t", "batt_t", "bed", "ctx_hb", "data_t", "device_id", "ev_t",
                  "extra", "hb", "kind", "limit", "off_at", "open", "recent", "registered",
                  "seen_recv", "seen_t", "sos_times", "test_anchor", "test_src", "will_recv")
 
@@ -89,6 +89,7 @@ class DeviceState:
         self.open: dict[AlertType, Severity] = {}  # this device's open episodes
         self.batt_last: float | None = None  # last low_battery trigger (event time)
         self.batt_t: float | None = None  # latest battery report applied (event time)
+        self.batt_ok_t: float | None = None  # latest charged report (event time)
         self.test_anchor: float | None = None  # last test (or first seen) of a call button
         self.test_src = ""
         self.sos_times: list[float] = []  # recent sos/fall event times

@@ -397,6 +397,38 @@ def test_an_old_low_battery_report_arriving_late_changes_nothing(det: ResidentDe
     assert run(det, [low, feed.event(at(10), EventType.LOW_BATTERY, device=BED)]) == []
 
 
+def test_a_low_battery_event_overtaken_by_a_later_level_still_alerts(det: ResidentDetector,
+                                                                      feed: Feed) -> None:
+    """A device's events and statuses come over two sessions: at backlog speed a later
+    status (between the low and the charged thresholds) can be taken first. The battery
+    never charged in between, so the older warning still opens the alert, at its own time;
+    a charged report before it would have settled it."""
+    assert run(det, [feed.status(at(60), battery=25)]) == []
+    [trig] = triggers(run(det, [feed.event(at(0), EventType.LOW_BATTERY, device=BED,
+                                           detail="battery 29%")]), "low_battery")
+    assert trig.at == at(0) and trig.details["source"] == "event"
+    assert run(det, [feed.status(at(30), battery=19)]) == []  # the same episode
+
+
+def test_a_state_saved_before_charged_reports_were_kept_loads_as_it_worked(
+        feed: Feed) -> None:
+    """A state saved without `batt_ok_t`: its latest report still settles older ones."""
+    det = ResidentDetector(context())
+    run(det, [feed.status(at(60), battery=25)])
+    old = json.loads(json.dumps(det.snapshot()))
+    for device in old["devices"].values():
+        device.pop("batt_ok_t")
+    again = ResidentDetector(context(), state=old)
+    assert run(again, [feed.event(at(0), EventType.LOW_BATTERY, device=BED)]) == []
+
+
+def test_a_late_charged_reading_clears_nothing(det: ResidentDetector, feed: Feed) -> None:
+    assert len(triggers(run(det, [feed.status(at(60), battery=15)]), "low_battery")) == 1
+    assert clears(run(det, [feed.status(at(0), battery=90)])) == []
+    assert clears(run(det, [feed.status(at(120), battery=90)])) == [
+        AlertClear(RID, SITE, "low_battery", at(120))]
+
+
 def test_low_battery_of_a_state_saved_before_episodes_clears(feed: Feed) -> None:
     det = ResidentDetector(context())
     run(det, [feed.status(at(0), battery=15)])

@@ -82,7 +82,8 @@ def test_the_default_rules_keep_the_stored_state_format() -> None:
     run(det, [feed.reading(at(0)), feed.event(at(1), EventType.SOS)])
     devices = det.snapshot()["devices"]
     assert set(devices[BED]) == set(devices[BTN]) == {
-        "kind", "hb", "seen_t", "seen_recv", "open", "batt_last", "batt_t", "test_anchor",
+        "kind", "hb", "seen_t", "seen_recv", "open", "batt_last", "batt_t", "batt_ok_t",
+        "test_anchor",
         "test_src", "sos_times", "recent", "bed", "off_at", "will_recv", "data_t", "ev_t"}
     assert set(devices[BED]["bed"]) == {
         "tel_t", "cap_until", "occupied", "occ_since", "out_since", "session_occ", "exit_due",
