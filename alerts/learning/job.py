@@ -171,16 +171,18 @@ def _judge_resident(conn: Conn, rid: int, site: str, tz: str, start: date, ends:
     """Judge one resident's days from `start` on - the night features up to `ends.night`,
     the whole day's up to `ends.day` - and persist the outcome in one transaction."""
     rs = routine_settings(settings)
-    history = store.load_days(conn, [rid], start - timedelta(days=rs.window_days), ends.night)
-    days = history.get(rid, [])
     states = store.load_states(conn, [rid]).get(rid, {})
-    finals = store.night_final_times(conn, rid, start, ends.night)
+    kinds = [(feats, _first_unjudged(states, feats, start), end, night)
+             for feats, end, night in ((MORNING_FEATURES, ends.night, True),
+                                       (WHOLE_DAY_FEATURES, ends.day, False))]
+    first_day = min(first for _, first, _, _ in kinds)
+    since = first_day - timedelta(days=rs.window_days)
+    days = store.load_days(conn, [rid], since, ends.night).get(rid, [])
+    finals = store.night_final_times(conn, rid, first_day, ends.night)
     found: list[_Found] = []
     final: dict[str, FeatureState] = dict(states)
     judged: set[date] = set()
-    for feats, end, night in ((MORNING_FEATURES, ends.night, True),
-                              (WHOLE_DAY_FEATURES, ends.day, False)):
-        first = _first_unjudged(states, feats, start)
+    for feats, first, end, night in kinds:
         judge = [first + timedelta(days=i) for i in range((end - first).days + 1)]
         results = judge_days(days, judge, states, rs, feats)
         for result in results:
