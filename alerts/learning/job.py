@@ -176,7 +176,8 @@ def _judge_resident(conn: Conn, rid: int, site: str, tz: str, start: date, ends:
              for feats, end, night in ((MORNING_FEATURES, ends.night, True),
                                        (WHOLE_DAY_FEATURES, ends.day, False))]
     first_day = min(first for _, first, _, _ in kinds)
-    since = first_day - timedelta(days=rs.window_days)
+    # the baselines' window ends `gap_days` before the day judged: load all of it
+    since = first_day - timedelta(days=rs.window_days + rs.gap_days)
     days = store.load_days(conn, [rid], since, ends.night).get(rid, [])
     finals = store.night_final_times(conn, rid, first_day, ends.night)
     found: list[_Found] = []

@@ -339,3 +339,21 @@ def test_a_nights_features_are_judged_at_the_end_of_the_morning_the_days_at_midn
     fired = date.fromisoformat(details["day"])
     assert FIRST + timedelta(days=ONSET) <= fired <= FIRST + timedelta(days=ONSET + 3)
     assert opened_at == local(fired, 12, 30)  # event time: the morning the night was final
+
+
+def test_a_day_judged_on_its_own_has_the_whole_baseline_window(conn):
+    """The job judges one new day at a time; its baseline is the 28 days ending a week
+    before it (baselines.window_of, gap_days 7) - all of them, not the 21 of them that
+    fall within 28 days of it (the history once loaded stopped there)."""
+    rid = resident(conn)
+    insert_days(conn, rid, onset=DAYS + 10)  # no change
+    complete_until(conn, FIRST + timedelta(days=DAYS - 2))
+    run_learning(conn, NOW)
+    last = FIRST + timedelta(days=DAYS - 1)
+    complete_until(conn, last)
+    assert run_learning(conn, NOW).days == 1
+    n_days, start, end = conn.execute(
+        "SELECT n_days, window_start, window_end FROM resident_baselines "
+        "WHERE resident_id = %s AND feature = 'night_exits'", (rid,)).fetchone()
+    assert (start, end) == (last - timedelta(days=35), last - timedelta(days=8))
+    assert n_days == 28
