@@ -357,3 +357,26 @@ def test_a_day_judged_on_its_own_has_the_whole_baseline_window(conn):
         "WHERE resident_id = %s AND feature = 'night_exits'", (rid,)).fetchone()
     assert (start, end) == (last - timedelta(days=35), last - timedelta(days=8))
     assert n_days == 28
+
+
+def test_a_catch_up_judges_each_kind_of_feature_up_to_its_own_last_final_day(conn):
+    """After a stop, every row written with the data up to 12:45 of the last day: the
+    nights up to today's, the whole days up to yesterday; a change found in a past night
+    has that night's 12:30 as its event time. The next runs take each kind on from there."""
+    rid = resident(conn)
+    insert_days(conn, rid)
+    today = FIRST + timedelta(days=DAYS - 1)
+    conn.execute("UPDATE resident_daily SET data_until = %s, night_final_at = "
+                 "((day + time '12:30') AT TIME ZONE %s) WHERE resident_id = %s",
+                 (local(today, 12, 45), ZONE, rid))
+    summarised_until(conn, rid, today, local(today, 12, 45))
+    assert run_learning(conn, NOW).days == DAYS
+    judged = last_days(conn, rid)
+    assert judged["night_exits"] == judged["bedtime"] == today
+    assert judged["time_in_bed_s"] == judged["away_s"] == today - timedelta(days=1)
+    [(_kind, _severity, _status, opened_at, details, _count)] = routine_alerts(conn, rid)
+    assert opened_at == local(date.fromisoformat(details["day"]), 12, 30)
+    assert run_learning(conn, NOW).days == 0
+    summarised_until(conn, rid, today, local(today + timedelta(days=1), 0, 15))
+    assert run_learning(conn, NOW).days == 1
+    assert set(last_days(conn, rid).values()) == {today}
