@@ -3,7 +3,8 @@
 
 The features are turned into DayFeatures here, in SQL, with the resident's own time zone:
 bedtime as minutes after local noon of the evening before, rise time as minutes after local
-midnight, device coverage as a share of the local day (23 or 25 hours on a DST change).
+midnight, device coverage as a share of the local day (23 or 25 hours on a DST change) - of
+the part its data reaches, for today's partial row (`day_of_row`).
 """
 
 from __future__ import annotations
