@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from kernel.db import Conn
 
@@ -50,6 +51,10 @@ WHERE (v.samples, v.hr_samples, v.rr_samples, v.hr_avg, v.hr_min, v.hr_max, v.rr
 # that ends it. A minute counts as "in bed" when the mat reported occupied for at least half
 # of it. The features of issue 15 (bedtime, night_out_s, away_s, pauses_per_hour,
 # restlessness, min_battery) are defined in docs/storage.md and alerts/learning/features.py.
+# Only minutes before `data_until` (the minute rollup's watermark) are read, and each row
+# records it with `night_final_at` (morning_end + stay_up, local): a partial row of today says
+# how far its data reaches, and when its night features are final (the learning job judges
+# them then, alerts/learning/job.py).
 _DAILY = """
 WITH w AS (
     SELECT r.id AS resident_id, z.tz, d.day,
@@ -59,7 +64,9 @@ WITH w AS (
            (d.day - 1 + %(night_start)s::time) AT TIME ZONE z.tz AS night_start,
            (d.day + %(night_end)s::time) AT TIME ZONE z.tz AS night_end,
            (d.day + %(morning_start)s::time) AT TIME ZONE z.tz AS morning_start,
-           (d.day + %(morning_end)s::time) AT TIME ZONE z.tz AS morning_end
+           (d.day + %(morning_end)s::time) AT TIME ZONE z.tz AS morning_end,
+           (d.day + %(morning_end)s::time + %(stay_up)s::interval) AT TIME ZONE z.tz
+               AS night_final_at
     FROM residents r
     JOIN sites s ON s.id = r.site_id
     CROSS JOIN LATERAL (SELECT COALESCE(r.timezone, s.timezone) AS tz) z
@@ -87,6 +94,7 @@ WITH w AS (
         WHERE v.resident_id = w.resident_id
           AND v.bucket >= LEAST(w.evening_start, w.night_start, w.day_start)
           AND v.bucket < w.day_end
+          AND v.bucket < %(data_until)s  -- a row holds what the data said at data_until
         OFFSET 0  -- keeps the planner from flattening this into a join over all minutes
     ) v
 ), agg AS (
@@ -186,13 +194,14 @@ INSERT INTO resident_daily AS d (resident_id, day, timezone, day_start, data_min
                                  time_in_bed_s, night_exits, rise_time, resting_hr, median_rr,
                                  hr_avg, rr_avg, movement_avg, occupied_fraction, samples,
                                  hr_samples, rr_samples, bedtime, night_out_s, away_s,
-                                 pauses_per_hour, restlessness, min_battery, computed_at)
+                                 pauses_per_hour, restlessness, min_battery, data_until,
+                                 night_final_at, computed_at)
 SELECT w.resident_id, w.day, w.tz, w.day_start, agg.data_minutes, round(agg.time_in_bed_s),
        COALESCE(exits.night_exits, 0), rise.rise_time, agg.resting_hr, agg.median_rr,
        agg.hr_avg, agg.rr_avg,
        agg.movement_avg, agg.occupied_fraction, agg.samples, agg.hr_samples, agg.rr_samples,
        bed.bedtime, nightout.night_out_s, away.away_s, agg.pauses_per_hour, agg.restlessness,
-       battery.min_battery, %(computed_at)s
+       battery.min_battery, %(data_until)s, w.night_final_at, %(computed_at)s
 FROM w
 JOIN agg USING (resident_id, day)
 LEFT JOIN rise USING (resident_id, day)
@@ -217,13 +226,18 @@ ON CONFLICT (resident_id, day) DO UPDATE SET
     hr_samples = EXCLUDED.hr_samples, rr_samples = EXCLUDED.rr_samples,
     bedtime = EXCLUDED.bedtime, night_out_s = EXCLUDED.night_out_s, away_s = EXCLUDED.away_s,
     pauses_per_hour = EXCLUDED.pauses_per_hour, restlessness = EXCLUDED.restlessness,
-    min_battery = EXCLUDED.min_battery, computed_at = EXCLUDED.computed_at
+    min_battery = EXCLUDED.min_battery, data_until = EXCLUDED.data_until,
+    night_final_at = EXCLUDED.night_final_at, computed_at = EXCLUDED.computed_at
 """
 
 
 @dataclass(frozen=True)
 class DayRules:
-    """Local clock times that define the night and the morning of a day summary."""
+    """Local clock times that define the night and the morning of a day summary.
+
+    The night features of a day are final once the data reaches `morning_end` + `stay_up`
+    (a getting-up just before `morning_end` needs `stay_up` more minutes to count as the
+    rise): each row records that instant as `night_final_at`."""
 
     evening_start: str = "18:00"  # bedtime is looked for from here (the evening before)
     night_start: str = "22:00"
@@ -231,6 +245,14 @@ class DayRules:
     morning_start: str = "04:00"
     morning_end: str = "12:00"
     stay_up: timedelta = timedelta(minutes=30)
+
+
+def night_final_at(day: date, tz: str, rules: DayRules | None = None) -> datetime:
+    """When the night features of local `day` are final (UTC): `morning_end` + `stay_up`
+    local, as `_DAILY` writes it into `night_final_at` (the learning job judges them then)."""
+    r = rules or DayRules()
+    local = datetime.combine(day, time.fromisoformat(r.morning_end), ZoneInfo(tz))
+    return (local + r.stay_up).astimezone(UTC)
 
 
 def floor_minute(t: datetime) -> datetime:

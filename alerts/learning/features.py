@@ -11,6 +11,12 @@ apart so that a failing sensor is not mistaken for a sick person: a day whose ma
 less than `MIN_COVERAGE` of the day gives no person features (they would measure the
 sensor's gaps, not the person).
 
+Each feature also says when a day's value is final (`settles`): the night features (from the
+evening before up to the rise) on the morning of the day - routine change judges them then,
+so a worrying night reaches the duty officer the same morning -, the features of the whole
+day (time in bed, the longest time away, the device's) at the local midnight that ends it.
+A partial row of today shows neither before it is final (alerts/learning/store.py).
+
 Population defaults (`default_median`, `default_mad`) stand in for a resident's own baseline
 until 14 days count (alerts/learning/baselines.py). They are deliberately broad, for people
 over 75 in residential or home care, and documented in docs/alerts.md ("Routine change"):
@@ -46,6 +52,12 @@ from kernel.i18n import N_
 
 Direction = Literal["up", "down", "both"]
 Kind = Literal["person", "device"]
+# When a day's value is final, and so when routine change judges it (alerts/learning/job.py):
+# "morning" - a night feature (the evening before up to the rise), final once the data reaches
+# the end of the morning window plus the 30 minutes a rise needs (12:30 local with the default
+# rules: ingest/rollups.py DayRules, the row's `night_final_at`); "day" - a feature of the
+# whole local day, final at the local midnight that ends it.
+Settles = Literal["morning", "day"]
 # How a value reads: a clock time (minutes after local noon or midnight), a duration in
 # seconds, or a plain number with its unit.
 Unit = Literal["clock_noon", "clock_midnight", "seconds", "count", "per_min", "per_hour",
@@ -63,6 +75,7 @@ class Feature:
     unit: Unit
     direction: Direction
     kind: Kind
+    settles: Settles
     default_median: float
     default_mad: float
     mad_floor: float
@@ -77,54 +90,69 @@ class Feature:
 
 
 FEATURES: tuple[Feature, ...] = (
+    # Night features (settle "morning"): from the evening before up to the rise, final by
+    # 12:30 and judged then, the same morning.
     # Later and earlier bedtimes both matter (sundowning, withdrawal vs. exhaustion), but
     # a night-owl drift on its own is rarely a sign of illness: 'down' (going to bed earlier
     # and earlier: fatigue, low mood, infection) is the one watched.
-    Feature("bedtime", N_("Bedtime"), "clock_noon", "down", "person", 630.0, 30.0, 15.0,
+    Feature("bedtime", N_("Bedtime"), "clock_noon", "down", "person", "morning",
+            630.0, 30.0, 15.0,
             "minutes after local noon the evening before at which the main sleep starts"),
-    Feature("rise_time", N_("Rise time"), "clock_midnight", "up", "person", 360.0, 30.0, 15.0,
+    Feature("rise_time", N_("Rise time"), "clock_midnight", "up", "person", "morning",
+            360.0, 30.0, 15.0,
             "minutes after local midnight of the last getting-up of the morning"),
     # Both: more time in bed (illness, low mood) and much less (agitation, pain) are signs.
     # Floor 45 min: a nap taken or skipped moves a day's time in bed by that much.
-    Feature("time_in_bed_s", N_("Time in bed"), "seconds", "both", "person", 30600.0, 3600.0,
-            2700.0, "seconds in bed over the local calendar day"),
-    Feature("night_exits", N_("Night exits"), "count", "up", "person", 1.0, 1.0, 0.5,
-            "times out of bed between 22:00 and 07:00"),
+    # Settles "day": an afternoon nap or an early night still changes it.
+    Feature("time_in_bed_s", N_("Time in bed"), "seconds", "both", "person", "day",
+            30600.0, 3600.0, 2700.0, "seconds in bed over the local calendar day"),
+    Feature("night_exits", N_("Night exits"), "count", "up", "person", "morning",
+            1.0, 1.0, 0.5, "times out of bed between 22:00 and 07:00"),
     # Floor 5 min, one visit to the toilet: a night with one more or one fewer trip than
     # usual is an ordinary night, not a change (with a 2-minute floor, two nights with one
     # trip each in a person who usually sleeps through were two robust spreads out).
-    Feature("night_out_s", N_("Time out of bed at night"), "seconds", "up", "person", 600.0,
-            300.0, 300.0, "seconds out of bed between bedtime and rise time"),
+    Feature("night_out_s", N_("Time out of bed at night"), "seconds", "up", "person",
+            "morning", 600.0, 300.0, 300.0,
+            "seconds out of bed between bedtime and rise time"),
     # With only a bed mat, time out of the home cannot be told from time in another room:
     # the longest empty-bed stretch of the day bounds it. Longer is the worrying side
     # (wandering, staying away); shorter is more rest and is left to time_in_bed_s.
-    Feature("away_s", N_("Longest time away from bed"), "seconds", "up", "person", 50400.0,
-            7200.0, 1800.0, "longest continuous time the bed was empty during the local day"),
+    # Settles "day": the stretch may run on to midnight.
+    Feature("away_s", N_("Longest time away from bed"), "seconds", "up", "person", "day",
+            50400.0, 7200.0, 1800.0,
+            "longest continuous time the bed was empty during the local day"),
     # Floor 1/min: the sleeping heart rate's 10th percentile is one of the steadiest numbers
     # a person has (night-to-night spread of about 1-2/min); with a 2/min floor (3/min
     # robust spread) a rise of 6-10/min - an infection, heart failure - took most of its
     # ramp to reach two spreads.
-    Feature("resting_hr", N_("Resting heart rate"), "per_min", "up", "person", 62.0, 5.0, 1.0,
-            "10th percentile of the per-minute heart rate in bed at night"),
-    Feature("median_rr", N_("Breathing rate at night"), "per_min", "up", "person", 15.0, 1.5,
-            0.75, "median per-minute respiration rate in bed at night"),
-    Feature("pauses_per_hour", N_("Breathing pauses"), "per_hour", "up", "person", 0.5, 0.5,
-            0.5, "minutes with a breathing pause (a reading in bed with no breathing) per "
-                 "hour in bed at night, as the apnea rule sees them"),
-    Feature("restlessness", N_("Restlessness in bed"), "index", "up", "person", 5.0, 3.0, 1.0,
-            "mean movement index (0-100) of the minutes in bed at night"),
-    # Device health: never a sign about the person.
-    Feature("coverage", N_("Sensor coverage"), "percent", "down", "device", 100.0, 1.0, 1.0,
-            "percent of the local day's minutes with readings from the mat"),
-    Feature("offline_min", N_("Sensor offline"), "minutes", "up", "device", 0.0, 5.0, 5.0,
-            "minutes of the local day without any reading from the mat"),
-    Feature("min_battery", N_("Lowest battery"), "percent", "down", "device", 80.0, 10.0, 5.0,
-            "lowest battery level reported by the resident's devices that day"),
+    Feature("resting_hr", N_("Resting heart rate"), "per_min", "up", "person", "morning",
+            62.0, 5.0, 1.0, "10th percentile of the per-minute heart rate in bed at night"),
+    Feature("median_rr", N_("Breathing rate at night"), "per_min", "up", "person", "morning",
+            15.0, 1.5, 0.75, "median per-minute respiration rate in bed at night"),
+    Feature("pauses_per_hour", N_("Breathing pauses"), "per_hour", "up", "person", "morning",
+            0.5, 0.5, 0.5,
+            "minutes with a breathing pause (a reading in bed with no breathing) per "
+            "hour in bed at night, as the apnea rule sees them"),
+    Feature("restlessness", N_("Restlessness in bed"), "index", "up", "person", "morning",
+            5.0, 3.0, 1.0, "mean movement index (0-100) of the minutes in bed at night"),
+    # Device health: never a sign about the person; each is about the whole local day.
+    Feature("coverage", N_("Sensor coverage"), "percent", "down", "device", "day",
+            100.0, 1.0, 1.0, "percent of the local day's minutes with readings from the mat"),
+    Feature("offline_min", N_("Sensor offline"), "minutes", "up", "device", "day",
+            0.0, 5.0, 5.0, "minutes of the local day without any reading from the mat"),
+    Feature("min_battery", N_("Lowest battery"), "percent", "down", "device", "day",
+            80.0, 10.0, 5.0, "lowest battery level reported by the resident's devices that day"),
 )
 
 BY_NAME: Mapping[str, Feature] = {f.name: f for f in FEATURES}
 PERSON_FEATURES: tuple[Feature, ...] = tuple(f for f in FEATURES if f.kind == "person")
 DEVICE_FEATURES: tuple[Feature, ...] = tuple(f for f in FEATURES if f.kind == "device")
+# The person features routine change judges the same morning, and those it judges after
+# the day's end.
+MORNING_FEATURES: tuple[Feature, ...] = tuple(f for f in PERSON_FEATURES
+                                              if f.settles == "morning")
+WHOLE_DAY_FEATURES: tuple[Feature, ...] = tuple(f for f in PERSON_FEATURES
+                                                if f.settles == "day")
 
 
 def feature(name: str) -> Feature:

@@ -3,7 +3,8 @@
 
 The features are turned into DayFeatures here, in SQL, with the resident's own time zone:
 bedtime as minutes after local noon of the evening before, rise time as minutes after local
-midnight, device coverage as a share of the local day (23 or 25 hours on a DST change).
+midnight, device coverage as a share of the local day (23 or 25 hours on a DST change) - of
+the part its data reaches, for today's partial row (`day_of_row`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from alerts.learning.baselines import Baseline
-from alerts.learning.features import DayFeatures
+from alerts.learning.features import FEATURES, DayFeatures
 from alerts.learning.routine import FeatureState
 from alerts.model import AlertType
 from kernel.db import AsyncConn, Conn
@@ -32,13 +33,17 @@ SELECT d.resident_id, d.day,
            AS rise_time,
        d.time_in_bed_s, d.night_exits, d.night_out_s, d.away_s, d.resting_hr, d.median_rr,
        d.pauses_per_hour, d.restlessness, d.min_battery, d.data_minutes,
-       extract(epoch FROM ((d.day + 1)::timestamp AT TIME ZONE d.timezone) - d.day_start) / 60
+       extract(epoch FROM LEAST((d.day + 1)::timestamp AT TIME ZONE d.timezone,
+                                COALESCE(d.data_until, 'infinity')) - d.day_start) / 60
            AS day_minutes,
        EXISTS (SELECT 1 FROM alerts a
                 WHERE a.resident_id = d.resident_id
                   AND a.opened_at >= (((d.day - 1) + time '22:00') AT TIME ZONE d.timezone)
                   AND a.opened_at < ((d.day + 1)::timestamp AT TIME ZONE d.timezone)
-                  AND a.type <> ALL(%(ignored)s)) AS alerted
+                  AND a.type <> ALL(%(ignored)s)) AS alerted,
+       d.data_until IS NULL OR d.data_until >= d.night_final_at AS night_final,
+       d.data_until IS NULL OR d.data_until >= (d.day + 1)::timestamp AT TIME ZONE d.timezone
+           AS day_final
   FROM resident_daily d
  WHERE d.resident_id = ANY(%(ids)s) AND d.day >= %(since)s AND d.day <= %(until)s
  ORDER BY d.resident_id, d.day
@@ -53,16 +58,28 @@ def _num(v: object) -> float | None:
 
 
 def day_of_row(row: Sequence[Any]) -> DayFeatures:
-    """One row of `_DAYS` as DayFeatures (shared by the job's and the web app's readers)."""
+    """One row of `_DAYS` as DayFeatures (shared by the job's and the web app's readers).
+
+    A partial row (today's, upserted every 15 minutes) counts what its data says so far:
+    its coverage is over the minutes its data reaches (`data_until`), so a well-covered
+    morning has its night judged at once; but a feature is None until it is final (Feature.
+    settles): a night feature until the data reaches the row's `night_final_at`, a feature
+    of the whole day until the day's end - half a day's time in bed is no day's time in bed,
+    and no chart or baseline must take it for one. Rows without `data_until` (written before
+    it was kept) count as complete."""
     rid, day = int(row[0]), row[1]
     person = dict(zip(_PERSON_COLUMNS, (_num(v) for v in row[2:12]), strict=True))
-    min_battery, data_minutes, day_minutes, alerted = row[12:16]
-    total = float(day_minutes) if day_minutes else 1440.0
-    coverage = min(1.0, float(data_minutes) / total)
+    min_battery, data_minutes, day_minutes, alerted, night_final, day_final = row[12:18]
+    total = 1440.0 if day_minutes is None else float(day_minutes)
+    coverage = min(1.0, float(data_minutes) / total) if total > 0 else 0.0
     values: dict[str, float | None] = {
         **person, "coverage": 100.0 * coverage,
         "offline_min": max(0.0, total - float(data_minutes)),
         "min_battery": _num(min_battery)}
+    final = {"morning": bool(night_final), "day": bool(day_final)}
+    for f in FEATURES:
+        if not final[f.settles]:
+            values[f.name] = None
     return DayFeatures(rid, day, values, coverage, bool(alerted))
 
 
@@ -87,6 +104,17 @@ async def load_days_async(conn: AsyncConn, resident_id: int, since: date,
     `load_days`, for the web app (the daily routine chart)."""
     cur = await conn.execute(_DAYS, _params([resident_id], since, until))
     return [day_of_row(row) for row in await cur.fetchall()]
+
+
+def night_final_times(conn: Conn, resident_id: int, since: date, until: date
+                      ) -> dict[date, datetime]:
+    """When each day's night features became final (`night_final_at`), for the days of
+    since..until whose row's data reaches it: the event time of a routine change found in
+    them. Days without (rows written before it was kept) are missing."""
+    return {day: at for day, at in conn.execute(
+        "SELECT day, night_final_at FROM resident_daily WHERE resident_id = %s "
+        "AND day >= %s AND day <= %s AND data_until >= night_final_at",
+        (resident_id, since, until))}
 
 
 def load_states(conn: Conn, resident_ids: Iterable[int]) -> dict[int, dict[str, FeatureState]]:

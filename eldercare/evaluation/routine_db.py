@@ -11,14 +11,18 @@ the `vitals_1m` rows (`eldercare.evaluation.minutes`); this phase, in the parent
 2. creates the site, the residents and their devices, COPYs the rows in (`vitals_1m`,
    `device_status`), and stores the rule alerts of the run as configured (resolved), since
    days on which an alert about the person was opened are left out of baselines;
-3. runs `summarize_days` over the period, one day-window per transaction as the daily
-   summaries job does;
-4. runs the learning job once per local day, in order, with the clock injected at the local
-   midnight that completes the day (as the scheduler runs it after that day's rollup), and
-   after each run reads back what it decided: the features `routine_state` records as
-   alerted that day, and the alert they opened (or joined: a repeat) with its explanation.
-   A modelled care worker then resolves the open routine-change alerts (the book's
-   `RESOLVE_AFTER_S` after they opened), as the direct run's book does for every alert.
+3. walks the local days in order, as the services would have seen each: at the day's
+   `night_final_at` (12:30 local, ingest.rollups.night_final_at) it summarises that day with
+   the data up to then (`summarize_days` with that `data_until`: the partial row the daily
+   summaries job upserts then - the rise needs 30 minutes of data after the getting-up) and
+   runs the learning job with the clock and the daily watermark injected there (it judges
+   the night's features); at the local midnight that ends the day it summarises the day
+   with all its data and runs the job again (the whole day's features). After each run it
+   reads back what the run decided: the features `routine_state` records as alerted that
+   day and not reported by an earlier run, and the alert they opened (or joined: a repeat)
+   with its explanation; a decision's time is its alert's event time. A modelled care
+   worker then resolves the open routine-change alerts (the book's `RESOLVE_AFTER_S` after
+   they opened), as the direct run's book does for every alert.
 
 The ablation "personal baselines off" judges the same day records (read with the job's own
 query, `alerts.learning.store.load_days`) with the routine-change code's public pieces
@@ -75,7 +79,9 @@ class Judgement:
     resident_id: int  # the cohort's id
     feature: str
     day: date
-    at: datetime  # event time of its alert: the local midnight that ends the day
+    # event time of its alert: when the feature became final - the day's night_final_at
+    # (12:30 local) for a night feature, the local midnight that ends the day otherwise
+    at: datetime
     repeat: bool = False  # the trigger joined a routine_change alert already open
     explanation: str = ""
 
@@ -198,13 +204,20 @@ class _Steps:
         return time.process_time() + (server or 0.0)
 
     @contextmanager
-    def step(self, name: str) -> Iterator[None]:
+    def step(self, name: str, log: bool = True) -> Iterator[None]:
+        """Count a step's time (added to earlier runs of the same step; `log` False: a step
+        run once per day, the total is logged by `log_totals`)."""
         t0, c0 = self.clock(), self._cpu()
         yield
         self.seconds[name] = self.seconds.get(name, 0.0) + self.clock() - t0
         self.cpu[name] = self.cpu.get(name, 0.0) + self._cpu() - c0
+        if log:
+            self.log(name)
+
+    def log(self, name: str) -> None:
+        """Log a step's time so far."""
         logger.info("routine change: %s took %.1f s (%.1f s of processor time)", name,
-                    self.seconds[name], self.cpu[name])
+                    self.seconds.get(name, 0.0), self.cpu.get(name, 0.0))
 
 
 def judge_cohort(database_url: str, spec: CohortSpec, rows: Sequence[RollupRows],
@@ -227,10 +240,8 @@ def judge_cohort(database_url: str, spec: CohortSpec, rows: Sequence[RollupRows]
         conn.commit()
     with db.connect(database_url, autocommit=True) as conn:
         steps.watch(conn)
-        with steps.step("daily summaries"):
-            counts["resident_daily"] = _summarize(conn, spec)
-        with steps.step("learning job"):
-            judged, days = _learn(conn, spec, ids, settings)
+        judged, days = _learn(conn, spec, ids, settings, steps)
+        counts["resident_daily"] = _daily_rows(conn)
         with steps.step("ablation"):
             back = {v: k for k, v in ids.items()}
             wanted = [ids[k] for k in ablation_ids if k in ids]
@@ -293,14 +304,8 @@ def _rule_alerts(conn: db.Conn, alerts: Iterable[AlertRow], ids: dict[int, int])
     return len(params)
 
 
-def _summarize(conn: db.Conn, spec: CohortSpec) -> int:
-    """resident_daily for every local day of the period, one day-window per transaction
-    (ingest.jobs' daily summaries), with all the data in."""
-    for a, b in rollups.windows(spec.start, spec.end, _DAY):
-        with conn.transaction():
-            rollups.summarize_days(conn, a, b, spec.end, spec.end)
-    with conn.transaction():
-        rollups.write_watermark(conn, rollups.ROLLUP_JOB, spec.end, spec.end)
+def _daily_rows(conn: db.Conn) -> int:
+    """Rows in resident_daily."""
     row = conn.execute("SELECT count(*) FROM resident_daily").fetchone()
     return int(row[0]) if row else 0
 
@@ -318,24 +323,47 @@ def judged_days(spec: CohortSpec) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _learn(conn: db.Conn, spec: CohortSpec, ids: dict[int, int], settings: AlertSettings
-           ) -> tuple[list[Judgement], int]:
-    """The learning job after each local day, in order; its decisions of that day."""
+def _learn(conn: db.Conn, spec: CohortSpec, ids: dict[int, int], settings: AlertSettings,
+           steps: _Steps) -> tuple[list[Judgement], int]:
+    """Each local day in order, as the services would have seen it: the daily summaries with
+    the data up to the day's `night_final_at` (12:30 local) and the learning job then (it
+    judges the night's features), the summaries with all the day's data and the job at the
+    local midnight that ends it (the whole day's features); the decisions of each run."""
     back = {v: k for k, v in ids.items()}
     cfg = LearningSettings(alerts=settings)
     out: list[Judgement] = []
+    reported: set[tuple[int, str, date]] = set()
     days = judged_days(spec)
+    with conn.transaction():
+        rollups.write_watermark(conn, rollups.ROLLUP_JOB, spec.end, spec.end)
     for day in days:
-        done = day_end(day, spec.timezone)
-        with conn.transaction():
-            rollups.write_watermark(conn, DAILY_JOB, done, done)
-        run_learning(conn, done, cfg)
-        out += _decisions(conn, day, done, back)
-        with conn.transaction():  # the modelled care worker
-            conn.execute("UPDATE alerts SET status = 'resolved', resolved_at = opened_at + "
-                         "%s * interval '1 second' WHERE type = %s AND status <> 'resolved'",
-                         (RESOLVE_AFTER_S, ROUTINE_CHANGE))
+        morning = rollups.night_final_at(day, spec.timezone)
+        for data_until, run_at in ((morning, morning), (spec.end, day_end(day, spec.timezone))):
+            with steps.step("daily summaries", log=False), conn.transaction():
+                # this day's row as the daily summaries job upserts it at `data_until`
+                rollups.summarize_days(conn, morning, morning, data_until, data_until)
+            with steps.step("learning job", log=False):
+                out += _run_job(conn, day, run_at, back, cfg, reported)
+    steps.log("daily summaries")
+    steps.log("learning job")
     return out, len(days)
+
+
+def _run_job(conn: db.Conn, day: date, at: datetime, back: dict[int, int],
+             cfg: LearningSettings, reported: set[tuple[int, str, date]]) -> list[Judgement]:
+    """The learning job with the clock and the daily watermark at `at`, its new decisions
+    about `day`; then the modelled care worker resolves the open routine-change alerts."""
+    with conn.transaction():
+        rollups.write_watermark(conn, DAILY_JOB, at, at)
+    run_learning(conn, at, cfg)
+    found = [j for j in _decisions(conn, day, at, back)
+             if (j.resident_id, j.feature, j.day) not in reported]
+    reported.update((j.resident_id, j.feature, j.day) for j in found)
+    with conn.transaction():  # the modelled care worker
+        conn.execute("UPDATE alerts SET status = 'resolved', resolved_at = opened_at + "
+                     "%s * interval '1 second' WHERE type = %s AND status <> 'resolved'",
+                     (RESOLVE_AFTER_S, ROUTINE_CHANGE))
+    return found
 
 
 def _decisions(conn: db.Conn, day: date, at: datetime, back: dict[int, int]
@@ -405,6 +433,7 @@ def _judge_population(rid: int, d: DayFeatures, states: dict[str, FeatureState],
             value = d.value(f.name)
             change = RoutineChange(f.name, side, d.day, value if value is not None else 0.0,
                                    base.median, 1, 0.0, z)
-            out.append(Judgement(rid, f.name, d.day, day_end(d.day, tz),
-                                 explanation=change.explanation()))
+            at = (rollups.night_final_at(d.day, tz) if f.settles == "morning"
+                  else day_end(d.day, tz))
+            out.append(Judgement(rid, f.name, d.day, at, explanation=change.explanation()))
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import httpx
 import pytest
@@ -114,6 +114,35 @@ async def test_the_daily_features_come_with_their_usual_band(client: httpx.Async
     assert re.fullmatch(r"09:\d\d", last_usual["texts"]["rise_time"])
     assert points[0]["usual"]["rise_time"] is not None  # 28 days before the first shown
     assert "coverage" not in last_usual["usual"]  # device features have no usual band
+
+
+async def test_todays_partial_row_shows_only_what_is_final(client: httpx.AsyncClient,
+                                                           world: World, clean_db: str) -> None:
+    """Today's row, upserted every 15 minutes, is partial: at 12:31 its night (the rise) is
+    final and shown, fully covered over the minutes its data reaches; its time in bed and
+    the sensor's coverage are not (half a day's time in bed is no day's); at 12:29 nothing."""
+    def summarised_until(at: datetime) -> None:
+        with db.connect(clean_db, autocommit=True) as conn:
+            insert_nights(conn, world.alice, "UTC", [(DIGEST_DAY, {
+                "rise": 400.0, "in_bed_h": 7.0, "exits": 1.0, "hr": 60.0, "rr": 15.0,
+                "restless": 5.0})], data_minutes=(at - midnight) // timedelta(minutes=1))
+            conn.execute("UPDATE resident_daily SET data_until = %s, night_final_at = %s "
+                         "WHERE resident_id = %s AND day = %s",
+                         (at, midnight + timedelta(hours=12, minutes=30), world.alice,
+                          DIGEST_DAY))
+
+    midnight = datetime.combine(DIGEST_DAY, time(0), UTC)
+    url, headers = f"/api/v1/residents/{world.alice}/daily", await login(client, "care-north")
+    summarised_until(midnight + timedelta(hours=12, minutes=31))
+    today = (await client.get(url, headers=headers)).json()["points"][-1]
+    assert today["day"] == DIGEST_DAY.isoformat() and today["covered"] is True
+    assert today["values"]["rise_time"] == pytest.approx(400.0)
+    assert today["texts"]["rise_time"] == "06:40"
+    for name in ("time_in_bed_s", "away_s", "coverage", "offline_min", "min_battery"):
+        assert today["values"][name] is None and today["texts"][name] is None, name
+    summarised_until(midnight + timedelta(hours=12, minutes=29))
+    early = (await client.get(url, headers=headers)).json()["points"][-1]
+    assert all(v is None for v in early["values"].values())
 
 
 async def test_the_band_is_routine_changes_baseline(client: httpx.AsyncClient, world: World,

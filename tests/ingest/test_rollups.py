@@ -246,8 +246,35 @@ def test_daily_summary_rise_waits_for_thirty_minutes_of_data(conn):
     now = local(DAY, 8)  # 15 minutes after getting up: not yet a rise
     run_minute_rollup(conn, now, cfg)
     run_daily_summaries(conn, now, cfg)
-    assert conn.execute("SELECT rise_time FROM resident_daily WHERE day = %s",
-                        (DAY,)).fetchone()[0] is None
+    rise, data_until, final = conn.execute(
+        "SELECT rise_time, data_until, night_final_at FROM resident_daily WHERE day = %s",
+        (DAY,)).fetchone()
+    assert rise is None
+    # the row says how far its data reaches, and when its night is final (12:00 + 30 min)
+    assert data_until == rollups.read_watermark(conn, rollups.ROLLUP_JOB)
+    assert final == local(DAY, 12, 30) == rollups.night_final_at(DAY, "Europe/Oslo")
+
+
+def test_a_partial_day_summary_reads_only_the_data_up_to_its_data_until(conn):
+    """The row the daily summaries job upserts at 12:30 holds what the data said then, even
+    when later minutes are in (the evaluation replays the day so): the morning's minutes,
+    the rise at 07:45 (30 minutes of data after it), the data_until it was computed at."""
+    rid = seed_resident(conn)
+    insert_readings(conn, constructed_day(), resident_id=rid)
+    cfg = JobSettings(chunk=timedelta(hours=12))
+    run_minute_rollup(conn, local(DAY + timedelta(days=1), 0, 30), cfg)
+    noon = local(DAY, 12, 30)
+    with conn.transaction():
+        rollups.summarize_days(conn, noon, noon, noon, noon)
+    minutes, rise, data_until, in_bed = conn.execute(
+        "SELECT data_minutes, rise_time, data_until, time_in_bed_s FROM resident_daily "
+        "WHERE resident_id = %s AND day = %s", (rid, DAY)).fetchone()
+    assert (minutes, rise, data_until) == (12 * 60 + 30, local(DAY, 7, 45), noon)
+    assert in_bed == (7 * 60 + 45 - 25) * 60  # the night only: the nap is after 12:30
+    with conn.transaction():
+        rollups.summarize_days(conn, noon, noon, local(DAY + timedelta(days=1), 0), noon)
+    assert conn.execute("SELECT data_minutes FROM resident_daily WHERE resident_id = %s "
+                        "AND day = %s", (rid, DAY)).fetchone()[0] == 1440
 
 
 def test_daily_summary_is_idempotent_and_catches_up(conn):

@@ -46,15 +46,22 @@ def insert_days(conn: Any, rid: int, n: int = DAYS, onset: int = ONSET,
     """`n` ordinary days from FIRST; night exits rise from `onset` on, the resting heart rate
     (4/min a day) from `hr_onset` on."""
     for i in range(n):
-        day = FIRST + timedelta(days=i)
-        w = ordinary(i)
-        exits = 1 + (i % 2) + (2 * (i - onset + 1) if i >= onset else 0)
-        hr = 4 * (i - hr_onset + 1) if hr_onset is not None and i >= hr_onset else 0
-        conn.execute(_DAILY, {
-            "rid": rid, "day": day, "tz": ZONE, "start": local(day, 0),
-            "in_bed": 30600 + 900 * w, "exits": exits, "rise": local(day, 6, 10 + 5 * int(w)),
-            "hr": 60 + w + hr, "rr": 15 + 0.3 * w, "bed": local(day - timedelta(days=1), 22, 30),
-            "out": 600 + 60 * w, "away": 50400 + 600 * w, "pauses": 0.5, "restless": 5 + w})
+        insert_day(conn, rid, i, onset, hr_onset)
+
+
+def insert_day(conn: Any, rid: int, i: int, onset: int = ONSET,
+               hr_onset: int | None = None) -> None:
+    """Day `i` of `insert_days` (a row written before rows said how far their data reaches:
+    complete)."""
+    day = FIRST + timedelta(days=i)
+    w = ordinary(i)
+    exits = 1 + (i % 2) + (2 * (i - onset + 1) if i >= onset else 0)
+    hr = 4 * (i - hr_onset + 1) if hr_onset is not None and i >= hr_onset else 0
+    conn.execute(_DAILY, {
+        "rid": rid, "day": day, "tz": ZONE, "start": local(day, 0),
+        "in_bed": 30600 + 900 * w, "exits": exits, "rise": local(day, 6, 10 + 5 * int(w)),
+        "hr": 60 + w + hr, "rr": 15 + 0.3 * w, "bed": local(day - timedelta(days=1), 22, 30),
+        "out": 600 + 60 * w, "away": 50400 + 600 * w, "pauses": 0.5, "restless": 5 + w})
 
 
 def complete_until(conn: Any, day: date) -> None:
@@ -130,23 +137,6 @@ def test_days_are_judged_as_they_complete(conn):
         complete_until(conn, FIRST + timedelta(days=i))
         assert run_learning(conn, NOW).days == 1
     assert [a[0] for a in routine_alerts(conn, rid)] == ["routine_change"]
-
-
-def test_a_day_judged_on_its_own_gets_the_whole_baseline_window(conn):
-    """The live job judges one new day at a time: its baseline is still the full 28 days
-    that end a week before it (not only what a 28-day read from the day reaches)."""
-    rid = resident(conn)
-    insert_days(conn, rid, onset=DAYS + 10)  # no change at all
-    complete_until(conn, FIRST + timedelta(days=DAYS - 2))
-    run_learning(conn, NOW)
-    complete_until(conn, FIRST + timedelta(days=DAYS - 1))
-    assert run_learning(conn, NOW).days == 1
-    n_days, start, end = conn.execute(
-        "SELECT n_days, window_start, window_end FROM resident_baselines "
-        "WHERE resident_id = %s AND feature = 'night_exits'", (rid,)).fetchone()
-    last = FIRST + timedelta(days=DAYS - 1)
-    assert (start, end) == (last - timedelta(days=8 + 27), last - timedelta(days=8))
-    assert n_days == 28
 
 
 def test_a_resident_whose_routine_change_is_switched_off_gets_no_alert(conn):
@@ -262,3 +252,131 @@ def test_a_second_feature_changing_joins_the_open_alert_with_its_explanation(con
                              "WHERE resident_id = %s AND last_alert_day IS NOT NULL",
                              (rid,)).fetchall())
     assert {f: date.fromisoformat(c["day"]) for f, c in by_feature.items()} == last
+
+
+# --- a night judged the same morning -------------------------------------------------------
+
+
+def summarised_until(conn: Any, rid: int, day: date, until: datetime,
+                     data_minutes: int | None = None) -> None:
+    """The daily summaries job ran with its data up to `until`: `day`'s row says so (its
+    night is final at 12:30 local, ingest.rollups.DayRules) and the watermark is there."""
+    conn.execute("UPDATE resident_daily SET data_until = %s, night_final_at = %s, "
+                 "data_minutes = COALESCE(%s, data_minutes) WHERE resident_id = %s "
+                 "AND day = %s", (until, local(day, 12, 30), data_minutes, rid, day))
+    conn.execute("INSERT INTO job_watermarks (job, done_until, updated_at) "
+                 "VALUES ('resident_daily', %s, %s) ON CONFLICT (job) DO UPDATE "
+                 "SET done_until = EXCLUDED.done_until", (until, until))
+
+
+def last_days(conn: Any, rid: int) -> dict[str, date]:
+    return dict(conn.execute("SELECT feature, last_day FROM routine_state "
+                             "WHERE resident_id = %s", (rid,)).fetchall())
+
+
+def test_a_partial_row_counts_what_its_data_says_so_far(conn):
+    """Today's row at 12:31 (data from midnight, 751 minutes): fully covered, its night
+    features count; at 12:29 they are not final yet; features of the whole day (time in
+    bed, the longest time away, the sensor's) count only once the data reaches midnight."""
+    from alerts.learning.features import FEATURES
+    from alerts.learning.store import load_days
+
+    rid = resident(conn)
+    day = FIRST
+    insert_day(conn, rid, 0)
+    summarised_until(conn, rid, day, local(day, 12, 31), data_minutes=12 * 60 + 31)
+    [noon] = load_days(conn, [rid], day, day)[rid]
+    assert noon.coverage == pytest.approx(1.0) and noon.well_covered
+    night = {f.name for f in FEATURES if f.settles == "morning"}
+    assert night == {"bedtime", "rise_time", "night_exits", "night_out_s", "resting_hr",
+                     "median_rr", "pauses_per_hour", "restlessness"}
+    assert all(noon.value(name) is not None for name in night)
+    assert noon.value("night_exits") == 1
+    for name in ("time_in_bed_s", "away_s", "coverage", "offline_min", "min_battery"):
+        assert noon.value(name) is None, name
+
+    summarised_until(conn, rid, day, local(day, 12, 29), data_minutes=12 * 60 + 29)
+    [early] = load_days(conn, [rid], day, day)[rid]
+    assert early.well_covered and all(early.value(f.name) is None for f in FEATURES)
+
+    # half the morning without readings: a poorly covered morning, as a day would be
+    summarised_until(conn, rid, day, local(day, 12, 31), data_minutes=6 * 60)
+    [gappy] = load_days(conn, [rid], day, day)[rid]
+    assert gappy.coverage == pytest.approx(360 / 751) and gappy.value("night_exits") is None
+
+    summarised_until(conn, rid, day, local(day + timedelta(days=1), 0, 15), data_minutes=1440)
+    [done] = load_days(conn, [rid], day, day)[rid]
+    assert done.coverage == pytest.approx(1.0) and done.value("offline_min") == 0
+    assert all(done.value(f.name) is not None for f in FEATURES)
+
+
+def test_a_nights_features_are_judged_at_the_end_of_the_morning_the_days_at_midnight(conn):
+    """Each day of the change summarised as the daily summaries job does through the day:
+    at 12:29 nothing of today is judged; at 12:31 its night features are (night exits
+    among them), not its time in bed; after midnight the rest. The routine change in night
+    exits opens its alert with the morning's 12:30 as its event time."""
+    rid = resident(conn)
+    insert_days(conn, rid, n=ONSET)
+    complete_until(conn, FIRST + timedelta(days=ONSET - 1))
+    run_learning(conn, NOW)
+    for i in range(ONSET, DAYS):
+        day, before = FIRST + timedelta(days=i), FIRST + timedelta(days=i - 1)
+        insert_day(conn, rid, i)
+        summarised_until(conn, rid, day, local(day, 12, 29))
+        assert run_learning(conn, NOW).days == 0
+        assert set(last_days(conn, rid).values()) == {before}
+        summarised_until(conn, rid, day, local(day, 12, 31))
+        assert run_learning(conn, NOW).days == 1
+        judged = last_days(conn, rid)
+        assert judged["night_exits"] == judged["rise_time"] == judged["resting_hr"] == day
+        assert judged["time_in_bed_s"] == judged["away_s"] == before
+        assert run_learning(conn, NOW).days == 0  # a re-run (every 15 minutes) adds nothing
+        summarised_until(conn, rid, day, local(day + timedelta(days=1), 0, 15))
+        assert run_learning(conn, NOW).days == 1
+        assert set(last_days(conn, rid).values()) == {day}
+    [(kind, _severity, _status, opened_at, details, _count)] = routine_alerts(conn, rid)
+    assert kind == "routine_change" and details["feature"] == "night_exits"
+    fired = date.fromisoformat(details["day"])
+    assert FIRST + timedelta(days=ONSET) <= fired <= FIRST + timedelta(days=ONSET + 3)
+    assert opened_at == local(fired, 12, 30)  # event time: the morning the night was final
+
+
+def test_a_day_judged_on_its_own_has_the_whole_baseline_window(conn):
+    """The job judges one new day at a time; its baseline is the 28 days ending a week
+    before it (baselines.window_of, gap_days 7) - all of them, not the 21 of them that
+    fall within 28 days of it (the history once loaded stopped there)."""
+    rid = resident(conn)
+    insert_days(conn, rid, onset=DAYS + 10)  # no change
+    complete_until(conn, FIRST + timedelta(days=DAYS - 2))
+    run_learning(conn, NOW)
+    last = FIRST + timedelta(days=DAYS - 1)
+    complete_until(conn, last)
+    assert run_learning(conn, NOW).days == 1
+    n_days, start, end = conn.execute(
+        "SELECT n_days, window_start, window_end FROM resident_baselines "
+        "WHERE resident_id = %s AND feature = 'night_exits'", (rid,)).fetchone()
+    assert (start, end) == (last - timedelta(days=35), last - timedelta(days=8))
+    assert n_days == 28
+
+
+def test_a_catch_up_judges_each_kind_of_feature_up_to_its_own_last_final_day(conn):
+    """After a stop, every row written with the data up to 12:45 of the last day: the
+    nights up to today's, the whole days up to yesterday; a change found in a past night
+    has that night's 12:30 as its event time. The next runs take each kind on from there."""
+    rid = resident(conn)
+    insert_days(conn, rid)
+    today = FIRST + timedelta(days=DAYS - 1)
+    conn.execute("UPDATE resident_daily SET data_until = %s, night_final_at = "
+                 "((day + time '12:30') AT TIME ZONE %s) WHERE resident_id = %s",
+                 (local(today, 12, 45), ZONE, rid))
+    summarised_until(conn, rid, today, local(today, 12, 45))
+    assert run_learning(conn, NOW).days == DAYS
+    judged = last_days(conn, rid)
+    assert judged["night_exits"] == judged["bedtime"] == today
+    assert judged["time_in_bed_s"] == judged["away_s"] == today - timedelta(days=1)
+    [(_kind, _severity, _status, opened_at, details, _count)] = routine_alerts(conn, rid)
+    assert opened_at == local(date.fromisoformat(details["day"]), 12, 30)
+    assert run_learning(conn, NOW).days == 0
+    summarised_until(conn, rid, today, local(today + timedelta(days=1), 0, 15))
+    assert run_learning(conn, NOW).days == 1
+    assert set(last_days(conn, rid).values()) == {today}

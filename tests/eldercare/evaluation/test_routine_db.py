@@ -77,8 +77,12 @@ def test_more_night_exits_raise_a_routine_change_through_the_learning_job(
     assert 0 <= delay <= 3
     # the rise at 06:30, before the night ends at 07:00, is no night exit (no return to bed)
     assert exits[0].explanation.startswith("Night exits 4.0 vs usual 1.0")
-    assert exits[0].at == datetime.combine(exits[0].day + timedelta(days=1),
-                                           datetime.min.time(), ZoneInfo(SPEC.timezone))
+    # judged the same morning: the alert's event time is when the night was final, 12:30
+    assert exits[0].at == datetime.combine(exits[0].day, time(12, 30), ZoneInfo(SPEC.timezone))
+    for j in result.judgements:  # the whole day's features after its midnight
+        end = datetime.combine(j.day + timedelta(days=1), time(0), ZoneInfo(SPEC.timezone))
+        assert j.at == (end if j.feature in ("time_in_bed_s", "away_s") else
+                        datetime.combine(j.day, time(12, 30), ZoneInfo(SPEC.timezone)))
     assert not exits[0].repeat
     assert all(j.resident_id == 1 for j in result.judgements)  # the late riser is usual
     # personal baselines off: against the population's 06:00, the late riser alarms
@@ -87,7 +91,8 @@ def test_more_night_exits_raise_a_routine_change_through_the_learning_job(
     with db.connect(clean_db) as conn:
         n = conn.execute("SELECT count(*) FROM alerts WHERE type = 'routine_change' "
                          "AND status = 'resolved'").fetchone()
-    assert n is not None and n[0] == len({j.day for j in result.judgements})
+    opened = {(j.resident_id, j.at) for j in result.judgements if not j.repeat}
+    assert n is not None and n[0] == len(opened)
 
 
 def test_the_database_phase_input_is_saved_and_loaded_for_re_judging(tmp_path: Path) -> None:
