@@ -292,8 +292,8 @@ def _delay_why(ev: Evaluation, labels: Sequence[Label], job_s: float | None) -> 
     ramps = sorted((lab.window_end - ROUTINE_WINDOW - lab.onset).total_seconds() / DAY_S
                    for lab in labels)
     text = ("the changes ramp up over 3 to 10 days (median "
-            f"{ramps[len(ramps) // 2] if ramps else float('nan'):.1f} days) and a day is "
-            "judged at its end (local midnight). ")
+            f"{ramps[len(ramps) // 2] if ramps else float('nan'):.1f} days); a night's "
+            "features are judged the same morning (12:30 local), the rest at midnight. ")
     lim = ev.delay_limits
     if lim is None:
         return text + ("The EWMA alerts once a change stands about two robust spreads of the "

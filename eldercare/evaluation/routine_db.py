@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.config import AlertSettings
 from alerts.learning.baselines import WINDOW_DAYS, population_baseline
-from alerts.learning.features import PERSON_FEATURES, DayFeatures
+from alerts.learning.features import PERSON_FEATURES, DayFeatures, Feature
 from alerts.learning.job import LearningSettings, routine_settings, run_learning
 from alerts.learning.routine import FeatureState, RoutineChange, judge_feature
 from alerts.learning.store import load_days
@@ -422,6 +422,13 @@ def _population_only(conn: db.Conn, spec: CohortSpec, resident_ids: Sequence[int
     return out
 
 
+def decided_at(feature: Feature, day: date, tz: str) -> datetime:
+    """When the job judges `feature` of local `day` - the event time of its alert: the
+    morning the night is final (night features), the midnight ending the day (the rest)."""
+    return (rollups.night_final_at(day, tz) if feature.settles == "morning"
+            else day_end(day, tz))
+
+
 def _judge_population(rid: int, d: DayFeatures, states: dict[str, FeatureState],
                       rs: Any, tz: str) -> list[Judgement]:
     out = []
@@ -433,7 +440,6 @@ def _judge_population(rid: int, d: DayFeatures, states: dict[str, FeatureState],
             value = d.value(f.name)
             change = RoutineChange(f.name, side, d.day, value if value is not None else 0.0,
                                    base.median, 1, 0.0, z)
-            at = (rollups.night_final_at(d.day, tz) if f.settles == "morning"
-                  else day_end(d.day, tz))
+            at = decided_at(f, d.day, tz)
             out.append(Judgement(rid, f.name, d.day, at, explanation=change.explanation()))
     return out

@@ -8,9 +8,10 @@ and asks two questions the report answers with numbers instead of words:
 * **When did each gradual change first show?** For each owed change, the first judged day
   on which the changed feature itself stood at the alert level - `limit` robust spreads of
   the resident's own baseline in its worrying direction - on that one day. A detector that
-  waits for the change to be that far out cannot alert sooner (it is judged at that day's
-  end, as the job is); one that alerts before it must alert on days no further out than
-  ordinary ones, which is where false alerts come from.
+  waits for the change to be that far out cannot alert sooner (it is judged when the job
+  judges that feature: a night's the same morning, the rest at midnight); one that alerts
+  before it must alert on days no further out than ordinary ones, which is where false
+  alerts come from.
 * **What would a lower threshold cost?** The same days judged again with the same pure
   `judge_days` the job calls, threshold by threshold, scored with the evaluation's own
   scorer: recall, median delay and false alerts per 30 resident-days. Each judgement counts
@@ -28,9 +29,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from alerts.learning.features import BY_NAME, PERSON_FEATURES, DayFeatures
-from alerts.learning.job import day_end
 from alerts.learning.routine import DayResult, RoutineSettings, judge_days
 from eldercare.evaluation.labels import ROUTINE_CHANGE, ROUTINE_WINDOW, Label, Truth
+from eldercare.evaluation.routine_db import decided_at
 from eldercare.evaluation.rows import AlertRow
 from eldercare.evaluation.scoring import score
 
@@ -77,8 +78,10 @@ def judge_all(days: Mapping[int, Sequence[DayFeatures]], judged: Sequence[date],
 
 
 def alert_rows(results: Mapping[int, Sequence[DayResult]], tz: str) -> list[AlertRow]:
-    """Each change judged, as a scored routine-change alert naming its feature."""
-    return [AlertRow(rid, ROUTINE_CHANGE, day_end(r.day, tz), "warning", detail=c.feature)
+    """Each change judged, as a scored routine-change alert naming its feature, at the
+    job's time for it (a night's features the same morning, the rest at midnight)."""
+    return [AlertRow(rid, ROUTINE_CHANGE, decided_at(BY_NAME[c.feature], r.day, tz),
+                     "warning", detail=c.feature)
             for rid, rs in results.items() for r in rs for c in r.changes]
 
 
@@ -90,7 +93,7 @@ def first_shown(label: Label, recs: Sequence[DayFeatures], results: Sequence[Day
     feature = BY_NAME[label.detail]
     values = {d.day: d.value(feature.name) for d in recs}
     for r in results:
-        at = day_end(r.day, tz)
+        at = decided_at(feature, r.day, tz)
         if at <= label.onset or at > label.window_end:
             continue
         base, value = r.baselines[label.detail], values.get(r.day)

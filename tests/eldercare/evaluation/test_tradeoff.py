@@ -11,6 +11,7 @@ from alerts.learning.job import day_end
 from alerts.learning.routine import RoutineSettings
 from eldercare.evaluation.labels import ROUTINE_CHANGE, ROUTINE_WINDOW, Label, Truth
 from eldercare.evaluation.tradeoff import analyse
+from ingest.rollups import night_final_at
 
 TZ = "Asia/Shanghai"
 FIRST = date(2026, 3, 1)
@@ -45,8 +46,9 @@ def test_the_first_shown_day_and_the_thresholds() -> None:
     assert [r.threshold for r in lim.rows] == [2.0, 1.5, 1.0]  # the default first
     assert lim.limit == 2.0 and lim.owed == 1 and lim.shown == 1
     # The floor makes the spread 1.48/min: +3/min (the third night) is two spreads out,
-    # judged at the end of that day: three days after the onset.
-    assert lim.shown_median_days == 3.0
+    # judged when the job judges a night: that morning at 12:30 local.
+    third = night_final_at(JUDGED[ONSET_DAY + 2], TZ)
+    assert lim.shown_median_days == (third - label().onset).total_seconds() / 86400
     assert lim.ramp_median_days == 8.0
     assert all(r.owed == 1 and r.detected == 1 for r in lim.rows)
     delays = [r.delay_median_days for r in lim.rows]
