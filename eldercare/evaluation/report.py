@@ -335,8 +335,8 @@ def _delay_table(ev: Evaluation) -> list[str]:
              "The days the learning job judged, judged again by the same routine-change code "
              "with lower thresholds (each judgement counted as its own alert; the job merges "
              "a resident's changes into one open alert, so the first row can differ a "
-             "little from the figures above). 'First shown' is the end of the first day on "
-             "which the change's own feature stood at the default alert level "
+             "little from the figures above). 'First shown' is when the job judged the first "
+             "day on which the change's own feature stood at the default alert level "
              f"({lim.limit:g} robust spreads): median {_days(lim.shown_median_days)} after "
              f"onset ({lim.shown} of {lim.owed} changes).", "",
              "| Threshold | Recall | Median delay | False alerts | False / 30 resident-days |",
