@@ -303,6 +303,8 @@ def band_of(f: Feature, b: Baseline, lang: str) -> BandOut:
     def tr(text: str) -> str:
         return translate(text, lang)
     low, high = b.median - BAND_SPREADS * b.sigma(), b.median + BAND_SPREADS * b.sigma()
+    if f.unit not in ("clock_noon", "clock_midnight"):
+        low = max(low, 0.0)  # a count or a duration is never below zero ("usual -5 min")
     return BandOut(low=round(low, 3), median=round(b.median, 3), high=round(high, 3),
                    personal=b.personal, n_days=b.n_days, low_text=format_value(f, low, tr),
                    high_text=format_value(f, high, tr))

@@ -36,6 +36,8 @@ A = AlertType
 ROUTINE_CHANGE = "routine_change"
 BUTTON_WINDOW = timedelta(minutes=5)
 ROUTINE_WINDOW = timedelta(days=14)
+# A gradual change is owed only if the run goes on at least this long after its ramp ends.
+DRIFT_SETTLE = timedelta(days=7)
 # The feature a gradual change must be judged changed on, and the features it moves as a
 # mere consequence (more night exits mean more time out of bed at night and a little less
 # in bed; rising later means more time in bed): a judgement on those in the same window is
@@ -301,17 +303,26 @@ class _Judge:
     # --- gradual changes -----------------------------------------------------------------
 
     def drift(self, inc: Incident) -> tuple[list[Label], list[Excusal]]:
+        exc: list[Excusal] = []
+        if inc.type is T.DRIFT_RISE_TIME:  # rising later may pass the not-up deadline
+            exc.append(self.excuse([A.NOT_UP.value], inc.start, inc.end + ROUTINE_WINDOW,
+                                   "a later rise (gradual change) passes the deadline"))
+        if inc.end + DRIFT_SETTLE > self.spec.end:
+            # Cut short by the end of the run (a short cohort): not owed, and a judgement of
+            # it is not false either.
+            exc.append(Excusal(self.rid, (ROUTINE_CHANGE,), inc.start,
+                               inc.end + ROUTINE_WINDOW,
+                               "a gradual change the run ended before it was complete",
+                               (DRIFT_FEATURES[inc.type],
+                                *DRIFT_CONSEQUENCES.get(inc.type, ()))))
+            return [], exc
         label = Label(self.rid, ROUTINE_CHANGE, inc.type.value, inc.start, inc.start,
                       inc.end + ROUTINE_WINDOW, detail=DRIFT_FEATURES[inc.type])
-        exc: list[Excusal] = []
         if inc.type in DRIFT_CONSEQUENCES:
             exc.append(Excusal(self.rid, (ROUTINE_CHANGE,), inc.start,
                                inc.end + ROUTINE_WINDOW,
                                "a consequence of the gradual change's own feature",
                                DRIFT_CONSEQUENCES[inc.type]))
-        if inc.type is T.DRIFT_RISE_TIME:  # rising later may pass the not-up deadline
-            exc.append(self.excuse([A.NOT_UP.value], inc.start, inc.end + ROUTINE_WINDOW,
-                                   "a later rise (gradual change) passes the deadline"))
         return [label], exc
 
     # --- episodes ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from eldercare.evaluation.harness import POPULATION, Evaluation
 from eldercare.evaluation.labels import ROUTINE_CHANGE, ROUTINE_WINDOW, Label
 from eldercare.evaluation.scoring import Scores, TypeScore
 from eldercare.evaluation.targets import BUTTON_TYPES, DAY_S, ROUTINE_DELAY_DAYS, Judged, judge
+from eldercare.evaluation.tradeoff import DelayLimits
 from eldercare.evaluation.variants import NOT_WIRED
 from kernel.sites import site_time
 from simulators.cohort import DEFAULT_DAYS, DEFAULT_RESIDENTS
@@ -257,14 +258,8 @@ def _routine_why(judged: Sequence[Judged], s: Scores, ev: Evaluation) -> list[st
             out.append(f"- *{j.name}* missed by {100 * -(j.by or 0):.1f} points: "
                        f"{len(rc.missed)} of {rc.owed} gradual changes were not judged "
                        "changed on their own feature within their window ("
-                       + ", ".join(f"{k} {v}" for k, v in kinds.most_common())
-                       + f"); {moved} of them were judged changed on a feature the change "
-                       "moves as a consequence (for more night exits: time out of bed at "
-                       "night), which is excused, not counted as a detection. A night-exit "
-                       "count is a small whole number: its median absolute deviation is "
-                       "usually a whole exit, so two extra exits a night are about 1.35 "
-                       "robust spreads of the resident's usual and the statistic levels off "
-                       "under its threshold of 2.")
+                       + ", ".join(f"{k} {v}" for k, v in kinds.most_common()) + ")"
+                       + _missed_why(ev, rc.missed, moved) + ".")
         elif "delay" in j.name:
             out.append(f"- *{j.name}* missed by {-(j.by or 0):.1f} days: "
                        + _delay_why(ev, labels, rc.delay_median_s))
@@ -287,6 +282,21 @@ def _routine_why(judged: Sequence[Judged], s: Scores, ev: Evaluation) -> list[st
     return out
 
 
+def _missed_why(ev: Evaluation, missed: Sequence[Label], moved: int) -> str:
+    """What the run measured about the missed changes (tradeoff.DelayLimits)."""
+    text = ""
+    lim = ev.delay_limits
+    if lim is not None:
+        quiet = sum(1 for lab in missed if lab in lim.never_shown)
+        text += (f"; {quiet} of them never stood at the alert level ({lim.limit:g} robust "
+                 "spreads of the resident's usual) on a single day of their window")
+    if moved:
+        text += (f"; {moved} of them were judged changed on a feature the change moves as a "
+                 "consequence (e.g. more night exits: time out of bed at night), which is "
+                 "excused, not counted as a detection")
+    return text
+
+
 def _delay_why(ev: Evaluation, labels: Sequence[Label], job_s: float | None) -> str:
     """Why the delay is what it is, in this run's own numbers (tradeoff.DelayLimits)."""
     ramps = sorted((lab.window_end - ROUTINE_WINDOW - lab.onset).total_seconds() / DAY_S
@@ -302,13 +312,12 @@ def _delay_why(ev: Evaluation, labels: Sequence[Label], job_s: float | None) -> 
     later = None if job_s is None or shown is None else job_s / DAY_S - shown
     text += (f"Measured on the days the job judged: a change's own feature first stood at "
              f"the alert level ({lim.limit:g} robust spreads of the resident's usual) on a "
-             f"single day a median {_days(lim.shown_median_days)} after onset "
-             f"({lim.shown} of {lim.owed} changes) - no detector that waits for that level "
-             "can alert sooner. The job's median is "
-             f"{_days(later)} "
-             "later: the EWMA wants that level on more than one day, so that one ordinary "
-             "day that far out does not alert. Lower thresholds (same days, table "
-             "'What a shorter delay costs'): ")
+             f"single day {_shown(lim)} - no detector that waits for that level "
+             "can alert sooner. ")
+    if later is not None:
+        text += (f"The job's median is {_days(later)} later: the EWMA wants that level on "
+                 "more than one day, so that one ordinary day that far out does not alert. ")
+    text += "Lower thresholds (same days, table 'What a shorter delay costs'): "
     text += "; ".join(f"{r.threshold:g} gives {_days(r.delay_median_days)} at "
                       f"{r.false_per_30:.2f} false per 30 resident-days" for r in lim.rows[1:])
     target = ROUTINE_DELAY_DAYS
@@ -320,6 +329,16 @@ def _delay_why(ev: Evaluation, labels: Sequence[Label], job_s: float | None) -> 
     return text + (f". None of them reaches a {target:g}-day median: on this cohort the "
                    "target asks for alerts before the changes stand out of the residents' "
                    "own day-to-day variation.")
+
+
+def _shown(lim: DelayLimits) -> str:
+    """'a median 3.2 days after onset (27 of 27 changes)', or that none stood out."""
+    if not lim.owed:
+        return "no gradual change is owed in this run"
+    if lim.shown_median_days is None:
+        return f"on no day, for any of the {lim.owed} changes"
+    return (f"a median {_days(lim.shown_median_days)} after onset ({lim.shown} of {lim.owed} "
+            "changes)")
 
 
 def _days(value: float | None) -> str:
@@ -337,8 +356,7 @@ def _delay_table(ev: Evaluation) -> list[str]:
              "a resident's changes into one open alert, so the first row can differ a "
              "little from the figures above). 'First shown' is when the job judged the first "
              "day on which the change's own feature stood at the default alert level "
-             f"({lim.limit:g} robust spreads): median {_days(lim.shown_median_days)} after "
-             f"onset ({lim.shown} of {lim.owed} changes).", "",
+             f"({lim.limit:g} robust spreads): {_shown(lim)}.", "",
              "| Threshold | Recall | Median delay | False alerts | False / 30 resident-days |",
              "|---|---|---|---|---|"]
     for i, r in enumerate(lim.rows):
@@ -516,7 +534,7 @@ def _false_list(ev: Evaluation, s: Scores) -> list[str]:
     groups = Counter((t, arche) for _rid, t, _at, arche in false)
     lines += ["| Alert type | Routine | False alerts |", "|---|---|---|"]
     lines += [f"| {t} | {a} | {n} |" for (t, a), n in sorted(groups.items())]
-    lines += ["", "First ones of each type (site time):", ""]
+    lines += ["", "The first three of each type (site time):", ""]
     shown: Counter[str] = Counter()
     tz = ev.cohort.spec.timezone
     for rid, t, at, arche in false:

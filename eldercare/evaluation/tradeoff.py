@@ -60,8 +60,9 @@ class DelayLimits:
     owed: int
     ramp_median_days: float | None
     shown: int  # owed changes whose feature reached the level on some day in the window
-    shown_median_days: float | None  # from onset to the end of that first day
+    shown_median_days: float | None  # from onset to when the job judged that first day
     rows: list[SweepRow]
+    never_shown: frozenset[Label] = frozenset()  # owed changes that never stood out
 
     def cheapest_within(self, days: float) -> SweepRow | None:
         """The highest threshold whose median delay is at most `days` (None: none is)."""
@@ -126,14 +127,15 @@ def analyse(days: Mapping[int, Sequence[DayFeatures]], judged: Sequence[date],
         rows.append(SweepRow(thr, ts.owed, ts.detected,
                              None if delay is None else delay / DAY_S, ts.false_alerts,
                              ts.false_alerts / resident_days * 30 if resident_days else 0.0))
-    shown = [d for lab in owed
-             if (d := first_shown(lab, days.get(lab.resident_id, ()),
-                                  default.get(lab.resident_id, ()), settings.limit, tz))
-             is not None]
+    first = {lab: first_shown(lab, days.get(lab.resident_id, ()),
+                              default.get(lab.resident_id, ()), settings.limit, tz)
+             for lab in owed}
+    shown = [d for d in first.values() if d is not None]
     ramps = [(lab.window_end - ROUTINE_WINDOW - lab.onset).total_seconds() / DAY_S
              for lab in owed]
     return DelayLimits(settings.limit, len(owed), _median(ramps), len(shown),
-                       _median(shown), rows)
+                       _median(shown), rows,
+                       frozenset(lab for lab, d in first.items() if d is None))
 
 
 def _median(values: Sequence[float]) -> float | None:

@@ -114,6 +114,9 @@ async def test_the_daily_features_come_with_their_usual_band(client: httpx.Async
     assert re.fullmatch(r"09:\d\d", last_usual["texts"]["rise_time"])
     assert points[0]["usual"]["rise_time"] is not None  # 28 days before the first shown
     assert "coverage" not in last_usual["usual"]  # device features have no usual band
+    for key, usual in last_usual["usual"].items():  # counts and durations: never below 0
+        if key not in ("bedtime", "rise_time"):
+            assert usual["low"] >= 0 and not usual["low_text"].startswith("-"), key
 
 
 async def test_todays_partial_row_shows_only_what_is_final(client: httpx.AsyncClient,

@@ -27,8 +27,9 @@ def vital(typ: IncidentType, level: float, seconds: float) -> Incident:
                     {"level": level, "seconds": seconds})
 
 
-def truth(*incidents: Incident, episodes: tuple[Episode, ...] = ()) -> Truth:
-    return cohort_truth([resident(*incidents, episodes=episodes)], SPEC, AlertSettings(),
+def truth(*incidents: Incident, episodes: tuple[Episode, ...] = (),
+          spec: CohortSpec = SPEC) -> Truth:
+    return cohort_truth([resident(*incidents, episodes=episodes)], spec, AlertSettings(),
                         lambda rid, day: (None, None))
 
 
@@ -56,7 +57,7 @@ def test_gradual_changes_owe_a_routine_change_and_outings_are_controls() -> None
     drift = Incident(1, T.DRIFT_RISE_TIME, T0, T0 + timedelta(days=5), None,
                      {"delta_min": 80.0})
     outing = Episode(1, EpisodeKind.OUTING, T0 + timedelta(hours=10), T0 + timedelta(hours=20))
-    t = truth(drift, episodes=(outing,))
+    t = truth(drift, episodes=(outing,), spec=CohortSpec(residents=1, days=20, seed=1))
     routine = [lab for lab in t.labels if lab.alert_type == ROUTINE_CHANGE]
     assert len(routine) == 1 and routine[0].window_end == drift.end + timedelta(days=14)
     assert routine[0].detail == "rise_time"  # its own feature must be judged changed
@@ -65,3 +66,18 @@ def test_gradual_changes_owe_a_routine_change_and_outings_are_controls() -> None
         (("not_up",), ()), ((ROUTINE_CHANGE,), ("time_in_bed_s",))]
     control = [lab for lab in t.labels if lab.source == "outing"]
     assert [(lab.alert_type, lab.expected) for lab in control] == [("long_absence", False)]
+
+
+def test_a_gradual_change_the_run_cuts_short_is_not_owed() -> None:
+    """A change still ramping up (or just done) when the run ends could not be judged in
+    time: it owes nothing, and a judgement of it is not false either."""
+    drift = Incident(1, T.DRIFT_NIGHT_EXITS, T0, T0 + timedelta(days=5), None,
+                     {"extra_exits": 2.0})
+    t = truth(drift)  # 10 days: the ramp ends on day 7, the run 3 days later
+    assert [lab for lab in t.labels if lab.alert_type == ROUTINE_CHANGE] == []
+    [cut] = [e for e in t.excusals if ROUTINE_CHANGE in e.alert_types]
+    assert cut.details == ("night_exits", "night_out_s", "time_in_bed_s")
+    assert cut.covers(1, ROUTINE_CHANGE, drift.end, "night_exits")
+    t = truth(drift, spec=CohortSpec(residents=1, days=15, seed=1))  # a week after: owed
+    assert [lab.detail for lab in t.labels if lab.alert_type == ROUTINE_CHANGE] == [
+        "night_exits"]

@@ -49,7 +49,7 @@ def test_the_first_shown_day_and_the_thresholds() -> None:
     # judged when the job judges a night: that morning at 12:30 local.
     third = night_final_at(JUDGED[ONSET_DAY + 2], TZ)
     assert lim.shown_median_days == (third - label().onset).total_seconds() / 86400
-    assert lim.ramp_median_days == 8.0
+    assert lim.ramp_median_days == 8.0 and lim.never_shown == frozenset()
     assert all(r.owed == 1 and r.detected == 1 for r in lim.rows)
     delays = [r.delay_median_days for r in lim.rows]
     assert all(d is not None for d in delays)
@@ -66,5 +66,6 @@ def test_a_change_that_never_stands_out_is_not_shown() -> None:
     lim = analyse({1: days(1, False, 0.2)}, JUDGED, RoutineSettings(), TZ,
                   Truth([label()], []), DAYS, 1, thresholds=())
     assert lim.shown == 0 and lim.shown_median_days is None
+    assert lim.never_shown == {label()}
     assert [r.detected for r in lim.rows] == [0]
     assert lim.cheapest_within(3.0) is None
