@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 import numpy as np
@@ -166,13 +166,16 @@ class DayFeatures:
 
     `values` holds every feature of FEATURES that could be measured (a missing one is absent
     or None). `alerted`: an alert about the person was opened that day (such days are left
-    out of baselines: a night in hospital is not the person's usual)."""
+    out of baselines: a night in hospital is not the person's usual). `night_final_at`: when
+    the day's night features became final, if its data reached that instant (the event time
+    of a routine change found in them; None for rows kept before it was recorded)."""
 
     resident_id: int
     day: date
     values: Mapping[str, float | None]
     coverage: float  # 0..1, share of the day's minutes with readings
     alerted: bool = False
+    night_final_at: datetime | None = None
 
     @property
     def well_covered(self) -> bool:

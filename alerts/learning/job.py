@@ -181,7 +181,7 @@ def _judge_resident(conn: Conn, rid: int, site: str, tz: str, start: date, ends:
     # before it): a day judged on its own gets its whole window.
     since = window_of(first_day, rs.window_days, rs.gap_days)[0]
     days = store.load_days(conn, [rid], since, ends.night).get(rid, [])
-    finals = store.night_final_times(conn, rid, first_day, ends.night)
+    finals = {d.day: d.night_final_at for d in days if d.night_final_at is not None}
     found: list[_Found] = []
     final: dict[str, FeatureState] = dict(states)
     judged: set[date] = set()

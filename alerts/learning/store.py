@@ -43,7 +43,8 @@ SELECT d.resident_id, d.day,
                   AND a.type <> ALL(%(ignored)s)) AS alerted,
        d.data_until IS NULL OR d.data_until >= d.night_final_at AS night_final,
        d.data_until IS NULL OR d.data_until >= (d.day + 1)::timestamp AT TIME ZONE d.timezone
-           AS day_final
+           AS day_final,
+       CASE WHEN d.data_until >= d.night_final_at THEN d.night_final_at END AS night_final_at
   FROM resident_daily d
  WHERE d.resident_id = ANY(%(ids)s) AND d.day >= %(since)s AND d.day <= %(until)s
  ORDER BY d.resident_id, d.day
@@ -69,7 +70,8 @@ def day_of_row(row: Sequence[Any]) -> DayFeatures:
     it was kept) count as complete."""
     rid, day = int(row[0]), row[1]
     person = dict(zip(_PERSON_COLUMNS, (_num(v) for v in row[2:12]), strict=True))
-    min_battery, data_minutes, day_minutes, alerted, night_final, day_final = row[12:18]
+    (min_battery, data_minutes, day_minutes, alerted, night_final, day_final,
+     night_final_at) = row[12:19]
     total = 1440.0 if day_minutes is None else float(day_minutes)
     coverage = min(1.0, float(data_minutes) / total) if total > 0 else 0.0
     values: dict[str, float | None] = {
@@ -80,7 +82,7 @@ def day_of_row(row: Sequence[Any]) -> DayFeatures:
     for f in FEATURES:
         if not final[f.settles]:
             values[f.name] = None
-    return DayFeatures(rid, day, values, coverage, bool(alerted))
+    return DayFeatures(rid, day, values, coverage, bool(alerted), night_final_at)
 
 
 def _params(resident_ids: Iterable[int], since: date, until: date) -> dict[str, Any]:
@@ -104,17 +106,6 @@ async def load_days_async(conn: AsyncConn, resident_id: int, since: date,
     `load_days`, for the web app (the daily routine chart)."""
     cur = await conn.execute(_DAYS, _params([resident_id], since, until))
     return [day_of_row(row) for row in await cur.fetchall()]
-
-
-def night_final_times(conn: Conn, resident_id: int, since: date, until: date
-                      ) -> dict[date, datetime]:
-    """When each day's night features became final (`night_final_at`), for the days of
-    since..until whose row's data reaches it: the event time of a routine change found in
-    them. Days without (rows written before it was kept) are missing."""
-    return {day: at for day, at in conn.execute(
-        "SELECT day, night_final_at FROM resident_daily WHERE resident_id = %s "
-        "AND day >= %s AND day <= %s AND data_until >= night_final_at",
-        (resident_id, since, until))}
 
 
 def load_states(conn: Conn, resident_ids: Iterable[int]) -> dict[int, dict[str, FeatureState]]:

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo
 from alerts.config import AlertSettings
 from alerts.learning.baselines import WINDOW_DAYS, population_baseline
 from alerts.learning.features import PERSON_FEATURES, DayFeatures, Feature
-from alerts.learning.job import LearningSettings, routine_settings, run_learning
+from alerts.learning.job import LearningSettings, day_end, routine_settings, run_learning
 from alerts.learning.routine import FeatureState, RoutineChange, judge_feature
 from alerts.learning.store import load_days
 from eldercare.embedded import PostgresConfig, free_port, start_postgres
@@ -308,11 +308,6 @@ def _daily_rows(conn: db.Conn) -> int:
     """Rows in resident_daily."""
     row = conn.execute("SELECT count(*) FROM resident_daily").fetchone()
     return int(row[0]) if row else 0
-
-
-def day_end(day: date, tz: str) -> datetime:
-    """The local midnight that ends `day`, in UTC."""
-    return datetime.combine(day + _DAY, dtime(0), ZoneInfo(tz)).astimezone(UTC)
 
 
 def judged_days(spec: CohortSpec) -> list[date]:
